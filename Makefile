@@ -1,0 +1,83 @@
+# modelgate — build, run, test.
+#
+# `make run` and `make check` work on a bare Debian 12: the `deps` step installs the -dev packages
+# the build needs when pkg-config cannot find them.
+
+CC       ?= cc
+BUILD    ?= build
+PC_PKGS  := libevent libevent_pthreads libcurl jansson yaml-0.1 openssl
+PC_TEST  := check
+DEB_PKGS := pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev check \
+            curl
+CONF     ?= conf/modelgate.yaml
+
+# Recursive (=) on purpose: pkg-config must run after `deps` installed the packages.
+PC_CFLAGS = $(shell pkg-config --cflags $(PC_PKGS))
+PC_LIBS   = $(shell pkg-config --libs $(PC_PKGS))
+CK_CFLAGS = $(shell pkg-config --cflags $(PC_TEST))
+CK_LIBS   = $(shell pkg-config --libs $(PC_TEST))
+
+OPT      ?= -O2 -g
+SAN      ?=
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+            -Iinclude $(OPT) $(SAN)
+LDFLAGS  += $(SAN) -pthread
+
+LIB_SRC  := src/mg_util.c src/mg_log.c src/mg_conf.c src/mg_json.c src/mg_router.c \
+            src/mg_balancer.c src/mg_upstream.c src/mg_proxy.c src/mg_models.c src/mg_http.c \
+            src/mg_server.c
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+UNIT     := conf json router balancer util
+UNIT_BIN := $(UNIT:%=$(BUILD)/check_%)
+INTEG    := $(BUILD)/check_integration
+HDRS     := $(wildcard include/*.h)
+
+.PHONY: all deps run check unit integration asan clean install
+all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(UNIT_BIN) $(INTEG)
+
+deps:
+	@pkg-config --exists $(PC_PKGS) $(PC_TEST) 2>/dev/null && command -v curl >/dev/null || { \
+	  echo "modelgate: installing Debian packages: $(DEB_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS); }
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/test/%.o: test/%.c $(HDRS) test/mg_test.h | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PC_CFLAGS) $(CK_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmodelgate.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/modelgate: $(BUILD)/obj/main.o $(BUILD)/libmodelgate.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
+
+$(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/libmodelgate.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
+
+$(BUILD)/check_%: $(BUILD)/obj/test/check_%.o $(BUILD)/obj/test/mg_test.o $(BUILD)/libmodelgate.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS) $(CK_LIBS)
+
+run: all
+	@sh test/run.sh $(CONF)
+
+# Unit suites first (fast), then the integration suite that starts build/modelgate and build/fakeai.
+check: all
+	@sh test/check.sh $(UNIT_BIN) $(INTEG)
+
+asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    MG_BUILD=build/asan MG_TIME_SCALE=3 sh test/check.sh \
+	    $(UNIT:%=build/asan/check_%) build/asan/check_integration
+
+PREFIX ?= /usr/local
+install: $(BUILD)/modelgate
+	install -D -m 0755 $(BUILD)/modelgate $(DESTDIR)$(PREFIX)/bin/modelgate
+	install -D -m 0644 conf/modelgate.yaml $(DESTDIR)/etc/modelgate/modelgate.yaml
+
+clean:
+	rm -rf build

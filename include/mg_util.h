@@ -1,0 +1,63 @@
+/*
+ * mg_util — allocation that aborts on out-of-memory, a capped growable buffer, and the small
+ * parsers (durations, sizes, listen addresses) that the config and the tests share.
+ */
+#ifndef MG_UTIL_H
+#define MG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MG_OK       0
+#define MG_ERR     -1      /* generic failure; the caller's buffer holds the reason */
+#define MG_ETOOBIG -2      /* a capped buffer would grow past its cap */
+
+#define MG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation: never returns NULL; prints a line and aborts when memory is exhausted. */
+void *mg_malloc(size_t n);
+void *mg_calloc(size_t n, size_t size);
+void *mg_realloc(void *p, size_t n);
+char *mg_strdup(const char *s);
+char *mg_strndup(const char *s, size_t n);
+
+/* A growable byte buffer with a hard cap fixed at creation (curl's dynbuf). Always NUL-terminated. */
+struct mg_buf {
+    char  *data;
+    size_t len;
+    size_t alloc;
+    size_t cap;     /* largest len allowed */
+};
+
+/* Sets up an empty buffer that may hold at most cap bytes. */
+void mg_buf_init(struct mg_buf *b, size_t cap);
+/* Frees the memory; the buffer is empty and reusable afterwards. */
+void mg_buf_deinit(struct mg_buf *b);
+/* Appends n bytes; MG_ETOOBIG (and nothing appended) when the cap would be passed. */
+int mg_buf_add(struct mg_buf *b, const void *p, size_t n);
+/* Appends a C string. */
+int mg_buf_adds(struct mg_buf *b, const char *s);
+/* Appends printf-style text. */
+int mg_buf_printf(struct mg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Empties the buffer and keeps its memory. */
+void mg_buf_reset(struct mg_buf *b);
+
+/* "500ms", "5s", "2m", "1h" -> milliseconds. MG_OK or MG_ERR. */
+int mg_parse_duration(const char *s, int64_t *ms);
+/* "1024", "16KiB", "16MiB", "1GiB" -> bytes. MG_OK or MG_ERR. */
+int mg_parse_size(const char *s, uint64_t *bytes);
+/* "host:port", "[v6]:port", ":port" -> host (empty for all addresses) and port. MG_OK or MG_ERR. */
+int mg_parse_listen(const char *s, char *host, size_t hostlen, int *port);
+
+/* Milliseconds of a monotonic clock. */
+int64_t mg_now_ms(void);
+/* Microseconds of a monotonic clock. */
+int64_t mg_now_us(void);
+
+/* xorshift64*: a small, seedable PRNG; state must not be 0. */
+uint64_t mg_rand_next(uint64_t *state);
+
+/* Compares two byte strings in time that depends only on their lengths. 0 when equal. */
+int mg_ct_compare(const char *a, size_t alen, const char *b, size_t blen);
+
+#endif

@@ -1,0 +1,301 @@
+/*
+ * mg_util — allocation, the capped buffer and the scalar parsers shared by every module.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mg_util.h"
+
+static void
+oom(size_t n)
+{
+    fprintf(stderr, "modelgate: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *
+mg_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        oom(n);
+    }
+    return p;
+}
+
+void *
+mg_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (p == NULL) {
+        oom(n * size);
+    }
+    return p;
+}
+
+void *
+mg_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL) {
+        oom(n);
+    }
+    return q;
+}
+
+char *
+mg_strndup(const char *s, size_t n)
+{
+    char *p = mg_malloc(n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *
+mg_strdup(const char *s)
+{
+    return s == NULL ? NULL : mg_strndup(s, strlen(s));
+}
+
+void
+mg_buf_init(struct mg_buf *b, size_t cap)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->alloc = 0;
+    b->cap = cap;
+}
+
+void
+mg_buf_deinit(struct mg_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->alloc = 0;
+}
+
+void
+mg_buf_reset(struct mg_buf *b)
+{
+    b->len = 0;
+    if (b->data != NULL) {
+        b->data[0] = '\0';
+    }
+}
+
+static int
+buf_reserve(struct mg_buf *b, size_t n)
+{
+    size_t need, alloc;
+
+    if (n > b->cap || b->len > b->cap - n) {
+        return MG_ETOOBIG;
+    }
+    need = b->len + n + 1;
+    if (need <= b->alloc) {
+        return MG_OK;
+    }
+    alloc = b->alloc ? b->alloc : 64;
+    while (alloc < need) {
+        alloc *= 2;
+    }
+    b->data = mg_realloc(b->data, alloc);
+    b->alloc = alloc;
+    return MG_OK;
+}
+
+int
+mg_buf_add(struct mg_buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) != MG_OK) {
+        return MG_ETOOBIG;
+    }
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+    b->data[b->len] = '\0';
+    return MG_OK;
+}
+
+int
+mg_buf_adds(struct mg_buf *b, const char *s)
+{
+    return mg_buf_add(b, s, strlen(s));
+}
+
+int
+mg_buf_printf(struct mg_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || buf_reserve(b, (size_t)n) != MG_OK) {
+        return MG_ETOOBIG;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return MG_OK;
+}
+
+/* Reads the leading unsigned decimal number of s; *end points past it. MG_ERR if none/overflow. */
+static int
+parse_number(const char *s, uint64_t *v, const char **end)
+{
+    uint64_t n = 0;
+    const char *p = s;
+
+    if (!isdigit((unsigned char)*p)) {
+        return MG_ERR;
+    }
+    while (isdigit((unsigned char)*p)) {
+        unsigned d = (unsigned)(*p - '0');
+        if (n > (UINT64_MAX - d) / 10) {
+            return MG_ERR;
+        }
+        n = n * 10 + d;
+        p++;
+    }
+    *v = n;
+    *end = p;
+    return MG_OK;
+}
+
+int
+mg_parse_duration(const char *s, int64_t *ms)
+{
+    static const struct { const char *unit; uint64_t mul; } units[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+    };
+    const char *end;
+    uint64_t n;
+    size_t i;
+
+    if (s == NULL || parse_number(s, &n, &end) != MG_OK) {
+        return MG_ERR;
+    }
+    for (i = 0; i < MG_ARRAY_LEN(units); i++) {
+        if (strcmp(end, units[i].unit) == 0) {
+            if (n > (uint64_t)INT64_MAX / units[i].mul) {
+                return MG_ERR;
+            }
+            *ms = (int64_t)(n * units[i].mul);
+            return MG_OK;
+        }
+    }
+    return MG_ERR;
+}
+
+int
+mg_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct { const char *unit; uint64_t mul; } units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024},
+    };
+    const char *end;
+    uint64_t n;
+    size_t i;
+
+    if (s == NULL || parse_number(s, &n, &end) != MG_OK) {
+        return MG_ERR;
+    }
+    for (i = 0; i < MG_ARRAY_LEN(units); i++) {
+        if (strcmp(end, units[i].unit) == 0) {
+            if (n > UINT64_MAX / units[i].mul) {
+                return MG_ERR;
+            }
+            *bytes = n * units[i].mul;
+            return MG_OK;
+        }
+    }
+    return MG_ERR;
+}
+
+int
+mg_parse_listen(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon, *hs, *he;
+    const char *end;
+    uint64_t p;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    if (s[0] == '[') {
+        he = strchr(s, ']');
+        if (he == NULL || he[1] != ':') {
+            return MG_ERR;
+        }
+        hs = s + 1;
+        colon = he + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL) {
+            return MG_ERR;
+        }
+        hs = s;
+        he = colon;
+    }
+    if ((size_t)(he - hs) >= hostlen) {
+        return MG_ERR;
+    }
+    if (parse_number(colon + 1, &p, &end) != MG_OK || *end != '\0' || p > 65535) {
+        return MG_ERR;
+    }
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = '\0';
+    *port = (int)p;
+    return MG_OK;
+}
+
+int64_t
+mg_now_ms(void)
+{
+    return mg_now_us() / 1000;
+}
+
+int64_t
+mg_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+uint64_t
+mg_rand_next(uint64_t *state)
+{
+    uint64_t x = *state;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+int
+mg_ct_compare(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char diff = (unsigned char)(alen != blen);
+    size_t i;
+
+    /* Walk the longer of the two so that the time does not reveal the common prefix length. */
+    for (i = 0; i < blen; i++) {
+        diff |= (unsigned char)((i < alen ? (unsigned char)a[i] : 0) ^ (unsigned char)b[i]);
+    }
+    return diff != 0;
+}

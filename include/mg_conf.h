@@ -1,0 +1,97 @@
+/*
+ * mg_conf — the YAML file turned into an immutable, reference-counted snapshot.
+ *
+ * A snapshot is never changed after mg_conf_load() returns it: each request holds a reference to
+ * the snapshot it started with, so a reload can swap in a new one while old requests finish.
+ */
+#ifndef MG_CONF_H
+#define MG_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mg_util.h"
+
+struct mg_timeouts {
+    int64_t connect_ms;     /* TCP+TLS connect */
+    int64_t first_byte_ms;  /* request sent -> response headers */
+    int64_t idle_ms;        /* longest silence between two body bytes */
+    int64_t total_ms;       /* whole attempt */
+};
+
+struct mg_header {
+    char *name;
+    char *value;
+};
+
+struct mg_backend {
+    char              *name;
+    char              *url;        /* base URL, no trailing '/' */
+    char              *api_key;    /* NULL when the backend needs none */
+    struct mg_header  *headers;
+    size_t             nheaders;
+    struct mg_timeouts timeouts;   /* the global defaults with this backend's overrides */
+};
+
+struct mg_rule_backend {
+    size_t   backend;    /* index into mg_conf.backends */
+    unsigned weight;     /* 0 disables the entry */
+    int      priority;   /* lower tiers are tried first */
+    char    *model;      /* model name sent upstream, NULL to keep the client's */
+};
+
+struct mg_rule {
+    char                  **models;     /* exact names, or prefixes ending in '*' */
+    size_t                  nmodels;
+    char                   *owned_by;
+    int64_t                 created;    /* Unix seconds, -1 when the file does not say */
+    struct mg_header       *headers;    /* all must match (name case-insensitive, value exact) */
+    size_t                  nheaders;
+    int                     list;       /* 0 hides the rule's models from /v1/models */
+    int                     retries;    /* extra attempts after the first (default resolved) */
+    struct mg_rule_backend *backends;
+    size_t                  nbackends;
+    int                     line;       /* where the rule starts in the file */
+};
+
+struct mg_conf {
+    int                refs;            /* atomic; see mg_conf_ref() */
+    char              *path;
+    char              *listen;          /* as written */
+    char               listen_host[256];
+    int                listen_port;
+    char              *admin_listen;    /* NULL when /healthz and /metrics stay on listen */
+    char               admin_host[256];
+    int                admin_port;
+    int                workers;         /* 0 = one per CPU core */
+    uint64_t           max_body_size;
+    int64_t            shutdown_timeout_ms;
+    struct mg_timeouts timeouts;
+    char              *access_log;      /* "-" stdout, a path, or NULL for off */
+    int                log_level;       /* enum mg_log_level */
+    struct mg_backend *backends;
+    size_t             nbackends;
+    struct mg_rule    *rules;
+    size_t             nrules;
+};
+
+/*
+ * Reads and validates FILE. Returns a snapshot holding one reference, or NULL when the file has
+ * any error; then errors holds one "file:line:col: message\n" line per problem found.
+ */
+struct mg_conf *mg_conf_load(const char *path, struct mg_buf *errors);
+
+/* Same as mg_conf_load() for text already in memory; path is only used in messages. */
+struct mg_conf *mg_conf_parse(const char *path, const char *text, size_t len,
+                              struct mg_buf *errors);
+
+/* Takes one more reference (thread-safe). Returns conf. */
+struct mg_conf *mg_conf_ref(struct mg_conf *conf);
+
+/* Drops one reference; the last one frees the snapshot. NULL is a no-op. */
+void mg_conf_unref(struct mg_conf *conf);
+
+/* Index of the backend called name, or -1. */
+int mg_conf_backend_index(const struct mg_conf *conf, const char *name);
+
+#endif

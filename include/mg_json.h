@@ -1,0 +1,46 @@
+/*
+ * mg_json — a validating, allocation-free scan of a request body.
+ *
+ * The proxy needs three things from a body: is it valid JSON, is it an object, and what are its
+ * top-level "model" and "stream". A full tree (jansson) costs an allocation per value; this scan
+ * costs none and also records where the model string sits, so that a per-attempt model override
+ * can splice the new name in and leave every other byte as the client sent it.
+ */
+#ifndef MG_JSON_H
+#define MG_JSON_H
+
+#include <stddef.h>
+
+#include "mg_util.h"
+
+#define MG_JSON_OK           0
+#define MG_JSON_INVALID     -1   /* not JSON (RFC 8259), or nested too deep */
+#define MG_JSON_NOT_OBJECT  -2   /* valid JSON, but not an object */
+#define MG_JSON_NO_MODEL    -3   /* no top-level "model", or it is not a string */
+#define MG_JSON_MODEL_LONG  -4   /* "model" longer than the caller's buffer */
+
+#define MG_JSON_MAX_DEPTH 128
+
+struct mg_json_req {
+    char  *model;        /* the decoded model name (the caller's buffer) */
+    size_t model_len;
+    size_t model_start;  /* byte offset of the model value's opening quote */
+    size_t model_end;    /* byte offset just past its closing quote */
+    int    stream;       /* 1 when the top-level "stream" is true */
+};
+
+/*
+ * Scans body[0..len). On MG_JSON_OK, out describes the model (decoded into buf of bufsize bytes,
+ * NUL-terminated) and stream. The last of duplicate top-level keys wins, as in most JSON readers.
+ */
+int mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
+                         struct mg_json_req *out);
+
+/* Appends body with its model value replaced by model (JSON-escaped) to out. */
+int mg_json_replace_model(const char *body, size_t len, const struct mg_json_req *req,
+                          const char *model, struct mg_buf *out);
+
+/* Appends s as a JSON string literal (quotes included) to out. */
+int mg_json_quote(struct mg_buf *out, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,1105 @@
+/*
+ * mg_conf — YAML -> immutable config snapshot.
+ *
+ * Three phases, as in twemproxy: libyaml loads the document (syntax errors stop here); a
+ * table-driven walk fills the structs, each setter reporting its own errors with the node's
+ * position and carrying on so that one run shows every problem; a last pass checks what spans
+ * several keys (backend references, unique names, defaults that depend on other keys). Any error
+ * and the half-built snapshot is thrown away: a config is never half-applied.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <yaml.h>
+
+#include "mg_conf.h"
+#include "mg_log.h"
+
+#define CONF_MAX_FILE (4u * 1024 * 1024)
+
+struct conf_in;
+
+struct ctx {
+    const char    *path;
+    yaml_document_t doc;
+    struct mg_buf *errors;
+    int            nerrors;
+    struct mg_conf *conf;
+    struct conf_in *in;     /* where the list setters put backends and rules */
+};
+
+typedef int (*setter_t)(struct ctx *c, yaml_node_t *node, void *dst);
+
+struct field {
+    const char *key;
+    setter_t    set;
+    size_t      off;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+conf_error(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    mg_buf_printf(c->errors, "%s:%zu:%zu: %s\n", c->path,
+                  node ? node->start_mark.line + 1 : 1, node ? node->start_mark.column + 1 : 1, msg);
+    c->nerrors++;
+}
+
+static yaml_node_t *
+node_at(struct ctx *c, int id)
+{
+    return yaml_document_get_node(&c->doc, id);
+}
+
+static const char *
+node_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SCALAR_NODE: return "a scalar";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE: return "a mapping";
+    default: return "empty";
+    }
+}
+
+/* Replaces ${VAR} by the environment; NULL (and an error) when a variable is unset. */
+static char *
+expand_env(struct ctx *c, yaml_node_t *node, const char *s)
+{
+    struct mg_buf out;
+    const char *p = s, *start, *end;
+
+    mg_buf_init(&out, CONF_MAX_FILE);
+    mg_buf_add(&out, "", 0);
+    while ((start = strstr(p, "${")) != NULL) {
+        end = strchr(start + 2, '}');
+        if (end == NULL) {
+            break;
+        }
+        char name[256];
+        size_t nlen = (size_t)(end - start - 2);
+        if (nlen == 0 || nlen >= sizeof(name)) {
+            conf_error(c, node, "bad environment reference in \"%s\"", s);
+            mg_buf_deinit(&out);
+            return NULL;
+        }
+        memcpy(name, start + 2, nlen);
+        name[nlen] = '\0';
+        const char *v = getenv(name);
+        if (v == NULL) {
+            conf_error(c, node, "environment variable %s is not set", name);
+            mg_buf_deinit(&out);
+            return NULL;
+        }
+        mg_buf_add(&out, p, (size_t)(start - p));
+        mg_buf_adds(&out, v);
+        p = end + 1;
+    }
+    mg_buf_adds(&out, p);
+    return out.data;
+}
+
+/* The scalar's text with ${VAR} expanded, or NULL (error reported) when node is not a scalar. */
+static char *
+scalar(struct ctx *c, yaml_node_t *node, const char *what)
+{
+    if (node->type != YAML_SCALAR_NODE) {
+        conf_error(c, node, "%s must be a scalar, not %s", what, node_kind(node));
+        return NULL;
+    }
+    return expand_env(c, node, (const char *)node->data.scalar.value);
+}
+
+static int
+set_string(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    char **out = dst;
+    char *s = scalar(c, node, "value");
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    free(*out);
+    *out = s;
+    return MG_OK;
+}
+
+static int
+set_nonempty_string(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    if (set_string(c, node, dst) != MG_OK) {
+        return MG_ERR;
+    }
+    if (**(char **)dst == '\0') {
+        conf_error(c, node, "value must not be empty");
+        return MG_ERR;
+    }
+    return MG_OK;
+}
+
+static int
+parse_int(struct ctx *c, yaml_node_t *node, long long lo, long long hi, long long *v)
+{
+    char *s = scalar(c, node, "value"), *end;
+    int rc = MG_OK;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    *v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0') {
+        conf_error(c, node, "\"%s\" is not a whole number", s);
+        rc = MG_ERR;
+    } else if (*v < lo || *v > hi) {
+        conf_error(c, node, "%lld is out of range (%lld to %lld)", *v, lo, hi);
+        rc = MG_ERR;
+    }
+    free(s);
+    return rc;
+}
+
+static int
+set_workers(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    long long v;
+
+    if (parse_int(c, node, 0, 256, &v) != MG_OK) {
+        return MG_ERR;
+    }
+    *(int *)dst = (int)v;
+    return MG_OK;
+}
+
+static int
+set_priority(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    long long v;
+
+    if (parse_int(c, node, 0, 1000000, &v) != MG_OK) {
+        return MG_ERR;
+    }
+    *(int *)dst = (int)v;
+    return MG_OK;
+}
+
+static int
+set_retries(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    long long v;
+
+    if (parse_int(c, node, 0, 100, &v) != MG_OK) {
+        return MG_ERR;
+    }
+    *(int *)dst = (int)v;
+    return MG_OK;
+}
+
+static int
+set_weight(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    long long v;
+
+    if (parse_int(c, node, 0, 1000000, &v) != MG_OK) {
+        return MG_ERR;
+    }
+    *(unsigned *)dst = (unsigned)v;
+    return MG_OK;
+}
+
+static int
+set_bool(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "on"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "off"};
+    char *s = scalar(c, node, "value");
+    size_t i;
+    int rc = MG_ERR;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    for (i = 0; i < MG_ARRAY_LEN(yes); i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            *(int *)dst = 1;
+            rc = MG_OK;
+        } else if (strcmp(s, no[i]) == 0) {
+            *(int *)dst = 0;
+            rc = MG_OK;
+        }
+    }
+    if (rc != MG_OK) {
+        conf_error(c, node, "\"%s\" is not true or false", s);
+    }
+    free(s);
+    return rc;
+}
+
+static int
+set_duration(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    char *s = scalar(c, node, "duration");
+    int64_t ms;
+    int rc = MG_OK;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    if (mg_parse_duration(s, &ms) != MG_OK || ms <= 0) {
+        conf_error(c, node, "bad duration \"%s\" (a positive number with ms, s, m or h)", s);
+        rc = MG_ERR;
+    } else {
+        *(int64_t *)dst = ms;
+    }
+    free(s);
+    return rc;
+}
+
+static int
+set_size(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    char *s = scalar(c, node, "size");
+    uint64_t v;
+    int rc = MG_OK;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    if (mg_parse_size(s, &v) != MG_OK || v == 0 || v > (1ull << 40)) {
+        conf_error(c, node, "bad size \"%s\" (bytes, or a number with KiB, MiB or GiB)", s);
+        rc = MG_ERR;
+    } else {
+        *(uint64_t *)dst = v;
+    }
+    free(s);
+    return rc;
+}
+
+static int
+set_listen(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    char **out = dst;
+    char *s = scalar(c, node, "listen address");
+    char host[256];
+    int port;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    if (mg_parse_listen(s, host, sizeof(host), &port) != MG_OK) {
+        conf_error(c, node, "bad address \"%s\" (host:port, [v6]:port or :port)", s);
+        free(s);
+        return MG_ERR;
+    }
+    free(*out);
+    *out = s;
+    return MG_OK;
+}
+
+static int
+set_log_level(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    char *s = scalar(c, node, "log_level");
+    int lvl;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    lvl = mg_log_level_parse(s);
+    if (lvl < 0) {
+        conf_error(c, node, "bad log_level \"%s\" (error, warn, info or debug)", s);
+    } else {
+        *(int *)dst = lvl;
+    }
+    free(s);
+    return lvl < 0 ? MG_ERR : MG_OK;
+}
+
+static int
+set_access_log(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    char **out = dst;
+    char *s = scalar(c, node, "access_log");
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    free(*out);
+    *out = NULL;
+    if (strcmp(s, "off") == 0 || strcmp(s, "false") == 0 || s[0] == '\0') {
+        free(s);
+    } else {
+        *out = s;
+    }
+    return MG_OK;
+}
+
+/* Parses "2024-05-13T00:00:00Z", "2024-05-13T02:00:00+02:00", "2024-05-13" or Unix seconds. */
+static int
+parse_created(const char *s, int64_t *out)
+{
+    struct tm tm;
+    const char *p;
+    char *end;
+    long long v;
+    int off = 0;
+
+    if (*s != '\0' && strspn(s, "0123456789") == strlen(s)) {
+        v = strtoll(s, &end, 10);
+        *out = v;
+        return MG_OK;
+    }
+    memset(&tm, 0, sizeof(tm));
+    p = strptime(s, "%Y-%m-%d", &tm);
+    if (p == NULL) {
+        return MG_ERR;
+    }
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p = strptime(p + 1, "%H:%M:%S", &tm);
+        if (p == NULL) {
+            return MG_ERR;
+        }
+        if (*p == '.') {
+            p++;
+            while (isdigit((unsigned char)*p)) {
+                p++;
+            }
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+                   isdigit((unsigned char)p[2]) && p[3] == ':' && isdigit((unsigned char)p[4]) &&
+                   isdigit((unsigned char)p[5])) {
+            off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+            if (*p == '+') {
+                off = -off;
+            }
+            p += 6;
+        } else {
+            return MG_ERR;
+        }
+    }
+    if (*p != '\0') {
+        return MG_ERR;
+    }
+    *out = (int64_t)timegm(&tm) + off;
+    return MG_OK;
+}
+
+static int
+set_created(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    char *s = scalar(c, node, "created");
+    int rc;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    rc = parse_created(s, (int64_t *)dst);
+    if (rc != MG_OK) {
+        conf_error(c, node, "bad created \"%s\" (RFC 3339 date-time or Unix seconds)", s);
+    }
+    free(s);
+    return rc;
+}
+
+/* Walks a mapping with a field table; unknown and duplicate keys are errors. */
+static int
+parse_mapping(struct ctx *c, yaml_node_t *node, const struct field *fields, size_t nfields,
+              void *base, const char *what)
+{
+    yaml_node_pair_t *pair, *prev;
+    int rc = MG_OK;
+
+    if (node->type != YAML_MAPPING_NODE) {
+        conf_error(c, node, "%s must be a mapping, not %s", what, node_kind(node));
+        return MG_ERR;
+    }
+    for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = node_at(c, pair->key), *v = node_at(c, pair->value);
+        const char *key;
+        size_t i;
+
+        if (k->type != YAML_SCALAR_NODE) {
+            conf_error(c, k, "keys in %s must be scalars", what);
+            rc = MG_ERR;
+            continue;
+        }
+        key = (const char *)k->data.scalar.value;
+        for (prev = node->data.mapping.pairs.start; prev < pair; prev++) {
+            yaml_node_t *pk = node_at(c, prev->key);
+            if (pk->type == YAML_SCALAR_NODE && strcmp((const char *)pk->data.scalar.value, key) == 0) {
+                conf_error(c, k, "duplicate key \"%s\" in %s", key, what);
+                rc = MG_ERR;
+                break;
+            }
+        }
+        if (prev < pair) {
+            continue;
+        }
+        for (i = 0; i < nfields; i++) {
+            if (strcmp(fields[i].key, key) == 0) {
+                break;
+            }
+        }
+        if (i == nfields) {
+            conf_error(c, k, "unknown key \"%s\" in %s", key, what);
+            rc = MG_ERR;
+            continue;
+        }
+        if (fields[i].set(c, v, (char *)base + fields[i].off) != MG_OK) {
+            rc = MG_ERR;
+        }
+    }
+    return rc;
+}
+
+/* dst points at a `struct mg_header *headers` immediately followed by `size_t nheaders`. */
+static int
+set_headers(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct mg_header **out = dst;
+    size_t *count = (size_t *)((char *)dst + sizeof(struct mg_header *));
+    yaml_node_pair_t *pair, *prev;
+    size_t n = 0;
+    int rc = MG_OK;
+
+    if (node->type != YAML_MAPPING_NODE) {
+        conf_error(c, node, "headers must be a mapping, not %s", node_kind(node));
+        return MG_ERR;
+    }
+    *out = mg_calloc((size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start) + 1,
+                     sizeof(struct mg_header));
+    for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = node_at(c, pair->key), *v = node_at(c, pair->value);
+        char *name, *value;
+
+        name = scalar(c, k, "header name");
+        if (name == NULL) {
+            rc = MG_ERR;
+            continue;
+        }
+        if (name[0] == '\0' || strpbrk(name, " :\t\r\n") != NULL) {
+            conf_error(c, k, "bad header name \"%s\"", name);
+            free(name);
+            rc = MG_ERR;
+            continue;
+        }
+        for (prev = node->data.mapping.pairs.start; prev < pair; prev++) {
+            yaml_node_t *pk = node_at(c, prev->key);
+            if (pk->type == YAML_SCALAR_NODE &&
+                strcasecmp((const char *)pk->data.scalar.value, name) == 0) {
+                break;
+            }
+        }
+        if (prev < pair) {
+            conf_error(c, k, "duplicate header \"%s\"", name);
+            free(name);
+            rc = MG_ERR;
+            continue;
+        }
+        value = scalar(c, v, "header value");
+        if (value == NULL || strpbrk(value, "\r\n") != NULL) {
+            if (value != NULL) {
+                conf_error(c, v, "header value must be one line");
+            }
+            free(name);
+            free(value);
+            rc = MG_ERR;
+            continue;
+        }
+        (*out)[n].name = name;
+        (*out)[n].value = value;
+        n++;
+    }
+    *count = n;
+    return rc;
+}
+
+static const struct field timeout_fields[] = {
+    {"connect", set_duration, offsetof(struct mg_timeouts, connect_ms)},
+    {"first_byte", set_duration, offsetof(struct mg_timeouts, first_byte_ms)},
+    {"idle", set_duration, offsetof(struct mg_timeouts, idle_ms)},
+    {"total", set_duration, offsetof(struct mg_timeouts, total_ms)},
+};
+
+static int
+set_timeouts(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    return parse_mapping(c, node, timeout_fields, MG_ARRAY_LEN(timeout_fields), dst, "timeouts");
+}
+
+/* A backend as read: timeouts start unset (0) and are merged with the defaults afterwards. */
+struct backend_in {
+    struct mg_backend  b;
+    struct mg_timeouts t;
+    yaml_node_t       *node;
+};
+
+static const struct field backend_fields[] = {
+    {"name", set_nonempty_string, offsetof(struct backend_in, b.name)},
+    {"url", set_nonempty_string, offsetof(struct backend_in, b.url)},
+    {"api_key", set_string, offsetof(struct backend_in, b.api_key)},
+    {"headers", set_headers, offsetof(struct backend_in, b.headers)},
+    {"timeouts", set_timeouts, offsetof(struct backend_in, t)},
+};
+
+struct rule_backend_in {
+    struct mg_rule_backend rb;
+    char                  *name;
+    yaml_node_t           *node;
+};
+
+static const struct field rule_backend_fields[] = {
+    {"backend", set_nonempty_string, offsetof(struct rule_backend_in, name)},
+    {"weight", set_weight, offsetof(struct rule_backend_in, rb.weight)},
+    {"priority", set_priority, offsetof(struct rule_backend_in, rb.priority)},
+    {"model", set_nonempty_string, offsetof(struct rule_backend_in, rb.model)},
+};
+
+struct rule_in {
+    struct mg_rule          r;
+    struct rule_backend_in *rbs;
+    size_t                  nrbs;
+    int                     retries_set;
+    yaml_node_t            *node;
+};
+
+static int
+set_models(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct mg_rule *r = dst;
+    yaml_node_item_t *it;
+    int rc = MG_OK;
+
+    if (node->type != YAML_SEQUENCE_NODE) {
+        conf_error(c, node, "models must be a list, not %s", node_kind(node));
+        return MG_ERR;
+    }
+    if (node->data.sequence.items.top == node->data.sequence.items.start) {
+        conf_error(c, node, "models must not be empty");
+        return MG_ERR;
+    }
+    r->models = mg_calloc((size_t)(node->data.sequence.items.top - node->data.sequence.items.start),
+                          sizeof(char *));
+    for (it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        yaml_node_t *m = node_at(c, *it);
+        char *s = scalar(c, m, "model name");
+        if (s == NULL) {
+            rc = MG_ERR;
+            continue;
+        }
+        if (s[0] == '\0') {
+            conf_error(c, m, "model name must not be empty");
+            free(s);
+            rc = MG_ERR;
+            continue;
+        }
+        r->models[r->nmodels++] = s;
+    }
+    return rc;
+}
+
+static int
+set_retries_in(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct rule_in *ri = dst;
+
+    if (set_retries(c, node, &ri->r.retries) != MG_OK) {
+        return MG_ERR;
+    }
+    ri->retries_set = 1;
+    return MG_OK;
+}
+
+static int
+set_rule_backends(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct rule_in *ri = dst;
+    yaml_node_item_t *it;
+    int rc = MG_OK;
+
+    if (node->type != YAML_SEQUENCE_NODE) {
+        conf_error(c, node, "backends must be a list, not %s", node_kind(node));
+        return MG_ERR;
+    }
+    ri->rbs = mg_calloc((size_t)(node->data.sequence.items.top - node->data.sequence.items.start),
+                        sizeof(*ri->rbs));
+    for (it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        struct rule_backend_in *rb = &ri->rbs[ri->nrbs++];
+        yaml_node_t *n = node_at(c, *it);
+        rb->rb.weight = 1;
+        rb->node = n;
+        if (parse_mapping(c, n, rule_backend_fields, MG_ARRAY_LEN(rule_backend_fields), rb,
+                          "a rule's backend entry") != MG_OK) {
+            rc = MG_ERR;
+        } else if (rb->name == NULL) {
+            conf_error(c, n, "a rule's backend entry needs \"backend\"");
+            rc = MG_ERR;
+        }
+    }
+    return rc;
+}
+
+/* Rule fields point into struct rule_in; the models/backends setters take the whole rule. */
+static const struct field rule_fields[] = {
+    {"models", set_models, 0},
+    {"owned_by", set_nonempty_string, offsetof(struct rule_in, r.owned_by)},
+    {"created", set_created, offsetof(struct rule_in, r.created)},
+    {"headers", set_headers, offsetof(struct rule_in, r.headers)},
+    {"list", set_bool, offsetof(struct rule_in, r.list)},
+    {"retries", set_retries_in, 0},
+    {"backends", set_rule_backends, 0},
+};
+
+struct conf_in {
+    struct mg_conf          *conf;
+    struct backend_in       *bs;
+    size_t                   nbs;
+    struct rule_in          *rs;
+    size_t                   nrs;
+    yaml_node_t             *listen_node;
+    yaml_node_t             *admin_node;
+};
+
+
+static int
+set_backends(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct conf_in *in = dst;
+    yaml_node_item_t *it;
+    int rc = MG_OK;
+
+    if (node->type != YAML_SEQUENCE_NODE) {
+        conf_error(c, node, "backends must be a list, not %s", node_kind(node));
+        return MG_ERR;
+    }
+    in->bs = mg_calloc((size_t)(node->data.sequence.items.top - node->data.sequence.items.start),
+                       sizeof(*in->bs));
+    for (it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        struct backend_in *b = &in->bs[in->nbs++];
+        yaml_node_t *n = node_at(c, *it);
+        b->node = n;
+        if (parse_mapping(c, n, backend_fields, MG_ARRAY_LEN(backend_fields), b,
+                          "a backend") != MG_OK) {
+            rc = MG_ERR;
+        }
+    }
+    return rc;
+}
+
+static int
+set_rules(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct conf_in *in = dst;
+    yaml_node_item_t *it;
+    int rc = MG_OK;
+
+    if (node->type != YAML_SEQUENCE_NODE) {
+        conf_error(c, node, "rules must be a list, not %s", node_kind(node));
+        return MG_ERR;
+    }
+    in->rs = mg_calloc((size_t)(node->data.sequence.items.top - node->data.sequence.items.start),
+                       sizeof(*in->rs));
+    for (it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        struct rule_in *r = &in->rs[in->nrs++];
+        yaml_node_t *n = node_at(c, *it);
+        r->node = n;
+        r->r.created = -1;
+        r->r.list = 1;
+        r->r.line = (int)n->start_mark.line + 1;
+        if (parse_mapping(c, n, rule_fields, MG_ARRAY_LEN(rule_fields), r, "a rule") != MG_OK) {
+            rc = MG_ERR;
+        }
+    }
+    return rc;
+}
+
+static int
+set_auth(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    conf_error(c, node, "auth is not supported by this version of modelgate yet");
+    return MG_ERR;
+}
+
+static int
+set_listen_in(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    c->in->listen_node = node;
+    return set_listen(c, node, dst);
+}
+
+static int
+set_admin_in(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    c->in->admin_node = node;
+    return set_listen(c, node, dst);
+}
+
+/* Top-level keys: offsets into struct mg_conf, except backends/rules which fill struct conf_in. */
+#define CONF(f) offsetof(struct mg_conf, f)
+static const struct field top_fields[] = {
+    {"listen", set_listen_in, CONF(listen)},
+    {"admin_listen", set_admin_in, CONF(admin_listen)},
+    {"workers", set_workers, CONF(workers)},
+    {"max_body_size", set_size, CONF(max_body_size)},
+    {"shutdown_timeout", set_duration, CONF(shutdown_timeout_ms)},
+    {"timeouts", set_timeouts, CONF(timeouts)},
+    {"access_log", set_access_log, CONF(access_log)},
+    {"log_level", set_log_level, CONF(log_level)},
+};
+
+static void
+free_headers(struct mg_header *h, size_t n)
+{
+    size_t i;
+
+    for (i = 0; h != NULL && i < n; i++) {
+        free(h[i].name);
+        free(h[i].value);
+    }
+    free(h);
+}
+
+static void
+conf_free(struct mg_conf *conf)
+{
+    size_t i, j;
+
+    if (conf == NULL) {
+        return;
+    }
+    for (i = 0; i < conf->nbackends; i++) {
+        struct mg_backend *b = &conf->backends[i];
+        free(b->name);
+        free(b->url);
+        free(b->api_key);
+        free_headers(b->headers, b->nheaders);
+    }
+    free(conf->backends);
+    for (i = 0; i < conf->nrules; i++) {
+        struct mg_rule *r = &conf->rules[i];
+        for (j = 0; j < r->nmodels; j++) {
+            free(r->models[j]);
+        }
+        free(r->models);
+        free(r->owned_by);
+        free_headers(r->headers, r->nheaders);
+        for (j = 0; j < r->nbackends; j++) {
+            free(r->backends[j].model);
+        }
+        free(r->backends);
+    }
+    free(conf->rules);
+    free(conf->path);
+    free(conf->listen);
+    free(conf->admin_listen);
+    free(conf->access_log);
+    free(conf);
+}
+
+static int
+valid_name(const char *s)
+{
+    for (; *s; s++) {
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+merge_timeouts(struct mg_timeouts *t, const struct mg_timeouts *over)
+{
+    if (over->connect_ms) {
+        t->connect_ms = over->connect_ms;
+    }
+    if (over->first_byte_ms) {
+        t->first_byte_ms = over->first_byte_ms;
+    }
+    if (over->idle_ms) {
+        t->idle_ms = over->idle_ms;
+    }
+    if (over->total_ms) {
+        t->total_ms = over->total_ms;
+    }
+}
+
+/* Phase three: what spans keys. Moves the parsed parts into conf; in is emptied. */
+static void
+post_validate(struct ctx *c, struct conf_in *in)
+{
+    struct mg_conf *conf = in->conf;
+    size_t i, j, k;
+
+    mg_parse_listen(conf->listen, conf->listen_host, sizeof(conf->listen_host), &conf->listen_port);
+    if (conf->admin_listen != NULL) {
+        mg_parse_listen(conf->admin_listen, conf->admin_host, sizeof(conf->admin_host),
+                        &conf->admin_port);
+        if (conf->admin_port == conf->listen_port && conf->admin_port != 0 &&
+            strcmp(conf->admin_host, conf->listen_host) == 0) {
+            conf_error(c, in->admin_node, "admin_listen must differ from listen");
+        }
+    }
+
+    conf->backends = mg_calloc(in->nbs, sizeof(struct mg_backend));
+    for (i = 0; i < in->nbs; i++) {
+        struct backend_in *b = &in->bs[i];
+        if (b->b.name == NULL) {
+            conf_error(c, b->node, "a backend needs \"name\"");
+        } else if (!valid_name(b->b.name)) {
+            conf_error(c, b->node, "backend name \"%s\" may only hold A-Z a-z 0-9 _ . -",
+                       b->b.name);
+        } else {
+            for (j = 0; j < i; j++) {
+                if (in->bs[j].b.name != NULL && strcmp(in->bs[j].b.name, b->b.name) == 0) {
+                    conf_error(c, b->node, "duplicate backend name \"%s\"", b->b.name);
+                    break;
+                }
+            }
+        }
+        if (b->b.url == NULL) {
+            conf_error(c, b->node, "backend \"%s\" needs \"url\"", b->b.name ? b->b.name : "?");
+        } else if (strncmp(b->b.url, "http://", 7) != 0 && strncmp(b->b.url, "https://", 8) != 0) {
+            conf_error(c, b->node, "backend url \"%s\" must start with http:// or https://",
+                       b->b.url);
+        } else {
+            size_t n = strlen(b->b.url);
+            while (n > 0 && b->b.url[n - 1] == '/') {
+                b->b.url[--n] = '\0';
+            }
+        }
+        b->b.timeouts = conf->timeouts;
+        merge_timeouts(&b->b.timeouts, &b->t);
+        conf->backends[conf->nbackends++] = b->b;
+        memset(&b->b, 0, sizeof(b->b));
+    }
+
+    conf->rules = mg_calloc(in->nrs, sizeof(struct mg_rule));
+    for (i = 0; i < in->nrs; i++) {
+        struct rule_in *r = &in->rs[i];
+        int enabled = 0;
+
+        if (r->r.models == NULL) {
+            conf_error(c, r->node, "a rule needs \"models\"");
+        }
+        if (r->nrbs == 0) {
+            conf_error(c, r->node, "a rule needs at least one entry in \"backends\"");
+        }
+        r->r.backends = mg_calloc(r->nrbs, sizeof(struct mg_rule_backend));
+        for (j = 0; j < r->nrbs; j++) {
+            struct rule_backend_in *rb = &r->rbs[j];
+            int idx = -1;
+            for (k = 0; rb->name != NULL && k < conf->nbackends; k++) {
+                if (conf->backends[k].name != NULL && strcmp(conf->backends[k].name, rb->name) == 0) {
+                    idx = (int)k;
+                    break;
+                }
+            }
+            if (rb->name != NULL && idx < 0) {
+                conf_error(c, rb->node, "unknown backend \"%s\"", rb->name);
+            }
+            free(rb->name);
+            rb->name = NULL;
+            rb->rb.backend = idx < 0 ? 0 : (size_t)idx;
+            if (rb->rb.weight > 0) {
+                enabled++;
+            }
+            r->r.backends[r->r.nbackends++] = rb->rb;
+            memset(&rb->rb, 0, sizeof(rb->rb));
+        }
+        if (!r->retries_set) {
+            r->r.retries = enabled > 0 ? enabled - 1 : 0;
+        }
+        if (r->r.owned_by == NULL) {
+            r->r.owned_by = mg_strdup("modelgate");
+        }
+        conf->rules[conf->nrules++] = r->r;
+        memset(&r->r, 0, sizeof(r->r));
+    }
+}
+
+static void
+conf_in_free(struct conf_in *in)
+{
+    size_t i, j;
+
+    for (i = 0; i < in->nbs; i++) {
+        free(in->bs[i].b.name);
+        free(in->bs[i].b.url);
+        free(in->bs[i].b.api_key);
+        free_headers(in->bs[i].b.headers, in->bs[i].b.nheaders);
+    }
+    free(in->bs);
+    for (i = 0; i < in->nrs; i++) {
+        struct rule_in *r = &in->rs[i];
+        for (j = 0; j < r->nrbs; j++) {
+            free(r->rbs[j].name);
+            free(r->rbs[j].rb.model);
+        }
+        free(r->rbs);
+        for (j = 0; j < r->r.nmodels; j++) {
+            free(r->r.models[j]);
+        }
+        free(r->r.models);
+        free(r->r.owned_by);
+        free_headers(r->r.headers, r->r.nheaders);
+        free(r->r.backends);
+    }
+    free(in->rs);
+}
+
+static int
+set_in_backends(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    return set_backends(c, node, c->in);
+}
+
+static int
+set_in_rules(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    return set_rules(c, node, c->in);
+}
+
+static const struct field top_extra[] = {
+    {"backends", set_in_backends, 0},
+    {"rules", set_in_rules, 0},
+    {"auth", set_auth, 0},
+};
+
+struct mg_conf *
+mg_conf_parse(const char *path, const char *text, size_t len, struct mg_buf *errors)
+{
+    struct field fields[MG_ARRAY_LEN(top_fields) + MG_ARRAY_LEN(top_extra)];
+    yaml_parser_t parser;
+    struct conf_in in;
+    struct ctx c;
+    yaml_node_t *root;
+    struct mg_conf *conf;
+
+    memset(&c, 0, sizeof(c));
+    memset(&in, 0, sizeof(in));
+    c.path = path;
+    c.errors = errors;
+
+    conf = mg_calloc(1, sizeof(*conf));
+    conf->refs = 1;
+    conf->path = mg_strdup(path);
+    conf->listen = mg_strdup("127.0.0.1:8080");
+    conf->max_body_size = 16u * 1024 * 1024;
+    conf->shutdown_timeout_ms = 30000;
+    conf->timeouts.connect_ms = 5000;
+    conf->timeouts.first_byte_ms = 60000;
+    conf->timeouts.idle_ms = 60000;
+    conf->timeouts.total_ms = 600000;
+    conf->access_log = mg_strdup("-");
+    conf->log_level = MG_LOG_INFO;
+    in.conf = conf;
+    c.conf = conf;
+    c.in = &in;
+
+    if (!yaml_parser_initialize(&parser)) {
+        conf_error(&c, NULL, "cannot initialise the YAML parser");
+        conf_free(conf);
+        return NULL;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &c.doc)) {
+        mg_buf_printf(errors, "%s:%zu:%zu: %s%s%s\n", path, parser.problem_mark.line + 1,
+                      parser.problem_mark.column + 1, parser.problem ? parser.problem : "bad YAML",
+                      parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        conf_free(conf);
+        return NULL;
+    }
+    yaml_parser_delete(&parser);
+
+    root = yaml_document_get_root_node(&c.doc);
+    if (root == NULL) {
+        mg_buf_printf(errors, "%s:1:1: the file is empty\n", path);
+        c.nerrors++;
+    } else {
+        /* The setters for backends/rules/auth fill `in`, reached through c.in. */
+        memcpy(fields, top_fields, sizeof(top_fields));
+        memcpy(fields + MG_ARRAY_LEN(top_fields), top_extra, sizeof(top_extra));
+        parse_mapping(&c, root, fields, MG_ARRAY_LEN(fields), conf, "the top level");
+        post_validate(&c, &in);
+    }
+    conf_in_free(&in);
+    yaml_document_delete(&c.doc);
+    if (c.nerrors > 0) {
+        conf_free(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+struct mg_conf *
+mg_conf_load(const char *path, struct mg_buf *errors)
+{
+    struct mg_conf *conf;
+    struct mg_buf text;
+    char chunk[8192];
+    FILE *f;
+    size_t n;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        mg_buf_printf(errors, "%s:1:1: cannot open: %m\n", path);
+        return NULL;
+    }
+    mg_buf_init(&text, CONF_MAX_FILE);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (mg_buf_add(&text, chunk, n) != MG_OK) {
+            mg_buf_printf(errors, "%s:1:1: file is larger than %u bytes\n", path, CONF_MAX_FILE);
+            fclose(f);
+            mg_buf_deinit(&text);
+            return NULL;
+        }
+    }
+    fclose(f);
+    conf = mg_conf_parse(path, text.data ? text.data : "", text.len, errors);
+    mg_buf_deinit(&text);
+    return conf;
+}
+
+struct mg_conf *
+mg_conf_ref(struct mg_conf *conf)
+{
+    atomic_fetch_add_explicit((_Atomic int *)&conf->refs, 1, memory_order_relaxed);
+    return conf;
+}
+
+void
+mg_conf_unref(struct mg_conf *conf)
+{
+    if (conf == NULL) {
+        return;
+    }
+    if (atomic_fetch_sub_explicit((_Atomic int *)&conf->refs, 1, memory_order_acq_rel) == 1) {
+        conf_free(conf);
+    }
+}
+
+int
+mg_conf_backend_index(const struct mg_conf *conf, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < conf->nbackends; i++) {
+        if (strcmp(conf->backends[i].name, name) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}

@@ -1,0 +1,524 @@
+/*
+ * mg_json — validating single-pass scanner for request bodies (see mg_json.h for why).
+ */
+#include <string.h>
+
+#include "mg_json.h"
+
+struct scan {
+    const unsigned char *p;
+    const unsigned char *end;
+    const unsigned char *base;
+    int depth;
+};
+
+static void
+skip_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) {
+        s->p++;
+    }
+}
+
+static int
+hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not valid. */
+static size_t
+utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    size_t n, i;
+    unsigned cp;
+
+    if (c < 0x80) {
+        return 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n) {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && (cp < 0x10000 ||
+        cp > 0x10FFFF))) {
+        return 0;
+    }
+    return n;
+}
+
+static void
+put_utf8(char *buf, size_t *o, size_t cap, unsigned cp, int *overflow)
+{
+    unsigned char tmp[4];
+    size_t n, i;
+
+    if (cp < 0x80) {
+        tmp[0] = (unsigned char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        tmp[0] = (unsigned char)(0xC0 | (cp >> 6));
+        tmp[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        tmp[0] = (unsigned char)(0xE0 | (cp >> 12));
+        tmp[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        tmp[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        tmp[0] = (unsigned char)(0xF0 | (cp >> 18));
+        tmp[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+        tmp[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        tmp[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    for (i = 0; i < n; i++) {
+        if (buf == NULL) {
+            continue;
+        }
+        if (*o + 1 >= cap) {
+            *overflow = 1;
+            return;
+        }
+        buf[(*o)++] = (char)tmp[i];
+    }
+}
+
+static int
+read_hex4(struct scan *s, unsigned *v)
+{
+    int i, h;
+
+    if (s->end - s->p < 4) {
+        return MG_JSON_INVALID;
+    }
+    *v = 0;
+    for (i = 0; i < 4; i++) {
+        h = hexval(s->p[i]);
+        if (h < 0) {
+            return MG_JSON_INVALID;
+        }
+        *v = (*v << 4) | (unsigned)h;
+    }
+    s->p += 4;
+    return MG_JSON_OK;
+}
+
+/*
+ * Scans a string starting at the opening quote. When buf is not NULL the decoded text goes there
+ * (NUL-terminated); *overflow is set when it does not fit.
+ */
+static int
+scan_string(struct scan *s, char *buf, size_t cap, size_t *outlen, int *overflow)
+{
+    size_t o = 0;
+
+    s->p++;   /* opening quote */
+    for (;;) {
+        const unsigned char *run = s->p;
+        /* Fast path: a run of plain printable ASCII. */
+        while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 && *s->p != '"' && *s->p != '\\') {
+            s->p++;
+        }
+        if (buf != NULL && s->p > run) {
+            size_t n = (size_t)(s->p - run);
+            if (o + n + 1 > cap) {
+                *overflow = 1;
+                buf = NULL;
+            } else {
+                memcpy(buf + o, run, n);
+                o += n;
+            }
+        }
+        if (s->p >= s->end) {
+            return MG_JSON_INVALID;
+        }
+        unsigned char c = *s->p;
+        if (c == '"') {
+            s->p++;
+            if (buf != NULL) {
+                buf[o] = '\0';
+            }
+            if (outlen != NULL) {
+                *outlen = o;
+            }
+            return MG_JSON_OK;
+        }
+        if (c < 0x20) {
+            return MG_JSON_INVALID;
+        }
+        if (c >= 0x80) {
+            size_t n = utf8_len(s->p, s->end);
+            if (n == 0) {
+                return MG_JSON_INVALID;
+            }
+            if (buf != NULL) {
+                if (o + n + 1 > cap) {
+                    *overflow = 1;
+                    buf = NULL;
+                } else {
+                    memcpy(buf + o, s->p, n);
+                    o += n;
+                }
+            }
+            s->p += n;
+            continue;
+        }
+        /* backslash */
+        s->p++;
+        if (s->p >= s->end) {
+            return MG_JSON_INVALID;
+        }
+        c = *s->p++;
+        unsigned cp;
+        switch (c) {
+        case '"': cp = '"'; break;
+        case '\\': cp = '\\'; break;
+        case '/': cp = '/'; break;
+        case 'b': cp = '\b'; break;
+        case 'f': cp = '\f'; break;
+        case 'n': cp = '\n'; break;
+        case 'r': cp = '\r'; break;
+        case 't': cp = '\t'; break;
+        case 'u':
+            if (read_hex4(s, &cp) != MG_JSON_OK) {
+                return MG_JSON_INVALID;
+            }
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned lo;
+                if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u') {
+                    return MG_JSON_INVALID;
+                }
+                s->p += 2;
+                if (read_hex4(s, &lo) != MG_JSON_OK || lo < 0xDC00 || lo > 0xDFFF) {
+                    return MG_JSON_INVALID;
+                }
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                return MG_JSON_INVALID;
+            }
+            break;
+        default:
+            return MG_JSON_INVALID;
+        }
+        if (buf != NULL) {
+            put_utf8(buf, &o, cap, cp, overflow);
+            if (*overflow) {
+                buf = NULL;
+            }
+        }
+    }
+}
+
+static int
+scan_number(struct scan *s)
+{
+    const unsigned char *p = s->p, *e = s->end;
+
+    if (p < e && *p == '-') {
+        p++;
+    }
+    if (p >= e) {
+        return MG_JSON_INVALID;
+    }
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < e && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    } else {
+        return MG_JSON_INVALID;
+    }
+    if (p < e && *p == '.') {
+        p++;
+        if (p >= e || *p < '0' || *p > '9') {
+            return MG_JSON_INVALID;
+        }
+        while (p < e && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) {
+            p++;
+        }
+        if (p >= e || *p < '0' || *p > '9') {
+            return MG_JSON_INVALID;
+        }
+        while (p < e && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+    s->p = p;
+    return MG_JSON_OK;
+}
+
+static int
+scan_literal(struct scan *s, const char *lit, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0) {
+        return MG_JSON_INVALID;
+    }
+    s->p += n;
+    return MG_JSON_OK;
+}
+
+static int scan_value(struct scan *s);
+
+static int
+scan_container(struct scan *s, int object)
+{
+    int first = 1, rc;
+
+    if (++s->depth > MG_JSON_MAX_DEPTH) {
+        return MG_JSON_INVALID;
+    }
+    s->p++;
+    for (;;) {
+        skip_ws(s);
+        if (s->p >= s->end) {
+            return MG_JSON_INVALID;
+        }
+        if (*s->p == (object ? '}' : ']') && first) {
+            s->p++;
+            break;
+        }
+        if (object) {
+            if (*s->p != '"' || scan_string(s, NULL, 0, NULL, NULL) != MG_JSON_OK) {
+                return MG_JSON_INVALID;
+            }
+            skip_ws(s);
+            if (s->p >= s->end || *s->p != ':') {
+                return MG_JSON_INVALID;
+            }
+            s->p++;
+        }
+        if ((rc = scan_value(s)) != MG_JSON_OK) {
+            return rc;
+        }
+        skip_ws(s);
+        if (s->p >= s->end) {
+            return MG_JSON_INVALID;
+        }
+        if (*s->p == ',') {
+            s->p++;
+            first = 0;
+            skip_ws(s);
+            if (s->p < s->end && *s->p == (object ? '}' : ']')) {
+                return MG_JSON_INVALID;   /* trailing comma */
+            }
+            continue;
+        }
+        if (*s->p == (object ? '}' : ']')) {
+            s->p++;
+            break;
+        }
+        return MG_JSON_INVALID;
+    }
+    s->depth--;
+    return MG_JSON_OK;
+}
+
+static int
+scan_value(struct scan *s)
+{
+    skip_ws(s);
+    if (s->p >= s->end) {
+        return MG_JSON_INVALID;
+    }
+    switch (*s->p) {
+    case '{': return scan_container(s, 1);
+    case '[': return scan_container(s, 0);
+    case '"': return scan_string(s, NULL, 0, NULL, NULL);
+    case 't': return scan_literal(s, "true", 4);
+    case 'f': return scan_literal(s, "false", 5);
+    case 'n': return scan_literal(s, "null", 4);
+    default: return scan_number(s);
+    }
+}
+
+int
+mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
+                     struct mg_json_req *out)
+{
+    struct scan s = {(const unsigned char *)body, (const unsigned char *)body + len,
+                     (const unsigned char *)body, 0};
+    int have_model = 0, model_long = 0, first = 1, rc;
+    char key[16];
+
+    memset(out, 0, sizeof(*out));
+    out->model = buf;
+    skip_ws(&s);
+    if (s.p >= s.end) {
+        return MG_JSON_INVALID;
+    }
+    if (*s.p != '{') {
+        if (scan_value(&s) != MG_JSON_OK) {
+            return MG_JSON_INVALID;
+        }
+        skip_ws(&s);
+        return s.p == s.end ? MG_JSON_NOT_OBJECT : MG_JSON_INVALID;
+    }
+    s.p++;
+    s.depth = 1;
+    for (;;) {
+        size_t klen = 0;
+        int koverflow = 0;
+
+        skip_ws(&s);
+        if (s.p >= s.end) {
+            return MG_JSON_INVALID;
+        }
+        if (*s.p == '}' && first) {
+            s.p++;
+            break;
+        }
+        if (*s.p != '"' || scan_string(&s, key, sizeof(key), &klen, &koverflow) != MG_JSON_OK) {
+            return MG_JSON_INVALID;
+        }
+        skip_ws(&s);
+        if (s.p >= s.end || *s.p != ':') {
+            return MG_JSON_INVALID;
+        }
+        s.p++;
+        skip_ws(&s);
+        if (s.p >= s.end) {
+            return MG_JSON_INVALID;
+        }
+        if (!koverflow && klen == 5 && memcmp(key, "model", 5) == 0) {
+            if (*s.p == '"') {
+                int overflow = 0;
+                out->model_start = (size_t)(s.p - s.base);
+                if (scan_string(&s, buf, bufsize, &out->model_len, &overflow) != MG_JSON_OK) {
+                    return MG_JSON_INVALID;
+                }
+                out->model_end = (size_t)(s.p - s.base);
+                have_model = 1;
+                model_long = overflow;
+            } else {
+                if (scan_value(&s) != MG_JSON_OK) {
+                    return MG_JSON_INVALID;
+                }
+                have_model = 0;
+            }
+        } else if (!koverflow && klen == 6 && memcmp(key, "stream", 6) == 0) {
+            out->stream = (size_t)(s.end - s.p) >= 4 && memcmp(s.p, "true", 4) == 0;
+            if (scan_value(&s) != MG_JSON_OK) {
+                return MG_JSON_INVALID;
+            }
+        } else if ((rc = scan_value(&s)) != MG_JSON_OK) {
+            return rc;
+        }
+        skip_ws(&s);
+        if (s.p >= s.end) {
+            return MG_JSON_INVALID;
+        }
+        if (*s.p == ',') {
+            s.p++;
+            first = 0;
+            skip_ws(&s);
+            if (s.p < s.end && *s.p == '}') {
+                return MG_JSON_INVALID;
+            }
+            continue;
+        }
+        if (*s.p == '}') {
+            s.p++;
+            break;
+        }
+        return MG_JSON_INVALID;
+    }
+    skip_ws(&s);
+    if (s.p != s.end) {
+        return MG_JSON_INVALID;
+    }
+    if (!have_model) {
+        return MG_JSON_NO_MODEL;
+    }
+    return model_long ? MG_JSON_MODEL_LONG : MG_JSON_OK;
+}
+
+int
+mg_json_quote(struct mg_buf *out, const char *str, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, run = 0;
+    int rc = mg_buf_add(out, "\"", 1);
+
+    for (i = 0; i < len && rc == MG_OK; i++) {
+        unsigned char c = (unsigned char)str[i];
+        char esc[7];
+        size_t n = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+        rc = mg_buf_add(out, str + run, i - run);
+        run = i + 1;
+        esc[0] = '\\';
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        if (rc == MG_OK) {
+            rc = mg_buf_add(out, esc, n);
+        }
+    }
+    if (rc == MG_OK) {
+        rc = mg_buf_add(out, str + run, len - run);
+    }
+    return rc == MG_OK ? mg_buf_add(out, "\"", 1) : rc;
+}
+
+int
+mg_json_replace_model(const char *body, size_t len, const struct mg_json_req *req,
+                      const char *model, struct mg_buf *out)
+{
+    int rc = mg_buf_add(out, body, req->model_start);
+
+    if (rc == MG_OK) {
+        rc = mg_json_quote(out, model, strlen(model));
+    }
+    if (rc == MG_OK) {
+        rc = mg_buf_add(out, body + req->model_end, len - req->model_end);
+    }
+    return rc;
+}

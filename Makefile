@@ -19,7 +19,7 @@ CK_LIBS   = $(shell pkg-config --libs $(PC_TEST))
 
 OPT      ?= -O2 -g
 SAN      ?=
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
             -Iinclude $(OPT) $(SAN)
 LDFLAGS  += $(SAN) -pthread
 

@@ -1,0 +1,32 @@
+/*
+ * mg_http — the evhttp front end of a worker: limits, routing of paths to handlers, and
+ * OpenAI-shaped JSON errors (including for the requests libevent refuses by itself).
+ */
+#ifndef MG_HTTP_H
+#define MG_HTTP_H
+
+#include <stddef.h>
+
+struct evhttp_request;
+struct mg_worker;
+
+/* Creates the worker's evhttp on its base and accepts on w->listen_fd. MG_OK or MG_ERR. */
+int mg_http_start(struct mg_worker *w);
+
+/* Applies the limits of w->conf (body size) to the worker's evhttp. */
+void mg_http_apply_conf(struct mg_worker *w);
+
+/* Stops accepting new connections; requests in flight go on. */
+void mg_http_stop_accepting(struct mg_worker *w);
+
+/*
+ * Sends an OpenAI-style error: {"error":{"message","type","param","code"}}. param may be NULL.
+ * The reply ends the request.
+ */
+void mg_http_error(struct evhttp_request *req, int status, const char *code, const char *param,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Sends a JSON body with status; the reply ends the request. */
+void mg_http_json(struct evhttp_request *req, int status, const char *json, size_t len);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * mg_server — the process: worker threads (one event loop, one listener with SO_REUSEPORT and
+ * one curl multi each), the config snapshot each worker serves, signals and shutdown.
+ */
+#ifndef MG_SERVER_H
+#define MG_SERVER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "mg_conf.h"
+
+struct event_base;
+struct evhttp;
+struct evhttp_bound_socket;
+struct event;
+struct mg_upstream;
+struct mg_server;
+
+struct mg_worker {
+    int                 id;
+    pthread_t           thread;
+    struct mg_server   *server;
+    struct event_base  *base;
+    struct evhttp      *http;
+    struct mg_upstream *upstream;
+    struct mg_conf     *conf;       /* the snapshot new requests get; owned by this worker */
+    struct event       *wake;       /* activated from other threads: stop, new config */
+    uint64_t            rng;
+    int                 inflight;   /* proxied requests not finished */
+    int                 stopping;
+    int                 listen_fd;
+    struct evhttp_bound_socket *bound;
+};
+
+/* Reads conf (one reference taken), opens the listeners, runs until SIGTERM/SIGINT. Exit code. */
+int mg_server_run(struct mg_conf *conf);
+
+/* Called by the proxy when a request finishes: lets a stopping worker exit when idle. */
+void mg_server_request_done(struct mg_worker *w);
+
+#endif

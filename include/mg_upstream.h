@@ -1,0 +1,47 @@
+/*
+ * mg_upstream — libcurl's multi interface driven by one worker's event_base.
+ *
+ * The only module that calls curl_multi_*. Each worker owns one, so upstream connections are
+ * kept alive and reused per worker without locks. Completion is reported from the event loop,
+ * after curl_multi_socket_action() has returned, so the callee may start or cancel transfers.
+ */
+#ifndef MG_UPSTREAM_H
+#define MG_UPSTREAM_H
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+struct mg_upstream;
+
+/* Called once per started transfer that was not cancelled; the easy handle is already removed. */
+typedef void (*mg_upstream_done_fn)(void *arg, CURLcode result);
+
+/* One transfer in flight; embedded in its owner, which keeps it alive until done or cancelled. */
+struct mg_upstream_xfer {
+    CURL               *easy;
+    mg_upstream_done_fn done;
+    void               *arg;
+};
+
+/* A multi handle on base. Aborts on failure to create libcurl objects. */
+struct mg_upstream *mg_upstream_create(struct event_base *base);
+
+/* Cancels nothing: call only when no transfer is in flight. NULL is a no-op. */
+void mg_upstream_destroy(struct mg_upstream *up);
+
+/* An easy handle with default options, from the worker's pool when one is free. */
+CURL *mg_upstream_easy_get(struct mg_upstream *up);
+
+/* Gives an easy handle back to the pool (options reset; connections stay in the multi's cache). */
+void mg_upstream_easy_put(struct mg_upstream *up, CURL *easy);
+
+/* Adds xfer->easy to the multi. MG_OK or MG_ERR. */
+int mg_upstream_start(struct mg_upstream *up, struct mg_upstream_xfer *xfer);
+
+/* Stops a transfer now; its done callback is not called. Never call from a curl callback. */
+void mg_upstream_cancel(struct mg_upstream *up, struct mg_upstream_xfer *xfer);
+
+/* Number of transfers in flight. */
+int mg_upstream_running(const struct mg_upstream *up);
+
+#endif

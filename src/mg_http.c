@@ -1,0 +1,203 @@
+/*
+ * mg_http — evhttp glue: per-worker limits, paths to handlers, JSON errors.
+ *
+ * libevent 2.1 answers some requests itself before any callback runs (a body over the limit, a
+ * malformed request line or header) with an HTML page from evhttp_send_error(). It has no hook
+ * for that, but its calls go through the PLT, so the definition of evhttp_send_error() below
+ * replaces libevent's for the whole process: every error a client sees is OpenAI-shaped JSON.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "mg_http.h"
+#include "mg_json.h"
+#include "mg_log.h"
+#include "mg_models.h"
+#include "mg_proxy.h"
+#include "mg_server.h"
+
+#define MAX_HEADERS_SIZE (64 * 1024)
+#define CLIENT_TIMEOUT_S 60
+
+void
+mg_http_json(struct evhttp_request *req, int status, const char *json, size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+
+    if (buf == NULL) {
+        abort();
+    }
+    evbuffer_add(buf, json, len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, status, NULL, buf);
+    evbuffer_free(buf);
+}
+
+static const char *
+error_type(int status)
+{
+    if (status == 401) {
+        return "authentication_error";
+    }
+    if (status == 429) {
+        return "rate_limit_error";
+    }
+    return status >= 500 ? "server_error" : "invalid_request_error";
+}
+
+void
+mg_http_error(struct evhttp_request *req, int status, const char *code, const char *param,
+              const char *fmt, ...)
+{
+    char msg[512];
+    struct mg_buf out;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    mg_buf_init(&out, 4096);
+    mg_buf_adds(&out, "{\"error\":{\"message\":");
+    mg_json_quote(&out, msg, strlen(msg));
+    mg_buf_printf(&out, ",\"type\":\"%s\",\"param\":", error_type(status));
+    if (param != NULL) {
+        mg_json_quote(&out, param, strlen(param));
+    } else {
+        mg_buf_adds(&out, "null");
+    }
+    mg_buf_adds(&out, ",\"code\":");
+    mg_json_quote(&out, code, strlen(code));
+    mg_buf_adds(&out, "}}\n");
+    mg_http_json(req, status, out.data, out.len);
+    mg_buf_deinit(&out);
+}
+
+/* Replaces libevent's HTML error page (see the comment at the top of this file). */
+void
+evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+    evhttp_clear_headers(h);
+    evhttp_add_header(h, "Connection", "close");
+    switch (error) {
+    case 413:
+        mg_http_error(req, 413, "request_too_large", NULL,
+                      "The request is larger than this gateway accepts");
+        break;
+    case 404:
+        mg_http_error(req, 404, "unknown_url", NULL, "Unknown URL");
+        break;
+    case 405:
+        mg_http_error(req, 405, "method_not_allowed", NULL, "Method not allowed");
+        break;
+    case 400:
+        mg_http_error(req, 400, "bad_request", NULL,
+                      "The HTTP request is malformed or its headers are too large");
+        break;
+    default:
+        mg_http_error(req, error, "http_error", NULL, "%s", reason ? reason : "HTTP error");
+    }
+}
+
+static void
+not_allowed(struct evhttp_request *req, const char *allow)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    mg_http_error(req, 405, "method_not_allowed", NULL, "Method %s is not allowed on this path",
+                  evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "this");
+}
+
+static void
+handle(struct evhttp_request *req, void *arg)
+{
+    struct mg_worker *w = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    int get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+
+    if (path == NULL || path[0] == '\0') {
+        path = "/";
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        if (!get) {
+            not_allowed(req, "GET, HEAD");
+            return;
+        }
+        mg_http_json(req, 200, "{\"status\":\"ok\"}\n", 16);
+        return;
+    }
+    if (strcmp(path, "/v1/models") == 0 || strncmp(path, "/v1/models/", 11) == 0) {
+        if (!get) {
+            not_allowed(req, "GET, HEAD");
+            return;
+        }
+        if (path[10] == '\0') {
+            mg_models_handle(w->conf, req, NULL);
+        } else {
+            char *id = evhttp_uridecode(path + 11, 0, NULL);
+            mg_models_handle(w->conf, req, id ? id : "");
+            free(id);
+        }
+        return;
+    }
+    if (strncmp(path, "/v1/", 4) == 0 && path[4] != '\0') {
+        if (cmd != EVHTTP_REQ_POST) {
+            not_allowed(req, "POST");
+            return;
+        }
+        mg_proxy_handle(w, req, path + 3, evhttp_uri_get_query(uri));
+        return;
+    }
+    mg_http_error(req, 404, "unknown_url", NULL, "Unknown URL: %s", path);
+}
+
+void
+mg_http_apply_conf(struct mg_worker *w)
+{
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)w->conf->max_body_size);
+}
+
+int
+mg_http_start(struct mg_worker *w)
+{
+    w->http = evhttp_new(w->base);
+    if (w->http == NULL) {
+        mg_log_error("evhttp_new failed");
+        return MG_ERR;
+    }
+    evhttp_set_max_headers_size(w->http, MAX_HEADERS_SIZE);
+    evhttp_set_timeout(w->http, CLIENT_TIMEOUT_S);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                               EVHTTP_REQ_PATCH);
+    evhttp_set_default_content_type(w->http, "application/json");
+    /* Read the rest of an over-long body before answering 413, so the client sees the answer. */
+    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_gencb(w->http, handle, w);
+    mg_http_apply_conf(w);
+    w->bound = evhttp_accept_socket_with_handle(w->http, w->listen_fd);
+    if (w->bound == NULL) {
+        mg_log_error("cannot accept on the listening socket");
+        return MG_ERR;
+    }
+    return MG_OK;
+}
+
+void
+mg_http_stop_accepting(struct mg_worker *w)
+{
+    if (w->bound != NULL) {
+        evhttp_del_accept_socket(w->http, w->bound);
+        w->bound = NULL;
+        w->listen_fd = -1;
+    }
+}

@@ -1,0 +1,391 @@
+/*
+ * mg_server — threads, listeners, signals.
+ *
+ * Each worker is a thread with its own event_base, evhttp, SO_REUSEPORT listener and curl multi:
+ * the kernel spreads connections, and nothing on the request path is shared or locked. The main
+ * thread only handles signals. It talks to workers through an eventfd each (no libevent thread
+ * locks needed): a stop flag, and a new config snapshot handed over with an atomic exchange.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "mg_http.h"
+#include "mg_log.h"
+#include "mg_models.h"
+#include "mg_server.h"
+#include "mg_upstream.h"
+
+struct wake {
+    int                        fd;           /* eventfd */
+    atomic_int                 stop;
+    _Atomic(struct mg_conf *)  next_conf;    /* new snapshot for the worker to take */
+};
+
+struct mg_server {
+    char              *path;
+    struct mg_conf    *conf;                 /* the snapshot last installed */
+    struct mg_worker  *workers;
+    struct wake       *wakes;
+    int                nworkers;
+    struct event_base *base;
+    int                generation;
+    int                stop_signal;
+};
+
+static int
+open_listener(const char *host, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    char portstr[16];
+    int fd = -1, one = 1, zero = 0, rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    /* ":port" means every address: one dual-stack IPv6 socket covers IPv4 too. */
+    rc = getaddrinfo(host[0] ? host : "::", portstr, &hints, &res);
+    if (rc != 0 && host[0] == '\0') {
+        rc = getaddrinfo("0.0.0.0", portstr, &hints, &res);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        /* Linux hands TCP_NODELAY down to accepted sockets: no Nagle delay on streamed chunks. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (ai->ai_family == AF_INET6 && host[0] == '\0') {
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        }
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
+            break;
+        }
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+void
+mg_server_request_done(struct mg_worker *w)
+{
+    w->inflight--;
+    if (w->stopping && w->inflight == 0) {
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+static void
+worker_install(struct mg_worker *w, struct mg_conf *conf)
+{
+    mg_conf_unref(w->conf);
+    w->conf = conf;
+    mg_http_apply_conf(w);
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct mg_worker *w = arg;
+    struct wake *wk = &w->server->wakes[w->id];
+    struct mg_conf *next;
+    uint64_t v;
+
+    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+        mg_log_error("worker %d: reading its eventfd: %s", w->id, strerror(errno));
+    }
+    next = atomic_exchange(&wk->next_conf, NULL);
+    if (next != NULL) {
+        worker_install(w, next);
+    }
+    if (atomic_load(&wk->stop) && !w->stopping) {
+        w->stopping = 1;
+        mg_http_stop_accepting(w);
+        if (w->inflight == 0) {
+            event_base_loopexit(w->base, NULL);
+        }
+    }
+    if (atomic_load(&wk->stop) == 2) {
+        event_base_loopbreak(w->base);   /* shutdown_timeout passed */
+    }
+}
+
+static void
+wake_worker(struct mg_server *s, int i)
+{
+    uint64_t one = 1;
+
+    if (write(s->wakes[i].fd, &one, sizeof(one)) < 0) {
+        mg_log_error("waking worker %d: %s", i, strerror(errno));
+    }
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct mg_worker *w = arg;
+
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static int
+worker_init(struct mg_server *s, int i)
+{
+    struct mg_worker *w = &s->workers[i];
+    char err[256];
+
+    w->id = i;
+    w->server = s;
+    w->rng = ((uint64_t)time(NULL) << 16) ^ ((uint64_t)getpid() << 8) ^ (uint64_t)(i + 1) ^
+             0x9E3779B97F4A7C15ull;
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        mg_log_error("event_base_new failed");
+        return MG_ERR;
+    }
+    w->conf = mg_conf_ref(s->conf);
+    w->upstream = mg_upstream_create(w->base);
+    w->listen_fd = open_listener(s->conf->listen_host, s->conf->listen_port, err, sizeof(err));
+    if (w->listen_fd < 0) {
+        mg_log_error("%s", err);
+        return MG_ERR;
+    }
+    if (mg_http_start(w) != MG_OK) {
+        return MG_ERR;
+    }
+    s->wakes[i].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->wakes[i].fd < 0) {
+        mg_log_error("eventfd: %s", strerror(errno));
+        return MG_ERR;
+    }
+    w->wake = event_new(w->base, s->wakes[i].fd, EV_READ | EV_PERSIST, on_wake, w);
+    if (w->wake == NULL || event_add(w->wake, NULL) != 0) {
+        return MG_ERR;
+    }
+    return MG_OK;
+}
+
+static void
+worker_deinit(struct mg_server *s, int i)
+{
+    struct mg_worker *w = &s->workers[i];
+    struct mg_conf *pending;
+
+    if (w->wake != NULL) {
+        event_free(w->wake);
+    }
+    if (s->wakes[i].fd > 0) {
+        close(s->wakes[i].fd);
+    }
+    pending = atomic_exchange(&s->wakes[i].next_conf, NULL);
+    mg_conf_unref(pending);
+    if (w->http != NULL) {
+        evhttp_free(w->http);
+    }
+    if (w->listen_fd >= 0 && w->bound == NULL) {
+        close(w->listen_fd);
+    }
+    mg_upstream_destroy(w->upstream);
+    if (w->base != NULL) {
+        event_base_free(w->base);
+    }
+    mg_conf_unref(w->conf);
+}
+
+/* SIGHUP: read the file again; install it everywhere only if it is entirely valid. */
+static void
+reload(struct mg_server *s)
+{
+    struct mg_buf errors;
+    struct mg_conf *conf;
+    int64_t t0 = mg_now_us();
+    int i;
+
+    mg_buf_init(&errors, 1024 * 1024);
+    conf = mg_conf_load(s->path, &errors);
+    if (conf == NULL) {
+        mg_log_error("reload %d of %s refused, the running config stays:\n%s", s->generation + 1,
+                     s->path, errors.data ? errors.data : "");
+        mg_buf_deinit(&errors);
+        return;
+    }
+    mg_buf_deinit(&errors);
+    if (strcmp(conf->listen, s->conf->listen) != 0 || conf->workers != s->conf->workers) {
+        mg_log_warn("reload: listen and workers need a restart; keeping %s with %d workers",
+                    s->conf->listen, s->nworkers);
+    }
+    mg_log_set_level((enum mg_log_level)conf->log_level);
+    mg_models_note_loaded(conf);
+    for (i = 0; i < s->nworkers; i++) {
+        struct mg_conf *old = atomic_exchange(&s->wakes[i].next_conf, mg_conf_ref(conf));
+        mg_conf_unref(old);
+        wake_worker(s, i);
+    }
+    mg_conf_unref(s->conf);
+    s->conf = conf;
+    s->generation++;
+    mg_log_info("reload %d of %s: ok (%.3f ms)", s->generation, s->path,
+                (double)(mg_now_us() - t0) / 1000.0);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct mg_server *s = arg;
+
+    switch (sig) {
+    case SIGHUP:
+        reload(s);
+        break;
+    case SIGUSR1:
+        mg_log_info("SIGUSR1: nothing to reopen (access log not enabled in this build)");
+        break;
+    default:
+        s->stop_signal = (int)sig;
+        event_base_loopbreak(s->base);
+    }
+}
+
+/* Waits for every worker to finish its requests, up to shutdown_timeout, then stops them. */
+static void
+stop_workers(struct mg_server *s, int started)
+{
+    struct timespec deadline;
+    int i;
+
+    for (i = 0; i < started; i++) {
+        atomic_store(&s->wakes[i].stop, 1);
+        wake_worker(s, i);
+    }
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += s->conf->shutdown_timeout_ms / 1000;
+    deadline.tv_nsec += (s->conf->shutdown_timeout_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    for (i = 0; i < started; i++) {
+        if (pthread_timedjoin_np(s->workers[i].thread, NULL, &deadline) != 0) {
+            mg_log_warn("worker %d: %d requests still running after shutdown_timeout; stopping",
+                        i, s->workers[i].inflight);
+            atomic_store(&s->wakes[i].stop, 2);
+            wake_worker(s, i);
+            pthread_join(s->workers[i].thread, NULL);
+        }
+    }
+}
+
+int
+mg_server_run(struct mg_conf *conf)
+{
+    static const int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
+    struct event *sigev[MG_ARRAY_LEN(sigs)] = {0};
+    struct mg_server s;
+    sigset_t block, old;
+    int i, started = 0, rc = 1;
+    size_t k;
+
+    memset(&s, 0, sizeof(s));
+    s.path = conf->path;
+    s.conf = mg_conf_ref(conf);
+    s.nworkers = conf->workers > 0 ? conf->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (s.nworkers < 1) {
+        s.nworkers = 1;
+    }
+    mg_log_set_level((enum mg_log_level)conf->log_level);
+    mg_models_note_loaded(conf);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        mg_log_error("curl_global_init failed");
+        mg_conf_unref(s.conf);
+        return 1;
+    }
+    s.workers = mg_calloc((size_t)s.nworkers, sizeof(struct mg_worker));
+    s.wakes = mg_calloc((size_t)s.nworkers, sizeof(struct wake));
+    for (i = 0; i < s.nworkers; i++) {
+        s.workers[i].listen_fd = -1;
+        s.wakes[i].fd = -1;
+    }
+    s.base = event_base_new();
+    if (s.base == NULL) {
+        goto out;
+    }
+    for (i = 0; i < s.nworkers; i++) {
+        if (worker_init(&s, i) != MG_OK) {
+            goto out;
+        }
+    }
+    /* Workers inherit a mask with our signals blocked, so only this thread receives them. */
+    sigemptyset(&block);
+    for (k = 0; k < MG_ARRAY_LEN(sigs); k++) {
+        sigaddset(&block, sigs[k]);
+        sigev[k] = evsignal_new(s.base, sigs[k], on_signal, &s);
+        if (sigev[k] == NULL || event_add(sigev[k], NULL) != 0) {
+            goto out;
+        }
+    }
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    for (i = 0; i < s.nworkers; i++) {
+        if (pthread_create(&s.workers[i].thread, NULL, worker_main, &s.workers[i]) != 0) {
+            mg_log_error("cannot start worker %d", i);
+            break;
+        }
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started == s.nworkers) {
+        mg_log_info("modelgate listening on %s with %d workers, %zu rules, %zu backends",
+                    conf->listen, s.nworkers, conf->nrules, conf->nbackends);
+        event_base_dispatch(s.base);
+        mg_log_info("signal %d: stopping; waiting up to %lld ms for requests in flight",
+                    s.stop_signal, (long long)s.conf->shutdown_timeout_ms);
+        rc = 0;
+    }
+    stop_workers(&s, started);
+out:
+    for (k = 0; k < MG_ARRAY_LEN(sigs); k++) {
+        if (sigev[k] != NULL) {
+            event_free(sigev[k]);
+        }
+    }
+    for (i = 0; i < s.nworkers; i++) {
+        worker_deinit(&s, i);
+    }
+    if (s.base != NULL) {
+        event_base_free(s.base);
+    }
+    free(s.workers);
+    free(s.wakes);
+    mg_conf_unref(s.conf);
+    curl_global_cleanup();
+    if (rc == 0) {
+        mg_log_info("stopped");
+    }
+    return rc;
+}

@@ -1,0 +1,223 @@
+/*
+ * mg_upstream — curl multi on libevent (the pattern of curl's hiperfifo.c): curl tells us which
+ * sockets to watch and when to wake it; we call curl_multi_socket_action() and then collect
+ * finished transfers.
+ */
+#include <stdlib.h>
+
+#include "mg_log.h"
+#include "mg_upstream.h"
+#include "mg_util.h"
+
+#define POOL_MAX 256
+
+struct mg_upstream {
+    struct event_base *base;
+    CURLM             *multi;
+    struct event      *timer;
+    int                running;
+    int                inflight;
+    CURL              *pool[POOL_MAX];
+    int                npool;
+};
+
+struct sock {
+    struct event       *ev;
+    struct mg_upstream *up;
+};
+
+static void
+check_done(struct mg_upstream *up)
+{
+    struct mg_upstream_xfer *xfer;
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(up->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        CURL *easy = msg->easy_handle;
+        CURLcode result = msg->data.result;
+        xfer = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&xfer);
+        curl_multi_remove_handle(up->multi, easy);
+        up->inflight--;
+        if (xfer != NULL) {
+            xfer->done(xfer->arg, result);
+        }
+    }
+}
+
+static void
+event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mg_upstream *up = arg;
+    int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    CURLMcode rc;
+
+    rc = curl_multi_socket_action(up->multi, fd, action, &up->running);
+    if (rc != CURLM_OK) {
+        mg_log_error("curl_multi_socket_action: %s", curl_multi_strerror(rc));
+    }
+    check_done(up);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mg_upstream *up = arg;
+    CURLMcode rc;
+
+    rc = curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &up->running);
+    if (rc != CURLM_OK) {
+        mg_log_error("curl_multi_socket_action: %s", curl_multi_strerror(rc));
+    }
+    check_done(up);
+}
+
+static int
+multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+    struct mg_upstream *up = arg;
+    struct timeval tv;
+
+    if (timeout_ms < 0) {
+        evtimer_del(up->timer);
+        return 0;
+    }
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    return evtimer_add(up->timer, &tv) == 0 ? 0 : -1;
+}
+
+static int
+multi_sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
+{
+    struct mg_upstream *up = arg;
+    struct sock *sk = sockp;
+    short kind;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (sk != NULL) {
+            event_free(sk->ev);
+            free(sk);
+            curl_multi_assign(up->multi, s, NULL);
+        }
+        return 0;
+    }
+    kind = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) |
+                   EV_PERSIST);
+    if (sk == NULL) {
+        sk = mg_calloc(1, sizeof(*sk));
+        sk->up = up;
+        sk->ev = event_new(up->base, s, kind, event_cb, up);
+        if (sk->ev == NULL) {
+            free(sk);
+            return -1;
+        }
+        curl_multi_assign(up->multi, s, sk);
+    } else {
+        event_del(sk->ev);
+        event_assign(sk->ev, up->base, s, kind, event_cb, up);
+    }
+    return event_add(sk->ev, NULL) == 0 ? 0 : -1;
+}
+
+struct mg_upstream *
+mg_upstream_create(struct event_base *base)
+{
+    struct mg_upstream *up = mg_calloc(1, sizeof(*up));
+
+    up->base = base;
+    up->multi = curl_multi_init();
+    up->timer = evtimer_new(base, timer_cb, up);
+    if (up->multi == NULL || up->timer == NULL) {
+        mg_log_error("cannot create the curl multi handle");
+        abort();
+    }
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, multi_sock_cb);
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    /* Keep enough idle upstream connections for a busy worker; curl's default is 4 per handle. */
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    return up;
+}
+
+void
+mg_upstream_destroy(struct mg_upstream *up)
+{
+    int i;
+
+    if (up == NULL) {
+        return;
+    }
+    for (i = 0; i < up->npool; i++) {
+        curl_easy_cleanup(up->pool[i]);
+    }
+    curl_multi_cleanup(up->multi);
+    event_free(up->timer);
+    free(up);
+}
+
+CURL *
+mg_upstream_easy_get(struct mg_upstream *up)
+{
+    CURL *easy;
+
+    if (up->npool > 0) {
+        return up->pool[--up->npool];
+    }
+    easy = curl_easy_init();
+    if (easy == NULL) {
+        mg_log_error("curl_easy_init failed");
+        abort();
+    }
+    return easy;
+}
+
+void
+mg_upstream_easy_put(struct mg_upstream *up, CURL *easy)
+{
+    if (easy == NULL) {
+        return;
+    }
+    if (up->npool < POOL_MAX) {
+        curl_easy_reset(easy);
+        up->pool[up->npool++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+}
+
+int
+mg_upstream_start(struct mg_upstream *up, struct mg_upstream_xfer *xfer)
+{
+    CURLMcode rc;
+
+    curl_easy_setopt(xfer->easy, CURLOPT_PRIVATE, xfer);
+    rc = curl_multi_add_handle(up->multi, xfer->easy);
+    if (rc != CURLM_OK) {
+        mg_log_error("curl_multi_add_handle: %s", curl_multi_strerror(rc));
+        return MG_ERR;
+    }
+    up->inflight++;
+    return MG_OK;
+}
+
+void
+mg_upstream_cancel(struct mg_upstream *up, struct mg_upstream_xfer *xfer)
+{
+    if (xfer->easy == NULL) {
+        return;
+    }
+    curl_multi_remove_handle(up->multi, xfer->easy);
+    up->inflight--;
+}
+
+int
+mg_upstream_running(const struct mg_upstream *up)
+{
+    return up->inflight;
+}

@@ -1,0 +1,429 @@
+/*
+ * fakeai — an OpenAI-compatible test server for modelgate's tests, demo config and benchmarks.
+ *
+ * Each answer is steered by request headers:
+ *   x-fake-status: N        answer with status N (an OpenAI-style error body when N >= 400)
+ *   x-fake-delay-ms: N      wait N ms before the response headers
+ *   x-fake-chunks: N        stream N content chunks (default 3)
+ *   x-fake-chunk-gap-ms: N  wait N ms between stream chunks (default 0)
+ *   x-fake-usage: IN,OUT    usage numbers (default 10,20)
+ *   x-fake-echo: 1          answer with what was received: method, uri, headers, body
+ *   x-fake-content-bytes: N make the answer's content N bytes long
+ * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
+ * content), --fail N (always answer N), --hang (never answer), --drop (close the connection on
+ * every request). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
+ * is one whose client (the gateway) went away before the answer was complete.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+static struct {
+    struct event_base *base;
+    const char        *name;
+    int                fail;
+    int                hang;
+    int                drop;
+    long               requests;
+    long               aborted;
+    long               active;
+} g;
+
+struct fake {
+    struct evhttp_request    *req;
+    struct evhttp_connection *evcon;
+    struct event             *timer;
+    struct event             *peek;
+    char                     *model;
+    int                       status;
+    int                       stream;
+    int                       include_usage;
+    int                       chunks;
+    int                       sent;
+    int                       gap_ms;
+    int                       usage_in, usage_out;
+    int                       content_bytes;
+    int                       started;
+    int                       echo;
+    json_t                   *echo_json;
+};
+
+static long
+header_num(struct evhttp_request *req, const char *name, long def)
+{
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
+    return v ? strtol(v, NULL, 10) : def;
+}
+
+static void
+fake_free(struct fake *f)
+{
+    if (f->evcon != NULL) {
+        evhttp_connection_set_closecb(f->evcon, NULL, NULL);
+    }
+    event_free(f->timer);
+    event_free(f->peek);
+    json_decref(f->echo_json);
+    free(f->model);
+    free(f);
+    g.active--;
+}
+
+static void
+set_timer(struct fake *f, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(f->timer, &tv);
+}
+
+static char *
+content_text(struct fake *f, int index)
+{
+    char *s;
+    if (f->content_bytes > 0) {
+        s = malloc((size_t)f->content_bytes + 1);
+        memset(s, 'x', (size_t)f->content_bytes);
+        s[f->content_bytes] = '\0';
+        return s;
+    }
+    s = malloc(128);
+    if (index < 0) {
+        snprintf(s, 128, "Hello from %s", g.name);
+    } else {
+        snprintf(s, 128, "tok%d ", index);
+    }
+    return s;
+}
+
+static void
+send_json(struct evhttp_request *req, int status, json_t *j)
+{
+    struct evbuffer *b = evbuffer_new();
+    char *s = json_dumps(j, JSON_COMPACT);
+    evbuffer_add(b, s, strlen(s));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, status, NULL, b);
+    evbuffer_free(b);
+    free(s);
+}
+
+static json_t *
+usage_json(struct fake *f)
+{
+    return json_pack("{s:i,s:i,s:i}", "prompt_tokens", f->usage_in, "completion_tokens",
+                     f->usage_out, "total_tokens", f->usage_in + f->usage_out);
+}
+
+static void
+send_chunk_json(struct fake *f, json_t *j)
+{
+    struct evbuffer *b = evbuffer_new();
+    char *s = json_dumps(j, JSON_COMPACT);
+    evbuffer_add_printf(b, "data: %s\n\n", s);
+    evhttp_send_reply_chunk(f->req, b);
+    evbuffer_free(b);
+    free(s);
+    json_decref(j);
+}
+
+static json_t *
+chunk_obj(struct fake *f, json_t *delta, const char *finish)
+{
+    return json_pack("{s:s,s:s,s:i,s:s,s:[{s:i,s:o,s:o}]}", "id", "chatcmpl-fake", "object",
+                     "chat.completion.chunk", "created", 1700000000, "model", f->model, "choices",
+                     "index", 0, "delta", delta, "finish_reason",
+                     finish ? json_string(finish) : json_null());
+}
+
+/* One step of a stream: role, content chunks, finish, optional usage, [DONE]. */
+static void
+stream_step(struct fake *f)
+{
+    if (f->sent == 0) {
+        send_chunk_json(f, chunk_obj(f, json_pack("{s:s}", "role", "assistant"), NULL));
+    } else if (f->sent <= f->chunks) {
+        char *t = content_text(f, f->sent - 1);
+        send_chunk_json(f, chunk_obj(f, json_pack("{s:s}", "content", t), NULL));
+        free(t);
+    } else {
+        send_chunk_json(f, chunk_obj(f, json_object(), "stop"));
+        if (f->include_usage) {
+            json_t *u = json_pack("{s:s,s:s,s:i,s:s,s:[],s:o}", "id", "chatcmpl-fake", "object",
+                                  "chat.completion.chunk", "created", 1700000000, "model",
+                                  f->model, "choices", "usage", usage_json(f));
+            send_chunk_json(f, u);
+        }
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add_printf(b, "data: [DONE]\n\n");
+        evhttp_send_reply_chunk(f->req, b);
+        evbuffer_free(b);
+        evhttp_send_reply_end(f->req);
+        f->evcon = NULL;   /* the request is evhttp's again */
+        event_del(f->peek);
+        fake_free(f);
+        return;
+    }
+    f->sent++;
+    if (f->gap_ms > 0) {
+        set_timer(f, f->gap_ms);
+    } else {
+        stream_step(f);
+    }
+}
+
+static void
+answer(struct fake *f)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(f->req);
+    json_t *j;
+
+    f->started = 1;
+    event_del(f->peek);
+    evhttp_add_header(out, "x-fake-backend", g.name);
+    evhttp_add_header(out, "x-fake-model", f->model);
+    if (f->status >= 400) {
+        j = json_pack("{s:{s:s,s:s,s:n,s:i}}", "error", "message", "fake failure", "type",
+                      "fake_error", "param", "code", f->status);
+        send_json(f->req, f->status, j);
+        json_decref(j);
+        fake_free(f);
+        return;
+    }
+    if (f->echo) {
+        send_json(f->req, f->status, f->echo_json);
+        fake_free(f);
+        return;
+    }
+    if (f->stream) {
+        evhttp_add_header(out, "Content-Type", "text/event-stream");
+        evhttp_add_header(out, "Cache-Control", "no-cache");
+        evhttp_send_reply_start(f->req, f->status, NULL);
+        stream_step(f);
+        return;
+    }
+    char *t = content_text(f, -1);
+    j = json_pack("{s:s,s:s,s:i,s:s,s:[{s:i,s:{s:s,s:s},s:s}],s:o}", "id", "chatcmpl-fake",
+                  "object", "chat.completion", "created", 1700000000, "model", f->model,
+                  "choices", "index", 0, "message", "role", "assistant", "content", t,
+                  "finish_reason", "stop", "usage", usage_json(f));
+    free(t);
+    send_json(f->req, f->status, j);
+    json_decref(j);
+    fake_free(f);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct fake *f = arg;
+    if (!f->started) {
+        answer(f);
+    } else {
+        stream_step(f);
+    }
+}
+
+static void
+on_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct fake *f = arg;
+    g.aborted++;
+    f->evcon = NULL;
+    if (evhttp_request_get_connection(f->req) == NULL) {
+        evhttp_request_free(f->req);
+    }
+    fake_free(f);
+}
+
+static void
+on_peek(evutil_socket_t fd, short what, void *arg)
+{
+    struct fake *f = arg;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n > 0) {
+        event_del(f->peek);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    struct evhttp_connection *evcon = f->evcon;
+    g.aborted++;
+    f->evcon = NULL;
+    evhttp_connection_set_closecb(evcon, NULL, NULL);
+    fake_free(f);
+    evhttp_connection_free(evcon);
+}
+
+static void
+drop_later(evutil_socket_t fd, short what, void *arg)
+{
+    evhttp_connection_free(arg);
+}
+
+static json_t *
+echo_of(struct evhttp_request *req, const char *body, size_t len)
+{
+    json_t *h = json_object(), *j;
+    struct evkeyval *kv;
+
+    TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
+        char lower[256];
+        size_t i;
+        for (i = 0; kv->key[i] && i < sizeof(lower) - 1; i++) {
+            lower[i] = (char)((kv->key[i] >= 'A' && kv->key[i] <= 'Z') ? kv->key[i] + 32 : kv->key[i]);
+        }
+        lower[i] = '\0';
+        json_object_set_new(h, lower, json_string(kv->value));
+    }
+    j = json_pack("{s:s,s:s,s:o,s:s%,s:s}", "method", "POST", "uri", evhttp_request_get_uri(req),
+                  "headers", h, "body", body, len, "backend", g.name);
+    return j;
+}
+
+static void
+handle(struct evhttp_request *req, void *arg)
+{
+    const char *uri = evhttp_request_get_uri(req);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    json_t *j, *m;
+    struct fake *f;
+
+    if (strcmp(uri, "/_fake/stats") == 0) {
+        j = json_pack("{s:i,s:i,s:i}", "requests", (int)g.requests, "aborted", (int)g.aborted,
+                      "active", (int)g.active);
+        send_json(req, 200, j);
+        json_decref(j);
+        return;
+    }
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+        j = json_pack("{s:s,s:[{s:s,s:s,s:i,s:s}]}", "object", "list", "data", "id", "fake-model",
+                      "object", "model", "created", 1700000000, "owned_by", g.name);
+        send_json(req, 200, j);
+        json_decref(j);
+        return;
+    }
+    g.requests++;
+    if (g.drop) {
+        struct timeval zero = {0, 0};
+        event_base_once(g.base, -1, EV_TIMEOUT, drop_later, evhttp_request_get_connection(req),
+                        &zero);
+        return;
+    }
+    if (g.hang) {
+        return;   /* never answered; the gateway's first_byte timer must fire */
+    }
+    f = calloc(1, sizeof(*f));
+    g.active++;
+    f->req = req;
+    f->evcon = evhttp_request_get_connection(req);
+    f->timer = evtimer_new(g.base, on_timer, f);
+    f->peek = event_new(g.base, bufferevent_getfd(evhttp_connection_get_bufferevent(f->evcon)),
+                        EV_READ | EV_PERSIST, on_peek, f);
+    f->status = g.fail ? g.fail : (int)header_num(req, "x-fake-status", 200);
+    f->chunks = (int)header_num(req, "x-fake-chunks", 3);
+    f->gap_ms = (int)header_num(req, "x-fake-chunk-gap-ms", 0);
+    f->content_bytes = (int)header_num(req, "x-fake-content-bytes", 0);
+    f->echo = header_num(req, "x-fake-echo", 0) == 1;
+    f->usage_in = 10;
+    f->usage_out = 20;
+    const char *u = evhttp_find_header(evhttp_request_get_input_headers(req), "x-fake-usage");
+    if (u != NULL) {
+        sscanf(u, "%d,%d", &f->usage_in, &f->usage_out);
+    }
+    j = json_loadb(body, len, 0, NULL);
+    m = j ? json_object_get(j, "model") : NULL;
+    f->model = strdup(json_is_string(m) ? json_string_value(m) : "unknown");
+    f->stream = j && json_is_true(json_object_get(j, "stream"));
+    f->include_usage = j && json_is_true(json_object_get(json_object_get(j, "stream_options"),
+                                                         "include_usage"));
+    json_decref(j);
+    if (f->echo) {
+        f->echo_json = echo_of(req, body, len);
+    }
+    evhttp_connection_set_closecb(f->evcon, on_close, f);
+    event_add(f->peek, NULL);
+    long delay = header_num(req, "x-fake-delay-ms", 0);
+    if (delay > 0) {
+        set_timer(f, (int)delay);
+    } else {
+        answer(f);
+    }
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+    event_base_loopbreak(g.base);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"port", required_argument, NULL, 'p'}, {"host", required_argument, NULL, 'H'},
+        {"name", required_argument, NULL, 'n'}, {"fail", required_argument, NULL, 'f'},
+        {"hang", no_argument, NULL, 'g'},       {"drop", no_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *host = "127.0.0.1";
+    struct evhttp *http;
+    struct event *term, *intr;
+    int port = 0, c;
+
+    g.name = "fake";
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': port = (int)strtol(optarg, NULL, 10); break;
+        case 'H': host = optarg; break;
+        case 'n': g.name = optarg; break;
+        case 'f': g.fail = (int)strtol(optarg, NULL, 10); break;
+        case 'g': g.hang = 1; break;
+        case 'd': g.drop = 1; break;
+        default:
+            fprintf(stderr, "usage: fakeai --port N [--host H] [--name NAME] [--fail STATUS] "
+                            "[--hang] [--drop]\n");
+            return 2;
+        }
+    }
+    if (port <= 0) {
+        fprintf(stderr, "fakeai: --port is required\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    g.base = event_base_new();
+    http = evhttp_new(g.base);
+    evhttp_set_gencb(http, handle, NULL);
+    evhttp_set_max_body_size(http, 64 * 1024 * 1024);
+    if (evhttp_bind_socket(http, host, (ev_uint16_t)port) != 0) {
+        fprintf(stderr, "fakeai: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
+        return 1;
+    }
+    term = evsignal_new(g.base, SIGTERM, on_term, NULL);
+    intr = evsignal_new(g.base, SIGINT, on_term, NULL);
+    event_add(term, NULL);
+    event_add(intr, NULL);
+    event_base_dispatch(g.base);
+    event_free(term);
+    event_free(intr);
+    evhttp_free(http);
+    event_base_free(g.base);
+    return 0;
+}

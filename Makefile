@@ -7,7 +7,7 @@ CC       ?= cc
 BUILD    ?= build
 PC_PKGS  := libevent libevent_pthreads libcurl jansson yaml-0.1 openssl
 PC_TEST  := check
-DEB_PKGS := pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev check \
+DEB_PKGS := pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev check ca-certificates \
             curl
 CONF     ?= conf/modelgate.yaml
 
@@ -27,13 +27,13 @@ LIB_SRC  := src/mg_util.c src/mg_log.c src/mg_conf.c src/mg_json.c src/mg_router
             src/mg_balancer.c src/mg_upstream.c src/mg_proxy.c src/mg_models.c src/mg_http.c \
             src/mg_server.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-UNIT     := conf json router balancer util
-UNIT_BIN := $(UNIT:%=$(BUILD)/check_%)
-INTEG    := $(BUILD)/check_integration
+SUITES   := util conf json router balancer integration
+TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
+            $(BUILD)/obj/test/mg_test.o
 HDRS     := $(wildcard include/*.h)
 
 .PHONY: all deps run check unit integration asan clean install
-all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(UNIT_BIN) $(INTEG)
+all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(BUILD)/check_modelgate
 
 deps:
 	@pkg-config --exists $(PC_PKGS) $(PC_TEST) 2>/dev/null && command -v curl >/dev/null || { \
@@ -57,22 +57,22 @@ $(BUILD)/modelgate: $(BUILD)/obj/main.o $(BUILD)/libmodelgate.a
 $(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
 
-$(BUILD)/check_%: $(BUILD)/obj/test/check_%.o $(BUILD)/obj/test/mg_test.o $(BUILD)/libmodelgate.a
+$(BUILD)/check_modelgate: $(TEST_OBJ) $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS) $(CK_LIBS)
 
 run: all
 	@sh test/run.sh $(CONF)
 
 # Unit suites first (fast), then the integration suite that starts build/modelgate and build/fakeai.
+# CK_RUN_SUITE=conf (or any suite name) runs one suite.
 check: all
-	@sh test/check.sh $(UNIT_BIN) $(INTEG)
+	MG_BUILD=$(BUILD) $(BUILD)/check_modelgate
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	    MG_BUILD=build/asan MG_TIME_SCALE=3 sh test/check.sh \
-	    $(UNIT:%=build/asan/check_%) build/asan/check_integration
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    MG_BUILD=build/asan MG_TIME_SCALE=3 build/asan/check_modelgate
 
 PREFIX ?= /usr/local
 install: $(BUILD)/modelgate

@@ -1,1 +1,249 @@
-int mg_test_dummy;
+/*
+ * mg_test — helpers for the suites: see mg_test.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "mg_test.h"
+
+const char *
+mg_test_build_dir(void)
+{
+    const char *b = getenv("MG_BUILD");
+    return b && *b ? b : "build";
+}
+
+int
+mg_test_scale(void)
+{
+    const char *s = getenv("MG_TIME_SCALE");
+    long v = s ? strtol(s, NULL, 10) : 1;
+    return v > 0 ? (int)v : 1;
+}
+
+int
+mg_test_free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        return -1;
+    }
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+pid_t
+mg_test_spawn(char *const argv[], const char *logfile)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        if (logfile != NULL) {
+            int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+                close(fd);
+            }
+        }
+        execv(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+static double
+now_ms(void)
+{
+    return (double)mg_now_us() / 1000.0;
+}
+
+int
+mg_test_wait_port(int port, int timeout_ms)
+{
+    double deadline = now_ms() + timeout_ms * mg_test_scale();
+    struct sockaddr_in a;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
+    while (now_ms() < deadline) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+            close(fd);
+            return 0;
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+        usleep(10000);
+    }
+    return -1;
+}
+
+int
+mg_test_stop(pid_t pid, int timeout_ms)
+{
+    double deadline = now_ms() + timeout_ms * mg_test_scale();
+    int status;
+
+    if (pid <= 0) {
+        return -1;
+    }
+    kill(pid, SIGTERM);
+    while (now_ms() < deadline) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        usleep(5000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+static size_t
+on_header(char *d, size_t s, size_t n, void *arg)
+{
+    struct mg_test_resp *r = arg;
+    mg_buf_add(&r->headers, d, s * n);
+    return s * n;
+}
+
+struct body_ctx {
+    struct mg_test_resp *r;
+    double               t0;
+};
+
+static size_t
+on_body(char *d, size_t s, size_t n, void *arg)
+{
+    struct body_ctx *c = arg;
+    if (c->r->body.len == 0) {
+        c->r->t_first_ms = now_ms() - c->t0;
+    }
+    mg_buf_add(&c->r->body, d, s * n);
+    return s * n;
+}
+
+int
+mg_test_http(const char *method, const char *url, const char *body, size_t body_len,
+             const char *const *headers, struct mg_test_resp *r)
+{
+    struct curl_slist *h = NULL;
+    struct body_ctx c;
+    CURL *e = curl_easy_init();
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    mg_buf_init(&r->headers, 1 << 20);
+    mg_buf_init(&r->body, 256u << 20);
+    c.r = r;
+    c.t0 = now_ms();
+    for (; headers && *headers; headers++) {
+        h = curl_slist_append(h, *headers);
+    }
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &c);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L * mg_test_scale());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    rc = (int)curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    r->curl_rc = rc;
+    r->t_total_ms = now_ms() - c.t0;
+    if (r->body.data == NULL) {
+        mg_buf_add(&r->body, "", 0);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(e);
+    return rc;
+}
+
+void
+mg_test_resp_free(struct mg_test_resp *r)
+{
+    mg_buf_deinit(&r->headers);
+    mg_buf_deinit(&r->body);
+}
+
+const char *
+mg_test_header(const struct mg_test_resp *r, const char *name, char *buf, size_t len)
+{
+    const char *p = r->headers.data;
+    size_t n = strlen(name);
+
+    while (p != NULL && *p) {
+        const char *eol = strchr(p, '\n');
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            size_t vl;
+            while (*v == ' ') {
+                v++;
+            }
+            vl = (size_t)((eol ? eol : v + strlen(v)) - v);
+            while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == ' ')) {
+                vl--;
+            }
+            if (vl >= len) {
+                vl = len - 1;
+            }
+            memcpy(buf, v, vl);
+            buf[vl] = '\0';
+            return buf;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return NULL;
+}
+
+const char *
+mg_test_write_temp(int slot, const char *text)
+{
+    static char paths[8][64];
+    int fd;
+
+    snprintf(paths[slot], sizeof(paths[slot]), "/tmp/mgtest-XXXXXX");
+    fd = mkstemp(paths[slot]);
+    if (fd < 0) {
+        return NULL;
+    }
+    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+        close(fd);
+        return NULL;
+    }
+    close(fd);
+    return paths[slot];
+}

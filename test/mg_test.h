@@ -1,1 +1,57 @@
+/*
+ * mg_test — helpers shared by the Check suites: processes, free ports, a small HTTP client.
+ */
+#ifndef MG_TEST_H
+#define MG_TEST_H
+
+#include <check.h>
+#include <stddef.h>
+#include <sys/types.h>
+
 #include "mg_util.h"
+
+Suite *util_suite(void);
+Suite *conf_suite(void);
+Suite *json_suite(void);
+Suite *router_suite(void);
+Suite *balancer_suite(void);
+Suite *integration_suite(void);
+
+/* Directory of the binaries under test ($MG_BUILD, default "build"). */
+const char *mg_test_build_dir(void);
+/* Multiplier for waits ($MG_TIME_SCALE, default 1; sanitizer builds run slower). */
+int mg_test_scale(void);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int mg_test_free_port(void);
+/* Starts argv[0] with argv, stdout+stderr to logfile (or inherited when NULL). Returns its pid. */
+pid_t mg_test_spawn(char *const argv[], const char *logfile);
+/* Waits until something accepts on 127.0.0.1:port. 0 when it did within timeout_ms. */
+int mg_test_wait_port(int port, int timeout_ms);
+/* SIGTERM, then waits up to timeout_ms (SIGKILL after). Returns the exit status, or -1. */
+int mg_test_stop(pid_t pid, int timeout_ms);
+
+struct mg_test_resp {
+    long          status;
+    int           curl_rc;      /* CURLcode of the transfer */
+    struct mg_buf headers;
+    struct mg_buf body;
+    double        t_first_ms;   /* first body byte, from the start */
+    double        t_total_ms;
+};
+
+/*
+ * One HTTP request with libcurl. method "GET" or "POST"; body may be NULL; headers is a
+ * NULL-terminated list of "Name: value" lines or NULL. The response is in r (free it with
+ * mg_test_resp_free()). Returns the CURLcode.
+ */
+int mg_test_http(const char *method, const char *url, const char *body, size_t body_len,
+                 const char *const *headers, struct mg_test_resp *r);
+void mg_test_resp_free(struct mg_test_resp *r);
+/* Value of a response header (case-insensitive name), copied into buf; NULL when absent. */
+const char *mg_test_header(const struct mg_test_resp *r, const char *name, char *buf, size_t len);
+
+/* Writes text to a new temporary file; returns its path (static storage per call slot 0..7). */
+const char *mg_test_write_temp(int slot, const char *text);
+
+#endif

@@ -861,8 +861,8 @@ post_validate(struct ctx *c, struct conf_in *in)
             conf_error(c, b->node, "backend name \"%s\" may only hold A-Z a-z 0-9 _ . -",
                        b->b.name);
         } else {
-            for (j = 0; j < i; j++) {
-                if (in->bs[j].b.name != NULL && strcmp(in->bs[j].b.name, b->b.name) == 0) {
+            for (j = 0; j < conf->nbackends; j++) {
+                if (conf->backends[j].name != NULL && strcmp(conf->backends[j].name, b->b.name) == 0) {
                     conf_error(c, b->node, "duplicate backend name \"%s\"", b->b.name);
                     break;
                 }

@@ -1,0 +1,305 @@
+/* Unit tests: config loading, defaults, ${VAR}, and errors with their positions. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_conf.h"
+#include "mg_log.h"
+#include "mg_test.h"
+
+static struct mg_buf errs;
+
+static struct mg_conf *
+parse(const char *text)
+{
+    mg_buf_deinit(&errs);
+    mg_buf_init(&errs, 1 << 20);
+    return mg_conf_parse("t.yaml", text, strlen(text), &errs);
+}
+
+/* Asserts that text is refused and that the errors contain want (e.g. "t.yaml:3:5: ..."). */
+#define ck_refused(text, want)                                                                 \
+    do {                                                                                       \
+        struct mg_conf *c_ = parse(text);                                                      \
+        ck_assert_msg(c_ == NULL, "config should be refused: %s", want);                      \
+        ck_assert_msg(errs.data && strstr(errs.data, want), "want \"%s\" in:\n%s", want,       \
+                      errs.data ? errs.data : "(none)");                                       \
+    } while (0)
+
+static const char *full =
+    "listen: \"[::1]:9090\"\n"
+    "workers: 3\n"
+    "max_body_size: 2MiB\n"
+    "shutdown_timeout: 10s\n"
+    "timeouts:\n"
+    "  connect: 1s\n"
+    "  first_byte: 20s\n"
+    "  idle: 30s\n"
+    "  total: 2m\n"
+    "access_log: /var/log/mg.log\n"
+    "log_level: debug\n"
+    "admin_listen: 127.0.0.1:9901\n"
+    "backends:\n"
+    "  - name: openai\n"
+    "    url: https://api.openai.com/v1/\n"
+    "    api_key: ${MG_TEST_KEY}\n"
+    "    headers:\n"
+    "      OpenAI-Organization: org-123\n"
+    "    timeouts: {first_byte: 5s}\n"
+    "  - name: local\n"
+    "    url: http://127.0.0.1:11434/v1\n"
+    "rules:\n"
+    "  - models: [gpt-4o, gpt-4o-mini]\n"
+    "    owned_by: openai\n"
+    "    created: 2024-05-13T00:00:00Z\n"
+    "    headers: {x-tenant: acme}\n"
+    "    list: false\n"
+    "    retries: 4\n"
+    "    backends:\n"
+    "      - backend: openai\n"
+    "        weight: 3\n"
+    "        model: gpt-4o-2024-08-06\n"
+    "      - backend: local\n"
+    "        priority: 1\n"
+    "  - models: [\"llama-*\"]\n"
+    "    created: 1700000000\n"
+    "    backends:\n"
+    "      - {backend: local}\n"
+    "      - {backend: openai, weight: 0}\n";
+
+START_TEST(full_config)
+{
+    struct mg_conf *c;
+
+    setenv("MG_TEST_KEY", "sk-test-123", 1);
+    c = parse(full);
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_str_eq(c->listen_host, "::1");
+    ck_assert_int_eq(c->listen_port, 9090);
+    ck_assert_int_eq(c->workers, 3);
+    ck_assert_uint_eq(c->max_body_size, 2u << 20);
+    ck_assert_int_eq(c->shutdown_timeout_ms, 10000);
+    ck_assert_str_eq(c->access_log, "/var/log/mg.log");
+    ck_assert_int_eq(c->log_level, MG_LOG_DEBUG);
+    ck_assert_str_eq(c->admin_host, "127.0.0.1");
+    ck_assert_int_eq(c->admin_port, 9901);
+    ck_assert_uint_eq(c->nbackends, 2);
+    ck_assert_str_eq(c->backends[0].url, "https://api.openai.com/v1");
+    ck_assert_str_eq(c->backends[0].api_key, "sk-test-123");
+    ck_assert_uint_eq(c->backends[0].nheaders, 1);
+    ck_assert_str_eq(c->backends[0].headers[0].name, "OpenAI-Organization");
+    ck_assert_str_eq(c->backends[0].headers[0].value, "org-123");
+    /* per-backend override on top of the global timeouts */
+    ck_assert_int_eq(c->backends[0].timeouts.first_byte_ms, 5000);
+    ck_assert_int_eq(c->backends[0].timeouts.connect_ms, 1000);
+    ck_assert_int_eq(c->backends[1].timeouts.first_byte_ms, 20000);
+    ck_assert_int_eq(c->backends[1].timeouts.total_ms, 120000);
+    ck_assert_ptr_null(c->backends[1].api_key);
+    ck_assert_uint_eq(c->nrules, 2);
+    ck_assert_uint_eq(c->rules[0].nmodels, 2);
+    ck_assert_str_eq(c->rules[0].models[1], "gpt-4o-mini");
+    ck_assert_str_eq(c->rules[0].owned_by, "openai");
+    ck_assert_int_eq(c->rules[0].created, 1715558400);
+    ck_assert_int_eq(c->rules[0].list, 0);
+    ck_assert_int_eq(c->rules[0].retries, 4);
+    ck_assert_uint_eq(c->rules[0].nheaders, 1);
+    ck_assert_str_eq(c->rules[0].backends[0].model, "gpt-4o-2024-08-06");
+    ck_assert_uint_eq(c->rules[0].backends[0].weight, 3);
+    ck_assert_uint_eq(c->rules[0].backends[1].backend, 1);
+    ck_assert_int_eq(c->rules[0].backends[1].priority, 1);
+    ck_assert_int_eq(c->rules[1].created, 1700000000);
+    ck_assert_str_eq(c->rules[1].owned_by, "modelgate");
+    ck_assert_int_eq(c->rules[1].list, 1);
+    /* retries default: enabled entries - 1; the weight-0 entry does not count */
+    ck_assert_int_eq(c->rules[1].retries, 0);
+    mg_conf_unref(c);
+}
+END_TEST
+
+START_TEST(defaults)
+{
+    struct mg_conf *c = parse("backends: [{name: a, url: 'http://x/v1'}, {name: b, url: 'http://y'}]\n"
+                              "rules: [{models: [m], backends: [{backend: a}, {backend: b}]}]\n");
+
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_str_eq(c->listen, "127.0.0.1:8080");
+    ck_assert_int_eq(c->workers, 0);
+    ck_assert_uint_eq(c->max_body_size, 16u << 20);
+    ck_assert_int_eq(c->shutdown_timeout_ms, 30000);
+    ck_assert_int_eq(c->timeouts.connect_ms, 5000);
+    ck_assert_int_eq(c->timeouts.first_byte_ms, 60000);
+    ck_assert_int_eq(c->timeouts.idle_ms, 60000);
+    ck_assert_int_eq(c->timeouts.total_ms, 600000);
+    ck_assert_str_eq(c->access_log, "-");
+    ck_assert_int_eq(c->log_level, MG_LOG_INFO);
+    ck_assert_ptr_null(c->admin_listen);
+    ck_assert_int_eq(c->rules[0].retries, 1);
+    ck_assert_int_eq(c->rules[0].created, -1);
+    ck_assert_uint_eq(c->rules[0].backends[0].weight, 1);
+    ck_assert_int_eq(c->rules[0].backends[0].priority, 0);
+    ck_assert_ptr_null(c->rules[0].backends[0].model);
+    mg_conf_unref(c);
+}
+END_TEST
+
+START_TEST(created_forms)
+{
+    struct mg_conf *c = parse(
+        "backends: [{name: a, url: 'http://x'}]\n"
+        "rules:\n"
+        "  - {models: [m1], created: '2024-05-13T02:00:00+02:00', backends: [{backend: a}]}\n"
+        "  - {models: [m2], created: '2024-05-13T00:00:00.250Z', backends: [{backend: a}]}\n"
+        "  - {models: [m3], created: '2024-05-13', backends: [{backend: a}]}\n");
+
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_int_eq(c->rules[0].created, 1715558400);
+    ck_assert_int_eq(c->rules[1].created, 1715558400);
+    ck_assert_int_eq(c->rules[2].created, 1715558400);
+    mg_conf_unref(c);
+    ck_refused("backends: [{name: a, url: 'http://x'}]\n"
+               "rules: [{models: [m], created: yesterday, backends: [{backend: a}]}]\n",
+               "t.yaml:2:32: bad created \"yesterday\"");
+}
+END_TEST
+
+START_TEST(access_log_off)
+{
+    struct mg_conf *c = parse("access_log: off\n");
+
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_ptr_null(c->access_log);
+    mg_conf_unref(c);
+}
+END_TEST
+
+START_TEST(errors_with_positions)
+{
+    ck_refused("listen: 1.2.3.4:80\nlisten2: x\n", "t.yaml:2:1: unknown key \"listen2\"");
+    ck_refused("workers: 1\nworkers: 2\n", "t.yaml:2:1: duplicate key \"workers\"");
+    ck_refused("timeouts: {connect: 5}\n", "t.yaml:1:21: bad duration \"5\"");
+    ck_refused("timeouts: {connect: 0s}\n", "t.yaml:1:21: bad duration");
+    ck_refused("max_body_size: 16MB\n", "t.yaml:1:16: bad size \"16MB\"");
+    ck_refused("listen: localhost\n", "t.yaml:1:9: bad address");
+    ck_refused("log_level: loud\n", "t.yaml:1:12: bad log_level");
+    ck_refused("workers: many\n", "t.yaml:1:10: \"many\" is not a whole number");
+    ck_refused("backends:\n  - {name: a, url: 'http://x'}\n  - {name: a, url: 'http://y'}\n",
+               "t.yaml:3:5: duplicate backend name \"a\"");
+    ck_refused("backends:\n  - {name: 'a b', url: 'http://x'}\n", "may only hold");
+    ck_refused("backends:\n  - {name: a, url: 'ftp://x'}\n", "must start with http://");
+    ck_refused("backends:\n  - {name: a}\n", "t.yaml:2:5: backend \"a\" needs \"url\"");
+    ck_refused("backends: [{name: a, url: 'http://x'}]\n"
+               "rules:\n  - models: [m]\n    backends:\n      - backend: nope\n",
+               "t.yaml:5:9: unknown backend \"nope\"");
+    ck_refused("backends: [{name: a, url: 'http://x'}]\n"
+               "rules:\n  - models: [m]\n    backends:\n      - {backend: a, weight: -1}\n",
+               "t.yaml:5:30: -1 is out of range");
+    ck_refused("backends: [{name: a, url: 'http://x'}]\n"
+               "rules:\n  - models: []\n    backends: [{backend: a}]\n",
+               "t.yaml:3:13: models must not be empty");
+    ck_refused("backends: [{name: a, url: 'http://x'}]\nrules:\n  - models: [m]\n",
+               "t.yaml:3:5: a rule needs at least one entry in \"backends\"");
+    ck_refused("backends: [{name: a, url: 'http://x'}]\nrules:\n  - backends: [{backend: a}]\n",
+               "t.yaml:3:5: a rule needs \"models\"");
+    ck_refused("rules: [{models: [m], backends: [{backend: a, wieght: 2}]}]\n",
+               "unknown key \"wieght\"");
+    ck_refused("auth:\n  keys: []\n", "t.yaml:1:1: auth is not supported");
+    ck_refused("listen: [a, b]\n", "t.yaml:1:9: listen address must be a scalar, not a list");
+    ck_refused("backends: {a: 1}\n", "backends must be a list, not a mapping");
+    ck_refused("- 1\n- 2\n", "the top level must be a mapping");
+}
+END_TEST
+
+START_TEST(yaml_syntax_error_position)
+{
+    ck_refused("listen: 127.0.0.1:8080\nbackends:\n  - name: a\n   url: x\n", "t.yaml:4:");
+    ck_refused("key: \"unterminated\n", "t.yaml:");
+}
+END_TEST
+
+START_TEST(all_errors_at_once)
+{
+    struct mg_conf *c = parse("workers: x\nmax_body_size: y\nlog_level: z\nbogus: 1\n");
+    int lines = 0;
+    const char *p;
+
+    ck_assert_ptr_null(c);
+    for (p = errs.data; p && *p; p++) {
+        lines += *p == '\n';
+    }
+    ck_assert_int_eq(lines, 4);
+    ck_assert_ptr_nonnull(strstr(errs.data, "t.yaml:1:10:"));
+    ck_assert_ptr_nonnull(strstr(errs.data, "t.yaml:2:16:"));
+    ck_assert_ptr_nonnull(strstr(errs.data, "t.yaml:3:12:"));
+    ck_assert_ptr_nonnull(strstr(errs.data, "t.yaml:4:1:"));
+}
+END_TEST
+
+START_TEST(env_substitution)
+{
+    struct mg_conf *c;
+
+    setenv("MG_TEST_HOST", "10.1.2.3", 1);
+    unsetenv("MG_TEST_UNSET");
+    c = parse("backends: [{name: a, url: 'http://${MG_TEST_HOST}:80/v1', api_key: 'k-${MG_TEST_HOST}'}]\n");
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_str_eq(c->backends[0].url, "http://10.1.2.3:80/v1");
+    ck_assert_str_eq(c->backends[0].api_key, "k-10.1.2.3");
+    mg_conf_unref(c);
+    ck_refused("backends: [{name: a, url: 'http://x', api_key: '${MG_TEST_UNSET}'}]\n",
+               "t.yaml:1:48: environment variable MG_TEST_UNSET is not set");
+}
+END_TEST
+
+START_TEST(load_file)
+{
+    struct mg_buf e;
+    struct mg_conf *c;
+
+    mg_buf_init(&e, 4096);
+    c = mg_conf_load("conf/modelgate.yaml", &e);
+    ck_assert_msg(c != NULL, "the shipped config must load: %s", e.data);
+    mg_conf_unref(c);
+    ck_assert_ptr_null(mg_conf_load("/nonexistent/x.yaml", &e));
+    ck_assert_ptr_nonnull(strstr(e.data, "/nonexistent/x.yaml:1:1: cannot open"));
+    mg_buf_deinit(&e);
+}
+END_TEST
+
+START_TEST(refcount)
+{
+    struct mg_conf *c = parse("workers: 1\n");
+
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_eq(mg_conf_ref(c), c);
+    mg_conf_unref(c);
+    ck_assert_int_eq(c->workers, 1);   /* still alive: one reference left */
+    mg_conf_unref(c);
+    mg_conf_unref(NULL);
+}
+END_TEST
+
+static void
+teardown(void)
+{
+    mg_buf_deinit(&errs);
+}
+
+Suite *
+conf_suite(void)
+{
+    Suite *s = suite_create("conf");
+    TCase *t = tcase_create("load");
+
+    tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_add_test(t, full_config);
+    tcase_add_test(t, defaults);
+    tcase_add_test(t, created_forms);
+    tcase_add_test(t, access_log_off);
+    tcase_add_test(t, errors_with_positions);
+    tcase_add_test(t, yaml_syntax_error_position);
+    tcase_add_test(t, all_errors_at_once);
+    tcase_add_test(t, env_substitution);
+    tcase_add_test(t, load_file);
+    tcase_add_test(t, refcount);
+    suite_add_tcase(s, t);
+    return s;
+}

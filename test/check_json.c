@@ -1,0 +1,140 @@
+/* Unit tests: the request body scanner agrees with RFC 8259 and finds model/stream. */
+#include <stdio.h>
+#include <string.h>
+
+#include "mg_json.h"
+#include "mg_test.h"
+
+static int
+scan(const char *body, char *model, struct mg_json_req *r)
+{
+    return mg_json_scan_request(body, strlen(body), model, 64, r);
+}
+
+START_TEST(valid_bodies)
+{
+    static const char *const ok[] = {
+        "{\"model\":\"gpt-4o\"}",
+        " \n{ \"model\" : \"gpt-4o\" , \"messages\":[{\"role\":\"user\",\"content\":\"hi\"}] }\r\n",
+        "{\"a\":[1,-2,3.5e10,0,-0.0,1E+2,true,false,null,{}],\"model\":\"m\",\"b\":{\"c\":[]}}",
+        "{\"x\":\"\\u00e9\\ud83d\\ude00\\n\\\"\",\"model\":\"m\"}",
+        "{\"model\":\"m\",\"s\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}",
+    };
+    char model[64];
+    struct mg_json_req r;
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(ok); i++) {
+        ck_assert_msg(scan(ok[i], model, &r) == MG_JSON_OK, "should accept: %s", ok[i]);
+    }
+}
+END_TEST
+
+START_TEST(invalid_bodies)
+{
+    static const char *const bad[] = {
+        "", "{", "}", "{\"model\":\"m\"", "{\"model\":\"m\",}", "{\"model\" \"m\"}",
+        "{\"model\":'m'}", "{model:\"m\"}", "{\"model\":\"m\"} x", "{\"a\":01,\"model\":\"m\"}",
+        "{\"a\":1.,\"model\":\"m\"}", "{\"a\":tru,\"model\":\"m\"}", "{\"a\":[1,],\"model\":\"m\"}",
+        "{\"a\":\"\\x\",\"model\":\"m\"}", "{\"a\":\"\\ud800\",\"model\":\"m\"}",
+        "{\"a\":\"tab\there\",\"model\":\"m\"}", "{\"a\":\"\xff\",\"model\":\"m\"}",
+        "{\"a\":\"\xc0\xaf\",\"model\":\"m\"}", "{\"a\":+1,\"model\":\"m\"}", "{\"a\":NaN}",
+    };
+    char model[64];
+    struct mg_json_req r;
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(bad); i++) {
+        ck_assert_msg(scan(bad[i], model, &r) == MG_JSON_INVALID, "should refuse: %s", bad[i]);
+    }
+}
+END_TEST
+
+START_TEST(deep_nesting_refused)
+{
+    char body[2048], model[64];
+    struct mg_json_req r;
+    int i, n = 0;
+
+    n += snprintf(body + n, sizeof(body) - (size_t)n, "{\"model\":\"m\",\"a\":");
+    for (i = 0; i < 600; i++) {
+        body[n++] = '[';
+    }
+    body[n] = '\0';
+    ck_assert_int_eq(mg_json_scan_request(body, (size_t)n, model, sizeof(model), &r),
+                     MG_JSON_INVALID);
+}
+END_TEST
+
+START_TEST(not_object_and_missing_model)
+{
+    char model[64];
+    struct mg_json_req r;
+
+    ck_assert_int_eq(scan("[1,2]", model, &r), MG_JSON_NOT_OBJECT);
+    ck_assert_int_eq(scan("\"model\"", model, &r), MG_JSON_NOT_OBJECT);
+    ck_assert_int_eq(scan("42", model, &r), MG_JSON_NOT_OBJECT);
+    ck_assert_int_eq(scan("{}", model, &r), MG_JSON_NO_MODEL);
+    ck_assert_int_eq(scan("{\"model\":5}", model, &r), MG_JSON_NO_MODEL);
+    ck_assert_int_eq(scan("{\"model\":null}", model, &r), MG_JSON_NO_MODEL);
+    ck_assert_int_eq(scan("{\"x\":{\"model\":\"nested\"}}", model, &r), MG_JSON_NO_MODEL);
+    ck_assert_int_eq(scan("{\"model\":\"0123456789012345678901234567890123456789012345678901234"
+                          "567890123456789\"}", model, &r), MG_JSON_MODEL_LONG);
+}
+END_TEST
+
+START_TEST(model_and_stream)
+{
+    char model[64];
+    struct mg_json_req r;
+    const char *b = "{\"stream\": true, \"model\":\"gpt\\u002d4o\"}";
+
+    ck_assert_int_eq(scan(b, model, &r), MG_JSON_OK);
+    ck_assert_str_eq(model, "gpt-4o");
+    ck_assert_uint_eq(r.model_len, 6);
+    ck_assert_int_eq(r.stream, 1);
+    ck_assert_uint_eq(r.model_start, 25);
+    ck_assert_int_eq(b[r.model_end - 1], '"');
+    ck_assert_int_eq(scan("{\"model\":\"a\",\"stream\":false}", model, &r), MG_JSON_OK);
+    ck_assert_int_eq(r.stream, 0);
+    ck_assert_int_eq(scan("{\"model\":\"a\",\"x\":{\"stream\":true}}", model, &r), MG_JSON_OK);
+    ck_assert_int_eq(r.stream, 0);
+    /* the last of duplicate keys wins, as in Python's json and most servers */
+    ck_assert_int_eq(scan("{\"model\":\"first\",\"model\":\"second\"}", model, &r), MG_JSON_OK);
+    ck_assert_str_eq(model, "second");
+}
+END_TEST
+
+START_TEST(replace_model_keeps_other_bytes)
+{
+    const char *b = "{ \"messages\" : [ ],\n  \"model\":\t\"small\" ,\"temperature\":0.5 }";
+    char model[64];
+    struct mg_json_req r;
+    struct mg_buf out;
+
+    ck_assert_int_eq(scan(b, model, &r), MG_JSON_OK);
+    mg_buf_init(&out, 1024);
+    ck_assert_int_eq(mg_json_replace_model(b, strlen(b), &r, "big \"one\"", &out), MG_OK);
+    ck_assert_str_eq(out.data,
+                     "{ \"messages\" : [ ],\n  \"model\":\t\"big \\\"one\\\"\" ,\"temperature\":0.5 }");
+    ck_assert_int_eq(mg_json_scan_request(out.data, out.len, model, sizeof(model), &r), MG_JSON_OK);
+    ck_assert_str_eq(model, "big \"one\"");
+    mg_buf_deinit(&out);
+}
+END_TEST
+
+Suite *
+json_suite(void)
+{
+    Suite *s = suite_create("json");
+    TCase *t = tcase_create("scan");
+
+    tcase_add_test(t, valid_bodies);
+    tcase_add_test(t, invalid_bodies);
+    tcase_add_test(t, deep_nesting_refused);
+    tcase_add_test(t, not_object_and_missing_model);
+    tcase_add_test(t, model_and_stream);
+    tcase_add_test(t, replace_model_keeps_other_bytes);
+    suite_add_tcase(s, t);
+    return s;
+}

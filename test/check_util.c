@@ -1,0 +1,104 @@
+/* Unit tests: durations, sizes, listen addresses, the capped buffer, constant-time compare. */
+#include <string.h>
+
+#include "mg_test.h"
+#include "mg_util.h"
+
+START_TEST(durations)
+{
+    int64_t ms;
+
+    ck_assert_int_eq(mg_parse_duration("500ms", &ms), MG_OK);
+    ck_assert_int_eq(ms, 500);
+    ck_assert_int_eq(mg_parse_duration("5s", &ms), MG_OK);
+    ck_assert_int_eq(ms, 5000);
+    ck_assert_int_eq(mg_parse_duration("2m", &ms), MG_OK);
+    ck_assert_int_eq(ms, 120000);
+    ck_assert_int_eq(mg_parse_duration("1h", &ms), MG_OK);
+    ck_assert_int_eq(ms, 3600000);
+    ck_assert_int_eq(mg_parse_duration("5", &ms), MG_ERR);
+    ck_assert_int_eq(mg_parse_duration("-5s", &ms), MG_ERR);
+    ck_assert_int_eq(mg_parse_duration("5 s", &ms), MG_ERR);
+    ck_assert_int_eq(mg_parse_duration("s", &ms), MG_ERR);
+    ck_assert_int_eq(mg_parse_duration("99999999999999999999s", &ms), MG_ERR);
+}
+END_TEST
+
+START_TEST(sizes)
+{
+    uint64_t b;
+
+    ck_assert_int_eq(mg_parse_size("1024", &b), MG_OK);
+    ck_assert_uint_eq(b, 1024);
+    ck_assert_int_eq(mg_parse_size("16KiB", &b), MG_OK);
+    ck_assert_uint_eq(b, 16384);
+    ck_assert_int_eq(mg_parse_size("16MiB", &b), MG_OK);
+    ck_assert_uint_eq(b, 16u << 20);
+    ck_assert_int_eq(mg_parse_size("1GiB", &b), MG_OK);
+    ck_assert_uint_eq(b, 1u << 30);
+    ck_assert_int_eq(mg_parse_size("16MB", &b), MG_ERR);
+    ck_assert_int_eq(mg_parse_size("-1", &b), MG_ERR);
+    ck_assert_int_eq(mg_parse_size("", &b), MG_ERR);
+}
+END_TEST
+
+START_TEST(listen_addresses)
+{
+    char host[64];
+    int port;
+
+    ck_assert_int_eq(mg_parse_listen("127.0.0.1:8080", host, sizeof(host), &port), MG_OK);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_int_eq(port, 8080);
+    ck_assert_int_eq(mg_parse_listen("[::1]:9000", host, sizeof(host), &port), MG_OK);
+    ck_assert_str_eq(host, "::1");
+    ck_assert_int_eq(port, 9000);
+    ck_assert_int_eq(mg_parse_listen(":8080", host, sizeof(host), &port), MG_OK);
+    ck_assert_str_eq(host, "");
+    ck_assert_int_eq(mg_parse_listen("localhost", host, sizeof(host), &port), MG_ERR);
+    ck_assert_int_eq(mg_parse_listen("::1:80", host, sizeof(host), &port), MG_ERR);
+    ck_assert_int_eq(mg_parse_listen("h:70000", host, sizeof(host), &port), MG_ERR);
+    ck_assert_int_eq(mg_parse_listen("h:", host, sizeof(host), &port), MG_ERR);
+}
+END_TEST
+
+START_TEST(capped_buffer)
+{
+    struct mg_buf b;
+
+    mg_buf_init(&b, 10);
+    ck_assert_int_eq(mg_buf_adds(&b, "hello"), MG_OK);
+    ck_assert_int_eq(mg_buf_adds(&b, "world"), MG_OK);
+    ck_assert_int_eq(mg_buf_adds(&b, "!"), MG_ETOOBIG);
+    ck_assert_str_eq(b.data, "helloworld");
+    ck_assert_int_eq(mg_buf_printf(&b, "%d", 1), MG_ETOOBIG);
+    mg_buf_reset(&b);
+    ck_assert_int_eq(mg_buf_printf(&b, "%s-%d", "x", 42), MG_OK);
+    ck_assert_str_eq(b.data, "x-42");
+    mg_buf_deinit(&b);
+}
+END_TEST
+
+START_TEST(constant_time_compare)
+{
+    ck_assert_int_eq(mg_ct_compare("secret", 6, "secret", 6), 0);
+    ck_assert_int_ne(mg_ct_compare("secret", 6, "secreT", 6), 0);
+    ck_assert_int_ne(mg_ct_compare("secret", 6, "secrets", 7), 0);
+    ck_assert_int_ne(mg_ct_compare("", 0, "a", 1), 0);
+}
+END_TEST
+
+Suite *
+util_suite(void)
+{
+    Suite *s = suite_create("util");
+    TCase *t = tcase_create("parse");
+
+    tcase_add_test(t, durations);
+    tcase_add_test(t, sizes);
+    tcase_add_test(t, listen_addresses);
+    tcase_add_test(t, capped_buffer);
+    tcase_add_test(t, constant_time_compare);
+    suite_add_tcase(s, t);
+    return s;
+}

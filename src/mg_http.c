@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
 #include "mg_http.h"
@@ -84,7 +85,19 @@ void
 evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 
+    if (req->response_code_line != NULL && evcon != NULL) {
+        /* libevent failed a request whose reply had already started: there is nothing sane
+         * left to send; end the connection (its close callback lets the owner clean up). */
+        evhttp_connection_free(evcon);
+        return;
+    }
+    /* A request line libevent could not parse has no version: answer as HTTP/1.1. */
+    if (req->major == 0 && req->minor == 0) {
+        req->major = 1;
+        req->minor = 1;
+    }
     evhttp_clear_headers(h);
     evhttp_add_header(h, "Connection", "close");
     switch (error) {

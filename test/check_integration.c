@@ -1,2 +1,932 @@
+/*
+ * Integration tests: the real build/modelgate in front of build/fakeai instances on loopback,
+ * spoken to over HTTP. One gateway and its backends serve the whole suite (started in an
+ * unchecked fixture); each test is a client of it. Waits are on conditions with deadlines.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
 #include "mg_test.h"
-Suite *integration_suite(void) { return suite_create("integration"); }
+
+enum { B_A, B_B, B_F500, B_F429, B_HANG, B_DROP, B_SLOW, NFAKE };
+static const char *const fake_names[NFAKE] = {"a", "b", "f500", "f429", "hang", "drop", "slow"};
+static int fake_port[NFAKE];
+static pid_t fake_pid[NFAKE];
+static int gw_port, dead_port;
+static pid_t gw_pid;
+static char gw_log[64] = "/tmp/mgtest-gw.log";
+static const char *conf_path;
+
+static char url_buf[256];
+
+static const char *
+gw(const char *path)
+{
+    snprintf(url_buf, sizeof(url_buf), "http://127.0.0.1:%d%s", gw_port, path);
+    return url_buf;
+}
+
+static void
+start_all(void)
+{
+    char conf[8192], port[16], bin[256];
+    int i;
+
+    for (i = 0; i < NFAKE; i++) {
+        char *argv[8];
+        int n = 0;
+        fake_port[i] = mg_test_free_port();
+        snprintf(port, sizeof(port), "%d", fake_port[i]);
+        snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
+        argv[n++] = bin;
+        argv[n++] = "--port";
+        argv[n++] = port;
+        argv[n++] = "--name";
+        argv[n++] = (char *)fake_names[i];
+        if (i == B_F500) {
+            argv[n++] = "--fail=500";
+        } else if (i == B_F429) {
+            argv[n++] = "--fail=429";
+        } else if (i == B_HANG) {
+            argv[n++] = "--hang";
+        } else if (i == B_DROP) {
+            argv[n++] = "--drop";
+        }
+        argv[n] = NULL;
+        fake_pid[i] = mg_test_spawn(argv, "/tmp/mgtest-fake.log");
+    }
+    dead_port = mg_test_free_port();
+    gw_port = mg_test_free_port();
+#define U(i) fake_port[i]
+    snprintf(conf, sizeof(conf),
+             "listen: 127.0.0.1:%d\n"
+             "workers: 2\n"
+             "max_body_size: 1MiB\n"
+             "shutdown_timeout: 10s\n"
+             "timeouts: {connect: 2s, first_byte: 10s, idle: 10s, total: 60s}\n"
+             "log_level: debug\n"
+             "backends:\n"
+             "  - {name: a, url: 'http://127.0.0.1:%d/v1'}\n"
+             "  - name: b\n"
+             "    url: http://127.0.0.1:%d/v1/\n"
+             "    api_key: sk-backend-b\n"
+             "    headers: {x-backend-header: hb, x-override-me: backend}\n"
+             "  - {name: f500, url: 'http://127.0.0.1:%d/v1'}\n"
+             "  - {name: f429, url: 'http://127.0.0.1:%d/v1'}\n"
+             "  - {name: hang, url: 'http://127.0.0.1:%d/v1', timeouts: {first_byte: 300ms}}\n"
+             "  - {name: drop, url: 'http://127.0.0.1:%d/v1'}\n"
+             "  - {name: dead, url: 'http://127.0.0.1:%d/v1'}\n"
+             "  - {name: a-idle, url: 'http://127.0.0.1:%d/v1', timeouts: {idle: 400ms}}\n"
+             "  - {name: slow, url: 'http://127.0.0.1:%d/v1'}\n"
+             "rules:\n"
+             "  - {models: [m-a], backends: [{backend: a}]}\n"
+             "  - {models: [m-b], backends: [{backend: b}]}\n"
+             "  - {models: [m-slow], backends: [{backend: slow}]}\n"
+             "  - {models: [m-weighted], backends: [{backend: a, weight: 3}, {backend: b}]}\n"
+             "  - {models: [m-ab], backends: [{backend: a}, {backend: b, priority: 1}]}\n"
+             "  - {models: [m-chain-500], backends: [{backend: f500}, {backend: a, priority: 1}]}\n"
+             "  - {models: [m-chain-429], backends: [{backend: f429}, {backend: a, priority: 1}]}\n"
+             "  - {models: [m-chain-dead], backends: [{backend: dead}, {backend: a, priority: 1}]}\n"
+             "  - {models: [m-chain-hang], backends: [{backend: hang}, {backend: a, priority: 1}]}\n"
+             "  - {models: [m-chain-drop], backends: [{backend: drop}, {backend: a, priority: 1}]}\n"
+             "  - models: [m-chain-long]\n"
+             "    backends: [{backend: dead}, {backend: f500, priority: 1}, {backend: hang, priority: 2},\n"
+             "               {backend: b, priority: 3}]\n"
+             "  - {models: [m-all-fail], backends: [{backend: f500}, {backend: f429, priority: 1}]}\n"
+             "  - {models: [m-fail-then-dead], backends: [{backend: f500}, {backend: dead, priority: 1}]}\n"
+             "  - {models: [m-all-dead], backends: [{backend: dead}]}\n"
+             "  - {models: [m-all-hang], backends: [{backend: hang}]}\n"
+             "  - {models: [m-retries-0], retries: 0, backends: [{backend: f500}, {backend: a, priority: 1}]}\n"
+             "  - {models: [m-override], backends: [{backend: b, model: upstream-name}, {backend: a, priority: 1}]}\n"
+             "  - {models: [m-hdr], headers: {x-tenant: acme}, backends: [{backend: b}]}\n"
+             "  - {models: [m-hdr], backends: [{backend: a}]}\n"
+             "  - {models: ['pre-*'], backends: [{backend: b}]}\n"
+             "  - {models: [m-idle], backends: [{backend: a-idle}]}\n"
+             "  - {models: [m-disabled], backends: [{backend: a, weight: 0}, {backend: b}]}\n"
+             "  - {models: [m-hidden], list: false, backends: [{backend: a}]}\n",
+             gw_port, U(B_A), U(B_B), U(B_F500), U(B_F429), U(B_HANG), U(B_DROP), dead_port,
+             U(B_A), U(B_SLOW));
+#undef U
+    conf_path = mg_test_write_temp(0, conf);
+    ck_assert_ptr_nonnull(conf_path);
+    for (i = 0; i < NFAKE; i++) {
+        ck_assert_msg(mg_test_wait_port(fake_port[i], 5000) == 0, "fakeai %s did not start",
+                      fake_names[i]);
+    }
+    snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
+    unlink(gw_log);
+    {
+        char *argv[] = {bin, "-c", (char *)conf_path, NULL};
+        gw_pid = mg_test_spawn(argv, gw_log);
+    }
+    ck_assert_msg(mg_test_wait_port(gw_port, 10000) == 0, "modelgate did not start");
+}
+
+static void
+stop_all(void)
+{
+    int i, rc = mg_test_stop(gw_pid, 15000);
+
+    for (i = 0; i < NFAKE; i++) {
+        mg_test_stop(fake_pid[i], 5000);
+    }
+    unlink(conf_path);
+    if (rc != 0) {
+        fprintf(stderr, "modelgate exited with %d (see %s)\n", rc, gw_log);
+        exit(1);   /* makes the runner fail: the gateway must stop cleanly with 0 */
+    }
+}
+
+/* POSTs body to the gateway; extra is a NULL-terminated header list or NULL. */
+static int
+post(const char *path, const char *body, const char *const *extra, struct mg_test_resp *r)
+{
+    return mg_test_http("POST", gw(path), body, body ? strlen(body) : 0, extra, r);
+}
+
+static const char *
+hdr(struct mg_test_resp *r, const char *name)
+{
+    static char buf[4][1024];
+    static int slot;
+    slot = (slot + 1) % 4;
+    return mg_test_header(r, name, buf[slot], sizeof(buf[slot]));
+}
+
+static json_t *
+body_json(struct mg_test_resp *r)
+{
+    json_error_t e;
+    json_t *j = json_loadb(r->body.data, r->body.len, 0, &e);
+    ck_assert_msg(j != NULL, "body is not JSON (%s): %s", e.text, r->body.data);
+    return j;
+}
+
+/* Asserts an OpenAI-shaped gateway error with status and code. */
+static void
+assert_error(struct mg_test_resp *r, long status, const char *code)
+{
+    json_t *j, *err;
+
+    ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body.data);
+    ck_assert_str_eq(hdr(r, "content-type"), "application/json");
+    j = body_json(r);
+    err = json_object_get(j, "error");
+    ck_assert_ptr_nonnull(err);
+    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
+    ck_assert(json_is_string(json_object_get(err, "message")));
+    ck_assert(json_is_string(json_object_get(err, "type")));
+    ck_assert_ptr_nonnull(json_object_get(err, "param"));
+    json_decref(j);
+}
+
+static long
+fake_stat(int which, const char *key)
+{
+    struct mg_test_resp r;
+    char url[128];
+    json_t *j;
+    long v;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/_fake/stats", fake_port[which]);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    j = body_json(&r);
+    v = (long)json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    mg_test_resp_free(&r);
+    return v;
+}
+
+/* Polls until fakeai's counter reaches want, or the deadline passes. Returns the last value. */
+static long
+wait_stat(int which, const char *key, long want, int timeout_ms)
+{
+    int64_t deadline = mg_now_ms() + (int64_t)timeout_ms * mg_test_scale();
+    long v;
+
+    while ((v = fake_stat(which, key)) < want && mg_now_ms() < deadline) {
+        usleep(20000);
+    }
+    return v;
+}
+
+static int
+raw_connect(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+/* Reads until at least want bytes or the peer closes or timeout; returns bytes read. */
+static size_t
+raw_read(int fd, char *buf, size_t cap, size_t want, int timeout_ms)
+{
+    int64_t deadline = mg_now_ms() + (int64_t)timeout_ms * mg_test_scale();
+    size_t got = 0;
+
+    while (got < want && got < cap - 1 && mg_now_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) {
+            continue;
+        }
+        ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (want == (size_t)-1 && strstr(buf, "\r\n\r\n") != NULL) {
+            break;
+        }
+    }
+    buf[got] = '\0';
+    return got;
+}
+
+static void
+raw_send(int fd, const char *s)
+{
+    ck_assert_int_eq(send(fd, s, strlen(s), MSG_NOSIGNAL), (ssize_t)strlen(s));
+}
+
+/* ---- tests ----------------------------------------------------------------------------- */
+
+START_TEST(healthz)
+{
+    struct mg_test_resp r;
+
+    mg_test_http("GET", gw("/healthz"), NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body.data, "{\"status\":\"ok\"}\n");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(basic_proxy)
+{
+    const char *mine[] = {"x-request-id: my-req-42", NULL};
+    struct mg_test_resp r;
+    json_t *j;
+    const char *id;
+
+    post("/v1/chat/completions", "{\"model\":\"m-a\",\"messages\":[]}", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    ck_assert_str_eq(hdr(&r, "content-type"), "application/json");
+    id = hdr(&r, "x-request-id");
+    ck_assert_ptr_nonnull(id);
+    ck_assert_uint_eq(strlen(id), 32);
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "object")), "chat.completion");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "m-a");
+    json_decref(j);
+    mg_test_resp_free(&r);
+
+    post("/v1/chat/completions", "{\"model\":\"m-a\"}", mine, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "x-request-id"), "my-req-42");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+/* The body arrives byte for byte; the path after /v1 and the query string are kept. */
+START_TEST(byte_exact_forwarding)
+{
+    const char *body = "{ \"messages\":[{\"role\":\"user\",\"content\":\"caf\xc3\xa9 \\u00e9\\n\"}],\n"
+                       "  \"model\" :  \"m-b\", \"temperature\": 0.70 , \"n\":1e0 }  ";
+    const char *h[] = {"x-fake-echo: 1", "Authorization: Bearer client-secret",
+                       "x-custom: kept", "x-override-me: client", "Content-Type: application/json",
+                       "api-key: client-secret-2", NULL};
+    struct mg_test_resp r;
+    json_t *j, *eh;
+
+    post("/v1/chat/completions?api-version=2024-02-01&x=%20y", body, h, &r);
+    ck_assert_int_eq(r.status, 200);
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "body")), body);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "uri")),
+                     "/v1/chat/completions?api-version=2024-02-01&x=%20y");
+    eh = json_object_get(j, "headers");
+    /* the client's key never reaches the backend; the backend's own key does */
+    ck_assert_str_eq(json_string_value(json_object_get(eh, "authorization")), "Bearer sk-backend-b");
+    ck_assert_ptr_null(json_object_get(eh, "api-key"));
+    ck_assert_ptr_null(strstr(r.body.data, "client-secret"));
+    ck_assert_str_eq(json_string_value(json_object_get(eh, "x-backend-header")), "hb");
+    ck_assert_str_eq(json_string_value(json_object_get(eh, "x-override-me")), "backend");
+    ck_assert_str_eq(json_string_value(json_object_get(eh, "x-custom")), "kept");
+    ck_assert_str_eq(json_string_value(json_object_get(eh, "content-type")), "application/json");
+    ck_assert_ptr_nonnull(json_object_get(eh, "x-request-id"));
+    ck_assert_ptr_null(json_object_get(eh, "expect"));
+    json_decref(j);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+/* Other /v1/ paths are proxied the same way. */
+START_TEST(any_v1_path)
+{
+    const char *h[] = {"x-fake-echo: 1", NULL};
+    struct mg_test_resp r;
+    json_t *j;
+
+    post("/v1/embeddings", "{\"model\":\"m-a\",\"input\":\"x\"}", h, &r);
+    ck_assert_int_eq(r.status, 200);
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "uri")), "/v1/embeddings");
+    json_decref(j);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(model_override_per_attempt)
+{
+    const char *body = "{\"model\": \"m-override\", \"stream\":false, \"x\":[1, 2]}";
+    const char *h[] = {"x-fake-echo: 1", NULL};
+    const char *fail_b[] = {"x-fake-echo: 1", NULL};
+    struct mg_test_resp r;
+    json_t *j;
+
+    post("/v1/chat/completions", body, h, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "b");
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "body")),
+                     "{\"model\": \"upstream-name\", \"stream\":false, \"x\":[1, 2]}");
+    json_decref(j);
+    mg_test_resp_free(&r);
+    (void)fail_b;
+}
+END_TEST
+
+static void
+assert_chain(const char *model, const char *want_backend)
+{
+    char body[128];
+    struct mg_test_resp r;
+
+    snprintf(body, sizeof(body), "{\"model\":\"%s\"}", model);
+    post("/v1/chat/completions", body, NULL, &r);
+    ck_assert_msg(r.status == 200, "%s: status %ld %s", model, r.status, r.body.data);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), want_backend);
+    ck_assert_ptr_nonnull(strstr(r.body.data, "Hello from"));
+    mg_test_resp_free(&r);
+}
+
+START_TEST(fallback_on_500)      { assert_chain("m-chain-500", "a"); } END_TEST
+START_TEST(fallback_on_429)      { assert_chain("m-chain-429", "a"); } END_TEST
+START_TEST(fallback_on_dead_port) { assert_chain("m-chain-dead", "a"); } END_TEST
+START_TEST(fallback_on_drop)     { assert_chain("m-chain-drop", "a"); } END_TEST
+START_TEST(fallback_long_chain)  { assert_chain("m-chain-long", "b"); } END_TEST
+
+START_TEST(fallback_on_first_byte_timeout)
+{
+    struct mg_test_resp r;
+
+    post("/v1/chat/completions", "{\"model\":\"m-chain-hang\"}", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    /* the 300ms first_byte timeout of "hang" fired, not the 10s default */
+    ck_assert_msg(r.t_total_ms < 3000.0 * mg_test_scale(), "took %.0f ms", r.t_total_ms);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(no_fallback_on_400)
+{
+    const char *h[] = {"x-fake-status: 400", NULL};
+    struct mg_test_resp r;
+    long before = fake_stat(B_B, "requests");
+
+    post("/v1/chat/completions", "{\"model\":\"m-ab\"}", h, &r);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    ck_assert_ptr_nonnull(strstr(r.body.data, "fake failure"));
+    mg_test_resp_free(&r);
+    ck_assert_int_eq(fake_stat(B_B, "requests"), before);
+}
+END_TEST
+
+START_TEST(status_passthrough_when_final)
+{
+    const char *h[] = {"x-fake-status: 404", NULL};
+    struct mg_test_resp r;
+
+    post("/v1/chat/completions", "{\"model\":\"m-a\"}", h, &r);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(all_fail_last_response_passed_through)
+{
+    struct mg_test_resp r;
+    json_t *j;
+
+    post("/v1/chat/completions", "{\"model\":\"m-all-fail\"}", NULL, &r);
+    ck_assert_int_eq(r.status, 429);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "f429");
+    j = body_json(&r);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "error"), "code")), 429);
+    json_decref(j);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(all_dead_502)
+{
+    struct mg_test_resp r;
+
+    post("/v1/chat/completions", "{\"model\":\"m-all-dead\"}", NULL, &r);
+    assert_error(&r, 502, "upstream_unavailable");
+    ck_assert_ptr_nonnull(hdr(&r, "x-request-id"));
+    mg_test_resp_free(&r);
+    /* a response was seen (500) but the last failure had none: 502 describes it */
+    post("/v1/chat/completions", "{\"model\":\"m-fail-then-dead\"}", NULL, &r);
+    assert_error(&r, 502, "upstream_unavailable");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(all_hang_504)
+{
+    struct mg_test_resp r;
+
+    post("/v1/chat/completions", "{\"model\":\"m-all-hang\"}", NULL, &r);
+    assert_error(&r, 504, "upstream_timeout");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(retries_zero_means_one_attempt)
+{
+    struct mg_test_resp r;
+
+    post("/v1/chat/completions", "{\"model\":\"m-retries-0\"}", NULL, &r);
+    ck_assert_int_eq(r.status, 500);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "f500");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(weights_within_tolerance)
+{
+    struct mg_test_resp r;
+    int i, a = 0, n = 400;
+
+    for (i = 0; i < n; i++) {
+        post("/v1/chat/completions", "{\"model\":\"m-weighted\"}", NULL, &r);
+        ck_assert_int_eq(r.status, 200);
+        a += strcmp(hdr(&r, "x-modelgate-backend"), "a") == 0;
+        mg_test_resp_free(&r);
+    }
+    /* 3:1 -> 300 expected; 4.5 sigma is about 39 */
+    ck_assert_msg(a > 260 && a < 340, "a answered %d of %d", a, n);
+}
+END_TEST
+
+START_TEST(weight_zero_never_used)
+{
+    struct mg_test_resp r;
+    int i;
+
+    for (i = 0; i < 20; i++) {
+        post("/v1/chat/completions", "{\"model\":\"m-disabled\"}", NULL, &r);
+        ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "b");
+        mg_test_resp_free(&r);
+    }
+}
+END_TEST
+
+START_TEST(header_rules_and_prefixes)
+{
+    const char *acme[] = {"X-Tenant: acme", NULL};
+    const char *other[] = {"x-tenant: other", NULL};
+    struct mg_test_resp r;
+
+    post("/v1/chat/completions", "{\"model\":\"m-hdr\"}", acme, &r);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "b");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":\"m-hdr\"}", other, &r);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":\"m-hdr\"}", NULL, &r);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":\"pre-anything/v2\"}", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "b");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":\"pre\"}", NULL, &r);
+    assert_error(&r, 404, "model_not_found");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(request_errors)
+{
+    struct mg_test_resp r;
+    long before = fake_stat(B_A, "requests");
+    json_t *j;
+
+    post("/v1/chat/completions", "{\"model\":", NULL, &r);
+    assert_error(&r, 400, "invalid_json");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "", NULL, &r);
+    assert_error(&r, 400, "invalid_json");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "[{\"model\":\"m-a\"}]", NULL, &r);
+    assert_error(&r, 400, "invalid_json");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":5}", NULL, &r);
+    assert_error(&r, 400, "missing_model");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"messages\":[]}", NULL, &r);
+    assert_error(&r, 400, "missing_model");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":\"gpt-5\"}", NULL, &r);
+    assert_error(&r, 404, "model_not_found");
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "param")),
+                     "model");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(j, "error"),
+                                                                   "message")), "gpt-5"));
+    json_decref(j);
+    mg_test_resp_free(&r);
+    mg_test_http("GET", gw("/v1/chat/completions"), NULL, 0, NULL, &r);
+    assert_error(&r, 405, "method_not_allowed");
+    ck_assert_ptr_nonnull(hdr(&r, "allow"));
+    mg_test_resp_free(&r);
+    mg_test_http("DELETE", gw("/healthz"), NULL, 0, NULL, &r);
+    assert_error(&r, 405, "method_not_allowed");
+    mg_test_resp_free(&r);
+    mg_test_http("GET", gw("/nope"), NULL, 0, NULL, &r);
+    assert_error(&r, 404, "unknown_url");
+    mg_test_resp_free(&r);
+    mg_test_http("GET", gw("/v1"), NULL, 0, NULL, &r);
+    assert_error(&r, 404, "unknown_url");
+    mg_test_resp_free(&r);
+    /* none of these reached a backend */
+    ck_assert_int_eq(fake_stat(B_A, "requests"), before);
+}
+END_TEST
+
+START_TEST(body_too_large_is_json_413)
+{
+    size_t n = 1024 * 1024 + 100;
+    char *big = malloc(n + 1);
+    struct mg_test_resp r;
+
+    memset(big, ' ', n);
+    memcpy(big, "{\"model\":\"m-a\",\"x\":\"", 20);
+    big[n - 2] = '"';
+    big[n - 1] = '}';
+    big[n] = '\0';
+    mg_test_http("POST", gw("/v1/chat/completions"), big, n, NULL, &r);
+    assert_error(&r, 413, "request_too_large");
+    mg_test_resp_free(&r);
+    free(big);
+    /* the gateway still serves */
+    assert_chain("m-a", "a");
+}
+END_TEST
+
+START_TEST(malformed_request_is_json_400)
+{
+    char buf[4096];
+    int fd = raw_connect(gw_port);
+
+    raw_send(fd, "THIS IS NOT HTTP\r\n\r\n");
+    raw_read(fd, buf, sizeof(buf), (size_t)-1, 3000);
+    close(fd);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 400", 12) == 0 || strncmp(buf, "HTTP/1.0 400", 12) == 0,
+                  "got: %s", buf);
+    ck_assert_ptr_nonnull(strstr(buf, "application/json"));
+    ck_assert_ptr_null(strstr(buf, "<HTML>"));
+}
+END_TEST
+
+static const char *stream_body = "{\"model\":\"m-a\",\"stream\":true,\"messages\":[]}";
+
+START_TEST(stream_arrives_incrementally)
+{
+    const char *h[] = {"x-fake-chunks: 5", "x-fake-chunk-gap-ms: 200", NULL};
+    struct mg_test_resp r;
+
+    post("/v1/chat/completions", stream_body, h, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "content-type"), "text/event-stream");
+    ck_assert_ptr_nonnull(strstr(r.body.data, "data: [DONE]"));
+    /* 7 gaps of 200 ms: the first event must come long before the end */
+    ck_assert_msg(r.t_total_ms >= 1200, "total %.0f ms", r.t_total_ms);
+    ck_assert_msg(r.t_first_ms < r.t_total_ms - 800, "first %.0f ms of %.0f", r.t_first_ms,
+                  r.t_total_ms);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(stream_identical_to_upstream)
+{
+    const char *h[] = {"x-fake-chunks: 20", NULL};
+    struct mg_test_resp via, direct;
+    char url[128];
+
+    post("/v1/chat/completions", stream_body, h, &via);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", fake_port[B_A]);
+    mg_test_http("POST", url, stream_body, strlen(stream_body), h, &direct);
+    ck_assert_int_eq(via.status, 200);
+    ck_assert_uint_eq(via.body.len, direct.body.len);
+    ck_assert_int_eq(memcmp(via.body.data, direct.body.data, via.body.len), 0);
+    mg_test_resp_free(&via);
+    mg_test_resp_free(&direct);
+}
+END_TEST
+
+static void
+abort_test(const char *body, const char *extra, size_t want_bytes)
+{
+    char req[1024], buf[8192];
+    long before = fake_stat(B_SLOW, "aborted");
+    int fd = raw_connect(gw_port);
+
+    snprintf(req, sizeof(req),
+             "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "%sContent-Length: %zu\r\n\r\n%s", extra, strlen(body), body);
+    raw_send(fd, req);
+    if (want_bytes > 0) {
+        ck_assert_uint_ge(raw_read(fd, buf, sizeof(buf), want_bytes, 5000), want_bytes);
+        ck_assert_ptr_nonnull(strstr(buf, "200 OK"));
+    } else {
+        /* wait until the backend has the request, then leave */
+        ck_assert_int_ge(wait_stat(B_SLOW, "active", 1, 5000), 1);
+    }
+    close(fd);
+    ck_assert_int_eq(wait_stat(B_SLOW, "aborted", before + 1, 3000), before + 1);
+}
+
+START_TEST(client_abort_mid_stream)
+{
+    abort_test("{\"model\":\"m-slow\",\"stream\":true}",
+               "x-fake-chunks: 100\r\nx-fake-chunk-gap-ms: 100\r\n", 200);
+}
+END_TEST
+
+START_TEST(client_abort_while_waiting)
+{
+    abort_test("{\"model\":\"m-slow\"}", "x-fake-delay-ms: 20000\r\n", 0);
+}
+END_TEST
+
+START_TEST(idle_timeout_cuts_stream)
+{
+    const char *h[] = {"x-fake-chunks: 3", "x-fake-chunk-gap-ms: 1500", NULL};
+    struct mg_test_resp r;
+
+    post("/v1/chat/completions", "{\"model\":\"m-idle\",\"stream\":true}", h, &r);
+    ck_assert_int_eq(r.status, 200);
+    /* the stream started, then the backend was silent past idle: the client sees a cut */
+    ck_assert_int_ne(r.curl_rc, 0);
+    ck_assert_ptr_null(strstr(r.body.data, "[DONE]"));
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+/* A client that does not read: the gateway pauses the backend instead of buffering it all. */
+START_TEST(backpressure_bounded_memory)
+{
+    const char *body = "{\"model\":\"m-a\",\"stream\":true}";
+    char req[512], status_path[64], line[256];
+    static char buf[1 << 16];
+    size_t total = 0;
+    long rss_kb = 0;
+    FILE *f;
+    int fd;
+
+    snprintf(req, sizeof(req),
+             "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-fake-chunks: 400\r\n"
+             "x-fake-content-bytes: 65536\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+    fd = raw_connect(gw_port);
+    raw_send(fd, req);
+    usleep(1500000);   /* 26 MB offered; the client reads nothing for a while */
+    snprintf(status_path, sizeof(status_path), "/proc/%d/status", (int)gw_pid);
+    f = fopen(status_path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            rss_kb = strtol(line + 6, NULL, 10);
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    ck_assert_msg(rss_kb > 0 && rss_kb < 48 * 1024 * mg_test_scale(), "gateway RSS %ld KiB", rss_kb);
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 5000 * mg_test_scale()) <= 0) {
+            break;
+        }
+        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+        if (n <= 0) {
+            break;
+        }
+        total += (size_t)n;
+        buf[n] = '\0';
+        if (strstr(buf, "0\r\n\r\n") != NULL && strstr(buf, "[DONE]") != NULL) {
+            break;
+        }
+    }
+    close(fd);
+    ck_assert_msg(total > 400u * 65536, "only %zu bytes arrived", total);
+}
+END_TEST
+
+/* 200 clients at once, each answered by the backend after 100 ms. */
+START_TEST(concurrent_clients)
+{
+    enum { N = 200 };
+    CURLM *m = curl_multi_init();
+    CURL *e[N];
+    struct curl_slist *h = curl_slist_append(NULL, "x-fake-delay-ms: 100");
+    int i, running = 1, ok = 0;
+    CURLMsg *msg;
+    int left;
+
+    for (i = 0; i < N; i++) {
+        e[i] = curl_easy_init();
+        curl_easy_setopt(e[i], CURLOPT_URL, gw("/v1/chat/completions"));
+        curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, "{\"model\":\"m-a\"}");
+        curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, NULL);
+        curl_easy_setopt(e[i], CURLOPT_WRITEDATA, fopen("/dev/null", "w"));
+        curl_easy_setopt(e[i], CURLOPT_TIMEOUT_MS, 20000L * mg_test_scale());
+        curl_multi_add_handle(m, e[i]);
+    }
+    while (running) {
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+        long st = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &st);
+        ok += msg->data.result == CURLE_OK && st == 200;
+    }
+    for (i = 0; i < N; i++) {
+        FILE *f = NULL;
+        curl_easy_getinfo(e[i], CURLINFO_PRIVATE, (char **)&f);
+        curl_multi_remove_handle(m, e[i]);
+        curl_easy_cleanup(e[i]);
+    }
+    curl_multi_cleanup(m);
+    curl_slist_free_all(h);
+    ck_assert_int_eq(ok, N);
+}
+END_TEST
+
+START_TEST(models_list)
+{
+    struct mg_test_resp r;
+    json_t *j, *data;
+
+    mg_test_http("GET", gw("/v1/models"), NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "object")), "list");
+    data = json_object_get(j, "data");
+    ck_assert(json_is_array(data));
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 0), "id")), "m-a");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(data, 0), "owned_by")),
+                     "modelgate");
+    /* m-hdr is in two rules but listed once; the prefix pattern is not listed */
+    ck_assert_ptr_null(strstr(r.body.data, "pre-*"));
+    ck_assert_ptr_nonnull(strstr(r.body.data, "\"m-hdr\""));
+    ck_assert_ptr_null(strstr(strstr(r.body.data, "\"m-hdr\"") + 1, "\"m-hdr\""));
+    ck_assert_ptr_null(strstr(r.body.data, "m-hidden"));
+    json_decref(j);
+    mg_test_resp_free(&r);
+    mg_test_http("GET", gw("/v1/models/m-b"), NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "id")), "m-b");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "object")), "model");
+    json_decref(j);
+    mg_test_resp_free(&r);
+    mg_test_http("GET", gw("/v1/models/nope"), NULL, 0, NULL, &r);
+    assert_error(&r, 404, "model_not_found");
+    mg_test_resp_free(&r);
+    /* a hidden model is not listed, not found by id, but still routed */
+    mg_test_http("GET", gw("/v1/models/m-hidden"), NULL, 0, NULL, &r);
+    assert_error(&r, 404, "model_not_found");
+    mg_test_resp_free(&r);
+    assert_chain("m-hidden", "a");
+}
+END_TEST
+
+/* `modelgate -t` checks a file: 0 and "FILE: ok", or 1 and file:line:col lines. */
+START_TEST(config_check_flag)
+{
+    char cmd[512], out[4096];
+    const char *bad = mg_test_write_temp(1, "workers: x\nbogus: 1\n");
+    FILE *p;
+    size_t n;
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "%s/modelgate -t -c %s 2>&1", mg_test_build_dir(), conf_path);
+    p = popen(cmd, "r");
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    rc = pclose(p);
+    ck_assert_int_eq(WEXITSTATUS(rc), 0);
+    ck_assert_ptr_nonnull(strstr(out, ": ok"));
+    snprintf(cmd, sizeof(cmd), "%s/modelgate -t -c %s 2>&1", mg_test_build_dir(), bad);
+    p = popen(cmd, "r");
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    rc = pclose(p);
+    unlink(bad);
+    ck_assert_int_eq(WEXITSTATUS(rc), 1);
+    snprintf(cmd, sizeof(cmd), "%s:1:10:", bad);
+    ck_assert_ptr_nonnull(strstr(out, cmd));
+    snprintf(cmd, sizeof(cmd), "%s:2:1:", bad);
+    ck_assert_ptr_nonnull(strstr(out, cmd));
+}
+END_TEST
+
+/* The access to the error log: no backend key was ever written. */
+START_TEST(keys_not_logged)
+{
+    char buf[1 << 16];
+    FILE *f = fopen(gw_log, "r");
+    size_t n;
+
+    ck_assert_ptr_nonnull(f);
+    while ((n = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
+        buf[n] = '\0';
+        ck_assert_ptr_null(strstr(buf, "sk-backend-b"));
+        ck_assert_ptr_null(strstr(buf, "client-secret"));
+    }
+    fclose(f);
+}
+END_TEST
+
+Suite *
+integration_suite(void)
+{
+    Suite *s = suite_create("integration");
+    TCase *t = tcase_create("proxy");
+
+    tcase_add_unchecked_fixture(t, start_all, stop_all);
+    tcase_set_timeout(t, 60 * mg_test_scale());
+    tcase_add_test(t, healthz);
+    tcase_add_test(t, basic_proxy);
+    tcase_add_test(t, byte_exact_forwarding);
+    tcase_add_test(t, any_v1_path);
+    tcase_add_test(t, model_override_per_attempt);
+    tcase_add_test(t, fallback_on_500);
+    tcase_add_test(t, fallback_on_429);
+    tcase_add_test(t, fallback_on_dead_port);
+    tcase_add_test(t, fallback_on_drop);
+    tcase_add_test(t, fallback_on_first_byte_timeout);
+    tcase_add_test(t, fallback_long_chain);
+    tcase_add_test(t, no_fallback_on_400);
+    tcase_add_test(t, status_passthrough_when_final);
+    tcase_add_test(t, all_fail_last_response_passed_through);
+    tcase_add_test(t, all_dead_502);
+    tcase_add_test(t, all_hang_504);
+    tcase_add_test(t, retries_zero_means_one_attempt);
+    tcase_add_test(t, weights_within_tolerance);
+    tcase_add_test(t, weight_zero_never_used);
+    tcase_add_test(t, header_rules_and_prefixes);
+    tcase_add_test(t, request_errors);
+    tcase_add_test(t, body_too_large_is_json_413);
+    tcase_add_test(t, malformed_request_is_json_400);
+    tcase_add_test(t, stream_arrives_incrementally);
+    tcase_add_test(t, stream_identical_to_upstream);
+    tcase_add_test(t, client_abort_mid_stream);
+    tcase_add_test(t, client_abort_while_waiting);
+    tcase_add_test(t, idle_timeout_cuts_stream);
+    tcase_add_test(t, backpressure_bounded_memory);
+    tcase_add_test(t, concurrent_clients);
+    tcase_add_test(t, models_list);
+    tcase_add_test(t, config_check_flag);
+    tcase_add_test(t, keys_not_logged);
+    suite_add_tcase(s, t);
+    return s;
+}

@@ -82,6 +82,17 @@ fake_free(struct fake *f)
     g.active--;
 }
 
+/* The request goes back to evhttp: no more close or peek callbacks for f. */
+static void
+detach(struct fake *f)
+{
+    if (f->evcon != NULL) {
+        evhttp_connection_set_closecb(f->evcon, NULL, NULL);
+        f->evcon = NULL;
+    }
+    event_del(f->peek);
+}
+
 static void
 set_timer(struct fake *f, int ms)
 {
@@ -170,9 +181,8 @@ stream_step(struct fake *f)
         evbuffer_add_printf(b, "data: [DONE]\n\n");
         evhttp_send_reply_chunk(f->req, b);
         evbuffer_free(b);
+        detach(f);   /* before the end: evhttp may free the connection right away */
         evhttp_send_reply_end(f->req);
-        f->evcon = NULL;   /* the request is evhttp's again */
-        event_del(f->peek);
         fake_free(f);
         return;
     }
@@ -197,12 +207,14 @@ answer(struct fake *f)
     if (f->status >= 400) {
         j = json_pack("{s:{s:s,s:s,s:n,s:i}}", "error", "message", "fake failure", "type",
                       "fake_error", "param", "code", f->status);
+        detach(f);
         send_json(f->req, f->status, j);
         json_decref(j);
         fake_free(f);
         return;
     }
     if (f->echo) {
+        detach(f);
         send_json(f->req, f->status, f->echo_json);
         fake_free(f);
         return;
@@ -220,6 +232,7 @@ answer(struct fake *f)
                   "choices", "index", 0, "message", "role", "assistant", "content", t,
                   "finish_reason", "stop", "usage", usage_json(f));
     free(t);
+    detach(f);
     send_json(f->req, f->status, j);
     json_decref(j);
     fake_free(f);

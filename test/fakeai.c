@@ -3,6 +3,7 @@
  *
  * Each answer is steered by request headers:
  *   x-fake-status: N        answer with status N (an OpenAI-style error body when N >= 400)
+ *   x-fake-status-for: NAME apply x-fake-status only on the fakeai started with --name NAME
  *   x-fake-delay-ms: N      wait N ms before the response headers
  *   x-fake-chunks: N        stream N content chunks (default 3)
  *   x-fake-chunk-gap-ms: N  wait N ms between stream chunks (default 0)
@@ -351,6 +352,10 @@ handle(struct evhttp_request *req, void *arg)
     f->peek = event_new(g.base, bufferevent_getfd(evhttp_connection_get_bufferevent(f->evcon)),
                         EV_READ | EV_PERSIST, on_peek, f);
     f->status = g.fail ? g.fail : (int)header_num(req, "x-fake-status", 200);
+    const char *only = evhttp_find_header(evhttp_request_get_input_headers(req), "x-fake-status-for");
+    if (!g.fail && only != NULL && strcmp(only, g.name) != 0) {
+        f->status = 200;
+    }
     f->chunks = (int)header_num(req, "x-fake-chunks", 3);
     f->gap_ms = (int)header_num(req, "x-fake-chunk-gap-ms", 0);
     f->content_bytes = (int)header_num(req, "x-fake-content-bytes", 0);

@@ -82,7 +82,7 @@ struct preq {
     int                       timed_out;
     char                      errbuf[CURL_ERROR_SIZE];
 
-    /* the last failed attempt that had a response, for pass-through when all fail */
+    /* the last backend answer received (a failover status), for pass-through when all fail */
     int                       have_last;
     long                      last_status;
     struct mg_buf             last_hdrs;
@@ -315,7 +315,7 @@ reply_error(struct preq *p, int status, const char *code, const char *msg)
     release(p);
 }
 
-/* Every attempt failed: the last backend answer if there was one, else 502/504. */
+/* Every attempt failed: the last backend answer received, if any; else 502/504. */
 static void
 reply_all_failed(struct preq *p)
 {
@@ -504,7 +504,7 @@ attempt_failed(struct preq *p, CURLcode rc)
         mg_log_warn("request %s: backend %s failed: %s", p->request_id, p->backend->name, why);
         p->last_timeout = p->timed_out || rc == CURLE_OPERATION_TIMEDOUT;
         snprintf(p->last_error, sizeof(p->last_error), "%s: %s", p->backend->name, why);
-        p->have_last = 0;   /* the last failure had no response: 502/504 describes it better */
+        /* A backend answer seen earlier (have_last) stays: it says more than a bare 502. */
     }
     p->attempt++;
     start_next(p);
@@ -642,7 +642,6 @@ start_next(struct preq *p)
             return;
         }
         snprintf(p->last_error, sizeof(p->last_error), "cannot start a transfer");
-        p->have_last = 0;
         p->attempt++;
     }
     reply_all_failed(p);

@@ -57,6 +57,12 @@ int64_t mg_now_us(void);
 /* xorshift64*: a small, seedable PRNG; state must not be 0. */
 uint64_t mg_rand_next(uint64_t *state);
 
+/*
+ * Whether the peer of a connected socket has gone, without consuming anything:
+ * 1 closed or reset, 0 nothing to say (would block), -1 bytes are waiting (the peer still talks).
+ */
+int mg_sock_peer_gone(int fd);
+
 /* Compares two byte strings in time that depends only on their lengths. 0 when equal. */
 int mg_ct_compare(const char *a, size_t alen, const char *b, size_t blen);
 

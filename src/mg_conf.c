@@ -168,53 +168,22 @@ parse_int(struct ctx *c, yaml_node_t *node, long long lo, long long hi, long lon
     return rc;
 }
 
-static int
-set_workers(struct ctx *c, yaml_node_t *node, void *dst)
-{
-    long long v;
-
-    if (parse_int(c, node, 0, 256, &v) != MG_OK) {
-        return MG_ERR;
+/* Integer setters differ only in their range and the type they store. */
+#define INT_SETTER(name, type, lo, hi)                                                         \
+    static int name(struct ctx *c, yaml_node_t *node, void *dst)                               \
+    {                                                                                          \
+        long long v;                                                                           \
+        if (parse_int(c, node, lo, hi, &v) != MG_OK) {                                         \
+            return MG_ERR;                                                                     \
+        }                                                                                      \
+        *(type *)dst = (type)v;                                                                \
+        return MG_OK;                                                                          \
     }
-    *(int *)dst = (int)v;
-    return MG_OK;
-}
 
-static int
-set_priority(struct ctx *c, yaml_node_t *node, void *dst)
-{
-    long long v;
-
-    if (parse_int(c, node, 0, 1000000, &v) != MG_OK) {
-        return MG_ERR;
-    }
-    *(int *)dst = (int)v;
-    return MG_OK;
-}
-
-static int
-set_retries(struct ctx *c, yaml_node_t *node, void *dst)
-{
-    long long v;
-
-    if (parse_int(c, node, 0, 100, &v) != MG_OK) {
-        return MG_ERR;
-    }
-    *(int *)dst = (int)v;
-    return MG_OK;
-}
-
-static int
-set_weight(struct ctx *c, yaml_node_t *node, void *dst)
-{
-    long long v;
-
-    if (parse_int(c, node, 0, 1000000, &v) != MG_OK) {
-        return MG_ERR;
-    }
-    *(unsigned *)dst = (unsigned)v;
-    return MG_OK;
-}
+INT_SETTER(set_workers, int, 0, 256)
+INT_SETTER(set_priority, int, 0, 1000000)
+INT_SETTER(set_retries, int, 0, 100)
+INT_SETTER(set_weight, unsigned, 0, 1000000)
 
 static int
 set_bool(struct ctx *c, yaml_node_t *node, void *dst)

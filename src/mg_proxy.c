@@ -13,13 +13,11 @@
  * Nothing is freed inside a curl callback: curl callbacks only record state; completion arrives
  * from mg_upstream after curl_multi_socket_action() returned.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -245,14 +243,13 @@ static void
 on_peek(evutil_socket_t fd, short what, void *arg)
 {
     struct preq *p = arg;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    int gone = mg_sock_peer_gone(fd);
 
-    if (n > 0) {
+    if (gone < 0) {
         event_del(p->peek);   /* pipelined bytes: evhttp will read them after this request */
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    if (gone == 0) {
         return;
     }
     mg_log_info("request %s: client left, aborting the upstream transfer", p->request_id);

@@ -32,6 +32,8 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "mg_util.h"
+
 static struct {
     struct event_base *base;
     const char        *name;
@@ -266,14 +268,12 @@ static void
 on_peek(evutil_socket_t fd, short what, void *arg)
 {
     struct fake *f = arg;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    int gone = mg_sock_peer_gone(fd);
 
-    if (n > 0) {
-        event_del(f->peek);
-        return;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+    if (gone <= 0) {
+        if (gone < 0) {
+            event_del(f->peek);
+        }
         return;
     }
     struct evhttp_connection *evcon = f->evcon;

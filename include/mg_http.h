@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+struct event_base;
+struct evhttp;
 struct evhttp_request;
 struct mg_worker;
 
@@ -15,6 +17,13 @@ int mg_http_start(struct mg_worker *w);
 
 /* Applies the limits of w->conf (body size) to the worker's evhttp. */
 void mg_http_apply_conf(struct mg_worker *w);
+
+/*
+ * Serves /healthz (and, later, /metrics) on host:port from base: the admin_listen address.
+ * Returns the evhttp (free with evhttp_free) or NULL with err filled.
+ */
+struct evhttp *mg_http_admin_start(struct event_base *base, const char *host, int port,
+                                   char *err, size_t errlen);
 
 /* Stops accepting new connections; requests in flight go on. */
 void mg_http_stop_accepting(struct mg_worker *w);

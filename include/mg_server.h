@@ -29,6 +29,7 @@ struct mg_worker {
     uint64_t            rng;
     int                 inflight;   /* proxied requests not finished */
     int                 stopping;
+    int                 admin_separate; /* /healthz (and /metrics) live on admin_listen */
     int                 listen_fd;
     struct evhttp_bound_socket *bound;
 };

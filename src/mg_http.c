@@ -128,6 +128,55 @@ not_allowed(struct evhttp_request *req, const char *allow)
                   evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "this");
 }
 
+/* /healthz: answered here when path is one; returns 1 then. */
+static int
+admin_path(struct evhttp_request *req, const char *path)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+    if (strcmp(path, "/healthz") != 0) {
+        return 0;
+    }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        not_allowed(req, "GET, HEAD");
+    } else {
+        mg_http_json(req, 200, "{\"status\":\"ok\"}\n", 16);
+    }
+    return 1;
+}
+
+static void
+handle_admin(struct evhttp_request *req, void *arg)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+    if (!admin_path(req, path ? path : "/")) {
+        mg_http_error(req, 404, "unknown_url", NULL, "Unknown URL: %s", path ? path : "/");
+    }
+}
+
+struct evhttp *
+mg_http_admin_start(struct event_base *base, const char *host, int port, char *err, size_t errlen)
+{
+    struct evhttp *http = evhttp_new(base);
+
+    if (http == NULL) {
+        snprintf(err, errlen, "evhttp_new failed");
+        return NULL;
+    }
+    evhttp_set_max_headers_size(http, MAX_HEADERS_SIZE);
+    evhttp_set_max_body_size(http, 64 * 1024);
+    evhttp_set_timeout(http, CLIENT_TIMEOUT_S);
+    evhttp_set_gencb(http, handle_admin, NULL);
+    if (evhttp_bind_socket(http, host[0] ? host : "0.0.0.0", (ev_uint16_t)port) != 0) {
+        snprintf(err, errlen, "cannot listen on admin address %s:%d", host, port);
+        evhttp_free(http);
+        return NULL;
+    }
+    return http;
+}
+
 static void
 handle(struct evhttp_request *req, void *arg)
 {
@@ -140,12 +189,7 @@ handle(struct evhttp_request *req, void *arg)
     if (path == NULL || path[0] == '\0') {
         path = "/";
     }
-    if (strcmp(path, "/healthz") == 0) {
-        if (!get) {
-            not_allowed(req, "GET, HEAD");
-            return;
-        }
-        mg_http_json(req, 200, "{\"status\":\"ok\"}\n", 16);
+    if (!w->admin_separate && admin_path(req, path)) {
         return;
     }
     if (strcmp(path, "/v1/models") == 0 || strncmp(path, "/v1/models/", 11) == 0) {

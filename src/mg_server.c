@@ -43,6 +43,7 @@ struct mg_server {
     struct wake       *wakes;
     int                nworkers;
     struct event_base *base;
+    struct evhttp     *admin;                /* on admin_listen, served by this thread */
     int                generation;
     int                stop_signal;
 };
@@ -170,6 +171,7 @@ worker_init(struct mg_server *s, int i)
         return MG_ERR;
     }
     w->conf = mg_conf_ref(s->conf);
+    w->admin_separate = s->conf->admin_listen != NULL;
     w->upstream = mg_upstream_create(w->base);
     w->listen_fd = open_listener(s->conf->listen_host, s->conf->listen_port, err, sizeof(err));
     if (w->listen_fd < 0) {
@@ -236,9 +238,11 @@ reload(struct mg_server *s)
         return;
     }
     mg_buf_deinit(&errors);
-    if (strcmp(conf->listen, s->conf->listen) != 0 || conf->workers != s->conf->workers) {
-        mg_log_warn("reload: listen and workers need a restart; keeping %s with %d workers",
-                    s->conf->listen, s->nworkers);
+    if (strcmp(conf->listen, s->conf->listen) != 0 || conf->workers != s->conf->workers ||
+        (conf->admin_listen == NULL) != (s->conf->admin_listen == NULL) ||
+        (conf->admin_listen != NULL && strcmp(conf->admin_listen, s->conf->admin_listen) != 0)) {
+        mg_log_warn("reload: listen, admin_listen and workers need a restart; keeping %s with "
+                    "%d workers", s->conf->listen, s->nworkers);
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
     mg_models_note_loaded(conf);
@@ -341,6 +345,14 @@ mg_server_run(struct mg_conf *conf)
             goto out;
         }
     }
+    if (conf->admin_listen != NULL) {
+        char err[256];
+        s.admin = mg_http_admin_start(s.base, conf->admin_host, conf->admin_port, err, sizeof(err));
+        if (s.admin == NULL) {
+            mg_log_error("%s", err);
+            goto out;
+        }
+    }
     /* Workers inherit a mask with our signals blocked, so only this thread receives them. */
     sigemptyset(&block);
     for (k = 0; k < MG_ARRAY_LEN(sigs); k++) {
@@ -376,6 +388,9 @@ out:
     }
     for (i = 0; i < s.nworkers; i++) {
         worker_deinit(&s, i);
+    }
+    if (s.admin != NULL) {
+        evhttp_free(s.admin);
     }
     if (s.base != NULL) {
         event_base_free(s.base);

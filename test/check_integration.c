@@ -887,6 +887,63 @@ START_TEST(keys_not_logged)
 }
 END_TEST
 
+/* ---- a second gateway with admin_listen ------------------------------------------------ */
+
+static int admin_gw_port, admin_port;
+static pid_t admin_pid;
+static const char *admin_conf;
+
+static void
+start_admin(void)
+{
+    char conf[1024], bin[256];
+    char *argv[] = {bin, "-c", NULL, NULL};
+
+    admin_gw_port = mg_test_free_port();
+    admin_port = mg_test_free_port();
+    snprintf(conf, sizeof(conf),
+             "listen: 127.0.0.1:%d\nadmin_listen: 127.0.0.1:%d\nworkers: 1\n"
+             "backends: [{name: a, url: 'http://127.0.0.1:%d/v1'}]\n"
+             "rules: [{models: [m-a], backends: [{backend: a}]}]\n",
+             admin_gw_port, admin_port, fake_port[B_A] ? fake_port[B_A] : 1);
+    admin_conf = mg_test_write_temp(2, conf);
+    snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
+    argv[2] = (char *)admin_conf;
+    admin_pid = mg_test_spawn(argv, "/tmp/mgtest-admin.log");
+    ck_assert_int_eq(mg_test_wait_port(admin_gw_port, 10000), 0);
+    ck_assert_int_eq(mg_test_wait_port(admin_port, 10000), 0);
+}
+
+static void
+stop_admin(void)
+{
+    mg_test_stop(admin_pid, 10000);
+    unlink(admin_conf);
+}
+
+START_TEST(admin_listen_moves_healthz)
+{
+    struct mg_test_resp r;
+    char url[128];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", admin_port);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.body.data, "{\"status\":\"ok\"}\n");
+    mg_test_resp_free(&r);
+    /* "to that address alone": not on listen any more */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", admin_gw_port);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    assert_error(&r, 404, "unknown_url");
+    mg_test_resp_free(&r);
+    /* and the admin address serves nothing else */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/models", admin_port);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    assert_error(&r, 404, "unknown_url");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
 Suite *
 integration_suite(void)
 {
@@ -928,6 +985,11 @@ integration_suite(void)
     tcase_add_test(t, models_list);
     tcase_add_test(t, config_check_flag);
     tcase_add_test(t, keys_not_logged);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("admin");
+    tcase_add_unchecked_fixture(t, start_admin, stop_admin);
+    tcase_add_test(t, admin_listen_moves_healthz);
     suite_add_tcase(s, t);
     return s;
 }

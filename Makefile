@@ -5,10 +5,10 @@
 
 CC       ?= cc
 BUILD    ?= build
-PC_PKGS  := libevent libevent_pthreads libcurl jansson yaml-0.1 openssl
+PC_PKGS  := libevent libevent_openssl libcurl jansson yaml-0.1 openssl
 PC_TEST  := check
 DEB_PKGS := pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev check ca-certificates \
-            curl
+            curl openssl
 CONF     ?= conf/modelgate.yaml
 
 # Recursive (=) on purpose: pkg-config must run after `deps` installed the packages.

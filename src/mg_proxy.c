@@ -617,9 +617,7 @@ start_attempt(struct preq *p)
     curl_easy_setopt(e, CURLOPT_PREREQDATA, p);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)b->timeouts.connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)b->timeouts.total_ms);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     p->xfer.easy = e;
     p->xfer.done = on_done;
     p->xfer.arg = p;

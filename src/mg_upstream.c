@@ -19,6 +19,8 @@ struct mg_upstream {
     int                inflight;
     CURL              *pool[POOL_MAX];
     int                npool;
+    const char        *ca_file;    /* $SSL_CERT_FILE */
+    const char        *ca_dir;     /* $SSL_CERT_DIR */
 };
 
 struct sock {
@@ -130,6 +132,8 @@ mg_upstream_create(struct event_base *base)
     struct mg_upstream *up = mg_calloc(1, sizeof(*up));
 
     up->base = base;
+    up->ca_file = getenv("SSL_CERT_FILE");
+    up->ca_dir = getenv("SSL_CERT_DIR");
     up->multi = curl_multi_init();
     up->timer = evtimer_new(base, timer_cb, up);
     if (up->multi == NULL || up->timer == NULL) {
@@ -167,12 +171,19 @@ mg_upstream_easy_get(struct mg_upstream *up)
     CURL *easy;
 
     if (up->npool > 0) {
-        return up->pool[--up->npool];
-    }
-    easy = curl_easy_init();
-    if (easy == NULL) {
+        easy = up->pool[--up->npool];
+    } else if ((easy = curl_easy_init()) == NULL) {
         mg_log_error("curl_easy_init failed");
         abort();
+    }
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* OpenSSL's variables, so that a private CA (an internal vLLM, a test) can be trusted. */
+    if (up->ca_file != NULL) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, up->ca_file);
+    }
+    if (up->ca_dir != NULL) {
+        curl_easy_setopt(easy, CURLOPT_CAPATH, up->ca_dir);
     }
     return easy;
 }

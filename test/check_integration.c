@@ -20,8 +20,10 @@
 
 #include "mg_test.h"
 
-enum { B_A, B_B, B_F500, B_F429, B_HANG, B_DROP, B_SLOW, NFAKE };
-static const char *const fake_names[NFAKE] = {"a", "b", "f500", "f429", "hang", "drop", "slow"};
+enum { B_A, B_B, B_F500, B_F429, B_HANG, B_DROP, B_SLOW, B_TLS, NFAKE };
+static const char *const fake_names[NFAKE] = {"a", "b", "f500", "f429", "hang", "drop", "slow",
+                                              "tls"};
+static const char *tls_cert = "/tmp/mgtest-cert.pem", *tls_key = "/tmp/mgtest-key.pem";
 static int fake_port[NFAKE];
 static pid_t fake_pid[NFAKE];
 static int gw_port, dead_port;
@@ -44,8 +46,13 @@ start_all(void)
     char conf[8192], port[16], bin[256];
     int i;
 
+    /* A self-signed certificate for 127.0.0.1, trusted by the gateway through SSL_CERT_FILE. */
+    ck_assert_int_eq(system("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                            "-addext subjectAltName=IP:127.0.0.1 -keyout /tmp/mgtest-key.pem "
+                            "-out /tmp/mgtest-cert.pem 2>/dev/null"), 0);
+    setenv("SSL_CERT_FILE", tls_cert, 1);
     for (i = 0; i < NFAKE; i++) {
-        char *argv[8];
+        char *argv[12];
         int n = 0;
         fake_port[i] = mg_test_free_port();
         snprintf(port, sizeof(port), "%d", fake_port[i]);
@@ -63,6 +70,11 @@ start_all(void)
             argv[n++] = "--hang";
         } else if (i == B_DROP) {
             argv[n++] = "--drop";
+        } else if (i == B_TLS) {
+            argv[n++] = "--tls-cert";
+            argv[n++] = (char *)tls_cert;
+            argv[n++] = "--tls-key";
+            argv[n++] = (char *)tls_key;
         }
         argv[n] = NULL;
         fake_pid[i] = mg_test_spawn(argv, "/tmp/mgtest-fake.log");
@@ -90,6 +102,9 @@ start_all(void)
              "  - {name: dead, url: 'http://127.0.0.1:%d/v1'}\n"
              "  - {name: a-idle, url: 'http://127.0.0.1:%d/v1', timeouts: {idle: 400ms}}\n"
              "  - {name: slow, url: 'http://127.0.0.1:%d/v1'}\n"
+             "  - {name: tls, url: 'https://127.0.0.1:%d/v1'}\n"
+             "  - {name: tls-name, url: 'https://localhost:%d/v1'}\n"
+             "  - {name: tls-plain, url: 'https://127.0.0.1:%d/v1'}\n"
              "rules:\n"
              "  - {models: [m-a], backends: [{backend: a}]}\n"
              "  - {models: [m-b], backends: [{backend: b}]}\n"
@@ -115,9 +130,12 @@ start_all(void)
              "  - {models: ['pre-*'], backends: [{backend: b}]}\n"
              "  - {models: [m-idle], backends: [{backend: a-idle}]}\n"
              "  - {models: [m-disabled], backends: [{backend: a, weight: 0}, {backend: b}]}\n"
-             "  - {models: [m-hidden], list: false, backends: [{backend: a}]}\n",
+             "  - {models: [m-hidden], list: false, backends: [{backend: a}]}\n"
+             "  - {models: [m-tls], backends: [{backend: tls}]}\n"
+             "  - {models: [m-tls-name], backends: [{backend: tls-name}, {backend: a, priority: 1}]}\n"
+             "  - {models: [m-tls-plain], backends: [{backend: tls-plain}, {backend: a, priority: 1}]}\n",
              gw_port, U(B_A), U(B_B), U(B_F500), U(B_F429), U(B_HANG), U(B_DROP), dead_port,
-             U(B_A), U(B_SLOW));
+             U(B_A), U(B_SLOW), U(B_TLS), U(B_TLS), U(B_A));
 #undef U
     conf_path = mg_test_write_temp(0, conf);
     ck_assert_ptr_nonnull(conf_path);
@@ -143,6 +161,8 @@ stop_all(void)
         mg_test_stop(fake_pid[i], 5000);
     }
     unlink(conf_path);
+    unlink(tls_cert);
+    unlink(tls_key);
     if (rc != 0) {
         fprintf(stderr, "modelgate exited with %d (see %s)\n", rc, gw_log);
         exit(1);   /* makes the runner fail: the gateway must stop cleanly with 0 */
@@ -396,6 +416,33 @@ START_TEST(fallback_on_429)      { assert_chain("m-chain-429", "a"); } END_TEST
 START_TEST(fallback_on_dead_port) { assert_chain("m-chain-dead", "a"); } END_TEST
 START_TEST(fallback_on_drop)     { assert_chain("m-chain-drop", "a"); } END_TEST
 START_TEST(fallback_long_chain)  { assert_chain("m-chain-long", "b"); } END_TEST
+
+START_TEST(https_backend)
+{
+    const char *h[] = {"x-fake-echo: 1", NULL};
+    struct mg_test_resp r;
+    json_t *j;
+
+    assert_chain("m-tls", "tls");
+    post("/v1/chat/completions", "{\"model\":\"m-tls\",\"stream\":true}", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body.data, "data: [DONE]"));
+    mg_test_resp_free(&r);
+    post("/v1/embeddings?x=1", "{\"model\":\"m-tls\"}", h, &r);
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "uri")), "/v1/embeddings?x=1");
+    json_decref(j);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+/* A certificate for the wrong name, or no TLS at all: a TLS error, which fails over. */
+START_TEST(fallback_on_tls_error)
+{
+    assert_chain("m-tls-name", "a");
+    assert_chain("m-tls-plain", "a");
+}
+END_TEST
 
 START_TEST(fallback_on_first_byte_timeout)
 {
@@ -962,6 +1009,8 @@ integration_suite(void)
     tcase_add_test(t, fallback_on_dead_port);
     tcase_add_test(t, fallback_on_drop);
     tcase_add_test(t, fallback_on_first_byte_timeout);
+    tcase_add_test(t, https_backend);
+    tcase_add_test(t, fallback_on_tls_error);
     tcase_add_test(t, fallback_long_chain);
     tcase_add_test(t, no_fallback_on_400);
     tcase_add_test(t, status_passthrough_when_final);

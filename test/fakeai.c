@@ -12,7 +12,7 @@
  *   x-fake-content-bytes: N make the answer's content N bytes long
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N), --hang (never answer), --drop (close the connection on
- * every request). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
+ * every request), --tls-cert FILE --tls-key FILE (serve HTTPS). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
  * is one whose client (the gateway) went away before the answer was complete.
  */
 #include <errno.h>
@@ -30,7 +30,9 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/bufferevent_ssl.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #include "mg_util.h"
 
@@ -386,6 +388,13 @@ handle(struct evhttp_request *req, void *arg)
     }
 }
 
+static struct bufferevent *
+tls_bev(struct event_base *base, void *arg)
+{
+    return bufferevent_openssl_socket_new(base, -1, SSL_new(arg), BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
 static void
 on_term(evutil_socket_t sig, short what, void *arg)
 {
@@ -399,9 +408,11 @@ main(int argc, char **argv)
         {"port", required_argument, NULL, 'p'}, {"host", required_argument, NULL, 'H'},
         {"name", required_argument, NULL, 'n'}, {"fail", required_argument, NULL, 'f'},
         {"hang", no_argument, NULL, 'g'},       {"drop", no_argument, NULL, 'd'},
+        {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {NULL, 0, NULL, 0},
     };
-    const char *host = "127.0.0.1";
+    const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
+    SSL_CTX *tls = NULL;
     struct evhttp *http;
     struct event *term, *intr;
     int port = 0, c;
@@ -415,6 +426,8 @@ main(int argc, char **argv)
         case 'f': g.fail = (int)strtol(optarg, NULL, 10); break;
         case 'g': g.hang = 1; break;
         case 'd': g.drop = 1; break;
+        case 'c': cert = optarg; break;
+        case 'k': key = optarg; break;
         default:
             fprintf(stderr, "usage: fakeai --port N [--host H] [--name NAME] [--fail STATUS] "
                             "[--hang] [--drop]\n");
@@ -430,6 +443,15 @@ main(int argc, char **argv)
     http = evhttp_new(g.base);
     evhttp_set_gencb(http, handle, NULL);
     evhttp_set_max_body_size(http, 64 * 1024 * 1024);
+    if (cert != NULL && key != NULL) {
+        tls = SSL_CTX_new(TLS_server_method());
+        if (tls == NULL || SSL_CTX_use_certificate_chain_file(tls, cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(tls, key, SSL_FILETYPE_PEM) != 1) {
+            fprintf(stderr, "fakeai: cannot load %s / %s\n", cert, key);
+            return 1;
+        }
+        evhttp_set_bevcb(http, tls_bev, tls);
+    }
     if (evhttp_bind_socket(http, host, (ev_uint16_t)port) != 0) {
         fprintf(stderr, "fakeai: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
         return 1;
@@ -443,5 +465,8 @@ main(int argc, char **argv)
     event_free(intr);
     evhttp_free(http);
     event_base_free(g.base);
+    if (tls != NULL) {
+        SSL_CTX_free(tls);
+    }
     return 0;
 }

@@ -54,6 +54,13 @@ struct mg_rule {
     int                     line;       /* where the rule starts in the file */
 };
 
+/* One model of /v1/models: an exact name of a listed rule, the first rule that names it. */
+struct mg_model_entry {
+    const char           *id;        /* points into rule->models */
+    const struct mg_rule *rule;
+    int64_t               created;   /* the rule's, or the first-load time (mg_models_prepare) */
+};
+
 struct mg_conf {
     int                refs;            /* atomic; see mg_conf_ref() */
     char              *path;
@@ -73,6 +80,12 @@ struct mg_conf {
     size_t             nbackends;
     struct mg_rule    *rules;
     size_t             nrules;
+    /* /v1/models, in file order without duplicates; filled in by mg_models_prepare() before the
+     * snapshot is published, read-only afterwards */
+    struct mg_model_entry *catalog;
+    size_t             ncatalog;
+    char              *catalog_json;
+    size_t             catalog_json_len;
 };
 
 /*

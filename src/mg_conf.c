@@ -769,6 +769,8 @@ conf_free(struct mg_conf *conf)
         free(r->backends);
     }
     free(conf->rules);
+    free(conf->catalog);
+    free(conf->catalog_json);
     free(conf->path);
     free(conf->listen);
     free(conf->admin_listen);
@@ -898,6 +900,47 @@ post_validate(struct ctx *c, struct conf_in *in)
     }
 }
 
+static int
+is_pattern(const char *m)
+{
+    size_t n = strlen(m);
+    return n > 0 && m[n - 1] == '*';
+}
+
+/* The catalog: exact names of listed rules, in file order, each once (its first rule). */
+static void
+build_catalog(struct mg_conf *conf)
+{
+    size_t i, j, k, total = 0;
+
+    for (i = 0; i < conf->nrules; i++) {
+        total += conf->rules[i].nmodels;
+    }
+    conf->catalog = mg_calloc(total, sizeof(struct mg_model_entry));
+    for (i = 0; i < conf->nrules; i++) {
+        const struct mg_rule *r = &conf->rules[i];
+        if (!r->list) {
+            continue;
+        }
+        for (j = 0; j < r->nmodels; j++) {
+            if (is_pattern(r->models[j])) {
+                continue;
+            }
+            for (k = 0; k < conf->ncatalog; k++) {
+                if (strcmp(conf->catalog[k].id, r->models[j]) == 0) {
+                    break;
+                }
+            }
+            if (k == conf->ncatalog) {
+                conf->catalog[k].id = r->models[j];
+                conf->catalog[k].rule = r;
+                conf->catalog[k].created = r->created;
+                conf->ncatalog++;
+            }
+        }
+    }
+}
+
 static void
 conf_in_free(struct conf_in *in)
 {
@@ -1003,6 +1046,7 @@ mg_conf_parse(const char *path, const char *text, size_t len, struct mg_buf *err
         memcpy(fields + MG_ARRAY_LEN(top_fields), top_extra, sizeof(top_extra));
         parse_mapping(&c, root, fields, MG_ARRAY_LEN(fields), conf, "the top level");
         post_validate(&c, &in);
+        build_catalog(conf);
     }
     conf_in_free(&in);
     yaml_document_delete(&c.doc);

@@ -1,10 +1,10 @@
 /*
- * mg_models — the model catalog: one entry per exact model name of every listed rule, in file
- * order, a name listed once (from its first rule). Prefix patterns are not listed.
+ * mg_models — /v1/models from the snapshot's prepared catalog, and the registry of first-load
+ * times that gives a model its default "created" across reloads.
  */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/http.h>
 
@@ -13,107 +13,113 @@
 #include "mg_json.h"
 #include "mg_models.h"
 
-static int64_t started;
-static pthread_once_t started_once = PTHREAD_ONCE_INIT;
+struct seen {
+    char   *name;
+    int64_t first;
+};
 
-static void
-set_started(void)
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct seen    *reg;
+static size_t          nreg;
+
+static const struct seen *
+reg_find(const struct seen *r, size_t n, const char *name)
 {
-    started = (int64_t)time(NULL);
-}
+    size_t i;
 
-/* When a rule does not say, a model was created when this gateway first loaded it. */
-static int64_t
-default_created(void)
-{
-    pthread_once(&started_once, set_started);
-    return started;
-}
-
-void
-mg_models_note_loaded(const struct mg_conf *conf)
-{
-    (void)conf;
-    default_created();
-}
-
-static int
-is_pattern(const char *m)
-{
-    size_t n = strlen(m);
-    return n > 0 && m[n - 1] == '*';
-}
-
-/* The rule that lists name first, or NULL when name is not listed. */
-static const struct mg_rule *
-listing_rule(const struct mg_conf *conf, const char *name, size_t upto_rule, size_t upto_model)
-{
-    size_t i, j;
-
-    for (i = 0; i < conf->nrules && i <= upto_rule; i++) {
-        const struct mg_rule *r = &conf->rules[i];
-        if (!r->list) {
-            continue;
-        }
-        for (j = 0; j < r->nmodels && (i < upto_rule || j < upto_model); j++) {
-            if (!is_pattern(r->models[j]) && strcmp(r->models[j], name) == 0) {
-                return r;
-            }
+    for (i = 0; i < n; i++) {
+        if (strcmp(r[i].name, name) == 0) {
+            return &r[i];
         }
     }
     return NULL;
 }
 
 static void
-add_model(struct mg_buf *out, const struct mg_rule *r, const char *name)
+add_entry(struct mg_buf *out, const struct mg_model_entry *m)
 {
     mg_buf_adds(out, "{\"id\":");
-    mg_json_quote(out, name, strlen(name));
+    mg_json_quote(out, m->id, strlen(m->id));
     mg_buf_printf(out, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":",
-                  (long long)(r->created >= 0 ? r->created : default_created()));
-    mg_json_quote(out, r->owned_by, strlen(r->owned_by));
+                  (long long)m->created);
+    mg_json_quote(out, m->rule->owned_by, strlen(m->rule->owned_by));
     mg_buf_adds(out, "}");
+}
+
+void
+mg_models_prepare(struct mg_conf *conf, int64_t now)
+{
+    struct seen *next;
+    struct mg_buf out;
+    size_t i;
+
+    pthread_mutex_lock(&reg_lock);
+    /* The new registry holds exactly the names this snapshot lists. */
+    next = mg_calloc(conf->ncatalog, sizeof(*next));
+    for (i = 0; i < conf->ncatalog; i++) {
+        const struct seen *old = reg_find(reg, nreg, conf->catalog[i].id);
+        next[i].name = mg_strdup(conf->catalog[i].id);
+        next[i].first = old ? old->first : now;
+        if (conf->catalog[i].rule->created < 0) {
+            conf->catalog[i].created = next[i].first;
+        }
+    }
+    for (i = 0; i < nreg; i++) {
+        free(reg[i].name);
+    }
+    free(reg);
+    reg = next;
+    nreg = conf->ncatalog;
+    pthread_mutex_unlock(&reg_lock);
+
+    mg_buf_init(&out, (size_t)1 << 30);
+    mg_buf_adds(&out, "{\"object\":\"list\",\"data\":[");
+    for (i = 0; i < conf->ncatalog; i++) {
+        if (i > 0) {
+            mg_buf_adds(&out, ",");
+        }
+        add_entry(&out, &conf->catalog[i]);
+    }
+    mg_buf_adds(&out, "]}\n");
+    free(conf->catalog_json);
+    conf->catalog_json = out.data;
+    conf->catalog_json_len = out.len;
+}
+
+void
+mg_models_reset(void)
+{
+    size_t i;
+
+    pthread_mutex_lock(&reg_lock);
+    for (i = 0; i < nreg; i++) {
+        free(reg[i].name);
+    }
+    free(reg);
+    reg = NULL;
+    nreg = 0;
+    pthread_mutex_unlock(&reg_lock);
 }
 
 void
 mg_models_handle(const struct mg_conf *conf, struct evhttp_request *req, const char *id)
 {
     struct mg_buf out;
-    size_t i, j;
-    int first = 1;
+    size_t i;
 
-    mg_buf_init(&out, 64u * 1024 * 1024);
-    if (id != NULL) {
-        const struct mg_rule *r = listing_rule(conf, id, conf->nrules, 0);
-        if (r == NULL) {
-            mg_http_error(req, 404, "model_not_found", "model",
-                          "The model '%s' does not exist", id);
+    if (id == NULL) {
+        mg_http_json(req, 200, conf->catalog_json ? conf->catalog_json : "", conf->catalog_json_len);
+        return;
+    }
+    for (i = 0; i < conf->ncatalog; i++) {
+        if (strcmp(conf->catalog[i].id, id) == 0) {
+            mg_buf_init(&out, 64 * 1024);
+            add_entry(&out, &conf->catalog[i]);
+            mg_buf_adds(&out, "\n");
+            mg_http_json(req, 200, out.data, out.len);
             mg_buf_deinit(&out);
             return;
         }
-        add_model(&out, r, id);
-        mg_http_json(req, 200, out.data, out.len);
-        mg_buf_deinit(&out);
-        return;
     }
-    mg_buf_adds(&out, "{\"object\":\"list\",\"data\":[");
-    for (i = 0; i < conf->nrules; i++) {
-        const struct mg_rule *r = &conf->rules[i];
-        if (!r->list) {
-            continue;
-        }
-        for (j = 0; j < r->nmodels; j++) {
-            if (is_pattern(r->models[j]) || listing_rule(conf, r->models[j], i, j) != NULL) {
-                continue;
-            }
-            if (!first) {
-                mg_buf_adds(&out, ",");
-            }
-            first = 0;
-            add_model(&out, r, r->models[j]);
-        }
-    }
-    mg_buf_adds(&out, "]}");
-    mg_http_json(req, 200, out.data, out.len);
-    mg_buf_deinit(&out);
+    mg_http_error(req, 404, "model_not_found", "model", "The model '%s' does not exist", id);
 }

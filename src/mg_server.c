@@ -245,7 +245,7 @@ reload(struct mg_server *s)
                     "%d workers", s->conf->listen, s->nworkers);
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
-    mg_models_note_loaded(conf);
+    mg_models_prepare(conf, (int64_t)time(NULL));
     for (i = 0; i < s->nworkers; i++) {
         struct mg_conf *old = atomic_exchange(&s->wakes[i].next_conf, mg_conf_ref(conf));
         mg_conf_unref(old);
@@ -323,7 +323,7 @@ mg_server_run(struct mg_conf *conf)
         s.nworkers = 1;
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
-    mg_models_note_loaded(conf);
+    mg_models_prepare(conf, (int64_t)time(NULL));
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mg_log_error("curl_global_init failed");
@@ -398,6 +398,7 @@ out:
     free(s.workers);
     free(s.wakes);
     mg_conf_unref(s.conf);
+    mg_models_reset();
     curl_global_cleanup();
     if (rc == 0) {
         mg_log_info("stopped");

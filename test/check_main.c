@@ -18,6 +18,7 @@ main(void)
     srunner_add_suite(sr, json_suite());
     srunner_add_suite(sr, router_suite());
     srunner_add_suite(sr, balancer_suite());
+    srunner_add_suite(sr, models_suite());
     srunner_add_suite(sr, integration_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -15,6 +15,7 @@ Suite *conf_suite(void);
 Suite *json_suite(void);
 Suite *router_suite(void);
 Suite *balancer_suite(void);
+Suite *models_suite(void);
 Suite *integration_suite(void);
 
 /* Directory of the binaries under test ($MG_BUILD, default "build"). */

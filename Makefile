@@ -27,7 +27,7 @@ LIB_SRC  := src/mg_util.c src/mg_log.c src/mg_conf.c src/mg_json.c src/mg_router
             src/mg_balancer.c src/mg_upstream.c src/mg_proxy.c src/mg_models.c src/mg_http.c \
             src/mg_server.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-SUITES   := util conf json router balancer models integration
+SUITES   := util conf json router balancer models integration lifecycle
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o
 HDRS     := $(wildcard include/*.h)

@@ -27,7 +27,7 @@ struct mg_worker {
     struct mg_conf     *conf;       /* the snapshot new requests get; owned by this worker */
     struct event       *wake;       /* activated from other threads: stop, new config */
     uint64_t            rng;
-    int                 inflight;   /* proxied requests not finished */
+    int                 inflight;   /* requests whose reply is not entirely sent */
     int                 stopping;
     int                 admin_separate; /* /healthz (and /metrics) live on admin_listen */
     int                 listen_fd;
@@ -37,7 +37,11 @@ struct mg_worker {
 /* Reads conf (one reference taken), opens the listeners, runs until SIGTERM/SIGINT. Exit code. */
 int mg_server_run(struct mg_conf *conf);
 
-/* Called by the proxy when a request finishes: lets a stopping worker exit when idle. */
+/*
+ * A request of w is over (its reply sent, or its connection dropped): lets a stopping worker
+ * exit once none is left. mg_http calls it when evhttp reports the reply sent; whoever drops a
+ * connection (so that no such report will come) calls it instead.
+ */
 void mg_server_request_done(struct mg_worker *w);
 
 #endif

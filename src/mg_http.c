@@ -177,6 +177,13 @@ mg_http_admin_start(struct event_base *base, const char *host, int port, char *e
     return http;
 }
 
+/* The reply's last byte went out: only now may a stopping worker exit. */
+static void
+request_sent(struct evhttp_request *req, void *arg)
+{
+    mg_server_request_done(arg);
+}
+
 static void
 handle(struct evhttp_request *req, void *arg)
 {
@@ -189,6 +196,8 @@ handle(struct evhttp_request *req, void *arg)
     if (path == NULL || path[0] == '\0') {
         path = "/";
     }
+    w->inflight++;
+    evhttp_request_set_on_complete_cb(req, request_sent, w);
     if (!w->admin_separate && admin_path(req, path)) {
         return;
     }

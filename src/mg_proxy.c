@@ -183,8 +183,6 @@ detach_client(struct preq *p)
 static void
 release(struct preq *p)
 {
-    struct mg_worker *w = p->w;
-
     stop_transfer(p);
     event_free(p->timer);
     event_free(p->peek);
@@ -203,7 +201,6 @@ release(struct preq *p)
     free(p->query);
     mg_conf_unref(p->conf);
     free(p);
-    mg_server_request_done(w);
 }
 
 /* The client went away (or must be cut off): drop its connection and the upstream transfer. */
@@ -218,6 +215,7 @@ drop_client(struct preq *p)
     if (evcon != NULL) {
         evhttp_connection_free(evcon);   /* frees p->req as well */
     }
+    mg_server_request_done(p->w);
     release(p);
 }
 
@@ -236,6 +234,7 @@ on_client_close(struct evhttp_connection *evcon, void *arg)
     if (evhttp_request_get_connection(p->req) == NULL) {
         evhttp_request_free(p->req);
     }
+    mg_server_request_done(p->w);
     release(p);
 }
 
@@ -735,7 +734,6 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const char *res
     if (p->timer == NULL || p->resume == NULL || p->peek == NULL || p->chunk == NULL) {
         abort();
     }
-    w->inflight++;
     evhttp_connection_set_closecb(p->evcon, on_client_close, p);
     event_add(p->peek, NULL);
 

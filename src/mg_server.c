@@ -44,7 +44,7 @@ struct mg_server {
     int                nworkers;
     struct event_base *base;
     struct evhttp     *admin;                /* on admin_listen, served by this thread */
-    int                generation;
+    int                generation;           /* SIGHUPs handled; every one gets a number */
     int                stop_signal;
 };
 
@@ -229,10 +229,11 @@ reload(struct mg_server *s)
     int64_t t0 = mg_now_us();
     int i;
 
+    s->generation++;
     mg_buf_init(&errors, 1024 * 1024);
     conf = mg_conf_load(s->path, &errors);
     if (conf == NULL) {
-        mg_log_error("reload %d of %s refused, the running config stays:\n%s", s->generation + 1,
+        mg_log_error("reload %d of %s refused, the running config stays:\n%s", s->generation,
                      s->path, errors.data ? errors.data : "");
         mg_buf_deinit(&errors);
         return;
@@ -253,7 +254,6 @@ reload(struct mg_server *s)
     }
     mg_conf_unref(s->conf);
     s->conf = conf;
-    s->generation++;
     mg_log_info("reload %d of %s: ok (%.3f ms)", s->generation, s->path,
                 (double)(mg_now_us() - t0) / 1000.0);
 }

@@ -20,6 +20,7 @@ main(void)
     srunner_add_suite(sr, balancer_suite());
     srunner_add_suite(sr, models_suite());
     srunner_add_suite(sr, integration_suite());
+    srunner_add_suite(sr, lifecycle_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

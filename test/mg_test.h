@@ -17,6 +17,7 @@ Suite *router_suite(void);
 Suite *balancer_suite(void);
 Suite *models_suite(void);
 Suite *integration_suite(void);
+Suite *lifecycle_suite(void);
 
 /* Directory of the binaries under test ($MG_BUILD, default "build"). */
 const char *mg_test_build_dir(void);

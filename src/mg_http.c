@@ -177,6 +177,36 @@ mg_http_admin_start(struct event_base *base, const char *host, int port, char *e
     return http;
 }
 
+/*
+ * 1 when path has a "." or ".." segment, plain or percent-encoded. Such a path is never proxied:
+ * curl would resolve it, and "/v1/../admin" would leave the backend's base URL with the backend's
+ * key attached.
+ */
+static int
+has_dot_segment(const char *path)
+{
+    const char *p = path;
+
+    while ((p = strchr(p, '/')) != NULL) {
+        const char *seg = ++p;
+        int dots = 0;
+        while (*p != '\0' && *p != '/') {
+            if (*p == '.') {
+                p++;
+            } else if (p[0] == '%' && p[1] == '2' && (p[2] == 'e' || p[2] == 'E')) {
+                p += 3;
+            } else {
+                break;
+            }
+            dots++;
+        }
+        if (p > seg && (*p == '\0' || *p == '/') && dots <= 2) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The reply's last byte went out: only now may a stopping worker exit. */
 static void
 request_sent(struct evhttp_request *req, void *arg)
@@ -215,7 +245,7 @@ handle(struct evhttp_request *req, void *arg)
         }
         return;
     }
-    if (strncmp(path, "/v1/", 4) == 0 && path[4] != '\0') {
+    if (strncmp(path, "/v1/", 4) == 0 && path[4] != '\0' && !has_dot_segment(path)) {
         if (cmd != EVHTTP_REQ_POST) {
             not_allowed(req, "POST");
             return;

@@ -633,6 +633,20 @@ START_TEST(request_errors)
     mg_test_http("GET", gw("/v1"), NULL, 0, NULL, &r);
     assert_error(&r, 404, "unknown_url");
     mg_test_resp_free(&r);
+    /* dot segments never reach a backend (they would climb out of its base URL) */
+    {
+        static const char *const sneaky[] = {"/v1/../admin", "/v1/./chat/completions",
+                                              "/v1/%2e%2e/admin", "/v1/chat/..", "/v1/a/.%2E/b"};
+        size_t k;
+        for (k = 0; k < sizeof(sneaky) / sizeof(sneaky[0]); k++) {
+            char u[256];
+            snprintf(u, sizeof(u), "http://127.0.0.1:%d%s", gw_port, sneaky[k]);
+            struct mg_test_resp rr;
+            mg_test_http("POST", u, "{\"model\":\"m-a\"}", 15, NULL, &rr);
+            ck_assert_msg(rr.status == 404, "%s answered %ld", sneaky[k], rr.status);
+            mg_test_resp_free(&rr);
+        }
+    }
     /* none of these reached a backend */
     ck_assert_int_eq(fake_stat(B_A, "requests"), before);
 }

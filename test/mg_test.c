@@ -169,6 +169,7 @@ mg_test_http(const char *method, const char *url, const char *body, size_t body_
     h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);   /* send paths as written, dots included */
     if (body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

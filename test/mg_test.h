@@ -16,6 +16,7 @@ Suite *json_suite(void);
 Suite *router_suite(void);
 Suite *balancer_suite(void);
 Suite *models_suite(void);
+Suite *usage_suite(void);
 Suite *integration_suite(void);
 Suite *lifecycle_suite(void);
 

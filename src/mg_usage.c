@@ -1,0 +1,201 @@
+/*
+ * mg_usage — usage objects found by a scan (no JSON tree of the whole answer), and SSE events.
+ *
+ * A raw `"usage"` followed by a colon can only be an object key: inside a JSON string the quotes
+ * around such a word would be escaped. So a byte search is exact enough, and it works on the
+ * bounded tail that is all the relay keeps of a long answer.
+ */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "mg_usage.h"
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+        p++;
+    }
+    return p;
+}
+
+/* Position of the value of the last `"usage":` key in p[0..n), or NULL. */
+static const char *
+last_usage_value(const char *p, size_t n, const char **key)
+{
+    const char *end = p + n, *found = NULL, *s = p;
+
+    while ((s = memmem(s, (size_t)(end - s), "\"usage\"", 7)) != NULL) {
+        const char *v = skip_ws(s + 7, end);
+        if ((s == p || s[-1] != '\\') && v < end && *v == ':') {
+            found = skip_ws(v + 1, end);
+            if (key != NULL) {
+                *key = s;
+            }
+        }
+        s += 7;
+    }
+    return found;
+}
+
+static int64_t
+int_member(json_t *o, const char *a, const char *b)
+{
+    json_t *v = json_object_get(o, a);
+
+    if (!json_is_integer(v)) {
+        v = json_object_get(o, b);
+    }
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+int
+mg_usage_parse(const char *p, size_t n, struct mg_usage *u)
+{
+    const char *v = last_usage_value(p, n, NULL);
+    json_error_t err;
+    json_t *o;
+
+    if (v == NULL || v >= p + n || *v != '{') {
+        return 0;
+    }
+    o = json_loadb(v, (size_t)(p + n - v), JSON_DISABLE_EOF_CHECK, &err);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return 0;
+    }
+    u->input = int_member(o, "prompt_tokens", "input_tokens");
+    u->output = int_member(o, "completion_tokens", "output_tokens");
+    json_decref(o);
+    return u->input >= 0 || u->output >= 0;
+}
+
+void
+mg_sse_init(struct mg_sse *s)
+{
+    mg_buf_init(&s->ev, MG_SSE_EVENT_MAX);
+    s->oversized = 0;
+    s->nl = 0;
+}
+
+void
+mg_sse_deinit(struct mg_sse *s)
+{
+    mg_buf_deinit(&s->ev);
+}
+
+void
+mg_sse_feed(struct mg_sse *s, const char *p, size_t n, mg_sse_event_fn fn, void *arg)
+{
+    size_t i, start = 0;
+
+    for (i = 0; i < n; i++) {
+        if (p[i] == '\n') {
+            s->nl++;
+        } else if (p[i] != '\r') {
+            s->nl = 0;
+        }
+        if (s->nl < 2) {
+            continue;
+        }
+        /* p[start..i] ends the current event */
+        s->nl = 0;
+        if (s->oversized) {
+            fn(arg, p + start, i + 1 - start, 0);
+            s->oversized = 0;
+        } else if (s->ev.len == 0) {
+            fn(arg, p + start, i + 1 - start, 1);   /* the whole event is in this piece */
+        } else if (mg_buf_add(&s->ev, p + start, i + 1 - start) == MG_OK) {
+            fn(arg, s->ev.data, s->ev.len, 1);
+        } else {
+            fn(arg, s->ev.data, s->ev.len, 0);
+            fn(arg, p + start, i + 1 - start, 0);
+        }
+        mg_buf_reset(&s->ev);
+        start = i + 1;
+    }
+    if (start == n) {
+        return;
+    }
+    if (s->oversized) {
+        fn(arg, p + start, n - start, 0);
+    } else if (mg_buf_add(&s->ev, p + start, n - start) != MG_OK) {
+        /* too big to hold: pass it on as it comes, unparsed */
+        s->oversized = 1;
+        fn(arg, s->ev.data ? s->ev.data : "", s->ev.len, 0);
+        fn(arg, p + start, n - start, 0);
+        mg_buf_reset(&s->ev);
+    }
+}
+
+void
+mg_sse_flush(struct mg_sse *s, mg_sse_event_fn fn, void *arg)
+{
+    if (s->ev.len > 0) {
+        fn(arg, s->ev.data, s->ev.len, 0);
+    }
+    mg_buf_reset(&s->ev);
+    s->oversized = 0;
+    s->nl = 0;
+}
+
+int
+mg_sse_is_usage_only(const char *p, size_t n)
+{
+    const char *v = last_usage_value(p, n, NULL), *c, *end = p + n;
+
+    if (v == NULL || *v != '{') {
+        return 0;
+    }
+    c = memmem(p, n, "\"choices\"", 9);
+    if (c == NULL) {
+        return 0;
+    }
+    c = skip_ws(c + 9, end);
+    if (c >= end || *c != ':') {
+        return 0;
+    }
+    c = skip_ws(c + 1, end);
+    if (c >= end || *c != '[') {
+        return 0;
+    }
+    c = skip_ws(c + 1, end);
+    return c < end && *c == ']';
+}
+
+int
+mg_sse_strip_null_usage(const char *p, size_t n, struct mg_buf *out)
+{
+    const char *end = p + n, *s = p, *run = p;
+    int rc = MG_OK;
+
+    while ((s = memmem(s, (size_t)(end - s), "\"usage\"", 7)) != NULL && rc == MG_OK) {
+        const char *v = skip_ws(s + 7, end), *comma = s;
+        if (v < end && *v == ':') {
+            v = skip_ws(v + 1, end);
+        } else {
+            v = NULL;
+        }
+        /* the member must be `, "usage": null` with its comma before it */
+        while (comma > run && (comma[-1] == ' ' || comma[-1] == '\t')) {
+            comma--;
+        }
+        if (v != NULL && end - v >= 4 && memcmp(v, "null", 4) == 0 && comma > run &&
+            comma[-1] == ',') {
+            const char *cut = comma - 1;
+            while (cut > run && (cut[-1] == ' ' || cut[-1] == '\t')) {
+                cut--;
+            }
+            rc = mg_buf_add(out, run, (size_t)(cut - run));
+            run = v + 4;
+            s = run;
+            continue;
+        }
+        s += 7;
+    }
+    if (rc == MG_OK) {
+        rc = mg_buf_add(out, run, (size_t)(end - run));
+    }
+    return rc;
+}

@@ -25,7 +25,7 @@ LDFLAGS  += $(SAN) -pthread
 
 LIB_SRC  := src/mg_util.c src/mg_log.c src/mg_conf.c src/mg_json.c src/mg_router.c \
             src/mg_balancer.c src/mg_upstream.c src/mg_proxy.c src/mg_models.c src/mg_http.c \
-            src/mg_server.c src/mg_usage.c
+            src/mg_server.c src/mg_usage.c src/mg_stats.c src/mg_access.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 SUITES   := util conf json router balancer models usage integration lifecycle
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \

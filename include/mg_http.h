@@ -6,6 +6,7 @@
 #define MG_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct evhttp;
@@ -37,5 +38,15 @@ void mg_http_error(struct evhttp_request *req, int status, const char *code, con
 
 /* Sends a JSON body with status; the reply ends the request. */
 void mg_http_json(struct evhttp_request *req, int status, const char *json, size_t len);
+
+/*
+ * Access log line and request metrics for a request answered without a backend. t0_us is when
+ * the request arrived (mg_now_us()); model may be NULL.
+ */
+void mg_http_account(struct mg_worker *w, struct evhttp_request *req, int status, int64_t t0_us,
+                     const char *model);
+
+/* "addr:port" of the request's client, into buf. */
+const char *mg_http_client(struct evhttp_request *req, char *buf, size_t len);
 
 #endif

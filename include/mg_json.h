@@ -27,6 +27,8 @@ struct mg_json_req {
     size_t model_start;  /* byte offset of the model value's opening quote */
     size_t model_end;    /* byte offset just past its closing quote */
     int    stream;       /* 1 when the top-level "stream" is true */
+    int    stream_options; /* 1 when the top-level object has a "stream_options" member */
+    size_t obj_end;      /* byte offset of the top-level object's closing brace */
 };
 
 /*
@@ -39,6 +41,14 @@ int mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize
 /* Appends body with its model value replaced by model (JSON-escaped) to out. */
 int mg_json_replace_model(const char *body, size_t len, const struct mg_json_req *req,
                           const char *model, struct mg_buf *out);
+
+/*
+ * Appends body to out with, optionally, its model replaced (model not NULL) and
+ * "stream_options":{"include_usage":true} added as the object's last member (add_usage).
+ * Every other byte is kept.
+ */
+int mg_json_rewrite(const char *body, size_t len, const struct mg_json_req *req,
+                    const char *model, int add_usage, struct mg_buf *out);
 
 /* Appends s as a JSON string literal (quotes included) to out. */
 int mg_json_quote(struct mg_buf *out, const char *s, size_t len);

@@ -24,7 +24,7 @@ void mg_models_prepare(struct mg_conf *conf, int64_t now);
 /* Forgets every remembered name (at exit, and between tests). */
 void mg_models_reset(void);
 
-/* Answers GET /v1/models (id NULL) or GET /v1/models/{id}. */
-void mg_models_handle(const struct mg_conf *conf, struct evhttp_request *req, const char *id);
+/* Answers GET /v1/models (id NULL) or GET /v1/models/{id}; returns the status sent. */
+int mg_models_handle(const struct mg_conf *conf, struct evhttp_request *req, const char *id);
 
 #endif

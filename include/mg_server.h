@@ -16,6 +16,8 @@ struct evhttp_bound_socket;
 struct event;
 struct mg_upstream;
 struct mg_server;
+struct mg_stats;
+struct mg_access_out;
 
 struct mg_worker {
     int                 id;
@@ -24,6 +26,8 @@ struct mg_worker {
     struct event_base  *base;
     struct evhttp      *http;
     struct mg_upstream *upstream;
+    struct mg_stats    *stats;
+    struct mg_access_out *access;
     struct mg_conf     *conf;       /* the snapshot new requests get; owned by this worker */
     struct event       *wake;       /* activated from other threads: stop, new config */
     uint64_t            rng;

@@ -17,12 +17,14 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
+#include "mg_access.h"
 #include "mg_http.h"
 #include "mg_json.h"
 #include "mg_log.h"
 #include "mg_models.h"
 #include "mg_proxy.h"
 #include "mg_server.h"
+#include "mg_stats.h"
 
 #define MAX_HEADERS_SIZE (64 * 1024)
 #define CLIENT_TIMEOUT_S 60
@@ -128,21 +130,106 @@ not_allowed(struct evhttp_request *req, const char *allow)
                   evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "this");
 }
 
-/* /healthz: answered here when path is one; returns 1 then. */
+const char *
+mg_http_client(struct evhttp_request *req, char *buf, size_t len)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+
+    buf[0] = '\0';
+    if (evcon != NULL) {
+        evhttp_connection_get_peer(evcon, &addr, &port);
+        snprintf(buf, len, strchr(addr ? addr : "", ':') ? "[%s]:%u" : "%s:%u", addr ? addr : "",
+                 (unsigned)port);
+    }
+    return buf;
+}
+
+static const char *
+method_name(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "OTHER";
+    }
+}
+
+void
+mg_http_account(struct mg_worker *w, struct evhttp_request *req, int status, int64_t t0_us,
+                const char *model)
+{
+    struct mg_access_rec r;
+    char client[128];
+    int64_t dur = mg_now_us() - t0_us;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+
+    if (uri != NULL && strncmp(evhttp_uri_get_path(uri), "/v1/", 4) == 0 &&
+        strncmp(evhttp_uri_get_path(uri), "/v1/models", 10) != 0) {
+        mg_stats_request(w->stats, "", "", status, dur, -1);
+    }
+    if (!mg_access_enabled()) {
+        return;
+    }
+    memset(&r, 0, sizeof(r));
+    r.request_id = evhttp_find_header(evhttp_request_get_input_headers(req), "x-request-id");
+    r.client = mg_http_client(req, client, sizeof(client));
+    r.method = method_name(evhttp_request_get_command(req));
+    r.path = uri ? evhttp_uri_get_path(uri) : NULL;
+    r.model = model;
+    r.rule = -1;
+    r.status = status;
+    r.bytes_in = (int64_t)evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    r.bytes_out = -1;
+    r.duration_us = dur;
+    r.ttfb_us = -1;
+    r.input_tokens = -1;
+    r.output_tokens = -1;
+    mg_access_log(w->access, &r);
+}
+
+static void
+metrics(struct evhttp_request *req)
+{
+    struct mg_buf out;
+    struct evbuffer *buf = evbuffer_new();
+
+    mg_buf_init(&out, 64u * 1024 * 1024);
+    mg_stats_render(&out);
+    evbuffer_add(buf, out.data, out.len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(req, 200, NULL, buf);
+    evbuffer_free(buf);
+    mg_buf_deinit(&out);
+}
+
+/* /healthz and /metrics: answered here when path is one of them; returns the status then, else 0. */
 static int
 admin_path(struct evhttp_request *req, const char *path)
 {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    int health = strcmp(path, "/healthz") == 0;
 
-    if (strcmp(path, "/healthz") != 0) {
+    if (!health && strcmp(path, "/metrics") != 0) {
         return 0;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         not_allowed(req, "GET, HEAD");
-    } else {
-        mg_http_json(req, 200, "{\"status\":\"ok\"}\n", 16);
+        return 405;
     }
-    return 1;
+    if (health) {
+        mg_http_json(req, 200, "{\"status\":\"ok\"}\n", 16);
+    } else {
+        metrics(req);
+    }
+    return 200;
 }
 
 static void
@@ -151,7 +238,7 @@ handle_admin(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
-    if (!admin_path(req, path ? path : "/")) {
+    if (admin_path(req, path ? path : "/") == 0) {
         mg_http_error(req, 404, "unknown_url", NULL, "Unknown URL: %s", path ? path : "/");
     }
 }
@@ -221,39 +308,46 @@ handle(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    int get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+    int get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD, status;
+    int64_t t0 = mg_now_us();
 
     if (path == NULL || path[0] == '\0') {
         path = "/";
     }
     w->inflight++;
+    mg_stats_inflight(w->stats, w->inflight);
     evhttp_request_set_on_complete_cb(req, request_sent, w);
-    if (!w->admin_separate && admin_path(req, path)) {
+    if (!w->admin_separate && (status = admin_path(req, path)) != 0) {
+        mg_http_account(w, req, status, t0, NULL);
         return;
     }
     if (strcmp(path, "/v1/models") == 0 || strncmp(path, "/v1/models/", 11) == 0) {
         if (!get) {
             not_allowed(req, "GET, HEAD");
+            mg_http_account(w, req, 405, t0, NULL);
             return;
         }
         if (path[10] == '\0') {
-            mg_models_handle(w->conf, req, NULL);
+            status = mg_models_handle(w->conf, req, NULL);
         } else {
             char *id = evhttp_uridecode(path + 11, 0, NULL);
-            mg_models_handle(w->conf, req, id ? id : "");
+            status = mg_models_handle(w->conf, req, id ? id : "");
             free(id);
         }
+        mg_http_account(w, req, status, t0, NULL);
         return;
     }
     if (strncmp(path, "/v1/", 4) == 0 && path[4] != '\0' && !has_dot_segment(path)) {
         if (cmd != EVHTTP_REQ_POST) {
             not_allowed(req, "POST");
+            mg_http_account(w, req, 405, t0, NULL);
             return;
         }
-        mg_proxy_handle(w, req, path + 3, evhttp_uri_get_query(uri));
+        mg_proxy_handle(w, req, path + 3, evhttp_uri_get_query(uri), t0);
         return;
     }
     mg_http_error(req, 404, "unknown_url", NULL, "Unknown URL: %s", path);
+    mg_http_account(w, req, 404, t0, NULL);
 }
 
 void

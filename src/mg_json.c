@@ -372,7 +372,7 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
     struct scan s = {(const unsigned char *)body, (const unsigned char *)body + len,
                      (const unsigned char *)body, 0};
     int have_model = 0, model_long = 0, first = 1, rc;
-    char key[16];
+    char key[24];
 
     memset(out, 0, sizeof(*out));
     out->model = buf;
@@ -429,6 +429,11 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
                 }
                 have_model = 0;
             }
+        } else if (!koverflow && klen == 14 && memcmp(key, "stream_options", 14) == 0) {
+            out->stream_options = 1;
+            if ((rc = scan_value(&s)) != MG_JSON_OK) {
+                return rc;
+            }
         } else if (!koverflow && klen == 6 && memcmp(key, "stream", 6) == 0) {
             out->stream = (size_t)(s.end - s.p) >= 4 && memcmp(s.p, "true", 4) == 0;
             if (scan_value(&s) != MG_JSON_OK) {
@@ -451,6 +456,7 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
             continue;
         }
         if (*s.p == '}') {
+            out->obj_end = (size_t)(s.p - s.base);
             s.p++;
             break;
         }
@@ -506,6 +512,29 @@ mg_json_quote(struct mg_buf *out, const char *str, size_t len)
         rc = mg_buf_add(out, str + run, len - run);
     }
     return rc == MG_OK ? mg_buf_add(out, "\"", 1) : rc;
+}
+
+int
+mg_json_rewrite(const char *body, size_t len, const struct mg_json_req *req, const char *model,
+                int add_usage, struct mg_buf *out)
+{
+    static const char usage[] = ",\"stream_options\":{\"include_usage\":true}";
+    int rc = mg_buf_add(out, body, req->model_start);
+
+    if (rc == MG_OK) {
+        rc = model ? mg_json_quote(out, model, strlen(model))
+                   : mg_buf_add(out, body + req->model_start, req->model_end - req->model_start);
+    }
+    if (rc == MG_OK) {
+        rc = mg_buf_add(out, body + req->model_end, req->obj_end - req->model_end);
+    }
+    if (rc == MG_OK && add_usage) {
+        rc = mg_buf_add(out, usage, sizeof(usage) - 1);
+    }
+    if (rc == MG_OK) {
+        rc = mg_buf_add(out, body + req->obj_end, len - req->obj_end);
+    }
+    return rc;
 }
 
 int

@@ -101,7 +101,7 @@ mg_models_reset(void)
     pthread_mutex_unlock(&reg_lock);
 }
 
-void
+int
 mg_models_handle(const struct mg_conf *conf, struct evhttp_request *req, const char *id)
 {
     struct mg_buf out;
@@ -109,7 +109,7 @@ mg_models_handle(const struct mg_conf *conf, struct evhttp_request *req, const c
 
     if (id == NULL) {
         mg_http_json(req, 200, conf->catalog_json ? conf->catalog_json : "", conf->catalog_json_len);
-        return;
+        return 200;
     }
     for (i = 0; i < conf->ncatalog; i++) {
         if (strcmp(conf->catalog[i].id, id) == 0) {
@@ -118,8 +118,9 @@ mg_models_handle(const struct mg_conf *conf, struct evhttp_request *req, const c
             mg_buf_adds(&out, "\n");
             mg_http_json(req, 200, out.data, out.len);
             mg_buf_deinit(&out);
-            return;
+            return 200;
         }
     }
     mg_http_error(req, 404, "model_not_found", "model", "The model '%s' does not exist", id);
+    return 404;
 }

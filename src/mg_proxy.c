@@ -26,6 +26,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "mg_access.h"
 #include "mg_balancer.h"
 #include "mg_http.h"
 #include "mg_json.h"
@@ -33,13 +34,16 @@
 #include "mg_proxy.h"
 #include "mg_router.h"
 #include "mg_server.h"
+#include "mg_stats.h"
 #include "mg_upstream.h"
+#include "mg_usage.h"
 
 #define MODEL_MAX      512
 #define RELAY_HWM      (256 * 1024)   /* client bytes queued before the upstream is paused */
 #define FAIL_BODY_MAX  (256 * 1024)   /* body kept of a failover-status answer */
 #define RESP_HDR_MAX   (64 * 1024)    /* response header bytes accepted from a backend */
 #define REQ_ID_MAX     128
+#define TAIL_KEEP      (16 * 1024)    /* bytes of a long JSON answer kept to find its usage */
 
 enum state {
     ST_WAIT,     /* attempt started, no final response headers yet */
@@ -53,7 +57,8 @@ struct preq {
     struct evhttp_connection *evcon;
     struct mg_conf           *conf;
     const struct mg_rule     *rule;
-    char                     *rest;        /* client path after /v1, raw */
+    char                     *path;        /* the client's path, raw */
+    const char               *rest;        /* the path after /v1 (points into path) */
     char                     *query;
     const char               *body;
     size_t                    body_len;
@@ -62,6 +67,22 @@ struct preq {
     char                      request_id[REQ_ID_MAX + 1];
     int                       client_has_id;
     int                       client_has_ctype;
+    int                       rule_index;
+    int64_t                   t0;          /* arrival, mg_now_us() */
+    int64_t                   t_first;     /* first body byte sent to the client, 0 before */
+    int64_t                   bytes_out;
+    const char               *tried[MG_BALANCER_MAX];   /* backend names, in attempt order */
+    size_t                    ntried;
+
+    /* usage: read from the answer; for streams the gateway may have asked for it itself */
+    int                       inject;      /* we added stream_options.include_usage upstream */
+    int                       sse;         /* the committed answer is an event stream */
+    int                       json_answer; /* the committed answer is JSON: keep its tail */
+    int                       have_usage;
+    struct mg_usage           usage;
+    struct mg_sse             split;
+    struct mg_buf             scratch;     /* an event with its "usage":null removed */
+    struct mg_buf             tail;
 
     size_t                    order[MG_BALANCER_MAX];
     size_t                    nattempts;
@@ -97,6 +118,7 @@ struct preq {
 };
 
 static void start_next(struct preq *p);
+static void on_drained(struct evhttp_connection *evcon, void *arg);
 static void attempt_failed(struct preq *p, CURLcode rc);
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -197,18 +219,28 @@ release(struct preq *p)
     mg_buf_deinit(&p->fbody);
     mg_buf_deinit(&p->last_hdrs);
     mg_buf_deinit(&p->last_body);
-    free(p->rest);
+    mg_buf_deinit(&p->scratch);
+    mg_buf_deinit(&p->tail);
+    mg_sse_deinit(&p->split);
+    free(p->path);
     free(p->query);
     mg_conf_unref(p->conf);
     free(p);
 }
 
-/* The client went away (or must be cut off): drop its connection and the upstream transfer. */
+static void account(struct preq *p, int status, const struct mg_backend *backend);
+
+/*
+ * The client went away (or must be cut off): drop its connection and the upstream transfer.
+ * Logged with the status the client got, or 499 (nginx's "client closed request") before that.
+ */
 static void
 drop_client(struct preq *p)
 {
     struct evhttp_connection *evcon = p->evcon;
 
+    account(p, p->state == ST_RELAY ? (int)p->status : 499,
+            p->state == ST_RELAY ? p->backend : NULL);
     stop_transfer(p);
     detach_client(p);
     p->evcon = NULL;
@@ -226,6 +258,8 @@ on_client_close(struct evhttp_connection *evcon, void *arg)
     struct preq *p = arg;
 
     mg_log_debug("request %s: client closed the connection", p->request_id);
+    account(p, p->state == ST_RELAY ? (int)p->status : 499,
+            p->state == ST_RELAY ? p->backend : NULL);
     stop_transfer(p);
     event_del(p->peek);
     event_del(p->resume);
@@ -301,6 +335,42 @@ copy_response_headers(struct preq *p, const struct mg_buf *h, int keep_length,
     evhttp_add_header(out, "x-request-id", p->request_id);
 }
 
+/* The request's access log line and metrics; backend is the one whose answer the client got. */
+static void
+account(struct preq *p, int status, const struct mg_backend *backend)
+{
+    struct mg_access_rec r;
+    char client[128];
+    int64_t dur = mg_now_us() - p->t0, ttfb = p->t_first ? p->t_first - p->t0 : -1;
+    const char *bname = backend ? backend->name : "";
+
+    mg_stats_request(p->w->stats, p->model, bname, status, dur, ttfb);
+    if (p->have_usage && backend != NULL) {
+        mg_stats_tokens(p->w->stats, p->model, bname, p->usage.input, p->usage.output);
+    }
+    if (!mg_access_enabled()) {
+        return;
+    }
+    memset(&r, 0, sizeof(r));
+    r.request_id = p->request_id;
+    r.client = p->req ? mg_http_client(p->req, client, sizeof(client)) : NULL;
+    r.method = "POST";
+    r.path = p->path;
+    r.model = p->model;
+    r.rule = p->rule_index;
+    r.backends = p->tried;
+    r.nbackends = p->ntried;
+    r.status = status;
+    r.bytes_in = (int64_t)p->body_len;
+    r.bytes_out = p->bytes_out;
+    r.duration_us = dur;
+    r.ttfb_us = ttfb;
+    r.input_tokens = p->have_usage ? p->usage.input : -1;
+    r.output_tokens = p->have_usage ? p->usage.output : -1;
+    r.stream = p->jr.stream;
+    mg_access_log(p->w->access, &r);
+}
+
 /* Sends a gateway error (no backend response to pass through) and ends the request. */
 static void
 reply_error(struct preq *p, int status, const char *code, const char *msg)
@@ -308,6 +378,7 @@ reply_error(struct preq *p, int status, const char *code, const char *msg)
     detach_client(p);
     evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-request-id", p->request_id);
     mg_http_error(p->req, status, code, NULL, "%s", msg);
+    account(p, status, NULL);
     release(p);
 }
 
@@ -322,8 +393,11 @@ reply_all_failed(struct preq *p)
         detach_client(p);
         copy_response_headers(p, &p->last_hdrs, 0, p->last_backend);
         evbuffer_add(buf, p->last_body.data ? p->last_body.data : "", p->last_body.len);
+        p->bytes_out = (int64_t)p->last_body.len;
+        p->t_first = mg_now_us();
         evhttp_send_reply(p->req, (int)p->last_status, NULL, buf);
         evbuffer_free(buf);
+        account(p, (int)p->last_status, p->last_backend);
         release(p);
         return;
     }
@@ -340,12 +414,115 @@ reply_all_failed(struct preq *p)
 
 /* ---- curl callbacks: record and relay, never free ------------------------------------------ */
 
+/* The value of the Content-Type line among raw header lines, or "". */
+static void
+content_type(const struct mg_buf *h, char *out, size_t len)
+{
+    const char *p = h->data ? strcasestr(h->data, "content-type:") : NULL;
+    size_t n = 0;
+
+    while (p != NULL && p > h->data && p[-1] != '\n') {
+        p = strcasestr(p + 1, "content-type:");
+    }
+    if (p != NULL) {
+        p += 13;
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        while (p[n] && p[n] != '\r' && p[n] != '\n' && n + 1 < len) {
+            n++;
+        }
+        memcpy(out, p, n);
+    }
+    out[n] = '\0';
+}
+
 static void
 commit(struct preq *p)
 {
+    char ctype[128];
+
     p->state = ST_RELAY;
+    mg_stats_attempt(p->w->stats, p->backend->name, "ok");
+    content_type(&p->hbuf, ctype, sizeof(ctype));
+    p->sse = strcasestr(ctype, "text/event-stream") != NULL;
+    p->json_answer = !p->sse && strcasestr(ctype, "json") != NULL;
     copy_response_headers(p, &p->hbuf, 1, p->backend);
     evhttp_send_reply_start(p->req, (int)p->status, NULL);
+}
+
+/* Sends bytes of the answer's body to the client. */
+static void
+relay(struct preq *p, const char *data, size_t len)
+{
+    if (p->t_first == 0) {
+        p->t_first = mg_now_us();
+    }
+    p->bytes_out += (int64_t)len;
+    evbuffer_add(p->chunk, data, len);
+    evhttp_send_reply_chunk_with_cb(p->req, p->chunk, on_drained, p);
+}
+
+static void
+note_usage(struct preq *p, const char *data, size_t len)
+{
+    struct mg_usage u;
+
+    if (memmem(data, len, "\"usage\"", 7) != NULL && mg_usage_parse(data, len, &u)) {
+        p->usage = u;
+        p->have_usage = 1;
+    }
+}
+
+/* A stream the client sees as sent: events are only looked at, for their usage. */
+static void
+on_event_observe(void *arg, const char *data, size_t len, int whole)
+{
+    if (whole) {
+        note_usage(arg, data, len);
+    }
+}
+
+/*
+ * A stream whose usage the gateway asked for itself: the extra usage event is taken out and the
+ * "usage":null members the backend added to the other events are removed, so the client gets
+ * exactly the stream it asked for.
+ */
+static void
+on_event_filter(void *arg, const char *data, size_t len, int whole)
+{
+    struct preq *p = arg;
+
+    if (!whole || memmem(data, len, "\"usage\"", 7) == NULL) {
+        relay(p, data, len);
+        return;
+    }
+    note_usage(p, data, len);
+    if (mg_sse_is_usage_only(data, len)) {
+        return;
+    }
+    mg_buf_reset(&p->scratch);
+    if (mg_sse_strip_null_usage(data, len, &p->scratch) == MG_OK) {
+        relay(p, p->scratch.data, p->scratch.len);
+    } else {
+        relay(p, data, len);
+    }
+}
+
+/* Keeps the last TAIL_KEEP..2*TAIL_KEEP bytes of a JSON answer, where its usage is. */
+static void
+keep_tail(struct preq *p, const char *data, size_t len)
+{
+    if (len >= TAIL_KEEP) {
+        mg_buf_reset(&p->tail);
+        mg_buf_add(&p->tail, data + len - TAIL_KEEP, TAIL_KEEP);
+        return;
+    }
+    if (p->tail.len + len > 2 * TAIL_KEEP) {
+        memmove(p->tail.data, p->tail.data + p->tail.len - TAIL_KEEP, TAIL_KEEP);
+        p->tail.len = TAIL_KEEP;
+    }
+    mg_buf_add(&p->tail, data, len);
 }
 
 static size_t
@@ -421,8 +598,16 @@ on_body(char *data, size_t size, size_t n, void *arg)
         return CURL_WRITEFUNC_PAUSE;
     }
     arm_timer(p, p->backend->timeouts.idle_ms);
-    evbuffer_add(p->chunk, data, len);
-    evhttp_send_reply_chunk_with_cb(p->req, p->chunk, on_drained, p);
+    if (p->sse && p->inject) {
+        mg_sse_feed(&p->split, data, len, on_event_filter, p);
+        return len;
+    }
+    relay(p, data, len);
+    if (p->sse) {
+        mg_sse_feed(&p->split, data, len, on_event_observe, p);
+    } else if (p->json_answer) {
+        keep_tail(p, data, len);
+    }
     return len;
 }
 
@@ -470,8 +655,14 @@ on_done(void *arg, CURLcode rc)
             drop_client(p);
             return;
         }
+        if (p->sse) {
+            mg_sse_flush(&p->split, p->inject ? on_event_filter : on_event_observe, p);
+        } else if (p->json_answer && p->tail.len > 0) {
+            note_usage(p, p->tail.data, p->tail.len);
+        }
         detach_client(p);
         evhttp_send_reply_end(p->req);
+        account(p, (int)p->status, p->backend);
         release(p);
         return;
     }
@@ -483,6 +674,9 @@ attempt_failed(struct preq *p, CURLcode rc)
 {
     if (p->state == ST_BUFFER) {
         struct mg_buf t;
+        char result[32];
+        snprintf(result, sizeof(result), "http_%ld", p->status);
+        mg_stats_attempt(p->w->stats, p->backend->name, result);
         mg_log_warn("request %s: backend %s answered %ld%s", p->request_id, p->backend->name,
                     p->status, p->attempt + 1 < p->nattempts ? ", trying the next" : "");
         t = p->last_hdrs;
@@ -498,6 +692,8 @@ attempt_failed(struct preq *p, CURLcode rc)
     } else {
         const char *why = p->timed_out ? "timeout" : p->errbuf[0] ? p->errbuf : curl_easy_strerror(rc);
         mg_log_warn("request %s: backend %s failed: %s", p->request_id, p->backend->name, why);
+        mg_stats_attempt(p->w->stats, p->backend->name,
+                         p->timed_out || rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "error");
         p->last_timeout = p->timed_out || rc == CURLE_OPERATION_TIMEDOUT;
         snprintf(p->last_error, sizeof(p->last_error), "%s: %s", p->backend->name, why);
         /* A backend answer seen earlier (have_last) stays: it says more than a bare 502. */
@@ -578,6 +774,7 @@ start_attempt(struct preq *p)
     CURL *e;
 
     p->backend = b;
+    p->tried[p->ntried++] = b->name;
     p->state = ST_WAIT;
     p->status = 0;
     p->timed_out = 0;
@@ -586,9 +783,10 @@ start_attempt(struct preq *p)
     mg_buf_reset(&p->hbuf);
     mg_buf_reset(&p->fbody);
 
-    if (rb->model != NULL) {
+    if (rb->model != NULL || p->inject) {
         mg_buf_reset(&p->send_body);
-        if (mg_json_replace_model(p->body, p->body_len, &p->jr, rb->model, &p->send_body) != MG_OK) {
+        if (mg_json_rewrite(p->body, p->body_len, &p->jr, rb->model, p->inject, &p->send_body) !=
+            MG_OK) {
             return MG_ERR;
         }
         body = p->send_body.data;
@@ -667,7 +865,7 @@ set_request_id(struct preq *p, struct evkeyvalq *in)
 
 void
 mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const char *rest,
-                const char *query)
+                const char *query, int64_t t0)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     struct evkeyvalq *hin = evhttp_request_get_input_headers(req);
@@ -685,23 +883,28 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const char *res
         break;
     case MG_JSON_INVALID:
         mg_http_error(req, 400, "invalid_json", NULL, "The request body is not valid JSON");
+        mg_http_account(w, req, 400, t0, NULL);
         return;
     case MG_JSON_NOT_OBJECT:
         mg_http_error(req, 400, "invalid_json", NULL, "The request body must be a JSON object");
+        mg_http_account(w, req, 400, t0, NULL);
         return;
     case MG_JSON_MODEL_LONG:
         mg_http_error(req, 404, "model_not_found", "model",
                       "The model name is longer than this gateway serves");
+        mg_http_account(w, req, 404, t0, NULL);
         return;
     default:
         mg_http_error(req, 400, "missing_model", "model",
                       "The request body needs a string \"model\" field");
+        mg_http_account(w, req, 400, t0, NULL);
         return;
     }
     rule = mg_router_match(conf, model, jr.model_len, header_lookup, hin);
     if (rule < 0) {
         mg_http_error(req, 404, "model_not_found", "model",
                       "The model '%s' is not served by this gateway", model);
+        mg_http_account(w, req, 404, t0, model);
         return;
     }
 
@@ -711,7 +914,13 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const char *res
     p->evcon = evhttp_request_get_connection(req);
     p->conf = mg_conf_ref(conf);
     p->rule = &conf->rules[rule];
-    p->rest = mg_strdup(rest);
+    p->rule_index = rule;
+    p->t0 = t0;
+    p->path = mg_strdup(rest - 3);
+    p->rest = p->path + 3;
+    /* Usage of a stream is only reported when asked for: ask for it, and hide it again later. */
+    p->inject = jr.stream && !jr.stream_options &&
+                (strcmp(p->rest, "/chat/completions") == 0 || strcmp(p->rest, "/completions") == 0);
     p->query = query ? mg_strdup(query) : NULL;
     p->body = body;
     p->body_len = len;
@@ -726,6 +935,9 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const char *res
     mg_buf_init(&p->fbody, FAIL_BODY_MAX);
     mg_buf_init(&p->last_hdrs, RESP_HDR_MAX);
     mg_buf_init(&p->last_body, FAIL_BODY_MAX);
+    mg_buf_init(&p->scratch, MG_SSE_EVENT_MAX + 64);
+    mg_buf_init(&p->tail, 2 * TAIL_KEEP);
+    mg_sse_init(&p->split);
     p->timer = evtimer_new(w->base, on_timer, p);
     p->resume = event_new(w->base, -1, 0, on_resume, p);
     p->peek = event_new(w->base, bufferevent_getfd(evhttp_connection_get_bufferevent(p->evcon)),

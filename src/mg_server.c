@@ -24,10 +24,12 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "mg_access.h"
 #include "mg_http.h"
 #include "mg_log.h"
 #include "mg_models.h"
 #include "mg_server.h"
+#include "mg_stats.h"
 #include "mg_upstream.h"
 
 struct wake {
@@ -96,6 +98,7 @@ void
 mg_server_request_done(struct mg_worker *w)
 {
     w->inflight--;
+    mg_stats_inflight(w->stats, w->inflight);
     if (w->stopping && w->inflight == 0) {
         event_base_loopexit(w->base, NULL);
     }
@@ -173,6 +176,8 @@ worker_init(struct mg_server *s, int i)
     w->conf = mg_conf_ref(s->conf);
     w->admin_separate = s->conf->admin_listen != NULL;
     w->upstream = mg_upstream_create(w->base);
+    w->stats = mg_stats_create();
+    w->access = mg_access_out_create(w->base);
     w->listen_fd = open_listener(s->conf->listen_host, s->conf->listen_port, err, sizeof(err));
     if (w->listen_fd < 0) {
         mg_log_error("%s", err);
@@ -214,10 +219,18 @@ worker_deinit(struct mg_server *s, int i)
         close(w->listen_fd);
     }
     mg_upstream_destroy(w->upstream);
+    mg_access_out_destroy(w->access);
+    mg_stats_destroy(w->stats);
     if (w->base != NULL) {
         event_base_free(w->base);
     }
     mg_conf_unref(w->conf);
+}
+
+static int
+same_string(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
 /* SIGHUP: read the file again; install it everywhere only if it is entirely valid. */
@@ -236,7 +249,19 @@ reload(struct mg_server *s)
         mg_log_error("reload %d of %s refused, the running config stays:\n%s", s->generation,
                      s->path, errors.data ? errors.data : "");
         mg_buf_deinit(&errors);
+        mg_stats_reload(0);
         return;
+    }
+    if (!same_string(conf->access_log, s->conf->access_log)) {
+        char err[512];
+        if (mg_access_open(conf->access_log, err, sizeof(err)) != MG_OK) {
+            mg_log_error("reload %d of %s refused, the running config stays: %s", s->generation,
+                         s->path, err);
+            mg_buf_deinit(&errors);
+            mg_conf_unref(conf);
+            mg_stats_reload(0);
+            return;
+        }
     }
     mg_buf_deinit(&errors);
     if (strcmp(conf->listen, s->conf->listen) != 0 || conf->workers != s->conf->workers ||
@@ -254,6 +279,7 @@ reload(struct mg_server *s)
     }
     mg_conf_unref(s->conf);
     s->conf = conf;
+    mg_stats_reload(1);
     mg_log_info("reload %d of %s: ok (%.3f ms)", s->generation, s->path,
                 (double)(mg_now_us() - t0) / 1000.0);
 }
@@ -267,9 +293,15 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     case SIGHUP:
         reload(s);
         break;
-    case SIGUSR1:
-        mg_log_info("SIGUSR1: nothing to reopen (access log not enabled in this build)");
+    case SIGUSR1: {
+        char err[512];
+        if (mg_access_reopen(err, sizeof(err)) != MG_OK) {
+            mg_log_error("SIGUSR1: %s", err);
+        } else {
+            mg_log_info("SIGUSR1: access log reopened");
+        }
         break;
+    }
     default:
         s->stop_signal = (int)sig;
         event_base_loopbreak(s->base);
@@ -340,6 +372,13 @@ mg_server_run(struct mg_conf *conf)
     if (s.base == NULL) {
         goto out;
     }
+    {
+        char err[512];
+        if (mg_access_open(conf->access_log, err, sizeof(err)) != MG_OK) {
+            mg_log_error("%s", err);
+            goto out;
+        }
+    }
     for (i = 0; i < s.nworkers; i++) {
         if (worker_init(&s, i) != MG_OK) {
             goto out;
@@ -399,6 +438,7 @@ out:
     free(s.wakes);
     mg_conf_unref(s.conf);
     mg_models_reset();
+    mg_access_close();
     curl_global_cleanup();
     if (rc == 0) {
         mg_log_info("stopped");

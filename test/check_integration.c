@@ -89,6 +89,7 @@ start_all(void)
              "shutdown_timeout: 10s\n"
              "timeouts: {connect: 2s, first_byte: 10s, idle: 10s, total: 60s}\n"
              "log_level: debug\n"
+             "access_log: /tmp/mgtest-access.log\n"
              "backends:\n"
              "  - {name: a, url: 'http://127.0.0.1:%d/v1'}\n"
              "  - name: b\n"
@@ -145,6 +146,7 @@ start_all(void)
     }
     snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
     unlink(gw_log);
+    unlink("/tmp/mgtest-access.log");
     {
         char *argv[] = {bin, "-c", (char *)conf_path, NULL};
         gw_pid = mg_test_spawn(argv, gw_log);
@@ -931,20 +933,253 @@ START_TEST(config_check_flag)
 }
 END_TEST
 
-/* The access to the error log: no backend key was ever written. */
+/* ---- usage, metrics, access log -------------------------------------------------------- */
+
+/* The value of one series in a /metrics text ("name{labels}"), or -1 when it is absent. */
+static double
+metric(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    const char *p = text;
+
+    while (p != NULL && *p) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+            return strtod(p + n + 1, NULL);
+        }
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return -1;
+}
+
+static char *
+scrape(void)
+{
+    struct mg_test_resp r;
+    char *text;
+
+    mg_test_http("GET", gw("/metrics"), NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(hdr(&r, "content-type"), "text/plain"));
+    text = strdup(r.body.data);
+    mg_test_resp_free(&r);
+    return text;
+}
+
+static double
+metric_now(const char *series)
+{
+    char *t = scrape();
+    double v = metric(t, series);
+    free(t);
+    return v < 0 ? 0 : v;
+}
+
+#define TOK_IN  "modelgate_tokens_total{model=\"m-b\",backend=\"b\",type=\"input\"}"
+#define TOK_OUT "modelgate_tokens_total{model=\"m-b\",backend=\"b\",type=\"output\"}"
+
+START_TEST(usage_counted_plain)
+{
+    const char *h[] = {"x-fake-usage: 7,11", NULL};
+    double in0 = metric_now(TOK_IN), out0 = metric_now(TOK_OUT);
+    struct mg_test_resp r;
+
+    post("/v1/chat/completions", "{\"model\":\"m-b\"}", h, &r);
+    ck_assert_int_eq(r.status, 200);
+    mg_test_resp_free(&r);
+    ck_assert_int_eq((int)(metric_now(TOK_IN) - in0), 7);
+    ck_assert_int_eq((int)(metric_now(TOK_OUT) - out0), 11);
+}
+END_TEST
+
+/* Client stream vs. the same request sent straight to the backend: byte for byte. */
+static void
+assert_stream_as_direct(const char *body, const char *const *h, const char *direct_body)
+{
+    struct mg_test_resp via, direct;
+    char url[128];
+
+    post("/v1/chat/completions", body, h, &via);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", fake_port[B_B]);
+    mg_test_http("POST", url, direct_body, strlen(direct_body), h, &direct);
+    ck_assert_int_eq(via.status, 200);
+    ck_assert_msg(via.body.len == direct.body.len &&
+                  memcmp(via.body.data, direct.body.data, via.body.len) == 0,
+                  "via gateway:\n%s\ndirect:\n%s", via.body.data, direct.body.data);
+    mg_test_resp_free(&via);
+    mg_test_resp_free(&direct);
+}
+
+START_TEST(usage_stream_hidden_and_counted)
+{
+    const char *h[] = {"x-fake-usage: 3,4", "x-fake-split: 1", "x-fake-chunks: 6", NULL};
+    const char *body = "{\"model\":\"m-b\",\"stream\":true}";
+    double in0 = metric_now(TOK_IN), out0 = metric_now(TOK_OUT);
+
+    /* the client did not ask for usage: it gets the stream without it, though the gateway
+     * asked the backend for it (events split across reads on the way) */
+    assert_stream_as_direct(body, h, body);
+    ck_assert_int_eq((int)(metric_now(TOK_IN) - in0), 3);
+    ck_assert_int_eq((int)(metric_now(TOK_OUT) - out0), 4);
+}
+END_TEST
+
+START_TEST(usage_stream_requested_passes_through)
+{
+    const char *h[] = {"x-fake-usage: 5,6", "x-fake-split: 1", NULL};
+    const char *body = "{\"model\":\"m-b\",\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+    double in0 = metric_now(TOK_IN), out0 = metric_now(TOK_OUT);
+    struct mg_test_resp r;
+
+    assert_stream_as_direct(body, h, body);
+    ck_assert_int_eq((int)(metric_now(TOK_IN) - in0), 5);
+    ck_assert_int_eq((int)(metric_now(TOK_OUT) - out0), 6);
+    post("/v1/chat/completions", body, h, &r);
+    ck_assert_ptr_nonnull(strstr(r.body.data, "\"choices\":[],\"usage\":{\"prompt_tokens\":5"));
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(metrics_format_and_counts)
+{
+    static const char *const names[] = {
+        "modelgate_requests_total", "modelgate_request_duration_seconds",
+        "modelgate_time_to_first_token_seconds", "modelgate_tokens_total",
+        "modelgate_backend_attempts_total", "modelgate_inflight_requests",
+        "modelgate_config_reloads_total"};
+    const char *ok = "modelgate_requests_total{model=\"m-a\",backend=\"a\",code=\"200\"}";
+    const char *nf = "modelgate_requests_total{model=\"\",backend=\"\",code=\"404\"}";
+    const char *att = "modelgate_backend_attempts_total{backend=\"f500\",result=\"http_500\"}";
+    double ok0 = metric_now(ok), nf0 = metric_now(nf), att0 = metric_now(att);
+    double count0 = metric_now("modelgate_request_duration_seconds_count");
+    struct mg_test_resp r;
+    char *text, *line, *save = NULL, help[128];
+    size_t i;
+    int k;
+
+    for (k = 0; k < 5; k++) {
+        post("/v1/chat/completions", "{\"model\":\"m-a\"}", NULL, &r);
+        mg_test_resp_free(&r);
+    }
+    post("/v1/chat/completions", "{\"model\":\"no-such-model\"}", NULL, &r);
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":\"m-chain-500\"}", NULL, &r);
+    mg_test_resp_free(&r);
+    text = scrape();
+    ck_assert_int_eq((int)(metric(text, ok) - ok0), 5);
+    ck_assert_int_eq((int)(metric(text, nf) - nf0), 1);
+    ck_assert_int_eq((int)(metric(text, att) - att0), 1);
+    ck_assert_int_ge((int)(metric(text, "modelgate_request_duration_seconds_count") - count0), 7);
+    ck_assert(metric(text, "modelgate_request_duration_seconds_bucket{le=\"+Inf\"}") ==
+              metric(text, "modelgate_request_duration_seconds_count"));
+    ck_assert(metric(text, "modelgate_inflight_requests") >= 1);   /* the scrape itself */
+    ck_assert(metric(text, "modelgate_config_reloads_total{result=\"ok\"}") >= 0);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(help, sizeof(help), "# TYPE %s ", names[i]);
+        ck_assert_msg(strstr(text, help) != NULL, "no %s", help);
+    }
+    /* every sample line: name, optional {labels}, one space, a number */
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *sp, *end;
+        if (line[0] == '#') {
+            continue;
+        }
+        sp = strrchr(line, ' ');
+        ck_assert_msg(sp != NULL && sp > line, "bad line: %s", line);
+        strtod(sp + 1, &end);
+        ck_assert_msg(*end == '\0' && end > sp + 1, "bad value: %s", line);
+        ck_assert_msg(strncmp(line, "modelgate_", 10) == 0, "bad name: %s", line);
+    }
+    free(text);
+}
+END_TEST
+
+/* Waits until the access log holds a line with needle; returns that line parsed. */
+static json_t *
+access_line(const char *needle)
+{
+    static char buf[1 << 20];
+    int64_t deadline = mg_now_ms() + 5000 * mg_test_scale();
+
+    while (mg_now_ms() < deadline) {
+        FILE *f = fopen("/tmp/mgtest-access.log", "r");
+        char *line, *save = NULL;
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f) {
+            fclose(f);
+        }
+        buf[n] = '\0';
+        for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            json_error_t e;
+            json_t *j = json_loads(line, 0, &e);
+            ck_assert_msg(j != NULL, "access log line is not JSON: %s", line);
+            if (strstr(line, needle) != NULL) {
+                return j;
+            }
+            json_decref(j);
+        }
+        usleep(20000);
+    }
+    ck_abort_msg("no access log line with %s", needle);
+    return NULL;
+}
+
+START_TEST(access_log_lines)
+{
+    const char *h1[] = {"x-request-id: acc-chain-1", "x-fake-usage: 2,3",
+                        "Authorization: Bearer client-secret", NULL};
+    const char *h2[] = {"x-request-id: acc-stream-1", NULL};
+    struct mg_test_resp r;
+    json_t *j, *b;
+
+    post("/v1/chat/completions?q=1", "{\"model\":\"m-chain-500\"}", h1, &r);
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":\"m-b\",\"stream\":true}", h2, &r);
+    mg_test_resp_free(&r);
+    j = access_line("acc-chain-1");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "m-chain-500");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "path")), "/v1/chat/completions");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "method")), "POST");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), 200);
+    b = json_object_get(j, "backends");
+    ck_assert_int_eq(json_array_size(b), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(b, 0)), "f500");
+    ck_assert_str_eq(json_string_value(json_array_get(b, 1)), "a");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "input_tokens")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "output_tokens")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "bytes_in")), 23);
+    ck_assert_int_gt(json_integer_value(json_object_get(j, "bytes_out")), 100);
+    ck_assert(json_is_number(json_object_get(j, "duration_ms")));
+    ck_assert(json_is_number(json_object_get(j, "ttfb_ms")));
+    ck_assert(json_is_integer(json_object_get(j, "rule")));
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "client")), "127.0.0.1:"));
+    ck_assert_ptr_nonnull(json_object_get(j, "time"));
+    json_decref(j);
+    j = access_line("acc-stream-1");
+    ck_assert(json_is_true(json_object_get(j, "stream")));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "input_tokens")), 10);
+    json_decref(j);
+}
+END_TEST
+
+/* The error log and the access log: no backend or client key was ever written. */
 START_TEST(keys_not_logged)
 {
-    char buf[1 << 16];
-    FILE *f = fopen(gw_log, "r");
-    size_t n;
+    static char buf[1 << 20];
+    const char *files[] = {gw_log, "/tmp/mgtest-access.log"};
+    size_t n, i;
 
-    ck_assert_ptr_nonnull(f);
-    while ((n = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
-        buf[n] = '\0';
-        ck_assert_ptr_null(strstr(buf, "sk-backend-b"));
-        ck_assert_ptr_null(strstr(buf, "client-secret"));
+    json_decref(access_line("acc-chain-1"));   /* the access log has been written */
+    for (i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i], "r");
+        ck_assert_ptr_nonnull(f);
+        while ((n = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
+            buf[n] = '\0';
+            ck_assert_ptr_null(strstr(buf, "sk-backend-b"));
+            ck_assert_ptr_null(strstr(buf, "client-secret"));
+        }
+        fclose(f);
     }
-    fclose(f);
 }
 END_TEST
 
@@ -1047,6 +1282,11 @@ integration_suite(void)
     tcase_add_test(t, concurrent_clients);
     tcase_add_test(t, models_list);
     tcase_add_test(t, config_check_flag);
+    tcase_add_test(t, usage_counted_plain);
+    tcase_add_test(t, usage_stream_hidden_and_counted);
+    tcase_add_test(t, usage_stream_requested_passes_through);
+    tcase_add_test(t, metrics_format_and_counts);
+    tcase_add_test(t, access_log_lines);
     tcase_add_test(t, keys_not_logged);
     suite_add_tcase(s, t);
 

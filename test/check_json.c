@@ -123,6 +123,29 @@ START_TEST(replace_model_keeps_other_bytes)
 }
 END_TEST
 
+START_TEST(rewrite_adds_usage_and_model)
+{
+    const char *b = "{\"model\":\"m\", \"stream\":true,\"messages\":[{\"x\":\"}\"}] } ";
+    char model[64];
+    struct mg_json_req r;
+    struct mg_buf out;
+
+    ck_assert_int_eq(scan(b, model, &r), MG_JSON_OK);
+    ck_assert_int_eq(r.stream_options, 0);
+    mg_buf_init(&out, 1024);
+    ck_assert_int_eq(mg_json_rewrite(b, strlen(b), &r, NULL, 1, &out), MG_OK);
+    ck_assert_str_eq(out.data, "{\"model\":\"m\", \"stream\":true,\"messages\":[{\"x\":\"}\"}] "
+                               ",\"stream_options\":{\"include_usage\":true}} ");
+    mg_buf_reset(&out);
+    ck_assert_int_eq(mg_json_rewrite(b, strlen(b), &r, "big", 0, &out), MG_OK);
+    ck_assert_str_eq(out.data, "{\"model\":\"big\", \"stream\":true,\"messages\":[{\"x\":\"}\"}] } ");
+    mg_buf_deinit(&out);
+    ck_assert_int_eq(scan("{\"model\":\"m\",\"stream_options\":{\"include_usage\":false}}", model,
+                          &r), MG_JSON_OK);
+    ck_assert_int_eq(r.stream_options, 1);
+}
+END_TEST
+
 Suite *
 json_suite(void)
 {
@@ -135,6 +158,7 @@ json_suite(void)
     tcase_add_test(t, not_object_and_missing_model);
     tcase_add_test(t, model_and_stream);
     tcase_add_test(t, replace_model_keeps_other_bytes);
+    tcase_add_test(t, rewrite_adds_usage_and_model);
     suite_add_tcase(s, t);
     return s;
 }

@@ -21,6 +21,7 @@ static int fa_port, fb_port, lc_port;
 static pid_t fa_pid, fb_pid, lc_pid;
 static char lc_conf[64] = "/tmp/mgtest-lc.yaml";
 static const char *lc_log = "/tmp/mgtest-lc.log";
+static const char *lc_access = "/tmp/mgtest-lc-access.log";
 
 static void
 write_conf(const char *path, int port, const char *body)
@@ -32,10 +33,10 @@ write_conf(const char *path, int port, const char *body)
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     f = fopen(tmp, "w");
     ck_assert_ptr_nonnull(f);
-    fprintf(f, "listen: 127.0.0.1:%d\nworkers: 2\n"
+    fprintf(f, "listen: 127.0.0.1:%d\nworkers: 2\naccess_log: %s\n"
                "backends:\n  - {name: ra, url: 'http://127.0.0.1:%d/v1'}\n"
                "  - {name: rb, url: 'http://127.0.0.1:%d/v1'}\n%s",
-            port, fa_port, fb_port, body);
+            port, lc_access, fa_port, fb_port, body);
     fclose(f);
     ck_assert_int_eq(rename(tmp, path), 0);
 }
@@ -149,6 +150,7 @@ stop_lc(void)
     mg_test_stop(fa_pid, 5000);
     mg_test_stop(fb_pid, 5000);
     unlink(lc_conf);
+    unlink(lc_access);
     if (rc != 0) {
         fprintf(stderr, "modelgate (lifecycle) exited with %d (see %s)\n", rc, lc_log);
         exit(1);
@@ -326,10 +328,29 @@ START_TEST(stream_survives_reload)
 }
 END_TEST
 
+static double
+reloads_metric(const char *result)
+{
+    struct mg_test_resp r;
+    char series[96];
+    const char *p;
+    double v = -1;
+
+    snprintf(series, sizeof(series), "modelgate_config_reloads_total{result=\"%s\"} ", result);
+    mg_test_http("GET", lc("/metrics"), NULL, 0, NULL, &r);
+    p = strstr(r.body.data, series);
+    if (p != NULL) {
+        v = strtod(p + strlen(series), NULL);
+    }
+    mg_test_resp_free(&r);
+    return v;
+}
+
 START_TEST(broken_file_refused)
 {
     struct mg_test_resp r;
     char b[64], line[128];
+    double ok0 = reloads_metric("ok"), err0 = reloads_metric("error");
 
     write_gen(200, "rb", NULL);
     ck_assert(reload_and_wait());
@@ -338,7 +359,7 @@ START_TEST(broken_file_refused)
                "rules:\n  - {models: [m-r], owned_by: gen-201, backends: [{backend: ra}]}\n"
                "  - {models: [m-new], backends: [{backend: nope}]}\nbogus: 1\n");
     ck_assert(!reload_and_wait());
-    snprintf(line, sizeof(line), "%s:9:1: unknown key \"bogus\"", lc_conf);
+    snprintf(line, sizeof(line), "%s:10:1: unknown key \"bogus\"", lc_conf);
     ck_assert(log_has(line));
     ck_assert(log_has("unknown backend \"nope\""));
     mg_test_http("POST", lc("/v1/chat/completions"), "{\"model\":\"m-r\"}", 15, NULL, &r);
@@ -349,6 +370,8 @@ START_TEST(broken_file_refused)
     ck_assert_ptr_nonnull(strstr(r.body.data, "gen-200"));
     ck_assert_ptr_null(strstr(r.body.data, "m-new"));
     mg_test_resp_free(&r);
+    ck_assert(reloads_metric("ok") == ok0 + 1);
+    ck_assert(reloads_metric("error") == err0 + 1);
 }
 END_TEST
 
@@ -402,6 +425,61 @@ START_TEST(hundred_reloads)
     mg_test_http("POST", lc("/v1/chat/completions"), "{\"model\":\"m-r\"}", 15, NULL, &r);
     ck_assert_str_eq(backend_of(&r, b, sizeof(b)), "rb");
     mg_test_resp_free(&r);
+}
+END_TEST
+
+static int
+file_has(const char *path, const char *needle)
+{
+    static char buf[1 << 20];
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, needle) != NULL;
+}
+
+static void
+wait_file_has(const char *path, const char *needle)
+{
+    int64_t deadline = mg_now_ms() + 5000 * mg_test_scale();
+
+    while (!file_has(path, needle) && mg_now_ms() < deadline) {
+        usleep(10000);
+    }
+    ck_assert_msg(file_has(path, needle), "%s never showed up in %s", needle, path);
+}
+
+/* Log rotation: mv the file away, SIGUSR1, and new lines go to a new file of the same name. */
+START_TEST(sigusr1_reopens_access_log)
+{
+    const char *before[] = {"x-request-id: rot-before", NULL};
+    const char *after[] = {"x-request-id: rot-after", NULL};
+    char rotated[80];
+    struct mg_test_resp r;
+    int64_t deadline;
+
+    snprintf(rotated, sizeof(rotated), "%s.1", lc_access);
+    mg_test_http("POST", lc("/v1/chat/completions"), "{\"model\":\"m-r\"}", 15, before, &r);
+    mg_test_resp_free(&r);
+    wait_file_has(lc_access, "rot-before");
+    ck_assert_int_eq(rename(lc_access, rotated), 0);
+    kill(lc_pid, SIGUSR1);
+    deadline = mg_now_ms() + 5000 * mg_test_scale();
+    while (access(lc_access, F_OK) != 0 && mg_now_ms() < deadline) {
+        usleep(5000);
+    }
+    mg_test_http("POST", lc("/v1/chat/completions"), "{\"model\":\"m-r\"}", 15, after, &r);
+    mg_test_resp_free(&r);
+    wait_file_has(lc_access, "rot-after");
+    ck_assert(!file_has(lc_access, "rot-before"));
+    ck_assert(!file_has(rotated, "rot-after"));
+    unlink(rotated);
 }
 END_TEST
 
@@ -524,6 +602,7 @@ lifecycle_suite(void)
     tcase_add_test(t, broken_file_refused);
     tcase_add_test(t, created_kept_across_reload);
     tcase_add_test(t, hundred_reloads);
+    tcase_add_test(t, sigusr1_reopens_access_log);
     tcase_add_test(t, sigterm_finishes_inflight);
     tcase_add_test(t, sigterm_gives_up_after_shutdown_timeout);
     suite_add_tcase(s, t);

@@ -10,6 +10,7 @@
  *   x-fake-usage: IN,OUT    usage numbers (default 10,20)
  *   x-fake-echo: 1          answer with what was received: method, uri, headers, body
  *   x-fake-content-bytes: N make the answer's content N bytes long
+ *   x-fake-split: 1         send every stream event in two writes, 5 ms apart (split reads)
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N), --hang (never answer), --drop (close the connection on
  * every request), --tls-cert FILE --tls-key FILE (serve HTTPS). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
@@ -63,6 +64,8 @@ struct fake {
     int                       content_bytes;
     int                       started;
     int                       echo;
+    int                       split;
+    char                     *pending;   /* second half of a split event, sent by the timer */
     json_t                   *echo_json;
 };
 
@@ -82,6 +85,7 @@ fake_free(struct fake *f)
     event_free(f->timer);
     event_free(f->peek);
     json_decref(f->echo_json);
+    free(f->pending);
     free(f->model);
     free(f);
     g.active--;
@@ -144,13 +148,48 @@ usage_json(struct fake *f)
 }
 
 static void
-send_chunk_json(struct fake *f, json_t *j)
+send_text(struct fake *f, const char *text, size_t len)
 {
     struct evbuffer *b = evbuffer_new();
-    char *s = json_dumps(j, JSON_COMPACT);
-    evbuffer_add_printf(b, "data: %s\n\n", s);
+    evbuffer_add(b, text, len);
     evhttp_send_reply_chunk(f->req, b);
     evbuffer_free(b);
+}
+
+/* Sends one event; in split mode only its first half now (the timer sends the rest). */
+static void
+send_event(struct fake *f, const char *ev)
+{
+    size_t len = strlen(ev);
+
+    if (f->pending != NULL) {   /* several events in one step: queue behind the split one */
+        size_t have = strlen(f->pending);
+        f->pending = realloc(f->pending, have + len + 1);
+        memcpy(f->pending + have, ev, len + 1);
+        return;
+    }
+    if (f->split && len > 1) {
+        send_text(f, ev, len / 2);
+        f->pending = strdup(ev + len / 2);
+        return;
+    }
+    send_text(f, ev, len);
+}
+
+static void
+send_chunk_json(struct fake *f, json_t *j)
+{
+    char *s, *ev;
+
+    /* what OpenAI does once include_usage is on: every chunk carries "usage": null */
+    if (f->include_usage && json_object_get(j, "usage") == NULL) {
+        json_object_set_new(j, "usage", json_null());
+    }
+    s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ev = malloc(strlen(s) + 16);
+    snprintf(ev, strlen(s) + 16, "data: %s\n\n", s);
+    send_event(f, ev);
+    free(ev);
     free(s);
     json_decref(j);
 }
@@ -182,17 +221,21 @@ stream_step(struct fake *f)
                                   f->model, "choices", "usage", usage_json(f));
             send_chunk_json(f, u);
         }
-        struct evbuffer *b = evbuffer_new();
-        evbuffer_add_printf(b, "data: [DONE]\n\n");
-        evhttp_send_reply_chunk(f->req, b);
-        evbuffer_free(b);
+        if (f->pending != NULL) {
+            send_text(f, f->pending, strlen(f->pending));
+            free(f->pending);
+            f->pending = NULL;
+        }
+        send_text(f, "data: [DONE]\n\n", 14);
         detach(f);   /* before the end: evhttp may free the connection right away */
         evhttp_send_reply_end(f->req);
         fake_free(f);
         return;
     }
     f->sent++;
-    if (f->gap_ms > 0) {
+    if (f->pending != NULL) {
+        set_timer(f, 5);
+    } else if (f->gap_ms > 0) {
         set_timer(f, f->gap_ms);
     } else {
         stream_step(f);
@@ -249,6 +292,16 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     struct fake *f = arg;
     if (!f->started) {
         answer(f);
+    } else if (f->pending != NULL) {
+        char *rest = f->pending;
+        f->pending = NULL;
+        send_text(f, rest, strlen(rest));
+        free(rest);
+        if (f->gap_ms > 0) {
+            set_timer(f, f->gap_ms);
+        } else {
+            stream_step(f);
+        }
     } else {
         stream_step(f);
     }
@@ -362,6 +415,7 @@ handle(struct evhttp_request *req, void *arg)
     f->gap_ms = (int)header_num(req, "x-fake-chunk-gap-ms", 0);
     f->content_bytes = (int)header_num(req, "x-fake-content-bytes", 0);
     f->echo = header_num(req, "x-fake-echo", 0) == 1;
+    f->split = header_num(req, "x-fake-split", 0) == 1;
     f->usage_in = 10;
     f->usage_out = 20;
     const char *u = evhttp_find_header(evhttp_request_get_input_headers(req), "x-fake-usage");

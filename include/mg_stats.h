@@ -1,0 +1,36 @@
+/*
+ * mg_stats — Prometheus metrics. Each worker writes its own counters (plain relaxed atomic
+ * stores: one writer, no lock, no locked instruction on the request path); a scrape reads every
+ * worker's and adds them up. Counters live outside config snapshots, so reloads keep them.
+ */
+#ifndef MG_STATS_H
+#define MG_STATS_H
+
+#include <stdint.h>
+
+#include "mg_util.h"
+
+struct mg_stats;
+
+/* A worker's metrics, registered for mg_stats_render(). */
+struct mg_stats *mg_stats_create(void);
+/* Unregisters and frees. NULL is a no-op. Only once the worker has stopped. */
+void mg_stats_destroy(struct mg_stats *st);
+
+/* One request answered: status code, duration, time to its first body byte (-1 when none). */
+void mg_stats_request(struct mg_stats *st, const char *model, const char *backend, int code,
+                      int64_t dur_us, int64_t ttft_us);
+/* Tokens a backend reported (-1: not reported). */
+void mg_stats_tokens(struct mg_stats *st, const char *model, const char *backend, int64_t input,
+                     int64_t output);
+/* One attempt on a backend and how it ended ("ok", "http_503", "timeout", "error"). */
+void mg_stats_attempt(struct mg_stats *st, const char *backend, const char *result);
+/* Requests of this worker not finished yet. */
+void mg_stats_inflight(struct mg_stats *st, int n);
+/* A SIGHUP reload, applied (ok=1) or refused. */
+void mg_stats_reload(int ok);
+
+/* Appends the Prometheus text exposition (format 0.0.4) of all workers to out. */
+void mg_stats_render(struct mg_buf *out);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * mg_access — buffered JSON access log lines; see mg_access.h for the design.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "mg_access.h"
+#include "mg_json.h"
+#include "mg_log.h"
+#include "mg_util.h"
+
+#define WRITE_MAX  4096     /* PIPE_BUF: one write of at most this never interleaves */
+#define FLUSH_MS   100
+
+static int        log_fd = -1;       /* fixed for the life of the process once opened */
+static atomic_int log_on;
+static char      *log_path;          /* NULL for stdout */
+
+struct mg_access_out {
+    struct mg_buf  buf;
+    struct event  *timer;
+};
+
+static int
+open_target(const char *path, char *err, size_t errlen)
+{
+    int fd = strcmp(path, "-") == 0 ? dup(1)
+                                    : open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open access log %s: %s", path, strerror(errno));
+    }
+    return fd;
+}
+
+int
+mg_access_open(const char *path, char *err, size_t errlen)
+{
+    int fd;
+
+    if (path == NULL) {
+        atomic_store(&log_on, 0);
+        return MG_OK;
+    }
+    fd = open_target(path, err, errlen);
+    if (fd < 0) {
+        return MG_ERR;
+    }
+    if (log_fd < 0) {
+        log_fd = fd;
+    } else {
+        dup2(fd, log_fd);
+        close(fd);
+    }
+    free(log_path);
+    log_path = strcmp(path, "-") == 0 ? NULL : mg_strdup(path);
+    atomic_store(&log_on, 1);
+    return MG_OK;
+}
+
+int
+mg_access_reopen(char *err, size_t errlen)
+{
+    if (log_path == NULL || log_fd < 0) {
+        return MG_OK;   /* stdout or off: nothing to reopen */
+    }
+    int fd = open_target(log_path, err, errlen);
+    if (fd < 0) {
+        return MG_ERR;
+    }
+    dup2(fd, log_fd);
+    close(fd);
+    return MG_OK;
+}
+
+int
+mg_access_enabled(void)
+{
+    return atomic_load_explicit(&log_on, memory_order_relaxed);
+}
+
+void
+mg_access_close(void)
+{
+    if (log_fd >= 0) {
+        close(log_fd);
+        log_fd = -1;
+    }
+    free(log_path);
+    log_path = NULL;
+    atomic_store(&log_on, 0);
+}
+
+/* Writes out whole lines, at most WRITE_MAX bytes per write(). */
+static void
+flush(struct mg_access_out *o)
+{
+    size_t off = 0;
+
+    while (off < o->buf.len) {
+        size_t n = o->buf.len - off;
+        if (n > WRITE_MAX) {
+            /* cut after the last newline that fits; a longer single line goes alone */
+            const char *nl = memrchr(o->buf.data + off, '\n', WRITE_MAX);
+            n = nl ? (size_t)(nl - (o->buf.data + off)) + 1 : n;
+        }
+        if (log_fd >= 0 && write(log_fd, o->buf.data + off, n) < 0 && errno != EAGAIN) {
+            break;   /* a full disk must not stop the gateway: lines are dropped */
+        }
+        off += n;
+    }
+    mg_buf_reset(&o->buf);
+}
+
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    flush(arg);
+}
+
+struct mg_access_out *
+mg_access_out_create(struct event_base *base)
+{
+    struct mg_access_out *o = mg_calloc(1, sizeof(*o));
+
+    mg_buf_init(&o->buf, 1024 * 1024);
+    o->timer = evtimer_new(base, on_flush, o);
+    if (o->timer == NULL) {
+        abort();
+    }
+    return o;
+}
+
+void
+mg_access_out_destroy(struct mg_access_out *o)
+{
+    if (o == NULL) {
+        return;
+    }
+    flush(o);
+    event_free(o->timer);
+    mg_buf_deinit(&o->buf);
+    free(o);
+}
+
+static void
+str_field(struct mg_buf *b, const char *name, const char *v)
+{
+    mg_buf_printf(b, ",\"%s\":", name);
+    if (v == NULL) {
+        mg_buf_adds(b, "null");
+    } else {
+        mg_json_quote(b, v, strlen(v));
+    }
+}
+
+void
+mg_access_log(struct mg_access_out *o, const struct mg_access_rec *r)
+{
+    struct timespec now;
+    struct tm tm;
+    char ts[40];
+    size_t i, before;
+
+    if (!mg_access_enabled()) {
+        return;
+    }
+    before = o->buf.len;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    mg_buf_printf(&o->buf, "{\"time\":\"%s.%03ldZ\"", ts, now.tv_nsec / 1000000);
+    str_field(&o->buf, "request_id", r->request_id);
+    str_field(&o->buf, "client", r->client);
+    str_field(&o->buf, "method", r->method);
+    str_field(&o->buf, "path", r->path);
+    str_field(&o->buf, "model", r->model);
+    if (r->rule >= 0) {
+        mg_buf_printf(&o->buf, ",\"rule\":%d", r->rule);
+    } else {
+        mg_buf_adds(&o->buf, ",\"rule\":null");
+    }
+    mg_buf_adds(&o->buf, ",\"backends\":[");
+    for (i = 0; i < r->nbackends; i++) {
+        if (i > 0) {
+            mg_buf_adds(&o->buf, ",");
+        }
+        mg_json_quote(&o->buf, r->backends[i], strlen(r->backends[i]));
+    }
+    mg_buf_printf(&o->buf, "],\"status\":%d,\"bytes_in\":%lld,\"bytes_out\":%lld,"
+                           "\"duration_ms\":%.3f", r->status, (long long)r->bytes_in,
+                  (long long)r->bytes_out, (double)r->duration_us / 1000.0);
+    if (r->ttfb_us >= 0) {
+        mg_buf_printf(&o->buf, ",\"ttfb_ms\":%.3f", (double)r->ttfb_us / 1000.0);
+    } else {
+        mg_buf_adds(&o->buf, ",\"ttfb_ms\":null");
+    }
+    if (r->input_tokens >= 0) {
+        mg_buf_printf(&o->buf, ",\"input_tokens\":%lld", (long long)r->input_tokens);
+    } else {
+        mg_buf_adds(&o->buf, ",\"input_tokens\":null");
+    }
+    if (r->output_tokens >= 0) {
+        mg_buf_printf(&o->buf, ",\"output_tokens\":%lld", (long long)r->output_tokens);
+    } else {
+        mg_buf_adds(&o->buf, ",\"output_tokens\":null");
+    }
+    if (mg_buf_printf(&o->buf, ",\"stream\":%s}\n", r->stream ? "true" : "false") != MG_OK) {
+        /* the buffer is full (the disk is slower than the traffic): drop this line whole */
+        o->buf.len = before;
+        if (o->buf.data != NULL) {
+            o->buf.data[before] = '\0';
+        }
+        flush(o);
+        return;
+    }
+    if (o->buf.len >= WRITE_MAX) {
+        flush(o);
+    } else if (!evtimer_pending(o->timer, NULL)) {
+        struct timeval tv = {0, FLUSH_MS * 1000};
+        evtimer_add(o->timer, &tv);
+    }
+}

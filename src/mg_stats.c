@@ -1,0 +1,369 @@
+/*
+ * mg_stats — per-worker series tables, merged at scrape time.
+ *
+ * A worker's table has a fixed capacity and is never resized, so a scraper on another thread can
+ * walk it while the worker adds series: a series is published by a release store of `used` after
+ * its labels were written, and its labels never change afterwards.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_stats.h"
+
+#define SERIES_MAX  4096
+#define SERIES_SOFT (SERIES_MAX * 3 / 4)   /* past this, new model names count as "other" */
+#define WORKERS_MAX 256
+
+enum kind { K_REQ, K_TOK_IN, K_TOK_OUT, K_ATT, K_NKINDS };
+
+static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+                                 60, 120, 300, 600};
+#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+struct series {
+    atomic_int           used;
+    int                  kind;
+    int                  code;
+    char                *a;      /* model, or backend for K_ATT */
+    char                *b;      /* backend, or result for K_ATT */
+    atomic_uint_fast64_t value;
+};
+
+struct hist {
+    atomic_uint_fast64_t bucket[NBUCKETS + 1];   /* not cumulative; the last is +Inf */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+};
+
+struct mg_stats {
+    struct series s[SERIES_MAX];
+    int           nused;          /* writer only */
+    struct hist   duration;
+    struct hist   ttft;
+    atomic_int    inflight;
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mg_stats *reg[WORKERS_MAX];
+static atomic_uint_fast64_t reloads_ok, reloads_error;
+
+/* One writer per worker: a load and a store, no read-modify-write instruction needed. */
+static inline void
+bump(atomic_uint_fast64_t *c, uint64_t by)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                          memory_order_relaxed);
+}
+
+struct mg_stats *
+mg_stats_create(void)
+{
+    struct mg_stats *st = mg_calloc(1, sizeof(*st));
+    int i;
+
+    pthread_mutex_lock(&reg_lock);
+    for (i = 0; i < WORKERS_MAX && reg[i] != NULL; i++) {
+    }
+    if (i < WORKERS_MAX) {
+        reg[i] = st;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return st;
+}
+
+void
+mg_stats_destroy(struct mg_stats *st)
+{
+    int i;
+
+    if (st == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&reg_lock);
+    for (i = 0; i < WORKERS_MAX; i++) {
+        if (reg[i] == st) {
+            reg[i] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    for (i = 0; i < SERIES_MAX; i++) {
+        free(st->s[i].a);
+        free(st->s[i].b);
+    }
+    free(st);
+}
+
+static uint64_t
+hash(int kind, const char *a, const char *b, int code)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind ^ ((uint64_t)code << 8);
+
+    for (; *a; a++) {
+        h = (h ^ (unsigned char)*a) * 1099511628211ull;
+    }
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (; *b; b++) {
+        h = (h ^ (unsigned char)*b) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* The series for a key, created when new; NULL when the table is full. */
+static struct series *
+series_get(struct mg_stats *st, int kind, const char *a, const char *b, int code)
+{
+    uint64_t h;
+    size_t i, n;
+
+    if (st->nused >= SERIES_SOFT && kind != K_ATT) {
+        /* bound the cardinality that clients could drive with made-up model names */
+        struct series *s;
+        h = hash(kind, a, b, code);
+        for (n = 0, i = h % SERIES_MAX; n < SERIES_MAX; n++, i = (i + 1) % SERIES_MAX) {
+            s = &st->s[i];
+            if (!atomic_load_explicit(&s->used, memory_order_relaxed)) {
+                break;
+            }
+            if (s->kind == kind && s->code == code && strcmp(s->a, a) == 0 && strcmp(s->b, b) == 0) {
+                return s;
+            }
+        }
+        a = "other";
+    }
+    h = hash(kind, a, b, code);
+    for (n = 0, i = h % SERIES_MAX; n < SERIES_MAX; n++, i = (i + 1) % SERIES_MAX) {
+        struct series *s = &st->s[i];
+        if (!atomic_load_explicit(&s->used, memory_order_relaxed)) {
+            s->kind = kind;
+            s->code = code;
+            s->a = mg_strdup(a);
+            s->b = mg_strdup(b);
+            atomic_store_explicit(&s->used, 1, memory_order_release);
+            st->nused++;
+            return s;
+        }
+        if (s->kind == kind && s->code == code && strcmp(s->a, a) == 0 && strcmp(s->b, b) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static void
+observe(struct hist *h, int64_t us)
+{
+    double sec = (double)us / 1e6;
+    size_t i;
+
+    for (i = 0; i < NBUCKETS && sec > buckets[i]; i++) {
+    }
+    bump(&h->bucket[i], 1);
+    bump(&h->count, 1);
+    bump(&h->sum_us, us > 0 ? (uint64_t)us : 0);
+}
+
+void
+mg_stats_request(struct mg_stats *st, const char *model, const char *backend, int code,
+                 int64_t dur_us, int64_t ttft_us)
+{
+    struct series *s = series_get(st, K_REQ, model ? model : "", backend ? backend : "", code);
+
+    if (s != NULL) {
+        bump(&s->value, 1);
+    }
+    observe(&st->duration, dur_us);
+    if (ttft_us >= 0) {
+        observe(&st->ttft, ttft_us);
+    }
+}
+
+void
+mg_stats_tokens(struct mg_stats *st, const char *model, const char *backend, int64_t input,
+                int64_t output)
+{
+    struct series *s;
+
+    if (input > 0 && (s = series_get(st, K_TOK_IN, model, backend, 0)) != NULL) {
+        bump(&s->value, (uint64_t)input);
+    }
+    if (output > 0 && (s = series_get(st, K_TOK_OUT, model, backend, 0)) != NULL) {
+        bump(&s->value, (uint64_t)output);
+    }
+}
+
+void
+mg_stats_attempt(struct mg_stats *st, const char *backend, const char *result)
+{
+    struct series *s = series_get(st, K_ATT, backend, result, 0);
+
+    if (s != NULL) {
+        bump(&s->value, 1);
+    }
+}
+
+void
+mg_stats_inflight(struct mg_stats *st, int n)
+{
+    atomic_store_explicit(&st->inflight, n, memory_order_relaxed);
+}
+
+void
+mg_stats_reload(int ok)
+{
+    atomic_fetch_add(ok ? &reloads_ok : &reloads_error, 1);
+}
+
+/* ---- scrape ------------------------------------------------------------------------------ */
+
+struct merged {
+    int         kind;
+    int         code;
+    const char *a;
+    const char *b;
+    uint64_t    value;
+};
+
+static void
+label(struct mg_buf *out, const char *name, const char *v, int comma)
+{
+    mg_buf_printf(out, "%s%s=\"", comma ? "," : "", name);
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') {
+            mg_buf_add(out, "\\", 1);
+            mg_buf_add(out, v, 1);
+        } else if (*v == '\n') {
+            mg_buf_adds(out, "\\n");
+        } else {
+            mg_buf_add(out, v, 1);
+        }
+    }
+    mg_buf_adds(out, "\"");
+}
+
+static void
+render_hist(struct mg_buf *out, const char *name, const char *help, int which, int nreg)
+{
+    uint64_t b[NBUCKETS + 1] = {0}, count = 0, sum = 0, cum = 0;
+    size_t i;
+    int w;
+
+    for (w = 0; w < nreg; w++) {
+        struct hist *h;
+        if (reg[w] == NULL) {
+            continue;
+        }
+        h = which ? &reg[w]->ttft : &reg[w]->duration;
+        for (i = 0; i <= NBUCKETS; i++) {
+            b[i] += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
+        }
+        count += atomic_load_explicit(&h->count, memory_order_relaxed);
+        sum += atomic_load_explicit(&h->sum_us, memory_order_relaxed);
+    }
+    mg_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (i = 0; i < NBUCKETS; i++) {
+        cum += b[i];
+        mg_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, buckets[i], (unsigned long long)cum);
+    }
+    cum += b[NBUCKETS];
+    /* count is read last and may have moved on: +Inf must equal _count, so use the larger */
+    if (count < cum) {
+        count = cum;
+    }
+    mg_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+                  (unsigned long long)count, name, (double)sum / 1e6, name,
+                  (unsigned long long)count);
+}
+
+void
+mg_stats_render(struct mg_buf *out)
+{
+    static const char *const names[K_NKINDS] = {"modelgate_requests_total", "modelgate_tokens_total",
+                                                "modelgate_tokens_total",
+                                                "modelgate_backend_attempts_total"};
+    struct merged *m;
+    size_t nm = 0, cap = 0, i, j;
+    int w, k, inflight = 0;
+
+    pthread_mutex_lock(&reg_lock);
+    for (w = 0; w < WORKERS_MAX; w++) {
+        if (reg[w] != NULL) {
+            cap += SERIES_MAX;
+        }
+    }
+    m = mg_calloc(cap ? cap : 1, sizeof(*m));
+    for (w = 0; w < WORKERS_MAX; w++) {
+        if (reg[w] == NULL) {
+            continue;
+        }
+        inflight += atomic_load_explicit(&reg[w]->inflight, memory_order_relaxed);
+        for (i = 0; i < SERIES_MAX; i++) {
+            struct series *s = &reg[w]->s[i];
+            if (!atomic_load_explicit(&s->used, memory_order_acquire)) {
+                continue;
+            }
+            for (j = 0; j < nm; j++) {
+                if (m[j].kind == s->kind && m[j].code == s->code && strcmp(m[j].a, s->a) == 0 &&
+                    strcmp(m[j].b, s->b) == 0) {
+                    break;
+                }
+            }
+            if (j == nm) {
+                m[nm].kind = s->kind;
+                m[nm].code = s->code;
+                m[nm].a = s->a;
+                m[nm].b = s->b;
+                nm++;
+            }
+            m[j].value += atomic_load_explicit(&s->value, memory_order_relaxed);
+        }
+    }
+
+    mg_buf_adds(out, "# HELP modelgate_requests_total Requests answered, by model, backend and "
+                     "status code.\n# TYPE modelgate_requests_total counter\n");
+    for (k = 0; k < K_NKINDS; k++) {
+        if (k == K_TOK_IN) {
+            mg_buf_adds(out, "# HELP modelgate_tokens_total Tokens reported by backends.\n"
+                             "# TYPE modelgate_tokens_total counter\n");
+        } else if (k == K_ATT) {
+            mg_buf_adds(out, "# HELP modelgate_backend_attempts_total Attempts on backends, by "
+                             "how they ended.\n# TYPE modelgate_backend_attempts_total counter\n");
+        }
+        for (j = 0; j < nm; j++) {
+            if (m[j].kind != k) {
+                continue;
+            }
+            mg_buf_printf(out, "%s{", names[k]);
+            if (k == K_ATT) {
+                label(out, "backend", m[j].a, 0);
+                label(out, "result", m[j].b, 1);
+            } else {
+                label(out, "model", m[j].a, 0);
+                label(out, "backend", m[j].b, 1);
+                if (k == K_REQ) {
+                    mg_buf_printf(out, ",code=\"%d\"", m[j].code);
+                } else {
+                    mg_buf_printf(out, ",type=\"%s\"", k == K_TOK_IN ? "input" : "output");
+                }
+            }
+            mg_buf_printf(out, "} %llu\n", (unsigned long long)m[j].value);
+        }
+    }
+    render_hist(out, "modelgate_request_duration_seconds",
+                "Time from a request's arrival to the end of its answer.", 0, WORKERS_MAX);
+    render_hist(out, "modelgate_time_to_first_token_seconds",
+                "Time from a request's arrival to the first byte of its answer's body.", 1,
+                WORKERS_MAX);
+    pthread_mutex_unlock(&reg_lock);
+    free(m);
+    mg_buf_printf(out, "# HELP modelgate_inflight_requests Requests being handled now.\n"
+                       "# TYPE modelgate_inflight_requests gauge\nmodelgate_inflight_requests %d\n",
+                  inflight);
+    mg_buf_printf(out, "# HELP modelgate_config_reloads_total SIGHUP reloads, by result.\n"
+                       "# TYPE modelgate_config_reloads_total counter\n"
+                       "modelgate_config_reloads_total{result=\"ok\"} %llu\n"
+                       "modelgate_config_reloads_total{result=\"error\"} %llu\n",
+                  (unsigned long long)atomic_load(&reloads_ok),
+                  (unsigned long long)atomic_load(&reloads_error));
+}

@@ -27,8 +27,12 @@ struct mg_json_req {
     size_t model_start;  /* byte offset of the model value's opening quote */
     size_t model_end;    /* byte offset just past its closing quote */
     int    stream;       /* 1 when the top-level "stream" is true */
-    int    stream_options; /* 1 when the top-level object has a "stream_options" member */
+    int    include_usage;  /* 1 when stream_options.include_usage is true */
     size_t obj_end;      /* byte offset of the top-level object's closing brace */
+    /* the one edit that turns include_usage on: replace usage_del bytes at usage_at by usage_ins */
+    size_t      usage_at;
+    size_t      usage_del;
+    const char *usage_ins;
 };
 
 /*
@@ -44,8 +48,8 @@ int mg_json_replace_model(const char *body, size_t len, const struct mg_json_req
 
 /*
  * Appends body to out with, optionally, its model replaced (model not NULL) and
- * "stream_options":{"include_usage":true} added as the object's last member (add_usage).
- * Every other byte is kept.
+ * stream_options.include_usage turned on (add_usage): added as a member, or set to true, or the
+ * stream_options object created, whatever the body needs. Every other byte is kept.
  */
 int mg_json_rewrite(const char *body, size_t len, const struct mg_json_req *req,
                     const char *model, int add_usage, struct mg_buf *out);

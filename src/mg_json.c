@@ -365,6 +365,86 @@ scan_value(struct scan *s)
     }
 }
 
+/*
+ * The value of "stream_options": records whether include_usage is true and, if not, the edit that
+ * would make it so (see struct mg_json_req).
+ */
+static int
+scan_stream_options(struct scan *s, struct mg_json_req *out)
+{
+    const unsigned char *start = s->p;
+    int first = 1;
+
+    out->include_usage = 0;
+    if (*s->p != '{') {
+        if (scan_value(s) != MG_JSON_OK) {
+            return MG_JSON_INVALID;
+        }
+        out->usage_at = (size_t)(start - s->base);
+        out->usage_del = (size_t)(s->p - start);
+        out->usage_ins = "{\"include_usage\":true}";
+        return MG_JSON_OK;
+    }
+    s->p++;
+    out->usage_at = (size_t)(s->p - s->base);
+    out->usage_del = 0;
+    for (;;) {
+        char key[16];
+        size_t klen = 0;
+        int over = 0;
+        skip_ws(s);
+        if (s->p >= s->end) {
+            return MG_JSON_INVALID;
+        }
+        if (*s->p == '}' && first) {
+            out->usage_ins = "\"include_usage\":true";
+            s->p++;
+            return MG_JSON_OK;
+        }
+        if (*s->p != '"' || scan_string(s, key, sizeof(key), &klen, &over) != MG_JSON_OK) {
+            return MG_JSON_INVALID;
+        }
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != ':') {
+            return MG_JSON_INVALID;
+        }
+        s->p++;
+        skip_ws(s);
+        const unsigned char *v = s->p;
+        if (scan_value(s) != MG_JSON_OK) {
+            return MG_JSON_INVALID;
+        }
+        if (!over && klen == 13 && memcmp(key, "include_usage", 13) == 0) {
+            out->include_usage = s->p - v == 4 && memcmp(v, "true", 4) == 0;
+            out->usage_at = (size_t)(v - s->base);
+            out->usage_del = (size_t)(s->p - v);
+            out->usage_ins = "true";
+        }
+        skip_ws(s);
+        if (s->p >= s->end) {
+            return MG_JSON_INVALID;
+        }
+        if (*s->p == ',') {
+            s->p++;
+            first = 0;
+            skip_ws(s);
+            if (s->p < s->end && *s->p == '}') {
+                return MG_JSON_INVALID;
+            }
+            continue;
+        }
+        if (*s->p == '}') {
+            s->p++;
+            break;
+        }
+        return MG_JSON_INVALID;
+    }
+    if (out->usage_ins == NULL) {
+        out->usage_ins = "\"include_usage\":true,";   /* before the first member */
+    }
+    return MG_JSON_OK;
+}
+
 int
 mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
                      struct mg_json_req *out)
@@ -398,6 +478,7 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
             return MG_JSON_INVALID;
         }
         if (*s.p == '}' && first) {
+            out->obj_end = (size_t)(s.p - s.base);
             s.p++;
             break;
         }
@@ -430,8 +511,7 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
                 have_model = 0;
             }
         } else if (!koverflow && klen == 14 && memcmp(key, "stream_options", 14) == 0) {
-            out->stream_options = 1;
-            if ((rc = scan_value(&s)) != MG_JSON_OK) {
+            if ((rc = scan_stream_options(&s, out)) != MG_JSON_OK) {
                 return rc;
             }
         } else if (!koverflow && klen == 6 && memcmp(key, "stream", 6) == 0) {
@@ -461,6 +541,11 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
             break;
         }
         return MG_JSON_INVALID;
+    }
+    if (out->usage_ins == NULL) {   /* no stream_options: add it as the last member */
+        out->usage_at = out->obj_end;
+        out->usage_del = 0;
+        out->usage_ins = ",\"stream_options\":{\"include_usage\":true}";
     }
     skip_ws(&s);
     if (s.p != s.end) {
@@ -518,23 +603,39 @@ int
 mg_json_rewrite(const char *body, size_t len, const struct mg_json_req *req, const char *model,
                 int add_usage, struct mg_buf *out)
 {
-    static const char usage[] = ",\"stream_options\":{\"include_usage\":true}";
-    int rc = mg_buf_add(out, body, req->model_start);
+    /* at most two edits, which never overlap: applied in the order they appear in the body */
+    struct { size_t at, del; const char *ins; int quote; } e[2];
+    size_t n = 0, pos = 0, i;
+    int rc = MG_OK;
 
-    if (rc == MG_OK) {
-        rc = model ? mg_json_quote(out, model, strlen(model))
-                   : mg_buf_add(out, body + req->model_start, req->model_end - req->model_start);
+    if (model != NULL) {
+        e[n].at = req->model_start;
+        e[n].del = req->model_end - req->model_start;
+        e[n].ins = model;
+        e[n++].quote = 1;
     }
-    if (rc == MG_OK) {
-        rc = mg_buf_add(out, body + req->model_end, req->obj_end - req->model_end);
+    if (add_usage && !req->include_usage && req->usage_ins != NULL) {
+        e[n].at = req->usage_at;
+        e[n].del = req->usage_del;
+        e[n].ins = req->usage_ins;
+        e[n++].quote = 0;
     }
-    if (rc == MG_OK && add_usage) {
-        rc = mg_buf_add(out, usage, sizeof(usage) - 1);
+    if (n == 2 && e[1].at < e[0].at) {
+        e[0] = e[1];
+        e[1].at = req->model_start;
+        e[1].del = req->model_end - req->model_start;
+        e[1].ins = model;
+        e[1].quote = 1;
     }
-    if (rc == MG_OK) {
-        rc = mg_buf_add(out, body + req->obj_end, len - req->obj_end);
+    for (i = 0; i < n && rc == MG_OK; i++) {
+        rc = mg_buf_add(out, body + pos, e[i].at - pos);
+        if (rc == MG_OK) {
+            rc = e[i].quote ? mg_json_quote(out, e[i].ins, strlen(e[i].ins))
+                            : mg_buf_adds(out, e[i].ins);
+        }
+        pos = e[i].at + e[i].del;
     }
-    return rc;
+    return rc == MG_OK ? mg_buf_add(out, body + pos, len - pos) : rc;
 }
 
 int

@@ -919,7 +919,7 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const char *res
     p->path = mg_strdup(rest - 3);
     p->rest = p->path + 3;
     /* Usage of a stream is only reported when asked for: ask for it, and hide it again later. */
-    p->inject = jr.stream && !jr.stream_options &&
+    p->inject = jr.stream && !jr.include_usage &&
                 (strcmp(p->rest, "/chat/completions") == 0 || strcmp(p->rest, "/completions") == 0);
     p->query = query ? mg_strdup(query) : NULL;
     p->body = body;

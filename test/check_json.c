@@ -131,7 +131,7 @@ START_TEST(rewrite_adds_usage_and_model)
     struct mg_buf out;
 
     ck_assert_int_eq(scan(b, model, &r), MG_JSON_OK);
-    ck_assert_int_eq(r.stream_options, 0);
+    ck_assert_int_eq(r.include_usage, 0);
     mg_buf_init(&out, 1024);
     ck_assert_int_eq(mg_json_rewrite(b, strlen(b), &r, NULL, 1, &out), MG_OK);
     ck_assert_str_eq(out.data, "{\"model\":\"m\", \"stream\":true,\"messages\":[{\"x\":\"}\"}] "
@@ -140,9 +140,39 @@ START_TEST(rewrite_adds_usage_and_model)
     ck_assert_int_eq(mg_json_rewrite(b, strlen(b), &r, "big", 0, &out), MG_OK);
     ck_assert_str_eq(out.data, "{\"model\":\"big\", \"stream\":true,\"messages\":[{\"x\":\"}\"}] } ");
     mg_buf_deinit(&out);
-    ck_assert_int_eq(scan("{\"model\":\"m\",\"stream_options\":{\"include_usage\":false}}", model,
-                          &r), MG_JSON_OK);
-    ck_assert_int_eq(r.stream_options, 1);
+}
+END_TEST
+
+/* Every shape of stream_options gets include_usage turned on with one edit. */
+START_TEST(rewrite_turns_include_usage_on)
+{
+    static const struct { const char *in, *out; int already; } cases[] = {
+        {"{\"stream_options\":{\"include_usage\":false},\"model\":\"m\"}",
+         "{\"stream_options\":{\"include_usage\":true},\"model\":\"big\"}", 0},
+        {"{\"model\":\"m\",\"stream_options\":{}}",
+         "{\"model\":\"big\",\"stream_options\":{\"include_usage\":true}}", 0},
+        {"{\"model\":\"m\",\"stream_options\":{ \"x\":1 }}",
+         "{\"model\":\"big\",\"stream_options\":{\"include_usage\":true, \"x\":1 }}", 0},
+        {"{\"model\":\"m\",\"stream_options\":null}",
+         "{\"model\":\"big\",\"stream_options\":{\"include_usage\":true}}", 0},
+        {"{\"model\":\"m\",\"stream_options\":{\"x\":[1],\"include_usage\":true}}",
+         "{\"model\":\"big\",\"stream_options\":{\"x\":[1],\"include_usage\":true}}", 1},
+    };
+    char model[64];
+    struct mg_json_req r;
+    struct mg_buf out;
+    size_t i;
+
+    mg_buf_init(&out, 1024);
+    for (i = 0; i < MG_ARRAY_LEN(cases); i++) {
+        ck_assert_int_eq(scan(cases[i].in, model, &r), MG_JSON_OK);
+        ck_assert_int_eq(r.include_usage, cases[i].already);
+        mg_buf_reset(&out);
+        ck_assert_int_eq(mg_json_rewrite(cases[i].in, strlen(cases[i].in), &r, "big", 1, &out),
+                         MG_OK);
+        ck_assert_str_eq(out.data, cases[i].out);
+    }
+    mg_buf_deinit(&out);
 }
 END_TEST
 
@@ -159,6 +189,7 @@ json_suite(void)
     tcase_add_test(t, model_and_stream);
     tcase_add_test(t, replace_model_keeps_other_bytes);
     tcase_add_test(t, rewrite_adds_usage_and_model);
+    tcase_add_test(t, rewrite_turns_include_usage_on);
     suite_add_tcase(s, t);
     return s;
 }

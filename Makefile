@@ -32,7 +32,7 @@ TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main
             $(BUILD)/obj/test/mg_test.o
 HDRS     := $(wildcard include/*.h)
 
-.PHONY: all deps run check unit integration asan clean install
+.PHONY: all deps run check unit integration asan clean install bench bench-tools
 all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(BUILD)/check_modelgate
 
 deps:
@@ -73,6 +73,16 @@ asan:
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    MG_BUILD=build/asan MG_TIME_SCALE=3 build/asan/check_modelgate
+
+# The benchmark against nginx (bench/run installs nginx and wrk when missing). Not part of check.
+BENCH_BIN := $(BUILD)/streamload $(BUILD)/idleconns $(BUILD)/nreq
+bench-tools: all $(BENCH_BIN)
+
+$(BUILD)/%: bench/%.c | deps
+	$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(PC_LIBS)
+
+bench: bench-tools
+	bench/run
 
 PREFIX ?= /usr/local
 install: $(BUILD)/modelgate

@@ -11,6 +11,7 @@
  *   x-fake-echo: 1          answer with what was received: method, uri, headers, body
  *   x-fake-content-bytes: N make the answer's content N bytes long
  *   x-fake-split: 1         send every stream event in two writes, 5 ms apart (split reads)
+ *   x-fake-stamp: 1         each stream chunk's content is "ts:<CLOCK_MONOTONIC microseconds>"
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N), --hang (never answer), --drop (close the connection on
  * every request), --tls-cert FILE --tls-key FILE (serve HTTPS). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
@@ -65,6 +66,7 @@ struct fake {
     int                       started;
     int                       echo;
     int                       split;
+    int                       stamp;
     char                     *pending;   /* second half of a split event, sent by the timer */
     json_t                   *echo_json;
 };
@@ -120,7 +122,11 @@ content_text(struct fake *f, int index)
         return s;
     }
     s = malloc(128);
-    if (index < 0) {
+    if (f->stamp && index >= 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        snprintf(s, 128, "ts:%lld", (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+    } else if (index < 0) {
         snprintf(s, 128, "Hello from %s", g.name);
     } else {
         snprintf(s, 128, "tok%d ", index);
@@ -416,6 +422,7 @@ handle(struct evhttp_request *req, void *arg)
     f->content_bytes = (int)header_num(req, "x-fake-content-bytes", 0);
     f->echo = header_num(req, "x-fake-echo", 0) == 1;
     f->split = header_num(req, "x-fake-split", 0) == 1;
+    f->stamp = header_num(req, "x-fake-stamp", 0) == 1;
     f->usage_in = 10;
     f->usage_out = 20;
     const char *u = evhttp_find_header(evhttp_request_get_input_headers(req), "x-fake-usage");
@@ -506,9 +513,26 @@ main(int argc, char **argv)
         }
         evhttp_set_bevcb(http, tls_bev, tls);
     }
-    if (evhttp_bind_socket(http, host, (ev_uint16_t)port) != 0) {
-        fprintf(stderr, "fakeai: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
-        return 1;
+    {
+        /* a deep backlog: benchmarks open a thousand connections at once */
+        struct evutil_addrinfo hints, *ai = NULL;
+        char portstr[16];
+        int fd, one = 1;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICHOST;
+        snprintf(portstr, sizeof(portstr), "%d", port);
+        if (evutil_getaddrinfo(host, portstr, &hints, &ai) != 0 ||
+            (fd = socket(ai->ai_family, SOCK_STREAM, 0)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0 ||
+            evutil_make_socket_nonblocking(fd) != 0 ||
+            evhttp_accept_socket_with_handle(http, fd) == NULL) {
+            fprintf(stderr, "fakeai: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
+            return 1;
+        }
+        evutil_freeaddrinfo(ai);
     }
     term = evsignal_new(g.base, SIGTERM, on_term, NULL);
     intr = evsignal_new(g.base, SIGINT, on_term, NULL);

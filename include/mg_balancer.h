@@ -11,7 +11,7 @@
 
 #include "mg_conf.h"
 
-#define MG_BALANCER_MAX 128   /* attempts per request at most */
+#define MG_BALANCER_MAX 32    /* attempts per request at most */
 
 /*
  * Fills out with indices into rule->backends: priority tiers from the lowest number up, each tier

@@ -28,6 +28,7 @@ struct mg_backend {
     char              *name;
     char              *url;        /* base URL, no trailing '/' */
     char              *api_key;    /* NULL when the backend needs none */
+    char              *auth_header;/* "Authorization: Bearer <api_key>", built once, or NULL */
     struct mg_header  *headers;
     size_t             nheaders;
     struct mg_timeouts timeouts;   /* the global defaults with this backend's overrides */

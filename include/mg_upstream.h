@@ -32,8 +32,14 @@ void mg_upstream_destroy(struct mg_upstream *up);
 /* An easy handle with default options, from the worker's pool when one is free. */
 CURL *mg_upstream_easy_get(struct mg_upstream *up);
 
-/* Gives an easy handle back to the pool (options reset; connections stay in the multi's cache). */
+/*
+ * Gives an easy handle back to the pool. Its options are kept (resetting costs as much as setting
+ * them): a user sets every option that varies on every use. Connections stay in the multi's cache.
+ */
 void mg_upstream_easy_put(struct mg_upstream *up, CURL *easy);
+
+/* 1 the first time a handle from mg_upstream_easy_get() is seen: set its constant options now. */
+int mg_upstream_easy_fresh(CURL *easy);
 
 /* Adds xfer->easy to the multi. MG_OK or MG_ERR. */
 int mg_upstream_start(struct mg_upstream *up, struct mg_upstream_xfer *xfer);

@@ -182,7 +182,7 @@ parse_int(struct ctx *c, yaml_node_t *node, long long lo, long long hi, long lon
 
 INT_SETTER(set_workers, int, 0, 256)
 INT_SETTER(set_priority, int, 0, 1000000)
-INT_SETTER(set_retries, int, 0, 100)
+INT_SETTER(set_retries, int, 0, 31)   /* attempts are capped at MG_BALANCER_MAX */
 INT_SETTER(set_weight, unsigned, 0, 1000000)
 
 static int
@@ -752,6 +752,7 @@ conf_free(struct mg_conf *conf)
         free(b->name);
         free(b->url);
         free(b->api_key);
+        free(b->auth_header);
         free_headers(b->headers, b->nheaders);
     }
     free(conf->backends);
@@ -849,6 +850,11 @@ post_validate(struct ctx *c, struct conf_in *in)
             while (n > 0 && b->b.url[n - 1] == '/') {
                 b->b.url[--n] = '\0';
             }
+        }
+        if (b->b.api_key != NULL && b->b.api_key[0] != '\0') {
+            size_t n = strlen(b->b.api_key) + sizeof("Authorization: Bearer ");
+            b->b.auth_header = mg_malloc(n);
+            snprintf(b->b.auth_header, n, "Authorization: Bearer %s", b->b.api_key);
         }
         b->b.timeouts = conf->timeouts;
         merge_timeouts(&b->b.timeouts, &b->t);

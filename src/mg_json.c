@@ -2,6 +2,9 @@
  * mg_json — validating single-pass scanner for request bodies (see mg_json.h for why).
  */
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "mg_json.h"
 
@@ -12,10 +15,11 @@ struct scan {
     int depth;
 };
 
-static void
+static inline void
 skip_ws(struct scan *s)
 {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) {
+    while (s->p < s->end && *s->p <= ' ' &&
+           (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) {
         s->p++;
     }
 }
@@ -131,6 +135,36 @@ read_hex4(struct scan *s, unsigned *v)
 }
 
 /*
+ * Skips the run of plain string bytes at s->p (printable ASCII other than '"' and '\\'): the bulk
+ * of every prompt. With SSE2, 16 bytes per step; a 256 KiB prompt is then a few tens of
+ * microseconds, not the better part of a millisecond.
+ */
+static inline const unsigned char *
+plain_run(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i ctl = _mm_set1_epi8(0x1F);
+
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* bytes < 0x20 or >= 0x80: signed v <= 0x1F catches both (0x80..0xFF are negative) */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmplt_epi8(v, _mm_add_epi8(ctl, _mm_set1_epi8(1))));
+        int mask = _mm_movemask_epi8(bad);
+        if (mask != 0) {
+            return p + __builtin_ctz((unsigned)mask);
+        }
+        p += 16;
+    }
+#endif
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+        p++;
+    }
+    return p;
+}
+
+/*
  * Scans a string starting at the opening quote. When buf is not NULL the decoded text goes there
  * (NUL-terminated); *overflow is set when it does not fit.
  */
@@ -142,10 +176,7 @@ scan_string(struct scan *s, char *buf, size_t cap, size_t *outlen, int *overflow
     s->p++;   /* opening quote */
     for (;;) {
         const unsigned char *run = s->p;
-        /* Fast path: a run of plain printable ASCII. */
-        while (s->p < s->end && *s->p >= 0x20 && *s->p < 0x80 && *s->p != '"' && *s->p != '\\') {
-            s->p++;
-        }
+        s->p = plain_run(s->p, s->end);
         if (buf != NULL && s->p > run) {
             size_t n = (size_t)(s->p - run);
             if (o + n + 1 > cap) {

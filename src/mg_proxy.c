@@ -23,6 +23,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -110,9 +111,10 @@ struct preq {
     int                       last_timeout;
     char                      last_error[CURL_ERROR_SIZE];
 
-    struct event             *timer;       /* first_byte, then idle */
-    struct event             *peek;        /* client EOF while we wait */
-    struct event             *resume;      /* unpause the upstream once the client drained */
+    /* embedded, not allocated: three fewer malloc/free pairs per request */
+    struct event              timer;       /* first_byte, then idle */
+    struct event              peek;        /* client EOF while we wait */
+    struct event              resume;      /* unpause the upstream once the client drained */
     struct evbuffer          *chunk;
     int                       paused;
 };
@@ -168,7 +170,7 @@ arm_timer(struct preq *p, int64_t ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
 
-    evtimer_add(p->timer, &tv);
+    evtimer_add(&p->timer, &tv);
 }
 
 static const char *
@@ -188,7 +190,7 @@ stop_transfer(struct preq *p)
         mg_upstream_easy_put(p->w->upstream, p->xfer.easy);
         p->xfer.easy = NULL;
     }
-    evtimer_del(p->timer);
+    evtimer_del(&p->timer);
 }
 
 /* Before the final reply: from here on evhttp owns the connection again. */
@@ -198,17 +200,17 @@ detach_client(struct preq *p)
     if (p->evcon != NULL) {
         evhttp_connection_set_closecb(p->evcon, NULL, NULL);
     }
-    event_del(p->peek);
-    event_del(p->resume);
+    event_del(&p->peek);
+    event_del(&p->resume);
 }
 
 static void
 release(struct preq *p)
 {
     stop_transfer(p);
-    event_free(p->timer);
-    event_free(p->peek);
-    event_free(p->resume);
+    event_del(&p->timer);
+    event_del(&p->peek);
+    event_del(&p->resume);
     if (p->chunk != NULL) {
         evbuffer_free(p->chunk);
     }
@@ -261,8 +263,8 @@ on_client_close(struct evhttp_connection *evcon, void *arg)
     account(p, p->state == ST_RELAY ? (int)p->status : 499,
             p->state == ST_RELAY ? p->backend : NULL);
     stop_transfer(p);
-    event_del(p->peek);
-    event_del(p->resume);
+    event_del(&p->peek);
+    event_del(&p->resume);
     p->evcon = NULL;
     /* A request evhttp detached from the dying connection is ours to free. */
     if (evhttp_request_get_connection(p->req) == NULL) {
@@ -279,7 +281,7 @@ on_peek(evutil_socket_t fd, short what, void *arg)
     int gone = mg_sock_peer_gone(fd);
 
     if (gone < 0) {
-        event_del(p->peek);   /* pipelined bytes: evhttp will read them after this request */
+        event_del(&p->peek);   /* pipelined bytes: evhttp will read them after this request */
         return;
     }
     if (gone == 0) {
@@ -559,7 +561,7 @@ on_drained(struct evhttp_connection *evcon, void *arg)
     struct preq *p = arg;
 
     if (p->paused) {
-        event_active(p->resume, EV_TIMEOUT, 0);
+        event_active(&p->resume, EV_TIMEOUT, 0);
     }
 }
 
@@ -594,7 +596,7 @@ on_body(char *data, size_t size, size_t n, void *arg)
         RELAY_HWM) {
         /* The client reads slower than the backend writes: hold the backend, not the bytes. */
         p->paused = 1;
-        evtimer_del(p->timer);
+        evtimer_del(&p->timer);
         return CURL_WRITEFUNC_PAUSE;
     }
     arm_timer(p, p->backend->timeouts.idle_ms);
@@ -647,7 +649,7 @@ on_done(void *arg, CURLcode rc)
 
     mg_upstream_easy_put(p->w->upstream, p->xfer.easy);
     p->xfer.easy = NULL;
-    evtimer_del(p->timer);
+    evtimer_del(&p->timer);
     if (p->state == ST_RELAY) {
         if (rc != CURLE_OK) {
             mg_log_warn("request %s: backend %s failed mid-answer: %s", p->request_id,
@@ -702,6 +704,24 @@ attempt_failed(struct preq *p, CURLcode rc)
     start_next(p);
 }
 
+/* Appends "name: value" (or "name;" for an empty value, curl's way to send one) to l. */
+static struct curl_slist *
+add_header(struct curl_slist *l, struct mg_buf *line, const char *name, const char *value)
+{
+    struct curl_slist *t;
+
+    mg_buf_reset(line);
+    mg_buf_adds(line, name);
+    if (value[0] != '\0') {
+        mg_buf_add(line, ": ", 2);
+        mg_buf_adds(line, value);
+    } else {
+        mg_buf_add(line, ";", 1);
+    }
+    t = curl_slist_append(l, line->data);
+    return t != NULL ? t : l;
+}
+
 static struct curl_slist *
 build_headers(struct preq *p, const struct mg_backend *b)
 {
@@ -724,34 +744,16 @@ build_headers(struct preq *p, const struct mg_backend *b)
         if (i < b->nheaders) {
             continue;   /* the backend's own value wins */
         }
-        mg_buf_reset(&line);
-        /* "Name;" is curl's way to send a header with an empty value ("Name:" would drop it). */
-        mg_buf_printf(&line, kv->value[0] ? "%s: %s" : "%s;", kv->key, kv->value);
-        if ((t = curl_slist_append(l, line.data)) != NULL) {
-            l = t;
-        }
+        l = add_header(l, &line, kv->key, kv->value);
     }
     for (i = 0; i < b->nheaders; i++) {
-        mg_buf_reset(&line);
-        mg_buf_printf(&line, b->headers[i].value[0] ? "%s: %s" : "%s;", b->headers[i].name,
-                      b->headers[i].value);
-        if ((t = curl_slist_append(l, line.data)) != NULL) {
-            l = t;
-        }
+        l = add_header(l, &line, b->headers[i].name, b->headers[i].value);
     }
-    if (b->api_key != NULL && b->api_key[0] != '\0') {
-        mg_buf_reset(&line);
-        mg_buf_printf(&line, "Authorization: Bearer %s", b->api_key);
-        if ((t = curl_slist_append(l, line.data)) != NULL) {
-            l = t;
-        }
+    if (b->auth_header != NULL && (t = curl_slist_append(l, b->auth_header)) != NULL) {
+        l = t;
     }
     if (!p->client_has_id) {
-        mg_buf_reset(&line);
-        mg_buf_printf(&line, "x-request-id: %s", p->request_id);
-        if ((t = curl_slist_append(l, line.data)) != NULL) {
-            l = t;
-        }
+        l = add_header(l, &line, "x-request-id", p->request_id);
     }
     if (!p->client_has_ctype && (t = curl_slist_append(l, "Content-Type: application/json"))) {
         l = t;
@@ -793,24 +795,29 @@ start_attempt(struct preq *p)
         body_len = p->send_body.len;
     }
     mg_buf_reset(&p->url);
-    if (mg_buf_printf(&p->url, "%s%s%s%s", b->url, p->rest, p->query ? "?" : "",
-                      p->query ? p->query : "") != MG_OK) {
+    if (mg_buf_adds(&p->url, b->url) != MG_OK || mg_buf_adds(&p->url, p->rest) != MG_OK ||
+        (p->query != NULL &&
+         (mg_buf_add(&p->url, "?", 1) != MG_OK || mg_buf_adds(&p->url, p->query) != MG_OK))) {
         return MG_ERR;
     }
     curl_slist_free_all(p->hdrs);
     p->hdrs = build_headers(p, b);
 
+    /* Every option that varies is set on every attempt; the constant ones stay on pooled handles
+     * (no curl_easy_reset, which costs as much as setting them all again). */
     e = mg_upstream_easy_get(p->w->upstream);
+    if (mg_upstream_easy_fresh(e)) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    }
     curl_easy_setopt(e, CURLOPT_URL, p->url.data);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->hdrs);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, p);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
-    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, p);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)b->timeouts.connect_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)b->timeouts.total_ms);
@@ -938,16 +945,17 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const char *res
     mg_buf_init(&p->scratch, MG_SSE_EVENT_MAX + 64);
     mg_buf_init(&p->tail, 2 * TAIL_KEEP);
     mg_sse_init(&p->split);
-    p->timer = evtimer_new(w->base, on_timer, p);
-    p->resume = event_new(w->base, -1, 0, on_resume, p);
-    p->peek = event_new(w->base, bufferevent_getfd(evhttp_connection_get_bufferevent(p->evcon)),
-                        EV_READ | EV_PERSIST, on_peek, p);
+    evtimer_assign(&p->timer, w->base, on_timer, p);
+    event_assign(&p->resume, w->base, -1, 0, on_resume, p);
+    event_assign(&p->peek, w->base,
+                 bufferevent_getfd(evhttp_connection_get_bufferevent(p->evcon)),
+                 EV_READ | EV_PERSIST, on_peek, p);
     p->chunk = evbuffer_new();
-    if (p->timer == NULL || p->resume == NULL || p->peek == NULL || p->chunk == NULL) {
+    if (p->chunk == NULL) {
         abort();
     }
     evhttp_connection_set_closecb(p->evcon, on_client_close, p);
-    event_add(p->peek, NULL);
+    event_add(&p->peek, NULL);
 
     p->nattempts = mg_balancer_order(p->rule, &w->rng, p->order, MG_BALANCER_MAX);
     if (p->nattempts == 0) {

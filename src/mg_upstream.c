@@ -171,11 +171,13 @@ mg_upstream_easy_get(struct mg_upstream *up)
     CURL *easy;
 
     if (up->npool > 0) {
-        easy = up->pool[--up->npool];
-    } else if ((easy = curl_easy_init()) == NULL) {
+        return up->pool[--up->npool];
+    }
+    if ((easy = curl_easy_init()) == NULL) {
         mg_log_error("curl_easy_init failed");
         abort();
     }
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     /* OpenSSL's variables, so that a private CA (an internal vLLM, a test) can be trusted. */
@@ -195,11 +197,19 @@ mg_upstream_easy_put(struct mg_upstream *up, CURL *easy)
         return;
     }
     if (up->npool < POOL_MAX) {
-        curl_easy_reset(easy);
         up->pool[up->npool++] = easy;
     } else {
         curl_easy_cleanup(easy);
     }
+}
+
+int
+mg_upstream_easy_fresh(CURL *easy)
+{
+    struct mg_upstream_xfer *x = NULL;
+
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    return x == NULL;
 }
 
 int

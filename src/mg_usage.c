@@ -7,8 +7,6 @@
  */
 #include <string.h>
 
-#include <jansson.h>
-
 #include "mg_usage.h"
 
 static const char *
@@ -39,36 +37,111 @@ last_usage_value(const char *p, size_t n, const char **key)
     return found;
 }
 
-static int64_t
-int_member(json_t *o, const char *a, const char *b)
+/* Skips one JSON value (not validated: the backend's JSON is only read, never trusted). */
+static const char *
+skip_value(const char *p, const char *end)
 {
-    json_t *v = json_object_get(o, a);
+    int depth = 0;
 
-    if (!json_is_integer(v)) {
-        v = json_object_get(o, b);
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            for (p++; p < end && *p != '"'; p++) {
+                if (*p == '\\') {
+                    p++;
+                }
+            }
+            p++;
+        } else if (c == '{' || c == '[') {
+            depth++;
+            p++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0) {
+                return p;
+            }
+            depth--;
+            p++;
+        } else if (c == ',' && depth == 0) {
+            return p;
+        } else {
+            p++;
+        }
+        if (depth == 0 && (c == '"' || c == '}' || c == ']')) {
+            return p;
+        }
     }
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+    return NULL;
+}
+
+/*
+ * Reads the token counts of the usage object starting at v ('{'): a small hand walk over its
+ * members, since this runs for every answer and a JSON tree would cost more than the proxying.
+ */
+static int
+read_usage(const char *v, const char *end, struct mg_usage *u)
+{
+    const char *p = v + 1;
+
+    u->input = -1;
+    u->output = -1;
+    for (;;) {
+        const char *k, *ke;
+        p = skip_ws(p, end);
+        if (p >= end || *p == '}') {
+            break;
+        }
+        if (*p != '"') {
+            return 0;
+        }
+        k = ++p;
+        while (p < end && *p != '"') {
+            p++;
+        }
+        ke = p++;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') {
+            return 0;
+        }
+        p = skip_ws(p + 1, end);
+        if (p < end && *p >= '0' && *p <= '9') {
+            int64_t n = 0;
+            size_t klen = (size_t)(ke - k);
+            while (p < end && *p >= '0' && *p <= '9' && n < INT64_MAX / 10) {
+                n = n * 10 + (*p++ - '0');
+            }
+            if ((klen == 13 && memcmp(k, "prompt_tokens", 13) == 0) ||
+                (klen == 12 && memcmp(k, "input_tokens", 12) == 0)) {
+                u->input = n;
+            } else if ((klen == 17 && memcmp(k, "completion_tokens", 17) == 0) ||
+                       (klen == 13 && memcmp(k, "output_tokens", 13) == 0)) {
+                u->output = n;
+            }
+        }
+        p = skip_value(p, end);
+        if (p == NULL) {
+            return 0;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p++;
+        } else if (p < end && *p == '}') {
+            break;
+        } else {
+            return 0;
+        }
+    }
+    return p < end && (u->input >= 0 || u->output >= 0);
 }
 
 int
 mg_usage_parse(const char *p, size_t n, struct mg_usage *u)
 {
     const char *v = last_usage_value(p, n, NULL);
-    json_error_t err;
-    json_t *o;
 
     if (v == NULL || v >= p + n || *v != '{') {
         return 0;
     }
-    o = json_loadb(v, (size_t)(p + n - v), JSON_DISABLE_EOF_CHECK, &err);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return 0;
-    }
-    u->input = int_member(o, "prompt_tokens", "input_tokens");
-    u->output = int_member(o, "completion_tokens", "output_tokens");
-    json_decref(o);
-    return u->input >= 0 || u->output >= 0;
+    return read_usage(v, p + n, u);
 }
 
 void

@@ -25,6 +25,14 @@ START_TEST(usage_from_answers)
     /* a tail that starts mid-answer still has the usage */
     ck_assert_int_eq(mg_usage_parse(chat + 40, strlen(chat) - 40, &u), 1);
     ck_assert_int_eq(u.output, 34);
+    {
+        const char *o = "{\"usage\":{\"prompt_tokens\":19,\"prompt_tokens_details\":{\"cached_tokens\":7,"
+                        "\"audio_tokens\":0},\"completion_tokens\":10,\"total_tokens\":29,"
+                        "\"completion_tokens_details\":{\"reasoning_tokens\":3,\"x\":[1,{\"y\":\"}\"}]}}}";
+        ck_assert_int_eq(mg_usage_parse(o, strlen(o), &u), 1);
+        ck_assert_int_eq(u.input, 19);
+        ck_assert_int_eq(u.output, 10);
+    }
     ck_assert_int_eq(mg_usage_parse("{\"usage\":null}", 14, &u), 0);
     ck_assert_int_eq(mg_usage_parse("{\"a\":1}", 7, &u), 0);
     ck_assert_int_eq(mg_usage_parse("{\"usage\":{\"prompt_tok", 21, &u), 0);

@@ -27,6 +27,8 @@ static char      *log_path;          /* NULL for stdout */
 struct mg_access_out {
     struct mg_buf  buf;
     struct event  *timer;
+    time_t         sec;          /* the second ts_prefix was made for */
+    char           ts_prefix[40];/* {"time":"2026-11-26T13:49:27. */
 };
 
 static int
@@ -150,14 +152,65 @@ mg_access_out_destroy(struct mg_access_out *o)
     free(o);
 }
 
+/* Appends the decimal digits of v (no printf: this runs for every request). */
+static void
+add_int(struct mg_buf *b, int64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v;
+
+    do {
+        d[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        d[--i] = '-';
+    }
+    mg_buf_add(b, d + i, sizeof(d) - i);
+}
+
+/* Microseconds as milliseconds with three decimals. */
+static void
+add_ms(struct mg_buf *b, int64_t us)
+{
+    char frac[4];
+
+    add_int(b, us / 1000);
+    frac[0] = '.';
+    frac[1] = (char)('0' + (us / 100) % 10);
+    frac[2] = (char)('0' + (us / 10) % 10);
+    frac[3] = (char)('0' + us % 10);
+    mg_buf_add(b, frac, 4);
+}
+
+/* ,"name": then a JSON string, or null */
 static void
 str_field(struct mg_buf *b, const char *name, const char *v)
 {
-    mg_buf_printf(b, ",\"%s\":", name);
+    mg_buf_add(b, ",\"", 2);
+    mg_buf_adds(b, name);
+    mg_buf_add(b, "\":", 2);
     if (v == NULL) {
         mg_buf_adds(b, "null");
     } else {
         mg_json_quote(b, v, strlen(v));
+    }
+}
+
+/* ,"name": then the number, or null when it is negative */
+static void
+int_field(struct mg_buf *b, const char *name, int64_t v, int ms)
+{
+    mg_buf_add(b, ",\"", 2);
+    mg_buf_adds(b, name);
+    mg_buf_add(b, "\":", 2);
+    if (v < 0) {
+        mg_buf_adds(b, "null");
+    } else if (ms) {
+        add_ms(b, v);
+    } else {
+        add_int(b, v);
     }
 }
 
@@ -174,19 +227,24 @@ mg_access_log(struct mg_access_out *o, const struct mg_access_rec *r)
     }
     before = o->buf.len;
     clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    mg_buf_printf(&o->buf, "{\"time\":\"%s.%03ldZ\"", ts, now.tv_nsec / 1000000);
+    if (now.tv_sec != o->sec) {   /* the date part changes once a second */
+        o->sec = now.tv_sec;
+        gmtime_r(&now.tv_sec, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(o->ts_prefix, sizeof(o->ts_prefix), "{\"time\":\"%s.", ts);
+    }
+    mg_buf_adds(&o->buf, o->ts_prefix);
+    {
+        char msz[5] = {(char)('0' + now.tv_nsec / 100000000), (char)('0' + now.tv_nsec / 10000000 % 10),
+                       (char)('0' + now.tv_nsec / 1000000 % 10), 'Z', '"'};
+        mg_buf_add(&o->buf, msz, 5);
+    }
     str_field(&o->buf, "request_id", r->request_id);
     str_field(&o->buf, "client", r->client);
     str_field(&o->buf, "method", r->method);
     str_field(&o->buf, "path", r->path);
     str_field(&o->buf, "model", r->model);
-    if (r->rule >= 0) {
-        mg_buf_printf(&o->buf, ",\"rule\":%d", r->rule);
-    } else {
-        mg_buf_adds(&o->buf, ",\"rule\":null");
-    }
+    int_field(&o->buf, "rule", r->rule, 0);
     mg_buf_adds(&o->buf, ",\"backends\":[");
     for (i = 0; i < r->nbackends; i++) {
         if (i > 0) {
@@ -194,25 +252,15 @@ mg_access_log(struct mg_access_out *o, const struct mg_access_rec *r)
         }
         mg_json_quote(&o->buf, r->backends[i], strlen(r->backends[i]));
     }
-    mg_buf_printf(&o->buf, "],\"status\":%d,\"bytes_in\":%lld,\"bytes_out\":%lld,"
-                           "\"duration_ms\":%.3f", r->status, (long long)r->bytes_in,
-                  (long long)r->bytes_out, (double)r->duration_us / 1000.0);
-    if (r->ttfb_us >= 0) {
-        mg_buf_printf(&o->buf, ",\"ttfb_ms\":%.3f", (double)r->ttfb_us / 1000.0);
-    } else {
-        mg_buf_adds(&o->buf, ",\"ttfb_ms\":null");
-    }
-    if (r->input_tokens >= 0) {
-        mg_buf_printf(&o->buf, ",\"input_tokens\":%lld", (long long)r->input_tokens);
-    } else {
-        mg_buf_adds(&o->buf, ",\"input_tokens\":null");
-    }
-    if (r->output_tokens >= 0) {
-        mg_buf_printf(&o->buf, ",\"output_tokens\":%lld", (long long)r->output_tokens);
-    } else {
-        mg_buf_adds(&o->buf, ",\"output_tokens\":null");
-    }
-    if (mg_buf_printf(&o->buf, ",\"stream\":%s}\n", r->stream ? "true" : "false") != MG_OK) {
+    mg_buf_add(&o->buf, "]", 1);
+    int_field(&o->buf, "status", r->status, 0);
+    int_field(&o->buf, "bytes_in", r->bytes_in, 0);
+    int_field(&o->buf, "bytes_out", r->bytes_out, 0);
+    int_field(&o->buf, "duration_ms", r->duration_us, 1);
+    int_field(&o->buf, "ttfb_ms", r->ttfb_us, 1);
+    int_field(&o->buf, "input_tokens", r->input_tokens, 0);
+    int_field(&o->buf, "output_tokens", r->output_tokens, 0);
+    if (mg_buf_adds(&o->buf, r->stream ? ",\"stream\":true}\n" : ",\"stream\":false}\n") != MG_OK) {
         /* the buffer is full (the disk is slower than the traffic): drop this line whole */
         o->buf.len = before;
         if (o->buf.data != NULL) {

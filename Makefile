@@ -32,7 +32,7 @@ TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main
             $(BUILD)/obj/test/mg_test.o
 HDRS     := $(wildcard include/*.h)
 
-.PHONY: all deps run check unit integration asan clean install bench bench-tools
+.PHONY: all deps run check unit integration asan valgrind clean install bench bench-tools
 all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(BUILD)/check_modelgate
 
 deps:
@@ -83,6 +83,15 @@ $(BUILD)/%: bench/%.c | deps
 
 bench: bench-tools
 	bench/run
+
+# The unit suites under memcheck, and the gateway of the integration suites too (any error or
+# leak makes it exit 99, which the suites check). Slow: a few minutes.
+valgrind: all
+	for s in util conf json router balancer models usage; do \
+	    CK_FORK=no CK_RUN_SUITE=$$s valgrind -q --error-exitcode=99 --leak-check=full \
+	        --errors-for-leak-kinds=definite $(BUILD)/check_modelgate || exit 1; done
+	MG_TIME_SCALE=10 MG_WRAP="valgrind -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite" $(BUILD)/check_modelgate
 
 PREFIX ?= /usr/local
 install: $(BUILD)/modelgate

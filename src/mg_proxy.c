@@ -470,7 +470,7 @@ note_usage(struct preq *p, const char *data, size_t len)
 {
     struct mg_usage u;
 
-    if (memmem(data, len, "\"usage\"", 7) != NULL && mg_usage_parse(data, len, &u)) {
+    if (mg_usage_parse(data, len, &u)) {
         p->usage = u;
         p->have_usage = 1;
     }
@@ -480,7 +480,7 @@ note_usage(struct preq *p, const char *data, size_t len)
 static void
 on_event_observe(void *arg, const char *data, size_t len, int whole)
 {
-    if (whole) {
+    if (whole && memmem(data, len, "\"usage\"", 7) != NULL) {
         note_usage(arg, data, len);
     }
 }

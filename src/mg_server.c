@@ -168,16 +168,7 @@ worker_init(struct mg_server *s, int i)
     w->server = s;
     w->rng = ((uint64_t)time(NULL) << 16) ^ ((uint64_t)getpid() << 8) ^ (uint64_t)(i + 1) ^
              0x9E3779B97F4A7C15ull;
-    {
-        /* epoll's changelist folds the enable/disable of write interest that every relayed
-         * chunk causes into one epoll_ctl per loop turn, instead of two per chunk */
-        struct event_config *cfg = event_config_new();
-        if (cfg != NULL) {
-            event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-            w->base = event_base_new_with_config(cfg);
-            event_config_free(cfg);
-        }
-    }
+    w->base = event_base_new();
     if (w->base == NULL) {
         mg_log_error("event_base_new failed");
         return MG_ERR;

@@ -24,6 +24,14 @@ last_usage_value(const char *p, size_t n, const char **key)
 {
     const char *end = p + n, *found = NULL, *s = p;
 
+    /* usage is the last member of nearly every answer and chunk: look at the end first */
+    if (n > 160) {
+        found = last_usage_value(p + n - 160, 160, key);
+        if (found != NULL) {
+            return found;
+        }
+    }
+
     while ((s = memmem(s, (size_t)(end - s), "\"usage\"", 7)) != NULL) {
         const char *v = skip_ws(s + 7, end);
         if ((s == p || s[-1] != '\\') && v < end && *v == ':') {
@@ -164,12 +172,17 @@ mg_sse_feed(struct mg_sse *s, const char *p, size_t n, mg_sse_event_fn fn, void 
     size_t i, start = 0;
 
     for (i = 0; i < n; i++) {
-        if (p[i] == '\n') {
-            s->nl++;
-        } else if (p[i] != '\r') {
-            s->nl = 0;
+        if (p[i] != '\n') {
+            if (p[i] != '\r') {
+                /* any other byte ends a run of blank lines; jump to the next newline, since
+                 * event bodies are long lines ('\r' before it changes nothing) */
+                const char *nl = memchr(p + i, '\n', n - i);
+                s->nl = 0;
+                i = (nl ? (size_t)(nl - p) : n) - 1;
+            }
+            continue;
         }
-        if (s->nl < 2) {
+        if (++s->nl < 2) {
             continue;
         }
         /* p[start..i] ends the current event */

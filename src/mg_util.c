@@ -174,12 +174,16 @@ parse_number(const char *s, uint64_t *v, const char **end)
     return MG_OK;
 }
 
-int
-mg_parse_duration(const char *s, int64_t *ms)
+struct unit {
+    const char *name;
+    uint64_t    mul;
+};
+
+/* A whole number followed by exactly one of the units (an empty name allows a bare number). */
+static int
+parse_with_unit(const char *s, const struct unit *units, size_t nunits, uint64_t max,
+                uint64_t *out)
 {
-    static const struct { const char *unit; uint64_t mul; } units[] = {
-        {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
-    };
     const char *end;
     uint64_t n;
     size_t i;
@@ -187,12 +191,12 @@ mg_parse_duration(const char *s, int64_t *ms)
     if (s == NULL || parse_number(s, &n, &end) != MG_OK) {
         return MG_ERR;
     }
-    for (i = 0; i < MG_ARRAY_LEN(units); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            if (n > (uint64_t)INT64_MAX / units[i].mul) {
+    for (i = 0; i < nunits; i++) {
+        if (strcmp(end, units[i].name) == 0) {
+            if (n > max / units[i].mul) {
                 return MG_ERR;
             }
-            *ms = (int64_t)(n * units[i].mul);
+            *out = n * units[i].mul;
             return MG_OK;
         }
     }
@@ -200,28 +204,26 @@ mg_parse_duration(const char *s, int64_t *ms)
 }
 
 int
-mg_parse_size(const char *s, uint64_t *bytes)
+mg_parse_duration(const char *s, int64_t *ms)
 {
-    static const struct { const char *unit; uint64_t mul; } units[] = {
-        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024},
-    };
-    const char *end;
-    uint64_t n;
-    size_t i;
+    static const struct unit units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    uint64_t v;
 
-    if (s == NULL || parse_number(s, &n, &end) != MG_OK) {
+    if (parse_with_unit(s, units, MG_ARRAY_LEN(units), (uint64_t)INT64_MAX, &v) != MG_OK) {
         return MG_ERR;
     }
-    for (i = 0; i < MG_ARRAY_LEN(units); i++) {
-        if (strcmp(end, units[i].unit) == 0) {
-            if (n > UINT64_MAX / units[i].mul) {
-                return MG_ERR;
-            }
-            *bytes = n * units[i].mul;
-            return MG_OK;
-        }
-    }
-    return MG_ERR;
+    *ms = (int64_t)v;
+    return MG_OK;
+}
+
+int
+mg_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct unit units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024ull * 1024 * 1024},
+    };
+
+    return parse_with_unit(s, units, MG_ARRAY_LEN(units), UINT64_MAX, bytes);
 }
 
 int

@@ -53,20 +53,12 @@ write_gen(int gen, const char *to, const char *extra)
     write_conf(lc_conf, lc_port, body);
 }
 
+static int file_has(const char *path, const char *needle);
+
 static int
 log_has(const char *needle)
 {
-    static char buf[1 << 20];
-    FILE *f = fopen(lc_log, "r");
-    size_t n;
-
-    if (f == NULL) {
-        return 0;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return strstr(buf, needle) != NULL;
+    return file_has(lc_log, needle);
 }
 
 /* How many reloads the gateway has logged (tests run in forked children: count, don't track). */

@@ -56,37 +56,22 @@ pid_t
 mg_test_spawn(char *const argv[], const char *logfile)
 {
     const char *wrap = getenv("MG_WRAP");
+    char *args[64], *copy = NULL, *save = NULL, *t;
+    int n = 0, i;
     pid_t pid;
 
     /* MG_WRAP="valgrind -q --error-exitcode=99 ..." runs the gateway (not fakeai) under a tool */
     if (wrap != NULL && *wrap && strstr(argv[0], "modelgate") != NULL) {
-        char *args[64], *copy = strdup(wrap), *save = NULL, *t;
-        int n = 0, i;
+        copy = strdup(wrap);
         for (t = strtok_r(copy, " ", &save); t && n < 48; t = strtok_r(NULL, " ", &save)) {
             args[n++] = t;
         }
-        for (i = 0; argv[i] && n < 63; i++) {
-            args[n++] = argv[i];
-        }
-        args[n] = NULL;
-        pid = fork();
-        if (pid == 0) {
-            if (logfile != NULL) {
-                int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
-                if (fd >= 0) {
-                    dup2(fd, 1);
-                    dup2(fd, 2);
-                    close(fd);
-                }
-            }
-            execvp(args[0], args);
-            _exit(127);
-        }
-        free(copy);
-        return pid;
     }
+    for (i = 0; argv[i] && n < 63; i++) {
+        args[n++] = argv[i];
+    }
+    args[n] = NULL;
     pid = fork();
-
     if (pid == 0) {
         if (logfile != NULL) {
             int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -96,10 +81,11 @@ mg_test_spawn(char *const argv[], const char *logfile)
                 close(fd);
             }
         }
-        execv(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        execvp(args[0], args);
+        fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
         _exit(127);
     }
+    free(copy);
     return pid;
 }
 

@@ -122,12 +122,15 @@ evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
     }
 }
 
+static const char *method_name(enum evhttp_cmd_type cmd);
+
 static void
 not_allowed(struct evhttp_request *req, const char *allow)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-    mg_http_error(req, 405, "method_not_allowed", NULL, "Method %s is not allowed on this path",
-                  evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" : "this");
+    mg_http_error(req, 405, "method_not_allowed", NULL,
+                  "Method %s is not allowed on this path (allowed: %s)",
+                  method_name(evhttp_request_get_command(req)), allow);
 }
 
 const char *
@@ -140,8 +143,11 @@ mg_http_client(struct evhttp_request *req, char *buf, size_t len)
     buf[0] = '\0';
     if (evcon != NULL) {
         evhttp_connection_get_peer(evcon, &addr, &port);
-        snprintf(buf, len, strchr(addr ? addr : "", ':') ? "[%s]:%u" : "%s:%u", addr ? addr : "",
-                 (unsigned)port);
+        addr = addr ? addr : "";
+        if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, ':') == NULL) {
+            addr += 7;   /* an IPv4 client of a dual-stack listener */
+        }
+        snprintf(buf, len, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, (unsigned)port);
     }
     return buf;
 }

@@ -377,10 +377,10 @@ account(struct preq *p, int status, const struct mg_backend *backend)
 static void
 reply_error(struct preq *p, int status, const char *code, const char *msg)
 {
+    account(p, status, NULL);
     detach_client(p);
     evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-request-id", p->request_id);
     mg_http_error(p->req, status, code, NULL, "%s", msg);
-    account(p, status, NULL);
     release(p);
 }
 
@@ -397,9 +397,9 @@ reply_all_failed(struct preq *p)
         evbuffer_add(buf, p->last_body.data ? p->last_body.data : "", p->last_body.len);
         p->bytes_out = (int64_t)p->last_body.len;
         p->t_first = mg_now_us();
+        account(p, (int)p->last_status, p->last_backend);
         evhttp_send_reply(p->req, (int)p->last_status, NULL, buf);
         evbuffer_free(buf);
-        account(p, (int)p->last_status, p->last_backend);
         release(p);
         return;
     }
@@ -662,9 +662,10 @@ on_done(void *arg, CURLcode rc)
         } else if (p->json_answer && p->tail.len > 0) {
             note_usage(p, p->tail.data, p->tail.len);
         }
+        /* account first: evhttp_send_reply_end() may complete and free the request at once */
+        account(p, (int)p->status, p->backend);
         detach_client(p);
         evhttp_send_reply_end(p->req);
-        account(p, (int)p->status, p->backend);
         release(p);
         return;
     }

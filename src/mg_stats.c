@@ -283,7 +283,8 @@ mg_stats_render(struct mg_buf *out)
                                                 "modelgate_tokens_total",
                                                 "modelgate_backend_attempts_total"};
     struct merged *m;
-    size_t nm = 0, cap = 0, i, j;
+    size_t *slot;     /* open addressing over m: index + 1, 0 when empty */
+    size_t nm = 0, cap = 0, nslots, i, j;
     int w, k, inflight = 0;
 
     pthread_mutex_lock(&reg_lock);
@@ -293,6 +294,9 @@ mg_stats_render(struct mg_buf *out)
         }
     }
     m = mg_calloc(cap ? cap : 1, sizeof(*m));
+    for (nslots = 64; nslots < 2 * cap; nslots *= 2) {
+    }
+    slot = mg_calloc(nslots, sizeof(*slot));
     for (w = 0; w < WORKERS_MAX; w++) {
         if (reg[w] == NULL) {
             continue;
@@ -303,22 +307,27 @@ mg_stats_render(struct mg_buf *out)
             if (!atomic_load_explicit(&s->used, memory_order_acquire)) {
                 continue;
             }
-            for (j = 0; j < nm; j++) {
-                if (m[j].kind == s->kind && m[j].code == s->code && strcmp(m[j].a, s->a) == 0 &&
-                    strcmp(m[j].b, s->b) == 0) {
+            /* the same series on several workers is added up (a hash, not a scan: up to
+             * 4096 series a worker) */
+            for (j = hash(s->kind, s->a, s->b, s->code) & (nslots - 1); slot[j] != 0;
+                 j = (j + 1) & (nslots - 1)) {
+                struct merged *x = &m[slot[j] - 1];
+                if (x->kind == s->kind && x->code == s->code && strcmp(x->a, s->a) == 0 &&
+                    strcmp(x->b, s->b) == 0) {
                     break;
                 }
             }
-            if (j == nm) {
+            if (slot[j] == 0) {
                 m[nm].kind = s->kind;
                 m[nm].code = s->code;
                 m[nm].a = s->a;
                 m[nm].b = s->b;
-                nm++;
+                slot[j] = ++nm;
             }
-            m[j].value += atomic_load_explicit(&s->value, memory_order_relaxed);
+            m[slot[j] - 1].value += atomic_load_explicit(&s->value, memory_order_relaxed);
         }
     }
+    free(slot);
 
     mg_buf_adds(out, "# HELP modelgate_requests_total Requests answered, by model, backend and "
                      "status code.\n# TYPE modelgate_requests_total counter\n");

@@ -17,6 +17,7 @@ Suite *router_suite(void);
 Suite *balancer_suite(void);
 Suite *models_suite(void);
 Suite *usage_suite(void);
+Suite *stats_suite(void);
 Suite *integration_suite(void);
 Suite *lifecycle_suite(void);
 

@@ -46,6 +46,13 @@ void mg_http_json(struct evhttp_request *req, int status, const char *json, size
 void mg_http_account(struct mg_worker *w, struct evhttp_request *req, int status, int64_t t0_us,
                      const char *model);
 
+/*
+ * Counts req as in flight until its reply is reported sent, or its connection closes first
+ * (a client that leaves while the last bytes are flushed). mg_http sets this on every request;
+ * a handler that installs its own close callback puts this one back before the final reply.
+ */
+void mg_http_watch_until_sent(struct mg_worker *w, struct evhttp_request *req);
+
 /* "addr:port" of the request's client, into buf. */
 const char *mg_http_client(struct evhttp_request *req, char *buf, size_t len);
 

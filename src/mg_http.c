@@ -304,7 +304,29 @@ has_dot_segment(const char *path)
 static void
 request_sent(struct evhttp_request *req, void *arg)
 {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    if (evcon != NULL) {
+        evhttp_connection_set_closecb(evcon, NULL, NULL);   /* the watch below is over */
+    }
     mg_server_request_done(arg);
+}
+
+/* The connection died before its reply was all sent: evhttp will not report it sent. */
+static void
+closed_before_sent(struct evhttp_connection *evcon, void *arg)
+{
+    mg_server_request_done(arg);
+}
+
+void
+mg_http_watch_until_sent(struct mg_worker *w, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    if (evcon != NULL) {
+        evhttp_connection_set_closecb(evcon, closed_before_sent, w);
+    }
 }
 
 static void
@@ -322,7 +344,9 @@ handle(struct evhttp_request *req, void *arg)
     }
     w->inflight++;
     mg_stats_inflight(w->stats, w->inflight);
+    /* exactly one of these two ends the count: the reply sent, or the connection gone first */
     evhttp_request_set_on_complete_cb(req, request_sent, w);
+    mg_http_watch_until_sent(w, req);
     if (!w->admin_separate && (status = admin_path(req, path)) != 0) {
         mg_http_account(w, req, status, t0, NULL);
         return;

@@ -198,7 +198,7 @@ static void
 detach_client(struct preq *p)
 {
     if (p->evcon != NULL) {
-        evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+        mg_http_watch_until_sent(p->w, p->req);
     }
     event_del(&p->peek);
     event_del(&p->resume);
@@ -244,9 +244,11 @@ drop_client(struct preq *p)
     account(p, p->state == ST_RELAY ? (int)p->status : 499,
             p->state == ST_RELAY ? p->backend : NULL);
     stop_transfer(p);
-    detach_client(p);
+    event_del(&p->peek);
+    event_del(&p->resume);
     p->evcon = NULL;
     if (evcon != NULL) {
+        evhttp_connection_set_closecb(evcon, NULL, NULL);   /* we count this one ourselves */
         evhttp_connection_free(evcon);   /* frees p->req as well */
     }
     mg_server_request_done(p->w);

@@ -1094,6 +1094,55 @@ START_TEST(metrics_format_and_counts)
 }
 END_TEST
 
+/* Sends one request on a raw socket with a tiny receive window, reads `after` bytes, leaves. */
+static void
+abort_after(const char *body, const char *extra, size_t after)
+{
+    char req[1024], buf[65536];
+    int rcv = 4096, fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)gw_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    snprintf(req, sizeof(req), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n%s"
+                               "Content-Length: %zu\r\n\r\n%s", extra, strlen(body), body);
+    raw_send(fd, req);
+    if (after > 0) {
+        raw_read(fd, buf, sizeof(buf), after, 3000);
+    } else {
+        usleep(100000);
+    }
+    close(fd);
+}
+
+/* Clients that leave at any stage never leave a request counted as in flight. */
+START_TEST(inflight_back_to_zero_after_aborts)
+{
+    int64_t deadline;
+    double v = -1;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        abort_after("{\"model\":\"m-a\"}", "x-fake-delay-ms: 2000\r\n", 0);
+        abort_after("{\"model\":\"m-a\",\"stream\":true}",
+                    "x-fake-chunks: 50\r\nx-fake-chunk-gap-ms: 50\r\n", 300);
+        abort_after("{\"model\":\"m-a\"}", "x-fake-content-bytes: 4000000\r\n", 1000);
+        abort_after("{\"model\":\"m-a\"}", "x-fake-content-bytes: 200000\r\n", 100);
+        abort_after("{\"model\":\"m-a\"}", "x-fake-content-bytes: 60000\r\n", 10);
+    }
+    /* the scrape itself is the only request left */
+    deadline = mg_now_ms() + 5000 * mg_test_scale();
+    while (mg_now_ms() < deadline && (v = metric_now("modelgate_inflight_requests")) != 1) {
+        usleep(20000);
+    }
+    ck_assert_msg(v == 1, "inflight stuck at %.0f", v);
+}
+END_TEST
+
 /* Waits until the access log holds a line with needle; returns that line parsed. */
 static json_t *
 access_line(const char *needle)
@@ -1287,6 +1336,7 @@ integration_suite(void)
     tcase_add_test(t, usage_stream_requested_passes_through);
     tcase_add_test(t, metrics_format_and_counts);
     tcase_add_test(t, access_log_lines);
+    tcase_add_test(t, inflight_back_to_zero_after_aborts);
     tcase_add_test(t, keys_not_logged);
     suite_add_tcase(s, t);
 

@@ -94,9 +94,11 @@ valgrind: all
 	    --errors-for-leak-kinds=definite" $(BUILD)/check_modelgate
 
 PREFIX ?= /usr/local
+# An existing /etc/modelgate/modelgate.yaml is the operator's: an upgrade never overwrites it.
 install: $(BUILD)/modelgate
 	install -D -m 0755 $(BUILD)/modelgate $(DESTDIR)$(PREFIX)/bin/modelgate
-	install -D -m 0644 conf/modelgate.yaml $(DESTDIR)/etc/modelgate/modelgate.yaml
+	[ -e $(DESTDIR)/etc/modelgate/modelgate.yaml ] || \
+	    install -D -m 0644 conf/modelgate.yaml $(DESTDIR)/etc/modelgate/modelgate.yaml
 
 clean:
 	rm -rf build

@@ -479,7 +479,7 @@ END_TEST
 
 struct slow_arg {
     int                 port;
-    const char         *delay;
+    const char         *delay;    /* ms before the answer, or NULL for a stream of 12 chunks */
     struct mg_test_resp r;
 };
 
@@ -489,10 +489,12 @@ slow_client(void *arg)
     struct slow_arg *s = arg;
     char url[128], hd[64];
     const char *h[] = {hd, NULL};
+    const char *stream_h[] = {"x-fake-chunks: 12", "x-fake-chunk-gap-ms: 100", NULL};
+    const char *body = s->delay ? "{\"model\":\"m-r\"}" : "{\"model\":\"m-r\",\"stream\":true}";
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", s->port);
-    snprintf(hd, sizeof(hd), "x-fake-delay-ms: %s", s->delay);
-    mg_test_http("POST", url, "{\"model\":\"m-r\"}", 15, h, &s->r);
+    snprintf(hd, sizeof(hd), "x-fake-delay-ms: %s", s->delay ? s->delay : "0");
+    mg_test_http("POST", url, body, strlen(body), s->delay ? h : stream_h, &s->r);
     return NULL;
 }
 
@@ -557,7 +559,12 @@ sigterm_case(const char *shutdown_timeout, const char *delay, int want_status)
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 0);
-    if (want_status == 200) {
+    if (want_status == 200 && delay == NULL) {
+        ck_assert_int_eq(s.r.status, 200);
+        ck_assert_int_eq(s.r.curl_rc, 0);
+        ck_assert_ptr_nonnull(strstr(s.r.body.data, "tok11 "));
+        ck_assert_ptr_nonnull(strstr(s.r.body.data, "data: [DONE]"));
+    } else if (want_status == 200) {
         ck_assert_int_eq(s.r.status, 200);
         ck_assert_ptr_nonnull(strstr(s.r.body.data, "Hello from ra"));
     } else {
@@ -572,6 +579,12 @@ sigterm_case(const char *shutdown_timeout, const char *delay, int want_status)
 START_TEST(sigterm_finishes_inflight)
 {
     sigterm_case("10s", "1500", 200);
+}
+END_TEST
+
+START_TEST(sigterm_finishes_stream)
+{
+    sigterm_case("10s", NULL, 200);
 }
 END_TEST
 
@@ -596,6 +609,7 @@ lifecycle_suite(void)
     tcase_add_test(t, hundred_reloads);
     tcase_add_test(t, sigusr1_reopens_access_log);
     tcase_add_test(t, sigterm_finishes_inflight);
+    tcase_add_test(t, sigterm_finishes_stream);
     tcase_add_test(t, sigterm_gives_up_after_shutdown_timeout);
     suite_add_tcase(s, t);
     return s;

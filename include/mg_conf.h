@@ -105,7 +105,4 @@ struct mg_conf *mg_conf_ref(struct mg_conf *conf);
 /* Drops one reference; the last one frees the snapshot. NULL is a no-op. */
 void mg_conf_unref(struct mg_conf *conf);
 
-/* Index of the backend called name, or -1. */
-int mg_conf_backend_index(const struct mg_conf *conf, const char *name);
-
 #endif

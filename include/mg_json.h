@@ -42,10 +42,6 @@ struct mg_json_req {
 int mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
                          struct mg_json_req *out);
 
-/* Appends body with its model value replaced by model (JSON-escaped) to out. */
-int mg_json_replace_model(const char *body, size_t len, const struct mg_json_req *req,
-                          const char *model, struct mg_buf *out);
-
 /*
  * Appends body to out with, optionally, its model replaced (model not NULL) and
  * stream_options.include_usage turned on (add_usage): added as a member, or set to true, or the

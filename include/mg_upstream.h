@@ -47,7 +47,4 @@ int mg_upstream_start(struct mg_upstream *up, struct mg_upstream_xfer *xfer);
 /* Stops a transfer now; its done callback is not called. Never call from a curl callback. */
 void mg_upstream_cancel(struct mg_upstream *up, struct mg_upstream_xfer *xfer);
 
-/* Number of transfers in flight. */
-int mg_upstream_running(const struct mg_upstream *up);
-
 #endif

@@ -63,7 +63,4 @@ uint64_t mg_rand_next(uint64_t *state);
  */
 int mg_sock_peer_gone(int fd);
 
-/* Compares two byte strings in time that depends only on their lengths. 0 when equal. */
-int mg_ct_compare(const char *a, size_t alen, const char *b, size_t blen);
-
 #endif

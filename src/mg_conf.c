@@ -1110,15 +1110,3 @@ mg_conf_unref(struct mg_conf *conf)
     }
 }
 
-int
-mg_conf_backend_index(const struct mg_conf *conf, const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < conf->nbackends; i++) {
-        if (strcmp(conf->backends[i].name, name) == 0) {
-            return (int)i;
-        }
-    }
-    return -1;
-}

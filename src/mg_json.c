@@ -669,17 +669,3 @@ mg_json_rewrite(const char *body, size_t len, const struct mg_json_req *req, con
     return rc == MG_OK ? mg_buf_add(out, body + pos, len - pos) : rc;
 }
 
-int
-mg_json_replace_model(const char *body, size_t len, const struct mg_json_req *req,
-                      const char *model, struct mg_buf *out)
-{
-    int rc = mg_buf_add(out, body, req->model_start);
-
-    if (rc == MG_OK) {
-        rc = mg_json_quote(out, model, strlen(model));
-    }
-    if (rc == MG_OK) {
-        rc = mg_buf_add(out, body + req->model_end, len - req->model_end);
-    }
-    return rc;
-}

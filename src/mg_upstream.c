@@ -16,7 +16,6 @@ struct mg_upstream {
     CURLM             *multi;
     struct event      *timer;
     int                running;
-    int                inflight;
     CURL              *pool[POOL_MAX];
     int                npool;
     const char        *ca_file;    /* $SSL_CERT_FILE */
@@ -44,7 +43,6 @@ check_done(struct mg_upstream *up)
         xfer = NULL;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&xfer);
         curl_multi_remove_handle(up->multi, easy);
-        up->inflight--;
         if (xfer != NULL) {
             xfer->done(xfer->arg, result);
         }
@@ -223,7 +221,6 @@ mg_upstream_start(struct mg_upstream *up, struct mg_upstream_xfer *xfer)
         mg_log_error("curl_multi_add_handle: %s", curl_multi_strerror(rc));
         return MG_ERR;
     }
-    up->inflight++;
     return MG_OK;
 }
 
@@ -234,11 +231,5 @@ mg_upstream_cancel(struct mg_upstream *up, struct mg_upstream_xfer *xfer)
         return;
     }
     curl_multi_remove_handle(up->multi, xfer->easy);
-    up->inflight--;
 }
 
-int
-mg_upstream_running(const struct mg_upstream *up)
-{
-    return up->inflight;
-}

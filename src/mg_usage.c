@@ -20,13 +20,13 @@ skip_ws(const char *p, const char *end)
 
 /* Position of the value of the last `"usage":` key in p[0..n), or NULL. */
 static const char *
-last_usage_value(const char *p, size_t n, const char **key)
+last_usage_value(const char *p, size_t n)
 {
     const char *end = p + n, *found = NULL, *s = p;
 
     /* usage is the last member of nearly every answer and chunk: look at the end first */
     if (n > 160) {
-        found = last_usage_value(p + n - 160, 160, key);
+        found = last_usage_value(p + n - 160, 160);
         if (found != NULL) {
             return found;
         }
@@ -36,9 +36,6 @@ last_usage_value(const char *p, size_t n, const char **key)
         const char *v = skip_ws(s + 7, end);
         if ((s == p || s[-1] != '\\') && v < end && *v == ':') {
             found = skip_ws(v + 1, end);
-            if (key != NULL) {
-                *key = s;
-            }
         }
         s += 7;
     }
@@ -144,7 +141,7 @@ read_usage(const char *v, const char *end, struct mg_usage *u)
 int
 mg_usage_parse(const char *p, size_t n, struct mg_usage *u)
 {
-    const char *v = last_usage_value(p, n, NULL);
+    const char *v = last_usage_value(p, n);
 
     if (v == NULL || v >= p + n || *v != '{') {
         return 0;
@@ -229,7 +226,7 @@ mg_sse_flush(struct mg_sse *s, mg_sse_event_fn fn, void *arg)
 int
 mg_sse_is_usage_only(const char *p, size_t n)
 {
-    const char *v = last_usage_value(p, n, NULL), *c, *end = p + n;
+    const char *v = last_usage_value(p, n), *c, *end = p + n;
 
     if (v == NULL || *v != '{') {
         return 0;

@@ -291,19 +291,6 @@ mg_rand_next(uint64_t *state)
 }
 
 int
-mg_ct_compare(const char *a, size_t alen, const char *b, size_t blen)
-{
-    unsigned char diff = (unsigned char)(alen != blen);
-    size_t i;
-
-    /* Walk the longer of the two so that the time does not reveal the common prefix length. */
-    for (i = 0; i < blen; i++) {
-        diff |= (unsigned char)((i < alen ? (unsigned char)a[i] : 0) ^ (unsigned char)b[i]);
-    }
-    return diff != 0;
-}
-
-int
 mg_sock_peer_gone(int fd)
 {
     char c;

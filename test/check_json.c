@@ -114,7 +114,7 @@ START_TEST(replace_model_keeps_other_bytes)
 
     ck_assert_int_eq(scan(b, model, &r), MG_JSON_OK);
     mg_buf_init(&out, 1024);
-    ck_assert_int_eq(mg_json_replace_model(b, strlen(b), &r, "big \"one\"", &out), MG_OK);
+    ck_assert_int_eq(mg_json_rewrite(b, strlen(b), &r, "big \"one\"", 0, &out), MG_OK);
     ck_assert_str_eq(out.data,
                      "{ \"messages\" : [ ],\n  \"model\":\t\"big \\\"one\\\"\" ,\"temperature\":0.5 }");
     ck_assert_int_eq(mg_json_scan_request(out.data, out.len, model, sizeof(model), &r), MG_JSON_OK);

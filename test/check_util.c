@@ -79,15 +79,6 @@ START_TEST(capped_buffer)
 }
 END_TEST
 
-START_TEST(constant_time_compare)
-{
-    ck_assert_int_eq(mg_ct_compare("secret", 6, "secret", 6), 0);
-    ck_assert_int_ne(mg_ct_compare("secret", 6, "secreT", 6), 0);
-    ck_assert_int_ne(mg_ct_compare("secret", 6, "secrets", 7), 0);
-    ck_assert_int_ne(mg_ct_compare("", 0, "a", 1), 0);
-}
-END_TEST
-
 Suite *
 util_suite(void)
 {
@@ -98,7 +89,6 @@ util_suite(void)
     tcase_add_test(t, sizes);
     tcase_add_test(t, listen_addresses);
     tcase_add_test(t, capped_buffer);
-    tcase_add_test(t, constant_time_compare);
     suite_add_tcase(s, t);
     return s;
 }

@@ -324,54 +324,76 @@ scan_literal(struct scan *s, const char *lit, size_t n)
 
 static int scan_value(struct scan *s);
 
+/* Past the opening bracket at s->p: 1 when an item follows, 0 when the container is empty (and
+ * now closed), -1 when the input ends. */
+static int
+open_container(struct scan *s, unsigned char close)
+{
+    s->p++;
+    skip_ws(s);
+    if (s->p >= s->end) {
+        return -1;
+    }
+    if (*s->p == close) {
+        s->p++;
+        return 0;
+    }
+    return 1;
+}
+
+/* After an item: 1 past a ',' with another item to come, 0 past the closing bracket, -1 for
+ * anything else (a trailing comma included). */
+static int
+next_item(struct scan *s, unsigned char close)
+{
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        skip_ws(s);
+        return s->p < s->end && *s->p != close ? 1 : -1;
+    }
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 0;
+    }
+    return -1;
+}
+
+/* A member's key and its colon; leaves s->p on the value. The key is decoded into key when it
+ * is not NULL (see scan_string). */
+static int
+scan_key(struct scan *s, char *key, size_t cap, size_t *klen, int *over)
+{
+    if (*s->p != '"' || scan_string(s, key, cap, klen, over) != MG_JSON_OK) {
+        return MG_JSON_INVALID;
+    }
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ':') {
+        return MG_JSON_INVALID;
+    }
+    s->p++;
+    skip_ws(s);
+    return s->p < s->end ? MG_JSON_OK : MG_JSON_INVALID;
+}
+
 static int
 scan_container(struct scan *s, int object)
 {
-    int first = 1, rc;
+    unsigned char close = object ? '}' : ']';
+    int more, rc;
 
     if (++s->depth > MG_JSON_MAX_DEPTH) {
         return MG_JSON_INVALID;
     }
-    s->p++;
-    for (;;) {
-        skip_ws(s);
-        if (s->p >= s->end) {
+    for (more = open_container(s, close); more == 1; more = next_item(s, close)) {
+        if (object && scan_key(s, NULL, 0, NULL, NULL) != MG_JSON_OK) {
             return MG_JSON_INVALID;
-        }
-        if (*s->p == (object ? '}' : ']') && first) {
-            s->p++;
-            break;
-        }
-        if (object) {
-            if (*s->p != '"' || scan_string(s, NULL, 0, NULL, NULL) != MG_JSON_OK) {
-                return MG_JSON_INVALID;
-            }
-            skip_ws(s);
-            if (s->p >= s->end || *s->p != ':') {
-                return MG_JSON_INVALID;
-            }
-            s->p++;
         }
         if ((rc = scan_value(s)) != MG_JSON_OK) {
             return rc;
         }
-        skip_ws(s);
-        if (s->p >= s->end) {
-            return MG_JSON_INVALID;
-        }
-        if (*s->p == ',') {
-            s->p++;
-            first = 0;
-            skip_ws(s);
-            if (s->p < s->end && *s->p == (object ? '}' : ']')) {
-                return MG_JSON_INVALID;   /* trailing comma */
-            }
-            continue;
-        }
-        if (*s->p == (object ? '}' : ']')) {
-            s->p++;
-            break;
-        }
+    }
+    if (more < 0) {
         return MG_JSON_INVALID;
     }
     s->depth--;
@@ -404,7 +426,7 @@ static int
 scan_stream_options(struct scan *s, struct mg_json_req *out)
 {
     const unsigned char *start = s->p;
-    int first = 1;
+    int more;
 
     out->include_usage = 0;
     if (*s->p != '{') {
@@ -416,32 +438,20 @@ scan_stream_options(struct scan *s, struct mg_json_req *out)
         out->usage_ins = "{\"include_usage\":true}";
         return MG_JSON_OK;
     }
-    s->p++;
-    out->usage_at = (size_t)(s->p - s->base);
+    /* by default: insert as the first member, right after the brace */
+    out->usage_at = (size_t)(start + 1 - s->base);
     out->usage_del = 0;
-    for (;;) {
+    out->usage_ins = NULL;
+    for (more = open_container(s, '}'); more == 1; more = next_item(s, '}')) {
+        const unsigned char *v;
         char key[16];
         size_t klen = 0;
         int over = 0;
-        skip_ws(s);
-        if (s->p >= s->end) {
+
+        if (scan_key(s, key, sizeof(key), &klen, &over) != MG_JSON_OK) {
             return MG_JSON_INVALID;
         }
-        if (*s->p == '}' && first) {
-            out->usage_ins = "\"include_usage\":true";
-            s->p++;
-            return MG_JSON_OK;
-        }
-        if (*s->p != '"' || scan_string(s, key, sizeof(key), &klen, &over) != MG_JSON_OK) {
-            return MG_JSON_INVALID;
-        }
-        skip_ws(s);
-        if (s->p >= s->end || *s->p != ':') {
-            return MG_JSON_INVALID;
-        }
-        s->p++;
-        skip_ws(s);
-        const unsigned char *v = s->p;
+        v = s->p;
         if (scan_value(s) != MG_JSON_OK) {
             return MG_JSON_INVALID;
         }
@@ -451,27 +461,14 @@ scan_stream_options(struct scan *s, struct mg_json_req *out)
             out->usage_del = (size_t)(s->p - v);
             out->usage_ins = "true";
         }
-        skip_ws(s);
-        if (s->p >= s->end) {
-            return MG_JSON_INVALID;
-        }
-        if (*s->p == ',') {
-            s->p++;
-            first = 0;
-            skip_ws(s);
-            if (s->p < s->end && *s->p == '}') {
-                return MG_JSON_INVALID;
-            }
-            continue;
-        }
-        if (*s->p == '}') {
-            s->p++;
-            break;
-        }
+    }
+    if (more < 0) {
         return MG_JSON_INVALID;
     }
     if (out->usage_ins == NULL) {
-        out->usage_ins = "\"include_usage\":true,";   /* before the first member */
+        /* an empty object takes the member alone; otherwise it goes before the first one */
+        out->usage_ins = s->base[out->usage_at] == '}' ? "\"include_usage\":true"
+                                                       : "\"include_usage\":true,";
     }
     return MG_JSON_OK;
 }
@@ -482,7 +479,7 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
 {
     struct scan s = {(const unsigned char *)body, (const unsigned char *)body + len,
                      (const unsigned char *)body, 0};
-    int have_model = 0, model_long = 0, first = 1, rc;
+    int have_model = 0, model_long = 0, more, rc;
     char key[24];
 
     memset(out, 0, sizeof(*out));
@@ -498,31 +495,12 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
         skip_ws(&s);
         return s.p == s.end ? MG_JSON_NOT_OBJECT : MG_JSON_INVALID;
     }
-    s.p++;
     s.depth = 1;
-    for (;;) {
+    for (more = open_container(&s, '}'); more == 1; more = next_item(&s, '}')) {
         size_t klen = 0;
         int koverflow = 0;
 
-        skip_ws(&s);
-        if (s.p >= s.end) {
-            return MG_JSON_INVALID;
-        }
-        if (*s.p == '}' && first) {
-            out->obj_end = (size_t)(s.p - s.base);
-            s.p++;
-            break;
-        }
-        if (*s.p != '"' || scan_string(&s, key, sizeof(key), &klen, &koverflow) != MG_JSON_OK) {
-            return MG_JSON_INVALID;
-        }
-        skip_ws(&s);
-        if (s.p >= s.end || *s.p != ':') {
-            return MG_JSON_INVALID;
-        }
-        s.p++;
-        skip_ws(&s);
-        if (s.p >= s.end) {
+        if (scan_key(&s, key, sizeof(key), &klen, &koverflow) != MG_JSON_OK) {
             return MG_JSON_INVALID;
         }
         if (!koverflow && klen == 5 && memcmp(key, "model", 5) == 0) {
@@ -553,26 +531,11 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
         } else if ((rc = scan_value(&s)) != MG_JSON_OK) {
             return rc;
         }
-        skip_ws(&s);
-        if (s.p >= s.end) {
-            return MG_JSON_INVALID;
-        }
-        if (*s.p == ',') {
-            s.p++;
-            first = 0;
-            skip_ws(&s);
-            if (s.p < s.end && *s.p == '}') {
-                return MG_JSON_INVALID;
-            }
-            continue;
-        }
-        if (*s.p == '}') {
-            out->obj_end = (size_t)(s.p - s.base);
-            s.p++;
-            break;
-        }
+    }
+    if (more < 0) {
         return MG_JSON_INVALID;
     }
+    out->obj_end = (size_t)(s.p - 1 - s.base);
     if (out->usage_ins == NULL) {   /* no stream_options: add it as the last member */
         out->usage_at = out->obj_end;
         out->usage_del = 0;

@@ -936,22 +936,6 @@ END_TEST
 /* ---- usage, metrics, access log -------------------------------------------------------- */
 
 /* The value of one series in a /metrics text ("name{labels}"), or -1 when it is absent. */
-static double
-metric(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    const char *p = text;
-
-    while (p != NULL && *p) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-            return strtod(p + n + 1, NULL);
-        }
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    return -1;
-}
-
 static char *
 scrape(void)
 {
@@ -970,7 +954,7 @@ static double
 metric_now(const char *series)
 {
     char *t = scrape();
-    double v = metric(t, series);
+    double v = mg_test_metric(t, series);
     free(t);
     return v < 0 ? 0 : v;
 }
@@ -1066,14 +1050,14 @@ START_TEST(metrics_format_and_counts)
     post("/v1/chat/completions", "{\"model\":\"m-chain-500\"}", NULL, &r);
     mg_test_resp_free(&r);
     text = scrape();
-    ck_assert_int_eq((int)(metric(text, ok) - ok0), 5);
-    ck_assert_int_eq((int)(metric(text, nf) - nf0), 1);
-    ck_assert_int_eq((int)(metric(text, att) - att0), 1);
-    ck_assert_int_ge((int)(metric(text, "modelgate_request_duration_seconds_count") - count0), 7);
-    ck_assert(metric(text, "modelgate_request_duration_seconds_bucket{le=\"+Inf\"}") ==
-              metric(text, "modelgate_request_duration_seconds_count"));
-    ck_assert(metric(text, "modelgate_inflight_requests") >= 1);   /* the scrape itself */
-    ck_assert(metric(text, "modelgate_config_reloads_total{result=\"ok\"}") >= 0);
+    ck_assert_int_eq((int)(mg_test_metric(text, ok) - ok0), 5);
+    ck_assert_int_eq((int)(mg_test_metric(text, nf) - nf0), 1);
+    ck_assert_int_eq((int)(mg_test_metric(text, att) - att0), 1);
+    ck_assert_int_ge((int)(mg_test_metric(text, "modelgate_request_duration_seconds_count") - count0), 7);
+    ck_assert(mg_test_metric(text, "modelgate_request_duration_seconds_bucket{le=\"+Inf\"}") ==
+              mg_test_metric(text, "modelgate_request_duration_seconds_count"));
+    ck_assert(mg_test_metric(text, "modelgate_inflight_requests") >= 1);   /* the scrape itself */
+    ck_assert(mg_test_metric(text, "modelgate_config_reloads_total{result=\"ok\"}") >= 0);
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         snprintf(help, sizeof(help), "# TYPE %s ", names[i]);
         ck_assert_msg(strstr(text, help) != NULL, "no %s", help);

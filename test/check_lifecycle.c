@@ -325,15 +325,11 @@ reloads_metric(const char *result)
 {
     struct mg_test_resp r;
     char series[96];
-    const char *p;
-    double v = -1;
+    double v;
 
-    snprintf(series, sizeof(series), "modelgate_config_reloads_total{result=\"%s\"} ", result);
+    snprintf(series, sizeof(series), "modelgate_config_reloads_total{result=\"%s\"}", result);
     mg_test_http("GET", lc("/metrics"), NULL, 0, NULL, &r);
-    p = strstr(r.body.data, series);
-    if (p != NULL) {
-        v = strtod(p + strlen(series), NULL);
-    }
+    v = mg_test_metric(r.body.data, series);
     mg_test_resp_free(&r);
     return v;
 }

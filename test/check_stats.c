@@ -6,22 +6,6 @@
 #include "mg_stats.h"
 #include "mg_test.h"
 
-static double
-value(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    const char *p = text;
-
-    while (p != NULL && *p) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-            return strtod(p + n + 1, NULL);
-        }
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    return -1;
-}
-
 static char *
 render(void)
 {
@@ -48,28 +32,28 @@ START_TEST(merged_across_workers)
     mg_stats_inflight(a, 2);
     mg_stats_inflight(b, 1);
     t = render();
-    ck_assert(value(t, "modelgate_requests_total{model=\"m\",backend=\"x\",code=\"200\"}") == 3);
-    ck_assert(value(t, "modelgate_requests_total{model=\"m\",backend=\"x\",code=\"502\"}") == 1);
-    ck_assert(value(t, "modelgate_tokens_total{model=\"m\",backend=\"x\",type=\"input\"}") == 15);
-    ck_assert(value(t, "modelgate_tokens_total{model=\"m\",backend=\"x\",type=\"output\"}") == 20);
-    ck_assert(value(t, "modelgate_backend_attempts_total{backend=\"x\",result=\"http_503\"}") == 2);
-    ck_assert(value(t, "modelgate_inflight_requests") == 3);
+    ck_assert(mg_test_metric(t, "modelgate_requests_total{model=\"m\",backend=\"x\",code=\"200\"}") == 3);
+    ck_assert(mg_test_metric(t, "modelgate_requests_total{model=\"m\",backend=\"x\",code=\"502\"}") == 1);
+    ck_assert(mg_test_metric(t, "modelgate_tokens_total{model=\"m\",backend=\"x\",type=\"input\"}") == 15);
+    ck_assert(mg_test_metric(t, "modelgate_tokens_total{model=\"m\",backend=\"x\",type=\"output\"}") == 20);
+    ck_assert(mg_test_metric(t, "modelgate_backend_attempts_total{backend=\"x\",result=\"http_503\"}") == 2);
+    ck_assert(mg_test_metric(t, "modelgate_inflight_requests") == 3);
     /* histograms are cumulative, +Inf equals _count, _sum in seconds */
-    ck_assert(value(t, "modelgate_request_duration_seconds_bucket{le=\"0.005\"}") == 2);
-    ck_assert(value(t, "modelgate_request_duration_seconds_bucket{le=\"0.1\"}") == 3);
-    ck_assert(value(t, "modelgate_request_duration_seconds_bucket{le=\"2.5\"}") == 4);
-    ck_assert(value(t, "modelgate_request_duration_seconds_bucket{le=\"+Inf\"}") == 4);
-    ck_assert(value(t, "modelgate_request_duration_seconds_count") == 4);
-    ck_assert(value(t, "modelgate_request_duration_seconds_sum") > 2.07 &&
-              value(t, "modelgate_request_duration_seconds_sum") < 2.08);
-    ck_assert(value(t, "modelgate_time_to_first_token_seconds_count") == 2);
+    ck_assert(mg_test_metric(t, "modelgate_request_duration_seconds_bucket{le=\"0.005\"}") == 2);
+    ck_assert(mg_test_metric(t, "modelgate_request_duration_seconds_bucket{le=\"0.1\"}") == 3);
+    ck_assert(mg_test_metric(t, "modelgate_request_duration_seconds_bucket{le=\"2.5\"}") == 4);
+    ck_assert(mg_test_metric(t, "modelgate_request_duration_seconds_bucket{le=\"+Inf\"}") == 4);
+    ck_assert(mg_test_metric(t, "modelgate_request_duration_seconds_count") == 4);
+    ck_assert(mg_test_metric(t, "modelgate_request_duration_seconds_sum") > 2.07 &&
+              mg_test_metric(t, "modelgate_request_duration_seconds_sum") < 2.08);
+    ck_assert(mg_test_metric(t, "modelgate_time_to_first_token_seconds_count") == 2);
     ck_assert_ptr_nonnull(strstr(t, "# TYPE modelgate_config_reloads_total counter"));
     free(t);
     mg_stats_destroy(a);
     mg_stats_destroy(b);
     /* a destroyed worker's series are gone from the scrape */
     t = render();
-    ck_assert(value(t, "modelgate_requests_total{model=\"m\",backend=\"x\",code=\"200\"}") < 0);
+    ck_assert(mg_test_metric(t, "modelgate_requests_total{model=\"m\",backend=\"x\",code=\"200\"}") < 0);
     free(t);
 }
 END_TEST
@@ -100,9 +84,9 @@ START_TEST(cardinality_capped)
     /* a name seen before the cap keeps its series */
     mg_stats_request(a, "made-up-0", "b", 404, 1, -1);
     t = render();
-    ck_assert(value(t, "modelgate_requests_total{model=\"made-up-0\",backend=\"b\",code=\"404\"}") == 2);
-    ck_assert(value(t, "modelgate_requests_total{model=\"made-up-4999\",backend=\"b\",code=\"404\"}") < 0);
-    ck_assert(value(t, "modelgate_requests_total{model=\"other\",backend=\"b\",code=\"404\"}") > 1000);
+    ck_assert(mg_test_metric(t, "modelgate_requests_total{model=\"made-up-0\",backend=\"b\",code=\"404\"}") == 2);
+    ck_assert(mg_test_metric(t, "modelgate_requests_total{model=\"made-up-4999\",backend=\"b\",code=\"404\"}") < 0);
+    ck_assert(mg_test_metric(t, "modelgate_requests_total{model=\"other\",backend=\"b\",code=\"404\"}") > 1000);
     free(t);
     mg_stats_destroy(a);
 }

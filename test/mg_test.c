@@ -246,6 +246,22 @@ mg_test_header(const struct mg_test_resp *r, const char *name, char *buf, size_t
     return NULL;
 }
 
+double
+mg_test_metric(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    const char *p = text;
+
+    while (p != NULL && *p) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+            return strtod(p + n + 1, NULL);
+        }
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return -1;
+}
+
 const char *
 mg_test_write_temp(int slot, const char *text)
 {

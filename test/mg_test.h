@@ -55,6 +55,9 @@ void mg_test_resp_free(struct mg_test_resp *r);
 /* Value of a response header (case-insensitive name), copied into buf; NULL when absent. */
 const char *mg_test_header(const struct mg_test_resp *r, const char *name, char *buf, size_t len);
 
+/* The value of one sample ("name{labels}") in Prometheus text, or -1 when it is absent. */
+double mg_test_metric(const char *text, const char *series);
+
 /* Writes text to a new temporary file; returns its path (static storage per call slot 0..7). */
 const char *mg_test_write_temp(int slot, const char *text);
 

@@ -163,6 +163,12 @@ struct load {
     atomic_int failed;
 };
 
+static size_t
+discard(char *d, size_t s, size_t n, void *arg)
+{
+    return s * n;
+}
+
 static void *
 client_loop(void *arg)
 {
@@ -172,8 +178,7 @@ client_loop(void *arg)
 
     curl_easy_setopt(e, CURLOPT_URL, lc("/v1/chat/completions"));
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, "{\"model\":\"m-r\",\"messages\":[]}");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, NULL);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, fopen("/dev/null", "w"));
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L * mg_test_scale());
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     while (!atomic_load(&l->stop)) {

@@ -7,6 +7,7 @@
 #ifndef MG_CONF_H
 #define MG_CONF_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,7 +64,7 @@ struct mg_model_entry {
 };
 
 struct mg_conf {
-    int                refs;            /* atomic; see mg_conf_ref() */
+    atomic_int         refs;            /* see mg_conf_ref() */
     char              *path;
     char              *listen;          /* as written */
     char               listen_host[256];

@@ -1011,7 +1011,7 @@ mg_conf_parse(const char *path, const char *text, size_t len, struct mg_buf *err
     c.errors = errors;
 
     conf = mg_calloc(1, sizeof(*conf));
-    conf->refs = 1;
+    atomic_init(&conf->refs, 1);
     conf->path = mg_strdup(path);
     conf->listen = mg_strdup("127.0.0.1:8080");
     conf->max_body_size = 16u * 1024 * 1024;
@@ -1095,7 +1095,7 @@ mg_conf_load(const char *path, struct mg_buf *errors)
 struct mg_conf *
 mg_conf_ref(struct mg_conf *conf)
 {
-    atomic_fetch_add_explicit((_Atomic int *)&conf->refs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&conf->refs, 1, memory_order_relaxed);
     return conf;
 }
 
@@ -1105,7 +1105,7 @@ mg_conf_unref(struct mg_conf *conf)
     if (conf == NULL) {
         return;
     }
-    if (atomic_fetch_sub_explicit((_Atomic int *)&conf->refs, 1, memory_order_acq_rel) == 1) {
+    if (atomic_fetch_sub_explicit(&conf->refs, 1, memory_order_acq_rel) == 1) {
         conf_free(conf);
     }
 }

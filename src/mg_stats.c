@@ -110,32 +110,19 @@ hash(int kind, const char *a, const char *b, int code)
     return h;
 }
 
-/* The series for a key, created when new; NULL when the table is full. */
+/* The series for a key: found, or created when create is set and there is room; else NULL. */
 static struct series *
-series_get(struct mg_stats *st, int kind, const char *a, const char *b, int code)
+lookup(struct mg_stats *st, int kind, const char *a, const char *b, int code, int create)
 {
-    uint64_t h;
     size_t i, n;
 
-    if (st->nused >= SERIES_SOFT && kind != K_ATT) {
-        /* bound the cardinality that clients could drive with made-up model names */
-        struct series *s;
-        h = hash(kind, a, b, code);
-        for (n = 0, i = h % SERIES_MAX; n < SERIES_MAX; n++, i = (i + 1) % SERIES_MAX) {
-            s = &st->s[i];
-            if (!atomic_load_explicit(&s->used, memory_order_relaxed)) {
-                break;
-            }
-            if (s->kind == kind && s->code == code && strcmp(s->a, a) == 0 && strcmp(s->b, b) == 0) {
-                return s;
-            }
-        }
-        a = "other";
-    }
-    h = hash(kind, a, b, code);
-    for (n = 0, i = h % SERIES_MAX; n < SERIES_MAX; n++, i = (i + 1) % SERIES_MAX) {
+    for (n = 0, i = hash(kind, a, b, code) % SERIES_MAX; n < SERIES_MAX;
+         n++, i = (i + 1) % SERIES_MAX) {
         struct series *s = &st->s[i];
         if (!atomic_load_explicit(&s->used, memory_order_relaxed)) {
+            if (!create) {
+                return NULL;
+            }
             s->kind = kind;
             s->code = code;
             s->a = mg_strdup(a);
@@ -149,6 +136,22 @@ series_get(struct mg_stats *st, int kind, const char *a, const char *b, int code
         }
     }
     return NULL;
+}
+
+/*
+ * The series for a key, created when new. Past SERIES_SOFT, a key not seen yet is counted under
+ * model "other": clients must not be able to grow the table with made-up model names.
+ */
+static struct series *
+series_get(struct mg_stats *st, int kind, const char *a, const char *b, int code)
+{
+    struct series *s;
+
+    if (st->nused < SERIES_SOFT || kind == K_ATT) {
+        return lookup(st, kind, a, b, code, 1);
+    }
+    s = lookup(st, kind, a, b, code, 0);
+    return s != NULL ? s : lookup(st, kind, "other", b, code, 1);
 }
 
 static void

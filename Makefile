@@ -23,9 +23,11 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-pa
             -Iinclude $(OPT) $(SAN)
 LDFLAGS  += $(SAN) -pthread
 
-LIB_SRC  := src/mg_util.c src/mg_log.c src/mg_conf.c src/mg_json.c src/mg_router.c \
-            src/mg_balancer.c src/mg_upstream.c src/mg_proxy.c src/mg_models.c src/mg_http.c \
-            src/mg_server.c src/mg_usage.c src/mg_stats.c src/mg_access.c
+LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_admin.c src/mg_admit.c \
+            src/mg_router.c src/mg_models.c src/mg_catalog.c src/mg_proxy.c src/mg_balancer.c \
+            src/mg_attempt.c src/mg_schema.c src/mg_schema_openai.c src/mg_head.c \
+            src/mg_relay.c src/mg_upstream.c src/mg_reply.c src/mg_json.c src/mg_usage.c \
+            src/mg_conf.c src/mg_stats.c src/mg_access.c src/mg_log.c src/mg_util.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 SUITES   := util conf json router balancer models usage stats integration lifecycle
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_catalog.h"
 #include "mg_util.h"
 
 struct mg_timeouts {
@@ -25,8 +26,14 @@ struct mg_header {
     char *value;
 };
 
+/* The API a backend speaks (mg_schema_get() has its operations). */
+enum mg_schema_id {
+    MG_SCHEMA_OPENAI = 0,
+};
+
 struct mg_backend {
     char              *name;
+    int                schema;     /* enum mg_schema_id, chosen at load */
     char              *url;        /* base URL, no trailing '/' */
     char              *api_key;    /* NULL when the backend needs none */
     char              *auth_header;/* "Authorization: Bearer <api_key>", built once, or NULL */
@@ -56,13 +63,6 @@ struct mg_rule {
     int                     line;       /* where the rule starts in the file */
 };
 
-/* One model of /v1/models: an exact name of a listed rule, the first rule that names it. */
-struct mg_model_entry {
-    const char           *id;        /* points into rule->models */
-    const struct mg_rule *rule;
-    int64_t               created;   /* the rule's, or the first-load time (mg_models_prepare) */
-};
-
 struct mg_conf {
     atomic_int         refs;            /* see mg_conf_ref() */
     char              *path;
@@ -82,8 +82,8 @@ struct mg_conf {
     size_t             nbackends;
     struct mg_rule    *rules;
     size_t             nrules;
-    /* /v1/models, in file order without duplicates; filled in by mg_models_prepare() before the
-     * snapshot is published, read-only afterwards */
+    /* /v1/models: exact names of listed rules in file order, each once (from its first rule),
+     * and their JSON, built at load */
     struct mg_model_entry *catalog;
     size_t             ncatalog;
     char              *catalog_json;
@@ -99,6 +99,10 @@ struct mg_conf *mg_conf_load(const char *path, struct mg_buf *errors);
 /* Same as mg_conf_load() for text already in memory; path is only used in messages. */
 struct mg_conf *mg_conf_parse(const char *path, const char *text, size_t len,
                               struct mg_buf *errors);
+
+/* mg_conf_parse() with the load time given: the default "created" of models new to the catalog. */
+struct mg_conf *mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
+                                 struct mg_buf *errors);
 
 /* Takes one more reference (thread-safe). Returns conf. */
 struct mg_conf *mg_conf_ref(struct mg_conf *conf);

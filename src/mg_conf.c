@@ -17,6 +17,7 @@
 #include <time.h>
 #include <yaml.h>
 
+#include "mg_catalog.h"
 #include "mg_conf.h"
 #include "mg_log.h"
 
@@ -915,8 +916,9 @@ is_pattern(const char *m)
 
 /* The catalog: exact names of listed rules, in file order, each once (its first rule). */
 static void
-build_catalog(struct mg_conf *conf)
+build_catalog(struct mg_conf *conf, int64_t now)
 {
+    struct mg_buf json;
     size_t i, j, k, total = 0;
 
     for (i = 0; i < conf->nrules; i++) {
@@ -939,12 +941,17 @@ build_catalog(struct mg_conf *conf)
             }
             if (k == conf->ncatalog) {
                 conf->catalog[k].id = r->models[j];
-                conf->catalog[k].rule = r;
-                conf->catalog[k].created = r->created;
+                conf->catalog[k].owned_by = r->owned_by;
+                conf->catalog[k].created =
+                    r->created >= 0 ? r->created : mg_catalog_first_seen(r->models[j], now);
                 conf->ncatalog++;
             }
         }
     }
+    mg_buf_init(&json, (size_t)1 << 30);
+    mg_catalog_json(&json, conf->catalog, conf->ncatalog);
+    conf->catalog_json = json.data;
+    conf->catalog_json_len = json.len;
 }
 
 static void
@@ -997,6 +1004,13 @@ static const struct field top_extra[] = {
 
 struct mg_conf *
 mg_conf_parse(const char *path, const char *text, size_t len, struct mg_buf *errors)
+{
+    return mg_conf_parse_at(path, text, len, (int64_t)time(NULL), errors);
+}
+
+struct mg_conf *
+mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
+                 struct mg_buf *errors)
 {
     struct field fields[MG_ARRAY_LEN(top_fields) + MG_ARRAY_LEN(top_extra)];
     yaml_parser_t parser;
@@ -1052,7 +1066,9 @@ mg_conf_parse(const char *path, const char *text, size_t len, struct mg_buf *err
         memcpy(fields + MG_ARRAY_LEN(top_fields), top_extra, sizeof(top_extra));
         parse_mapping(&c, root, fields, MG_ARRAY_LEN(fields), conf, "the top level");
         post_validate(&c, &in);
-        build_catalog(conf);
+        if (c.nerrors == 0) {
+            build_catalog(conf, now);
+        }
     }
     conf_in_free(&in);
     yaml_document_delete(&c.doc);

@@ -27,10 +27,11 @@
 #include "mg_access.h"
 #include "mg_http.h"
 #include "mg_log.h"
-#include "mg_models.h"
+#include "mg_catalog.h"
 #include "mg_server.h"
 #include "mg_stats.h"
 #include "mg_upstream.h"
+#include "mg_worker.h"
 
 struct wake {
     int                        fd;           /* eventfd */
@@ -94,16 +95,6 @@ open_listener(const char *host, int port, char *err, size_t errlen)
     return fd;
 }
 
-void
-mg_server_request_done(struct mg_worker *w)
-{
-    w->inflight--;
-    mg_stats_inflight(w->stats, w->inflight);
-    if (w->stopping && w->inflight == 0) {
-        event_base_loopexit(w->base, NULL);
-    }
-}
-
 static void
 worker_install(struct mg_worker *w, struct mg_conf *conf)
 {
@@ -128,11 +119,8 @@ on_wake(evutil_socket_t fd, short what, void *arg)
         worker_install(w, next);
     }
     if (atomic_load(&wk->stop) && !w->stopping) {
-        w->stopping = 1;
         mg_http_stop_accepting(w);
-        if (w->inflight == 0) {
-            event_base_loopexit(w->base, NULL);
-        }
+        mg_worker_stop(w);
     }
     if (atomic_load(&wk->stop) == 2) {
         event_base_loopbreak(w->base);   /* shutdown_timeout passed */
@@ -271,7 +259,7 @@ reload(struct mg_server *s)
                     "%d workers", s->conf->listen, s->nworkers);
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
-    mg_models_prepare(conf, (int64_t)time(NULL));
+    mg_catalog_remember(conf->catalog, conf->ncatalog);
     for (i = 0; i < s->nworkers; i++) {
         struct mg_conf *old = atomic_exchange(&s->wakes[i].next_conf, mg_conf_ref(conf));
         mg_conf_unref(old);
@@ -355,7 +343,7 @@ mg_server_run(struct mg_conf *conf)
         s.nworkers = 1;
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
-    mg_models_prepare(conf, (int64_t)time(NULL));
+    mg_catalog_remember(conf->catalog, conf->ncatalog);
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mg_log_error("curl_global_init failed");
@@ -437,7 +425,7 @@ out:
     free(s.workers);
     free(s.wakes);
     mg_conf_unref(s.conf);
-    mg_models_reset();
+    mg_catalog_forget();
     mg_access_close();
     curl_global_cleanup();
     if (rc == 0) {

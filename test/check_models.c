@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "mg_conf.h"
-#include "mg_models.h"
+#include "mg_catalog.h"
 #include "mg_test.h"
 
 static struct mg_conf *
@@ -12,10 +12,10 @@ load(const char *text, int64_t now)
     struct mg_conf *c;
 
     mg_buf_init(&e, 4096);
-    c = mg_conf_parse("m.yaml", text, strlen(text), &e);
+    c = mg_conf_parse_at("m.yaml", text, strlen(text), now, &e);
     ck_assert_msg(c != NULL, "%s", e.data);
     mg_buf_deinit(&e);
-    mg_models_prepare(c, now);
+    mg_catalog_remember(c->catalog, c->ncatalog);
     return c;
 }
 
@@ -39,7 +39,7 @@ START_TEST(catalog_order_dedup_hidden_patterns)
         "{\"id\":\"m4\",\"object\":\"model\",\"created\":1715558400,\"owned_by\":\"x\"}]}\n");
     ck_assert_uint_eq(c->catalog_json_len, strlen(c->catalog_json));
     mg_conf_unref(c);
-    mg_models_reset();
+    mg_catalog_forget();
 }
 END_TEST
 
@@ -69,7 +69,7 @@ START_TEST(created_kept_across_reloads)
     mg_conf_unref(c2);
     mg_conf_unref(c3);
     mg_conf_unref(c4);
-    mg_models_reset();
+    mg_catalog_forget();
 }
 END_TEST
 
@@ -82,9 +82,9 @@ START_TEST(hidden_name_listed_by_a_later_rule)
 
     /* a name is listed from the first rule that lists it */
     ck_assert_uint_eq(c->ncatalog, 1);
-    ck_assert_str_eq(c->catalog[0].rule->owned_by, "second");
+    ck_assert_str_eq(c->catalog[0].owned_by, "second");
     mg_conf_unref(c);
-    mg_models_reset();
+    mg_catalog_forget();
 }
 END_TEST
 
@@ -94,7 +94,7 @@ START_TEST(empty_catalog)
 
     ck_assert_str_eq(c->catalog_json, "{\"object\":\"list\",\"data\":[]}\n");
     mg_conf_unref(c);
-    mg_models_reset();
+    mg_catalog_forget();
 }
 END_TEST
 

@@ -1,0 +1,47 @@
+/*
+ * mg_admit — the one admission step of a /v1/ request: who is calling and, for requests that go
+ * to a backend, what the body asks for and which rule serves it. The answer is either a refusal
+ * (status, code, message, extra headers) that the dispatcher sends as it is, or an admitted
+ * request. Client keys and rate limits are checks of this step.
+ */
+#ifndef MG_ADMIT_H
+#define MG_ADMIT_H
+
+#include <stddef.h>
+
+#include "mg_json.h"
+
+struct evhttp_request;
+struct mg_conf;
+struct mg_refusal;
+
+#define MG_MODEL_MAX 512
+
+/* A request the gateway takes. Its pointers live as long as the evhttp request. */
+struct mg_admitted {
+    const char        *path;         /* the client's path, "/v1/chat/completions" */
+    const char        *upath;        /* the same below /v1, "/chat/completions" */
+    const char        *query;        /* raw query string, or NULL */
+    /* set by mg_admit_route() */
+    int                rule;         /* index into conf->rules */
+    const char        *body;
+    size_t             body_len;
+    struct mg_json_req jr;           /* jr.model points at model */
+    char               model[MG_MODEL_MAX];   /* also set when the model is refused ("" before) */
+};
+
+/*
+ * Admits a request for path (which starts with "/v1/") without looking at its body: the checks
+ * every /v1/ request passes, /v1/models included. 0, or -1 with ref filled.
+ */
+int mg_admit_caller(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
+                    const char *query, struct mg_admitted *out, struct mg_refusal *ref);
+
+/*
+ * mg_admit_caller(), then the body: valid JSON, an object, a string "model" that a rule serves.
+ * 0 with out complete, or -1 with ref filled.
+ */
+int mg_admit_route(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
+                   const char *query, struct mg_admitted *out, struct mg_refusal *ref);
+
+#endif

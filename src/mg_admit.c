@@ -1,0 +1,83 @@
+/*
+ * mg_admit — refuse early, route once. The body is scanned without a JSON tree (mg_json) and kept
+ * in evhttp's input buffer: the proxy forwards those very bytes.
+ */
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "mg_admit.h"
+#include "mg_conf.h"
+#include "mg_reply.h"
+#include "mg_router.h"
+
+static const char *
+header_lookup(void *arg, const char *name)
+{
+    return evhttp_find_header((struct evkeyvalq *)arg, name);
+}
+
+int
+mg_admit_caller(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
+                const char *query, struct mg_admitted *out, struct mg_refusal *ref)
+{
+    out->path = path;
+    out->upath = path + strlen("/v1");
+    out->query = query;
+    out->rule = -1;
+    out->body = NULL;
+    out->body_len = 0;
+    out->model[0] = '\0';
+    return 0;
+}
+
+/* The refusal for a body that mg_json_scan_request() did not accept. */
+static void
+refuse_body(int rc, struct mg_refusal *ref)
+{
+    switch (rc) {
+    case MG_JSON_INVALID:
+        mg_refusal_set(ref, 400, "invalid_json", NULL, "The request body is not valid JSON");
+        break;
+    case MG_JSON_NOT_OBJECT:
+        mg_refusal_set(ref, 400, "invalid_json", NULL, "The request body must be a JSON object");
+        break;
+    case MG_JSON_MODEL_LONG:
+        mg_refusal_set(ref, 404, "model_not_found", "model",
+                       "The model name is longer than this gateway serves");
+        break;
+    default:
+        mg_refusal_set(ref, 400, "missing_model", "model",
+                       "The request body needs a string \"model\" field");
+    }
+}
+
+int
+mg_admit_route(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
+               const char *query, struct mg_admitted *out, struct mg_refusal *ref)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    int rc;
+
+    if (mg_admit_caller(conf, req, path, query, out, ref) != 0) {
+        return -1;
+    }
+    out->body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    out->body_len = len;
+    rc = mg_json_scan_request(out->body, len, out->model, sizeof(out->model), &out->jr);
+    if (rc != MG_JSON_OK) {
+        out->model[0] = '\0';
+        refuse_body(rc, ref);
+        return -1;
+    }
+    out->rule = mg_router_match(conf, out->model, out->jr.model_len, header_lookup,
+                                evhttp_request_get_input_headers(req));
+    if (out->rule < 0) {
+        mg_refusal_set(ref, 404, "model_not_found", "model",
+                       "The model '%s' is not served by this gateway", out->model);
+        return -1;
+    }
+    return 0;
+}

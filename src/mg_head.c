@@ -1,0 +1,152 @@
+/*
+ * mg_head — response head lines to a small struct. Kept headers are stored as "name\0value\0"
+ * pairs in one capped buffer: no allocation per header, and a second pass never re-parses lines.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mg_head.h"
+
+#define NAME_MAX_LEN  255
+#define VALUE_MAX_LEN 8191
+
+void
+mg_head_init(struct mg_resp_head *h)
+{
+    mg_buf_init(&h->relay, MG_RESP_HEAD_MAX);
+    mg_head_reset(h);
+}
+
+void
+mg_head_deinit(struct mg_resp_head *h)
+{
+    mg_buf_deinit(&h->relay);
+}
+
+void
+mg_head_reset(struct mg_resp_head *h)
+{
+    h->status = 0;
+    h->sse = 0;
+    h->json = 0;
+    h->chunked = 0;
+    h->content_length = -1;
+    h->retry_after_s = -1;
+    mg_buf_reset(&h->relay);
+}
+
+int
+mg_head_hop_by_hop(const char *name)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "transfer-encoding", "te",
+                                      "trailer", "upgrade"};
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(hop); i++) {
+        if (strcasecmp(name, hop[i]) == 0) {
+            return 1;
+        }
+    }
+    return strncasecmp(name, "proxy-", 6) == 0;
+}
+
+/* A decimal number made of digits only, or -1. */
+static int64_t
+digits(const char *v, size_t n)
+{
+    int64_t x = 0;
+    size_t i;
+
+    if (n == 0 || n > 18) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            return -1;
+        }
+        x = x * 10 + (v[i] - '0');
+    }
+    return x;
+}
+
+/* What the proxy itself reads from a header; 1 when the header is never relayed. */
+static int
+note(struct mg_resp_head *h, const char *name, const char *v, size_t vlen)
+{
+    if (strcasecmp(name, "content-type") == 0) {
+        h->sse = strcasestr(v, "text/event-stream") != NULL;
+        h->json = !h->sse && strcasestr(v, "json") != NULL;
+    } else if (strcasecmp(name, "content-length") == 0) {
+        h->content_length = digits(v, vlen);
+    } else if (strcasecmp(name, "retry-after") == 0) {
+        h->retry_after_s = digits(v, vlen);
+    } else if (strcasecmp(name, "transfer-encoding") == 0) {
+        h->chunked = 1;
+    }
+    return mg_head_hop_by_hop(name) || strcasecmp(name, "x-request-id") == 0 ||
+           strcasecmp(name, "x-modelgate-backend") == 0;
+}
+
+int
+mg_head_line(struct mg_resp_head *h, const char *line, size_t len)
+{
+    const char *end = line + len, *colon = memchr(line, ':', len), *v, *ve;
+    char name[NAME_MAX_LEN + 1];
+    size_t nlen, vlen;
+
+    if (colon == NULL || (nlen = (size_t)(colon - line)) == 0 || nlen > NAME_MAX_LEN) {
+        return MG_OK;
+    }
+    memcpy(name, line, nlen);
+    name[nlen] = '\0';
+    v = colon + 1;
+    ve = end;
+    while (v < ve && (*v == ' ' || *v == '\t')) {
+        v++;
+    }
+    while (ve > v && (ve[-1] == '\r' || ve[-1] == '\n' || ve[-1] == ' ' || ve[-1] == '\t')) {
+        ve--;
+    }
+    vlen = (size_t)(ve - v);
+    if (vlen > VALUE_MAX_LEN) {
+        return MG_OK;
+    }
+    /* the value is NUL-terminated in the pair buffer before note() reads it with strcasestr */
+    if (mg_buf_add(&h->relay, name, nlen + 1) != MG_OK || mg_buf_add(&h->relay, v, vlen) != MG_OK ||
+        mg_buf_add(&h->relay, "", 1) != MG_OK) {
+        return MG_ETOOBIG;
+    }
+    if (note(h, name, h->relay.data + h->relay.len - vlen - 1, vlen)) {
+        h->relay.len -= nlen + 1 + vlen + 1;   /* read, not relayed */
+        h->relay.data[h->relay.len] = '\0';
+    }
+    return MG_OK;
+}
+
+int
+mg_head_next(const struct mg_resp_head *h, size_t *pos, const char **name, const char **value)
+{
+    size_t n;
+
+    if (*pos >= h->relay.len) {
+        return 0;
+    }
+    *name = h->relay.data + *pos;
+    n = strlen(*name);
+    *value = *name + n + 1;
+    *pos += n + 1 + strlen(*value) + 1;
+    return 1;
+}
+
+enum mg_head_class
+mg_head_classify_status(long s)
+{
+    if (s < 200) {
+        return MG_HEAD_PENDING;
+    }
+    if (s == 429 || s == 500 || s == 502 || s == 503 || s == 504) {
+        return MG_HEAD_FAILOVER;
+    }
+    return MG_HEAD_FINAL;
+}

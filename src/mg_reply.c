@@ -1,0 +1,321 @@
+/*
+ * mg_reply — answers the gateway makes itself, and how every request is accounted and ends.
+ *
+ * libevent 2.1 answers some requests itself before any callback runs (a body over the limit, a
+ * malformed request line or header) with an HTML page from evhttp_send_error(). It has no hook
+ * for that, but its calls go through the PLT, so the definition of evhttp_send_error() below
+ * replaces libevent's for the whole process: every error a client sees is OpenAI-shaped JSON.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/http_struct.h>
+
+#include "mg_access.h"
+#include "mg_json.h"
+#include "mg_reply.h"
+#include "mg_stats.h"
+#include "mg_util.h"
+#include "mg_worker.h"
+
+void
+mg_reply_body(struct evhttp_request *req, int status, const char *ctype, const char *body,
+              size_t len)
+{
+    struct evbuffer *buf = evbuffer_new();
+
+    if (buf == NULL) {
+        abort();
+    }
+    evbuffer_add(buf, body, len);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evhttp_send_reply(req, status, NULL, buf);
+    evbuffer_free(buf);
+}
+
+void
+mg_reply_json(struct evhttp_request *req, int status, const char *json, size_t len)
+{
+    mg_reply_body(req, status, "application/json", json, len);
+}
+
+static const char *
+error_type(int status)
+{
+    if (status == 401) {
+        return "authentication_error";
+    }
+    if (status == 429) {
+        return "rate_limit_error";
+    }
+    return status >= 500 ? "server_error" : "invalid_request_error";
+}
+
+static void
+send_error(struct evhttp_request *req, int status, const char *code, const char *param,
+           const char *msg)
+{
+    struct mg_buf out;
+
+    mg_buf_init(&out, 4096);
+    mg_buf_adds(&out, "{\"error\":{\"message\":");
+    mg_json_quote(&out, msg, strlen(msg));
+    mg_buf_printf(&out, ",\"type\":\"%s\",\"param\":", error_type(status));
+    if (param != NULL) {
+        mg_json_quote(&out, param, strlen(param));
+    } else {
+        mg_buf_adds(&out, "null");
+    }
+    mg_buf_adds(&out, ",\"code\":");
+    mg_json_quote(&out, code, strlen(code));
+    mg_buf_adds(&out, "}}\n");
+    mg_reply_json(req, status, out.data, out.len);
+    mg_buf_deinit(&out);
+}
+
+void
+mg_reply_error(struct evhttp_request *req, int status, const char *code, const char *param,
+               const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    send_error(req, status, code, param, msg);
+}
+
+void
+mg_refusal_set(struct mg_refusal *r, int status, const char *code, const char *param,
+               const char *fmt, ...)
+{
+    va_list ap;
+
+    r->status = status;
+    r->code = code;
+    r->param = param;
+    r->nheaders = 0;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof(r->message), fmt, ap);
+    va_end(ap);
+}
+
+void
+mg_refusal_header(struct mg_refusal *r, const char *name, const char *value)
+{
+    if (r->nheaders < MG_REFUSAL_HEADERS) {
+        r->headers[r->nheaders].name = name;
+        snprintf(r->headers[r->nheaders].value, sizeof(r->headers[0].value), "%s", value);
+        r->nheaders++;
+    }
+}
+
+void
+mg_reply_refuse(struct evhttp_request *req, const struct mg_refusal *r)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    size_t i;
+
+    for (i = 0; i < r->nheaders; i++) {
+        evhttp_add_header(out, r->headers[i].name, r->headers[i].value);
+    }
+    send_error(req, r->status, r->code, r->param, r->message);
+}
+
+/* Replaces libevent's HTML error page (see the comment at the top of this file). */
+void
+evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    if (req->response_code_line != NULL && evcon != NULL) {
+        /* libevent failed a request whose reply had already started: there is nothing sane
+         * left to send; end the connection (its close callback lets the owner clean up). */
+        evhttp_connection_free(evcon);
+        return;
+    }
+    /* A request line libevent could not parse has no version: answer as HTTP/1.1. */
+    if (req->major == 0 && req->minor == 0) {
+        req->major = 1;
+        req->minor = 1;
+    }
+    evhttp_clear_headers(h);
+    evhttp_add_header(h, "Connection", "close");
+    switch (error) {
+    case 413:
+        send_error(req, 413, "request_too_large", NULL,
+                   "The request is larger than this gateway accepts");
+        break;
+    case 404:
+        send_error(req, 404, "unknown_url", NULL, "Unknown URL");
+        break;
+    case 405:
+        send_error(req, 405, "method_not_allowed", NULL, "Method not allowed");
+        break;
+    case 400:
+        send_error(req, 400, "bad_request", NULL,
+                   "The HTTP request is malformed or its headers are too large");
+        break;
+    default:
+        send_error(req, error, "http_error", NULL, reason ? reason : "HTTP error");
+    }
+}
+
+/* ---- the in-flight watch ------------------------------------------------------------------ */
+
+/* The reply's last byte went out: only now may a stopping worker exit. */
+static void
+request_sent(struct evhttp_request *req, void *arg)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    if (evcon != NULL) {
+        evhttp_connection_set_closecb(evcon, NULL, NULL);   /* the watch below is over */
+    }
+    mg_worker_request_done(arg);
+}
+
+/* The connection died before its reply was all sent: evhttp will not report it sent. */
+static void
+closed_before_sent(struct evhttp_connection *evcon, void *arg)
+{
+    mg_worker_request_done(arg);
+}
+
+void
+mg_reply_watch_until_sent(struct mg_worker *w, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    if (evcon != NULL) {
+        evhttp_connection_set_closecb(evcon, closed_before_sent, w);
+    }
+}
+
+void
+mg_reply_track(struct mg_worker *w, struct evhttp_request *req)
+{
+    mg_worker_request_begin(w);
+    /* exactly one of these two ends the count: the reply sent, or the connection gone first */
+    evhttp_request_set_on_complete_cb(req, request_sent, w);
+    mg_reply_watch_until_sent(w, req);
+}
+
+void
+mg_reply_drop(struct mg_worker *w, struct evhttp_connection *evcon)
+{
+    if (evcon != NULL) {
+        evhttp_connection_set_closecb(evcon, NULL, NULL);   /* counted here, not there */
+        evhttp_connection_free(evcon);   /* frees its request as well */
+    }
+    mg_worker_request_done(w);
+}
+
+void
+mg_reply_closed(struct mg_worker *w, struct evhttp_request *req)
+{
+    /* A request evhttp detached from the dying connection is ours to free. */
+    if (evhttp_request_get_connection(req) == NULL) {
+        evhttp_request_free(req);
+    }
+    mg_worker_request_done(w);
+}
+
+/* ---- accounting --------------------------------------------------------------------------- */
+
+const char *
+mg_reply_client(struct evhttp_request *req, char *buf, size_t len)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+
+    buf[0] = '\0';
+    if (evcon != NULL) {
+        evhttp_connection_get_peer(evcon, &addr, &port);
+        addr = addr ? addr : "";
+        if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, ':') == NULL) {
+            addr += 7;   /* an IPv4 client of a dual-stack listener */
+        }
+        snprintf(buf, len, strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, (unsigned)port);
+    }
+    return buf;
+}
+
+const char *
+mg_reply_method(struct evhttp_request *req)
+{
+    switch (evhttp_request_get_command(req)) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "OTHER";
+    }
+}
+
+void
+mg_reply_account(struct mg_worker *w, struct evhttp_request *req, struct mg_access_rec *r,
+                 const char *backend, int counted)
+{
+    char client[128];
+
+    if (counted) {
+        mg_stats_request(w->stats, r->model ? r->model : "", backend ? backend : "", r->status,
+                         r->duration_us, r->ttfb_us);
+    }
+    if (backend != NULL && (r->input_tokens >= 0 || r->output_tokens >= 0)) {
+        mg_stats_tokens(w->stats, r->model, backend, r->input_tokens, r->output_tokens);
+    }
+    if (!mg_access_enabled()) {
+        return;
+    }
+    if (req != NULL) {
+        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+        if (r->client == NULL) {
+            r->client = mg_reply_client(req, client, sizeof(client));
+        }
+        if (r->method == NULL) {
+            r->method = mg_reply_method(req);
+        }
+        if (r->path == NULL && uri != NULL) {
+            r->path = evhttp_uri_get_path(uri);
+        }
+    }
+    mg_access_log(w->access, r);
+}
+
+void
+mg_reply_account_local(struct mg_worker *w, struct evhttp_request *req, int status,
+                       int64_t t0_us, const char *model)
+{
+    struct mg_access_rec r;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+    memset(&r, 0, sizeof(r));
+    r.request_id = evhttp_find_header(evhttp_request_get_input_headers(req), "x-request-id");
+    r.model = model;
+    r.rule = -1;
+    r.status = status;
+    r.bytes_in = (int64_t)evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    r.bytes_out = -1;
+    r.duration_us = mg_now_us() - t0_us;
+    r.ttfb_us = -1;
+    r.input_tokens = -1;
+    r.output_tokens = -1;
+    /* the metrics count only what was meant for a backend; models are counted as "" as before */
+    mg_reply_account(w, req, &r, NULL, 0);
+    if (path != NULL && strncmp(path, "/v1/", 4) == 0 && strncmp(path, "/v1/models", 10) != 0) {
+        mg_stats_request(w->stats, "", "", status, r.duration_us, -1);
+    }
+}

@@ -808,12 +808,11 @@ merge_timeouts(struct mg_timeouts *t, const struct mg_timeouts *over)
     }
 }
 
-/* Phase three: what spans keys. Moves the parsed parts into conf; in is emptied. */
+/* Phase three, what spans keys (listen addresses first). Moves the parsed parts into conf. */
 static void
-post_validate(struct ctx *c, struct conf_in *in)
+post_listen(struct ctx *c, struct conf_in *in)
 {
     struct mg_conf *conf = in->conf;
-    size_t i, j, k;
 
     mg_parse_listen(conf->listen, conf->listen_host, sizeof(conf->listen_host), &conf->listen_port);
     if (conf->admin_listen != NULL) {
@@ -824,6 +823,14 @@ post_validate(struct ctx *c, struct conf_in *in)
             conf_error(c, in->admin_node, "admin_listen must differ from listen");
         }
     }
+}
+
+/* Backends: names unique and well-formed, URLs, the Authorization line built once. */
+static void
+post_backends(struct ctx *c, struct conf_in *in)
+{
+    struct mg_conf *conf = in->conf;
+    size_t i, j;
 
     conf->backends = mg_calloc(in->nbs, sizeof(struct mg_backend));
     for (i = 0; i < in->nbs; i++) {
@@ -862,6 +869,14 @@ post_validate(struct ctx *c, struct conf_in *in)
         conf->backends[conf->nbackends++] = b->b;
         memset(&b->b, 0, sizeof(b->b));
     }
+}
+
+/* Rules: entries resolved to backend indices, default retries and owned_by. */
+static void
+post_rules(struct ctx *c, struct conf_in *in)
+{
+    struct mg_conf *conf = in->conf;
+    size_t i, j, k;
 
     conf->rules = mg_calloc(in->nrs, sizeof(struct mg_rule));
     for (i = 0; i < in->nrs; i++) {
@@ -905,6 +920,15 @@ post_validate(struct ctx *c, struct conf_in *in)
         conf->rules[conf->nrules++] = r->r;
         memset(&r->r, 0, sizeof(r->r));
     }
+}
+
+/* Checks that need the whole file (phase three of the loader). */
+static void
+post_validate(struct ctx *c, struct conf_in *in)
+{
+    post_listen(c, in);
+    post_backends(c, in);
+    post_rules(c, in);
 }
 
 static int

@@ -168,10 +168,54 @@ plain_run(const unsigned char *p, const unsigned char *end)
  * Scans a string starting at the opening quote. When buf is not NULL the decoded text goes there
  * (NUL-terminated); *overflow is set when it does not fit.
  */
+/* The escape after a backslash (s->p past the backslash) as a code point; surrogates paired. */
+static int
+scan_escape(struct scan *s, unsigned *cp)
+{
+    unsigned lo;
+
+    if (s->p >= s->end) {
+        return MG_JSON_INVALID;
+    }
+    switch (*s->p++) {
+    case '"': *cp = '"'; return MG_JSON_OK;
+    case '\\': *cp = '\\'; return MG_JSON_OK;
+    case '/': *cp = '/'; return MG_JSON_OK;
+    case 'b': *cp = '\b'; return MG_JSON_OK;
+    case 'f': *cp = '\f'; return MG_JSON_OK;
+    case 'n': *cp = '\n'; return MG_JSON_OK;
+    case 'r': *cp = '\r'; return MG_JSON_OK;
+    case 't': *cp = '\t'; return MG_JSON_OK;
+    case 'u':
+        break;
+    default:
+        return MG_JSON_INVALID;
+    }
+    if (read_hex4(s, cp) != MG_JSON_OK) {
+        return MG_JSON_INVALID;
+    }
+    if (*cp >= 0xDC00 && *cp <= 0xDFFF) {
+        return MG_JSON_INVALID;   /* a low surrogate alone */
+    }
+    if (*cp < 0xD800 || *cp > 0xDBFF) {
+        return MG_JSON_OK;
+    }
+    if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u') {
+        return MG_JSON_INVALID;
+    }
+    s->p += 2;
+    if (read_hex4(s, &lo) != MG_JSON_OK || lo < 0xDC00 || lo > 0xDFFF) {
+        return MG_JSON_INVALID;
+    }
+    *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+    return MG_JSON_OK;
+}
+
 static int
 scan_string(struct scan *s, char *buf, size_t cap, size_t *outlen, int *overflow)
 {
     size_t o = 0;
+    unsigned cp;
 
     s->p++;   /* opening quote */
     for (;;) {
@@ -223,39 +267,7 @@ scan_string(struct scan *s, char *buf, size_t cap, size_t *outlen, int *overflow
         }
         /* backslash */
         s->p++;
-        if (s->p >= s->end) {
-            return MG_JSON_INVALID;
-        }
-        c = *s->p++;
-        unsigned cp;
-        switch (c) {
-        case '"': cp = '"'; break;
-        case '\\': cp = '\\'; break;
-        case '/': cp = '/'; break;
-        case 'b': cp = '\b'; break;
-        case 'f': cp = '\f'; break;
-        case 'n': cp = '\n'; break;
-        case 'r': cp = '\r'; break;
-        case 't': cp = '\t'; break;
-        case 'u':
-            if (read_hex4(s, &cp) != MG_JSON_OK) {
-                return MG_JSON_INVALID;
-            }
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                unsigned lo;
-                if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u') {
-                    return MG_JSON_INVALID;
-                }
-                s->p += 2;
-                if (read_hex4(s, &lo) != MG_JSON_OK || lo < 0xDC00 || lo > 0xDFFF) {
-                    return MG_JSON_INVALID;
-                }
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                return MG_JSON_INVALID;
-            }
-            break;
-        default:
+        if (scan_escape(s, &cp) != MG_JSON_OK) {
             return MG_JSON_INVALID;
         }
         if (buf != NULL) {

@@ -47,6 +47,7 @@ struct mg_server {
     int                nworkers;
     struct event_base *base;
     struct evhttp     *admin;                /* on admin_listen, served by this thread */
+    struct event      *sigev[4];             /* SIGHUP, SIGTERM, SIGINT, SIGUSR1 */
     int                generation;           /* SIGHUPs handled; every one gets a number */
     int                stop_signal;
 };
@@ -325,15 +326,103 @@ stop_workers(struct mg_server *s, int started)
     }
 }
 
+static const int server_sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
+
+/* Everything the server needs before its threads start: loop, access log, workers, admin. */
+static int
+server_open(struct mg_server *s)
+{
+    char err[512];
+    size_t k;
+    int i;
+
+    s->base = event_base_new();
+    if (s->base == NULL) {
+        return MG_ERR;
+    }
+    if (mg_access_open(s->conf->access_log, err, sizeof(err)) != MG_OK) {
+        mg_log_error("%s", err);
+        return MG_ERR;
+    }
+    for (i = 0; i < s->nworkers; i++) {
+        if (worker_init(s, i) != MG_OK) {
+            return MG_ERR;
+        }
+    }
+    if (s->conf->admin_listen != NULL) {
+        s->admin = mg_http_admin_start(s->base, s->conf->admin_host, s->conf->admin_port, err,
+                                       sizeof(err));
+        if (s->admin == NULL) {
+            mg_log_error("%s", err);
+            return MG_ERR;
+        }
+    }
+    for (k = 0; k < MG_ARRAY_LEN(server_sigs); k++) {
+        s->sigev[k] = evsignal_new(s->base, server_sigs[k], on_signal, s);
+        if (s->sigev[k] == NULL || event_add(s->sigev[k], NULL) != 0) {
+            return MG_ERR;
+        }
+    }
+    return MG_OK;
+}
+
+/* Starts the worker threads; returns how many started. */
+static int
+start_workers(struct mg_server *s)
+{
+    sigset_t block, old;
+    size_t k;
+    int i, started = 0;
+
+    /* Workers inherit a mask with our signals blocked, so only this thread receives them. */
+    sigemptyset(&block);
+    for (k = 0; k < MG_ARRAY_LEN(server_sigs); k++) {
+        sigaddset(&block, server_sigs[k]);
+    }
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    for (i = 0; i < s->nworkers; i++) {
+        if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
+            mg_log_error("cannot start worker %d", i);
+            break;
+        }
+        started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return started;
+}
+
+static void
+server_close(struct mg_server *s)
+{
+    size_t k;
+    int i;
+
+    for (k = 0; k < MG_ARRAY_LEN(server_sigs); k++) {
+        if (s->sigev[k] != NULL) {
+            event_free(s->sigev[k]);
+        }
+    }
+    for (i = 0; i < s->nworkers; i++) {
+        worker_deinit(s, i);
+    }
+    if (s->admin != NULL) {
+        evhttp_free(s->admin);
+    }
+    if (s->base != NULL) {
+        event_base_free(s->base);
+    }
+    free(s->workers);
+    free(s->wakes);
+    mg_conf_unref(s->conf);
+    mg_catalog_forget();
+    mg_access_close();
+}
+
 int
 mg_server_run(struct mg_conf *conf)
 {
-    static const int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
-    struct event *sigev[MG_ARRAY_LEN(sigs)] = {0};
     struct mg_server s;
-    sigset_t block, old;
     int i, started = 0, rc = 1;
-    size_t k;
 
     memset(&s, 0, sizeof(s));
     s.path = conf->path;
@@ -356,77 +445,19 @@ mg_server_run(struct mg_conf *conf)
         s.workers[i].listen_fd = -1;
         s.wakes[i].fd = -1;
     }
-    s.base = event_base_new();
-    if (s.base == NULL) {
-        goto out;
-    }
-    {
-        char err[512];
-        if (mg_access_open(conf->access_log, err, sizeof(err)) != MG_OK) {
-            mg_log_error("%s", err);
-            goto out;
+    if (server_open(&s) == MG_OK) {
+        started = start_workers(&s);
+        if (started == s.nworkers) {
+            mg_log_info("modelgate listening on %s with %d workers, %zu rules, %zu backends",
+                        conf->listen, s.nworkers, conf->nrules, conf->nbackends);
+            event_base_dispatch(s.base);
+            mg_log_info("signal %d: stopping; waiting up to %lld ms for requests in flight",
+                        s.stop_signal, (long long)s.conf->shutdown_timeout_ms);
+            rc = 0;
         }
+        stop_workers(&s, started);
     }
-    for (i = 0; i < s.nworkers; i++) {
-        if (worker_init(&s, i) != MG_OK) {
-            goto out;
-        }
-    }
-    if (conf->admin_listen != NULL) {
-        char err[256];
-        s.admin = mg_http_admin_start(s.base, conf->admin_host, conf->admin_port, err, sizeof(err));
-        if (s.admin == NULL) {
-            mg_log_error("%s", err);
-            goto out;
-        }
-    }
-    /* Workers inherit a mask with our signals blocked, so only this thread receives them. */
-    sigemptyset(&block);
-    for (k = 0; k < MG_ARRAY_LEN(sigs); k++) {
-        sigaddset(&block, sigs[k]);
-        sigev[k] = evsignal_new(s.base, sigs[k], on_signal, &s);
-        if (sigev[k] == NULL || event_add(sigev[k], NULL) != 0) {
-            goto out;
-        }
-    }
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    for (i = 0; i < s.nworkers; i++) {
-        if (pthread_create(&s.workers[i].thread, NULL, worker_main, &s.workers[i]) != 0) {
-            mg_log_error("cannot start worker %d", i);
-            break;
-        }
-        started++;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (started == s.nworkers) {
-        mg_log_info("modelgate listening on %s with %d workers, %zu rules, %zu backends",
-                    conf->listen, s.nworkers, conf->nrules, conf->nbackends);
-        event_base_dispatch(s.base);
-        mg_log_info("signal %d: stopping; waiting up to %lld ms for requests in flight",
-                    s.stop_signal, (long long)s.conf->shutdown_timeout_ms);
-        rc = 0;
-    }
-    stop_workers(&s, started);
-out:
-    for (k = 0; k < MG_ARRAY_LEN(sigs); k++) {
-        if (sigev[k] != NULL) {
-            event_free(sigev[k]);
-        }
-    }
-    for (i = 0; i < s.nworkers; i++) {
-        worker_deinit(&s, i);
-    }
-    if (s.admin != NULL) {
-        evhttp_free(s.admin);
-    }
-    if (s.base != NULL) {
-        event_base_free(s.base);
-    }
-    free(s.workers);
-    free(s.wakes);
-    mg_conf_unref(s.conf);
-    mg_catalog_forget();
-    mg_access_close();
+    server_close(&s);
     curl_global_cleanup();
     if (rc == 0) {
         mg_log_info("stopped");

@@ -279,18 +279,15 @@ render_hist(struct mg_buf *out, const char *name, const char *help, int which, i
                   (unsigned long long)count);
 }
 
-void
-mg_stats_render(struct mg_buf *out)
+/* Adds up the same series across workers (a hash, not a scan: up to 4096 series a worker). */
+static size_t
+merge_workers(struct merged **out, int *inflight)
 {
-    static const char *const names[K_NKINDS] = {"modelgate_requests_total", "modelgate_tokens_total",
-                                                "modelgate_tokens_total",
-                                                "modelgate_backend_attempts_total"};
     struct merged *m;
     size_t *slot;     /* open addressing over m: index + 1, 0 when empty */
     size_t nm = 0, cap = 0, nslots, i, j;
-    int w, k, inflight = 0;
+    int w;
 
-    pthread_mutex_lock(&reg_lock);
     for (w = 0; w < WORKERS_MAX; w++) {
         if (reg[w] != NULL) {
             cap += SERIES_MAX;
@@ -304,14 +301,12 @@ mg_stats_render(struct mg_buf *out)
         if (reg[w] == NULL) {
             continue;
         }
-        inflight += atomic_load_explicit(&reg[w]->inflight, memory_order_relaxed);
+        *inflight += atomic_load_explicit(&reg[w]->inflight, memory_order_relaxed);
         for (i = 0; i < SERIES_MAX; i++) {
             struct series *s = &reg[w]->s[i];
             if (!atomic_load_explicit(&s->used, memory_order_acquire)) {
                 continue;
             }
-            /* the same series on several workers is added up (a hash, not a scan: up to
-             * 4096 series a worker) */
             for (j = hash(s->kind, s->a, s->b, s->code) & (nslots - 1); slot[j] != 0;
                  j = (j + 1) & (nslots - 1)) {
                 struct merged *x = &m[slot[j] - 1];
@@ -331,6 +326,19 @@ mg_stats_render(struct mg_buf *out)
         }
     }
     free(slot);
+    *out = m;
+    return nm;
+}
+
+/* The counter families, from the merged series. */
+static void
+render_counters(struct mg_buf *out, const struct merged *m, size_t nm)
+{
+    static const char *const names[K_NKINDS] = {"modelgate_requests_total", "modelgate_tokens_total",
+                                                "modelgate_tokens_total",
+                                                "modelgate_backend_attempts_total"};
+    size_t j;
+    int k;
 
     mg_buf_adds(out, "# HELP modelgate_requests_total Requests answered, by model, backend and "
                      "status code.\n# TYPE modelgate_requests_total counter\n");
@@ -362,6 +370,18 @@ mg_stats_render(struct mg_buf *out)
             mg_buf_printf(out, "} %llu\n", (unsigned long long)m[j].value);
         }
     }
+}
+
+void
+mg_stats_render(struct mg_buf *out)
+{
+    struct merged *m;
+    size_t nm;
+    int inflight = 0;
+
+    pthread_mutex_lock(&reg_lock);
+    nm = merge_workers(&m, &inflight);
+    render_counters(out, m, nm);
     render_hist(out, "modelgate_request_duration_seconds",
                 "Time from a request's arrival to the end of its answer.", 0, WORKERS_MAX);
     render_hist(out, "modelgate_time_to_first_token_seconds",

@@ -22,6 +22,8 @@ main(void)
     srunner_add_suite(sr, usage_suite());
     srunner_add_suite(sr, stats_suite());
     srunner_add_suite(sr, proxy_suite());
+    srunner_add_suite(sr, sigv4_suite());
+    srunner_add_suite(sr, evstream_suite());
     srunner_add_suite(sr, integration_suite());
     srunner_add_suite(sr, lifecycle_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -105,7 +105,9 @@ mg_anthropic_request(const char *body, size_t len, const char *model,
     if (rc != MG_OK) {
         return rc;
     }
-    m = json_pack("{s:s,s:I}", "model", model, "max_tokens", (json_int_t)r.max_tokens);
+    m = json_object();   /* a model name that is not UTF-8 is left out, not a crash */
+    json_object_set_new(m, "model", json_string(model != NULL ? model : ""));
+    json_object_set_new(m, "max_tokens", json_integer((json_int_t)r.max_tokens));
     if (r.system != NULL) {
         json_object_set(m, "system", r.system);
     }

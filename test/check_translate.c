@@ -481,6 +481,11 @@ START_TEST(stream_bad_events)
                      MG_OAI_ESTREAM);
     ck_assert_int_eq(mg_bedrock_stream_event(b, "messageStart", "{}", 2, &out), MG_OAI_ESTREAM);
     ck_assert_int_eq(out.len, 0);
+    mg_bedrock_stream_destroy(b);
+    b = mg_bedrock_stream_create(CLIENT, NOW, 0, NULL);   /* an exception without payload */
+    ck_assert_int_eq(mg_bedrock_stream_event(b, "internalServerException", NULL, 0, &out),
+                     MG_OAI_ESTREAM);
+    ck_assert_str_eq(mg_bedrock_stream_state(b)->error, "internalServerException");
     mg_anthropic_stream_destroy(tr);
     mg_bedrock_stream_destroy(b);
     mg_anthropic_stream_destroy(NULL);

@@ -21,6 +21,7 @@ Suite *stats_suite(void);
 Suite *proxy_suite(void);
 Suite *sigv4_suite(void);
 Suite *evstream_suite(void);
+Suite *translate_suite(void);
 Suite *integration_suite(void);
 Suite *lifecycle_suite(void);
 

@@ -1,0 +1,73 @@
+/*
+ * mg_anthropic — OpenAI chat completions to Anthropic Messages and back, for `schema: anthropic`
+ * backends: the request body, the JSON answer, the SSE stream, and error bodies. Pure: bytes in,
+ * bytes out; no I/O, and the time is passed in.
+ */
+#ifndef MG_ANTHROPIC_H
+#define MG_ANTHROPIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mg_chatreq.h"
+#include "mg_oai.h"
+#include "mg_usage.h"
+#include "mg_util.h"
+
+/*
+ * Translates an OpenAI chat request (body[0..len)) into a Messages request appended to out.
+ * model: the name to send (the entry's override, else the client's); default_max_tokens: the
+ * backend's max_tokens, used when the client sets none. Returns MG_OK; MG_CHATREQ_EINVAL (400
+ * invalid_request_error) or MG_CHATREQ_EUNSUPPORTED (400 unsupported_parameter: try another
+ * backend) with e filled; or MG_ETOOBIG (out's cap). Nothing is appended unless MG_OK.
+ */
+int mg_anthropic_request(const char *body, size_t len, const char *model,
+                         int64_t default_max_tokens, struct mg_buf *out,
+                         struct mg_chatreq_err *e);
+
+/*
+ * Translates a Messages answer (a 2xx body) into a chat.completion appended to out, with
+ * created = now and model = the client's model name. u gets the usage for accounting (input =
+ * prompt_tokens, cache reads and writes included; -1 when not reported). MG_OK; MG_ERR when the
+ * body is not a Messages answer (nothing appended: the caller answers 502); MG_ETOOBIG.
+ */
+int mg_anthropic_answer(const char *body, size_t len, const char *client_model, int64_t now,
+                        struct mg_buf *out, struct mg_usage *u);
+
+/*
+ * Translates an Anthropic error body {"type":"error","error":{"type":T,"message":M}} into
+ * OpenAI's {"error":{"message":M,"type":T,"param":null,"code":null}} (the caller keeps the
+ * status). A body of another shape becomes type "upstream_error" with a generic message.
+ */
+int mg_anthropic_error(const char *body, size_t len, struct mg_buf *out);
+
+/* A Messages SSE stream being translated into chat.completion.chunk events. */
+struct mg_anthropic_stream;
+
+/*
+ * A translator for one stream: the client's model name, created = now, whether the client asked
+ * for stream_options.include_usage, and the id to use if message_start carries none (may be NULL).
+ */
+struct mg_anthropic_stream *mg_anthropic_stream_create(const char *client_model, int64_t now,
+                                                       int include_usage, const char *fallback_id);
+/* Frees the translator; NULL is a no-op. */
+void mg_anthropic_stream_destroy(struct mg_anthropic_stream *s);
+
+/*
+ * Feeds one whole SSE event (its raw text, as mg_sse_feed hands it with whole=1) and appends
+ * the chunks it makes to out (often none: ping, content_block_stop, a text block's start).
+ * message_stop writes the usage chunk (if asked for) and data: [DONE]. Returns MG_OK;
+ * MG_OAI_ESTREAM for an error event or an event that cannot be read (the reason in
+ * state->error; nothing appended, and every later call returns it too); MG_ETOOBIG.
+ */
+int mg_anthropic_stream_event(struct mg_anthropic_stream *s, const char *p, size_t n,
+                              struct mg_buf *out);
+
+/*
+ * What the relay needs to know: output (the commit point has passed), finished (finish_reason
+ * written: a cut from here on is completed with mg_oai_stream_end()), done ([DONE] written),
+ * failed/error, and the usage seen so far (mg_oai_usage_totals() for accounting).
+ */
+struct mg_oai_stream *mg_anthropic_stream_state(struct mg_anthropic_stream *s);
+
+#endif

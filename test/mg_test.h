@@ -19,6 +19,7 @@ Suite *models_suite(void);
 Suite *usage_suite(void);
 Suite *stats_suite(void);
 Suite *health_suite(void);
+Suite *limit_suite(void);
 Suite *integration_suite(void);
 Suite *lifecycle_suite(void);
 

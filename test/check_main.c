@@ -25,6 +25,8 @@ main(void)
     srunner_add_suite(sr, sigv4_suite());
     srunner_add_suite(sr, evstream_suite());
     srunner_add_suite(sr, translate_suite());
+    srunner_add_suite(sr, health_suite());
+    srunner_add_suite(sr, limit_suite());
     srunner_add_suite(sr, integration_suite());
     srunner_add_suite(sr, lifecycle_suite());
     srunner_run_all(sr, CK_NORMAL);

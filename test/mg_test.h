@@ -22,6 +22,8 @@ Suite *proxy_suite(void);
 Suite *sigv4_suite(void);
 Suite *evstream_suite(void);
 Suite *translate_suite(void);
+Suite *health_suite(void);
+Suite *limit_suite(void);
 Suite *integration_suite(void);
 Suite *lifecycle_suite(void);
 

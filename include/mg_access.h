@@ -41,6 +41,7 @@ struct mg_access_rec {
     const char *const *backends;     /* names of the backends tried, in order */
     size_t             nbackends;
     int                status;
+    const char        *error;        /* "upstream_stream_error" for an answer cut after commit */
     int64_t            bytes_in;
     int64_t            bytes_out;
     int64_t            duration_us;

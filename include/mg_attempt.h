@@ -17,6 +17,7 @@
 #include <event2/event_struct.h>
 
 #include "mg_head.h"
+#include "mg_outcome.h"
 #include "mg_schema.h"
 #include "mg_upstream.h"
 #include "mg_util.h"
@@ -25,47 +26,8 @@ struct event_base;
 struct mg_backend;
 struct mg_rule_backend;
 
-#define MG_HELD_BODY_MAX (256 * 1024)   /* body kept of a fail-over answer */
+#define MG_HELD_BODY_MAX (64 * 1024)    /* body read of a fail-over answer, or of a 400 */
 #define MG_ATTEMPT_PAUSE CURL_WRITEFUNC_PAUSE
-
-/* Where an attempt stands. */
-enum mg_phase {
-    MG_PHASE_WAIT,    /* started, no final head yet */
-    MG_PHASE_HOLD,    /* a fail-over head: its body is read aside */
-    MG_PHASE_RELAY,   /* committed: body bytes go to the client */
-};
-
-/* What happened to an attempt; every module reads the same value (stats, logs, next step). */
-enum mg_outcome {
-    MG_OUTCOME_PENDING,       /* nothing decided (an informational head) */
-    MG_OUTCOME_COMMIT,        /* a final head: the client gets this answer */
-    MG_OUTCOME_HOLD,          /* a fail-over head: read its body aside */
-    MG_OUTCOME_COMPLETE,      /* a committed answer ended cleanly */
-    MG_OUTCOME_CUT,           /* a committed answer broke (error or timeout after commit) */
-    MG_OUTCOME_FAIL_STATUS,   /* a fail-over answer (429, 5xx): move on, keep it */
-    MG_OUTCOME_FAIL_ERROR,    /* connect, TLS, reset, closed or bad head before commit */
-    MG_OUTCOME_FAIL_TIMEOUT,  /* a timeout before commit */
-};
-
-/* What the attempt saw. */
-enum mg_attempt_event {
-    MG_AEV_HEAD,      /* a complete head, classified by the schema as cls */
-    MG_AEV_END,       /* the transfer finished with rc */
-    MG_AEV_TIMEOUT,   /* one of the gateway's timers fired */
-};
-
-/*
- * The outcome of event ev in phase (cls for heads, rc for ends). Pure: the whole decision table
- * of the proxy in one place.
- */
-enum mg_outcome mg_outcome_classify(enum mg_phase phase, enum mg_attempt_event ev,
-                                    enum mg_head_class cls, CURLcode rc);
-
-/* 1 for the outcomes that move on to the next attempt. */
-int mg_outcome_fails(enum mg_outcome o);
-
-/* The result label of modelgate_backend_attempts_total: "ok", "http_503", "timeout", "error". */
-const char *mg_outcome_result(enum mg_outcome o, long status, char *buf, size_t len);
 
 struct mg_attempt;
 
@@ -82,7 +44,10 @@ struct mg_attempt {
     const struct mg_schema       *schema;
     struct mg_upreq               up;
     struct mg_resp_head           head;
-    struct mg_buf                 held;      /* body of a fail-over answer */
+    struct mg_buf                 held;      /* body of a fail-over answer, or of a 400 */
+    int                           held_cut;  /* that body did not arrive whole */
+    unsigned                      flags;     /* MG_AF_* */
+    int64_t                       t_sent;    /* the request went out (mg_now_ms) */
     enum mg_phase                 phase;
     enum mg_outcome               outcome;   /* the last one reported */
     const char                   *timeout;   /* which timer fired, for logs; NULL when none */
@@ -113,8 +78,14 @@ int mg_attempt_start(struct mg_attempt *a);
 /* Cancels the transfer and the timer; no callback follows. Never from a curl callback. */
 void mg_attempt_stop(struct mg_attempt *a);
 
+/* The relay committed the answer: from now on this attempt is the client's answer. */
+void mg_attempt_committed(struct mg_attempt *a);
+
 /* Lets a paused transfer go on (the client drained what was queued). */
 void mg_attempt_resume(struct mg_attempt *a);
+
+/* Why the attempt failed in a few words, fit for a client (no address, no library text). */
+const char *mg_attempt_reason(const struct mg_attempt *a);
 
 /* Why the transfer failed, for the error log (never sent to clients). */
 const char *mg_attempt_error(const struct mg_attempt *a);

@@ -12,11 +12,13 @@
 #include <stdint.h>
 
 #include "mg_catalog.h"
+#include "mg_health.h"
 #include "mg_util.h"
 
 struct mg_timeouts {
     int64_t connect_ms;     /* TCP+TLS connect */
     int64_t first_byte_ms;  /* request sent -> response headers */
+    int64_t first_token_ms; /* streams: request sent -> commit (0 in the file: the idle value) */
     int64_t idle_ms;        /* longest silence between two body bytes */
     int64_t total_ms;       /* whole attempt */
 };
@@ -40,6 +42,8 @@ struct mg_backend {
     struct mg_header  *headers;
     size_t             nheaders;
     struct mg_timeouts timeouts;   /* the global defaults with this backend's overrides */
+    struct mg_health_conf health;  /* likewise, key by key */
+    struct mg_health  *state;      /* passive health, by name, outside the snapshot */
 };
 
 struct mg_rule_backend {
@@ -57,7 +61,9 @@ struct mg_rule {
     struct mg_header       *headers;    /* all must match (name case-insensitive, value exact) */
     size_t                  nheaders;
     int                     list;       /* 0 hides the rule's models from /v1/models */
-    int                     retries;    /* extra attempts after the first (default resolved) */
+    int                     retries;    /* moves to other entries after the first (resolved) */
+    int                     retry_same; /* one same-backend retry on 5xx/reset/short Retry-After */
+    int64_t                 retry_after_max_ms;   /* longest Retry-After waited out */
     struct mg_rule_backend *backends;
     size_t                  nbackends;
     int                     line;       /* where the rule starts in the file */
@@ -76,6 +82,7 @@ struct mg_conf {
     uint64_t           max_body_size;
     int64_t            shutdown_timeout_ms;
     struct mg_timeouts timeouts;
+    struct mg_health_conf health;       /* defaults for every backend */
     char              *access_log;      /* "-" stdout, a path, or NULL for off */
     int                log_level;       /* enum mg_log_level */
     struct mg_backend *backends;

@@ -18,7 +18,7 @@ struct mg_resp_head {
     int           json;            /* Content-Type is JSON */
     int           chunked;         /* the backend sent Transfer-Encoding */
     int64_t       content_length;  /* -1 when absent */
-    int64_t       retry_after_s;   /* Retry-After in seconds, -1 when absent or a date */
+    int64_t       retry_after_s;   /* Retry-After in seconds (a date made relative), or -1 */
     struct mg_buf relay;           /* headers the client may get: "name\0value\0" pairs */
 };
 
@@ -26,7 +26,8 @@ struct mg_resp_head {
 enum mg_head_class {
     MG_HEAD_PENDING,    /* an informational (1xx) head: wait for the next */
     MG_HEAD_FINAL,      /* an answer to commit to the client */
-    MG_HEAD_FAILOVER,   /* an answer to read aside and move on from (429, 5xx) */
+    MG_HEAD_FAILOVER,   /* an answer to read aside and move on from (429, 5xx, 529) */
+    MG_HEAD_INSPECT,    /* a 400: read aside, final unless it is a context-length error */
 };
 
 void mg_head_init(struct mg_resp_head *h);
@@ -48,7 +49,7 @@ int mg_head_next(const struct mg_resp_head *h, size_t *pos, const char **name,
 /* 1 for a hop-by-hop header name: never forwarded, in either direction. */
 int mg_head_hop_by_hop(const char *name);
 
-/* How OpenAI-compatible backends' statuses read: 1xx pending, 429/500/502/503/504 fail over. */
+/* How statuses read: 1xx pending, 429/500/502/503/504/529 fail over, 400 inspected. */
 enum mg_head_class mg_head_classify_status(long status);
 
 #endif

@@ -1,13 +1,17 @@
 /*
- * mg_relay — the chain of stages a committed answer's body goes through on its way to the
- * client (h2o's output filters): each stage takes bytes, may hold some, and passes the rest to
- * the next; the last stage is the client. Backpressure is checked once, before the chain.
+ * mg_relay — the chain of stages an answer's body goes through on its way to the client (h2o's
+ * output filters): each stage takes bytes (or, after the SSE splitter, one event at a time), may
+ * hold some, and passes the rest on; the last stage is the client. Backpressure is checked once,
+ * before the chain.
+ *
+ * The commit gate is a stage: nothing reaches the client before it commits. A plain answer
+ * commits with its first body byte; an event stream with its first event that carries output
+ * (the events before it are held, 64 KiB at most). The gate also ends a stream as the contract
+ * says: [DONE] added after a finish, one error event after a failure once committed.
  *
  * The stages today's schemas use are embedded here, so a request allocates nothing to build its
- * chain: the SSE usage observer (bytes pass at once; events are looked at for usage), the SSE
- * usage stripper (for a stream whose usage the gateway asked for itself: events pass whole, the
- * extra usage event and the "usage":null members removed), and the JSON tail keeper (bytes pass
- * at once; the last 16-32 KiB are kept to read the usage at the end).
+ * chain: the SSE splitter, the gate, the SSE usage observer, the SSE usage stripper (for a stream
+ * whose usage the gateway asked for itself) and the JSON tail keeper.
  */
 #ifndef MG_RELAY_H
 #define MG_RELAY_H
@@ -17,40 +21,71 @@
 #include "mg_usage.h"
 #include "mg_util.h"
 
+#define MG_RELAY_HOLD_MAX (64 * 1024)   /* events held before the commit point */
+
 struct mg_relay;
 
 struct mg_stage {
-    /* Takes n bytes; passes what it can to next. */
-    void (*write)(struct mg_stage *s, const char *p, size_t n);
+    /* Takes n bytes, or one event (whole=0: a piece of an event too large to hold). */
+    void (*write)(struct mg_stage *s, const char *p, size_t n, int whole);
     /* The answer ended cleanly: passes on what it holds, then ends next. */
     void (*end)(struct mg_stage *s);
     struct mg_stage *next;
     struct mg_relay *relay;
 };
 
-/* Writes bytes to the client. */
-typedef void (*mg_relay_emit_fn)(void *arg, const char *p, size_t n);
-
-struct mg_relay {
-    struct mg_stage *head;       /* bytes from the backend go in here */
-    struct mg_stage  sink;       /* the client */
-    mg_relay_emit_fn emit;
-    void            *arg;
-    /* usage the stages read from the answer */
-    struct mg_usage  usage;
-    int              have_usage;
-    /* the embedded stages and their state */
-    struct mg_stage  sse_observe;
-    struct mg_stage  sse_strip;
-    struct mg_stage  json_tail;
-    struct mg_sse    split;
-    struct mg_buf    scratch;    /* an event with its "usage":null removed */
-    struct mg_buf    tail;       /* the end of a JSON answer */
+/* Which commit and completion rules an event stream follows (by the client's path). */
+enum mg_relay_path {
+    MG_RELAY_CHAT,       /* /v1/chat/completions, /v1/completions: chunks, finish_reason, [DONE] */
+    MG_RELAY_MESSAGES,   /* /v1/messages: Anthropic's events, message_stop */
+    MG_RELAY_OTHER,      /* any other path: the first event commits */
 };
 
-/* Sets up a relay that ends in emit(arg, ...); its chain is only the client. */
-void mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, void *arg);
+/* Writes bytes to the client. */
+typedef void (*mg_relay_emit_fn)(void *arg, const char *p, size_t n);
+/* The answer commits: the client gets its status and headers now, before its first byte. */
+typedef void (*mg_relay_commit_fn)(void *arg);
+
+struct mg_relay {
+    struct mg_stage   *head;        /* bytes from the backend go in here */
+    struct mg_stage    sink;        /* the client */
+    mg_relay_emit_fn   emit;
+    mg_relay_commit_fn commit;
+    void              *arg;
+    enum mg_relay_path path;
+    int                sse;         /* the answer is an event stream */
+    int                keep_length; /* the client gets the body as sent: its length holds */
+    /* what the stages found */
+    int                committed;
+    int                failed;      /* broken before the commit: the attempt fails over */
+    int                cut;         /* broken after it: the error event is sent, stop reading */
+    int                finished;    /* a finish_reason (or message_stop) went by */
+    int                done;        /* data: [DONE] went by */
+    char               why[256];    /* the backend's message, for logs and the error event */
+    struct mg_usage    usage;
+    int                have_usage;
+    /* the embedded stages and their state */
+    struct mg_stage    split;
+    struct mg_stage    gate;
+    struct mg_stage    sse_observe;
+    struct mg_stage    sse_strip;
+    struct mg_stage    json_tail;
+    struct mg_sse      splitter;
+    struct mg_buf      held;        /* events before the commit point */
+    struct mg_buf      scratch;     /* an event with its "usage":null removed */
+    struct mg_buf      tail;        /* the end of a JSON answer */
+};
+
+/* Sets up a relay ending in emit(arg, ...); commit(arg) is called once, at the commit point. */
+void mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, mg_relay_commit_fn commit,
+                   void *arg);
 void mg_relay_deinit(struct mg_relay *r);
+
+/* Forgets the last answer (a failed attempt's) and starts a new one; the chain is the client. */
+void mg_relay_reset(struct mg_relay *r, int sse, enum mg_relay_path path);
+
+/* The rules of the client's path below /v1 ("/chat/completions" -> MG_RELAY_CHAT, ...). */
+enum mg_relay_path mg_relay_path_of(const char *upath);
 
 /* Adds stage s at the end of the chain, just before the client. */
 void mg_relay_add(struct mg_relay *r, struct mg_stage *s);
@@ -58,17 +93,31 @@ void mg_relay_add(struct mg_relay *r, struct mg_stage *s);
 /* Feeds n bytes of the answer's body into the chain. */
 void mg_relay_write(struct mg_relay *r, const char *p, size_t n);
 
-/* The answer ended cleanly: every stage passes on what it holds. */
+/* The answer ended cleanly: every stage passes on what it holds (the gate commits if it has not). */
 void mg_relay_end(struct mg_relay *r);
+
+/*
+ * The backend broke its answer (an error event, a bad frame, or the transport after commit;
+ * why is a short reason). Before the commit the attempt fails (r->failed); after it an event
+ * stream gets its one error event (r->cut). Returns 1 when that event was written now.
+ */
+int mg_relay_fail(struct mg_relay *r, const char *why, size_t n);
 
 /* Records usage read from p[0..n) (a JSON answer, its tail, or one event); 1 when found. */
 int mg_relay_note_usage(struct mg_relay *r, const char *p, size_t n);
 
-/* Adds the SSE usage observer. */
+/* The stages. For an event stream the splitter comes first; the gate before usage readers. */
+void mg_relay_add_sse_split(struct mg_relay *r);
+void mg_relay_add_gate(struct mg_relay *r);
 void mg_relay_add_sse_observe(struct mg_relay *r);
-/* Adds the SSE usage stripper. */
 void mg_relay_add_sse_strip(struct mg_relay *r);
-/* Adds the JSON tail keeper. */
 void mg_relay_add_json_tail(struct mg_relay *r);
+
+/* What one event is, for the gate (exposed for tests): MG_EV_* bits. */
+#define MG_EV_OUTPUT 1   /* carries output: commits */
+#define MG_EV_FINISH 2   /* a finish_reason, or message_stop */
+#define MG_EV_DONE   4   /* data: [DONE] */
+#define MG_EV_ERROR  8   /* an error event */
+int mg_relay_event_kind(enum mg_relay_path path, int committed, const char *p, size_t n);
 
 #endif

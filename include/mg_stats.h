@@ -17,7 +17,10 @@ struct mg_stats *mg_stats_create(void);
 /* Unregisters and frees. NULL is a no-op. Only once the worker has stopped. */
 void mg_stats_destroy(struct mg_stats *st);
 
-/* One request answered: status code, duration, time to its first body byte (-1 when none). */
+/* The code of an answer cut after commit (rendered as code="upstream_stream_error"). */
+#define MG_STATS_STREAM_ERROR (-1)
+
+/* One request answered: status code (or MG_STATS_STREAM_ERROR), duration, time to its first body byte (-1 when none). */
 void mg_stats_request(struct mg_stats *st, const char *model, const char *backend, int code,
                       int64_t dur_us, int64_t ttft_us);
 /* Tokens a backend reported (-1: not reported). */

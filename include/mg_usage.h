@@ -42,6 +42,8 @@ void mg_sse_init(struct mg_sse *s);
 void mg_sse_deinit(struct mg_sse *s);
 /* Feeds n bytes; calls fn for every event they complete. */
 void mg_sse_feed(struct mg_sse *s, const char *p, size_t n, mg_sse_event_fn fn, void *arg);
+/* Empties the splitter without handing anything out (a new answer). */
+void mg_sse_reset(struct mg_sse *s);
 /* Hands out what is left (an unterminated last event) with whole=0, and empties the splitter. */
 void mg_sse_flush(struct mg_sse *s, mg_sse_event_fn fn, void *arg);
 

@@ -254,6 +254,9 @@ mg_access_log(struct mg_access_out *o, const struct mg_access_rec *r)
     }
     mg_buf_add(&o->buf, "]", 1);
     int_field(&o->buf, "status", r->status, 0);
+    if (r->error != NULL) {
+        str_field(&o->buf, "error", r->error);
+    }
     int_field(&o->buf, "bytes_in", r->bytes_in, 0);
     int_field(&o->buf, "bytes_out", r->bytes_out, 0);
     int_field(&o->buf, "duration_ms", r->duration_us, 1);

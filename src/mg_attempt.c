@@ -12,56 +12,7 @@
 
 #include "mg_attempt.h"
 #include "mg_conf.h"
-
-enum mg_outcome
-mg_outcome_classify(enum mg_phase phase, enum mg_attempt_event ev, enum mg_head_class cls,
-                    CURLcode rc)
-{
-    switch (ev) {
-    case MG_AEV_HEAD:
-        if (cls == MG_HEAD_PENDING) {
-            return MG_OUTCOME_PENDING;
-        }
-        return cls == MG_HEAD_FAILOVER ? MG_OUTCOME_HOLD : MG_OUTCOME_COMMIT;
-    case MG_AEV_END:
-        if (phase == MG_PHASE_RELAY) {
-            return rc == CURLE_OK ? MG_OUTCOME_COMPLETE : MG_OUTCOME_CUT;
-        }
-        if (phase == MG_PHASE_HOLD) {
-            return MG_OUTCOME_FAIL_STATUS;   /* what was read of it is passed on if it is last */
-        }
-        return rc == CURLE_OPERATION_TIMEDOUT ? MG_OUTCOME_FAIL_TIMEOUT : MG_OUTCOME_FAIL_ERROR;
-    case MG_AEV_TIMEOUT:
-    default:
-        if (phase == MG_PHASE_RELAY) {
-            return MG_OUTCOME_CUT;
-        }
-        return phase == MG_PHASE_HOLD ? MG_OUTCOME_FAIL_STATUS : MG_OUTCOME_FAIL_TIMEOUT;
-    }
-}
-
-int
-mg_outcome_fails(enum mg_outcome o)
-{
-    return o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_ERROR ||
-           o == MG_OUTCOME_FAIL_TIMEOUT;
-}
-
-const char *
-mg_outcome_result(enum mg_outcome o, long status, char *buf, size_t len)
-{
-    switch (o) {
-    case MG_OUTCOME_FAIL_STATUS:
-        snprintf(buf, len, "http_%ld", status);
-        return buf;
-    case MG_OUTCOME_FAIL_TIMEOUT:
-        return "timeout";
-    case MG_OUTCOME_FAIL_ERROR:
-        return "error";
-    default:
-        return "ok";
-    }
-}
+#include "mg_failover.h"
 
 /* ---- the transfer ------------------------------------------------------------------------- */
 
@@ -71,6 +22,31 @@ arm_timer(struct mg_attempt *a, int64_t ms)
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
 
     evtimer_add(&a->timer, &tv);
+}
+
+/* When a stream must have committed: request sent + first_token. */
+static int64_t
+first_token_due(const struct mg_attempt *a)
+{
+    return a->t_sent + a->backend->timeouts.first_token_ms;
+}
+
+/*
+ * The timer while body bytes are awaited: idle; and for a stream not committed yet, no later
+ * than its first_token deadline.
+ */
+static void
+arm_body_timer(struct mg_attempt *a)
+{
+    int64_t ms = a->backend->timeouts.idle_ms;
+
+    if (a->phase == MG_PHASE_OPEN && a->head.sse) {
+        int64_t left = first_token_due(a) - mg_now_ms();
+        if (left < ms) {
+            ms = left > 0 ? left : 0;
+        }
+    }
+    arm_timer(a, ms);
 }
 
 static size_t
@@ -88,14 +64,17 @@ on_header(char *data, size_t size, size_t n, void *arg)
         return mg_head_line(&a->head, data, len) == MG_OK ? len : 0;
     }
     curl_easy_getinfo(a->xfer.easy, CURLINFO_RESPONSE_CODE, &a->head.status);
-    o = mg_outcome_classify(a->phase, MG_AEV_HEAD, a->schema->classify(&a->head), CURLE_OK);
+    o = mg_outcome_classify(a->phase, MG_AEV_HEAD, a->schema->classify(&a->head), CURLE_OK, 0);
     if (o == MG_OUTCOME_PENDING) {
         return len;
     }
-    arm_timer(a, a->backend->timeouts.idle_ms);
-    a->phase = o == MG_OUTCOME_HOLD ? MG_PHASE_HOLD : MG_PHASE_RELAY;
     a->outcome = o;
-    a->ops->head(a->owner, a, o);
+    a->phase = o == MG_OUTCOME_HOLD ? MG_PHASE_HOLD
+             : o == MG_OUTCOME_INSPECT ? MG_PHASE_INSPECT : MG_PHASE_OPEN;
+    arm_body_timer(a);
+    if (o == MG_OUTCOME_OPEN) {
+        a->ops->head(a->owner, a, o);
+    }
     return len;
 }
 
@@ -105,13 +84,25 @@ on_body(char *data, size_t size, size_t n, void *arg)
     struct mg_attempt *a = arg;
     size_t len = size * n, r;
 
-    if (a->phase == MG_PHASE_HOLD) {
-        size_t room = MG_HELD_BODY_MAX - a->held.len;
-        mg_buf_add(&a->held, data, len < room ? len : room);
-        arm_timer(a, a->backend->timeouts.idle_ms);
-        return len;
+    if (a->phase == MG_PHASE_HOLD || a->phase == MG_PHASE_INSPECT) {
+        if (mg_buf_add(&a->held, data, len) == MG_OK) {
+            arm_body_timer(a);
+            return len;
+        }
+        if (a->phase == MG_PHASE_HOLD) {
+            a->held_cut = 1;
+            return 0;   /* a fail-over answer longer than we read: fail at once */
+        }
+        /* a 400 this long is no context-length error: it is the answer */
+        a->phase = MG_PHASE_OPEN;
+        a->outcome = MG_OUTCOME_OPEN;
+        a->ops->head(a->owner, a, MG_OUTCOME_OPEN);
+        if (a->ops->body(a->owner, a, a->held.data, a->held.len) != a->held.len) {
+            return 0;
+        }
+        mg_buf_reset(&a->held);
     }
-    if (a->phase != MG_PHASE_RELAY) {
+    if (a->phase != MG_PHASE_OPEN && a->phase != MG_PHASE_RELAY) {
         return 0;
     }
     r = a->ops->body(a->owner, a, data, len);
@@ -121,7 +112,7 @@ on_body(char *data, size_t size, size_t n, void *arg)
         evtimer_del(&a->timer);
         return r;
     }
-    arm_timer(a, a->backend->timeouts.idle_ms);
+    arm_body_timer(a);
     return r;
 }
 
@@ -132,6 +123,7 @@ on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primar
 {
     struct mg_attempt *a = arg;
 
+    a->t_sent = mg_now_ms();
     arm_timer(a, a->backend->timeouts.first_byte_ms);
     return CURL_PREREQFUNC_OK;
 }
@@ -153,7 +145,14 @@ on_done(void *arg, CURLcode rc)
     release_easy(a);
     evtimer_del(&a->timer);
     a->rc = rc;
-    a->outcome = mg_outcome_classify(a->phase, MG_AEV_END, MG_HEAD_PENDING, rc);
+    if (a->phase == MG_PHASE_HOLD && rc != CURLE_OK) {
+        a->held_cut = 1;
+    }
+    if (a->phase == MG_PHASE_INSPECT && rc == CURLE_OK &&
+        mg_failover_context_length(a->held.data, a->held.len)) {
+        a->flags |= MG_AF_CONTEXT;
+    }
+    a->outcome = mg_outcome_classify(a->phase, MG_AEV_END, MG_HEAD_PENDING, rc, a->flags);
     a->ops->end(a->owner, a, a->outcome);
 }
 
@@ -162,10 +161,15 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct mg_attempt *a = arg;
 
-    a->timeout = a->phase == MG_PHASE_WAIT ? "timed out (first_byte)" : "timed out (idle)";
+    a->timeout = a->phase == MG_PHASE_WAIT ? "timed out (first_byte)"
+               : a->phase == MG_PHASE_OPEN && a->head.sse && first_token_due(a) <= mg_now_ms()
+                   ? "timed out (first_token)" : "timed out (idle)";
     mg_attempt_stop(a);
+    if (a->phase == MG_PHASE_HOLD) {
+        a->held_cut = 1;
+    }
     a->outcome = mg_outcome_classify(a->phase, MG_AEV_TIMEOUT, MG_HEAD_PENDING,
-                                     CURLE_OPERATION_TIMEDOUT);
+                                     CURLE_OPERATION_TIMEDOUT, a->flags);
     a->ops->end(a->owner, a, a->outcome);
 }
 
@@ -204,6 +208,9 @@ mg_attempt_reset(struct mg_attempt *a, const struct mg_backend *b,
     mg_buf_reset(&a->held);
     a->phase = MG_PHASE_WAIT;
     a->outcome = MG_OUTCOME_PENDING;
+    a->held_cut = 0;
+    a->flags = 0;
+    a->t_sent = mg_now_ms();
     a->timeout = NULL;
     a->rc = CURLE_OK;
     a->paused = 0;
@@ -255,12 +262,63 @@ mg_attempt_stop(struct mg_attempt *a)
 }
 
 void
+mg_attempt_committed(struct mg_attempt *a)
+{
+    a->phase = MG_PHASE_RELAY;
+}
+
+void
 mg_attempt_resume(struct mg_attempt *a)
 {
     if (a->paused && a->xfer.easy != NULL) {
         a->paused = 0;
-        arm_timer(a, a->backend->timeouts.idle_ms);
+        arm_body_timer(a);
         curl_easy_pause(a->xfer.easy, CURLPAUSE_CONT);
+    }
+}
+
+const char *
+mg_attempt_reason(const struct mg_attempt *a)
+{
+    switch (a->outcome) {
+    case MG_OUTCOME_FAIL_TIMEOUT:
+        return a->timeout != NULL ? a->timeout : "timed out";
+    case MG_OUTCOME_FAIL_EVENT:
+        return "error event before any output";
+    case MG_OUTCOME_FAIL_CONTEXT:
+        return "context length exceeded";
+    case MG_OUTCOME_FAIL_STATUS:
+        return a->held_cut ? "error answer cut short" : "error answer";
+    default:
+        break;
+    }
+    if (a->timeout != NULL) {
+        return a->timeout;
+    }
+    switch (a->rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "connection failed";
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timed out";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+        return "TLS error";
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return "connection closed";
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_WRITE_ERROR:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return "invalid answer";
+    default:
+        return "transfer failed";
     }
 }
 

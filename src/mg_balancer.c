@@ -4,10 +4,9 @@
 #include "mg_balancer.h"
 
 size_t
-mg_balancer_order(const struct mg_rule *rule, uint64_t *rng, size_t *out, size_t max)
+mg_balancer_rank(const struct mg_rule *rule, uint64_t *rng, size_t *idx)
 {
-    size_t idx[MG_BALANCER_MAX];
-    size_t n = 0, i, j, attempts, tier;
+    size_t n = 0, i, j, tier;
 
     for (i = 0; i < rule->nbackends && n < MG_BALANCER_MAX; i++) {
         if (rule->backends[i].weight == 0) {
@@ -20,7 +19,7 @@ mg_balancer_order(const struct mg_rule *rule, uint64_t *rng, size_t *out, size_t
         idx[j] = i;
         n++;
     }
-    if (n == 0 || max == 0) {
+    if (n == 0) {
         return 0;
     }
     /* Weighted shuffle within each tier: pick by weight among the entries not yet placed. */
@@ -48,6 +47,18 @@ mg_balancer_order(const struct mg_rule *rule, uint64_t *rng, size_t *out, size_t
         }
         tier = end;
     }
+    return n;
+}
+
+size_t
+mg_balancer_order(const struct mg_rule *rule, uint64_t *rng, size_t *out, size_t max)
+{
+    size_t idx[MG_BALANCER_MAX];
+    size_t n = mg_balancer_rank(rule, rng, idx), i, attempts;
+
+    if (n == 0 || max == 0) {
+        return 0;
+    }
     attempts = (size_t)rule->retries + 1;
     if (attempts > max) {
         attempts = max;
@@ -56,4 +67,25 @@ mg_balancer_order(const struct mg_rule *rule, uint64_t *rng, size_t *out, size_t
         out[i] = idx[i % n];
     }
     return attempts;
+}
+
+void
+mg_balancer_demote(size_t *order, size_t n, const int *cooling)
+{
+    size_t tmp[MG_BALANCER_MAX];
+    size_t i, k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (!cooling[i]) {
+            tmp[k++] = order[i];
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (cooling[i]) {
+            tmp[k++] = order[i];
+        }
+    }
+    for (i = 0; i < n; i++) {
+        order[i] = tmp[i];
+    }
 }

@@ -498,6 +498,7 @@ set_headers(struct ctx *c, yaml_node_t *node, void *dst)
 static const struct field timeout_fields[] = {
     {"connect", set_duration, offsetof(struct mg_timeouts, connect_ms)},
     {"first_byte", set_duration, offsetof(struct mg_timeouts, first_byte_ms)},
+    {"first_token", set_duration, offsetof(struct mg_timeouts, first_token_ms)},
     {"idle", set_duration, offsetof(struct mg_timeouts, idle_ms)},
     {"total", set_duration, offsetof(struct mg_timeouts, total_ms)},
 };
@@ -508,10 +509,36 @@ set_timeouts(struct ctx *c, yaml_node_t *node, void *dst)
     return parse_mapping(c, node, timeout_fields, MG_ARRAY_LEN(timeout_fields), dst, "timeouts");
 }
 
+/* health: as read; -1 is "not in the file" (a backend's overrides are merged key by key). */
+struct health_in {
+    long long failures;
+    int64_t   cooldown_ms;
+    int64_t   max_cooldown_ms;
+    yaml_node_t *node;
+};
+
+INT_SETTER(set_failures, long long, 0, 16383)
+
+static const struct field health_fields[] = {
+    {"failures", set_failures, offsetof(struct health_in, failures)},
+    {"cooldown", set_duration, offsetof(struct health_in, cooldown_ms)},
+    {"max_cooldown", set_duration, offsetof(struct health_in, max_cooldown_ms)},
+};
+
+static int
+set_health(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct health_in *h = dst;
+
+    h->node = node;
+    return parse_mapping(c, node, health_fields, MG_ARRAY_LEN(health_fields), dst, "health");
+}
+
 /* A backend as read: timeouts start unset (0) and are merged with the defaults afterwards. */
 struct backend_in {
     struct mg_backend  b;
     struct mg_timeouts t;
+    struct health_in   h;
     yaml_node_t       *node;
 };
 
@@ -521,6 +548,7 @@ static const struct field backend_fields[] = {
     {"api_key", set_string, offsetof(struct backend_in, b.api_key)},
     {"headers", set_headers, offsetof(struct backend_in, b.headers)},
     {"timeouts", set_timeouts, offsetof(struct backend_in, t)},
+    {"health", set_health, offsetof(struct backend_in, h)},
 };
 
 struct rule_backend_in {
@@ -628,11 +656,14 @@ static const struct field rule_fields[] = {
     {"headers", set_headers, offsetof(struct rule_in, r.headers)},
     {"list", set_bool, offsetof(struct rule_in, r.list)},
     {"retries", set_retries_in, 0},
+    {"retry_same", set_bool, offsetof(struct rule_in, r.retry_same)},
+    {"retry_after_max", set_duration, offsetof(struct rule_in, r.retry_after_max_ms)},
     {"backends", set_rule_backends, 0},
 };
 
 struct conf_in {
     struct mg_conf          *conf;
+    struct health_in         health;    /* the top-level health, as read */
     struct backend_in       *bs;
     size_t                   nbs;
     struct rule_in          *rs;
@@ -659,6 +690,9 @@ set_backends(struct ctx *c, yaml_node_t *node, void *dst)
         struct backend_in *b = &in->bs[in->nbs++];
         yaml_node_t *n = node_at(c, *it);
         b->node = n;
+        b->h.failures = -1;
+        b->h.cooldown_ms = -1;
+        b->h.max_cooldown_ms = -1;
         if (parse_mapping(c, n, backend_fields, MG_ARRAY_LEN(backend_fields), b,
                           "a backend") != MG_OK) {
             rc = MG_ERR;
@@ -686,6 +720,8 @@ set_rules(struct ctx *c, yaml_node_t *node, void *dst)
         r->node = n;
         r->r.created = -1;
         r->r.list = 1;
+        r->r.retry_same = 1;
+        r->r.retry_after_max_ms = 5000;
         r->r.line = (int)n->start_mark.line + 1;
         if (parse_mapping(c, n, rule_fields, MG_ARRAY_LEN(rule_fields), r, "a rule") != MG_OK) {
             rc = MG_ERR;
@@ -800,11 +836,32 @@ merge_timeouts(struct mg_timeouts *t, const struct mg_timeouts *over)
     if (over->first_byte_ms) {
         t->first_byte_ms = over->first_byte_ms;
     }
+    if (over->first_token_ms) {
+        t->first_token_ms = over->first_token_ms;
+    }
     if (over->idle_ms) {
         t->idle_ms = over->idle_ms;
     }
     if (over->total_ms) {
         t->total_ms = over->total_ms;
+    }
+}
+
+/* A backend's health: the top level's, with the backend's keys over it; cooldown <= max_cooldown. */
+static void
+merge_health(struct ctx *c, struct mg_health_conf *out, const struct health_in *top,
+             const struct health_in *over)
+{
+    out->failures = (int)(over->failures >= 0 ? over->failures
+                                              : top->failures >= 0 ? top->failures : 3);
+    out->cooldown_ms = over->cooldown_ms > 0 ? over->cooldown_ms
+                                             : top->cooldown_ms > 0 ? top->cooldown_ms : 10000;
+    out->max_cooldown_ms = over->max_cooldown_ms > 0 ? over->max_cooldown_ms
+                           : top->max_cooldown_ms > 0 ? top->max_cooldown_ms : 300000;
+    if (out->cooldown_ms > out->max_cooldown_ms) {
+        conf_error(c, over->node ? over->node : top->node,
+                   "health: cooldown (%lld ms) is longer than max_cooldown (%lld ms)",
+                   (long long)out->cooldown_ms, (long long)out->max_cooldown_ms);
     }
 }
 
@@ -866,6 +923,13 @@ post_backends(struct ctx *c, struct conf_in *in)
         }
         b->b.timeouts = conf->timeouts;
         merge_timeouts(&b->b.timeouts, &b->t);
+        if (b->b.timeouts.first_token_ms == 0) {
+            b->b.timeouts.first_token_ms = b->b.timeouts.idle_ms;
+        }
+        merge_health(c, &b->b.health, &in->health, &b->h);
+        if (b->b.name != NULL) {
+            b->b.state = mg_health_get(b->b.name);
+        }
         conf->backends[conf->nbackends++] = b->b;
         memset(&b->b, 0, sizeof(b->b));
     }
@@ -1020,7 +1084,14 @@ set_in_rules(struct ctx *c, yaml_node_t *node, void *dst)
     return set_rules(c, node, c->in);
 }
 
+static int
+set_in_health(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    return set_health(c, node, &c->in->health);
+}
+
 static const struct field top_extra[] = {
+    {"health", set_in_health, 0},
     {"backends", set_in_backends, 0},
     {"rules", set_in_rules, 0},
     {"auth", set_auth, 0},
@@ -1045,6 +1116,9 @@ mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
 
     memset(&c, 0, sizeof(c));
     memset(&in, 0, sizeof(in));
+    in.health.failures = -1;
+    in.health.cooldown_ms = -1;
+    in.health.max_cooldown_ms = -1;
     c.path = path;
     c.errors = errors;
 

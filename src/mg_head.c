@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
 
 #include "mg_head.h"
 
@@ -81,6 +84,10 @@ note(struct mg_resp_head *h, const char *name, const char *v, size_t vlen)
         h->content_length = digits(v, vlen);
     } else if (strcasecmp(name, "retry-after") == 0) {
         h->retry_after_s = digits(v, vlen);
+        if (h->retry_after_s < 0 && vlen > 0) {
+            time_t when = curl_getdate(v, NULL), now = time(NULL);   /* an HTTP date */
+            h->retry_after_s = when < 0 ? -1 : when > now ? (int64_t)(when - now) : 0;
+        }
     } else if (strcasecmp(name, "transfer-encoding") == 0) {
         h->chunked = 1;
     }
@@ -145,8 +152,8 @@ mg_head_classify_status(long s)
     if (s < 200) {
         return MG_HEAD_PENDING;
     }
-    if (s == 429 || s == 500 || s == 502 || s == 503 || s == 504) {
+    if (s == 429 || s == 500 || s == 502 || s == 503 || s == 504 || s == 529) {
         return MG_HEAD_FAILOVER;
     }
-    return MG_HEAD_FINAL;
+    return s == 400 ? MG_HEAD_INSPECT : MG_HEAD_FINAL;
 }

@@ -1,12 +1,14 @@
 /*
  * mg_proxy — the life of one proxied request.
  *
- *   admitted -> balancer order -> attempt 1..n (mg_attempt) -> commit -> relay (mg_relay) -> done
+ *   admitted -> ranked entries (balancer, health) -> attempt (mg_attempt) -> relay (mg_relay)
+ *            -> commit -> done;  a failed attempt -> same-backend retry or the next entry
  *
- * An attempt commits when its head is final (the schema classifies it): only then does the
- * client see a byte, so every earlier failure (connect error, timeout, reset, fail-over status)
- * can still move on to the next backend. A fail-over answer is kept (bounded) in case it turns
- * out to be the last one.
+ * Nothing of an answer reaches the client before the relay's gate commits it (the first body
+ * byte, or a stream's first event with output), so every earlier failure (connect error, timeout,
+ * reset, fail-over status, error event, a stall before the first token) can still move on. A
+ * fail-over answer is kept (bounded) in case it turns out to be the last one. Once committed,
+ * the backend never changes: a failure then ends a stream with one error event.
  *
  * The client's connection is watched the whole time (a MSG_PEEK read event: evhttp does not read
  * while a request is being handled) so a client that leaves aborts its upstream transfer at once.
@@ -27,6 +29,8 @@
 #include "mg_attempt.h"
 #include "mg_balancer.h"
 #include "mg_conf.h"
+#include "mg_failover.h"
+#include "mg_health.h"
 #include "mg_log.h"
 #include "mg_proxy.h"
 #include "mg_relay.h"
@@ -45,8 +49,9 @@ struct last_answer {
     struct mg_buf            body;
     const struct mg_backend *backend;
     const struct mg_schema  *schema;
+    int                      cut;          /* its body did not arrive whole */
     int                      timeout;      /* the last failure was a timeout */
-    char                     error[CURL_ERROR_SIZE];
+    char                     error[256];   /* "backend: short reason", fit for a client */
 };
 
 struct preq {
@@ -66,12 +71,18 @@ struct preq {
     int64_t                   t0;          /* arrival, mg_now_us() */
     int64_t                   t_first;     /* first body byte sent to the client, 0 before */
     int64_t                   bytes_out;
-    const char               *tried[MG_BALANCER_MAX];   /* backend names, in attempt order */
+    const char               *tried[2 * MG_BALANCER_MAX];   /* backend names, in order */
     size_t                    ntried;
-    size_t                    order[MG_BALANCER_MAX];
-    size_t                    nattempts;
-    size_t                    attempt;
+    const struct mg_rule_backend *tried_entries[2 * MG_BALANCER_MAX];
+    size_t                    ranked[MG_BALANCER_MAX];   /* the rule's entries, in attempt order */
+    size_t                    nranked;
+    size_t                    pos;         /* the current entry in ranked */
+    int                       moves_left;  /* moves to another entry still allowed (retries) */
+    int                       retried;     /* the current entry had its same-backend retry */
+    struct mg_health         *probes[MG_BALANCER_MAX];   /* probe claims this request holds */
+    size_t                    nprobes;
     struct mg_attempt         at;          /* the current attempt */
+    struct event              retry;       /* the pause before a same-backend retry */
     struct last_answer        last;
     struct mg_relay           relay;       /* the committed answer's stages */
     struct event              peek;        /* client EOF while we wait */
@@ -79,16 +90,30 @@ struct preq {
     struct evbuffer          *chunk;
 };
 
-static void start_next(struct preq *p);
+static void start_attempt(struct preq *p);
 
 /* ---- ending a request --------------------------------------------------------------------- */
 
 static void
 release(struct preq *p)
 {
+    size_t i, j;
+
+    /* probe claims on backends this request never got to try go back at once */
+    for (i = 0; i < p->nprobes; i++) {
+        for (j = 0; j < p->ntried; j++) {
+            if (strcmp(p->tried[j], mg_health_name(p->probes[i])) == 0) {
+                break;
+            }
+        }
+        if (j == p->ntried) {
+            mg_health_probe_cancel(p->probes[i], mg_now_ms());
+        }
+    }
     mg_attempt_deinit(&p->at);
     event_del(&p->peek);
     event_del(&p->resume);
+    event_del(&p->retry);
     if (p->chunk != NULL) {
         evbuffer_free(p->chunk);
     }
@@ -102,9 +127,12 @@ release(struct preq *p)
     free(p);
 }
 
-/* The request's access log line and metrics; backend is the one whose answer the client got. */
+/*
+ * The request's access log line and metrics; backend is the one whose answer the client got,
+ * cut is 1 for an answer that broke after commit (code upstream_stream_error).
+ */
 static void
-account(struct preq *p, int status, const struct mg_backend *backend)
+account(struct preq *p, int status, const struct mg_backend *backend, int cut)
 {
     struct mg_access_rec r;
 
@@ -117,6 +145,7 @@ account(struct preq *p, int status, const struct mg_backend *backend)
     r.backends = p->tried;
     r.nbackends = p->ntried;
     r.status = status;
+    r.error = cut ? "upstream_stream_error" : NULL;
     r.bytes_in = (int64_t)p->client.body_len;
     r.bytes_out = p->bytes_out;
     r.duration_us = mg_now_us() - p->t0;
@@ -133,7 +162,7 @@ account_gone(struct preq *p)
 {
     int committed = p->at.phase == MG_PHASE_RELAY;
 
-    account(p, committed ? (int)p->at.head.status : 499, committed ? p->at.backend : NULL);
+    account(p, committed ? (int)p->at.head.status : 499, committed ? p->at.backend : NULL, 0);
 }
 
 /* Before the final reply: from here on evhttp owns the connection again. */
@@ -147,16 +176,12 @@ detach_client(struct preq *p)
     event_del(&p->resume);
 }
 
-/*
- * The client went away (or must be cut off): drop its connection and the upstream transfer.
- * Logged with the status the client got, or 499 (nginx's "client closed request") before that.
- */
+/* Drops the client's connection and the upstream transfer; the request is over. */
 static void
-drop_client(struct preq *p)
+drop_connection(struct preq *p)
 {
     struct evhttp_connection *evcon = p->evcon;
 
-    account_gone(p);
     mg_attempt_stop(&p->at);
     p->evcon = NULL;
     mg_reply_drop(p->w, evcon);
@@ -190,8 +215,10 @@ on_peek(evutil_socket_t fd, short what, void *arg)
     if (gone == 0) {
         return;
     }
+    /* logged with the status the client got, or 499 (nginx's "client closed request") */
     mg_log_info("request %s: client left, aborting the upstream transfer", p->request_id);
-    drop_client(p);
+    account_gone(p);
+    drop_connection(p);
 }
 
 /* ---- replies ---------------------------------------------------------------------------- */
@@ -219,10 +246,46 @@ copy_response_headers(struct preq *p, const struct mg_resp_head *h, int keep_len
 static void
 reply_error(struct preq *p, int status, const char *code, const char *msg)
 {
-    account(p, status, NULL);
+    account(p, status, NULL, 0);
     detach_client(p);
     evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-request-id", p->request_id);
     mg_reply_error(p->req, status, code, NULL, "%s", msg);
+    release(p);
+}
+
+/*
+ * Sends an answer read whole before it was committed (a 400, or the last fail-over answer) and
+ * ends the request. A body that did not arrive whole is replaced by the gateway's own error.
+ */
+static void
+reply_held(struct preq *p, const struct last_answer *l)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
+    struct evbuffer *buf = evbuffer_new();
+    struct mg_buf body;
+
+    if (buf == NULL) {
+        abort();
+    }
+    mg_buf_init(&body, 4 * MG_HELD_BODY_MAX);
+    detach_client(p);
+    copy_response_headers(p, &l->head, 0, l->backend);
+    if (l->cut) {
+        evhttp_remove_header(out, "content-type");
+        evhttp_add_header(out, "Content-Type", "application/json");
+        mg_buf_printf(&body, "{\"error\":{\"message\":\"Backend %s answered %ld and its answer "
+                      "was cut short\",\"type\":\"server_error\",\"param\":null,"
+                      "\"code\":\"upstream_unavailable\"}}\n", l->backend->name, l->status);
+    } else if (!l->schema->error_body(&l->head, l->body.data, l->body.len, &body)) {
+        mg_buf_add(&body, l->body.data ? l->body.data : "", l->body.len);
+    }
+    evbuffer_add(buf, body.data ? body.data : "", body.len);
+    mg_buf_deinit(&body);
+    p->bytes_out = (int64_t)evbuffer_get_length(buf);
+    p->t_first = mg_now_us();
+    account(p, (int)l->status, l->backend, 0);
+    evhttp_send_reply(p->req, (int)l->status, NULL, buf);
+    evbuffer_free(buf);
     release(p);
 }
 
@@ -234,37 +297,19 @@ reply_all_failed(struct preq *p)
     char msg[512];
 
     if (l->have) {
-        struct evbuffer *buf = evbuffer_new();
-        struct mg_buf translated;
-        mg_buf_init(&translated, 2 * MG_HELD_BODY_MAX);
-        detach_client(p);
-        copy_response_headers(p, &l->head, 0, l->backend);
-        if (l->schema->error_body(&l->head, l->body.data, l->body.len, &translated)) {
-            evbuffer_add(buf, translated.data, translated.len);
-        } else {
-            evbuffer_add(buf, l->body.data ? l->body.data : "", l->body.len);
-        }
-        mg_buf_deinit(&translated);
-        p->bytes_out = (int64_t)evbuffer_get_length(buf);
-        p->t_first = mg_now_us();
-        account(p, (int)l->status, l->backend);
-        evhttp_send_reply(p->req, (int)l->status, NULL, buf);
-        evbuffer_free(buf);
-        release(p);
-        return;
-    }
-    if (l->timeout) {
-        snprintf(msg, sizeof(msg), "No backend answered in time for model '%s' (%zu attempts)",
-                 p->model, p->nattempts);
+        reply_held(p, l);
+    } else if (l->timeout) {
+        snprintf(msg, sizeof(msg), "No backend answered in time for model '%s' (%zu attempts; "
+                 "last: %s)", p->model, p->ntried, l->error);
         reply_error(p, 504, "upstream_timeout", msg);
     } else {
-        snprintf(msg, sizeof(msg), "No backend could serve model '%s' (%zu attempts; last error: %s)",
-                 p->model, p->nattempts, l->error[0] ? l->error : "unknown");
+        snprintf(msg, sizeof(msg), "No backend could serve model '%s' (%zu attempts; last: %s)",
+                 p->model, p->ntried, l->error[0] ? l->error : "no backend could be tried");
         reply_error(p, 502, "upstream_unavailable", msg);
     }
 }
 
-/* ---- the committed answer ----------------------------------------------------------------- */
+/* ---- the answer ---------------------------------------------------------------------------- */
 
 static void
 on_drained(struct evhttp_connection *evcon, void *arg)
@@ -298,22 +343,54 @@ emit(void *arg, const char *data, size_t len)
     evhttp_send_reply_chunk_with_cb(p->req, p->chunk, on_drained, p);
 }
 
+/* The relay's gate decided: the client gets this answer. From a curl callback: no freeing. */
 static void
-commit(struct preq *p, struct mg_attempt *a)
+on_commit(void *arg)
 {
+    struct preq *p = arg;
+    struct mg_attempt *a = &p->at;
+
+    mg_attempt_committed(a);
     mg_stats_attempt(p->w->stats, a->backend->name, "ok");
-    a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
-    copy_response_headers(p, &a->head, 1, a->backend);
+    copy_response_headers(p, &a->head, p->relay.keep_length, a->backend);
     evhttp_send_reply_start(p->req, (int)a->head.status, NULL);
 }
 
-/* The committed answer ended cleanly. */
+/* The answer ended cleanly on the backend's side (the relay may still find it incomplete). */
 static void
 complete(struct preq *p, struct mg_attempt *a)
 {
     mg_relay_end(&p->relay);
+    if (p->relay.cut) {
+        mg_log_warn("request %s: backend %s: %s", p->request_id, a->backend->name,
+                    p->relay.why);
+    }
     /* account first: evhttp_send_reply_end() may complete and free the request at once */
-    account(p, (int)a->head.status, a->backend);
+    account(p, (int)a->head.status, a->backend, p->relay.cut);
+    detach_client(p);
+    evhttp_send_reply_end(p->req);
+    release(p);
+}
+
+/*
+ * The committed answer broke. A stream ends with one error event and a clean end (never
+ * [DONE]); any other body is cut by closing the connection, so the client sees it incomplete.
+ */
+static void
+cut(struct preq *p, struct mg_attempt *a)
+{
+    char why[256];
+
+    mg_log_warn("request %s: backend %s failed after the answer started: %s", p->request_id,
+                a->backend->name, p->relay.why[0] ? p->relay.why : mg_attempt_error(a));
+    snprintf(why, sizeof(why), "Backend %s failed during the answer: %s", a->backend->name,
+             mg_attempt_reason(a));
+    account(p, (int)a->head.status, a->backend, 1);
+    if (!p->relay.sse) {
+        drop_connection(p);
+        return;
+    }
+    mg_relay_fail(&p->relay, why, strlen(why));
     detach_client(p);
     evhttp_send_reply_end(p->req);
     release(p);
@@ -324,25 +401,56 @@ complete(struct preq *p, struct mg_attempt *a)
 static void
 on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
 {
-    if (o == MG_OUTCOME_COMMIT) {
-        commit(owner, a);
-    }
+    struct preq *p = owner;
+
+    mg_relay_reset(&p->relay, a->head.sse, mg_relay_path_of(p->upath));
+    a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
 }
 
 static size_t
 on_body(void *owner, struct mg_attempt *a, const char *data, size_t len)
 {
     struct preq *p = owner;
+    struct bufferevent *bev;
 
     if (p->evcon == NULL) {
         return 0;
     }
-    if (evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(p->evcon))) >=
-        RELAY_HWM) {
+    bev = evhttp_connection_get_bufferevent(p->evcon);
+    if (p->relay.committed && evbuffer_get_length(bufferevent_get_output(bev)) >= RELAY_HWM) {
         return MG_ATTEMPT_PAUSE;
     }
     mg_relay_write(&p->relay, data, len);
-    return len;
+    if (p->relay.failed) {
+        a->flags |= MG_AF_RELAY_FAILED;
+        return 0;   /* an error event before any output: this attempt fails over */
+    }
+    return p->relay.cut ? 0 : len;   /* after the error event nothing more is read */
+}
+
+/* Passive health: what this attempt says about its backend; one warn line per change. */
+static void
+report_health(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
+{
+    const struct mg_backend *b = a->backend;
+    long s = a->head.status;
+    int64_t now = mg_now_ms();
+    int ch;
+
+    if (o == MG_OUTCOME_FAIL_STATUS && (s == 429 || s == 503 || s == 529) &&
+        a->head.retry_after_s >= 0) {
+        ch = mg_health_retry_after(b->state, &b->health, now, a->head.retry_after_s * 1000);
+    } else if ((mg_outcome_fails(o) && o != MG_OUTCOME_FAIL_CONTEXT) || o == MG_OUTCOME_CUT) {
+        ch = mg_health_failure(b->state, &b->health, now);
+    } else {
+        ch = mg_health_success(b->state, &b->health, now);
+    }
+    if (ch == MG_HEALTH_WENT_DOWN || ch == MG_HEALTH_AGAIN) {
+        mg_log_warn("backend %s is down: cooling down for %lld ms", b->name,
+                    (long long)mg_health_cooldown_left(b->state, now));
+    } else if (ch == MG_HEALTH_CAME_UP) {
+        mg_log_warn("backend %s is up again", b->name);
+    }
 }
 
 /* A failed attempt: what the next step and the final answer need to know of it. */
@@ -354,10 +462,11 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
 
     mg_stats_attempt(p->w->stats, a->backend->name,
                      mg_outcome_result(o, a->head.status, result, sizeof(result)));
-    if (o == MG_OUTCOME_FAIL_STATUS) {
+    mg_log_warn("request %s: backend %s failed: %s", p->request_id, a->backend->name,
+                o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_CONTEXT
+                    ? mg_attempt_reason(a) : mg_attempt_error(a));
+    if (o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_CONTEXT) {
         struct mg_buf t;
-        mg_log_warn("request %s: backend %s answered %ld%s", p->request_id, a->backend->name,
-                    a->head.status, p->attempt + 1 < p->nattempts ? ", trying the next" : "");
         t = l->head.relay;   /* keep this answer: swap buffers, copy nothing */
         l->head = a->head;
         a->head.relay = t;
@@ -365,17 +474,76 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         l->body = a->held;
         a->held = t;
         l->have = 1;
+        l->cut = a->held_cut;
         l->status = a->head.status;
         l->backend = a->backend;
         l->schema = a->schema;
         l->timeout = 0;
         return;
     }
-    mg_log_warn("request %s: backend %s failed: %s", p->request_id, a->backend->name,
-                mg_attempt_error(a));
-    l->timeout = o == MG_OUTCOME_FAIL_TIMEOUT;
-    snprintf(l->error, sizeof(l->error), "%s: %s", a->backend->name, mg_attempt_error(a));
     /* A backend answer seen earlier (l->have) stays: it says more than a bare 502. */
+    l->timeout = o == MG_OUTCOME_FAIL_TIMEOUT;
+    snprintf(l->error, sizeof(l->error), "%s: %s", a->backend->name, mg_attempt_reason(a));
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    start_attempt(arg);
+}
+
+/* 1 when entry e would send to a (backend, model) pair this request already tried. */
+static int
+pair_tried(const struct preq *p, const struct mg_rule_backend *e)
+{
+    size_t i;
+
+    for (i = 0; i < p->ntried; i++) {
+        const struct mg_rule_backend *t = p->tried_entries[i];
+        if (t->backend == e->backend &&
+            (t->model == e->model || (t->model && e->model && strcmp(t->model, e->model) == 0))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * After a failed attempt: the same backend once more (after a pause), or a move to the next
+ * entry (past the last, back to the first) while the rule's retries allow, or the end.
+ */
+static void
+next_step(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
+{
+    struct mg_failure f = {o, a->head.status, a->head.retry_after_s, a->rc,
+                           a->backend->timeouts.total_ms};
+    int64_t delay = p->retried ? -1 : mg_failover_retry_delay(p->rule, &f, &p->w->rng);
+    size_t i, next = (p->pos + 1) % p->nranked;
+
+    if (delay >= 0) {
+        struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000 * 1000)};
+        p->retried = 1;
+        evtimer_add(&p->retry, &tv);   /* a new attempt, with fresh timers, on the same entry */
+        return;
+    }
+    if (o == MG_OUTCOME_FAIL_CONTEXT) {
+        /* entries that would send to a pair already tried are skipped, at no cost */
+        for (i = 0; i < p->nranked && pair_tried(p, &p->rule->backends[p->ranked[next]]); i++) {
+            next = (next + 1) % p->nranked;
+        }
+        if (i == p->nranked) {
+            reply_all_failed(p);
+            return;
+        }
+    }
+    if (p->moves_left <= 0) {
+        reply_all_failed(p);
+        return;
+    }
+    p->moves_left--;
+    p->pos = next;
+    p->retried = 0;
+    start_attempt(p);
 }
 
 static void
@@ -383,20 +551,25 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
 {
     struct preq *p = owner;
 
+    report_health(p, a, o);
     switch (o) {
     case MG_OUTCOME_COMPLETE:
         complete(p, a);
         return;
     case MG_OUTCOME_CUT:
-        /* the client has part of an answer: cut it, as nginx does */
-        mg_log_warn("request %s: backend %s failed mid-answer: %s", p->request_id,
-                    a->backend->name, mg_attempt_error(a));
-        drop_client(p);
+        mg_stats_attempt(p->w->stats, a->backend->name, "cut");
+        cut(p, a);
         return;
+    case MG_OUTCOME_FINAL: {
+        struct last_answer l = {1, a->head.status, a->head, a->held, a->backend, a->schema, 0, 0,
+                                ""};
+        mg_stats_attempt(p->w->stats, a->backend->name, "ok");
+        reply_held(p, &l);   /* frees the attempt (and so the buffers l shares with it) last */
+        return;
+    }
     default:
         note_failure(p, a, o);
-        p->attempt++;
-        start_next(p);
+        next_step(p, a, o);
     }
 }
 
@@ -406,32 +579,54 @@ static const struct mg_attempt_ops attempt_ops = {
     .end = on_end,
 };
 
-/* Starts attempt p->attempt; MG_ERR when it could not even start. */
-static int
+/* Starts an attempt on the current entry; one that cannot even start counts as a failure. */
+static void
 start_attempt(struct preq *p)
 {
-    const struct mg_rule_backend *e = &p->rule->backends[p->order[p->attempt]];
+    const struct mg_rule_backend *e = &p->rule->backends[p->ranked[p->pos]];
     const struct mg_backend *b = &p->conf->backends[e->backend];
 
-    p->tried[p->ntried++] = b->name;
+    p->tried[p->ntried] = b->name;
+    p->tried_entries[p->ntried++] = e;
     mg_attempt_reset(&p->at, b, e);
-    if (p->at.schema->build(&p->client, b, e, &p->at.up) != MG_OK) {
-        return MG_ERR;
+    if (p->at.schema->build(&p->client, b, e, &p->at.up) == MG_OK &&
+        mg_attempt_start(&p->at) == MG_OK) {
+        return;
     }
-    return mg_attempt_start(&p->at);
+    mg_log_error("request %s: cannot start a transfer to backend %s", p->request_id, b->name);
+    snprintf(p->last.error, sizeof(p->last.error), "%s: cannot start a transfer", b->name);
+    p->last.timeout = 0;
+    p->retried = 1;   /* nothing to retry on this entry */
+    next_step(p, &p->at, MG_OUTCOME_FAIL_ERROR);
 }
 
+/*
+ * The rule's entries in the order they will be tried: the balancer's ranking, entries whose
+ * backend cools down moved last. A backend whose cooldown is over is probed by one request at a
+ * time: the one that wins the claim tries it in its normal place.
+ */
 static void
-start_next(struct preq *p)
+rank(struct preq *p)
 {
-    while (p->attempt < p->nattempts) {
-        if (start_attempt(p) == MG_OK) {
-            return;
+    int cooling[MG_BALANCER_MAX];
+    int64_t now = mg_now_ms();
+    size_t i, k;
+
+    p->nranked = mg_balancer_rank(p->rule, &p->w->rng, p->ranked);
+    for (i = 0; i < p->nranked; i++) {
+        struct mg_health *st = p->conf->backends[p->rule->backends[p->ranked[i]].backend].state;
+        int c = mg_health_cooling(st, now);
+        for (k = 0; k < p->nprobes && p->probes[k] != st; k++) {
         }
-        snprintf(p->last.error, sizeof(p->last.error), "cannot start a transfer");
-        p->attempt++;
+        if (k < p->nprobes) {
+            c = 0;   /* this request holds the probe */
+        } else if (c == MG_HEALTH_PROBE_DUE && mg_health_try_probe(st, now)) {
+            p->probes[p->nprobes++] = st;
+            c = 0;
+        }
+        cooling[i] = c != 0;
     }
-    reply_all_failed(p);
+    mg_balancer_demote(p->ranked, p->nranked, cooling);
 }
 
 /* ---- entry ------------------------------------------------------------------------------- */
@@ -496,10 +691,11 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg
     take_request(p, a, evhttp_request_get_input_headers(req));
     mg_attempt_init(&p->at, w->base, w->upstream, (size_t)conf->max_body_size + 64 * 1024,
                     &attempt_ops, p);
-    mg_relay_init(&p->relay, emit, p);
+    mg_relay_init(&p->relay, emit, on_commit, p);
     mg_head_init(&p->last.head);
     mg_buf_init(&p->last.body, MG_HELD_BODY_MAX);
     event_assign(&p->resume, w->base, -1, 0, on_resume, p);
+    evtimer_assign(&p->retry, w->base, on_retry, p);
     event_assign(&p->peek, w->base,
                  bufferevent_getfd(evhttp_connection_get_bufferevent(p->evcon)),
                  EV_READ | EV_PERSIST, on_peek, p);
@@ -510,10 +706,11 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg
     evhttp_connection_set_closecb(p->evcon, on_client_close, p);
     event_add(&p->peek, NULL);
 
-    p->nattempts = mg_balancer_order(p->rule, &w->rng, p->order, MG_BALANCER_MAX);
-    if (p->nattempts == 0) {
+    rank(p);
+    p->moves_left = p->rule->retries;
+    if (p->nranked == 0) {
         reply_error(p, 502, "upstream_unavailable", "The rule for this model has no enabled backend");
         return;
     }
-    start_next(p);
+    start_attempt(p);
 }

@@ -1,14 +1,17 @@
 /*
- * mg_relay — the stage chain and the stages of the openai schema.
+ * mg_relay — the stage chain, the commit gate, and the stages of the openai schema.
  */
 #include <string.h>
 
+#include <jansson.h>
+
+#include "mg_json.h"
 #include "mg_relay.h"
 
 #define TAIL_KEEP (16 * 1024)    /* bytes of a long JSON answer kept to find its usage */
 
 static void
-sink_write(struct mg_stage *s, const char *p, size_t n)
+sink_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
     s->relay->emit(s->relay->arg, p, n);
 }
@@ -19,8 +22,9 @@ sink_end(struct mg_stage *s)
 }
 
 static void
-stage_init(struct mg_relay *r, struct mg_stage *s, void (*write)(struct mg_stage *, const char *,
-           size_t), void (*end)(struct mg_stage *))
+stage_init(struct mg_relay *r, struct mg_stage *s,
+           void (*write)(struct mg_stage *, const char *, size_t, int),
+           void (*end)(struct mg_stage *))
 {
     s->write = write;
     s->end = end;
@@ -29,14 +33,16 @@ stage_init(struct mg_relay *r, struct mg_stage *s, void (*write)(struct mg_stage
 }
 
 void
-mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, void *arg)
+mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, mg_relay_commit_fn commit, void *arg)
 {
     memset(r, 0, sizeof(*r));
     r->emit = emit;
+    r->commit = commit;
     r->arg = arg;
     stage_init(r, &r->sink, sink_write, sink_end);
     r->head = &r->sink;
-    mg_sse_init(&r->split);
+    mg_sse_init(&r->splitter);
+    mg_buf_init(&r->held, MG_RELAY_HOLD_MAX + 1024);
     mg_buf_init(&r->scratch, MG_SSE_EVENT_MAX + 64);
     mg_buf_init(&r->tail, 2 * TAIL_KEEP);
 }
@@ -44,9 +50,40 @@ mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, void *arg)
 void
 mg_relay_deinit(struct mg_relay *r)
 {
-    mg_sse_deinit(&r->split);
+    mg_sse_deinit(&r->splitter);
+    mg_buf_deinit(&r->held);
     mg_buf_deinit(&r->scratch);
     mg_buf_deinit(&r->tail);
+}
+
+void
+mg_relay_reset(struct mg_relay *r, int sse, enum mg_relay_path path)
+{
+    r->head = &r->sink;
+    r->path = path;
+    r->sse = sse;
+    r->keep_length = 0;
+    r->committed = 0;
+    r->failed = 0;
+    r->cut = 0;
+    r->finished = 0;
+    r->done = 0;
+    r->why[0] = '\0';
+    r->have_usage = 0;
+    r->usage.input = -1;
+    r->usage.output = -1;
+    mg_sse_reset(&r->splitter);
+    mg_buf_reset(&r->held);
+    mg_buf_reset(&r->tail);
+}
+
+enum mg_relay_path
+mg_relay_path_of(const char *upath)
+{
+    if (strcmp(upath, "/chat/completions") == 0 || strcmp(upath, "/completions") == 0) {
+        return MG_RELAY_CHAT;
+    }
+    return strcmp(upath, "/messages") == 0 ? MG_RELAY_MESSAGES : MG_RELAY_OTHER;
 }
 
 void
@@ -64,7 +101,9 @@ mg_relay_add(struct mg_relay *r, struct mg_stage *s)
 void
 mg_relay_write(struct mg_relay *r, const char *p, size_t n)
 {
-    r->head->write(r->head, p, n);
+    if (!r->failed && !r->cut) {
+        r->head->write(r->head, p, n, 1);
+    }
 }
 
 void
@@ -86,34 +125,389 @@ mg_relay_note_usage(struct mg_relay *r, const char *p, size_t n)
     return 1;
 }
 
-/* ---- SSE usage observer: the client's stream as sent; events only read ------------------- */
-
-static void
-observe_event(void *arg, const char *p, size_t n, int whole)
+int
+mg_relay_fail(struct mg_relay *r, const char *why, size_t n)
 {
-    if (whole && memmem(p, n, "\"usage\"", 7) != NULL) {
-        mg_relay_note_usage(arg, p, n);
+    struct mg_buf ev;
+
+    if (n >= sizeof(r->why)) {
+        n = sizeof(r->why) - 1;
+    }
+    if (r->why[0] == '\0') {
+        memcpy(r->why, why, n);
+        r->why[n] = '\0';
+    }
+    if (!r->committed) {
+        r->failed = 1;
+        return 0;
+    }
+    if (!r->sse || r->cut) {
+        return 0;
+    }
+    r->cut = 1;
+    mg_buf_init(&ev, 4096);
+    if (r->path == MG_RELAY_MESSAGES) {
+        mg_buf_adds(&ev, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+                         "\"message\":");
+        mg_json_quote(&ev, r->why, strlen(r->why));
+        mg_buf_adds(&ev, "}}\n\n");
+    } else {
+        mg_buf_adds(&ev, "data: {\"error\":{\"message\":");
+        mg_json_quote(&ev, r->why, strlen(r->why));
+        mg_buf_adds(&ev, ",\"type\":\"upstream_error\",\"param\":null,"
+                         "\"code\":\"upstream_stream_error\"}}\n\n");
+    }
+    r->emit(r->arg, ev.data, ev.len);   /* straight to the client: nothing else follows */
+    mg_buf_deinit(&ev);
+    return 1;
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+/* An event's "event:" name and its data (several data lines joined by '\n' into join). */
+static void
+event_fields(const char *p, size_t n, const char **name, size_t *nlen, const char **data,
+             size_t *dlen, struct mg_buf *join)
+{
+    const char *end = p + n, *line = p;
+    int ndata = 0;
+
+    *name = NULL;
+    *nlen = 0;
+    *data = NULL;
+    *dlen = 0;
+    while (line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line)), *v;
+        const char *le = eol ? eol : end;
+        size_t len;
+        if (le > line && le[-1] == '\r') {
+            le--;
+        }
+        len = (size_t)(le - line);
+        if (len >= 5 && memcmp(line, "data:", 5) == 0) {
+            v = line + 5 + (len > 5 && line[5] == ' ');
+            if (ndata++ == 0) {
+                *data = v;
+                *dlen = (size_t)(le - v);
+            } else {
+                if (ndata == 2) {
+                    mg_buf_reset(join);
+                    mg_buf_add(join, *data, *dlen);
+                }
+                mg_buf_add(join, "\n", 1);
+                mg_buf_add(join, v, (size_t)(le - v));
+                *data = join->data;
+                *dlen = join->len;
+            }
+        } else if (len >= 6 && memcmp(line, "event:", 6) == 0) {
+            v = line + 6 + (len > 6 && line[6] == ' ');
+            *name = v;
+            *nlen = (size_t)(le - v);
+        }
+        line = eol ? eol + 1 : end;
     }
 }
 
-static void
-observe_write(struct mg_stage *s, const char *p, size_t n)
+static int
+name_is(const char *name, size_t nlen, const char *lit)
 {
-    s->next->write(s->next, p, n);   /* bytes go on at once: reading usage delays nothing */
-    mg_sse_feed(&s->relay->split, p, n, observe_event, s->relay);
+    return name != NULL && nlen == strlen(lit) && memcmp(name, lit, nlen) == 0;
+}
+
+/* 1 when the JSON object in data has "error" as its first member. */
+static int
+error_first(const char *d, size_t n)
+{
+    const char *end = d + n;
+
+    while (d < end && (*d == ' ' || *d == '\t' || *d == '\r' || *d == '\n')) {
+        d++;
+    }
+    if (d >= end || *d++ != '{') {
+        return 0;
+    }
+    while (d < end && (*d == ' ' || *d == '\t' || *d == '\r' || *d == '\n')) {
+        d++;
+    }
+    return end - d >= 7 && memcmp(d, "\"error\"", 7) == 0;
+}
+
+/* 1 when v holds something: not null, not "", not [], not {}. */
+static int
+non_empty(const json_t *v)
+{
+    if (v == NULL) {
+        return 0;
+    }
+    switch (json_typeof(v)) {
+    case JSON_NULL: return 0;
+    case JSON_STRING: return json_string_length(v) > 0;
+    case JSON_ARRAY: return json_array_size(v) > 0;
+    case JSON_OBJECT: return json_object_size(v) > 0;
+    default: return 1;
+    }
+}
+
+/* A chat chunk's output and finish bits, read exactly (only events before the commit). */
+static int
+chunk_kind(const char *d, size_t n)
+{
+    json_t *j = json_loadb(d, n, 0, NULL), *choices, *c, *v;
+    const char *key;
+    size_t i;
+    int kind = 0;
+
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return 0;
+    }
+    choices = json_object_get(j, "choices");
+    json_array_foreach(choices, i, c) {
+        json_object_foreach(json_object_get(c, "delta"), key, v) {
+            if (strcmp(key, "role") != 0 && non_empty(v)) {
+                kind |= MG_EV_OUTPUT;
+            }
+        }
+        if (non_empty(json_object_get(c, "text"))) {
+            kind |= MG_EV_OUTPUT;
+        }
+        v = json_object_get(c, "finish_reason");
+        if (v != NULL && !json_is_null(v)) {
+            kind |= MG_EV_OUTPUT | MG_EV_FINISH;
+        }
+    }
+    v = json_object_get(j, "usage");
+    if (v != NULL && !json_is_null(v)) {
+        kind |= MG_EV_OUTPUT;
+    }
+    json_decref(j);
+    return kind;
+}
+
+/* After the commit only the finish matters: a "finish_reason" whose value is not null. */
+static int
+has_finish(const char *d, size_t n)
+{
+    const char *end = d + n, *s = d;
+
+    while ((s = memmem(s, (size_t)(end - s), "\"finish_reason\"", 15)) != NULL) {
+        s += 15;
+        while (s < end && (*s == ' ' || *s == ':' || *s == '\t')) {
+            s++;
+        }
+        if (s < end && *s != 'n') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+mg_relay_event_kind(enum mg_relay_path path, int committed, const char *p, size_t n)
+{
+    const char *name, *data;
+    size_t nlen, dlen;
+    struct mg_buf join;
+    int kind = 0;
+
+    mg_buf_init(&join, MG_SSE_EVENT_MAX);
+    event_fields(p, n, &name, &nlen, &data, &dlen, &join);
+    if (name_is(name, nlen, "error")) {
+        kind = MG_EV_ERROR;
+    } else if (data == NULL && name == NULL) {
+        kind = 0;   /* a comment, or nothing */
+    } else if (data != NULL && dlen == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        kind = MG_EV_DONE;
+    } else if (path == MG_RELAY_MESSAGES) {
+        if (name_is(name, nlen, "message_stop")) {
+            kind = MG_EV_OUTPUT | MG_EV_FINISH;
+        } else if (name_is(name, nlen, "content_block_delta") ||
+                   name_is(name, nlen, "message_delta")) {
+            kind = MG_EV_OUTPUT;
+        }
+    } else if (data != NULL && error_first(data, dlen)) {
+        kind = MG_EV_ERROR;
+    } else if (path == MG_RELAY_OTHER) {
+        kind = data != NULL ? MG_EV_OUTPUT : 0;
+    } else if (data != NULL) {
+        kind = committed ? (has_finish(data, dlen) ? MG_EV_FINISH : 0) : chunk_kind(data, dlen);
+    }
+    mg_buf_deinit(&join);
+    return kind;
+}
+
+/* The message of an error event: error.message, or message, or the data itself. */
+static void
+error_message(const char *p, size_t n, struct mg_relay *r)
+{
+    const char *name, *data, *msg = NULL;
+    size_t nlen, dlen;
+    struct mg_buf join;
+    json_t *j, *e;
+
+    mg_buf_init(&join, MG_SSE_EVENT_MAX);
+    event_fields(p, n, &name, &nlen, &data, &dlen, &join);
+    j = data ? json_loadb(data, dlen, 0, NULL) : NULL;
+    e = json_object_get(j, "error");
+    msg = json_string_value(json_object_get(json_is_object(e) ? e : j, "message"));
+    if (msg == NULL && json_is_string(e)) {
+        msg = json_string_value(e);
+    }
+    if (msg != NULL) {
+        mg_relay_fail(r, msg, strlen(msg));
+    } else {
+        mg_relay_fail(r, "the backend sent an error event", 31);
+    }
+    json_decref(j);
+    mg_buf_deinit(&join);
+}
+
+/* ---- the SSE splitter: bytes in, one event per write out --------------------------------- */
+
+static void
+split_event(void *arg, const char *p, size_t n, int whole)
+{
+    struct mg_stage *s = arg;
+
+    s->next->write(s->next, p, n, whole);
 }
 
 static void
-observe_end(struct mg_stage *s)
+split_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
-    mg_sse_flush(&s->relay->split, observe_event, s->relay);
+    mg_sse_feed(&s->relay->splitter, p, n, split_event, s);
+}
+
+static void
+split_end(struct mg_stage *s)
+{
+    struct mg_sse *sp = &s->relay->splitter;
+
+    if (sp->ev.len > 0) {   /* a last event without its blank line: still an event */
+        s->next->write(s->next, sp->ev.data, sp->ev.len, !sp->oversized);
+    }
+    mg_sse_reset(sp);
+    s->next->end(s->next);
+}
+
+void
+mg_relay_add_sse_split(struct mg_relay *r)
+{
+    stage_init(r, &r->split, split_write, split_end);
+    mg_relay_add(r, &r->split);
+}
+
+/* ---- the commit gate ---------------------------------------------------------------------- */
+
+/* Held events are records: their length, then their bytes. */
+static void
+hold(struct mg_relay *r, const char *p, size_t n)
+{
+    mg_buf_add(&r->held, &n, sizeof(n));
+    mg_buf_add(&r->held, p, n);
+}
+
+static void
+commit_now(struct mg_stage *s)
+{
+    struct mg_relay *r = s->relay;
+    size_t at = 0, n;
+
+    r->committed = 1;
+    r->commit(r->arg);
+    while (at + sizeof(n) <= r->held.len) {
+        memcpy(&n, r->held.data + at, sizeof(n));
+        at += sizeof(n);
+        s->next->write(s->next, r->held.data + at, n, 1);
+        at += n;
+    }
+    mg_buf_reset(&r->held);
+}
+
+static void
+gate_write(struct mg_stage *s, const char *p, size_t n, int whole)
+{
+    struct mg_relay *r = s->relay;
+    int kind;
+
+    if (r->cut || r->failed) {
+        return;
+    }
+    if (!r->sse) {
+        if (!r->committed) {
+            commit_now(s);
+        }
+        s->next->write(s->next, p, n, whole);
+        return;
+    }
+    kind = whole ? mg_relay_event_kind(r->path, r->committed, p, n) : MG_EV_OUTPUT;
+    if (kind & MG_EV_ERROR) {
+        error_message(p, n, r);
+        return;
+    }
+    r->finished |= (kind & MG_EV_FINISH) != 0;
+    r->done |= (kind & MG_EV_DONE) != 0;
+    if (!r->committed) {
+        if (!(kind & MG_EV_OUTPUT) && r->held.len + n + sizeof(n) <= MG_RELAY_HOLD_MAX) {
+            hold(r, p, n);
+            return;
+        }
+        commit_now(s);
+    }
+    s->next->write(s->next, p, n, whole);
+}
+
+static void
+gate_end(struct mg_stage *s)
+{
+    struct mg_relay *r = s->relay;
+    static const char done[] = "data: [DONE]\n\n";
+
+    if (!r->committed && !r->failed) {
+        commit_now(s);   /* the backend ended its answer cleanly: it commits there */
+    }
+    if (r->sse && !r->cut && !r->failed) {
+        if (r->path == MG_RELAY_CHAT && !r->done) {
+            if (r->finished) {
+                s->next->write(s->next, done, sizeof(done) - 1, 1);
+            } else {
+                mg_relay_fail(r, "the backend ended the stream before it finished", 47);
+            }
+        } else if (r->path == MG_RELAY_MESSAGES && !r->finished) {
+            mg_relay_fail(r, "the backend ended the stream before message_stop", 48);
+        }
+    }
+    s->next->end(s->next);
+}
+
+void
+mg_relay_add_gate(struct mg_relay *r)
+{
+    stage_init(r, &r->gate, gate_write, gate_end);
+    mg_relay_add(r, &r->gate);
+}
+
+/* ---- SSE usage observer: events pass as sent; usage is read on the way ------------------- */
+
+static void
+observe_write(struct mg_stage *s, const char *p, size_t n, int whole)
+{
+    if (whole && memmem(p, n, "\"usage\"", 7) != NULL) {
+        mg_relay_note_usage(s->relay, p, n);
+    }
+    s->next->write(s->next, p, n, whole);
+}
+
+static void
+pass_end(struct mg_stage *s)
+{
     s->next->end(s->next);
 }
 
 void
 mg_relay_add_sse_observe(struct mg_relay *r)
 {
-    stage_init(r, &r->sse_observe, observe_write, observe_end);
+    stage_init(r, &r->sse_observe, observe_write, pass_end);
     mg_relay_add(r, &r->sse_observe);
 }
 
@@ -125,13 +519,12 @@ mg_relay_add_sse_observe(struct mg_relay *r)
  */
 
 static void
-strip_event(void *arg, const char *p, size_t n, int whole)
+strip_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
-    struct mg_stage *s = arg;
     struct mg_relay *r = s->relay;
 
     if (!whole || memmem(p, n, "\"usage\"", 7) == NULL) {
-        s->next->write(s->next, p, n);
+        s->next->write(s->next, p, n, whole);
         return;
     }
     mg_relay_note_usage(r, p, n);
@@ -140,40 +533,27 @@ strip_event(void *arg, const char *p, size_t n, int whole)
     }
     mg_buf_reset(&r->scratch);
     if (mg_sse_strip_null_usage(p, n, &r->scratch) == MG_OK) {
-        s->next->write(s->next, r->scratch.data, r->scratch.len);
+        s->next->write(s->next, r->scratch.data, r->scratch.len, 1);
     } else {
-        s->next->write(s->next, p, n);
+        s->next->write(s->next, p, n, whole);
     }
-}
-
-static void
-strip_write(struct mg_stage *s, const char *p, size_t n)
-{
-    mg_sse_feed(&s->relay->split, p, n, strip_event, s);
-}
-
-static void
-strip_end(struct mg_stage *s)
-{
-    mg_sse_flush(&s->relay->split, strip_event, s);
-    s->next->end(s->next);
 }
 
 void
 mg_relay_add_sse_strip(struct mg_relay *r)
 {
-    stage_init(r, &r->sse_strip, strip_write, strip_end);
+    stage_init(r, &r->sse_strip, strip_write, pass_end);
     mg_relay_add(r, &r->sse_strip);
 }
 
 /* ---- JSON tail keeper: the last TAIL_KEEP..2*TAIL_KEEP bytes, where the usage is --------- */
 
 static void
-tail_write(struct mg_stage *s, const char *p, size_t n)
+tail_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
     struct mg_buf *t = &s->relay->tail;
 
-    s->next->write(s->next, p, n);
+    s->next->write(s->next, p, n, whole);
     if (n >= TAIL_KEEP) {
         mg_buf_reset(t);
         mg_buf_add(t, p + n - TAIL_KEEP, TAIL_KEEP);

@@ -270,8 +270,9 @@ mg_reply_account(struct mg_worker *w, struct evhttp_request *req, struct mg_acce
     char client[128];
 
     if (counted) {
-        mg_stats_request(w->stats, r->model ? r->model : "", backend ? backend : "", r->status,
-                         r->duration_us, r->ttfb_us);
+        mg_stats_request(w->stats, r->model ? r->model : "", backend ? backend : "",
+                         r->error != NULL ? MG_STATS_STREAM_ERROR : r->status, r->duration_us,
+                         r->ttfb_us);
     }
     if (backend != NULL && (r->input_tokens >= 0 || r->output_tokens >= 0)) {
         mg_stats_tokens(w->stats, r->model, backend, r->input_tokens, r->output_tokens);

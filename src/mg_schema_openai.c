@@ -141,11 +141,19 @@ static void
 openai_relay(struct mg_relay *r, const struct mg_client_req *rq, const struct mg_upreq *up,
              const struct mg_resp_head *h)
 {
-    if (h->sse && up->inject_usage) {
-        mg_relay_add_sse_strip(r);
-    } else if (h->sse) {
-        mg_relay_add_sse_observe(r);
-    } else if (h->json) {
+    if (h->sse) {
+        mg_relay_add_sse_split(r);
+        mg_relay_add_gate(r);
+        if (up->inject_usage) {
+            mg_relay_add_sse_strip(r);
+        } else {
+            mg_relay_add_sse_observe(r);
+        }
+        return;
+    }
+    r->keep_length = 1;   /* the bytes go as they came */
+    mg_relay_add_gate(r);
+    if (h->json) {
         mg_relay_add_json_tail(r);
     }
 }

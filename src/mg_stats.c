@@ -362,7 +362,11 @@ render_counters(struct mg_buf *out, const struct merged *m, size_t nm)
                 label(out, "model", m[j].a, 0);
                 label(out, "backend", m[j].b, 1);
                 if (k == K_REQ) {
-                    mg_buf_printf(out, ",code=\"%d\"", m[j].code);
+                    if (m[j].code == MG_STATS_STREAM_ERROR) {
+                        mg_buf_adds(out, ",code=\"upstream_stream_error\"");
+                    } else {
+                        mg_buf_printf(out, ",code=\"%d\"", m[j].code);
+                    }
                 } else {
                     mg_buf_printf(out, ",type=\"%s\"", k == K_TOK_IN ? "input" : "output");
                 }

@@ -213,6 +213,14 @@ mg_sse_feed(struct mg_sse *s, const char *p, size_t n, mg_sse_event_fn fn, void 
 }
 
 void
+mg_sse_reset(struct mg_sse *s)
+{
+    mg_buf_reset(&s->ev);
+    s->oversized = 0;
+    s->nl = 0;
+}
+
+void
 mg_sse_flush(struct mg_sse *s, mg_sse_event_fn fn, void *arg)
 {
     if (s->ev.len > 0) {

@@ -14,6 +14,7 @@
 
 #include "mg_attempt.h"
 #include "mg_conf.h"
+#include "mg_failover.h"
 #include "mg_head.h"
 #include "mg_json.h"
 #include "mg_relay.h"
@@ -29,45 +30,70 @@ START_TEST(outcome_of_each_failure_kind)
         enum mg_attempt_event ev;
         enum mg_head_class    cls;
         CURLcode              rc;
+        unsigned              flags;
         enum mg_outcome       want;
         const char           *what;
     } t[] = {
-        {MG_PHASE_WAIT, MG_AEV_HEAD, MG_HEAD_PENDING, CURLE_OK, MG_OUTCOME_PENDING, "100 Continue"},
-        {MG_PHASE_WAIT, MG_AEV_HEAD, MG_HEAD_FINAL, CURLE_OK, MG_OUTCOME_COMMIT, "200 head"},
-        {MG_PHASE_WAIT, MG_AEV_HEAD, MG_HEAD_FAILOVER, CURLE_OK, MG_OUTCOME_HOLD, "503 head"},
-        {MG_PHASE_WAIT, MG_AEV_END, MG_HEAD_PENDING, CURLE_COULDNT_CONNECT, MG_OUTCOME_FAIL_ERROR,
+        {MG_PHASE_WAIT, MG_AEV_HEAD, MG_HEAD_PENDING, CURLE_OK, 0, MG_OUTCOME_PENDING,
+         "100 Continue"},
+        {MG_PHASE_WAIT, MG_AEV_HEAD, MG_HEAD_FINAL, CURLE_OK, 0, MG_OUTCOME_OPEN, "200 head"},
+        {MG_PHASE_WAIT, MG_AEV_HEAD, MG_HEAD_FAILOVER, CURLE_OK, 0, MG_OUTCOME_HOLD, "503 head"},
+        {MG_PHASE_WAIT, MG_AEV_HEAD, MG_HEAD_INSPECT, CURLE_OK, 0, MG_OUTCOME_INSPECT, "400 head"},
+        {MG_PHASE_WAIT, MG_AEV_END, 0, CURLE_COULDNT_CONNECT, 0, MG_OUTCOME_FAIL_ERROR,
          "connection refused"},
-        {MG_PHASE_WAIT, MG_AEV_END, MG_HEAD_PENDING, CURLE_SSL_CONNECT_ERROR,
-         MG_OUTCOME_FAIL_ERROR, "TLS handshake failed"},
-        {MG_PHASE_WAIT, MG_AEV_END, MG_HEAD_PENDING, CURLE_RECV_ERROR, MG_OUTCOME_FAIL_ERROR,
+        {MG_PHASE_WAIT, MG_AEV_END, 0, CURLE_SSL_CONNECT_ERROR, 0, MG_OUTCOME_FAIL_ERROR,
+         "TLS handshake failed"},
+        {MG_PHASE_WAIT, MG_AEV_END, 0, CURLE_RECV_ERROR, 0, MG_OUTCOME_FAIL_ERROR,
          "reset before the head"},
-        {MG_PHASE_WAIT, MG_AEV_END, MG_HEAD_PENDING, CURLE_GOT_NOTHING, MG_OUTCOME_FAIL_ERROR,
+        {MG_PHASE_WAIT, MG_AEV_END, 0, CURLE_GOT_NOTHING, 0, MG_OUTCOME_FAIL_ERROR,
          "closed without an answer"},
-        {MG_PHASE_WAIT, MG_AEV_END, MG_HEAD_PENDING, CURLE_WRITE_ERROR, MG_OUTCOME_FAIL_ERROR,
+        {MG_PHASE_WAIT, MG_AEV_END, 0, CURLE_WRITE_ERROR, 0, MG_OUTCOME_FAIL_ERROR,
          "head over the cap"},
-        {MG_PHASE_WAIT, MG_AEV_END, MG_HEAD_PENDING, CURLE_OPERATION_TIMEDOUT,
-         MG_OUTCOME_FAIL_TIMEOUT, "connect or total timeout (curl's)"},
-        {MG_PHASE_WAIT, MG_AEV_TIMEOUT, MG_HEAD_PENDING, CURLE_OPERATION_TIMEDOUT,
-         MG_OUTCOME_FAIL_TIMEOUT, "first_byte timeout"},
-        {MG_PHASE_HOLD, MG_AEV_END, MG_HEAD_PENDING, CURLE_OK, MG_OUTCOME_FAIL_STATUS,
-         "503 read whole"},
-        {MG_PHASE_HOLD, MG_AEV_END, MG_HEAD_PENDING, CURLE_RECV_ERROR, MG_OUTCOME_FAIL_STATUS,
+        {MG_PHASE_WAIT, MG_AEV_END, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_FAIL_TIMEOUT,
+         "connect or total timeout (curl's)"},
+        {MG_PHASE_WAIT, MG_AEV_TIMEOUT, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_FAIL_TIMEOUT,
+         "first_byte timeout"},
+        {MG_PHASE_HOLD, MG_AEV_END, 0, CURLE_OK, 0, MG_OUTCOME_FAIL_STATUS, "503 read whole"},
+        {MG_PHASE_HOLD, MG_AEV_END, 0, CURLE_RECV_ERROR, 0, MG_OUTCOME_FAIL_STATUS,
          "503 whose body broke"},
-        {MG_PHASE_HOLD, MG_AEV_TIMEOUT, MG_HEAD_PENDING, CURLE_OPERATION_TIMEDOUT,
-         MG_OUTCOME_FAIL_STATUS, "503 whose body stalls"},
-        {MG_PHASE_RELAY, MG_AEV_END, MG_HEAD_PENDING, CURLE_OK, MG_OUTCOME_COMPLETE,
-         "answer complete"},
-        {MG_PHASE_RELAY, MG_AEV_END, MG_HEAD_PENDING, CURLE_PARTIAL_FILE, MG_OUTCOME_CUT,
+        {MG_PHASE_HOLD, MG_AEV_END, 0, CURLE_WRITE_ERROR, 0, MG_OUTCOME_FAIL_STATUS,
+         "503 whose body passed the cap"},
+        {MG_PHASE_HOLD, MG_AEV_TIMEOUT, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_FAIL_STATUS,
+         "503 whose body stalls"},
+        {MG_PHASE_INSPECT, MG_AEV_END, 0, CURLE_OK, 0, MG_OUTCOME_FINAL, "content-policy 400"},
+        {MG_PHASE_INSPECT, MG_AEV_END, 0, CURLE_OK, MG_AF_CONTEXT, MG_OUTCOME_FAIL_CONTEXT,
+         "context-length 400"},
+        {MG_PHASE_INSPECT, MG_AEV_END, 0, CURLE_PARTIAL_FILE, 0, MG_OUTCOME_FAIL_ERROR,
+         "400 whose body broke"},
+        {MG_PHASE_INSPECT, MG_AEV_TIMEOUT, 0, CURLE_OPERATION_TIMEDOUT, 0,
+         MG_OUTCOME_FAIL_TIMEOUT, "400 whose body stalls"},
+        {MG_PHASE_OPEN, MG_AEV_END, 0, CURLE_OK, 0, MG_OUTCOME_COMPLETE,
+         "answer ended before any output: commits at its end"},
+        {MG_PHASE_OPEN, MG_AEV_END, 0, CURLE_RECV_ERROR, 0, MG_OUTCOME_FAIL_ERROR,
+         "200 then a bad chunk, before output"},
+        {MG_PHASE_OPEN, MG_AEV_END, 0, CURLE_PARTIAL_FILE, 0, MG_OUTCOME_FAIL_ERROR,
+         "200 then closed, before output"},
+        {MG_PHASE_OPEN, MG_AEV_END, 0, CURLE_WRITE_ERROR, MG_AF_RELAY_FAILED,
+         MG_OUTCOME_FAIL_EVENT, "error event before output"},
+        {MG_PHASE_OPEN, MG_AEV_TIMEOUT, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_FAIL_TIMEOUT,
+         "headers then silence (first_token or idle)"},
+        {MG_PHASE_OPEN, MG_AEV_END, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_FAIL_TIMEOUT,
+         "total timeout before output"},
+        {MG_PHASE_RELAY, MG_AEV_END, 0, CURLE_OK, 0, MG_OUTCOME_COMPLETE, "answer complete"},
+        {MG_PHASE_RELAY, MG_AEV_END, 0, CURLE_PARTIAL_FILE, 0, MG_OUTCOME_CUT,
          "closed mid-answer"},
-        {MG_PHASE_RELAY, MG_AEV_END, MG_HEAD_PENDING, CURLE_OPERATION_TIMEDOUT, MG_OUTCOME_CUT,
+        {MG_PHASE_RELAY, MG_AEV_END, 0, CURLE_WRITE_ERROR, 0, MG_OUTCOME_CUT,
+         "error event after output"},
+        {MG_PHASE_RELAY, MG_AEV_END, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_CUT,
          "total timeout mid-answer"},
-        {MG_PHASE_RELAY, MG_AEV_TIMEOUT, MG_HEAD_PENDING, CURLE_OPERATION_TIMEDOUT,
-         MG_OUTCOME_CUT, "idle timeout mid-answer"},
+        {MG_PHASE_RELAY, MG_AEV_TIMEOUT, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_CUT,
+         "idle timeout mid-answer"},
     };
     size_t i;
 
     for (i = 0; i < MG_ARRAY_LEN(t); i++) {
-        enum mg_outcome o = mg_outcome_classify(t[i].phase, t[i].ev, t[i].cls, t[i].rc);
+        enum mg_outcome o = mg_outcome_classify(t[i].phase, t[i].ev, t[i].cls, t[i].rc,
+                                                t[i].flags);
         ck_assert_msg(o == t[i].want, "%s: outcome %d, want %d", t[i].what, (int)o,
                       (int)t[i].want);
     }
@@ -81,25 +107,34 @@ START_TEST(outcome_moves_on_and_result_labels)
     ck_assert(mg_outcome_fails(MG_OUTCOME_FAIL_STATUS));
     ck_assert(mg_outcome_fails(MG_OUTCOME_FAIL_ERROR));
     ck_assert(mg_outcome_fails(MG_OUTCOME_FAIL_TIMEOUT));
-    ck_assert(!mg_outcome_fails(MG_OUTCOME_COMMIT));
+    ck_assert(mg_outcome_fails(MG_OUTCOME_FAIL_EVENT));
+    ck_assert(mg_outcome_fails(MG_OUTCOME_FAIL_CONTEXT));
+    ck_assert(!mg_outcome_fails(MG_OUTCOME_OPEN));
     ck_assert(!mg_outcome_fails(MG_OUTCOME_COMPLETE));
+    ck_assert(!mg_outcome_fails(MG_OUTCOME_FINAL));
     ck_assert(!mg_outcome_fails(MG_OUTCOME_CUT));   /* committed: never another backend */
     ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_FAIL_STATUS, 503, buf, sizeof(buf)), "http_503");
-    ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_FAIL_STATUS, 429, buf, sizeof(buf)), "http_429");
+    ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_FAIL_STATUS, 529, buf, sizeof(buf)), "http_529");
     ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_FAIL_TIMEOUT, 0, buf, sizeof(buf)), "timeout");
     ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_FAIL_ERROR, 0, buf, sizeof(buf)), "error");
-    ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_COMMIT, 200, buf, sizeof(buf)), "ok");
+    ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_FAIL_EVENT, 200, buf, sizeof(buf)),
+                     "error_event");
+    ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_FAIL_CONTEXT, 400, buf, sizeof(buf)),
+                     "context_length");
+    ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_CUT, 200, buf, sizeof(buf)), "cut");
+    ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_COMPLETE, 200, buf, sizeof(buf)), "ok");
 }
 END_TEST
 
 START_TEST(status_classes)
 {
-    static const long failover[] = {429, 500, 502, 503, 504};
-    static const long final[] = {200, 201, 204, 301, 400, 401, 403, 404, 409, 413, 422, 501};
+    static const long failover[] = {429, 500, 502, 503, 504, 529};
+    static const long final[] = {200, 201, 204, 301, 401, 403, 404, 409, 413, 422, 501};
     size_t i;
 
     ck_assert(mg_head_classify_status(100) == MG_HEAD_PENDING);
     ck_assert(mg_head_classify_status(103) == MG_HEAD_PENDING);
+    ck_assert(mg_head_classify_status(400) == MG_HEAD_INSPECT);
     for (i = 0; i < MG_ARRAY_LEN(failover); i++) {
         ck_assert_msg(mg_head_classify_status(failover[i]) == MG_HEAD_FAILOVER, "%ld",
                       failover[i]);
@@ -113,7 +148,7 @@ START_TEST(status_classes)
         mg_head_init(&h);
         h.status = 503;
         ck_assert(mg_schema_get(MG_SCHEMA_OPENAI)->classify(&h) == MG_HEAD_FAILOVER);
-        h.status = 400;
+        h.status = 404;
         ck_assert(mg_schema_get(MG_SCHEMA_OPENAI)->classify(&h) == MG_HEAD_FINAL);
         mg_head_deinit(&h);
     }
@@ -195,11 +230,12 @@ START_TEST(head_parsed_once)
     ck_assert_ptr_null(kept(&h, "content-type"));
     {
         static const char *const json[] = {"content-type: application/json\r\n",
+                                           "retry-after: soon\r\n",
                                            "retry-after: Wed, 21 Oct 2015 07:28:00 GMT\r\n",
                                            "content-length: 12a\r\n", NULL};
         feed_head(&h, json);
         ck_assert(h.json && !h.sse);
-        ck_assert_int_eq(h.retry_after_s, -1);   /* a date is not a number of seconds */
+        ck_assert_int_eq(h.retry_after_s, 0);   /* a date in the past: no wait */
         ck_assert_int_eq(h.content_length, -1);
     }
     mg_head_deinit(&h);
@@ -431,10 +467,28 @@ END_TEST
 
 /* ---- relay stages ------------------------------------------------------------------------- */
 
+struct sinkbuf {
+    struct mg_buf out;
+    int           commits;
+    size_t        at_commit;   /* bytes the client had when the answer committed */
+};
+
 static void
 collect(void *arg, const char *p, size_t n)
 {
-    mg_buf_add(arg, p, n);
+    struct sinkbuf *k = arg;
+
+    ck_assert_msg(k->commits == 1, "bytes reached the client before the commit");
+    mg_buf_add(&k->out, p, n);
+}
+
+static void
+committed(void *arg)
+{
+    struct sinkbuf *k = arg;
+
+    k->commits++;
+    k->at_commit = k->out.len;
 }
 
 static const char *injected_stream =
@@ -451,134 +505,315 @@ static const char *client_stream =
     "data: {\"id\":\"c\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
     "data: [DONE]\n\n";
 
-/* Runs text through a relay whose chain add() built, cut at `cut` (0: whole). */
-static void
-run_relay(void (*add)(struct mg_relay *), const char *text, size_t cut, struct mg_buf *out,
-          struct mg_usage *u, int *have)
-{
+/* What the openai schema sets up for an answer, run over text cut at `cut` (0: whole). */
+struct run {
+    struct sinkbuf  k;
     struct mg_relay r;
-    size_t n = strlen(text);
+};
 
-    mg_buf_reset(out);
-    mg_relay_init(&r, collect, out);
-    if (add != NULL) {
-        add(&r);
-    }
+static void
+run_relay(struct run *t, int sse, int inject, const char *upath, const char *text, size_t n,
+          size_t cut)
+{
+    struct mg_resp_head h;
+    struct mg_upreq up;
+    struct mg_client_req rq;
+
+    memset(&rq, 0, sizeof(rq));
+    memset(&t->k, 0, sizeof(t->k));
+    mg_buf_init(&t->k.out, 1 << 22);
+    mg_upreq_init(&up, 16);
+    mg_head_init(&h);
+    h.sse = sse;
+    h.json = !sse;
+    up.inject_usage = inject;
+    mg_relay_init(&t->r, collect, committed, &t->k);
+    mg_relay_reset(&t->r, sse, mg_relay_path_of(upath));
+    mg_schema_openai.relay(&t->r, &rq, &up, &h);
     if (cut > 0 && cut < n) {
-        mg_relay_write(&r, text, cut);
-        mg_relay_write(&r, text + cut, n - cut);
+        mg_relay_write(&t->r, text, cut);
+        mg_relay_write(&t->r, text + cut, n - cut);
     } else {
-        mg_relay_write(&r, text, n);
+        mg_relay_write(&t->r, text, n);
     }
-    mg_relay_end(&r);
-    *u = r.usage;
-    *have = r.have_usage;
-    mg_relay_deinit(&r);
+    if (!t->r.failed && !t->r.cut) {
+        mg_relay_end(&t->r);
+    }
+    mg_head_deinit(&h);
+    mg_upreq_deinit(&up);
+}
+
+static void
+run_free(struct run *t)
+{
+    mg_relay_deinit(&t->r);
+    mg_buf_deinit(&t->k.out);
 }
 
 START_TEST(usage_stripped_across_split_reads)
 {
-    struct mg_buf out;
-    struct mg_usage u;
     size_t cut, n = strlen(injected_stream);
-    int have;
+    struct run t;
 
-    mg_buf_init(&out, 1 << 20);
     for (cut = 0; cut < n; cut++) {
-        run_relay(mg_relay_add_sse_strip, injected_stream, cut, &out, &u, &have);
-        ck_assert_msg(strcmp(out.data, client_stream) == 0, "cut at %zu:\n%s", cut, out.data);
-        ck_assert_msg(have && u.input == 11 && u.output == 22, "cut at %zu: usage lost", cut);
+        run_relay(&t, 1, 1, "/chat/completions", injected_stream, n, cut);
+        ck_assert_msg(t.k.out.data && strcmp(t.k.out.data, client_stream) == 0,
+                      "cut at %zu:\n%s", cut, t.k.out.data);
+        ck_assert_msg(t.r.have_usage && t.r.usage.input == 11 && t.r.usage.output == 22,
+                      "cut at %zu: usage lost", cut);
+        ck_assert_int_eq(t.k.commits, 1);
+        ck_assert(t.r.finished && t.r.done && !t.r.cut);
+        run_free(&t);
     }
-    mg_buf_deinit(&out);
 }
 END_TEST
 
 START_TEST(observed_stream_passes_untouched)
 {
-    struct mg_buf out;
-    struct mg_usage u;
     size_t cut, n = strlen(injected_stream);
-    int have;
+    struct run t;
 
-    mg_buf_init(&out, 1 << 20);
     for (cut = 0; cut < n; cut++) {
-        run_relay(mg_relay_add_sse_observe, injected_stream, cut, &out, &u, &have);
-        ck_assert_msg(strcmp(out.data, injected_stream) == 0, "cut at %zu", cut);
-        ck_assert_msg(have && u.input == 11 && u.output == 22, "cut at %zu: usage lost", cut);
+        run_relay(&t, 1, 0, "/chat/completions", injected_stream, n, cut);
+        ck_assert_msg(strcmp(t.k.out.data, injected_stream) == 0, "cut at %zu", cut);
+        ck_assert_msg(t.r.have_usage && t.r.usage.input == 11 && t.r.usage.output == 22,
+                      "cut at %zu: usage lost", cut);
+        run_free(&t);
     }
-    /* no stage: bytes pass, nothing is read */
-    run_relay(NULL, injected_stream, 0, &out, &u, &have);
-    ck_assert_str_eq(out.data, injected_stream);
-    ck_assert_int_eq(have, 0);
-    mg_buf_deinit(&out);
+}
+END_TEST
+
+/* The commit point of a chat stream: held until the first event with output. */
+START_TEST(stream_commits_at_first_output)
+{
+    static const char *quiet[] = {
+        "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"content\":null},\"finish_reason\":null}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[]}}],\"usage\":null}\n\n",
+        ": keep-alive comment\n\n",
+        "data: {\"choices\":[]}\n\n",
+    };
+    static const char *output[] = {
+        "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"refusal\":\"no\"}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"hm\"}}]}\n\n",
+        "data: {\"choices\":[{\"text\":\"x\"}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n\n",
+    };
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(quiet); i++) {
+        ck_assert_msg(!(mg_relay_event_kind(MG_RELAY_CHAT, 0, quiet[i], strlen(quiet[i])) &
+                        MG_EV_OUTPUT), "commits: %s", quiet[i]);
+    }
+    for (i = 0; i < MG_ARRAY_LEN(output); i++) {
+        ck_assert_msg(mg_relay_event_kind(MG_RELAY_CHAT, 0, output[i], strlen(output[i])) &
+                      MG_EV_OUTPUT, "does not commit: %s", output[i]);
+    }
+    ck_assert(mg_relay_event_kind(MG_RELAY_CHAT, 1, "data: [DONE]\n\n", 14) == MG_EV_DONE);
+    ck_assert(mg_relay_event_kind(MG_RELAY_CHAT, 1, output[5], strlen(output[5])) & MG_EV_FINISH);
+    ck_assert(mg_relay_event_kind(MG_RELAY_MESSAGES, 0, "event: message_start\ndata: {}\n\n", 31)
+              == 0);
+    ck_assert(mg_relay_event_kind(MG_RELAY_MESSAGES, 0,
+                                  "event: content_block_delta\ndata: {}\n\n", 38) & MG_EV_OUTPUT);
+    ck_assert(mg_relay_event_kind(MG_RELAY_OTHER, 0, "event: response.created\ndata: {}\n\n",
+                                  35) & MG_EV_OUTPUT);
+    {
+        /* the events before the commit reach the client first, in order */
+        struct run t;
+        const char *s = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n"
+                        ": ping\n\n"
+                        "data: {\"choices\":[{\"delta\":{\"content\":\"A\"}}]}\n\n"
+                        "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+        run_relay(&t, 1, 0, "/chat/completions", s, strlen(s), 0);
+        ck_assert_int_eq(t.k.commits, 1);
+        ck_assert_uint_eq(t.k.at_commit, 0);
+        ck_assert_str_eq(t.k.out.data, /* [DONE] added: the stream had its finish */
+                         "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n"
+                         ": ping\n\n"
+                         "data: {\"choices\":[{\"delta\":{\"content\":\"A\"}}]}\n\n"
+                         "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+                         "data: [DONE]\n\n");
+        run_free(&t);
+    }
+}
+END_TEST
+
+START_TEST(stream_errors_before_and_after_commit)
+{
+    struct run t;
+    const char *before = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n"
+                         "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n";
+    const char *after = "data: {\"choices\":[{\"delta\":{\"content\":\"A\"}}]}\n\n"
+                        "data: {\"error\":{\"message\":\"overloaded\"}}\n\n"
+                        "data: {\"choices\":[{\"delta\":{\"content\":\"never\"}}]}\n\n";
+    const char *unfinished = "data: {\"choices\":[{\"delta\":{\"content\":\"A\"}}]}\n\n";
+
+    /* before any output: nothing reaches the client, the attempt fails over */
+    run_relay(&t, 1, 0, "/chat/completions", before, strlen(before), 0);
+    ck_assert_int_eq(t.k.commits, 0);
+    ck_assert(t.r.failed);
+    ck_assert_str_eq(t.r.why, "overloaded");
+    run_free(&t);
+    /* after output: exactly one error event, nothing after it, never [DONE] */
+    run_relay(&t, 1, 0, "/chat/completions", after, strlen(after), 0);
+    ck_assert(t.r.cut);
+    ck_assert_str_eq(t.k.out.data,
+                     "data: {\"choices\":[{\"delta\":{\"content\":\"A\"}}]}\n\n"
+                     "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"upstream_error\","
+                     "\"param\":null,\"code\":\"upstream_stream_error\"}}\n\n");
+    run_free(&t);
+    /* a clean end before the finish is a cut too */
+    run_relay(&t, 1, 0, "/chat/completions", unfinished, strlen(unfinished), 0);
+    ck_assert(t.r.cut);
+    ck_assert_ptr_nonnull(strstr(t.k.out.data, "\"code\":\"upstream_stream_error\""));
+    ck_assert_ptr_null(strstr(t.k.out.data, "[DONE]"));
+    run_free(&t);
+    /* /v1/messages: Anthropic's error shape, and message_stop is the finish */
+    {
+        const char *m = "event: message_start\ndata: {\"type\":\"message_start\"}\n\n"
+                        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\"}\n\n";
+        run_relay(&t, 1, 0, "/messages", m, strlen(m), 0);
+        ck_assert(t.r.cut);
+        ck_assert_ptr_nonnull(strstr(t.k.out.data, "event: error\ndata: {\"type\":\"error\","
+                                                   "\"error\":{\"type\":\"api_error\""));
+        run_free(&t);
+    }
+}
+END_TEST
+
+START_TEST(stream_hold_is_capped)
+{
+    struct mg_buf s;
+    struct run t;
+
+    mg_buf_init(&s, 1 << 20);
+    while (s.len < MG_RELAY_HOLD_MAX + 100) {
+        mg_buf_adds(&s, "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n");
+    }
+    run_relay(&t, 1, 0, "/chat/completions", s.data, s.len, 0);
+    ck_assert_int_eq(t.k.commits, 1);   /* past 64 KiB the answer commits */
+    ck_assert_uint_ge(t.k.out.len, s.len);
+    mg_buf_deinit(&s);
+    run_free(&t);
 }
 END_TEST
 
 START_TEST(json_tail_reads_usage_of_long_answers)
 {
-    struct mg_buf body, out;
-    struct mg_usage u;
+    struct mg_buf body;
+    struct run t;
     size_t cut;
-    int have;
 
     mg_buf_init(&body, 1 << 20);
-    mg_buf_init(&out, 1 << 20);
     mg_buf_adds(&body, "{\"choices\":[{\"message\":{\"content\":\"");
     while (body.len < 100000) {
         mg_buf_adds(&body, "lorem ipsum \\\"usage\\\": {\\\"prompt_tokens\\\": 1} ");
     }
     mg_buf_adds(&body, "\"}}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}");
     for (cut = 1; cut < body.len; cut += 4099) {
-        run_relay(mg_relay_add_json_tail, body.data, cut, &out, &u, &have);
-        ck_assert_uint_eq(out.len, body.len);
-        ck_assert_msg(have && u.input == 5 && u.output == 6, "cut at %zu", cut);
+        run_relay(&t, 0, 0, "/chat/completions", body.data, body.len, cut);
+        ck_assert_uint_eq(t.k.out.len, body.len);
+        ck_assert_int_eq(t.k.commits, 1);
+        ck_assert_uint_eq(t.k.at_commit, 0);   /* a plain answer commits with its first byte */
+        ck_assert_msg(t.r.have_usage && t.r.usage.input == 5 && t.r.usage.output == 6,
+                      "cut at %zu", cut);
+        run_free(&t);
     }
+    /* an empty body commits at its end */
+    run_relay(&t, 0, 0, "/embeddings", "", 0, 0);
+    ck_assert_int_eq(t.k.commits, 1);
+    run_free(&t);
     mg_buf_deinit(&body);
-    mg_buf_deinit(&out);
 }
 END_TEST
 
-START_TEST(openai_relay_chain_per_answer)
+START_TEST(context_length_wordings)
 {
-    struct mg_relay r;
-    struct mg_resp_head h;
-    struct mg_upreq up;
-    struct mg_client_req rq;
-    struct mg_buf out;
+    static const char *yes[] = {
+        "{\"error\":{\"message\":\"This model's maximum context length is 8192 tokens. However, "
+        "your messages resulted in 9000 tokens.\",\"type\":\"invalid_request_error\","
+        "\"param\":\"messages\",\"code\":\"context_length_exceeded\"}}",
+        "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":"
+        "\"prompt is too long: 210000 tokens > 200000 maximum\"}}",
+        "{\"error\":{\"code\":400,\"message\":\"the request exceeds the available context size, "
+        "try increasing it\",\"type\":\"exceed_context_size_error\"}}",
+        "{\"object\":\"error\",\"message\":\"This model's maximum context length is 4096 tokens. "
+        "However, you requested 5000 tokens\",\"type\":\"BadRequestError\",\"code\":400}",
+        "{\"message\":\"Input is too long for requested model.\"}",
+    };
+    static const char *no[] = {
+        "{\"error\":{\"message\":\"Your request was rejected as a result of our safety system.\","
+        "\"type\":\"invalid_request_error\",\"code\":\"content_policy_violation\"}}",
+        "{\"error\":{\"message\":\"Invalid value for 'temperature'\",\"code\":null}}",
+        "",
+    };
+    size_t i;
 
-    memset(&rq, 0, sizeof(rq));
-    mg_buf_init(&out, 1 << 20);
-    mg_upreq_init(&up, 1024);
-    mg_head_init(&h);
-    /* an event stream whose usage the gateway asked for: the stripper */
-    h.sse = 1;
-    up.inject_usage = 1;
-    mg_relay_init(&r, collect, &out);
-    mg_schema_openai.relay(&r, &rq, &up, &h);
-    ck_assert_ptr_eq(r.head, &r.sse_strip);
-    mg_relay_deinit(&r);
-    /* one it did not: the observer */
-    up.inject_usage = 0;
-    mg_relay_init(&r, collect, &out);
-    mg_schema_openai.relay(&r, &rq, &up, &h);
-    ck_assert_ptr_eq(r.head, &r.sse_observe);
-    mg_relay_deinit(&r);
-    /* JSON: the tail keeper; anything else: straight to the client */
-    h.sse = 0;
-    h.json = 1;
-    mg_relay_init(&r, collect, &out);
-    mg_schema_openai.relay(&r, &rq, &up, &h);
-    ck_assert_ptr_eq(r.head, &r.json_tail);
-    ck_assert_ptr_eq(r.head->next, &r.sink);
-    mg_relay_deinit(&r);
-    h.json = 0;
-    mg_relay_init(&r, collect, &out);
-    mg_schema_openai.relay(&r, &rq, &up, &h);
-    ck_assert_ptr_eq(r.head, &r.sink);
-    mg_relay_deinit(&r);
-    mg_head_deinit(&h);
-    mg_upreq_deinit(&up);
-    mg_buf_deinit(&out);
+    for (i = 0; i < MG_ARRAY_LEN(yes); i++) {
+        ck_assert_msg(mg_failover_context_length(yes[i], strlen(yes[i])), "%s", yes[i]);
+    }
+    for (i = 0; i < MG_ARRAY_LEN(no); i++) {
+        ck_assert_msg(!mg_failover_context_length(no[i], strlen(no[i])), "%s", no[i]);
+    }
+}
+END_TEST
+
+START_TEST(same_backend_retry_rules)
+{
+    struct mg_rule rule;
+    uint64_t rng = 42;
+    struct mg_failure f;
+    int64_t d;
+    int i;
+
+    memset(&rule, 0, sizeof(rule));
+    rule.retry_same = 1;
+    rule.retry_after_max_ms = 5000;
+    memset(&f, 0, sizeof(f));
+    f.total_ms = 600000;
+    f.retry_after_s = -1;
+    f.outcome = MG_OUTCOME_FAIL_STATUS;
+    for (i = 0; i < 200; i++) {   /* 500/502/504: a random 200-500 ms pause */
+        f.status = i % 3 == 0 ? 500 : i % 3 == 1 ? 502 : 504;
+        d = mg_failover_retry_delay(&rule, &f, &rng);
+        ck_assert(d >= 200 && d <= 500);
+    }
+    f.status = 503;   /* without Retry-After: moves on */
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
+    f.retry_after_s = 2;   /* with a short one: waited out exactly */
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), 2000);
+    f.status = 429;
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), 2000);
+    f.status = 529;
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), 2000);
+    f.retry_after_s = 6;   /* longer than retry_after_max */
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
+    f.retry_after_s = 2;
+    f.total_ms = 1000;     /* longer than total */
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
+    f.total_ms = 600000;
+    f.outcome = MG_OUTCOME_FAIL_ERROR;
+    f.status = 0;
+    f.rc = CURLE_RECV_ERROR;   /* reset */
+    d = mg_failover_retry_delay(&rule, &f, &rng);
+    ck_assert(d >= 200 && d <= 500);
+    f.rc = CURLE_GOT_NOTHING;   /* closed */
+    ck_assert(mg_failover_retry_delay(&rule, &f, &rng) >= 200);
+    f.rc = CURLE_COULDNT_CONNECT;   /* never connected: another backend */
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
+    f.outcome = MG_OUTCOME_FAIL_TIMEOUT;
+    f.rc = CURLE_OPERATION_TIMEDOUT;
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
+    f.outcome = MG_OUTCOME_FAIL_EVENT;
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
+    f.outcome = MG_OUTCOME_FAIL_STATUS;
+    f.status = 500;
+    rule.retry_same = 0;
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
 }
 END_TEST
 
@@ -598,8 +833,12 @@ proxy_suite(void)
     tcase_add_test(t, openai_override_and_usage_injection);
     tcase_add_test(t, usage_stripped_across_split_reads);
     tcase_add_test(t, observed_stream_passes_untouched);
+    tcase_add_test(t, stream_commits_at_first_output);
+    tcase_add_test(t, stream_errors_before_and_after_commit);
+    tcase_add_test(t, stream_hold_is_capped);
     tcase_add_test(t, json_tail_reads_usage_of_long_answers);
-    tcase_add_test(t, openai_relay_chain_per_answer);
+    tcase_add_test(t, context_length_wordings);
+    tcase_add_test(t, same_backend_retry_rules);
     suite_add_tcase(s, t);
     return s;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_health.h"
 #include "mg_stats.h"
 
 #define SERIES_MAX  4096
@@ -376,6 +377,34 @@ render_counters(struct mg_buf *out, const struct merged *m, size_t nm)
     }
 }
 
+static void
+health_up(struct mg_health *st, void *arg)
+{
+    mg_buf_adds(arg, "modelgate_backend_up{");
+    label(arg, "backend", mg_health_name(st), 0);
+    mg_buf_printf(arg, "} %d\n", mg_health_up(st));
+}
+
+static void
+health_cooldowns(struct mg_health *st, void *arg)
+{
+    mg_buf_adds(arg, "modelgate_backend_cooldowns_total{");
+    label(arg, "backend", mg_health_name(st), 0);
+    mg_buf_printf(arg, "} %llu\n", (unsigned long long)mg_health_cooldowns(st));
+}
+
+/* Passive health, from its registry: every backend name configured since the start. */
+static void
+render_health(struct mg_buf *out)
+{
+    mg_buf_adds(out, "# HELP modelgate_backend_up 1 while a backend is not cooling down.\n"
+                     "# TYPE modelgate_backend_up gauge\n");
+    mg_health_foreach(health_up, out);
+    mg_buf_adds(out, "# HELP modelgate_backend_cooldowns_total Cooldowns a backend entered.\n"
+                     "# TYPE modelgate_backend_cooldowns_total counter\n");
+    mg_health_foreach(health_cooldowns, out);
+}
+
 void
 mg_stats_render(struct mg_buf *out)
 {
@@ -396,6 +425,7 @@ mg_stats_render(struct mg_buf *out)
     mg_buf_printf(out, "# HELP modelgate_inflight_requests Requests being handled now.\n"
                        "# TYPE modelgate_inflight_requests gauge\nmodelgate_inflight_requests %d\n",
                   inflight);
+    render_health(out);
     mg_buf_printf(out, "# HELP modelgate_config_reloads_total SIGHUP reloads, by result.\n"
                        "# TYPE modelgate_config_reloads_total counter\n"
                        "modelgate_config_reloads_total{result=\"ok\"} %llu\n"

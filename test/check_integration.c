@@ -192,45 +192,19 @@ hdr(struct mg_test_resp *r, const char *name)
 static json_t *
 body_json(struct mg_test_resp *r)
 {
-    json_error_t e;
-    json_t *j = json_loadb(r->body.data, r->body.len, 0, &e);
-    ck_assert_msg(j != NULL, "body is not JSON (%s): %s", e.text, r->body.data);
-    return j;
+    return mg_test_body_json(r);
 }
 
-/* Asserts an OpenAI-shaped gateway error with status and code. */
 static void
 assert_error(struct mg_test_resp *r, long status, const char *code)
 {
-    json_t *j, *err;
-
-    ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body.data);
-    ck_assert_str_eq(hdr(r, "content-type"), "application/json");
-    j = body_json(r);
-    err = json_object_get(j, "error");
-    ck_assert_ptr_nonnull(err);
-    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
-    ck_assert(json_is_string(json_object_get(err, "message")));
-    ck_assert(json_is_string(json_object_get(err, "type")));
-    ck_assert_ptr_nonnull(json_object_get(err, "param"));
-    json_decref(j);
+    mg_test_assert_error(r, status, code);
 }
 
 static long
 fake_stat(int which, const char *key)
 {
-    struct mg_test_resp r;
-    char url[128];
-    json_t *j;
-    long v;
-
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/_fake/stats", fake_port[which]);
-    mg_test_http("GET", url, NULL, 0, NULL, &r);
-    j = body_json(&r);
-    v = (long)json_integer_value(json_object_get(j, key));
-    json_decref(j);
-    mg_test_resp_free(&r);
-    return v;
+    return mg_test_fake_stat(fake_port[which], key);
 }
 
 /* Polls until fakeai's counter reaches want, or the deadline passes. Returns the last value. */

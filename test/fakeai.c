@@ -12,8 +12,22 @@
  *   x-fake-content-bytes: N make the answer's content N bytes long
  *   x-fake-split: 1         send every stream event in two writes, 5 ms apart (split reads)
  *   x-fake-stamp: 1         each stream chunk's content is "ts:<CLOCK_MONOTONIC microseconds>"
+ * Faults (applied only on the fakeai named by x-fake-for: NAME, when that header is sent):
+ *   x-fake-stall-after: N   send N stream events (0: only the head) and then nothing, ever
+ *   x-fake-cut-after: N     send N stream events (non-stream: half the body) and close the socket
+ *   x-fake-error-event-at: N  after N stream events, an error event and a clean end
+ *   x-fake-no-done: 1       end a stream after its finish without data: [DONE]
+ *   x-fake-no-finish: 1     end a stream cleanly after its content: no finish, no [DONE]
+ *   x-fake-bad-chunk: 1     a 200 head, then a broken chunk size, then close
+ *   x-fake-retry-after: V   Retry-After: V on error answers
+ *   x-fake-error-code: C    the error body's "code" (default: the status), and
+ *   x-fake-error-message: M its "message" (default "fake failure")
+ *   x-fake-endless-error: 1 an error answer whose body never ends
+ *   x-fake-fail-key: K with x-fake-fail-times: N: the faults apply only to the first N requests
+ *                           that carry key K (a backend that fails N times, then recovers)
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
- * content), --fail N (always answer N), --hang (never answer), --drop (close the connection on
+ * content), --fail N (always answer N; with --fail-first K only the first K requests, with
+ * --fail-for-ms T only during the first T ms), --hang (never answer), --drop (close the connection on
  * every request), --tls-cert FILE --tls-key FILE (serve HTTPS). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
  * is one whose client (the gateway) went away before the answer was complete.
  */
@@ -42,6 +56,8 @@ static struct {
     struct event_base *base;
     const char        *name;
     int                fail;
+    long               fail_first;   /* --fail only for the first N requests (0: all) */
+    int64_t            fail_until;   /* --fail only until this mg_now_ms() (0: always) */
     int                hang;
     int                drop;
     long               requests;
@@ -68,6 +84,17 @@ struct fake {
     int                       split;
     int                       stamp;
     char                     *pending;   /* second half of a split event, sent by the timer */
+    int                       stall_after;   /* -1: none */
+    int                       cut_after;
+    int                       error_at;
+    int                       no_done;
+    int                       no_finish;
+    int                       bad_chunk;
+    int                       endless;
+    int                       stalled;
+    const char               *retry_after;
+    const char               *error_code;
+    const char               *error_message;
     json_t                   *echo_json;
 };
 
@@ -210,9 +237,71 @@ chunk_obj(struct fake *f, json_t *delta, const char *finish)
 }
 
 /* One step of a stream: role, content chunks, finish, optional usage, [DONE]. */
+/* Closes the connection a moment from now (what was written has time to leave). */
+static void
+cut_soon(struct fake *f)
+{
+    f->stalled = 2;
+    set_timer(f, 30);
+}
+
+static void
+cut_now(struct fake *f)
+{
+    struct evhttp_connection *evcon = f->evcon;
+
+    detach(f);
+    fake_free(f);
+    if (evcon != NULL) {
+        evhttp_connection_free(evcon);
+    }
+}
+
+/* Ends a stream here: the reply's last chunk, then the request is done. */
+static void
+stream_end(struct fake *f)
+{
+    if (f->pending != NULL) {
+        send_text(f, f->pending, strlen(f->pending));
+        free(f->pending);
+        f->pending = NULL;
+    }
+    detach(f);   /* before the end: evhttp may free the connection right away */
+    evhttp_send_reply_end(f->req);
+    fake_free(f);
+}
+
+/* The faults that act between stream events; 1 when one took over. */
+static int
+stream_fault(struct fake *f)
+{
+    if (f->sent == f->stall_after) {
+        f->stalled = 1;   /* nothing more, ever: the gateway's timers must act */
+        return 1;
+    }
+    if (f->sent == f->cut_after) {
+        cut_soon(f);
+        return 1;
+    }
+    if (f->sent == f->error_at) {
+        send_text(f, "data: {\"error\":{\"message\":\"fake stream error\","
+                     "\"type\":\"server_error\"}}\n\n", 71);
+        stream_end(f);
+        return 1;
+    }
+    if (f->sent > f->chunks && f->no_finish) {
+        stream_end(f);
+        return 1;
+    }
+    return 0;
+}
+
 static void
 stream_step(struct fake *f)
 {
+    if (stream_fault(f)) {
+        return;
+    }
     if (f->sent == 0) {
         send_chunk_json(f, chunk_obj(f, json_pack("{s:s}", "role", "assistant"), NULL));
     } else if (f->sent <= f->chunks) {
@@ -227,15 +316,15 @@ stream_step(struct fake *f)
                                   f->model, "choices", "usage", usage_json(f));
             send_chunk_json(f, u);
         }
-        if (f->pending != NULL) {
-            send_text(f, f->pending, strlen(f->pending));
-            free(f->pending);
-            f->pending = NULL;
+        if (!f->no_done) {
+            if (f->pending != NULL) {
+                send_text(f, f->pending, strlen(f->pending));
+                free(f->pending);
+                f->pending = NULL;
+            }
+            send_text(f, "data: [DONE]\n\n", 14);
         }
-        send_text(f, "data: [DONE]\n\n", 14);
-        detach(f);   /* before the end: evhttp may free the connection right away */
-        evhttp_send_reply_end(f->req);
-        fake_free(f);
+        stream_end(f);
         return;
     }
     f->sent++;
@@ -258,13 +347,33 @@ answer(struct fake *f)
     event_del(f->peek);
     evhttp_add_header(out, "x-fake-backend", g.name);
     evhttp_add_header(out, "x-fake-model", f->model);
+    if (f->retry_after != NULL) {
+        evhttp_add_header(out, "Retry-After", f->retry_after);
+    }
+    if (f->status >= 400 && f->endless) {
+        evhttp_add_header(out, "Content-Type", "application/json");
+        evhttp_send_reply_start(f->req, f->status, NULL);
+        send_text(f, "{\"error\":{\"message\":\"", 21);
+        f->stalled = 3;   /* the timer keeps sending */
+        set_timer(f, 1);
+        return;
+    }
     if (f->status >= 400) {
-        j = json_pack("{s:{s:s,s:s,s:n,s:i}}", "error", "message", "fake failure", "type",
-                      "fake_error", "param", "code", f->status);
+        j = json_pack("{s:{s:s,s:s,s:n}}", "error", "message",
+                      f->error_message ? f->error_message : "fake failure", "type", "fake_error",
+                      "param");
+        json_object_set_new(json_object_get(j, "error"), "code",
+                            f->error_code ? json_string(f->error_code) : json_integer(f->status));
         detach(f);
         send_json(f->req, f->status, j);
         json_decref(j);
         fake_free(f);
+        return;
+    }
+    if (f->bad_chunk) {
+        evhttp_send_reply_start(f->req, 200, NULL);
+        bufferevent_write(evhttp_connection_get_bufferevent(f->evcon), "zz\r\nbroken\r\n", 14);
+        cut_soon(f);
         return;
     }
     if (f->echo) {
@@ -278,6 +387,18 @@ answer(struct fake *f)
         evhttp_add_header(out, "Cache-Control", "no-cache");
         evhttp_send_reply_start(f->req, f->status, NULL);
         stream_step(f);
+        return;
+    }
+    if (f->stall_after == 0 || f->cut_after >= 0) {
+        /* the head, then silence, or half the body and a closed socket */
+        evhttp_add_header(out, "Content-Type", "application/json");
+        evhttp_send_reply_start(f->req, f->status, NULL);
+        if (f->stall_after == 0) {
+            f->stalled = 1;
+            return;
+        }
+        send_text(f, "{\"id\":\"chatcmpl-fake\",\"object\":\"chat.", 37);
+        cut_soon(f);
         return;
     }
     char *t = content_text(f, -1);
@@ -296,7 +417,16 @@ static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct fake *f = arg;
-    if (!f->started) {
+    if (f->stalled == 2) {
+        cut_now(f);
+    } else if (f->stalled == 3) {
+        static const char more[] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+        int i;
+        for (i = 0; i < 64; i++) {
+            send_text(f, more, sizeof(more) - 1);
+        }
+        set_timer(f, 5);
+    } else if (!f->started) {
         answer(f);
     } else if (f->pending != NULL) {
         char *rest = f->pending;
@@ -371,6 +501,56 @@ echo_of(struct evhttp_request *req, const char *body, size_t len)
     return j;
 }
 
+/* 1 while requests with this x-fake-fail-key are still to fail (counts them). */
+static int
+key_fails(const char *key, long times)
+{
+    static struct {
+        char key[64];
+        long seen;
+    } keys[256];
+    static int nkeys;
+    int i;
+
+    for (i = 0; i < nkeys && strcmp(keys[i].key, key) != 0; i++) {
+    }
+    if (i == nkeys) {
+        if (nkeys == 256) {
+            return 0;
+        }
+        snprintf(keys[nkeys++].key, sizeof(keys[0].key), "%s", key);
+    }
+    return ++keys[i].seen <= times;
+}
+
+/* The fault headers, when they are meant for this fakeai (x-fake-for). */
+static void
+faults(struct fake *f, struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *only = evhttp_find_header(in, "x-fake-for");
+    const char *key = evhttp_find_header(in, "x-fake-fail-key");
+
+    f->stall_after = f->cut_after = f->error_at = -1;
+    if ((only != NULL && strcmp(only, g.name) != 0) ||
+        (key != NULL && !key_fails(key, header_num(req, "x-fake-fail-times", 1)))) {
+        if (evhttp_find_header(in, "x-fake-status-for") == NULL && g.fail == 0) {
+            f->status = 200;   /* x-fake-status is a fault too */
+        }
+        return;
+    }
+    f->stall_after = (int)header_num(req, "x-fake-stall-after", -1);
+    f->cut_after = (int)header_num(req, "x-fake-cut-after", -1);
+    f->error_at = (int)header_num(req, "x-fake-error-event-at", -1);
+    f->no_done = header_num(req, "x-fake-no-done", 0) == 1;
+    f->no_finish = header_num(req, "x-fake-no-finish", 0) == 1;
+    f->bad_chunk = header_num(req, "x-fake-bad-chunk", 0) == 1;
+    f->endless = header_num(req, "x-fake-endless-error", 0) == 1;
+    f->retry_after = evhttp_find_header(in, "x-fake-retry-after");
+    f->error_code = evhttp_find_header(in, "x-fake-error-code");
+    f->error_message = evhttp_find_header(in, "x-fake-error-message");
+}
+
 static void
 handle(struct evhttp_request *req, void *arg)
 {
@@ -412,11 +592,14 @@ handle(struct evhttp_request *req, void *arg)
     f->timer = evtimer_new(g.base, on_timer, f);
     f->peek = event_new(g.base, bufferevent_getfd(evhttp_connection_get_bufferevent(f->evcon)),
                         EV_READ | EV_PERSIST, on_peek, f);
-    f->status = g.fail ? g.fail : (int)header_num(req, "x-fake-status", 200);
+    int failing = g.fail && (g.fail_first == 0 || g.requests <= g.fail_first) &&
+                  (g.fail_until == 0 || mg_now_ms() < g.fail_until);
+    f->status = failing ? g.fail : (int)header_num(req, "x-fake-status", 200);
     const char *only = evhttp_find_header(evhttp_request_get_input_headers(req), "x-fake-status-for");
-    if (!g.fail && only != NULL && strcmp(only, g.name) != 0) {
+    if (!failing && only != NULL && strcmp(only, g.name) != 0) {
         f->status = 200;
     }
+    faults(f, req);
     f->chunks = (int)header_num(req, "x-fake-chunks", 3);
     f->gap_ms = (int)header_num(req, "x-fake-chunk-gap-ms", 0);
     f->content_bytes = (int)header_num(req, "x-fake-content-bytes", 0);
@@ -470,6 +653,7 @@ main(int argc, char **argv)
         {"name", required_argument, NULL, 'n'}, {"fail", required_argument, NULL, 'f'},
         {"hang", no_argument, NULL, 'g'},       {"drop", no_argument, NULL, 'd'},
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
+        {"fail-first", required_argument, NULL, '1'}, {"fail-for-ms", required_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
@@ -485,6 +669,8 @@ main(int argc, char **argv)
         case 'H': host = optarg; break;
         case 'n': g.name = optarg; break;
         case 'f': g.fail = (int)strtol(optarg, NULL, 10); break;
+        case '1': g.fail_first = strtol(optarg, NULL, 10); break;
+        case 'T': g.fail_until = mg_now_ms() + strtol(optarg, NULL, 10); break;
         case 'g': g.hang = 1; break;
         case 'd': g.drop = 1; break;
         case 'c': cert = optarg; break;

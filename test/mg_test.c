@@ -16,6 +16,8 @@
 
 #include <curl/curl.h>
 
+#include <jansson.h>
+
 #include "mg_test.h"
 
 const char *
@@ -279,4 +281,50 @@ mg_test_write_temp(int slot, const char *text)
     }
     close(fd);
     return paths[slot];
+}
+
+json_t *
+mg_test_body_json(const struct mg_test_resp *r)
+{
+    json_error_t e;
+    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &e);
+
+    ck_assert_msg(j != NULL, "body is not JSON (%s): %s", e.text, r->body.data);
+    return j;
+}
+
+void
+mg_test_assert_error(const struct mg_test_resp *r, long status, const char *code)
+{
+    json_t *j, *err;
+    char ct[256];
+
+    ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status,
+                  r->body.data);
+    ck_assert_str_eq(mg_test_header(r, "content-type", ct, sizeof(ct)), "application/json");
+    j = mg_test_body_json(r);
+    err = json_object_get(j, "error");
+    ck_assert_ptr_nonnull(err);
+    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
+    ck_assert(json_is_string(json_object_get(err, "message")));
+    ck_assert(json_is_string(json_object_get(err, "type")));
+    ck_assert_ptr_nonnull(json_object_get(err, "param"));
+    json_decref(j);
+}
+
+long
+mg_test_fake_stat(int port, const char *key)
+{
+    struct mg_test_resp r;
+    char url[128];
+    json_t *j;
+    long v;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/_fake/stats", port);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    j = mg_test_body_json(&r);
+    v = (long)json_integer_value(json_object_get(j, key));
+    json_decref(j);
+    mg_test_resp_free(&r);
+    return v;
 }

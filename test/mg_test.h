@@ -25,6 +25,7 @@ Suite *translate_suite(void);
 Suite *health_suite(void);
 Suite *limit_suite(void);
 Suite *integration_suite(void);
+Suite *failover_suite(void);
 Suite *lifecycle_suite(void);
 
 /* Directory of the binaries under test ($MG_BUILD, default "build"). */
@@ -60,6 +61,15 @@ int mg_test_http(const char *method, const char *url, const char *body, size_t b
 void mg_test_resp_free(struct mg_test_resp *r);
 /* Value of a response header (case-insensitive name), copied into buf; NULL when absent. */
 const char *mg_test_header(const struct mg_test_resp *r, const char *name, char *buf, size_t len);
+
+/* The response body parsed as JSON (a failed check when it is not). Free with json_decref. */
+struct json_t *mg_test_body_json(const struct mg_test_resp *r);
+
+/* Checks an OpenAI-shaped gateway error: status, JSON content type, code, message, type, param. */
+void mg_test_assert_error(const struct mg_test_resp *r, long status, const char *code);
+
+/* A counter of build/fakeai's GET /_fake/stats on port ("requests", "aborted", "active"). */
+long mg_test_fake_stat(int port, const char *key);
 
 /* The value of one sample ("name{labels}") in Prometheus text, or -1 when it is absent. */
 double mg_test_metric(const char *text, const char *series);

@@ -25,9 +25,9 @@ LDFLAGS  += $(SAN) -pthread
 
 LIB_SRC  := src/mg_util.c src/mg_log.c src/mg_conf.c src/mg_json.c src/mg_router.c \
             src/mg_balancer.c src/mg_upstream.c src/mg_proxy.c src/mg_models.c src/mg_http.c \
-            src/mg_server.c src/mg_usage.c src/mg_stats.c src/mg_access.c
+            src/mg_server.c src/mg_usage.c src/mg_stats.c src/mg_access.c src/mg_hdr.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-SUITES   := util conf json router balancer models usage stats integration lifecycle
+SUITES   := util conf json router balancer models usage stats hdr integration lifecycle
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o
 HDRS     := $(wildcard include/*.h)
@@ -87,7 +87,7 @@ bench: bench-tools
 # The unit suites under memcheck, and the gateway of the integration suites too (any error or
 # leak makes it exit 99, which the suites check). Slow: a few minutes.
 valgrind: all
-	for s in util conf json router balancer models usage stats; do \
+	for s in util conf json router balancer models usage stats hdr; do \
 	    CK_FORK=no CK_RUN_SUITE=$$s valgrind -q --error-exitcode=99 --leak-check=full \
 	        --errors-for-leak-kinds=definite $(BUILD)/check_modelgate || exit 1; done
 	MG_TIME_SCALE=10 MG_WRAP="valgrind -q --error-exitcode=99 --leak-check=full \

@@ -21,6 +21,7 @@ main(void)
     srunner_add_suite(sr, models_suite());
     srunner_add_suite(sr, usage_suite());
     srunner_add_suite(sr, stats_suite());
+    srunner_add_suite(sr, hdr_suite());
     srunner_add_suite(sr, integration_suite());
     srunner_add_suite(sr, lifecycle_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -18,6 +18,7 @@ Suite *balancer_suite(void);
 Suite *models_suite(void);
 Suite *usage_suite(void);
 Suite *stats_suite(void);
+Suite *hdr_suite(void);
 Suite *integration_suite(void);
 Suite *lifecycle_suite(void);
 

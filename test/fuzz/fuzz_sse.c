@@ -7,7 +7,7 @@
  * - every terminated event of at most MG_SSE_EVENT_MAX bytes comes out whole, however it was cut;
  *   fed whole, every terminated event does; the unterminated rest comes out of the flush.
  * The first input byte picks the piece sizes; when it is 1 modulo 8 the stream is the rest of the
- * input repeated past MG_SSE_EVENT_MAX bytes, to reach the oversized-event path.
+ * input repeated past MG_SSE_EVENT_MAX bytes (and more, see below), to reach the oversized paths.
  */
 #include <string.h>
 
@@ -122,14 +122,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s = data + 1;
     n = size - 1;
     if ((data[0] & 7) == 1 && n > 0) {
-        size_t want = MG_SSE_EVENT_MAX + MG_SSE_EVENT_MAX / 2, i;
-        big = malloc(want);
+        /* the rest repeated past the cap, then a blank line and the rest once more: an input
+         * without a blank line becomes an oversized event that ends, followed by another one */
+        size_t tile = MG_SSE_EVENT_MAX + MG_SSE_EVENT_MAX / 2, i;
+        big = malloc(tile + 2 + n);
         FZ_CHECK(big != NULL);
-        for (i = 0; i < want; i += n) {
-            memcpy(big + i, s, want - i < n ? want - i : n);
+        for (i = 0; i < tile; i += n) {
+            memcpy(big + i, s, tile - i < n ? tile - i : n);
         }
+        memcpy(big + tile, "\n\n", 2);
+        memcpy(big + tile + 2, s, n);
         s = big;
-        n = want;
+        n = tile + 2 + n;
     }
     nref = reference(s, n, ref_ends, MAX_EVENTS);
     run(s, n, nref, 0);

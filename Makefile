@@ -29,14 +29,15 @@ LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_admin.c src/mg_
             src/mg_relay.c src/mg_upstream.c src/mg_reply.c src/mg_json.c src/mg_usage.c \
             src/mg_conf.c src/mg_stats.c src/mg_access.c src/mg_log.c src/mg_util.c \
             src/mg_sigv4.c src/mg_evstream.c src/mg_oai.c src/mg_chatreq.c \
-            src/mg_anthropic.c src/mg_bedrock.c src/mg_health.c src/mg_limit.c
+            src/mg_anthropic.c src/mg_bedrock.c src/mg_health.c src/mg_limit.c src/mg_hdr.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-SUITES   := util conf json router balancer models usage stats proxy sigv4 evstream translate health limit integration failover lifecycle
+SUITES   := util conf json router balancer models usage stats proxy sigv4 evstream translate health limit hdr integration failover lifecycle
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o
 HDRS     := $(wildcard include/*.h)
 
-.PHONY: all deps run check unit integration asan valgrind clean install bench bench-tools
+.PHONY: all deps run check unit integration asan valgrind clean install bench bench-tools \
+        fuzz fuzz-deps fuzz-bins fuzz-replay
 all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(BUILD)/check_modelgate
 
 deps:
@@ -69,14 +70,62 @@ run: all
 
 # Unit suites first (fast), then the integration suite that starts build/modelgate and build/fakeai.
 # CK_RUN_SUITE=conf (or any suite name) runs one suite.
-check: all
+check: all fuzz-replay
 	MG_BUILD=$(BUILD) $(BUILD)/check_modelgate
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all fuzz-replay
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    MG_BUILD=build/asan MG_TIME_SCALE=3 build/asan/check_modelgate
+
+# Fuzzing (libFuzzer). `make fuzz` builds each target of test/fuzz/ with clang, ASan and UBSan,
+# and runs it FUZZ_SECONDS on a scratch copy of its corpus, build/fuzz/corpus/<t>, so that test/
+# stays as it is. To keep what a run found:
+#   build/fuzz/bin/<t> -merge=1 test/fuzz/corpus/<t> build/fuzz/corpus/<t>
+# `make check` replays every corpus file through every target, built with $(CC) and replay.c.
+FUZZ_TARGETS := json sse usage conf hdr
+FUZZ_SECONDS ?= 60
+FUZZ_DEB     := clang libclang-rt-dev
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -Wno-unknown-warning-option
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_DEP     := test/fuzz/fuzz.h $(BUILD)/libmodelgate.a
+
+$(BUILD)/fuzz-replay/%: test/fuzz/fuzz_%.c test/fuzz/replay.c $(FUZZ_DEP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< test/fuzz/replay.c \
+	    $(BUILD)/libmodelgate.a $(PC_LIBS)
+
+fuzz-replay: $(FUZZ_TARGETS:%=$(BUILD)/fuzz-replay/%)
+	@for t in $(FUZZ_TARGETS); do \
+	    $(BUILD)/fuzz-replay/$$t test/fuzz/corpus/$$t/* || exit 1; done
+
+# clang alone does not link -fsanitize=fuzzer: the runtime is in libclang-rt-dev.
+fuzz-deps: deps
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' | \
+	  clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || { \
+	  echo "modelgate: installing Debian packages: $(FUZZ_DEB)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FUZZ_DEB); }
+
+$(BUILD)/bin/%: test/fuzz/fuzz_%.c $(FUZZ_DEP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PC_CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< \
+	    $(BUILD)/libmodelgate.a $(PC_LIBS)
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/bin/%)
+
+fuzz: fuzz-deps
+	$(MAKE) CC=clang BUILD=build/fuzz OPT="$(FUZZ_OPT)" SAN="$(FUZZ_SAN)" fuzz-bins
+	@mkdir -p build/fuzz/artifacts
+	@failed=; for t in $(FUZZ_TARGETS); do \
+	    rm -rf build/fuzz/corpus/$$t && mkdir -p build/fuzz/corpus/$$t && \
+	    cp test/fuzz/corpus/$$t/* build/fuzz/corpus/$$t/ && \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s" && \
+	    build/fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=build/fuzz/artifacts/$$t- build/fuzz/corpus/$$t || \
+	        failed="$$failed $$t"; \
+	done; test -z "$$failed" || { \
+	    echo "fuzz: crashed:$$failed (inputs in build/fuzz/artifacts/)"; exit 1; }
 
 # The benchmark against nginx (bench/run installs nginx and wrk when missing). Not part of check.
 BENCH_BIN := $(BUILD)/streamload $(BUILD)/idleconns $(BUILD)/nreq
@@ -91,7 +140,7 @@ bench: bench-tools
 # The unit suites under memcheck, and the gateway of the integration suites too (any error or
 # leak makes it exit 99, which the suites check). Slow: a few minutes.
 valgrind: all
-	for s in util conf json router balancer models usage stats proxy sigv4 evstream translate health limit; do \
+	for s in util conf json router balancer models usage stats proxy sigv4 evstream translate health limit hdr; do \
 	    CK_FORK=no CK_RUN_SUITE=$$s valgrind -q --error-exitcode=99 --leak-check=full \
 	        --errors-for-leak-kinds=definite $(BUILD)/check_modelgate || exit 1; done
 	MG_TIME_SCALE=10 MG_WRAP="valgrind -q --error-exitcode=99 --leak-check=full \

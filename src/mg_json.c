@@ -438,7 +438,7 @@ static int
 scan_stream_options(struct scan *s, struct mg_json_req *out)
 {
     const unsigned char *start = s->p;
-    int more;
+    int more, members = 0;
 
     out->include_usage = 0;
     if (*s->p != '{') {
@@ -463,6 +463,7 @@ scan_stream_options(struct scan *s, struct mg_json_req *out)
         if (scan_key(s, key, sizeof(key), &klen, &over) != MG_JSON_OK) {
             return MG_JSON_INVALID;
         }
+        members++;
         v = s->p;
         if (scan_value(s) != MG_JSON_OK) {
             return MG_JSON_INVALID;
@@ -478,9 +479,8 @@ scan_stream_options(struct scan *s, struct mg_json_req *out)
         return MG_JSON_INVALID;
     }
     if (out->usage_ins == NULL) {
-        /* an empty object takes the member alone; otherwise it goes before the first one */
-        out->usage_ins = s->base[out->usage_at] == '}' ? "\"include_usage\":true"
-                                                       : "\"include_usage\":true,";
+        /* an empty object ("{}", "{ }") takes the member alone; else it goes before the first */
+        out->usage_ins = members == 0 ? "\"include_usage\":true" : "\"include_usage\":true,";
     }
     return MG_JSON_OK;
 }

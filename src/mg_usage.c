@@ -18,19 +18,14 @@ skip_ws(const char *p, const char *end)
     return p;
 }
 
-/* Position of the value of the last `"usage":` key in p[0..n), or NULL. */
+/*
+ * Position of the value of the last `"usage":` key that starts at or after from in p[0..n), or
+ * NULL. The byte before a match is read from p, so a window never hides an escaping backslash.
+ */
 static const char *
-last_usage_value(const char *p, size_t n)
+usage_value_from(const char *p, size_t n, const char *from)
 {
-    const char *end = p + n, *found = NULL, *s = p;
-
-    /* usage is the last member of nearly every answer and chunk: look at the end first */
-    if (n > 160) {
-        found = last_usage_value(p + n - 160, 160);
-        if (found != NULL) {
-            return found;
-        }
-    }
+    const char *end = p + n, *found = NULL, *s = from;
 
     while ((s = memmem(s, (size_t)(end - s), "\"usage\"", 7)) != NULL) {
         const char *v = skip_ws(s + 7, end);
@@ -40,6 +35,20 @@ last_usage_value(const char *p, size_t n)
         s += 7;
     }
     return found;
+}
+
+/* Position of the value of the last `"usage":` key in p[0..n), or NULL. */
+static const char *
+last_usage_value(const char *p, size_t n)
+{
+    /* usage is the last member of nearly every answer and chunk: look at the end first */
+    if (n > 160) {
+        const char *found = usage_value_from(p, n, p + n - 160);
+        if (found != NULL) {
+            return found;
+        }
+    }
+    return usage_value_from(p, n, p);
 }
 
 /* Skips one JSON value (not validated: the backend's JSON is only read, never trusted). */
@@ -236,7 +245,7 @@ mg_sse_is_usage_only(const char *p, size_t n)
 {
     const char *v = last_usage_value(p, n), *c, *end = p + n;
 
-    if (v == NULL || *v != '{') {
+    if (v == NULL || v >= end || *v != '{') {
         return 0;
     }
     c = memmem(p, n, "\"choices\"", 9);

@@ -1,0 +1,198 @@
+/*
+ * Fuzz target: the request-body scanner (mg_json_scan_request) against jansson, and the rewrite
+ * (mg_json_rewrite) it drives. Checked for every input:
+ * - the scanner and jansson agree on validity, except where jansson is the stricter one by design
+ *   (numbers it cannot hold, NUL in keys) or the scanner is (nesting over MG_JSON_MAX_DEPTH);
+ * - on MG_JSON_OK: the model sits between quotes at [model_start, model_end) and equals jansson's
+ *   top-level "model", stream and include_usage equal jansson's reading;
+ * - the rewrite with a new model and add_usage is valid JSON per jansson and the scanner, holds
+ *   the new model, stream_options.include_usage true, and every other member unchanged;
+ * - a rewrite without edits is the input byte for byte.
+ */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fuzz.h"
+#include "mg_json.h"
+
+/* Nesting depth of a jansson value, counted as the scanner counts it (the top object is 1). */
+static size_t
+depth(const json_t *v)
+{
+    size_t d = 0, i;
+    const char *k;
+    json_t *x;
+
+    if (json_is_object(v)) {
+        json_object_foreach((json_t *)v, k, x) {
+            size_t e = depth(x);
+            d = e > d ? e : d;
+        }
+        return d + 1;
+    }
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, x) {
+            size_t e = depth(x);
+            d = e > d ? e : d;
+        }
+        return d + 1;
+    }
+    return 0;
+}
+
+/* jansson refuses these valid RFC 8259 texts on purpose; the scanner takes them. */
+static int
+jansson_only_limit(const json_error_t *err)
+{
+    enum json_error_code c = json_error_code(err);
+
+    return c == json_error_numeric_overflow || c == json_error_null_byte_in_key;
+}
+
+/* Every member of a and b other than skip is in both and equal. */
+static int
+same_members_but(const json_t *a, const json_t *b, const char *skip1, const char *skip2)
+{
+    const char *k;
+    json_t *v;
+    size_t na = 0, nb = 0;
+
+    json_object_foreach((json_t *)a, k, v) {
+        if (strcmp(k, skip1) == 0 || (skip2 != NULL && strcmp(k, skip2) == 0)) {
+            continue;
+        }
+        na++;
+        if (!json_equal(v, json_object_get(b, k))) {
+            return 0;
+        }
+    }
+    json_object_foreach((json_t *)b, k, v) {
+        if (strcmp(k, skip1) != 0 && (skip2 == NULL || strcmp(k, skip2) != 0)) {
+            nb++;
+        }
+    }
+    return na == nb;
+}
+
+static void
+check_rewrite(const char *body, size_t len, const struct mg_json_req *r, const json_t *doc)
+{
+    static const char *const models[] = {"gpt-4o", "m\"\\\n\x01 caf\xc3\xa9 \xf0\x9f\x98\x80", ""};
+    const char *nm = models[len % MG_ARRAY_LEN(models)];
+    struct mg_json_req r2;
+    struct mg_buf out;
+    char model[64];
+    json_error_t err;
+    json_t *doc2, *so, *so2;
+
+    mg_buf_init(&out, len * 2 + 256);
+
+    /* no edit: the same bytes */
+    FZ_CHECK(mg_json_rewrite(body, len, r, NULL, 0, &out) == MG_OK);
+    FZ_CHECK(out.len == len && memcmp(out.data, body, len) == 0);
+
+    /* the model alone: only the bytes between the quotes change */
+    mg_buf_reset(&out);
+    FZ_CHECK(mg_json_rewrite(body, len, r, nm, 0, &out) == MG_OK);
+    FZ_CHECK(memcmp(out.data, body, r->model_start) == 0);
+    FZ_CHECK(out.len >= len - (r->model_end - r->model_start));
+    FZ_CHECK(memcmp(out.data + out.len - (len - r->model_end), body + r->model_end,
+                    len - r->model_end) == 0);
+
+    /* both edits */
+    mg_buf_reset(&out);
+    FZ_CHECK(mg_json_rewrite(body, len, r, nm, 1, &out) == MG_OK);
+    FZ_CHECK(mg_json_scan_request(out.data, out.len, model, sizeof(model), &r2) == MG_JSON_OK);
+    FZ_CHECK(r2.model_len == strlen(nm) && memcmp(model, nm, r2.model_len) == 0);
+    FZ_CHECK(r2.include_usage == 1);
+    FZ_CHECK(r2.stream == r->stream);
+
+    if (doc != NULL) {
+        doc2 = json_loadb(out.data, out.len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
+        if (doc2 == NULL) {
+            fprintf(stderr, "rewritten body refused by jansson: %s\n%.*s\n", err.text,
+                    (int)out.len, out.data);
+        }
+        FZ_CHECK(doc2 != NULL);
+        FZ_CHECK(json_is_string(json_object_get(doc2, "model")));
+        FZ_CHECK(strcmp(json_string_value(json_object_get(doc2, "model")), nm) == 0);
+        so2 = json_object_get(doc2, "stream_options");
+        FZ_CHECK(json_is_object(so2) && json_is_true(json_object_get(so2, "include_usage")));
+        FZ_CHECK(same_members_but(doc, doc2, "model", "stream_options"));
+        so = json_object_get(doc, "stream_options");
+        if (json_is_object(so)) {
+            FZ_CHECK(same_members_but(so, so2, "include_usage", NULL));
+        } else {
+            FZ_CHECK(json_object_size(so2) == 1);
+        }
+        json_decref(doc2);
+    }
+    mg_buf_deinit(&out);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *body = (const char *)data;
+    char model[64];
+    struct mg_json_req r;
+    json_error_t err;
+    json_t *doc, *m, *so;
+    int rc;
+
+    rc = mg_json_scan_request(body, size, model, sizeof(model), &r);
+    if (memchr(body, '\0', size) != NULL) {
+        /* never valid JSON (raw control byte), but jansson takes a NUL for the end of input */
+        FZ_CHECK(rc == MG_JSON_INVALID);
+        return 0;
+    }
+    doc = json_loadb(body, size, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
+
+    if (rc == MG_JSON_INVALID) {
+        /* jansson may only accept what nests deeper than the scanner allows */
+        FZ_CHECK(doc == NULL || depth(doc) > MG_JSON_MAX_DEPTH);
+        json_decref(doc);
+        return 0;
+    }
+    if (doc == NULL) {
+        if (!jansson_only_limit(&err)) {
+            fprintf(stderr, "scanner said %d, jansson: %s\n", rc, err.text);
+        }
+        FZ_CHECK(jansson_only_limit(&err));
+    }
+    if (rc == MG_JSON_NOT_OBJECT) {
+        FZ_CHECK(doc == NULL || !json_is_object(doc));
+        json_decref(doc);
+        return 0;
+    }
+    FZ_CHECK(doc == NULL || json_is_object(doc));
+    m = json_object_get(doc, "model");
+    if (rc == MG_JSON_NO_MODEL) {
+        FZ_CHECK(doc == NULL || !json_is_string(m));
+        json_decref(doc);
+        return 0;
+    }
+    if (rc == MG_JSON_MODEL_LONG) {
+        FZ_CHECK(doc == NULL || json_string_length(m) + 1 > sizeof(model));
+        json_decref(doc);
+        return 0;
+    }
+    FZ_CHECK(rc == MG_JSON_OK);
+    FZ_CHECK(r.model == model && r.model_len < sizeof(model) && model[r.model_len] == '\0');
+    FZ_CHECK(r.model_start < r.model_end && r.model_end <= size);
+    FZ_CHECK(body[r.model_start] == '"' && body[r.model_end - 1] == '"');
+    FZ_CHECK(r.obj_end < size && body[r.obj_end] == '}');
+    FZ_CHECK(r.usage_ins != NULL && r.usage_at + r.usage_del <= size);
+    if (doc != NULL) {
+        FZ_CHECK(json_is_string(m) && json_string_length(m) == r.model_len);
+        FZ_CHECK(memcmp(json_string_value(m), model, r.model_len) == 0);
+        FZ_CHECK(r.stream == json_is_true(json_object_get(doc, "stream")));
+        so = json_object_get(doc, "stream_options");
+        FZ_CHECK(r.include_usage ==
+                 (json_is_object(so) && json_is_true(json_object_get(so, "include_usage"))));
+    }
+    check_rewrite(body, size, &r, doc);
+    json_decref(doc);
+    return 0;
+}

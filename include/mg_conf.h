@@ -81,6 +81,8 @@ struct mg_conf {
     int                workers;         /* 0 = one per CPU core */
     uint64_t           max_body_size;
     int64_t            shutdown_timeout_ms;
+    int64_t            header_timeout_ms;     /* the whole header block of a request */
+    int64_t            keepalive_timeout_ms;  /* an idle client connection is closed */
     struct mg_timeouts timeouts;
     struct mg_health_conf health;       /* defaults for every backend */
     char              *access_log;      /* "-" stdout, a path, or NULL for off */

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct event_base;
 struct evhttp_connection;
 struct evhttp_request;
 struct mg_access_rec;
@@ -86,6 +87,17 @@ void mg_reply_account(struct mg_worker *w, struct evhttp_request *req, struct mg
 /* Accounting for an answer the gateway made itself; t0_us its arrival, model may be NULL. */
 void mg_reply_account_local(struct mg_worker *w, struct evhttp_request *req, int status,
                             int64_t t0_us, const char *model);
+
+/*
+ * Ends a connection the way nginx's lingering close does, so that a client still sending reads
+ * the answer instead of a reset: writes bytes (an answer made here, may be NULL) on a duplicate
+ * of fd, shuts down the sending side, then reads and discards for up to 1 s or 1 MiB before the
+ * duplicate is closed. The owner of fd may close it at any time.
+ */
+void mg_reply_linger(struct event_base *base, int fd, const char *bytes, size_t len);
+
+/* Closes whatever mg_reply_linger() left on this thread (at the end of a worker). */
+void mg_reply_linger_stop(void);
 
 /* "addr:port" of the request's client, into buf. */
 const char *mg_reply_client(struct evhttp_request *req, char *buf, size_t len);

@@ -759,6 +759,8 @@ static const struct field top_fields[] = {
     {"workers", set_workers, CONF(workers)},
     {"max_body_size", set_size, CONF(max_body_size)},
     {"shutdown_timeout", set_duration, CONF(shutdown_timeout_ms)},
+    {"header_timeout", set_duration, CONF(header_timeout_ms)},
+    {"keepalive_timeout", set_duration, CONF(keepalive_timeout_ms)},
     {"timeouts", set_timeouts, CONF(timeouts)},
     {"access_log", set_access_log, CONF(access_log)},
     {"log_level", set_log_level, CONF(log_level)},
@@ -1128,6 +1130,8 @@ mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
     conf->listen = mg_strdup("127.0.0.1:8080");
     conf->max_body_size = 16u * 1024 * 1024;
     conf->shutdown_timeout_ms = 30000;
+    conf->header_timeout_ms = 10000;
+    conf->keepalive_timeout_ms = 60000;
     conf->timeouts.connect_ms = 5000;
     conf->timeouts.first_byte_ms = 60000;
     conf->timeouts.idle_ms = 60000;

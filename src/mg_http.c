@@ -162,7 +162,11 @@ handle(struct evhttp_request *req, void *arg)
 void
 mg_http_apply_conf(struct mg_worker *w)
 {
+    struct timeval tv = {(time_t)(w->conf->keepalive_timeout_ms / 1000),
+                         (suseconds_t)(w->conf->keepalive_timeout_ms % 1000 * 1000)};
+
     evhttp_set_max_body_size(w->http, (ev_ssize_t)w->conf->max_body_size);
+    evhttp_set_timeout_tv(w->http, &tv);   /* idle keep-alive, and any read or write stall */
 }
 
 int
@@ -174,13 +178,12 @@ mg_http_start(struct mg_worker *w)
         return MG_ERR;
     }
     evhttp_set_max_headers_size(w->http, MAX_HEADERS_SIZE);
-    evhttp_set_timeout(w->http, CLIENT_TIMEOUT_S);
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
                                EVHTTP_REQ_PATCH);
     evhttp_set_default_content_type(w->http, "application/json");
-    /* Read the rest of an over-long body before answering 413, so the client sees the answer. */
-    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    /* No EVHTTP_SERVER_LINGERING_CLOSE: it reads a whole oversized body before answering.
+     * The 413 goes out at once and mg_reply_linger() reads for a while after the close. */
     evhttp_set_gencb(w->http, handle, w);
     mg_http_apply_conf(w);
     w->bound = evhttp_accept_socket_with_handle(w->http, w->listen_fd);

@@ -6,12 +6,19 @@
  * for that, but its calls go through the PLT, so the definition of evhttp_send_error() below
  * replaces libevent's for the whole process: every error a client sees is OpenAI-shaped JSON.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
 
@@ -26,15 +33,103 @@ void
 mg_reply_body(struct evhttp_request *req, int status, const char *ctype, const char *body,
               size_t len)
 {
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     struct evbuffer *buf = evbuffer_new();
 
     if (buf == NULL) {
         abort();
     }
-    evbuffer_add(buf, body, len);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+    evhttp_add_header(out, "Content-Type", ctype);
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        /* headers only, with the length a GET would get (libevent 2.1 would send the body) */
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", len);
+        evhttp_add_header(out, "Content-Length", n);
+    } else {
+        evbuffer_add(buf, body, len);
+    }
     evhttp_send_reply(req, status, NULL, buf);
     evbuffer_free(buf);
+}
+
+/* ---- lingering close ---------------------------------------------------------------------- */
+
+#define LINGER_MS    1000
+#define LINGER_BYTES (1024 * 1024)
+
+struct lingering_fd {
+    struct event   ev;
+    int            fd;
+    size_t         got;
+    int64_t        until;
+    struct lingering_fd *next;
+};
+
+static __thread struct lingering_fd *lingering;   /* this thread's, to close at its end */
+
+static void
+linger_end(struct lingering_fd *l)
+{
+    struct lingering_fd **at = &lingering;
+
+    while (*at != l) {
+        at = &(*at)->next;
+    }
+    *at = l->next;
+    event_del(&l->ev);
+    close(l->fd);
+    free(l);
+}
+
+static void
+linger_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct lingering_fd *l = arg;
+    char scratch[16384];
+    ssize_t n = 1;
+
+    while (!(what & EV_TIMEOUT) && l->got < LINGER_BYTES &&
+           (n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT)) > 0) {
+        l->got += (size_t)n;
+    }
+    if ((what & EV_TIMEOUT) || n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ||
+        l->got >= LINGER_BYTES || mg_now_ms() >= l->until) {
+        linger_end(l);
+    }
+}
+
+void
+mg_reply_linger(struct event_base *base, int fd, const char *bytes, size_t len)
+{
+    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    struct lingering_fd *l;
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+    if (d < 0) {
+        return;   /* out of descriptors: the owner's close is all there is */
+    }
+    if (bytes != NULL) {
+        if (send(d, bytes, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+            close(d);
+            return;
+        }
+        shutdown(d, SHUT_WR);
+    }
+    l = mg_calloc(1, sizeof(*l));
+    l->fd = d;
+    l->until = mg_now_ms() + LINGER_MS;
+    l->next = lingering;
+    lingering = l;
+    event_assign(&l->ev, base, d, EV_READ | EV_PERSIST, linger_read, l);
+    event_add(&l->ev, &tv);
+}
+
+void
+mg_reply_linger_stop(void)
+{
+    while (lingering != NULL) {
+        linger_end(lingering);
+    }
 }
 
 void
@@ -147,6 +242,12 @@ evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
     }
     evhttp_clear_headers(h);
     evhttp_add_header(h, "Connection", "close");
+    if (error == 413 && evcon != NULL) {
+        /* the client may still be sending its body: keep reading it for a while after the
+         * connection is closed here, so that it reads the 413 rather than a reset */
+        mg_reply_linger(evhttp_connection_get_base(evcon),
+                        bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)), NULL, 0);
+    }
     switch (error) {
     case 413:
         send_error(req, 413, "request_too_large", NULL,

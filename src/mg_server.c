@@ -28,6 +28,7 @@
 #include "mg_http.h"
 #include "mg_log.h"
 #include "mg_catalog.h"
+#include "mg_front.h"
 #include "mg_server.h"
 #include "mg_stats.h"
 #include "mg_upstream.h"
@@ -143,7 +144,9 @@ worker_main(void *arg)
 {
     struct mg_worker *w = arg;
 
+    mg_front_thread_start(w);
     event_base_dispatch(w->base);
+    mg_front_thread_stop();
     return NULL;
 }
 
@@ -433,6 +436,7 @@ mg_server_run(struct mg_conf *conf)
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
     mg_catalog_remember(conf->catalog, conf->ncatalog);
+    mg_front_raise_nofile();
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mg_log_error("curl_global_init failed");

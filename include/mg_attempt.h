@@ -48,6 +48,7 @@ struct mg_attempt {
     int                           held_cut;  /* that body did not arrive whole */
     unsigned                      flags;     /* MG_AF_* */
     int64_t                       t_sent;    /* the request went out (mg_now_ms) */
+    int                           timer_first_token;   /* the armed timer is first_token's */
     enum mg_phase                 phase;
     enum mg_outcome               outcome;   /* the last one reported */
     const char                   *timeout;   /* which timer fired, for logs; NULL when none */

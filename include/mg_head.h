@@ -19,6 +19,7 @@ struct mg_resp_head {
     int           chunked;         /* the backend sent Transfer-Encoding */
     int64_t       content_length;  /* -1 when absent */
     int64_t       retry_after_s;   /* Retry-After in seconds (a date made relative), or -1 */
+    char          connection[256]; /* the names the backend's Connection lists (not relayed) */
     struct mg_buf relay;           /* headers the client may get: "name\0value\0" pairs */
 };
 
@@ -38,11 +39,13 @@ void mg_head_reset(struct mg_resp_head *h);
 /*
  * Parses one header line (its CRLF may be included; the status line is not a header line) into
  * h. Hop-by-hop headers, x-request-id and x-modelgate-backend are not kept for the client.
- * MG_OK, or MG_ETOOBIG once the kept headers pass MG_RESP_HEAD_MAX.
+ * MG_OK; MG_ETOOBIG once the kept headers pass MG_RESP_HEAD_MAX; MG_ERR for a line no valid
+ * head holds (a name that is not a token, a control byte in a value, a second, different
+ * Content-Length): the answer is refused like a broken one.
  */
 int mg_head_line(struct mg_resp_head *h, const char *line, size_t len);
 
-/* Iterates the kept headers: the pair after *pos (start at 0); 0 at the end. */
+/* Iterates the kept headers (minus those Connection names): the pair after *pos (from 0). */
 int mg_head_next(const struct mg_resp_head *h, size_t *pos, const char **name,
                  const char **value);
 

@@ -40,10 +40,12 @@ arm_body_timer(struct mg_attempt *a)
 {
     int64_t ms = a->backend->timeouts.idle_ms;
 
+    a->timer_first_token = 0;
     if (a->phase == MG_PHASE_OPEN && a->head.sse) {
         int64_t left = first_token_due(a) - mg_now_ms();
         if (left < ms) {
             ms = left > 0 ? left : 0;
+            a->timer_first_token = 1;   /* what fires is the first_token deadline */
         }
     }
     arm_timer(a, ms);
@@ -124,6 +126,7 @@ on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primar
     struct mg_attempt *a = arg;
 
     a->t_sent = mg_now_ms();
+    a->timer_first_token = 0;
     arm_timer(a, a->backend->timeouts.first_byte_ms);
     return CURL_PREREQFUNC_OK;
 }
@@ -162,8 +165,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     struct mg_attempt *a = arg;
 
     a->timeout = a->phase == MG_PHASE_WAIT ? "timed out (first_byte)"
-               : a->phase == MG_PHASE_OPEN && a->head.sse && first_token_due(a) <= mg_now_ms()
-                   ? "timed out (first_token)" : "timed out (idle)";
+               : a->timer_first_token ? "timed out (first_token)" : "timed out (idle)";
     mg_attempt_stop(a);
     if (a->phase == MG_PHASE_HOLD) {
         a->held_cut = 1;

@@ -9,10 +9,12 @@
 
 #include <curl/curl.h>
 
+#include "mg_hdr.h"
 #include "mg_head.h"
 
 #define NAME_MAX_LEN  255
 #define VALUE_MAX_LEN 8191
+#define RETRY_AFTER_MAX_S (366 * 86400)
 
 void
 mg_head_init(struct mg_resp_head *h)
@@ -36,6 +38,7 @@ mg_head_reset(struct mg_resp_head *h)
     h->chunked = 0;
     h->content_length = -1;
     h->retry_after_s = -1;
+    h->connection[0] = '\0';
     mg_buf_reset(&h->relay);
 }
 
@@ -73,7 +76,7 @@ digits(const char *v, size_t n)
     return x;
 }
 
-/* What the proxy itself reads from a header; 1 when the header is never relayed. */
+/* What the proxy itself reads from a header: 1 when it is never relayed, -1 when invalid. */
 static int
 note(struct mg_resp_head *h, const char *name, const char *v, size_t vlen)
 {
@@ -81,12 +84,25 @@ note(struct mg_resp_head *h, const char *name, const char *v, size_t vlen)
         h->sse = strcasestr(v, "text/event-stream") != NULL;
         h->json = !h->sse && strcasestr(v, "json") != NULL;
     } else if (strcasecmp(name, "content-length") == 0) {
-        h->content_length = digits(v, vlen);
+        int64_t n = digits(v, vlen);
+        if (n < 0 || (h->content_length >= 0 && h->content_length != n)) {
+            return -1;   /* not a length, or two different ones */
+        }
+        h->content_length = n;
+    } else if (strcasecmp(name, "connection") == 0) {
+        size_t have = strlen(h->connection);
+        if (have + vlen + 2 < sizeof(h->connection)) {   /* several Connection lines add up */
+            snprintf(h->connection + have, sizeof(h->connection) - have, "%s%.*s",
+                     have ? "," : "", (int)vlen, v);
+        }
     } else if (strcasecmp(name, "retry-after") == 0) {
         h->retry_after_s = digits(v, vlen);
         if (h->retry_after_s < 0 && vlen > 0) {
             time_t when = curl_getdate(v, NULL), now = time(NULL);   /* an HTTP date */
             h->retry_after_s = when < 0 ? -1 : when > now ? (int64_t)(when - now) : 0;
+        }
+        if (h->retry_after_s > RETRY_AFTER_MAX_S) {
+            h->retry_after_s = RETRY_AFTER_MAX_S;   /* no overflow when made milliseconds */
         }
     } else if (strcasecmp(name, "transfer-encoding") == 0) {
         h->chunked = 1;
@@ -103,7 +119,7 @@ mg_head_line(struct mg_resp_head *h, const char *line, size_t len)
     size_t nlen, vlen;
 
     if (colon == NULL || (nlen = (size_t)(colon - line)) == 0 || nlen > NAME_MAX_LEN) {
-        return MG_OK;
+        return len <= 2 || colon != NULL ? MG_OK : MG_ERR;   /* a line that is no header */
     }
     memcpy(name, line, nlen);
     name[nlen] = '\0';
@@ -124,9 +140,18 @@ mg_head_line(struct mg_resp_head *h, const char *line, size_t len)
         mg_buf_add(&h->relay, "", 1) != MG_OK) {
         return MG_ETOOBIG;
     }
-    if (note(h, name, h->relay.data + h->relay.len - vlen - 1, vlen)) {
+    if (!mg_hdr_name_ok(name, nlen) || !mg_hdr_value_ok(v, vlen)) {
+        return MG_ERR;
+    }
+    switch (note(h, name, h->relay.data + h->relay.len - vlen - 1, vlen)) {
+    case -1:
+        return MG_ERR;
+    case 1:
         h->relay.len -= nlen + 1 + vlen + 1;   /* read, not relayed */
         h->relay.data[h->relay.len] = '\0';
+        break;
+    default:
+        break;
     }
     return MG_OK;
 }
@@ -136,14 +161,17 @@ mg_head_next(const struct mg_resp_head *h, size_t *pos, const char **name, const
 {
     size_t n;
 
-    if (*pos >= h->relay.len) {
-        return 0;
+    while (*pos < h->relay.len) {
+        *name = h->relay.data + *pos;
+        n = strlen(*name);
+        *value = *name + n + 1;
+        *pos += n + 1 + strlen(*value) + 1;
+        if (h->connection[0] == '\0' ||
+            !mg_hdr_in_connection(h->connection, strlen(h->connection), *name, n)) {
+            return 1;
+        }
     }
-    *name = h->relay.data + *pos;
-    n = strlen(*name);
-    *value = *name + n + 1;
-    *pos += n + 1 + strlen(*value) + 1;
-    return 1;
+    return 0;
 }
 
 enum mg_head_class

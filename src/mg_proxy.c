@@ -30,6 +30,7 @@
 #include "mg_balancer.h"
 #include "mg_conf.h"
 #include "mg_failover.h"
+#include "mg_hdr.h"
 #include "mg_health.h"
 #include "mg_log.h"
 #include "mg_proxy.h"
@@ -79,7 +80,10 @@ struct preq {
     size_t                    pos;         /* the current entry in ranked */
     int                       moves_left;  /* moves to another entry still allowed (retries) */
     int                       retried;     /* the current entry had its same-backend retry */
-    struct mg_health         *probes[MG_BALANCER_MAX];   /* probe claims this request holds */
+    struct {
+        struct mg_health *st;
+        int               done;       /* its outcome was reported, or the claim given back */
+    }                         probes[MG_BALANCER_MAX];   /* probe claims this request holds */
     size_t                    nprobes;
     struct mg_attempt         at;          /* the current attempt */
     struct event              retry;       /* the pause before a same-backend retry */
@@ -94,22 +98,25 @@ static void start_attempt(struct preq *p);
 
 /* ---- ending a request --------------------------------------------------------------------- */
 
+/* Gives back the probe claims whose outcome was not reported, except keep's (NULL: all). */
+static void
+give_back_probes(struct preq *p, const struct mg_health *keep)
+{
+    size_t i;
+
+    for (i = 0; i < p->nprobes; i++) {
+        if (!p->probes[i].done && p->probes[i].st != keep) {
+            p->probes[i].done = 1;
+            mg_health_probe_cancel(p->probes[i].st, mg_now_ms());
+        }
+    }
+}
+
 static void
 release(struct preq *p)
 {
-    size_t i, j;
-
-    /* probe claims on backends this request never got to try go back at once */
-    for (i = 0; i < p->nprobes; i++) {
-        for (j = 0; j < p->ntried; j++) {
-            if (strcmp(p->tried[j], mg_health_name(p->probes[i])) == 0) {
-                break;
-            }
-        }
-        if (j == p->ntried) {
-            mg_health_probe_cancel(p->probes[i], mg_now_ms());
-        }
-    }
+    /* a probe that never got its outcome (not tried, or aborted) must not hold the claim */
+    give_back_probes(p, NULL);
     mg_attempt_deinit(&p->at);
     event_del(&p->peek);
     event_del(&p->resume);
@@ -150,8 +157,16 @@ account(struct preq *p, int status, const struct mg_backend *backend, int cut)
     r.bytes_out = p->bytes_out;
     r.duration_us = mg_now_us() - p->t0;
     r.ttfb_us = p->t_first ? p->t_first - p->t0 : -1;
-    r.input_tokens = p->relay.have_usage && backend ? p->relay.usage.input : -1;
-    r.output_tokens = p->relay.have_usage && backend ? p->relay.usage.output : -1;
+    r.input_tokens = -1;
+    r.output_tokens = -1;
+    if (backend != NULL && p->relay.have_usage) {
+        r.input_tokens = p->relay.usage.input;
+        r.output_tokens = p->relay.usage.output;
+    } else if (backend != NULL && p->at.phase == MG_PHASE_RELAY) {
+        /* an answer that ended without reported usage (a cut, a client gone): an estimate */
+        r.input_tokens = (int64_t)p->client.body_len / 4;
+        r.output_tokens = p->bytes_out / 4;
+    }
     r.stream = p->jr.stream;
     mg_reply_account(p->w, p->req, &r, backend ? backend->name : NULL, 1);
 }
@@ -351,7 +366,7 @@ on_commit(void *arg)
     struct mg_attempt *a = &p->at;
 
     mg_attempt_committed(a);
-    mg_stats_attempt(p->w->stats, a->backend->name, "ok");
+    give_back_probes(p, a->backend->state);   /* no other backend will be tried now */
     copy_response_headers(p, &a->head, p->relay.keep_length, a->backend);
     evhttp_send_reply_start(p->req, (int)a->head.status, NULL);
 }
@@ -360,7 +375,6 @@ on_commit(void *arg)
 static void
 complete(struct preq *p, struct mg_attempt *a)
 {
-    mg_relay_end(&p->relay);
     if (p->relay.cut) {
         mg_log_warn("request %s: backend %s: %s", p->request_id, a->backend->name,
                     p->relay.why);
@@ -435,6 +449,7 @@ report_health(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
     const struct mg_backend *b = a->backend;
     long s = a->head.status;
     int64_t now = mg_now_ms();
+    size_t i;
     int ch;
 
     if (o == MG_OUTCOME_FAIL_STATUS && (s == 429 || s == 503 || s == 529) &&
@@ -444,6 +459,11 @@ report_health(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         ch = mg_health_failure(b->state, &b->health, now);
     } else {
         ch = mg_health_success(b->state, &b->health, now);
+    }
+    for (i = 0; i < p->nprobes; i++) {
+        if (p->probes[i].st == b->state) {
+            p->probes[i].done = 1;
+        }
     }
     if (ch == MG_HEALTH_WENT_DOWN || ch == MG_HEALTH_AGAIN) {
         mg_log_warn("backend %s is down: cooling down for %lld ms", b->name,
@@ -551,14 +571,29 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
 {
     struct preq *p = owner;
 
+    if (o == MG_OUTCOME_COMPLETE) {
+        /* what the relay still holds decides: a last event may be an error before any output
+         * (a failure like any other), or the stream may end unfinished (a cut) */
+        mg_relay_end(&p->relay);
+        if (p->relay.failed) {
+            o = a->outcome = MG_OUTCOME_FAIL_EVENT;
+        } else if (p->relay.cut) {
+            o = MG_OUTCOME_CUT;
+        }
+    }
     report_health(p, a, o);
     switch (o) {
     case MG_OUTCOME_COMPLETE:
+        mg_stats_attempt(p->w->stats, a->backend->name, "ok");
         complete(p, a);
         return;
     case MG_OUTCOME_CUT:
         mg_stats_attempt(p->w->stats, a->backend->name, "cut");
-        cut(p, a);
+        if (p->relay.cut && a->outcome == MG_OUTCOME_COMPLETE) {
+            complete(p, a);   /* ended unfinished: its error event is written, the end is clean */
+        } else {
+            cut(p, a);
+        }
         return;
     case MG_OUTCOME_FINAL: {
         struct last_answer l = {1, a->head.status, a->head, a->held, a->backend, a->schema, 0, 0,
@@ -616,12 +651,13 @@ rank(struct preq *p)
     for (i = 0; i < p->nranked; i++) {
         struct mg_health *st = p->conf->backends[p->rule->backends[p->ranked[i]].backend].state;
         int c = mg_health_cooling(st, now);
-        for (k = 0; k < p->nprobes && p->probes[k] != st; k++) {
+        for (k = 0; k < p->nprobes && p->probes[k].st != st; k++) {
         }
         if (k < p->nprobes) {
             c = 0;   /* this request holds the probe */
         } else if (c == MG_HEALTH_PROBE_DUE && mg_health_try_probe(st, now)) {
-            p->probes[p->nprobes++] = st;
+            p->probes[p->nprobes].st = st;
+            p->probes[p->nprobes++].done = 0;
             c = 0;
         }
         cooling[i] = c != 0;
@@ -639,7 +675,7 @@ set_request_id(struct preq *p, struct evkeyvalq *in)
     uint64_t a, b;
     int i;
 
-    if (id != NULL && id[0] != '\0' && strlen(id) <= REQ_ID_MAX && strpbrk(id, "\r\n") == NULL) {
+    if (id != NULL && mg_hdr_request_id_ok(id, strlen(id))) {
         snprintf(p->request_id, sizeof(p->request_id), "%s", id);
         p->client.has_request_id = 1;
         return;

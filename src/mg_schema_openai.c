@@ -15,19 +15,25 @@
 #include <event2/keyvalq_struct.h>
 
 #include "mg_conf.h"
+#include "mg_hdr.h"
 #include "mg_json.h"
 #include "mg_relay.h"
 #include "mg_schema.h"
 
-/* Client headers that never go upstream: hop-by-hop, and what the gateway sets itself. */
+/*
+ * Client headers that never go upstream: hop-by-hop ones (and those the client's Connection
+ * names), the client's credentials, and what the gateway sets itself.
+ */
 static int
-skip_request_header(const char *name)
+skip_request_header(const char *name, const char *connection)
 {
     static const char *const skip[] = {"host", "content-length", "authorization", "api-key",
-                                       "expect"};
+                                       "x-api-key", "expect", "accept-encoding", "x-request-id"};
     size_t i;
 
-    if (mg_head_hop_by_hop(name)) {
+    if (mg_head_hop_by_hop(name) ||
+        (connection != NULL &&
+         mg_hdr_in_connection(connection, strlen(connection), name, strlen(name)))) {
         return 1;
     }
     for (i = 0; i < MG_ARRAY_LEN(skip); i++) {
@@ -67,6 +73,7 @@ add_line(struct curl_slist *l, const char *line)
 static struct curl_slist *
 build_headers(const struct mg_client_req *rq, const struct mg_backend *b)
 {
+    const char *connection = evhttp_find_header(rq->headers, "connection");
     struct curl_slist *l = NULL;
     struct evkeyval *kv;
     struct mg_buf line;
@@ -74,7 +81,7 @@ build_headers(const struct mg_client_req *rq, const struct mg_backend *b)
 
     mg_buf_init(&line, 128 * 1024);
     TAILQ_FOREACH(kv, rq->headers, next) {
-        if (skip_request_header(kv->key)) {
+        if (skip_request_header(kv->key, connection)) {
             continue;
         }
         for (i = 0; i < b->nheaders; i++) {
@@ -93,12 +100,12 @@ build_headers(const struct mg_client_req *rq, const struct mg_backend *b)
     if (b->auth_header != NULL) {
         l = add_line(l, b->auth_header);
     }
-    if (!rq->has_request_id) {
-        l = add_header(l, &line, "x-request-id", rq->request_id);
-    }
+    l = add_header(l, &line, "x-request-id", rq->request_id);   /* exactly one */
     if (!rq->has_ctype) {
         l = add_line(l, "Content-Type: application/json");
     }
+    /* usage is read and streams are edited: the answer must come uncompressed */
+    l = add_line(l, "Accept-Encoding: identity");
     l = add_line(l, "Expect:");
     mg_buf_deinit(&line);
     return l;

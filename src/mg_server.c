@@ -225,6 +225,23 @@ same_string(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* A refused reload: one log line per error (log lines hold no newline). */
+static void
+log_lines(int generation, const char *path, const char *errors)
+{
+    const char *line = errors ? errors : "", *eol;
+
+    mg_log_error("reload %d of %s refused, the running config stays:", generation, path);
+    for (; *line != '\0'; line = eol + 1) {
+        eol = strchr(line, '\n');
+        if (eol == NULL) {
+            mg_log_error("  %s", line);
+            break;
+        }
+        mg_log_error("  %.*s", (int)(eol - line), line);
+    }
+}
+
 /* SIGHUP: read the file again; install it everywhere only if it is entirely valid. */
 static void
 reload(struct mg_server *s)
@@ -238,8 +255,7 @@ reload(struct mg_server *s)
     mg_buf_init(&errors, 1024 * 1024);
     conf = mg_conf_load(s->path, &errors);
     if (conf == NULL) {
-        mg_log_error("reload %d of %s refused, the running config stays:\n%s", s->generation,
-                     s->path, errors.data ? errors.data : "");
+        log_lines(s->generation, s->path, errors.data);
         mg_buf_deinit(&errors);
         mg_stats_reload(0);
         return;

@@ -20,8 +20,8 @@ static int port[NFAKE];
 static pid_t pid[NFAKE];
 static int gw_port;
 static pid_t gw_pid;
-static const char *conf_path, *gw_log = "/tmp/mgtest-fo-gw.log",
-                  *access_log = "/tmp/mgtest-fo-access.log";
+static const char *conf_path, *gw_log = "mgtest-fo-gw.log",
+                  *access_log = "mgtest-fo-access.log";
 static int key_seq;
 
 static void
@@ -36,7 +36,7 @@ start_fo(void)
         snprintf(p, sizeof(p), "%d", port[i]);
         {
             char *argv[] = {bin, "--port", p, "--name", (char *)names[i], NULL};
-            pid[i] = mg_test_spawn(argv, "/tmp/mgtest-fo-fake.log");
+            pid[i] = mg_test_spawn(argv, "mgtest-fo-fake.log");
         }
     }
     gw_port = mg_test_free_port();

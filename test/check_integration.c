@@ -23,12 +23,12 @@
 enum { B_A, B_B, B_F500, B_F429, B_HANG, B_DROP, B_SLOW, B_TLS, NFAKE };
 static const char *const fake_names[NFAKE] = {"a", "b", "f500", "f429", "hang", "drop", "slow",
                                               "tls"};
-static const char *tls_cert = "/tmp/mgtest-cert.pem", *tls_key = "/tmp/mgtest-key.pem";
+static const char *tls_cert = "mgtest-cert.pem", *tls_key = "mgtest-key.pem";
 static int fake_port[NFAKE];
 static pid_t fake_pid[NFAKE];
 static int gw_port, dead_port;
 static pid_t gw_pid;
-static char gw_log[64] = "/tmp/mgtest-gw.log";
+static char gw_log[64] = "mgtest-gw.log";
 static const char *conf_path;
 
 static char url_buf[256];
@@ -48,8 +48,8 @@ start_all(void)
 
     /* A self-signed certificate for 127.0.0.1, trusted by the gateway through SSL_CERT_FILE. */
     ck_assert_int_eq(system("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-                            "-addext subjectAltName=IP:127.0.0.1 -keyout /tmp/mgtest-key.pem "
-                            "-out /tmp/mgtest-cert.pem 2>/dev/null"), 0);
+                            "-addext subjectAltName=IP:127.0.0.1 -keyout mgtest-key.pem "
+                            "-out mgtest-cert.pem 2>/dev/null"), 0);
     setenv("SSL_CERT_FILE", tls_cert, 1);
     for (i = 0; i < NFAKE; i++) {
         char *argv[12];
@@ -77,7 +77,7 @@ start_all(void)
             argv[n++] = (char *)tls_key;
         }
         argv[n] = NULL;
-        fake_pid[i] = mg_test_spawn(argv, "/tmp/mgtest-fake.log");
+        fake_pid[i] = mg_test_spawn(argv, "mgtest-fake.log");
     }
     dead_port = mg_test_free_port();
     gw_port = mg_test_free_port();
@@ -89,7 +89,7 @@ start_all(void)
              "shutdown_timeout: 10s\n"
              "timeouts: {connect: 2s, first_byte: 10s, idle: 10s, total: 60s}\n"
              "log_level: debug\n"
-             "access_log: /tmp/mgtest-access.log\n"
+             "access_log: mgtest-access.log\n"
              /* these tests steer each request to failing backends on purpose: no cooldowns */
              "health: {failures: 0}\n"
              "backends:\n"
@@ -148,7 +148,7 @@ start_all(void)
     }
     snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
     unlink(gw_log);
-    unlink("/tmp/mgtest-access.log");
+    unlink("mgtest-access.log");
     {
         char *argv[] = {bin, "-c", (char *)conf_path, NULL};
         gw_pid = mg_test_spawn(argv, gw_log);
@@ -1122,7 +1122,7 @@ access_line(const char *needle)
     int64_t deadline = mg_now_ms() + 5000 * mg_test_scale();
 
     while (mg_now_ms() < deadline) {
-        FILE *f = fopen("/tmp/mgtest-access.log", "r");
+        FILE *f = fopen("mgtest-access.log", "r");
         char *line, *save = NULL;
         size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
         if (f) {
@@ -1187,7 +1187,7 @@ END_TEST
 START_TEST(keys_not_logged)
 {
     static char buf[1 << 20];
-    const char *files[] = {gw_log, "/tmp/mgtest-access.log"};
+    const char *files[] = {gw_log, "mgtest-access.log"};
     size_t n, i;
 
     json_decref(access_line("acc-chain-1"));   /* the access log has been written */
@@ -1226,7 +1226,7 @@ start_admin(void)
     admin_conf = mg_test_write_temp(2, conf);
     snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
     argv[2] = (char *)admin_conf;
-    admin_pid = mg_test_spawn(argv, "/tmp/mgtest-admin.log");
+    admin_pid = mg_test_spawn(argv, "mgtest-admin.log");
     ck_assert_int_eq(mg_test_wait_port(admin_gw_port, 10000), 0);
     ck_assert_int_eq(mg_test_wait_port(admin_port, 10000), 0);
 }

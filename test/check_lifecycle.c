@@ -19,9 +19,9 @@
 
 static int fa_port, fb_port, lc_port;
 static pid_t fa_pid, fb_pid, lc_pid;
-static char lc_conf[64] = "/tmp/mgtest-lc.yaml";
-static const char *lc_log = "/tmp/mgtest-lc.log";
-static const char *lc_access = "/tmp/mgtest-lc-access.log";
+static char lc_conf[64] = "mgtest-lc.yaml";
+static const char *lc_log = "mgtest-lc.log";
+static const char *lc_access = "mgtest-lc-access.log";
 
 static void
 write_conf(const char *path, int port, const char *body)
@@ -124,8 +124,8 @@ start_lc(void)
     snprintf(pb, sizeof(pb), "%d", fb_port);
     snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
     snprintf(gwbin, sizeof(gwbin), "%s/modelgate", mg_test_build_dir());
-    fa_pid = mg_test_spawn(fa, "/tmp/mgtest-fake.log");
-    fb_pid = mg_test_spawn(fb, "/tmp/mgtest-fake.log");
+    fa_pid = mg_test_spawn(fa, "mgtest-fake.log");
+    fb_pid = mg_test_spawn(fb, "mgtest-fake.log");
     ck_assert_int_eq(mg_test_wait_port(fa_port, 5000), 0);
     ck_assert_int_eq(mg_test_wait_port(fb_port, 5000), 0);
     write_gen(0, "ra", NULL);
@@ -511,12 +511,12 @@ sigterm_case(const char *shutdown_timeout, const char *delay, int want_status)
     pid_t pid;
     int64_t t0;
 
-    snprintf(conf_path, sizeof(conf_path), "/tmp/mgtest-term-%d.yaml", port);
+    snprintf(conf_path, sizeof(conf_path), "mgtest-term-%d.yaml", port);
     snprintf(body, sizeof(body), "shutdown_timeout: %s\nrules:\n  - {models: [m-r], backends: "
                                  "[{backend: ra}]}\n", shutdown_timeout);
     write_conf(conf_path, port, body);
     snprintf(gwbin, sizeof(gwbin), "%s/modelgate", mg_test_build_dir());
-    pid = mg_test_spawn(gw, "/tmp/mgtest-term.log");
+    pid = mg_test_spawn(gw, "mgtest-term.log");
     ck_assert_int_eq(mg_test_wait_port(port, 10000), 0);
     memset(&s, 0, sizeof(s));
     s.port = port;

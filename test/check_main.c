@@ -2,16 +2,38 @@
  * The test runner: every suite in one SRunner, so `make check` ends with one Check summary line.
  */
 #include <curl/curl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "mg_test.h"
 
 int
 main(void)
 {
+    char dir[] = "/tmp/mgtest.XXXXXX", cmd[64], build[PATH_MAX], src[PATH_MAX];
+    char link[PATH_MAX + 8], link2[PATH_MAX + 8];
     SRunner *sr;
     int failed;
 
+    /* every file a suite writes goes into a directory of this run: runs never collide */
+    if (realpath(getenv("MG_BUILD") ? getenv("MG_BUILD") : "build", build) == NULL) {
+        perror("MG_BUILD");
+        return EXIT_FAILURE;
+    }
+    setenv("MG_BUILD", build, 1);
+    if (getcwd(src, sizeof(src)) == NULL || mkdtemp(dir) == NULL || chdir(dir) != 0) {
+        perror("mgtest directory");
+        return EXIT_FAILURE;
+    }
+    /* the suites that read the source tree (conf/, test/golden/) find it through links */
+    snprintf(link, sizeof(link), "%s/conf", src);
+    snprintf(link2, sizeof(link2), "%s/test", src);
+    if (symlink(link, "conf") != 0 || symlink(link2, "test") != 0) {
+        perror("mgtest links");
+        return EXIT_FAILURE;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     sr = srunner_create(util_suite());
     srunner_add_suite(sr, conf_suite());
@@ -35,5 +57,13 @@ main(void)
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     curl_global_cleanup();
+    if (getenv("MG_TEST_KEEP") == NULL) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "could not remove %s\n", dir);
+        }
+    } else {
+        fprintf(stderr, "test files kept in %s\n", dir);
+    }
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

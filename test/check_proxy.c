@@ -194,7 +194,9 @@ START_TEST(head_parsed_once)
         "X-Modelgate-Backend: spoofed\r\n",
         "openai-processing-ms:   12  \r\n",
         "x-empty:\r\n",
-        "no colon here\r\n",
+        "x-hop: named in Connection\r\n",
+        "Connection: close, X-Hop\r\n",
+        "Content-Length: 335\r\n",   /* the same length twice is one length */
         NULL,
     };
     struct mg_resp_head h;
@@ -217,10 +219,16 @@ START_TEST(head_parsed_once)
     ck_assert_ptr_null(kept(&h, "proxy-authenticate"));
     ck_assert_ptr_null(kept(&h, "x-request-id"));
     ck_assert_ptr_null(kept(&h, "x-modelgate-backend"));
+    ck_assert_ptr_null(kept(&h, "x-hop"));   /* named in the backend's Connection */
     while (mg_head_next(&h, &pos, &n, &v)) {
         count++;
     }
-    ck_assert_uint_eq(count, 5);   /* content-type, content-length, retry-after, two x- */
+    ck_assert_uint_eq(count, 6);   /* content-type, two content-length, retry-after, two x- */
+    /* lines no valid head holds: the answer is refused like a broken one */
+    ck_assert_int_eq(mg_head_line(&h, "no colon here\r\n", 15), MG_ERR);
+    ck_assert_int_eq(mg_head_line(&h, "Bad Name: x\r\n", 13), MG_ERR);
+    ck_assert_int_eq(mg_head_line(&h, "Content-Length: 12\r\n", 20), MG_ERR);
+    ck_assert_int_eq(mg_head_line(&h, "x-ctl: a\x01\r\n", 11), MG_OK);   /* CR, LF, NUL only */
 
     /* a new head (after a 1xx, or the next attempt) starts from nothing */
     mg_head_reset(&h);
@@ -232,11 +240,14 @@ START_TEST(head_parsed_once)
         static const char *const json[] = {"content-type: application/json\r\n",
                                            "retry-after: soon\r\n",
                                            "retry-after: Wed, 21 Oct 2015 07:28:00 GMT\r\n",
-                                           "content-length: 12a\r\n", NULL};
+                                           NULL};
         feed_head(&h, json);
         ck_assert(h.json && !h.sse);
         ck_assert_int_eq(h.retry_after_s, 0);   /* a date in the past: no wait */
         ck_assert_int_eq(h.content_length, -1);
+        ck_assert_int_eq(mg_head_line(&h, "content-length: 12a\r\n", 21), MG_ERR);
+        ck_assert_int_eq(mg_head_line(&h, "retry-after: 99999999999999999\r\n", 32), MG_OK);
+        ck_assert_int_le(h.retry_after_s, 366 * 86400);   /* clamped: no overflow in ms */
     }
     mg_head_deinit(&h);
 }

@@ -39,6 +39,8 @@ struct mg_backend {
     char              *url;        /* base URL, no trailing '/' */
     char              *api_key;    /* NULL when the backend needs none */
     char              *auth_header;/* "Authorization: Bearer <api_key>", built once, or NULL */
+    char              *proxy;      /* as written: a URL or "none"; then, after load, the proxy
+                                    * to use ("" for none), the environment's when not written */
     struct mg_header  *headers;
     size_t             nheaders;
     struct mg_timeouts timeouts;   /* the global defaults with this backend's overrides */

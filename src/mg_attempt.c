@@ -232,7 +232,9 @@ mg_attempt_start(struct mg_attempt *a)
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");   /* NO_PROXY was applied at load */
     }
+    curl_easy_setopt(e, CURLOPT_PROXY, b->proxy ? b->proxy : "");
     curl_easy_setopt(e, CURLOPT_URL, a->up.url.data);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->up.body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->up.body_len);

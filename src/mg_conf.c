@@ -85,7 +85,9 @@ expand_env(struct ctx *c, yaml_node_t *node, const char *s)
     while ((start = strstr(p, "${")) != NULL) {
         end = strchr(start + 2, '}');
         if (end == NULL) {
-            break;
+            conf_error(c, node, "\"${\" without its \"}\" in \"%s\"", s);
+            mg_buf_deinit(&out);
+            return NULL;
         }
         char name[256];
         size_t nlen = (size_t)(end - start - 2);
@@ -143,6 +145,113 @@ set_nonempty_string(struct ctx *c, yaml_node_t *node, void *dst)
     }
     if (**(char **)dst == '\0') {
         conf_error(c, node, "value must not be empty");
+        return MG_ERR;
+    }
+    return MG_OK;
+}
+
+/* 1 when s holds a control byte (or DEL): it would end up in a request line or header. */
+static int
+has_control(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A string sent in a header (api_key): no control bytes, e.g. an env var's trailing newline. */
+static int
+set_line(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    if (set_string(c, node, dst) != MG_OK) {
+        return MG_ERR;
+    }
+    if (has_control(*(char **)dst)) {
+        conf_error(c, node, "value holds a control character (a trailing newline from an "
+                   "environment variable?)");
+        return MG_ERR;
+    }
+    return MG_OK;
+}
+
+/*
+ * "http[s]://host[:port][/path]": no userinfo (curl would send it as Basic auth), no query or
+ * fragment (the client's path and query are appended), a port from 1 to 65535, no control
+ * bytes. schemes is a NULL-terminated list of the accepted prefixes. NULL when fine, else why.
+ */
+static const char *
+url_problem(const char *u, const char *const *schemes)
+{
+    const char *host, *end, *colon;
+    size_t i;
+
+    for (i = 0; schemes[i] != NULL && strncmp(u, schemes[i], strlen(schemes[i])) != 0; i++) {
+    }
+    if (schemes[i] == NULL) {
+        return "an unsupported scheme";
+    }
+    host = u + strlen(schemes[i]);
+    end = host + strcspn(host, "/");
+    if (has_control(u) || strchr(u, ' ') != NULL) {
+        return "a control character or a space";
+    }
+    if (strpbrk(u, "?#") != NULL) {
+        return "a query or a fragment";
+    }
+    if (memchr(host, '@', (size_t)(end - host)) != NULL) {
+        return "userinfo (user:password@)";
+    }
+    colon = host[0] == '[' ? memchr(host, ']', (size_t)(end - host)) : host;
+    colon = colon ? memchr(colon, ':', (size_t)(end - colon)) : NULL;
+    if (end == host || colon == host) {
+        return "no host";
+    }
+    if (colon != NULL) {
+        char *pe;
+        long port = strtol(colon + 1, &pe, 10);
+        if (pe != end || port < 1 || port > 65535) {
+            return "a port outside 1-65535";
+        }
+    }
+    return NULL;
+}
+
+static int
+set_url(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    static const char *const schemes[] = {"http://", "https://", NULL};
+    const char *why;
+
+    if (set_nonempty_string(c, node, dst) != MG_OK) {
+        return MG_ERR;
+    }
+    if ((why = url_problem(*(char **)dst, schemes)) != NULL) {
+        conf_error(c, node, "url \"%s\" has %s (a url is http:// or https://, a host, an "
+                   "optional port and path)", *(char **)dst, why);
+        return MG_ERR;
+    }
+    return MG_OK;
+}
+
+/* proxy: "none", or an http://, https://, socks5:// or socks5h:// URL. */
+static int
+set_proxy(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    static const char *const schemes[] = {"http://", "https://", "socks5://", "socks5h://", NULL};
+    const char *why;
+    char *v;
+
+    if (set_nonempty_string(c, node, dst) != MG_OK) {
+        return MG_ERR;
+    }
+    v = *(char **)dst;
+    if (strcmp(v, "none") != 0 && (why = url_problem(v, schemes)) != NULL &&
+        strcmp(why, "userinfo (user:password@)") != 0) {
+        conf_error(c, node, "proxy \"%s\" has %s (\"none\", or http://, https://, socks5:// "
+                   "with a host and port)", v, why);
         return MG_ERR;
     }
     return MG_OK;
@@ -478,9 +587,9 @@ set_headers(struct ctx *c, yaml_node_t *node, void *dst)
             continue;
         }
         value = scalar(c, v, "header value");
-        if (value == NULL || strpbrk(value, "\r\n") != NULL) {
+        if (value == NULL || has_control(value)) {
             if (value != NULL) {
-                conf_error(c, v, "header value must be one line");
+                conf_error(c, v, "header value holds a control character");
             }
             free(name);
             free(value);
@@ -544,8 +653,9 @@ struct backend_in {
 
 static const struct field backend_fields[] = {
     {"name", set_nonempty_string, offsetof(struct backend_in, b.name)},
-    {"url", set_nonempty_string, offsetof(struct backend_in, b.url)},
-    {"api_key", set_string, offsetof(struct backend_in, b.api_key)},
+    {"url", set_url, offsetof(struct backend_in, b.url)},
+    {"api_key", set_line, offsetof(struct backend_in, b.api_key)},
+    {"proxy", set_proxy, offsetof(struct backend_in, b.proxy)},
     {"headers", set_headers, offsetof(struct backend_in, b.headers)},
     {"timeouts", set_timeouts, offsetof(struct backend_in, t)},
     {"health", set_health, offsetof(struct backend_in, h)},
@@ -792,6 +902,7 @@ conf_free(struct mg_conf *conf)
         free(b->url);
         free(b->api_key);
         free(b->auth_header);
+        free(b->proxy);
         free_headers(b->headers, b->nheaders);
     }
     free(conf->backends);
@@ -847,6 +958,82 @@ merge_timeouts(struct mg_timeouts *t, const struct mg_timeouts *over)
     if (over->total_ms) {
         t->total_ms = over->total_ms;
     }
+}
+
+/* The first set, non-empty variable of the two names. */
+static const char *
+env2(const char *a, const char *b)
+{
+    const char *v = getenv(a);
+
+    if (v == NULL || v[0] == '\0') {
+        v = getenv(b);
+    }
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* 1 when NO_PROXY (comma or space separated; "*", a host, a domain) covers host[0..n). */
+static int
+no_proxy_covers(const char *list, const char *host, size_t n)
+{
+    const char *p = list;
+
+    while (*p != '\0') {
+        size_t len;
+        p += strspn(p, ", ");
+        len = strcspn(p, ", ");
+        if (len == 1 && *p == '*') {
+            return 1;
+        }
+        if (len > 0 && *p == '.') {
+            p++;
+            len--;
+        }
+        if (len > 0 && len <= n && strncasecmp(host + n - len, p, len) == 0 &&
+            (len == n || host[n - len - 1] == '.')) {
+            return 1;
+        }
+        p += len;
+    }
+    return 0;
+}
+
+/*
+ * The proxy a backend's requests go through, "" for none, decided once at load: its proxy key
+ * ("none" is none), else the environment as curl would read it (https_proxy or HTTPS_PROXY for
+ * https backends, http_proxy or HTTP_PROXY for http, then ALL_PROXY), unless NO_PROXY covers
+ * the host. Every transfer then sets it explicitly: curl never reads the environment itself.
+ */
+static void
+resolve_proxy(struct mg_backend *b)
+{
+    const char *host = strstr(b->url, "://"), *p, *no;
+    size_t n;
+
+    if (b->proxy != NULL) {
+        if (strcmp(b->proxy, "none") == 0) {
+            b->proxy[0] = '\0';
+        }
+        return;
+    }
+    host = host ? host + 3 : b->url;
+    n = strcspn(host, "/");
+    if (host[0] == '[') {
+        host++;
+        n = strcspn(host, "]");
+    } else if (memchr(host, ':', n) != NULL) {
+        n = (size_t)((const char *)memchr(host, ':', n) - host);
+    }
+    p = strncmp(b->url, "https://", 8) == 0 ? env2("https_proxy", "HTTPS_PROXY")
+                                            : env2("http_proxy", "HTTP_PROXY");
+    if (p == NULL) {
+        p = env2("all_proxy", "ALL_PROXY");
+    }
+    no = env2("no_proxy", "NO_PROXY");
+    if (p != NULL && no != NULL && no_proxy_covers(no, host, n)) {
+        p = NULL;
+    }
+    b->proxy = mg_strdup(p ? p : "");
 }
 
 /* A backend's health: the top level's, with the backend's keys over it; cooldown <= max_cooldown. */
@@ -909,9 +1096,6 @@ post_backends(struct ctx *c, struct conf_in *in)
         }
         if (b->b.url == NULL) {
             conf_error(c, b->node, "backend \"%s\" needs \"url\"", b->b.name ? b->b.name : "?");
-        } else if (strncmp(b->b.url, "http://", 7) != 0 && strncmp(b->b.url, "https://", 8) != 0) {
-            conf_error(c, b->node, "backend url \"%s\" must start with http:// or https://",
-                       b->b.url);
         } else {
             size_t n = strlen(b->b.url);
             while (n > 0 && b->b.url[n - 1] == '/') {
@@ -929,6 +1113,9 @@ post_backends(struct ctx *c, struct conf_in *in)
             b->b.timeouts.first_token_ms = b->b.timeouts.idle_ms;
         }
         merge_health(c, &b->b.health, &in->health, &b->h);
+        if (b->b.url != NULL) {
+            resolve_proxy(&b->b);
+        }
         if (b->b.name != NULL) {
             b->b.state = mg_health_get(b->b.name);
         }

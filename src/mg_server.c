@@ -97,6 +97,25 @@ open_listener(const char *host, int port, char *err, size_t errlen)
     return fd;
 }
 
+/* One line per backend that goes through a proxy (without the proxy's credentials). */
+static void
+log_proxies(const struct mg_conf *conf)
+{
+    size_t i;
+
+    for (i = 0; i < conf->nbackends; i++) {
+        const char *p = conf->backends[i].proxy, *at, *host;
+        if (p == NULL || p[0] == '\0') {
+            continue;
+        }
+        host = strstr(p, "://");
+        host = host ? host + 3 : p;
+        at = strchr(host, '@');
+        mg_log_info("backend %s goes through the proxy %.*s%s", conf->backends[i].name,
+                    (int)(host - p), p, at ? at + 1 : host);
+    }
+}
+
 static void
 worker_install(struct mg_worker *w, struct mg_conf *conf)
 {
@@ -280,6 +299,7 @@ reload(struct mg_server *s)
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
     mg_catalog_remember(conf->catalog, conf->ncatalog);
+    log_proxies(conf);
     for (i = 0; i < s->nworkers; i++) {
         struct mg_conf *old = atomic_exchange(&s->wakes[i].next_conf, mg_conf_ref(conf));
         mg_conf_unref(old);
@@ -453,6 +473,7 @@ mg_server_run(struct mg_conf *conf)
     mg_log_set_level((enum mg_log_level)conf->log_level);
     mg_catalog_remember(conf->catalog, conf->ncatalog);
     mg_front_raise_nofile();
+    log_proxies(conf);
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mg_log_error("curl_global_init failed");

@@ -184,7 +184,22 @@ START_TEST(errors_with_positions)
     ck_refused("backends:\n  - {name: a, url: 'http://x'}\n  - {name: a, url: 'http://y'}\n",
                "t.yaml:3:5: duplicate backend name \"a\"");
     ck_refused("backends:\n  - {name: 'a b', url: 'http://x'}\n", "may only hold");
-    ck_refused("backends:\n  - {name: a, url: 'ftp://x'}\n", "must start with http://");
+    ck_refused("backends:\n  - {name: a, url: 'ftp://x'}\n", "t.yaml:2:20: url \"ftp://x\" has "
+               "an unsupported scheme");
+    /* what would end up in a request line or header, wrong (issue: strict HTTP at both edges) */
+    ck_refused("backends:\n  - {name: a, url: 'http://u:p@x/v1'}\n", "has userinfo");
+    ck_refused("backends:\n  - {name: a, url: 'http:///v1'}\n", "has no host");
+    ck_refused("backends:\n  - {name: a, url: 'http://x/v1#f'}\n", "a query or a fragment");
+    ck_refused("backends:\n  - {name: a, url: 'http://x/v1?q=1'}\n", "a query or a fragment");
+    ck_refused("backends:\n  - {name: a, url: 'http://x:99999/v1'}\n", "a port outside 1-65535");
+    ck_refused("backends:\n  - {name: a, url: 'http://x:0/v1'}\n", "a port outside 1-65535");
+    ck_refused("backends:\n  - {name: a, url: 'http://x/${HOME'}\n", "without its \"}\"");
+    ck_refused("backends:\n  - {name: a, url: 'http://x', api_key: \"sk\\r\\nX-Evil: 1\"}\n",
+               "t.yaml:2:41: value holds a control character");
+    ck_refused("backends:\n  - {name: a, url: 'http://x', headers: {h: \"a\\u001b[31m\"}}\n",
+               "header value holds a control character");
+    ck_refused("backends:\n  - {name: a, url: 'http://x', proxy: 'ftp://p:1'}\n",
+               "has an unsupported scheme");
     ck_refused("backends:\n  - {name: a}\n", "t.yaml:2:5: backend \"a\" needs \"url\"");
     ck_refused("backends: [{name: a, url: 'http://x'}]\n"
                "rules:\n  - models: [m]\n    backends:\n      - backend: nope\n",

@@ -24,7 +24,7 @@ static int
 skip_request_header(const char *name)
 {
     static const char *const skip[] = {"host", "content-length", "authorization", "api-key",
-                                       "expect"};
+                                       "x-api-key", "expect"};
     size_t i;
 
     if (mg_head_hop_by_hop(name)) {

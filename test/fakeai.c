@@ -12,6 +12,8 @@
  *   x-fake-content-bytes: N make the answer's content N bytes long
  *   x-fake-split: 1         send every stream event in two writes, 5 ms apart (split reads)
  *   x-fake-stamp: 1         each stream chunk's content is "ts:<CLOCK_MONOTONIC microseconds>"
+ *   x-fake-ratelimit: 1     add x-ratelimit-limit-requests: 9999, x-ratelimit-remaining-tokens:
+ *                           8888 and retry-after: 3 to the answer (a provider's own limits)
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N), --hang (never answer), --drop (close the connection on
  * every request), --tls-cert FILE --tls-key FILE (serve HTTPS). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
@@ -258,6 +260,11 @@ answer(struct fake *f)
     event_del(f->peek);
     evhttp_add_header(out, "x-fake-backend", g.name);
     evhttp_add_header(out, "x-fake-model", f->model);
+    if (header_num(f->req, "x-fake-ratelimit", 0) == 1) {   /* a provider's own limit headers */
+        evhttp_add_header(out, "x-ratelimit-limit-requests", "9999");
+        evhttp_add_header(out, "x-ratelimit-remaining-tokens", "8888");
+        evhttp_add_header(out, "retry-after", "3");
+    }
     if (f->status >= 400) {
         j = json_pack("{s:{s:s,s:s,s:n,s:i}}", "error", "message", "fake failure", "type",
                       "fake_error", "param", "code", f->status);

@@ -6,6 +6,13 @@
  * under the cost of the SHA-256 itself), which keeps it trivially constant-time: every digest is
  * compared, whatever matched.
  */
+/*
+ * SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but the EVP one-shot
+ * (SHA256(), EVP_Digest) fetches the algorithm from the provider on every call: measured at
+ * about 9,000 instructions a request, against about 2,000 for the direct functions.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <string.h>
 #include <strings.h>
 
@@ -19,7 +26,12 @@
 void
 mg_auth_digest(const char *key, size_t len, unsigned char out[MG_AUTH_DIGEST_LEN])
 {
-    SHA256((const unsigned char *)key, len, out);
+    SHA256_CTX ctx;
+
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, key, len);
+    SHA256_Final(out, &ctx);
+    OPENSSL_cleanse(&ctx, sizeof(ctx));
 }
 
 static int

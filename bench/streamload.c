@@ -2,7 +2,7 @@
  * streamload — N concurrent streaming chat completions against one address; reports time to
  * first byte and how late each event arrives.
  *
- *   streamload HOST PORT N CHUNKS GAP_MS MODEL PATH
+ *   streamload HOST PORT N CHUNKS GAP_MS MODEL PATH     ($BENCH_KEY: sent as a Bearer key)
  *
  * Every stream asks fakeai for CHUNKS content events GAP_MS apart, each stamped with the
  * CLOCK_MONOTONIC time fakeai sent it (x-fake-stamp). Lateness of an event = its arrival here
@@ -165,8 +165,10 @@ main(int argc, char **argv)
     snprintf(req, sizeof(req),
              "POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
              "x-fake-chunks: %d\r\nx-fake-chunk-gap-ms: %d\r\nx-fake-stamp: 1\r\n"
-             "Content-Length: %zu\r\n\r\n%s",
-             argv[7], chunks, gap_ms, strlen(body), body);
+             "%s%s%sContent-Length: %zu\r\n\r\n%s",
+             argv[7], chunks, gap_ms, getenv("BENCH_KEY") ? "Authorization: Bearer " : "",
+             getenv("BENCH_KEY") ? getenv("BENCH_KEY") : "", getenv("BENCH_KEY") ? "\r\n" : "",
+             strlen(body), body);
     base = event_base_new();
     st = calloc((size_t)n_streams, sizeof(*st));
     ttfb = calloc((size_t)n_streams, sizeof(double));

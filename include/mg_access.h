@@ -37,6 +37,7 @@ struct mg_access_rec {
     const char        *method;
     const char        *path;
     const char        *model;
+    const char        *key;          /* name of the client's key (never the key), or NULL */
     int                rule;         /* index in the config's rules, -1 when none */
     const char *const *backends;     /* names of the backends tried, in order */
     size_t             nbackends;

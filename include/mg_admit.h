@@ -13,6 +13,7 @@
 
 struct evhttp_request;
 struct mg_conf;
+struct mg_key;
 struct mg_refusal;
 
 #define MG_MODEL_MAX 512
@@ -22,6 +23,7 @@ struct mg_admitted {
     const char        *path;         /* the client's path, "/v1/chat/completions" */
     const char        *upath;        /* the same below /v1, "/chat/completions" */
     const char        *query;        /* raw query string, or NULL */
+    const struct mg_key *key;        /* the caller's key (in the snapshot); NULL without auth */
     /* set by mg_admit_route() */
     int                rule;         /* index into conf->rules */
     const char        *body;
@@ -32,14 +34,17 @@ struct mg_admitted {
 
 /*
  * Admits a request for path (which starts with "/v1/") without looking at its body: the checks
- * every /v1/ request passes, /v1/models included. 0, or -1 with ref filled.
+ * every /v1/ request passes, /v1/models included — with `auth`, a valid client key (else 401
+ * invalid_api_key; the message never quotes what was presented). 0, or -1 with ref filled.
  */
 int mg_admit_caller(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
                     const char *query, struct mg_admitted *out, struct mg_refusal *ref);
 
 /*
- * mg_admit_caller(), then the body: valid JSON, an object, a string "model" that a rule serves.
- * 0 with out complete, or -1 with ref filled.
+ * mg_admit_caller(), then the body: valid JSON, an object, a string "model" that the key's
+ * allow-list holds (else 404 model_not_found, as for a model no rule serves) and a rule serves;
+ * then the key's rate limits take one request (else 429 rate_limit_exceeded with Retry-After and
+ * x-ratelimit-*). 0 with out complete, or -1 with ref filled.
  */
 int mg_admit_route(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
                    const char *query, struct mg_admitted *out, struct mg_refusal *ref);

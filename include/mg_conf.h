@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_auth.h"
 #include "mg_catalog.h"
 #include "mg_health.h"
 #include "mg_util.h"
@@ -99,6 +100,11 @@ struct mg_conf {
     size_t             ncatalog;
     char              *catalog_json;
     size_t             catalog_json_len;
+    /* auth: set when the file has the block; then every /v1/ request needs one of keys */
+    int                auth;
+    struct mg_key     *keys;
+    size_t             nkeys;
+    char              *warnings;        /* "file:line:col: warning: ...\n" lines, or NULL */
 };
 
 /*

@@ -7,8 +7,14 @@
 
 struct evhttp_request;
 struct mg_conf;
+struct mg_key;
 
-/* Answers GET /v1/models (id NULL) or GET /v1/models/{id} (id decoded); returns the status sent. */
-int mg_models_handle(const struct mg_conf *conf, struct evhttp_request *req, const char *id);
+/*
+ * Answers GET /v1/models (id NULL) or GET /v1/models/{id} (id decoded) as the caller's key sees
+ * the catalog (key NULL: all of it; a key with an allow-list sees only the models it may use, and
+ * any other id is 404 model_not_found). Returns the status sent.
+ */
+int mg_models_handle(const struct mg_conf *conf, const struct mg_key *key,
+                     struct evhttp_request *req, const char *id);
 
 #endif

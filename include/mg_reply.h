@@ -14,6 +14,7 @@ struct event_base;
 struct evhttp_connection;
 struct evhttp_request;
 struct mg_access_rec;
+struct mg_key;
 struct mg_worker;
 
 #define MG_REFUSAL_HEADERS 8
@@ -80,13 +81,24 @@ void mg_reply_closed(struct mg_worker *w, struct evhttp_request *req);
  * The access log line and request metrics of a finished request. r's client, method and path
  * are filled from req when NULL. backend is the backend whose answer the client got (NULL: none);
  * counted 0 keeps the request out of modelgate_requests_total (/v1/models, /healthz, /metrics).
+ * A request with r->key set is also counted in the key's metrics, counted or not.
  */
 void mg_reply_account(struct mg_worker *w, struct evhttp_request *req, struct mg_access_rec *r,
                       const char *backend, int counted);
 
-/* Accounting for an answer the gateway made itself; t0_us its arrival, model may be NULL. */
+/*
+ * Accounting for an answer the gateway made itself; t0_us its arrival; model and key (the name
+ * of the caller's valid key) may be NULL.
+ */
 void mg_reply_account_local(struct mg_worker *w, struct evhttp_request *req, int status,
-                            int64_t t0_us, const char *model);
+                            int64_t t0_us, const char *model, const char *key);
+
+/*
+ * Adds a limited key's x-ratelimit-* trios, as its buckets stand now, to req's response headers
+ * (a routed answer; its backend's own x-ratelimit-* must have been left out). NULL or an
+ * unlimited key: nothing.
+ */
+void mg_reply_key_headers(struct evhttp_request *req, const struct mg_key *key);
 
 /*
  * Ends a connection the way nginx's lingering close does, so that a client still sending reads

@@ -26,6 +26,11 @@ void mg_stats_request(struct mg_stats *st, const char *model, const char *backen
 /* Tokens a backend reported (-1: not reported). */
 void mg_stats_tokens(struct mg_stats *st, const char *model, const char *backend, int64_t input,
                      int64_t output);
+/*
+ * One request of a client key (its name) and the status it got, with the tokens its answer
+ * reported (-1: none): modelgate_key_requests_total and modelgate_key_tokens_total.
+ */
+void mg_stats_key(struct mg_stats *st, const char *key, int code, int64_t input, int64_t output);
 /* One attempt on a backend and how it ended ("ok", "http_503", "timeout", "error"). */
 void mg_stats_attempt(struct mg_stats *st, const char *backend, const char *result);
 /* Requests of this worker not finished yet. */

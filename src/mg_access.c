@@ -244,6 +244,7 @@ mg_access_log(struct mg_access_out *o, const struct mg_access_rec *r)
     str_field(&o->buf, "method", r->method);
     str_field(&o->buf, "path", r->path);
     str_field(&o->buf, "model", r->model);
+    str_field(&o->buf, "key", r->key);
     int_field(&o->buf, "rule", r->rule, 0);
     mg_buf_adds(&o->buf, ",\"backends\":[");
     for (i = 0; i < r->nbackends; i++) {

@@ -8,7 +8,9 @@
 #include <event2/http.h>
 
 #include "mg_admit.h"
+#include "mg_auth.h"
 #include "mg_conf.h"
+#include "mg_limit.h"
 #include "mg_reply.h"
 #include "mg_router.h"
 
@@ -18,6 +20,46 @@ header_lookup(void *arg, const char *name)
     return evhttp_find_header((struct evkeyvalq *)arg, name);
 }
 
+/* With auth: the presented key must be one of the snapshot's. */
+static int
+check_key(const struct mg_conf *conf, struct evhttp_request *req, struct mg_admitted *out,
+          struct mg_refusal *ref)
+{
+    size_t len;
+    const char *cred = mg_auth_credential(header_lookup, evhttp_request_get_input_headers(req),
+                                          &len);
+
+    out->key = mg_auth_find(conf->keys, conf->nkeys, cred, len);
+    if (out->key != NULL) {
+        return 0;
+    }
+    /* never quote the presented key: it may be a real key of some other service */
+    mg_refusal_set(ref, 401, "invalid_api_key", NULL,
+                   cred ? "Incorrect API key provided"
+                        : "Missing API key: send it as \"Authorization: Bearer <key>\"");
+    mg_refusal_header(ref, "WWW-Authenticate", "Bearer");
+    return -1;
+}
+
+/* The key's buckets take one routed request, or the refusal is a 429 with their headers. */
+static int
+take_limit(const struct mg_key *key, struct mg_refusal *ref)
+{
+    struct mg_limit_header h[MG_LIMIT_HEADERS_MAX];
+    size_t n, i;
+
+    if (mg_auth_admit(key, mg_now_ms(), h, &n)) {
+        return 0;
+    }
+    mg_refusal_set(ref, 429, "rate_limit_exceeded", NULL,
+                   "Rate limit reached for key '%s'; retry after the time in Retry-After",
+                   key->name);
+    for (i = 0; i < n; i++) {
+        mg_refusal_header(ref, h[i].name, h[i].value);
+    }
+    return -1;
+}
+
 int
 mg_admit_caller(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
                 const char *query, struct mg_admitted *out, struct mg_refusal *ref)
@@ -25,11 +67,12 @@ mg_admit_caller(const struct mg_conf *conf, struct evhttp_request *req, const ch
     out->path = path;
     out->upath = path + strlen("/v1");
     out->query = query;
+    out->key = NULL;
     out->rule = -1;
     out->body = NULL;
     out->body_len = 0;
     out->model[0] = '\0';
-    return 0;
+    return conf->auth ? check_key(conf, req, out, ref) : 0;
 }
 
 /* The refusal for a body that mg_json_scan_request() did not accept. */
@@ -72,12 +115,14 @@ mg_admit_route(const struct mg_conf *conf, struct evhttp_request *req, const cha
         refuse_body(rc, ref);
         return -1;
     }
-    out->rule = mg_router_match(conf, out->model, out->jr.model_len, header_lookup,
-                                evhttp_request_get_input_headers(req));
+    /* a model outside the key's allow-list is refused exactly as one no rule serves */
+    out->rule = !mg_auth_allows(out->key, out->model, out->jr.model_len) ? -1
+                : mg_router_match(conf, out->model, out->jr.model_len, header_lookup,
+                                  evhttp_request_get_input_headers(req));
     if (out->rule < 0) {
         mg_refusal_set(ref, 404, "model_not_found", "model",
                        "The model '%s' is not served by this gateway", out->model);
         return -1;
     }
-    return 0;
+    return take_limit(out->key, ref);
 }

@@ -15,10 +15,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "mg_auth.h"
 #include "mg_catalog.h"
 #include "mg_conf.h"
+#include "mg_limit.h"
 #include "mg_log.h"
 
 #define CONF_MAX_FILE (4u * 1024 * 1024)
@@ -771,6 +774,25 @@ static const struct field rule_fields[] = {
     {"backends", set_rule_backends, 0},
 };
 
+/*
+ * A client key as read. Its text lives here only until post_auth() has taken its digest; then it
+ * is wiped. No message ever quotes a key's text: errors name the key by its name.
+ */
+struct key_in {
+    struct mg_key k;
+    char         *text;         /* `key`, expanded */
+    char         *hex;          /* `key_sha256` */
+    yaml_node_t  *node;
+    yaml_node_t  *text_node;
+    yaml_node_t  *hex_node;
+};
+
+struct auth_in {
+    struct key_in *ks;
+    size_t         nks;
+    yaml_node_t   *node;
+};
+
 struct conf_in {
     struct mg_conf          *conf;
     struct health_in         health;    /* the top-level health, as read */
@@ -780,6 +802,7 @@ struct conf_in {
     size_t                   nrs;
     yaml_node_t             *listen_node;
     yaml_node_t             *admin_node;
+    struct auth_in           auth;
 };
 
 
@@ -840,11 +863,236 @@ set_rules(struct ctx *c, yaml_node_t *node, void *dst)
     return rc;
 }
 
+/* ---- auth ---------------------------------------------------------------------------------- */
+
+INT_SETTER(set_per_minute, int64_t, 1, MG_LIMIT_MAX)
+
+static int
+set_key_text(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct key_in *ki = dst;
+
+    ki->text_node = node;
+    return set_string(c, node, &ki->text);
+}
+
+static int
+set_key_hex(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct key_in *ki = dst;
+
+    ki->hex_node = node;
+    return set_string(c, node, &ki->hex);
+}
+
+/* A key's allow-list: exact names and prefix* patterns, none empty. */
+static int
+set_key_models(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct mg_key *k = dst;
+    yaml_node_item_t *it;
+    int rc = MG_OK;
+
+    if (node->type != YAML_SEQUENCE_NODE) {
+        conf_error(c, node, "models must be a list, not %s", node_kind(node));
+        return MG_ERR;
+    }
+    if (node->data.sequence.items.top == node->data.sequence.items.start) {
+        conf_error(c, node, "models must not be empty (leave it out to allow every model)");
+        return MG_ERR;
+    }
+    k->models = mg_calloc((size_t)(node->data.sequence.items.top - node->data.sequence.items.start),
+                          sizeof(char *));
+    for (it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        yaml_node_t *m = node_at(c, *it);
+        char *s = scalar(c, m, "model name");
+        if (s == NULL) {
+            rc = MG_ERR;
+        } else if (s[0] == '\0' || strcmp(s, "*") == 0) {
+            conf_error(c, m, "model name must not be empty (leave models out to allow all)");
+            free(s);
+            rc = MG_ERR;
+        } else {
+            k->models[k->nmodels++] = s;
+        }
+    }
+    return rc;
+}
+
+static const struct field key_fields[] = {
+    {"name", set_nonempty_string, offsetof(struct key_in, k.name)},
+    {"key", set_key_text, 0},
+    {"key_sha256", set_key_hex, 0},
+    {"models", set_key_models, offsetof(struct key_in, k)},
+    {"requests_per_minute", set_per_minute, offsetof(struct key_in, k.requests_per_minute)},
+    {"tokens_per_minute", set_per_minute, offsetof(struct key_in, k.tokens_per_minute)},
+};
+
+static int
+set_auth_keys(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    struct auth_in *a = dst;
+    yaml_node_item_t *it;
+    int rc = MG_OK;
+
+    if (node->type != YAML_SEQUENCE_NODE) {
+        conf_error(c, node, "keys must be a list, not %s", node_kind(node));
+        return MG_ERR;
+    }
+    a->ks = mg_calloc((size_t)(node->data.sequence.items.top - node->data.sequence.items.start),
+                      sizeof(*a->ks));
+    for (it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+        struct key_in *ki = &a->ks[a->nks++];
+        ki->node = node_at(c, *it);
+        if (parse_mapping(c, ki->node, key_fields, MG_ARRAY_LEN(key_fields), ki,
+                          "a key") != MG_OK) {
+            rc = MG_ERR;
+        }
+    }
+    return rc;
+}
+
+static const struct field auth_fields[] = {
+    {"keys", set_auth_keys, 0},
+};
+
 static int
 set_auth(struct ctx *c, yaml_node_t *node, void *dst)
 {
-    conf_error(c, node, "auth is not supported by this version of modelgate yet");
-    return MG_ERR;
+    c->in->auth.node = node;
+    c->conf->auth = 1;
+    return parse_mapping(c, node, auth_fields, MG_ARRAY_LEN(auth_fields), &c->in->auth, "auth");
+}
+
+static void __attribute__((format(printf, 3, 4)))
+conf_warning(struct ctx *c, const yaml_node_t *node, const char *fmt, ...)
+{
+    struct mg_buf w;
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    mg_buf_init(&w, 1024 * 1024);
+    if (c->conf->warnings != NULL) {
+        mg_buf_adds(&w, c->conf->warnings);
+        free(c->conf->warnings);
+    }
+    mg_buf_printf(&w, "%s:%zu:%zu: warning: %s\n", c->path, node->start_mark.line + 1,
+                  node->start_mark.column + 1, msg);
+    c->conf->warnings = w.data;
+}
+
+/* 1 when the key text could be sent in a header as it is: no control bytes, no edge blanks. */
+static int
+key_text_ok(const char *s)
+{
+    size_t i, n = strlen(s);
+
+    for (i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            return 0;
+        }
+    }
+    return s[0] != ' ' && s[n - 1] != ' ';
+}
+
+static int valid_name(const char *s);
+
+/* Keys: names unique and well-formed, one key each, digests unique; the text dropped. */
+static void
+post_auth(struct ctx *c, struct conf_in *in)
+{
+    struct mg_conf *conf = in->conf;
+    size_t i, j;
+
+    if (!conf->auth) {
+        return;
+    }
+    if (in->auth.nks == 0) {
+        conf_error(c, in->auth.node, "auth needs at least one entry in \"keys\"");
+        return;
+    }
+    conf->keys = mg_calloc(in->auth.nks, sizeof(struct mg_key));
+    for (i = 0; i < in->auth.nks; i++) {
+        struct key_in *ki = &in->auth.ks[i];
+        const char *name = ki->k.name ? ki->k.name : "?";
+        int have = 0;
+
+        if (ki->k.name == NULL) {
+            conf_error(c, ki->node, "a key needs \"name\"");
+        } else if (!valid_name(ki->k.name)) {
+            conf_error(c, ki->node, "key name \"%s\" may only hold A-Z a-z 0-9 _ . -", name);
+        } else {
+            for (j = 0; j < conf->nkeys; j++) {
+                if (strcmp(conf->keys[j].name, ki->k.name) == 0) {
+                    conf_error(c, ki->node, "duplicate key name \"%s\"", name);
+                    break;
+                }
+            }
+        }
+        if (ki->text != NULL && ki->hex != NULL) {
+            conf_error(c, ki->hex_node, "key \"%s\" has both \"key\" and \"key_sha256\"", name);
+        } else if (ki->text != NULL) {
+            if (ki->text[0] == '\0') {
+                conf_error(c, ki->text_node, "the key of \"%s\" is empty", name);
+            } else if (!key_text_ok(ki->text)) {
+                conf_error(c, ki->text_node, "the key of \"%s\" holds control characters or "
+                           "starts or ends with a space", name);
+            } else {
+                if (strlen(ki->text) < MG_AUTH_SHORT_KEY) {
+                    conf_warning(c, ki->text_node, "the key of \"%s\" is shorter than %d "
+                                 "characters; use openssl rand -hex 32", name, MG_AUTH_SHORT_KEY);
+                }
+                mg_auth_digest(ki->text, strlen(ki->text), ki->k.digest);
+                have = 1;
+            }
+        } else if (ki->hex != NULL) {
+            if (mg_auth_parse_hex(ki->hex, ki->k.digest) != 0) {
+                conf_error(c, ki->hex_node, "key_sha256 of \"%s\" must be 64 hex digits", name);
+            } else {
+                have = 1;
+            }
+        } else {
+            conf_error(c, ki->node, "key \"%s\" needs \"key\" or \"key_sha256\"", name);
+        }
+        for (j = 0; have && j < conf->nkeys; j++) {
+            if (memcmp(conf->keys[j].digest, ki->k.digest, MG_AUTH_DIGEST_LEN) == 0) {
+                conf_error(c, ki->text ? ki->text_node : ki->hex_node,
+                           "key \"%s\" is the same key as \"%s\"", name, conf->keys[j].name);
+                break;
+            }
+        }
+        if (ki->k.name != NULL) {
+            ki->k.limit = mg_limit_get(ki->k.name);
+        } else {
+            ki->k.name = mg_strdup("?");
+        }
+        conf->keys[conf->nkeys++] = ki->k;
+        memset(&ki->k, 0, sizeof(ki->k));
+    }
+}
+
+static void
+auth_in_free(struct auth_in *a)
+{
+    size_t i, j;
+
+    for (i = 0; i < a->nks; i++) {
+        struct key_in *ki = &a->ks[i];
+        if (ki->text != NULL) {
+            OPENSSL_cleanse(ki->text, strlen(ki->text));
+        }
+        free(ki->text);
+        free(ki->hex);
+        free(ki->k.name);
+        for (j = 0; j < ki->k.nmodels; j++) {
+            free(ki->k.models[j]);
+        }
+        free(ki->k.models);
+    }
+    free(a->ks);
 }
 
 static int
@@ -922,6 +1170,8 @@ conf_free(struct mg_conf *conf)
     free(conf->rules);
     free(conf->catalog);
     free(conf->catalog_json);
+    mg_auth_keys_free(conf->keys, conf->nkeys);
+    free(conf->warnings);
     free(conf->path);
     free(conf->listen);
     free(conf->admin_listen);
@@ -1182,6 +1432,7 @@ post_validate(struct ctx *c, struct conf_in *in)
     post_listen(c, in);
     post_backends(c, in);
     post_rules(c, in);
+    post_auth(c, in);
 }
 
 static int
@@ -1189,6 +1440,35 @@ is_pattern(const char *m)
 {
     size_t n = strlen(m);
     return n > 0 && m[n - 1] == '*';
+}
+
+/*
+ * /v1/models as each key with an allow-list sees it: the catalog's entries it may use, in the same
+ * order, built once here so that a request only picks the right string.
+ */
+static void
+build_key_catalogs(struct mg_conf *conf)
+{
+    struct mg_model_entry *seen = mg_calloc(conf->ncatalog + 1, sizeof(*seen));
+    struct mg_buf json;
+    size_t i, j, n;
+
+    for (i = 0; i < conf->nkeys; i++) {
+        struct mg_key *k = &conf->keys[i];
+        if (k->models == NULL) {
+            continue;
+        }
+        for (j = n = 0; j < conf->ncatalog; j++) {
+            if (mg_auth_allows(k, conf->catalog[j].id, strlen(conf->catalog[j].id))) {
+                seen[n++] = conf->catalog[j];
+            }
+        }
+        mg_buf_init(&json, (size_t)1 << 30);
+        mg_catalog_json(&json, seen, n);
+        k->catalog_json = json.data;
+        k->catalog_json_len = json.len;
+    }
+    free(seen);
 }
 
 /* The catalog: exact names of listed rules, in file order, each once (its first rule). */
@@ -1229,6 +1509,7 @@ build_catalog(struct mg_conf *conf, int64_t now)
     mg_catalog_json(&json, conf->catalog, conf->ncatalog);
     conf->catalog_json = json.data;
     conf->catalog_json_len = json.len;
+    build_key_catalogs(conf);
 }
 
 static void
@@ -1259,6 +1540,7 @@ conf_in_free(struct conf_in *in)
         free(r->r.backends);
     }
     free(in->rs);
+    auth_in_free(&in->auth);
 }
 
 static int
@@ -1374,6 +1656,7 @@ mg_conf_load(const char *path, struct mg_buf *errors)
     struct mg_conf *conf;
     struct mg_buf text;
     char chunk[8192];
+    const char *p;
     FILE *f;
     size_t n;
 
@@ -1392,8 +1675,19 @@ mg_conf_load(const char *path, struct mg_buf *errors)
         }
     }
     fclose(f);
+    OPENSSL_cleanse(chunk, sizeof(chunk));
     conf = mg_conf_parse(path, text.data ? text.data : "", text.len, errors);
+    if (text.data != NULL) {
+        OPENSSL_cleanse(text.data, text.len);   /* the file may hold client keys */
+    }
     mg_buf_deinit(&text);
+    for (p = conf != NULL ? conf->warnings : NULL; p != NULL && *p != '\0'; p += n + 1) {
+        n = strcspn(p, "\n");
+        mg_log_warn("%.*s", (int)n, p);
+        if (p[n] == '\0') {
+            break;
+        }
+    }
     return conf;
 }
 

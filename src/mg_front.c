@@ -153,7 +153,7 @@ refuse(struct evhttp_request *req, int status, const char *code, const char *msg
     mg_buf_printf(&all, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status, reason(status),
                   body.len, body.data);
-    mg_reply_account_local(tl_w, req, status, mg_now_us(), NULL);
+    mg_reply_account_local(tl_w, req, status, mg_now_us(), NULL, NULL);
     mg_reply_linger(tl_w->base, bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)),
                     all.data, all.len);
     mg_buf_deinit(&body);

@@ -13,6 +13,7 @@
 #include "mg_access.h"
 #include "mg_admin.h"
 #include "mg_admit.h"
+#include "mg_auth.h"
 #include "mg_conf.h"
 #include "mg_http.h"
 #include "mg_log.h"
@@ -118,10 +119,10 @@ models(struct mg_worker *w, struct evhttp_request *req, const char *path,
         return ref->status;
     }
     if (id[0] == '\0') {
-        return mg_models_handle(w->conf, req, NULL);
+        return mg_models_handle(w->conf, a->key, req, NULL);
     }
     decoded = evhttp_uridecode(id + 1, 0, NULL);
-    status = mg_models_handle(w->conf, req, decoded ? decoded : "");
+    status = mg_models_handle(w->conf, a->key, req, decoded ? decoded : "");
     free(decoded);
     return status;
 }
@@ -140,6 +141,7 @@ handle(struct evhttp_request *req, void *arg)
     path = path && path[0] ? path : "/";
     mg_reply_track(w, req);
     a.model[0] = '\0';
+    a.key = NULL;
     if (!w->admin_separate && mg_admin_path(path)) {
         status = mg_admin_handle(req, path);
     } else if (strcmp(path, "/v1/models") == 0 || strncmp(path, "/v1/models/", 11) == 0) {
@@ -156,7 +158,8 @@ handle(struct evhttp_request *req, void *arg)
         mg_reply_error(req, 404, "unknown_url", NULL, "Unknown URL: %s", path);
         status = 404;
     }
-    mg_reply_account_local(w, req, status, t0, a.model[0] ? a.model : NULL);
+    mg_reply_account_local(w, req, status, t0, a.model[0] ? a.model : NULL,
+                           a.key != NULL ? a.key->name : NULL);
 }
 
 void

@@ -4,21 +4,27 @@
  */
 #include <string.h>
 
+#include "mg_auth.h"
 #include "mg_conf.h"
 #include "mg_models.h"
 #include "mg_reply.h"
 
 int
-mg_models_handle(const struct mg_conf *conf, struct evhttp_request *req, const char *id)
+mg_models_handle(const struct mg_conf *conf, const struct mg_key *key,
+                 struct evhttp_request *req, const char *id)
 {
     struct mg_buf out;
     size_t i;
 
     if (id == NULL) {
-        mg_reply_json(req, 200, conf->catalog_json, conf->catalog_json_len);
+        if (key != NULL && key->catalog_json != NULL) {
+            mg_reply_json(req, 200, key->catalog_json, key->catalog_json_len);
+        } else {
+            mg_reply_json(req, 200, conf->catalog_json, conf->catalog_json_len);
+        }
         return 200;
     }
-    for (i = 0; i < conf->ncatalog; i++) {
+    for (i = 0; mg_auth_allows(key, id, strlen(id)) && i < conf->ncatalog; i++) {
         if (strcmp(conf->catalog[i].id, id) == 0) {
             mg_buf_init(&out, 64 * 1024);
             mg_catalog_entry_json(&out, &conf->catalog[i]);

@@ -27,6 +27,7 @@
 #include "mg_access.h"
 #include "mg_admit.h"
 #include "mg_attempt.h"
+#include "mg_auth.h"
 #include "mg_balancer.h"
 #include "mg_conf.h"
 #include "mg_failover.h"
@@ -62,6 +63,7 @@ struct preq {
     struct mg_conf           *conf;
     const struct mg_rule     *rule;
     int                       rule_index;
+    const struct mg_key      *key;         /* the client's key, in conf; NULL without auth */
     char                     *path;
     char                     *upath;
     char                     *query;
@@ -168,6 +170,8 @@ account(struct preq *p, int status, const struct mg_backend *backend, int cut)
         r.output_tokens = p->bytes_out / 4;
     }
     r.stream = p->jr.stream;
+    r.key = p->key != NULL ? p->key->name : NULL;
+    mg_auth_debit(p->key, r.input_tokens, r.output_tokens, mg_now_ms());
     mg_reply_account(p->w, p->req, &r, backend ? backend->name : NULL, 1);
 }
 
@@ -246,13 +250,16 @@ copy_response_headers(struct preq *p, const struct mg_resp_head *h, int keep_len
     struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
     const char *name, *value;
     size_t pos = 0;
+    int limited = mg_auth_limited(p->key);
 
     keep_length = keep_length && !h->chunked;
     while (mg_head_next(h, &pos, &name, &value)) {
-        if (keep_length || strcasecmp(name, "content-length") != 0) {
+        if ((keep_length || strcasecmp(name, "content-length") != 0) &&
+            !(limited && mg_auth_is_ratelimit_header(name))) {
             evhttp_add_header(out, name, value);
         }
     }
+    mg_reply_key_headers(p->req, p->key);   /* a limited key's own x-ratelimit-* instead */
     evhttp_add_header(out, "x-modelgate-backend", b->name);
     evhttp_add_header(out, "x-request-id", p->request_id);
 }
@@ -264,6 +271,7 @@ reply_error(struct preq *p, int status, const char *code, const char *msg)
     account(p, status, NULL, 0);
     detach_client(p);
     evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-request-id", p->request_id);
+    mg_reply_key_headers(p->req, p->key);
     mg_reply_error(p->req, status, code, NULL, "%s", msg);
     release(p);
 }
@@ -723,6 +731,7 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg
     p->conf = mg_conf_ref(conf);
     p->rule = &conf->rules[a->rule];
     p->rule_index = a->rule;
+    p->key = a->key;
     p->t0 = t0;
     take_request(p, a, evhttp_request_get_input_headers(req));
     mg_attempt_init(&p->at, w->base, w->upstream, (size_t)conf->max_body_size + 64 * 1024,

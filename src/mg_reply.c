@@ -23,7 +23,9 @@
 #include <event2/http_struct.h>
 
 #include "mg_access.h"
+#include "mg_auth.h"
 #include "mg_json.h"
+#include "mg_limit.h"
 #include "mg_reply.h"
 #include "mg_stats.h"
 #include "mg_util.h"
@@ -268,6 +270,23 @@ evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
     }
 }
 
+void
+mg_reply_key_headers(struct evhttp_request *req, const struct mg_key *key)
+{
+    struct mg_limit_header h[MG_LIMIT_HEADERS_MAX];
+    struct evkeyvalq *out;
+    size_t i, n;
+
+    if (!mg_auth_limited(key)) {
+        return;
+    }
+    out = evhttp_request_get_output_headers(req);
+    n = mg_auth_headers(key, mg_now_ms(), h);
+    for (i = 0; i < n; i++) {
+        evhttp_add_header(out, h[i].name, h[i].value);
+    }
+}
+
 /* ---- the in-flight watch ------------------------------------------------------------------ */
 
 /* The reply's last byte went out: only now may a stopping worker exit. */
@@ -378,6 +397,10 @@ mg_reply_account(struct mg_worker *w, struct evhttp_request *req, struct mg_acce
     if (backend != NULL && (r->input_tokens >= 0 || r->output_tokens >= 0)) {
         mg_stats_tokens(w->stats, r->model, backend, r->input_tokens, r->output_tokens);
     }
+    if (r->key != NULL) {
+        mg_stats_key(w->stats, r->key, r->status, backend ? r->input_tokens : -1,
+                     backend ? r->output_tokens : -1);
+    }
     if (!mg_access_enabled()) {
         return;
     }
@@ -398,7 +421,7 @@ mg_reply_account(struct mg_worker *w, struct evhttp_request *req, struct mg_acce
 
 void
 mg_reply_account_local(struct mg_worker *w, struct evhttp_request *req, int status,
-                       int64_t t0_us, const char *model)
+                       int64_t t0_us, const char *model, const char *key)
 {
     struct mg_access_rec r;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -407,6 +430,7 @@ mg_reply_account_local(struct mg_worker *w, struct evhttp_request *req, int stat
     memset(&r, 0, sizeof(r));
     r.request_id = evhttp_find_header(evhttp_request_get_input_headers(req), "x-request-id");
     r.model = model;
+    r.key = key;
     r.rule = -1;
     r.status = status;
     r.bytes_in = (int64_t)evbuffer_get_length(evhttp_request_get_input_buffer(req));

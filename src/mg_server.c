@@ -25,7 +25,9 @@
 #include <event2/http.h>
 
 #include "mg_access.h"
+#include "mg_auth.h"
 #include "mg_http.h"
+#include "mg_limit.h"
 #include "mg_log.h"
 #include "mg_catalog.h"
 #include "mg_front.h"
@@ -300,6 +302,7 @@ reload(struct mg_server *s)
     mg_log_set_level((enum mg_log_level)conf->log_level);
     mg_catalog_remember(conf->catalog, conf->ncatalog);
     log_proxies(conf);
+    mg_auth_apply(conf->keys, conf->nkeys, mg_now_ms());
     for (i = 0; i < s->nworkers; i++) {
         struct mg_conf *old = atomic_exchange(&s->wakes[i].next_conf, mg_conf_ref(conf));
         mg_conf_unref(old);
@@ -454,6 +457,7 @@ server_close(struct mg_server *s)
     free(s->wakes);
     mg_conf_unref(s->conf);
     mg_catalog_forget();
+    mg_limit_reset();
     mg_access_close();
 }
 
@@ -474,6 +478,7 @@ mg_server_run(struct mg_conf *conf)
     mg_catalog_remember(conf->catalog, conf->ncatalog);
     mg_front_raise_nofile();
     log_proxies(conf);
+    mg_auth_apply(conf->keys, conf->nkeys, mg_now_ms());
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mg_log_error("curl_global_init failed");

@@ -17,7 +17,7 @@
 #define SERIES_SOFT (SERIES_MAX * 3 / 4)   /* past this, new model names count as "other" */
 #define WORKERS_MAX 256
 
-enum kind { K_REQ, K_TOK_IN, K_TOK_OUT, K_ATT, K_NKINDS };
+enum kind { K_REQ, K_TOK_IN, K_TOK_OUT, K_ATT, K_KEY_REQ, K_KEY_TOK_IN, K_KEY_TOK_OUT, K_NKINDS };
 
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
                                  60, 120, 300, 600};
@@ -148,7 +148,8 @@ series_get(struct mg_stats *st, int kind, const char *a, const char *b, int code
 {
     struct series *s;
 
-    if (st->nused < SERIES_SOFT || kind == K_ATT) {
+    /* backend and key names come from the config, not from clients: never folded */
+    if (st->nused < SERIES_SOFT || kind >= K_ATT) {
         return lookup(st, kind, a, b, code, 1);
     }
     s = lookup(st, kind, a, b, code, 0);
@@ -193,6 +194,22 @@ mg_stats_tokens(struct mg_stats *st, const char *model, const char *backend, int
         bump(&s->value, (uint64_t)input);
     }
     if (output > 0 && (s = series_get(st, K_TOK_OUT, model, backend, 0)) != NULL) {
+        bump(&s->value, (uint64_t)output);
+    }
+}
+
+void
+mg_stats_key(struct mg_stats *st, const char *key, int code, int64_t input, int64_t output)
+{
+    struct series *s;
+
+    if ((s = series_get(st, K_KEY_REQ, key, "", code)) != NULL) {
+        bump(&s->value, 1);
+    }
+    if (input > 0 && (s = series_get(st, K_KEY_TOK_IN, key, "", 0)) != NULL) {
+        bump(&s->value, (uint64_t)input);
+    }
+    if (output > 0 && (s = series_get(st, K_KEY_TOK_OUT, key, "", 0)) != NULL) {
         bump(&s->value, (uint64_t)output);
     }
 }
@@ -343,7 +360,7 @@ render_counters(struct mg_buf *out, const struct merged *m, size_t nm)
 
     mg_buf_adds(out, "# HELP modelgate_requests_total Requests answered, by model, backend and "
                      "status code.\n# TYPE modelgate_requests_total counter\n");
-    for (k = 0; k < K_NKINDS; k++) {
+    for (k = 0; k <= K_ATT; k++) {
         if (k == K_TOK_IN) {
             mg_buf_adds(out, "# HELP modelgate_tokens_total Tokens reported by backends.\n"
                              "# TYPE modelgate_tokens_total counter\n");
@@ -405,6 +422,35 @@ render_health(struct mg_buf *out)
     mg_health_foreach(health_cooldowns, out);
 }
 
+/* The client keys' families (without auth, or before a key is used, they have no samples). */
+static void
+render_key_counters(struct mg_buf *out, const struct merged *m, size_t nm)
+{
+    size_t j;
+
+    mg_buf_adds(out, "# HELP modelgate_key_requests_total Requests that presented a valid client "
+                     "key, by key name and status code.\n"
+                     "# TYPE modelgate_key_requests_total counter\n");
+    for (j = 0; j < nm; j++) {
+        if (m[j].kind == K_KEY_REQ) {
+            mg_buf_adds(out, "modelgate_key_requests_total{");
+            label(out, "key", m[j].a, 0);
+            mg_buf_printf(out, ",code=\"%d\"} %llu\n", m[j].code, (unsigned long long)m[j].value);
+        }
+    }
+    mg_buf_adds(out, "# HELP modelgate_key_tokens_total Tokens of the answers to each client key."
+                     "\n# TYPE modelgate_key_tokens_total counter\n");
+    for (j = 0; j < nm; j++) {
+        if (m[j].kind == K_KEY_TOK_IN || m[j].kind == K_KEY_TOK_OUT) {
+            mg_buf_adds(out, "modelgate_key_tokens_total{");
+            label(out, "key", m[j].a, 0);
+            mg_buf_printf(out, ",type=\"%s\"} %llu\n",
+                          m[j].kind == K_KEY_TOK_IN ? "input" : "output",
+                          (unsigned long long)m[j].value);
+        }
+    }
+}
+
 void
 mg_stats_render(struct mg_buf *out)
 {
@@ -415,6 +461,7 @@ mg_stats_render(struct mg_buf *out)
     pthread_mutex_lock(&reg_lock);
     nm = merge_workers(&m, &inflight);
     render_counters(out, m, nm);
+    render_key_counters(out, m, nm);
     render_hist(out, "modelgate_request_duration_seconds",
                 "Time from a request's arrival to the end of its answer.", 0, WORKERS_MAX);
     render_hist(out, "modelgate_time_to_first_token_seconds",

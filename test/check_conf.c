@@ -216,7 +216,7 @@ START_TEST(errors_with_positions)
                "t.yaml:3:5: a rule needs \"models\"");
     ck_refused("rules: [{models: [m], backends: [{backend: a, wieght: 2}]}]\n",
                "unknown key \"wieght\"");
-    ck_refused("auth:\n  keys: []\n", "t.yaml:2:3: auth is not supported");
+    ck_refused("auth:\n  keys: []\n", "t.yaml:2:3: auth needs at least one entry in \"keys\"");
     ck_refused("listen: [a, b]\n", "t.yaml:1:9: listen address must be a scalar, not a list");
     ck_refused("backends: {a: 1}\n", "backends must be a list, not a mapping");
     ck_refused("- 1\n- 2\n", "the top level must be a mapping");

@@ -25,6 +25,8 @@
  *   x-fake-endless-error: 1 an error answer whose body never ends
  *   x-fake-fail-key: K with x-fake-fail-times: N: the faults apply only to the first N requests
  *                           that carry key K (a backend that fails N times, then recovers)
+ *   x-fake-ratelimit: 1     add x-ratelimit-limit-requests: 9999, x-ratelimit-remaining-tokens:
+ *                           8888 and retry-after: 3 to the answer (a provider's own limits)
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N; with --fail-first K only the first K requests, with
  * --fail-for-ms T only during the first T ms), --hang (never answer), --drop (close the connection on
@@ -357,6 +359,11 @@ answer(struct fake *f)
         f->stalled = 3;   /* the timer keeps sending */
         set_timer(f, 1);
         return;
+    }
+    if (header_num(f->req, "x-fake-ratelimit", 0) == 1) {   /* a provider's own limit headers */
+        evhttp_add_header(out, "x-ratelimit-limit-requests", "9999");
+        evhttp_add_header(out, "x-ratelimit-remaining-tokens", "8888");
+        evhttp_add_header(out, "retry-after", "3");
     }
     if (f->status >= 400) {
         j = json_pack("{s:{s:s,s:s,s:n}}", "error", "message",

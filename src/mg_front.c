@@ -1,8 +1,7 @@
 /*
  * mg_front — the rules a request head must follow, checked before any body byte is read, and
- * the accept back-off. See the header for why libevent's request constructor is wrapped.
+ * the accept back-off. Requests are seen as libevent makes them through mg_evhook.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <event2/listener.h>
 
 #include "mg_conf.h"
+#include "mg_evhook.h"
 #include "mg_front.h"
 #include "mg_hdr.h"
 #include "mg_json.h"
@@ -46,9 +46,6 @@ static __thread size_t            nslots, nused;
 static __thread struct event      backoff;
 static __thread int64_t           last_emfile_log;
 
-typedef void (*request_free_fn)(struct evhttp_request *);
-typedef struct evhttp_request *(*request_new_fn)(void (*)(struct evhttp_request *, void *),
-                                                 void *);
 
 /* ---- the table of waiting requests -------------------------------------------------------- */
 
@@ -129,7 +126,7 @@ forget(const struct evhttp_request *req)
 /* ---- refusing a head ---------------------------------------------------------------------- */
 
 static const char *
-reason(int status)
+status_text(int status)
 {
     return status == 413 ? "Payload Too Large" : "Bad Request";
 }
@@ -151,7 +148,7 @@ refuse(struct evhttp_request *req, int status, const char *code, const char *msg
     mg_buf_printf(&body, ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"%s\"}}\n",
                   code);
     mg_buf_printf(&all, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status, reason(status),
+                  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status, status_text(status),
                   body.len, body.data);
     mg_reply_account_local(tl_w, req, status, mg_now_us(), NULL, NULL);
     mg_reply_linger(tl_w->base, bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)),
@@ -242,47 +239,26 @@ poll_head(evutil_socket_t fd, short what, void *arg)
     evhttp_connection_free(evcon);   /* frees req, and so wt (evhttp_request_free below) */
 }
 
-/* Wraps libevent's: every request of a worker gets the head check and the header deadline. */
-struct evhttp_request *
-evhttp_request_new(void (*cb)(struct evhttp_request *, void *), void *arg)
+/* A new request of this worker: the head check, and the header deadline. */
+static void
+on_new_request(struct evhttp_request *req)
 {
-    static request_new_fn real;
     struct timeval tv = {POLL_MS / 1000, (POLL_MS % 1000) * 1000};
-    struct evhttp_request *req;
     struct waiting *wt;
 
-    if (real == NULL) {
-        real = (request_new_fn)dlsym(RTLD_NEXT, "evhttp_request_new");
-    }
-    req = real(cb, arg);
-    if (req == NULL || tl_w == NULL) {
-        return req;
-    }
     evhttp_request_set_header_cb(req, check_head);
     wt = mg_calloc(1, sizeof(*wt));
     wt->req = req;
     evtimer_assign(&wt->timer, tl_w->base, poll_head, wt);
     evtimer_add(&wt->timer, &tv);
     table_put(wt);
-    return req;
 }
 
-/*
- * Wraps libevent's too (its calls also go through the PLT): a request freed while waiting for
- * its head (its connection closed, or timed out) takes its entry with it.
- */
-void
-evhttp_request_free(struct evhttp_request *req)
+/* A request freed while waiting for its head (closed, timed out) takes its entry with it. */
+static void
+on_free_request(struct evhttp_request *req)
 {
-    static request_free_fn real;
-
-    if (real == NULL) {
-        real = (request_free_fn)dlsym(RTLD_NEXT, "evhttp_request_free");
-    }
-    if (tl_w != NULL) {
-        forget(req);
-    }
-    real(req);
+    forget(req);
 }
 
 /* ---- the listener ------------------------------------------------------------------------- */
@@ -317,6 +293,7 @@ mg_front_thread_start(struct mg_worker *w)
     struct evconnlistener *lev = w->bound ? evhttp_bound_socket_get_listener(w->bound) : NULL;
 
     tl_w = w;
+    mg_evhook_set(on_new_request, on_free_request);
     if (lev != NULL) {
         evconnlistener_set_error_cb(lev, accept_error);
     }
@@ -327,6 +304,7 @@ mg_front_thread_stop(void)
 {
     size_t i;
 
+    mg_evhook_set(NULL, NULL);
     for (i = 0; i < nslots; i++) {
         if (slots[i] != NULL) {
             event_del(&slots[i]->timer);

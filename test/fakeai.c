@@ -286,8 +286,9 @@ stream_fault(struct fake *f)
         return 1;
     }
     if (f->sent == f->error_at) {
-        send_text(f, "data: {\"error\":{\"message\":\"fake stream error\","
-                     "\"type\":\"server_error\"}}\n\n", 71);
+        static const char ev[] = "data: {\"error\":{\"message\":\"fake stream error\","
+                                 "\"type\":\"server_error\"}}\n\n";
+        send_text(f, ev, sizeof(ev) - 1);
         stream_end(f);
         return 1;
     }
@@ -379,7 +380,8 @@ answer(struct fake *f)
     }
     if (f->bad_chunk) {
         evhttp_send_reply_start(f->req, 200, NULL);
-        bufferevent_write(evhttp_connection_get_bufferevent(f->evcon), "zz\r\nbroken\r\n", 14);
+        static const char broken[] = "zz\r\nbroken\r\n";
+        bufferevent_write(evhttp_connection_get_bufferevent(f->evcon), broken, sizeof(broken) - 1);
         cut_soon(f);
         return;
     }

@@ -25,7 +25,8 @@ LDFLAGS  += $(SAN) -pthread
 
 LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_admin.c src/mg_admit.c \
             src/mg_router.c src/mg_models.c src/mg_catalog.c src/mg_proxy.c src/mg_balancer.c \
-            src/mg_attempt.c src/mg_failover.c src/mg_outcome.c src/mg_schema.c src/mg_schema_openai.c src/mg_head.c \
+            src/mg_attempt.c src/mg_failover.c src/mg_outcome.c src/mg_schema.c src/mg_schema_openai.c src/mg_schema_azure.c \
+            src/mg_schema_anthropic.c src/mg_schema_bedrock.c src/mg_head.c \
             src/mg_relay.c src/mg_upstream.c src/mg_reply.c src/mg_json.c src/mg_usage.c \
             src/mg_conf.c src/mg_stats.c src/mg_access.c src/mg_log.c src/mg_util.c \
             src/mg_sigv4.c src/mg_evstream.c src/mg_oai.c src/mg_chatreq.c \
@@ -58,7 +59,7 @@ $(BUILD)/libmodelgate.a: $(LIB_OBJ)
 $(BUILD)/modelgate: $(BUILD)/obj/main.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
 
-$(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/libmodelgate.a
+$(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/obj/test/fakeai_providers.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
 
 $(BUILD)/check_modelgate: $(TEST_OBJ) $(BUILD)/libmodelgate.a

@@ -12,6 +12,7 @@
  *   x-fake-content-bytes: N make the answer's content N bytes long
  *   x-fake-split: 1         send every stream event in two writes, 5 ms apart (split reads)
  *   x-fake-stamp: 1         each stream chunk's content is "ts:<CLOCK_MONOTONIC microseconds>"
+ * (Azure's /openai/deployments/... and Anthropic's /v1/messages: see fakeai_providers.c)
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N), --hang (never answer), --drop (close the connection on
  * every request), --tls-cert FILE --tls-key FILE (serve HTTPS). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
@@ -70,6 +71,10 @@ struct fake {
     char                     *pending;   /* second half of a split event, sent by the timer */
     json_t                   *echo_json;
 };
+
+/* Azure's and Anthropic's paths (test/fakeai_providers.c): 1 when it took the request. */
+int fake_provider_handle(struct event_base *base, struct evhttp_request *req, const char *name,
+                         int fail);
 
 static long
 header_num(struct evhttp_request *req, const char *name, long def)
@@ -404,6 +409,9 @@ handle(struct evhttp_request *req, void *arg)
     }
     if (g.hang) {
         return;   /* never answered; the gateway's first_byte timer must fire */
+    }
+    if (fake_provider_handle(g.base, req, g.name, g.fail)) {
+        return;   /* another provider's path: test/fakeai_providers.c */
     }
     f = calloc(1, sizeof(*f));
     g.active++;

@@ -32,12 +32,12 @@ LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_admin.c src/mg_
             src/mg_sigv4.c src/mg_evstream.c src/mg_oai.c src/mg_chatreq.c \
             src/mg_anthropic.c src/mg_bedrock.c src/mg_health.c src/mg_limit.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-SUITES   := util conf json router balancer models usage stats proxy sigv4 evstream translate health limit integration lifecycle
+SUITES   := util conf json router balancer models usage stats proxy sigv4 evstream translate health limit providers integration lifecycle
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o
 HDRS     := $(wildcard include/*.h)
 
-.PHONY: all deps run check unit integration asan valgrind clean install bench bench-tools
+.PHONY: all deps run check unit integration asan valgrind clean install bench bench-tools node-sdk
 all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(BUILD)/check_modelgate
 
 deps:
@@ -70,10 +70,19 @@ run: all
 
 # Unit suites first (fast), then the integration suite that starts build/modelgate and build/fakeai.
 # CK_RUN_SUITE=conf (or any suite name) runs one suite.
-check: all
+check: all node-sdk
 	MG_BUILD=$(BUILD) $(BUILD)/check_modelgate
 
-asan:
+# The official OpenAI Node SDK, for the test that it parses translated answers (test/node).
+# Installed when npm is there; without it (or offline) that one test is skipped, never failed.
+node-sdk:
+	@if [ -e test/node/node_modules/openai/package.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  (cd test/node && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || \
+	  echo "modelgate: npm install of the OpenAI SDK failed; its test will be skipped"; \
+	else echo "modelgate: npm not found; the OpenAI Node SDK test will be skipped"; fi
+
+asan: node-sdk
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

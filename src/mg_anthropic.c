@@ -320,11 +320,12 @@ mg_anthropic_event_usage(const char *p, size_t n, struct mg_oai_usage *u)
     } else if (type != NULL && strcmp(type, "message_delta") == 0) {
         usage = json_object_get(ev, "usage");
     }
-    if (json_is_object(usage)) {
+    n = json_is_object(usage);
+    if (n) {
         read_usage(usage, u);
     }
     json_decref(ev);
-    return json_is_object(usage);
+    return (int)n;
 }
 
 int

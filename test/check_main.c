@@ -27,6 +27,7 @@ main(void)
     srunner_add_suite(sr, translate_suite());
     srunner_add_suite(sr, health_suite());
     srunner_add_suite(sr, limit_suite());
+    srunner_add_suite(sr, providers_suite());
     srunner_add_suite(sr, integration_suite());
     srunner_add_suite(sr, lifecycle_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -24,6 +24,7 @@ Suite *evstream_suite(void);
 Suite *translate_suite(void);
 Suite *health_suite(void);
 Suite *limit_suite(void);
+Suite *providers_suite(void);
 Suite *integration_suite(void);
 Suite *lifecycle_suite(void);
 

@@ -91,8 +91,8 @@ void mg_upreq_deinit(struct mg_upreq *up);
 /*
  * The upstream headers every schema starts from: the client's, minus hop-by-hop ones, Host,
  * Content-Length, Accept-Encoding, Expect and the client's credentials (Authorization, api-key,
- * x-api-key), minus the names in skip (NULL-terminated; may be NULL) and those the backend sets
- * itself; then the backend's headers, its key line, x-request-id when the client sent none, a
+ * x-api-key), minus the names in skip (NULL-terminated, may be NULL; "x-amz-*" is a prefix) and
+ * those the backend sets itself; then the backend's headers, its key line, x-request-id when the client sent none, a
  * Content-Type (application/json) when the client sent none or flags has MG_SCHEMA_OWN_CTYPE,
  * and an empty Expect:.
  */

@@ -82,7 +82,9 @@ skip_request_header(const char *name, const char *const *also)
         }
     }
     for (i = 0; also != NULL && also[i] != NULL; i++) {
-        if (strcasecmp(name, also[i]) == 0) {
+        size_t n = strlen(also[i]);
+        if (n > 0 && also[i][n - 1] == '*' ? strncasecmp(name, also[i], n - 1) == 0
+                                           : strcasecmp(name, also[i]) == 0) {
             return 1;
         }
     }

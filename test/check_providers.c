@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "mg_conf.h"
+#include "mg_evstream.h"
 #include "mg_json.h"
 #include "mg_relay.h"
 #include "mg_schema.h"
@@ -286,6 +287,113 @@ START_TEST(anthropic_relay_golden_streams)
 }
 END_TEST
 
+/* The golden Bedrock stream's events as AWS event-stream frames. */
+static void
+encode_frames(json_t *events, struct mg_buf *out)
+{
+    json_t *ev;
+    size_t i;
+
+    json_array_foreach(events, i, ev) {
+        const char *type = json_string_value(json_array_get(ev, 0));
+        size_t tl = strlen(type);
+        int exc = tl >= 9 && strcmp(type + tl - 9, "Exception") == 0;
+        char *payload = json_dumps(json_array_get(ev, 1), JSON_COMPACT);
+        struct mg_evstream_header h[3] = {
+            {":message-type", 13, MG_EVSTREAM_T_STRING, 0,
+             (const unsigned char *)(exc ? "exception" : "event"), exc ? 9 : 5},
+            {exc ? ":exception-type" : ":event-type", exc ? 15 : 11, MG_EVSTREAM_T_STRING, 0,
+             (const unsigned char *)type, tl},
+            MG_EVSTREAM_STRING(":content-type", "application/json"),
+        };
+        ck_assert_int_eq(mg_evstream_encode(out, h, 3, payload, strlen(payload)), MG_OK);
+        free(payload);
+    }
+}
+
+START_TEST(bedrock_relay_golden_streams)
+{
+    static const char *const names[] = {"stream-text-tool", "stream-guardrail",
+                                        "stream-exception-early", "stream-exception-late"};
+    size_t i, k;
+
+    for (i = 0; i < MG_ARRAY_LEN(names); i++) {
+        char path[256];
+        json_t *want, *events, *wchunks, *err;
+        struct mg_buf frames;
+        int iu;
+
+        snprintf(path, sizeof(path), GOLDEN "bedrock/%s.out.json", names[i]);
+        want = json_load_file(path, 0, NULL);
+        snprintf(path, sizeof(path), GOLDEN "bedrock/%s.in.json", names[i]);
+        events = json_load_file(path, 0, NULL);
+        ck_assert(want != NULL && events != NULL);
+        wchunks = json_deep_copy(json_object_get(want, "chunks"));
+        blank(wchunks);
+        err = json_object_get(want, "error");
+        iu = json_is_true(json_object_get(want, "include_usage"));
+        mg_buf_init(&frames, 1 << 22);
+        encode_frames(events, &frames);
+        for (k = 0; k <= frames.len; k++) {
+            struct fake_client c;
+            struct sink out;
+            struct mg_relay r;
+            json_t *got;
+
+            fake_client_init(&c, "/chat/completions", "{\"model\":\"m\",\"stream\":true}", iu);
+            run_relay(&mg_schema_bedrock, &c, 0, "application/vnd.amazon.eventstream",
+                      frames.data, frames.len, k, &out, &r);
+            if (err != NULL && !json_is_true(json_object_get(want, "output"))) {
+                ck_assert_msg(r.failed, "%s: not a failed attempt", names[i]);
+                ck_assert_uint_eq(out.out.len, 0);
+            } else {
+                ck_assert_msg(out.commits == 1, "%s: cut at %zu: no commit (%s)", names[i], k,
+                              r.why);
+                got = client_events(out.out.data ? out.out.data : "", out.out.len);
+                if (err != NULL) {
+                    json_t *e = json_object_get(json_array_get(got, json_array_size(got) - 1),
+                                                "error");
+                    ck_assert_str_eq(json_string_value(json_object_get(e, "message")),
+                                     json_string_value(err));
+                    json_array_remove(got, json_array_size(got) - 1);
+                } else if (!json_is_true(json_object_get(want, "done"))) {
+                    json_array_remove(got, json_array_size(got) - 1);   /* [DONE] added */
+                    if (iu) {
+                        json_array_remove(got, json_array_size(got) - 1);
+                    }
+                }
+                blank(got);
+                ck_assert_msg(json_equal(got, wchunks), "%s: cut at %zu: chunks differ",
+                              names[i], k);
+                json_decref(got);
+            }
+            mg_relay_deinit(&r);
+            mg_buf_deinit(&out.out);
+        }
+        /* a flipped bit anywhere in a frame: the stream breaks, never a wrong chunk */
+        for (k = 0; k < frames.len; k += 13) {
+            struct fake_client c;
+            struct sink out;
+            struct mg_relay r;
+
+            frames.data[k] ^= 0x20;
+            fake_client_init(&c, "/chat/completions", "{\"model\":\"m\",\"stream\":true}", iu);
+            run_relay(&mg_schema_bedrock, &c, 0, "application/vnd.amazon.eventstream",
+                      frames.data, frames.len, frames.len / 2, &out, &r);
+            ck_assert_msg(r.failed || r.cut, "%s: a flipped byte at %zu went unnoticed",
+                          names[i], k);
+            frames.data[k] ^= 0x20;
+            mg_relay_deinit(&r);
+            mg_buf_deinit(&out.out);
+        }
+        mg_buf_deinit(&frames);
+        json_decref(wchunks);
+        json_decref(want);
+        json_decref(events);
+    }
+}
+END_TEST
+
 /* A plain Messages answer through the relay: translated at its end, committed once. */
 START_TEST(anthropic_relay_plain_answer)
 {
@@ -503,6 +611,51 @@ START_TEST(anthropic_builds_messages_request)
 }
 END_TEST
 
+START_TEST(bedrock_builds_signed_request)
+{
+    static const char yaml[] =
+        "backends:\n"
+        "  - {name: br, schema: bedrock, region: us-west-2, aws_access_key_id: AKID,"
+        " aws_secret_access_key: SECRET, aws_session_token: TOKEN}\n"
+        "rules: [{models: [m], backends: [{backend: br,"
+        " model: 'anthropic.claude-3-5-sonnet-20240620-v1:0'}]}]\n";
+    struct mg_buf errors;
+    struct mg_conf *conf = conf_of(yaml, &errors);
+    struct fake_client c;
+    struct mg_upreq up;
+    const char *auth;
+
+    ck_assert_msg(conf != NULL, "%s", errors.data);
+    fake_client_init(&c, "/chat/completions", "{\"model\":\"m\",\"stream\":true,\"messages\":"
+                     "[{\"role\":\"user\",\"content\":\"hi\"}]}", 0);
+    evhttp_add_header(&c.headers, "x-amz-target", "client-chosen");
+    evhttp_add_header(&c.headers, "Content-Type", "text/plain");
+    mg_upreq_init(&up, 1 << 20);
+    ck_assert_int_eq(mg_schema_bedrock.build(&c.rq, &conf->backends[0],
+                                             &conf->rules[0].backends[0], &up), MG_OK);
+    ck_assert_str_eq(up.url.data, "https://bedrock-runtime.us-west-2.amazonaws.com/model/"
+                     "anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream");
+    ck_assert(up.stream);
+    ck_assert_str_eq(find_line(up.headers, "host:"), "Host: bedrock-runtime.us-west-2."
+                     "amazonaws.com");
+    ck_assert_str_eq(find_line(up.headers, "content-type"), "Content-Type: application/json");
+    ck_assert_str_eq(find_line(up.headers, "x-amz-security-token"),
+                     "x-amz-security-token: TOKEN");
+    ck_assert_ptr_nonnull(find_line(up.headers, "x-amz-date"));
+    ck_assert_ptr_null(find_line(up.headers, "x-amz-target"));   /* unsigned x-amz-*: never */
+    auth = find_line(up.headers, "authorization");
+    ck_assert_ptr_nonnull(strstr(auth, "Credential=AKID/"));
+    ck_assert_ptr_nonnull(strstr(auth, "/us-west-2/bedrock/aws4_request, SignedHeaders="
+                                 "content-type;host;x-amz-date;x-amz-security-token, "));
+    ck_assert(!mg_schema_bedrock.serves("/messages"));
+    ck_assert(!mg_schema_bedrock.serves("/embeddings"));
+    mg_upreq_deinit(&up);
+    evhttp_clear_headers(&c.headers);
+    mg_conf_unref(conf);
+    mg_buf_deinit(&errors);
+}
+END_TEST
+
 /* Each schema's missing keys (and keys of another schema) are errors with file:line:col. */
 START_TEST(schema_config_errors)
 {
@@ -583,7 +736,7 @@ gw(const char *path)
 static void
 start_all(void)
 {
-    char conf[4096], port[16], bin[256];
+    char conf[8192], port[16], bin[256];
     int i;
 
     snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
@@ -608,7 +761,16 @@ start_all(void)
              "  - {name: az, schema: azure, url: 'http://127.0.0.1:%d', api_key: az-key,"
              " api_version: 2024-10-21}\n"
              "  - {name: oa, url: 'http://127.0.0.1:%d/v1', api_key: sk-oa}\n"
+             "  - {name: br, schema: bedrock, region: eu-west-1, url: 'http://127.0.0.1:%d',"
+             " aws_access_key_id: FAKEAKID, aws_secret_access_key: fake-secret,"
+             " aws_session_token: tok-1}\n"
+             "  - {name: br-bad, schema: bedrock, region: eu-west-1, url: 'http://127.0.0.1:%d',"
+             " aws_access_key_id: FAKEAKID, aws_secret_access_key: not-the-secret}\n"
              "rules:\n"
+             "  - {models: [br-x], backends: [{backend: br,"
+             " model: 'anthropic.claude-3-haiku-20240307-v1:0'}]}\n"
+             "  - {models: [br-bad], backends: [{backend: br-bad}]}\n"
+             "  - {models: [br-mixed], backends: [{backend: br}, {backend: oa, priority: 1}]}\n"
              "  - {models: [claude-x], backends: [{backend: claude}]}\n"
              "  - {models: [claude-ov], backends: [{backend: claude, model: claude-upstream}]}\n"
              "  - {models: [az-x], backends: [{backend: az}]}\n"
@@ -617,7 +779,7 @@ start_all(void)
              "  - {models: [two-claudes], backends: [{backend: claude},"
              " {backend: claude2, priority: 1}]}\n",
              gw_port, acc_log, fake_port[F_P1], fake_port[F_P2], fake_port[F_P1],
-             fake_port[F_P2]);
+             fake_port[F_P2], fake_port[F_P1], fake_port[F_P1]);
     conf_path = mg_test_write_temp(5, conf);
     for (i = 0; i < NFAKE; i++) {
         ck_assert_msg(mg_test_wait_port(fake_port[i], 5000) == 0, "fakeai did not start");
@@ -1237,6 +1399,144 @@ START_TEST(metrics_count_translated_tokens)
 }
 END_TEST
 
+/* ---- Bedrock over HTTP: fakeai checks every signature -------------------------------- */
+
+START_TEST(bedrock_signed_requests)
+{
+    const char *h[] = {"x-fake-echo: 1", "x-fake-cache: 2,1", NULL};
+    struct mg_test_resp r;
+    json_t *e, *hs, *j, *u;
+
+    post("/v1/chat/completions", "{\"model\":\"br-x\",\"messages\":[{\"role\":\"user\","
+         "\"content\":\"hi\"}],\"max_tokens\":77}", h, &r);
+    ck_assert_msg(r.status == 200, "%ld: %s", r.status, r.body.data);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "br");
+    e = echoed(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "uri")),
+                     "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse");
+    hs = json_object_get(e, "headers");
+    ck_assert_str_eq(json_string_value(json_object_get(hs, "x-amz-security-token")), "tok-1");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(hs, "authorization")),
+                                 "/eu-west-1/bedrock/aws4_request"));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(e,
+                     "body"), "inferenceConfig"), "maxTokens")), 77);
+    json_decref(e);
+    j = body_json(&r);
+    u = json_object_get(j, "usage");
+    ck_assert_int_eq(json_integer_value(json_object_get(u, "prompt_tokens")), 13);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(u,
+                     "prompt_tokens_details"), "cached_tokens")), 2);
+    json_decref(j);
+    mg_test_resp_free(&r);
+    /* a wrong secret makes a wrong signature, and fakeai says so as AWS would */
+    post("/v1/chat/completions", "{\"model\":\"br-bad\",\"messages\":[]}", NULL, &r);
+    assert_openai_error(&r, 403, "InvalidSignatureException", NULL);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(bedrock_stream_translated)
+{
+    static const char body[] = "{\"model\":\"br-x\",\"stream\":true,\"stream_options\":"
+        "{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}}]}";
+    struct mg_test_resp r, r2;
+    json_t *ev, *d;
+    size_t i, n;
+    char text[64] = "", args[64] = "";
+
+    post("/v1/chat/completions", body, (const char *[]){"x-request-id: prov-br-stream", NULL},
+         &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "content-type"), "text/event-stream");
+    ev = stream_events(&r);
+    n = json_array_size(ev);
+    ck_assert_str_eq(json_string_value(json_array_get(ev, n - 1)), "[DONE]");
+    for (i = 0; i + 2 < n; i++) {
+        d = json_object_get(json_array_get(json_object_get(json_array_get(ev, i), "choices"), 0),
+                            "delta");
+        if (json_is_string(json_object_get(d, "content"))) {
+            strncat(text, json_string_value(json_object_get(d, "content")),
+                    sizeof(text) - strlen(text) - 1);
+        }
+        if (json_object_get(d, "tool_calls") != NULL) {
+            json_t *t = json_array_get(json_object_get(d, "tool_calls"), 0);
+            strncat(args, json_string_value(json_object_get(json_object_get(t, "function"),
+                                                            "arguments")),
+                    sizeof(args) - strlen(args) - 1);
+        }
+    }
+    ck_assert_str_eq(text, "tok0 tok1 tok2 ");
+    ck_assert_str_eq(args, "{\"location\": \"Paris\"}");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_array_get(ev,
+                     n - 2), "usage"), "completion_tokens")), 20);
+    json_decref(ev);
+    /* frames split across reads: the same stream */
+    post("/v1/chat/completions", body, (const char *[]){"x-fake-split: 1",
+         "x-request-id: prov-br-strea2", NULL}, &r2);   /* the id is in every chunk */
+    ck_assert_uint_eq(r2.body.len, r.body.len);
+    mg_test_resp_free(&r2);
+    mg_test_resp_free(&r);
+    ev = access_line("prov-br-stream");
+    ck_assert_int_eq(json_integer_value(json_object_get(ev, "output_tokens")), 20);
+    json_decref(ev);
+}
+END_TEST
+
+START_TEST(bedrock_failures)
+{
+    static const char *const after[][2] = {
+        {"x-fake-stream-error: late", "The model stream failed"},
+        {"x-fake-bad-crc: 1", "CRC"},
+        {"x-fake-cut: 1", "connection closed"},
+    };
+    struct mg_test_resp r;
+    size_t i;
+
+    /* an exception frame before any output, and a 429: fail over to openai */
+    post("/v1/chat/completions", "{\"model\":\"br-mixed\",\"stream\":true,\"messages\":[]}",
+         (const char *[]){"x-fake-stream-error: early", NULL}, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "oa");
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":\"br-mixed\",\"messages\":[]}",
+         (const char *[]){"x-fake-status: 429", "x-fake-status-for: p1", NULL}, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "oa");
+    mg_test_resp_free(&r);
+    /* Bedrock's errors in OpenAI's shape */
+    post("/v1/chat/completions", "{\"model\":\"br-x\",\"messages\":[]}",
+         (const char *[]){"x-fake-status: 400", NULL}, &r);
+    assert_openai_error(&r, 400, "ValidationException", NULL);
+    mg_test_resp_free(&r);
+    post("/v1/chat/completions", "{\"model\":\"br-x\",\"messages\":[]}",
+         (const char *[]){"x-fake-status: 503", NULL}, &r);
+    assert_openai_error(&r, 503, "ServiceUnavailableException", NULL);
+    mg_test_resp_free(&r);
+    /* after output: one upstream_stream_error event, no [DONE] */
+    for (i = 0; i < MG_ARRAY_LEN(after); i++) {
+        json_t *ev, *e;
+        post("/v1/chat/completions", "{\"model\":\"br-x\",\"stream\":true,\"messages\":[]}",
+             (const char *[]){after[i][0], NULL}, &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_null(strstr(r.body.data, "[DONE]"));
+        ck_assert_ptr_nonnull(strstr(r.body.data, "tok2"));
+        ev = stream_events(&r);
+        e = json_object_get(json_array_get(ev, json_array_size(ev) - 1), "error");
+        ck_assert_str_eq(json_string_value(json_object_get(e, "code")), "upstream_stream_error");
+        ck_assert_msg(strstr(json_string_value(json_object_get(e, "message")), after[i][1]),
+                      "%s: %s", after[i][0], json_string_value(json_object_get(e, "message")));
+        json_decref(ev);
+        mg_test_resp_free(&r);
+    }
+    /* what Bedrock cannot take: an https image */
+    post("/v1/chat/completions", "{\"model\":\"br-x\",\"messages\":[{\"role\":\"user\",\"content\":"
+         "[{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}}]}]}", NULL, &r);
+    assert_openai_error(&r, 400, "invalid_request_error", "unsupported_parameter");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
 /* ---- the official OpenAI Node SDK parses what the gateway translates -------------------- */
 
 START_TEST(node_sdk_parses_translated_answers)
@@ -1251,9 +1551,15 @@ START_TEST(node_sdk_parses_translated_answers)
         return;
     }
     snprintf(cmd, sizeof(cmd), "node test/node/sdk_check.mjs http://127.0.0.1:%d/v1 claude-x "
-             ">/tmp/mgtest-prov-node.log 2>&1", gw_port);
+             "toolu_fake1 >/tmp/mgtest-prov-node.log 2>&1", gw_port);
     rc = system(cmd);
-    ck_assert_msg(rc == 0, "the OpenAI Node SDK test failed (see /tmp/mgtest-prov-node.log)");
+    ck_assert_msg(rc == 0, "the OpenAI Node SDK failed on anthropic (see "
+                  "/tmp/mgtest-prov-node.log)");
+    snprintf(cmd, sizeof(cmd), "node test/node/sdk_check.mjs http://127.0.0.1:%d/v1 br-x "
+             "tooluse_fake1 >/tmp/mgtest-prov-node.log 2>&1", gw_port);
+    rc = system(cmd);
+    ck_assert_msg(rc == 0, "the OpenAI Node SDK failed on bedrock (see "
+                  "/tmp/mgtest-prov-node.log)");
 }
 END_TEST
 
@@ -1268,6 +1574,8 @@ providers_suite(void)
     tcase_add_test(t, anthropic_relay_plain_answer);
     tcase_add_test(t, anthropic_relay_unreadable_answer);
     tcase_add_test(t, anthropic_relay_native_usage);
+    tcase_add_test(t, bedrock_relay_golden_streams);
+    tcase_add_test(t, bedrock_builds_signed_request);
     tcase_add_test(t, azure_builds_deployment_url);
     tcase_add_test(t, anthropic_builds_messages_request);
     tcase_add_test(t, schema_config_errors);
@@ -1292,6 +1600,9 @@ providers_suite(void)
     tcase_add_test(t, native_messages_stream_and_count_tokens);
     tcase_add_test(t, native_gateway_errors);
     tcase_add_test(t, metrics_count_translated_tokens);
+    tcase_add_test(t, bedrock_signed_requests);
+    tcase_add_test(t, bedrock_stream_translated);
+    tcase_add_test(t, bedrock_failures);
     tcase_add_test(t, node_sdk_parses_translated_answers);
     suite_add_tcase(s, t);
     return s;

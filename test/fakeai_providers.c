@@ -4,6 +4,11 @@
  *   /openai/deployments/{name}/...?api-version=V   Azure OpenAI: checks api-key and api-version,
  *                                                   then answers as the OpenAI fake does
  *   /v1/messages, /v1/messages/count_tokens        Anthropic Messages, plain and streamed
+ *   /model/{id}/converse, /model/{id}/converse-stream
+ *                                                  Amazon Bedrock: the SigV4 signature is checked
+ *                                                  (access key FAKEAKID, secret fake-secret; a
+ *                                                  wrong one is 403), answers in JSON or as AWS
+ *                                                  event-stream frames
  *
  * Steering headers (besides fakeai's x-fake-status, x-fake-status-for, x-fake-usage,
  * x-fake-chunks, x-fake-chunk-gap-ms, x-fake-split, x-fake-echo):
@@ -12,6 +17,7 @@
  *   x-fake-stream-error: WHEN  "early" (an error event before any text) or "late" (after it)
  *   x-fake-cut: 1              drop the connection after the text (before message_delta)
  *   x-fake-retry-after: N      Retry-After on an error answer
+ *   x-fake-bad-crc: 1          (bedrock streams) a frame with a broken CRC after the text
  * With x-fake-echo: 1 the answer's text is the request as received (uri, headers, body) as JSON.
  * A request with tools gets a tool_use block calling the first tool.
  */
@@ -26,7 +32,10 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <time.h>
 
+#include "mg_evstream.h"
+#include "mg_sigv4.h"
 #include "mg_util.h"
 
 /* ---- a scripted answer: events sent one after another, with gaps, splits and a cut ---------- */
@@ -463,6 +472,293 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
     free(a.text);
 }
 
+/* ---- Bedrock ------------------------------------------------------------------------------- */
+
+#define FAKE_AKID   "FAKEAKID"
+#define FAKE_SECRET "fake-secret"
+
+static void
+bedrock_error(struct evhttp_request *req, int status, const char *type, const char *msg)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    char v[160];
+    long ra = hnum(req, "x-fake-retry-after", -1);
+
+    snprintf(v, sizeof(v), "%s:http://internal.amazon.com/coral/com.amazon.bedrock/", type);
+    evhttp_add_header(out, "x-amzn-errortype", v);
+    evhttp_add_header(out, "x-amzn-RequestId", "fake-request-id");
+    if (ra >= 0) {
+        snprintf(v, sizeof(v), "%ld", ra);
+        evhttp_add_header(out, "Retry-After", v);
+    }
+    reply_json(req, status, json_pack("{s:s}", "message", msg));
+}
+
+/* "20150830T123600Z" -> Unix seconds, or -1. */
+static int64_t
+amz_time(const char *v)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (v == NULL || strlen(v) != 16 ||
+        sscanf(v, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6) {
+        return -1;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm);
+}
+
+/*
+ * Checks the request's SigV4 signature as AWS would: the credential scope, the time (5 minutes
+ * of skew), then the whole signature recomputed over what arrived. 0, or -1 after answering 403.
+ */
+static int
+bedrock_verify(struct evhttp_request *req, const char *body, size_t len)
+{
+    const char *auth = hv(req, "authorization"), *uri = evhttp_request_get_uri(req), *q;
+    char akid[64], date[16], region[64], service[64], signed_h[512], path[2048];
+    struct mg_sigv4_header hs[MG_SIGV4_MAX_HEADERS];
+    struct mg_sigv4_request sr;
+    struct mg_sigv4_result res;
+    struct mg_sigv4_creds creds;
+    size_t nh = 0;
+    int64_t t = amz_time(hv(req, "x-amz-date"));
+    char *name, *save = NULL;
+
+    if (auth == NULL || sscanf(auth, "AWS4-HMAC-SHA256 Credential=%63[^/]/%15[^/]/%63[^/]/"
+                                     "%63[^/]/aws4_request, SignedHeaders=%511[^,]", akid, date,
+                               region, service, signed_h) != 5) {
+        bedrock_error(req, 403, "AccessDeniedException", "Missing or malformed Authorization");
+        return -1;
+    }
+    if (strcmp(akid, FAKE_AKID) != 0) {
+        bedrock_error(req, 403, "UnrecognizedClientException",
+                      "The security token included in the request is invalid.");
+        return -1;
+    }
+    if (t < 0 || llabs((long long)(t - (int64_t)time(NULL))) > 300 || strcmp(service, "bedrock")) {
+        bedrock_error(req, 403, "InvalidSignatureException", "Signature expired or bad scope");
+        return -1;
+    }
+    if (strstr(signed_h, "host") == NULL || strstr(signed_h, "x-amz-date") == NULL ||
+        strstr(signed_h, "content-type") == NULL) {
+        bedrock_error(req, 403, "InvalidSignatureException", "host, x-amz-date and content-type "
+                      "must be signed");
+        return -1;
+    }
+    for (name = strtok_r(signed_h, ";", &save); name != NULL; name = strtok_r(NULL, ";", &save)) {
+        if (strcmp(name, "host") != 0 && strcmp(name, "x-amz-date") != 0 &&
+            strcmp(name, "x-amz-security-token") != 0 && nh < MG_SIGV4_MAX_HEADERS) {
+            hs[nh].name = name;
+            hs[nh].value = hv(req, name) ? hv(req, name) : "";
+            nh++;
+        }
+    }
+    q = strchr(uri, '?');
+    snprintf(path, sizeof(path), "%.*s", q ? (int)(q - uri) : (int)strlen(uri), uri);
+    memset(&sr, 0, sizeof(sr));
+    sr.method = "POST";
+    sr.host = hv(req, "host") ? hv(req, "host") : "";
+    sr.path = path;
+    sr.query = q ? q + 1 : NULL;
+    sr.headers = hs;
+    sr.nheaders = nh;
+    sr.body = len ? body : NULL;
+    sr.body_len = len;
+    sr.region = region;
+    sr.service = service;
+    creds.access_key_id = FAKE_AKID;
+    creds.secret_access_key = FAKE_SECRET;
+    creds.session_token = hv(req, "x-amz-security-token");
+    if (mg_sigv4_sign(&sr, &creds, t, NULL, &res) != MG_OK ||
+        strcmp(res.authorization, auth) != 0) {
+        bedrock_error(req, 403, "InvalidSignatureException", "The request signature we "
+                      "calculated does not match the signature you provided.");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+add_frame(struct script *s, const char *mtype, const char *tname, const char *type, json_t *p)
+{
+    struct mg_evstream_header h[3] = {
+        {":message-type", 13, MG_EVSTREAM_T_STRING, 0, (const unsigned char *)mtype,
+         strlen(mtype)},
+        {tname, strlen(tname), MG_EVSTREAM_T_STRING, 0, (const unsigned char *)type,
+         strlen(type)},
+        MG_EVSTREAM_STRING(":content-type", "application/json"),
+    };
+    char *d = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    struct mg_buf b;
+
+    mg_buf_init(&b, 1 << 20);
+    mg_evstream_encode(&b, h, 3, d, strlen(d));
+    script_add(s, b.data, b.len);
+    mg_buf_deinit(&b);
+    free(d);
+    json_decref(p);
+}
+
+static void
+add_bedrock_event(struct script *s, const char *type, json_t *p)
+{
+    add_frame(s, "event", ":event-type", type, p);
+}
+
+static json_t *
+bedrock_usage(const struct areq *a)
+{
+    return json_pack("{s:i,s:i,s:i,s:i,s:i}", "inputTokens", a->in, "outputTokens", a->out,
+                     "totalTokens", a->in + a->out + a->cache_read + a->cache_write,
+                     "cacheReadInputTokens", a->cache_read, "cacheWriteInputTokens",
+                     a->cache_write);
+}
+
+static void
+bedrock_stream(struct event_base *base, struct evhttp_request *req, const struct areq *a)
+{
+    static const char *const frags[] = {"{\"location\"", ": \"Par", "is\"}"};
+    struct script *s = script_new(base, req);
+    const char *err = hv(req, "x-fake-stream-error");
+    long i, chunks = hnum(req, "x-fake-chunks", 3);
+    char piece[64];
+
+    s->gap_ms = (int)hnum(req, "x-fake-chunk-gap-ms", 0);
+    s->split = hnum(req, "x-fake-split", 0) == 1;
+    add_bedrock_event(s, "messageStart", json_pack("{s:s}", "role", "assistant"));
+    if (err != NULL && strcmp(err, "early") == 0) {
+        add_frame(s, "exception", ":exception-type", "throttlingException",
+                  json_pack("{s:s}", "message", "Too many requests, please wait"));
+    }
+    if (hv(req, "x-fake-echo") != NULL) {
+        chunks = 0;
+        add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:s}}",
+                          "contentBlockIndex", 0, "delta", "text", a->text));
+    }
+    for (i = 0; i < chunks; i++) {
+        snprintf(piece, sizeof(piece), "tok%ld ", i);
+        add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:s}}",
+                          "contentBlockIndex", 0, "delta", "text", piece));
+    }
+    add_bedrock_event(s, "contentBlockStop", json_pack("{s:i}", "contentBlockIndex", 0));
+    if (a->tool != NULL) {
+        add_bedrock_event(s, "contentBlockStart", json_pack("{s:i,s:{s:{s:s,s:s}}}",
+                          "contentBlockIndex", 1, "start", "toolUse", "toolUseId",
+                          "tooluse_fake1", "name", a->tool));
+        for (i = 0; i < 3; i++) {
+            add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:{s:s}}}",
+                              "contentBlockIndex", 1, "delta", "toolUse", "input", frags[i]));
+        }
+        add_bedrock_event(s, "contentBlockStop", json_pack("{s:i}", "contentBlockIndex", 1));
+    }
+    if (err != NULL && strcmp(err, "late") == 0) {
+        add_frame(s, "exception", ":exception-type", "modelStreamErrorException",
+                  json_pack("{s:s}", "message", "The model stream failed"));
+    }
+    if (hnum(req, "x-fake-bad-crc", 0) == 1) {
+        add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:s}}",
+                          "contentBlockIndex", 0, "delta", "text", "corrupted"));
+        s->ev[s->nev - 1][s->evlen[s->nev - 1] - 1] ^= 0x55;
+    }
+    if (hnum(req, "x-fake-cut", 0) == 1) {
+        s->cut_at = (long)s->nev;
+    }
+    add_bedrock_event(s, "messageStop", json_pack("{s:s}", "stopReason", a->stop));
+    add_bedrock_event(s, "metadata", json_pack("{s:o,s:{s:i}}", "usage", bedrock_usage(a),
+                                               "metrics", "latencyMs", 5));
+    script_start(s, 200, "application/vnd.amazon.eventstream");
+}
+
+static void
+bedrock_plain(struct evhttp_request *req, const struct areq *a)
+{
+    json_t *content = json_array();
+
+    json_array_append_new(content, json_pack("{s:s}", "text", a->text));
+    if (a->tool != NULL) {
+        json_array_append_new(content, json_pack("{s:{s:s,s:s,s:{s:s}}}", "toolUse", "toolUseId",
+                                                 "tooluse_fake1", "name", a->tool, "input",
+                                                 "location", "Paris"));
+    }
+    reply_json(req, 200, json_pack("{s:{s:{s:s,s:o}},s:s,s:o,s:{s:i}}", "output", "message",
+                                   "role", "assistant", "content", content, "stopReason",
+                                   a->stop, "usage", bedrock_usage(a), "metrics", "latencyMs",
+                                   12));
+}
+
+static const char *
+bedrock_type(int status)
+{
+    switch (status) {
+    case 400: return "ValidationException";
+    case 403: return "AccessDeniedException";
+    case 404: return "ResourceNotFoundException";
+    case 408: return "ModelTimeoutException";
+    case 424: return "ModelErrorException";
+    case 429: return "ThrottlingException";
+    case 503: return "ServiceUnavailableException";
+    default: return "InternalServerException";
+    }
+}
+
+static void
+bedrock(struct event_base *base, struct evhttp_request *req, const char *uri, const char *name,
+        int fail, const char *raw, size_t len)
+{
+    const char *only = hv(req, "x-fake-status-for"), *v;
+    int status = fail ? fail : (int)hnum(req, "x-fake-status", 200);
+    json_t *body;
+    struct areq a;
+    char text[128];
+
+    if (!fail && only != NULL && strcmp(only, name) != 0) {
+        status = 200;
+    }
+    if (bedrock_verify(req, raw, len) != 0) {
+        return;
+    }
+    if (status >= 400) {
+        bedrock_error(req, status, bedrock_type(status), status == 429 ? "Too many requests, "
+                      "please wait before trying again." : "fake failure");
+        return;
+    }
+    body = json_loadb(raw, len, 0, NULL);
+    if (!json_is_object(body) || !json_is_array(json_object_get(body, "messages"))) {
+        bedrock_error(req, 400, "ValidationException", "messages: required");
+        json_decref(body);
+        return;
+    }
+    memset(&a, 0, sizeof(a));
+    a.tool = json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(
+        json_object_get(body, "toolConfig"), "tools"), 0), "toolSpec"), "name"));
+    a.in = 10;
+    a.out = 20;
+    if ((v = hv(req, "x-fake-usage")) != NULL) {
+        sscanf(v, "%d,%d", &a.in, &a.out);
+    }
+    if ((v = hv(req, "x-fake-cache")) != NULL) {
+        sscanf(v, "%d,%d", &a.cache_read, &a.cache_write);
+    }
+    a.stop = hv(req, "x-fake-stop") ? hv(req, "x-fake-stop") : a.tool ? "tool_use" : "end_turn";
+    if (hv(req, "x-fake-echo") != NULL) {
+        a.text = echo_text(req, body);
+    } else {
+        snprintf(text, sizeof(text), "Hello from %s", name);
+        a.text = strdup(text);
+    }
+    if (strstr(uri, "/converse-stream") != NULL) {
+        bedrock_stream(base, req, &a);
+    } else {
+        bedrock_plain(req, &a);
+    }
+    free(a.text);
+    json_decref(body);
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 /*
@@ -483,6 +779,11 @@ fake_provider_handle(struct event_base *base, struct evhttp_request *req, const 
 
     if (strncmp(uri, "/openai/deployments/", 20) == 0) {
         return azure(req, uri);
+    }
+    if (strncmp(uri, "/model/", 7) == 0) {
+        bedrock(base, req, uri, name, fail, len ? (const char *)evbuffer_pullup(in, -1) : "",
+                len);
+        return 1;
     }
     if (strncmp(uri, "/v1/messages", 12) != 0 || (uri[12] != '\0' && uri[12] != '/' &&
                                                   uri[12] != '?')) {

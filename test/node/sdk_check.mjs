@@ -1,11 +1,11 @@
 // The official OpenAI Node SDK parses what modelgate translates from another provider:
 // a plain answer, a stream, and a tool call (plain and streamed), unmodified.
-//   node test/node/sdk_check.mjs BASE_URL MODEL
+//   node test/node/sdk_check.mjs BASE_URL MODEL TOOL_CALL_ID
 // Exits 0 when every check holds; prints what failed otherwise.
 import OpenAI from "openai";
 import assert from "node:assert/strict";
 
-const [baseURL, model] = process.argv.slice(2);
+const [baseURL, model, toolCallId] = process.argv.slice(2);
 const client = new OpenAI({ baseURL, apiKey: "unused", maxRetries: 0, timeout: 20000 });
 const tools = [{
     type: "function",
@@ -55,7 +55,7 @@ const runner = client.beta.chat.completions.stream({
 const final = await runner.finalChatCompletion();
 const stc = final.choices[0].message.tool_calls[0];
 assert.equal(final.choices[0].finish_reason, "tool_calls");
-assert.equal(stc.id, "toolu_fake1");
+assert.equal(stc.id, toolCallId);
 assert.equal(stc.function.name, "get_weather");
 assert.deepEqual(JSON.parse(stc.function.arguments), { location: "Paris" });
 

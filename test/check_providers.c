@@ -580,6 +580,7 @@ START_TEST(anthropic_builds_messages_request)
     json_decref(j);
     /* n > 1: this backend is left out; a broken request is refused */
     mg_upreq_reset(&up);
+    evhttp_clear_headers(&c.headers);
     fake_client_init(&c, "/chat/completions", "{\"model\":\"claude\",\"n\":2,\"messages\":[]}", 0);
     ck_assert_int_eq(mg_schema_anthropic.build(&c.rq, &conf->backends[0],
                                                &conf->rules[0].backends[0], &up), MG_SCHEMA_ESKIP);

@@ -25,19 +25,20 @@ LDFLAGS  += $(SAN) -pthread
 
 LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_front.c src/mg_evhook.c src/mg_admin.c src/mg_admit.c \
             src/mg_router.c src/mg_models.c src/mg_catalog.c src/mg_proxy.c src/mg_balancer.c \
-            src/mg_attempt.c src/mg_failover.c src/mg_outcome.c src/mg_schema.c src/mg_schema_openai.c src/mg_head.c \
+            src/mg_attempt.c src/mg_failover.c src/mg_outcome.c src/mg_schema.c src/mg_schema_openai.c src/mg_schema_azure.c \
+            src/mg_schema_anthropic.c src/mg_schema_bedrock.c src/mg_head.c \
             src/mg_relay.c src/mg_upstream.c src/mg_reply.c src/mg_json.c src/mg_usage.c \
             src/mg_conf.c src/mg_stats.c src/mg_access.c src/mg_log.c src/mg_util.c \
             src/mg_sigv4.c src/mg_evstream.c src/mg_oai.c src/mg_chatreq.c \
             src/mg_anthropic.c src/mg_bedrock.c src/mg_health.c src/mg_limit.c src/mg_hdr.c src/mg_auth.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
-SUITES   := util conf json router balancer models usage stats proxy sigv4 evstream translate health limit hdr auth integration failover lifecycle
+SUITES   := util conf json router balancer models usage stats proxy sigv4 evstream translate health limit hdr auth providers integration failover lifecycle
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o
 HDRS     := $(wildcard include/*.h)
 
 .PHONY: all deps run check unit integration asan valgrind clean install bench bench-tools \
-        fuzz fuzz-deps fuzz-bins fuzz-replay
+        fuzz fuzz-deps fuzz-bins fuzz-replay node-sdk
 all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(BUILD)/check_modelgate
 
 deps:
@@ -59,7 +60,7 @@ $(BUILD)/libmodelgate.a: $(LIB_OBJ)
 $(BUILD)/modelgate: $(BUILD)/obj/main.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
 
-$(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/libmodelgate.a
+$(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/obj/test/fakeai_providers.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
 
 $(BUILD)/check_modelgate: $(TEST_OBJ) $(BUILD)/libmodelgate.a
@@ -70,10 +71,19 @@ run: all
 
 # Unit suites first (fast), then the integration suite that starts build/modelgate and build/fakeai.
 # CK_RUN_SUITE=conf (or any suite name) runs one suite.
-check: all fuzz-replay
+check: all fuzz-replay node-sdk
 	MG_BUILD=$(BUILD) $(BUILD)/check_modelgate
 
-asan:
+# The official OpenAI Node SDK, for the test that it parses translated answers (test/node).
+# Installed when npm is there; without it (or offline) that one test is skipped, never failed.
+node-sdk:
+	@if [ -e test/node/node_modules/openai/package.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  (cd test/node && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || \
+	  echo "modelgate: npm install of the OpenAI SDK failed; its test will be skipped"; \
+	else echo "modelgate: npm not found; the OpenAI Node SDK test will be skipped"; fi
+
+asan: node-sdk
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all fuzz-replay
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -41,6 +41,20 @@ int mg_anthropic_answer(const char *body, size_t len, const char *client_model, 
  */
 int mg_anthropic_error(const char *body, size_t len, struct mg_buf *out);
 
+/*
+ * Usage for Anthropic-native clients (/v1/messages passed through). From one raw SSE event of a
+ * Messages stream (message_start's message.usage, message_delta's usage): each count the event
+ * carries replaces the one in u (message_delta counts are cumulative). Returns 1 when the event
+ * had usage. The totals for accounting come from mg_oai_usage_totals().
+ */
+int mg_anthropic_event_usage(const char *p, size_t n, struct mg_oai_usage *u);
+
+/*
+ * The same from the end of a Messages answer (the whole body or its last bytes): the last
+ * "usage" object in p[0..n). Returns 1 when found.
+ */
+int mg_anthropic_answer_usage(const char *p, size_t n, struct mg_oai_usage *u);
+
 /* A Messages SSE stream being translated into chat.completion.chunk events. */
 struct mg_anthropic_stream;
 

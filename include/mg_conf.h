@@ -32,6 +32,9 @@ struct mg_header {
 /* The API a backend speaks (mg_schema_get() has its operations). */
 enum mg_schema_id {
     MG_SCHEMA_OPENAI = 0,
+    MG_SCHEMA_AZURE,        /* Azure OpenAI: deployment URLs, api-version, api-key */
+    MG_SCHEMA_ANTHROPIC,    /* Anthropic Messages: chat translated, /v1/messages passed through */
+    MG_SCHEMA_BEDROCK,      /* Amazon Bedrock Converse, SigV4-signed */
 };
 
 struct mg_backend {
@@ -39,9 +42,18 @@ struct mg_backend {
     int                schema;     /* enum mg_schema_id, chosen at load */
     char              *url;        /* base URL, no trailing '/' */
     char              *api_key;    /* NULL when the backend needs none */
-    char              *auth_header;/* "Authorization: Bearer <api_key>", built once, or NULL */
+    char              *auth_header;/* the key's header line for the schema, built once, or NULL:
+                                      "Authorization: Bearer K", "api-key: K", "x-api-key: K" */
     char              *proxy;      /* as written: a URL or "none"; then, after load, the proxy
                                     * to use ("" for none), the environment's when not written */
+    /* schema keys (NULL / 0 when the schema has none) */
+    char              *api_version;        /* azure */
+    char              *anthropic_version;  /* anthropic: "anthropic-version: V", built once */
+    int64_t            max_tokens;         /* anthropic, bedrock: when the client sets none */
+    char              *region;             /* bedrock */
+    char              *aws_access_key_id;  /* bedrock */
+    char              *aws_secret_access_key;
+    char              *aws_session_token;  /* NULL or "" when the credentials have none */
     struct mg_header  *headers;
     size_t             nheaders;
     struct mg_timeouts timeouts;   /* the global defaults with this backend's overrides */
@@ -65,6 +77,7 @@ struct mg_rule {
     size_t                  nheaders;
     int                     list;       /* 0 hides the rule's models from /v1/models */
     int                     retries;    /* moves to other entries after the first (resolved) */
+    int                     retries_set;/* the file says retries: else ranked entries - 1 */
     int                     retry_same; /* one same-backend retry on 5xx/reset/short Retry-After */
     int64_t                 retry_after_max_ms;   /* longest Retry-After waited out */
     struct mg_rule_backend *backends;

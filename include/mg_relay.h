@@ -55,6 +55,7 @@ struct mg_relay {
     enum mg_relay_path path;
     int                sse;         /* the answer is an event stream */
     int                keep_length; /* the client gets the body as sent: its length holds */
+    int                no_usage;    /* this answer is no usage (count_tokens): none estimated */
     /* what the stages found */
     int                committed;
     int                failed;      /* broken before the commit: the attempt fails over */
@@ -74,6 +75,11 @@ struct mg_relay {
     struct mg_buf      held;        /* events before the commit point */
     struct mg_buf      scratch;     /* an event with its "usage":null removed */
     struct mg_buf      tail;        /* the end of a JSON answer */
+    /* a schema's own stage (a translator), its state, and the client's Content-Type if changed */
+    struct mg_stage    xlate;
+    void              *xstate;      /* freed with xfree when the answer is forgotten */
+    void             (*xfree)(void *xstate);
+    const char        *content_type;
 };
 
 /* Sets up a relay ending in emit(arg, ...); commit(arg) is called once, at the commit point. */
@@ -112,6 +118,18 @@ void mg_relay_add_gate(struct mg_relay *r);
 void mg_relay_add_sse_observe(struct mg_relay *r);
 void mg_relay_add_sse_strip(struct mg_relay *r);
 void mg_relay_add_json_tail(struct mg_relay *r);
+
+/*
+ * For a schema's stages: gives r the state of this answer's stages (freed with xfree(state) at
+ * the next reset or at deinit).
+ */
+void mg_relay_set_state(struct mg_relay *r, void *state, void (*xfree)(void *state));
+
+/* Passes p[0..n), a run of whole SSE events ("...\n\n" each), to s->next one event at a time. */
+void mg_relay_pass_events(struct mg_stage *s, const char *p, size_t n);
+
+/* Keeps the last 16-32 KiB of what went by in r->tail (where a JSON answer's usage is). */
+void mg_relay_keep_tail(struct mg_relay *r, const char *p, size_t n);
 
 /* What one event is, for the gate (exposed for tests): MG_EV_* bits. */
 #define MG_EV_OUTPUT 1   /* carries output: commits */

@@ -43,11 +43,23 @@ struct mg_upreq {
     const char        *body;          /* what is sent: the client's bytes or edited.data */
     size_t             body_len;
     int                inject_usage;  /* usage was asked for on the client's behalf */
+    int                stream;        /* a translating schema asked its backend for a stream */
+    char               why[256];      /* why build refused the request (EINVAL, ESKIP) */
+    char               param[96];     /* the parameter at fault, or "" */
 };
+
+/* What build may return besides MG_OK and MG_ERR (the values of mg_chatreq's codes). */
+#define MG_SCHEMA_EINVAL -31   /* the request is wrong for any backend: 400 invalid_request_error */
+#define MG_SCHEMA_ESKIP  -32   /* this backend cannot take a parameter: the entry is left out */
 
 struct mg_schema {
     const char *name;
-    /* Fills up for an attempt on backend b through rule entry e. MG_OK or MG_ERR. */
+    /* 1 when the schema serves the client's path below /v1 ("/chat/completions"). */
+    int  (*serves)(const char *upath);
+    /*
+     * Fills up for an attempt on backend b through rule entry e. MG_OK; MG_ERR (cannot start);
+     * MG_SCHEMA_EINVAL or MG_SCHEMA_ESKIP with up->why and up->param filled.
+     */
     int  (*build)(const struct mg_client_req *rq, const struct mg_backend *b,
                   const struct mg_rule_backend *e, struct mg_upreq *up);
     /* What the head of an answer means. */
@@ -56,11 +68,11 @@ struct mg_schema {
     void (*relay)(struct mg_relay *r, const struct mg_client_req *rq, const struct mg_upreq *up,
                   const struct mg_resp_head *h);
     /*
-     * Rewrites a failed answer's body into out for the client, when the schema's error shape is
-     * not OpenAI's. Returns 1 when it wrote out, 0 to pass the body through as it is.
+     * Rewrites a failed answer's body into out for the client of request rq, when the schema's
+     * error shape is not the one the client speaks. 1 when it wrote out, 0 to pass the body on.
      */
-    int  (*error_body)(const struct mg_resp_head *h, const char *body, size_t len,
-                       struct mg_buf *out);
+    int  (*error_body)(const struct mg_client_req *rq, const struct mg_resp_head *h,
+                       const char *body, size_t len, struct mg_buf *out);
 };
 
 /* The operations of schema id (enum mg_schema_id in mg_conf.h). */
@@ -72,7 +84,57 @@ void mg_upreq_init(struct mg_upreq *up, size_t max_body);
 void mg_upreq_reset(struct mg_upreq *up);
 void mg_upreq_deinit(struct mg_upreq *up);
 
-/* The openai schema's operations (the default). */
+/* ---- what schemas share ---- */
+
+#define MG_SCHEMA_OWN_CTYPE 1   /* mg_schema_headers: the client's Content-Type is replaced */
+
+/*
+ * The upstream headers every schema starts from: the client's, minus hop-by-hop ones, Host,
+ * Content-Length, Accept-Encoding, Expect and the client's credentials (Authorization, api-key,
+ * x-api-key), minus the names in skip (NULL-terminated, may be NULL; "x-amz-*" is a prefix) and
+ * those the backend sets itself; then the backend's headers, its key line, x-request-id when the client sent none, a
+ * Content-Type (application/json) when the client sent none or flags has MG_SCHEMA_OWN_CTYPE,
+ * and an empty Expect:.
+ */
+struct curl_slist *mg_schema_headers(const struct mg_client_req *rq, const struct mg_backend *b,
+                                     const char *const *skip, int flags);
+
+/* Appends one header line to l (curl_slist_append, keeping l when it fails). */
+struct curl_slist *mg_schema_add_line(struct curl_slist *l, const char *line);
+
+/* Appends rq's query string to url without the parameters named drop ("api-version"), if any. */
+int mg_schema_add_query(struct mg_buf *url, const char *query, const char *drop, int first);
+
+/* Fills up->why (printf-style) and up->param, and returns rc. */
+int mg_schema_refuse(struct mg_upreq *up, int rc, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* serves(): every path; every path but /v1/messages*. */
+int mg_schema_serves_all(const char *upath);
+int mg_schema_serves_openai_paths(const char *upath);
+
+/* 1 for /messages and /messages/... (Anthropic-native clients). */
+int mg_schema_messages_path(const char *upath);
+
+/* classify(): by status alone (mg_head_classify_status). */
+enum mg_head_class mg_schema_classify_status(const struct mg_resp_head *h);
+/* error_body(): the body passes as it is. */
+int mg_schema_pass_error(const struct mg_client_req *rq, const struct mg_resp_head *h,
+                         const char *body, size_t len, struct mg_buf *out);
+
+/*
+ * The openai schema's body (the client's bytes; a copy with the entry's model override and, for
+ * a chat or completions stream, include_usage turned on) and relay stages; azure's too.
+ */
+int mg_schema_openai_body(const struct mg_client_req *rq, const struct mg_rule_backend *e,
+                          struct mg_upreq *up);
+void mg_schema_openai_relay(struct mg_relay *r, const struct mg_client_req *rq,
+                            const struct mg_upreq *up, const struct mg_resp_head *h);
+
+/* The schemas' operations. */
 extern const struct mg_schema mg_schema_openai;
+extern const struct mg_schema mg_schema_azure;
+extern const struct mg_schema mg_schema_anthropic;
+extern const struct mg_schema mg_schema_bedrock;
 
 #endif

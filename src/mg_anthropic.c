@@ -282,6 +282,79 @@ mg_anthropic_error(const char *body, size_t len, struct mg_buf *out)
     return rc;
 }
 
+/* ---- usage of answers passed through ---- */
+
+/* The data of a one-data-line SSE event, or NULL. */
+static const char *
+event_data(const char *p, size_t n, size_t *len)
+{
+    const char *end = p + n, *d = p, *eol;
+
+    while (d < end) {
+        eol = memchr(d, '\n', (size_t)(end - d));
+        eol = eol != NULL ? eol : end;
+        if (eol - d >= 5 && memcmp(d, "data:", 5) == 0) {
+            d += 5 + (eol - d > 5 && d[5] == ' ');
+            *len = (size_t)(eol - d - (eol > d && eol[-1] == '\r'));
+            return d;
+        }
+        d = eol + 1;
+    }
+    return NULL;
+}
+
+int
+mg_anthropic_event_usage(const char *p, size_t n, struct mg_oai_usage *u)
+{
+    size_t len = 0;
+    const char *d = event_data(p, n, &len), *type;
+    json_t *ev, *usage = NULL;
+
+    if (d == NULL || memmem(d, len, "\"usage\"", 7) == NULL) {
+        return 0;
+    }
+    ev = json_loadb(d, len, 0, NULL);
+    type = json_string_value(json_object_get(ev, "type"));
+    if (type != NULL && strcmp(type, "message_start") == 0) {
+        usage = json_object_get(json_object_get(ev, "message"), "usage");
+    } else if (type != NULL && strcmp(type, "message_delta") == 0) {
+        usage = json_object_get(ev, "usage");
+    }
+    n = json_is_object(usage);
+    if (n) {
+        read_usage(usage, u);
+    }
+    json_decref(ev);
+    return (int)n;
+}
+
+int
+mg_anthropic_answer_usage(const char *p, size_t n, struct mg_oai_usage *u)
+{
+    const char *end = p + n, *s = p, *found = NULL;
+    json_t *usage;
+
+    while ((s = memmem(s, (size_t)(end - s), "\"usage\"", 7)) != NULL) {
+        found = s;
+        s += 7;
+    }
+    if (found == NULL) {
+        return 0;
+    }
+    found += 7;
+    while (found < end && (*found == ' ' || *found == ':' || *found == '\t' || *found == '\n' ||
+                           *found == '\r')) {
+        found++;
+    }
+    usage = json_loadb(found, (size_t)(end - found), JSON_DISABLE_EOF_CHECK, NULL);
+    if (json_is_object(usage)) {
+        read_usage(usage, u);
+    }
+    n = json_is_object(usage);
+    json_decref(usage);
+    return (int)n;
+}
+
 /* ---- stream ---- */
 
 struct mg_anthropic_stream {

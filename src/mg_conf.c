@@ -297,6 +297,7 @@ INT_SETTER(set_workers, int, 0, 256)
 INT_SETTER(set_priority, int, 0, 1000000)
 INT_SETTER(set_retries, int, 0, 31)   /* attempts are capped at MG_BALANCER_MAX */
 INT_SETTER(set_weight, unsigned, 0, 1000000)
+INT_SETTER(set_max_tokens, int64_t, 1, 100000000)
 
 static int
 set_bool(struct ctx *c, yaml_node_t *node, void *dst)
@@ -654,12 +655,45 @@ struct backend_in {
     yaml_node_t       *node;
 };
 
+static int
+set_schema(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    static const char *const names[] = {
+        [MG_SCHEMA_OPENAI] = "openai", [MG_SCHEMA_AZURE] = "azure",
+        [MG_SCHEMA_ANTHROPIC] = "anthropic", [MG_SCHEMA_BEDROCK] = "bedrock",
+    };
+    char *s = scalar(c, node, "schema");
+    size_t i;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    for (i = 0; i < MG_ARRAY_LEN(names) && strcmp(s, names[i]) != 0; i++) {
+    }
+    if (i == MG_ARRAY_LEN(names)) {
+        conf_error(c, node, "unknown schema \"%s\" (openai, azure, anthropic or bedrock)", s);
+    } else {
+        *(int *)dst = (int)i;
+    }
+    free(s);
+    return i == MG_ARRAY_LEN(names) ? MG_ERR : MG_OK;
+}
+
 static const struct field backend_fields[] = {
     {"name", set_nonempty_string, offsetof(struct backend_in, b.name)},
     {"url", set_url, offsetof(struct backend_in, b.url)},
     {"api_key", set_line, offsetof(struct backend_in, b.api_key)},
     {"proxy", set_proxy, offsetof(struct backend_in, b.proxy)},
     {"headers", set_headers, offsetof(struct backend_in, b.headers)},
+    {"schema", set_schema, offsetof(struct backend_in, b.schema)},
+    {"api_version", set_nonempty_string, offsetof(struct backend_in, b.api_version)},
+    {"anthropic_version", set_nonempty_string, offsetof(struct backend_in, b.anthropic_version)},
+    {"max_tokens", set_max_tokens, offsetof(struct backend_in, b.max_tokens)},
+    {"region", set_nonempty_string, offsetof(struct backend_in, b.region)},
+    {"aws_access_key_id", set_nonempty_string, offsetof(struct backend_in, b.aws_access_key_id)},
+    {"aws_secret_access_key", set_nonempty_string,
+     offsetof(struct backend_in, b.aws_secret_access_key)},
+    {"aws_session_token", set_string, offsetof(struct backend_in, b.aws_session_token)},
     {"timeouts", set_timeouts, offsetof(struct backend_in, t)},
     {"health", set_health, offsetof(struct backend_in, h)},
 };
@@ -1136,6 +1170,18 @@ free_headers(struct mg_header *h, size_t n)
     free(h);
 }
 
+/* The keys only some schemas have. */
+static void
+free_schema_keys(struct mg_backend *b)
+{
+    free(b->api_version);
+    free(b->anthropic_version);
+    free(b->region);
+    free(b->aws_access_key_id);
+    free(b->aws_secret_access_key);
+    free(b->aws_session_token);
+}
+
 static void
 conf_free(struct mg_conf *conf)
 {
@@ -1152,6 +1198,7 @@ conf_free(struct mg_conf *conf)
         free(b->auth_header);
         free(b->proxy);
         free_headers(b->headers, b->nheaders);
+        free_schema_keys(b);
     }
     free(conf->backends);
     for (i = 0; i < conf->nrules; i++) {
@@ -1321,7 +1368,107 @@ post_listen(struct ctx *c, struct conf_in *in)
     }
 }
 
-/* Backends: names unique and well-formed, URLs, the Authorization line built once. */
+/* A new "name: value" line. */
+static char *
+header_line(const char *name, const char *value)
+{
+    size_t n = strlen(name) + 2 + strlen(value) + 1;
+    char *line = mg_malloc(n);
+
+    snprintf(line, n, "%s: %s", name, value);
+    return line;
+}
+
+/* 1 when the backend has key set and its schema is not one of those it applies to. */
+static int
+misplaced(struct ctx *c, const struct backend_in *b, const void *key, const char *name,
+          int schema, const char *schema_name)
+{
+    if (key != NULL && b->b.schema != schema) {
+        conf_error(c, b->node, "backend \"%s\": %s applies only to schema: %s",
+                   b->b.name ? b->b.name : "?", name, schema_name);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * What a backend's schema needs: its keys present (and no key of another schema), defaults
+ * (bedrock's url, anthropic_version, max_tokens), and the key's header line built once.
+ */
+static void
+post_schema(struct ctx *c, struct backend_in *in)
+{
+    struct mg_backend *b = &in->b;
+    const char *name = b->name ? b->name : "?";
+    int has_key = b->api_key != NULL && b->api_key[0] != '\0';
+    int tokens = b->schema == MG_SCHEMA_ANTHROPIC || b->schema == MG_SCHEMA_BEDROCK;
+
+    misplaced(c, in, b->api_version, "api_version", MG_SCHEMA_AZURE, "azure");
+    misplaced(c, in, b->anthropic_version, "anthropic_version", MG_SCHEMA_ANTHROPIC, "anthropic");
+    misplaced(c, in, b->region, "region", MG_SCHEMA_BEDROCK, "bedrock");
+    misplaced(c, in, b->aws_access_key_id, "aws_access_key_id", MG_SCHEMA_BEDROCK, "bedrock");
+    misplaced(c, in, b->aws_secret_access_key, "aws_secret_access_key", MG_SCHEMA_BEDROCK,
+              "bedrock");
+    misplaced(c, in, b->aws_session_token, "aws_session_token", MG_SCHEMA_BEDROCK, "bedrock");
+    if (b->max_tokens != 0 && !tokens) {
+        conf_error(c, in->node, "backend \"%s\": max_tokens applies only to schemas anthropic "
+                   "and bedrock", name);
+    }
+    if (b->max_tokens == 0) {
+        b->max_tokens = 4096;
+    }
+    switch (b->schema) {
+    case MG_SCHEMA_AZURE:
+        if (b->api_version == NULL) {
+            conf_error(c, in->node, "backend \"%s\" (schema: azure) needs \"api_version\"", name);
+        }
+        if (!has_key) {
+            conf_error(c, in->node, "backend \"%s\" (schema: azure) needs \"api_key\"", name);
+        } else {
+            b->auth_header = header_line("api-key", b->api_key);
+        }
+        return;
+    case MG_SCHEMA_ANTHROPIC:
+        if (!has_key) {
+            conf_error(c, in->node, "backend \"%s\" (schema: anthropic) needs \"api_key\"", name);
+        } else {
+            b->auth_header = header_line("x-api-key", b->api_key);
+        }
+        {
+            char *v = header_line("anthropic-version",
+                                  b->anthropic_version ? b->anthropic_version : "2023-06-01");
+            free(b->anthropic_version);
+            b->anthropic_version = v;
+        }
+        return;
+    case MG_SCHEMA_BEDROCK:
+        if (b->region == NULL) {
+            conf_error(c, in->node, "backend \"%s\" (schema: bedrock) needs \"region\"", name);
+        } else if (b->url == NULL) {
+            size_t n = strlen(b->region) + sizeof("https://bedrock-runtime..amazonaws.com");
+            b->url = mg_malloc(n);
+            snprintf(b->url, n, "https://bedrock-runtime.%s.amazonaws.com", b->region);
+        }
+        if (b->aws_access_key_id == NULL || b->aws_secret_access_key == NULL) {
+            conf_error(c, in->node, "backend \"%s\" (schema: bedrock) needs "
+                       "\"aws_access_key_id\" and \"aws_secret_access_key\"", name);
+        }
+        if (b->api_key != NULL) {
+            conf_error(c, in->node, "backend \"%s\": schema bedrock signs its requests with the "
+                       "aws_* keys, not api_key", name);
+        }
+        return;
+    default:
+        if (has_key) {
+            size_t n = strlen(b->api_key) + sizeof("Authorization: Bearer ");
+            b->auth_header = mg_malloc(n);
+            snprintf(b->auth_header, n, "Authorization: Bearer %s", b->api_key);
+        }
+    }
+}
+
+/* Backends: names unique and well-formed, URLs, the key's header line built once. */
 static void
 post_backends(struct ctx *c, struct conf_in *in)
 {
@@ -1344,18 +1491,17 @@ post_backends(struct ctx *c, struct conf_in *in)
                 }
             }
         }
+        post_schema(c, b);
         if (b->b.url == NULL) {
-            conf_error(c, b->node, "backend \"%s\" needs \"url\"", b->b.name ? b->b.name : "?");
+            if (b->b.schema != MG_SCHEMA_BEDROCK) {   /* bedrock: its region was asked for */
+                conf_error(c, b->node, "backend \"%s\" needs \"url\"",
+                           b->b.name ? b->b.name : "?");
+            }
         } else {
             size_t n = strlen(b->b.url);
             while (n > 0 && b->b.url[n - 1] == '/') {
                 b->b.url[--n] = '\0';
             }
-        }
-        if (b->b.api_key != NULL && b->b.api_key[0] != '\0') {
-            size_t n = strlen(b->b.api_key) + sizeof("Authorization: Bearer ");
-            b->b.auth_header = mg_malloc(n);
-            snprintf(b->b.auth_header, n, "Authorization: Bearer %s", b->b.api_key);
         }
         b->b.timeouts = conf->timeouts;
         merge_timeouts(&b->b.timeouts, &b->t);
@@ -1417,6 +1563,7 @@ post_rules(struct ctx *c, struct conf_in *in)
         if (!r->retries_set) {
             r->r.retries = enabled > 0 ? enabled - 1 : 0;
         }
+        r->r.retries_set = r->retries_set;
         if (r->r.owned_by == NULL) {
             r->r.owned_by = mg_strdup("modelgate");
         }
@@ -1521,7 +1668,9 @@ conf_in_free(struct conf_in *in)
         free(in->bs[i].b.name);
         free(in->bs[i].b.url);
         free(in->bs[i].b.api_key);
+        free(in->bs[i].b.auth_header);
         free_headers(in->bs[i].b.headers, in->bs[i].b.nheaders);
+        free_schema_keys(&in->bs[i].b);
     }
     free(in->bs);
     for (i = 0; i < in->nrs; i++) {

@@ -81,7 +81,9 @@ static int
 note(struct mg_resp_head *h, const char *name, const char *v, size_t vlen)
 {
     if (strcasecmp(name, "content-type") == 0) {
-        h->sse = strcasestr(v, "text/event-stream") != NULL;
+        /* AWS's binary event stream is one too: the bedrock schema decodes it */
+        h->sse = strcasestr(v, "text/event-stream") != NULL ||
+                 strcasestr(v, "application/vnd.amazon.eventstream") != NULL;
         h->json = !h->sse && strcasestr(v, "json") != NULL;
     } else if (strcasecmp(name, "content-length") == 0) {
         int64_t n = digits(v, vlen);

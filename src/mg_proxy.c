@@ -79,8 +79,10 @@ struct preq {
     const struct mg_rule_backend *tried_entries[2 * MG_BALANCER_MAX];
     size_t                    ranked[MG_BALANCER_MAX];   /* the rule's entries, in attempt order */
     size_t                    nranked;
+    int                       unserved;    /* entries left out: their schema lacks the path */
     size_t                    pos;         /* the current entry in ranked */
     int                       moves_left;  /* moves to another entry still allowed (retries) */
+    int                       moves_made;
     int                       retried;     /* the current entry had its same-backend retry */
     struct {
         struct mg_health *st;
@@ -164,7 +166,7 @@ account(struct preq *p, int status, const struct mg_backend *backend, int cut)
     if (backend != NULL && p->relay.have_usage) {
         r.input_tokens = p->relay.usage.input;
         r.output_tokens = p->relay.usage.output;
-    } else if (backend != NULL && p->at.phase == MG_PHASE_RELAY) {
+    } else if (backend != NULL && p->at.phase == MG_PHASE_RELAY && !p->relay.no_usage) {
         /* an answer that ended without reported usage (a cut, a client gone): an estimate */
         r.input_tokens = (int64_t)p->client.body_len / 4;
         r.output_tokens = p->bytes_out / 4;
@@ -245,7 +247,7 @@ on_peek(evutil_socket_t fd, short what, void *arg)
 /* Puts a backend's kept headers on the client's reply. */
 static void
 copy_response_headers(struct preq *p, const struct mg_resp_head *h, int keep_length,
-                      const struct mg_backend *b)
+                      const struct mg_backend *b, const char *ctype)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
     const char *name, *value;
@@ -255,9 +257,13 @@ copy_response_headers(struct preq *p, const struct mg_resp_head *h, int keep_len
     keep_length = keep_length && !h->chunked;
     while (mg_head_next(h, &pos, &name, &value)) {
         if ((keep_length || strcasecmp(name, "content-length") != 0) &&
-            !(limited && mg_auth_is_ratelimit_header(name))) {
+            !(limited && mg_auth_is_ratelimit_header(name)) &&
+            (ctype == NULL || strcasecmp(name, "content-type") != 0)) {
             evhttp_add_header(out, name, value);
         }
+    }
+    if (ctype != NULL) {   /* a translated stream: text/event-stream, whatever the backend's */
+        evhttp_add_header(out, "Content-Type", ctype);
     }
     mg_reply_key_headers(p->req, p->key);   /* a limited key's own x-ratelimit-* instead */
     evhttp_add_header(out, "x-modelgate-backend", b->name);
@@ -266,13 +272,13 @@ copy_response_headers(struct preq *p, const struct mg_resp_head *h, int keep_len
 
 /* Sends a gateway error (no backend response to pass through) and ends the request. */
 static void
-reply_error(struct preq *p, int status, const char *code, const char *msg)
+reply_error(struct preq *p, int status, const char *code, const char *param, const char *msg)
 {
     account(p, status, NULL, 0);
     detach_client(p);
     evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-request-id", p->request_id);
     mg_reply_key_headers(p->req, p->key);
-    mg_reply_error(p->req, status, code, NULL, "%s", msg);
+    mg_reply_error(p->req, status, code, param, "%s", msg);
     release(p);
 }
 
@@ -292,14 +298,14 @@ reply_held(struct preq *p, const struct last_answer *l)
     }
     mg_buf_init(&body, 4 * MG_HELD_BODY_MAX);
     detach_client(p);
-    copy_response_headers(p, &l->head, 0, l->backend);
+    copy_response_headers(p, &l->head, 0, l->backend, NULL);
     if (l->cut) {
         evhttp_remove_header(out, "content-type");
         evhttp_add_header(out, "Content-Type", "application/json");
         mg_buf_printf(&body, "{\"error\":{\"message\":\"Backend %s answered %ld and its answer "
                       "was cut short\",\"type\":\"server_error\",\"param\":null,"
                       "\"code\":\"upstream_unavailable\"}}\n", l->backend->name, l->status);
-    } else if (!l->schema->error_body(&l->head, l->body.data, l->body.len, &body)) {
+    } else if (!l->schema->error_body(&p->client, &l->head, l->body.data, l->body.len, &body)) {
         mg_buf_add(&body, l->body.data ? l->body.data : "", l->body.len);
     }
     evbuffer_add(buf, body.data ? body.data : "", body.len);
@@ -324,11 +330,11 @@ reply_all_failed(struct preq *p)
     } else if (l->timeout) {
         snprintf(msg, sizeof(msg), "No backend answered in time for model '%s' (%zu attempts; "
                  "last: %s)", p->model, p->ntried, l->error);
-        reply_error(p, 504, "upstream_timeout", msg);
+        reply_error(p, 504, "upstream_timeout", NULL, msg);
     } else {
         snprintf(msg, sizeof(msg), "No backend could serve model '%s' (%zu attempts; last: %s)",
                  p->model, p->ntried, l->error[0] ? l->error : "no backend could be tried");
-        reply_error(p, 502, "upstream_unavailable", msg);
+        reply_error(p, 502, "upstream_unavailable", NULL, msg);
     }
 }
 
@@ -375,7 +381,7 @@ on_commit(void *arg)
 
     mg_attempt_committed(a);
     give_back_probes(p, a->backend->state);   /* no other backend will be tried now */
-    copy_response_headers(p, &a->head, p->relay.keep_length, a->backend);
+    copy_response_headers(p, &a->head, p->relay.keep_length, a->backend, p->relay.content_type);
     evhttp_send_reply_start(p->req, (int)a->head.status, NULL);
 }
 
@@ -569,6 +575,7 @@ next_step(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         return;
     }
     p->moves_left--;
+    p->moves_made++;
     p->pos = next;
     p->retried = 0;
     start_attempt(p);
@@ -580,11 +587,13 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
     struct preq *p = owner;
 
     if (o == MG_OUTCOME_COMPLETE) {
-        /* what the relay still holds decides: a last event may be an error before any output
-         * (a failure like any other), or the stream may end unfinished (a cut) */
+        /* what the relay still holds decides: a last event may be an error before any output,
+         * or a translated answer may turn out unreadable (failures like any other), or the
+         * stream may end unfinished (a cut) */
         mg_relay_end(&p->relay);
         if (p->relay.failed) {
             o = a->outcome = MG_OUTCOME_FAIL_EVENT;
+            snprintf(a->errbuf, sizeof(a->errbuf), "%s", p->relay.why);
         } else if (p->relay.cut) {
             o = MG_OUTCOME_CUT;
         }
@@ -622,18 +631,69 @@ static const struct mg_attempt_ops attempt_ops = {
     .end = on_end,
 };
 
+/*
+ * The current entry's backend cannot take one of the request's parameters: the entry is left
+ * out, as if it had never been ranked (no move is spent). 0 when no entry is left.
+ */
+static int
+leave_out_current(struct preq *p)
+{
+    size_t i;
+
+    for (i = p->pos; i + 1 < p->nranked; i++) {
+        p->ranked[i] = p->ranked[i + 1];
+    }
+    p->nranked--;
+    if (p->nranked == 0) {
+        return 0;
+    }
+    if (!p->rule->retries_set) {   /* the default is the ranked entries - 1 */
+        if (p->moves_made > (int)p->nranked - 1) {
+            return 0;   /* the move that led here would have wrapped around */
+        }
+        p->moves_left = (int)p->nranked - 1 - p->moves_made;
+    }
+    p->pos %= p->nranked;
+    p->retried = 0;
+    return 1;
+}
+
 /* Starts an attempt on the current entry; one that cannot even start counts as a failure. */
 static void
 start_attempt(struct preq *p)
 {
-    const struct mg_rule_backend *e = &p->rule->backends[p->ranked[p->pos]];
-    const struct mg_backend *b = &p->conf->backends[e->backend];
+    const struct mg_rule_backend *e;
+    const struct mg_backend *b;
+    int rc;
 
+    for (;;) {
+        e = &p->rule->backends[p->ranked[p->pos]];
+        b = &p->conf->backends[e->backend];
+        mg_attempt_reset(&p->at, b, e);
+        rc = p->at.schema->build(&p->client, b, e, &p->at.up);
+        if (rc == MG_SCHEMA_EINVAL) {
+            reply_error(p, 400, "invalid_value", p->at.up.param[0] ? p->at.up.param : NULL,
+                        p->at.up.why);
+            return;
+        }
+        if (rc != MG_SCHEMA_ESKIP) {
+            break;
+        }
+        mg_log_debug("request %s: backend %s left out: %s", p->request_id, b->name,
+                     p->at.up.why);
+        if (!leave_out_current(p)) {
+            if (p->ntried > 0) {
+                reply_all_failed(p);
+            } else {
+                reply_error(p, 400, "unsupported_parameter",
+                            p->at.up.param[0] ? p->at.up.param : NULL, p->at.up.why);
+            }
+            return;
+        }
+    }
     p->tried[p->ntried] = b->name;
     p->tried_entries[p->ntried++] = e;
-    mg_attempt_reset(&p->at, b, e);
-    if (p->at.schema->build(&p->client, b, e, &p->at.up) == MG_OK &&
-        mg_attempt_start(&p->at) == MG_OK) {
+    if (rc == MG_OK && mg_attempt_start(&p->at) == MG_OK) {
         return;
     }
     mg_log_error("request %s: cannot start a transfer to backend %s", p->request_id, b->name);
@@ -656,6 +716,14 @@ rank(struct preq *p)
     size_t i, k;
 
     p->nranked = mg_balancer_rank(p->rule, &p->w->rng, p->ranked);
+    for (i = k = 0; i < p->nranked; i++) {   /* schemas that lack the path are left out */
+        const struct mg_backend *b = &p->conf->backends[p->rule->backends[p->ranked[i]].backend];
+        if (mg_schema_get(b->schema)->serves(p->upath)) {
+            p->ranked[k++] = p->ranked[i];
+        }
+    }
+    p->unserved = k < p->nranked;
+    p->nranked = k;
     for (i = 0; i < p->nranked; i++) {
         struct mg_health *st = p->conf->backends[p->rule->backends[p->ranked[i]].backend].state;
         int c = mg_health_cooling(st, now);
@@ -752,9 +820,16 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg
     event_add(&p->peek, NULL);
 
     rank(p);
-    p->moves_left = p->rule->retries;
+    p->moves_left = p->rule->retries_set ? p->rule->retries : (int)p->nranked - 1;
+    if (p->nranked == 0 && p->unserved) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "No backend for model '%s' serves %s", p->model, p->path);
+        reply_error(p, 400, "unsupported_endpoint", NULL, msg);
+        return;
+    }
     if (p->nranked == 0) {
-        reply_error(p, 502, "upstream_unavailable", "The rule for this model has no enabled backend");
+        reply_error(p, 502, "upstream_unavailable", NULL,
+                    "The rule for this model has no enabled backend");
         return;
     }
     start_attempt(p);

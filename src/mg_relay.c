@@ -47,9 +47,28 @@ mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, mg_relay_commit_fn comm
     mg_buf_init(&r->tail, 2 * TAIL_KEEP);
 }
 
+static void
+drop_state(struct mg_relay *r)
+{
+    if (r->xfree != NULL) {
+        r->xfree(r->xstate);
+    }
+    r->xstate = NULL;
+    r->xfree = NULL;
+}
+
+void
+mg_relay_set_state(struct mg_relay *r, void *state, void (*xfree)(void *state))
+{
+    drop_state(r);
+    r->xstate = state;
+    r->xfree = xfree;
+}
+
 void
 mg_relay_deinit(struct mg_relay *r)
 {
+    drop_state(r);
     mg_sse_deinit(&r->splitter);
     mg_buf_deinit(&r->held);
     mg_buf_deinit(&r->scratch);
@@ -63,6 +82,7 @@ mg_relay_reset(struct mg_relay *r, int sse, enum mg_relay_path path)
     r->path = path;
     r->sse = sse;
     r->keep_length = 0;
+    r->no_usage = 0;
     r->committed = 0;
     r->failed = 0;
     r->cut = 0;
@@ -72,6 +92,8 @@ mg_relay_reset(struct mg_relay *r, int sse, enum mg_relay_path path)
     r->have_usage = 0;
     r->usage.input = -1;
     r->usage.output = -1;
+    r->content_type = NULL;
+    drop_state(r);
     mg_sse_reset(&r->splitter);
     mg_buf_reset(&r->held);
     mg_buf_reset(&r->tail);
@@ -548,12 +570,31 @@ mg_relay_add_sse_strip(struct mg_relay *r)
 
 /* ---- JSON tail keeper: the last TAIL_KEEP..2*TAIL_KEEP bytes, where the usage is --------- */
 
+void
+mg_relay_pass_events(struct mg_stage *s, const char *p, size_t n)
+{
+    const char *end = p + n, *sep;
+
+    while (p < end && !s->relay->failed && !s->relay->cut) {
+        sep = memmem(p, (size_t)(end - p), "\n\n", 2);
+        sep = sep != NULL ? sep + 2 : end;
+        s->next->write(s->next, p, (size_t)(sep - p), 1);
+        p = sep;
+    }
+}
+
 static void
 tail_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
-    struct mg_buf *t = &s->relay->tail;
-
     s->next->write(s->next, p, n, whole);
+    mg_relay_keep_tail(s->relay, p, n);
+}
+
+void
+mg_relay_keep_tail(struct mg_relay *r, const char *p, size_t n)
+{
+    struct mg_buf *t = &r->tail;
+
     if (n >= TAIL_KEEP) {
         mg_buf_reset(t);
         mg_buf_add(t, p + n - TAIL_KEEP, TAIL_KEEP);

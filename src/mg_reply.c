@@ -152,6 +152,32 @@ error_type(int status)
     return status >= 500 ? "server_error" : "invalid_request_error";
 }
 
+/* Anthropic's error type for a status, on /v1/messages* (Anthropic-native clients). */
+static const char *
+anthropic_error_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 529: return "overloaded_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+/* 1 when req is on /v1/messages or below: its errors take Anthropic's shape. */
+static int
+anthropic_path(struct evhttp_request *req)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+
+    return path != NULL && strncmp(path, "/v1/messages", 12) == 0 &&
+           (path[12] == '\0' || path[12] == '/');
+}
+
 static void
 send_error(struct evhttp_request *req, int status, const char *code, const char *param,
            const char *msg)
@@ -159,6 +185,15 @@ send_error(struct evhttp_request *req, int status, const char *code, const char 
     struct mg_buf out;
 
     mg_buf_init(&out, 4096);
+    if (anthropic_path(req)) {
+        mg_buf_printf(&out, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
+                      anthropic_error_type(status));
+        mg_json_quote(&out, msg, strlen(msg));
+        mg_buf_adds(&out, "}}\n");
+        mg_reply_json(req, status, out.data, out.len);
+        mg_buf_deinit(&out);
+        return;
+    }
     mg_buf_adds(&out, "{\"error\":{\"message\":");
     mg_json_quote(&out, msg, strlen(msg));
     mg_buf_printf(&out, ",\"type\":\"%s\",\"param\":", error_type(status));

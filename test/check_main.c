@@ -51,6 +51,7 @@ main(void)
     srunner_add_suite(sr, limit_suite());
     srunner_add_suite(sr, hdr_suite());
     srunner_add_suite(sr, auth_suite());
+    srunner_add_suite(sr, providers_suite());
     srunner_add_suite(sr, integration_suite());
     srunner_add_suite(sr, failover_suite());
     srunner_add_suite(sr, lifecycle_suite());

@@ -27,6 +27,7 @@
  *                           that carry key K (a backend that fails N times, then recovers)
  *   x-fake-ratelimit: 1     add x-ratelimit-limit-requests: 9999, x-ratelimit-remaining-tokens:
  *                           8888 and retry-after: 3 to the answer (a provider's own limits)
+ * (Azure's /openai/deployments/... and Anthropic's /v1/messages: see fakeai_providers.c)
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N; with --fail-first K only the first K requests, with
  * --fail-for-ms T only during the first T ms), --hang (never answer), --drop (close the connection on
@@ -99,6 +100,10 @@ struct fake {
     const char               *error_message;
     json_t                   *echo_json;
 };
+
+/* Azure's and Anthropic's paths (test/fakeai_providers.c): 1 when it took the request. */
+int fake_provider_handle(struct event_base *base, struct evhttp_request *req, const char *name,
+                         int fail);
 
 static long
 header_num(struct evhttp_request *req, const char *name, long def)
@@ -593,6 +598,9 @@ handle(struct evhttp_request *req, void *arg)
     }
     if (g.hang) {
         return;   /* never answered; the gateway's first_byte timer must fire */
+    }
+    if (fake_provider_handle(g.base, req, g.name, g.fail)) {
+        return;   /* another provider's path: test/fakeai_providers.c */
     }
     f = calloc(1, sizeof(*f));
     g.active++;

@@ -26,6 +26,7 @@ Suite *health_suite(void);
 Suite *limit_suite(void);
 Suite *hdr_suite(void);
 Suite *auth_suite(void);
+Suite *providers_suite(void);
 Suite *integration_suite(void);
 Suite *failover_suite(void);
 Suite *lifecycle_suite(void);

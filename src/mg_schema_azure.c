@@ -1,0 +1,50 @@
+/*
+ * mg_schema_azure — Azure OpenAI: the API is OpenAI's, the URL names a deployment and an API
+ * version, and the key goes in `api-key`.
+ *
+ *   POST /v1/X  ->  {url}/openai/deployments/{model}/X?api-version={api_version}[&client's params]
+ *
+ * {model} is the entry's override, else the client's model, encoded as one path segment. The
+ * client's own api-version is replaced; its other query parameters are kept. The body, the
+ * usage injection and the relay are the openai schema's.
+ */
+#include <string.h>
+
+#include "mg_conf.h"
+#include "mg_json.h"
+#include "mg_schema.h"
+#include "mg_sigv4.h"
+
+static int
+azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
+            const struct mg_rule_backend *e, struct mg_upreq *up)
+{
+    const char *model = e->model != NULL ? e->model : rq->jr->model;
+    size_t model_len = e->model != NULL ? strlen(e->model) : rq->jr->model_len;
+    int rc;
+
+    if (mg_schema_openai_body(rq, e, up) != MG_OK) {
+        return MG_ERR;
+    }
+    rc = mg_buf_adds(&up->url, b->url);
+    rc = rc ? rc : mg_buf_adds(&up->url, "/openai/deployments/");
+    rc = rc ? rc : mg_sigv4_encode_segment(&up->url, model, model_len);
+    rc = rc ? rc : mg_buf_adds(&up->url, rq->upath);
+    rc = rc ? rc : mg_buf_adds(&up->url, "?api-version=");
+    rc = rc ? rc : mg_buf_adds(&up->url, b->api_version);
+    rc = rc ? rc : mg_schema_add_query(&up->url, rq->query, "api-version", 0);
+    if (rc != MG_OK) {
+        return MG_ERR;
+    }
+    up->headers = mg_schema_headers(rq, b, NULL, 0);   /* auth_header is "api-key: ..." */
+    return MG_OK;
+}
+
+const struct mg_schema mg_schema_azure = {
+    .name = "azure",
+    .serves = mg_schema_serves_openai_paths,
+    .build = azure_build,
+    .classify = mg_schema_classify_status,
+    .relay = mg_schema_openai_relay,
+    .error_body = mg_schema_pass_error,
+};

@@ -1,0 +1,387 @@
+/*
+ * mg_schema_bedrock — Amazon Bedrock's Converse API, for OpenAI chat clients.
+ *
+ *   POST /v1/chat/completions -> POST {url}/model/{modelId}/converse (or /converse-stream)
+ *
+ * The request is translated (mg_bedrock), then signed with AWS SigV4 over the exact bytes sent
+ * (mg_sigv4): the model id is percent-encoded as one path segment, and the signer encodes that
+ * path once more for the canonical request, as AWS does for every service but S3. The Host
+ * header is set here, so the value signed is the value sent. The derived signing key is cached
+ * per worker thread (a few slots, keyed by the credentials and region): each worker derives it
+ * once a day and region, without a lock.
+ *
+ * ConverseStream answers are AWS event-stream frames: the decoder (mg_evstream) takes them as
+ * they arrive, split anywhere, checks both CRCs, and each frame is translated into chat chunks at
+ * once, before the commit gate. An exception frame or a broken frame ends the stream as the
+ * contract says (before commit: fail over; after: one upstream_stream_error event).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "mg_bedrock.h"
+#include "mg_conf.h"
+#include "mg_evstream.h"
+#include "mg_json.h"
+#include "mg_relay.h"
+#include "mg_schema.h"
+#include "mg_sigv4.h"
+
+#define ANSWER_MAX  (16 * 1024 * 1024)   /* a plain answer read whole to be translated */
+#define FRAME_MAX   (1024 * 1024)        /* one event-stream frame */
+#define KEY_SLOTS   8                    /* signing keys cached per worker thread */
+
+static int
+bedrock_serves(const char *upath)
+{
+    return strcmp(upath, "/chat/completions") == 0;
+}
+
+/* ---- signing --------------------------------------------------------------------------- */
+
+/* The signing-key cache of this thread: the slot for these credentials and region. */
+static struct mg_sigv4_cache *
+key_cache(const struct mg_backend *b)
+{
+    static _Thread_local struct mg_sigv4_cache slots[KEY_SLOTS];
+    static _Thread_local int ready;
+    uint64_t h = 1469598103934665603ull;
+    const char *p;
+    int i;
+
+    if (!ready) {
+        for (i = 0; i < KEY_SLOTS; i++) {
+            mg_sigv4_cache_init(&slots[i]);
+        }
+        ready = 1;
+    }
+    for (p = b->aws_access_key_id; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    }
+    for (p = b->region; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    }
+    return &slots[h % KEY_SLOTS];   /* a collision only costs a derivation */
+}
+
+/* "https://host:port/prefix" -> host:port (as sent in Host) and /prefix. */
+static int
+split_url(const char *url, char *host, size_t hostlen, const char **prefix)
+{
+    const char *a = strstr(url, "://"), *slash;
+    size_t n;
+
+    if (a == NULL) {
+        return MG_ERR;
+    }
+    a += 3;
+    slash = strchr(a, '/');
+    n = slash != NULL ? (size_t)(slash - a) : strlen(a);
+    if (n == 0 || n >= hostlen) {
+        return MG_ERR;
+    }
+    memcpy(host, a, n);
+    host[n] = '\0';
+    *prefix = slash != NULL ? slash : "";
+    return MG_OK;
+}
+
+static struct curl_slist *
+add_pair(struct curl_slist *l, struct mg_buf *line, const char *name, const char *value)
+{
+    mg_buf_reset(line);
+    mg_buf_adds(line, name);
+    mg_buf_adds(line, ": ");
+    mg_buf_adds(line, value);
+    return mg_schema_add_line(l, line->data);
+}
+
+/* Signs the request in up (URL and body final) and adds the signed headers. */
+static int
+sign(const struct mg_client_req *rq, const struct mg_backend *b, struct mg_upreq *up,
+     const char *host, const char *path)
+{
+    static const char *const skip[] = {"x-amz-*", NULL};   /* x-amz-* must be signed: ours only */
+    struct mg_sigv4_header ct = {"content-type", "application/json"};
+    struct mg_sigv4_creds creds = {b->aws_access_key_id, b->aws_secret_access_key,
+                                   b->aws_session_token};
+    struct mg_sigv4_request req;
+    struct mg_sigv4_result res;
+    struct mg_buf line;
+    size_t i;
+
+    memset(&req, 0, sizeof(req));
+    req.method = "POST";
+    req.host = host;
+    req.path = path;
+    req.headers = &ct;
+    req.nheaders = 1;
+    req.body = up->body;
+    req.body_len = up->body_len;
+    req.region = b->region;
+    req.service = "bedrock";
+    if (mg_sigv4_sign(&req, &creds, (int64_t)time(NULL), key_cache(b), &res) != MG_OK) {
+        return MG_ERR;
+    }
+    up->headers = mg_schema_headers(rq, b, skip, MG_SCHEMA_OWN_CTYPE);
+    mg_buf_init(&line, 4096);
+    up->headers = add_pair(up->headers, &line, "Host", host);
+    for (i = 0; i < res.nheaders; i++) {
+        up->headers = add_pair(up->headers, &line, res.headers[i].name, res.headers[i].value);
+    }
+    mg_buf_deinit(&line);
+    return MG_OK;
+}
+
+static int
+bedrock_build(const struct mg_client_req *rq, const struct mg_backend *b,
+              const struct mg_rule_backend *e, struct mg_upreq *up)
+{
+    const char *model = e->model != NULL ? e->model : rq->jr->model, *prefix;
+    struct mg_chatreq_err err;
+    char host[512];
+    size_t path_at;
+    int rc, stream = 0;
+
+    rc = mg_bedrock_request(rq->body, rq->body_len, b->max_tokens, &up->edited, &stream, &err);
+    if (rc == MG_CHATREQ_EINVAL || rc == MG_CHATREQ_EUNSUPPORTED) {
+        return mg_schema_refuse(up, rc == MG_CHATREQ_EINVAL ? MG_SCHEMA_EINVAL : MG_SCHEMA_ESKIP,
+                                err.param, "%s", err.message);
+    }
+    if (rc != MG_OK || split_url(b->url, host, sizeof(host), &prefix) != MG_OK) {
+        return MG_ERR;
+    }
+    up->body = up->edited.data;
+    up->body_len = up->edited.len;
+    up->stream = stream;
+    rc = mg_buf_adds(&up->url, b->url);
+    path_at = up->url.len - strlen(prefix);
+    rc = rc ? rc : mg_buf_adds(&up->url, "/model/");
+    rc = rc ? rc : mg_sigv4_encode_segment(&up->url, model, strlen(model));
+    rc = rc ? rc : mg_buf_adds(&up->url, stream ? "/converse-stream" : "/converse");
+    if (rc != MG_OK) {
+        return MG_ERR;
+    }
+    return sign(rq, b, up, host, up->url.data + path_at);
+}
+
+/* Every status but 2xx and the fail-over ones is read aside, for error_body. */
+static enum mg_head_class
+bedrock_classify(const struct mg_resp_head *h)
+{
+    enum mg_head_class c = mg_head_classify_status(h->status);
+
+    return c == MG_HEAD_FINAL && (h->status < 200 || h->status > 299) ? MG_HEAD_INSPECT : c;
+}
+
+/* ---- the stages ---------------------------------------------------------------------------- */
+
+struct xl {
+    const struct mg_client_req *rq;
+    struct mg_bedrock_stream   *stream;
+    struct mg_evstream          dec;
+    struct mg_stage            *stage;     /* the translating stage, for the frame callback */
+    struct mg_buf               out;
+    struct mg_buf               body;
+    char                        id[160];   /* Converse answers have none: chatcmpl-<request id> */
+};
+
+static void
+xl_free(void *arg)
+{
+    struct xl *x = arg;
+
+    mg_bedrock_stream_destroy(x->stream);
+    mg_evstream_deinit(&x->dec);
+    mg_buf_deinit(&x->out);
+    mg_buf_deinit(&x->body);
+    free(x);
+}
+
+static void
+note_usage(struct mg_relay *r, const struct mg_oai_usage *u)
+{
+    struct mg_usage t;
+
+    mg_oai_usage_totals(u, &t);
+    if (t.input >= 0 || t.output >= 0) {
+        r->usage = t;
+        r->have_usage = 1;
+    }
+}
+
+/* One decoded frame: translated, its chunks passed to the gate one event at a time. */
+static int
+on_frame(void *arg, const struct mg_evstream_frame *f)
+{
+    struct xl *x = arg;
+    struct mg_relay *r = x->stage->relay;
+    struct mg_oai_stream *st = mg_bedrock_stream_state(x->stream);
+    char type[128], payload[1024];
+    const char *p = (const char *)f->payload;
+    size_t n = f->payload_len;
+    struct mg_evstream_str t = f->event_type;
+    int rc;
+
+    if (mg_evstream_str_eq(f->message_type, "exception")) {
+        t = f->exception_type;
+    } else if (mg_evstream_str_eq(f->message_type, "error")) {
+        /* a protocol error: its code and message are headers, not a payload */
+        const struct mg_evstream_header *m = mg_evstream_find(f, ":error-message");
+        struct mg_buf j;
+        mg_buf_init(&j, sizeof(payload) - 1);
+        mg_buf_adds(&j, "{\"message\":");
+        mg_json_quote(&j, m != NULL ? (const char *)m->bytes : "event-stream error",
+                      m != NULL ? m->len : 18);
+        mg_buf_adds(&j, "}");
+        snprintf(payload, sizeof(payload), "%s", j.data != NULL ? j.data : "{}");
+        mg_buf_deinit(&j);
+        p = payload;
+        n = strlen(payload);
+        t.p = "error";
+        t.len = 5;
+    }
+    if (t.p == NULL || t.len >= sizeof(type)) {
+        mg_relay_fail(r, "the backend sent an event-stream frame without a type", 53);
+        return 1;
+    }
+    memcpy(type, t.p, t.len);
+    type[t.len] = '\0';
+    mg_buf_reset(&x->out);
+    rc = mg_bedrock_stream_event(x->stream, type, p, n, &x->out);
+    note_usage(r, &st->usage);
+    mg_relay_pass_events(x->stage, x->out.data, x->out.len);
+    if (rc == MG_OAI_ESTREAM) {
+        mg_relay_fail(r, st->error, strlen(st->error));
+    } else if (rc != MG_OK) {
+        mg_relay_fail(r, "the backend sent an event too large to translate", 48);
+    }
+    return r->failed || r->cut;
+}
+
+static void
+frames_write(struct mg_stage *s, const char *p, size_t n, int whole)
+{
+    struct xl *x = s->relay->xstate;
+    int rc = mg_evstream_feed(&x->dec, p, n, on_frame, x);
+    char why[160];
+
+    if (rc != 0 && rc != MG_EVSTREAM_ESTOPPED) {
+        snprintf(why, sizeof(why), "the backend sent a broken event-stream frame: %s",
+                 mg_evstream_strerror(rc));
+        mg_relay_fail(s->relay, why, strlen(why));
+    }
+}
+
+static void
+frames_end(struct mg_stage *s)
+{
+    struct mg_relay *r = s->relay;
+    struct xl *x = r->xstate;
+    struct mg_oai_stream *st = mg_bedrock_stream_state(x->stream);
+    int rc = mg_evstream_finish(&x->dec);
+
+    if (rc != 0 && !r->failed && !r->cut) {
+        mg_relay_fail(r, "the backend's event stream ended inside a frame", 47);
+    } else if (st->finished && !st->done && !r->failed && !r->cut) {
+        mg_buf_reset(&x->out);   /* messageStop without metadata: usage chunk and [DONE] */
+        if (mg_oai_stream_end(st, &x->out) == MG_OK) {
+            mg_relay_pass_events(s, x->out.data, x->out.len);
+        }
+    }
+    s->next->end(s->next);
+}
+
+static void
+answer_write(struct mg_stage *s, const char *p, size_t n, int whole)
+{
+    struct xl *x = s->relay->xstate;
+
+    if (mg_buf_add(&x->body, p, n) != MG_OK) {
+        mg_relay_fail(s->relay, "the backend's answer is too large to translate", 46);
+    }
+}
+
+static void
+answer_end(struct mg_stage *s)
+{
+    struct mg_relay *r = s->relay;
+    struct xl *x = r->xstate;
+    struct mg_usage u;
+
+    if (!r->failed) {
+        if (mg_bedrock_answer(x->body.data ? x->body.data : "", x->body.len, x->rq->jr->model,
+                              x->id, (int64_t)time(NULL), &x->out, &u) != MG_OK) {
+            mg_relay_fail(r, "the backend's answer is not a Converse answer", 45);
+        } else {
+            r->usage = u;
+            r->have_usage = u.input >= 0 || u.output >= 0;
+            s->next->write(s->next, x->out.data, x->out.len, 1);
+        }
+    }
+    s->next->end(s->next);
+}
+
+static void
+bedrock_relay(struct mg_relay *r, const struct mg_client_req *rq, const struct mg_upreq *up,
+              const struct mg_resp_head *h)
+{
+    struct xl *x;
+
+    if (h->status < 200 || h->status > 299) {   /* an error too long to read aside */
+        r->keep_length = 1;
+        mg_relay_add_gate(r);
+        return;
+    }
+    x = mg_calloc(1, sizeof(*x));
+    x->rq = rq;
+    x->stage = &r->xlate;
+    snprintf(x->id, sizeof(x->id), "chatcmpl-%s", rq->request_id);
+    mg_evstream_init(&x->dec, FRAME_MAX);
+    mg_buf_init(&x->out, 2 * ANSWER_MAX);
+    mg_buf_init(&x->body, ANSWER_MAX);
+    mg_relay_set_state(r, x, xl_free);
+    r->xlate.relay = r;
+    if (h->sse) {   /* application/vnd.amazon.eventstream: ConverseStream's frames */
+        x->stream = mg_bedrock_stream_create(rq->jr->model, (int64_t)time(NULL),
+                                             rq->jr->include_usage, x->id);
+        r->sse = 1;   /* what the client gets is an event stream, whatever the frames were */
+        r->content_type = "text/event-stream";
+        r->xlate.write = frames_write;
+        r->xlate.end = frames_end;
+    } else {
+        r->xlate.write = answer_write;
+        r->xlate.end = answer_end;
+    }
+    mg_relay_add(r, &r->xlate);
+    mg_relay_add_gate(r);
+}
+
+/* Bedrock's {"message"} and x-amzn-errortype, in OpenAI's shape. */
+static int
+bedrock_error_body(const struct mg_client_req *rq, const struct mg_resp_head *h,
+                   const char *body, size_t len, struct mg_buf *out)
+{
+    const char *name, *value, *type = NULL;
+    size_t pos = 0;
+
+    while (mg_head_next(h, &pos, &name, &value)) {
+        if (strcasecmp(name, "x-amzn-errortype") == 0) {
+            type = value;
+        }
+    }
+    return mg_bedrock_error(type, body != NULL ? body : "", len, out) == MG_OK;
+}
+
+const struct mg_schema mg_schema_bedrock = {
+    .name = "bedrock",
+    .serves = bedrock_serves,
+    .build = bedrock_build,
+    .classify = bedrock_classify,
+    .relay = bedrock_relay,
+    .error_body = bedrock_error_body,
+};

@@ -1,0 +1,796 @@
+/*
+ * fakeai_providers — fakeai's other providers, so the translating schemas can be tested offline:
+ *
+ *   /openai/deployments/{name}/...?api-version=V   Azure OpenAI: checks api-key and api-version,
+ *                                                   then answers as the OpenAI fake does
+ *   /v1/messages, /v1/messages/count_tokens        Anthropic Messages, plain and streamed
+ *   /model/{id}/converse, /model/{id}/converse-stream
+ *                                                  Amazon Bedrock: the SigV4 signature is checked
+ *                                                  (access key FAKEAKID, secret fake-secret; a
+ *                                                  wrong one is 403), answers in JSON or as AWS
+ *                                                  event-stream frames
+ *
+ * Steering headers (besides fakeai's x-fake-status, x-fake-status-for, x-fake-usage,
+ * x-fake-chunks, x-fake-chunk-gap-ms, x-fake-split, x-fake-echo):
+ *   x-fake-cache: READ,WRITE   cache token counts (default 0,0)
+ *   x-fake-stop: REASON        the stop_reason (default end_turn, or tool_use with tools)
+ *   x-fake-stream-error: WHEN  "early" (an error event before any text) or "late" (after it)
+ *   x-fake-cut: 1              drop the connection after the text (before message_delta)
+ *   x-fake-retry-after: N      Retry-After on an error answer
+ *   x-fake-bad-crc: 1          (bedrock streams) a frame with a broken CRC after the text
+ * With x-fake-echo: 1 the answer's text is the request as received (uri, headers, body) as JSON.
+ * A request with tools gets a tool_use block calling the first tool.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <time.h>
+
+#include "mg_evstream.h"
+#include "mg_sigv4.h"
+#include "mg_util.h"
+
+/* ---- a scripted answer: events sent one after another, with gaps, splits and a cut ---------- */
+
+struct script {
+    struct evhttp_request    *req;
+    struct evhttp_connection *evcon;
+    struct event             *timer;
+    char                    **ev;          /* the events' bytes */
+    size_t                   *evlen;
+    size_t                    nev;
+    size_t                    next;
+    size_t                    half;        /* bytes of ev[next] already sent (split mode) */
+    int                       gap_ms;
+    int                       split;
+    long                      cut_at;      /* drop the connection before this event; -1: never */
+};
+
+static void
+script_free(struct script *s)
+{
+    size_t i;
+
+    if (s->evcon != NULL) {
+        evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+    }
+    event_free(s->timer);
+    for (i = 0; i < s->nev; i++) {
+        free(s->ev[i]);
+    }
+    free(s->ev);
+    free(s->evlen);
+    free(s);
+}
+
+static void
+script_add(struct script *s, const char *p, size_t n)
+{
+    s->ev = realloc(s->ev, (s->nev + 1) * sizeof(*s->ev));
+    s->evlen = realloc(s->evlen, (s->nev + 1) * sizeof(*s->evlen));
+    s->ev[s->nev] = malloc(n + 1);
+    memcpy(s->ev[s->nev], p, n);
+    s->ev[s->nev][n] = '\0';
+    s->evlen[s->nev++] = n;
+}
+
+static void
+send_bytes(struct evhttp_request *req, const char *p, size_t n)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    evbuffer_add(b, p, n);
+    evhttp_send_reply_chunk(req, b);
+    evbuffer_free(b);
+}
+
+static void
+later(struct script *s, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    evtimer_add(s->timer, &tv);
+}
+
+/* Sends what is due now; arms the timer for the rest. Frees s at the end. */
+static void
+script_step(struct script *s)
+{
+    while (s->next < s->nev) {
+        if ((long)s->next == s->cut_at) {
+            struct evhttp_connection *evcon = s->evcon;
+            struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+            if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+                later(s, 2);   /* what was sent must reach the gateway before the cut */
+                return;
+            }
+            s->evcon = NULL;
+            evhttp_connection_set_closecb(evcon, NULL, NULL);
+            script_free(s);
+            evhttp_connection_free(evcon);   /* a cut: no last chunk */
+            return;
+        }
+        if (s->split && s->half == 0 && s->evlen[s->next] > 1) {
+            s->half = s->evlen[s->next] / 2;
+            send_bytes(s->req, s->ev[s->next], s->half);
+            later(s, 5);
+            return;
+        }
+        send_bytes(s->req, s->ev[s->next] + s->half, s->evlen[s->next] - s->half);
+        s->half = 0;
+        s->next++;
+        if (s->gap_ms > 0 && s->next < s->nev) {
+            later(s, s->gap_ms);
+            return;
+        }
+    }
+    if (s->evcon != NULL) {
+        evhttp_connection_set_closecb(s->evcon, NULL, NULL);
+        s->evcon = NULL;
+    }
+    evhttp_send_reply_end(s->req);
+    script_free(s);
+}
+
+static void
+on_script_timer(evutil_socket_t fd, short what, void *arg)
+{
+    script_step(arg);
+}
+
+static void
+on_script_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct script *s = arg;
+
+    s->evcon = NULL;
+    if (evhttp_request_get_connection(s->req) == NULL) {
+        evhttp_request_free(s->req);
+    }
+    script_free(s);
+}
+
+static struct script *
+script_new(struct event_base *base, struct evhttp_request *req)
+{
+    struct script *s = calloc(1, sizeof(*s));
+
+    s->req = req;
+    s->evcon = evhttp_request_get_connection(req);
+    s->timer = evtimer_new(base, on_script_timer, s);
+    s->cut_at = -1;
+    return s;
+}
+
+/* Starts sending s with status and content type. */
+static void
+script_start(struct script *s, int status, const char *ctype)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(s->req), "Content-Type", ctype);
+    evhttp_connection_set_closecb(s->evcon, on_script_close, s);
+    evhttp_send_reply_start(s->req, status, NULL);
+    script_step(s);
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static const char *
+hv(struct evhttp_request *req, const char *name)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+static long
+hnum(struct evhttp_request *req, const char *name, long def)
+{
+    const char *v = hv(req, name);
+
+    return v != NULL ? strtol(v, NULL, 10) : def;
+}
+
+static void
+reply_json(struct evhttp_request *req, int status, json_t *j)
+{
+    struct evbuffer *b = evbuffer_new();
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+    evbuffer_add(b, s, strlen(s));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, status, NULL, b);
+    evbuffer_free(b);
+    free(s);
+    json_decref(j);
+}
+
+/* The request as received, for x-fake-echo: {uri, headers (lower-case names), body}. */
+static char *
+echo_text(struct evhttp_request *req, json_t *body)
+{
+    json_t *h = json_object(), *j;
+    struct evkeyval *kv;
+    char *s;
+
+    TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
+        char lower[256];
+        size_t i;
+        for (i = 0; kv->key[i] && i < sizeof(lower) - 1; i++) {
+            lower[i] = (char)(kv->key[i] >= 'A' && kv->key[i] <= 'Z' ? kv->key[i] + 32
+                                                                     : kv->key[i]);
+        }
+        lower[i] = '\0';
+        json_object_set_new(h, lower, json_string(kv->value));
+    }
+    j = json_pack("{s:s,s:o,s:O}", "uri", evhttp_request_get_uri(req), "headers", h, "body",
+                  body);
+    s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(j);
+    return s;
+}
+
+/* ---- Azure --------------------------------------------------------------------------------- */
+
+/* 1 when the Azure request was refused here; 0 to let the OpenAI fake answer it. */
+static int
+azure(struct evhttp_request *req, const char *uri)
+{
+    const char *q = strchr(uri, '?');
+
+    if (hv(req, "api-key") == NULL) {
+        reply_json(req, 401, json_pack("{s:{s:s,s:s}}", "error", "code", "401", "message",
+                                       "Access denied due to invalid subscription key or wrong "
+                                       "API endpoint."));
+        return 1;
+    }
+    if (q == NULL || (strncmp(q + 1, "api-version=", 12) != 0 &&
+                      strstr(q, "&api-version=") == NULL)) {
+        reply_json(req, 404, json_pack("{s:{s:s,s:s}}", "error", "code", "404", "message",
+                                       "Resource not found"));
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- Anthropic ----------------------------------------------------------------------------- */
+
+static const char *
+anthropic_type(int status)
+{
+    switch (status) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 529: return "overloaded_error";
+    default: return "api_error";
+    }
+}
+
+static void
+anthropic_error(struct evhttp_request *req, int status, const char *msg)
+{
+    long ra = hnum(req, "x-fake-retry-after", -1);
+
+    if (ra >= 0) {
+        char v[32];
+        snprintf(v, sizeof(v), "%ld", ra);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+    }
+    reply_json(req, status, json_pack("{s:s,s:{s:s,s:s},s:s}", "type", "error", "error", "type",
+                                      anthropic_type(status), "message", msg, "request_id",
+                                      "req_fake"));
+}
+
+struct areq {
+    json_t     *body;
+    const char *model;
+    const char *tool;        /* the first tool's name, or NULL */
+    int         stream;
+    int         in, out, cache_read, cache_write;
+    const char *stop;
+    char       *text;        /* the answer's text */
+};
+
+static json_t *
+usage_obj(const struct areq *a, int output)
+{
+    return json_pack("{s:i,s:i,s:i,s:i}", "input_tokens", a->in, "cache_creation_input_tokens",
+                     a->cache_write, "cache_read_input_tokens", a->cache_read, "output_tokens",
+                     output);
+}
+
+static void
+answer_plain(struct evhttp_request *req, const struct areq *a)
+{
+    json_t *content = json_array();
+
+    json_array_append_new(content, json_pack("{s:s,s:s}", "type", "text", "text", a->text));
+    if (a->tool != NULL) {
+        json_array_append_new(content, json_pack("{s:s,s:s,s:s,s:{s:s}}", "type", "tool_use",
+                                                 "id", "toolu_fake1", "name", a->tool, "input",
+                                                 "location", "Paris"));
+    }
+    reply_json(req, 200, json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:o}", "id", "msg_fake1",
+                                   "type", "message", "role", "assistant", "model", a->model,
+                                   "content", content, "stop_reason", a->stop, "stop_sequence",
+                                   "usage", usage_obj(a, a->out)));
+}
+
+static void
+add_event(struct script *s, const char *name, json_t *data)
+{
+    char *d = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t n = strlen(d) + strlen(name) + 32;
+    char *ev = malloc(n);
+
+    snprintf(ev, n, "event: %s\ndata: %s\n\n", name, d);
+    script_add(s, ev, strlen(ev));
+    free(ev);
+    free(d);
+    json_decref(data);
+}
+
+static void
+add_error_event(struct script *s)
+{
+    add_event(s, "error", json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type",
+                                    "overloaded_error", "message", "Overloaded"));
+}
+
+static void
+answer_stream(struct event_base *base, struct evhttp_request *req, const struct areq *a)
+{
+    static const char *const frags[] = {"{\"location\"", ": \"Par", "is\"}"};
+    struct script *s = script_new(base, req);
+    const char *err = hv(req, "x-fake-stream-error");
+    long i, chunks = hnum(req, "x-fake-chunks", 3);
+    char piece[64];
+
+    s->gap_ms = (int)hnum(req, "x-fake-chunk-gap-ms", 0);
+    s->split = hnum(req, "x-fake-split", 0) == 1;
+    add_event(s, "message_start", json_pack("{s:s,s:{s:s,s:s,s:s,s:[],s:s,s:n,s:n,s:o}}",
+              "type", "message_start", "message", "id", "msg_fake1", "type", "message", "role",
+              "assistant", "content", "model", a->model, "stop_reason", "stop_sequence",
+              "usage", usage_obj(a, 1)));
+    script_add(s, "event: ping\ndata: {\"type\": \"ping\"}\n\n", 36);
+    if (err != NULL && strcmp(err, "early") == 0) {
+        add_error_event(s);
+    }
+    add_event(s, "content_block_start", json_pack("{s:s,s:i,s:{s:s,s:s}}", "type",
+              "content_block_start", "index", 0, "content_block", "type", "text", "text", ""));
+    if (strcmp(a->text, "") != 0 && hv(req, "x-fake-echo") != NULL) {
+        chunks = 0;
+        add_event(s, "content_block_delta", json_pack("{s:s,s:i,s:{s:s,s:s}}", "type",
+                  "content_block_delta", "index", 0, "delta", "type", "text_delta", "text",
+                  a->text));
+    }
+    for (i = 0; i < chunks; i++) {
+        snprintf(piece, sizeof(piece), "tok%ld ", i);
+        add_event(s, "content_block_delta", json_pack("{s:s,s:i,s:{s:s,s:s}}", "type",
+                  "content_block_delta", "index", 0, "delta", "type", "text_delta", "text",
+                  piece));
+    }
+    add_event(s, "content_block_stop", json_pack("{s:s,s:i}", "type", "content_block_stop",
+                                                 "index", 0));
+    if (a->tool != NULL) {
+        add_event(s, "content_block_start", json_pack("{s:s,s:i,s:{s:s,s:s,s:s,s:{}}}", "type",
+                  "content_block_start", "index", 1, "content_block", "type", "tool_use", "id",
+                  "toolu_fake1", "name", a->tool, "input"));
+        for (i = 0; i < 3; i++) {
+            add_event(s, "content_block_delta", json_pack("{s:s,s:i,s:{s:s,s:s}}", "type",
+                      "content_block_delta", "index", 1, "delta", "type", "input_json_delta",
+                      "partial_json", frags[i]));
+        }
+        add_event(s, "content_block_stop", json_pack("{s:s,s:i}", "type", "content_block_stop",
+                                                     "index", 1));
+    }
+    if (err != NULL && strcmp(err, "late") == 0) {
+        add_error_event(s);
+    }
+    if (hnum(req, "x-fake-cut", 0) == 1) {
+        s->cut_at = (long)s->nev;
+    }
+    add_event(s, "message_delta", json_pack("{s:s,s:{s:s,s:n},s:{s:i}}", "type",
+              "message_delta", "delta", "stop_reason", a->stop, "stop_sequence", "usage",
+              "output_tokens", a->out));
+    add_event(s, "message_stop", json_pack("{s:s}", "type", "message_stop"));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-cache");
+    script_start(s, 200, "text/event-stream");
+}
+
+static void
+anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, const char *name,
+          int fail, json_t *body)
+{
+    const char *only = hv(req, "x-fake-status-for"), *v;
+    int status = fail ? fail : (int)hnum(req, "x-fake-status", 200);
+    json_t *tools = json_object_get(body, "tools");
+    struct areq a;
+    char text[128];
+
+    if (!fail && only != NULL && strcmp(only, name) != 0) {
+        status = 200;
+    }
+    if (hv(req, "x-api-key") == NULL || hv(req, "authorization") != NULL) {
+        anthropic_error(req, 401, "invalid x-api-key");
+        return;
+    }
+    if (hv(req, "anthropic-version") == NULL) {
+        anthropic_error(req, 400, "anthropic-version: header is required");
+        return;
+    }
+    if (status >= 400) {
+        anthropic_error(req, status, status == 529 ? "Overloaded" : "fake failure");
+        return;
+    }
+    if (!json_is_object(body) || !json_is_string(json_object_get(body, "model"))) {
+        anthropic_error(req, 400, "model: Field required");
+        return;
+    }
+    if (strstr(uri, "/count_tokens") != NULL) {
+        reply_json(req, 200, json_pack("{s:i}", "input_tokens", 42));
+        return;
+    }
+    if (!json_is_integer(json_object_get(body, "max_tokens"))) {
+        anthropic_error(req, 400, "max_tokens: Field required");
+        return;
+    }
+    memset(&a, 0, sizeof(a));
+    a.body = body;
+    a.model = json_string_value(json_object_get(body, "model"));
+    a.stream = json_is_true(json_object_get(body, "stream"));
+    a.tool = json_string_value(json_object_get(json_array_get(tools, 0), "name"));
+    a.in = 10;
+    a.out = 20;
+    if ((v = hv(req, "x-fake-usage")) != NULL) {
+        sscanf(v, "%d,%d", &a.in, &a.out);
+    }
+    if ((v = hv(req, "x-fake-cache")) != NULL) {
+        sscanf(v, "%d,%d", &a.cache_read, &a.cache_write);
+    }
+    a.stop = hv(req, "x-fake-stop") ? hv(req, "x-fake-stop") : a.tool ? "tool_use" : "end_turn";
+    if (hv(req, "x-fake-echo") != NULL) {
+        a.text = echo_text(req, body);
+    } else {
+        snprintf(text, sizeof(text), "Hello from %s", name);
+        a.text = strdup(a.stream ? "" : text);
+    }
+    if (a.stream) {
+        answer_stream(base, req, &a);
+    } else {
+        answer_plain(req, &a);
+    }
+    free(a.text);
+}
+
+/* ---- Bedrock ------------------------------------------------------------------------------- */
+
+#define FAKE_AKID   "FAKEAKID"
+#define FAKE_SECRET "fake-secret"
+
+static void
+bedrock_error(struct evhttp_request *req, int status, const char *type, const char *msg)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    char v[160];
+    long ra = hnum(req, "x-fake-retry-after", -1);
+
+    snprintf(v, sizeof(v), "%s:http://internal.amazon.com/coral/com.amazon.bedrock/", type);
+    evhttp_add_header(out, "x-amzn-errortype", v);
+    evhttp_add_header(out, "x-amzn-RequestId", "fake-request-id");
+    if (ra >= 0) {
+        snprintf(v, sizeof(v), "%ld", ra);
+        evhttp_add_header(out, "Retry-After", v);
+    }
+    reply_json(req, status, json_pack("{s:s}", "message", msg));
+}
+
+/* "20150830T123600Z" -> Unix seconds, or -1. */
+static int64_t
+amz_time(const char *v)
+{
+    struct tm tm;
+
+    memset(&tm, 0, sizeof(tm));
+    if (v == NULL || strlen(v) != 16 ||
+        sscanf(v, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6) {
+        return -1;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm);
+}
+
+/*
+ * Checks the request's SigV4 signature as AWS would: the credential scope, the time (5 minutes
+ * of skew), then the whole signature recomputed over what arrived. 0, or -1 after answering 403.
+ */
+static int
+bedrock_verify(struct evhttp_request *req, const char *body, size_t len)
+{
+    const char *auth = hv(req, "authorization"), *uri = evhttp_request_get_uri(req), *q;
+    char akid[64], date[16], region[64], service[64], signed_h[512], path[2048];
+    struct mg_sigv4_header hs[MG_SIGV4_MAX_HEADERS];
+    struct mg_sigv4_request sr;
+    struct mg_sigv4_result res;
+    struct mg_sigv4_creds creds;
+    size_t nh = 0;
+    int64_t t = amz_time(hv(req, "x-amz-date"));
+    char *name, *save = NULL;
+
+    if (auth == NULL || sscanf(auth, "AWS4-HMAC-SHA256 Credential=%63[^/]/%15[^/]/%63[^/]/"
+                                     "%63[^/]/aws4_request, SignedHeaders=%511[^,]", akid, date,
+                               region, service, signed_h) != 5) {
+        bedrock_error(req, 403, "AccessDeniedException", "Missing or malformed Authorization");
+        return -1;
+    }
+    if (strcmp(akid, FAKE_AKID) != 0) {
+        bedrock_error(req, 403, "UnrecognizedClientException",
+                      "The security token included in the request is invalid.");
+        return -1;
+    }
+    if (t < 0 || llabs((long long)(t - (int64_t)time(NULL))) > 300 || strcmp(service, "bedrock")) {
+        bedrock_error(req, 403, "InvalidSignatureException", "Signature expired or bad scope");
+        return -1;
+    }
+    if (strstr(signed_h, "host") == NULL || strstr(signed_h, "x-amz-date") == NULL ||
+        strstr(signed_h, "content-type") == NULL) {
+        bedrock_error(req, 403, "InvalidSignatureException", "host, x-amz-date and content-type "
+                      "must be signed");
+        return -1;
+    }
+    for (name = strtok_r(signed_h, ";", &save); name != NULL; name = strtok_r(NULL, ";", &save)) {
+        if (strcmp(name, "host") != 0 && strcmp(name, "x-amz-date") != 0 &&
+            strcmp(name, "x-amz-security-token") != 0 && nh < MG_SIGV4_MAX_HEADERS) {
+            hs[nh].name = name;
+            hs[nh].value = hv(req, name) ? hv(req, name) : "";
+            nh++;
+        }
+    }
+    q = strchr(uri, '?');
+    snprintf(path, sizeof(path), "%.*s", q ? (int)(q - uri) : (int)strlen(uri), uri);
+    memset(&sr, 0, sizeof(sr));
+    sr.method = "POST";
+    sr.host = hv(req, "host") ? hv(req, "host") : "";
+    sr.path = path;
+    sr.query = q ? q + 1 : NULL;
+    sr.headers = hs;
+    sr.nheaders = nh;
+    sr.body = len ? body : NULL;
+    sr.body_len = len;
+    sr.region = region;
+    sr.service = service;
+    creds.access_key_id = FAKE_AKID;
+    creds.secret_access_key = FAKE_SECRET;
+    creds.session_token = hv(req, "x-amz-security-token");
+    if (mg_sigv4_sign(&sr, &creds, t, NULL, &res) != MG_OK ||
+        strcmp(res.authorization, auth) != 0) {
+        bedrock_error(req, 403, "InvalidSignatureException", "The request signature we "
+                      "calculated does not match the signature you provided.");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+add_frame(struct script *s, const char *mtype, const char *tname, const char *type, json_t *p)
+{
+    struct mg_evstream_header h[3] = {
+        {":message-type", 13, MG_EVSTREAM_T_STRING, 0, (const unsigned char *)mtype,
+         strlen(mtype)},
+        {tname, strlen(tname), MG_EVSTREAM_T_STRING, 0, (const unsigned char *)type,
+         strlen(type)},
+        MG_EVSTREAM_STRING(":content-type", "application/json"),
+    };
+    char *d = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    struct mg_buf b;
+
+    mg_buf_init(&b, 1 << 20);
+    mg_evstream_encode(&b, h, 3, d, strlen(d));
+    script_add(s, b.data, b.len);
+    mg_buf_deinit(&b);
+    free(d);
+    json_decref(p);
+}
+
+static void
+add_bedrock_event(struct script *s, const char *type, json_t *p)
+{
+    add_frame(s, "event", ":event-type", type, p);
+}
+
+static json_t *
+bedrock_usage(const struct areq *a)
+{
+    return json_pack("{s:i,s:i,s:i,s:i,s:i}", "inputTokens", a->in, "outputTokens", a->out,
+                     "totalTokens", a->in + a->out + a->cache_read + a->cache_write,
+                     "cacheReadInputTokens", a->cache_read, "cacheWriteInputTokens",
+                     a->cache_write);
+}
+
+static void
+bedrock_stream(struct event_base *base, struct evhttp_request *req, const struct areq *a)
+{
+    static const char *const frags[] = {"{\"location\"", ": \"Par", "is\"}"};
+    struct script *s = script_new(base, req);
+    const char *err = hv(req, "x-fake-stream-error");
+    long i, chunks = hnum(req, "x-fake-chunks", 3);
+    char piece[64];
+
+    s->gap_ms = (int)hnum(req, "x-fake-chunk-gap-ms", 0);
+    s->split = hnum(req, "x-fake-split", 0) == 1;
+    add_bedrock_event(s, "messageStart", json_pack("{s:s}", "role", "assistant"));
+    if (err != NULL && strcmp(err, "early") == 0) {
+        add_frame(s, "exception", ":exception-type", "throttlingException",
+                  json_pack("{s:s}", "message", "Too many requests, please wait"));
+    }
+    if (hv(req, "x-fake-echo") != NULL) {
+        chunks = 0;
+        add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:s}}",
+                          "contentBlockIndex", 0, "delta", "text", a->text));
+    }
+    for (i = 0; i < chunks; i++) {
+        snprintf(piece, sizeof(piece), "tok%ld ", i);
+        add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:s}}",
+                          "contentBlockIndex", 0, "delta", "text", piece));
+    }
+    add_bedrock_event(s, "contentBlockStop", json_pack("{s:i}", "contentBlockIndex", 0));
+    if (a->tool != NULL) {
+        add_bedrock_event(s, "contentBlockStart", json_pack("{s:i,s:{s:{s:s,s:s}}}",
+                          "contentBlockIndex", 1, "start", "toolUse", "toolUseId",
+                          "tooluse_fake1", "name", a->tool));
+        for (i = 0; i < 3; i++) {
+            add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:{s:s}}}",
+                              "contentBlockIndex", 1, "delta", "toolUse", "input", frags[i]));
+        }
+        add_bedrock_event(s, "contentBlockStop", json_pack("{s:i}", "contentBlockIndex", 1));
+    }
+    if (err != NULL && strcmp(err, "late") == 0) {
+        add_frame(s, "exception", ":exception-type", "modelStreamErrorException",
+                  json_pack("{s:s}", "message", "The model stream failed"));
+    }
+    if (hnum(req, "x-fake-bad-crc", 0) == 1) {
+        add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:s}}",
+                          "contentBlockIndex", 0, "delta", "text", "corrupted"));
+        s->ev[s->nev - 1][s->evlen[s->nev - 1] - 1] ^= 0x55;
+    }
+    if (hnum(req, "x-fake-cut", 0) == 1) {
+        s->cut_at = (long)s->nev;
+    }
+    add_bedrock_event(s, "messageStop", json_pack("{s:s}", "stopReason", a->stop));
+    add_bedrock_event(s, "metadata", json_pack("{s:o,s:{s:i}}", "usage", bedrock_usage(a),
+                                               "metrics", "latencyMs", 5));
+    script_start(s, 200, "application/vnd.amazon.eventstream");
+}
+
+static void
+bedrock_plain(struct evhttp_request *req, const struct areq *a)
+{
+    json_t *content = json_array();
+
+    json_array_append_new(content, json_pack("{s:s}", "text", a->text));
+    if (a->tool != NULL) {
+        json_array_append_new(content, json_pack("{s:{s:s,s:s,s:{s:s}}}", "toolUse", "toolUseId",
+                                                 "tooluse_fake1", "name", a->tool, "input",
+                                                 "location", "Paris"));
+    }
+    reply_json(req, 200, json_pack("{s:{s:{s:s,s:o}},s:s,s:o,s:{s:i}}", "output", "message",
+                                   "role", "assistant", "content", content, "stopReason",
+                                   a->stop, "usage", bedrock_usage(a), "metrics", "latencyMs",
+                                   12));
+}
+
+static const char *
+bedrock_type(int status)
+{
+    switch (status) {
+    case 400: return "ValidationException";
+    case 403: return "AccessDeniedException";
+    case 404: return "ResourceNotFoundException";
+    case 408: return "ModelTimeoutException";
+    case 424: return "ModelErrorException";
+    case 429: return "ThrottlingException";
+    case 503: return "ServiceUnavailableException";
+    default: return "InternalServerException";
+    }
+}
+
+static void
+bedrock(struct event_base *base, struct evhttp_request *req, const char *uri, const char *name,
+        int fail, const char *raw, size_t len)
+{
+    const char *only = hv(req, "x-fake-status-for"), *v;
+    int status = fail ? fail : (int)hnum(req, "x-fake-status", 200);
+    json_t *body;
+    struct areq a;
+    char text[128];
+
+    if (!fail && only != NULL && strcmp(only, name) != 0) {
+        status = 200;
+    }
+    if (bedrock_verify(req, raw, len) != 0) {
+        return;
+    }
+    if (status >= 400) {
+        bedrock_error(req, status, bedrock_type(status), status == 429 ? "Too many requests, "
+                      "please wait before trying again." : "fake failure");
+        return;
+    }
+    body = json_loadb(raw, len, 0, NULL);
+    if (!json_is_object(body) || !json_is_array(json_object_get(body, "messages"))) {
+        bedrock_error(req, 400, "ValidationException", "messages: required");
+        json_decref(body);
+        return;
+    }
+    memset(&a, 0, sizeof(a));
+    a.tool = json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(
+        json_object_get(body, "toolConfig"), "tools"), 0), "toolSpec"), "name"));
+    a.in = 10;
+    a.out = 20;
+    if ((v = hv(req, "x-fake-usage")) != NULL) {
+        sscanf(v, "%d,%d", &a.in, &a.out);
+    }
+    if ((v = hv(req, "x-fake-cache")) != NULL) {
+        sscanf(v, "%d,%d", &a.cache_read, &a.cache_write);
+    }
+    a.stop = hv(req, "x-fake-stop") ? hv(req, "x-fake-stop") : a.tool ? "tool_use" : "end_turn";
+    if (hv(req, "x-fake-echo") != NULL) {
+        a.text = echo_text(req, body);
+    } else {
+        snprintf(text, sizeof(text), "Hello from %s", name);
+        a.text = strdup(text);
+    }
+    if (strstr(uri, "/converse-stream") != NULL) {
+        bedrock_stream(base, req, &a);
+    } else {
+        bedrock_plain(req, &a);
+    }
+    free(a.text);
+    json_decref(body);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+/*
+ * Takes the request when its path is another provider's: 1 when answered (or being answered),
+ * 0 to let the OpenAI fake answer it. name and fail are fakeai's --name and --fail.
+ */
+int fake_provider_handle(struct event_base *base, struct evhttp_request *req, const char *name,
+                         int fail);
+
+int
+fake_provider_handle(struct event_base *base, struct evhttp_request *req, const char *name,
+                     int fail)
+{
+    const char *uri = evhttp_request_get_uri(req);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    json_t *body;
+
+    if (strncmp(uri, "/openai/deployments/", 20) == 0) {
+        return azure(req, uri);
+    }
+    if (strncmp(uri, "/model/", 7) == 0) {
+        bedrock(base, req, uri, name, fail, len ? (const char *)evbuffer_pullup(in, -1) : "",
+                len);
+        return 1;
+    }
+    if (strncmp(uri, "/v1/messages", 12) != 0 || (uri[12] != '\0' && uri[12] != '/' &&
+                                                  uri[12] != '?')) {
+        return 0;
+    }
+    body = json_loadb(len ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, NULL);
+    anthropic(base, req, uri, name, fail, body);
+    json_decref(body);
+    return 1;
+}

@@ -23,6 +23,9 @@
  *   x-fake-error-code: C    the error body's "code" (default: the status), and
  *   x-fake-error-message: M its "message" (default "fake failure")
  *   x-fake-endless-error: 1 an error answer whose body never ends
+ *   x-fake-resp-connection: 1  answer "Connection: keep-alive, X-Bar" with X-Bar and X-Baz headers
+ *   x-fake-sse-length: 1    a stream sent whole, with a Content-Length, not chunked
+ *   x-fake-bad-header: 1    a header named "Bad Name" in the answer (a space in a name)
  *   x-fake-fail-key: K with x-fake-fail-times: N: the faults apply only to the first N requests
  *                           that carry key K (a backend that fails N times, then recovers)
  *   x-fake-ratelimit: 1     add x-ratelimit-limit-requests: 9999, x-ratelimit-remaining-tokens:
@@ -345,6 +348,45 @@ stream_step(struct fake *f)
     }
 }
 
+/* A whole stream in one answer with a Content-Length (what some servers do). */
+static void
+sse_whole(struct fake *f)
+{
+    struct evbuffer *b = evbuffer_new();
+    json_t *ev[3];
+    char *t = content_text(f, 0), *js;
+    int i;
+
+    ev[0] = chunk_obj(f, json_pack("{s:s}", "role", "assistant"), NULL);
+    ev[1] = chunk_obj(f, json_pack("{s:s}", "content", t), NULL);
+    ev[2] = chunk_obj(f, json_object(), "stop");
+    for (i = 0; i < 3; i++) {
+        if (f->include_usage) {
+            json_object_set_new(ev[i], "usage", json_null());
+        }
+        js = json_dumps(ev[i], JSON_COMPACT | JSON_PRESERVE_ORDER);
+        evbuffer_add_printf(b, "data: %s\n\n", js);
+        free(js);
+        json_decref(ev[i]);
+    }
+    if (f->include_usage) {
+        json_t *u = json_pack("{s:s,s:[],s:o}", "id", "chatcmpl-fake", "choices", "usage",
+                              usage_json(f));
+        js = json_dumps(u, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        evbuffer_add_printf(b, "data: %s\n\n", js);
+        free(js);
+        json_decref(u);
+    }
+    evbuffer_add_printf(b, "data: [DONE]\n\n");
+    free(t);
+    evhttp_add_header(evhttp_request_get_output_headers(f->req), "Content-Type",
+                      "text/event-stream");
+    detach(f);
+    evhttp_send_reply(f->req, 200, NULL, b);
+    evbuffer_free(b);
+    fake_free(f);
+}
+
 static void
 answer(struct fake *f)
 {
@@ -390,10 +432,22 @@ answer(struct fake *f)
         cut_soon(f);
         return;
     }
+    if (header_num(f->req, "x-fake-resp-connection", 0) == 1) {
+        evhttp_add_header(out, "Connection", "keep-alive, X-Bar");
+        evhttp_add_header(out, "X-Bar", "1");
+        evhttp_add_header(out, "X-Baz", "2");
+    }
+    if (header_num(f->req, "x-fake-bad-header", 0) == 1) {
+        evhttp_add_header(out, "Bad Name", "x");
+    }
     if (f->echo) {
         detach(f);
         send_json(f->req, f->status, f->echo_json);
         fake_free(f);
+        return;
+    }
+    if (f->stream && header_num(f->req, "x-fake-sse-length", 0) == 1) {
+        sse_whole(f);
         return;
     }
     if (f->stream) {

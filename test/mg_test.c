@@ -2,6 +2,7 @@
  * mg_test — helpers for the suites: see mg_test.h.
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,6 +77,11 @@ mg_test_spawn(char *const argv[], const char *logfile)
     args[n] = NULL;
     pid = fork();
     if (pid == 0) {
+        const char *nofile = getenv("MG_TEST_NOFILE");
+        if (nofile != NULL && strstr(argv[0], "modelgate") != NULL) {
+            struct rlimit rl = {(rlim_t)atoi(nofile), (rlim_t)atoi(nofile)};
+            setrlimit(RLIMIT_NOFILE, &rl);   /* soft and hard: the gateway cannot raise it */
+        }
         if (logfile != NULL) {
             int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd >= 0) {
@@ -327,4 +334,43 @@ mg_test_fake_stat(int port, const char *key)
     json_decref(j);
     mg_test_resp_free(&r);
     return v;
+}
+
+int
+mg_test_raw(int port, const char *req, size_t len, int timeout_ms, struct mg_buf *out)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), closed = 0;
+    int64_t deadline = mg_now_ms() + (int64_t)timeout_ms * mg_test_scale();
+    char buf[16384];
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    if (len > 0 && send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    while (mg_now_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        ssize_t n;
+        if (poll(&p, 1, 20) <= 0) {
+            continue;
+        }
+        n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) {
+            closed = 1;
+            break;
+        }
+        mg_buf_add(out, buf, (size_t)n);
+    }
+    close(fd);
+    return closed;
 }

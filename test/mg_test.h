@@ -29,6 +29,7 @@ Suite *auth_suite(void);
 Suite *providers_suite(void);
 Suite *integration_suite(void);
 Suite *failover_suite(void);
+Suite *front_suite(void);
 Suite *lifecycle_suite(void);
 
 /* Directory of the binaries under test ($MG_BUILD, default "build"). */
@@ -73,6 +74,12 @@ void mg_test_assert_error(const struct mg_test_resp *r, long status, const char 
 
 /* A counter of build/fakeai's GET /_fake/stats on port ("requests", "aborted", "active"). */
 long mg_test_fake_stat(int port, const char *key);
+
+/*
+ * Sends req[0..len) on a new connection to 127.0.0.1:port and collects what comes back into out
+ * until the server closes (returns 1) or timeout_ms passes (returns 0); -1 when it cannot send.
+ */
+int mg_test_raw(int port, const char *req, size_t len, int timeout_ms, struct mg_buf *out);
 
 /* The value of one sample ("name{labels}") in Prometheus text, or -1 when it is absent. */
 double mg_test_metric(const char *text, const char *series);

@@ -14,6 +14,7 @@ struct event_base;
 struct evhttp_connection;
 struct evhttp_request;
 struct mg_access_rec;
+struct mg_buf;
 struct mg_key;
 struct mg_worker;
 
@@ -48,6 +49,13 @@ void mg_reply_refuse(struct evhttp_request *req, const struct mg_refusal *r);
  */
 void mg_reply_error(struct evhttp_request *req, int status, const char *code, const char *param,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * Appends the body of a gateway error for req to out: OpenAI's shape, or Anthropic's on
+ * /v1/messages and below. param may be NULL.
+ */
+void mg_reply_error_body(struct mg_buf *out, struct evhttp_request *req, int status,
+                         const char *code, const char *param, const char *msg);
 
 /* Sends a JSON body with status; the reply ends the request. */
 void mg_reply_json(struct evhttp_request *req, int status, const char *json, size_t len);

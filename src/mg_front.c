@@ -23,7 +23,6 @@
 #include "mg_evhook.h"
 #include "mg_front.h"
 #include "mg_hdr.h"
-#include "mg_json.h"
 #include "mg_log.h"
 #include "mg_reply.h"
 #include "mg_worker.h"
@@ -143,10 +142,7 @@ refuse(struct evhttp_request *req, int status, const char *code, const char *msg
 
     mg_buf_init(&body, 4096);
     mg_buf_init(&all, 8192);
-    mg_buf_adds(&body, "{\"error\":{\"message\":");
-    mg_json_quote(&body, msg, strlen(msg));
-    mg_buf_printf(&body, ",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"%s\"}}\n",
-                  code);
+    mg_reply_error_body(&body, req, status, code, NULL, msg);
     mg_buf_printf(&all, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status, status_text(status),
                   body.len, body.data);

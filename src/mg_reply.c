@@ -178,6 +178,30 @@ anthropic_path(struct evhttp_request *req)
            (path[12] == '\0' || path[12] == '/');
 }
 
+void
+mg_reply_error_body(struct mg_buf *out, struct evhttp_request *req, int status, const char *code,
+                    const char *param, const char *msg)
+{
+    if (anthropic_path(req)) {
+        mg_buf_printf(out, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
+                      anthropic_error_type(status));
+        mg_json_quote(out, msg, strlen(msg));
+        mg_buf_adds(out, "}}\n");
+        return;
+    }
+    mg_buf_adds(out, "{\"error\":{\"message\":");
+    mg_json_quote(out, msg, strlen(msg));
+    mg_buf_printf(out, ",\"type\":\"%s\",\"param\":", error_type(status));
+    if (param != NULL) {
+        mg_json_quote(out, param, strlen(param));
+    } else {
+        mg_buf_adds(out, "null");
+    }
+    mg_buf_adds(out, ",\"code\":");
+    mg_json_quote(out, code, strlen(code));
+    mg_buf_adds(out, "}}\n");
+}
+
 static void
 send_error(struct evhttp_request *req, int status, const char *code, const char *param,
            const char *msg)
@@ -185,26 +209,7 @@ send_error(struct evhttp_request *req, int status, const char *code, const char 
     struct mg_buf out;
 
     mg_buf_init(&out, 4096);
-    if (anthropic_path(req)) {
-        mg_buf_printf(&out, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
-                      anthropic_error_type(status));
-        mg_json_quote(&out, msg, strlen(msg));
-        mg_buf_adds(&out, "}}\n");
-        mg_reply_json(req, status, out.data, out.len);
-        mg_buf_deinit(&out);
-        return;
-    }
-    mg_buf_adds(&out, "{\"error\":{\"message\":");
-    mg_json_quote(&out, msg, strlen(msg));
-    mg_buf_printf(&out, ",\"type\":\"%s\",\"param\":", error_type(status));
-    if (param != NULL) {
-        mg_json_quote(&out, param, strlen(param));
-    } else {
-        mg_buf_adds(&out, "null");
-    }
-    mg_buf_adds(&out, ",\"code\":");
-    mg_json_quote(&out, code, strlen(code));
-    mg_buf_adds(&out, "}}\n");
+    mg_reply_error_body(&out, req, status, code, param, msg);
     mg_reply_json(req, status, out.data, out.len);
     mg_buf_deinit(&out);
 }

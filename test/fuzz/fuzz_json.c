@@ -131,6 +131,31 @@ check_rewrite(const char *body, size_t len, const struct mg_json_req *r, const j
     mg_buf_deinit(&out);
 }
 
+/* The deepest nesting of [ and { in JSON text (outside strings). */
+static size_t
+text_depth(const char *p, size_t n)
+{
+    size_t i, d = 0, max = 0;
+    int in_string = 0;
+
+    for (i = 0; i < n; i++) {
+        if (in_string) {
+            if (p[i] == '\\') {
+                i++;
+            } else if (p[i] == '"') {
+                in_string = 0;
+            }
+        } else if (p[i] == '"') {
+            in_string = 1;
+        } else if (p[i] == '[' || p[i] == '{') {
+            max = ++d > max ? d : max;
+        } else if ((p[i] == ']' || p[i] == '}') && d > 0) {
+            d--;
+        }
+    }
+    return max;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -150,8 +175,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     doc = json_loadb(body, size, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
 
     if (rc == MG_JSON_INVALID) {
-        /* jansson may only accept what nests deeper than the scanner allows */
-        FZ_CHECK(doc == NULL || depth(doc) > MG_JSON_MAX_DEPTH);
+        /* jansson may only accept what nests deeper than the scanner allows, anywhere in the
+         * text: a deep value that a later duplicate key replaces is refused all the same */
+        FZ_CHECK(doc == NULL || depth(doc) > MG_JSON_MAX_DEPTH ||
+                 text_depth(body, size) > MG_JSON_MAX_DEPTH);
         json_decref(doc);
         return 0;
     }

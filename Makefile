@@ -24,7 +24,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-pa
 LDFLAGS  += $(SAN) -pthread
 
 LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_front.c src/mg_evhook.c src/mg_admin.c src/mg_admit.c \
-            src/mg_router.c src/mg_models.c src/mg_catalog.c src/mg_proxy.c src/mg_balancer.c \
+            src/mg_router.c src/mg_models.c src/mg_catalog.c src/mg_proxy.c src/mg_plan.c src/mg_balancer.c \
             src/mg_attempt.c src/mg_failover.c src/mg_outcome.c src/mg_schema.c src/mg_schema_openai.c src/mg_schema_azure.c \
             src/mg_schema_anthropic.c src/mg_schema_bedrock.c src/mg_head.c \
             src/mg_relay.c src/mg_upstream.c src/mg_reply.c src/mg_json.c src/mg_usage.c \

@@ -34,6 +34,7 @@
 #include "mg_hdr.h"
 #include "mg_health.h"
 #include "mg_log.h"
+#include "mg_plan.h"
 #include "mg_proxy.h"
 #include "mg_relay.h"
 #include "mg_reply.h"
@@ -74,21 +75,7 @@ struct preq {
     int64_t                   t0;          /* arrival, mg_now_us() */
     int64_t                   t_first;     /* first body byte sent to the client, 0 before */
     int64_t                   bytes_out;
-    const char               *tried[2 * MG_BALANCER_MAX];   /* backend names, in order */
-    size_t                    ntried;
-    const struct mg_rule_backend *tried_entries[2 * MG_BALANCER_MAX];
-    size_t                    ranked[MG_BALANCER_MAX];   /* the rule's entries, in attempt order */
-    size_t                    nranked;
-    int                       unserved;    /* entries left out: their schema lacks the path */
-    size_t                    pos;         /* the current entry in ranked */
-    int                       moves_left;  /* moves to another entry still allowed (retries) */
-    int                       moves_made;
-    int                       retried;     /* the current entry had its same-backend retry */
-    struct {
-        struct mg_health *st;
-        int               done;       /* its outcome was reported, or the claim given back */
-    }                         probes[MG_BALANCER_MAX];   /* probe claims this request holds */
-    size_t                    nprobes;
+    struct mg_plan            plan;        /* the order of attempts, and what moves it */
     struct mg_attempt         at;          /* the current attempt */
     struct event              retry;       /* the pause before a same-backend retry */
     struct last_answer        last;
@@ -102,25 +89,11 @@ static void start_attempt(struct preq *p);
 
 /* ---- ending a request --------------------------------------------------------------------- */
 
-/* Gives back the probe claims whose outcome was not reported, except keep's (NULL: all). */
-static void
-give_back_probes(struct preq *p, const struct mg_health *keep)
-{
-    size_t i;
-
-    for (i = 0; i < p->nprobes; i++) {
-        if (!p->probes[i].done && p->probes[i].st != keep) {
-            p->probes[i].done = 1;
-            mg_health_probe_cancel(p->probes[i].st, mg_now_ms());
-        }
-    }
-}
-
 static void
 release(struct preq *p)
 {
     /* a probe that never got its outcome (not tried, or aborted) must not hold the claim */
-    give_back_probes(p, NULL);
+    mg_plan_give_back(&p->plan, NULL, mg_now_ms());
     mg_attempt_deinit(&p->at);
     event_del(&p->peek);
     event_del(&p->resume);
@@ -153,8 +126,8 @@ account(struct preq *p, int status, const struct mg_backend *backend, int cut)
     r.path = p->path;
     r.model = p->model;
     r.rule = p->rule_index;
-    r.backends = p->tried;
-    r.nbackends = p->ntried;
+    r.backends = p->plan.tried;
+    r.nbackends = p->plan.ntried;
     r.status = status;
     r.error = cut ? "upstream_stream_error" : NULL;
     r.bytes_in = (int64_t)p->client.body_len;
@@ -329,11 +302,11 @@ reply_all_failed(struct preq *p)
         reply_held(p, l);
     } else if (l->timeout) {
         snprintf(msg, sizeof(msg), "No backend answered in time for model '%s' (%zu attempts; "
-                 "last: %s)", p->model, p->ntried, l->error);
+                 "last: %s)", p->model, p->plan.ntried, l->error);
         reply_error(p, 504, "upstream_timeout", NULL, msg);
     } else {
         snprintf(msg, sizeof(msg), "No backend could serve model '%s' (%zu attempts; last: %s)",
-                 p->model, p->ntried, l->error[0] ? l->error : "no backend could be tried");
+                 p->model, p->plan.ntried, l->error[0] ? l->error : "no backend could be tried");
         reply_error(p, 502, "upstream_unavailable", NULL, msg);
     }
 }
@@ -380,7 +353,7 @@ on_commit(void *arg)
     struct mg_attempt *a = &p->at;
 
     mg_attempt_committed(a);
-    give_back_probes(p, a->backend->state);   /* no other backend will be tried now */
+    mg_plan_give_back(&p->plan, a->backend->state, mg_now_ms());   /* none other is tried now */
     copy_response_headers(p, &a->head, p->relay.keep_length, a->backend, p->relay.content_type);
     evhttp_send_reply_start(p->req, (int)a->head.status, NULL);
 }
@@ -456,37 +429,6 @@ on_body(void *owner, struct mg_attempt *a, const char *data, size_t len)
     return p->relay.cut ? 0 : len;   /* after the error event nothing more is read */
 }
 
-/* Passive health: what this attempt says about its backend; one warn line per change. */
-static void
-report_health(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
-{
-    const struct mg_backend *b = a->backend;
-    long s = a->head.status;
-    int64_t now = mg_now_ms();
-    size_t i;
-    int ch;
-
-    if (o == MG_OUTCOME_FAIL_STATUS && (s == 429 || s == 503 || s == 529) &&
-        a->head.retry_after_s >= 0) {
-        ch = mg_health_retry_after(b->state, &b->health, now, a->head.retry_after_s * 1000);
-    } else if ((mg_outcome_fails(o) && o != MG_OUTCOME_FAIL_CONTEXT) || o == MG_OUTCOME_CUT) {
-        ch = mg_health_failure(b->state, &b->health, now);
-    } else {
-        ch = mg_health_success(b->state, &b->health, now);
-    }
-    for (i = 0; i < p->nprobes; i++) {
-        if (p->probes[i].st == b->state) {
-            p->probes[i].done = 1;
-        }
-    }
-    if (ch == MG_HEALTH_WENT_DOWN || ch == MG_HEALTH_AGAIN) {
-        mg_log_warn("backend %s is down: cooling down for %lld ms", b->name,
-                    (long long)mg_health_cooldown_left(b->state, now));
-    } else if (ch == MG_HEALTH_CAME_UP) {
-        mg_log_warn("backend %s is up again", b->name);
-    }
-}
-
 /* A failed attempt: what the next step and the final answer need to know of it. */
 static void
 note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
@@ -526,22 +468,6 @@ on_retry(evutil_socket_t fd, short what, void *arg)
     start_attempt(arg);
 }
 
-/* 1 when entry e would send to a (backend, model) pair this request already tried. */
-static int
-pair_tried(const struct preq *p, const struct mg_rule_backend *e)
-{
-    size_t i;
-
-    for (i = 0; i < p->ntried; i++) {
-        const struct mg_rule_backend *t = p->tried_entries[i];
-        if (t->backend == e->backend &&
-            (t->model == e->model || (t->model && e->model && strcmp(t->model, e->model) == 0))) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /*
  * After a failed attempt: the same backend once more (after a pause), or a move to the next
  * entry (past the last, back to the first) while the rule's retries allow, or the end.
@@ -551,34 +477,20 @@ next_step(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
 {
     struct mg_failure f = {o, a->head.status, a->head.retry_after_s, a->rc,
                            a->backend->timeouts.total_ms};
-    int64_t delay = p->retried ? -1 : mg_failover_retry_delay(p->rule, &f, &p->w->rng);
-    size_t i, next = (p->pos + 1) % p->nranked;
+    int64_t delay;
 
-    if (delay >= 0) {
+    switch (mg_plan_next(&p->plan, &f, &p->w->rng, &delay)) {
+    case MG_PLAN_RETRY: {
         struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000 * 1000)};
-        p->retried = 1;
         evtimer_add(&p->retry, &tv);   /* a new attempt, with fresh timers, on the same entry */
         return;
     }
-    if (o == MG_OUTCOME_FAIL_CONTEXT) {
-        /* entries that would send to a pair already tried are skipped, at no cost */
-        for (i = 0; i < p->nranked && pair_tried(p, &p->rule->backends[p->ranked[next]]); i++) {
-            next = (next + 1) % p->nranked;
-        }
-        if (i == p->nranked) {
-            reply_all_failed(p);
-            return;
-        }
-    }
-    if (p->moves_left <= 0) {
-        reply_all_failed(p);
+    case MG_PLAN_MOVE:
+        start_attempt(p);
         return;
+    default:
+        reply_all_failed(p);
     }
-    p->moves_left--;
-    p->moves_made++;
-    p->pos = next;
-    p->retried = 0;
-    start_attempt(p);
 }
 
 static void
@@ -598,7 +510,7 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
             o = MG_OUTCOME_CUT;
         }
     }
-    report_health(p, a, o);
+    mg_plan_report(&p->plan, a->backend, o, a->head.status, a->head.retry_after_s, mg_now_ms());
     switch (o) {
     case MG_OUTCOME_COMPLETE:
         mg_stats_attempt(p->w->stats, a->backend->name, "ok");
@@ -631,33 +543,6 @@ static const struct mg_attempt_ops attempt_ops = {
     .end = on_end,
 };
 
-/*
- * The current entry's backend cannot take one of the request's parameters: the entry is left
- * out, as if it had never been ranked (no move is spent). 0 when no entry is left.
- */
-static int
-leave_out_current(struct preq *p)
-{
-    size_t i;
-
-    for (i = p->pos; i + 1 < p->nranked; i++) {
-        p->ranked[i] = p->ranked[i + 1];
-    }
-    p->nranked--;
-    if (p->nranked == 0) {
-        return 0;
-    }
-    if (!p->rule->retries_set) {   /* the default is the ranked entries - 1 */
-        if (p->moves_made > (int)p->nranked - 1) {
-            return 0;   /* the move that led here would have wrapped around */
-        }
-        p->moves_left = (int)p->nranked - 1 - p->moves_made;
-    }
-    p->pos %= p->nranked;
-    p->retried = 0;
-    return 1;
-}
-
 /* Starts an attempt on the current entry; one that cannot even start counts as a failure. */
 static void
 start_attempt(struct preq *p)
@@ -667,7 +552,7 @@ start_attempt(struct preq *p)
     int rc;
 
     for (;;) {
-        e = &p->rule->backends[p->ranked[p->pos]];
+        e = mg_plan_entry(&p->plan);
         b = &p->conf->backends[e->backend];
         mg_attempt_reset(&p->at, b, e);
         rc = p->at.schema->build(&p->client, b, e, &p->at.up);
@@ -681,8 +566,8 @@ start_attempt(struct preq *p)
         }
         mg_log_debug("request %s: backend %s left out: %s", p->request_id, b->name,
                      p->at.up.why);
-        if (!leave_out_current(p)) {
-            if (p->ntried > 0) {
+        if (!mg_plan_leave_out(&p->plan)) {
+            if (p->plan.ntried > 0) {
                 reply_all_failed(p);
             } else {
                 reply_error(p, 400, "unsupported_parameter",
@@ -691,54 +576,15 @@ start_attempt(struct preq *p)
             return;
         }
     }
-    p->tried[p->ntried] = b->name;
-    p->tried_entries[p->ntried++] = e;
+    mg_plan_tried(&p->plan, e, b->name);
     if (rc == MG_OK && mg_attempt_start(&p->at) == MG_OK) {
         return;
     }
     mg_log_error("request %s: cannot start a transfer to backend %s", p->request_id, b->name);
     snprintf(p->last.error, sizeof(p->last.error), "%s: cannot start a transfer", b->name);
     p->last.timeout = 0;
-    p->retried = 1;   /* nothing to retry on this entry */
+    p->plan.retried = 1;   /* nothing to retry on this entry */
     next_step(p, &p->at, MG_OUTCOME_FAIL_ERROR);
-}
-
-/*
- * The rule's entries in the order they will be tried: the balancer's ranking, entries whose
- * backend cools down moved last. A backend whose cooldown is over is probed by one request at a
- * time: the one that wins the claim tries it in its normal place.
- */
-static void
-rank(struct preq *p)
-{
-    int cooling[MG_BALANCER_MAX];
-    int64_t now = mg_now_ms();
-    size_t i, k;
-
-    p->nranked = mg_balancer_rank(p->rule, &p->w->rng, p->ranked);
-    for (i = k = 0; i < p->nranked; i++) {   /* schemas that lack the path are left out */
-        const struct mg_backend *b = &p->conf->backends[p->rule->backends[p->ranked[i]].backend];
-        if (mg_schema_get(b->schema)->serves(p->upath)) {
-            p->ranked[k++] = p->ranked[i];
-        }
-    }
-    p->unserved = k < p->nranked;
-    p->nranked = k;
-    for (i = 0; i < p->nranked; i++) {
-        struct mg_health *st = p->conf->backends[p->rule->backends[p->ranked[i]].backend].state;
-        int c = mg_health_cooling(st, now);
-        for (k = 0; k < p->nprobes && p->probes[k].st != st; k++) {
-        }
-        if (k < p->nprobes) {
-            c = 0;   /* this request holds the probe */
-        } else if (c == MG_HEALTH_PROBE_DUE && mg_health_try_probe(st, now)) {
-            p->probes[p->nprobes].st = st;
-            p->probes[p->nprobes++].done = 0;
-            c = 0;
-        }
-        cooling[i] = c != 0;
-    }
-    mg_balancer_demote(p->ranked, p->nranked, cooling);
 }
 
 /* ---- entry ------------------------------------------------------------------------------- */
@@ -819,15 +665,14 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg
     evhttp_connection_set_closecb(p->evcon, on_client_close, p);
     event_add(&p->peek, NULL);
 
-    rank(p);
-    p->moves_left = p->rule->retries_set ? p->rule->retries : (int)p->nranked - 1;
-    if (p->nranked == 0 && p->unserved) {
+    mg_plan_init(&p->plan, conf, p->rule, p->upath, &w->rng, mg_now_ms());
+    if (p->plan.nranked == 0 && p->plan.unserved) {
         char msg[512];
         snprintf(msg, sizeof(msg), "No backend for model '%s' serves %s", p->model, p->path);
         reply_error(p, 400, "unsupported_endpoint", NULL, msg);
         return;
     }
-    if (p->nranked == 0) {
+    if (p->plan.nranked == 0) {
         reply_error(p, 502, "upstream_unavailable", NULL,
                     "The rule for this model has no enabled backend");
         return;

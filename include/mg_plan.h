@@ -1,0 +1,76 @@
+/*
+ * mg_plan — the order of one request's attempts, and what moves it: the rule's entries ranked
+ * (the balancer's order, entries whose schema does not serve the path left out, cooling
+ * backends last, probe claims taken), the moves the rule's retries allow, the one same-backend
+ * retry, the (backend, model) pairs tried, and the passive-health report of each attempt.
+ */
+#ifndef MG_PLAN_H
+#define MG_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mg_balancer.h"
+#include "mg_conf.h"
+#include "mg_failover.h"
+
+#define MG_PLAN_TRIED_MAX (2 * MG_BALANCER_MAX)
+
+struct mg_plan {
+    const struct mg_conf *conf;
+    const struct mg_rule *rule;
+    size_t                ranked[MG_BALANCER_MAX];   /* indices into rule->backends, in order */
+    size_t                nranked;
+    int                   unserved;     /* entries were left out: their schema lacks the path */
+    size_t                pos;          /* the current entry in ranked */
+    int                   moves_left;   /* moves to another entry still allowed (retries) */
+    int                   moves_made;
+    int                   retried;      /* the current entry had its same-backend retry */
+    struct {
+        struct mg_health *st;
+        int               done;         /* its outcome was reported, or the claim given back */
+    }                     probes[MG_BALANCER_MAX];   /* probe claims this request holds */
+    size_t                nprobes;
+    const char           *tried[MG_PLAN_TRIED_MAX];  /* backend names, in attempt order */
+    const struct mg_rule_backend *tried_entries[MG_PLAN_TRIED_MAX];
+    size_t                ntried;
+};
+
+/* What to do after a failed attempt. */
+enum mg_plan_step {
+    MG_PLAN_RETRY,   /* the same entry once more, after *delay_ms */
+    MG_PLAN_MOVE,    /* the next entry (pos moved) */
+    MG_PLAN_END,     /* nothing left: the request ends with what it has */
+};
+
+/* Ranks rule's entries for a request on upath (the path below /v1) at now. */
+void mg_plan_init(struct mg_plan *pl, const struct mg_conf *conf, const struct mg_rule *rule,
+                  const char *upath, uint64_t *rng, int64_t now);
+
+/* The entry to try now. */
+const struct mg_rule_backend *mg_plan_entry(const struct mg_plan *pl);
+
+/* An attempt on e (backend name) starts. */
+void mg_plan_tried(struct mg_plan *pl, const struct mg_rule_backend *e, const char *name);
+
+/*
+ * The current entry's backend cannot take one of the request's parameters: the entry is left
+ * out, as if it had never been ranked (no move is spent). 0 when no entry is left.
+ */
+int mg_plan_leave_out(struct mg_plan *pl);
+
+/*
+ * The next step after a failed attempt f: the same-backend retry (once per entry), a move
+ * (a context-length failure skips entries whose pair was tried, at no cost), or the end.
+ */
+enum mg_plan_step mg_plan_next(struct mg_plan *pl, const struct mg_failure *f, uint64_t *rng,
+                               int64_t *delay_ms);
+
+/* Reports an attempt's outcome (enum mg_outcome) on backend b to passive health; logs changes. */
+void mg_plan_report(struct mg_plan *pl, const struct mg_backend *b, int outcome, long status,
+                    int64_t retry_after_s, int64_t now);
+
+/* Gives back the probe claims not reported, except keep's (NULL: all). */
+void mg_plan_give_back(struct mg_plan *pl, const struct mg_health *keep, int64_t now);
+
+#endif

@@ -235,7 +235,19 @@ mg_attempt_start(struct mg_attempt *a)
         curl_easy_setopt(e, CURLOPT_NOPROXY, "");   /* NO_PROXY was applied at load */
     }
     curl_easy_setopt(e, CURLOPT_PROXY, b->proxy ? b->proxy : "");
-    curl_easy_setopt(e, CURLOPT_URL, a->up.url.data);
+    {
+        CURLU *u = mg_upstream_url(a->upstream, a->up.url.data);
+        curl_easy_setopt(e, CURLOPT_CURLU, u);   /* NULL clears a pooled handle's last one */
+        if (u == NULL) {
+            curl_easy_setopt(e, CURLOPT_URL, a->up.url.data);
+        }
+    }
+    if (a->up.body_len > 1024 * 1024) {
+        /* above 1 MiB curl would ask for 100-continue and wait for it: an empty Expect: says
+         * no (below, curl sends none, and the header would only cost a line) */
+        struct curl_slist *t = curl_slist_append(a->up.headers, "Expect:");
+        a->up.headers = t != NULL ? t : a->up.headers;
+    }
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->up.body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->up.body_len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->up.headers);

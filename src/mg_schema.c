@@ -161,7 +161,7 @@ mg_schema_headers(const struct mg_client_req *rq, const struct mg_backend *b,
     }
     /* usage is read and answers are edited or translated: they must come uncompressed */
     l = mg_schema_add_line(l, "Accept-Encoding: identity");
-    l = mg_schema_add_line(l, "Expect:");
+
     mg_buf_deinit(&line);
     return l;
 }

@@ -4,12 +4,14 @@
  * finished transfers.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "mg_log.h"
 #include "mg_upstream.h"
 #include "mg_util.h"
 
 #define POOL_MAX 256
+#define URLS_MAX 256     /* parsed URLs kept per worker */
 
 struct mg_upstream {
     struct event_base *base;
@@ -18,6 +20,11 @@ struct mg_upstream {
     int                running;
     CURL              *pool[POOL_MAX];
     int                npool;
+    struct {
+        char *url;
+        CURLU *h;
+    }                  urls[URLS_MAX];   /* URLs parsed once, in the order first seen */
+    int                nurls;
     const char        *ca_file;    /* $SSL_CERT_FILE */
     const char        *ca_dir;     /* $SSL_CERT_DIR */
 };
@@ -158,9 +165,37 @@ mg_upstream_destroy(struct mg_upstream *up)
     for (i = 0; i < up->npool; i++) {
         curl_easy_cleanup(up->pool[i]);
     }
+    for (i = 0; i < up->nurls; i++) {
+        free(up->urls[i].url);
+        curl_url_cleanup(up->urls[i].h);
+    }
     curl_multi_cleanup(up->multi);
     event_free(up->timer);
     free(up);
+}
+
+CURLU *
+mg_upstream_url(struct mg_upstream *up, const char *url)
+{
+    CURLU *h;
+    int i;
+
+    for (i = 0; i < up->nurls; i++) {
+        if (strcmp(up->urls[i].url, url) == 0) {
+            return up->urls[i].h;
+        }
+    }
+    if (up->nurls == URLS_MAX) {
+        return NULL;   /* full: the caller passes the string, parsed by curl each time */
+    }
+    h = curl_url();
+    if (h == NULL || curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(h);
+        return NULL;
+    }
+    up->urls[up->nurls].url = mg_strdup(url);
+    up->urls[up->nurls++].h = h;
+    return h;
 }
 
 CURL *

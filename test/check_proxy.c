@@ -438,7 +438,7 @@ START_TEST(openai_request_forwarded_as_sent)
     ck_assert(has_line(&t.up, "X-Empty;"));   /* curl's way to send an empty value */
     ck_assert(has_line(&t.up, "x-request-id: rid-1"));   /* the client sent none */
     ck_assert(has_line(&t.up, "Content-Type: application/json"));
-    ck_assert(has_line(&t.up, "Expect:"));
+    ck_assert(!has_name(&t.up, "expect"));   /* curl sends none below 1 MiB: no line to pay for */
     built_free(&t);
 }
 END_TEST

@@ -23,6 +23,9 @@ void mg_stats_destroy(struct mg_stats *st);
 /* One request answered: status code (or MG_STATS_STREAM_ERROR), duration, time to its first body byte (-1 when none). */
 void mg_stats_request(struct mg_stats *st, const char *model, const char *backend, int code,
                       int64_t dur_us, int64_t ttft_us);
+/* The time the gateway itself spent on one request (the wait for backends excluded). */
+void mg_stats_overhead(struct mg_stats *st, int64_t us);
+
 /* Tokens a backend reported (-1: not reported). */
 void mg_stats_tokens(struct mg_stats *st, const char *model, const char *backend, int64_t input,
                      int64_t output);

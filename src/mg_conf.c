@@ -1153,6 +1153,7 @@ static const struct field top_fields[] = {
     {"shutdown_timeout", set_duration, CONF(shutdown_timeout_ms)},
     {"header_timeout", set_duration, CONF(header_timeout_ms)},
     {"keepalive_timeout", set_duration, CONF(keepalive_timeout_ms)},
+    {"overhead_header", set_bool, CONF(overhead_header)},
     {"timeouts", set_timeouts, CONF(timeouts)},
     {"access_log", set_access_log, CONF(access_log)},
     {"log_level", set_log_level, CONF(log_level)},

@@ -140,6 +140,12 @@ handle(struct evhttp_request *req, void *arg)
 
     path = path && path[0] ? path : "/";
     mg_reply_track(w, req);
+    if (w->conf->overhead_header) {
+        /* an answer made here: all its time is the gateway's (the proxy sets its own) */
+        char v[24];
+        snprintf(v, sizeof(v), "%lld", (long long)(mg_now_us() - t0));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "x-modelgate-overhead-us", v);
+    }
     a.model[0] = '\0';
     a.key = NULL;
     if (!w->admin_separate && mg_admin_path(path)) {

@@ -74,6 +74,8 @@ struct preq {
     char                      request_id[REQ_ID_MAX + 1];
     int64_t                   t0;          /* arrival, mg_now_us() */
     int64_t                   t_first;     /* first body byte sent to the client, 0 before */
+    int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
+    int64_t                   busy_since;  /* a callback of ours began, 0 outside one */
     int64_t                   bytes_out;
     struct mg_plan            plan;        /* the order of attempts, and what moves it */
     struct mg_attempt         at;          /* the current attempt */
@@ -217,6 +219,26 @@ on_peek(evutil_socket_t fd, short what, void *arg)
 
 /* ---- replies ---------------------------------------------------------------------------- */
 
+/* With overhead_header: the gateway's own time on the request so far, on the reply's head. */
+static void
+overhead_header(struct preq *p)
+{
+    char v[24];
+    int64_t now = mg_now_us(), spent = p->overhead;
+
+    if (!p->conf->overhead_header) {
+        return;
+    }
+    if (p->busy_since != 0) {
+        spent += now - p->busy_since;   /* in the middle of relaying the first bytes */
+    } else if (p->plan.ntried == 0) {
+        spent = now - p->t0;            /* never got to a backend: all of it */
+    }
+    snprintf(v, sizeof(v), "%lld", (long long)spent);
+    evhttp_remove_header(evhttp_request_get_output_headers(p->req), "x-modelgate-overhead-us");
+    evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-modelgate-overhead-us", v);
+}
+
 /* Puts a backend's kept headers on the client's reply. */
 static void
 copy_response_headers(struct preq *p, const struct mg_resp_head *h, int keep_length,
@@ -250,6 +272,7 @@ reply_error(struct preq *p, int status, const char *code, const char *param, con
     account(p, status, NULL, 0);
     detach_client(p);
     evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-request-id", p->request_id);
+    overhead_header(p);
     mg_reply_key_headers(p->req, p->key);
     mg_reply_error(p->req, status, code, param, "%s", msg);
     release(p);
@@ -272,6 +295,7 @@ reply_held(struct preq *p, const struct last_answer *l)
     mg_buf_init(&body, 4 * MG_HELD_BODY_MAX);
     detach_client(p);
     copy_response_headers(p, &l->head, 0, l->backend, NULL);
+    overhead_header(p);
     if (l->cut) {
         evhttp_remove_header(out, "content-type");
         evhttp_add_header(out, "Content-Type", "application/json");
@@ -355,6 +379,7 @@ on_commit(void *arg)
     mg_attempt_committed(a);
     mg_plan_give_back(&p->plan, a->backend->state, mg_now_ms());   /* none other is tried now */
     copy_response_headers(p, &a->head, p->relay.keep_length, a->backend, p->relay.content_type);
+    overhead_header(p);
     evhttp_send_reply_start(p->req, (int)a->head.status, NULL);
 }
 
@@ -403,9 +428,11 @@ static void
 on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
 {
     struct preq *p = owner;
+    int64_t t = mg_now_us();
 
     mg_relay_reset(&p->relay, a->head.sse, mg_relay_path_of(p->upath));
     a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
+    p->overhead += mg_now_us() - t;
 }
 
 static size_t
@@ -421,7 +448,10 @@ on_body(void *owner, struct mg_attempt *a, const char *data, size_t len)
     if (p->relay.committed && evbuffer_get_length(bufferevent_get_output(bev)) >= RELAY_HWM) {
         return MG_ATTEMPT_PAUSE;
     }
+    p->busy_since = mg_now_us();
     mg_relay_write(&p->relay, data, len);
+    p->overhead += mg_now_us() - p->busy_since;
+    p->busy_since = 0;
     if (p->relay.failed) {
         a->flags |= MG_AF_RELAY_FAILED;
         return 0;   /* an error event before any output: this attempt fails over */
@@ -547,6 +577,7 @@ static const struct mg_attempt_ops attempt_ops = {
 static void
 start_attempt(struct preq *p)
 {
+    int64_t t_start = mg_now_us();
     const struct mg_rule_backend *e;
     const struct mg_backend *b;
     int rc;
@@ -578,6 +609,9 @@ start_attempt(struct preq *p)
     }
     mg_plan_tried(&p->plan, e, b->name);
     if (rc == MG_OK && mg_attempt_start(&p->at) == MG_OK) {
+        int64_t now = mg_now_us();
+        /* the work before each attempt: from arrival for the first, from the retry for others */
+        p->overhead += now - (p->plan.ntried == 1 ? p->t0 : t_start);
         return;
     }
     mg_log_error("request %s: cannot start a transfer to backend %s", p->request_id, b->name);

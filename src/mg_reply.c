@@ -479,6 +479,7 @@ mg_reply_account_local(struct mg_worker *w, struct evhttp_request *req, int stat
     r.ttfb_us = -1;
     r.input_tokens = -1;
     r.output_tokens = -1;
+    mg_stats_overhead(w->stats, r.duration_us);   /* no backend: all of it is the gateway's */
     /* the metrics count only what was meant for a backend; models are counted as "" as before */
     mg_reply_account(w, req, &r, NULL, 0);
     if (path != NULL && strncmp(path, "/v1/", 4) == 0 && strncmp(path, "/v1/models", 10) != 0) {

@@ -22,6 +22,10 @@ enum kind { K_REQ, K_TOK_IN, K_TOK_OUT, K_ATT, K_KEY_REQ, K_KEY_TOK_IN, K_KEY_TO
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
                                  60, 120, 300, 600};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+/* the gateway's own time on a request: microseconds, not seconds (as many buckets) */
+static const double fine[NBUCKETS] = {0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+                                      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                      0.25, 1};
 
 struct series {
     atomic_int           used;
@@ -43,6 +47,7 @@ struct mg_stats {
     int           nused;          /* writer only */
     struct hist   duration;
     struct hist   ttft;
+    struct hist   overhead;
     atomic_int    inflight;
 };
 
@@ -157,16 +162,28 @@ series_get(struct mg_stats *st, int kind, const char *a, const char *b, int code
 }
 
 static void
-observe(struct hist *h, int64_t us)
+observe_in(struct hist *h, const double *bounds, int64_t us)
 {
     double sec = (double)us / 1e6;
     size_t i;
 
-    for (i = 0; i < NBUCKETS && sec > buckets[i]; i++) {
+    for (i = 0; i < NBUCKETS && sec > bounds[i]; i++) {
     }
     bump(&h->bucket[i], 1);
     bump(&h->count, 1);
     bump(&h->sum_us, us > 0 ? (uint64_t)us : 0);
+}
+
+static void
+observe(struct hist *h, int64_t us)
+{
+    observe_in(h, buckets, us);
+}
+
+void
+mg_stats_overhead(struct mg_stats *st, int64_t us)
+{
+    observe_in(&st->overhead, fine, us);
 }
 
 void
@@ -275,7 +292,7 @@ render_hist(struct mg_buf *out, const char *name, const char *help, int which, i
         if (reg[w] == NULL) {
             continue;
         }
-        h = which ? &reg[w]->ttft : &reg[w]->duration;
+        h = which == 2 ? &reg[w]->overhead : which ? &reg[w]->ttft : &reg[w]->duration;
         for (i = 0; i <= NBUCKETS; i++) {
             b[i] += atomic_load_explicit(&h->bucket[i], memory_order_relaxed);
         }
@@ -285,7 +302,8 @@ render_hist(struct mg_buf *out, const char *name, const char *help, int which, i
     mg_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (i = 0; i < NBUCKETS; i++) {
         cum += b[i];
-        mg_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, buckets[i], (unsigned long long)cum);
+        mg_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, which == 2 ? fine[i] : buckets[i],
+                      (unsigned long long)cum);
     }
     cum += b[NBUCKETS];
     /* count is read last and may have moved on: +Inf must equal _count, so use the larger */
@@ -464,6 +482,9 @@ mg_stats_render(struct mg_buf *out)
     render_key_counters(out, m, nm);
     render_hist(out, "modelgate_request_duration_seconds",
                 "Time from a request's arrival to the end of its answer.", 0, WORKERS_MAX);
+    render_hist(out, "modelgate_overhead_seconds",
+                "Time the gateway itself spent on a request (parsing, routing, building the "
+                "upstream request, relaying), the wait for backends excluded.", 2, WORKERS_MAX);
     render_hist(out, "modelgate_time_to_first_token_seconds",
                 "Time from a request's arrival to the first byte of its answer's body.", 1,
                 WORKERS_MAX);

@@ -34,6 +34,7 @@ config(int port)
              "access_log: off\n"
              "log_level: info\n"
              "health: {failures: 0}\n"
+             "overhead_header: true\n"
              "backends:\n"
              "  - {name: a, url: 'http://127.0.0.1:%d/v1'}\n"
              "  - {name: viaproxy, url: 'http://127.0.0.1:%d/v1', proxy: 'http://127.0.0.1:%d'}\n"
@@ -470,6 +471,38 @@ START_TEST(descriptor_exhaustion_backs_off)
 }
 END_TEST
 
+/* overhead_header: the gateway's own time on each answer; modelgate_overhead_seconds. */
+START_TEST(overhead_reported)
+{
+    char url[128], buf[64];
+    struct mg_test_resp r;
+    double before, after;
+    long us;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gw_port);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    before = mg_test_metric(r.body.data, "modelgate_overhead_seconds_count");
+    mg_test_resp_free(&r);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gw_port);
+    mg_test_http("POST", url, BODY, strlen(BODY), NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(mg_test_header(&r, "x-modelgate-overhead-us", buf, sizeof(buf)));
+    us = strtol(buf, NULL, 10);
+    ck_assert_msg(us >= 0 && us < 1000000 * mg_test_scale(), "overhead %ld us", us);
+    mg_test_resp_free(&r);
+    mg_test_http("POST", url, "{\"model\":\"nope\"}", 16, NULL, &r);   /* made here: 404 */
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_ptr_nonnull(mg_test_header(&r, "x-modelgate-overhead-us", buf, sizeof(buf)));
+    mg_test_resp_free(&r);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gw_port);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    after = mg_test_metric(r.body.data, "modelgate_overhead_seconds_count");
+    ck_assert_ptr_nonnull(strstr(r.body.data, "modelgate_overhead_seconds_bucket{le=\"1e-05\"}"));
+    mg_test_resp_free(&r);
+    ck_assert_msg(after - before >= 2, "overhead observations %f -> %f", before, after);
+}
+END_TEST
+
 Suite *
 front_suite(void)
 {
@@ -488,6 +521,7 @@ front_suite(void)
     tcase_add_test(t, edited_stream_framed_by_gateway);
     tcase_add_test(t, invalid_backend_head_fails);
     tcase_add_test(t, proxies_explicit_none_and_environment);
+    tcase_add_test(t, overhead_reported);
     tcase_add_test(t, descriptor_exhaustion_backs_off);
     suite_add_tcase(s, t);
     return s;

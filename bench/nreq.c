@@ -2,7 +2,7 @@
  * nreq — exactly N POSTs of BODYFILE to URL over one keep-alive connection (for instruction
  * counts, where a duration-based load generator would not give a fixed request count).
  *
- *   nreq URL BODYFILE N ["Header: value"]
+ *   nreq URL BODYFILE N ["Header: value" ...]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +24,8 @@ main(int argc, char **argv)
     FILE *f;
     CURL *e;
 
-    if (argc != 4 && argc != 5) {
-        fprintf(stderr, "usage: nreq URL BODYFILE N [\"Header: value\"]\n");
+    if (argc < 4) {
+        fprintf(stderr, "usage: nreq URL BODYFILE N [\"Header: value\" ...]\n");
         return 2;
     }
     f = fopen(argv[2], "rb");
@@ -45,8 +45,8 @@ main(int argc, char **argv)
     e = curl_easy_init();
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
-    if (argc == 5) {
-        h = curl_slist_append(h, argv[4]);   /* e.g. the client key */
+    for (i = 4; i < argc; i++) {
+        h = curl_slist_append(h, argv[i]);   /* e.g. the client key, an SDK's headers */
     }
     curl_easy_setopt(e, CURLOPT_URL, argv[1]);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);

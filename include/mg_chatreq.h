@@ -101,4 +101,12 @@ int mg_chatreq_fail(struct mg_chatreq_err *e, int rc, const char *param, const c
 /* Appends j as compact JSON to out (reals with 15 significant digits: 0.7, not 0.69999…). */
 int mg_chatreq_dump(const json_t *j, struct mg_buf *out);
 
+/*
+ * An answer's tool call as OpenAI's: id and name (borrowed from the answer, which must outlive
+ * them) and the input object as a JSON string (allocated, "{}" without one; the caller frees).
+ * MG_ERR when id or name is missing, else MG_OK or what writing the arguments returned.
+ */
+int mg_chatreq_tool_call(const json_t *id, const json_t *name, const json_t *input, size_t cap,
+                         const char **out_id, const char **out_name, char **out_arguments);
+
 #endif

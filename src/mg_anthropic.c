@@ -198,19 +198,10 @@ read_content(json_t *content, struct mg_buf *text, struct mg_oai_tool_call *call
             rc = mg_buf_add(text, json_string_value(t), json_string_length(t));
         } else if (type != NULL && strcmp(type, "tool_use") == 0) {
             struct mg_oai_tool_call *c = &calls[(*ncalls)++];
-            struct mg_buf args;
 
-            c->id = json_string_value(json_object_get(b, "id"));
-            c->name = json_string_value(json_object_get(b, "name"));
-            if (c->id == NULL || c->name == NULL) {
-                return MG_ERR;
-            }
-            mg_buf_init(&args, text->cap);
-            if (json_object_get(b, "input") != NULL) {
-                rc = mg_chatreq_dump(json_object_get(b, "input"), &args);
-            }
-            c->arguments = mg_strdup(args.data != NULL ? args.data : "{}");
-            mg_buf_deinit(&args);
+            rc = mg_chatreq_tool_call(json_object_get(b, "id"), json_object_get(b, "name"),
+                                      json_object_get(b, "input"), text->cap, &c->id, &c->name,
+                                      &c->arguments);
         }
         if (rc != MG_OK) {
             return rc;

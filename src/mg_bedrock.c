@@ -177,19 +177,10 @@ read_content(json_t *content, struct mg_buf *text, struct mg_oai_tool_call *call
             rc = mg_buf_add(text, json_string_value(t), json_string_length(t));
         } else if ((tu = json_object_get(b, "toolUse")) != NULL) {
             struct mg_oai_tool_call *c = &calls[(*ncalls)++];
-            struct mg_buf args;
 
-            c->id = json_string_value(json_object_get(tu, "toolUseId"));
-            c->name = json_string_value(json_object_get(tu, "name"));
-            if (c->id == NULL || c->name == NULL) {
-                return MG_ERR;
-            }
-            mg_buf_init(&args, text->cap);
-            if (json_object_get(tu, "input") != NULL) {
-                rc = mg_chatreq_dump(json_object_get(tu, "input"), &args);
-            }
-            c->arguments = mg_strdup(args.data != NULL ? args.data : "{}");
-            mg_buf_deinit(&args);
+            rc = mg_chatreq_tool_call(json_object_get(tu, "toolUseId"),
+                                      json_object_get(tu, "name"), json_object_get(tu, "input"),
+                                      text->cap, &c->id, &c->name, &c->arguments);
         }
         if (rc != MG_OK) {
             return rc;

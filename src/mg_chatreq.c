@@ -532,3 +532,24 @@ mg_chatreq_deinit(struct mg_chatreq *r)
     free(r->tools);
     memset(r, 0, sizeof(*r));
 }
+
+int
+mg_chatreq_tool_call(const json_t *id, const json_t *name, const json_t *input, size_t cap,
+                     const char **out_id, const char **out_name, char **out_arguments)
+{
+    struct mg_buf args;
+    int rc = MG_OK;
+
+    *out_id = json_string_value(id);
+    *out_name = json_string_value(name);
+    if (*out_id == NULL || *out_name == NULL) {
+        return MG_ERR;
+    }
+    mg_buf_init(&args, cap);
+    if (input != NULL) {
+        rc = mg_chatreq_dump(input, &args);
+    }
+    *out_arguments = mg_strdup(args.data != NULL ? args.data : "{}");
+    mg_buf_deinit(&args);
+    return rc;
+}

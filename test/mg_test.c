@@ -40,19 +40,39 @@ mg_test_scale(void)
 int
 mg_test_free_port(void)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    /* The kernel may hand the same free port out again right after it was closed: a port given
+     * to one server that has not bound it yet must never go to a second one (they would share
+     * it, and one would fail to listen). So no port is handed out twice in a run. */
+    static int given[4096];
+    static int ngiven;
+    int tries, i, port = -1;
 
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        return -1;
+    for (tries = 0; tries < 100 && port < 0; tries++) {
+        struct sockaddr_in a;
+        socklen_t len = sizeof(a);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+            getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+            if (fd >= 0) {
+                close(fd);
+            }
+            return -1;
+        }
+        port = ntohs(a.sin_port);
+        close(fd);
+        for (i = 0; i < ngiven && given[i] != port; i++) {
+        }
+        if (i < ngiven) {
+            port = -1;   /* handed out before: ask again */
+        }
     }
-    port = ntohs(a.sin_port);
-    close(fd);
+    if (port > 0 && ngiven < (int)(sizeof(given) / sizeof(given[0]))) {
+        given[ngiven++] = port;
+    }
     return port;
 }
 

@@ -4,8 +4,8 @@
  * The request path never tests a schema's name: it calls through the table (the way twemproxy
  * picks a protocol's parser per pool). A schema builds each attempt's upstream request from the
  * client's original one (so a rule can fall back across schemas), classifies the answer's head,
- * sets up the relay stages that turn the answer into what the client gets (reading usage on the
- * way), and translates an error body that is passed through.
+ * sets up the relay stages that turn the answer into what the client receives (reading usage
+ * on the way), and translates an error body that is passed through.
  */
 #ifndef MG_SCHEMA_H
 #define MG_SCHEMA_H

@@ -105,4 +105,26 @@ int mg_hdr_in_connection(const char *conn, size_t conn_len, const char *name, si
  */
 int mg_hdr_escape(const char *in, size_t len, struct mg_buf *out);
 
+/*
+ * 1 when two NUL-terminated header names are equal, ASCII case-insensitive (header names are
+ * tokens: no locale applies), else 0. Inline because it runs for every header against every name
+ * the gateway looks for (about a hundred times a request with an SDK's headers): most calls end
+ * at the first byte, where glibc's strcasecmp costs a PLT jump and its locale table.
+ */
+static inline int
+mg_hdr_eq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        x = (unsigned char)(x >= 'A' && x <= 'Z' ? x + 32 : x);
+        y = (unsigned char)(y >= 'A' && y <= 'Z' ? y + 32 : y);
+        if (x != y) {
+            return 0;
+        }
+        if (x == '\0') {
+            return 1;
+        }
+    }
+}
+
 #endif

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/queue.h>
 #include <sys/resource.h>
 
@@ -175,11 +174,11 @@ check_head(struct evhttp_request *req, void *arg)
             return refuse(req, 400, "bad_request", "A header name is not a token, or a header "
                           "value holds a control character");
         }
-        if (strcasecmp(kv->key, "content-length") == 0 &&
+        if (mg_hdr_eq(kv->key, "content-length") &&
             mg_hdr_cl_add(&cl, kv->value, strlen(kv->value)) != MG_OK) {
             return refuse(req, 400, "bad_request", "Content-Length must be digits, and one value");
         }
-        if (strcasecmp(kv->key, "transfer-encoding") == 0) {
+        if (mg_hdr_eq(kv->key, "transfer-encoding")) {
             if (te != NULL || !mg_hdr_transfer_encoding_ok(kv->value, strlen(kv->value))) {
                 return refuse(req, 400, "bad_request", "Transfer-Encoding must be chunked");
             }

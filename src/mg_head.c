@@ -50,7 +50,7 @@ mg_head_hop_by_hop(const char *name)
     size_t i;
 
     for (i = 0; i < MG_ARRAY_LEN(hop); i++) {
-        if (strcasecmp(name, hop[i]) == 0) {
+        if (mg_hdr_eq(name, hop[i])) {
             return 1;
         }
     }
@@ -80,24 +80,24 @@ digits(const char *v, size_t n)
 static int
 note(struct mg_resp_head *h, const char *name, const char *v, size_t vlen)
 {
-    if (strcasecmp(name, "content-type") == 0) {
+    if (mg_hdr_eq(name, "content-type")) {
         /* AWS's binary event stream is one too: the bedrock schema decodes it */
         h->sse = strcasestr(v, "text/event-stream") != NULL ||
                  strcasestr(v, "application/vnd.amazon.eventstream") != NULL;
         h->json = !h->sse && strcasestr(v, "json") != NULL;
-    } else if (strcasecmp(name, "content-length") == 0) {
+    } else if (mg_hdr_eq(name, "content-length")) {
         int64_t n = digits(v, vlen);
         if (n < 0 || (h->content_length >= 0 && h->content_length != n)) {
             return -1;   /* not a length, or two different ones */
         }
         h->content_length = n;
-    } else if (strcasecmp(name, "connection") == 0) {
+    } else if (mg_hdr_eq(name, "connection")) {
         size_t have = strlen(h->connection);
         if (have + vlen + 2 < sizeof(h->connection)) {   /* several Connection lines add up */
             snprintf(h->connection + have, sizeof(h->connection) - have, "%s%.*s",
                      have ? "," : "", (int)vlen, v);
         }
-    } else if (strcasecmp(name, "retry-after") == 0) {
+    } else if (mg_hdr_eq(name, "retry-after")) {
         h->retry_after_s = digits(v, vlen);
         if (h->retry_after_s < 0 && vlen > 0) {
             time_t when = curl_getdate(v, NULL), now = time(NULL);   /* an HTTP date */
@@ -106,11 +106,11 @@ note(struct mg_resp_head *h, const char *name, const char *v, size_t vlen)
         if (h->retry_after_s > RETRY_AFTER_MAX_S) {
             h->retry_after_s = RETRY_AFTER_MAX_S;   /* no overflow when made milliseconds */
         }
-    } else if (strcasecmp(name, "transfer-encoding") == 0) {
+    } else if (mg_hdr_eq(name, "transfer-encoding")) {
         h->chunked = 1;
     }
-    return mg_head_hop_by_hop(name) || strcasecmp(name, "x-request-id") == 0 ||
-           strcasecmp(name, "x-modelgate-backend") == 0;
+    return mg_head_hop_by_hop(name) || mg_hdr_eq(name, "x-request-id") ||
+           mg_hdr_eq(name, "x-modelgate-backend");
 }
 
 int

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -251,9 +250,9 @@ copy_response_headers(struct preq *p, const struct mg_resp_head *h, int keep_len
 
     keep_length = keep_length && !h->chunked;
     while (mg_head_next(h, &pos, &name, &value)) {
-        if ((keep_length || strcasecmp(name, "content-length") != 0) &&
+        if ((keep_length || !mg_hdr_eq(name, "content-length")) &&
             !(limited && mg_auth_is_ratelimit_header(name)) &&
-            (ctype == NULL || strcasecmp(name, "content-type") != 0)) {
+            (ctype == NULL || !mg_hdr_eq(name, "content-type"))) {
             evhttp_add_header(out, name, value);
         }
     }

@@ -83,14 +83,14 @@ skip_request_header(const char *name, const char *connection, const char *const 
         return 1;
     }
     for (i = 0; i < MG_ARRAY_LEN(skip); i++) {
-        if (strcasecmp(name, skip[i]) == 0) {
+        if (mg_hdr_eq(name, skip[i])) {
             return 1;
         }
     }
     for (i = 0; also != NULL && also[i] != NULL; i++) {
         size_t n = strlen(also[i]);
         if (n > 0 && also[i][n - 1] == '*' ? strncasecmp(name, also[i], n - 1) == 0
-                                           : strcasecmp(name, also[i]) == 0) {
+                                           : mg_hdr_eq(name, also[i])) {
             return 1;
         }
     }
@@ -136,11 +136,11 @@ mg_schema_headers(const struct mg_client_req *rq, const struct mg_backend *b,
     mg_buf_init(&line, 128 * 1024);
     TAILQ_FOREACH(kv, rq->headers, next) {
         if (skip_request_header(kv->key, connection, skip) ||
-            ((flags & MG_SCHEMA_OWN_CTYPE) && strcasecmp(kv->key, "content-type") == 0)) {
+            ((flags & MG_SCHEMA_OWN_CTYPE) && mg_hdr_eq(kv->key, "content-type"))) {
             continue;
         }
         for (i = 0; i < b->nheaders; i++) {
-            if (strcasecmp(b->headers[i].name, kv->key) == 0) {
+            if (mg_hdr_eq(b->headers[i].name, kv->key)) {
                 break;
             }
         }

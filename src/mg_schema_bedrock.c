@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -26,6 +25,7 @@
 #include "mg_bedrock.h"
 #include "mg_conf.h"
 #include "mg_evstream.h"
+#include "mg_hdr.h"
 #include "mg_json.h"
 #include "mg_relay.h"
 #include "mg_schema.h"
@@ -370,7 +370,7 @@ bedrock_error_body(const struct mg_client_req *rq, const struct mg_resp_head *h,
     size_t pos = 0;
 
     while (mg_head_next(h, &pos, &name, &value)) {
-        if (strcasecmp(name, "x-amzn-errortype") == 0) {
+        if (mg_hdr_eq(name, "x-amzn-errortype")) {
             type = value;
         }
     }

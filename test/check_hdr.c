@@ -286,6 +286,25 @@ START_TEST(escape_for_logs)
 }
 END_TEST
 
+/* Names compare ASCII case-insensitively, whole: no prefix matches, no letter-folding of others. */
+START_TEST(names_compare_caseless)
+{
+    ck_assert_int_eq(mg_hdr_eq("Content-Length", "content-length"), 1);
+    ck_assert_int_eq(mg_hdr_eq("X-REQUEST-ID", "x-request-id"), 1);
+    ck_assert_int_eq(mg_hdr_eq("x-request-id", "X-Request-Id"), 1);
+    ck_assert_int_eq(mg_hdr_eq("", ""), 1);
+    ck_assert_int_eq(mg_hdr_eq("Content-Lengt", "content-length"), 0);
+    ck_assert_int_eq(mg_hdr_eq("Content-Length", "content-lengt"), 0);
+    ck_assert_int_eq(mg_hdr_eq("Content-Length ", "content-length"), 0);
+    ck_assert_int_eq(mg_hdr_eq("te", "t"), 0);
+    ck_assert_int_eq(mg_hdr_eq("", "te"), 0);
+    /* '^' is '~' with bit 5 cleared: only letters fold */
+    ck_assert_int_eq(mg_hdr_eq("x^", "x~"), 0);
+    ck_assert_int_eq(mg_hdr_eq("x@", "x`"), 0);
+    ck_assert_int_eq(mg_hdr_eq("x\xc9", "x\xe9"), 0);   /* no Latin-1 folding */
+}
+END_TEST
+
 Suite *
 hdr_suite(void)
 {
@@ -302,6 +321,7 @@ hdr_suite(void)
     tcase_add_test(t, request_ids);
     tcase_add_test(t, connection_names);
     tcase_add_test(t, escape_for_logs);
+    tcase_add_test(t, names_compare_caseless);
     suite_add_tcase(s, t);
     return s;
 }

@@ -38,7 +38,11 @@ struct mg_client_req {
 /* One attempt's upstream request, built by a schema; reset (not freed) between attempts. */
 struct mg_upreq {
     struct mg_buf      url;
-    struct curl_slist *headers;
+    struct mg_buf      lines;         /* header lines, each ended by a NUL (mg_schema_add_*) */
+    size_t             nlines;
+    int                lines_cut;     /* a line did not fit in lines' cap: the attempt fails */
+    struct curl_slist *nodes;         /* curl's list over lines, built by mg_schema_header_list */
+    size_t             nodes_alloc;
     struct mg_buf      edited;        /* the body when the schema changed it */
     const char        *body;          /* what is sent: the client's bytes or edited.data */
     size_t             body_len;
@@ -86,21 +90,33 @@ void mg_upreq_deinit(struct mg_upreq *up);
 
 /* ---- what schemas share ---- */
 
+/* An attempt's header lines: the client's (64 KiB at most), the backend's and the signature's. */
+#define MG_SCHEMA_LINES_MAX (256 * 1024)
+
 #define MG_SCHEMA_OWN_CTYPE 1   /* mg_schema_headers: the client's Content-Type is replaced */
 
 /*
- * The upstream headers every schema starts from: the client's, minus hop-by-hop ones, Host,
- * Content-Length, Accept-Encoding, Expect and the client's credentials (Authorization, api-key,
- * x-api-key), minus the names in skip (NULL-terminated, may be NULL; "x-amz-*" is a prefix) and
- * those the backend sets itself; then the backend's headers, its key line, x-request-id when the client sent none, a
- * Content-Type (application/json) when the client sent none or flags has MG_SCHEMA_OWN_CTYPE,
- * and an empty Expect:.
+ * Adds to up the upstream headers every schema starts from: the client's, minus hop-by-hop ones
+ * (and those its Connection names), Host, Content-Length, Accept-Encoding, Expect, x-request-id
+ * and the client's credentials (Authorization, api-key, x-api-key), minus the names in skip
+ * (NULL-terminated, may be NULL; "x-amz-*" is a prefix) and those the backend sets itself; then
+ * the backend's headers, its key line, exactly one x-request-id, a Content-Type
+ * (application/json) when the client sent none or flags has MG_SCHEMA_OWN_CTYPE, and
+ * Accept-Encoding: identity.
  */
-struct curl_slist *mg_schema_headers(const struct mg_client_req *rq, const struct mg_backend *b,
-                                     const char *const *skip, int flags);
+void mg_schema_headers(struct mg_upreq *up, const struct mg_client_req *rq,
+                       const struct mg_backend *b, const char *const *skip, int flags);
 
-/* Appends one header line to l (curl_slist_append, keeping l when it fails). */
-struct curl_slist *mg_schema_add_line(struct curl_slist *l, const char *line);
+/*
+ * Header lines are kept in one buffer per attempt, not one curl_slist_append (two allocations)
+ * each: mg_schema_add_line adds "Name: value" as given, mg_schema_add_header adds name and value
+ * ("Name;" for an empty value, curl's way to send one).
+ */
+void mg_schema_add_line(struct mg_upreq *up, const char *line);
+void mg_schema_add_header(struct mg_upreq *up, const char *name, const char *value);
+
+/* The lines added so far as curl's list (owned by up, valid until its next reset), or NULL. */
+struct curl_slist *mg_schema_header_list(struct mg_upreq *up);
 
 /* Appends rq's query string to url without the parameters named drop ("api-version"), if any. */
 int mg_schema_add_query(struct mg_buf *url, const char *query, const char *drop, int first);

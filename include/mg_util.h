@@ -33,6 +33,8 @@ struct mg_buf {
 void mg_buf_init(struct mg_buf *b, size_t cap);
 /* Frees the memory; the buffer is empty and reusable afterwards. */
 void mg_buf_deinit(struct mg_buf *b);
+/* Makes room for n more bytes (one allocation instead of several doublings); MG_OK or MG_ETOOBIG. */
+int mg_buf_reserve(struct mg_buf *b, size_t n);
 /* Appends n bytes; MG_ETOOBIG (and nothing appended) when the cap would be passed. */
 int mg_buf_add(struct mg_buf *b, const void *p, size_t n);
 /* Appends a C string. */

@@ -223,7 +223,21 @@ int
 mg_attempt_start(struct mg_attempt *a)
 {
     const struct mg_backend *b = a->backend;
-    CURL *e = mg_upstream_easy_get(a->upstream);
+    struct curl_slist *headers;
+    CURL *e;
+
+    if (a->up.body_len > 1024 * 1024) {
+        /* above 1 MiB curl would ask for 100-continue and wait for it: an empty Expect: says
+         * no (below, curl sends none, and the header would only cost a line) */
+        mg_schema_add_line(&a->up, "Expect:");
+    }
+    headers = mg_schema_header_list(&a->up);
+    if (a->up.lines_cut) {
+        snprintf(a->errbuf, sizeof(a->errbuf), "upstream header lines over %d KiB",
+                 MG_SCHEMA_LINES_MAX / 1024);
+        return MG_ERR;
+    }
+    e = mg_upstream_easy_get(a->upstream);
 
     /* Every option that varies is set on every attempt; the constant ones stay on pooled handles
      * (no curl_easy_reset, which costs as much as setting them all again). */
@@ -242,15 +256,9 @@ mg_attempt_start(struct mg_attempt *a)
             curl_easy_setopt(e, CURLOPT_URL, a->up.url.data);
         }
     }
-    if (a->up.body_len > 1024 * 1024) {
-        /* above 1 MiB curl would ask for 100-continue and wait for it: an empty Expect: says
-         * no (below, curl sends none, and the header would only cost a line) */
-        struct curl_slist *t = curl_slist_append(a->up.headers, "Expect:");
-        a->up.headers = t != NULL ? t : a->up.headers;
-    }
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->up.body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->up.body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->up.headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, a);

@@ -61,8 +61,8 @@ build_chat(const struct mg_client_req *rq, const struct mg_backend *b,
     up->body = up->edited.data;
     up->body_len = up->edited.len;
     up->stream = rq->jr->stream;
-    up->headers = mg_schema_headers(rq, b, skip, 0);
-    up->headers = mg_schema_add_line(up->headers, b->anthropic_version);
+    mg_schema_headers(up, rq, b, skip, 0);
+    mg_schema_add_line(up, b->anthropic_version);
     return MG_OK;
 }
 
@@ -90,9 +90,9 @@ build_native(const struct mg_client_req *rq, const struct mg_backend *b,
         return MG_ERR;
     }
     up->stream = rq->jr->stream;
-    up->headers = mg_schema_headers(rq, b, NULL, 0);
+    mg_schema_headers(up, rq, b, NULL, 0);
     if (evhttp_find_header(rq->headers, "anthropic-version") == NULL) {
-        up->headers = mg_schema_add_line(up->headers, b->anthropic_version);
+        mg_schema_add_line(up, b->anthropic_version);
     }
     return MG_OK;
 }

@@ -36,7 +36,7 @@ azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
     if (rc != MG_OK) {
         return MG_ERR;
     }
-    up->headers = mg_schema_headers(rq, b, NULL, 0);   /* auth_header is "api-key: ..." */
+    mg_schema_headers(up, rq, b, NULL, 0);   /* auth_header is "api-key: ..." */
     return MG_OK;
 }
 

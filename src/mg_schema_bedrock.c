@@ -90,16 +90,6 @@ split_url(const char *url, char *host, size_t hostlen, const char **prefix)
     return MG_OK;
 }
 
-static struct curl_slist *
-add_pair(struct curl_slist *l, struct mg_buf *line, const char *name, const char *value)
-{
-    mg_buf_reset(line);
-    mg_buf_adds(line, name);
-    mg_buf_adds(line, ": ");
-    mg_buf_adds(line, value);
-    return mg_schema_add_line(l, line->data);
-}
-
 /* Signs the request in up (URL and body final) and adds the signed headers. */
 static int
 sign(const struct mg_client_req *rq, const struct mg_backend *b, struct mg_upreq *up,
@@ -111,7 +101,6 @@ sign(const struct mg_client_req *rq, const struct mg_backend *b, struct mg_upreq
                                    b->aws_session_token};
     struct mg_sigv4_request req;
     struct mg_sigv4_result res;
-    struct mg_buf line;
     size_t i;
 
     memset(&req, 0, sizeof(req));
@@ -127,13 +116,11 @@ sign(const struct mg_client_req *rq, const struct mg_backend *b, struct mg_upreq
     if (mg_sigv4_sign(&req, &creds, (int64_t)time(NULL), key_cache(b), &res) != MG_OK) {
         return MG_ERR;
     }
-    up->headers = mg_schema_headers(rq, b, skip, MG_SCHEMA_OWN_CTYPE);
-    mg_buf_init(&line, 4096);
-    up->headers = add_pair(up->headers, &line, "Host", host);
+    mg_schema_headers(up, rq, b, skip, MG_SCHEMA_OWN_CTYPE);
+    mg_schema_add_header(up, "Host", host);
     for (i = 0; i < res.nheaders; i++) {
-        up->headers = add_pair(up->headers, &line, res.headers[i].name, res.headers[i].value);
+        mg_schema_add_header(up, res.headers[i].name, res.headers[i].value);
     }
-    mg_buf_deinit(&line);
     return MG_OK;
 }
 

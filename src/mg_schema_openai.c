@@ -47,7 +47,7 @@ openai_build(const struct mg_client_req *rq, const struct mg_backend *b,
          (mg_buf_add(&up->url, "?", 1) != MG_OK || mg_buf_adds(&up->url, rq->query) != MG_OK))) {
         return MG_ERR;
     }
-    up->headers = mg_schema_headers(rq, b, NULL, 0);
+    mg_schema_headers(up, rq, b, NULL, 0);
     return MG_OK;
 }
 

@@ -91,8 +91,8 @@ mg_buf_reset(struct mg_buf *b)
     }
 }
 
-static int
-buf_reserve(struct mg_buf *b, size_t n)
+int
+mg_buf_reserve(struct mg_buf *b, size_t n)
 {
     size_t need, alloc;
 
@@ -115,7 +115,7 @@ buf_reserve(struct mg_buf *b, size_t n)
 int
 mg_buf_add(struct mg_buf *b, const void *p, size_t n)
 {
-    if (buf_reserve(b, n) != MG_OK) {
+    if (mg_buf_reserve(b, n) != MG_OK) {
         return MG_ETOOBIG;
     }
     if (n > 0) {
@@ -141,7 +141,7 @@ mg_buf_printf(struct mg_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || buf_reserve(b, (size_t)n) != MG_OK) {
+    if (n < 0 || mg_buf_reserve(b, (size_t)n) != MG_OK) {
         return MG_ETOOBIG;
     }
     va_start(ap, fmt);

@@ -334,7 +334,8 @@ START_TEST(attempt_reset_as_a_whole)
     ck_assert_uint_eq(a.held.len, 0);
     ck_assert_uint_eq(a.up.url.len, 0);
     ck_assert_int_eq(a.up.inject_usage, 0);
-    ck_assert_ptr_null(a.up.headers);
+    ck_assert_uint_eq(a.up.nlines, 0);
+    ck_assert_ptr_null(mg_schema_header_list(&a.up));
     mg_attempt_deinit(&a);
     event_base_free(base);
 }
@@ -388,11 +389,11 @@ built_free(struct built *t)
 
 /* 1 when the upstream header list holds exactly this line. */
 static int
-has_line(const struct mg_upreq *up, const char *line)
+has_line(struct mg_upreq *up, const char *line)
 {
     const struct curl_slist *l;
 
-    for (l = up->headers; l != NULL; l = l->next) {
+    for (l = mg_schema_header_list(up); l != NULL; l = l->next) {
         if (strcmp(l->data, line) == 0) {
             return 1;
         }
@@ -401,12 +402,12 @@ has_line(const struct mg_upreq *up, const char *line)
 }
 
 static int
-has_name(const struct mg_upreq *up, const char *name)
+has_name(struct mg_upreq *up, const char *name)
 {
     const struct curl_slist *l;
     size_t n = strlen(name);
 
-    for (l = up->headers; l != NULL; l = l->next) {
+    for (l = mg_schema_header_list(up); l != NULL; l = l->next) {
         if (strncasecmp(l->data, name, n) == 0 && (l->data[n] == ':' || l->data[n] == ';')) {
             return 1;
         }
@@ -828,6 +829,50 @@ START_TEST(same_backend_retry_rules)
 }
 END_TEST
 
+/* Header lines live in one buffer per attempt; curl's list points into it, in order. */
+START_TEST(header_lines_in_one_buffer)
+{
+    struct mg_upreq up;
+    struct curl_slist *l;
+    char *big = malloc(60 * 1024);
+    int i;
+
+    mg_upreq_init(&up, 16);
+    ck_assert_ptr_null(mg_schema_header_list(&up));
+    mg_schema_add_header(&up, "X-One", "1");
+    mg_schema_add_header(&up, "X-Empty", "");
+    mg_schema_add_line(&up, "Accept-Encoding: identity");
+    l = mg_schema_header_list(&up);
+    ck_assert_str_eq(l->data, "X-One: 1");
+    ck_assert_str_eq(l->next->data, "X-Empty;");
+    ck_assert_str_eq(l->next->next->data, "Accept-Encoding: identity");
+    ck_assert_ptr_null(l->next->next->next);
+
+    /* a new attempt starts empty; its shorter lines land on the old bytes, and each must still
+     * end where it ends (the old "X-One: 1" has a space where "X-2: 2" ends) */
+    mg_upreq_reset(&up);
+    ck_assert_ptr_null(mg_schema_header_list(&up));
+    mg_schema_add_line(&up, "X-2: 2");
+    mg_schema_add_header(&up, "X-3", "3");
+    l = mg_schema_header_list(&up);
+    ck_assert_str_eq(l->data, "X-2: 2");
+    ck_assert_str_eq(l->next->data, "X-3: 3");
+    ck_assert_ptr_null(l->next->next);
+
+    /* past the cap the line is not cut in half: the list is refused as a whole */
+    memset(big, 'v', 60 * 1024 - 1);
+    big[60 * 1024 - 1] = '\0';
+    for (i = 0; i < 5; i++) {
+        mg_schema_add_header(&up, "X-Big", big);
+    }
+    ck_assert_int_eq(up.lines_cut, 1);
+    ck_assert_uint_eq(up.nlines, 6);
+    ck_assert_ptr_null(mg_schema_header_list(&up));
+    mg_upreq_deinit(&up);
+    free(big);
+}
+END_TEST
+
 Suite *
 proxy_suite(void)
 {
@@ -841,6 +886,7 @@ proxy_suite(void)
     tcase_add_test(t, head_capped);
     tcase_add_test(t, attempt_reset_as_a_whole);
     tcase_add_test(t, openai_request_forwarded_as_sent);
+    tcase_add_test(t, header_lines_in_one_buffer);
     tcase_add_test(t, openai_override_and_usage_injection);
     tcase_add_test(t, usage_stripped_across_split_reads);
     tcase_add_test(t, observed_stream_passes_untouched);

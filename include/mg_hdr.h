@@ -111,14 +111,20 @@ int mg_hdr_escape(const char *in, size_t len, struct mg_buf *out);
  * the gateway looks for (about a hundred times a request with an SDK's headers): most calls end
  * at the first byte, where glibc's strcasecmp costs a PLT jump and its locale table.
  */
+static inline unsigned char
+mg_hdr_lower(char c)
+{
+    unsigned char x = (unsigned char)c;
+
+    return (unsigned char)(x >= 'A' && x <= 'Z' ? x + 32 : x);   /* letters only, no locale */
+}
+
 static inline int
 mg_hdr_eq(const char *a, const char *b)
 {
     for (;; a++, b++) {
-        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-        x = (unsigned char)(x >= 'A' && x <= 'Z' ? x + 32 : x);
-        y = (unsigned char)(y >= 'A' && y <= 'Z' ? y + 32 : y);
-        if (x != y) {
+        unsigned char x = mg_hdr_lower(*a);
+        if (x != mg_hdr_lower(*b)) {
             return 0;
         }
         if (x == '\0') {

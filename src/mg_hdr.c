@@ -124,14 +124,7 @@ eq_nocase(const char *a, const char *b, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-        if (x >= 'A' && x <= 'Z') {
-            x = (unsigned char)(x + 32);
-        }
-        if (y >= 'A' && y <= 'Z') {
-            y = (unsigned char)(y + 32);
-        }
-        if (x != y) {
+        if (mg_hdr_lower(a[i]) != mg_hdr_lower(b[i])) {
             return 0;
         }
     }

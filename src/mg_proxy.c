@@ -32,12 +32,14 @@
 #include "mg_failover.h"
 #include "mg_hdr.h"
 #include "mg_health.h"
+#include "mg_limit.h"
 #include "mg_log.h"
 #include "mg_plan.h"
 #include "mg_proxy.h"
 #include "mg_relay.h"
 #include "mg_reply.h"
 #include "mg_stats.h"
+#include "mg_wire.h"
 #include "mg_worker.h"
 
 #define RELAY_HWM   (256 * 1024)   /* client bytes queued before the upstream is paused */
@@ -83,7 +85,8 @@ struct preq {
     struct mg_relay           relay;       /* the committed answer's stages */
     struct event              peek;        /* client EOF while we wait */
     struct event              resume;      /* unpause the upstream once the client drained */
-    struct evbuffer          *chunk;
+    struct evbuffer          *chunk;       /* bytes on their way to libevent */
+    struct mg_wire            wire;        /* the answer relayed to the client */
 };
 
 static void start_attempt(struct preq *p);
@@ -218,50 +221,68 @@ on_peek(evutil_socket_t fd, short what, void *arg)
 
 /* ---- replies ---------------------------------------------------------------------------- */
 
-/* With overhead_header: the gateway's own time on the request so far, on the reply's head. */
-static void
-overhead_header(struct preq *p)
+/* The gateway's own time on the request so far, in microseconds. */
+static int64_t
+overhead_us(struct preq *p)
 {
-    char v[24];
     int64_t now = mg_now_us(), spent = p->overhead;
 
-    if (!p->conf->overhead_header) {
-        return;
-    }
     if (p->busy_since != 0) {
         spent += now - p->busy_since;   /* in the middle of relaying the first bytes */
     } else if (p->plan.ntried == 0) {
         spent = now - p->t0;            /* never got to a backend: all of it */
     }
-    snprintf(v, sizeof(v), "%lld", (long long)spent);
-    evhttp_remove_header(evhttp_request_get_output_headers(p->req), "x-modelgate-overhead-us");
-    evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-modelgate-overhead-us", v);
+    return spent;
 }
 
-/* Puts a backend's kept headers on the client's reply. */
+/* With overhead_header: x-modelgate-overhead-us on a reply the gateway makes itself. */
 static void
-copy_response_headers(struct preq *p, const struct mg_resp_head *h, int keep_length,
-                      const struct mg_backend *b, const char *ctype)
+overhead_header(struct preq *p)
 {
-    struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
-    const char *name, *value;
-    size_t pos = 0;
-    int limited = mg_auth_limited(p->key);
+    char v[24];
 
-    keep_length = keep_length && !h->chunked;
+    if (p->conf->overhead_header) {
+        snprintf(v, sizeof(v), "%lld", (long long)overhead_us(p));
+        evhttp_remove_header(evhttp_request_get_output_headers(p->req), "x-modelgate-overhead-us");
+        evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-modelgate-overhead-us", v);
+    }
+}
+
+/*
+ * Starts the head of a backend's answer to the client: its kept headers (its Date replaced by
+ * the gateway's, as nginx does; its length only when the body goes unchanged), then ours.
+ */
+static void
+answer_head(struct preq *p, const struct mg_resp_head *h, const struct mg_backend *b,
+            const char *ctype)
+{
+    struct mg_limit_header lh[MG_LIMIT_HEADERS_MAX];
+    const char *name, *value;
+    size_t pos = 0, i, n;
+    int limited = mg_auth_limited(p->key);
+    char v[24];
+
+    mg_wire_begin(&p->wire, p->req, p->chunk, (int)h->status);
     while (mg_head_next(h, &pos, &name, &value)) {
-        if ((keep_length || !mg_hdr_eq(name, "content-length")) &&
+        if (!mg_hdr_eq(name, "content-length") && !mg_hdr_eq(name, "date") &&
             !(limited && mg_auth_is_ratelimit_header(name)) &&
             (ctype == NULL || !mg_hdr_eq(name, "content-type"))) {
-            evhttp_add_header(out, name, value);
+            mg_wire_header(&p->wire, name, value);
         }
     }
-    if (ctype != NULL) {   /* a translated stream: text/event-stream, whatever the backend's */
-        evhttp_add_header(out, "Content-Type", ctype);
+    if (ctype != NULL) {   /* a translated stream, or our own error body */
+        mg_wire_header(&p->wire, "Content-Type", ctype);
     }
-    mg_reply_key_headers(p->req, p->key);   /* a limited key's own x-ratelimit-* instead */
-    evhttp_add_header(out, "x-modelgate-backend", b->name);
-    evhttp_add_header(out, "x-request-id", p->request_id);
+    n = limited ? mg_auth_headers(p->key, mg_now_ms(), lh) : 0;
+    for (i = 0; i < n; i++) {   /* a limited key's own x-ratelimit-* instead */
+        mg_wire_header(&p->wire, lh[i].name, lh[i].value);
+    }
+    mg_wire_header(&p->wire, "x-modelgate-backend", b->name);
+    mg_wire_header(&p->wire, "x-request-id", p->request_id);
+    if (p->conf->overhead_header) {
+        snprintf(v, sizeof(v), "%lld", (long long)overhead_us(p));
+        mg_wire_header(&p->wire, "x-modelgate-overhead-us", v);
+    }
 }
 
 /* Sends a gateway error (no backend response to pass through) and ends the request. */
@@ -284,33 +305,25 @@ reply_error(struct preq *p, int status, const char *code, const char *param, con
 static void
 reply_held(struct preq *p, const struct last_answer *l)
 {
-    struct evkeyvalq *out = evhttp_request_get_output_headers(p->req);
-    struct evbuffer *buf = evbuffer_new();
     struct mg_buf body;
 
-    if (buf == NULL) {
-        abort();
-    }
     mg_buf_init(&body, 4 * MG_HELD_BODY_MAX);
     detach_client(p);
-    copy_response_headers(p, &l->head, 0, l->backend, NULL);
-    overhead_header(p);
     if (l->cut) {
-        evhttp_remove_header(out, "content-type");
-        evhttp_add_header(out, "Content-Type", "application/json");
         mg_buf_printf(&body, "{\"error\":{\"message\":\"Backend %s answered %ld and its answer "
                       "was cut short\",\"type\":\"server_error\",\"param\":null,"
                       "\"code\":\"upstream_unavailable\"}}\n", l->backend->name, l->status);
     } else if (!l->schema->error_body(&p->client, &l->head, l->body.data, l->body.len, &body)) {
         mg_buf_add(&body, l->body.data ? l->body.data : "", l->body.len);
     }
-    evbuffer_add(buf, body.data ? body.data : "", body.len);
-    mg_buf_deinit(&body);
-    p->bytes_out = (int64_t)evbuffer_get_length(buf);
+    answer_head(p, &l->head, l->backend, l->cut ? "application/json" : NULL);
+    p->bytes_out = (int64_t)body.len;
     p->t_first = mg_now_us();
     account(p, (int)l->status, l->backend, 0);
-    evhttp_send_reply(p->req, (int)l->status, NULL, buf);
-    evbuffer_free(buf);
+    mg_wire_send_head(&p->wire, (int64_t)body.len, NULL, NULL);
+    mg_wire_body(&p->wire, body.data, body.len, NULL, NULL);
+    mg_buf_deinit(&body);
+    mg_wire_end(&p->wire);   /* may complete and free the request at once */
     release(p);
 }
 
@@ -364,8 +377,7 @@ emit(void *arg, const char *data, size_t len)
         p->t_first = mg_now_us();
     }
     p->bytes_out += (int64_t)len;
-    evbuffer_add(p->chunk, data, len);
-    evhttp_send_reply_chunk_with_cb(p->req, p->chunk, on_drained, p);
+    mg_wire_body(&p->wire, data, len, on_drained, p);
 }
 
 /* The relay's gate decided: the client gets this answer. From a curl callback: no freeing. */
@@ -377,9 +389,9 @@ on_commit(void *arg)
 
     mg_attempt_committed(a);
     mg_plan_give_back(&p->plan, a->backend->state, mg_now_ms());   /* none other is tried now */
-    copy_response_headers(p, &a->head, p->relay.keep_length, a->backend, p->relay.content_type);
-    overhead_header(p);
-    evhttp_send_reply_start(p->req, (int)a->head.status, NULL);
+    answer_head(p, &a->head, a->backend, p->relay.content_type);
+    mg_wire_send_head(&p->wire, p->relay.keep_length && !a->head.chunked ?
+                      a->head.content_length : -1, on_drained, p);
 }
 
 /* The answer ended cleanly on the backend's side (the relay may still find it incomplete). */
@@ -390,10 +402,10 @@ complete(struct preq *p, struct mg_attempt *a)
         mg_log_warn("request %s: backend %s: %s", p->request_id, a->backend->name,
                     p->relay.why);
     }
-    /* account first: evhttp_send_reply_end() may complete and free the request at once */
+    /* account first: mg_wire_end() may complete and free the request at once */
     account(p, (int)a->head.status, a->backend, p->relay.cut);
     detach_client(p);
-    evhttp_send_reply_end(p->req);
+    mg_wire_end(&p->wire);
     release(p);
 }
 
@@ -417,7 +429,7 @@ cut(struct preq *p, struct mg_attempt *a)
     }
     mg_relay_fail(&p->relay, why, strlen(why));
     detach_client(p);
-    evhttp_send_reply_end(p->req);
+    mg_wire_end(&p->wire);
     release(p);
 }
 

@@ -472,6 +472,67 @@ START_TEST(descriptor_exhaustion_backs_off)
 END_TEST
 
 /* overhead_header: the gateway's own time on each answer; modelgate_overhead_seconds. */
+static size_t
+count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+
+    while ((hay = strstr(hay, needle)) != NULL) {
+        n++;
+        hay += strlen(needle);
+    }
+    return n;
+}
+
+#define SBODY "{\"model\":\"m-a\",\"stream\":true}"
+#define POST(v, extra, body) "POST /v1/chat/completions HTTP/" v "\r\nHost: x\r\n" extra \
+                             "Content-Length: " #body "\r\n\r\n"
+
+/* The gateway writes relayed heads and frames bodies itself (mg_wire): per version and status. */
+START_TEST(relayed_answers_framed_per_version)
+{
+    /* HTTP/1.1, pipelined: a stream (chunked), a plain answer (the backend's length), a stream
+     * whose client says close (chunked, then the connection closes) */
+    const char *v11 = POST("1.1", "", 29) SBODY POST("1.1", "", 15) BODY
+                      POST("1.1", "Connection: close\r\n", 29) SBODY;
+    const char *v10 = POST("1.0", "", 29) SBODY;
+    const char *v10ka = POST("1.0", "Connection: keep-alive\r\n", 15) BODY POST("1.0", "", 15) BODY;
+    int closed;
+    char *got = raw(v11, strlen(v11), 5000, &closed), *end;
+
+    ck_assert_msg(closed, "still open after Connection: close");
+    ck_assert_uint_eq(count(got, "HTTP/1.1 200 OK\r\n"), 3);
+    ck_assert_uint_eq(count(got, "Transfer-Encoding: chunked\r\n"), 2);
+    ck_assert_uint_eq(count(got, "\r\n0\r\n\r\n"), 2);          /* each stream's last chunk */
+    ck_assert_uint_eq(count(got, "Content-Length: "), 1);
+    ck_assert_uint_eq(count(got, "Connection: close\r\n"), 1);
+    ck_assert_uint_eq(count(got, "\r\nDate: "), 3);
+    ck_assert_uint_eq(count(got, "data: [DONE]"), 2);
+    ck_assert_uint_eq(count(got, "\r\nx-modelgate-backend: a\r\n"), 3);
+    end = got + strlen(got);
+    ck_assert_msg(end - got > 5 && strcmp(end - 5, "0\r\n\r\n") == 0, "ends with %s", end - 20);
+    free(got);
+
+    /* HTTP/1.0: no chunks; the body ends with the connection */
+    got = raw(v10, strlen(v10), 5000, &closed);
+    ck_assert_msg(closed, "an HTTP/1.0 stream must end with the connection");
+    ck_assert_msg(strncmp(got, "HTTP/1.0 200 OK\r\n", 17) == 0, "%.40s", got);
+    ck_assert_ptr_null(strstr(got, "Transfer-Encoding"));
+    ck_assert_ptr_nonnull(strstr(got, "\r\nConnection: close\r\n"));
+    ck_assert_ptr_null(strstr(got, "\r\n0\r\n\r\n"));
+    ck_assert_msg(strstr(got, "\n\ndata: [DONE]\n\n") != NULL, "%s", got);
+    free(got);
+
+    /* HTTP/1.0 keep-alive with a known length: the connection serves the next request */
+    got = raw(v10ka, strlen(v10ka), 5000, &closed);
+    ck_assert_msg(closed, "the second HTTP/1.0 answer without keep-alive must close");
+    ck_assert_uint_eq(count(got, "HTTP/1.0 200 OK\r\n"), 2);
+    ck_assert_uint_eq(count(got, "\r\nConnection: keep-alive\r\n"), 1);
+    ck_assert_uint_eq(count(got, "\r\nContent-Length: "), 2);
+    free(got);
+}
+END_TEST
+
 START_TEST(overhead_reported)
 {
     char url[128], buf[64];
@@ -521,6 +582,7 @@ front_suite(void)
     tcase_add_test(t, edited_stream_framed_by_gateway);
     tcase_add_test(t, invalid_backend_head_fails);
     tcase_add_test(t, proxies_explicit_none_and_environment);
+    tcase_add_test(t, relayed_answers_framed_per_version);
     tcase_add_test(t, overhead_reported);
     tcase_add_test(t, descriptor_exhaustion_backs_off);
     suite_add_tcase(s, t);

@@ -44,6 +44,7 @@ main(void)
     srunner_add_suite(sr, usage_suite());
     srunner_add_suite(sr, stats_suite());
     srunner_add_suite(sr, proxy_suite());
+    srunner_add_suite(sr, wire_suite());
     srunner_add_suite(sr, sigv4_suite());
     srunner_add_suite(sr, evstream_suite());
     srunner_add_suite(sr, translate_suite());

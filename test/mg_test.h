@@ -19,6 +19,7 @@ Suite *models_suite(void);
 Suite *usage_suite(void);
 Suite *stats_suite(void);
 Suite *proxy_suite(void);
+Suite *wire_suite(void);
 Suite *sigv4_suite(void);
 Suite *evstream_suite(void);
 Suite *translate_suite(void);

@@ -44,6 +44,25 @@ int mg_buf_printf(struct mg_buf *b, const char *fmt, ...) __attribute__((format(
 /* Empties the buffer and keeps its memory. */
 void mg_buf_reset(struct mg_buf *b);
 
+/*
+ * A free list of same-size blocks, kept for reuse by one thread. A request's state is several
+ * KiB: from malloc, each one took glibc's large-request path (a consolidation of its fast bins,
+ * ~6,500 instructions a request under callgrind); from here it is a pointer pop and a memset.
+ */
+struct mg_pool {
+    void  *head;    /* the spare blocks, linked through their first bytes */
+    size_t n;       /* how many */
+    size_t max;     /* spares kept; blocks put back beyond this are freed */
+};
+
+void mg_pool_init(struct mg_pool *p, size_t max);
+/* A zeroed block of size bytes (every block of a pool must have the same size). */
+void *mg_pool_get(struct mg_pool *p, size_t size);
+/* Gives a block back (NULL is a no-op). */
+void mg_pool_put(struct mg_pool *p, void *block);
+/* Frees the spares. */
+void mg_pool_deinit(struct mg_pool *p);
+
 /* "500ms", "5s", "2m", "1h" -> milliseconds. MG_OK or MG_ERR. */
 int mg_parse_duration(const char *s, int64_t *ms);
 /* "1024", "16KiB", "16MiB", "1GiB" -> bytes. MG_OK or MG_ERR. */

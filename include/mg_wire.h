@@ -59,11 +59,14 @@ struct mg_wire {
     struct evbuffer       *out;       /* the caller's scratch buffer, handed to libevent */
     struct mg_wire_frame   frame;
     int                    status;
-    size_t                 len;       /* bytes in stage */
-    char                   stage[MG_WIRE_STAGE];
+    size_t                 len;       /* bytes in the thread's stage (see mg_wire_begin) */
 };
 
-/* Starts the head of an answer with this status (its status line). */
+/*
+ * Starts the head of an answer with this status (its status line). The head is gathered in a
+ * buffer of the calling thread until mg_wire_send_head(): begin, headers and send_head must run
+ * in one go, with no other answer's head begun in between (each worker runs one at a time).
+ */
 void mg_wire_begin(struct mg_wire *w, struct evhttp_request *req, struct evbuffer *out,
                    int status);
 

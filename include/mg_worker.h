@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "mg_util.h"
+
 struct event;
 struct event_base;
 struct evhttp;
@@ -38,6 +40,7 @@ struct mg_worker {
     int                 admin_separate; /* /healthz and /metrics live on admin_listen */
     int                 listen_fd;
     struct evhttp_bound_socket *bound;
+    struct mg_pool      requests;   /* spare proxied-request states (mg_proxy's), reused */
 };
 
 /* A request arrived: it counts as in flight until mg_worker_request_done(). */

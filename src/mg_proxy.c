@@ -112,7 +112,7 @@ release(struct preq *p)
     free(p->upath);
     free(p->query);
     mg_conf_unref(p->conf);
-    free(p);
+    mg_pool_put(&p->w->requests, p);
 }
 
 /*
@@ -682,7 +682,7 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg
                 int64_t t0)
 {
     struct mg_conf *conf = w->conf;
-    struct preq *p = mg_calloc(1, sizeof(*p));
+    struct preq *p = mg_pool_get(&w->requests, sizeof(*p));
 
     p->w = w;
     p->req = req;

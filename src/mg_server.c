@@ -181,6 +181,7 @@ worker_init(struct mg_server *s, int i)
     w->server = s;
     w->rng = ((uint64_t)time(NULL) << 16) ^ ((uint64_t)getpid() << 8) ^ (uint64_t)(i + 1) ^
              0x9E3779B97F4A7C15ull;
+    mg_pool_init(&w->requests, 64);
     w->base = event_base_new();
     if (w->base == NULL) {
         mg_log_error("event_base_new failed");
@@ -238,6 +239,7 @@ worker_deinit(struct mg_server *s, int i)
         event_base_free(w->base);
     }
     mg_conf_unref(w->conf);
+    mg_pool_deinit(&w->requests);
 }
 
 static int

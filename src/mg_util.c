@@ -91,6 +91,54 @@ mg_buf_reset(struct mg_buf *b)
     }
 }
 
+void
+mg_pool_init(struct mg_pool *p, size_t max)
+{
+    p->head = NULL;
+    p->n = 0;
+    p->max = max;
+}
+
+void *
+mg_pool_get(struct mg_pool *p, size_t size)
+{
+    void *b = p->head;
+
+    if (b == NULL) {
+        return mg_calloc(1, size);
+    }
+    memcpy(&p->head, b, sizeof(void *));
+    p->n--;
+    memset(b, 0, size);
+    return b;
+}
+
+void
+mg_pool_put(struct mg_pool *p, void *block)
+{
+    if (block == NULL) {
+        return;
+    }
+    if (p->n >= p->max) {
+        free(block);
+        return;
+    }
+    memcpy(block, &p->head, sizeof(void *));
+    p->head = block;
+    p->n++;
+}
+
+void
+mg_pool_deinit(struct mg_pool *p)
+{
+    while (p->head != NULL) {
+        void *b = p->head;
+        memcpy(&p->head, b, sizeof(void *));
+        free(b);
+    }
+    p->n = 0;
+}
+
 int
 mg_buf_reserve(struct mg_buf *b, size_t n)
 {

@@ -143,22 +143,25 @@ date_line(const char **line)
     return len;
 }
 
+/* Where heads are gathered: one per worker thread, as only one head is written at a time. */
+static __thread char stage[MG_WIRE_STAGE];
+
 static void
 put(struct mg_wire *w, const char *p, size_t n)
 {
-    if (w->len + n > sizeof(w->stage)) {
-        if (evbuffer_add(w->out, w->stage, w->len) != 0) {
+    if (w->len + n > sizeof(stage)) {
+        if (evbuffer_add(w->out, stage, w->len) != 0) {
             abort();
         }
         w->len = 0;
-        if (n > sizeof(w->stage)) {
+        if (n > sizeof(stage)) {
             if (evbuffer_add(w->out, p, n) != 0) {
                 abort();
             }
             return;
         }
     }
-    memcpy(w->stage + w->len, p, n);
+    memcpy(stage + w->len, p, n);
     w->len += n;
 }
 
@@ -169,7 +172,7 @@ mg_wire_begin(struct mg_wire *w, struct evhttp_request *req, struct evbuffer *ou
     w->out = out;
     w->status = status;
     memset(&w->frame, 0, sizeof(w->frame));
-    w->len = mg_wire_status_line(w->stage, req->major == 1 ? req->minor : 1, status);
+    w->len = mg_wire_status_line(stage, req->major == 1 ? req->minor : 1, status);
 }
 
 void
@@ -225,7 +228,7 @@ mg_wire_send_head(struct mg_wire *w, int64_t content_length,
     }
     put(w, date, dlen);
     put(w, "\r\n", 2);
-    if (evbuffer_add(w->out, w->stage, w->len) != 0) {
+    if (evbuffer_add(w->out, stage, w->len) != 0) {
         abort();
     }
     w->len = 0;

@@ -42,21 +42,6 @@ mg_head_reset(struct mg_resp_head *h)
     mg_buf_reset(&h->relay);
 }
 
-int
-mg_head_hop_by_hop(const char *name)
-{
-    static const char *const hop[] = {"connection", "keep-alive", "transfer-encoding", "te",
-                                      "trailer", "upgrade"};
-    size_t i;
-
-    for (i = 0; i < MG_ARRAY_LEN(hop); i++) {
-        if (mg_hdr_eq(name, hop[i])) {
-            return 1;
-        }
-    }
-    return strncasecmp(name, "proxy-", 6) == 0;
-}
-
 /* A decimal number made of digits only, or -1. */
 static int64_t
 digits(const char *v, size_t n)
@@ -76,55 +61,116 @@ digits(const char *v, size_t n)
     return x;
 }
 
-/* What the proxy itself reads from a header: 1 when it is never relayed, -1 when invalid. */
+/* 1 when v[0..n) holds needle (lower case), letters compared without case. */
 static int
-note(struct mg_resp_head *h, const char *name, const char *v, size_t vlen)
+has_ci(const char *v, size_t n, const char *needle)
 {
-    if (mg_hdr_eq(name, "content-type")) {
-        /* AWS's binary event stream is one too: the bedrock schema decodes it */
-        h->sse = strcasestr(v, "text/event-stream") != NULL ||
-                 strcasestr(v, "application/vnd.amazon.eventstream") != NULL;
-        h->json = !h->sse && strcasestr(v, "json") != NULL;
-    } else if (mg_hdr_eq(name, "content-length")) {
-        int64_t n = digits(v, vlen);
-        if (n < 0 || (h->content_length >= 0 && h->content_length != n)) {
-            return -1;   /* not a length, or two different ones */
+    size_t m = strlen(needle), i, j;
+
+    for (i = 0; i + m <= n; i++) {
+        for (j = 0; j < m && mg_hdr_lower(v[i + j]) == (unsigned char)needle[j]; j++) {
         }
-        h->content_length = n;
-    } else if (mg_hdr_eq(name, "connection")) {
-        size_t have = strlen(h->connection);
-        if (have + vlen + 2 < sizeof(h->connection)) {   /* several Connection lines add up */
-            snprintf(h->connection + have, sizeof(h->connection) - have, "%s%.*s",
-                     have ? "," : "", (int)vlen, v);
+        if (j == m) {
+            return 1;
         }
-    } else if (mg_hdr_eq(name, "retry-after")) {
-        h->retry_after_s = digits(v, vlen);
-        if (h->retry_after_s < 0 && vlen > 0) {
-            time_t when = curl_getdate(v, NULL), now = time(NULL);   /* an HTTP date */
-            h->retry_after_s = when < 0 ? -1 : when > now ? (int64_t)(when - now) : 0;
-        }
-        if (h->retry_after_s > RETRY_AFTER_MAX_S) {
-            h->retry_after_s = RETRY_AFTER_MAX_S;   /* no overflow when made milliseconds */
-        }
-    } else if (mg_hdr_eq(name, "transfer-encoding")) {
-        h->chunked = 1;
     }
-    return mg_head_hop_by_hop(name) || mg_hdr_eq(name, "x-request-id") ||
-           mg_hdr_eq(name, "x-modelgate-backend");
+    return 0;
+}
+
+/* name (n bytes, NUL-terminated) equals lower, a lower-case name of the same length. */
+static int
+is(const char *name, size_t n, const char *lower, size_t ln)
+{
+    return n == ln && mg_hdr_eq(name, lower);
+}
+
+#define IS(lit) is(name, n, lit, sizeof(lit) - 1)
+
+int
+mg_head_hop_by_hop(const char *name)
+{
+    size_t n = strlen(name);
+
+    return IS("connection") || IS("keep-alive") || IS("transfer-encoding") || IS("te") ||
+           IS("trailer") || IS("upgrade") || (n >= 6 && strncasecmp(name, "proxy-", 6) == 0);
+}
+
+/*
+ * What the proxy itself reads from a header: 1 when it is never relayed, -1 when invalid. The
+ * name's length picks the few names it can be, so most headers cost one or two compares.
+ */
+static int
+note(struct mg_resp_head *h, const char *name, size_t n, const char *v, size_t vlen)
+{
+    size_t have;
+
+    switch (n) {
+    case 12:
+        if (IS("content-type")) {
+            /* AWS's binary event stream is one too: the bedrock schema decodes it */
+            h->sse = has_ci(v, vlen, "text/event-stream") ||
+                     has_ci(v, vlen, "application/vnd.amazon.eventstream");
+            h->json = !h->sse && has_ci(v, vlen, "json");
+            return 0;
+        }
+        return IS("x-request-id");
+    case 14:
+        if (IS("content-length")) {
+            int64_t x = digits(v, vlen);
+            if (x < 0 || (h->content_length >= 0 && h->content_length != x)) {
+                return -1;   /* not a length, or two different ones */
+            }
+            h->content_length = x;
+        }
+        return 0;
+    case 10:
+        if (IS("connection")) {
+            have = strlen(h->connection);
+            if (have + vlen + 2 < sizeof(h->connection)) {   /* several Connection lines add up */
+                if (have > 0) {
+                    h->connection[have++] = ',';
+                }
+                memcpy(h->connection + have, v, vlen);
+                h->connection[have + vlen] = '\0';
+            }
+            return 1;
+        }
+        return IS("keep-alive");
+    case 11:
+        if (IS("retry-after")) {
+            h->retry_after_s = digits(v, vlen);
+            if (h->retry_after_s < 0 && vlen > 0) {
+                time_t when = curl_getdate(v, NULL), now = time(NULL);   /* an HTTP date */
+                h->retry_after_s = when < 0 ? -1 : when > now ? (int64_t)(when - now) : 0;
+            }
+            if (h->retry_after_s > RETRY_AFTER_MAX_S) {
+                h->retry_after_s = RETRY_AFTER_MAX_S;   /* no overflow when made milliseconds */
+            }
+        }
+        return 0;
+    case 17:
+        if (IS("transfer-encoding")) {
+            h->chunked = 1;
+            return 1;
+        }
+        return 0;
+    case 19:
+        return IS("x-modelgate-backend");
+    default:
+        return mg_head_hop_by_hop(name);
+    }
 }
 
 int
 mg_head_line(struct mg_resp_head *h, const char *line, size_t len)
 {
     const char *end = line + len, *colon = memchr(line, ':', len), *v, *ve;
-    char name[NAME_MAX_LEN + 1];
     size_t nlen, vlen;
+    char *name, *value;
 
     if (colon == NULL || (nlen = (size_t)(colon - line)) == 0 || nlen > NAME_MAX_LEN) {
         return len <= 2 || colon != NULL ? MG_OK : MG_ERR;   /* a line that is no header */
     }
-    memcpy(name, line, nlen);
-    name[nlen] = '\0';
     v = colon + 1;
     ve = end;
     while (v < ve && (*v == ' ' || *v == '\t')) {
@@ -137,22 +183,29 @@ mg_head_line(struct mg_resp_head *h, const char *line, size_t len)
     if (vlen > VALUE_MAX_LEN) {
         return MG_OK;
     }
-    /* the value is NUL-terminated in the pair buffer before note() reads it with strcasestr */
-    if (mg_buf_add(&h->relay, name, nlen + 1) != MG_OK || mg_buf_add(&h->relay, v, vlen) != MG_OK ||
-        mg_buf_add(&h->relay, "", 1) != MG_OK) {
+    if (!mg_hdr_name_ok(line, nlen) || !mg_hdr_value_ok(v, vlen)) {
+        return MG_ERR;
+    }
+    /* "name\0value\0" at the end of the pair buffer; taken back when it is not relayed */
+    if (mg_buf_reserve(&h->relay, nlen + vlen + 2) != MG_OK) {
         return MG_ETOOBIG;
     }
-    if (!mg_hdr_name_ok(name, nlen) || !mg_hdr_value_ok(v, vlen)) {
-        return MG_ERR;
-    }
-    switch (note(h, name, h->relay.data + h->relay.len - vlen - 1, vlen)) {
+    name = h->relay.data + h->relay.len;
+    value = name + nlen + 1;
+    memcpy(name, line, nlen);
+    name[nlen] = '\0';
+    memcpy(value, v, vlen);
+    value[vlen] = '\0';
+    switch (note(h, name, nlen, value, vlen)) {
     case -1:
+        name[0] = '\0';
         return MG_ERR;
     case 1:
-        h->relay.len -= nlen + 1 + vlen + 1;   /* read, not relayed */
-        h->relay.data[h->relay.len] = '\0';
+        name[0] = '\0';
         break;
     default:
+        h->relay.len += nlen + vlen + 2;
+        h->relay.data[h->relay.len] = '\0';
         break;
     }
     return MG_OK;

@@ -169,8 +169,10 @@ mg_schema_headers(struct mg_upreq *up, const struct mg_client_req *rq,
     const char *connection = evhttp_find_header(rq->headers, "connection");
     struct evkeyval *kv;
     size_t i;
+    int accept = 0;
 
     TAILQ_FOREACH(kv, rq->headers, next) {
+        accept = accept || mg_hdr_eq(kv->key, "accept");
         if (skip_request_header(kv->key, connection, skip) ||
             ((flags & MG_SCHEMA_OWN_CTYPE) && mg_hdr_eq(kv->key, "content-type"))) {
             continue;
@@ -186,7 +188,11 @@ mg_schema_headers(struct mg_upreq *up, const struct mg_client_req *rq,
         mg_schema_add_header(up, kv->key, kv->value);
     }
     for (i = 0; i < b->nheaders; i++) {
+        accept = accept || mg_hdr_eq(b->headers[i].name, "accept");
         mg_schema_add_header(up, b->headers[i].name, b->headers[i].value);
+    }
+    if (!accept) {
+        mg_schema_add_line(up, "Accept:");   /* curl adds its own Accept otherwise; the client sent none */
     }
     if (b->auth_header != NULL) {
         mg_schema_add_line(up, b->auth_header);

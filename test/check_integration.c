@@ -334,15 +334,16 @@ START_TEST(byte_exact_forwarding)
     ck_assert_str_eq(json_string_value(json_object_get(eh, "content-type")), "application/json");
     ck_assert_ptr_nonnull(json_object_get(eh, "x-request-id"));
     ck_assert_ptr_null(json_object_get(eh, "expect"));
+    ck_assert_str_eq(json_string_value(json_object_get(eh, "accept")), "*/*");   /* the client's */
     json_decref(j);
     mg_test_resp_free(&r);
 }
 END_TEST
 
-/* Other /v1/ paths are proxied the same way. */
+/* Other /v1/ paths are proxied the same way; no header the client did not send is made up. */
 START_TEST(any_v1_path)
 {
-    const char *h[] = {"x-fake-echo: 1", NULL};
+    const char *h[] = {"x-fake-echo: 1", "Accept:", NULL};   /* "Accept:": curl sends none */
     struct mg_test_resp r;
     json_t *j;
 
@@ -350,6 +351,8 @@ START_TEST(any_v1_path)
     ck_assert_int_eq(r.status, 200);
     j = body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "uri")), "/v1/embeddings");
+    ck_assert_ptr_null(json_object_get(json_object_get(j, "headers"), "accept"));
+    ck_assert_ptr_null(json_object_get(json_object_get(j, "headers"), "user-agent"));
     json_decref(j);
     mg_test_resp_free(&r);
 }

@@ -229,6 +229,24 @@ START_TEST(head_parsed_once)
     ck_assert_int_eq(mg_head_line(&h, "Bad Name: x\r\n", 13), MG_ERR);
     ck_assert_int_eq(mg_head_line(&h, "Content-Length: 12\r\n", 20), MG_ERR);
     ck_assert_int_eq(mg_head_line(&h, "x-ctl: a\x01\r\n", 11), MG_OK);   /* CR, LF, NUL only */
+    /* media types compare without case; a refused line leaves the kept ones as they were */
+    mg_head_reset(&h);
+    ck_assert_int_eq(mg_head_line(&h, "content-type: Application/JSON; charset=utf-8", 45), MG_OK);
+    ck_assert(h.json && !h.sse);
+    ck_assert_int_eq(mg_head_line(&h, "Content-Type: TEXT/Event-Stream", 31), MG_OK);
+    ck_assert(h.sse && !h.json);
+    ck_assert_int_eq(mg_head_line(&h, "content-type: application/vnd.amazon.eventstream", 48),
+                     MG_OK);
+    ck_assert(h.sse);
+    ck_assert_int_eq(mg_head_line(&h, "TE: trailers", 12), MG_OK);
+    ck_assert_int_eq(mg_head_line(&h, "Proxy-Connection: x", 19), MG_OK);
+    ck_assert_int_eq(mg_head_line(&h, "content-length: x", 17), MG_ERR);
+    pos = 0;
+    count = 0;
+    while (mg_head_next(&h, &pos, &n, &v)) {
+        count++;
+    }
+    ck_assert_uint_eq(count, 3);   /* the three content-types */
 
     /* a new head (after a 1xx, or the next attempt) starts from nothing */
     mg_head_reset(&h);

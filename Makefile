@@ -138,7 +138,7 @@ fuzz: fuzz-deps
 	    echo "fuzz: crashed:$$failed (inputs in build/fuzz/artifacts/)"; exit 1; }
 
 # The benchmark against nginx (bench/run installs nginx and wrk when missing). Not part of check.
-BENCH_BIN := $(BUILD)/streamload $(BUILD)/idleconns $(BUILD)/nreq $(BUILD)/soak
+BENCH_BIN := $(BUILD)/streamload $(BUILD)/idleconns $(BUILD)/nreq $(BUILD)/soak $(BUILD)/floor
 bench-tools: all $(BENCH_BIN)
 
 $(BUILD)/%: bench/%.c | deps

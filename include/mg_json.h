@@ -50,6 +50,19 @@ int mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize
 int mg_json_rewrite(const char *body, size_t len, const struct mg_json_req *req,
                     const char *model, int add_usage, struct mg_buf *out);
 
+#define MG_JSON_CHUNK_OUTPUT 1   /* the chunk carries output: it may commit a stream */
+#define MG_JSON_CHUNK_FINISH 2   /* a choice's finish_reason is not null */
+
+/*
+ * What an OpenAI chat or completion stream chunk (one event's data) carries, read without a
+ * tree: MG_JSON_CHUNK_OUTPUT when a choice's "delta" has a member other than "role" that holds
+ * something (not null, "", [] or {}), or a choice's "text" holds something, or a choice's
+ * "finish_reason" or the top-level "usage" is not null; MG_JSON_CHUNK_FINISH (with OUTPUT) when a
+ * finish_reason is not null. 0 for a chunk without either, and for anything that is not a valid
+ * JSON object. A key given twice counts each time (jansson would keep the last).
+ */
+int mg_json_chunk_kind(const char *data, size_t len);
+
 /* Appends s as a JSON string literal (quotes included) to out. */
 int mg_json_quote(struct mg_buf *out, const char *s, size_t len);
 

@@ -48,6 +48,12 @@ void mg_sse_reset(struct mg_sse *s);
 void mg_sse_flush(struct mg_sse *s, mg_sse_event_fn fn, void *arg);
 
 /*
+ * 1 when the last "usage" member of p[0..n) holds an object: the only events that can carry
+ * usage or be the extra usage event (most chunks of a stream say "usage":null).
+ */
+int mg_usage_has_object(const char *p, size_t n);
+
+/*
  * For a stream whose usage event the gateway asked for itself: 1 when event is that extra usage
  * event (a usage object and an empty "choices"), which the client must not see.
  */

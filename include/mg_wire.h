@@ -76,14 +76,17 @@ void mg_wire_header(struct mg_wire *w, const char *name, const char *value);
 /*
  * Ends the head (Date, framing, Connection) and hands it to libevent. content_length is the
  * body's length when it is known and relayed as is, else -1. cb runs each time the connection's
- * output has drained (backpressure), as with evhttp_send_reply_chunk_with_cb().
+ * output has drained (backpressure), for the whole answer, as evhttp_send_reply_chunk_with_cb()
+ * sets it.
  */
 void mg_wire_send_head(struct mg_wire *w, int64_t content_length,
                        void (*cb)(struct evhttp_connection *, void *), void *arg);
 
-/* Body bytes, framed as the head said (nothing for a status or method without a body). */
-void mg_wire_body(struct mg_wire *w, const char *data, size_t len,
-                  void (*cb)(struct evhttp_connection *, void *), void *arg);
+/*
+ * Body bytes, framed as the head said (nothing for a status or method without a body), added to
+ * the connection's output directly: libevent has nothing to do per chunk once the head is out.
+ */
+void mg_wire_body(struct mg_wire *w, const char *data, size_t len);
 
 /*
  * Ends the answer (the last chunk when chunked) and gives the exchange back to libevent, which

@@ -321,7 +321,7 @@ reply_held(struct preq *p, const struct last_answer *l)
     p->t_first = mg_now_us();
     account(p, (int)l->status, l->backend, 0);
     mg_wire_send_head(&p->wire, (int64_t)body.len, NULL, NULL);
-    mg_wire_body(&p->wire, body.data, body.len, NULL, NULL);
+    mg_wire_body(&p->wire, body.data, body.len);
     mg_buf_deinit(&body);
     mg_wire_end(&p->wire);   /* may complete and free the request at once */
     release(p);
@@ -377,7 +377,7 @@ emit(void *arg, const char *data, size_t len)
         p->t_first = mg_now_us();
     }
     p->bytes_out += (int64_t)len;
-    mg_wire_body(&p->wire, data, len, on_drained, p);
+    mg_wire_body(&p->wire, data, len);
 }
 
 /* The relay's gate decided: the client gets this answer. From a curl callback: no freeing. */

@@ -254,56 +254,14 @@ error_first(const char *d, size_t n)
     return end - d >= 7 && memcmp(d, "\"error\"", 7) == 0;
 }
 
-/* 1 when v holds something: not null, not "", not [], not {}. */
-static int
-non_empty(const json_t *v)
-{
-    if (v == NULL) {
-        return 0;
-    }
-    switch (json_typeof(v)) {
-    case JSON_NULL: return 0;
-    case JSON_STRING: return json_string_length(v) > 0;
-    case JSON_ARRAY: return json_array_size(v) > 0;
-    case JSON_OBJECT: return json_object_size(v) > 0;
-    default: return 1;
-    }
-}
-
 /* A chat chunk's output and finish bits, read exactly (only events before the commit). */
 static int
 chunk_kind(const char *d, size_t n)
 {
-    json_t *j = json_loadb(d, n, 0, NULL), *choices, *c, *v;
-    const char *key;
-    size_t i;
-    int kind = 0;
+    int k = mg_json_chunk_kind(d, n);
 
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return 0;
-    }
-    choices = json_object_get(j, "choices");
-    json_array_foreach(choices, i, c) {
-        json_object_foreach(json_object_get(c, "delta"), key, v) {
-            if (strcmp(key, "role") != 0 && non_empty(v)) {
-                kind |= MG_EV_OUTPUT;
-            }
-        }
-        if (non_empty(json_object_get(c, "text"))) {
-            kind |= MG_EV_OUTPUT;
-        }
-        v = json_object_get(c, "finish_reason");
-        if (v != NULL && !json_is_null(v)) {
-            kind |= MG_EV_OUTPUT | MG_EV_FINISH;
-        }
-    }
-    v = json_object_get(j, "usage");
-    if (v != NULL && !json_is_null(v)) {
-        kind |= MG_EV_OUTPUT;
-    }
-    json_decref(j);
-    return kind;
+    return ((k & MG_JSON_CHUNK_OUTPUT) ? MG_EV_OUTPUT : 0) |
+           ((k & MG_JSON_CHUNK_FINISH) ? MG_EV_FINISH : 0);
 }
 
 /* After the commit only the finish matters: a "finish_reason" whose value is not null. */
@@ -549,9 +507,12 @@ strip_write(struct mg_stage *s, const char *p, size_t n, int whole)
         s->next->write(s->next, p, n, whole);
         return;
     }
-    mg_relay_note_usage(r, p, n);
-    if (mg_sse_is_usage_only(p, n)) {
-        return;
+    /* most chunks say "usage":null: one look at the value spares the two readings below */
+    if (mg_usage_has_object(p, n)) {
+        mg_relay_note_usage(r, p, n);
+        if (mg_sse_is_usage_only(p, n)) {
+            return;
+        }
     }
     mg_buf_reset(&r->scratch);
     if (mg_sse_strip_null_usage(p, n, &r->scratch) == MG_OK) {

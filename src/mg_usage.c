@@ -148,6 +148,14 @@ read_usage(const char *v, const char *end, struct mg_usage *u)
 }
 
 int
+mg_usage_has_object(const char *p, size_t n)
+{
+    const char *v = last_usage_value(p, n);
+
+    return v != NULL && v < p + n && *v == '{';
+}
+
+int
 mg_usage_parse(const char *p, size_t n, struct mg_usage *u)
 {
     const char *v = last_usage_value(p, n);

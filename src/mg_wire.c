@@ -250,36 +250,39 @@ mg_wire_send_head(struct mg_wire *w, int64_t content_length,
 }
 
 void
-mg_wire_body(struct mg_wire *w, const char *data, size_t len,
-             void (*cb)(struct evhttp_connection *, void *), void *arg)
+mg_wire_body(struct mg_wire *w, const char *data, size_t len)
 {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(w->req);
+    struct evbuffer *out;
     char size[24], *d;
 
-    if (!w->frame.body || len == 0) {
-        return;   /* an empty chunk would end the body */
+    if (!w->frame.body || len == 0 || evcon == NULL) {
+        return;   /* no body, an empty chunk (it would end the body), or the client is gone */
     }
+    /* the head's hand-over set libevent's write callbacks: from here bytes go straight out */
+    out = bufferevent_get_output(evhttp_connection_get_bufferevent(evcon));
     if (w->frame.chunked) {
         size[22] = '\r';
         size[23] = '\n';
         d = digits(size + 22, len, 16);
-        if (evbuffer_add(w->out, d, (size_t)(size + sizeof(size) - d)) != 0 || evbuffer_add(w->out, data, len) != 0 ||
-            evbuffer_add(w->out, "\r\n", 2) != 0) {
+        if (evbuffer_add(out, d, (size_t)(size + sizeof(size) - d)) != 0 ||
+            evbuffer_add(out, data, len) != 0 || evbuffer_add(out, "\r\n", 2) != 0) {
             abort();
         }
-    } else if (evbuffer_add(w->out, data, len) != 0) {
+    } else if (evbuffer_add(out, data, len) != 0) {
         abort();
     }
-    evhttp_send_reply_chunk_with_cb(w->req, w->out, cb, arg);
 }
 
 void
 mg_wire_end(struct mg_wire *w)
 {
-    if (w->frame.chunked && w->frame.body) {
-        if (evbuffer_add(w->out, "0\r\n\r\n", 5) != 0) {
-            abort();
-        }
-        evhttp_send_reply_chunk_with_cb(w->req, w->out, NULL, NULL);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(w->req);
+
+    if (w->frame.chunked && w->frame.body && evcon != NULL &&
+        evbuffer_add(bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)),
+                     "0\r\n\r\n", 5) != 0) {
+        abort();
     }
     evhttp_send_reply_end(w->req);
 }

@@ -176,6 +176,51 @@ START_TEST(rewrite_turns_include_usage_on)
 }
 END_TEST
 
+/* SPEC "The commit point": which chat and completion chunks carry output or a finish. */
+START_TEST(stream_chunk_kinds)
+{
+    static const struct {
+        const char *data;
+        int         kind;
+    } cases[] = {
+        /* the role chunk, null members, empty strings: no output */
+        {"{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"},\"finish_reason\":null}]}", 0},
+        {"{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}", 0},
+        {"{\"choices\":[{\"delta\":{\"content\":null,\"refusal\":null,\"tool_calls\":[]}}]}", 0},
+        {"{\"choices\":[],\"usage\":null}", 0},
+        {"{\"choices\":[{\"text\":\"\",\"finish_reason\":null}]}", 0},
+        {"{\"object\":\"chat.completion.chunk\"}", 0},
+        /* output: content, refusal, tool calls, reasoning, text, usage */
+        {"{\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}", 1},
+        {"{\"choices\":[{\"delta\":{\"refusal\":\"no\"}}]}", 1},
+        {"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\"}]}}]}", 1},
+        {"{\"choices\":[{\"delta\":{\"reasoning_content\":\" \"}}]}", 1},
+        {"{\"choices\":[{\"delta\":{\"audio\":{\"id\":\"a\"}}}]}", 1},
+        {"{\"choices\":[{\"text\":\"x\"}]}", 1},
+        {"{\"choices\":[],\"usage\":{\"prompt_tokens\":1}}", 1},
+        {" { \"choices\" : [ { \"delta\" : { \"cont\\u0065nt\" : \"x\" } } ] } ", 1},
+        /* a finish: output too */
+        {"{\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}]}", 3},
+        {"{\"choices\":[{\"delta\":{}},{\"delta\":{},\"finish_reason\":\"length\"}]}", 3},
+        /* "role" only counts as nothing when it is the member's exact name */
+        {"{\"choices\":[{\"delta\":{\"roles\":\"x\"}}]}", 1},
+        /* not a JSON object: nothing */
+        {"{\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]", 0},
+        {"{\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]} x", 0},
+        {"[{\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}]", 0},
+        {"{\"choices\":[{\"delta\":{\"content\":\"Hi\",}}]}", 0},
+        {"", 0},
+    };
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(cases); i++) {
+        int k = mg_json_chunk_kind(cases[i].data, strlen(cases[i].data));
+        ck_assert_msg(k == cases[i].kind, "case %zu: %d, want %d: %s", i, k, cases[i].kind,
+                      cases[i].data);
+    }
+}
+END_TEST
+
 Suite *
 json_suite(void)
 {
@@ -190,6 +235,7 @@ json_suite(void)
     tcase_add_test(t, replace_model_keeps_other_bytes);
     tcase_add_test(t, rewrite_adds_usage_and_model);
     tcase_add_test(t, rewrite_turns_include_usage_on);
+    tcase_add_test(t, stream_chunk_kinds);
     suite_add_tcase(s, t);
     return s;
 }

@@ -131,6 +131,78 @@ check_rewrite(const char *body, size_t len, const struct mg_json_req *r, const j
     mg_buf_deinit(&out);
 }
 
+/* 1 when v holds something: not null, not "", not [], not {}. */
+static int
+non_empty(const json_t *v)
+{
+    if (v == NULL) {
+        return 0;
+    }
+    switch (json_typeof(v)) {
+    case JSON_NULL: return 0;
+    case JSON_STRING: return json_string_length(v) > 0;
+    case JSON_ARRAY: return json_array_size(v) > 0;
+    case JSON_OBJECT: return json_object_size(v) > 0;
+    default: return 1;
+    }
+}
+
+/* mg_json_chunk_kind as a tree reader says it (the relay's reading before it had the scanner). */
+static int
+chunk_kind_tree(const json_t *j)
+{
+    json_t *choices, *c, *v;
+    const char *key;
+    size_t i;
+    int kind = 0;
+
+    choices = json_object_get(j, "choices");
+    json_array_foreach(choices, i, c) {
+        json_object_foreach(json_object_get(c, "delta"), key, v) {
+            if (strcmp(key, "role") != 0 && non_empty(v)) {
+                kind |= MG_JSON_CHUNK_OUTPUT;
+            }
+        }
+        if (non_empty(json_object_get(c, "text"))) {
+            kind |= MG_JSON_CHUNK_OUTPUT;
+        }
+        v = json_object_get(c, "finish_reason");
+        if (v != NULL && !json_is_null(v)) {
+            kind |= MG_JSON_CHUNK_OUTPUT | MG_JSON_CHUNK_FINISH;
+        }
+    }
+    v = json_object_get(j, "usage");
+    if (v != NULL && !json_is_null(v)) {
+        kind |= MG_JSON_CHUNK_OUTPUT;
+    }
+    return kind;
+}
+
+/*
+ * The stream-chunk reader agrees with the tree on every valid object without duplicate keys and
+ * within the depth limit, and says 0 for text the request scanner finds invalid (rc).
+ */
+static void
+check_chunk_kind(const char *body, size_t size, int rc)
+{
+    int kind = mg_json_chunk_kind(body, size);
+    json_t *j;
+
+    if (rc == MG_JSON_INVALID || rc == MG_JSON_NOT_OBJECT) {
+        FZ_CHECK(kind == 0);
+        return;
+    }
+    j = json_loadb(body, size, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, NULL);
+    if (j != NULL && json_is_object(j) && depth(j) <= MG_JSON_MAX_DEPTH) {
+        if (kind != chunk_kind_tree(j)) {
+            fprintf(stderr, "chunk kind %d, tree %d: %.*s\n", kind, chunk_kind_tree(j),
+                    (int)size, body);
+        }
+        FZ_CHECK(kind == chunk_kind_tree(j));
+    }
+    json_decref(j);
+}
+
 /* The deepest nesting of [ and { in JSON text (outside strings). */
 static size_t
 text_depth(const char *p, size_t n)
@@ -167,6 +239,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc;
 
     rc = mg_json_scan_request(body, size, model, sizeof(model), &r);
+    check_chunk_kind(body, size, rc);
     if (memchr(body, '\0', size) != NULL) {
         /* never valid JSON (raw control byte), but jansson takes a NUL for the end of input */
         FZ_CHECK(rc == MG_JSON_INVALID);

@@ -42,7 +42,12 @@
 #include "mg_wire.h"
 #include "mg_worker.h"
 
-#define RELAY_HWM   (256 * 1024)   /* client bytes queued before the upstream is paused */
+/*
+ * Client bytes queued before the upstream is paused; it resumes once they are all written. With
+ * the chunk curl holds back while paused (at most its 16 KiB buffer) and the one being relayed, a
+ * client that stops reading holds at most about 64 KiB of the gateway's memory (nginx: 32-64 KiB).
+ */
+#define RELAY_HWM   (32 * 1024)
 #define REQ_ID_MAX  128
 
 /* The last fail-over answer, passed through when every attempt failed. */

@@ -7,7 +7,9 @@
  * Every stream asks fakeai for CHUNKS content events GAP_MS apart, each stamped with the
  * CLOCK_MONOTONIC time fakeai sent it (x-fake-stamp). Lateness of an event = its arrival here
  * minus that stamp: the one-way time through whatever sits between (nothing, nginx, modelgate)
- * on the same clock. Prints one line of key=value pairs.
+ * on the same clock. Time to first content (TTFC): request sent -> first content event, the figure
+ * that compares proxies whatever they do with the role-only chunk before it. Prints one line of
+ * key=value pairs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +30,7 @@ struct stream {
     struct bufferevent *bev;
     double              t_start;
     double              t_first;
+    double              t_content;   /* the first content event arrived */
     int                 events;
     int                 header_done;
     int                 done;
@@ -38,8 +41,8 @@ struct stream {
 
 static struct event_base *base;
 static int n_streams, chunks, gap_ms, finished, failed;
-static double *ttfb, *late;
-static size_t nttfb, nlate, cap_late;
+static double *ttfb, *ttfc, *late;
+static size_t nttfb, nttfc, nlate, cap_late;
 
 static double
 now_ms(void)
@@ -117,6 +120,10 @@ on_read(struct bufferevent *bev, void *arg)
             if (ts != NULL && nlate < cap_late) {
                 late[nlate++] = t - strtod(ts + 3, NULL) / 1000.0;
             }
+            if (ts != NULL && s->t_content == 0) {
+                s->t_content = t;
+                ttfc[nttfc++] = t - s->t_start;
+            }
             s->evlen = 0;
             /* events: role, chunks content, finish, [DONE] */
             s->events++;
@@ -172,6 +179,7 @@ main(int argc, char **argv)
     base = event_base_new();
     st = calloc((size_t)n_streams, sizeof(*st));
     ttfb = calloc((size_t)n_streams, sizeof(double));
+    ttfc = calloc((size_t)n_streams, sizeof(double));
     cap_late = (size_t)n_streams * (size_t)chunks;
     late = calloc(cap_late, sizeof(double));
     for (i = 0; i < n_streams; i++) {
@@ -193,8 +201,9 @@ main(int argc, char **argv)
     }
     event_base_dispatch(base);
     printf("streams=%d failed=%d unfinished=%d ttfb_p50_ms=%.2f ttfb_p99_ms=%.2f "
-           "late_p50_ms=%.3f late_p99_ms=%.3f\n",
+           "ttfc_p50_ms=%.2f ttfc_p99_ms=%.2f late_p50_ms=%.3f late_p99_ms=%.3f\n",
            n_streams, failed, n_streams - finished, pct(ttfb, nttfb, 0.5), pct(ttfb, nttfb, 0.99),
-           pct(late, nlate, 0.5), pct(late, nlate, 0.99));
+           pct(ttfc, nttfc, 0.5), pct(ttfc, nttfc, 0.99), pct(late, nlate, 0.5),
+           pct(late, nlate, 0.99));
     return failed || finished != n_streams;
 }

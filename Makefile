@@ -148,7 +148,10 @@ BENCH_BIN := $(BUILD)/streamload $(BUILD)/idleconns $(BUILD)/nreq $(BUILD)/soak 
 bench-tools: all $(BENCH_BIN)
 
 $(BUILD)/%: bench/%.c | deps
-	$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(PC_LIBS)
+	$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(BENCH_MALLOC) $(PC_LIBS)
+
+# The floor gets the allocator modelgate has: the comparison is of what each does, not of mallocs.
+$(BUILD)/floor: BENCH_MALLOC = $(MALLOC_LIBS)
 
 bench: bench-tools
 	bench/run

@@ -10,6 +10,9 @@
  * on the same clock. Time to first content (TTFC): request sent -> first content event, the figure
  * that compares proxies whatever they do with the role-only chunk before it. Prints one line of
  * key=value pairs.
+ *
+ * With STREAMLOAD_STALL=SECONDS the clients never read (a 4 KiB receive buffer, 2 KB events): after
+ * SECONDS it prints the resident memory of the process STREAMLOAD_PID (the proxy) and exits.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -153,7 +156,7 @@ main(int argc, char **argv)
     struct stream *st;
     const char *model;
     char req[1024], body[256];
-    int i;
+    int i, stall;
 
     if (argc != 8) {
         fprintf(stderr, "usage: streamload HOST PORT N CHUNKS GAP_MS MODEL PATH\n");
@@ -169,11 +172,13 @@ main(int argc, char **argv)
     model = argv[6];
     snprintf(body, sizeof(body), "{\"model\":\"%s\",\"stream\":true,\"messages\":[{\"role\":\"user\","
                                  "\"content\":\"hi\"}]}", model);
+    stall = getenv("STREAMLOAD_STALL") ? (int)strtol(getenv("STREAMLOAD_STALL"), NULL, 10) : 0;
     snprintf(req, sizeof(req),
              "POST %s HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-             "x-fake-chunks: %d\r\nx-fake-chunk-gap-ms: %d\r\nx-fake-stamp: 1\r\n"
+             "x-fake-chunks: %d\r\nx-fake-chunk-gap-ms: %d\r\nx-fake-stamp: 1\r\n%s"
              "%s%s%sContent-Length: %zu\r\n\r\n%s",
-             argv[7], chunks, gap_ms, getenv("BENCH_KEY") ? "Authorization: Bearer " : "",
+             argv[7], chunks, gap_ms, stall ? "x-fake-content-bytes: 2000\r\n" : "",
+             getenv("BENCH_KEY") ? "Authorization: Bearer " : "",
              getenv("BENCH_KEY") ? getenv("BENCH_KEY") : "", getenv("BENCH_KEY") ? "\r\n" : "",
              strlen(body), body);
     base = event_base_new();
@@ -183,10 +188,17 @@ main(int argc, char **argv)
     cap_late = (size_t)n_streams * (size_t)chunks;
     late = calloc(cap_late, sizeof(double));
     for (i = 0; i < n_streams; i++) {
-        int one = 1;
-        st[i].bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-        bufferevent_setcb(st[i].bev, on_read, NULL, on_event, &st[i]);
-        bufferevent_enable(st[i].bev, EV_READ);
+        int one = 1, small = 4096, fd = -1;
+        if (stall) {   /* a client that never reads: a small window, no read event */
+            fd = socket(AF_INET, SOCK_STREAM, 0);
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+            evutil_make_socket_nonblocking(fd);
+        }
+        st[i].bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+        bufferevent_setcb(st[i].bev, stall ? NULL : on_read, NULL, on_event, &st[i]);
+        if (!stall) {
+            bufferevent_enable(st[i].bev, EV_READ);
+        }
         st[i].t_start = now_ms();
         if (bufferevent_socket_connect(st[i].bev, (struct sockaddr *)&a, sizeof(a)) != 0) {
             finish(&st[i], 0);
@@ -196,10 +208,27 @@ main(int argc, char **argv)
         bufferevent_write(st[i].bev, req, strlen(req));
     }
     {
-        struct timeval limit = {60, 0};
+        struct timeval limit = {stall ? stall : 60, 0};
         event_base_loopexit(base, &limit);
     }
     event_base_dispatch(base);
+    if (stall) {
+        char path[64], line[256];
+        long kb = -1;
+        FILE *f;
+        snprintf(path, sizeof(path), "/proc/%s/status",
+                 getenv("STREAMLOAD_PID") ? getenv("STREAMLOAD_PID") : "self");
+        if ((f = fopen(path, "r")) != NULL) {
+            while (fgets(line, sizeof(line), f) != NULL) {
+                if (strncmp(line, "VmRSS:", 6) == 0) {
+                    kb = strtol(line + 6, NULL, 10);
+                }
+            }
+            fclose(f);
+        }
+        printf("stalled=%d failed=%d proxy_rss_kb=%ld\n", n_streams, failed, kb);
+        return 0;
+    }
     printf("streams=%d failed=%d unfinished=%d ttfb_p50_ms=%.2f ttfb_p99_ms=%.2f "
            "ttfc_p50_ms=%.2f ttfc_p99_ms=%.2f late_p50_ms=%.3f late_p99_ms=%.3f\n",
            n_streams, failed, n_streams - finished, pct(ttfb, nttfb, 0.5), pct(ttfb, nttfb, 0.99),

@@ -47,7 +47,8 @@ void mg_buf_reset(struct mg_buf *b);
 /*
  * A free list of same-size blocks, kept for reuse by one thread. A request's state is several
  * KiB: from malloc, each one took glibc's large-request path (a consolidation of its fast bins,
- * ~6,500 instructions a request under callgrind); from here it is a pointer pop and a memset.
+ * ~6,500 instructions a request under callgrind); from here it is a pointer pop. A reused block
+ * holds what its last user left: the caller sets up every field.
  */
 struct mg_pool {
     void  *head;    /* the spare blocks, linked through their first bytes */
@@ -56,7 +57,7 @@ struct mg_pool {
 };
 
 void mg_pool_init(struct mg_pool *p, size_t max);
-/* A zeroed block of size bytes (every block of a pool must have the same size). */
+/* A block of size bytes, not cleared (every block of a pool must have the same size). */
 void *mg_pool_get(struct mg_pool *p, size_t size);
 /* Gives a block back (NULL is a no-op). */
 void mg_pool_put(struct mg_pool *p, void *block);

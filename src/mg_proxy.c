@@ -13,6 +13,7 @@
  * The client's connection is watched the whole time (a MSG_PEEK read event: evhttp does not read
  * while a request is being handled) so a client that leaves aborts its upstream transfer at once.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -688,6 +689,12 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg
 {
     struct mg_conf *conf = w->conf;
     struct preq *p = mg_pool_get(&w->requests, sizeof(*p));
+
+    /* the request's own fields; the parts after them (plan, attempt, relay, events) are set up
+     * whole by their own init below, so the 6 KiB state is not cleared twice */
+    memset(p, 0, offsetof(struct preq, plan));
+    memset(&p->last, 0, sizeof(p->last));
+    memset(&p->wire, 0, sizeof(p->wire));
 
     p->w = w;
     p->req = req;

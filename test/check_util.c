@@ -79,12 +79,12 @@ START_TEST(capped_buffer)
 }
 END_TEST
 
-/* Spare blocks come back zeroed, most recent first, and beyond max they are freed. */
+/* Spare blocks come back most recent first (not cleared: under memcheck their bytes read as
+ * never written), and beyond max they are freed. */
 START_TEST(pool_reuses_zeroed_blocks)
 {
     struct mg_pool pool;
     unsigned char *a, *b, *c;
-    size_t i;
 
     mg_pool_init(&pool, 1);
     a = mg_pool_get(&pool, 64);
@@ -97,9 +97,7 @@ START_TEST(pool_reuses_zeroed_blocks)
     ck_assert_uint_eq(pool.n, 1);
     c = mg_pool_get(&pool, 64);
     ck_assert_ptr_eq(c, a);
-    for (i = 0; i < 64; i++) {
-        ck_assert_uint_eq(c[i], 0);
-    }
+    memset(c, 0, 64);
     ck_assert_uint_eq(pool.n, 0);
     mg_pool_put(&pool, c);
     mg_pool_deinit(&pool);

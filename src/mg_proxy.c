@@ -45,8 +45,9 @@
 
 /*
  * Client bytes queued before the upstream is paused; it resumes once they are all written. With
- * the chunk curl holds back while paused (at most its 16 KiB buffer) and the one being relayed, a
- * client that stops reading holds at most about 64 KiB of the gateway's memory (nginx: 32-64 KiB).
+ * the chunk curl holds back while paused (at most its 16 KiB buffer), a client that stops reading
+ * makes the gateway keep at most about 48 KiB of its answer (nginx: 32-64 KiB of buffers); the
+ * stream's own state comes on top (docs/benchmarks.md: ~100 KiB in all per stalled stream).
  */
 #define RELAY_HWM   (32 * 1024)
 #define REQ_ID_MAX  128

@@ -59,6 +59,7 @@ struct mg_wire {
     struct evbuffer       *out;       /* the caller's scratch buffer, handed to libevent */
     struct mg_wire_frame   frame;
     int                    status;
+    int                    have_date; /* the head holds the backend's Date: ours is not added */
     size_t                 len;       /* bytes in the thread's stage (see mg_wire_begin) */
 };
 
@@ -70,12 +71,15 @@ struct mg_wire {
 void mg_wire_begin(struct mg_wire *w, struct evhttp_request *req, struct evbuffer *out,
                    int status);
 
-/* Adds one header line. Names and values must already be checked (mg_hdr, mg_head). */
+/*
+ * Adds one header line. Names and values must already be checked (mg_hdr, mg_head). A caller
+ * that adds a Date line sets have_date, so that the head gets only one.
+ */
 void mg_wire_header(struct mg_wire *w, const char *name, const char *value);
 
 /*
- * Ends the head (Date, framing, Connection) and hands it to libevent. content_length is the
- * body's length when it is known and relayed as is, else -1. cb runs each time the connection's
+ * Ends the head (Date unless one was added, framing, Connection) and hands it to libevent.
+ * content_length is the body's length when it is known and relayed as is, else -1. cb runs each time the connection's
  * output has drained (backpressure), for the whole answer, as evhttp_send_reply_chunk_with_cb()
  * sets it.
  */

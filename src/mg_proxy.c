@@ -256,8 +256,8 @@ overhead_header(struct preq *p)
 }
 
 /*
- * Starts the head of a backend's answer to the client: its kept headers (its Date replaced by
- * the gateway's, as nginx does; its length only when the body goes unchanged), then ours.
+ * Starts the head of a backend's answer to the client: its kept headers (its length only when
+ * the body goes unchanged: mg_wire frames the body), then ours.
  */
 static void
 answer_head(struct preq *p, const struct mg_resp_head *h, const struct mg_backend *b,
@@ -271,10 +271,11 @@ answer_head(struct preq *p, const struct mg_resp_head *h, const struct mg_backen
 
     mg_wire_begin(&p->wire, p->req, p->chunk, (int)h->status);
     while (mg_head_next(h, &pos, &name, &value)) {
-        if (!mg_hdr_eq(name, "content-length") && !mg_hdr_eq(name, "date") &&
+        if (!mg_hdr_eq(name, "content-length") &&
             !(limited && mg_auth_is_ratelimit_header(name)) &&
             (ctype == NULL || !mg_hdr_eq(name, "content-type"))) {
             mg_wire_header(&p->wire, name, value);
+            p->wire.have_date |= mg_hdr_eq(name, "date");   /* the backend's is kept (SPEC) */
         }
     }
     if (ctype != NULL) {   /* a translated stream, or our own error body */

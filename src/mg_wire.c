@@ -173,6 +173,7 @@ mg_wire_begin(struct mg_wire *w, struct evhttp_request *req, struct evbuffer *ou
     w->req = req;
     w->out = out;
     w->status = status;
+    w->have_date = 0;
     memset(&w->frame, 0, sizeof(w->frame));
     w->len = mg_wire_status_line(stage, req->major == 1 ? req->minor : 1, status);
 }
@@ -228,7 +229,9 @@ mg_wire_send_head(struct mg_wire *w, int64_t content_length,
     } else if (w->frame.say_keep) {
         put(w, "Connection: keep-alive\r\n", 24);
     }
-    put(w, date, dlen);
+    if (!w->have_date) {
+        put(w, date, dlen);
+    }
     put(w, "\r\n", 2);
     if (evbuffer_add(w->out, stage, w->len) != 0) {
         abort();

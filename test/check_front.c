@@ -513,6 +513,17 @@ START_TEST(relayed_answers_framed_per_version)
     ck_assert_msg(end - got > 5 && strcmp(end - 5, "0\r\n\r\n") == 0, "ends with %s", end - 20);
     free(got);
 
+    /* the backend's Date reaches the client, alone; the gateway adds one when there is none */
+    {
+        const char *dated = POST("1.1", "x-fake-date: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                                 "Connection: close\r\n", 15) BODY;
+        got = raw(dated, strlen(dated), 5000, &closed);
+        ck_assert_uint_eq(count(got, "\r\nDate: "), 1);
+        ck_assert_msg(strstr(got, "\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n") != NULL, "%s",
+                      got);
+        free(got);
+    }
+
     /* HTTP/1.0: no chunks; the body ends with the connection */
     got = raw(v10, strlen(v10), 5000, &closed);
     ck_assert_msg(closed, "an HTTP/1.0 stream must end with the connection");

@@ -26,6 +26,7 @@
  *   x-fake-resp-connection: 1  answer "Connection: keep-alive, X-Bar" with X-Bar and X-Baz headers
  *   x-fake-sse-length: 1    a stream sent whole, with a Content-Length, not chunked
  *   x-fake-bad-header: 1    a header named "Bad Name" in the answer (a space in a name)
+ *   x-fake-date: V          answer with "Date: V" (libevent adds none then)
  *   x-fake-fail-key: K with x-fake-fail-times: N: the faults apply only to the first N requests
  *                           that carry key K (a backend that fails N times, then recovers)
  *   x-fake-ratelimit: 1     add x-ratelimit-limit-requests: 9999, x-ratelimit-remaining-tokens:
@@ -391,6 +392,7 @@ static void
 answer(struct fake *f)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(f->req);
+    const char *date;
     json_t *j;
 
     f->started = 1;
@@ -439,6 +441,10 @@ answer(struct fake *f)
     }
     if (header_num(f->req, "x-fake-bad-header", 0) == 1) {
         evhttp_add_header(out, "Bad Name", "x");
+    }
+    date = evhttp_find_header(evhttp_request_get_input_headers(f->req), "x-fake-date");
+    if (date != NULL) {
+        evhttp_add_header(out, "Date", date);
     }
     if (f->echo) {
         detach(f);

@@ -9,10 +9,13 @@
  * about 20,000 instructions of a request's ~160,000. Here each header is two memcpy calls into a
  * buffer that is one evbuffer_add() at the end.
  *
- * libevent still owns the connection: the bytes go through evhttp_send_reply_chunk_with_cb()
- * with the request's own framing off (req->chunked stays 0), and evhttp_send_reply_end() ends
- * the exchange, so keep-alive, pipelining and the request's completion callback work as before.
- * The keep-alive decision here is the one libevent makes when the reply ends (mg_wire_keepalive),
+ * The head waits for the first body bytes (or the end) and leaves with them in one writev
+ * straight to the socket when nothing is queued, as nginx writes: no write event armed and
+ * disarmed (two epoll_ctl calls), no extra turn of the loop. What the socket does not take is
+ * handed to libevent with evhttp_send_reply_chunk_with_cb() (the request's own framing off:
+ * req->chunked stays 0), and evhttp_send_reply_end() ends the exchange, so libevent still owns
+ * the connection: keep-alive, pipelining and the request's completion callback work as before.
+ * The keep-alive decision here is the one libevent makes when the reply ends (mg_wire_framing),
  * and when the answer must close the connection, the request's header list says so too.
  */
 #ifndef MG_WIRE_H
@@ -61,6 +64,9 @@ struct mg_wire {
     int                    status;
     int                    have_date; /* the head holds the backend's Date: ours is not added */
     size_t                 len;       /* bytes in the thread's stage (see mg_wire_begin) */
+    int                    pending;   /* the head waits in out for the first body bytes */
+    void                 (*cb)(struct evhttp_connection *, void *);
+    void                  *arg;
 };
 
 /*
@@ -78,17 +84,18 @@ void mg_wire_begin(struct mg_wire *w, struct evhttp_request *req, struct evbuffe
 void mg_wire_header(struct mg_wire *w, const char *name, const char *value);
 
 /*
- * Ends the head (Date unless one was added, framing, Connection) and hands it to libevent.
- * content_length is the body's length when it is known and relayed as is, else -1. cb runs each time the connection's
- * output has drained (backpressure), for the whole answer, as evhttp_send_reply_chunk_with_cb()
- * sets it.
+ * Ends the head (Date unless one was added, framing, Connection); it leaves with the first body
+ * bytes or at mg_wire_end(). content_length is the body's length when it is known and relayed
+ * as is, else -1. cb runs each time the connection's output has drained after bytes had to wait
+ * (backpressure), as evhttp_send_reply_chunk_with_cb() sets it.
  */
 void mg_wire_send_head(struct mg_wire *w, int64_t content_length,
                        void (*cb)(struct evhttp_connection *, void *), void *arg);
 
 /*
- * Body bytes, framed as the head said (nothing for a status or method without a body), added to
- * the connection's output directly: libevent has nothing to do per chunk once the head is out.
+ * Body bytes, framed as the head said (nothing for a status or method without a body), with the
+ * head if it has not left yet: written to the socket at once when nothing waits before them,
+ * else queued behind what waits.
  */
 void mg_wire_body(struct mg_wire *w, const char *data, size_t len);
 

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>
@@ -174,7 +175,11 @@ mg_wire_begin(struct mg_wire *w, struct evhttp_request *req, struct evbuffer *ou
     w->out = out;
     w->status = status;
     w->have_date = 0;
+    w->pending = 0;
+    w->cb = NULL;
+    w->arg = NULL;
     memset(&w->frame, 0, sizeof(w->frame));
+    evbuffer_drain(out, evbuffer_get_length(out));
     w->len = mg_wire_status_line(stage, req->major == 1 ? req->minor : 1, status);
 }
 
@@ -237,17 +242,10 @@ mg_wire_send_head(struct mg_wire *w, int64_t content_length,
         abort();
     }
     w->len = 0;
-    if (head) {
-        /* libevent sends nothing on a HEAD request's behalf: straight to the output */
-        struct bufferevent *bev = evhttp_connection_get_bufferevent(
-            evhttp_request_get_connection(req));
-        if (bev == NULL || evbuffer_add_buffer(bufferevent_get_output(bev), w->out) != 0) {
-            abort();
-        }
-    } else {
-        /* the response code is still 0 here, which libevent reads as "has a body" */
-        evhttp_send_reply_chunk_with_cb(req, w->out, cb, arg);
-    }
+    /* the head leaves with the first body bytes, or at the end (see flush) */
+    w->pending = 1;
+    w->cb = cb;
+    w->arg = arg;
     /* what libevent's own reply start sets: its error path reads it to know a reply began */
     req->response_code = w->status;
     free(req->response_code_line);
@@ -257,8 +255,8 @@ mg_wire_send_head(struct mg_wire *w, int64_t content_length,
 /*
  * Writes iov straight to the socket when nothing is queued before it (what nginx does): the
  * bytes leave now, not after every other ready event of the loop, and libevent arms no write
- * event (two epoll_ctl calls) for them. Returns how many bytes of iov went out (0 when the
- * socket is full or failing: libevent's own write reports the failure).
+ * event (two epoll_ctl calls and a loop iteration) for them. Returns how many bytes of iov went
+ * out (0 when the socket is full or failing: libevent's own write then reports the failure).
  */
 static size_t
 write_now(struct bufferevent *bev, const struct iovec *iov, int n)
@@ -274,36 +272,88 @@ write_now(struct bufferevent *bev, const struct iovec *iov, int n)
     return w > 0 ? (size_t)w : 0;
 }
 
-/* Queues what write_now() left of iov. */
+/*
+ * Gives libevent what could not be written at once (in w->out), to write when the socket
+ * allows: as a chunk of the reply, so that its write callback (w->cb, the relay's backpressure)
+ * runs when the output has drained.
+ */
 static void
-queue_rest(struct evbuffer *out, const struct iovec *iov, int n, size_t sent)
+hand_over(struct mg_wire *w, struct bufferevent *bev)
 {
-    int i;
+    struct evhttp_request *req = w->req;
+    int code = req->response_code;
 
-    for (i = 0; i < n; i++) {
-        size_t skip = sent < iov[i].iov_len ? sent : iov[i].iov_len;
-        sent -= skip;
-        if (iov[i].iov_len > skip &&
-            evbuffer_add(out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip) != 0) {
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        /* libevent takes no chunk on a HEAD request's behalf: straight to the output */
+        if (evbuffer_add_buffer(bufferevent_get_output(bev), w->out) != 0) {
             abort();
         }
+        bufferevent_enable(bev, EV_WRITE);
+        return;
+    }
+    req->response_code = 0;   /* libevent reads 204 or 304 as "no body" and would drop bytes */
+    evhttp_send_reply_chunk_with_cb(req, w->out, w->cb, w->arg);
+    req->response_code = code;
+}
+
+/*
+ * Sends the head if it is still pending, then iov (n at most 3): in one writev when nothing
+ * is queued, the rest handed over to libevent. When the client has gone, drops it all.
+ */
+static void
+flush(struct mg_wire *w, const struct iovec *iov, int n)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(w->req);
+    struct bufferevent *bev;
+    struct iovec v[2 + 3];
+    size_t sent, head = 0, skip;
+    int k = 0, i;
+
+    if (evcon == NULL) {
+        evbuffer_drain(w->out, evbuffer_get_length(w->out));
+        w->pending = 0;
+        return;
+    }
+    bev = evhttp_connection_get_bufferevent(evcon);
+    if (w->pending) {
+        head = evbuffer_get_length(w->out);
+        k = evbuffer_peek(w->out, -1, NULL, v, 2);
+    }
+    if (k <= 2) {
+        for (i = 0; i < n; i++) {
+            v[k + i] = iov[i];
+        }
+        sent = write_now(bev, v, k + n);
+    } else {
+        sent = 0;   /* a head in more than two pieces (over MG_WIRE_STAGE): queued whole */
+    }
+    skip = sent < head ? sent : head;
+    evbuffer_drain(w->out, skip);
+    sent -= skip;
+    w->pending = 0;
+    for (i = 0; i < n; i++) {
+        skip = sent < iov[i].iov_len ? sent : iov[i].iov_len;
+        sent -= skip;
+        if (iov[i].iov_len > skip &&
+            evbuffer_add(w->out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip) != 0) {
+            abort();
+        }
+    }
+    if (evbuffer_get_length(w->out) != 0) {
+        hand_over(w, bev);
     }
 }
 
 void
 mg_wire_body(struct mg_wire *w, const char *data, size_t len)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(w->req);
-    struct bufferevent *bev;
     struct iovec iov[3];
     char size[24], *d;
     int n = 0;
 
-    if (!w->frame.body || len == 0 || evcon == NULL) {
-        return;   /* no body, an empty chunk (it would end the body), or the client is gone */
+    if (!w->frame.body || len == 0) {
+        return;   /* no body, or an empty chunk (it would end the body) */
     }
-    /* the head's hand-over set libevent's write callbacks: from here bytes go straight out */
-    bev = evhttp_connection_get_bufferevent(evcon);
     if (w->frame.chunked) {
         size[22] = '\r';
         size[23] = '\n';
@@ -317,19 +367,17 @@ mg_wire_body(struct mg_wire *w, const char *data, size_t len)
         iov[n].iov_base = (void *)"\r\n";
         iov[n++].iov_len = 2;
     }
-    queue_rest(bufferevent_get_output(bev), iov, n, write_now(bev, iov, n));
+    flush(w, iov, n);
 }
 
 void
 mg_wire_end(struct mg_wire *w)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(w->req);
     struct iovec last = {(void *)"0\r\n\r\n", 5};
-    struct bufferevent *bev;
+    int n = w->frame.chunked && w->frame.body;
 
-    if (w->frame.chunked && w->frame.body && evcon != NULL) {
-        bev = evhttp_connection_get_bufferevent(evcon);
-        queue_rest(bufferevent_get_output(bev), &last, 1, write_now(bev, &last, 1));
+    if (n || w->pending) {
+        flush(w, &last, n);
     }
     evhttp_send_reply_end(w->req);   /* the output empty: libevent is done with it at once */
 }

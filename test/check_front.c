@@ -524,6 +524,19 @@ START_TEST(relayed_answers_framed_per_version)
         free(got);
     }
 
+    /* a relayed 204 is a head alone (it leaves at the answer's end), and the connection goes on */
+    {
+        const char *nc = POST("1.1", "x-fake-status: 204\r\n", 15) BODY
+                         POST("1.1", "Connection: close\r\n", 15) BODY;
+        got = raw(nc, strlen(nc), 5000, &closed);
+        ck_assert_msg(strncmp(got, "HTTP/1.1 204 No Content\r\n", 25) == 0, "%.40s", got);
+        ck_assert_uint_eq(count(got, "HTTP/1.1 200 OK\r\n"), 1);
+        ck_assert_msg(strstr(got, "\r\n\r\nHTTP/1.1 200 OK\r\n") != NULL, "%s", got);
+        ck_assert_uint_eq(count(got, "Content-Length: "), 1);
+        ck_assert_uint_eq(count(got, "Transfer-Encoding"), 0);
+        free(got);
+    }
+
     /* HTTP/1.0: no chunks; the body ends with the connection */
     got = raw(v10, strlen(v10), 5000, &closed);
     ck_assert_msg(closed, "an HTTP/1.0 stream must end with the connection");

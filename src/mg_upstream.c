@@ -18,6 +18,7 @@ struct mg_upstream {
     CURLM             *multi;
     struct event      *timer;
     int                running;
+    int                adding;     /* inside curl_multi_add_handle() (see multi_timer_cb) */
     CURL              *pool[POOL_MAX];
     int                npool;
     struct {
@@ -91,6 +92,18 @@ multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 
     if (timeout_ms < 0) {
         evtimer_del(up->timer);
+        return 0;
+    }
+    if (timeout_ms == 0 && up->adding) {
+        /*
+         * A new transfer, to be started at once: run it in this turn of the loop, after the
+         * callback that is adding it, rather than after a zero-timeout poll of every socket
+         * (one epoll_wait and one loop iteration a request). Only for adds: a zero timeout that
+         * curl asks from inside its own run waits for the next turn, so that a curl that keeps
+         * asking cannot keep the loop from its sockets.
+         */
+        evtimer_del(up->timer);
+        event_active(up->timer, EV_TIMEOUT, 1);
         return 0;
     }
     tv.tv_sec = timeout_ms / 1000;
@@ -251,7 +264,9 @@ mg_upstream_start(struct mg_upstream *up, struct mg_upstream_xfer *xfer)
     CURLMcode rc;
 
     curl_easy_setopt(xfer->easy, CURLOPT_PRIVATE, xfer);
+    up->adding = 1;
     rc = curl_multi_add_handle(up->multi, xfer->easy);
+    up->adding = 0;
     if (rc != CURLM_OK) {
         mg_log_error("curl_multi_add_handle: %s", curl_multi_strerror(rc));
         return MG_ERR;

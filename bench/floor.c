@@ -44,6 +44,7 @@ static struct {
         CURLU *u;
     } paths[PATHS_MAX];
     int npaths;
+    int adding;   /* inside curl_multi_add_handle() */
 } g;
 
 static size_t
@@ -146,6 +147,12 @@ multi_timer(CURLM *m, long ms, void *arg)
     if (ms < 0) {
         return evtimer_del(&g.timer);
     }
+    if (ms == 0 && g.adding) {
+        /* a new transfer: started in this turn of the loop, not after a zero-timeout poll */
+        evtimer_del(&g.timer);
+        event_active(&g.timer, EV_TIMEOUT, 1);
+        return 0;
+    }
     return evtimer_add(&g.timer, &tv);
 }
 
@@ -220,6 +227,7 @@ on_request(struct evhttp_request *req, void *arg)
     struct xfer *x;
     char *url;
     CURLU *u;
+    CURLMcode rc;
 
     if ((x = xfer_get()) == NULL) {
         evhttp_send_error(req, 503, NULL);
@@ -238,7 +246,10 @@ on_request(struct evhttp_request *req, void *arg)
     curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, len > EXPECT_MIN ? g.hdr_big : g.hdr);
     x->req = req;
-    if (curl_multi_add_handle(g.multi, x->easy) != CURLM_OK) {
+    g.adding = 1;
+    rc = curl_multi_add_handle(g.multi, x->easy);
+    g.adding = 0;
+    if (rc != CURLM_OK) {
         x->req = NULL;
         x->next_free = g.free;
         g.free = x;
@@ -256,6 +267,7 @@ int
 main(int argc, char **argv)
 {
     struct evhttp_bound_socket *bound;
+    struct event_config *cfg;
     struct xfer *x;
     int one = 1, i;
 
@@ -266,7 +278,11 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     g.upstream = argv[2];
-    g.base = event_base_new();
+    /* epoll's changelist, as modelgate's workers use it */
+    cfg = event_config_new();
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    g.base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
     g.http = evhttp_new(g.base);
     g.multi = curl_multi_init();
     /* "Accept:" keeps curl from adding its default Accept, as modelgate does for such clients */

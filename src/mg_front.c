@@ -302,7 +302,7 @@ on_turn_end(evutil_socket_t fd, short what, void *arg)
  * (a thousand streams starting at once) is then taken in turns with the requests already
  * accepted, which reach their backends meanwhile, rather than all accepted first and all served
  * after, as nginx does (multi_accept off). Measured on that burst: the median stream's first
- * content came 60-90 ms sooner, the last ones about 50 ms later (docs/benchmarks.md).
+ * content came 50-110 ms sooner, the last ones 30-90 ms later (docs/benchmarks.md).
  */
 static struct bufferevent *
 new_connection(struct event_base *base, void *arg)

@@ -301,7 +301,7 @@ mg_anthropic_event_usage(const char *p, size_t n, struct mg_oai_usage *u)
     const char *d = event_data(p, n, &len), *type;
     json_t *ev, *usage = NULL;
 
-    if (d == NULL || memmem(d, len, "\"usage\"", 7) == NULL) {
+    if (d == NULL || mg_find(d, len, "\"usage\"", 7) == NULL) {
         return 0;
     }
     ev = json_loadb(d, len, 0, NULL);
@@ -325,7 +325,7 @@ mg_anthropic_answer_usage(const char *p, size_t n, struct mg_oai_usage *u)
     const char *end = p + n, *s = p, *found = NULL;
     json_t *usage;
 
-    while ((s = memmem(s, (size_t)(end - s), "\"usage\"", 7)) != NULL) {
+    while ((s = mg_find(s, (size_t)(end - s), "\"usage\"", 7)) != NULL) {
         found = s;
         s += 7;
     }

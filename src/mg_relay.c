@@ -270,7 +270,7 @@ has_finish(const char *d, size_t n)
 {
     const char *end = d + n, *s = d;
 
-    while ((s = memmem(s, (size_t)(end - s), "\"finish_reason\"", 15)) != NULL) {
+    while ((s = mg_find(s, (size_t)(end - s), "\"finish_reason\"", 15)) != NULL) {
         s += 15;
         while (s < end && (*s == ' ' || *s == ':' || *s == '\t')) {
             s++;
@@ -472,7 +472,7 @@ mg_relay_add_gate(struct mg_relay *r)
 static void
 observe_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
-    if (whole && memmem(p, n, "\"usage\"", 7) != NULL) {
+    if (whole && mg_find(p, n, "\"usage\"", 7) != NULL) {
         mg_relay_note_usage(s->relay, p, n);
     }
     s->next->write(s->next, p, n, whole);
@@ -503,7 +503,7 @@ strip_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
     struct mg_relay *r = s->relay;
 
-    if (!whole || memmem(p, n, "\"usage\"", 7) == NULL) {
+    if (!whole || mg_find(p, n, "\"usage\"", 7) == NULL) {
         s->next->write(s->next, p, n, whole);
         return;
     }
@@ -537,7 +537,7 @@ mg_relay_pass_events(struct mg_stage *s, const char *p, size_t n)
     const char *end = p + n, *sep;
 
     while (p < end && !s->relay->failed && !s->relay->cut) {
-        sep = memmem(p, (size_t)(end - p), "\n\n", 2);
+        sep = mg_find(p, (size_t)(end - p), "\n\n", 2);
         sep = sep != NULL ? sep + 2 : end;
         s->next->write(s->next, p, (size_t)(sep - p), 1);
         p = sep;

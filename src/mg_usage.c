@@ -27,7 +27,7 @@ usage_value_from(const char *p, size_t n, const char *from)
 {
     const char *end = p + n, *found = NULL, *s = from;
 
-    while ((s = memmem(s, (size_t)(end - s), "\"usage\"", 7)) != NULL) {
+    while ((s = mg_find(s, (size_t)(end - s), "\"usage\"", 7)) != NULL) {
         const char *v = skip_ws(s + 7, end);
         if ((s == p || s[-1] != '\\') && v < end && *v == ':') {
             found = skip_ws(v + 1, end);
@@ -256,7 +256,7 @@ mg_sse_is_usage_only(const char *p, size_t n)
     if (v == NULL || v >= end || *v != '{') {
         return 0;
     }
-    c = memmem(p, n, "\"choices\"", 9);
+    c = mg_find(p, n, "\"choices\"", 9);
     if (c == NULL) {
         return 0;
     }
@@ -278,7 +278,7 @@ mg_sse_strip_null_usage(const char *p, size_t n, struct mg_buf *out)
     const char *end = p + n, *s = p, *run = p;
     int rc = MG_OK;
 
-    while ((s = memmem(s, (size_t)(end - s), "\"usage\"", 7)) != NULL && rc == MG_OK) {
+    while ((s = mg_find(s, (size_t)(end - s), "\"usage\"", 7)) != NULL && rc == MG_OK) {
         const char *v = skip_ws(s + 7, end), *comma = s;
         if (v < end && *v == ':') {
             v = skip_ws(v + 1, end);

@@ -67,6 +67,29 @@ mg_strndup(const char *s, size_t n)
     return p;
 }
 
+const char *
+mg_find(const char *h, size_t hn, const char *needle, size_t nn)
+{
+    const char *p, *q, *lim;
+
+    if (nn < 2) {
+        return nn == 0 ? h : memchr(h, needle[0], hn);
+    }
+    if (nn > hn) {
+        return NULL;
+    }
+    lim = h + (hn - nn) + 2;   /* the second byte of the last place the needle fits, + 1 */
+    for (p = h + 1; p < lim; p = q + 1) {
+        if ((q = memchr(p, needle[1], (size_t)(lim - p))) == NULL) {
+            return NULL;
+        }
+        if (q[-1] == needle[0] && memcmp(q + 1, needle + 2, nn - 2) == 0) {
+            return q - 1;
+        }
+    }
+    return NULL;
+}
+
 char *
 mg_strdup(const char *s)
 {

@@ -1,5 +1,6 @@
 /* Unit tests: durations, sizes, listen addresses, the capped buffer, constant-time compare. */
 #include <string.h>
+#include <stdlib.h>
 
 #include "mg_test.h"
 #include "mg_util.h"
@@ -105,6 +106,30 @@ START_TEST(pool_reuses_zeroed_blocks)
 }
 END_TEST
 
+/* mg_find finds what memmem finds, at every place and length (edges included). */
+START_TEST(find_matches_memmem)
+{
+    static const char *needles[] = {"\"usage\"", "\n\n", "ab", "aab", "a", "", "\"finish_reason\""};
+    char h[64];
+    size_t i, hn, nn, k;
+    unsigned seed = 7;
+
+    for (k = 0; k < 20000; k++) {
+        const char *nd = needles[k % 7];
+        nn = strlen(nd);
+        hn = (size_t)(rand_r(&seed) % sizeof(h));
+        for (i = 0; i < hn; i++) {
+            h[i] = "ab\"\nusage"[rand_r(&seed) % 10];
+        }
+        if (hn >= nn && nn > 0 && k % 3 == 0) {   /* plant it, at the end or anywhere */
+            size_t at = k % 2 ? hn - nn : (size_t)rand_r(&seed) % (hn - nn + 1);
+            memcpy(h + at, nd, nn);
+        }
+        ck_assert_ptr_eq(mg_find(h, hn, nd, nn), memmem(h, hn, nd, nn));
+    }
+}
+END_TEST
+
 Suite *
 util_suite(void)
 {
@@ -116,6 +141,7 @@ util_suite(void)
     tcase_add_test(t, sizes);
     tcase_add_test(t, listen_addresses);
     tcase_add_test(t, capped_buffer);
+    tcase_add_test(t, find_matches_memmem);
     suite_add_tcase(s, t);
     return s;
 }

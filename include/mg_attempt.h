@@ -49,6 +49,8 @@ struct mg_attempt {
     unsigned                      flags;     /* MG_AF_* */
     int64_t                       t_sent;    /* the request went out (mg_now_ms) */
     int                           timer_first_token;   /* the armed timer is first_token's */
+    int                           timer_idle;   /* the armed timer is idle's, moved lazily */
+    int64_t                       idle_due;     /* when idle runs out, from the last body bytes */
     enum mg_phase                 phase;
     enum mg_outcome               outcome;   /* the last one reported */
     const char                   *timeout;   /* which timer fired, for logs; NULL when none */

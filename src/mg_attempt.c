@@ -33,22 +33,30 @@ first_token_due(const struct mg_attempt *a)
 
 /*
  * The timer while body bytes are awaited: idle; and for a stream not committed yet, no later
- * than its first_token deadline.
+ * than its first_token deadline. An idle timer already armed is not moved on every chunk (a
+ * timer-heap update each): the deadline is noted, and when the timer fires early, on_timer()
+ * arms it again for what is left, as nginx does with its lazy timers.
  */
 static void
 arm_body_timer(struct mg_attempt *a)
 {
-    int64_t ms = a->backend->timeouts.idle_ms;
+    int64_t ms = a->backend->timeouts.idle_ms, now = mg_now_ms();
 
-    a->timer_first_token = 0;
     if (a->phase == MG_PHASE_OPEN && a->head.sse) {
-        int64_t left = first_token_due(a) - mg_now_ms();
+        int64_t left = first_token_due(a) - now;
         if (left < ms) {
-            ms = left > 0 ? left : 0;
             a->timer_first_token = 1;   /* what fires is the first_token deadline */
+            a->timer_idle = 0;
+            arm_timer(a, left > 0 ? left : 0);
+            return;
         }
     }
-    arm_timer(a, ms);
+    a->timer_first_token = 0;
+    a->idle_due = now + ms;
+    if (!a->timer_idle || !evtimer_pending(&a->timer, NULL)) {
+        a->timer_idle = 1;
+        arm_timer(a, ms);
+    }
 }
 
 static size_t
@@ -127,6 +135,7 @@ on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primar
 
     a->t_sent = mg_now_ms();
     a->timer_first_token = 0;
+    a->timer_idle = 0;
     arm_timer(a, a->backend->timeouts.first_byte_ms);
     return CURL_PREREQFUNC_OK;
 }
@@ -164,6 +173,10 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct mg_attempt *a = arg;
 
+    if (a->timer_idle && a->idle_due > mg_now_ms()) {
+        arm_timer(a, a->idle_due - mg_now_ms());   /* bytes came since it was armed */
+        return;
+    }
     a->timeout = a->phase == MG_PHASE_WAIT ? "timed out (first_byte)"
                : a->timer_first_token ? "timed out (first_token)" : "timed out (idle)";
     mg_attempt_stop(a);
@@ -209,6 +222,8 @@ mg_attempt_reset(struct mg_attempt *a, const struct mg_backend *b,
     mg_head_reset(&a->head);
     mg_buf_reset(&a->held);
     a->phase = MG_PHASE_WAIT;
+    a->timer_first_token = 0;
+    a->timer_idle = 0;
     a->outcome = MG_OUTCOME_PENDING;
     a->held_cut = 0;
     a->flags = 0;

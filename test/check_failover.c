@@ -199,6 +199,33 @@ START_TEST(head_then_silence_fails_over)
 }
 END_TEST
 
+/* idle (500 ms on ta) runs from the last bytes: a stream slower in all than idle is not cut, one
+ * that then stalls is cut about idle after its last event. */
+START_TEST(idle_runs_from_the_last_chunk)
+{
+    const char *slow[] = {"x-fake-chunks: 6", "x-fake-chunk-gap-ms: 200", NULL};
+    const char *stall[] = {"x-fake-chunk-gap-ms: 200", "x-fake-for: fa", "x-fake-stall-after: 4",
+                           NULL};
+    struct mg_test_resp r;
+    double ms;
+
+    ms = chat("m-one", 1, slow, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_msg(ms >= 1100.0, "6 chunks 200 ms apart took %.0f ms", ms);
+    ck_assert_uint_eq(count(r.body.data, "data: [DONE]"), 1);
+    ck_assert_ptr_null(strstr(r.body.data, "upstream_stream_error"));
+    mg_test_resp_free(&r);
+
+    ms = chat("m-one", 1, stall, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body.data, "upstream_stream_error"));
+    ck_assert_ptr_nonnull(strstr(r.body.data, "idle"));
+    ck_assert_uint_eq(count(r.body.data, "data: [DONE]"), 0);
+    ck_assert_msg(ms >= 1000.0 && ms < 3000.0 * mg_test_scale(), "cut after %.0f ms", ms);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
 START_TEST(error_event_before_output_fails_over)
 {
     const char *h[] = {"x-fake-for: fa", "x-fake-error-event-at: 1", NULL};
@@ -505,6 +532,7 @@ failover_suite(void)
     tcase_set_timeout(t, 60 * mg_test_scale());
     tcase_add_test(t, stall_before_first_token_fails_over);
     tcase_add_test(t, head_then_silence_fails_over);
+    tcase_add_test(t, idle_runs_from_the_last_chunk);
     tcase_add_test(t, error_event_before_output_fails_over);
     tcase_add_test(t, broken_body_before_output);
     tcase_add_test(t, stream_cut_after_output_ends_with_one_error_event);

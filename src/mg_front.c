@@ -301,8 +301,10 @@ on_turn_end(evutil_socket_t fd, short what, void *arg)
  * pauses the listener until the turn's other ready events have run. A burst of new connections
  * (a thousand streams starting at once) is then taken in turns with the requests already
  * accepted, which reach their backends meanwhile, rather than all accepted first and all served
- * after, as nginx does (multi_accept off). Measured on that burst: the median stream's first
- * content came 50-110 ms sooner, the last ones 30-90 ms later (docs/benchmarks.md).
+ * after, as nginx does (multi_accept off). Measured on that burst (docs/benchmarks.md): the
+ * median stream's first content comes 70-90 ms sooner, the last ones about as late as before,
+ * and events of the streams already running wait behind the set-up of the new ones (chunk
+ * lateness p99 +10-15 ms).
  */
 static struct bufferevent *
 new_connection(struct event_base *base, void *arg)

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "mg_anthropic.h"
+#include "mg_util.h"
 
 
 /* ---- request ---- */

@@ -172,9 +172,10 @@ static void
 on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct mg_attempt *a = arg;
+    int64_t left = a->timer_idle ? a->idle_due - mg_now_ms() : 0;
 
-    if (a->timer_idle && a->idle_due > mg_now_ms()) {
-        arm_timer(a, a->idle_due - mg_now_ms());   /* bytes came since it was armed */
+    if (left > 0) {
+        arm_timer(a, left);   /* bytes came since it was armed */
         return;
     }
     a->timeout = a->phase == MG_PHASE_WAIT ? "timed out (first_byte)"

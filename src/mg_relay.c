@@ -7,6 +7,7 @@
 
 #include "mg_json.h"
 #include "mg_relay.h"
+#include "mg_util.h"
 
 #define TAIL_KEEP (16 * 1024)    /* bytes of a long JSON answer kept to find its usage */
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mg_usage.h"
+#include "mg_util.h"
 
 static const char *
 skip_ws(const char *p, const char *end)

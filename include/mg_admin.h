@@ -5,12 +5,12 @@
 #ifndef MG_ADMIN_H
 #define MG_ADMIN_H
 
-struct evhttp_request;
+struct mg_req;
 
 /* 1 when path is an admin endpoint. */
 int mg_admin_path(const char *path);
 
 /* Answers an admin path (GET or HEAD; 405 otherwise). Returns the status sent. */
-int mg_admin_handle(struct evhttp_request *req, const char *path);
+int mg_admin_handle(struct mg_req *req, const char *path);
 
 #endif

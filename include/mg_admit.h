@@ -11,14 +11,14 @@
 
 #include "mg_json.h"
 
-struct evhttp_request;
 struct mg_conf;
 struct mg_key;
 struct mg_refusal;
+struct mg_req;
 
 #define MG_MODEL_MAX 512
 
-/* A request the gateway takes. Its pointers live as long as the evhttp request. */
+/* A request the gateway takes. Its pointers live as long as the request (struct mg_req). */
 struct mg_admitted {
     const char        *path;         /* the client's path, "/v1/chat/completions" */
     const char        *upath;        /* the same below /v1, "/chat/completions" */
@@ -33,20 +33,19 @@ struct mg_admitted {
 };
 
 /*
- * Admits a request for path (which starts with "/v1/") without looking at its body: the checks
- * every /v1/ request passes, /v1/models included — with `auth`, a valid client key (else 401
- * invalid_api_key; the message never quotes what was presented). 0, or -1 with ref filled.
+ * The check every /v1/ request passes on its head, /v1/models included, before any body byte is
+ * read: with `auth`, a valid client key (req->key set; else 401 invalid_api_key, whose message
+ * never quotes what was presented). Without auth req->key is NULL. 0, or -1 with ref filled.
  */
-int mg_admit_caller(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
-                    const char *query, struct mg_admitted *out, struct mg_refusal *ref);
+int mg_admit_key(const struct mg_conf *conf, struct mg_req *req, struct mg_refusal *ref);
 
 /*
- * mg_admit_caller(), then the body: valid JSON, an object, a string "model" that the key's
+ * The body of a request whose key passed: valid JSON, an object, a string "model" that the key's
  * allow-list holds (else 404 model_not_found, as for a model no rule serves) and a rule serves;
  * then the key's rate limits take one request (else 429 rate_limit_exceeded with Retry-After and
  * x-ratelimit-*). 0 with out complete, or -1 with ref filled.
  */
-int mg_admit_route(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
-                   const char *query, struct mg_admitted *out, struct mg_refusal *ref);
+int mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_admitted *out,
+                   struct mg_refusal *ref);
 
 #endif

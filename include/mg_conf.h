@@ -99,6 +99,7 @@ struct mg_conf {
     int64_t            shutdown_timeout_ms;
     int64_t            header_timeout_ms;     /* the whole header block of a request */
     int64_t            keepalive_timeout_ms;  /* an idle client connection is closed */
+    int64_t            body_timeout_ms;       /* the whole body of a request, after its head */
     int                overhead_header;       /* add x-modelgate-overhead-us to every answer */
     struct mg_timeouts timeouts;
     struct mg_health_conf health;       /* defaults for every backend */

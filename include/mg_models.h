@@ -5,7 +5,7 @@
 #ifndef MG_MODELS_H
 #define MG_MODELS_H
 
-struct evhttp_request;
+struct mg_req;
 struct mg_conf;
 struct mg_key;
 
@@ -15,6 +15,6 @@ struct mg_key;
  * any other id is 404 model_not_found). Returns the status sent.
  */
 int mg_models_handle(const struct mg_conf *conf, const struct mg_key *key,
-                     struct evhttp_request *req, const char *id);
+                     struct mg_req *req, const char *id);
 
 #endif

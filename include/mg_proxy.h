@@ -7,16 +7,15 @@
 
 #include <stdint.h>
 
-struct evhttp_request;
 struct mg_admitted;
+struct mg_req;
 struct mg_worker;
 
 /*
- * Takes over an admitted request (mg_admit_route()); t0_us is its arrival. Always ends in exactly
- * one reply (or a dropped connection if the client left), one access log line and one count in
- * the request metrics.
+ * Takes over an admitted request (mg_admit_route()). Always ends in exactly one reply (or a
+ * dropped connection if the client left), one access log line and one count in the request
+ * metrics.
  */
-void mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg_admitted *a,
-                     int64_t t0_us);
+void mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a);
 
 #endif

@@ -16,8 +16,8 @@
 #include "mg_util.h"
 
 struct curl_slist;
-struct evkeyvalq;
 struct mg_backend;
+struct mg_headers;
 struct mg_json_req;
 struct mg_relay;
 struct mg_rule_backend;
@@ -29,7 +29,7 @@ struct mg_client_req {
     const char               *body;
     size_t                    body_len;
     const struct mg_json_req *jr;           /* what the admission scan found in body */
-    struct evkeyvalq         *headers;      /* the client's request headers */
+    const struct mg_headers  *headers;      /* the client's request headers */
     const char               *request_id;
     int                       has_request_id;  /* the client sent a usable x-request-id */
     int                       has_ctype;       /* the client sent a Content-Type */

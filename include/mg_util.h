@@ -84,6 +84,9 @@ int64_t mg_now_ms(void);
 /* Microseconds of a monotonic clock. */
 int64_t mg_now_us(void);
 
+/* The value of a hex digit (either case), or -1. */
+int mg_hexval(int c);
+
 /* xorshift64*: a small, seedable PRNG; state must not be 0. */
 uint64_t mg_rand_next(uint64_t *state);
 

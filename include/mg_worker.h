@@ -15,10 +15,9 @@
 
 struct event;
 struct event_base;
-struct evhttp;
-struct evhttp_bound_socket;
 struct mg_access_out;
 struct mg_conf;
+struct mg_listener;
 struct mg_server;
 struct mg_stats;
 struct mg_upstream;
@@ -28,7 +27,7 @@ struct mg_worker {
     pthread_t           thread;
     struct mg_server   *server;
     struct event_base  *base;
-    struct evhttp      *http;
+    struct mg_listener *front;      /* its connections (mg_http) */
     struct mg_upstream *upstream;
     struct mg_stats    *stats;
     struct mg_access_out *access;
@@ -38,8 +37,7 @@ struct mg_worker {
     int                 inflight;   /* requests whose reply is not entirely sent */
     int                 stopping;   /* no new connections; exit once inflight is 0 */
     int                 admin_separate; /* /healthz and /metrics live on admin_listen */
-    int                 listen_fd;
-    struct evhttp_bound_socket *bound;
+    int                 listen_fd;  /* until the front end takes it */
     struct mg_pool      requests;   /* spare proxied-request states (mg_proxy's), reused */
 };
 

@@ -3,10 +3,9 @@
  */
 #include <string.h>
 
-#include <event2/http.h>
-
 #include "mg_admin.h"
 #include "mg_reply.h"
+#include "mg_req.h"
 #include "mg_stats.h"
 #include "mg_util.h"
 
@@ -17,16 +16,15 @@ mg_admin_path(const char *path)
 }
 
 int
-mg_admin_handle(struct evhttp_request *req, const char *path)
+mg_admin_handle(struct mg_req *req, const char *path)
 {
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     struct mg_refusal ref;
     struct mg_buf out;
 
-    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+    if (!(req->method & (MG_METHOD_GET | MG_METHOD_HEAD))) {
         mg_refusal_set(&ref, 405, "method_not_allowed", NULL,
                        "Method %s is not allowed on this path (allowed: GET, HEAD)",
-                       mg_reply_method(req));
+                       mg_req_method(req));
         mg_refusal_header(&ref, "Allow", "GET, HEAD");
         mg_reply_refuse(req, &ref);
         return 405;

@@ -1,36 +1,30 @@
 /*
- * mg_admit — refuse early, route once. The body is scanned without a JSON tree (mg_json) and kept
- * in evhttp's input buffer: the proxy forwards those very bytes.
+ * mg_admit — refuse early, route once. The key is checked on the head; the body is scanned
+ * without a JSON tree (mg_json) and kept in the request: the proxy forwards those very bytes.
  */
 #include <string.h>
-
-#include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "mg_admit.h"
 #include "mg_auth.h"
 #include "mg_conf.h"
 #include "mg_limit.h"
 #include "mg_reply.h"
+#include "mg_req.h"
 #include "mg_router.h"
 
-static const char *
-header_lookup(void *arg, const char *name)
-{
-    return evhttp_find_header((struct evkeyvalq *)arg, name);
-}
-
-/* With auth: the presented key must be one of the snapshot's. */
-static int
-check_key(const struct mg_conf *conf, struct evhttp_request *req, struct mg_admitted *out,
-          struct mg_refusal *ref)
+int
+mg_admit_key(const struct mg_conf *conf, struct mg_req *req, struct mg_refusal *ref)
 {
     size_t len;
-    const char *cred = mg_auth_credential(header_lookup, evhttp_request_get_input_headers(req),
-                                          &len);
+    const char *cred;
 
-    out->key = mg_auth_find(conf->keys, conf->nkeys, cred, len);
-    if (out->key != NULL) {
+    req->key = NULL;
+    if (!conf->auth) {
+        return 0;
+    }
+    cred = mg_auth_credential(mg_headers_lookup, &req->headers, &len);
+    req->key = mg_auth_find(conf->keys, conf->nkeys, cred, len);
+    if (req->key != NULL) {
         return 0;
     }
     /* never quote the presented key: it may be a real key of some other service */
@@ -60,20 +54,6 @@ take_limit(const struct mg_key *key, struct mg_refusal *ref)
     return -1;
 }
 
-int
-mg_admit_caller(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
-                const char *query, struct mg_admitted *out, struct mg_refusal *ref)
-{
-    out->path = path;
-    out->upath = path + strlen("/v1");
-    out->query = query;
-    out->key = NULL;
-    out->rule = -1;
-    out->body = NULL;
-    out->body_len = 0;
-    out->model[0] = '\0';
-    return conf->auth ? check_key(conf, req, out, ref) : 0;
-}
 
 /* The refusal for a body that mg_json_scan_request() did not accept. */
 static void
@@ -97,18 +77,20 @@ refuse_body(int rc, struct mg_refusal *ref)
 }
 
 int
-mg_admit_route(const struct mg_conf *conf, struct evhttp_request *req, const char *path,
-               const char *query, struct mg_admitted *out, struct mg_refusal *ref)
+mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_admitted *out,
+               struct mg_refusal *ref)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
+    size_t len = req->body_len;
     int rc;
 
-    if (mg_admit_caller(conf, req, path, query, out, ref) != 0) {
-        return -1;
-    }
-    out->body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    out->path = req->path;
+    out->upath = req->path + strlen("/v1");
+    out->query = req->query;
+    out->key = req->key;
+    out->rule = -1;
+    out->body = req->body;
     out->body_len = len;
+    out->model[0] = '\0';
     rc = mg_json_scan_request(out->body, len, out->model, sizeof(out->model), &out->jr);
     if (rc != MG_JSON_OK) {
         out->model[0] = '\0';
@@ -117,8 +99,8 @@ mg_admit_route(const struct mg_conf *conf, struct evhttp_request *req, const cha
     }
     /* a model outside the key's allow-list is refused exactly as one no rule serves */
     out->rule = !mg_auth_allows(out->key, out->model, out->jr.model_len) ? -1
-                : mg_router_match(conf, out->model, out->jr.model_len, header_lookup,
-                                  evhttp_request_get_input_headers(req));
+                : mg_router_match(conf, out->model, out->jr.model_len, mg_headers_lookup,
+                                  (void *)&req->headers);
     if (out->rule < 0) {
         mg_refusal_set(ref, 404, "model_not_found", "model",
                        "The model '%s' is not served by this gateway", out->model);

@@ -1153,6 +1153,7 @@ static const struct field top_fields[] = {
     {"shutdown_timeout", set_duration, CONF(shutdown_timeout_ms)},
     {"header_timeout", set_duration, CONF(header_timeout_ms)},
     {"keepalive_timeout", set_duration, CONF(keepalive_timeout_ms)},
+    {"body_timeout", set_duration, CONF(body_timeout_ms)},
     {"overhead_header", set_bool, CONF(overhead_header)},
     {"timeouts", set_timeouts, CONF(timeouts)},
     {"access_log", set_access_log, CONF(access_log)},
@@ -1751,6 +1752,7 @@ mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
     conf->shutdown_timeout_ms = 30000;
     conf->header_timeout_ms = 10000;
     conf->keepalive_timeout_ms = 60000;
+    conf->body_timeout_ms = 60000;
     conf->timeouts.connect_ms = 5000;
     conf->timeouts.first_byte_ms = 60000;
     conf->timeouts.idle_ms = 60000;

@@ -1,384 +1,377 @@
 /*
- * mg_front — the rules a request head must follow, checked before any body byte is read, and
- * the accept back-off. Requests are seen as libevent makes them through mg_evhook.
+ * mg_front — the request head parser, the chunked body decoder and the forwarded-path rule (see
+ * mg_front.h). Pure: no I/O, no libevent; every byte a client sends passes through here first.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
+#include <strings.h>
 #include <sys/resource.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/event_struct.h>
-#include <event2/http.h>
-#include <event2/http_struct.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
-
-#include "mg_conf.h"
-#include "mg_evhook.h"
 #include "mg_front.h"
 #include "mg_hdr.h"
 #include "mg_log.h"
-#include "mg_reply.h"
-#include "mg_worker.h"
+#include "mg_req.h"
 
-#define POLL_MS        1000    /* how often a request waiting for its head is looked at */
-#define BACKOFF_MS     100     /* the listener rests this long when descriptors run out */
-#define NSLOTS_MIN     64
-#define ACCEPT_BATCH   1       /* connections a worker accepts in one turn of its loop (as nginx) */
+/* ---- the head ---------------------------------------------------------------------------- */
 
-/* A request whose head has not arrived yet: forgotten when it is complete, or freed. */
-struct waiting {
-    struct event           timer;
-    struct evhttp_request *req;
-    int64_t                since;   /* when its first byte was seen, 0 before */
-};
-
-/* This worker thread's state: open addressing over waiting requests, keyed by the request. */
-static __thread struct mg_worker *tl_w;
-static __thread struct waiting  **slots;
-static __thread size_t            nslots, nused;
-static __thread struct event      backoff;
-static __thread int               resting;     /* the listener rests after a failed accept */
-static __thread int64_t           last_emfile_log;
-static __thread struct event      turn_end;    /* after a turn that accepted connections */
-static __thread int               accepted;    /* connections accepted in this turn */
-
-
-/* ---- the table of waiting requests -------------------------------------------------------- */
-
-static size_t
-slot_of(const struct evhttp_request *req, size_t n)
-{
-    uint64_t h = (uint64_t)(uintptr_t)req * 0x9E3779B97F4A7C15ull;
-
-    return (size_t)(h >> 32) & (n - 1);
-}
-
-static void
-table_put(struct waiting *wt)
-{
-    size_t i;
-
-    if (2 * (nused + 1) > nslots) {
-        struct waiting **old = slots;
-        size_t n = nslots, k;
-        nslots = nslots ? 2 * nslots : NSLOTS_MIN;
-        slots = mg_calloc(nslots, sizeof(*slots));
-        for (k = 0; k < n; k++) {
-            if (old[k] != NULL) {
-                for (i = slot_of(old[k]->req, nslots); slots[i]; i = (i + 1) & (nslots - 1)) {
-                }
-                slots[i] = old[k];
-            }
-        }
-        free(old);
-    }
-    for (i = slot_of(wt->req, nslots); slots[i] != NULL; i = (i + 1) & (nslots - 1)) {
-    }
-    slots[i] = wt;
-    nused++;
-}
-
-/* Removes and returns the entry of req, or NULL (backward-shift deletion keeps probes short). */
-static struct waiting *
-table_take(const struct evhttp_request *req)
-{
-    struct waiting *found;
-    size_t i, j, k;
-
-    if (nslots == 0) {
-        return NULL;
-    }
-    for (i = slot_of(req, nslots); slots[i] != NULL && slots[i]->req != req;
-         i = (i + 1) & (nslots - 1)) {
-    }
-    if ((found = slots[i]) == NULL) {
-        return NULL;
-    }
-    slots[i] = NULL;
-    nused--;
-    for (j = (i + 1) & (nslots - 1); slots[j] != NULL; j = (j + 1) & (nslots - 1)) {
-        k = slot_of(slots[j]->req, nslots);
-        /* move slots[j] into the hole when its home is not between the hole and j */
-        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
-            slots[i] = slots[j];
-            slots[j] = NULL;
-            i = j;
-        }
-    }
-    return found;
-}
-
-static void
-forget(const struct evhttp_request *req)
-{
-    struct waiting *wt = table_take(req);
-
-    if (wt != NULL) {
-        event_del(&wt->timer);
-        free(wt);
-    }
-}
-
-/* ---- refusing a head ---------------------------------------------------------------------- */
-
-static const char *
-status_text(int status)
-{
-    return status == 413 ? "Payload Too Large" : "Bad Request";
-}
-
-/*
- * Answers req now, on its socket, and has libevent drop the connection (the caller returns -1
- * from the header callback; libevent frees the request with the connection).
- */
 static int
-refuse(struct evhttp_request *req, int status, const char *code, const char *msg)
+refuse(struct mg_front_refusal *why, int status, const char *code, const char *message)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct mg_buf body, all;
-
-    mg_buf_init(&body, 4096);
-    mg_buf_init(&all, 8192);
-    mg_reply_error_body(&body, req, status, code, NULL, msg);
-    mg_buf_printf(&all, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status, status_text(status),
-                  body.len, body.data);
-    mg_reply_account_local(tl_w, req, status, mg_now_us(), NULL, NULL);
-    mg_reply_linger(tl_w->base, bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)),
-                    all.data, all.len);
-    mg_buf_deinit(&body);
-    mg_buf_deinit(&all);
+    why->status = status;
+    why->code = code;
+    why->message = message;
     return -1;
 }
 
-/* The rules of SPEC's "Front end" on a complete head; 0 to go on, -1 once refused. */
 static int
-check_head(struct evhttp_request *req, void *arg)
+bad(struct mg_front_refusal *why, const char *message)
 {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *uri = evhttp_request_get_uri(req), *te = NULL;
-    struct mg_hdr_cl cl = {0, 0};
-    struct evkeyval *kv;
-    char msg[160];
+    return refuse(why, 400, "bad_request", message);
+}
 
-    forget(req);   /* the head is complete: no deadline any more */
-    if (uri == NULL || !mg_hdr_target_ok(uri, strlen(uri))) {
-        return refuse(req, 400, "bad_request", "The request target holds bytes outside "
-                      "printable ASCII");
-    }
-    TAILQ_FOREACH(kv, in, next) {
-        if (!mg_hdr_name_ok(kv->key, strlen(kv->key)) ||
-            !mg_hdr_value_ok(kv->value, strlen(kv->value))) {
-            return refuse(req, 400, "bad_request", "A header name is not a token, or a header "
-                          "value holds a control character");
-        }
-        if (mg_hdr_eq(kv->key, "content-length") &&
-            mg_hdr_cl_add(&cl, kv->value, strlen(kv->value)) != MG_OK) {
-            return refuse(req, 400, "bad_request", "Content-Length must be digits, and one value");
-        }
-        if (mg_hdr_eq(kv->key, "transfer-encoding")) {
-            if (te != NULL || !mg_hdr_transfer_encoding_ok(kv->value, strlen(kv->value))) {
-                return refuse(req, 400, "bad_request", "Transfer-Encoding must be chunked");
-            }
-            te = kv->value;
+static const struct {
+    const char *name;
+    int         method;
+} methods[] = {
+    {"GET", MG_METHOD_GET},   {"POST", MG_METHOD_POST},       {"HEAD", MG_METHOD_HEAD},
+    {"PUT", MG_METHOD_PUT},   {"DELETE", MG_METHOD_DELETE},   {"OPTIONS", MG_METHOD_OPTIONS},
+    {"PATCH", MG_METHOD_PATCH},
+};
+
+static int
+method_of(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(methods); i++) {
+        if (strcmp(name, methods[i].name) == 0) {
+            return methods[i].method;
         }
     }
-    if (te != NULL && cl.seen) {
-        return refuse(req, 400, "bad_request", "Content-Length and Transfer-Encoding together");
+    return MG_METHOD_OTHER;
+}
+
+/* The request line, without its CRLF: METHOD SP target SP HTTP/1.x. */
+static int
+request_line(char *line, size_t len, struct mg_req *req, struct mg_front_refusal *why)
+{
+    char *sp1 = memchr(line, ' ', len), *sp2, *target, *q;
+    size_t tlen;
+
+    if (sp1 == NULL || sp1 == line || sp1 - line > 32 || !mg_hdr_name_ok(line, (size_t)(sp1 - line))) {
+        return bad(why, "The request line is malformed");
     }
-    if (req->major == 1 && req->minor == 1 && evhttp_find_header(in, "host") == NULL) {
-        return refuse(req, 400, "bad_request", "An HTTP/1.1 request needs a Host header");
+    target = sp1 + 1;
+    sp2 = memchr(target, ' ', len - (size_t)(target - line));
+    if (sp2 == NULL) {
+        return bad(why, "The request line is malformed");
     }
-    if (cl.seen && cl.value > tl_w->conf->max_body_size) {
-        snprintf(msg, sizeof(msg), "The request body (%llu bytes) is larger than this gateway "
-                 "accepts (%llu bytes)", (unsigned long long)cl.value,
-                 (unsigned long long)tl_w->conf->max_body_size);
-        return refuse(req, 413, "request_too_large", msg);
+    tlen = (size_t)(sp2 - target);
+    if (!mg_hdr_target_ok(target, tlen)) {
+        return bad(why, "The request target holds bytes outside printable ASCII");
+    }
+    if ((size_t)(line + len - (sp2 + 1)) != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
+        (sp2[8] != '0' && sp2[8] != '1')) {
+        return bad(why, "Only HTTP/1.0 and HTTP/1.1 are served");
+    }
+    req->minor = sp2[8] - '0';
+    *sp1 = '\0';
+    *sp2 = '\0';
+    req->method_name = line;
+    req->method = method_of(line);
+    /* absolute-form (RFC 9112 3.2.2): the path is what follows the authority */
+    if (tlen > 7 && (strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0)) {
+        char *slash = strchr(strstr(target, "://") + 3, '/');
+        target = slash != NULL ? slash : (char *)"/";
+    } else if (target[0] != '/' && !(tlen == 1 && target[0] == '*')) {
+        return bad(why, "The request target must be a path");
+    }
+    q = strchr(target, '?');
+    if (q != NULL) {
+        *q = '\0';
+        req->query = q + 1;
+    }
+    req->path = target;
+    return 0;
+}
+
+/* The Connection header's tokens that matter here: close and keep-alive. */
+static int
+connection_token(void *arg, const char *name, size_t len)
+{
+    struct mg_req *req = arg;
+
+    if (len == 5 && strncasecmp(name, "close", 5) == 0) {
+        req->conn_close = 1;
+    } else if (len == 10 && strncasecmp(name, "keep-alive", 10) == 0) {
+        req->conn_keep = 1;
     }
     return 0;
 }
 
-/* ---- the header deadline ------------------------------------------------------------------ */
-
-static void
-poll_head(evutil_socket_t fd, short what, void *arg)
+/* One header field line, without its CRLF (line[len] is writable: it was the CR). */
+static int
+field_line(char *line, size_t len, struct mg_req *req, struct mg_front_head *info,
+           struct mg_hdr_cl *cl, int *hosts, struct mg_front_refusal *why)
 {
-    struct waiting *wt = arg;
-    struct evhttp_request *req = wt->req;
-    struct evhttp_connection *evcon = req->evcon;
-    struct timeval tv = {POLL_MS / 1000, (POLL_MS % 1000) * 1000};
-    int64_t now = mg_now_ms();
+    char *colon, *v, *end;
 
-    if (evcon == NULL) {
-        forget(req);   /* not tied to a connection: nothing to watch */
-        return;
+    if (line[0] == ' ' || line[0] == '\t') {
+        return bad(why, "Folded header lines (obs-fold) are not accepted");
     }
-    /* idle between two requests (keep-alive): libevent's own timeout is keepalive_timeout */
-    if (req->uri == NULL &&
-        evbuffer_get_length(bufferevent_get_input(evhttp_connection_get_bufferevent(evcon))) == 0 &&
-        wt->since == 0) {
-        evtimer_add(&wt->timer, &tv);
-        return;
+    colon = memchr(line, ':', len);
+    if (colon == NULL || !mg_hdr_name_ok(line, (size_t)(colon - line))) {
+        return bad(why, "A header name is not a token");
     }
-    if (wt->since == 0) {
-        wt->since = now;   /* seen started now; it may have started up to POLL_MS earlier */
+    v = colon + 1;
+    end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t')) {
+        v++;
     }
-    if (now - wt->since + POLL_MS <= tl_w->conf->header_timeout_ms) {
-        evtimer_add(&wt->timer, &tv);
-        return;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
     }
-    mg_log_info("closing a connection whose request head took over %lld ms",
-                (long long)tl_w->conf->header_timeout_ms);
-    evhttp_connection_free(evcon);   /* frees req, and so wt (evhttp_request_free below) */
+    if (!mg_hdr_value_ok(v, (size_t)(end - v))) {
+        return bad(why, "A header value holds a control character (CR, LF or NUL)");
+    }
+    *colon = '\0';
+    *end = '\0';
+    if (req->headers.n >= MG_FRONT_FIELDS_MAX) {
+        return refuse(why, 431, "request_header_fields_too_large",
+                      "The request has more header fields than this gateway accepts");
+    }
+    mg_headers_add(&req->headers, line, v);   /* both NUL-terminated just above */
+    switch (mg_hdr_lower(line[0])) {
+    case 'c':
+        if (mg_hdr_eq(line, "content-length")) {
+            if (mg_hdr_cl_add(cl, v, (size_t)(end - v)) != MG_OK) {
+                return bad(why, "Content-Length must be digits, and one value");
+            }
+        } else if (mg_hdr_eq(line, "connection")) {
+            mg_hdr_connection_names(v, (size_t)(end - v), connection_token, req);
+        }
+        break;
+    case 't':
+        if (mg_hdr_eq(line, "transfer-encoding")) {
+            if (info->chunked || !mg_hdr_transfer_encoding_ok(v, (size_t)(end - v))) {
+                return bad(why, "Transfer-Encoding must be chunked");
+            }
+            info->chunked = 1;
+        }
+        break;
+    case 'h':
+        if (mg_hdr_eq(line, "host")) {
+            ++*hosts;
+        }
+        break;
+    case 'e':
+        if (mg_hdr_eq(line, "expect") && strcasecmp(v, "100-continue") == 0) {
+            info->expect_continue = 1;
+        }
+        break;
+    case 'x':
+        if (!req->has_request_id && mg_hdr_eq(line, "x-request-id") &&
+            mg_hdr_request_id_ok(v, (size_t)(end - v))) {
+            memcpy(req->request_id, v, (size_t)(end - v) + 1);
+            req->has_request_id = 1;
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
 }
 
-/* A new request of this worker: the head check, and the header deadline. */
-static void
-on_new_request(struct evhttp_request *req)
+int
+mg_front_parse_head(char *head, size_t len, struct mg_req *req, struct mg_front_head *info,
+                    struct mg_front_refusal *why)
 {
-    struct timeval tv = {POLL_MS / 1000, (POLL_MS % 1000) * 1000};
-    struct waiting *wt;
+    struct mg_hdr_cl cl = {0, 0};
+    char *p = head, *end = head + len, *eol;
+    int hosts = 0, first = 1;
 
-    evhttp_request_set_header_cb(req, check_head);
-    wt = mg_calloc(1, sizeof(*wt));
-    wt->req = req;
-    evtimer_assign(&wt->timer, tl_w->base, poll_head, wt);
-    evtimer_add(&wt->timer, &tv);
-    table_put(wt);
-}
-
-/* A request freed while waiting for its head (closed, timed out) takes its entry with it. */
-static void
-on_free_request(struct evhttp_request *req)
-{
-    forget(req);
-}
-
-/* ---- the listener ------------------------------------------------------------------------- */
-
-static struct evconnlistener *
-listener(void)
-{
-    return tl_w != NULL && tl_w->bound != NULL ? evhttp_bound_socket_get_listener(tl_w->bound)
-                                               : NULL;
-}
-
-static void
-resume_accepting(evutil_socket_t fd, short what, void *arg)
-{
-    struct evconnlistener *lev = listener();
-
-    resting = 0;
-    if (lev != NULL) {
-        evconnlistener_enable(lev);
+    info->content_length = -1;
+    info->chunked = 0;
+    info->expect_continue = 0;
+    req->query = NULL;
+    req->conn_close = req->conn_keep = 0;
+    req->has_request_id = 0;
+    for (;;) {
+        eol = p < end ? memchr(p, '\r', (size_t)(end - p)) : NULL;
+        if (eol == NULL || eol + 1 >= end || eol[1] != '\n') {
+            return bad(why, "A line of the request head does not end with CRLF");
+        }
+        if (eol == p) {
+            break;   /* the blank line */
+        }
+        if (first) {
+            if (request_line(p, (size_t)(eol - p), req, why) != 0) {
+                return -1;
+            }
+            first = 0;
+        } else if (field_line(p, (size_t)(eol - p), req, info, &cl, &hosts, why) != 0) {
+            return -1;
+        }
+        p = eol + 2;
     }
+    if (first) {
+        return bad(why, "The request line is missing");
+    }
+    if (info->chunked && cl.seen) {
+        return bad(why, "Content-Length and Transfer-Encoding together");
+    }
+    if (hosts > 1 || (hosts == 0 && req->minor == 1)) {
+        return bad(why, hosts ? "A request must have one Host header, not several"
+                              : "An HTTP/1.1 request needs a Host header");
+    }
+    if (cl.seen) {
+        info->content_length = (int64_t)cl.value;
+    }
+    return 0;
 }
 
-/*
- * The end of a turn of the loop in which connections were accepted (it runs after every event
- * that was ready in that turn): the count starts again and the listener accepts again.
- */
-static void
-on_turn_end(evutil_socket_t fd, short what, void *arg)
-{
-    struct evconnlistener *lev = listener();
+/* ---- forwarded paths ----------------------------------------------------------------------- */
 
-    accepted = 0;
-    if (lev != NULL && !resting) {
-        evconnlistener_enable(lev);
-    }
+static int
+pct(const char *p, char hi, char lo)
+{
+    return p[0] == '%' && p[1] == hi && (p[2] == lo || p[2] == (char)(lo - 'a' + 'A'));
 }
 
-/*
- * Every connection evhttp accepts gets its bufferevent here (as libevent would make it). libevent's
- * listener accepts until the queue is empty; a worker takes ACCEPT_BATCH connections a turn and
- * pauses the listener until the turn's other ready events have run. A burst of new connections
- * (a thousand streams starting at once) is then taken in turns with the requests already
- * accepted, which reach their backends meanwhile, rather than all accepted first and all served
- * after, as nginx does (multi_accept off). Measured on that burst (docs/benchmarks.md): the
- * median stream's first content comes 70-90 ms sooner, the last ones about as late as before,
- * and events of the streams already running wait behind the set-up of the new ones (chunk
- * lateness p99 +10-15 ms).
- */
-static struct bufferevent *
-new_connection(struct event_base *base, void *arg)
+int
+mg_front_forward_path_ok(const char *path)
 {
-    struct evconnlistener *lev;
+    const char *p;
 
-    if (accepted++ == 0) {
-        event_active(&turn_end, EV_TIMEOUT, 1);
-    }
-    if (accepted == ACCEPT_BATCH && (lev = listener()) != NULL) {
-        evconnlistener_disable(lev);
-    }
-    return bufferevent_socket_new(base, -1, 0);
-}
-
-/* accept() failed for a reason other than a retriable one: rest instead of spinning. */
-static void
-accept_error(struct evconnlistener *lev, void *arg)
-{
-    struct timeval tv = {0, BACKOFF_MS * 1000};
-    int err = EVUTIL_SOCKET_ERROR();
-    int64_t now = mg_now_ms();
-
-    if (now - last_emfile_log >= 10000) {
-        last_emfile_log = now;
-        mg_log_warn("worker %d: accept failed (%s); pausing the listener for %d ms (logged at "
-                    "most every 10 s)", tl_w->id, strerror(err), BACKOFF_MS);
-    }
-    evconnlistener_disable(lev);
-    resting = 1;
-    evtimer_assign(&backoff, tl_w->base, resume_accepting, NULL);
-    evtimer_add(&backoff, &tv);
-}
-
-void
-mg_front_thread_start(struct mg_worker *w)
-{
-    struct evconnlistener *lev = w->bound ? evhttp_bound_socket_get_listener(w->bound) : NULL;
-
-    tl_w = w;
-    mg_evhook_set(on_new_request, on_free_request);
-    if (lev != NULL) {
-        evconnlistener_set_error_cb(lev, accept_error);
-    }
-    accepted = 0;
-    resting = 0;
-    event_assign(&turn_end, w->base, -1, 0, on_turn_end, NULL);
-    evhttp_set_bevcb(w->http, new_connection, NULL);
-}
-
-void
-mg_front_thread_stop(void)
-{
-    size_t i;
-
-    mg_evhook_set(NULL, NULL);
-    for (i = 0; i < nslots; i++) {
-        if (slots[i] != NULL) {
-            event_del(&slots[i]->timer);
-            free(slots[i]);
+    for (p = path; *p != '\0'; p++) {
+        if (*p == '%' && (pct(p, '2', 'f') || pct(p, '5', 'c') ||
+                          (p[1] == '0' && p[2] == '0'))) {
+            return 0;
         }
     }
-    free(slots);
-    slots = NULL;
-    nslots = nused = 0;
-    if (tl_w != NULL && evtimer_initialized(&backoff)) {
-        evtimer_del(&backoff);
+    /* with %2F refused, '/' is the only separator a backend sees: check each segment */
+    for (p = path; (p = strchr(p, '/')) != NULL;) {
+        const char *seg = ++p;
+        int dots = 0;
+        while (*p != '\0' && *p != '/') {
+            if (*p == '.') {
+                p++;
+            } else if (p[0] == '%' && p[1] == '2' && (p[2] == 'e' || p[2] == 'E')) {
+                p += 3;
+            } else {
+                break;
+            }
+            dots++;
+        }
+        if (p > seg && (*p == '\0' || *p == '/') && dots <= 2) {
+            return 0;
+        }
     }
-    if (tl_w != NULL) {
-        event_del(&turn_end);
-    }
-    mg_reply_linger_stop();
-    tl_w = NULL;
+    return 1;
 }
+
+/* ---- chunked bodies ------------------------------------------------------------------------ */
+
+enum { CH_SIZE, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER };
+
+/* A chunk-size or trailer line is gathered in c->line until its CRLF. 1 when whole. */
+static int
+gather(struct mg_front_chunked *c, const char **in, const char *end, size_t max, int *err)
+{
+    while (*in < end) {
+        char ch = *(*in)++;
+        if (ch == '\n') {
+            if (c->line_len == 0 || c->line[c->line_len - 1] != '\r') {
+                *err = 1;   /* a bare LF */
+                return 0;
+            }
+            c->line_len--;
+            return 1;
+        }
+        if (c->line_len >= max || (c->line_len > 0 && c->line[c->line_len - 1] == '\r')) {
+            *err = 1;       /* too long, or a bare CR */
+            return 0;
+        }
+        c->line[c->line_len++] = ch;
+    }
+    return 0;
+}
+
+ssize_t
+mg_front_dechunk(struct mg_front_chunked *c, const char *in, size_t len, mg_front_body_fn out,
+                 void *arg, struct mg_front_refusal *why)
+{
+    const char *p = in, *end = in + len;
+    int err = 0;
+
+    while (p < end && !c->done) {
+        switch (c->state) {
+        case CH_SIZE:
+            if (!gather(c, &p, end, sizeof(c->line), &err)) {
+                break;
+            }
+            if (mg_hdr_chunk_size(c->line, c->line_len, &c->left) != MG_OK) {
+                err = 1;
+                break;
+            }
+            c->line_len = 0;
+            c->state = c->left == 0 ? CH_TRAILER : CH_DATA;
+            break;
+        case CH_DATA: {
+            size_t n = (size_t)(end - p) < c->left ? (size_t)(end - p) : (size_t)c->left;
+            if (out(arg, p, n) != 0) {
+                why->status = 0;
+                return -1;
+            }
+            p += n;
+            c->left -= n;
+            if (c->left == 0) {
+                c->state = CH_DATA_CR;
+            }
+            break;
+        }
+        case CH_DATA_CR:
+        case CH_DATA_LF:
+            if (*p++ != (c->state == CH_DATA_CR ? '\r' : '\n')) {
+                err = 1;
+                break;
+            }
+            c->state = c->state == CH_DATA_CR ? CH_DATA_LF : CH_SIZE;
+            break;
+        default: {   /* trailer fields, discarded, then the blank line */
+            const char *from = p;
+            int whole = gather(c, &p, end, sizeof(c->line), &err);
+            c->trailer += (size_t)(p - from);
+            if (c->trailer > MG_FRONT_TRAILER_MAX) {
+                err = 1;
+                break;
+            }
+            if (!whole) {
+                break;
+            }
+            if (c->line_len == 0) {
+                c->done = 1;
+            } else {
+                char *colon = memchr(c->line, ':', c->line_len);
+                if (colon == NULL || !mg_hdr_name_ok(c->line, (size_t)(colon - c->line)) ||
+                    !mg_hdr_value_ok(colon + 1, c->line_len - (size_t)(colon + 1 - c->line))) {
+                    err = 1;
+                }
+            }
+            c->line_len = 0;
+            break;
+        }
+        }
+        if (err) {
+            bad(why, "The chunked body is malformed");
+            return -1;
+        }
+    }
+    return p - in;
+}
+
+/* ---- start-up ------------------------------------------------------------------------------ */
 
 void
 mg_front_raise_nofile(void)
@@ -392,6 +385,8 @@ mg_front_raise_nofile(void)
         rlim_t was = rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            mg_log_warn("cannot raise the open file limit to %llu",
+                        (unsigned long long)rl.rlim_max);
             rl.rlim_cur = was;
         }
     }

@@ -1,214 +1,303 @@
 /*
- * mg_http — evhttp glue and dispatch: which handler a path goes to, the method it allows, and
- * the admission step before it. Every request ends in exactly one reply made by the handler or
- * by mg_reply, and is tracked in flight from here until that reply is sent.
+ * mg_http — the front end's dispatch: which handler a path goes to and the method it allows,
+ * decided on the head (with the client's key, before any body byte is read), then the admission
+ * of the body and the handler. Every request ends in exactly one answer, made by the handler or
+ * by mg_reply, and counts in flight from its head until that answer is written.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
-#include <event2/http.h>
 
 #include "mg_access.h"
 #include "mg_admin.h"
 #include "mg_admit.h"
 #include "mg_auth.h"
 #include "mg_conf.h"
+#include "mg_conn.h"
+#include "mg_front.h"
 #include "mg_http.h"
 #include "mg_log.h"
 #include "mg_models.h"
 #include "mg_proxy.h"
 #include "mg_reply.h"
+#include "mg_req.h"
 #include "mg_worker.h"
 
-#define MAX_HEADERS_SIZE (64 * 1024)
-#define CLIENT_TIMEOUT_S 60
+enum route {
+    ROUTE_NONE,      /* refused before its path was looked at */
+    ROUTE_ADMIN,     /* /healthz, /metrics */
+    ROUTE_MODELS,    /* /v1/models, /v1/models/{id} */
+    ROUTE_PROXY      /* every other /v1/ path */
+};
+
+#define ADMIN_BODY_MAX (64 * 1024)
+
+/* ---- the worker's listener ---------------------------------------------------------------- */
 
 static void
-handle_admin(struct evhttp_request *req, void *arg)
+on_begin(void *owner, struct mg_req *req)
 {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    struct mg_worker *w = owner;
 
-    path = path && path[0] ? path : "/";
-    if (!mg_admin_path(path)) {
-        mg_reply_error(req, 404, "unknown_url", NULL, "Unknown URL: %s", path);
-        return;
-    }
-    mg_admin_handle(req, path);
+    mg_worker_request_begin(w);
+    req->overhead_us = w->conf->overhead_header ? -1 : -2;
 }
 
-struct evhttp *
-mg_http_admin_start(struct event_base *base, const char *host, int port, char *err, size_t errlen)
+static void
+on_done(void *owner, struct mg_req *req)
 {
-    struct evhttp *http = evhttp_new(base);
-
-    if (http == NULL) {
-        snprintf(err, errlen, "evhttp_new failed");
-        return NULL;
-    }
-    evhttp_set_max_headers_size(http, MAX_HEADERS_SIZE);
-    evhttp_set_max_body_size(http, 64 * 1024);
-    evhttp_set_timeout(http, CLIENT_TIMEOUT_S);
-    evhttp_set_gencb(http, handle_admin, NULL);
-    if (evhttp_bind_socket(http, host[0] ? host : "0.0.0.0", (ev_uint16_t)port) != 0) {
-        snprintf(err, errlen, "cannot listen on admin address %s:%d", host, port);
-        evhttp_free(http);
-        return NULL;
-    }
-    return http;
+    mg_worker_request_done(owner);
 }
 
-/*
- * 1 when path has a "." or ".." segment, plain or percent-encoded. Such a path is never proxied:
- * curl would resolve it, and "/v1/../admin" would leave the backend's base URL with the backend's
- * key attached.
- */
+/* The answer to a request refused here; the request is accounted as the gateway's own. */
 static int
-has_dot_segment(const char *path)
+refused(struct mg_worker *w, struct mg_req *req, const struct mg_refusal *ref, const char *model)
 {
-    const char *p = path;
+    const char *key = req->key != NULL ? req->key->name : NULL;
 
-    while ((p = strchr(p, '/')) != NULL) {
-        const char *seg = ++p;
-        int dots = 0;
-        while (*p != '\0' && *p != '/') {
-            if (*p == '.') {
-                p++;
-            } else if (p[0] == '%' && p[1] == '2' && (p[2] == 'e' || p[2] == 'E')) {
-                p += 3;
-            } else {
-                break;
-            }
-            dots++;
-        }
-        if (p > seg && (*p == '\0' || *p == '/') && dots <= 2) {
-            return 1;
-        }
-    }
-    return 0;
+    mg_reply_refuse(req, ref);   /* req stays readable: the connection ends after we return */
+    mg_reply_account_local(w, req, ref->status, req->t0_us, model, key);
+    return 1;
 }
 
-/* 1 when req's method is one of allow_mask; else refuses it with 405 naming allow. */
-static int
-method_ok(struct evhttp_request *req, int allow_mask, const char *allow, struct mg_refusal *ref)
+static void
+on_refuse(void *owner, struct mg_req *req, int status, const char *code, const char *message)
 {
-    if ((int)evhttp_request_get_command(req) & allow_mask) {
+    struct mg_refusal ref;
+
+    mg_refusal_set(&ref, status, code, NULL, "%s", message);
+    refused(owner, req, &ref, NULL);
+}
+
+/* 1 when req's method is one of allow_mask; else ref is a 405 naming allow. */
+static int
+method_ok(const struct mg_req *req, int allow_mask, const char *allow, struct mg_refusal *ref)
+{
+    if (req->method & allow_mask) {
         return 1;
     }
     mg_refusal_set(ref, 405, "method_not_allowed", NULL,
-                   "Method %s is not allowed on this path (allowed: %s)", mg_reply_method(req),
+                   "Method %s is not allowed on this path (allowed: %s)", mg_req_method(req),
                    allow);
     mg_refusal_header(ref, "Allow", allow);
     return 0;
 }
 
+/* The head: route, method, path rules and the client's key. 0 to read the body. */
+static int
+on_head(void *owner, struct mg_req *req)
+{
+    struct mg_worker *w = owner;
+    const char *path = req->path;
+    struct mg_refusal ref;
+
+    if (!w->admin_separate && mg_admin_path(path)) {
+        req->route = ROUTE_ADMIN;
+        return 0;
+    }
+    if (strcmp(path, "/v1/models") == 0 || strncmp(path, "/v1/models/", 11) == 0) {
+        req->route = ROUTE_MODELS;
+        if (!method_ok(req, MG_METHOD_GET | MG_METHOD_HEAD, "GET, HEAD", &ref) ||
+            mg_admit_key(w->conf, req, &ref) != 0) {
+            return refused(w, req, &ref, NULL);
+        }
+        return 0;
+    }
+    if (strncmp(path, "/v1/", 4) != 0 || path[4] == '\0') {
+        mg_refusal_set(&ref, 404, "unknown_url", NULL, "Unknown URL: %s", path);
+        return refused(w, req, &ref, NULL);
+    }
+    req->route = ROUTE_PROXY;
+    if (!mg_front_forward_path_ok(path)) {
+        mg_refusal_set(&ref, 400, "bad_request", NULL, "The path holds an encoded slash, "
+                       "backslash or NUL, or a dot segment; such a path is never forwarded");
+        return refused(w, req, &ref, NULL);
+    }
+    if (!method_ok(req, MG_METHOD_POST, "POST", &ref) || mg_admit_key(w->conf, req, &ref) != 0) {
+        return refused(w, req, &ref, NULL);
+    }
+    return 0;
+}
+
+/*
+ * Decodes a percent-encoded model id into out (NUL-terminated). 0, or -1 when it is malformed,
+ * holds a NUL (%00: "gpt-4o%00x" is not "gpt-4o") or does not fit.
+ */
+static int
+decode_id(const char *in, char *out, size_t outlen)
+{
+    size_t n = 0;
+    int hi, lo;
+
+    for (; *in != '\0'; in++) {
+        char ch = *in;
+        if (ch == '%') {
+            hi = mg_hexval(in[1]);
+            lo = hi < 0 ? -1 : mg_hexval(in[2]);
+            if (lo < 0 || (hi == 0 && lo == 0)) {
+                return -1;
+            }
+            ch = (char)(hi * 16 + lo);
+            in += 2;
+        }
+        if (n + 1 >= outlen) {
+            return -1;
+        }
+        out[n++] = ch;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
 /* GET /v1/models and /v1/models/{id}. Returns the status sent. */
 static int
-models(struct mg_worker *w, struct evhttp_request *req, const char *path,
-       struct mg_admitted *a, struct mg_refusal *ref)
+models(struct mg_worker *w, struct mg_req *req)
 {
-    const char *id = path + strlen("/v1/models");
-    char *decoded;
-    int status;
+    const char *id = req->path + strlen("/v1/models");
+    char decoded[MG_MODEL_MAX];
 
-    if (!method_ok(req, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "GET, HEAD", ref) ||
-        mg_admit_caller(w->conf, req, path, NULL, a, ref) != 0) {
-        mg_reply_refuse(req, ref);
-        return ref->status;
-    }
     if (id[0] == '\0') {
-        return mg_models_handle(w->conf, a->key, req, NULL);
+        return mg_models_handle(w->conf, req->key, req, NULL);
     }
-    decoded = evhttp_uridecode(id + 1, 0, NULL);
-    status = mg_models_handle(w->conf, a->key, req, decoded ? decoded : "");
-    free(decoded);
-    return status;
+    if (decode_id(id + 1, decoded, sizeof(decoded)) != 0) {
+        mg_reply_error(req, 404, "model_not_found", "model", "The model does not exist");
+        return 404;
+    }
+    return mg_models_handle(w->conf, req->key, req, decoded);
 }
 
 static void
-handle(struct evhttp_request *req, void *arg)
+on_request(void *owner, struct mg_req *req)
 {
-    struct mg_worker *w = arg;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    struct mg_worker *w = owner;
     struct mg_admitted a;
     struct mg_refusal ref;
-    int64_t t0 = mg_now_us();
     int status;
 
-    path = path && path[0] ? path : "/";
-    mg_reply_track(w, req);
-    if (w->conf->overhead_header) {
-        /* an answer made here: all its time is the gateway's (the proxy sets its own) */
-        char v[24];
-        snprintf(v, sizeof(v), "%lld", (long long)(mg_now_us() - t0));
-        evhttp_add_header(evhttp_request_get_output_headers(req), "x-modelgate-overhead-us", v);
-    }
-    a.model[0] = '\0';
-    a.key = NULL;
-    if (!w->admin_separate && mg_admin_path(path)) {
-        status = mg_admin_handle(req, path);
-    } else if (strcmp(path, "/v1/models") == 0 || strncmp(path, "/v1/models/", 11) == 0) {
-        status = models(w, req, path, &a, &ref);
-    } else if (strncmp(path, "/v1/", 4) == 0 && path[4] != '\0' && !has_dot_segment(path)) {
-        if (method_ok(req, EVHTTP_REQ_POST, "POST", &ref) &&
-            mg_admit_route(w->conf, req, path, evhttp_uri_get_query(uri), &a, &ref) == 0) {
-            mg_proxy_handle(w, req, &a, t0);   /* accounts for itself */
+    switch (req->route) {
+    case ROUTE_ADMIN:
+        status = mg_admin_handle(req, req->path);
+        break;
+    case ROUTE_MODELS:
+        status = models(w, req);
+        break;
+    default:
+        if (mg_admit_route(w->conf, req, &a, &ref) == 0) {
+            mg_proxy_handle(w, req, &a);   /* accounts for itself */
             return;
         }
-        mg_reply_refuse(req, &ref);
-        status = ref.status;
-    } else {
-        mg_reply_error(req, 404, "unknown_url", NULL, "Unknown URL: %s", path);
-        status = 404;
+        refused(w, req, &ref, a.model[0] ? a.model : NULL);
+        return;
     }
-    mg_reply_account_local(w, req, status, t0, a.model[0] ? a.model : NULL,
-                           a.key != NULL ? a.key->name : NULL);
+    /* req is still readable: its connection goes on (or closes) once this returns */
+    mg_reply_account_local(w, req, status, req->t0_us, NULL,
+                           req->key != NULL ? req->key->name : NULL);
+}
+
+static const struct mg_conn_ops worker_ops = {
+    .begin = on_begin,
+    .head = on_head,
+    .request = on_request,
+    .refuse = on_refuse,
+    .done = on_done,
+};
+
+static void
+limits_of(const struct mg_conf *conf, struct mg_conn_limits *l)
+{
+    l->max_body = conf->max_body_size;
+    l->header_ms = conf->header_timeout_ms;
+    l->body_ms = conf->body_timeout_ms;
+    l->keepalive_ms = conf->keepalive_timeout_ms;
 }
 
 void
 mg_http_apply_conf(struct mg_worker *w)
 {
-    struct timeval tv = {(time_t)(w->conf->keepalive_timeout_ms / 1000),
-                         (suseconds_t)(w->conf->keepalive_timeout_ms % 1000 * 1000)};
+    struct mg_conn_limits l;
 
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)w->conf->max_body_size);
-    evhttp_set_timeout_tv(w->http, &tv);   /* idle keep-alive, and any read or write stall */
+    if (w->front != NULL) {
+        limits_of(w->conf, &l);
+        mg_listener_set_limits(w->front, &l);
+    }
 }
 
 int
 mg_http_start(struct mg_worker *w)
 {
-    w->http = evhttp_new(w->base);
-    if (w->http == NULL) {
-        mg_log_error("evhttp_new failed");
-        return MG_ERR;
-    }
-    evhttp_set_max_headers_size(w->http, MAX_HEADERS_SIZE);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                               EVHTTP_REQ_PATCH);
-    evhttp_set_default_content_type(w->http, "application/json");
-    /* No EVHTTP_SERVER_LINGERING_CLOSE: it reads a whole oversized body before answering.
-     * The 413 goes out at once and mg_reply_linger() reads for a while after the close. */
-    evhttp_set_gencb(w->http, handle, w);
-    mg_http_apply_conf(w);
-    w->bound = evhttp_accept_socket_with_handle(w->http, w->listen_fd);
-    if (w->bound == NULL) {
+    struct mg_conn_limits l;
+
+    limits_of(w->conf, &l);
+    w->front = mg_listener_create(w->base, w->listen_fd, &worker_ops, w, &l);
+    if (w->front == NULL) {
         mg_log_error("cannot accept on the listening socket");
         return MG_ERR;
     }
+    w->listen_fd = -1;   /* the listener's now */
     return MG_OK;
 }
 
 void
 mg_http_stop_accepting(struct mg_worker *w)
 {
-    if (w->bound != NULL) {
-        evhttp_del_accept_socket(w->http, w->bound);
-        w->bound = NULL;
-        w->listen_fd = -1;
+    mg_listener_stop(w->front);
+}
+
+void
+mg_http_stop(struct mg_worker *w)
+{
+    mg_listener_destroy(w->front);
+    w->front = NULL;
+}
+
+/* ---- admin_listen --------------------------------------------------------------------------- */
+
+static void
+admin_begin(void *owner, struct mg_req *req)
+{
+}
+
+static void
+admin_done(void *owner, struct mg_req *req)
+{
+}
+
+static int
+admin_head(void *owner, struct mg_req *req)
+{
+    if (!mg_admin_path(req->path)) {
+        mg_reply_error(req, 404, "unknown_url", NULL, "Unknown URL: %s", req->path);
+        return 1;
     }
+    return 0;
+}
+
+static void
+admin_request(void *owner, struct mg_req *req)
+{
+    mg_admin_handle(req, req->path);
+}
+
+static void
+admin_refuse(void *owner, struct mg_req *req, int status, const char *code, const char *message)
+{
+    mg_reply_error(req, status, code, NULL, "%s", message);
+}
+
+static const struct mg_conn_ops admin_ops = {
+    .begin = admin_begin,
+    .head = admin_head,
+    .request = admin_request,
+    .refuse = admin_refuse,
+    .done = admin_done,
+};
+
+struct mg_listener *
+mg_http_admin_start(struct event_base *base, int fd, const struct mg_conf *conf)
+{
+    struct mg_conn_limits l;
+
+    limits_of(conf, &l);
+    l.max_body = ADMIN_BODY_MAX;
+    return mg_listener_create(base, fd, &admin_ops, NULL, &l);
 }

@@ -11,7 +11,7 @@
 
 int
 mg_models_handle(const struct mg_conf *conf, const struct mg_key *key,
-                 struct evhttp_request *req, const char *id)
+                 struct mg_req *req, const char *id)
 {
     struct mg_buf out;
     size_t i;

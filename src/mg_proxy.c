@@ -10,19 +10,16 @@
  * fail-over answer is kept (bounded) in case it turns out to be the last one. Once committed,
  * the backend never changes: a failure then ends a stream with one error event.
  *
- * The client's connection is watched the whole time (a MSG_PEEK read event: evhttp does not read
- * while a request is being handled) so a client that leaves aborts its upstream transfer at once.
+ * The client's connection is watched the whole time (mg_conn reads it while the request is
+ * handled) so a client that leaves aborts its upstream transfer at once.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/http.h>
 
 #include "mg_access.h"
 #include "mg_admit.h"
@@ -30,6 +27,7 @@
 #include "mg_auth.h"
 #include "mg_balancer.h"
 #include "mg_conf.h"
+#include "mg_conn.h"
 #include "mg_failover.h"
 #include "mg_hdr.h"
 #include "mg_health.h"
@@ -39,6 +37,7 @@
 #include "mg_proxy.h"
 #include "mg_relay.h"
 #include "mg_reply.h"
+#include "mg_req.h"
 #include "mg_stats.h"
 #include "mg_wire.h"
 #include "mg_worker.h"
@@ -67,8 +66,7 @@ struct last_answer {
 
 struct preq {
     struct mg_worker         *w;
-    struct evhttp_request    *req;
-    struct evhttp_connection *evcon;
+    struct mg_req            *req;         /* NULL once the client has gone */
     struct mg_conf           *conf;
     const struct mg_rule     *rule;
     int                       rule_index;
@@ -90,9 +88,7 @@ struct preq {
     struct event              retry;       /* the pause before a same-backend retry */
     struct last_answer        last;
     struct mg_relay           relay;       /* the committed answer's stages */
-    struct event              peek;        /* client EOF while we wait */
     struct event              resume;      /* unpause the upstream once the client drained */
-    struct evbuffer          *chunk;       /* bytes on their way to libevent */
     struct mg_wire            wire;        /* the answer relayed to the client */
 };
 
@@ -106,12 +102,8 @@ release(struct preq *p)
     /* a probe that never got its outcome (not tried, or aborted) must not hold the claim */
     mg_plan_give_back(&p->plan, NULL, mg_now_ms());
     mg_attempt_deinit(&p->at);
-    event_del(&p->peek);
     event_del(&p->resume);
     event_del(&p->retry);
-    if (p->chunk != NULL) {
-        evbuffer_free(p->chunk);
-    }
     mg_relay_deinit(&p->relay);
     mg_head_deinit(&p->last.head);
     mg_buf_deinit(&p->last.body);
@@ -170,14 +162,11 @@ account_gone(struct preq *p)
     account(p, committed ? (int)p->at.head.status : 499, committed ? p->at.backend : NULL, 0);
 }
 
-/* Before the final reply: from here on evhttp owns the connection again. */
+/* Before the final reply: the client is no longer watched for us. */
 static void
 detach_client(struct preq *p)
 {
-    if (p->evcon != NULL) {
-        mg_reply_watch_until_sent(p->w, p->req);
-    }
-    event_del(&p->peek);
+    mg_conn_watch(p->req->conn, NULL, NULL, NULL);
     event_del(&p->resume);
 }
 
@@ -185,45 +174,26 @@ detach_client(struct preq *p)
 static void
 drop_connection(struct preq *p)
 {
-    struct evhttp_connection *evcon = p->evcon;
+    struct mg_conn *conn = p->req->conn;
 
     mg_attempt_stop(&p->at);
-    p->evcon = NULL;
-    mg_reply_drop(p->w, evcon);
+    p->req = NULL;
+    mg_conn_abort(conn);   /* frees the request */
     release(p);
 }
 
-/* evhttp freed the connection (write error, timeout) while the request was ours. */
+/* The client left (or a write to it failed) while the request was ours. */
 static void
-on_client_close(struct evhttp_connection *evcon, void *arg)
+on_gone(void *arg)
 {
     struct preq *p = arg;
 
-    mg_log_debug("request %s: client closed the connection", p->request_id);
-    account_gone(p);
-    mg_attempt_stop(&p->at);
-    p->evcon = NULL;
-    mg_reply_closed(p->w, p->req);
-    release(p);
-}
-
-static void
-on_peek(evutil_socket_t fd, short what, void *arg)
-{
-    struct preq *p = arg;
-    int gone = mg_sock_peer_gone(fd);
-
-    if (gone < 0) {
-        event_del(&p->peek);   /* pipelined bytes: evhttp will read them after this request */
-        return;
-    }
-    if (gone == 0) {
-        return;
-    }
     /* logged with the status the client got, or 499 (nginx's "client closed request") */
     mg_log_info("request %s: client left, aborting the upstream transfer", p->request_id);
     account_gone(p);
-    drop_connection(p);
+    mg_attempt_stop(&p->at);
+    p->req = NULL;
+    release(p);
 }
 
 /* ---- replies ---------------------------------------------------------------------------- */
@@ -246,12 +216,8 @@ overhead_us(struct preq *p)
 static void
 overhead_header(struct preq *p)
 {
-    char v[24];
-
     if (p->conf->overhead_header) {
-        snprintf(v, sizeof(v), "%lld", (long long)overhead_us(p));
-        evhttp_remove_header(evhttp_request_get_output_headers(p->req), "x-modelgate-overhead-us");
-        evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-modelgate-overhead-us", v);
+        p->req->overhead_us = overhead_us(p);
     }
 }
 
@@ -269,7 +235,7 @@ answer_head(struct preq *p, const struct mg_resp_head *h, const struct mg_backen
     int limited = mg_auth_limited(p->key);
     char v[24];
 
-    mg_wire_begin(&p->wire, p->req, p->chunk, (int)h->status);
+    mg_wire_begin(&p->wire, p->req, (int)h->status);
     while (mg_head_next(h, &pos, &name, &value)) {
         if (!mg_hdr_eq(name, "content-length") &&
             !(limited && mg_auth_is_ratelimit_header(name)) &&
@@ -299,7 +265,6 @@ reply_error(struct preq *p, int status, const char *code, const char *param, con
 {
     account(p, status, NULL, 0);
     detach_client(p);
-    evhttp_add_header(evhttp_request_get_output_headers(p->req), "x-request-id", p->request_id);
     overhead_header(p);
     mg_reply_key_headers(p->req, p->key);
     mg_reply_error(p->req, status, code, param, "%s", msg);
@@ -328,7 +293,7 @@ reply_held(struct preq *p, const struct last_answer *l)
     p->bytes_out = (int64_t)body.len;
     p->t_first = mg_now_us();
     account(p, (int)l->status, l->backend, 0);
-    mg_wire_send_head(&p->wire, (int64_t)body.len, NULL, NULL);
+    mg_wire_send_head(&p->wire, (int64_t)body.len);
     mg_wire_body(&p->wire, body.data, body.len);
     mg_buf_deinit(&body);
     mg_wire_end(&p->wire);   /* may complete and free the request at once */
@@ -358,7 +323,7 @@ reply_all_failed(struct preq *p)
 /* ---- the answer ---------------------------------------------------------------------------- */
 
 static void
-on_drained(struct evhttp_connection *evcon, void *arg)
+on_drained(void *arg)
 {
     struct preq *p = arg;
 
@@ -399,7 +364,7 @@ on_commit(void *arg)
     mg_plan_give_back(&p->plan, a->backend->state, mg_now_ms());   /* none other is tried now */
     answer_head(p, &a->head, a->backend, p->relay.content_type);
     mg_wire_send_head(&p->wire, p->relay.keep_length && !a->head.chunked ?
-                      a->head.content_length : -1, on_drained, p);
+                      a->head.content_length : -1);
 }
 
 /* The answer ended cleanly on the backend's side (the relay may still find it incomplete). */
@@ -458,13 +423,11 @@ static size_t
 on_body(void *owner, struct mg_attempt *a, const char *data, size_t len)
 {
     struct preq *p = owner;
-    struct bufferevent *bev;
 
-    if (p->evcon == NULL) {
+    if (p->req == NULL) {
         return 0;
     }
-    bev = evhttp_connection_get_bufferevent(p->evcon);
-    if (p->relay.committed && evbuffer_get_length(bufferevent_get_output(bev)) >= RELAY_HWM) {
+    if (p->relay.committed && mg_conn_queued(p->req->conn) >= RELAY_HWM) {
         return MG_ATTEMPT_PAUSE;
     }
     p->busy_since = mg_now_us();
@@ -642,31 +605,9 @@ start_attempt(struct preq *p)
 
 /* ---- entry ------------------------------------------------------------------------------- */
 
-static void
-set_request_id(struct preq *p, struct evkeyvalq *in)
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *id = evhttp_find_header(in, "x-request-id");
-    uint64_t a, b;
-    int i;
-
-    if (id != NULL && mg_hdr_request_id_ok(id, strlen(id))) {
-        snprintf(p->request_id, sizeof(p->request_id), "%s", id);
-        p->client.has_request_id = 1;
-        return;
-    }
-    a = mg_rand_next(&p->w->rng);
-    b = mg_rand_next(&p->w->rng);
-    for (i = 0; i < 16; i++) {
-        p->request_id[i] = hex[(a >> (i * 4)) & 15];
-        p->request_id[16 + i] = hex[(b >> (i * 4)) & 15];
-    }
-    p->request_id[32] = '\0';
-}
-
 /* The request's own copy of what admission found. */
 static void
-take_request(struct preq *p, const struct mg_admitted *a, struct evkeyvalq *hin)
+take_request(struct preq *p, const struct mg_admitted *a, const struct mg_req *req)
 {
     p->path = mg_strdup(a->path);
     p->upath = mg_strdup(a->upath);
@@ -679,15 +620,15 @@ take_request(struct preq *p, const struct mg_admitted *a, struct evkeyvalq *hin)
     p->client.body = a->body;
     p->client.body_len = a->body_len;
     p->client.jr = &p->jr;
-    p->client.headers = hin;
+    p->client.headers = &req->headers;
     p->client.request_id = p->request_id;
-    p->client.has_ctype = evhttp_find_header(hin, "content-type") != NULL;
-    set_request_id(p, hin);
+    p->client.has_request_id = req->has_request_id;
+    p->client.has_ctype = mg_headers_get(&req->headers, "content-type") != NULL;
+    memcpy(p->request_id, req->request_id, sizeof(p->request_id));
 }
 
 void
-mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg_admitted *a,
-                int64_t t0)
+mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a)
 {
     struct mg_conf *conf = w->conf;
     struct preq *p = mg_pool_get(&w->requests, sizeof(*p));
@@ -700,13 +641,12 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg
 
     p->w = w;
     p->req = req;
-    p->evcon = evhttp_request_get_connection(req);
     p->conf = mg_conf_ref(conf);
     p->rule = &conf->rules[a->rule];
     p->rule_index = a->rule;
     p->key = a->key;
-    p->t0 = t0;
-    take_request(p, a, evhttp_request_get_input_headers(req));
+    p->t0 = req->t0_us;
+    take_request(p, a, req);
     mg_attempt_init(&p->at, w->base, w->upstream, (size_t)conf->max_body_size + 64 * 1024,
                     &attempt_ops, p);
     mg_relay_init(&p->relay, emit, on_commit, p);
@@ -714,15 +654,7 @@ mg_proxy_handle(struct mg_worker *w, struct evhttp_request *req, const struct mg
     mg_buf_init(&p->last.body, MG_HELD_BODY_MAX);
     event_assign(&p->resume, w->base, -1, 0, on_resume, p);
     evtimer_assign(&p->retry, w->base, on_retry, p);
-    event_assign(&p->peek, w->base,
-                 bufferevent_getfd(evhttp_connection_get_bufferevent(p->evcon)),
-                 EV_READ | EV_PERSIST, on_peek, p);
-    p->chunk = evbuffer_new();
-    if (p->chunk == NULL) {
-        abort();
-    }
-    evhttp_connection_set_closecb(p->evcon, on_client_close, p);
-    event_add(&p->peek, NULL);
+    mg_conn_watch(req->conn, on_gone, on_drained, p);
 
     mg_plan_init(&p->plan, conf, p->rule, p->upath, &w->rng, mg_now_ms());
     if (p->plan.nranked == 0 && p->plan.unserved) {

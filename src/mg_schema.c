@@ -7,14 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/queue.h>
 
 #include <curl/curl.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "mg_conf.h"
 #include "mg_hdr.h"
+#include "mg_req.h"
 #include "mg_schema.h"
 
 static const struct mg_schema *const schemas[] = {
@@ -166,26 +164,27 @@ void
 mg_schema_headers(struct mg_upreq *up, const struct mg_client_req *rq,
                   const struct mg_backend *b, const char *const *skip, int flags)
 {
-    const char *connection = evhttp_find_header(rq->headers, "connection");
-    struct evkeyval *kv;
-    size_t i;
+    const char *connection = mg_headers_get(rq->headers, "connection");
+    const struct mg_field *kv;
+    size_t i, k;
     int accept = 0;
 
-    TAILQ_FOREACH(kv, rq->headers, next) {
-        accept = accept || mg_hdr_eq(kv->key, "accept");
-        if (skip_request_header(kv->key, connection, skip) ||
-            ((flags & MG_SCHEMA_OWN_CTYPE) && mg_hdr_eq(kv->key, "content-type"))) {
+    for (k = 0; k < rq->headers->n; k++) {
+        kv = &rq->headers->v[k];
+        accept = accept || mg_hdr_eq(kv->name, "accept");
+        if (skip_request_header(kv->name, connection, skip) ||
+            ((flags & MG_SCHEMA_OWN_CTYPE) && mg_hdr_eq(kv->name, "content-type"))) {
             continue;
         }
         for (i = 0; i < b->nheaders; i++) {
-            if (mg_hdr_eq(b->headers[i].name, kv->key)) {
+            if (mg_hdr_eq(b->headers[i].name, kv->name)) {
                 break;
             }
         }
         if (i < b->nheaders) {
             continue;   /* the backend's own value wins */
         }
-        mg_schema_add_header(up, kv->key, kv->value);
+        mg_schema_add_header(up, kv->name, kv->value);
     }
     for (i = 0; i < b->nheaders; i++) {
         accept = accept || mg_hdr_eq(b->headers[i].name, "accept");

@@ -16,12 +16,11 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/http.h>
-
 #include "mg_anthropic.h"
 #include "mg_conf.h"
 #include "mg_json.h"
 #include "mg_relay.h"
+#include "mg_req.h"
 #include "mg_schema.h"
 
 #define ANSWER_MAX (16 * 1024 * 1024)   /* a plain answer read whole to be translated */
@@ -91,7 +90,7 @@ build_native(const struct mg_client_req *rq, const struct mg_backend *b,
     }
     up->stream = rq->jr->stream;
     mg_schema_headers(up, rq, b, NULL, 0);
-    if (evhttp_find_header(rq->headers, "anthropic-version") == NULL) {
+    if (mg_headers_get(rq->headers, "anthropic-version") == NULL) {
         mg_schema_add_line(up, b->anthropic_version);
     }
     return MG_OK;

@@ -1,7 +1,7 @@
 /*
  * mg_server — threads, listeners, signals.
  *
- * Each worker is a thread with its own event_base, evhttp, SO_REUSEPORT listener and curl multi:
+ * Each worker is a thread with its own event_base, front end, SO_REUSEPORT listener and curl multi:
  * the kernel spreads connections, and nothing on the request path is shared or locked. The main
  * thread only handles signals. It talks to workers through an eventfd each (no libevent thread
  * locks needed): a stop flag, and a new config snapshot handed over with an atomic exchange.
@@ -22,7 +22,6 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <event2/http.h>
 
 #include "mg_access.h"
 #include "mg_auth.h"
@@ -30,6 +29,7 @@
 #include "mg_limit.h"
 #include "mg_log.h"
 #include "mg_catalog.h"
+#include "mg_conn.h"
 #include "mg_front.h"
 #include "mg_server.h"
 #include "mg_stats.h"
@@ -49,7 +49,7 @@ struct mg_server {
     struct wake       *wakes;
     int                nworkers;
     struct event_base *base;
-    struct evhttp     *admin;                /* on admin_listen, served by this thread */
+    struct mg_listener *admin;               /* on admin_listen, served by this thread */
     struct event      *sigev[4];             /* SIGHUP, SIGTERM, SIGINT, SIGUSR1 */
     int                generation;           /* SIGHUPs handled; every one gets a number */
     int                stop_signal;
@@ -165,17 +165,15 @@ worker_main(void *arg)
 {
     struct mg_worker *w = arg;
 
-    mg_front_thread_start(w);
     event_base_dispatch(w->base);
-    mg_front_thread_stop();
+    mg_http_stop(w);   /* closes what is left on this thread, before the base goes */
     return NULL;
 }
 
 /*
  * A worker's event loop. epoll's changelist: the changes a turn of the loop makes to a socket's
- * events are applied once, before the next wait, so the usual request's "evhttp stops reading,
- * the proxy watches the client for a close" (and the reverse at the end) costs one epoll_ctl
- * instead of two pairs. libevent retries a change as ADD when the descriptor was closed and
+ * events are applied once, before the next wait, so changes to the same socket in one turn (curl
+ * removing and adding its upstream socket) cost one epoll_ctl. libevent retries a change as ADD when the descriptor was closed and
  * reused in between; the one case it cannot handle, a descriptor duplicated with dup(), never
  * reaches the loop (no socket here is duplicated).
  */
@@ -249,10 +247,8 @@ worker_deinit(struct mg_server *s, int i)
     }
     pending = atomic_exchange(&s->wakes[i].next_conf, NULL);
     mg_conf_unref(pending);
-    if (w->http != NULL) {
-        evhttp_free(w->http);
-    }
-    if (w->listen_fd >= 0 && w->bound == NULL) {
+    mg_http_stop(w);
+    if (w->listen_fd >= 0) {
         close(w->listen_fd);
     }
     mg_upstream_destroy(w->upstream);
@@ -417,10 +413,15 @@ server_open(struct mg_server *s)
         }
     }
     if (s->conf->admin_listen != NULL) {
-        s->admin = mg_http_admin_start(s->base, s->conf->admin_host, s->conf->admin_port, err,
-                                       sizeof(err));
+        int fd = open_listener(s->conf->admin_host, s->conf->admin_port, err, sizeof(err));
+        if (fd < 0) {
+            mg_log_error("admin_listen: %s", err);
+            return MG_ERR;
+        }
+        s->admin = mg_http_admin_start(s->base, fd, s->conf);
         if (s->admin == NULL) {
-            mg_log_error("%s", err);
+            close(fd);
+            mg_log_error("cannot accept on admin_listen");
             return MG_ERR;
         }
     }
@@ -472,9 +473,7 @@ server_close(struct mg_server *s)
     for (i = 0; i < s->nworkers; i++) {
         worker_deinit(s, i);
     }
-    if (s->admin != NULL) {
-        evhttp_free(s->admin);
-    }
+    mg_listener_destroy(s->admin);
     if (s->base != NULL) {
         event_base_free(s->base);
     }

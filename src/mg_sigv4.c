@@ -152,21 +152,6 @@ struct qparam {
     size_t      vlen;
 };
 
-static int
-hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /*
  * Appends p[0..n) decoded once (valid %XX only; a stray '%' is a literal) and encoded again, so
  * that two spellings of one parameter sign alike, as AWS's own canonicalization does.
@@ -180,10 +165,10 @@ add_reencoded(struct mg_buf *b, const char *p, size_t n)
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
 
-        if (c == '%' && i + 2 < n && hexval((unsigned char)p[i + 1]) >= 0 &&
-            hexval((unsigned char)p[i + 2]) >= 0) {
-            c = (unsigned char)(hexval((unsigned char)p[i + 1]) * 16 +
-                                hexval((unsigned char)p[i + 2]));
+        if (c == '%' && i + 2 < n && mg_hexval((unsigned char)p[i + 1]) >= 0 &&
+            mg_hexval((unsigned char)p[i + 2]) >= 0) {
+            c = (unsigned char)(mg_hexval((unsigned char)p[i + 1]) * 16 +
+                                mg_hexval((unsigned char)p[i + 2]));
             i += 2;
         }
         if (unreserved(c)) {

@@ -622,17 +622,24 @@ START_TEST(request_errors)
     mg_test_http("GET", gw("/v1"), NULL, 0, NULL, &r);
     assert_error(&r, 404, "unknown_url");
     mg_test_resp_free(&r);
-    /* dot segments never reach a backend (they would climb out of its base URL) */
+    /* dot segments, encoded slashes, backslashes and NULs never reach a backend: a backend (or
+     * an nginx in front of it) decoding them would leave its base URL with its key attached */
     {
         static const char *const sneaky[] = {"/v1/../admin", "/v1/./chat/completions",
-                                              "/v1/%2e%2e/admin", "/v1/chat/..", "/v1/a/.%2E/b"};
+                                              "/v1/%2e%2e/admin", "/v1/chat/..", "/v1/a/.%2E/b",
+                                              "/v1/%2e%2e%2fadmin", "/v1/..%2fadmin",
+                                              "/v1/.%2e%2fadmin", "/v1/chat%2f..%2f..%2fadmin",
+                                              "/v1/%2E%2E%2Fadmin", "/v1/..%2Fadmin",
+                                              "/v1/a%5cb", "/v1/a%5C..%5Cb", "/v1/chat%00x"};
         size_t k;
         for (k = 0; k < sizeof(sneaky) / sizeof(sneaky[0]); k++) {
             char u[256];
             snprintf(u, sizeof(u), "http://127.0.0.1:%d%s", gw_port, sneaky[k]);
             struct mg_test_resp rr;
             mg_test_http("POST", u, "{\"model\":\"m-a\"}", 15, NULL, &rr);
-            ck_assert_msg(rr.status == 404, "%s answered %ld", sneaky[k], rr.status);
+            ck_assert_msg(rr.status == 400, "%s answered %ld", sneaky[k], rr.status);
+            ck_assert_msg(strstr(rr.body.data, "\"bad_request\"") != NULL, "%s: %s", sneaky[k],
+                          rr.body.data);
             mg_test_resp_free(&rr);
         }
     }

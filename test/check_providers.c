@@ -14,14 +14,13 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include "mg_conf.h"
 #include "mg_evstream.h"
 #include "mg_json.h"
 #include "mg_relay.h"
+#include "mg_req.h"
 #include "mg_schema.h"
 #include "mg_test.h"
 
@@ -71,7 +70,7 @@ slurp(const char *path, size_t *n)
 struct fake_client {
     struct mg_client_req rq;
     struct mg_json_req   jr;
-    struct evkeyvalq     headers;
+    struct mg_headers    headers;
     char                 model[64];
 };
 
@@ -79,7 +78,6 @@ static void
 fake_client_init(struct fake_client *c, const char *upath, const char *body, int include_usage)
 {
     memset(c, 0, sizeof(*c));
-    TAILQ_INIT(&c->headers);
     ck_assert_int_eq(mg_json_scan_request(body, strlen(body), c->model, sizeof(c->model), &c->jr),
                      MG_JSON_OK);
     c->jr.include_usage = include_usage;
@@ -511,15 +509,15 @@ START_TEST(azure_builds_deployment_url)
     struct mg_conf *conf = conf_of(yaml, &errors);
     struct fake_client c;
     struct mg_upreq up;
-    struct evkeyvalq *h;
+    struct mg_headers *h;
 
     ck_assert_msg(conf != NULL, "%s", errors.data);
     fake_client_init(&c, "/chat/completions", "{\"model\":\"gpt-4o\",\"stream\":true}", 0);
     h = &c.headers;
-    evhttp_add_header(h, "Authorization", "Bearer client-secret");
-    evhttp_add_header(h, "x-api-key", "client-secret");
-    evhttp_add_header(h, "Accept-Encoding", "gzip");
-    evhttp_add_header(h, "x-custom", "kept");
+    mg_headers_add(h, "Authorization", "Bearer client-secret");
+    mg_headers_add(h, "x-api-key", "client-secret");
+    mg_headers_add(h, "Accept-Encoding", "gzip");
+    mg_headers_add(h, "x-custom", "kept");
     c.rq.query = "api-version=1999-01-01&foo=bar";
     mg_upreq_init(&up, 1 << 20);
     ck_assert_int_eq(mg_schema_azure.build(&c.rq, &conf->backends[0], &conf->rules[0].backends[0],
@@ -545,7 +543,7 @@ START_TEST(azure_builds_deployment_url)
     ck_assert(!mg_schema_azure.serves("/messages/count_tokens"));
     ck_assert(mg_schema_azure.serves("/audio/speech"));
     mg_upreq_deinit(&up);
-    evhttp_clear_headers(h);
+    mg_headers_clear(h);
     mg_conf_unref(conf);
     mg_buf_deinit(&errors);
 }
@@ -568,7 +566,7 @@ START_TEST(anthropic_builds_messages_request)
 
     ck_assert_msg(conf != NULL, "%s", errors.data);
     fake_client_init(&c, "/chat/completions", body, 0);
-    evhttp_add_header(&c.headers, "anthropic-version", "1999-01-01");
+    mg_headers_add(&c.headers, "anthropic-version", "1999-01-01");
     mg_upreq_init(&up, 1 << 20);
     ck_assert_int_eq(mg_schema_anthropic.build(&c.rq, &conf->backends[0],
                                                &conf->rules[0].backends[0], &up), MG_OK);
@@ -581,7 +579,7 @@ START_TEST(anthropic_builds_messages_request)
     json_decref(j);
     /* n > 1: this backend is left out; a broken request is refused */
     mg_upreq_reset(&up);
-    evhttp_clear_headers(&c.headers);
+    mg_headers_clear(&c.headers);
     fake_client_init(&c, "/chat/completions", "{\"model\":\"claude\",\"n\":2,\"messages\":[]}", 0);
     ck_assert_int_eq(mg_schema_anthropic.build(&c.rq, &conf->backends[0],
                                                &conf->rules[0].backends[0], &up), MG_SCHEMA_ESKIP);
@@ -594,9 +592,9 @@ START_TEST(anthropic_builds_messages_request)
     /* native: the client's version kept, its key not */
     mg_upreq_reset(&up);
     fake_client_init(&c, "/messages", "{\"model\":\"claude\",\"max_tokens\":5}", 0);
-    evhttp_add_header(&c.headers, "anthropic-version", "2023-01-01");
-    evhttp_add_header(&c.headers, "anthropic-beta", "b1");
-    evhttp_add_header(&c.headers, "x-api-key", "client-secret");
+    mg_headers_add(&c.headers, "anthropic-version", "2023-01-01");
+    mg_headers_add(&c.headers, "anthropic-beta", "b1");
+    mg_headers_add(&c.headers, "x-api-key", "client-secret");
     ck_assert_int_eq(mg_schema_anthropic.build(&c.rq, &conf->backends[0],
                                                &conf->rules[0].backends[0], &up), MG_OK);
     ck_assert_str_eq(up.url.data, "https://api.anthropic.com/v1/messages");
@@ -607,7 +605,7 @@ START_TEST(anthropic_builds_messages_request)
     ck_assert(!mg_schema_anthropic.serves("/embeddings"));
     ck_assert(mg_schema_anthropic.serves("/messages/count_tokens"));
     mg_upreq_deinit(&up);
-    evhttp_clear_headers(&c.headers);
+    mg_headers_clear(&c.headers);
     mg_conf_unref(conf);
     mg_buf_deinit(&errors);
 }
@@ -630,8 +628,8 @@ START_TEST(bedrock_builds_signed_request)
     ck_assert_msg(conf != NULL, "%s", errors.data);
     fake_client_init(&c, "/chat/completions", "{\"model\":\"m\",\"stream\":true,\"messages\":"
                      "[{\"role\":\"user\",\"content\":\"hi\"}]}", 0);
-    evhttp_add_header(&c.headers, "x-amz-target", "client-chosen");
-    evhttp_add_header(&c.headers, "Content-Type", "text/plain");
+    mg_headers_add(&c.headers, "x-amz-target", "client-chosen");
+    mg_headers_add(&c.headers, "Content-Type", "text/plain");
     mg_upreq_init(&up, 1 << 20);
     ck_assert_int_eq(mg_schema_bedrock.build(&c.rq, &conf->backends[0],
                                              &conf->rules[0].backends[0], &up), MG_OK);
@@ -652,7 +650,7 @@ START_TEST(bedrock_builds_signed_request)
     ck_assert(!mg_schema_bedrock.serves("/messages"));
     ck_assert(!mg_schema_bedrock.serves("/embeddings"));
     mg_upreq_deinit(&up);
-    evhttp_clear_headers(&c.headers);
+    mg_headers_clear(&c.headers);
     mg_conf_unref(conf);
     mg_buf_deinit(&errors);
 }

@@ -9,8 +9,6 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "mg_attempt.h"
 #include "mg_conf.h"
@@ -18,6 +16,7 @@
 #include "mg_head.h"
 #include "mg_json.h"
 #include "mg_relay.h"
+#include "mg_req.h"
 #include "mg_schema.h"
 #include "mg_test.h"
 
@@ -362,7 +361,7 @@ END_TEST
 /* ---- the openai schema's upstream request ------------------------------------------------- */
 
 struct built {
-    struct evkeyvalq     hdrs;
+    struct mg_headers    hdrs;
     struct mg_json_req   jr;
     char                 model[64];
     struct mg_client_req rq;
@@ -376,9 +375,8 @@ build(struct built *t, const char *upath, const char *query, const char *body,
       const char *override, const char *const *client_headers)
 {
     memset(t, 0, sizeof(*t));
-    TAILQ_INIT(&t->hdrs);
     for (; client_headers && *client_headers; client_headers += 2) {
-        evhttp_add_header(&t->hdrs, client_headers[0], client_headers[1]);
+        mg_headers_add(&t->hdrs, client_headers[0], client_headers[1]);
     }
     ck_assert_int_eq(mg_json_scan_request(body, strlen(body), t->model, sizeof(t->model), &t->jr),
                      MG_JSON_OK);
@@ -389,7 +387,7 @@ build(struct built *t, const char *upath, const char *query, const char *body,
     t->rq.jr = &t->jr;
     t->rq.headers = &t->hdrs;
     t->rq.request_id = "rid-1";
-    t->rq.has_ctype = evhttp_find_header(&t->hdrs, "content-type") != NULL;
+    t->rq.has_ctype = mg_headers_get(&t->hdrs, "content-type") != NULL;
     t->b.name = "up";
     t->b.url = "http://127.0.0.1:9/v1";
     t->b.auth_header = "Authorization: Bearer sk-backend";
@@ -402,7 +400,7 @@ static void
 built_free(struct built *t)
 {
     mg_upreq_deinit(&t->up);
-    evhttp_clear_headers(&t->hdrs);
+    mg_headers_clear(&t->hdrs);
 }
 
 /* 1 when the upstream header list holds exactly this line. */

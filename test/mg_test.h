@@ -31,6 +31,7 @@ Suite *providers_suite(void);
 Suite *integration_suite(void);
 Suite *failover_suite(void);
 Suite *front_suite(void);
+Suite *h1_suite(void);
 Suite *lifecycle_suite(void);
 
 /* Directory of the binaries under test ($MG_BUILD, default "build"). */

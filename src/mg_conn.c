@@ -198,12 +198,14 @@ next_request(struct mg_conn *c)
 static void
 start_linger(struct mg_conn *c)
 {
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
     c->state = ST_LINGER;
     c->lingered = 0;
     if (shutdown(c->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
         mg_log_debug("shutdown of a client connection: %s", strerror(errno));
     }
-    evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+    evbuffer_drain(in, evbuffer_get_length(in));
     set_deadline(c, LINGER_MS);
 }
 
@@ -311,9 +313,14 @@ mg_conn_abort(struct mg_conn *c)
 /* ---- reading ------------------------------------------------------------------------------- */
 
 /* The connection refuses its request itself: the owner answers, the connection closes. */
+static void new_request_id(struct mg_conn *c);
+
 static void
 refuse(struct mg_conn *c, int status, const char *code, const char *message)
 {
+    if (c->req.request_id[0] == '\0') {
+        new_request_id(c);   /* refused before its head was read whole */
+    }
     c->discard = 1;
     if (!c->begun) {
         c->begun = 1;

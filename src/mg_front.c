@@ -59,7 +59,8 @@ request_line(char *line, size_t len, struct mg_req *req, struct mg_front_refusal
     char *sp1 = memchr(line, ' ', len), *sp2, *target, *q;
     size_t tlen;
 
-    if (sp1 == NULL || sp1 == line || sp1 - line > 32 || !mg_hdr_name_ok(line, (size_t)(sp1 - line))) {
+    if (sp1 == NULL || sp1 == line || sp1 - line > 32 ||
+        !mg_hdr_name_ok(line, (size_t)(sp1 - line))) {
         return bad(why, "The request line is malformed");
     }
     target = sp1 + 1;

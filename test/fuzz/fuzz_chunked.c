@@ -66,7 +66,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(whole.out.len <= size);
     if (whole.used >= 0) {
         FZ_CHECK(whole.out.len == split.out.len &&
-                 (whole.out.len == 0 || memcmp(whole.out.data, split.out.data, whole.out.len) == 0));
+                 (whole.out.len == 0 ||
+                  memcmp(whole.out.data, split.out.data, whole.out.len) == 0));
         FZ_CHECK(!whole.done || whole.used >= 5);   /* at least "0\r\n\r\n" */
     } else {
         FZ_CHECK(whole.status == 400 || whole.status == 0);

@@ -1138,6 +1138,48 @@ START_TEST(anthropic_stream_error_early_fails_over)
 }
 END_TEST
 
+/*
+ * Anthropic's ping events are dropped from a translated stream whatever their data (a bare
+ * "data:", "data: ", no data line, not JSON); Anthropic-native clients get them as sent.
+ */
+START_TEST(anthropic_ping_dropped_whatever_its_data)
+{
+    static const char *const kinds[][2] = {
+        {"x-fake-ping: empty", "event: ping\ndata:\n\n"},
+        {"x-fake-ping: blank", "event: ping\ndata: \n\n"},
+        {"x-fake-ping: none", "event: ping\n\n"},
+        {"x-fake-ping: junk", "event: ping\ndata: not json\n\n"},
+    };
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(kinds); i++) {
+        const char *h[] = {kinds[i][0], NULL};
+        struct mg_test_resp r;
+        json_t *ev;
+
+        post("/v1/chat/completions", "{\"model\":\"claude-x\",\"stream\":true,\"messages\":[]}",
+             h, &r);
+        ck_assert_msg(r.status == 200, "%s: %ld %s", kinds[i][0], r.status, r.body.data);
+        ck_assert_ptr_null(strstr(r.body.data, "error"));
+        ck_assert_ptr_null(strstr(r.body.data, "ping"));
+        ck_assert_ptr_nonnull(strstr(r.body.data, "tok2"));
+        ev = stream_events(&r);
+        ck_assert_str_eq(json_string_value(json_array_get(ev, json_array_size(ev) - 1)),
+                         "[DONE]");
+        json_decref(ev);
+        mg_test_resp_free(&r);
+        post("/v1/messages", "{\"model\":\"claude-x\",\"max_tokens\":5,\"stream\":true,"
+             "\"messages\":[]}", h, &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(strstr(r.body.data, kinds[i][1]) != NULL, "%s: %s", kinds[i][0],
+                      r.body.data);
+        ck_assert_ptr_nonnull(strstr(r.body.data, "event: message_stop\n"));
+        ck_assert_ptr_null(strstr(r.body.data, "event: error"));
+        mg_test_resp_free(&r);
+    }
+}
+END_TEST
+
 /* After output: one upstream_stream_error event, no [DONE]; counted as such. */
 START_TEST(anthropic_stream_failures_after_commit)
 {
@@ -1594,6 +1636,7 @@ providers_suite(void)
     tcase_add_test(t, anthropic_stream_translated);
     tcase_add_test(t, anthropic_stream_usage_chunk);
     tcase_add_test(t, anthropic_stream_error_early_fails_over);
+    tcase_add_test(t, anthropic_ping_dropped_whatever_its_data);
     tcase_add_test(t, anthropic_stream_failures_after_commit);
     tcase_add_test(t, anthropic_529_and_errors);
     tcase_add_test(t, unsupported_parameters_and_paths);

@@ -1139,6 +1139,50 @@ START_TEST(anthropic_stream_error_early_fails_over)
 END_TEST
 
 /*
+ * An Anthropic stream that ends before any event (nothing, or a comment) fails over like a 502:
+ * claude (p1) once more, then claude2 (p2), whose whole stream the client gets, translated or
+ * native.
+ */
+START_TEST(anthropic_empty_stream_fails_over)
+{
+    static const char *const modes[] = {"x-fake-empty-stream: 1", "x-fake-empty-stream: 2"};
+    static const char *const bodies[][2] = {
+        {"/v1/chat/completions", "{\"model\":\"two-claudes\",\"stream\":true,\"messages\":[]}"},
+        {"/v1/messages", "{\"model\":\"two-claudes\",\"max_tokens\":5,\"stream\":true,"
+                         "\"messages\":[]}"},
+    };
+    size_t i, k;
+
+    for (i = 0; i < MG_ARRAY_LEN(modes); i++) {
+        for (k = 0; k < MG_ARRAY_LEN(bodies); k++) {
+            const char *h[] = {"x-fake-for: p1", modes[i], NULL};
+            long p1 = mg_test_fake_stat(fake_port[F_P1], "requests");
+            long p2 = mg_test_fake_stat(fake_port[F_P2], "requests");
+            struct mg_test_resp r;
+
+            post(bodies[k][0], bodies[k][1], h, &r);
+            ck_assert_msg(r.status == 200, "%s %s: %ld %s", modes[i], bodies[k][0], r.status,
+                          r.body.data);
+            ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "claude2");
+            ck_assert_ptr_null(strstr(r.body.data, "error"));
+            ck_assert_ptr_nonnull(strstr(r.body.data, "tok2"));
+            if (k == 0) {
+                json_t *ev = stream_events(&r);
+                ck_assert_str_eq(json_string_value(json_array_get(ev, json_array_size(ev) - 1)),
+                                 "[DONE]");
+                json_decref(ev);
+            } else {
+                ck_assert_ptr_nonnull(strstr(r.body.data, "event: message_stop\n"));
+            }
+            ck_assert_int_eq(mg_test_fake_stat(fake_port[F_P1], "requests") - p1, 2);
+            ck_assert_int_eq(mg_test_fake_stat(fake_port[F_P2], "requests") - p2, 1);
+            mg_test_resp_free(&r);
+        }
+    }
+}
+END_TEST
+
+/*
  * Anthropic's ping events are dropped from a translated stream whatever their data (a bare
  * "data:", "data: ", no data line, not JSON); Anthropic-native clients get them as sent.
  */
@@ -1636,6 +1680,7 @@ providers_suite(void)
     tcase_add_test(t, anthropic_stream_translated);
     tcase_add_test(t, anthropic_stream_usage_chunk);
     tcase_add_test(t, anthropic_stream_error_early_fails_over);
+    tcase_add_test(t, anthropic_empty_stream_fails_over);
     tcase_add_test(t, anthropic_ping_dropped_whatever_its_data);
     tcase_add_test(t, anthropic_stream_failures_after_commit);
     tcase_add_test(t, anthropic_529_and_errors);

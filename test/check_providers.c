@@ -551,6 +551,74 @@ START_TEST(azure_builds_deployment_url)
 }
 END_TEST
 
+/*
+ * Azure's query: every parameter whose name, percent-decoded, is api-version in any case goes;
+ * the configured one is set first; the others stay, in order, byte for byte (empty ones, which
+ * carry nothing, are left out).
+ */
+START_TEST(azure_query_rewrite)
+{
+    static const char yaml[] =
+        "backends:\n"
+        "  - {name: az, schema: azure, url: 'https://r.openai.azure.com', api_key: k1,"
+        " api_version: 2024-10-21}\n"
+        "rules: [{models: [gpt-4o], backends: [{backend: az}]}]\n";
+    static const char *const t[][2] = {
+        {NULL, ""},
+        {"", ""},
+        {"api-version=1999-01-01&foo=bar", "&foo=bar"},
+        {"Api-Version=x&foo=bar", "&foo=bar"},
+        {"API-VERSION=x", ""},
+        {"api%2Dversion=x&a=1", "&a=1"},
+        {"api%2dversion=x", ""},
+        {"%61pi-version=x&b=2", "&b=2"},
+        {"%41%50%49%2D%56%45%52%53%49%4F%4E=1", ""},
+        {"api-version", ""},
+        {"a=1&API-VERSION&b=2", "&a=1&b=2"},
+        {"api-version=", ""},
+        {"api-version=a=b&c", "&c"},
+        {"a=1&&b=2", "&a=1&b=2"},
+        {"&&", ""},
+        {"&api-version=1&", ""},
+        {"x=%26api-version%3D1&api-version=2", "&x=%26api-version%3D1"},
+        {"q=a%26b&r=%2", "&q=a%26b&r=%2"},
+        {"api-versions=1&my-api-version=2&api-version2=3",
+         "&api-versions=1&my-api-version=2&api-version2=3"},
+        {"api+version=1&api%20version=2", "&api+version=1&api%20version=2"},
+        {"api-version%=1&api-version%2=2&api-version%zz=3",
+         "&api-version%=1&api-version%2=2&api-version%zz=3"},
+        {"%00api-version=1&api-version%00=2", "&%00api-version=1&api-version%00=2"},
+        {"=api-version&q=api-version", "&=api-version&q=api-version"},
+        {"api%252Dversion=1", "&api%252Dversion=1"},
+    };
+    static const char base[] = "https://r.openai.azure.com/openai/deployments/gpt-4o/chat/"
+                               "completions?api-version=2024-10-21";
+    struct mg_buf errors;
+    struct mg_conf *conf = conf_of(yaml, &errors);
+    struct fake_client c;
+    struct mg_upreq up;
+    char want[512];
+    size_t i;
+
+    ck_assert_msg(conf != NULL, "%s", errors.data);
+    fake_client_init(&c, "/chat/completions", "{\"model\":\"gpt-4o\"}", 0);
+    mg_upreq_init(&up, 1 << 20);
+    for (i = 0; i < MG_ARRAY_LEN(t); i++) {
+        mg_upreq_reset(&up);
+        c.rq.query = t[i][0];
+        ck_assert_int_eq(mg_schema_azure.build(&c.rq, &conf->backends[0],
+                                               &conf->rules[0].backends[0], &up), MG_OK);
+        snprintf(want, sizeof(want), "%s%s", base, t[i][1]);
+        ck_assert_msg(strcmp(up.url.data, want) == 0, "query \"%s\":\n got %s\nwant %s",
+                      t[i][0] ? t[i][0] : "(none)", up.url.data, want);
+    }
+    mg_upreq_deinit(&up);
+    evhttp_clear_headers(&c.headers);
+    mg_conf_unref(conf);
+    mg_buf_deinit(&errors);
+}
+END_TEST
+
 START_TEST(anthropic_builds_messages_request)
 {
     static const char yaml[] =
@@ -941,6 +1009,36 @@ START_TEST(azure_request_over_http)
     post("/v1/messages", "{\"model\":\"az-x\",\"max_tokens\":5,\"messages\":[]}", NULL, &r);
     assert_anthropic_error(&r, 400, "invalid_request_error");
     ck_assert_ptr_nonnull(strstr(r.body.data, "serves /v1/messages"));
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+/*
+ * The client's api-version, however it is spelled (case, percent-encoding, no value), never
+ * reaches Azure: exactly one api-version, the configured one; the other parameters as sent.
+ */
+START_TEST(azure_query_has_one_api_version)
+{
+    const char *h[] = {"x-fake-echo: 1", NULL};
+    struct mg_test_resp r;
+    json_t *j;
+    const char *uri, *p;
+    int n = 0;
+
+    mg_test_http("POST", gw("/v1/chat/completions?Api-Version=2023-01-01&x=1&api%2Dversion=2&"
+                            "%61pi-version=3&API-VERSION&keep=%26api-version%3D4&&y=%2F"),
+                 "{\"model\":\"az-x\",\"messages\":[]}", 30, h, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "az");
+    j = body_json(&r);
+    uri = json_string_value(json_object_get(j, "uri"));
+    ck_assert_str_eq(uri, "/openai/deployments/az-x/chat/completions?api-version=2024-10-21&x=1&"
+                          "keep=%26api-version%3D4&y=%2F");
+    for (p = uri; (p = strcasestr(p, "api-version=")) != NULL; p++) {
+        n++;
+    }
+    ck_assert_int_eq(n, 1);
+    json_decref(j);
     mg_test_resp_free(&r);
 }
 END_TEST
@@ -1665,6 +1763,7 @@ providers_suite(void)
     tcase_add_test(t, bedrock_relay_golden_streams);
     tcase_add_test(t, bedrock_builds_signed_request);
     tcase_add_test(t, azure_builds_deployment_url);
+    tcase_add_test(t, azure_query_rewrite);
     tcase_add_test(t, anthropic_builds_messages_request);
     tcase_add_test(t, schema_config_errors);
     tcase_add_test(t, schema_config_defaults);
@@ -1674,6 +1773,7 @@ providers_suite(void)
     tcase_add_unchecked_fixture(t, start_all, stop_all);
     tcase_set_timeout(t, 60 * mg_test_scale());
     tcase_add_test(t, azure_request_over_http);
+    tcase_add_test(t, azure_query_has_one_api_version);
     tcase_add_test(t, anthropic_plain_answer);
     tcase_add_test(t, anthropic_request_translated);
     tcase_add_test(t, anthropic_tool_calls);

@@ -34,6 +34,7 @@ enum mg_outcome {
     MG_OUTCOME_FAIL_ERROR,    /* connect, TLS, reset, closed, bad head or body before commit */
     MG_OUTCOME_FAIL_TIMEOUT,  /* a timeout before commit */
     MG_OUTCOME_FAIL_EVENT,    /* an error event (or a broken stream) before the first output */
+    MG_OUTCOME_FAIL_EMPTY,    /* an event stream that ended cleanly before any event (as a 502) */
     MG_OUTCOME_FAIL_CONTEXT,  /* a 400 saying the context length was exceeded */
 };
 
@@ -46,6 +47,7 @@ enum mg_attempt_event {
 
 #define MG_AF_RELAY_FAILED 1   /* the relay found the stream broken before the commit */
 #define MG_AF_CONTEXT      2   /* the 400 read aside is a context-length error */
+#define MG_AF_RELAY_EMPTY  4   /* the relay found the stream ended before any event */
 
 /*
  * The outcome of event ev in phase (cls for heads, rc for ends, MG_AF_* flags). Pure: the whole
@@ -59,7 +61,7 @@ int mg_outcome_fails(enum mg_outcome o);
 
 /*
  * The result label of modelgate_backend_attempts_total: "ok", "http_503", "timeout", "error",
- * "error_event", "context_length", "cut".
+ * "error_event", "empty_stream", "context_length", "cut".
  */
 const char *mg_outcome_result(enum mg_outcome o, long status, char *buf, size_t len);
 

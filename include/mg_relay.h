@@ -6,8 +6,10 @@
  *
  * The commit gate is a stage: nothing reaches the client before it commits. A plain answer
  * commits with its first body byte; an event stream with its first event that carries output
- * (the events before it are held, 64 KiB at most). The gate also ends a stream as the contract
- * says: [DONE] added after a finish, one error event after a failure once committed.
+ * (the events before it are held, 64 KiB at most), or at its clean end after at least one event;
+ * one that ends before any event is no answer (r->empty: it fails over like a 502). The gate also
+ * ends a stream as the contract says: [DONE] added after a finish, one error event after a
+ * failure once committed.
  *
  * The stages today's schemas use are embedded here, so a request allocates nothing to build its
  * chain: the SSE splitter, the gate, the SSE usage observer, the SSE usage stripper (for a stream
@@ -62,6 +64,8 @@ struct mg_relay {
     int                cut;         /* broken after it: the error event is sent, stop reading */
     int                finished;    /* a finish_reason (or message_stop) went by */
     int                done;        /* data: [DONE] went by */
+    int                any_event;   /* an event went by (comments and blank lines are none) */
+    int                empty;       /* the stream ended before any event: fails over like a 502 */
     char               why[256];    /* the backend's message, for logs and the error event */
     struct mg_usage    usage;
     int                have_usage;

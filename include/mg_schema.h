@@ -118,7 +118,12 @@ void mg_schema_add_header(struct mg_upreq *up, const char *name, const char *val
 /* The lines added so far as curl's list (owned by up, valid until its next reset), or NULL. */
 struct curl_slist *mg_schema_header_list(struct mg_upreq *up);
 
-/* Appends rq's query string to url without the parameters named drop ("api-version"), if any. */
+/*
+ * Appends rq's query string to url, each parameter byte for byte and in order, without the empty
+ * ones and, when drop (lower case, e.g. "api-version") is not NULL, without every parameter whose
+ * percent-decoded name equals drop ignoring case ("Api-Version", "api%2Dversion", a bare
+ * "api-version" with no '=').
+ */
 int mg_schema_add_query(struct mg_buf *url, const char *query, const char *drop, int first);
 
 /* Fills up->why (printf-style) and up->param, and returns rc. */

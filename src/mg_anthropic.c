@@ -543,9 +543,13 @@ mg_anthropic_stream_event(struct mg_anthropic_stream *s, const char *p, size_t n
         return MG_OK;
     }
     ndata = split_event(s, p, n);
-    if (ndata <= 0) {
-        return ndata == 0 ? MG_OK : fail(s, "the backend sent an event too "
-                                                      "large to read");
+    if (ndata < 0) {
+        return fail(s, "the backend sent an event too large to read");
+    }
+    /* no data: a comment or a bare name; a ping is a keep-alive whatever its data says (an empty
+     * "data:" is no JSON, yet nothing is wrong with the stream) */
+    if (ndata == 0 || (s->name.len == 4 && memcmp(s->name.data, "ping", 4) == 0)) {
+        return MG_OK;
     }
     ev = json_loadb(s->data.data, s->data.len, 0, NULL);
     type = json_string_value(json_object_get(ev, "type"));

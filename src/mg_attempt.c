@@ -325,6 +325,8 @@ mg_attempt_reason(const struct mg_attempt *a)
         return a->timeout != NULL ? a->timeout : "timed out";
     case MG_OUTCOME_FAIL_EVENT:
         return "error event before any output";
+    case MG_OUTCOME_FAIL_EMPTY:
+        return "event stream ended before any event";
     case MG_OUTCOME_FAIL_CONTEXT:
         return "context length exceeded";
     case MG_OUTCOME_FAIL_STATUS:

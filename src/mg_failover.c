@@ -79,7 +79,9 @@ mg_failover_retry_delay(const struct mg_rule *rule, const struct mg_failure *f, 
         }
         return -1;
     }
-    if (f->outcome == MG_OUTCOME_FAIL_ERROR && closed_or_reset(f->rc)) {
+    /* a stream that ended before any event is a failure like a 502 (the contract's words) */
+    if ((f->outcome == MG_OUTCOME_FAIL_ERROR && closed_or_reset(f->rc)) ||
+        f->outcome == MG_OUTCOME_FAIL_EMPTY) {
         return 200 + (int64_t)(mg_rand_next(rng) % 301);
     }
     return -1;

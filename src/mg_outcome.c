@@ -25,6 +25,9 @@ mg_outcome_classify(enum mg_phase phase, enum mg_attempt_event ev, enum mg_head_
     case MG_PHASE_HOLD:
         return MG_OUTCOME_FAIL_STATUS;   /* what was read of it is passed on if it is last */
     case MG_PHASE_OPEN:
+        if (flags & MG_AF_RELAY_EMPTY) {
+            return MG_OUTCOME_FAIL_EMPTY;
+        }
         if (flags & MG_AF_RELAY_FAILED) {
             return MG_OUTCOME_FAIL_EVENT;
         }
@@ -51,7 +54,7 @@ mg_outcome_fails(enum mg_outcome o)
 {
     return o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_ERROR ||
            o == MG_OUTCOME_FAIL_TIMEOUT || o == MG_OUTCOME_FAIL_EVENT ||
-           o == MG_OUTCOME_FAIL_CONTEXT;
+           o == MG_OUTCOME_FAIL_EMPTY || o == MG_OUTCOME_FAIL_CONTEXT;
 }
 
 const char *
@@ -67,6 +70,8 @@ mg_outcome_result(enum mg_outcome o, long status, char *buf, size_t len)
         return "error";
     case MG_OUTCOME_FAIL_EVENT:
         return "error_event";
+    case MG_OUTCOME_FAIL_EMPTY:
+        return "empty_stream";
     case MG_OUTCOME_FAIL_CONTEXT:
         return "context_length";
     case MG_OUTCOME_CUT:

@@ -516,7 +516,10 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
          * stream may end unfinished (a cut) */
         mg_relay_end(&p->relay);
         if (p->relay.failed) {
-            o = a->outcome = MG_OUTCOME_FAIL_EVENT;
+            /* the relay's verdict is a flag the outcome table reads (an empty stream: as 502) */
+            a->flags |= p->relay.empty ? MG_AF_RELAY_EMPTY : MG_AF_RELAY_FAILED;
+            o = a->outcome = mg_outcome_classify(a->phase, MG_AEV_END, MG_HEAD_PENDING, a->rc,
+                                                 a->flags);
             snprintf(a->errbuf, sizeof(a->errbuf), "%s", p->relay.why);
         } else if (p->relay.cut) {
             o = MG_OUTCOME_CUT;

@@ -89,6 +89,8 @@ mg_relay_reset(struct mg_relay *r, int sse, enum mg_relay_path path)
     r->cut = 0;
     r->finished = 0;
     r->done = 0;
+    r->any_event = 0;
+    r->empty = 0;
     r->why[0] = '\0';
     r->have_usage = 0;
     r->usage.input = -1;
@@ -380,6 +382,27 @@ mg_relay_add_sse_split(struct mg_relay *r)
 
 /* ---- the commit gate ---------------------------------------------------------------------- */
 
+/* 1 when p[0..n) holds a field line: neither blank nor a comment (":..."), so it is an event. */
+static int
+is_event(const char *p, size_t n)
+{
+    const char *end = p + n;
+
+    while (p < end) {
+        if (*p != '\n' && *p != '\r') {
+            if (*p != ':') {
+                return 1;
+            }
+            p = memchr(p, '\n', (size_t)(end - p));
+            if (p == NULL) {
+                return 0;
+            }
+        }
+        p++;
+    }
+    return 0;
+}
+
 /* Held events are records: their length, then their bytes. */
 static void
 hold(struct mg_relay *r, const char *p, size_t n)
@@ -421,6 +444,9 @@ gate_write(struct mg_stage *s, const char *p, size_t n, int whole)
         s->next->write(s->next, p, n, whole);
         return;
     }
+    if (!r->any_event) {
+        r->any_event = !whole || is_event(p, n);   /* a piece too large to hold is no comment */
+    }
     kind = whole ? mg_relay_event_kind(r->path, r->committed, p, n) : MG_EV_OUTPUT;
     if (kind & MG_EV_ERROR) {
         error_message(p, n, r);
@@ -445,7 +471,14 @@ gate_end(struct mg_stage *s)
     static const char done[] = "data: [DONE]\n\n";
 
     if (!r->committed && !r->failed) {
-        commit_now(s);   /* the backend ended its answer cleanly: it commits there */
+        if (r->sse && !r->any_event) {
+            /* the head and nothing else (comments and blank lines are nothing): no answer to
+             * commit, the attempt fails over like a 502 (r->empty is for its outcome) */
+            r->empty = 1;
+            mg_relay_fail(r, "the backend ended the stream before any event", 46);
+        } else {
+            commit_now(s);   /* the backend ended its answer cleanly: it commits there */
+        }
     }
     if (r->sse && !r->cut && !r->failed) {
         if (r->path == MG_RELAY_CHAT && !r->done) {

@@ -206,19 +206,56 @@ mg_schema_headers(struct mg_upreq *up, const struct mg_client_req *rq,
 
 /* ---- URLs and refusals ------------------------------------------------------------------- */
 
+static int
+hex_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/*
+ * 1 when the name of query parameter p[0..n) (up to its first '='), percent-decoded, is name
+ * (lower case) ignoring case. The server decodes names before it reads them, so "Api-Version",
+ * "api%2Dversion" or "%61pi-version" all name the same parameter; a '%' not followed by two hex
+ * digits stands for itself, as servers read it.
+ */
+static int
+param_named(const char *p, size_t n, const char *name)
+{
+    const char *eq = memchr(p, '=', n);
+    size_t end = eq != NULL ? (size_t)(eq - p) : n, i = 0, k = 0;
+
+    while (i < end) {
+        unsigned char c = (unsigned char)p[i++];
+        if (c == '%' && i + 1 < end && hex_digit((unsigned char)p[i]) >= 0 &&
+            hex_digit((unsigned char)p[i + 1]) >= 0) {
+            c = (unsigned char)(hex_digit((unsigned char)p[i]) * 16 +
+                                hex_digit((unsigned char)p[i + 1]));
+            i += 2;
+        }
+        if (c >= 'A' && c <= 'Z') {
+            c = (unsigned char)(c + 32);
+        }
+        if (name[k] == '\0' || (unsigned char)name[k] != c) {
+            return 0;
+        }
+        k++;
+    }
+    return name[k] == '\0';
+}
+
 int
 mg_schema_add_query(struct mg_buf *url, const char *query, const char *drop, int first)
 {
     const char *p = query, *amp;
-    size_t dn = drop != NULL ? strlen(drop) : 0;
     int rc = MG_OK;
 
     while (p != NULL && *p != '\0' && rc == MG_OK) {
         size_t n;
         amp = strchr(p, '&');
         n = amp != NULL ? (size_t)(amp - p) : strlen(p);
-        if (n > 0 && !(dn > 0 && n >= dn && strncmp(p, drop, dn) == 0 &&
-                       (n == dn || p[dn] == '='))) {
+        if (n > 0 && (drop == NULL || !param_named(p, n, drop))) {
             rc = mg_buf_add(url, first ? "?" : "&", 1);
             rc = rc ? rc : mg_buf_add(url, p, n);
             first = 0;

@@ -5,8 +5,10 @@
  *   POST /v1/X  ->  {url}/openai/deployments/{model}/X?api-version={api_version}[&client's params]
  *
  * {model} is the entry's override, else the client's model, encoded as one path segment. The
- * client's own api-version is replaced; its other query parameters are kept. The body, the
- * usage injection and the relay are the openai schema's.
+ * client's own api-version is removed whatever its spelling (Azure decodes and folds the name,
+ * so "Api-Version" or "api%2Dversion" next to ours would be a second, conflicting one); its
+ * other query parameters are kept. The body, the usage injection and the relay are the openai
+ * schema's.
  */
 #include <string.h>
 

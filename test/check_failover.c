@@ -240,6 +240,55 @@ START_TEST(error_event_before_output_fails_over)
 }
 END_TEST
 
+/*
+ * A 200 event-stream head, then a clean end before any event (an empty body, or only comments
+ * and blank lines): a failure before the commit that fails over like a 502, so one same-backend
+ * retry, then the next entry; the client never sees the empty stream.
+ */
+START_TEST(empty_stream_fails_over_like_a_502)
+{
+    static const char *const modes[] = {"x-fake-empty-stream: 1", "x-fake-empty-stream: 2"};
+    const char *series =
+        "modelgate_backend_attempts_total{backend=\"ta\",result=\"empty_stream\"}";
+    struct mg_test_resp r;
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(modes); i++) {
+        const char *h[] = {"x-fake-for: fa", modes[i], NULL};
+        long a0 = mg_test_fake_stat(port[F_A], "requests");
+        long b0 = mg_test_fake_stat(port[F_B], "requests");
+        double m0 = metric(series);
+
+        chat("m-fo", 1, h, &r);
+        ck_assert_msg(r.status == 200, "%s: status %ld: %s", modes[i], r.status, r.body.data);
+        ck_assert_str_eq(backend_of(&r), "tb");
+        ck_assert_int_eq(r.curl_rc, 0);
+        ck_assert_ptr_null(strstr(r.body.data, "error"));
+        ck_assert_ptr_nonnull(strstr(r.body.data, "tok2"));
+        ck_assert_uint_eq(count(r.body.data, "data: [DONE]"), 1);
+        /* fa twice (the same-backend retry a 502 gets), then fb once */
+        ck_assert_int_eq(mg_test_fake_stat(port[F_A], "requests") - a0, 2);
+        ck_assert_int_eq(mg_test_fake_stat(port[F_B], "requests") - b0, 1);
+        ck_assert_int_eq((int)(metric(series) - m0), 2);
+        mg_test_resp_free(&r);
+    }
+    {
+        const char *h[] = {"x-fake-for: fa", modes[0], NULL};
+        long a0 = mg_test_fake_stat(port[F_A], "requests");
+
+        chat("m-noretry", 1, h, &r);   /* retry_same: false: the next entry at once */
+        ck_assert_str_eq(backend_of(&r), "tb");
+        ck_assert_uint_eq(count(r.body.data, "data: [DONE]"), 1);
+        ck_assert_int_eq(mg_test_fake_stat(port[F_A], "requests") - a0, 1);
+        mg_test_resp_free(&r);
+        chat("m-one", 1, h, &r);   /* nobody else: a 502 naming the backend, no 200 */
+        mg_test_assert_error(&r, 502, "upstream_unavailable");
+        ck_assert_ptr_nonnull(strstr(r.body.data, "ta: "));
+        mg_test_resp_free(&r);
+    }
+}
+END_TEST
+
 START_TEST(broken_body_before_output)
 {
     const char *h[] = {"x-fake-for: fa", "x-fake-bad-chunk: 1", NULL};
@@ -534,6 +583,7 @@ failover_suite(void)
     tcase_add_test(t, head_then_silence_fails_over);
     tcase_add_test(t, idle_runs_from_the_last_chunk);
     tcase_add_test(t, error_event_before_output_fails_over);
+    tcase_add_test(t, empty_stream_fails_over_like_a_502);
     tcase_add_test(t, broken_body_before_output);
     tcase_add_test(t, stream_cut_after_output_ends_with_one_error_event);
     tcase_add_test(t, error_event_after_output_keeps_its_message);

@@ -190,8 +190,11 @@ client_loop(void *arg)
     struct load *l = arg;
     CURL *e = curl_easy_init();
     long status;
+    char url[128];
 
-    curl_easy_setopt(e, CURLOPT_URL, lc("/v1/chat/completions"));
+    /* not lc(): its one static buffer is rewritten by the main thread while this one reads it */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", lc_port);
+    curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, "{\"model\":\"m-r\",\"messages\":[]}");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L * mg_test_scale());
@@ -293,8 +296,11 @@ stream_client(void *arg)
     struct stream_arg *s = arg;
     const char *h[] = {"x-fake-chunks: 10", "x-fake-chunk-gap-ms: 150", NULL};
     const char *body = "{\"model\":\"m-r\",\"stream\":true}";
+    char url[128];
 
-    mg_test_http("POST", lc("/v1/chat/completions"), body, strlen(body), h, &s->r);
+    /* not lc(): the main thread rewrites its buffer meanwhile */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", lc_port);
+    mg_test_http("POST", url, body, strlen(body), h, &s->r);
     return NULL;
 }
 

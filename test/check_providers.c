@@ -549,6 +549,74 @@ START_TEST(azure_builds_deployment_url)
 }
 END_TEST
 
+/*
+ * Azure's query: every parameter whose name, percent-decoded, is api-version in any case goes;
+ * the configured one is set first; the others stay, in order, byte for byte (empty ones, which
+ * carry nothing, are left out).
+ */
+START_TEST(azure_query_rewrite)
+{
+    static const char yaml[] =
+        "backends:\n"
+        "  - {name: az, schema: azure, url: 'https://r.openai.azure.com', api_key: k1,"
+        " api_version: 2024-10-21}\n"
+        "rules: [{models: [gpt-4o], backends: [{backend: az}]}]\n";
+    static const char *const t[][2] = {
+        {NULL, ""},
+        {"", ""},
+        {"api-version=1999-01-01&foo=bar", "&foo=bar"},
+        {"Api-Version=x&foo=bar", "&foo=bar"},
+        {"API-VERSION=x", ""},
+        {"api%2Dversion=x&a=1", "&a=1"},
+        {"api%2dversion=x", ""},
+        {"%61pi-version=x&b=2", "&b=2"},
+        {"%41%50%49%2D%56%45%52%53%49%4F%4E=1", ""},
+        {"api-version", ""},
+        {"a=1&API-VERSION&b=2", "&a=1&b=2"},
+        {"api-version=", ""},
+        {"api-version=a=b&c", "&c"},
+        {"a=1&&b=2", "&a=1&b=2"},
+        {"&&", ""},
+        {"&api-version=1&", ""},
+        {"x=%26api-version%3D1&api-version=2", "&x=%26api-version%3D1"},
+        {"q=a%26b&r=%2", "&q=a%26b&r=%2"},
+        {"api-versions=1&my-api-version=2&api-version2=3",
+         "&api-versions=1&my-api-version=2&api-version2=3"},
+        {"api+version=1&api%20version=2", "&api+version=1&api%20version=2"},
+        {"api-version%=1&api-version%2=2&api-version%zz=3",
+         "&api-version%=1&api-version%2=2&api-version%zz=3"},
+        {"%00api-version=1&api-version%00=2", "&%00api-version=1&api-version%00=2"},
+        {"=api-version&q=api-version", "&=api-version&q=api-version"},
+        {"api%252Dversion=1", "&api%252Dversion=1"},
+    };
+    static const char base[] = "https://r.openai.azure.com/openai/deployments/gpt-4o/chat/"
+                               "completions?api-version=2024-10-21";
+    struct mg_buf errors;
+    struct mg_conf *conf = conf_of(yaml, &errors);
+    struct fake_client c;
+    struct mg_upreq up;
+    char want[512];
+    size_t i;
+
+    ck_assert_msg(conf != NULL, "%s", errors.data);
+    fake_client_init(&c, "/chat/completions", "{\"model\":\"gpt-4o\"}", 0);
+    mg_upreq_init(&up, 1 << 20);
+    for (i = 0; i < MG_ARRAY_LEN(t); i++) {
+        mg_upreq_reset(&up);
+        c.rq.query = t[i][0];
+        ck_assert_int_eq(mg_schema_azure.build(&c.rq, &conf->backends[0],
+                                               &conf->rules[0].backends[0], &up), MG_OK);
+        snprintf(want, sizeof(want), "%s%s", base, t[i][1]);
+        ck_assert_msg(strcmp(up.url.data, want) == 0, "query \"%s\":\n got %s\nwant %s",
+                      t[i][0] ? t[i][0] : "(none)", up.url.data, want);
+    }
+    mg_upreq_deinit(&up);
+    evhttp_clear_headers(&c.headers);
+    mg_conf_unref(conf);
+    mg_buf_deinit(&errors);
+}
+END_TEST
+
 START_TEST(anthropic_builds_messages_request)
 {
     static const char yaml[] =
@@ -943,6 +1011,36 @@ START_TEST(azure_request_over_http)
 }
 END_TEST
 
+/*
+ * The client's api-version, however it is spelled (case, percent-encoding, no value), never
+ * reaches Azure: exactly one api-version, the configured one; the other parameters as sent.
+ */
+START_TEST(azure_query_has_one_api_version)
+{
+    const char *h[] = {"x-fake-echo: 1", NULL};
+    struct mg_test_resp r;
+    json_t *j;
+    const char *uri, *p;
+    int n = 0;
+
+    mg_test_http("POST", gw("/v1/chat/completions?Api-Version=2023-01-01&x=1&api%2Dversion=2&"
+                            "%61pi-version=3&API-VERSION&keep=%26api-version%3D4&&y=%2F"),
+                 "{\"model\":\"az-x\",\"messages\":[]}", 30, h, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "az");
+    j = body_json(&r);
+    uri = json_string_value(json_object_get(j, "uri"));
+    ck_assert_str_eq(uri, "/openai/deployments/az-x/chat/completions?api-version=2024-10-21&x=1&"
+                          "keep=%26api-version%3D4&y=%2F");
+    for (p = uri; (p = strcasestr(p, "api-version=")) != NULL; p++) {
+        n++;
+    }
+    ck_assert_int_eq(n, 1);
+    json_decref(j);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
 START_TEST(anthropic_plain_answer)
 {
     const char *h[] = {"x-fake-cache: 3,2", "x-request-id: prov-plain", NULL};
@@ -1133,6 +1231,92 @@ START_TEST(anthropic_stream_error_early_fails_over)
     ck_assert_ptr_nonnull(strstr(r.body.data, "chatcmpl-fake"));
     ck_assert_ptr_nonnull(strstr(r.body.data, "data: [DONE]"));
     mg_test_resp_free(&r);
+}
+END_TEST
+
+/*
+ * An Anthropic stream that ends before any event (nothing, or a comment) fails over like a 502:
+ * claude (p1) once more, then claude2 (p2), whose whole stream the client gets, translated or
+ * native.
+ */
+START_TEST(anthropic_empty_stream_fails_over)
+{
+    static const char *const modes[] = {"x-fake-empty-stream: 1", "x-fake-empty-stream: 2"};
+    static const char *const bodies[][2] = {
+        {"/v1/chat/completions", "{\"model\":\"two-claudes\",\"stream\":true,\"messages\":[]}"},
+        {"/v1/messages", "{\"model\":\"two-claudes\",\"max_tokens\":5,\"stream\":true,"
+                         "\"messages\":[]}"},
+    };
+    size_t i, k;
+
+    for (i = 0; i < MG_ARRAY_LEN(modes); i++) {
+        for (k = 0; k < MG_ARRAY_LEN(bodies); k++) {
+            const char *h[] = {"x-fake-for: p1", modes[i], NULL};
+            long p1 = mg_test_fake_stat(fake_port[F_P1], "requests");
+            long p2 = mg_test_fake_stat(fake_port[F_P2], "requests");
+            struct mg_test_resp r;
+
+            post(bodies[k][0], bodies[k][1], h, &r);
+            ck_assert_msg(r.status == 200, "%s %s: %ld %s", modes[i], bodies[k][0], r.status,
+                          r.body.data);
+            ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "claude2");
+            ck_assert_ptr_null(strstr(r.body.data, "error"));
+            ck_assert_ptr_nonnull(strstr(r.body.data, "tok2"));
+            if (k == 0) {
+                json_t *ev = stream_events(&r);
+                ck_assert_str_eq(json_string_value(json_array_get(ev, json_array_size(ev) - 1)),
+                                 "[DONE]");
+                json_decref(ev);
+            } else {
+                ck_assert_ptr_nonnull(strstr(r.body.data, "event: message_stop\n"));
+            }
+            ck_assert_int_eq(mg_test_fake_stat(fake_port[F_P1], "requests") - p1, 2);
+            ck_assert_int_eq(mg_test_fake_stat(fake_port[F_P2], "requests") - p2, 1);
+            mg_test_resp_free(&r);
+        }
+    }
+}
+END_TEST
+
+/*
+ * Anthropic's ping events are dropped from a translated stream whatever their data (a bare
+ * "data:", "data: ", no data line, not JSON); Anthropic-native clients get them as sent.
+ */
+START_TEST(anthropic_ping_dropped_whatever_its_data)
+{
+    static const char *const kinds[][2] = {
+        {"x-fake-ping: empty", "event: ping\ndata:\n\n"},
+        {"x-fake-ping: blank", "event: ping\ndata: \n\n"},
+        {"x-fake-ping: none", "event: ping\n\n"},
+        {"x-fake-ping: junk", "event: ping\ndata: not json\n\n"},
+    };
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(kinds); i++) {
+        const char *h[] = {kinds[i][0], NULL};
+        struct mg_test_resp r;
+        json_t *ev;
+
+        post("/v1/chat/completions", "{\"model\":\"claude-x\",\"stream\":true,\"messages\":[]}",
+             h, &r);
+        ck_assert_msg(r.status == 200, "%s: %ld %s", kinds[i][0], r.status, r.body.data);
+        ck_assert_ptr_null(strstr(r.body.data, "error"));
+        ck_assert_ptr_null(strstr(r.body.data, "ping"));
+        ck_assert_ptr_nonnull(strstr(r.body.data, "tok2"));
+        ev = stream_events(&r);
+        ck_assert_str_eq(json_string_value(json_array_get(ev, json_array_size(ev) - 1)),
+                         "[DONE]");
+        json_decref(ev);
+        mg_test_resp_free(&r);
+        post("/v1/messages", "{\"model\":\"claude-x\",\"max_tokens\":5,\"stream\":true,"
+             "\"messages\":[]}", h, &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(strstr(r.body.data, kinds[i][1]) != NULL, "%s: %s", kinds[i][0],
+                      r.body.data);
+        ck_assert_ptr_nonnull(strstr(r.body.data, "event: message_stop\n"));
+        ck_assert_ptr_null(strstr(r.body.data, "event: error"));
+        mg_test_resp_free(&r);
+    }
 }
 END_TEST
 
@@ -1577,6 +1761,7 @@ providers_suite(void)
     tcase_add_test(t, bedrock_relay_golden_streams);
     tcase_add_test(t, bedrock_builds_signed_request);
     tcase_add_test(t, azure_builds_deployment_url);
+    tcase_add_test(t, azure_query_rewrite);
     tcase_add_test(t, anthropic_builds_messages_request);
     tcase_add_test(t, schema_config_errors);
     tcase_add_test(t, schema_config_defaults);
@@ -1586,12 +1771,15 @@ providers_suite(void)
     tcase_add_unchecked_fixture(t, start_all, stop_all);
     tcase_set_timeout(t, 60 * mg_test_scale());
     tcase_add_test(t, azure_request_over_http);
+    tcase_add_test(t, azure_query_has_one_api_version);
     tcase_add_test(t, anthropic_plain_answer);
     tcase_add_test(t, anthropic_request_translated);
     tcase_add_test(t, anthropic_tool_calls);
     tcase_add_test(t, anthropic_stream_translated);
     tcase_add_test(t, anthropic_stream_usage_chunk);
     tcase_add_test(t, anthropic_stream_error_early_fails_over);
+    tcase_add_test(t, anthropic_empty_stream_fails_over);
+    tcase_add_test(t, anthropic_ping_dropped_whatever_its_data);
     tcase_add_test(t, anthropic_stream_failures_after_commit);
     tcase_add_test(t, anthropic_529_and_errors);
     tcase_add_test(t, unsupported_parameters_and_paths);

@@ -74,6 +74,8 @@ START_TEST(outcome_of_each_failure_kind)
          "200 then closed, before output"},
         {MG_PHASE_OPEN, MG_AEV_END, 0, CURLE_WRITE_ERROR, MG_AF_RELAY_FAILED,
          MG_OUTCOME_FAIL_EVENT, "error event before output"},
+        {MG_PHASE_OPEN, MG_AEV_END, 0, CURLE_OK, MG_AF_RELAY_EMPTY, MG_OUTCOME_FAIL_EMPTY,
+         "event stream ended cleanly before any event"},
         {MG_PHASE_OPEN, MG_AEV_TIMEOUT, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_FAIL_TIMEOUT,
          "headers then silence (first_token or idle)"},
         {MG_PHASE_OPEN, MG_AEV_END, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_FAIL_TIMEOUT,
@@ -108,6 +110,7 @@ START_TEST(outcome_moves_on_and_result_labels)
     ck_assert(mg_outcome_fails(MG_OUTCOME_FAIL_TIMEOUT));
     ck_assert(mg_outcome_fails(MG_OUTCOME_FAIL_EVENT));
     ck_assert(mg_outcome_fails(MG_OUTCOME_FAIL_CONTEXT));
+    ck_assert(mg_outcome_fails(MG_OUTCOME_FAIL_EMPTY));
     ck_assert(!mg_outcome_fails(MG_OUTCOME_OPEN));
     ck_assert(!mg_outcome_fails(MG_OUTCOME_COMPLETE));
     ck_assert(!mg_outcome_fails(MG_OUTCOME_FINAL));
@@ -120,6 +123,8 @@ START_TEST(outcome_moves_on_and_result_labels)
                      "error_event");
     ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_FAIL_CONTEXT, 400, buf, sizeof(buf)),
                      "context_length");
+    ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_FAIL_EMPTY, 200, buf, sizeof(buf)),
+                     "empty_stream");
     ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_CUT, 200, buf, sizeof(buf)), "cut");
     ck_assert_str_eq(mg_outcome_result(MG_OUTCOME_COMPLETE, 200, buf, sizeof(buf)), "ok");
 }
@@ -713,6 +718,64 @@ START_TEST(stream_errors_before_and_after_commit)
 }
 END_TEST
 
+/*
+ * A stream that ends cleanly before any event (nothing, or only comments and blank lines) is
+ * empty: nothing reaches the client and the relay says so (r->empty), so the attempt fails over
+ * like a 502. One event, even without output, and the answer commits at the end (then is cut
+ * there if it is unfinished).
+ */
+START_TEST(stream_without_events_is_empty)
+{
+    static const struct {
+        const char *upath, *text;
+    } empty[] = {
+        {"/chat/completions", ""},
+        {"/chat/completions", "\n\n\n"},
+        {"/chat/completions", ": keep-alive\n\n: ping\r\n\r\n\n"},
+        {"/chat/completions", ": no blank line at the end"},
+        {"/messages", ":\n\n"},
+        {"/responses", "\r\n\r\n"},
+    };
+    static const struct {
+        const char *upath, *text;
+        int cut;
+    } events[] = {
+        {"/chat/completions", "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n", 1},
+        {"/chat/completions", ": hi\n\ndata: {\"choices\":[]}", 1},
+        {"/messages", "event: ping\n\n", 1},
+        {"/messages", "event: message_start\ndata: {}\n\n", 1},
+        {"/responses", "event: response.created\ndata: {}\n\n", 0},
+    };
+    size_t i, cut, n;
+    struct run t;
+
+    for (i = 0; i < MG_ARRAY_LEN(empty); i++) {
+        n = strlen(empty[i].text);
+        for (cut = 0; cut < (n > 0 ? n : 1); cut++) {
+            run_relay(&t, 1, 0, empty[i].upath, empty[i].text, n, cut);
+            ck_assert_msg(t.k.commits == 0, "%zu at %zu: committed", i, cut);
+            ck_assert_msg(t.k.out.len == 0, "%zu at %zu: sent %s", i, cut, t.k.out.data);
+            ck_assert_msg(t.r.failed && t.r.empty && !t.r.cut, "%zu at %zu: not empty", i, cut);
+            ck_assert_str_eq(t.r.why, "the backend ended the stream before any event");
+            run_free(&t);
+        }
+    }
+    for (i = 0; i < MG_ARRAY_LEN(events); i++) {
+        n = strlen(events[i].text);
+        run_relay(&t, 1, 0, events[i].upath, events[i].text, n, 0);
+        ck_assert_msg(t.k.commits == 1, "%zu: not committed", i);
+        ck_assert_msg(!t.r.failed && !t.r.empty, "%zu: failed", i);
+        ck_assert_msg(t.r.cut == events[i].cut, "%zu: cut %d", i, t.r.cut);
+        run_free(&t);
+    }
+    /* an empty plain answer is an answer: it commits at its end */
+    run_relay(&t, 0, 0, "/chat/completions", "", 0, 0);
+    ck_assert_int_eq(t.k.commits, 1);
+    ck_assert(!t.r.failed && !t.r.empty);
+    run_free(&t);
+}
+END_TEST
+
 START_TEST(stream_hold_is_capped)
 {
     struct mg_buf s;
@@ -838,6 +901,16 @@ START_TEST(same_backend_retry_rules)
     ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
     f.outcome = MG_OUTCOME_FAIL_EVENT;
     ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
+    f.outcome = MG_OUTCOME_FAIL_EMPTY;   /* a stream that ended before any event: as a 502 */
+    f.rc = CURLE_OK;
+    f.status = 200;
+    for (i = 0; i < 50; i++) {
+        d = mg_failover_retry_delay(&rule, &f, &rng);
+        ck_assert(d >= 200 && d <= 500);
+    }
+    rule.retry_same = 0;
+    ck_assert_int_eq(mg_failover_retry_delay(&rule, &f, &rng), -1);
+    rule.retry_same = 1;
     f.outcome = MG_OUTCOME_FAIL_STATUS;
     f.status = 500;
     rule.retry_same = 0;
@@ -908,6 +981,7 @@ proxy_suite(void)
     tcase_add_test(t, observed_stream_passes_untouched);
     tcase_add_test(t, stream_commits_at_first_output);
     tcase_add_test(t, stream_errors_before_and_after_commit);
+    tcase_add_test(t, stream_without_events_is_empty);
     tcase_add_test(t, stream_hold_is_capped);
     tcase_add_test(t, json_tail_reads_usage_of_long_answers);
     tcase_add_test(t, context_length_wordings);

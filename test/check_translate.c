@@ -464,6 +464,21 @@ START_TEST(stream_bad_events)
     mg_buf_init(&out, 1 << 16);
     ck_assert_int_eq(anth(tr, ": keep-alive\n\n", &out), MG_OK);
     ck_assert_int_eq(anth(tr, "event: ping\n\n", &out), MG_OK);
+    {
+        /* pings are dropped whatever their data: none of these is a broken stream */
+        static const char *const pings[] = {
+            "event: ping\ndata:\n\n", "event: ping\ndata: \n\n", "event:ping\ndata:\n\n",
+            "event: ping\r\ndata:\r\n\r\n", "event: ping\ndata: not json\n\n",
+            "event: ping\ndata: {}\n\n", "event: ping\ndata: []\n\n",
+            "data: {\"type\":\"ping\"}\n\n",
+        };
+        size_t i;
+
+        for (i = 0; i < MG_ARRAY_LEN(pings); i++) {
+            ck_assert_msg(anth(tr, pings[i], &out) == MG_OK, "%s", pings[i]);
+            ck_assert_msg(!mg_anthropic_stream_state(tr)->failed, "%s", pings[i]);
+        }
+    }
     ck_assert_int_eq(anth(tr, "event: future_event\ndata: {\"type\":\"future_event\"}\n\n", &out),
                      MG_OK);
     ck_assert_int_eq(out.len, 0);

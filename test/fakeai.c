@@ -18,6 +18,8 @@
  *   x-fake-error-event-at: N  after N stream events, an error event and a clean end
  *   x-fake-no-done: 1       end a stream after its finish without data: [DONE]
  *   x-fake-no-finish: 1     end a stream cleanly after its content: no finish, no [DONE]
+ *   x-fake-empty-stream: N  a 200 event-stream head, then a clean end with no event at all:
+ *                           N=1 an empty body, N=2 only comments and blank lines
  *   x-fake-bad-chunk: 1     a 200 head, then a broken chunk size, then close
  *   x-fake-retry-after: V   Retry-After: V on error answers
  *   x-fake-error-code: C    the error body's "code" (default: the status), and
@@ -96,6 +98,7 @@ struct fake {
     int                       error_at;
     int                       no_done;
     int                       no_finish;
+    int                       empty_stream;
     int                       bad_chunk;
     int                       endless;
     int                       stalled;
@@ -460,6 +463,14 @@ answer(struct fake *f)
         evhttp_add_header(out, "Content-Type", "text/event-stream");
         evhttp_add_header(out, "Cache-Control", "no-cache");
         evhttp_send_reply_start(f->req, f->status, NULL);
+        if (f->empty_stream > 0) {
+            static const char quiet[] = ": keep-alive\n\n\n\n: ping\r\n\r\n\n";
+            if (f->empty_stream == 2) {   /* comments and blank lines: still no event */
+                send_text(f, quiet, sizeof(quiet) - 1);
+            }
+            stream_end(f);
+            return;
+        }
         stream_step(f);
         return;
     }
@@ -618,6 +629,7 @@ faults(struct fake *f, struct evhttp_request *req)
     f->error_at = (int)header_num(req, "x-fake-error-event-at", -1);
     f->no_done = header_num(req, "x-fake-no-done", 0) == 1;
     f->no_finish = header_num(req, "x-fake-no-finish", 0) == 1;
+    f->empty_stream = (int)header_num(req, "x-fake-empty-stream", 0);
     f->bad_chunk = header_num(req, "x-fake-bad-chunk", 0) == 1;
     f->endless = header_num(req, "x-fake-endless-error", 0) == 1;
     f->retry_after = evhttp_find_header(in, "x-fake-retry-after");

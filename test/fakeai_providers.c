@@ -16,6 +16,10 @@
  *   x-fake-stop: REASON        the stop_reason (default end_turn, or tool_use with tools)
  *   x-fake-stream-error: WHEN  "early" (an error event before any text) or "late" (after it)
  *   x-fake-cut: 1              drop the connection after the text (before message_delta)
+ *   x-fake-ping: DATA          the ping's data: "empty" (a bare "data:"), "blank" ("data: "),
+ *                              "none" (no data line), "junk" (not JSON); default Anthropic's
+ *   x-fake-empty-stream: N     (on the fakeai named by x-fake-for, or any without it) a stream
+ *                              head, then a clean end with no event: N=1 nothing, N=2 a comment
  *   x-fake-retry-after: N      Retry-After on an error answer
  *   x-fake-bad-crc: 1          (bedrock streams) a frame with a broken CRC after the text
  * With x-fake-echo: 1 the answer's text is the request as received (uri, headers, body) as JSON.
@@ -298,6 +302,7 @@ struct areq {
     int         in, out, cache_read, cache_write;
     const char *stop;
     char       *text;        /* the answer's text */
+    long        empty;       /* x-fake-empty-stream, when meant for this fakeai */
 };
 
 static json_t *
@@ -351,17 +356,31 @@ answer_stream(struct event_base *base, struct evhttp_request *req, const struct 
 {
     static const char *const frags[] = {"{\"location\"", ": \"Par", "is\"}"};
     struct script *s = script_new(base, req);
-    const char *err = hv(req, "x-fake-stream-error");
+    const char *err = hv(req, "x-fake-stream-error"), *pv = hv(req, "x-fake-ping");
+    const char *ping = "event: ping\ndata: {\"type\": \"ping\"}\n\n";
     long i, chunks = hnum(req, "x-fake-chunks", 3);
     char piece[64];
 
+    if (pv != NULL) {
+        ping = strcmp(pv, "empty") == 0 ? "event: ping\ndata:\n\n"
+             : strcmp(pv, "blank") == 0 ? "event: ping\ndata: \n\n"
+             : strcmp(pv, "none") == 0 ? "event: ping\n\n" : "event: ping\ndata: not json\n\n";
+    }
     s->gap_ms = (int)hnum(req, "x-fake-chunk-gap-ms", 0);
     s->split = hnum(req, "x-fake-split", 0) == 1;
+    if (a->empty > 0) {   /* the head, then a clean end before any event */
+        static const char quiet[] = ": nothing yet\n\n\n";
+        if (a->empty == 2) {
+            script_add(s, quiet, sizeof(quiet) - 1);
+        }
+        script_start(s, 200, "text/event-stream");
+        return;
+    }
     add_event(s, "message_start", json_pack("{s:s,s:{s:s,s:s,s:s,s:[],s:s,s:n,s:n,s:o}}",
               "type", "message_start", "message", "id", "msg_fake1", "type", "message", "role",
               "assistant", "content", "model", a->model, "stop_reason", "stop_sequence",
               "usage", usage_obj(a, 1)));
-    script_add(s, "event: ping\ndata: {\"type\": \"ping\"}\n\n", 36);
+    script_add(s, ping, strlen(ping));
     if (err != NULL && strcmp(err, "early") == 0) {
         add_error_event(s);
     }
@@ -458,6 +477,9 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
         sscanf(v, "%d,%d", &a.cache_read, &a.cache_write);
     }
     a.stop = hv(req, "x-fake-stop") ? hv(req, "x-fake-stop") : a.tool ? "tool_use" : "end_turn";
+    if ((v = hv(req, "x-fake-for")) == NULL || strcmp(v, name) == 0) {
+        a.empty = hnum(req, "x-fake-empty-stream", 0);
+    }
     if (hv(req, "x-fake-echo") != NULL) {
         a.text = echo_text(req, body);
     } else {

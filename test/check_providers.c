@@ -611,7 +611,7 @@ START_TEST(azure_query_rewrite)
                       t[i][0] ? t[i][0] : "(none)", up.url.data, want);
     }
     mg_upreq_deinit(&up);
-    evhttp_clear_headers(&c.headers);
+    mg_headers_clear(&c.headers);
     mg_conf_unref(conf);
     mg_buf_deinit(&errors);
 }

@@ -259,7 +259,7 @@ mg_conn_write(struct mg_conn *c, const struct iovec *iov, int n)
     ssize_t w;
     int k = 0, i;
 
-    if (c->state == ST_LINGER) {
+    if (c->state == ST_LINGER || (n == 0 && c->held.len == 0)) {
         return;
     }
     if (c->held.len != 0) {

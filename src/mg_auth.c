@@ -198,7 +198,7 @@ mg_auth_headers(const struct mg_key *key, int64_t now, struct mg_limit_header *h
 void
 mg_auth_debit(const struct mg_key *key, int64_t input, int64_t output, int64_t now)
 {
-    int64_t tokens = (input > 0 ? input : 0) + (output > 0 ? output : 0);
+    int64_t tokens = mg_tokens_add(input, output);   /* never an overflow, whatever was reported */
 
     if (key != NULL && key->tokens_per_minute > 0 && tokens > 0) {
         mg_limit_debit_tokens(key->limit, tokens, now);

@@ -8,6 +8,7 @@
 #define MG_ADMIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mg_json.h"
 
@@ -30,6 +31,7 @@ struct mg_admitted {
     size_t             body_len;
     struct mg_json_req jr;           /* jr.model points at model */
     char               model[MG_MODEL_MAX];   /* also set when the model is refused ("" before) */
+    int64_t            reserved;     /* tokens reserved from the key's bucket; the proxy settles */
 };
 
 /*
@@ -42,8 +44,9 @@ int mg_admit_key(const struct mg_conf *conf, struct mg_req *req, struct mg_refus
 /*
  * The body of a request whose key passed: valid JSON, an object, a string "model" that the key's
  * allow-list holds (else 404 model_not_found, as for a model no rule serves) and a rule serves;
- * then the key's rate limits take one request (else 429 rate_limit_exceeded with Retry-After and
- * x-ratelimit-*). 0 with out complete, or -1 with ref filled.
+ * then the key's rate limits take one request and reserve its token estimate (else 429
+ * rate_limit_exceeded with Retry-After and x-ratelimit-*). 0 with out complete (out->reserved
+ * must be settled when the request ends), or -1 with ref filled and nothing reserved.
  */
 int mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_admitted *out,
                    struct mg_refusal *ref);

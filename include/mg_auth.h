@@ -71,21 +71,25 @@ int mg_auth_limited(const struct mg_key *key);
 int mg_auth_is_ratelimit_header(const char *name);
 
 /*
- * Takes one routed request from key's buckets at now. 1: admitted (also for NULL or an unlimited
- * key). 0: refused; hdrs then holds the 429's headers (trios and Retry-After). hdrs has room for
+ * Takes one routed request from key's buckets at now, and reserves `tokens` (the request's
+ * estimate, mg_limit_estimate()) from its token bucket. 1: admitted (also for NULL or an
+ * unlimited key), *reserved = the tokens reserved, to settle with mg_auth_settle(). 0: refused,
+ * *reserved = 0; hdrs then holds the 429's headers (trios and Retry-After). hdrs has room for
  * MG_LIMIT_HEADERS_MAX; *nhdrs is set in both cases (0 for an unlimited key).
  */
-int mg_auth_admit(const struct mg_key *key, int64_t now, struct mg_limit_header *hdrs,
-                  size_t *nhdrs);
+int mg_auth_admit(const struct mg_key *key, int64_t now, int64_t tokens, int64_t *reserved,
+                  struct mg_limit_header *hdrs, size_t *nhdrs);
 
 /* The x-ratelimit-* trios of key's state at now, for an answer (no Retry-After). Returns n. */
 size_t mg_auth_headers(const struct mg_key *key, int64_t now, struct mg_limit_header *hdrs);
 
 /*
- * Debits an answer's tokens (input + output; negative values count as 0) from key's token
- * bucket at now. NULL key or no token limit: nothing.
+ * The end of an admitted request: its reservation is replaced by its answer's tokens (input +
+ * output, a saturating sum; negative values count as 0, so 0 and 0 give it all back). Once per
+ * request. NULL key or no token limit: nothing.
  */
-void mg_auth_debit(const struct mg_key *key, int64_t input, int64_t output, int64_t now);
+void mg_auth_settle(const struct mg_key *key, int64_t reserved, int64_t input, int64_t output,
+                    int64_t now);
 
 /*
  * A snapshot goes into service: each key's limits are set on its registry entry (a changed limit

@@ -1,12 +1,12 @@
 /*
  * mg_hdr — strict checks of the bytes of an HTTP/1.x message, at both edges of the gateway.
  *
- * libevent's evhttp is lenient (it keeps "Authorization : x" as a header named "Authorization ",
- * takes "Content-Length: +14", chunk sizes like "0x1e", control bytes in the target) and the
- * backend's header lines reach the client. These pure functions say yes or no to each piece, as
- * SPEC "Front end" asks, so that the evhttp callbacks can answer 400 and close. They run on every
- * header of every request: no allocation, one table lookup per byte. Every function takes a
- * pointer and a length (no NUL needed, embedded NULs are seen).
+ * Lenient parsers keep "Authorization : x" as a header named "Authorization ", take
+ * "Content-Length: +14", chunk sizes like "0x1e", control bytes in the target; and the backend's
+ * header lines reach the client. These pure functions say yes or no to each piece, as SPEC
+ * "Front end" asks, for the request parser (mg_front) and the response head (mg_head). They run
+ * on every header of every request: no allocation, one table lookup per byte. Every function
+ * takes a pointer and a length (no NUL needed, embedded NULs are seen).
  *
  * Choices where the RFCs leave room (see also the comments below):
  * - Header values: only CR, LF and NUL are refused, as SPEC says and as nginx does
@@ -29,7 +29,7 @@
 
 /*
  * 1 when name[0..len) is an RFC 9110 token (1*tchar: ALPHA DIGIT and !#$%&'*+-.^_`|~), else 0.
- * So "Authorization " (the space before the colon evhttp keeps) and "Transfer-Encoding\t" are 0.
+ * So "Authorization " (a space before the colon) and "Transfer-Encoding\t" are 0.
  */
 int mg_hdr_name_ok(const char *name, size_t len);
 

@@ -10,6 +10,7 @@
 #define MG_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mg_util.h"
 
@@ -28,6 +29,9 @@ struct mg_json_req {
     size_t model_end;    /* byte offset just past its closing quote */
     int    stream;       /* 1 when the top-level "stream" is true */
     int    include_usage;  /* 1 when stream_options.include_usage is true */
+    /* the largest top-level max_tokens / max_completion_tokens / max_output_tokens that is a
+     * whole number (saturated at MG_TOKENS_MAX), 0 when none: for the token limit's estimate */
+    int64_t max_tokens;
     size_t obj_end;      /* byte offset of the top-level object's closing brace */
     /* the one edit that turns include_usage on: replace usage_del bytes at usage_at by usage_ins */
     size_t      usage_at;

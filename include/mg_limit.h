@@ -7,11 +7,18 @@
  * at which it will be full again. Its level at `now` is N - (full_at - now) * N / 60 s; taking k
  * units moves full_at to max(full_at, now) + k * 60 s / N with one compare-and-swap. One word
  * because a level + timestamp pair does not fit 64 bits with sub-unit precision for big token
- * limits. Nanoseconds because each take or debit is then rounded (down) by less than 1 ns, so
+ * limits. Nanoseconds because each take or settlement is then rounded (down) by less than 1 ns, so
  * a bucket is generous by less than takes * N / 6e10 units: a 100,000-per-minute request limit
  * run flat out for a minute admits exactly 200,000 (burst + refill), and a 7,000,000-token bucket
  * debited 1,000 times a minute lets through under 0.12 tokens too many. Refill itself is computed
  * from the elapsed time exactly.
+ *
+ * Tokens are reserved, then settled: a request takes its estimate (mg_limit_estimate(), capped at
+ * the capacity) when admitted, and only when the bucket holds that much; its answer's usage
+ * replaces the reservation afterwards (mg_limit_settle()), which gives it back in full when no
+ * answer came. A settlement never takes a bucket below empty: its debt is capped at one
+ * minute's worth (full again within 60 s), so no key waits more than a minute, whatever a burst
+ * of answers used.
  *
  * Entries live in a process-wide registry by key name, outside config snapshots, so buckets keep
  * their level across reloads. mg_limit_get() takes a mutex (config load only); everything else is
@@ -41,7 +48,11 @@ struct mg_limit_info {
     struct mg_limit_bucket_info requests;
     struct mg_limit_bucket_info tokens;
     int64_t retry_after_ms;     /* refused: until an admit would pass (rounded up); else 0 */
+    int64_t reserved;           /* admitted: the tokens reserved (to settle); else 0 */
 };
+
+/* What an inline image or file of a request counts, in tokens, instead of its bytes / 4. */
+#define MG_LIMIT_PART_TOKENS 1000
 
 /* A header for the client: name and its value as text. */
 struct mg_limit_header {
@@ -65,26 +76,41 @@ const char *mg_limit_name(const struct mg_limit *l);
  * Sets the key's limits (per minute; <= 0 = none) at a config load; a change applies from now on.
  * A new limit (none before) starts full. A changed limit keeps the bucket's level, in units:
  * lowered, the level is clamped to the new capacity (a full bucket stays full); raised, the level
- * stays where it was and the extra room refills at the new rate (no sudden burst); debt is kept
- * as it is. A removed limit drops its bucket. A request decided while another thread reconfigures
- * may be judged against the old limit or the new one.
+ * stays where it was and the extra room refills at the new rate (no sudden burst); an empty
+ * bucket stays empty. Reservations in flight are settled against the new limit, in units too.
+ * A removed limit drops its bucket. A request decided while another thread reconfigures may be
+ * judged against the old limit or the new one.
  */
 void mg_limit_configure(struct mg_limit *l, int64_t requests_per_minute,
                         int64_t tokens_per_minute, int64_t now);
 
 /*
- * One routed request of the key: returns 1 and takes a request when the request bucket holds at
- * least one and the token bucket is not empty (holds at least one token: not in debt); otherwise
- * 0, takes nothing, and sets info->retry_after_ms. info (may be NULL) gets the state after the
- * decision, for the headers.
+ * One routed request of the key, estimated at `tokens`: returns 1 when the request bucket holds
+ * one request and the token bucket holds the reservation, min(max(tokens, 1), capacity), and
+ * takes both at once (lock-free: a CAS on each bucket; a request that loses the last request to
+ * another thread gives its tokens back). Otherwise 0, takes nothing, and sets
+ * info->retry_after_ms to the wait until both would pass. info (may be NULL; callers that
+ * settle need it) gets the state after the decision, for the headers, and info->reserved.
  */
-int mg_limit_admit(struct mg_limit *l, int64_t now, struct mg_limit_info *info);
+int mg_limit_admit(struct mg_limit *l, int64_t now, int64_t tokens, struct mg_limit_info *info);
 
 /*
- * Tokens of an answer (input + output), debited after it. The bucket may go into debt (below
- * zero); the key is then refused until it refills to one token.
+ * The end of an admitted request: its reservation (info->reserved of the admit) is replaced by
+ * the tokens its answer used (input + output; 0 when there was no answer, which gives the whole
+ * reservation back). A bucket never goes below empty (the debt cap) nor above full.
  */
-void mg_limit_debit_tokens(struct mg_limit *l, int64_t tokens, int64_t now);
+void mg_limit_settle(struct mg_limit *l, int64_t reserved, int64_t used, int64_t now);
+
+/*
+ * A request's token estimate for its reservation: its body bytes / 4, where each inline image or
+ * file counts MG_LIMIT_PART_TOKENS instead of its bytes, plus max_tokens (its max_tokens,
+ * max_completion_tokens or max_output_tokens; 0 when none). Inline files, found in one pass:
+ * in JSON, each string that starts with "data:" and each "data" member whose string is 64 or
+ * more base64 characters; in a multipart/form-data body (one that starts with "--"), each part
+ * whose headers carry a filename. An approximation by design: a data URL in a prompt's text
+ * counts as a file too. Saturates at MG_TOKENS_MAX.
+ */
+int64_t mg_limit_estimate(const char *body, size_t len, int64_t max_tokens);
 
 /* The key's state now, without taking anything (retry_after_ms is 0). */
 void mg_limit_peek(const struct mg_limit *l, int64_t now, struct mg_limit_info *info);

@@ -87,6 +87,21 @@ int64_t mg_now_us(void);
 /* The value of a hex digit (either case), or -1. */
 int mg_hexval(int c);
 
+/*
+ * The largest token count the gateway believes (2^53 - 1: exact in every JSON reader's double).
+ * A backend's usage number outside 0..MG_TOKENS_MAX counts as absent, and sums stop here.
+ */
+#define MG_TOKENS_MAX ((int64_t)(((uint64_t)1 << 53) - 1))
+
+/* 1 when v is a usage number to believe: 0 <= v <= MG_TOKENS_MAX. */
+int mg_tokens_valid(int64_t v);
+/*
+ * a + b for token counts, saturating at MG_TOKENS_MAX: a backend that reports absurd usage must
+ * not overflow a signed sum (undefined behaviour) or wrap a counter. A negative term (-1:
+ * unknown) counts as 0, one above MG_TOKENS_MAX as MG_TOKENS_MAX.
+ */
+int64_t mg_tokens_add(int64_t a, int64_t b);
+
 /* xorshift64*: a small, seedable PRNG; state must not be 0. */
 uint64_t mg_rand_next(uint64_t *state);
 

@@ -35,14 +35,21 @@ mg_admit_key(const struct mg_conf *conf, struct mg_req *req, struct mg_refusal *
     return -1;
 }
 
-/* The key's buckets take one routed request, or the refusal is a 429 with their headers. */
+/*
+ * The key's buckets take one routed request and reserve its token estimate (a.reserved), or the
+ * refusal is a 429 with their headers.
+ */
 static int
-take_limit(const struct mg_key *key, struct mg_refusal *ref)
+take_limit(struct mg_admitted *a, struct mg_refusal *ref)
 {
     struct mg_limit_header h[MG_LIMIT_HEADERS_MAX];
+    const struct mg_key *key = a->key;
     size_t n, i;
+    /* the estimate is a pass over the body: only for a key that has a token limit */
+    int64_t est = key != NULL && key->tokens_per_minute > 0
+                  ? mg_limit_estimate(a->body, a->body_len, a->jr.max_tokens) : 0;
 
-    if (mg_auth_admit(key, mg_now_ms(), h, &n)) {
+    if (mg_auth_admit(key, mg_now_ms(), est, &a->reserved, h, &n)) {
         return 0;
     }
     mg_refusal_set(ref, 429, "rate_limit_exceeded", NULL,
@@ -91,6 +98,7 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
     out->body = req->body;
     out->body_len = len;
     out->model[0] = '\0';
+    out->reserved = 0;
     rc = mg_json_scan_request(out->body, len, out->model, sizeof(out->model), &out->jr);
     if (rc != MG_JSON_OK) {
         out->model[0] = '\0';
@@ -106,5 +114,5 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
                        "The model '%s' is not served by this gateway", out->model);
         return -1;
     }
-    return take_limit(out->key, ref);
+    return take_limit(out, ref);
 }

@@ -160,25 +160,25 @@ finish_reason(const char *stop_reason)
     return "stop";
 }
 
+/* Sets *v to the member key of usage when it is a usage number to believe (else: absent). */
+static void
+read_count(json_t *usage, const char *key, int64_t *v)
+{
+    json_t *j = json_object_get(usage, key);
+
+    if (json_is_integer(j) && mg_tokens_valid(json_integer_value(j))) {
+        *v = json_integer_value(j);
+    }
+}
+
 /* Sets each count the usage object reports (the last value of each field wins). */
 static void
 read_usage(json_t *usage, struct mg_oai_usage *u)
 {
-    json_t *v;
-
-    if ((v = json_object_get(usage, "input_tokens")) != NULL && json_is_integer(v)) {
-        u->input = json_integer_value(v);
-    }
-    if ((v = json_object_get(usage, "output_tokens")) != NULL && json_is_integer(v)) {
-        u->output = json_integer_value(v);
-    }
-    if ((v = json_object_get(usage, "cache_read_input_tokens")) != NULL && json_is_integer(v)) {
-        u->cache_read = json_integer_value(v);
-    }
-    v = json_object_get(usage, "cache_creation_input_tokens");
-    if (v != NULL && json_is_integer(v)) {
-        u->cache_write = json_integer_value(v);
-    }
+    read_count(usage, "input_tokens", &u->input);
+    read_count(usage, "output_tokens", &u->output);
+    read_count(usage, "cache_read_input_tokens", &u->cache_read);
+    read_count(usage, "cache_creation_input_tokens", &u->cache_write);
 }
 
 /* Reads the content blocks: text joined into text, tool_use blocks into calls. */

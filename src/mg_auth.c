@@ -167,19 +167,22 @@ mg_auth_is_ratelimit_header(const char *name)
 }
 
 int
-mg_auth_admit(const struct mg_key *key, int64_t now, struct mg_limit_header *hdrs, size_t *nhdrs)
+mg_auth_admit(const struct mg_key *key, int64_t now, int64_t tokens, int64_t *reserved,
+              struct mg_limit_header *hdrs, size_t *nhdrs)
 {
     struct mg_limit_info info;
     int ok;
 
     *nhdrs = 0;
+    *reserved = 0;
     if (!mg_auth_limited(key)) {
         return 1;
     }
-    ok = mg_limit_admit(key->limit, now, &info);
+    ok = mg_limit_admit(key->limit, now, tokens, &info);
     if (!ok) {
         *nhdrs = mg_limit_headers(&info, hdrs);
     }
+    *reserved = info.reserved;
     return ok;
 }
 
@@ -196,12 +199,12 @@ mg_auth_headers(const struct mg_key *key, int64_t now, struct mg_limit_header *h
 }
 
 void
-mg_auth_debit(const struct mg_key *key, int64_t input, int64_t output, int64_t now)
+mg_auth_settle(const struct mg_key *key, int64_t reserved, int64_t input, int64_t output,
+               int64_t now)
 {
-    int64_t tokens = (input > 0 ? input : 0) + (output > 0 ? output : 0);
-
-    if (key != NULL && key->tokens_per_minute > 0 && tokens > 0) {
-        mg_limit_debit_tokens(key->limit, tokens, now);
+    /* the bucket's own limit decides (a reload may have changed it since the admission) */
+    if (key != NULL && key->limit != NULL) {
+        mg_limit_settle(key->limit, reserved, mg_tokens_add(input, output), now);
     }
 }
 

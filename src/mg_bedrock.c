@@ -148,7 +148,8 @@ read_count(json_t *usage, const char *key, int64_t *v)
 {
     json_t *j = json_object_get(usage, key);
 
-    if (json_is_integer(j)) {
+    /* a number outside 0..2^53-1 is absent: sums of such numbers could overflow */
+    if (json_is_integer(j) && mg_tokens_valid(json_integer_value(j))) {
         *v = json_integer_value(j);
     }
 }

@@ -181,6 +181,23 @@ set_line(struct ctx *c, yaml_node_t *node, void *dst)
 }
 
 /*
+ * A non-empty string that goes into a request line or header as it is (anthropic_version,
+ * api_version, region, the aws_* values): a CR or LF would inject a header of the file's choice.
+ */
+static int
+set_nonempty_line(struct ctx *c, yaml_node_t *node, void *dst)
+{
+    if (set_line(c, node, dst) != MG_OK) {
+        return MG_ERR;
+    }
+    if (**(char **)dst == '\0') {
+        conf_error(c, node, "value must not be empty");
+        return MG_ERR;
+    }
+    return MG_OK;
+}
+
+/*
  * "http[s]://host[:port][/path]": no userinfo (curl would send it as Basic auth), no query or
  * fragment (the client's path and query are appended), a port from 1 to 65535, no control
  * bytes. schemes is a NULL-terminated list of the accepted prefixes. NULL when fine, else why.
@@ -686,14 +703,15 @@ static const struct field backend_fields[] = {
     {"proxy", set_proxy, offsetof(struct backend_in, b.proxy)},
     {"headers", set_headers, offsetof(struct backend_in, b.headers)},
     {"schema", set_schema, offsetof(struct backend_in, b.schema)},
-    {"api_version", set_nonempty_string, offsetof(struct backend_in, b.api_version)},
-    {"anthropic_version", set_nonempty_string, offsetof(struct backend_in, b.anthropic_version)},
+    /* every string below reaches a request line or header: no control characters */
+    {"api_version", set_nonempty_line, offsetof(struct backend_in, b.api_version)},
+    {"anthropic_version", set_nonempty_line, offsetof(struct backend_in, b.anthropic_version)},
     {"max_tokens", set_max_tokens, offsetof(struct backend_in, b.max_tokens)},
-    {"region", set_nonempty_string, offsetof(struct backend_in, b.region)},
-    {"aws_access_key_id", set_nonempty_string, offsetof(struct backend_in, b.aws_access_key_id)},
-    {"aws_secret_access_key", set_nonempty_string,
+    {"region", set_nonempty_line, offsetof(struct backend_in, b.region)},
+    {"aws_access_key_id", set_nonempty_line, offsetof(struct backend_in, b.aws_access_key_id)},
+    {"aws_secret_access_key", set_nonempty_line,
      offsetof(struct backend_in, b.aws_secret_access_key)},
-    {"aws_session_token", set_string, offsetof(struct backend_in, b.aws_session_token)},
+    {"aws_session_token", set_line, offsetof(struct backend_in, b.aws_session_token)},
     {"timeouts", set_timeouts, offsetof(struct backend_in, t)},
     {"health", set_health, offsetof(struct backend_in, h)},
 };

@@ -622,6 +622,33 @@ mg_json_chunk_kind(const char *data, size_t len)
 
 #undef KEY_IS
 
+/*
+ * 1 for the keys that bound an answer's length (the token limit's estimate adds the value):
+ * max_tokens, max_completion_tokens, and the Responses API's max_output_tokens.
+ */
+static int
+max_tokens_key(const char *key, size_t klen)
+{
+    return (klen == 10 && memcmp(key, "max_tokens", 10) == 0) ||
+           (klen == 21 && memcmp(key, "max_completion_tokens", 21) == 0) ||
+           (klen == 17 && memcmp(key, "max_output_tokens", 17) == 0);
+}
+
+/* The whole number p[0..e) (digits only), saturated at MG_TOKENS_MAX; 0 for any other value. */
+static int64_t
+whole_number(const unsigned char *p, const unsigned char *e)
+{
+    int64_t n = 0;
+
+    for (; p < e; p++) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+        n = n > MG_TOKENS_MAX ? n : n * 10 + (*p - '0');
+    }
+    return n > MG_TOKENS_MAX ? MG_TOKENS_MAX : n;
+}
+
 int
 mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
                      struct mg_json_req *out)
@@ -672,6 +699,14 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
             if ((rc = scan_stream_options(&s, out)) != MG_JSON_OK) {
                 return rc;
             }
+        } else if (!koverflow && max_tokens_key(key, klen)) {
+            const unsigned char *v = s.p;
+            int64_t n;
+            if (scan_value(&s) != MG_JSON_OK) {
+                return MG_JSON_INVALID;
+            }
+            n = whole_number(v, s.p);
+            out->max_tokens = n > out->max_tokens ? n : out->max_tokens;
         } else if (!koverflow && klen == 6 && memcmp(key, "stream", 6) == 0) {
             out->stream = (size_t)(s.end - s.p) >= 4 && memcmp(s.p, "true", 4) == 0;
             if (scan_value(&s) != MG_JSON_OK) {

@@ -33,7 +33,8 @@ mg_oai_usage_totals(const struct mg_oai_usage *u, struct mg_usage *out)
     if (u->input < 0 && u->cache_read < 0 && u->cache_write < 0) {
         out->input = -1;
     } else {
-        out->input = known(u->input) + known(u->cache_read) + known(u->cache_write);
+        /* saturating: three counts near 2^53 must not overflow (mg_tokens_add) */
+        out->input = mg_tokens_add(mg_tokens_add(u->input, u->cache_read), u->cache_write);
     }
     out->output = u->output;
 }
@@ -47,7 +48,7 @@ mg_oai_usage_json(const struct mg_oai_usage *u, struct mg_buf *out)
     return mg_buf_printf(out, "{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
                          ",\"total_tokens\":%" PRId64 ",\"prompt_tokens_details\":"
                          "{\"cached_tokens\":%" PRId64 "}}", known(t.input), known(t.output),
-                         known(t.input) + known(t.output), known(u->cache_read));
+                         mg_tokens_add(t.input, t.output), known(u->cache_read));
 }
 
 void

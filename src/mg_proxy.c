@@ -71,6 +71,7 @@ struct preq {
     const struct mg_rule     *rule;
     int                       rule_index;
     const struct mg_key      *key;         /* the client's key, in conf; NULL without auth */
+    int64_t                   reserved;    /* tokens admission reserved; settled in account() */
     char                     *path;
     char                     *upath;
     char                     *query;
@@ -122,6 +123,7 @@ static void
 account(struct preq *p, int status, const struct mg_backend *backend, int cut)
 {
     struct mg_access_rec r;
+    int ok;
 
     memset(&r, 0, sizeof(r));
     r.request_id = p->request_id;
@@ -149,7 +151,12 @@ account(struct preq *p, int status, const struct mg_backend *backend, int cut)
     }
     r.stream = p->jr.stream;
     r.key = p->key != NULL ? p->key->name : NULL;
-    mg_auth_debit(p->key, r.input_tokens, r.output_tokens, mg_now_ms());
+    /* the reservation becomes the answer's usage; error answers and requests that got no
+     * answer (a refusal of ours, all attempts failed, the client gone first) debit nothing */
+    ok = status >= 200 && status < 300;
+    mg_auth_settle(p->key, p->reserved, ok ? r.input_tokens : 0, ok ? r.output_tokens : 0,
+                   mg_now_ms());
+    p->reserved = 0;
     mg_reply_account(p->w, p->req, &r, backend ? backend->name : NULL, 1);
 }
 
@@ -648,6 +655,7 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     p->rule = &conf->rules[a->rule];
     p->rule_index = a->rule;
     p->key = a->key;
+    p->reserved = a->reserved;
     p->t0 = req->t0_us;
     take_request(p, a, req);
     mg_attempt_init(&p->at, w->base, w->upstream, (size_t)conf->max_body_size + 64 * 1024,

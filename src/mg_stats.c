@@ -63,6 +63,21 @@ bump(atomic_uint_fast64_t *c, uint64_t by)
                           memory_order_relaxed);
 }
 
+/* A token counter: saturates at MG_TOKENS_MAX (SPEC: usage sums never overflow). */
+static inline void
+bump_tokens(atomic_uint_fast64_t *c, int64_t by)
+{
+    int64_t v = (int64_t)atomic_load_explicit(c, memory_order_relaxed);
+
+    atomic_store_explicit(c, (uint64_t)mg_tokens_add(v, by), memory_order_relaxed);
+}
+
+static int
+is_tokens(int kind)
+{
+    return kind == K_TOK_IN || kind == K_TOK_OUT || kind == K_KEY_TOK_IN || kind == K_KEY_TOK_OUT;
+}
+
 struct mg_stats *
 mg_stats_create(void)
 {
@@ -208,10 +223,10 @@ mg_stats_tokens(struct mg_stats *st, const char *model, const char *backend, int
     struct series *s;
 
     if (input > 0 && (s = series_get(st, K_TOK_IN, model, backend, 0)) != NULL) {
-        bump(&s->value, (uint64_t)input);
+        bump_tokens(&s->value, input);
     }
     if (output > 0 && (s = series_get(st, K_TOK_OUT, model, backend, 0)) != NULL) {
-        bump(&s->value, (uint64_t)output);
+        bump_tokens(&s->value, output);
     }
 }
 
@@ -224,10 +239,10 @@ mg_stats_key(struct mg_stats *st, const char *key, int code, int64_t input, int6
         bump(&s->value, 1);
     }
     if (input > 0 && (s = series_get(st, K_KEY_TOK_IN, key, "", 0)) != NULL) {
-        bump(&s->value, (uint64_t)input);
+        bump_tokens(&s->value, input);
     }
     if (output > 0 && (s = series_get(st, K_KEY_TOK_OUT, key, "", 0)) != NULL) {
-        bump(&s->value, (uint64_t)output);
+        bump_tokens(&s->value, output);
     }
 }
 
@@ -322,6 +337,8 @@ merge_workers(struct merged **out, int *inflight)
     struct merged *m;
     size_t *slot;     /* open addressing over m: index + 1, 0 when empty */
     size_t nm = 0, cap = 0, nslots, i, j;
+    struct merged *dst;
+    uint64_t v;
     int w;
 
     for (w = 0; w < WORKERS_MAX; w++) {
@@ -358,7 +375,11 @@ merge_workers(struct merged **out, int *inflight)
                 m[nm].b = s->b;
                 slot[j] = ++nm;
             }
-            m[slot[j] - 1].value += atomic_load_explicit(&s->value, memory_order_relaxed);
+            v = atomic_load_explicit(&s->value, memory_order_relaxed);
+            dst = &m[slot[j] - 1];
+            dst->value = is_tokens(s->kind) ? (uint64_t)mg_tokens_add((int64_t)dst->value,
+                                                                      (int64_t)v)
+                                            : dst->value + v;
         }
     }
     free(slot);

@@ -119,17 +119,23 @@ read_usage(const char *v, const char *end, struct mg_usage *u)
         }
         p = skip_ws(p + 1, end);
         if (p < end && *p >= '0' && *p <= '9') {
-            int64_t n = 0;
+            int64_t n = 0, *dst = NULL;
             size_t klen = (size_t)(ke - k);
-            while (p < end && *p >= '0' && *p <= '9' && n < INT64_MAX / 10) {
-                n = n * 10 + (*p++ - '0');
+            /* past MG_TOKENS_MAX the digits are skipped and n stays above it: no overflow */
+            for (; p < end && *p >= '0' && *p <= '9'; p++) {
+                n = n > MG_TOKENS_MAX ? n : n * 10 + (*p - '0');
             }
             if ((klen == 13 && memcmp(k, "prompt_tokens", 13) == 0) ||
                 (klen == 12 && memcmp(k, "input_tokens", 12) == 0)) {
-                u->input = n;
+                dst = &u->input;
             } else if ((klen == 17 && memcmp(k, "completion_tokens", 17) == 0) ||
                        (klen == 13 && memcmp(k, "output_tokens", 13) == 0)) {
-                u->output = n;
+                dst = &u->output;
+            }
+            /* a number that is not an integer in 0..2^53-1 is absent, as if not reported */
+            if (dst != NULL && mg_tokens_valid(n) &&
+                !(p < end && (*p == '.' || *p == 'e' || *p == 'E'))) {
+                *dst = n;
             }
         }
         p = skip_value(p, end);

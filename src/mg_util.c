@@ -360,6 +360,21 @@ mg_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int
+mg_tokens_valid(int64_t v)
+{
+    return v >= 0 && v <= MG_TOKENS_MAX;
+}
+
+int64_t
+mg_tokens_add(int64_t a, int64_t b)
+{
+    a = a < 0 ? 0 : a > MG_TOKENS_MAX ? MG_TOKENS_MAX : a;
+    b = b < 0 ? 0 : b > MG_TOKENS_MAX ? MG_TOKENS_MAX : b;
+    /* both at most 2^53 - 1: the sum fits easily, then it is clamped */
+    return a + b > MG_TOKENS_MAX ? MG_TOKENS_MAX : a + b;
+}
+
 uint64_t
 mg_rand_next(uint64_t *state)
 {

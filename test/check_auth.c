@@ -27,6 +27,9 @@
 #define K_TINY   "mgk-tiny-1b2c3d4e5f6a7b8c9d0e1f2a"
 #define K_TOK    "mgk-tok-9f8e7d6c5b4a39281706f5e4d"
 #define K_STREAM "mgk-stream-c0ffee00deadbeef1234567"
+#define K_BURST  "mgk-burst-8a7b6c5d4e3f2a1b0c9d8e7f"
+#define K_BIG    "mgk-big-0f1e2d3c4b5a69788796a5b4c"
+#define K_BACK   "mgk-back-13579bdf2468ace013579bdf"
 #define K_SHORT  "sh0rt-k3y"
 #define K_WRONG  "mgk-wrong-7777777777777777777777"
 /* the reload case's */
@@ -37,7 +40,8 @@
 #define K_CLMP   "mgk-clamp-55555555555555555555555"
 
 static const char *const all_keys[] = {K_FULL, K_RESTR, K_CONC, K_TINY, K_TOK, K_STREAM,
-                                       K_SHORT, K_WRONG, K_ROT1, K_ROT2, K_GONE, K_LIM, K_CLMP};
+                                       K_BURST, K_BIG, K_BACK, K_SHORT, K_WRONG, K_ROT1,
+                                       K_ROT2, K_GONE, K_LIM, K_CLMP};
 
 /* ---- unit: the key module ------------------------------------------------------------------ */
 
@@ -173,13 +177,13 @@ START_TEST(find_and_allow)
 }
 END_TEST
 
-/* The glue to mg_limit: a 429's headers, an answer's trios, debits, and reloads by name. */
+/* The glue to mg_limit: a 429's headers, an answer's trios, reservations, and reloads by name. */
 START_TEST(limits_through_snapshots)
 {
     struct mg_limit_header h[MG_LIMIT_HEADERS_MAX];
     struct mg_key k1, k2;
     size_t n, i;
-    int64_t t = 1000000;
+    int64_t t = 1000000, res1, res2, res3;
     int got_retry = 0;
 
     memset(&k1, 0, sizeof(k1));
@@ -189,10 +193,12 @@ START_TEST(limits_through_snapshots)
     k1.limit = mg_limit_get("glue");
     mg_auth_apply(&k1, 1, t);
     ck_assert(mg_auth_limited(&k1));
-    ck_assert(mg_auth_admit(&k1, t, h, &n));
+    ck_assert(mg_auth_admit(&k1, t, 10, &res1, h, &n));
     ck_assert_uint_eq(n, 0);
-    ck_assert(mg_auth_admit(&k1, t, h, &n));
-    ck_assert(!mg_auth_admit(&k1, t, h, &n));
+    ck_assert_int_eq(res1, 10);
+    ck_assert(mg_auth_admit(&k1, t, 10, &res2, h, &n));
+    ck_assert(!mg_auth_admit(&k1, t, 10, &res3, h, &n));
+    ck_assert_int_eq(res3, 0);
     ck_assert_uint_eq(n, 7);
     for (i = 0; i < n; i++) {
         if (strcmp(h[i].name, "Retry-After") == 0) {
@@ -205,20 +211,30 @@ START_TEST(limits_through_snapshots)
     }
     ck_assert(got_retry);
 
-    /* tokens: 230 debited from 100 is a debt of 130; the answer's trio says 0 left */
-    mg_auth_debit(&k1, 200, 30, t);
+    /* the first answer used 230 for its 10: the bucket is empty (never below: full in 60 s) */
+    mg_auth_settle(&k1, res1, 200, 30, t);
     n = mg_auth_headers(&k1, t, h);
     ck_assert_uint_eq(n, 6);
     ck_assert_str_eq(h[4].name, "x-ratelimit-remaining-tokens");
     ck_assert_str_eq(h[4].value, "0");
-    /* 30 s later the request bucket holds one again, but the token debt still refuses */
-    ck_assert(!mg_auth_admit(&k1, t + 30000, h, &n));
+    ck_assert_str_eq(h[5].value, "1m0s");
+    /* the second got no answer: its 10 come back */
+    mg_auth_settle(&k1, res2, 0, 0, t);
+    n = mg_auth_headers(&k1, t, h);
+    ck_assert_str_eq(h[4].value, "10");
+    /* 30 s later the request bucket holds one again, but 70 tokens are 6 s away (60 there) */
+    ck_assert(!mg_auth_admit(&k1, t + 30000, 70, &res3, h, &n));
     ck_assert_uint_eq(n, 7);
     ck_assert_str_eq(h[6].name, "Retry-After");
-    /* back to one token at 100/min: 131 tokens, 78.6 s after the debit, 48.6 s from now */
-    ck_assert_str_eq(h[6].value, "49");
-    ck_assert(!mg_auth_admit(&k1, t + 78599, h, &n));
-    ck_assert(mg_auth_admit(&k1, t + 78600, h, &n));
+    ck_assert_str_eq(h[6].value, "6");
+    ck_assert(!mg_auth_admit(&k1, t + 35999, 70, &res3, h, &n));
+    ck_assert(mg_auth_admit(&k1, t + 36000, 70, &res3, h, &n));
+    ck_assert_int_eq(res3, 70);
+    /* absurd usage: a saturating sum, and an empty bucket full again within a minute */
+    mg_auth_settle(&k1, res3, INT64_MAX, INT64_MAX, t + 36000);
+    n = mg_auth_headers(&k1, t + 36000, h);
+    ck_assert_str_eq(h[4].value, "0");
+    ck_assert_str_eq(h[5].value, "1m0s");
 
     /* a reload: another snapshot's key of the same name shares the bucket; a lower limit clamps */
     memset(&k2, 0, sizeof(k2));
@@ -228,16 +244,18 @@ START_TEST(limits_through_snapshots)
     ck_assert_ptr_eq(k2.limit, k1.limit);
     t += 300000;   /* both buckets full again */
     mg_auth_apply(&k2, 1, t);
-    ck_assert(mg_auth_admit(&k2, t, h, &n));
-    ck_assert(!mg_auth_admit(&k2, t, h, &n));
+    ck_assert(mg_auth_admit(&k2, t, 10, &res1, h, &n));
+    ck_assert_int_eq(res1, 0);   /* no token limit: nothing reserved */
+    ck_assert(!mg_auth_admit(&k2, t, 10, &res1, h, &n));
     n = mg_auth_headers(&k2, t, h);
     ck_assert_uint_eq(n, 3);   /* the token limit is gone with the reload */
     ck_assert_str_eq(h[0].value, "1");
 
     /* NULL and unlimited keys pass without headers */
-    ck_assert(mg_auth_admit(NULL, t, h, &n));
+    ck_assert(mg_auth_admit(NULL, t, 10, &res1, h, &n));
+    ck_assert_int_eq(res1, 0);
     ck_assert_uint_eq(mg_auth_headers(NULL, t, h), 0);
-    mg_auth_debit(NULL, 5, 5, t);
+    mg_auth_settle(NULL, 0, 5, 5, t);
 }
 END_TEST
 
@@ -459,7 +477,7 @@ stop_gw(void)
 static void
 start_http(void)
 {
-    char conf[4096], hex[65];
+    char conf[8192], hex[65];
     unsigned char d[MG_AUTH_DIGEST_LEN];
 
     start_fake();
@@ -472,6 +490,7 @@ start_http(void)
              "rules:\n"
              "  - {models: [m-a, m-b, m-c], backends: [{backend: a}]}\n"
              "  - {models: ['pre-*'], backends: [{backend: a}]}\n"
+             "  - {models: [m-off], list: false, backends: [{backend: a, weight: 0}]}\n"
              "auth:\n  keys:\n"
              "    - {name: full, key: " K_FULL "}\n"
              "    - {name: restr, key_sha256: %s, models: [m-a, 'pre-*']}\n"
@@ -479,6 +498,9 @@ start_http(void)
              "    - {name: tiny, key: " K_TINY ", requests_per_minute: 2}\n"
              "    - {name: tok, key: " K_TOK ", tokens_per_minute: 100}\n"
              "    - {name: stream, key: " K_STREAM ", tokens_per_minute: 1000}\n"
+             "    - {name: burst, key: " K_BURST ", tokens_per_minute: 100}\n"
+             "    - {name: big, key: " K_BIG ", tokens_per_minute: 100}\n"
+             "    - {name: back, key: " K_BACK ", tokens_per_minute: 100}\n"
              "    - {name: short, key: " K_SHORT "}\n",
              gw_port, gw_access, fk_port, hex);
     write_file(gw_conf, conf);
@@ -784,7 +806,11 @@ START_TEST(token_limit_from_usage)
     int ok = 0, i;
     double secs;
 
-    /* 100 tokens a minute, 30 an answer: 70, 40, 10 left, then -20 (debt): 4 answers */
+    /*
+     * 100 tokens a minute. Each request ({"model":"m-a","messages":[]}, 29 bytes) reserves 7 and
+     * its answer settles at 30: 70, 40, 10 left; the fourth (10 >= 7) empties the bucket (its
+     * 30 would be -20: never below empty), the fifth waits for its 7.
+     */
     for (i = 0; i < 10; i++) {
         chat("m-a", BEARER(K_TOK), u, &r);
         if (r.status != 200) {
@@ -797,21 +823,22 @@ START_TEST(token_limit_from_usage)
     }
     secs = (double)(mg_now_ms() - t0) / 1000.0;
     assert_error(&r, 429, "rate_limit_exceeded");
-    ck_assert_int_eq(hnum(&r, "x-ratelimit-remaining-tokens"), 0);
-    /* 21 tokens to get back to one, at 100 a minute: about 13 s */
-    ck_assert_msg(hnum(&r, "retry-after") >= 1 && hnum(&r, "retry-after") <= 13, "%ld",
+    ck_assert_int_lt(hnum(&r, "x-ratelimit-remaining-tokens"), 7);
+    /* 7 tokens at 100 a minute: 4.2 s */
+    ck_assert_msg(hnum(&r, "retry-after") >= 1 && hnum(&r, "retry-after") <= 5, "%ld",
                   hnum(&r, "retry-after"));
     mg_test_resp_free(&r);
-    /* the refill during the loop (100/min) can only have added an answer if it took > 12 s */
-    ck_assert_msg(secs > 12 ? ok >= 4 : ok == 4, "%d answers in %.1f s", ok, secs);
+    /* the refill during the loop (100/min) can only have added an answer if it took > 4 s */
+    ck_assert_msg(secs > 4 ? ok >= 4 : ok == 4, "%d answers in %.1f s", ok, secs);
 }
 END_TEST
 
-/* Streams are debited too, from the usage the gateway asks for and hides from the client. */
+/* Streams are settled too, from the usage the gateway asks for and hides from the client. */
 START_TEST(token_limit_streams)
 {
     const char *u[] = {"x-fake-usage: 400,500", NULL};
     const char *body = "{\"model\":\"m-a\",\"stream\":true,\"messages\":[]}";
+    const char *large = "{\"model\":\"m-a\",\"stream\":true,\"max_tokens\":900,\"messages\":[]}";
     struct mg_test_resp r;
     long left;
 
@@ -822,15 +849,206 @@ START_TEST(token_limit_streams)
     mg_test_resp_free(&r);
     chat("m-a", BEARER(K_STREAM), NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    /* the trio was made before this answer's own 30 were debited: 1000 - 900, plus refill */
+    /* the trio is made with this request's 7 reserved: 1000 - 900 - 7, plus refill */
     left = hnum(&r, "x-ratelimit-remaining-tokens");
-    ck_assert_msg(left >= 99 && left < 200, "remaining tokens %ld", left);
+    ck_assert_msg(left >= 92 && left < 200, "remaining tokens %ld", left);
     mg_test_resp_free(&r);
     call("POST", "/v1/chat/completions", body, BEARER(K_STREAM), u, &r);
-    ck_assert_int_eq(r.status, 200);   /* admitted while above one token: now in debt */
+    ck_assert_int_eq(r.status, 200);   /* 70 hold its 10; its 900 then empty the bucket */
     mg_test_resp_free(&r);
-    call("POST", "/v1/chat/completions", body, BEARER(K_STREAM), u, &r);
+    /* 910 (43 bytes / 4 + 900) are most of a minute away */
+    call("POST", "/v1/chat/completions", large, BEARER(K_STREAM), u, &r);
     assert_error(&r, 429, "rate_limit_exceeded");
+    ck_assert_msg(hnum(&r, "retry-after") >= 30 && hnum(&r, "retry-after") <= 60, "%ld",
+                  hnum(&r, "retry-after"));
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+/* ---- token reservations: concurrent bursts, the debt cap, reservations given back ---- */
+
+static json_t *access_line(const char *needle);
+
+#define BURST 20
+
+struct burst {
+    pthread_barrier_t *go;
+    const char        *key;
+    const char        *body;
+    const char        *usage;     /* the x-fake-usage line */
+    long               status;
+    long               retry_after;
+};
+
+static void *
+burst_client(void *arg)
+{
+    struct burst *b = arg;
+    const char *h[] = {b->key, b->usage, "Content-Type: application/json", NULL};
+    struct mg_test_resp r;
+    char url[128];
+    const char *v;
+    char buf[32];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gw_port);
+    pthread_barrier_wait(b->go);
+    mg_test_http("POST", url, b->body, strlen(b->body), h, &r);
+    b->status = r.status;
+    v = mg_test_header(&r, "retry-after", buf, sizeof(buf));
+    b->retry_after = v != NULL ? strtol(v, NULL, 10) : -1;
+    mg_test_resp_free(&r);
+    return NULL;
+}
+
+/* BURST requests at once; returns how many were admitted (200), the others must be 429. */
+static int
+run_burst(const char *keyline, const char *body, const char *usage, long *max_retry)
+{
+    pthread_t th[BURST];
+    struct burst b[BURST];
+    pthread_barrier_t go;
+    int i, ok = 0;
+
+    pthread_barrier_init(&go, NULL, BURST);
+    for (i = 0; i < BURST; i++) {
+        b[i].go = &go;
+        b[i].key = keyline;
+        b[i].body = body;
+        b[i].usage = usage;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, burst_client, &b[i]), 0);
+    }
+    *max_retry = 0;
+    for (i = 0; i < BURST; i++) {
+        pthread_join(th[i], NULL);
+    }
+    pthread_barrier_destroy(&go);
+    for (i = 0; i < BURST; i++) {
+        ck_assert_msg(b[i].status == 200 || b[i].status == 429, "status %ld", b[i].status);
+        if (b[i].status == 200) {
+            ok++;
+            continue;
+        }
+        ck_assert_msg(b[i].retry_after >= 1 && b[i].retry_after <= 60, "Retry-After %ld",
+                      b[i].retry_after);
+        *max_retry = b[i].retry_after > *max_retry ? b[i].retry_after : *max_retry;
+    }
+    return ok;
+}
+
+/*
+ * A tokens_per_minute: 100 key, 20 concurrent requests with max_tokens: 50. Each body is 80
+ * bytes, so each reserves 80 / 4 + 50 = 70 when admitted, and only when the bucket holds 70:
+ * the first leaves 30, and the next needs 40 more, 24 s of refill at 100 a minute. So exactly
+ * one is admitted (its answer reports 40 + 30 = 70: the settlement changes nothing), the 19
+ * others get 429 with Retry-After at most 24. Before, all were admitted (tokens were only
+ * debited after the answers) and the key owed ~1,400 tokens.
+ */
+START_TEST(token_reservations_bound_a_burst)
+{
+    const char *body = "{\"model\":\"m-a\",\"max_tokens\":50,\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"hello t\"}]}";
+    int64_t t0 = mg_now_ms(), ms;
+    long max_retry;
+    int ok;
+
+    ck_assert_uint_eq(strlen(body), 80);
+    ok = run_burst(BEARER(K_BURST), body, "x-fake-usage: 40,30", &max_retry);
+    ms = mg_now_ms() - t0;
+    fprintf(stderr, "token_reservations_bound_a_burst: %d of %d admitted in %lld ms, "
+            "Retry-After up to %ld s\n", ok, BURST, (long long)ms, max_retry);
+    /* a burst slower than 24 s (never seen) could admit one more each 42 s after that */
+    ck_assert_msg(ms < 24000 ? ok == 1 : ok >= 1 && ok <= 2 + (int)((ms - 24000) / 42000),
+                  "%d admitted in %lld ms", ok, (long long)ms);
+    ck_assert_msg(max_retry >= 1 && max_retry <= 24, "Retry-After %ld", max_retry);
+}
+END_TEST
+
+/*
+ * After a burst of answers that report far more than the limit, the key waits at most a minute:
+ * the bucket is empty, never in debt. Before, 50,000 tokens on a 100-token key meant 8.3 hours
+ * (Retry-After: 29999) per answer of the burst.
+ */
+START_TEST(retry_after_capped_after_large_usage)
+{
+    const char *small = "{\"model\":\"m-a\",\"messages\":[]}";   /* 29 bytes: 7 tokens */
+    const char *large = "{\"model\":\"m-a\",\"max_tokens\":1000,\"messages\":[]}";
+    const char *u[] = {"x-fake-usage: 50000,0", NULL};
+    struct mg_test_resp r;
+    long max_retry, ra;
+    int ok;
+
+    /* up to 14 of 20 fit (7 each); each answer then reports 50,000 */
+    ok = run_burst(BEARER(K_BIG), small, "x-fake-usage: 50000,0", &max_retry);
+    ck_assert_int_ge(ok, 1);
+    /* the bucket is empty now: a request as large as the limit waits for a full bucket */
+    call("POST", "/v1/chat/completions", large, BEARER(K_BIG), u, &r);
+    assert_error(&r, 429, "rate_limit_exceeded");
+    ra = hnum(&r, "retry-after");
+    /* 1000 is capped at the capacity, 100: a full bucket, 60 s at most from empty */
+    ck_assert_msg(ra >= 1 && ra <= 60, "Retry-After %ld after %d answers of 50,000", ra, ok);
+    ck_assert_int_eq(hnum(&r, "x-ratelimit-remaining-tokens"), 0);
+    ck_assert_ptr_nonnull(strstr(hdr(&r, "x-ratelimit-reset-tokens"), "s"));
+    ck_assert_msg(strchr(hdr(&r, "x-ratelimit-reset-tokens"), 'h') == NULL &&
+                  (strchr(hdr(&r, "x-ratelimit-reset-tokens"), 'm') == NULL ||
+                   strcmp(hdr(&r, "x-ratelimit-reset-tokens"), "1m0s") == 0),
+                  "reset %s", hdr(&r, "x-ratelimit-reset-tokens"));
+    mg_test_resp_free(&r);
+    /* a small request waits only for its own 7 tokens: 4.2 s from empty */
+    chat("m-a", BEARER(K_BIG), NULL, &r);
+    assert_error(&r, 429, "rate_limit_exceeded");
+    ck_assert_msg(hnum(&r, "retry-after") >= 1 && hnum(&r, "retry-after") <= 5, "%ld",
+                  hnum(&r, "retry-after"));
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+/*
+ * A request that gets no answer gives its reservation back in full: an error answer (all
+ * attempts failed), a refusal of the gateway after admission (a rule with no enabled backend),
+ * a client that left before the answer. Each reserves 80 / 4 + 60 = 80 of the key's 100; without
+ * the give-back the next one (80) would be refused for ~36 s.
+ */
+START_TEST(reservations_given_back_without_answer)
+{
+    static const char body[] = "{\"model\":\"m-a\",\"max_tokens\":60,\"messages\":[{\"role\":"
+                               "\"user\",\"content\":\"hello t\"}]}";
+    static const char off[] = "{\"model\":\"m-off\",\"max_tokens\":60,\"messages\":[{\"role\":"
+                              "\"user\",\"content\":\"hello\"}]}";
+    const char *fail[] = {"x-fake-status: 500", NULL};
+    const char *small[] = {"x-fake-usage: 3,2", NULL};
+    char raw[1024];
+    struct mg_test_resp r;
+    struct mg_buf out;
+    json_t *j;
+    int n;
+
+    ck_assert_uint_eq(strlen(body), 80);
+    ck_assert_uint_eq(strlen(off), 80);
+    /* the backend fails (500, then 500 again on the retry): passed through, nothing debited */
+    call("POST", "/v1/chat/completions", body, BEARER(K_BACK), fail, &r);
+    ck_assert_int_eq(r.status, 500);
+    mg_test_resp_free(&r);
+    /* the gateway refuses it after admission: no backend is enabled for m-off */
+    call("POST", "/v1/chat/completions", off, BEARER(K_BACK), NULL, &r);
+    assert_error(&r, 502, "upstream_unavailable");
+    mg_test_resp_free(&r);
+    /* so 80 fit again; this one's answer settles at 5 (95 left) */
+    call("POST", "/v1/chat/completions", body, BEARER(K_BACK), small, &r);
+    ck_assert_msg(r.status == 200, "%ld: %s", r.status, r.body.data);
+    mg_test_resp_free(&r);
+    /* a client that leaves while the backend is still thinking (499) */
+    n = snprintf(raw, sizeof(raw), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                 "Authorization: Bearer " K_BACK "\r\nx-fake-delay-ms: 10000\r\n"
+                 "x-request-id: auth-back-gone\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    mg_buf_init(&out, 1 << 16);
+    ck_assert_int_eq(mg_test_raw(gw_port, raw, (size_t)n, 300, &out), 0);   /* no answer yet */
+    mg_buf_deinit(&out);
+    j = access_line("auth-back-gone");   /* the gateway saw it leave */
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "status")), 499);
+    json_decref(j);
+    call("POST", "/v1/chat/completions", body, BEARER(K_BACK), small, &r);
+    ck_assert_msg(r.status == 200, "%ld after the client left: %s", r.status, r.body.data);
     mg_test_resp_free(&r);
 }
 END_TEST
@@ -1181,6 +1399,9 @@ auth_suite(void)
     tcase_add_test(t, request_limit_headers);
     tcase_add_test(t, token_limit_from_usage);
     tcase_add_test(t, token_limit_streams);
+    tcase_add_test(t, token_reservations_bound_a_burst);
+    tcase_add_test(t, retry_after_capped_after_large_usage);
+    tcase_add_test(t, reservations_given_back_without_answer);
     tcase_add_test(t, budget_under_concurrency);
     tcase_add_test(t, key_metrics);
     tcase_add_test(t, key_in_access_log);

@@ -1,4 +1,5 @@
 /* Unit tests: config loading, defaults, ${VAR}, and errors with their positions. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +224,78 @@ START_TEST(errors_with_positions)
 }
 END_TEST
 
+/*
+ * No config string that reaches a request may hold a control character: each such key, with a
+ * CR LF (a header injection: "X-Evil: 1" would be sent to the backend), a lone LF and an ESC,
+ * is an error at the value's own line and column.
+ */
+START_TEST(no_control_characters_in_request_strings)
+{
+    static const struct {
+        const char *before;   /* a backend that is valid but for the key */
+        const char *key;
+        const char *want;
+    } cases[] = {
+        {"    schema: azure\n    url: 'http://x'\n    api_key: k\n", "api_version",
+         "value holds a control character"},
+        {"    schema: anthropic\n    url: 'http://x'\n    api_key: k\n", "anthropic_version",
+         "value holds a control character"},
+        {"    schema: bedrock\n    aws_access_key_id: AK\n    aws_secret_access_key: SK\n",
+         "region", "value holds a control character"},
+        {"    schema: bedrock\n    region: eu-west-1\n    aws_secret_access_key: SK\n",
+         "aws_access_key_id", "value holds a control character"},
+        {"    schema: bedrock\n    region: eu-west-1\n    aws_access_key_id: AK\n",
+         "aws_secret_access_key", "value holds a control character"},
+        {"    schema: bedrock\n    region: eu-west-1\n    aws_access_key_id: AK\n"
+         "    aws_secret_access_key: SK\n", "aws_session_token",
+         "value holds a control character"},
+        {"    url: 'http://x'\n", "api_key", "value holds a control character"},
+        {"", "url", "has a control character or a space"},
+    };
+    static const char *const bad[] = {"v1\\r\\nX-Evil: 1", "v1\\n", "v1\\u001b[31m", "v1\\u007f"};
+    char text[1024], want[256];
+    struct mg_conf *c;
+    size_t i, j;
+    int line;
+
+    for (i = 0; i < MG_ARRAY_LEN(cases); i++) {
+        for (j = 0; j < MG_ARRAY_LEN(bad); j++) {
+            const char *b = cases[i].before;
+            line = 3;   /* "backends:", "  - name: a", then the lines before */
+            for (; *b; b++) {
+                line += *b == '\n';
+            }
+            snprintf(text, sizeof(text), "backends:\n  - name: a\n%s    %s: \"%s%s\"\n",
+                     cases[i].before, cases[i].key, strcmp(cases[i].key, "url") == 0 ?
+                     "http://x/" : "", bad[j]);
+            /* the column of the value: 4 spaces, the key, ": ", then the quote */
+            snprintf(want, sizeof(want), "t.yaml:%d:%zu: ", line, 4 + strlen(cases[i].key) + 3);
+            ck_refused(text, want);
+            ck_refused(text, cases[i].want);
+        }
+        /* the same value without the control character loads (the case is otherwise valid) */
+        snprintf(text, sizeof(text), "backends:\n  - name: a\n%s    %s: \"%sv1\"\n",
+                 cases[i].before, cases[i].key, strcmp(cases[i].key, "url") == 0 ?
+                 "http://x/" : "");
+        c = parse(text);
+        ck_assert_msg(c != NULL, "%s\n%s", text, errs.data);
+        mg_conf_unref(c);
+    }
+    /* headers, and a client key, the same */
+    ck_refused("backends:\n  - name: a\n    url: 'http://x'\n    headers:\n"
+               "      h: \"a\\r\\nb: c\"\n",
+               "t.yaml:5:10: header value holds a control character");
+    ck_refused("auth:\n  keys:\n    - name: a\n      key: \"0123456789abcdef\\r\\nX: 1\"\n",
+               "t.yaml:4:12: the key of \"a\" holds control characters");
+    /* a newline that comes from the environment is refused just the same */
+    setenv("MG_TEST_NL", "2023-06-01\r\nX-Evil: 1", 1);
+    ck_refused("backends:\n  - name: a\n    schema: anthropic\n    url: 'http://x'\n"
+               "    api_key: k\n    anthropic_version: ${MG_TEST_NL}\n",
+               "t.yaml:6:24: value holds a control character");
+    unsetenv("MG_TEST_NL");
+}
+END_TEST
+
 START_TEST(yaml_syntax_error_position)
 {
     ck_refused("listen: 127.0.0.1:8080\nbackends:\n  - name: a\n   url: x\n", "t.yaml:4:");
@@ -310,6 +383,7 @@ conf_suite(void)
     tcase_add_test(t, created_forms);
     tcase_add_test(t, access_log_off);
     tcase_add_test(t, errors_with_positions);
+    tcase_add_test(t, no_control_characters_in_request_strings);
     tcase_add_test(t, yaml_syntax_error_position);
     tcase_add_test(t, all_errors_at_once);
     tcase_add_test(t, env_substitution);

@@ -930,6 +930,45 @@ START_TEST(config_check_flag)
 }
 END_TEST
 
+/*
+ * `modelgate -t` refuses a file whose strings that reach requests hold control characters: an
+ * anthropic_version with CR LF would send an extra header ("X-Evil: 1") on every request.
+ */
+START_TEST(config_check_refuses_control_characters)
+{
+    char cmd[512], out[4096], want[300];
+    const char *bad = mg_test_write_temp(2,
+        "backends:\n"
+        "  - name: claude\n"
+        "    schema: anthropic\n"
+        "    url: https://api.anthropic.com\n"
+        "    api_key: k\n"
+        "    anthropic_version: \"2023-06-01\\r\\nX-Evil: 1\"\n"
+        "  - {name: br, schema: bedrock, region: \"eu-west-1\\n\", aws_access_key_id: AK,"
+        " aws_secret_access_key: SK}\n"
+        "  - {name: az, schema: azure, url: 'https://x', api_key: k, api_version: \"v\\r\"}\n"
+        "rules: [{models: [m], backends: [{backend: claude}]}]\n");
+    FILE *p;
+    size_t n;
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "%s/modelgate -t -c %s 2>&1", mg_test_build_dir(), bad);
+    p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    rc = pclose(p);
+    unlink(bad);
+    ck_assert_msg(WEXITSTATUS(rc) == 1, "exit %d: %s", WEXITSTATUS(rc), out);
+    snprintf(want, sizeof(want), "%s:6:24: value holds a control character", bad);
+    ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in: %s", want, out);
+    snprintf(want, sizeof(want), "%s:7:41: value holds a control character", bad);
+    ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in: %s", want, out);
+    snprintf(want, sizeof(want), "%s:8:74: value holds a control character", bad);
+    ck_assert_msg(strstr(out, want) != NULL, "want \"%s\" in: %s", want, out);
+}
+END_TEST
+
 /* ---- usage, metrics, access log -------------------------------------------------------- */
 
 /* The value of one series in a /metrics text ("name{labels}"), or -1 when it is absent. */
@@ -1314,6 +1353,7 @@ integration_suite(void)
     tcase_add_test(t, concurrent_clients);
     tcase_add_test(t, models_list);
     tcase_add_test(t, config_check_flag);
+    tcase_add_test(t, config_check_refuses_control_characters);
     tcase_add_test(t, usage_counted_plain);
     tcase_add_test(t, usage_stream_hidden_and_counted);
     tcase_add_test(t, usage_stream_requested_passes_through);

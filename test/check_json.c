@@ -105,6 +105,41 @@ START_TEST(model_and_stream)
 }
 END_TEST
 
+/* The answer-length bound the token limit's estimate adds: the largest top-level one given. */
+START_TEST(max_tokens_for_the_estimate)
+{
+    static const struct {
+        const char *body;
+        int64_t     want;
+    } cases[] = {
+        {"{\"model\":\"m\"}", 0},
+        {"{\"model\":\"m\",\"max_tokens\":50}", 50},
+        {"{\"max_completion_tokens\": 700 ,\"model\":\"m\"}", 700},
+        {"{\"model\":\"m\",\"max_output_tokens\":32000}", 32000},
+        {"{\"model\":\"m\",\"max_tokens\":10,\"max_completion_tokens\":20}", 20},
+        {"{\"model\":\"m\",\"max_completion_tokens\":20,\"max_tokens\":10}", 20},
+        {"{\"model\":\"m\",\"max_tokens\":99999999999999999999999}", MG_TOKENS_MAX},
+        /* not whole numbers, or not at the top: none */
+        {"{\"model\":\"m\",\"max_tokens\":-5}", 0},
+        {"{\"model\":\"m\",\"max_tokens\":1.5}", 0},
+        {"{\"model\":\"m\",\"max_tokens\":1e3}", 0},
+        {"{\"model\":\"m\",\"max_tokens\":\"50\"}", 0},
+        {"{\"model\":\"m\",\"max_tokens\":null}", 0},
+        {"{\"model\":\"m\",\"x\":{\"max_tokens\":50}}", 0},
+    };
+    char model[64];
+    struct mg_json_req r;
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(cases); i++) {
+        ck_assert_int_eq(scan(cases[i].body, model, &r), MG_JSON_OK);
+        ck_assert_msg(r.max_tokens == cases[i].want, "%s: %lld", cases[i].body,
+                      (long long)r.max_tokens);
+    }
+    ck_assert_int_eq(scan("{\"model\":\"m\",\"max_tokens\":5x}", model, &r), MG_JSON_INVALID);
+}
+END_TEST
+
 START_TEST(replace_model_keeps_other_bytes)
 {
     const char *b = "{ \"messages\" : [ ],\n  \"model\":\t\"small\" ,\"temperature\":0.5 }";
@@ -232,6 +267,7 @@ json_suite(void)
     tcase_add_test(t, deep_nesting_refused);
     tcase_add_test(t, not_object_and_missing_model);
     tcase_add_test(t, model_and_stream);
+    tcase_add_test(t, max_tokens_for_the_estimate);
     tcase_add_test(t, replace_model_keeps_other_bytes);
     tcase_add_test(t, rewrite_adds_usage_and_model);
     tcase_add_test(t, rewrite_turns_include_usage_on);

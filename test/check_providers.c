@@ -839,6 +839,7 @@ start_all(void)
              " model: 'anthropic.claude-3-haiku-20240307-v1:0'}]}\n"
              "  - {models: [br-bad], backends: [{backend: br-bad}]}\n"
              "  - {models: [br-mixed], backends: [{backend: br}, {backend: oa, priority: 1}]}\n"
+             "  - {models: [oa-x], backends: [{backend: oa}]}\n"
              "  - {models: [claude-x], backends: [{backend: claude}]}\n"
              "  - {models: [claude-ov], backends: [{backend: claude, model: claude-upstream}]}\n"
              "  - {models: [az-x], backends: [{backend: az}]}\n"
@@ -1583,6 +1584,84 @@ START_TEST(metrics_count_translated_tokens)
 }
 END_TEST
 
+/* modelgate_tokens_total of model, backend and type; every token sample is checked sane. */
+static double
+tokens_metric(const char *model, const char *backend, const char *type)
+{
+    struct mg_test_resp r;
+    char series[256];
+    const char *p;
+    double v;
+
+    mg_test_http("GET", gw("/metrics"), NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    for (p = r.body.data; (p = strstr(p, "\nmodelgate_tokens_total{")) != NULL; p++) {
+        const char *sp = strchr(p, ' ');
+        ck_assert_msg(sp != NULL && strtod(sp + 1, NULL) <= 9007199254740991.0,
+                      "a token total past 2^53 - 1: %.120s", p + 1);
+    }
+    snprintf(series, sizeof(series), "modelgate_tokens_total{model=\"%s\",backend=\"%s\","
+             "type=\"%s\"}", model, backend, type);
+    v = mg_test_metric(r.body.data, series);
+    mg_test_resp_free(&r);
+    return v < 0 ? 0 : v;
+}
+
+/*
+ * A backend that reports usage near 2^63 (each count, and Anthropic's cache counts too): such a
+ * number counts as absent (SPEC), so nothing sums it. Before, the sums overflowed (the UBSan
+ * build aborted, taking the gateway down) and /metrics showed totals of ~9.2e18 or ~9.2e17.
+ * For JSON answers and streams, OpenAI passed through and Anthropic and Bedrock translated: each
+ * answer arrives, the token totals move by at most an estimate, and the gateway serves on.
+ */
+START_TEST(absurd_usage_counts_as_absent)
+{
+    static const char *const pairs[][2] = {{"claude-x", "claude"}, {"br-x", "br"},
+                                           {"oa-x", "oa"}};
+    const char *h[] = {"x-fake-usage: 9223372036854775000,9223372036854775000",
+                       "x-fake-cache: 9223372036854775000,9223372036854775000", NULL};
+    char body[256];
+    struct mg_test_resp r;
+    double in0, out0, in1, out1;
+    size_t i;
+    int stream;
+
+    for (i = 0; i < MG_ARRAY_LEN(pairs); i++) {
+        for (stream = 0; stream <= 1; stream++) {
+            snprintf(body, sizeof(body), "{\"model\":\"%s\",\"stream\":%s,\"messages\":"
+                     "[{\"role\":\"user\",\"content\":\"hi\"}]}", pairs[i][0],
+                     stream ? "true" : "false");
+            in0 = tokens_metric(pairs[i][0], pairs[i][1], "input");
+            out0 = tokens_metric(pairs[i][0], pairs[i][1], "output");
+            post("/v1/chat/completions", body, h, &r);
+            ck_assert_msg(r.status == 200, "%s stream=%d: %ld (%d) %s", pairs[i][0], stream,
+                          r.status, r.curl_rc, r.body.data);
+            if (stream) {
+                ck_assert_ptr_nonnull(strstr(r.body.data, "data: [DONE]"));
+            } else {
+                json_t *j = body_json(&r), *u = json_object_get(j, "usage");
+                /* passed through as the backend sent it, or written by the gateway: sane */
+                ck_assert(i == 2 || json_integer_value(json_object_get(u, "total_tokens")) <
+                                    9007199254740992LL);
+                json_decref(j);
+            }
+            mg_test_resp_free(&r);
+            /* the gateway is still there, and counts the next answer as it should */
+            post("/v1/chat/completions", body, NULL, &r);
+            ck_assert_msg(r.status == 200, "%s after: %ld (%d)", pairs[i][0], r.status,
+                          r.curl_rc);
+            mg_test_resp_free(&r);
+            in1 = tokens_metric(pairs[i][0], pairs[i][1], "input");
+            out1 = tokens_metric(pairs[i][0], pairs[i][1], "output");
+            /* the absurd answer adds at most an estimate (bytes / 4), the next one its usage */
+            ck_assert_msg(in1 - in0 >= 10 && in1 - in0 < 1000 && out1 - out0 >= 20 &&
+                          out1 - out0 < 1000, "%s stream=%d: input +%.0f, output +%.0f",
+                          pairs[i][0], stream, in1 - in0, out1 - out0);
+        }
+    }
+}
+END_TEST
+
 /* ---- Bedrock over HTTP: fakeai checks every signature -------------------------------- */
 
 START_TEST(bedrock_signed_requests)
@@ -1788,6 +1867,7 @@ providers_suite(void)
     tcase_add_test(t, native_messages_stream_and_count_tokens);
     tcase_add_test(t, native_gateway_errors);
     tcase_add_test(t, metrics_count_translated_tokens);
+    tcase_add_test(t, absurd_usage_counts_as_absent);
     tcase_add_test(t, bedrock_signed_requests);
     tcase_add_test(t, bedrock_stream_translated);
     tcase_add_test(t, bedrock_failures);

@@ -58,6 +58,33 @@ START_TEST(merged_across_workers)
 }
 END_TEST
 
+/* Token counters stop at 2^53 - 1: many large answers (or workers) never wrap a counter. */
+START_TEST(token_counters_saturate)
+{
+    struct mg_stats *a = mg_stats_create(), *b = mg_stats_create();
+    char *t;
+
+    mg_stats_tokens(a, "big", "x", MG_TOKENS_MAX, 1);
+    mg_stats_tokens(a, "big", "x", MG_TOKENS_MAX, 1);   /* one worker: saturates */
+    mg_stats_tokens(b, "big", "x", 5, MG_TOKENS_MAX);   /* two workers: the merge saturates */
+    mg_stats_tokens(a, "big", "x", 0, MG_TOKENS_MAX);
+    mg_stats_key(a, "k", 200, MG_TOKENS_MAX, 0);
+    mg_stats_key(b, "k", 200, MG_TOKENS_MAX, 3);
+    t = render();
+    ck_assert(mg_test_metric(t, "modelgate_tokens_total{model=\"big\",backend=\"x\","
+                                "type=\"input\"}") == (double)MG_TOKENS_MAX);
+    ck_assert(mg_test_metric(t, "modelgate_tokens_total{model=\"big\",backend=\"x\","
+                                "type=\"output\"}") == (double)MG_TOKENS_MAX);
+    ck_assert(mg_test_metric(t, "modelgate_key_tokens_total{key=\"k\",type=\"input\"}") ==
+              (double)MG_TOKENS_MAX);
+    ck_assert(mg_test_metric(t, "modelgate_key_tokens_total{key=\"k\",type=\"output\"}") == 3);
+    ck_assert_ptr_nonnull(strstr(t, "type=\"input\"} 9007199254740991\n"));
+    free(t);
+    mg_stats_destroy(a);
+    mg_stats_destroy(b);
+}
+END_TEST
+
 START_TEST(labels_escaped)
 {
     struct mg_stats *a = mg_stats_create();
@@ -99,6 +126,7 @@ stats_suite(void)
     TCase *t = tcase_create("metrics");
 
     tcase_add_test(t, merged_across_workers);
+    tcase_add_test(t, token_counters_saturate);
     tcase_add_test(t, labels_escaped);
     tcase_add_test(t, cardinality_capped);
     suite_add_tcase(s, t);

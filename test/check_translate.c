@@ -633,6 +633,62 @@ START_TEST(bad_answers_and_errors)
 }
 END_TEST
 
+/*
+ * Usage numbers outside 0..2^53-1 are absent, and the sums the translators make (input + cache
+ * reads + cache writes, total_tokens) saturate: a backend reporting ~2^63 made them overflow.
+ */
+START_TEST(absurd_usage_is_absent_and_sums_saturate)
+{
+    static const char big[] = "9223372036854775000";
+    char body[1024];
+    struct mg_buf out;
+    struct mg_usage u;
+    struct mg_oai_usage ou;
+    json_t *j, *ju;
+
+    mg_buf_init(&out, 1 << 16);
+    snprintf(body, sizeof(body), "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
+             "\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"stop_reason\":\"end_turn\","
+             "\"usage\":{\"input_tokens\":%s,\"output_tokens\":%s,\"cache_read_input_tokens\":%s,"
+             "\"cache_creation_input_tokens\":7}}", big, big, big);
+    ck_assert_int_eq(mg_anthropic_answer(body, strlen(body), CLIENT, NOW, &out, &u), MG_OK);
+    ck_assert_int_eq(u.input, 7);      /* only the believable count is left */
+    ck_assert_int_eq(u.output, -1);
+    j = json_loads(out.data, 0, NULL);
+    ju = json_object_get(j, "usage");
+    ck_assert_int_eq(json_integer_value(json_object_get(ju, "total_tokens")), 7);
+    json_decref(j);
+    mg_buf_reset(&out);
+
+    snprintf(body, sizeof(body), "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":"
+             "[{\"text\":\"hi\"}]}},\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":%s,"
+             "\"outputTokens\":-4,\"cacheReadInputTokens\":9007199254740992,"
+             "\"cacheWriteInputTokens\":2}}", big);
+    ck_assert_int_eq(mg_bedrock_answer(body, strlen(body), CLIENT, BID, NOW, &out, &u), MG_OK);
+    ck_assert_int_eq(u.input, 2);
+    ck_assert_int_eq(u.output, -1);
+    mg_buf_reset(&out);
+
+    /* Anthropic-native events: an absurd count leaves the last believable one in place */
+    mg_oai_usage_init(&ou);
+    snprintf(body, sizeof(body), "event: message_delta\ndata: {\"type\":\"message_delta\","
+             "\"usage\":{\"output_tokens\":12}}\n\n");
+    ck_assert_int_eq(mg_anthropic_event_usage(body, strlen(body), &ou), 1);
+    snprintf(body, sizeof(body), "event: message_delta\ndata: {\"type\":\"message_delta\","
+             "\"usage\":{\"output_tokens\":%s}}\n\n", big);
+    ck_assert_int_eq(mg_anthropic_event_usage(body, strlen(body), &ou), 1);
+    ck_assert_int_eq(ou.output, 12);
+
+    /* believable counts whose sums pass 2^53 - 1 saturate */
+    ou.input = ou.cache_read = ou.cache_write = ou.output = MG_TOKENS_MAX;
+    mg_oai_usage_totals(&ou, &u);
+    ck_assert_int_eq(u.input, MG_TOKENS_MAX);
+    ck_assert_int_eq(mg_oai_usage_json(&ou, &out), MG_OK);
+    ck_assert_ptr_nonnull(strstr(out.data, "\"total_tokens\":9007199254740991,"));
+    mg_buf_deinit(&out);
+}
+END_TEST
+
 Suite *
 translate_suite(void)
 {
@@ -649,6 +705,7 @@ translate_suite(void)
     tcase_add_test(tc, chunk_writer);
     tcase_add_test(tc, bad_requests);
     tcase_add_test(tc, bad_answers_and_errors);
+    tcase_add_test(tc, absurd_usage_is_absent_and_sums_saturate);
     suite_add_tcase(s, tc);
     return s;
 }

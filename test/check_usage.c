@@ -33,6 +33,38 @@ START_TEST(usage_from_answers)
         ck_assert_int_eq(u.input, 19);
         ck_assert_int_eq(u.output, 10);
     }
+    /* numbers that are not integers in 0..2^53-1 are absent (SPEC), each on its own */
+    {
+        static const struct {
+            const char *body;
+            int         found;
+            int64_t     in, out;
+        } cases[] = {
+            {"{\"usage\":{\"prompt_tokens\":9007199254740991,\"completion_tokens\":1}}", 1,
+             9007199254740991LL, 1},
+            {"{\"usage\":{\"prompt_tokens\":9007199254740992,\"completion_tokens\":1}}", 1,
+             -1, 1},
+            {"{\"usage\":{\"prompt_tokens\":9223372036854775000,"
+             "\"completion_tokens\":9223372036854775000}}", 0, -1, -1},
+            {"{\"usage\":{\"prompt_tokens\":99999999999999999999999999999999,"
+             "\"completion_tokens\":3}}", 1, -1, 3},
+            {"{\"usage\":{\"prompt_tokens\":-5,\"completion_tokens\":3}}", 1, -1, 3},
+            {"{\"usage\":{\"prompt_tokens\":2.5,\"completion_tokens\":3}}", 1, -1, 3},
+            {"{\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":1e3}}", 1, 4, -1},
+            {"{\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":7E0}}", 1, 4, -1},
+            {"{\"usage\":{\"prompt_tokens\":\"4\",\"completion_tokens\":0}}", 1, -1, 0},
+        };
+        size_t i;
+
+        for (i = 0; i < MG_ARRAY_LEN(cases); i++) {
+            const char *b = cases[i].body;
+            ck_assert_msg(mg_usage_parse(b, strlen(b), &u) == cases[i].found, "%s", b);
+            if (cases[i].found) {
+                ck_assert_msg(u.input == cases[i].in && u.output == cases[i].out,
+                              "%s: %lld,%lld", b, (long long)u.input, (long long)u.output);
+            }
+        }
+    }
     ck_assert_int_eq(mg_usage_parse("{\"usage\":null}", 14, &u), 0);
     ck_assert_int_eq(mg_usage_parse("{\"a\":1}", 7, &u), 0);
     ck_assert_int_eq(mg_usage_parse("{\"usage\":{\"prompt_tok", 21, &u), 0);

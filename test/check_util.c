@@ -130,6 +130,27 @@ START_TEST(find_matches_memmem)
 }
 END_TEST
 
+/* Token sums saturate at 2^53 - 1 and never overflow, whatever a backend reported. */
+START_TEST(token_sums_saturate)
+{
+    ck_assert_int_eq(MG_TOKENS_MAX, 9007199254740991LL);
+    ck_assert(mg_tokens_valid(0));
+    ck_assert(mg_tokens_valid(MG_TOKENS_MAX));
+    ck_assert(!mg_tokens_valid(MG_TOKENS_MAX + 1));
+    ck_assert(!mg_tokens_valid(-1));
+    ck_assert(!mg_tokens_valid(INT64_MAX));
+    ck_assert_int_eq(mg_tokens_add(10, 20), 30);
+    ck_assert_int_eq(mg_tokens_add(-1, 20), 20);        /* unknown counts as 0 */
+    ck_assert_int_eq(mg_tokens_add(-1, -1), 0);
+    ck_assert_int_eq(mg_tokens_add(MG_TOKENS_MAX - 1, 1), MG_TOKENS_MAX);
+    ck_assert_int_eq(mg_tokens_add(MG_TOKENS_MAX, 1), MG_TOKENS_MAX);
+    ck_assert_int_eq(mg_tokens_add(MG_TOKENS_MAX, MG_TOKENS_MAX), MG_TOKENS_MAX);
+    /* what a signed sum would overflow on (UBSan aborts the process) */
+    ck_assert_int_eq(mg_tokens_add(INT64_MAX, INT64_MAX), MG_TOKENS_MAX);
+    ck_assert_int_eq(mg_tokens_add(INT64_MIN, 5), 5);
+}
+END_TEST
+
 Suite *
 util_suite(void)
 {
@@ -142,6 +163,7 @@ util_suite(void)
     tcase_add_test(t, listen_addresses);
     tcase_add_test(t, capped_buffer);
     tcase_add_test(t, find_matches_memmem);
+    tcase_add_test(t, token_sums_saturate);
     suite_add_tcase(s, t);
     return s;
 }

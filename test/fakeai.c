@@ -7,7 +7,7 @@
  *   x-fake-delay-ms: N      wait N ms before the response headers
  *   x-fake-chunks: N        stream N content chunks (default 3)
  *   x-fake-chunk-gap-ms: N  wait N ms between stream chunks (default 0)
- *   x-fake-usage: IN,OUT    usage numbers (default 10,20)
+ *   x-fake-usage: IN,OUT    usage numbers (default 10,20), up to 64-bit: absurd ones are a test
  *   x-fake-echo: 1          answer with what was received: method, uri, headers, body
  *   x-fake-content-bytes: N make the answer's content N bytes long
  *   x-fake-split: 1         send every stream event in two writes, 5 ms apart (split reads)
@@ -86,7 +86,7 @@ struct fake {
     int                       chunks;
     int                       sent;
     int                       gap_ms;
-    int                       usage_in, usage_out;
+    json_int_t                usage_in, usage_out;
     int                       content_bytes;
     int                       started;
     int                       echo;
@@ -190,8 +190,14 @@ send_json(struct evhttp_request *req, int status, json_t *j)
 static json_t *
 usage_json(struct fake *f)
 {
-    return json_pack("{s:i,s:i,s:i}", "prompt_tokens", f->usage_in, "completion_tokens",
-                     f->usage_out, "total_tokens", f->usage_in + f->usage_out);
+    json_int_t total;
+
+    /* numbers near 2^63 are sent on purpose: the fake's own sum must not overflow */
+    if (__builtin_add_overflow(f->usage_in, f->usage_out, &total)) {
+        total = INT64_MAX;
+    }
+    return json_pack("{s:I,s:I,s:I}", "prompt_tokens", f->usage_in, "completion_tokens",
+                     f->usage_out, "total_tokens", total);
 }
 
 static void
@@ -699,7 +705,7 @@ handle(struct evhttp_request *req, void *arg)
     f->usage_out = 20;
     const char *u = evhttp_find_header(evhttp_request_get_input_headers(req), "x-fake-usage");
     if (u != NULL) {
-        sscanf(u, "%d,%d", &f->usage_in, &f->usage_out);
+        sscanf(u, "%" JSON_INTEGER_FORMAT ",%" JSON_INTEGER_FORMAT, &f->usage_in, &f->usage_out);
     }
     j = json_loadb(body, len, 0, NULL);
     m = j ? json_object_get(j, "model") : NULL;

@@ -299,16 +299,16 @@ struct areq {
     const char *model;
     const char *tool;        /* the first tool's name, or NULL */
     int         stream;
-    int         in, out, cache_read, cache_write;
+    json_int_t  in, out, cache_read, cache_write;   /* 64-bit: absurd usage is a test */
     const char *stop;
     char       *text;        /* the answer's text */
     long        empty;       /* x-fake-empty-stream, when meant for this fakeai */
 };
 
 static json_t *
-usage_obj(const struct areq *a, int output)
+usage_obj(const struct areq *a, json_int_t output)
 {
-    return json_pack("{s:i,s:i,s:i,s:i}", "input_tokens", a->in, "cache_creation_input_tokens",
+    return json_pack("{s:I,s:I,s:I,s:I}", "input_tokens", a->in, "cache_creation_input_tokens",
                      a->cache_write, "cache_read_input_tokens", a->cache_read, "output_tokens",
                      output);
 }
@@ -418,7 +418,7 @@ answer_stream(struct event_base *base, struct evhttp_request *req, const struct 
     if (hnum(req, "x-fake-cut", 0) == 1) {
         s->cut_at = (long)s->nev;
     }
-    add_event(s, "message_delta", json_pack("{s:s,s:{s:s,s:n},s:{s:i}}", "type",
+    add_event(s, "message_delta", json_pack("{s:s,s:{s:s,s:n},s:{s:I}}", "type",
               "message_delta", "delta", "stop_reason", a->stop, "stop_sequence", "usage",
               "output_tokens", a->out));
     add_event(s, "message_stop", json_pack("{s:s}", "type", "message_stop"));
@@ -471,10 +471,11 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
     a.in = 10;
     a.out = 20;
     if ((v = hv(req, "x-fake-usage")) != NULL) {
-        sscanf(v, "%d,%d", &a.in, &a.out);
+        sscanf(v, "%" JSON_INTEGER_FORMAT ",%" JSON_INTEGER_FORMAT, &a.in, &a.out);
     }
     if ((v = hv(req, "x-fake-cache")) != NULL) {
-        sscanf(v, "%d,%d", &a.cache_read, &a.cache_write);
+        sscanf(v, "%" JSON_INTEGER_FORMAT ",%" JSON_INTEGER_FORMAT, &a.cache_read,
+               &a.cache_write);
     }
     a.stop = hv(req, "x-fake-stop") ? hv(req, "x-fake-stop") : a.tool ? "tool_use" : "end_turn";
     if ((v = hv(req, "x-fake-for")) == NULL || strcmp(v, name) == 0) {
@@ -634,8 +635,16 @@ add_bedrock_event(struct script *s, const char *type, json_t *p)
 static json_t *
 bedrock_usage(const struct areq *a)
 {
-    return json_pack("{s:i,s:i,s:i,s:i,s:i}", "inputTokens", a->in, "outputTokens", a->out,
-                     "totalTokens", a->in + a->out + a->cache_read + a->cache_write,
+    json_int_t total = 0;
+
+    /* numbers near 2^63 are sent on purpose: the fake's own sum must not overflow */
+    if (__builtin_add_overflow(a->in, a->out, &total) ||
+        __builtin_add_overflow(total, a->cache_read, &total) ||
+        __builtin_add_overflow(total, a->cache_write, &total)) {
+        total = INT64_MAX;
+    }
+    return json_pack("{s:I,s:I,s:I,s:I,s:I}", "inputTokens", a->in, "outputTokens", a->out,
+                     "totalTokens", total,
                      "cacheReadInputTokens", a->cache_read, "cacheWriteInputTokens",
                      a->cache_write);
 }
@@ -760,10 +769,11 @@ bedrock(struct event_base *base, struct evhttp_request *req, const char *uri, co
     a.in = 10;
     a.out = 20;
     if ((v = hv(req, "x-fake-usage")) != NULL) {
-        sscanf(v, "%d,%d", &a.in, &a.out);
+        sscanf(v, "%" JSON_INTEGER_FORMAT ",%" JSON_INTEGER_FORMAT, &a.in, &a.out);
     }
     if ((v = hv(req, "x-fake-cache")) != NULL) {
-        sscanf(v, "%d,%d", &a.cache_read, &a.cache_write);
+        sscanf(v, "%" JSON_INTEGER_FORMAT ",%" JSON_INTEGER_FORMAT, &a.cache_read,
+               &a.cache_write);
     }
     a.stop = hv(req, "x-fake-stop") ? hv(req, "x-fake-stop") : a.tool ? "tool_use" : "end_turn";
     if (hv(req, "x-fake-echo") != NULL) {

@@ -366,7 +366,10 @@ START_TEST(wrong_key_bodies_not_buffered)
         }
     }
     after = rss_kib(gw_pid);
-    ck_assert_msg(after - before < 64 * 1024, "RSS grew from %ld to %ld KiB", before, after);
+    /* sanitizers and valgrind hold freed memory back on purpose: their RSS says nothing */
+    if (getenv("MG_WRAP") == NULL && strstr(mg_test_build_dir(), "asan") == NULL) {
+        ck_assert_msg(after - before < 64 * 1024, "RSS grew from %ld to %ld KiB", before, after);
+    }
     fprintf(stderr, "wrong_key_bodies: RSS %ld -> %ld KiB\n", before, after);
 }
 END_TEST

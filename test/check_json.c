@@ -39,6 +39,7 @@ START_TEST(invalid_bodies)
         "{\"a\":\"\\x\",\"model\":\"m\"}", "{\"a\":\"\\ud800\",\"model\":\"m\"}",
         "{\"a\":\"tab\there\",\"model\":\"m\"}", "{\"a\":\"\xff\",\"model\":\"m\"}",
         "{\"a\":\"\xc0\xaf\",\"model\":\"m\"}", "{\"a\":+1,\"model\":\"m\"}", "{\"a\":NaN}",
+        "{:model\":\"m\"}", "{\"model\":\"m\",x\":1}",
     };
     char model[64];
     struct mg_json_req r;
@@ -99,9 +100,124 @@ START_TEST(model_and_stream)
     ck_assert_int_eq(r.stream, 0);
     ck_assert_int_eq(scan("{\"model\":\"a\",\"x\":{\"stream\":true}}", model, &r), MG_JSON_OK);
     ck_assert_int_eq(r.stream, 0);
-    /* the last of duplicate keys wins, as in Python's json and most servers */
-    ck_assert_int_eq(scan("{\"model\":\"first\",\"model\":\"second\"}", model, &r), MG_JSON_OK);
-    ck_assert_str_eq(model, "second");
+    ck_assert_int_eq(scan("{\"model\":\"a\",\"stream\":null}", model, &r), MG_JSON_OK);
+    ck_assert_int_eq(r.stream, 0);
+}
+END_TEST
+
+/*
+ * Issue 19, H2: readers differ on which of two equal names they keep (Python's json the last, some
+ * the first) and Go's encoding/json matches names ignoring case: the gateway would route and
+ * check one model while the backend serves another.
+ */
+START_TEST(top_level_names)
+{
+    static const char *const dup[] = {
+        "{\"model\":\"cheap\",\"model\":\"dear\"}",
+        "{\"model\":\"cheap\",\"mod\\u0065l\":\"dear\"}",        /* equal once decoded */
+        "{\"m\\u006fdel\":\"dear\",\"model\":\"cheap\"}",
+        "{\"model\":\"m\",\"a\":1,\"b\":2,\"a\":3}",               /* any name */
+        "{\"model\":\"m\",\"\":1,\"\":2}",
+        "{\"model\":\"m\",\"caf\xc3\xa9\":1,\"caf\\u00e9\":2}",       /* UTF-8 and its escape */
+        "{\"model\":\"m\",\"\xf0\x9f\x98\x80\":1,\"\\ud83d\\ude00\":2}",  /* a surrogate pair */
+        "{\"model\":\"m\",\"stream_options\":{},\"stream_options\":null}",
+        "{\"model\":\"m\",\"max_tokens\":5,\"max_tokens\":\"x\"}",       /* before the value */
+        "{\"model\":\"m\",\"a\\u0000\":1,\"a\\u0000\":2}",
+    };
+    static const struct { const char *body, *param; } variant[] = {
+        {"{\"model\":\"cheap\",\"Model\":\"dear\"}", "model"},
+        {"{\"MODEL\":\"dear\",\"model\":\"cheap\"}", "model"},
+        {"{\"model\":\"cheap\",\"\\u004dodel\":\"dear\"}", "model"},   /* \u004d is M */
+        {"{\"model\":\"m\",\"Stream\":true}", "stream"},
+        {"{\"model\":\"m\",\"STREAM\":1}", "stream"},                   /* before the value */
+        {"{\"model\":\"m\",\"\\u017ftream\":true}", "stream"},         /* the long s, escaped */
+        {"{\"model\":\"m\",\"\xc5\xbftream\":true}", "stream"},          /* and in UTF-8 */
+        {"{\"Model\":\"dear\"}", "model"},
+    };
+    static const char *const fine[] = {
+        "{\"mod\\u0065l\":\"m\"}",                                    /* that IS model */
+        "{\"model\":\"m\",\"x\":{\"model\":1,\"model\":2,\"Model\":3}}",  /* nested: not checked */
+        "{\"model\":\"m\",\"models\":1,\"Modell\":1,\"mode\":1,\"streams\":1,\"Strea\":1}",
+        "{\"model\":\"m\",\"a\":1,\"A\":2,\"\\u00e9\":3,\"\\u00c9\":4}",   /* other names */
+        "{\"model\":\"m\",\"\\u212aey\":1,\"key\":2,\"stre\\u0430m\":3}",  /* Kelvin, Cyrillic a */
+        "{\"model\":\"m\",\"a\":1,\"a\\u0000\":2,\"\\u0000a\":3,\"\\u0000\":4,\"\":5}",
+    };
+    char model[64];
+    struct mg_json_req r;
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(dup); i++) {
+        ck_assert_msg(scan(dup[i], model, &r) == MG_JSON_DUPLICATE, "duplicate: %s", dup[i]);
+    }
+    for (i = 0; i < MG_ARRAY_LEN(variant); i++) {
+        ck_assert_msg(scan(variant[i].body, model, &r) == MG_JSON_NAME_CASE, "variant: %s",
+                      variant[i].body);
+        ck_assert_str_eq(r.bad_param, variant[i].param);
+    }
+    for (i = 0; i < MG_ARRAY_LEN(fine); i++) {
+        ck_assert_msg(scan(fine[i], model, &r) == MG_JSON_OK, "fine: %s", fine[i]);
+        ck_assert_str_eq(model, "m");
+    }
+    /* which answer wins: not JSON, then duplicate, then case, then the model */
+    ck_assert_int_eq(scan("{\"model\":\"m\",\"model\":\"m\",}", model, &r), MG_JSON_INVALID);
+    ck_assert_int_eq(scan("{\"stream\":1,\"Model\":1,\"a\":1,\"a\":1}", model, &r),
+                     MG_JSON_DUPLICATE);
+    ck_assert_int_eq(scan("{\"stream\":1,\"Model\":\"m\"}", model, &r), MG_JSON_NAME_CASE);
+}
+END_TEST
+
+/* {"model":"m", then n members "kNNNNNNN":0 (all 8 bytes: only hash and text tell them apart) */
+static void
+many_members(struct mg_buf *b, size_t n)
+{
+    size_t i;
+
+    mg_buf_reset(b);
+    ck_assert_int_eq(mg_buf_adds(b, "{\"model\":\"m\""), MG_OK);
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(mg_buf_printf(b, ",\"k%07zu\":0", i), MG_OK);
+    }
+}
+
+/*
+ * 200k top-level members: checked by a sort, not pair by pair (2*10^10 comparisons would not end
+ * within the test's timeout); a duplicate is found wherever it is and however it is written.
+ */
+START_TEST(many_top_level_names)
+{
+    static const char *const extra[] = {
+        "}",                                 /* none: fine */
+        ",\"k0000000\":1}",                   /* the first one again, at the end */
+        ",\"k0199999\":1}",                   /* the last one again, next to it */
+        ",\"k\\u0030100000\":1}",             /* one in the middle, an escape in it */
+        ",\"model\":\"n\"}",
+        ",\"Model\":\"n\"}",
+    };
+    static const int want[] = {MG_JSON_OK, MG_JSON_DUPLICATE, MG_JSON_DUPLICATE,
+                               MG_JSON_DUPLICATE, MG_JSON_DUPLICATE, MG_JSON_NAME_CASE};
+    struct mg_json_req r;
+    struct mg_buf b;
+    char model[64];
+    size_t i, base;
+
+    mg_buf_init(&b, 16u << 20);
+    many_members(&b, 200000);
+    base = b.len;
+    for (i = 0; i < MG_ARRAY_LEN(extra); i++) {
+        b.len = base;
+        ck_assert_int_eq(mg_buf_adds(&b, extra[i]), MG_OK);
+        ck_assert_msg(mg_json_scan_request(b.data, b.len, model, sizeof(model), &r) == want[i],
+                      "ending %s", extra[i]);
+    }
+    /* just past the inline names, and a duplicate of the very first */
+    many_members(&b, MG_JSON_NAMES_INLINE);
+    ck_assert_int_eq(mg_buf_adds(&b, "}"), MG_OK);
+    ck_assert_int_eq(mg_json_scan_request(b.data, b.len, model, sizeof(model), &r), MG_JSON_OK);
+    b.len--;
+    ck_assert_int_eq(mg_buf_adds(&b, ",\"\\u006dodel\":1}"), MG_OK);
+    ck_assert_int_eq(mg_json_scan_request(b.data, b.len, model, sizeof(model), &r),
+                     MG_JSON_DUPLICATE);
+    mg_buf_deinit(&b);
 }
 END_TEST
 
@@ -232,6 +348,8 @@ json_suite(void)
     tcase_add_test(t, deep_nesting_refused);
     tcase_add_test(t, not_object_and_missing_model);
     tcase_add_test(t, model_and_stream);
+    tcase_add_test(t, top_level_names);
+    tcase_add_test(t, many_top_level_names);
     tcase_add_test(t, replace_model_keeps_other_bytes);
     tcase_add_test(t, rewrite_adds_usage_and_model);
     tcase_add_test(t, rewrite_turns_include_usage_on);

@@ -42,8 +42,9 @@ int mg_admit_caller(const struct mg_conf *conf, struct evhttp_request *req, cons
 
 /*
  * mg_admit_caller(), then the body: valid JSON, an object whose top-level names are each given
- * once and hold no other spelling of "model" or "stream" (else 400 invalid_json), a string
- * "model" that the key's allow-list holds (else 404 model_not_found, as for a model no
+ * once and hold no other spelling of "model" or "stream" (else 400 invalid_json), a boolean
+ * "stream" and max_tokens-like limits in range (else 400 invalid_value naming the parameter),
+ * a string "model" that the key's allow-list holds (else 404 model_not_found, as for a model no
  * rule serves) and a rule serves; then the key's rate limits take one request (else 429
  * rate_limit_exceeded with Retry-After and x-ratelimit-*). 0 with out complete, or -1 with ref
  * filled.

@@ -9,7 +9,7 @@
  *
  * The gateway decides on "model" (routing, a key's allow-list) and "stream" and forwards the
  * body, so it must read them as every backend will: the top-level names are checked too (see
- * mg_json_scan_request).
+ * mg_json_scan_request), and so are the values a backend would otherwise read another way.
  */
 #ifndef MG_JSON_H
 #define MG_JSON_H
@@ -25,8 +25,12 @@
 #define MG_JSON_MODEL_LONG  -4   /* "model" longer than the caller's buffer */
 #define MG_JSON_DUPLICATE   -5   /* a top-level member name given twice */
 #define MG_JSON_NAME_CASE   -6   /* a top-level name that is "model" or "stream" in another case */
+#define MG_JSON_BAD_VALUE   -7   /* "stream" or a max_tokens-like limit: wrong type or range */
 
 #define MG_JSON_MAX_DEPTH 128
+/* The largest max_tokens, max_completion_tokens, max_output_tokens taken: 2^31 - 1, far above
+ * any model's output, and what a backend that reads them into a 32-bit int can hold. */
+#define MG_JSON_MAX_TOKENS 2147483647
 /* Top-level members checked for duplicates without an allocation (more: an array, a table). */
 #define MG_JSON_NAMES_INLINE 32
 
@@ -42,8 +46,14 @@ struct mg_json_req {
     size_t      usage_at;
     size_t      usage_del;
     const char *usage_ins;
-    /* MG_JSON_NAME_CASE: the name it spells ("model", "stream") */
+    /* MG_JSON_NAME_CASE: the name it spells ("model", "stream"); MG_JSON_BAD_VALUE: the
+     * parameter ("stream", "max_tokens", ...), what it must be ("a boolean") and what it is ("a
+     * string", "a number"), and where its value sits in the body */
     const char *bad_param;
+    const char *bad_want;
+    const char *bad_got;
+    size_t      bad_at;
+    size_t      bad_len;
 };
 
 /*
@@ -52,9 +62,11 @@ struct mg_json_req {
  * each member name once (MG_JSON_DUPLICATE: readers differ on which of two they keep) and no
  * name that is "model" or "stream" ignoring case but not exactly (MG_JSON_NAME_CASE: Go's
  * encoding/json takes "Model", and "\u017ftream" with the long s, for them); names are compared
- * decoded ("mod\u0065l" is "model"). Nested objects are not checked. When several answers
- * apply, the first of INVALID or NOT_OBJECT, DUPLICATE, NAME_CASE, NO_MODEL, MODEL_LONG is
- * given. The duplicate check
+ * decoded ("mod\u0065l" is "model"). "stream" must be a boolean and max_tokens,
+ * max_completion_tokens and max_output_tokens integers from 1 to MG_JSON_MAX_TOKENS, written
+ * without fraction or exponent (MG_JSON_BAD_VALUE for the first that is not; null is absent).
+ * Nested objects are not checked. When several answers apply, the first of INVALID or
+ * NOT_OBJECT, DUPLICATE, NAME_CASE, BAD_VALUE, NO_MODEL, MODEL_LONG is given. The duplicate check
  * is O(n) expected for n top-level members; beyond the first MG_JSON_NAMES_INLINE it
  * allocates 16 bytes a member and a table of 12 to 24 (freed before the return). More than 2^30
  * top-level members (a body of 5 GiB or more) is MG_JSON_INVALID.

@@ -80,6 +80,7 @@ static void
 refuse_body(int rc, const struct mg_admitted *a, struct mg_refusal *ref)
 {
     const struct mg_json_req *jr = &a->jr;
+    const char *v = a->body + jr->bad_at;
 
     switch (rc) {
     case MG_JSON_INVALID:
@@ -97,6 +98,18 @@ refuse_body(int rc, const struct mg_admitted *a, struct mg_refusal *ref)
         mg_refusal_set(ref, 400, "invalid_json", NULL, "The request body has a top-level member "
                        "named \"%s\" in another case (or spelling); write \"%s\"",
                        jr->bad_param, jr->bad_param);
+        break;
+    case MG_JSON_BAD_VALUE:
+        /* a number is quoted when short (1e400, -1); other values by their kind */
+        if (jr->bad_len <= 32 && (*v == '-' || (*v >= '0' && *v <= '9'))) {
+            mg_refusal_set(ref, 400, "invalid_value", jr->bad_param,
+                           "Invalid '%s': expected %s, but got %s %.*s", jr->bad_param,
+                           jr->bad_want, jr->bad_got, (int)jr->bad_len, v);
+        } else {
+            mg_refusal_set(ref, 400, "invalid_value", jr->bad_param,
+                           "Invalid '%s': expected %s, but got %s", jr->bad_param,
+                           jr->bad_want, jr->bad_got);
+        }
         break;
     case MG_JSON_MODEL_LONG:
         mg_refusal_set(ref, 404, "model_not_found", "model",

@@ -936,6 +936,70 @@ top_name(struct scan *s, char *buf, size_t cap, struct names *ns, const char **n
     return s->p < s->end ? MG_JSON_OK : MG_JSON_INVALID;
 }
 
+/* What the JSON value starting with c is, for an error message. */
+static const char *
+kind_of(unsigned char c)
+{
+    switch (c) {
+    case '"': return "a string";
+    case '{': return "an object";
+    case '[': return "an array";
+    case 't':
+    case 'f': return "a boolean";
+    case 'n': return "null";
+    default: return "a number";
+    }
+}
+
+/* Records the first parameter with a wrong value (its value is [v, s->p)). */
+static void
+bad_value(struct mg_json_req *out, const struct scan *s, const unsigned char *v,
+          const char *param, const char *want, const char *got)
+{
+    if (out->bad_param == NULL) {
+        out->bad_param = param;
+        out->bad_want = want;
+        out->bad_got = got;
+        out->bad_at = (size_t)(v - s->base);
+        out->bad_len = (size_t)(s->p - v);
+    }
+}
+
+#define LIMIT_WANT "an integer from 1 to 2147483647"
+_Static_assert(MG_JSON_MAX_TOKENS == 2147483647, "LIMIT_WANT names MG_JSON_MAX_TOKENS");
+
+/*
+ * A max_tokens-like limit: null, or an integer from 1 to MG_JSON_MAX_TOKENS written as one
+ * (OpenAI refuses 1.5, "10", 0 and -1; 1e3 and 10.0 are numbers jansson, and so the translating
+ * schemas, do not take for integers).
+ */
+static int
+scan_limit(struct scan *s, const char *param, struct mg_json_req *out)
+{
+    const unsigned char *v = s->p, *p;
+    uint64_t n = 0;
+    int rc;
+
+    if ((rc = scan_value(s)) != MG_JSON_OK || *v == 'n') {
+        return rc;
+    }
+    if (*v != '-' && (*v < '0' || *v > '9')) {
+        bad_value(out, s, v, param, LIMIT_WANT, kind_of(*v));
+        return MG_JSON_OK;
+    }
+    for (p = v; p < s->p && *p >= '0' && *p <= '9' && n <= MG_JSON_MAX_TOKENS; p++) {
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == s->p && n >= 1 && n <= MG_JSON_MAX_TOKENS) {
+        return MG_JSON_OK;
+    }
+    for (p = v; p < s->p && *p != '.' && *p != 'e' && *p != 'E'; p++) {
+    }
+    bad_value(out, s, v, param, LIMIT_WANT,
+              p < s->p ? "a decimal number" : "an integer out of range");
+    return MG_JSON_OK;
+}
+
 /* The top-level object's members (s->p on its '{'); what mg_json_scan_request answers. */
 static int
 scan_top(struct scan *s, char *buf, size_t bufsize, struct mg_json_req *out,
@@ -947,12 +1011,14 @@ scan_top(struct scan *s, char *buf, size_t bufsize, struct mg_json_req *out,
 
     s->depth = 1;
     for (more = open_container(s, '}'); more == 1; more = next_item(s, '}')) {
+        const unsigned char *v;
         const char *name;
         size_t len;
 
         if (top_name(s, key, sizeof(key), ns, &name, &len) != MG_JSON_OK) {
             return MG_JSON_INVALID;
         }
+        v = s->p;
 #define NAME_IS(lit) (name != NULL && len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
         if (NAME_IS("model")) {
             if (*s->p == '"') {
@@ -971,12 +1037,23 @@ scan_top(struct scan *s, char *buf, size_t bufsize, struct mg_json_req *out,
                 have_model = 0;
             }
         } else if (NAME_IS("stream")) {
-            out->stream = *s->p == 't';
             if (scan_value(s) != MG_JSON_OK) {
                 return MG_JSON_INVALID;
             }
+            out->stream = *v == 't';
+            if (*v != 't' && *v != 'f' && *v != 'n') {
+                bad_value(out, s, v, "stream", "a boolean", kind_of(*v));
+            }
         } else if (NAME_IS("stream_options")) {
             if ((rc = scan_stream_options(s, out)) != MG_JSON_OK) {
+                return rc;
+            }
+        } else if (NAME_IS("max_tokens") || NAME_IS("max_completion_tokens") ||
+                   NAME_IS("max_output_tokens")) {
+            /* name points into the body or key: the parameter's name must outlive both */
+            const char *param = len == 10 ? "max_tokens" : len == 21 ? "max_completion_tokens"
+                                                                     : "max_output_tokens";
+            if ((rc = scan_limit(s, param, out)) != MG_JSON_OK) {
                 return rc;
             }
         } else {
@@ -1011,7 +1088,12 @@ scan_top(struct scan *s, char *buf, size_t bufsize, struct mg_json_req *out,
     }
     if (variant != NULL) {
         out->bad_param = variant;
+        out->bad_want = out->bad_got = NULL;
+        out->bad_at = out->bad_len = 0;
         return MG_JSON_NAME_CASE;
+    }
+    if (out->bad_param != NULL) {
+        return MG_JSON_BAD_VALUE;
     }
     if (!have_model) {
         return MG_JSON_NO_MODEL;

@@ -1423,6 +1423,73 @@ START_TEST(body_model_smuggling_refused)
 }
 END_TEST
 
+START_TEST(body_stream_must_be_boolean)
+{
+    static const char *const bad[] = {
+        "{\"model\":\"cheap-model\",\"stream\":1,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"stream\":\"true\",\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"stream\":0,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"stream\":{},\"messages\":[]}",
+        "{\"stream\":[true],\"model\":\"cheap-model\",\"messages\":[]}",
+    };
+    static const char *const fine[] = {
+        "{\"model\":\"cheap-model\",\"stream\":null,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"stream\":false,\"messages\":[]}",
+    };
+    struct mg_test_resp r;
+    json_t *j;
+
+    assert_all_refused("/v1/chat/completions", K_CHEAP, bad, MG_ARRAY_LEN(bad), "invalid_value",
+                       "stream");
+    assert_all_served("/v1/chat/completions", K_CHEAP, fine, MG_ARRAY_LEN(fine));
+    /* on /v1/messages the same refusal takes Anthropic's shape */
+    bc_post("/v1/messages", K_CHEAP, bad[0], &r);
+    ck_assert_int_eq(r.status, 400);
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "type")), "error");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "type")),
+                     "invalid_request_error");
+    json_decref(j);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(body_token_limits_checked)
+{
+    static const char *const bad[] = {
+        "{\"model\":\"cheap-model\",\"max_tokens\":1e400,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":1.5,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":\"10\",\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":-1,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":0,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":1e3,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":2147483648,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":99999999999999999999999,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":true,\"messages\":[]}",
+    };
+    static const char *const bad_completion[] = {
+        "{\"model\":\"cheap-model\",\"max_completion_tokens\":-0,\"messages\":[]}",
+    };
+    static const char *const bad_output[] = {
+        "{\"model\":\"cheap-model\",\"max_output_tokens\":\"5\",\"input\":\"hi\"}",
+    };
+    static const char *const fine[] = {
+        "{\"model\":\"cheap-model\",\"max_tokens\":null,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":1,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":2147483647,\"max_completion_tokens\":16,"
+        "\"messages\":[]}",
+    };
+
+    assert_all_refused("/v1/chat/completions", K_CHEAP, bad, MG_ARRAY_LEN(bad), "invalid_value",
+                       "max_tokens");
+    assert_all_refused("/v1/chat/completions", K_CHEAP, bad_completion, 1, "invalid_value",
+                       "max_completion_tokens");
+    assert_all_refused("/v1/responses", K_CHEAP, bad_output, 1, "invalid_value",
+                       "max_output_tokens");
+    assert_all_served("/v1/chat/completions", K_CHEAP, fine, MG_ARRAY_LEN(fine));
+}
+END_TEST
+
 Suite *
 integration_suite(void)
 {
@@ -1478,6 +1545,8 @@ integration_suite(void)
     tcase_add_unchecked_fixture(t, start_body_checks, stop_body_checks);
     tcase_set_timeout(t, 60 * mg_test_scale());
     tcase_add_test(t, body_model_smuggling_refused);
+    tcase_add_test(t, body_stream_must_be_boolean);
+    tcase_add_test(t, body_token_limits_checked);
     suite_add_tcase(s, t);
 
     t = tcase_create("admin");

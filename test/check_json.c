@@ -158,11 +158,12 @@ START_TEST(top_level_names)
         ck_assert_msg(scan(fine[i], model, &r) == MG_JSON_OK, "fine: %s", fine[i]);
         ck_assert_str_eq(model, "m");
     }
-    /* which answer wins: not JSON, then duplicate, then case, then the model */
+    /* which answer wins: not JSON, then duplicate, then case, then values, then the model */
     ck_assert_int_eq(scan("{\"model\":\"m\",\"model\":\"m\",}", model, &r), MG_JSON_INVALID);
     ck_assert_int_eq(scan("{\"stream\":1,\"Model\":1,\"a\":1,\"a\":1}", model, &r),
                      MG_JSON_DUPLICATE);
     ck_assert_int_eq(scan("{\"stream\":1,\"Model\":\"m\"}", model, &r), MG_JSON_NAME_CASE);
+    ck_assert_int_eq(scan("{\"stream\":1}", model, &r), MG_JSON_BAD_VALUE);
 }
 END_TEST
 
@@ -192,9 +193,11 @@ START_TEST(many_top_level_names)
         ",\"k\\u0030100000\":1}",             /* one in the middle, an escape in it */
         ",\"model\":\"n\"}",
         ",\"Model\":\"n\"}",
+        ",\"stream\":\"yes\"}",
     };
     static const int want[] = {MG_JSON_OK, MG_JSON_DUPLICATE, MG_JSON_DUPLICATE,
-                               MG_JSON_DUPLICATE, MG_JSON_DUPLICATE, MG_JSON_NAME_CASE};
+                               MG_JSON_DUPLICATE, MG_JSON_DUPLICATE, MG_JSON_NAME_CASE,
+                               MG_JSON_BAD_VALUE};
     struct mg_json_req r;
     struct mg_buf b;
     char model[64];
@@ -218,6 +221,63 @@ START_TEST(many_top_level_names)
     ck_assert_int_eq(mg_json_scan_request(b.data, b.len, model, sizeof(model), &r),
                      MG_JSON_DUPLICATE);
     mg_buf_deinit(&b);
+}
+END_TEST
+
+/* "stream" is a boolean; max_tokens-like limits integers from 1 to 2^31-1; null is absent. */
+START_TEST(stream_and_limits_checked)
+{
+    static const struct { const char *body, *param, *got, *value; } bad[] = {
+        {"{\"model\":\"m\",\"stream\":1}", "stream", "a number", "1"},
+        {"{\"model\":\"m\",\"stream\":\"true\"}", "stream", "a string", "\"true\""},
+        {"{\"model\":\"m\",\"stream\":{}}", "stream", "an object", "{}"},
+        {"{\"model\":\"m\",\"stream\":[ ]}", "stream", "an array", "[ ]"},
+        {"{\"model\":\"m\",\"max_tokens\":1e400}", "max_tokens", "a decimal number", "1e400"},
+        {"{\"model\":\"m\",\"max_tokens\":1.5}", "max_tokens", "a decimal number", "1.5"},
+        {"{\"model\":\"m\",\"max_tokens\":10.0}", "max_tokens", "a decimal number", "10.0"},
+        {"{\"model\":\"m\",\"max_tokens\":1E3}", "max_tokens", "a decimal number", "1E3"},
+        {"{\"model\":\"m\",\"max_tokens\":\"10\"}", "max_tokens", "a string", "\"10\""},
+        {"{\"model\":\"m\",\"max_tokens\":-1}", "max_tokens", "an integer out of range", "-1"},
+        {"{\"model\":\"m\",\"max_tokens\":-0}", "max_tokens", "an integer out of range", "-0"},
+        {"{\"model\":\"m\",\"max_tokens\":0}", "max_tokens", "an integer out of range", "0"},
+        {"{\"model\":\"m\",\"max_tokens\":2147483648}", "max_tokens", "an integer out of range",
+         "2147483648"},
+        {"{\"model\":\"m\",\"max_tokens\":18446744073709551617}", "max_tokens",
+         "an integer out of range", "18446744073709551617"},
+        {"{\"model\":\"m\",\"max_tokens\":false}", "max_tokens", "a boolean", "false"},
+        {"{\"model\":\"m\",\"max_completion_tokens\":0}", "max_completion_tokens",
+         "an integer out of range", "0"},
+        {"{\"model\":\"m\",\"max_output_tokens\":[1]}", "max_output_tokens", "an array", "[1]"},
+        {"{\"model\":\"m\",\"max_\\u0074okens\":0.5}", "max_tokens", "a decimal number", "0.5"},
+        /* the first one wrong is told */
+        {"{\"max_tokens\":0,\"stream\":1,\"model\":\"m\"}", "max_tokens",
+         "an integer out of range", "0"},
+    };
+    static const char *const fine[] = {
+        "{\"model\":\"m\",\"stream\":true,\"max_tokens\":1,\"max_completion_tokens\":2147483647}",
+        "{\"model\":\"m\",\"stream\":null,\"max_tokens\":null,\"max_output_tokens\":null}",
+        "{\"model\":\"m\",\"max_output_tokens\":4096,\"x\":{\"stream\":1,\"max_tokens\":-1}}",
+        "{\"model\":\"m\",\"Max_Tokens\":-1,\"max_tokens_x\":1.5,\"n\":1e400}",
+    };
+    char model[64];
+    struct mg_json_req r;
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(bad); i++) {
+        ck_assert_msg(scan(bad[i].body, model, &r) == MG_JSON_BAD_VALUE, "%s", bad[i].body);
+        ck_assert_str_eq(r.bad_param, bad[i].param);
+        ck_assert_str_eq(r.bad_got, bad[i].got);
+        ck_assert_str_eq(r.bad_want, strcmp(bad[i].param, "stream") == 0
+                                     ? "a boolean" : "an integer from 1 to 2147483647");
+        ck_assert_uint_eq(r.bad_len, strlen(bad[i].value));
+        ck_assert_msg(memcmp(bad[i].body + r.bad_at, bad[i].value, r.bad_len) == 0, "%s",
+                      bad[i].body);
+    }
+    for (i = 0; i < MG_ARRAY_LEN(fine); i++) {
+        ck_assert_msg(scan(fine[i], model, &r) == MG_JSON_OK, "%s", fine[i]);
+    }
+    ck_assert_int_eq(scan(fine[0], model, &r), MG_JSON_OK);
+    ck_assert_int_eq(r.stream, 1);
 }
 END_TEST
 
@@ -350,6 +410,7 @@ json_suite(void)
     tcase_add_test(t, model_and_stream);
     tcase_add_test(t, top_level_names);
     tcase_add_test(t, many_top_level_names);
+    tcase_add_test(t, stream_and_limits_checked);
     tcase_add_test(t, replace_model_keeps_other_bytes);
     tcase_add_test(t, rewrite_adds_usage_and_model);
     tcase_add_test(t, rewrite_turns_include_usage_on);

@@ -42,11 +42,14 @@ struct mg_admitted {
 int mg_admit_key(const struct mg_conf *conf, struct mg_req *req, struct mg_refusal *ref);
 
 /*
- * The body of a request whose key passed: valid JSON, an object, a string "model" that the key's
- * allow-list holds (else 404 model_not_found, as for a model no rule serves) and a rule serves;
- * then the key's rate limits take one request and reserve its token estimate (else 429
- * rate_limit_exceeded with Retry-After and x-ratelimit-*). 0 with out complete (out->reserved
- * must be settled when the request ends), or -1 with ref filled and nothing reserved.
+ * The body of a request whose key passed: valid JSON, an object whose top-level names are each
+ * given once and hold no other spelling of "model" or "stream" (else 400 invalid_json), a
+ * boolean "stream" and max_tokens-like limits in range (else 400 invalid_value naming the
+ * parameter), a string "model" that the key's allow-list holds (else 404 model_not_found, as for
+ * a model no rule serves) and a rule serves; then the key's rate limits take one request and
+ * reserve its token estimate (else 429 rate_limit_exceeded with Retry-After and x-ratelimit-*).
+ * 0 with out complete (out->reserved must be settled when the request ends), or -1 with ref
+ * filled and nothing reserved.
  */
 int mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_admitted *out,
                    struct mg_refusal *ref);

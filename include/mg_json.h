@@ -1,10 +1,15 @@
 /*
- * mg_json — a validating, allocation-free scan of a request body.
+ * mg_json — a validating scan of a request body, without a tree.
  *
  * The proxy needs three things from a body: is it valid JSON, is it an object, and what are its
  * top-level "model" and "stream". A full tree (jansson) costs an allocation per value; this scan
- * costs none and also records where the model string sits, so that a per-attempt model override
- * can splice the new name in and leave every other byte as the client sent it.
+ * costs none (but for more than MG_JSON_NAMES_INLINE top-level members) and also records
+ * where the model string sits, so that a per-attempt model override can splice the new name in
+ * and leave every other byte as the client sent it.
+ *
+ * The gateway decides on "model" (routing, a key's allow-list) and "stream" and forwards the
+ * body, so it must read them as every backend will: the top-level names are checked too (see
+ * mg_json_scan_request), and so are the values a backend would otherwise read another way.
  */
 #ifndef MG_JSON_H
 #define MG_JSON_H
@@ -19,8 +24,16 @@
 #define MG_JSON_NOT_OBJECT  -2   /* valid JSON, but not an object */
 #define MG_JSON_NO_MODEL    -3   /* no top-level "model", or it is not a string */
 #define MG_JSON_MODEL_LONG  -4   /* "model" longer than the caller's buffer */
+#define MG_JSON_DUPLICATE   -5   /* a top-level member name given twice */
+#define MG_JSON_NAME_CASE   -6   /* a top-level name that is "model" or "stream" in another case */
+#define MG_JSON_BAD_VALUE   -7   /* "stream" or a max_tokens-like limit: wrong type or range */
 
 #define MG_JSON_MAX_DEPTH 128
+/* The largest max_tokens, max_completion_tokens, max_output_tokens taken: 2^31 - 1, far above
+ * any model's output, and what a backend that reads them into a 32-bit int can hold. */
+#define MG_JSON_MAX_TOKENS 2147483647
+/* Top-level members checked for duplicates without an allocation (more: an array, a table). */
+#define MG_JSON_NAMES_INLINE 32
 
 struct mg_json_req {
     char  *model;        /* the decoded model name (the caller's buffer) */
@@ -37,11 +50,30 @@ struct mg_json_req {
     size_t      usage_at;
     size_t      usage_del;
     const char *usage_ins;
+    /* MG_JSON_NAME_CASE: the name it spells ("model", "stream"); MG_JSON_BAD_VALUE: the
+     * parameter ("stream", "max_tokens", ...), what it must be ("a boolean") and what it is ("a
+     * string", "a number"), and where its value sits in the body */
+    const char *bad_param;
+    const char *bad_want;
+    const char *bad_got;
+    size_t      bad_at;
+    size_t      bad_len;
 };
 
 /*
  * Scans body[0..len). On MG_JSON_OK, out describes the model (decoded into buf of bufsize bytes,
- * NUL-terminated) and stream. The last of duplicate top-level keys wins, as in most JSON readers.
+ * NUL-terminated) and stream. Besides RFC 8259 (MG_JSON_INVALID) the top-level object must hold
+ * each member name once (MG_JSON_DUPLICATE: readers differ on which of two they keep) and no
+ * name that is "model" or "stream" ignoring case but not exactly (MG_JSON_NAME_CASE: Go's
+ * encoding/json takes "Model", and "\u017ftream" with the long s, for them); names are compared
+ * decoded ("mod\u0065l" is "model"). "stream" must be a boolean and max_tokens,
+ * max_completion_tokens and max_output_tokens integers from 1 to MG_JSON_MAX_TOKENS, written
+ * without fraction or exponent (MG_JSON_BAD_VALUE for the first that is not; null is absent).
+ * Nested objects are not checked. When several answers apply, the first of INVALID or
+ * NOT_OBJECT, DUPLICATE, NAME_CASE, BAD_VALUE, NO_MODEL, MODEL_LONG is given. The duplicate check
+ * is O(n) expected for n top-level members; beyond the first MG_JSON_NAMES_INLINE it
+ * allocates 16 bytes a member and a table of 12 to 24 (freed before the return). More than 2^30
+ * top-level members (a body of 5 GiB or more) is MG_JSON_INVALID.
  */
 int mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
                          struct mg_json_req *out);

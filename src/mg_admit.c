@@ -64,14 +64,39 @@ take_limit(struct mg_admitted *a, struct mg_refusal *ref)
 
 /* The refusal for a body that mg_json_scan_request() did not accept. */
 static void
-refuse_body(int rc, struct mg_refusal *ref)
+refuse_body(int rc, const struct mg_admitted *a, struct mg_refusal *ref)
 {
+    const struct mg_json_req *jr = &a->jr;
+    const char *v = a->body + jr->bad_at;
+
     switch (rc) {
     case MG_JSON_INVALID:
         mg_refusal_set(ref, 400, "invalid_json", NULL, "The request body is not valid JSON");
         break;
     case MG_JSON_NOT_OBJECT:
         mg_refusal_set(ref, 400, "invalid_json", NULL, "The request body must be a JSON object");
+        break;
+    case MG_JSON_DUPLICATE:
+        /* readers differ on which of the two they keep: the backend could read another value */
+        mg_refusal_set(ref, 400, "invalid_json", NULL,
+                       "The request body's top-level object has a member name twice");
+        break;
+    case MG_JSON_NAME_CASE:
+        mg_refusal_set(ref, 400, "invalid_json", NULL, "The request body has a top-level member "
+                       "named \"%s\" in another case (or spelling); write \"%s\"",
+                       jr->bad_param, jr->bad_param);
+        break;
+    case MG_JSON_BAD_VALUE:
+        /* a number is quoted when short (1e400, -1); other values by their kind */
+        if (jr->bad_len <= 32 && (*v == '-' || (*v >= '0' && *v <= '9'))) {
+            mg_refusal_set(ref, 400, "invalid_value", jr->bad_param,
+                           "Invalid '%s': expected %s, but got %s %.*s", jr->bad_param,
+                           jr->bad_want, jr->bad_got, (int)jr->bad_len, v);
+        } else {
+            mg_refusal_set(ref, 400, "invalid_value", jr->bad_param,
+                           "Invalid '%s': expected %s, but got %s", jr->bad_param,
+                           jr->bad_want, jr->bad_got);
+        }
         break;
     case MG_JSON_MODEL_LONG:
         mg_refusal_set(ref, 404, "model_not_found", "model",
@@ -102,7 +127,7 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
     rc = mg_json_scan_request(out->body, len, out->model, sizeof(out->model), &out->jr);
     if (rc != MG_JSON_OK) {
         out->model[0] = '\0';
-        refuse_body(rc, ref);
+        refuse_body(rc, out, ref);
         return -1;
     }
     /* a model outside the key's allow-list is refused exactly as one no rule serves */

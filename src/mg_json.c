@@ -1,7 +1,12 @@
 /*
  * mg_json — validating single-pass scanner for request bodies (see mg_json.h for why).
  */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -165,11 +170,10 @@ plain_run(const unsigned char *p, const unsigned char *end)
 }
 
 /*
- * Scans a string starting at the opening quote. When buf is not NULL the decoded text goes there
- * (NUL-terminated); *overflow is set when it does not fit.
+ * The escape after a backslash (s->p past the backslash) as a code point; surrogates paired.
+ * Kept inline in scan_string, its hot caller: out of line it costs 3% on a chat body.
  */
-/* The escape after a backslash (s->p past the backslash) as a code point; surrogates paired. */
-static int
+static inline __attribute__((always_inline)) int
 scan_escape(struct scan *s, unsigned *cp)
 {
     unsigned lo;
@@ -211,6 +215,10 @@ scan_escape(struct scan *s, unsigned *cp)
     return MG_JSON_OK;
 }
 
+/*
+ * Scans a string starting at the opening quote. When buf is not NULL the decoded text goes there
+ * (NUL-terminated); *overflow is set when it does not fit.
+ */
 static int
 scan_string(struct scan *s, char *buf, size_t cap, size_t *outlen, int *overflow)
 {
@@ -622,31 +630,477 @@ mg_json_chunk_kind(const char *data, size_t len)
 
 #undef KEY_IS
 
+/* ---- the top-level object of a request ----------------------------------------------------- */
+
 /*
- * 1 for the keys that bound an answer's length (the token limit's estimate adds the value):
- * max_tokens, max_completion_tokens, and the Responses API's max_output_tokens.
+ * Top-level names are compared decoded, and there may be 100k of them. Up to
+ * MG_JSON_NAMES_INLINE (every usual body) they are compared pair by pair, most pairs told apart by
+ * their decoded length alone; beyond, they go into an open-addressing hash table built once their
+ * number is known: O(n) expected. The hash is a polynomial over the code points modulo 2^61 - 1
+ * whose base is drawn at random once per process, then mixed: a client that does not know the
+ * base cannot write names that collide or crowd one part of the table (two different names of
+ * n code points collide with probability at most n / 2^61 over the base), so names are decoded
+ * and compared text to text about as often as there are duplicates, and there is at most one.
  */
-static int
-max_tokens_key(const char *key, size_t klen)
+#define P61 (((uint64_t)1 << 61) - 1)
+#define NAMES_MAX ((size_t)1 << 30)   /* top-level members (a body of 5 GiB or more) */
+
+struct tname {
+    const unsigned char *at;          /* the name's first byte, past its opening quote */
+    uint32_t             len : 31;    /* decoded length in bytes (2^31 - 1 for longer ones) */
+    uint32_t             escaped : 1; /* holds an escape: its bytes are not its text */
+    uint32_t             hash;        /* see name_hash(), once computed */
+};
+
+struct names {
+    struct tname *v;            /* local, or an allocated array once local is full */
+    size_t        n, cap;
+    struct tname  local[MG_JSON_NAMES_INLINE];
+};
+
+static _Atomic uint64_t name_base;
+
+/* The hash's base, in [2, P61): drawn once per process (a race draws twice, one is kept). */
+static uint64_t
+hash_base(void)
 {
-    return (klen == 10 && memcmp(key, "max_tokens", 10) == 0) ||
-           (klen == 21 && memcmp(key, "max_completion_tokens", 21) == 0) ||
-           (klen == 17 && memcmp(key, "max_output_tokens", 17) == 0);
+    uint64_t b = atomic_load_explicit(&name_base, memory_order_relaxed), seen = 0;
+    struct timespec ts;
+
+    if (b != 0) {
+        return b;
+    }
+    if (getrandom(&b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+        /* no entropy yet (early boot): the clock and where the stack is are still unknown to a
+         * client */
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+            ts.tv_nsec = 0;
+        }
+        b = ((uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15u) ^ (uint64_t)(uintptr_t)&ts;
+    }
+    b = b % (P61 - 2) + 2;
+    if (!atomic_compare_exchange_strong(&name_base, &seen, b)) {
+        b = seen;
+    }
+    return b;
 }
 
-/* The whole number p[0..e) (digits only), saturated at MG_TOKENS_MAX; 0 for any other value. */
-static int64_t
-whole_number(const unsigned char *p, const unsigned char *e)
+static inline uint64_t
+mulmod61(uint64_t a, uint64_t b)
 {
-    int64_t n = 0;
+    unsigned __int128 m = (unsigned __int128)a * b;
+    uint64_t r = ((uint64_t)m & P61) + (uint64_t)(m >> 61);
 
-    for (; p < e; p++) {
-        if (*p < '0' || *p > '9') {
+    return r >= P61 ? r - P61 : r;
+}
+
+/*
+ * The next code point of a string the scan has already validated (*pp inside it), or -1 at its
+ * closing quote; end is the end of the body.
+ */
+static long
+next_cp(const unsigned char **pp, const unsigned char *end)
+{
+    const unsigned char *p = *pp;
+    unsigned cp, c = *p;
+    size_t n, i;
+
+    if (c == '"') {
+        return -1;
+    }
+    if (c == '\\') {
+        struct scan e = {p + 1, end, p, 0};
+        if (scan_escape(&e, &cp) != MG_JSON_OK) {
+            return -1;   /* not reached: the string was validated */
+        }
+        *pp = e.p;
+        return (long)cp;
+    }
+    if (c < 0x80) {
+        *pp = p + 1;
+        return (long)c;
+    }
+    n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    cp = c & (0x7Fu >> n);
+    for (i = 1; i < n; i++) {
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    *pp = p + n;
+    return (long)cp;
+}
+
+/* The decoded length in bytes of the validated string at p (past its opening quote). */
+static size_t
+decoded_len(const unsigned char *p, const unsigned char *end)
+{
+    size_t n = 0;
+    long cp;
+
+    while ((cp = next_cp(&p, end)) >= 0) {
+        n += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    }
+    return n;
+}
+
+/* The polynomial, then mixed (murmur3's finalizer): names alike in all but one end alike. */
+static uint32_t
+name_hash(const struct tname *t, uint64_t base, const unsigned char *end)
+{
+    const unsigned char *p = t->at;
+    uint64_t h = 0;
+    long cp;
+
+    for (;;) {
+        if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+            cp = *p++;   /* the usual byte, without a call */
+        } else if ((cp = next_cp(&p, end)) < 0) {
+            break;
+        }
+        h = mulmod61(h, base) + (uint64_t)cp + 1;
+        h = h >= P61 ? h - P61 : h;
+    }
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDu;
+    h ^= h >> 33;
+    return (uint32_t)(h >> 32);
+}
+
+/* 1 when two names whose hashes are set are the same text. */
+static int
+name_eq(const struct tname *a, const struct tname *b, const unsigned char *end)
+{
+    const unsigned char *p = a->at, *q = b->at;
+    long x, y;
+
+    if (a->len != b->len || a->hash != b->hash) {
+        return 0;
+    }
+    do {
+        x = next_cp(&p, end);
+        y = next_cp(&q, end);
+    } while (x == y && x >= 0);
+    return x == y;
+}
+
+/* 1 when two of the names are the same decoded text. */
+static int
+has_duplicate(struct names *ns, const unsigned char *end)
+{
+    struct tname *v = ns->v;
+    uint64_t base = 0;
+    uint64_t *slot;
+    uint32_t hashed = 0;
+    size_t i, j, n = ns->n, cap = 64;
+    int dup = 0;
+
+    if (n <= MG_JSON_NAMES_INLINE) {
+        /* most pairs differ in length; names without escapes are their bytes (in a chat body:
+         * model, tools, top_p); a hash, computed once, for the others */
+        for (i = 1; i < n; i++) {
+            for (j = 0; j < i; j++) {
+                if (v[i].len != v[j].len) {
+                    continue;
+                }
+                if (!v[i].escaped && !v[j].escaped) {
+                    if (memcmp(v[i].at, v[j].at, v[i].len) == 0) {
+                        return 1;
+                    }
+                    continue;
+                }
+                base = base != 0 ? base : hash_base();
+                if (!(hashed & (1u << i))) {
+                    v[i].hash = name_hash(&v[i], base, end);
+                    hashed |= 1u << i;
+                }
+                if (!(hashed & (1u << j))) {
+                    v[j].hash = name_hash(&v[j], base, end);
+                    hashed |= 1u << j;
+                }
+                if (name_eq(&v[i], &v[j], end)) {
+                    return 1;
+                }
+            }
+        }
+        return 0;
+    }
+    /*
+     * At most 3/4 full. A slot holds a name's hash and its index + 1: a probe reads the names
+     * array (a cache miss, in a large body) only when the hashes are equal.
+     */
+    while (cap < n + n / 2) {
+        cap *= 2;
+    }
+    slot = mg_calloc(cap, sizeof(*slot));
+    base = hash_base();
+    for (i = 0; i < n && !dup; i++) {
+        uint64_t h = v[i].hash = name_hash(&v[i], base, end);
+        for (j = h & (cap - 1); slot[j] != 0; j = (j + 1) & (cap - 1)) {
+            if (slot[j] >> 32 == h && name_eq(&v[(uint32_t)slot[j] - 1], &v[i], end)) {
+                dup = 1;
+                break;
+            }
+        }
+        slot[j] = h << 32 | (i + 1);
+    }
+    free(slot);
+    return dup;
+}
+
+/* Keeps a top-level name for the duplicate check; MG_JSON_INVALID past NAMES_MAX names. */
+static int
+names_add(struct names *ns, const unsigned char *at, size_t len, int escaped)
+{
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap * 2;
+        if (ns->n >= NAMES_MAX) {
+            return MG_JSON_INVALID;
+        }
+        if (ns->v == ns->local) {
+            ns->v = mg_malloc(cap * sizeof(*ns->v));
+            memcpy(ns->v, ns->local, sizeof(ns->local));
+        } else {
+            ns->v = mg_realloc(ns->v, cap * sizeof(*ns->v));
+        }
+        ns->cap = cap;
+    }
+    ns->v[ns->n].at = at;
+    ns->v[ns->n].len = len < 0x7FFFFFFF ? (uint32_t)len : 0x7FFFFFFF;
+    ns->v[ns->n].escaped = escaped != 0;
+    ns->v[ns->n].hash = 0;
+    ns->n++;
+    return MG_JSON_OK;
+}
+
+/*
+ * 1 when name (decoded, n bytes) is word (lower-case ASCII letters) in another case, as a reader
+ * that matches names ignoring case takes it: Go's encoding/json folds ASCII case and also takes
+ * U+017F (long s) for s and U+212A (Kelvin sign) for k.
+ */
+static int
+case_variant(const char *name, size_t n, const char *word)
+{
+    const unsigned char *p = (const unsigned char *)name, *e = p + n;
+
+    for (; *word != '\0'; word++) {
+        if (p < e && (*p | 0x20) == (unsigned char)*word) {
+            p++;
+        } else if (*word == 's' && e - p >= 2 && p[0] == 0xC5 && p[1] == 0xBF) {
+            p += 2;
+        } else if (*word == 'k' && e - p >= 3 && p[0] == 0xE2 && p[1] == 0x84 && p[2] == 0xAA) {
+            p += 3;
+        } else {
             return 0;
         }
-        n = n > MG_TOKENS_MAX ? n : n * 10 + (*p - '0');
     }
-    return n > MG_TOKENS_MAX ? MG_TOKENS_MAX : n;
+    return p == e;
+}
+
+/*
+ * A top-level member's name (s->p on its opening quote) and its colon; leaves s->p on the value
+ * and the name in ns. *name is its decoded text when it fits buf (or needs no decoding), else
+ * NULL (no name the scan looks for is that long); *len its decoded length.
+ */
+static int
+top_name(struct scan *s, char *buf, size_t cap, struct names *ns, const char **name,
+         size_t *len)
+{
+    const unsigned char *at = s->p + 1, *e;
+    int over = 0;
+
+    if (*s->p != '"') {
+        return MG_JSON_INVALID;
+    }
+    e = plain_run(at, s->end);
+    if (e < s->end && *e == '"') {
+        /* the usual name: plain ASCII, so its bytes are its text */
+        *name = (const char *)at;
+        *len = (size_t)(e - at);
+        s->p = e + 1;
+    } else {
+        if (scan_string(s, buf, cap, len, &over) != MG_JSON_OK) {
+            return MG_JSON_INVALID;
+        }
+        *name = over ? NULL : buf;
+        *len = over ? decoded_len(at, s->end) : *len;
+    }
+    /* an escape always takes more bytes than what it stands for */
+    if (names_add(ns, at, *len, (size_t)(s->p - 1 - at) != *len) != MG_JSON_OK) {
+        return MG_JSON_INVALID;
+    }
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ':') {
+        return MG_JSON_INVALID;
+    }
+    s->p++;
+    skip_ws(s);
+    return s->p < s->end ? MG_JSON_OK : MG_JSON_INVALID;
+}
+
+/* What the JSON value starting with c is, for an error message. */
+static const char *
+kind_of(unsigned char c)
+{
+    switch (c) {
+    case '"': return "a string";
+    case '{': return "an object";
+    case '[': return "an array";
+    case 't':
+    case 'f': return "a boolean";
+    case 'n': return "null";
+    default: return "a number";
+    }
+}
+
+/* Records the first parameter with a wrong value (its value is [v, s->p)). */
+static void
+bad_value(struct mg_json_req *out, const struct scan *s, const unsigned char *v,
+          const char *param, const char *want, const char *got)
+{
+    if (out->bad_param == NULL) {
+        out->bad_param = param;
+        out->bad_want = want;
+        out->bad_got = got;
+        out->bad_at = (size_t)(v - s->base);
+        out->bad_len = (size_t)(s->p - v);
+    }
+}
+
+#define LIMIT_WANT "an integer from 1 to 2147483647"
+_Static_assert(MG_JSON_MAX_TOKENS == 2147483647, "LIMIT_WANT names MG_JSON_MAX_TOKENS");
+
+/*
+ * A max_tokens-like limit: null, or an integer from 1 to MG_JSON_MAX_TOKENS written as one
+ * (OpenAI refuses 1.5, "10", 0 and -1; 1e3 and 10.0 are numbers jansson, and so the translating
+ * schemas, do not take for integers).
+ */
+static int
+scan_limit(struct scan *s, const char *param, struct mg_json_req *out)
+{
+    const unsigned char *v = s->p, *p;
+    uint64_t n = 0;
+    int rc;
+
+    if ((rc = scan_value(s)) != MG_JSON_OK || *v == 'n') {
+        return rc;
+    }
+    if (*v != '-' && (*v < '0' || *v > '9')) {
+        bad_value(out, s, v, param, LIMIT_WANT, kind_of(*v));
+        return MG_JSON_OK;
+    }
+    for (p = v; p < s->p && *p >= '0' && *p <= '9' && n <= MG_JSON_MAX_TOKENS; p++) {
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == s->p && n >= 1 && n <= MG_JSON_MAX_TOKENS) {
+        /* the largest limit given bounds the answer: the token limit's estimate adds it */
+        out->max_tokens = (int64_t)n > out->max_tokens ? (int64_t)n : out->max_tokens;
+        return MG_JSON_OK;
+    }
+    for (p = v; p < s->p && *p != '.' && *p != 'e' && *p != 'E'; p++) {
+    }
+    bad_value(out, s, v, param, LIMIT_WANT,
+              p < s->p ? "a decimal number" : "an integer out of range");
+    return MG_JSON_OK;
+}
+
+/* The top-level object's members (s->p on its '{'); what mg_json_scan_request answers. */
+static int
+scan_top(struct scan *s, char *buf, size_t bufsize, struct mg_json_req *out,
+         struct names *ns)
+{
+    int have_model = 0, model_long = 0, more, rc;
+    const char *variant = NULL;
+    char key[24];
+
+    s->depth = 1;
+    for (more = open_container(s, '}'); more == 1; more = next_item(s, '}')) {
+        const unsigned char *v;
+        const char *name;
+        size_t len;
+
+        if (top_name(s, key, sizeof(key), ns, &name, &len) != MG_JSON_OK) {
+            return MG_JSON_INVALID;
+        }
+        v = s->p;
+#define NAME_IS(lit) (name != NULL && len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
+        if (NAME_IS("model")) {
+            if (*s->p == '"') {
+                int overflow = 0;
+                out->model_start = (size_t)(s->p - s->base);
+                if (scan_string(s, buf, bufsize, &out->model_len, &overflow) != MG_JSON_OK) {
+                    return MG_JSON_INVALID;
+                }
+                out->model_end = (size_t)(s->p - s->base);
+                have_model = 1;
+                model_long = overflow;
+            } else {
+                if (scan_value(s) != MG_JSON_OK) {
+                    return MG_JSON_INVALID;
+                }
+                have_model = 0;
+            }
+        } else if (NAME_IS("stream")) {
+            if (scan_value(s) != MG_JSON_OK) {
+                return MG_JSON_INVALID;
+            }
+            out->stream = *v == 't';
+            if (*v != 't' && *v != 'f' && *v != 'n') {
+                bad_value(out, s, v, "stream", "a boolean", kind_of(*v));
+            }
+        } else if (NAME_IS("stream_options")) {
+            if ((rc = scan_stream_options(s, out)) != MG_JSON_OK) {
+                return rc;
+            }
+        } else if (NAME_IS("max_tokens") || NAME_IS("max_completion_tokens") ||
+                   NAME_IS("max_output_tokens")) {
+            /* name points into the body or key: the parameter's name must outlive both */
+            const char *param = len == 10 ? "max_tokens" : len == 21 ? "max_completion_tokens"
+                                                                     : "max_output_tokens";
+            if ((rc = scan_limit(s, param, out)) != MG_JSON_OK) {
+                return rc;
+            }
+        } else {
+            /* a variant of model or stream starts with m, s or the long s (0xC5 0xBF) */
+            unsigned char c0 = name != NULL && len != 0 ? (unsigned char)name[0] : 0;
+            if (variant == NULL && len >= 5 && len <= 7 &&
+                ((c0 | 0x20) == 'm' || (c0 | 0x20) == 's' || c0 == 0xC5)) {
+                variant = case_variant(name, len, "model")    ? "model"
+                          : case_variant(name, len, "stream") ? "stream" : NULL;
+            }
+            if ((rc = scan_value(s)) != MG_JSON_OK) {
+                return rc;
+            }
+        }
+#undef NAME_IS
+    }
+    if (more < 0) {
+        return MG_JSON_INVALID;
+    }
+    out->obj_end = (size_t)(s->p - 1 - s->base);
+    if (out->usage_ins == NULL) {   /* no stream_options: add it as the last member */
+        out->usage_at = out->obj_end;
+        out->usage_del = 0;
+        out->usage_ins = ",\"stream_options\":{\"include_usage\":true}";
+    }
+    skip_ws(s);
+    if (s->p != s->end) {
+        return MG_JSON_INVALID;
+    }
+    if (has_duplicate(ns, s->end)) {
+        return MG_JSON_DUPLICATE;
+    }
+    if (variant != NULL) {
+        out->bad_param = variant;
+        out->bad_want = out->bad_got = NULL;
+        out->bad_at = out->bad_len = 0;
+        return MG_JSON_NAME_CASE;
+    }
+    if (out->bad_param != NULL) {
+        return MG_JSON_BAD_VALUE;
+    }
+    if (!have_model) {
+        return MG_JSON_NO_MODEL;
+    }
+    return model_long ? MG_JSON_MODEL_LONG : MG_JSON_OK;
 }
 
 int
@@ -655,8 +1109,8 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
 {
     struct scan s = {(const unsigned char *)body, (const unsigned char *)body + len,
                      (const unsigned char *)body, 0};
-    int have_model = 0, model_long = 0, more, rc;
-    char key[24];
+    struct names ns;
+    int rc;
 
     memset(out, 0, sizeof(*out));
     out->model = buf;
@@ -671,68 +1125,14 @@ mg_json_scan_request(const char *body, size_t len, char *buf, size_t bufsize,
         skip_ws(&s);
         return s.p == s.end ? MG_JSON_NOT_OBJECT : MG_JSON_INVALID;
     }
-    s.depth = 1;
-    for (more = open_container(&s, '}'); more == 1; more = next_item(&s, '}')) {
-        size_t klen = 0;
-        int koverflow = 0;
-
-        if (scan_key(&s, key, sizeof(key), &klen, &koverflow) != MG_JSON_OK) {
-            return MG_JSON_INVALID;
-        }
-        if (!koverflow && klen == 5 && memcmp(key, "model", 5) == 0) {
-            if (*s.p == '"') {
-                int overflow = 0;
-                out->model_start = (size_t)(s.p - s.base);
-                if (scan_string(&s, buf, bufsize, &out->model_len, &overflow) != MG_JSON_OK) {
-                    return MG_JSON_INVALID;
-                }
-                out->model_end = (size_t)(s.p - s.base);
-                have_model = 1;
-                model_long = overflow;
-            } else {
-                if (scan_value(&s) != MG_JSON_OK) {
-                    return MG_JSON_INVALID;
-                }
-                have_model = 0;
-            }
-        } else if (!koverflow && klen == 14 && memcmp(key, "stream_options", 14) == 0) {
-            if ((rc = scan_stream_options(&s, out)) != MG_JSON_OK) {
-                return rc;
-            }
-        } else if (!koverflow && max_tokens_key(key, klen)) {
-            const unsigned char *v = s.p;
-            int64_t n;
-            if (scan_value(&s) != MG_JSON_OK) {
-                return MG_JSON_INVALID;
-            }
-            n = whole_number(v, s.p);
-            out->max_tokens = n > out->max_tokens ? n : out->max_tokens;
-        } else if (!koverflow && klen == 6 && memcmp(key, "stream", 6) == 0) {
-            out->stream = (size_t)(s.end - s.p) >= 4 && memcmp(s.p, "true", 4) == 0;
-            if (scan_value(&s) != MG_JSON_OK) {
-                return MG_JSON_INVALID;
-            }
-        } else if ((rc = scan_value(&s)) != MG_JSON_OK) {
-            return rc;
-        }
+    ns.v = ns.local;
+    ns.n = 0;
+    ns.cap = MG_JSON_NAMES_INLINE;
+    rc = scan_top(&s, buf, bufsize, out, &ns);
+    if (ns.v != ns.local) {
+        free(ns.v);
     }
-    if (more < 0) {
-        return MG_JSON_INVALID;
-    }
-    out->obj_end = (size_t)(s.p - 1 - s.base);
-    if (out->usage_ins == NULL) {   /* no stream_options: add it as the last member */
-        out->usage_at = out->obj_end;
-        out->usage_del = 0;
-        out->usage_ins = ",\"stream_options\":{\"include_usage\":true}";
-    }
-    skip_ws(&s);
-    if (s.p != s.end) {
-        return MG_JSON_INVALID;
-    }
-    if (!have_model) {
-        return MG_JSON_NO_MODEL;
-    }
-    return model_long ? MG_JSON_MODEL_LONG : MG_JSON_OK;
+    return rc;
 }
 
 int

@@ -1311,6 +1311,231 @@ START_TEST(admin_listen_moves_healthz)
 }
 END_TEST
 
+/* ---- request-body checks, behind a key whose allow-list holds one model ------------------ */
+
+#define K_CHEAP "sk-cheap-only-0123456789"
+#define K_ALL   "sk-every-model-0123456789"
+
+static int bc_fake_port, bc_gw_port;
+static pid_t bc_fake_pid, bc_gw_pid;
+static const char *bc_conf;
+
+static void
+start_body_checks(void)
+{
+    char conf[1024], bin[256], port[16];
+    char *fargv[] = {bin, "--port", port, "--name", "bc", NULL};
+    char *gargv[] = {bin, "-c", NULL, NULL};
+
+    bc_fake_port = mg_test_free_port();
+    bc_gw_port = mg_test_free_port();
+    snprintf(port, sizeof(port), "%d", bc_fake_port);
+    snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
+    bc_fake_pid = mg_test_spawn(fargv, "mgtest-bc-fake.log");
+    snprintf(conf, sizeof(conf),
+             "listen: 127.0.0.1:%d\nworkers: 1\n"
+             "backends: [{name: a, url: 'http://127.0.0.1:%d/v1'}]\n"
+             "rules: [{models: [cheap-model, expensive-model], backends: [{backend: a}]}]\n"
+             "auth:\n  keys:\n"
+             "    - {name: cheap, key: " K_CHEAP ", models: [cheap-model]}\n"
+             "    - {name: all, key: " K_ALL "}\n",
+             bc_gw_port, bc_fake_port);
+    bc_conf = mg_test_write_temp(6, conf);
+    ck_assert_ptr_nonnull(bc_conf);
+    ck_assert_int_eq(mg_test_wait_port(bc_fake_port, 5000), 0);
+    snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
+    gargv[2] = (char *)bc_conf;
+    bc_gw_pid = mg_test_spawn(gargv, "mgtest-bc-gw.log");
+    ck_assert_msg(mg_test_wait_port(bc_gw_port, 10000) == 0, "modelgate did not start");
+}
+
+static void
+stop_body_checks(void)
+{
+    int rc = mg_test_stop(bc_gw_pid, 15000);
+
+    mg_test_stop(bc_fake_pid, 5000);
+    unlink(bc_conf);
+    if (rc != 0) {
+        fprintf(stderr, "modelgate (body checks) exited with %d\n", rc);
+        exit(1);
+    }
+}
+
+/* POSTs body to path on the body-check gateway with key; the answer is in r. */
+static void
+bc_post(const char *path, const char *key, const char *body, struct mg_test_resp *r)
+{
+    char url[256], auth[128];
+    const char *h[] = {auth, NULL};
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", bc_gw_port, path);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
+    mg_test_http("POST", url, body, strlen(body), h, r);
+}
+
+/* The answer is an OpenAI-shaped 400 with this code and param (NULL: JSON null). */
+static void
+assert_400(struct mg_test_resp *r, const char *code, const char *param, const char *body)
+{
+    json_t *j, *err;
+
+    ck_assert_msg(r->status == 400, "%s: status %ld: %s", body, r->status, r->body.data);
+    mg_test_assert_error(r, 400, code);
+    j = body_json(r);
+    err = json_object_get(j, "error");
+    ck_assert_str_eq(json_string_value(json_object_get(err, "type")), "invalid_request_error");
+    if (param == NULL) {
+        ck_assert_msg(json_is_null(json_object_get(err, "param")), "%s: %s", body, r->body.data);
+    } else {
+        ck_assert_msg(json_is_string(json_object_get(err, "param")) &&
+                      strcmp(json_string_value(json_object_get(err, "param")), param) == 0,
+                      "%s: param, want %s: %s", body, param, r->body.data);
+    }
+    json_decref(j);
+}
+
+/* Each body to path with key is a 400 code/param, and none of them reaches the backend. */
+static void
+assert_all_refused(const char *path, const char *key, const char *const *bodies, size_t n,
+                   const char *code, const char *param)
+{
+    long before = mg_test_fake_stat(bc_fake_port, "requests");
+    struct mg_test_resp r;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        bc_post(path, key, bodies[i], &r);
+        assert_400(&r, code, param, bodies[i]);
+        mg_test_resp_free(&r);
+    }
+    ck_assert_int_eq(mg_test_fake_stat(bc_fake_port, "requests"), before);
+}
+
+/* Each body to path with key is answered by the backend (200). */
+static void
+assert_all_served(const char *path, const char *key, const char *const *bodies, size_t n)
+{
+    long before = mg_test_fake_stat(bc_fake_port, "requests");
+    struct mg_test_resp r;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        bc_post(path, key, bodies[i], &r);
+        ck_assert_msg(r.status == 200, "%s: status %ld: %s", bodies[i], r.status, r.body.data);
+        mg_test_resp_free(&r);
+    }
+    ck_assert_int_eq(mg_test_fake_stat(bc_fake_port, "requests"), before + (long)n);
+}
+
+/*
+ * Issue 19, H2: a backend that matches JSON keys ignoring case (Go's encoding/json) or keeps the
+ * first of duplicate keys must never read another model than the one the allow-list checked.
+ */
+START_TEST(body_model_smuggling_refused)
+{
+    static const char *const smuggled[] = {
+        "{\"model\":\"cheap-model\",\"Model\":\"expensive-model\",\"messages\":[]}",
+        "{\"Model\":\"expensive-model\",\"model\":\"cheap-model\",\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"\\u004dodel\":\"expensive-model\",\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"MODEL\":\"expensive-model\",\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"model\":\"expensive-model\",\"messages\":[]}",
+        "{\"model\":\"expensive-model\",\"model\":\"cheap-model\",\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"mod\\u0065l\":\"expensive-model\",\"messages\":[]}",
+        /* stream spelt another way would make the backend stream what the gateway reads whole */
+        "{\"model\":\"cheap-model\",\"Stream\":true,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"\\u017ftream\":true,\"messages\":[]}",
+        /* any top-level name, twice */
+        "{\"model\":\"cheap-model\",\"messages\":[],\"messages\":[]}",
+    };
+    static const char *const fine[] = {
+        /* names are compared decoded: this IS model, and an allowed one */
+        "{\"mod\\u0065l\":\"cheap-model\",\"messages\":[]}",
+        /* nested objects are the backend's business */
+        "{\"model\":\"cheap-model\",\"metadata\":{\"Model\":\"x\",\"model\":\"y\"},"
+        "\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"models\":[],\"Modell\":1,\"streams\":1,\"messages\":[]}",
+    };
+    struct mg_test_resp r;
+
+    assert_all_refused("/v1/chat/completions", K_CHEAP, smuggled, MG_ARRAY_LEN(smuggled),
+                       "invalid_json", NULL);
+    /* the same for a key that may use both: the backend must read what the gateway read */
+    assert_all_refused("/v1/chat/completions", K_ALL, smuggled, 2, "invalid_json", NULL);
+    assert_all_served("/v1/chat/completions", K_CHEAP, fine, MG_ARRAY_LEN(fine));
+    bc_post("/v1/chat/completions", K_CHEAP, "{\"mod\\u0065l\":\"expensive-model\"}", &r);
+    mg_test_assert_error(&r, 404, "model_not_found");
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(body_stream_must_be_boolean)
+{
+    static const char *const bad[] = {
+        "{\"model\":\"cheap-model\",\"stream\":1,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"stream\":\"true\",\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"stream\":0,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"stream\":{},\"messages\":[]}",
+        "{\"stream\":[true],\"model\":\"cheap-model\",\"messages\":[]}",
+    };
+    static const char *const fine[] = {
+        "{\"model\":\"cheap-model\",\"stream\":null,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"stream\":false,\"messages\":[]}",
+    };
+    struct mg_test_resp r;
+    json_t *j;
+
+    assert_all_refused("/v1/chat/completions", K_CHEAP, bad, MG_ARRAY_LEN(bad), "invalid_value",
+                       "stream");
+    assert_all_served("/v1/chat/completions", K_CHEAP, fine, MG_ARRAY_LEN(fine));
+    /* on /v1/messages the same refusal takes Anthropic's shape */
+    bc_post("/v1/messages", K_CHEAP, bad[0], &r);
+    ck_assert_int_eq(r.status, 400);
+    j = body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "type")), "error");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "type")),
+                     "invalid_request_error");
+    json_decref(j);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(body_token_limits_checked)
+{
+    static const char *const bad[] = {
+        "{\"model\":\"cheap-model\",\"max_tokens\":1e400,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":1.5,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":\"10\",\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":-1,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":0,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":1e3,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":2147483648,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":99999999999999999999999,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":true,\"messages\":[]}",
+    };
+    static const char *const bad_completion[] = {
+        "{\"model\":\"cheap-model\",\"max_completion_tokens\":-0,\"messages\":[]}",
+    };
+    static const char *const bad_output[] = {
+        "{\"model\":\"cheap-model\",\"max_output_tokens\":\"5\",\"input\":\"hi\"}",
+    };
+    static const char *const fine[] = {
+        "{\"model\":\"cheap-model\",\"max_tokens\":null,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":1,\"messages\":[]}",
+        "{\"model\":\"cheap-model\",\"max_tokens\":2147483647,\"max_completion_tokens\":16,"
+        "\"messages\":[]}",
+    };
+
+    assert_all_refused("/v1/chat/completions", K_CHEAP, bad, MG_ARRAY_LEN(bad), "invalid_value",
+                       "max_tokens");
+    assert_all_refused("/v1/chat/completions", K_CHEAP, bad_completion, 1, "invalid_value",
+                       "max_completion_tokens");
+    assert_all_refused("/v1/responses", K_CHEAP, bad_output, 1, "invalid_value",
+                       "max_output_tokens");
+    assert_all_served("/v1/chat/completions", K_CHEAP, fine, MG_ARRAY_LEN(fine));
+}
+END_TEST
+
 Suite *
 integration_suite(void)
 {
@@ -1361,6 +1586,14 @@ integration_suite(void)
     tcase_add_test(t, access_log_lines);
     tcase_add_test(t, inflight_back_to_zero_after_aborts);
     tcase_add_test(t, keys_not_logged);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("body_checks");
+    tcase_add_unchecked_fixture(t, start_body_checks, stop_body_checks);
+    tcase_set_timeout(t, 60 * mg_test_scale());
+    tcase_add_test(t, body_model_smuggling_refused);
+    tcase_add_test(t, body_stream_must_be_boolean);
+    tcase_add_test(t, body_token_limits_checked);
     suite_add_tcase(s, t);
 
     t = tcase_create("admin");

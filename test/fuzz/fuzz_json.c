@@ -3,6 +3,12 @@
  * (mg_json_rewrite) it drives. Checked for every input:
  * - the scanner and jansson agree on validity, except where jansson is the stricter one by design
  *   (numbers it cannot hold, NUL in keys) or the scanner is (nesting over MG_JSON_MAX_DEPTH);
+ * - the top-level checks agree with jansson's tree and an independent count of the members:
+ *   MG_JSON_DUPLICATE exactly when the text has more top-level members than jansson's object
+ *   (which keeps one of equal names), else MG_JSON_NAME_CASE exactly when one of jansson's names
+ *   folds (ASCII case, long s) to "model" or "stream" without being it, else MG_JSON_BAD_VALUE
+ *   exactly when jansson's "stream" is not a boolean or null or a max_tokens-like limit not null
+ *   or an integer from 1 to MG_JSON_MAX_TOKENS;
  * - on MG_JSON_OK: the model sits between quotes at [model_start, model_end) and equals jansson's
  *   top-level "model", stream and include_usage equal jansson's reading;
  * - the rewrite with a new model and add_usage is valid JSON per jansson and the scanner, holds
@@ -228,6 +234,100 @@ text_depth(const char *p, size_t n)
     return max;
 }
 
+/* Members of the top-level object of valid JSON text, counted by their colons. */
+static size_t
+text_members(const char *p, size_t n)
+{
+    size_t i, d = 0, count = 0;
+    int in_string = 0;
+
+    for (i = 0; i < n; i++) {
+        if (in_string) {
+            if (p[i] == '\\') {
+                i++;
+            } else if (p[i] == '"') {
+                in_string = 0;
+            }
+        } else if (p[i] == '"') {
+            in_string = 1;
+        } else if (p[i] == '[' || p[i] == '{') {
+            d++;
+        } else if (p[i] == ']' || p[i] == '}') {
+            d--;
+        } else if (p[i] == ':' && d == 1) {
+            count++;
+        }
+    }
+    return count;
+}
+
+/* 1 when key folds to word as Go's encoding/json folds names (ASCII case; U+017F is s). */
+static int
+folds_to(const char *key, size_t n, const char *word)
+{
+    char f[16];
+    size_t i, o = 0;
+
+    for (i = 0; i < n && o < sizeof(f); i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c == 0xC5 && i + 1 < n && (unsigned char)key[i + 1] == 0xBF) {
+            f[o++] = 's';
+            i++;
+        } else {
+            f[o++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+    }
+    return i == n && o == strlen(word) && memcmp(f, word, o) == 0;
+}
+
+/* The answer the top-level checks call for, by jansson's tree (0 when none does). */
+static int
+expected_check(const char *body, size_t size, const json_t *doc, const json_t *exact)
+{
+    static const char *const limits[] = {"max_tokens", "max_completion_tokens",
+                                         "max_output_tokens"};
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    if (text_members(body, size) != json_object_size(doc)) {
+        return MG_JSON_DUPLICATE;
+    }
+    json_object_foreach((json_t *)doc, k, v) {
+        size_t n = strlen(k);
+        if ((folds_to(k, n, "model") && strcmp(k, "model") != 0) ||
+            (folds_to(k, n, "stream") && strcmp(k, "stream") != 0)) {
+            return MG_JSON_NAME_CASE;
+        }
+    }
+    v = json_object_get(doc, "stream");
+    if (v != NULL && !json_is_boolean(v) && !json_is_null(v)) {
+        return MG_JSON_BAD_VALUE;
+    }
+    for (i = 0; i < MG_ARRAY_LEN(limits); i++) {
+        v = json_object_get(doc, limits[i]);
+        if (v == NULL || json_is_null(v)) {
+            continue;
+        }
+        if (exact == NULL) {
+            /* only the tree with reals (an integer elsewhere overflowed jansson's): a number
+             * that is not whole or out of range must be refused, a whole one may be "1e3" */
+            if (!json_is_number(v) || json_number_value(v) < 1 ||
+                json_number_value(v) > MG_JSON_MAX_TOKENS ||
+                json_number_value(v) != (double)(long long)json_number_value(v)) {
+                return MG_JSON_BAD_VALUE;
+            }
+            continue;
+        }
+        v = json_object_get(exact, limits[i]);
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > MG_JSON_MAX_TOKENS) {
+            return MG_JSON_BAD_VALUE;
+        }
+    }
+    return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -267,6 +367,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FZ_CHECK(doc == NULL || json_is_object(doc));
+    if (doc != NULL) {
+        /* integers as jansson reads them (NULL when one somewhere is too large for it) */
+        json_t *exact = json_loadb(body, size, JSON_ALLOW_NUL, NULL);
+        int want = expected_check(body, size, doc, exact), reals_only = exact == NULL;
+
+        json_decref(exact);
+        if (want != 0 || rc == MG_JSON_DUPLICATE || rc == MG_JSON_NAME_CASE ||
+            rc == MG_JSON_BAD_VALUE) {
+            if (rc != want && !(want == 0 && reals_only && rc == MG_JSON_BAD_VALUE)) {
+                fprintf(stderr, "scanner said %d, the tree %d\n", rc, want);
+            }
+            FZ_CHECK(rc == want || (want == 0 && reals_only && rc == MG_JSON_BAD_VALUE));
+            json_decref(doc);
+            return 0;
+        }
+    } else if (rc == MG_JSON_DUPLICATE || rc == MG_JSON_NAME_CASE || rc == MG_JSON_BAD_VALUE) {
+        return 0;   /* jansson refused a number or a NUL in a key: nothing to compare with */
+    }
     m = json_object_get(doc, "model");
     if (rc == MG_JSON_NO_MODEL) {
         FZ_CHECK(doc == NULL || !json_is_string(m));

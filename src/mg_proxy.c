@@ -79,6 +79,7 @@ struct preq {
     struct mg_client_req      client;      /* what schemas build attempts from */
     char                      model[MG_MODEL_MAX];
     char                      request_id[REQ_ID_MAX + 1];
+    const struct mg_api      *api;         /* the client's API (mg_api) */
     int64_t                   t0;          /* arrival, mg_now_us() */
     int64_t                   t_first;     /* first body byte sent to the client, 0 before */
     int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
@@ -421,7 +422,7 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
     struct preq *p = owner;
     int64_t t = mg_now_us();
 
-    mg_relay_reset(&p->relay, a->head.sse, mg_relay_path_of(p->upath));
+    mg_relay_reset(&p->relay, a->head.sse, p->api);
     a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
     p->overhead += mg_now_us() - t;
 }
@@ -625,6 +626,7 @@ take_request(struct preq *p, const struct mg_admitted *a, const struct mg_req *r
     p->jr = a->jr;
     memcpy(p->model, a->model, a->jr.model_len + 1);
     p->jr.model = p->model;
+    p->api = a->api;
     p->client.upath = p->upath;
     p->client.query = p->query;
     p->client.body = a->body;
@@ -667,7 +669,7 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     evtimer_assign(&p->retry, w->base, on_retry, p);
     mg_conn_watch(req->conn, on_gone, on_drained, p);
 
-    mg_plan_init(&p->plan, conf, p->rule, p->upath, &w->rng, mg_now_ms());
+    mg_plan_init(&p->plan, conf, p->rule, p->api, &w->rng, mg_now_ms());
     if (p->plan.nranked == 0 && p->plan.unserved) {
         char msg[512];
         snprintf(msg, sizeof(msg), "No backend for model '%s' serves %s", p->model, p->path);

@@ -37,7 +37,7 @@ struct mg_stage {
     struct mg_relay *relay;
 };
 
-/* Writes bytes to the client. */
+/* Writes bytes to the client (mg_wire_emit: straight onto the client's connection). */
 typedef void (*mg_relay_emit_fn)(void *arg, const char *p, size_t n);
 /* The answer commits: the client gets its status and headers now, before its first byte. */
 typedef void (*mg_relay_commit_fn)(void *arg);
@@ -46,6 +46,7 @@ struct mg_relay {
     struct mg_stage   *head;        /* bytes from the backend go in here */
     struct mg_stage    sink;        /* the client */
     mg_relay_emit_fn   emit;
+    void              *emit_arg;
     mg_relay_commit_fn commit;
     void              *arg;
     const struct mg_api *api;       /* the client's API: its stream rules */
@@ -80,9 +81,12 @@ struct mg_relay {
     const char        *content_type;
 };
 
-/* Sets up a relay ending in emit(arg, ...); commit(arg) is called once, at the commit point. */
-void mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, mg_relay_commit_fn commit,
-                   void *arg);
+/*
+ * Sets up a relay ending in emit(emit_arg, ...); commit(arg) is called once, at the commit point
+ * (the owner sends the head there).
+ */
+void mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, void *emit_arg,
+                   mg_relay_commit_fn commit, void *arg);
 void mg_relay_deinit(struct mg_relay *r);
 
 /*
@@ -96,6 +100,12 @@ void mg_relay_add(struct mg_relay *r, struct mg_stage *s);
 
 /* Feeds n bytes of the answer's body into the chain. */
 void mg_relay_write(struct mg_relay *r, const char *p, size_t n);
+
+/*
+ * The relay's verdict so far, as the outcome table reads it (mg_outcome.h's MG_AF_RELAY_*): the
+ * stream broke before the commit (or ended before any event), or was cut after it.
+ */
+unsigned mg_relay_verdict(const struct mg_relay *r);
 
 /* The answer ended cleanly: every stage passes on what it holds (the gate commits if it has not). */
 void mg_relay_end(struct mg_relay *r);

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "mg_json.h"
+#include "mg_outcome.h"
 #include "mg_relay.h"
 #include "mg_util.h"
 
@@ -14,7 +15,7 @@
 static void
 sink_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
-    s->relay->emit(s->relay->arg, p, n);
+    s->relay->emit(s->relay->emit_arg, p, n);
 }
 
 static void
@@ -34,10 +35,12 @@ stage_init(struct mg_relay *r, struct mg_stage *s,
 }
 
 void
-mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, mg_relay_commit_fn commit, void *arg)
+mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, void *emit_arg,
+              mg_relay_commit_fn commit, void *arg)
 {
     memset(r, 0, sizeof(*r));
     r->emit = emit;
+    r->emit_arg = emit_arg;
     r->commit = commit;
     r->arg = arg;
     stage_init(r, &r->sink, sink_write, sink_end);
@@ -122,6 +125,15 @@ mg_relay_write(struct mg_relay *r, const char *p, size_t n)
     }
 }
 
+unsigned
+mg_relay_verdict(const struct mg_relay *r)
+{
+    if (r->failed) {
+        return r->empty ? MG_AF_RELAY_EMPTY : MG_AF_RELAY_FAILED;
+    }
+    return r->cut ? MG_AF_RELAY_CUT : 0;
+}
+
 void
 mg_relay_end(struct mg_relay *r)
 {
@@ -163,7 +175,7 @@ mg_relay_fail(struct mg_relay *r, const char *why, size_t n)
     r->cut = 1;
     mg_buf_init(&ev, 4096);
     r->api->error_event(&ev, r->why);
-    r->emit(r->arg, ev.data, ev.len);   /* straight to the client: nothing else follows */
+    r->emit(r->emit_arg, ev.data, ev.len);   /* straight to the client: nothing else follows */
     mg_buf_deinit(&ev);
     return 1;
 }

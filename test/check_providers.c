@@ -118,7 +118,7 @@ run_relay(const struct mg_schema *s, struct fake_client *c, int sse, const char 
     memset(&up, 0, sizeof(up));
     mg_buf_init(&k_out->out, 1 << 22);
     k_out->commits = 0;
-    mg_relay_init(r, sink_emit, sink_commit, k_out);
+    mg_relay_init(r, sink_emit, k_out, sink_commit, k_out);
     mg_relay_reset(r, sse || h.sse, api_of(c->rq.upath));
     s->relay(r, &c->rq, &up, &h);
     mg_relay_write(r, p, k);

@@ -90,6 +90,10 @@ START_TEST(outcome_of_each_failure_kind)
          "total timeout mid-answer"},
         {MG_PHASE_RELAY, MG_AEV_TIMEOUT, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_CUT,
          "idle timeout mid-answer"},
+        {MG_PHASE_RELAY, MG_AEV_END, 0, CURLE_OK, MG_AF_RELAY_CUT, MG_OUTCOME_CUT,
+         "transfer ended cleanly, stream unfinished (the relay's verdict)"},
+        {MG_PHASE_RELAY, MG_AEV_END, 0, CURLE_WRITE_ERROR, MG_AF_RELAY_CUT, MG_OUTCOME_CUT,
+         "error event after output (the relay's verdict)"},
     };
     size_t i;
 
@@ -571,7 +575,7 @@ run_relay(struct run *t, int sse, int inject, const char *upath, const char *tex
     h.sse = sse;
     h.json = !sse;
     up.inject_usage = inject;
-    mg_relay_init(&t->r, collect, committed, &t->k);
+    mg_relay_init(&t->r, collect, &t->k, committed, &t->k);
     mg_relay_reset(&t->r, sse, api_of(upath));
     mg_schema_openai.relay(&t->r, &rq, &up, &h);
     if (cut > 0 && cut < n) {
@@ -781,6 +785,28 @@ START_TEST(client_api_route_table)
     /* count_tokens answers are no usage: nothing is estimated for them */
     ck_assert_int_eq(mg_api_count_tokens.usage, MG_API_USAGE_NONE);
     ck_assert_int_eq(mg_api_messages.usage, MG_API_USAGE_OBJECT);
+}
+END_TEST
+
+/* The relay's verdict is what the outcome table reads: one flag for each way a stream breaks. */
+START_TEST(relay_verdict_as_attempt_flags)
+{
+    struct run t;
+    const char *unfinished = "data: {\"choices\":[{\"delta\":{\"content\":\"A\"}}]}\n\n";
+    const char *error = "data: {\"error\":{\"message\":\"overloaded\"}}\n\n";
+
+    run_relay(&t, 1, 0, "/chat/completions", unfinished, strlen(unfinished), 0);
+    ck_assert_uint_eq(mg_relay_verdict(&t.r), MG_AF_RELAY_CUT);
+    run_free(&t);
+    run_relay(&t, 1, 0, "/chat/completions", error, strlen(error), 0);
+    ck_assert_uint_eq(mg_relay_verdict(&t.r), MG_AF_RELAY_FAILED);
+    run_free(&t);
+    run_relay(&t, 1, 0, "/chat/completions", ": ping\n\n", 8, 0);
+    ck_assert_uint_eq(mg_relay_verdict(&t.r), MG_AF_RELAY_EMPTY);
+    run_free(&t);
+    run_relay(&t, 0, 0, "/chat/completions", "{}", 2, 0);
+    ck_assert_uint_eq(mg_relay_verdict(&t.r), 0);
+    run_free(&t);
 }
 END_TEST
 
@@ -1049,6 +1075,7 @@ proxy_suite(void)
     tcase_add_test(t, stream_errors_before_and_after_commit);
     tcase_add_test(t, stream_without_events_is_empty);
     tcase_add_test(t, client_api_route_table);
+    tcase_add_test(t, relay_verdict_as_attempt_flags);
     tcase_add_test(t, stream_hold_is_capped);
     tcase_add_test(t, json_tail_reads_usage_of_long_answers);
     tcase_add_test(t, context_length_wordings);

@@ -12,6 +12,7 @@
 
 #include "mg_json.h"
 
+struct mg_api;
 struct mg_conf;
 struct mg_key;
 struct mg_refusal;
@@ -24,6 +25,7 @@ struct mg_admitted {
     const char        *path;         /* the client's path, "/v1/chat/completions" */
     const char        *upath;        /* the same below /v1, "/chat/completions" */
     const char        *query;        /* raw query string, or NULL */
+    const struct mg_api *api;        /* the client's API, chosen on the head (req->api) */
     const struct mg_key *key;        /* the caller's key (in the snapshot); NULL without auth */
     /* set by mg_admit_route() */
     int                rule;         /* index into conf->rules */

@@ -48,6 +48,7 @@ enum mg_attempt_event {
 #define MG_AF_RELAY_FAILED 1   /* the relay found the stream broken before the commit */
 #define MG_AF_CONTEXT      2   /* the 400 read aside is a context-length error */
 #define MG_AF_RELAY_EMPTY  4   /* the relay found the stream ended before any event */
+#define MG_AF_RELAY_CUT    8   /* the relay found the committed stream broken or unfinished */
 
 /*
  * The outcome of event ev in phase (cls for heads, rc for ends, MG_AF_* flags). Pure: the whole

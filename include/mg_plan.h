@@ -14,6 +14,8 @@
 #include "mg_conf.h"
 #include "mg_failover.h"
 
+struct mg_api;
+
 #define MG_PLAN_TRIED_MAX (2 * MG_BALANCER_MAX)
 
 struct mg_plan {
@@ -43,9 +45,9 @@ enum mg_plan_step {
     MG_PLAN_END,     /* nothing left: the request ends with what it has */
 };
 
-/* Ranks rule's entries for a request on upath (the path below /v1) at now. */
+/* Ranks rule's entries for a request of a client of api (mg_api_route) at now. */
 void mg_plan_init(struct mg_plan *pl, const struct mg_conf *conf, const struct mg_rule *rule,
-                  const char *upath, uint64_t *rng, int64_t now);
+                  const struct mg_api *api, uint64_t *rng, int64_t now);
 
 /* The entry to try now. */
 const struct mg_rule_backend *mg_plan_entry(const struct mg_plan *pl);

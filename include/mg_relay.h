@@ -8,8 +8,8 @@
  * commits with its first body byte; an event stream with its first event that carries output
  * (the events before it are held, 64 KiB at most), or at its clean end after at least one event;
  * one that ends before any event is no answer (r->empty: it fails over like a 502). The gate also
- * ends a stream as the contract says: [DONE] added after a finish, one error event after a
- * failure once committed.
+ * ends a stream as the client's API says (mg_api: its event classifier, end-of-stream rule and
+ * error event): [DONE] added after a finish, one error event after a failure once committed.
  *
  * The stages today's schemas use are embedded here, so a request allocates nothing to build its
  * chain: the SSE splitter, the gate, the SSE usage observer, the SSE usage stripper (for a stream
@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "mg_api.h"
 #include "mg_usage.h"
 #include "mg_util.h"
 
@@ -36,14 +37,7 @@ struct mg_stage {
     struct mg_relay *relay;
 };
 
-/* Which commit and completion rules an event stream follows (by the client's path). */
-enum mg_relay_path {
-    MG_RELAY_CHAT,       /* /v1/chat/completions, /v1/completions: chunks, finish_reason, [DONE] */
-    MG_RELAY_MESSAGES,   /* /v1/messages: Anthropic's events, message_stop */
-    MG_RELAY_OTHER,      /* any other path: the first event commits */
-};
-
-/* Writes bytes to the client. */
+/* Writes bytes to the client (mg_wire_emit: straight onto the client's connection). */
 typedef void (*mg_relay_emit_fn)(void *arg, const char *p, size_t n);
 /* The answer commits: the client gets its status and headers now, before its first byte. */
 typedef void (*mg_relay_commit_fn)(void *arg);
@@ -52,9 +46,10 @@ struct mg_relay {
     struct mg_stage   *head;        /* bytes from the backend go in here */
     struct mg_stage    sink;        /* the client */
     mg_relay_emit_fn   emit;
+    void              *emit_arg;
     mg_relay_commit_fn commit;
     void              *arg;
-    enum mg_relay_path path;
+    const struct mg_api *api;       /* the client's API: its stream rules */
     int                sse;         /* the answer is an event stream */
     int                keep_length; /* the client gets the body as sent: its length holds */
     int                no_usage;    /* this answer is no usage (count_tokens): none estimated */
@@ -86,22 +81,31 @@ struct mg_relay {
     const char        *content_type;
 };
 
-/* Sets up a relay ending in emit(arg, ...); commit(arg) is called once, at the commit point. */
-void mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, mg_relay_commit_fn commit,
-                   void *arg);
+/*
+ * Sets up a relay ending in emit(emit_arg, ...); commit(arg) is called once, at the commit point
+ * (the owner sends the head there).
+ */
+void mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, void *emit_arg,
+                   mg_relay_commit_fn commit, void *arg);
 void mg_relay_deinit(struct mg_relay *r);
 
-/* Forgets the last answer (a failed attempt's) and starts a new one; the chain is the client. */
-void mg_relay_reset(struct mg_relay *r, int sse, enum mg_relay_path path);
-
-/* The rules of the client's path below /v1 ("/chat/completions" -> MG_RELAY_CHAT, ...). */
-enum mg_relay_path mg_relay_path_of(const char *upath);
+/*
+ * Forgets the last answer (a failed attempt's) and starts a new one, an event stream or not, to
+ * a client of api; the chain is the client.
+ */
+void mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api);
 
 /* Adds stage s at the end of the chain, just before the client. */
 void mg_relay_add(struct mg_relay *r, struct mg_stage *s);
 
 /* Feeds n bytes of the answer's body into the chain. */
 void mg_relay_write(struct mg_relay *r, const char *p, size_t n);
+
+/*
+ * The relay's verdict so far, as the outcome table reads it (mg_outcome.h's MG_AF_RELAY_*): the
+ * stream broke before the commit (or ended before any event), or was cut after it.
+ */
+unsigned mg_relay_verdict(const struct mg_relay *r);
 
 /* The answer ended cleanly: every stage passes on what it holds (the gate commits if it has not). */
 void mg_relay_end(struct mg_relay *r);
@@ -135,11 +139,10 @@ void mg_relay_pass_events(struct mg_stage *s, const char *p, size_t n);
 /* Keeps the last 16-32 KiB of what went by in r->tail (where a JSON answer's usage is). */
 void mg_relay_keep_tail(struct mg_relay *r, const char *p, size_t n);
 
-/* What one event is, for the gate (exposed for tests): MG_EV_* bits. */
-#define MG_EV_OUTPUT 1   /* carries output: commits */
-#define MG_EV_FINISH 2   /* a finish_reason, or message_stop */
-#define MG_EV_DONE   4   /* data: [DONE] */
-#define MG_EV_ERROR  8   /* an error event */
-int mg_relay_event_kind(enum mg_relay_path path, int committed, const char *p, size_t n);
+/*
+ * What one event is for the gate (exposed for tests): MG_EV_* bits (mg_api.h). What every API
+ * shares is read here ("event: error", comments, [DONE]); the rest is api->event_kind.
+ */
+int mg_relay_event_kind(const struct mg_api *api, int committed, const char *p, size_t n);
 
 #endif

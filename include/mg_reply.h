@@ -1,6 +1,6 @@
 /*
  * mg_reply — the one way answers the gateway makes itself reach a client, and the bookkeeping
- * every request ends with: OpenAI-shaped JSON errors (Anthropic-shaped on /v1/messages), refusals,
+ * every request ends with: JSON errors in the client API's shape (mg_api), refusals,
  * the access log line and request metrics. Every answer made here carries x-request-id, the
  * request's extra headers and a standard reason phrase.
  */
@@ -49,8 +49,8 @@ void mg_reply_error(struct mg_req *req, int status, const char *code, const char
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /*
- * Appends the body of a gateway error for req to out: OpenAI's shape, or Anthropic's on
- * /v1/messages and below. param may be NULL.
+ * Appends the body of a gateway error for req to out, in the shape of the client's API
+ * (req->api: OpenAI's, or Anthropic's on /v1/messages and below). param may be NULL.
  */
 void mg_reply_error_body(struct mg_buf *out, struct mg_req *req, int status,
                          const char *code, const char *param, const char *msg);

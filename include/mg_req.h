@@ -16,6 +16,7 @@
 
 #include "mg_util.h"
 
+struct mg_api;
 struct mg_conn;
 struct mg_key;
 
@@ -79,6 +80,7 @@ struct mg_req {
     int                  has_request_id;   /* the client sent a usable x-request-id */
     /* set by the dispatcher on the head */
     int                  route;         /* which handler: the dispatcher's own numbering */
+    const struct mg_api *api;           /* the client's API (mg_api_route), NULL before */
     const struct mg_key *key;           /* the caller's valid key (with auth), else NULL */
     /* for an answer the gateway makes itself */
     struct mg_buf        out;           /* extra header lines, "Name: value\r\n" each */
@@ -87,9 +89,6 @@ struct mg_req {
 
 /* Adds "name: value" to the extra headers of an answer the gateway makes itself. */
 void mg_req_add_header(struct mg_req *req, const char *name, const char *value);
-
-/* 1 when req's path is /v1/messages or below: its errors take Anthropic's shape. */
-int mg_req_anthropic_path(const struct mg_req *req);
 
 /* The method's name for logs ("GET"; what was sent for an unknown one). */
 const char *mg_req_method(const struct mg_req *req);

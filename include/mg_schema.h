@@ -58,8 +58,6 @@ struct mg_upreq {
 
 struct mg_schema {
     const char *name;
-    /* 1 when the schema serves the client's path below /v1 ("/chat/completions"). */
-    int  (*serves)(const char *upath);
     /*
      * Fills up for an attempt on backend b through rule entry e. MG_OK; MG_ERR (cannot start);
      * MG_SCHEMA_EINVAL or MG_SCHEMA_ESKIP with up->why and up->param filled.
@@ -129,13 +127,6 @@ int mg_schema_add_query(struct mg_buf *url, const char *query, const char *drop,
 /* Fills up->why (printf-style) and up->param, and returns rc. */
 int mg_schema_refuse(struct mg_upreq *up, int rc, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-
-/* serves(): every path; every path but /v1/messages*. */
-int mg_schema_serves_all(const char *upath);
-int mg_schema_serves_openai_paths(const char *upath);
-
-/* 1 for /messages and /messages/... (Anthropic-native clients). */
-int mg_schema_messages_path(const char *upath);
 
 /* classify(): by status alone (mg_head_classify_status). */
 enum mg_head_class mg_schema_classify_status(const struct mg_resp_head *h);

@@ -20,6 +20,14 @@ struct mg_req;
 
 #define MG_WIRE_STAGE 2048   /* head bytes gathered before they are handed over */
 
+/*
+ * Client bytes queued before the wire says it is congested (the relay's owner then pauses the
+ * upstream until they are all written). With the chunk curl holds back while paused (at most
+ * its 16 KiB buffer), a client that stops reading makes the gateway keep at most about 48 KiB
+ * of its answer (nginx: 32-64 KiB of buffers).
+ */
+#define MG_WIRE_HWM (32 * 1024)
+
 /* How an answer is framed on the client's connection: a pure decision, tested on its own. */
 struct mg_wire_frame {
     int body;        /* the status (and method) allow a body */
@@ -53,10 +61,13 @@ struct mg_wire {
     int                  status;
     int                  have_date;   /* the head holds the backend's Date: ours is not added */
     size_t               len;         /* bytes in the thread's stage (see mg_wire_begin) */
+    int64_t              bytes;       /* body bytes handed to mg_wire_body (framing excluded) */
+    int64_t              t_first;     /* when the first body bytes were (mg_now_us), 0 before */
 };
 
 /*
- * Starts the head of an answer to req with this status (its status line). The head is gathered
+ * Starts the head of an answer to req with this status (its status line); the byte counts start
+ * at 0. The head is gathered
  * in a buffer of the calling thread until mg_wire_send_head(): begin, headers and send_head must
  * run in one go, with no other answer's head begun in between (each worker runs one at a time).
  */
@@ -84,6 +95,12 @@ void mg_wire_send_head(struct mg_wire *w, int64_t content_length);
  * else queued behind what waits.
  */
 void mg_wire_body(struct mg_wire *w, const char *data, size_t len);
+
+/* mg_wire_body for the relay's last stage (arg: the struct mg_wire). */
+void mg_wire_emit(void *arg, const char *data, size_t len);
+
+/* 1 when the client's connection holds MG_WIRE_HWM bytes or more not yet written. */
+int mg_wire_congested(const struct mg_wire *w);
 
 /*
  * Ends the answer (the last chunk when chunked); the connection goes on to the next request or

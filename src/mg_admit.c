@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mg_admit.h"
+#include "mg_api.h"
 #include "mg_auth.h"
 #include "mg_conf.h"
 #include "mg_limit.h"
@@ -118,6 +119,7 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
     out->path = req->path;
     out->upath = req->path + strlen("/v1");
     out->query = req->query;
+    out->api = req->api != NULL ? req->api : mg_api_route(req->path);
     out->key = req->key;
     out->rule = -1;
     out->body = req->body;

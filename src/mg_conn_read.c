@@ -72,6 +72,7 @@ req_reset(struct mg_conn *c)
     r->has_request_id = 0;
     r->route = 0;
     r->key = NULL;
+    r->api = NULL;
     mg_buf_reset(&r->out);
     r->overhead_us = -1;
 }

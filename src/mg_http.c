@@ -11,6 +11,7 @@
 #include "mg_access.h"
 #include "mg_admin.h"
 #include "mg_admit.h"
+#include "mg_api.h"
 #include "mg_auth.h"
 #include "mg_conf.h"
 #include "mg_conn.h"
@@ -91,6 +92,7 @@ on_head(void *owner, struct mg_req *req)
     const char *path = req->path;
     struct mg_refusal ref;
 
+    req->api = mg_api_route(path);   /* what the client speaks, chosen once: its errors too */
     if (!w->admin_separate && mg_admin_path(path)) {
         req->route = ROUTE_ADMIN;
         return 0;

@@ -21,7 +21,9 @@ mg_outcome_classify(enum mg_phase phase, enum mg_attempt_event ev, enum mg_head_
     }
     switch (phase) {
     case MG_PHASE_RELAY:
-        return ev == MG_AEV_END && rc == CURLE_OK ? MG_OUTCOME_COMPLETE : MG_OUTCOME_CUT;
+        /* a clean end of the transfer is still a cut when the relay found the stream broken */
+        return ev == MG_AEV_END && rc == CURLE_OK && !(flags & MG_AF_RELAY_CUT)
+               ? MG_OUTCOME_COMPLETE : MG_OUTCOME_CUT;
     case MG_PHASE_HOLD:
         return MG_OUTCOME_FAIL_STATUS;   /* what was read of it is passed on if it is last */
     case MG_PHASE_OPEN:

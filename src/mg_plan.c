@@ -3,15 +3,15 @@
  */
 #include <string.h>
 
+#include "mg_api.h"
 #include "mg_health.h"
 #include "mg_log.h"
 #include "mg_outcome.h"
 #include "mg_plan.h"
-#include "mg_schema.h"
 
 void
 mg_plan_init(struct mg_plan *pl, const struct mg_conf *conf, const struct mg_rule *rule,
-             const char *upath, uint64_t *rng, int64_t now)
+             const struct mg_api *api, uint64_t *rng, int64_t now)
 {
     int cooling[MG_BALANCER_MAX];
     size_t i, k;
@@ -20,9 +20,9 @@ mg_plan_init(struct mg_plan *pl, const struct mg_conf *conf, const struct mg_rul
     pl->conf = conf;
     pl->rule = rule;
     pl->nranked = mg_balancer_rank(rule, rng, pl->ranked);
-    for (i = k = 0; i < pl->nranked; i++) {   /* schemas that lack the path are left out */
+    for (i = k = 0; i < pl->nranked; i++) {   /* schemas that do not serve the API are left out */
         const struct mg_backend *b = &conf->backends[rule->backends[pl->ranked[i]].backend];
-        if (mg_schema_get(b->schema)->serves(upath)) {
+        if (mg_api_serves(api, b->schema)) {
             pl->ranked[k++] = pl->ranked[i];
         }
     }

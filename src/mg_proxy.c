@@ -43,12 +43,10 @@
 #include "mg_worker.h"
 
 /*
- * Client bytes queued before the upstream is paused; it resumes once they are all written. With
- * the chunk curl holds back while paused (at most its 16 KiB buffer), a client that stops reading
- * makes the gateway keep at most about 48 KiB of its answer (nginx: 32-64 KiB of buffers); the
- * stream's own state comes on top (docs/benchmarks.md: ~100 KiB in all per stalled stream).
+ * The upstream is paused while the wire says the client is congested (MG_WIRE_HWM queued) and
+ * resumes once the queue is written; the stream's own state comes on top of what is queued
+ * (docs/benchmarks.md: ~100 KiB in all per stalled stream).
  */
-#define RELAY_HWM   (32 * 1024)
 #define REQ_ID_MAX  128
 
 /* The last fail-over answer, passed through when every attempt failed. */
@@ -79,18 +77,17 @@ struct preq {
     struct mg_client_req      client;      /* what schemas build attempts from */
     char                      model[MG_MODEL_MAX];
     char                      request_id[REQ_ID_MAX + 1];
+    const struct mg_api      *api;         /* the client's API (mg_api) */
     int64_t                   t0;          /* arrival, mg_now_us() */
-    int64_t                   t_first;     /* first body byte sent to the client, 0 before */
     int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
     int64_t                   busy_since;  /* a callback of ours began, 0 outside one */
-    int64_t                   bytes_out;
     struct mg_plan            plan;        /* the order of attempts, and what moves it */
     struct mg_attempt         at;          /* the current attempt */
     struct event              retry;       /* the pause before a same-backend retry */
     struct last_answer        last;
     struct mg_relay           relay;       /* the committed answer's stages */
     struct event              resume;      /* unpause the upstream once the client drained */
-    struct mg_wire            wire;        /* the answer relayed to the client */
+    struct mg_wire            wire;        /* the answer to the client; counts its bytes */
 };
 
 static void start_attempt(struct preq *p);
@@ -136,9 +133,9 @@ account(struct preq *p, int status, const struct mg_backend *backend, int cut)
     r.status = status;
     r.error = cut ? "upstream_stream_error" : NULL;
     r.bytes_in = (int64_t)p->client.body_len;
-    r.bytes_out = p->bytes_out;
+    r.bytes_out = p->wire.bytes;
     r.duration_us = mg_now_us() - p->t0;
-    r.ttfb_us = p->t_first ? p->t_first - p->t0 : -1;
+    r.ttfb_us = p->wire.t_first ? p->wire.t_first - p->t0 : -1;
     r.input_tokens = -1;
     r.output_tokens = -1;
     if (backend != NULL && p->relay.have_usage) {
@@ -147,7 +144,7 @@ account(struct preq *p, int status, const struct mg_backend *backend, int cut)
     } else if (backend != NULL && p->at.phase == MG_PHASE_RELAY && !p->relay.no_usage) {
         /* an answer that ended without reported usage (a cut, a client gone): an estimate */
         r.input_tokens = (int64_t)p->client.body_len / 4;
-        r.output_tokens = p->bytes_out / 4;
+        r.output_tokens = p->wire.bytes / 4;
     }
     r.stream = p->jr.stream;
     r.key = p->key != NULL ? p->key->name : NULL;
@@ -297,12 +294,10 @@ reply_held(struct preq *p, const struct last_answer *l)
         mg_buf_add(&body, l->body.data ? l->body.data : "", l->body.len);
     }
     answer_head(p, &l->head, l->backend, l->cut ? "application/json" : NULL);
-    p->bytes_out = (int64_t)body.len;
-    p->t_first = mg_now_us();
-    account(p, (int)l->status, l->backend, 0);
     mg_wire_send_head(&p->wire, (int64_t)body.len);
     mg_wire_body(&p->wire, body.data, body.len);
     mg_buf_deinit(&body);
+    account(p, (int)l->status, l->backend, 0);   /* before the end, which may free the request */
     mg_wire_end(&p->wire);   /* may complete and free the request at once */
     release(p);
 }
@@ -345,19 +340,6 @@ on_resume(evutil_socket_t fd, short what, void *arg)
     struct preq *p = arg;
 
     mg_attempt_resume(&p->at);
-}
-
-/* The relay's last stage: bytes of the answer's body to the client. */
-static void
-emit(void *arg, const char *data, size_t len)
-{
-    struct preq *p = arg;
-
-    if (p->t_first == 0) {
-        p->t_first = mg_now_us();
-    }
-    p->bytes_out += (int64_t)len;
-    mg_wire_body(&p->wire, data, len);
 }
 
 /* The relay's gate decided: the client gets this answer. From a curl callback: no freeing. */
@@ -421,7 +403,7 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
     struct preq *p = owner;
     int64_t t = mg_now_us();
 
-    mg_relay_reset(&p->relay, a->head.sse, mg_relay_path_of(p->upath));
+    mg_relay_reset(&p->relay, a->head.sse, p->api);
     a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
     p->overhead += mg_now_us() - t;
 }
@@ -434,18 +416,18 @@ on_body(void *owner, struct mg_attempt *a, const char *data, size_t len)
     if (p->req == NULL) {
         return 0;
     }
-    if (p->relay.committed && mg_conn_queued(p->req->conn) >= RELAY_HWM) {
+    /* backpressure is checked once, before the chain; the chain ends on the wire */
+    if (p->relay.committed && mg_wire_congested(&p->wire)) {
         return MG_ATTEMPT_PAUSE;
     }
     p->busy_since = mg_now_us();
     mg_relay_write(&p->relay, data, len);
     p->overhead += mg_now_us() - p->busy_since;
     p->busy_since = 0;
-    if (p->relay.failed) {
-        a->flags |= MG_AF_RELAY_FAILED;
-        return 0;   /* an error event before any output: this attempt fails over */
-    }
-    return p->relay.cut ? 0 : len;   /* after the error event nothing more is read */
+    /* an error event before any output (this attempt fails over) or after it (the error event
+     * is written): nothing more is read, and the outcome table reads why from the flags */
+    a->flags |= mg_relay_verdict(&p->relay);
+    return p->relay.failed || p->relay.cut ? 0 : len;
 }
 
 /* A failed attempt: what the next step and the final answer need to know of it. */
@@ -516,20 +498,18 @@ static void
 on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
 {
     struct preq *p = owner;
+    int clean = o == MG_OUTCOME_COMPLETE;   /* the transfer ended cleanly */
 
-    if (o == MG_OUTCOME_COMPLETE) {
+    if (clean) {
         /* what the relay still holds decides: a last event may be an error before any output,
          * or a translated answer may turn out unreadable (failures like any other), or the
-         * stream may end unfinished (a cut) */
+         * stream may end unfinished (a cut); its verdict is flags the outcome table reads */
         mg_relay_end(&p->relay);
+        a->flags |= mg_relay_verdict(&p->relay);
+        o = a->outcome = mg_outcome_classify(a->phase, MG_AEV_END, MG_HEAD_PENDING, a->rc,
+                                             a->flags);
         if (p->relay.failed) {
-            /* the relay's verdict is a flag the outcome table reads (an empty stream: as 502) */
-            a->flags |= p->relay.empty ? MG_AF_RELAY_EMPTY : MG_AF_RELAY_FAILED;
-            o = a->outcome = mg_outcome_classify(a->phase, MG_AEV_END, MG_HEAD_PENDING, a->rc,
-                                                 a->flags);
             snprintf(a->errbuf, sizeof(a->errbuf), "%s", p->relay.why);
-        } else if (p->relay.cut) {
-            o = MG_OUTCOME_CUT;
         }
     }
     mg_plan_report(&p->plan, a->backend, o, a->head.status, a->head.retry_after_s, mg_now_ms());
@@ -540,7 +520,7 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
         return;
     case MG_OUTCOME_CUT:
         mg_stats_attempt(p->w->stats, a->backend->name, "cut");
-        if (p->relay.cut && a->outcome == MG_OUTCOME_COMPLETE) {
+        if (p->relay.cut && clean) {
             complete(p, a);   /* ended unfinished: its error event is written, the end is clean */
         } else {
             cut(p, a);
@@ -625,6 +605,7 @@ take_request(struct preq *p, const struct mg_admitted *a, const struct mg_req *r
     p->jr = a->jr;
     memcpy(p->model, a->model, a->jr.model_len + 1);
     p->jr.model = p->model;
+    p->api = a->api;
     p->client.upath = p->upath;
     p->client.query = p->query;
     p->client.body = a->body;
@@ -660,14 +641,14 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     take_request(p, a, req);
     mg_attempt_init(&p->at, w->base, w->upstream, (size_t)conf->max_body_size + 64 * 1024,
                     &attempt_ops, p);
-    mg_relay_init(&p->relay, emit, on_commit, p);
+    mg_relay_init(&p->relay, mg_wire_emit, &p->wire, on_commit, p);
     mg_head_init(&p->last.head);
     mg_buf_init(&p->last.body, MG_HELD_BODY_MAX);
     event_assign(&p->resume, w->base, -1, 0, on_resume, p);
     evtimer_assign(&p->retry, w->base, on_retry, p);
     mg_conn_watch(req->conn, on_gone, on_drained, p);
 
-    mg_plan_init(&p->plan, conf, p->rule, p->upath, &w->rng, mg_now_ms());
+    mg_plan_init(&p->plan, conf, p->rule, p->api, &w->rng, mg_now_ms());
     if (p->plan.nranked == 0 && p->plan.unserved) {
         char msg[512];
         snprintf(msg, sizeof(msg), "No backend for model '%s' serves %s", p->model, p->path);

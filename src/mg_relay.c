@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "mg_json.h"
+#include "mg_outcome.h"
 #include "mg_relay.h"
 #include "mg_util.h"
 
@@ -14,7 +15,7 @@
 static void
 sink_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
-    s->relay->emit(s->relay->arg, p, n);
+    s->relay->emit(s->relay->emit_arg, p, n);
 }
 
 static void
@@ -34,10 +35,12 @@ stage_init(struct mg_relay *r, struct mg_stage *s,
 }
 
 void
-mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, mg_relay_commit_fn commit, void *arg)
+mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, void *emit_arg,
+              mg_relay_commit_fn commit, void *arg)
 {
     memset(r, 0, sizeof(*r));
     r->emit = emit;
+    r->emit_arg = emit_arg;
     r->commit = commit;
     r->arg = arg;
     stage_init(r, &r->sink, sink_write, sink_end);
@@ -77,13 +80,13 @@ mg_relay_deinit(struct mg_relay *r)
 }
 
 void
-mg_relay_reset(struct mg_relay *r, int sse, enum mg_relay_path path)
+mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api)
 {
     r->head = &r->sink;
-    r->path = path;
+    r->api = api;
     r->sse = sse;
     r->keep_length = 0;
-    r->no_usage = 0;
+    r->no_usage = api->usage == MG_API_USAGE_NONE;
     r->committed = 0;
     r->failed = 0;
     r->cut = 0;
@@ -100,15 +103,6 @@ mg_relay_reset(struct mg_relay *r, int sse, enum mg_relay_path path)
     mg_sse_reset(&r->splitter);
     mg_buf_reset(&r->held);
     mg_buf_reset(&r->tail);
-}
-
-enum mg_relay_path
-mg_relay_path_of(const char *upath)
-{
-    if (strcmp(upath, "/chat/completions") == 0 || strcmp(upath, "/completions") == 0) {
-        return MG_RELAY_CHAT;
-    }
-    return strcmp(upath, "/messages") == 0 ? MG_RELAY_MESSAGES : MG_RELAY_OTHER;
 }
 
 void
@@ -129,6 +123,15 @@ mg_relay_write(struct mg_relay *r, const char *p, size_t n)
     if (!r->failed && !r->cut) {
         r->head->write(r->head, p, n, 1);
     }
+}
+
+unsigned
+mg_relay_verdict(const struct mg_relay *r)
+{
+    if (r->failed) {
+        return r->empty ? MG_AF_RELAY_EMPTY : MG_AF_RELAY_FAILED;
+    }
+    return r->cut ? MG_AF_RELAY_CUT : 0;
 }
 
 void
@@ -171,18 +174,8 @@ mg_relay_fail(struct mg_relay *r, const char *why, size_t n)
     }
     r->cut = 1;
     mg_buf_init(&ev, 4096);
-    if (r->path == MG_RELAY_MESSAGES) {
-        mg_buf_adds(&ev, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
-                         "\"message\":");
-        mg_json_quote(&ev, r->why, strlen(r->why));
-        mg_buf_adds(&ev, "}}\n\n");
-    } else {
-        mg_buf_adds(&ev, "data: {\"error\":{\"message\":");
-        mg_json_quote(&ev, r->why, strlen(r->why));
-        mg_buf_adds(&ev, ",\"type\":\"upstream_error\",\"param\":null,"
-                         "\"code\":\"upstream_stream_error\"}}\n\n");
-    }
-    r->emit(r->arg, ev.data, ev.len);   /* straight to the client: nothing else follows */
+    r->api->error_event(&ev, r->why);
+    r->emit(r->emit_arg, ev.data, ev.len);   /* straight to the client: nothing else follows */
     mg_buf_deinit(&ev);
     return 1;
 }
@@ -239,81 +232,23 @@ name_is(const char *name, size_t nlen, const char *lit)
     return name != NULL && nlen == strlen(lit) && memcmp(name, lit, nlen) == 0;
 }
 
-/* 1 when the JSON object in data has "error" as its first member. */
-static int
-error_first(const char *d, size_t n)
-{
-    const char *end = d + n;
-
-    while (d < end && (*d == ' ' || *d == '\t' || *d == '\r' || *d == '\n')) {
-        d++;
-    }
-    if (d >= end || *d++ != '{') {
-        return 0;
-    }
-    while (d < end && (*d == ' ' || *d == '\t' || *d == '\r' || *d == '\n')) {
-        d++;
-    }
-    return end - d >= 7 && memcmp(d, "\"error\"", 7) == 0;
-}
-
-/* A chat chunk's output and finish bits, read exactly (only events before the commit). */
-static int
-chunk_kind(const char *d, size_t n)
-{
-    int k = mg_json_chunk_kind(d, n);
-
-    return ((k & MG_JSON_CHUNK_OUTPUT) ? MG_EV_OUTPUT : 0) |
-           ((k & MG_JSON_CHUNK_FINISH) ? MG_EV_FINISH : 0);
-}
-
-/* After the commit only the finish matters: a "finish_reason" whose value is not null. */
-static int
-has_finish(const char *d, size_t n)
-{
-    const char *end = d + n, *s = d;
-
-    while ((s = mg_find(s, (size_t)(end - s), "\"finish_reason\"", 15)) != NULL) {
-        s += 15;
-        while (s < end && (*s == ' ' || *s == ':' || *s == '\t')) {
-            s++;
-        }
-        if (s < end && *s != 'n') {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 int
-mg_relay_event_kind(enum mg_relay_path path, int committed, const char *p, size_t n)
+mg_relay_event_kind(const struct mg_api *api, int committed, const char *p, size_t n)
 {
-    const char *name, *data;
-    size_t nlen, dlen;
+    struct mg_api_event ev;
     struct mg_buf join;
     int kind = 0;
 
     mg_buf_init(&join, MG_SSE_EVENT_MAX);
-    event_fields(p, n, &name, &nlen, &data, &dlen, &join);
-    if (name_is(name, nlen, "error")) {
+    event_fields(p, n, &ev.name, &ev.nlen, &ev.data, &ev.dlen, &join);
+    if (name_is(ev.name, ev.nlen, "error")) {
         kind = MG_EV_ERROR;
-    } else if (data == NULL && name == NULL) {
+    } else if (ev.data == NULL && ev.name == NULL) {
         kind = 0;   /* a comment, or nothing */
-    } else if (data != NULL && dlen == 6 && memcmp(data, "[DONE]", 6) == 0) {
+    } else if (ev.data != NULL && ev.dlen == 6 && memcmp(ev.data, "[DONE]", 6) == 0) {
         kind = MG_EV_DONE;
-    } else if (path == MG_RELAY_MESSAGES) {
-        if (name_is(name, nlen, "message_stop")) {
-            kind = MG_EV_OUTPUT | MG_EV_FINISH;
-        } else if (name_is(name, nlen, "content_block_delta") ||
-                   name_is(name, nlen, "message_delta")) {
-            kind = MG_EV_OUTPUT;
-        }
-    } else if (data != NULL && error_first(data, dlen)) {
-        kind = MG_EV_ERROR;
-    } else if (path == MG_RELAY_OTHER) {
-        kind = data != NULL ? MG_EV_OUTPUT : 0;
-    } else if (data != NULL) {
-        kind = committed ? (has_finish(data, dlen) ? MG_EV_FINISH : 0) : chunk_kind(data, dlen);
+    } else {
+        kind = api->event_kind(committed, &ev);
     }
     mg_buf_deinit(&join);
     return kind;
@@ -447,7 +382,7 @@ gate_write(struct mg_stage *s, const char *p, size_t n, int whole)
     if (!r->any_event) {
         r->any_event = !whole || is_event(p, n);   /* a piece too large to hold is no comment */
     }
-    kind = whole ? mg_relay_event_kind(r->path, r->committed, p, n) : MG_EV_OUTPUT;
+    kind = whole ? mg_relay_event_kind(r->api, r->committed, p, n) : MG_EV_OUTPUT;
     if (kind & MG_EV_ERROR) {
         error_message(p, n, r);
         return;
@@ -468,7 +403,7 @@ static void
 gate_end(struct mg_stage *s)
 {
     struct mg_relay *r = s->relay;
-    static const char done[] = "data: [DONE]\n\n";
+    const char *tail, *why;
 
     if (!r->committed && !r->failed) {
         if (r->sse && !r->any_event) {
@@ -481,14 +416,12 @@ gate_end(struct mg_stage *s)
         }
     }
     if (r->sse && !r->cut && !r->failed) {
-        if (r->path == MG_RELAY_CHAT && !r->done) {
-            if (r->finished) {
-                s->next->write(s->next, done, sizeof(done) - 1, 1);
-            } else {
-                mg_relay_fail(r, "the backend ended the stream before it finished", 47);
-            }
-        } else if (r->path == MG_RELAY_MESSAGES && !r->finished) {
-            mg_relay_fail(r, "the backend ended the stream before message_stop", 48);
+        /* the client's API says whether the stream is whole, and what it still needs */
+        why = r->api->stream_end(r->finished, r->done, &tail);
+        if (why != NULL) {
+            mg_relay_fail(r, why, strlen(why));
+        } else if (tail != NULL) {
+            s->next->write(s->next, tail, strlen(tail), 1);
         }
     }
     s->next->end(s->next);

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "mg_access.h"
+#include "mg_api.h"
 #include "mg_auth.h"
-#include "mg_json.h"
 #include "mg_limit.h"
 #include "mg_reply.h"
 #include "mg_req.h"
@@ -43,55 +43,14 @@ mg_reply_json(struct mg_req *req, int status, const char *json, size_t len)
     mg_reply_body(req, status, "application/json", json, len);
 }
 
-static const char *
-error_type(int status)
-{
-    if (status == 401) {
-        return "authentication_error";
-    }
-    if (status == 429) {
-        return "rate_limit_error";
-    }
-    return status >= 500 ? "server_error" : "invalid_request_error";
-}
-
-/* Anthropic's error type for a status, on /v1/messages* (Anthropic-native clients). */
-static const char *
-anthropic_error_type(int status)
-{
-    switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 529: return "overloaded_error";
-    default: return status >= 500 ? "api_error" : "invalid_request_error";
-    }
-}
-
 void
 mg_reply_error_body(struct mg_buf *out, struct mg_req *req, int status, const char *code,
                     const char *param, const char *msg)
 {
-    if (mg_req_anthropic_path(req)) {
-        mg_buf_printf(out, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
-                      anthropic_error_type(status));
-        mg_json_quote(out, msg, strlen(msg));
-        mg_buf_adds(out, "}}\n");
-        return;
-    }
-    mg_buf_adds(out, "{\"error\":{\"message\":");
-    mg_json_quote(out, msg, strlen(msg));
-    mg_buf_printf(out, ",\"type\":\"%s\",\"param\":", error_type(status));
-    if (param != NULL) {
-        mg_json_quote(out, param, strlen(param));
-    } else {
-        mg_buf_adds(out, "null");
-    }
-    mg_buf_adds(out, ",\"code\":");
-    mg_json_quote(out, code, strlen(code));
-    mg_buf_adds(out, "}}\n");
+    /* a request refused before its head was dispatched has no API yet: its path says */
+    const struct mg_api *api = req->api != NULL ? req->api : mg_api_route(req->path);
+
+    api->error_body(out, status, code, param, msg);
 }
 
 static void

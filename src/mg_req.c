@@ -63,15 +63,6 @@ mg_req_add_header(struct mg_req *req, const char *name, const char *value)
     }
 }
 
-int
-mg_req_anthropic_path(const struct mg_req *req)
-{
-    const char *path = req->path;
-
-    return path != NULL && strncmp(path, "/v1/messages", 12) == 0 &&
-           (path[12] == '\0' || path[12] == '/');
-}
-
 const char *
 mg_req_method(const struct mg_req *req)
 {

@@ -276,21 +276,3 @@ mg_schema_refuse(struct mg_upreq *up, int rc, const char *param, const char *fmt
     snprintf(up->param, sizeof(up->param), "%s", param != NULL ? param : "");
     return rc;
 }
-
-int
-mg_schema_messages_path(const char *upath)
-{
-    return strncmp(upath, "/messages", 9) == 0 && (upath[9] == '\0' || upath[9] == '/');
-}
-
-int
-mg_schema_serves_all(const char *upath)
-{
-    return 1;
-}
-
-int
-mg_schema_serves_openai_paths(const char *upath)
-{
-    return !mg_schema_messages_path(upath);
-}

@@ -31,13 +31,6 @@ is_chat(const char *upath)
     return strcmp(upath, "/chat/completions") == 0;
 }
 
-static int
-anthropic_serves(const char *upath)
-{
-    return is_chat(upath) || strcmp(upath, "/messages") == 0 ||
-           strcmp(upath, "/messages/count_tokens") == 0;
-}
-
 /* The request the client sent, translated: the Messages API's, for {url}/v1/messages. */
 static int
 build_chat(const struct mg_client_req *rq, const struct mg_backend *b,
@@ -336,7 +329,6 @@ anthropic_error_body(const struct mg_client_req *rq, const struct mg_resp_head *
 
 const struct mg_schema mg_schema_anthropic = {
     .name = "anthropic",
-    .serves = anthropic_serves,
     .build = anthropic_build,
     .classify = anthropic_classify,
     .relay = anthropic_relay,

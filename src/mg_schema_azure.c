@@ -44,7 +44,6 @@ azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
 
 const struct mg_schema mg_schema_azure = {
     .name = "azure",
-    .serves = mg_schema_serves_openai_paths,
     .build = azure_build,
     .classify = mg_schema_classify_status,
     .relay = mg_schema_openai_relay,

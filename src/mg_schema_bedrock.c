@@ -35,12 +35,6 @@
 #define FRAME_MAX   (1024 * 1024)        /* one event-stream frame */
 #define KEY_SLOTS   8                    /* signing keys cached per worker thread */
 
-static int
-bedrock_serves(const char *upath)
-{
-    return strcmp(upath, "/chat/completions") == 0;
-}
-
 /* ---- signing --------------------------------------------------------------------------- */
 
 /* The signing-key cache of this thread: the slot for these credentials and region. */
@@ -366,7 +360,6 @@ bedrock_error_body(const struct mg_client_req *rq, const struct mg_resp_head *h,
 
 const struct mg_schema mg_schema_bedrock = {
     .name = "bedrock",
-    .serves = bedrock_serves,
     .build = bedrock_build,
     .classify = bedrock_classify,
     .relay = bedrock_relay,

@@ -87,7 +87,6 @@ mg_schema_pass_error(const struct mg_client_req *rq, const struct mg_resp_head *
 
 const struct mg_schema mg_schema_openai = {
     .name = "openai",
-    .serves = mg_schema_serves_all,
     .build = openai_build,
     .classify = mg_schema_classify_status,
     .relay = mg_schema_openai_relay,

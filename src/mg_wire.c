@@ -196,6 +196,8 @@ mg_wire_begin(struct mg_wire *w, struct mg_req *req, int status)
     w->conn = req->conn;
     w->status = status;
     w->have_date = 0;
+    w->bytes = 0;
+    w->t_first = 0;
     memset(&w->frame, 0, sizeof(w->frame));
     w->len = mg_wire_status_line(stage, req->minor, status);
 }
@@ -266,6 +268,11 @@ mg_wire_body(struct mg_wire *w, const char *data, size_t len)
     char size[24], *d;
     int n = 0;
 
+    /* counted as handed over (what the access log reports), framed or not */
+    if (w->t_first == 0) {
+        w->t_first = mg_now_us();
+    }
+    w->bytes += (int64_t)len;
     if (!w->frame.body || len == 0) {
         return;   /* no body, or an empty chunk (it would end the body) */
     }
@@ -283,6 +290,18 @@ mg_wire_body(struct mg_wire *w, const char *data, size_t len)
         iov[n++].iov_len = 2;
     }
     mg_conn_write(w->conn, iov, n);
+}
+
+void
+mg_wire_emit(void *arg, const char *data, size_t len)
+{
+    mg_wire_body(arg, data, len);
+}
+
+int
+mg_wire_congested(const struct mg_wire *w)
+{
+    return w->conn != NULL && mg_conn_queued(w->conn) >= MG_WIRE_HWM;
 }
 
 void

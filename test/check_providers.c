@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "mg_api.h"
 #include "mg_conf.h"
 #include "mg_evstream.h"
 #include "mg_json.h"
@@ -32,6 +33,16 @@ struct sink {
     struct mg_buf out;
     int           commits;
 };
+
+/* The client API of a path below /v1 ("/chat/completions"), as the dispatcher picks it. */
+static const struct mg_api *
+api_of(const char *upath)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "/v1%s", upath);
+    return mg_api_route(path);
+}
 
 static void
 sink_emit(void *arg, const char *p, size_t n)
@@ -107,8 +118,8 @@ run_relay(const struct mg_schema *s, struct fake_client *c, int sse, const char 
     memset(&up, 0, sizeof(up));
     mg_buf_init(&k_out->out, 1 << 22);
     k_out->commits = 0;
-    mg_relay_init(r, sink_emit, sink_commit, k_out);
-    mg_relay_reset(r, sse || h.sse, mg_relay_path_of(c->rq.upath));
+    mg_relay_init(r, sink_emit, k_out, sink_commit, k_out);
+    mg_relay_reset(r, sse || h.sse, api_of(c->rq.upath));
     s->relay(r, &c->rq, &up, &h);
     mg_relay_write(r, p, k);
     mg_relay_write(r, p + k, n - k);
@@ -539,9 +550,9 @@ START_TEST(azure_builds_deployment_url)
     ck_assert_str_eq(up.url.data, "https://r.openai.azure.com/openai/deployments/my%20dep/"
                      "embeddings?api-version=2024-10-21");
     ck_assert_ptr_nonnull(strstr(up.body, "\"my dep\""));   /* the override, as for openai */
-    ck_assert(!mg_schema_azure.serves("/messages"));
-    ck_assert(!mg_schema_azure.serves("/messages/count_tokens"));
-    ck_assert(mg_schema_azure.serves("/audio/speech"));
+    ck_assert(!mg_api_serves(api_of("/messages"), MG_SCHEMA_AZURE));
+    ck_assert(!mg_api_serves(api_of("/messages/count_tokens"), MG_SCHEMA_AZURE));
+    ck_assert(mg_api_serves(api_of("/audio/speech"), MG_SCHEMA_AZURE));
     mg_upreq_deinit(&up);
     mg_headers_clear(h);
     mg_conf_unref(conf);
@@ -670,8 +681,8 @@ START_TEST(anthropic_builds_messages_request)
     ck_assert_str_eq(find_line(mg_schema_header_list(&up), "anthropic-beta"), "anthropic-beta: b1");
     ck_assert_str_eq(find_line(mg_schema_header_list(&up), "x-api-key"), "x-api-key: k2");
     ck_assert(up.body == c.rq.body);   /* byte for byte: no copy */
-    ck_assert(!mg_schema_anthropic.serves("/embeddings"));
-    ck_assert(mg_schema_anthropic.serves("/messages/count_tokens"));
+    ck_assert(!mg_api_serves(api_of("/embeddings"), MG_SCHEMA_ANTHROPIC));
+    ck_assert(mg_api_serves(api_of("/messages/count_tokens"), MG_SCHEMA_ANTHROPIC));
     mg_upreq_deinit(&up);
     mg_headers_clear(&c.headers);
     mg_conf_unref(conf);
@@ -715,8 +726,8 @@ START_TEST(bedrock_builds_signed_request)
     ck_assert_ptr_nonnull(strstr(auth, "Credential=AKID/"));
     ck_assert_ptr_nonnull(strstr(auth, "/us-west-2/bedrock/aws4_request, SignedHeaders="
                                  "content-type;host;x-amz-date;x-amz-security-token, "));
-    ck_assert(!mg_schema_bedrock.serves("/messages"));
-    ck_assert(!mg_schema_bedrock.serves("/embeddings"));
+    ck_assert(!mg_api_serves(api_of("/messages"), MG_SCHEMA_BEDROCK));
+    ck_assert(!mg_api_serves(api_of("/embeddings"), MG_SCHEMA_BEDROCK));
     mg_upreq_deinit(&up);
     mg_headers_clear(&c.headers);
     mg_conf_unref(conf);

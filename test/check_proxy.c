@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "mg_attempt.h"
+#include "mg_api.h"
 #include "mg_conf.h"
 #include "mg_failover.h"
 #include "mg_head.h"
@@ -89,6 +90,10 @@ START_TEST(outcome_of_each_failure_kind)
          "total timeout mid-answer"},
         {MG_PHASE_RELAY, MG_AEV_TIMEOUT, 0, CURLE_OPERATION_TIMEDOUT, 0, MG_OUTCOME_CUT,
          "idle timeout mid-answer"},
+        {MG_PHASE_RELAY, MG_AEV_END, 0, CURLE_OK, MG_AF_RELAY_CUT, MG_OUTCOME_CUT,
+         "transfer ended cleanly, stream unfinished (the relay's verdict)"},
+        {MG_PHASE_RELAY, MG_AEV_END, 0, CURLE_WRITE_ERROR, MG_AF_RELAY_CUT, MG_OUTCOME_CUT,
+         "error event after output (the relay's verdict)"},
     };
     size_t i;
 
@@ -160,6 +165,16 @@ START_TEST(status_classes)
 END_TEST
 
 /* ---- the response head ------------------------------------------------------------------- */
+
+/* The client API of a path below /v1 ("/chat/completions"), as the dispatcher picks it. */
+static const struct mg_api *
+api_of(const char *upath)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "/v1%s", upath);
+    return mg_api_route(path);
+}
 
 static void
 feed_head(struct mg_resp_head *h, const char *const *lines)
@@ -560,8 +575,8 @@ run_relay(struct run *t, int sse, int inject, const char *upath, const char *tex
     h.sse = sse;
     h.json = !sse;
     up.inject_usage = inject;
-    mg_relay_init(&t->r, collect, committed, &t->k);
-    mg_relay_reset(&t->r, sse, mg_relay_path_of(upath));
+    mg_relay_init(&t->r, collect, &t->k, committed, &t->k);
+    mg_relay_reset(&t->r, sse, api_of(upath));
     mg_schema_openai.relay(&t->r, &rq, &up, &h);
     if (cut > 0 && cut < n) {
         mg_relay_write(&t->r, text, cut);
@@ -639,20 +654,20 @@ START_TEST(stream_commits_at_first_output)
     size_t i;
 
     for (i = 0; i < MG_ARRAY_LEN(quiet); i++) {
-        ck_assert_msg(!(mg_relay_event_kind(MG_RELAY_CHAT, 0, quiet[i], strlen(quiet[i])) &
+        ck_assert_msg(!(mg_relay_event_kind(&mg_api_chat, 0, quiet[i], strlen(quiet[i])) &
                         MG_EV_OUTPUT), "commits: %s", quiet[i]);
     }
     for (i = 0; i < MG_ARRAY_LEN(output); i++) {
-        ck_assert_msg(mg_relay_event_kind(MG_RELAY_CHAT, 0, output[i], strlen(output[i])) &
+        ck_assert_msg(mg_relay_event_kind(&mg_api_chat, 0, output[i], strlen(output[i])) &
                       MG_EV_OUTPUT, "does not commit: %s", output[i]);
     }
-    ck_assert(mg_relay_event_kind(MG_RELAY_CHAT, 1, "data: [DONE]\n\n", 14) == MG_EV_DONE);
-    ck_assert(mg_relay_event_kind(MG_RELAY_CHAT, 1, output[5], strlen(output[5])) & MG_EV_FINISH);
-    ck_assert(mg_relay_event_kind(MG_RELAY_MESSAGES, 0, "event: message_start\ndata: {}\n\n", 31)
+    ck_assert(mg_relay_event_kind(&mg_api_chat, 1, "data: [DONE]\n\n", 14) == MG_EV_DONE);
+    ck_assert(mg_relay_event_kind(&mg_api_chat, 1, output[5], strlen(output[5])) & MG_EV_FINISH);
+    ck_assert(mg_relay_event_kind(&mg_api_messages, 0, "event: message_start\ndata: {}\n\n", 31)
               == 0);
-    ck_assert(mg_relay_event_kind(MG_RELAY_MESSAGES, 0,
+    ck_assert(mg_relay_event_kind(&mg_api_messages, 0,
                                   "event: content_block_delta\ndata: {}\n\n", 38) & MG_EV_OUTPUT);
-    ck_assert(mg_relay_event_kind(MG_RELAY_OTHER, 0, "event: response.created\ndata: {}\n\n",
+    ck_assert(mg_relay_event_kind(&mg_api_openai, 0, "event: response.created\ndata: {}\n\n",
                                   35) & MG_EV_OUTPUT);
     {
         /* the events before the commit reach the client first, in order */
@@ -715,6 +730,83 @@ START_TEST(stream_errors_before_and_after_commit)
                                                    "\"error\":{\"type\":\"api_error\""));
         run_free(&t);
     }
+}
+END_TEST
+
+/* The client API is chosen once from the path: its error shape and the schemas that serve it. */
+START_TEST(client_api_route_table)
+{
+    static const struct {
+        const char          *path;
+        const struct mg_api *want;
+    } t[] = {
+        {"/v1/chat/completions", &mg_api_chat},
+        {"/v1/completions", &mg_api_completions},
+        {"/v1/messages", &mg_api_messages},
+        {"/v1/messages/count_tokens", &mg_api_count_tokens},
+        {"/v1/messages/batches", &mg_api_messages_other},
+        {"/v1/messages/batches/x/results", &mg_api_messages_other},
+        {"/v1/messagesx", &mg_api_openai},
+        {"/v1/chat/completions/x", &mg_api_openai},
+        {"/v1/embeddings", &mg_api_openai},
+        {"/v1/responses", &mg_api_openai},
+        {"/healthz", &mg_api_openai},
+        {NULL, &mg_api_openai},
+    };
+    struct mg_buf b;
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(t); i++) {
+        ck_assert_msg(mg_api_route(t[i].path) == t[i].want, "%s: %s", t[i].path,
+                      mg_api_route(t[i].path)->name);
+    }
+    /* which schemas serve each API (the others are left out when entries are ranked) */
+    ck_assert(mg_api_serves(&mg_api_chat, MG_SCHEMA_BEDROCK));
+    ck_assert(mg_api_serves(&mg_api_chat, MG_SCHEMA_ANTHROPIC));
+    ck_assert(!mg_api_serves(&mg_api_completions, MG_SCHEMA_ANTHROPIC));
+    ck_assert(!mg_api_serves(&mg_api_completions, MG_SCHEMA_BEDROCK));
+    ck_assert(mg_api_serves(&mg_api_messages, MG_SCHEMA_OPENAI));
+    ck_assert(!mg_api_serves(&mg_api_messages, MG_SCHEMA_AZURE));
+    ck_assert(!mg_api_serves(&mg_api_messages_other, MG_SCHEMA_ANTHROPIC));
+    ck_assert(mg_api_serves(&mg_api_openai, MG_SCHEMA_AZURE));
+    ck_assert(!mg_api_serves(&mg_api_openai, MG_SCHEMA_BEDROCK));
+    ck_assert(!mg_api_serves(&mg_api_openai, -1));
+    /* the gateway's own errors: Anthropic's shape on /v1/messages and below, else OpenAI's */
+    mg_buf_init(&b, 4096);
+    mg_api_route("/v1/messages/count_tokens")->error_body(&b, 404, "model_not_found", "model",
+                                                          "no \"m\"");
+    ck_assert_str_eq(b.data, "{\"type\":\"error\",\"error\":{\"type\":\"not_found_error\","
+                             "\"message\":\"no \\\"m\\\"\"}}\n");
+    mg_buf_reset(&b);
+    mg_api_route("/v1/embeddings")->error_body(&b, 429, "rate_limit_exceeded", NULL, "slow");
+    ck_assert_str_eq(b.data, "{\"error\":{\"message\":\"slow\",\"type\":\"rate_limit_error\","
+                             "\"param\":null,\"code\":\"rate_limit_exceeded\"}}\n");
+    mg_buf_deinit(&b);
+    /* count_tokens answers are no usage: nothing is estimated for them */
+    ck_assert_int_eq(mg_api_count_tokens.usage, MG_API_USAGE_NONE);
+    ck_assert_int_eq(mg_api_messages.usage, MG_API_USAGE_OBJECT);
+}
+END_TEST
+
+/* The relay's verdict is what the outcome table reads: one flag for each way a stream breaks. */
+START_TEST(relay_verdict_as_attempt_flags)
+{
+    struct run t;
+    const char *unfinished = "data: {\"choices\":[{\"delta\":{\"content\":\"A\"}}]}\n\n";
+    const char *error = "data: {\"error\":{\"message\":\"overloaded\"}}\n\n";
+
+    run_relay(&t, 1, 0, "/chat/completions", unfinished, strlen(unfinished), 0);
+    ck_assert_uint_eq(mg_relay_verdict(&t.r), MG_AF_RELAY_CUT);
+    run_free(&t);
+    run_relay(&t, 1, 0, "/chat/completions", error, strlen(error), 0);
+    ck_assert_uint_eq(mg_relay_verdict(&t.r), MG_AF_RELAY_FAILED);
+    run_free(&t);
+    run_relay(&t, 1, 0, "/chat/completions", ": ping\n\n", 8, 0);
+    ck_assert_uint_eq(mg_relay_verdict(&t.r), MG_AF_RELAY_EMPTY);
+    run_free(&t);
+    run_relay(&t, 0, 0, "/chat/completions", "{}", 2, 0);
+    ck_assert_uint_eq(mg_relay_verdict(&t.r), 0);
+    run_free(&t);
 }
 END_TEST
 
@@ -982,6 +1074,8 @@ proxy_suite(void)
     tcase_add_test(t, stream_commits_at_first_output);
     tcase_add_test(t, stream_errors_before_and_after_commit);
     tcase_add_test(t, stream_without_events_is_empty);
+    tcase_add_test(t, client_api_route_table);
+    tcase_add_test(t, relay_verdict_as_attempt_flags);
     tcase_add_test(t, stream_hold_is_capped);
     tcase_add_test(t, json_tail_reads_usage_of_long_answers);
     tcase_add_test(t, context_length_wordings);

@@ -82,6 +82,25 @@ START_TEST(date_lines)
 }
 END_TEST
 
+/*
+ * The wire counts what it is handed (the access log's bytes and time to first byte), framed or
+ * not: a 204's body is counted though it is not sent. A wire with no connection is never
+ * congested.
+ */
+START_TEST(bytes_counted)
+{
+    struct mg_wire w;
+
+    memset(&w, 0, sizeof(w));   /* as begun for a status without a body */
+    mg_wire_body(&w, "abc", 3);
+    ck_assert_int_eq(w.bytes, 3);
+    ck_assert(w.t_first > 0);
+    mg_wire_body(&w, "de", 2);
+    ck_assert_int_eq(w.bytes, 5);
+    ck_assert_int_eq(mg_wire_congested(&w), 0);
+}
+END_TEST
+
 Suite *
 wire_suite(void)
 {
@@ -91,6 +110,7 @@ wire_suite(void)
     tcase_add_test(t, framing_table);
     tcase_add_test(t, status_lines);
     tcase_add_test(t, date_lines);
+    tcase_add_test(t, bytes_counted);
     suite_add_tcase(s, t);
     return s;
 }

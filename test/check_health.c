@@ -10,6 +10,9 @@
 #include "mg_health.h"
 #include "mg_test.h"
 
+/* Each test's own registry, as a runtime holds one. */
+static struct mg_health_registry *reg;
+
 /* A fresh state per test: names are never reused within a process (CK_FORK=no runs them all). */
 static struct mg_health *
 fresh(void)
@@ -18,13 +21,20 @@ fresh(void)
     char name[32];
 
     snprintf(name, sizeof(name), "backend-%d", n++);
-    return mg_health_get(name);
+    return mg_health_get(reg, name);
+}
+
+static void
+setup(void)
+{
+    reg = mg_health_registry_create();
 }
 
 static void
 teardown(void)
 {
-    mg_health_reset();
+    mg_health_registry_destroy(reg);
+    reg = NULL;
 }
 
 /* Fails st until it cools: returns the cooldown it got. */
@@ -41,17 +51,17 @@ cool(struct mg_health *st, const struct mg_health_conf *c, int64_t now)
 
 START_TEST(registry_keeps_one_state_per_name)
 {
-    struct mg_health *a = mg_health_get("openai"), *b = mg_health_get("local");
+    struct mg_health *a = mg_health_get(reg, "openai"), *b = mg_health_get(reg, "local");
     struct mg_health_conf c = {1, 1000, 8000};
 
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_ne(a, b);
-    ck_assert_ptr_eq(mg_health_get("openai"), a);
+    ck_assert_ptr_eq(mg_health_get(reg, "openai"), a);
     ck_assert_str_eq(mg_health_name(a), "openai");
     ck_assert_str_eq(mg_health_name(b), "local");
     /* What a reload would see: the same state, cooldown included. */
     ck_assert_int_eq(mg_health_failure(a, &c, 5), MG_HEALTH_WENT_DOWN);
-    ck_assert_int_eq(mg_health_up(mg_health_get("openai")), 0);
+    ck_assert_int_eq(mg_health_up(mg_health_get(reg, "openai")), 0);
     ck_assert_int_eq(mg_health_up(b), 1);
 }
 END_TEST
@@ -67,11 +77,10 @@ START_TEST(foreach_visits_every_state)
 {
     int n = 0;
 
-    mg_health_reset();
-    mg_health_get("x");
-    mg_health_get("y");
-    mg_health_get("x");
-    mg_health_foreach(count_one, &n);
+    mg_health_get(reg, "x");
+    mg_health_get(reg, "y");
+    mg_health_get(reg, "x");
+    mg_health_foreach(reg, count_one, &n);
     ck_assert_int_eq(n, 2);
 }
 END_TEST
@@ -407,7 +416,7 @@ health_suite(void)
     Suite *s = suite_create("health");
     TCase *t = tcase_create("passive");
 
-    tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, registry_keeps_one_state_per_name);
     tcase_add_test(t, foreach_visits_every_state);
     tcase_add_test(t, failures_in_a_row_start_exact_cooldown);

@@ -91,15 +91,18 @@ int mg_health_cooling(const struct mg_health *st, int64_t now);
  * Claims the probe of a down backend whose cooldown is over: 1 for exactly one caller across all
  * threads (it tries the backend in its normal place), 0 for every other caller and while the
  * cooldown runs or the backend is up. The claim lasts until an outcome is reported or
- * MG_HEALTH_PROBE_TTL_MS passes.
+ * MG_HEALTH_PROBE_TTL_MS passes. *claim (may be NULL) gets what identifies this claim, for
+ * mg_health_probe_cancel().
  */
-int mg_health_try_probe(struct mg_health *st, int64_t now);
+int mg_health_try_probe(struct mg_health *st, int64_t now, int64_t *claim);
 
 /*
- * Gives back a claim that mg_health_try_probe() granted to this caller when its request ended
- * without trying the backend, so the next request may probe at once instead of after the TTL.
+ * Gives back the claim that mg_health_try_probe() granted to this caller (*claim it set) when its
+ * request ended without trying the backend, so the next request may probe at once instead of
+ * after the TTL. Nothing when that claim is no longer the one out (it expired and another request
+ * holds the probe now, or an outcome was reported).
  */
-void mg_health_probe_cancel(struct mg_health *st, int64_t now);
+void mg_health_probe_cancel(struct mg_health *st, int64_t claim, int64_t now);
 
 /* A failed attempt on the backend. Returns MG_HEALTH_SAME, _WENT_DOWN or _AGAIN. */
 int mg_health_failure(struct mg_health *st, const struct mg_health_conf *conf, int64_t now);

@@ -174,7 +174,7 @@ mg_health_cooling(const struct mg_health *st, int64_t now)
 }
 
 int
-mg_health_try_probe(struct mg_health *st, int64_t now)
+mg_health_try_probe(struct mg_health *st, int64_t now, int64_t *claim)
 {
     uint64_t w = load(st);
     struct hstate s;
@@ -186,15 +186,19 @@ mg_health_try_probe(struct mg_health *st, int64_t now)
             return 0;
         }
         s.probing = 1;
-        s.until = now + MG_HEALTH_PROBE_TTL_MS;
+        s.until = clamp_time(now + MG_HEALTH_PROBE_TTL_MS);
         if (cas(st, &w, &s)) {
+            /* a later claim starts after this one ended, so its end differs: it names the claim */
+            if (claim != NULL) {
+                *claim = s.until;
+            }
             return 1;
         }
     }
 }
 
 void
-mg_health_probe_cancel(struct mg_health *st, int64_t now)
+mg_health_probe_cancel(struct mg_health *st, int64_t claim, int64_t now)
 {
     uint64_t w = load(st);
     struct hstate s;
@@ -202,7 +206,7 @@ mg_health_probe_cancel(struct mg_health *st, int64_t now)
     now = clamp_time(now);
     do {
         s = decode(w);
-        if (!s.down || !s.probing) {
+        if (!s.down || !s.probing || s.until != claim) {
             return;
         }
         s.probing = 0;

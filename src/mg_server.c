@@ -1,10 +1,15 @@
 /*
- * mg_server — threads, listeners, signals.
+ * mg_server — the runtime, threads, listeners, signals.
  *
  * Each worker is a thread with its own event_base, front end, SO_REUSEPORT listener and curl multi:
  * the kernel spreads connections, and nothing on the request path is shared or locked. The main
  * thread only handles signals. It talks to workers through an eventfd each (no libevent thread
  * locks needed): a stop flag, and a new config snapshot handed over with an atomic exchange.
+ *
+ * The runtime (mg_runtime: health, limits, first-load times, metrics) is created here, before the
+ * first snapshot goes into service, shared by every worker (w->rt), and destroyed once the
+ * workers have stopped: a snapshot still referenced after that (the caller's) is only freed, and
+ * freeing one never follows its pointers into the runtime.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -530,7 +535,7 @@ mg_server_run(struct mg_conf *conf)
         stop_workers(&s, started);
     }
     server_close(&s);
-    mg_runtime_destroy(s.rt);   /* after every worker and the last snapshot it bound */
+    mg_runtime_destroy(s.rt);   /* every worker has stopped: nothing reads it any more */
     curl_global_cleanup();
     if (rc == 0) {
         mg_log_info("stopped");

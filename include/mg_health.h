@@ -4,8 +4,8 @@
  * cooldown one request at a time probes the backend.
  *
  * State is per backend name in a registry (struct mg_health_registry) that the runtime holds
- * (mg_runtime), outside config snapshots, so reloads keep it. mg_health_get() (mutex, slow path) is
- * for when a snapshot goes into service; every other function is lock-free and
+ * (mg_runtime), outside config snapshots, so reloads keep it. mg_health_get() (mutex, slow path)
+ * is for when a snapshot goes into service; every other function is lock-free and
  * safe from any worker thread: a backend's whole state is one 64-bit word changed by
  * compare-and-swap, so no thread ever sees half a transition. Time is passed in (monotonic
  * milliseconds, 0 <= now < 2^42) so tests drive the clock.

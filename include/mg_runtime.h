@@ -1,7 +1,7 @@
 /*
- * mg_runtime — the state that outlives config snapshots, in one object: passive health by backend
- * name, the limit store (rate-limit buckets by key name), the catalog's first-load times and the
- * metrics registry (every worker's table, the reload counters).
+ * mg_runtime — the state that outlives config snapshots, in one object: passive health by
+ * backend name, the limit store (rate-limit buckets by key name), the catalog's first-load times
+ * and the metrics registry (every worker's table, the reload counters).
  *
  * As redis keeps its server state in one struct, but passed, never global: mg_server creates one
  * runtime, binds each snapshot to it as the snapshot goes into service, and each worker reaches it

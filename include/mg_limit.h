@@ -32,6 +32,8 @@ struct mg_limit;
 /* Where the buckets live (mg_limit_store.h): one per runtime; tests make their own. */
 struct mg_limit_store;
 
+struct event_base;
+
 /* Limits above this act as this (keeps 60 s / N at 60 ns or more). */
 #define MG_LIMIT_MAX 1000000000
 
@@ -69,6 +71,14 @@ struct mg_limit_store *mg_limit_store_create(const char *name);
  * server's exit, a test's end). NULL is a no-op.
  */
 void mg_limit_store_destroy(struct mg_limit_store *store);
+
+/*
+ * A worker thread starts (called on that thread, with its event loop, before the loop runs) or
+ * ends (on that thread, after its loop). The local store has nothing to do; a remote one opens
+ * and closes the worker's connection. A store that cannot reach its remote side still answers.
+ */
+void mg_limit_store_worker_start(struct mg_limit_store *store, struct event_base *base);
+void mg_limit_store_worker_stop(struct mg_limit_store *store);
 
 /*
  * The buckets of the key called name in store, created without limits on first use and kept, at

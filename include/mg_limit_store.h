@@ -7,6 +7,8 @@
  * whose state is remote (Redis) answers from what it holds locally and exchanges with the remote
  * side off the request path, with a deadline, keeping a local answer when the deadline passes.
  * get and configure run when a snapshot goes into service (the main thread), never per request.
+ * worker_start and worker_stop let a remote store keep one connection per worker, on the worker's
+ * own event loop (found again through a thread-local: the request path passes no worker).
  */
 #ifndef MG_LIMIT_STORE_H
 #define MG_LIMIT_STORE_H
@@ -38,6 +40,9 @@ struct mg_limit_store_ops {
     int (*admit)(struct mg_limit *l, int64_t now, int64_t tokens, struct mg_limit_info *info);
     void (*settle)(struct mg_limit *l, int64_t reserved, int64_t used, int64_t now);
     void (*peek)(const struct mg_limit *l, int64_t now, struct mg_limit_info *info);
+    /* Optional (NULL: nothing to do): see mg_limit_store_worker_start() and _stop(). */
+    void (*worker_start)(struct mg_limit_store *store, struct event_base *base);
+    void (*worker_stop)(struct mg_limit_store *store);
 };
 
 /* The in-process store (mg_limit_local.c): GCRA buckets, one atomic word each. */

@@ -36,6 +36,22 @@ mg_limit_store_destroy(struct mg_limit_store *store)
     }
 }
 
+void
+mg_limit_store_worker_start(struct mg_limit_store *store, struct event_base *base)
+{
+    if (store->ops->worker_start != NULL) {
+        store->ops->worker_start(store, base);
+    }
+}
+
+void
+mg_limit_store_worker_stop(struct mg_limit_store *store)
+{
+    if (store->ops->worker_stop != NULL) {
+        store->ops->worker_stop(store);
+    }
+}
+
 struct mg_limit *
 mg_limit_get(struct mg_limit_store *store, const char *name)
 {

@@ -33,6 +33,7 @@
 #include "mg_log.h"
 #include "mg_conn.h"
 #include "mg_front.h"
+#include "mg_limit.h"
 #include "mg_runtime.h"
 #include "mg_server.h"
 #include "mg_stats.h"
@@ -169,8 +170,10 @@ worker_main(void *arg)
 {
     struct mg_worker *w = arg;
 
+    mg_limit_store_worker_start(w->rt->limits, w->base);
     event_base_dispatch(w->base);
     mg_http_stop(w);   /* closes what is left on this thread, before the base goes */
+    mg_limit_store_worker_stop(w->rt->limits);
     return NULL;
 }
 

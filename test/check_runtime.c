@@ -9,6 +9,7 @@
 #include "mg_conf.h"
 #include "mg_health.h"
 #include "mg_limit.h"
+#include "mg_limit_store.h"
 #include "mg_runtime.h"
 #include "mg_stats.h"
 #include "mg_test.h"
@@ -117,6 +118,101 @@ START_TEST(limit_stores_by_name)
 }
 END_TEST
 
+/* A store of the test's own: every call through mg_limit's functions lands in its operations. */
+struct fake {
+    struct mg_limit_store base;
+    struct mg_limit       key;
+    int                   calls[6];   /* get, configure, admit, settle, peek, worker start+stop */
+};
+
+static struct mg_limit *
+fake_get(struct mg_limit_store *s, const char *name)
+{
+    struct fake *f = (struct fake *)s;
+
+    f->calls[0]++;
+    f->key.store = s;
+    f->key.name = "fake-key";
+    return &f->key;
+}
+
+static void
+fake_configure(struct mg_limit *l, int64_t rpm, int64_t tpm, int64_t now)
+{
+    ((struct fake *)l->store)->calls[1]++;
+}
+
+static int
+fake_admit(struct mg_limit *l, int64_t now, int64_t tokens, struct mg_limit_info *info)
+{
+    ((struct fake *)l->store)->calls[2]++;
+    return tokens < 100;
+}
+
+static void
+fake_settle(struct mg_limit *l, int64_t reserved, int64_t used, int64_t now)
+{
+    ((struct fake *)l->store)->calls[3]++;
+}
+
+static void
+fake_peek(const struct mg_limit *l, int64_t now, struct mg_limit_info *info)
+{
+    ((struct fake *)l->store)->calls[4]++;
+}
+
+static void
+fake_worker(struct mg_limit_store *s)
+{
+    ((struct fake *)s)->calls[5]++;
+}
+
+static void
+fake_worker_start(struct mg_limit_store *s, struct event_base *base)
+{
+    fake_worker(s);
+}
+
+static const struct mg_limit_store_ops fake_ops = {
+    .name = "fake",
+    .get = fake_get,
+    .configure = fake_configure,
+    .admit = fake_admit,
+    .settle = fake_settle,
+    .peek = fake_peek,
+    .worker_start = fake_worker_start,
+    .worker_stop = fake_worker,
+};
+
+START_TEST(a_store_is_its_operations)
+{
+    struct fake f;
+    struct mg_limit_store *local = mg_limit_store_create("local");
+    struct mg_limit_info info;
+    struct mg_limit *l;
+    int i;
+
+    memset(&f, 0, sizeof(f));
+    f.base.ops = &fake_ops;
+    l = mg_limit_get(&f.base, "anything");
+    ck_assert_str_eq(mg_limit_name(l), "fake-key");
+    mg_limit_configure(l, 1, 1, 0);
+    ck_assert(mg_limit_admit(l, 0, 99, &info));
+    ck_assert(!mg_limit_admit(l, 0, 100, &info));
+    mg_limit_settle(l, 1, 2, 0);
+    mg_limit_peek(l, 0, &info);
+    mg_limit_store_worker_start(&f.base, NULL);
+    mg_limit_store_worker_stop(&f.base);
+    for (i = 0; i < 6; i++) {
+        ck_assert_int_eq(f.calls[i], i == 2 || i == 5 ? 2 : 1);
+    }
+    /* the local store needs no worker hooks */
+    mg_limit_store_worker_start(local, NULL);
+    mg_limit_store_worker_stop(local);
+    mg_limit_store_destroy(local);
+}
+END_TEST
+
 Suite *
 runtime_suite(void)
 {
@@ -126,6 +222,7 @@ runtime_suite(void)
     tcase_add_test(t, bind_gives_states_buckets_and_created);
     tcase_add_test(t, runtimes_share_nothing);
     tcase_add_test(t, limit_stores_by_name);
+    tcase_add_test(t, a_store_is_its_operations);
     suite_add_tcase(s, t);
     return s;
 }

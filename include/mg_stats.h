@@ -31,7 +31,10 @@ void mg_stats_destroy(struct mg_stats *st);
 /* The code of an answer cut after commit (rendered as code="upstream_stream_error"). */
 #define MG_STATS_STREAM_ERROR (-1)
 
-/* One request answered: status code (or MG_STATS_STREAM_ERROR), duration, time to its first body byte (-1 when none). */
+/*
+ * One request answered: status code (or MG_STATS_STREAM_ERROR), duration, time to its first body
+ * byte (-1 when none).
+ */
 void mg_stats_request(struct mg_stats *st, const char *model, const char *backend, int code,
                       int64_t dur_us, int64_t ttft_us);
 /* The time the gateway itself spent on one request (the wait for backends excluded). */

@@ -37,8 +37,10 @@ LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_front.c src/mg_
             src/mg_conf.c src/mg_stats.c src/mg_access.c src/mg_log.c src/mg_util.c \
             src/mg_sigv4.c src/mg_evstream.c src/mg_oai.c src/mg_chatreq.c \
             src/mg_anthropic.c src/mg_bedrock.c src/mg_health.c src/mg_limit.c src/mg_hdr.c src/mg_auth.c
+LIB_SRC  += src/mg_runtime.c src/mg_limit_local.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 SUITES   := util conf json router balancer models usage stats proxy wire sigv4 evstream translate health limit hdr auth providers integration failover front h1 lifecycle
+SUITES   += runtime
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o
 HDRS     := $(wildcard include/*.h)

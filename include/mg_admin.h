@@ -6,11 +6,15 @@
 #define MG_ADMIN_H
 
 struct mg_req;
+struct mg_runtime;
 
 /* 1 when path is an admin endpoint. */
 int mg_admin_path(const char *path);
 
-/* Answers an admin path (GET or HEAD; 405 otherwise). Returns the status sent. */
-int mg_admin_handle(struct mg_req *req, const char *path);
+/*
+ * Answers an admin path (GET or HEAD; 405 otherwise); /metrics reads rt's metrics and health.
+ * Returns the status sent.
+ */
+int mg_admin_handle(struct mg_req *req, const char *path, struct mg_runtime *rt);
 
 #endif

@@ -18,13 +18,17 @@
 
 struct mg_limit;
 struct mg_limit_header;
+struct mg_limit_store;
 
 #define MG_AUTH_DIGEST_LEN 32
 
 /* Keys shorter than this load with a warning. */
 #define MG_AUTH_SHORT_KEY 16
 
-/* One client key of a snapshot. Immutable once the snapshot is loaded. */
+/*
+ * One client key of a snapshot. Immutable once the snapshot is in service (limit is set by
+ * mg_auth_apply() just before).
+ */
 struct mg_key {
     char            *name;                  /* [A-Za-z0-9_.-]+, shown in logs and metrics */
     unsigned char    digest[MG_AUTH_DIGEST_LEN];   /* SHA-256 of the key */
@@ -32,7 +36,8 @@ struct mg_key {
     size_t           nmodels;
     int64_t          requests_per_minute;   /* 0 = no request limit */
     int64_t          tokens_per_minute;     /* 0 = no token limit */
-    struct mg_limit *limit;                 /* the buckets kept by name across reloads */
+    struct mg_limit *limit;                 /* the buckets kept by name across reloads; NULL
+                                               until mg_auth_apply() */
     char            *catalog_json;          /* /v1/models as this key sees it; NULL = whole */
     size_t           catalog_json_len;
 };
@@ -92,10 +97,11 @@ void mg_auth_settle(const struct mg_key *key, int64_t reserved, int64_t input, i
                     int64_t now);
 
 /*
- * A snapshot goes into service: each key's limits are set on its registry entry (a changed limit
- * applies from now on; levels are kept by name). Not called for a config that is only checked.
+ * A snapshot goes into service: each key gets its entry in store (by name: levels are kept across
+ * reloads) and its limits are set on it (a changed limit applies from now on). Not called for a
+ * config that is only checked. Before any thread but the caller's sees keys.
  */
-void mg_auth_apply(const struct mg_key *keys, size_t n, int64_t now);
+void mg_auth_apply(struct mg_limit_store *store, struct mg_key *keys, size_t n, int64_t now);
 
 /* Frees keys[0..n) and the array. NULL is a no-op. */
 void mg_auth_keys_free(struct mg_key *keys, size_t n);

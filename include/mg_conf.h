@@ -58,7 +58,8 @@ struct mg_backend {
     size_t             nheaders;
     struct mg_timeouts timeouts;   /* the global defaults with this backend's overrides */
     struct mg_health_conf health;  /* likewise, key by key */
-    struct mg_health  *state;      /* passive health, by name, outside the snapshot */
+    struct mg_health  *state;      /* passive health, by name, outside the snapshot: set when
+                                      the snapshot goes into service (mg_runtime_bind()) */
 };
 
 struct mg_rule_backend {
@@ -124,17 +125,20 @@ struct mg_conf {
 
 /*
  * Reads and validates FILE. Returns a snapshot holding one reference, or NULL when the file has
- * any error; then errors holds one "file:line:col: message\n" line per problem found.
+ * any error; then errors holds one "file:line:col: message\n" line per problem found. seen (the
+ * runtime's, or NULL for none) gives the catalog's default created times; it is only read. The
+ * snapshot touches no other runtime state until it goes into service (mg_runtime_bind()).
  */
-struct mg_conf *mg_conf_load(const char *path, struct mg_buf *errors);
+struct mg_conf *mg_conf_load(const char *path, const struct mg_catalog_seen *seen,
+                             struct mg_buf *errors);
 
-/* Same as mg_conf_load() for text already in memory; path is only used in messages. */
+/* Same as mg_conf_load() for text already in memory, seen NULL; path is only used in messages. */
 struct mg_conf *mg_conf_parse(const char *path, const char *text, size_t len,
                               struct mg_buf *errors);
 
-/* mg_conf_parse() with the load time given: the default "created" of models new to the catalog. */
+/* mg_conf_parse() with the load time given: the default "created" of models new to seen. */
 struct mg_conf *mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
-                                 struct mg_buf *errors);
+                                 const struct mg_catalog_seen *seen, struct mg_buf *errors);
 
 /* Takes one more reference (thread-safe). Returns conf. */
 struct mg_conf *mg_conf_ref(struct mg_conf *conf);

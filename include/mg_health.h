@@ -3,8 +3,9 @@
  * cooldown, further failures double it up to a cap, a Retry-After starts one at once, and after a
  * cooldown one request at a time probes the backend.
  *
- * State is per backend name in a process-wide registry, outside config snapshots, so reloads keep
- * it. mg_health_get() (mutex, slow path) is for config load; every other function is lock-free and
+ * State is per backend name in a registry (struct mg_health_registry) that the runtime holds
+ * (mg_runtime), outside config snapshots, so reloads keep it. mg_health_get() (mutex, slow path)
+ * is for when a snapshot goes into service; every other function is lock-free and
  * safe from any worker thread: a backend's whole state is one 64-bit word changed by
  * compare-and-swap, so no thread ever sees half a transition. Time is passed in (monotonic
  * milliseconds, 0 <= now < 2^42) so tests drive the clock.
@@ -40,6 +41,9 @@ struct mg_health_conf {
 /* One backend's state; reached only through the functions below. */
 struct mg_health;
 
+/* Every backend's state by name; one per runtime (tests make their own). */
+struct mg_health_registry;
+
 /* mg_health_cooling() */
 #define MG_HEALTH_COOLING   1   /* down: cooldown running, or a probe is out; rank it last */
 #define MG_HEALTH_PROBE_DUE 2   /* down, cooldown over, no probe out: mg_health_try_probe() */
@@ -61,12 +65,21 @@ struct mg_health;
  */
 #define MG_HEALTH_PROBE_TTL_MS 60000
 
+/* An empty registry. */
+struct mg_health_registry *mg_health_registry_create(void);
+
 /*
- * The state of the backend called name, created (up, no failures) on first use and kept, at the
- * same address, for the life of the process. Takes a mutex: call it at config load and keep the
- * pointer, never per request.
+ * Frees the registry and every state in it. Only when no thread holds a pointer from
+ * mg_health_get() (the server's exit, a test's end). NULL is a no-op.
  */
-struct mg_health *mg_health_get(const char *name);
+void mg_health_registry_destroy(struct mg_health_registry *reg);
+
+/*
+ * The state of the backend called name in reg, created (up, no failures) on first use and kept,
+ * at the same address, as long as reg lives. Takes a mutex: call it when a snapshot goes into
+ * service and keep the pointer, never per request.
+ */
+struct mg_health *mg_health_get(struct mg_health_registry *reg, const char *name);
 
 /* The name the state was created for. */
 const char *mg_health_name(const struct mg_health *st);
@@ -78,15 +91,18 @@ int mg_health_cooling(const struct mg_health *st, int64_t now);
  * Claims the probe of a down backend whose cooldown is over: 1 for exactly one caller across all
  * threads (it tries the backend in its normal place), 0 for every other caller and while the
  * cooldown runs or the backend is up. The claim lasts until an outcome is reported or
- * MG_HEALTH_PROBE_TTL_MS passes.
+ * MG_HEALTH_PROBE_TTL_MS passes. *claim (may be NULL) gets what identifies this claim, for
+ * mg_health_probe_cancel().
  */
-int mg_health_try_probe(struct mg_health *st, int64_t now);
+int mg_health_try_probe(struct mg_health *st, int64_t now, int64_t *claim);
 
 /*
- * Gives back a claim that mg_health_try_probe() granted to this caller when its request ended
- * without trying the backend, so the next request may probe at once instead of after the TTL.
+ * Gives back the claim that mg_health_try_probe() granted to this caller (*claim it set) when its
+ * request ended without trying the backend, so the next request may probe at once instead of
+ * after the TTL. Nothing when that claim is no longer the one out (it expired and another request
+ * holds the probe now, or an outcome was reported).
  */
-void mg_health_probe_cancel(struct mg_health *st, int64_t now);
+void mg_health_probe_cancel(struct mg_health *st, int64_t claim, int64_t now);
 
 /* A failed attempt on the backend. Returns MG_HEALTH_SAME, _WENT_DOWN or _AGAIN. */
 int mg_health_failure(struct mg_health *st, const struct mg_health_conf *conf, int64_t now);
@@ -111,10 +127,8 @@ uint64_t mg_health_cooldowns(const struct mg_health *st);
 /* Milliseconds until the running cooldown (or probe claim) ends; 0 when none. For log lines. */
 int64_t mg_health_cooldown_left(const struct mg_health *st, int64_t now);
 
-/* Calls fn for every backend state in the registry (under its mutex), in creation order. */
-void mg_health_foreach(void (*fn)(struct mg_health *st, void *arg), void *arg);
-
-/* Frees every state. Only when no thread holds a pointer from mg_health_get() (tests, exit). */
-void mg_health_reset(void);
+/* Calls fn for every backend state in reg (under its mutex), in creation order. */
+void mg_health_foreach(struct mg_health_registry *reg, void (*fn)(struct mg_health *st, void *arg),
+                       void *arg);
 
 #endif

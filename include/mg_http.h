@@ -9,6 +9,7 @@
 struct event_base;
 struct mg_conf;
 struct mg_listener;
+struct mg_runtime;
 struct mg_worker;
 
 /* Accepts on w->listen_fd (the listener takes it) from the worker's base. MG_OK or MG_ERR. */
@@ -24,10 +25,10 @@ void mg_http_stop_accepting(struct mg_worker *w);
 void mg_http_stop(struct mg_worker *w);
 
 /*
- * Serves /healthz and /metrics alone on fd (listening: the admin_listen address) from base.
+ * Serves /healthz and /metrics (rt's) alone on fd (listening: the admin_listen address) from base.
  * Free with mg_listener_destroy(); NULL when fd cannot be watched.
  */
 struct mg_listener *mg_http_admin_start(struct event_base *base, int fd,
-                                        const struct mg_conf *conf);
+                                        const struct mg_conf *conf, struct mg_runtime *rt);
 
 #endif

@@ -3,15 +3,8 @@
  * requests_per_minute and one for tokens_per_minute, and the OpenAI x-ratelimit-* header values.
  *
  * A bucket of capacity N holds N units when full and refills at N per minute, computed from the
- * time of its last change (no timers). Each bucket is ONE 64-bit atomic, GCRA-style: the time (ns)
- * at which it will be full again. Its level at `now` is N - (full_at - now) * N / 60 s; taking k
- * units moves full_at to max(full_at, now) + k * 60 s / N with one compare-and-swap. One word
- * because a level + timestamp pair does not fit 64 bits with sub-unit precision for big token
- * limits. Nanoseconds because each take or settlement is then rounded (down) by less than 1 ns, so
- * a bucket is generous by less than takes * N / 6e10 units: a 100,000-per-minute request limit
- * run flat out for a minute admits exactly 200,000 (burst + refill), and a 7,000,000-token bucket
- * debited 1,000 times a minute lets through under 0.12 tokens too many. Refill itself is computed
- * from the elapsed time exactly.
+ * time of its last change (no timers): the local store keeps it as one atomic word, the time at
+ * which it will be full again (GCRA; mg_limit_local.c has the arithmetic and its error bounds).
  *
  * Tokens are reserved, then settled: a request takes its estimate (mg_limit_estimate(), capped at
  * the capacity) when admitted, and only when the bucket holds that much; its answer's usage
@@ -20,10 +13,12 @@
  * minute's worth (full again within 60 s), so no key waits more than a minute, whatever a burst
  * of answers used.
  *
- * Entries live in a process-wide registry by key name, outside config snapshots, so buckets keep
- * their level across reloads. mg_limit_get() takes a mutex (config load only); everything else is
- * lock-free and safe from any worker thread. Time is passed in: monotonic milliseconds (0 <= now,
- * up to 73 years).
+ * Entries live in a store (struct mg_limit_store, held by the runtime) by key name, outside config
+ * snapshots, so buckets keep their level across reloads. Which store holds them is a row in
+ * mg_limit.c's table of stores; every call below goes through the store's operations
+ * (mg_limit_store.h). mg_limit_get() takes a mutex (a snapshot going into service only);
+ * everything else is lock-free and safe from any worker thread. Time is passed in: monotonic
+ * milliseconds (0 <= now, up to 73 years).
  */
 #ifndef MG_LIMIT_H
 #define MG_LIMIT_H
@@ -33,6 +28,11 @@
 
 /* One key's buckets; reached only through the functions below. */
 struct mg_limit;
+
+/* Where the buckets live (mg_limit_store.h): one per runtime; tests make their own. */
+struct mg_limit_store;
+
+struct event_base;
 
 /* Limits above this act as this (keeps 60 s / N at 60 ns or more). */
 #define MG_LIMIT_MAX 1000000000
@@ -63,11 +63,29 @@ struct mg_limit_header {
 /* The most headers mg_limit_headers() writes. */
 #define MG_LIMIT_HEADERS_MAX 7
 
+/* An empty store of the kind called name ("local"), or NULL when there is no such kind. */
+struct mg_limit_store *mg_limit_store_create(const char *name);
+
 /*
- * The buckets of the key called name, created without limits on first use and kept, at the same
- * address, for the life of the process. Takes a mutex: call it at config load, not per request.
+ * Frees the store and every entry. Only when no thread holds a pointer from mg_limit_get() (the
+ * server's exit, a test's end). NULL is a no-op.
  */
-struct mg_limit *mg_limit_get(const char *name);
+void mg_limit_store_destroy(struct mg_limit_store *store);
+
+/*
+ * A worker thread starts (called on that thread, with its event loop, before the loop runs) or
+ * ends (on that thread, after its loop). The local store has nothing to do; a remote one opens
+ * and closes the worker's connection. A store that cannot reach its remote side still answers.
+ */
+void mg_limit_store_worker_start(struct mg_limit_store *store, struct event_base *base);
+void mg_limit_store_worker_stop(struct mg_limit_store *store);
+
+/*
+ * The buckets of the key called name in store, created without limits on first use and kept, at
+ * the same address, as long as the store lives. Takes a mutex: call it when a snapshot goes into
+ * service, not per request.
+ */
+struct mg_limit *mg_limit_get(struct mg_limit_store *store, const char *name);
 
 /* The name the entry was created for. */
 const char *mg_limit_name(const struct mg_limit *l);
@@ -131,8 +149,5 @@ size_t mg_limit_headers(const struct mg_limit_info *info, struct mg_limit_header
  * returns the length it needed.
  */
 size_t mg_limit_format_duration(int64_t ms, char *buf, size_t len);
-
-/* Frees every entry. Only when no thread holds a pointer from mg_limit_get() (tests, exit). */
-void mg_limit_reset(void);
 
 #endif

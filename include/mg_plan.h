@@ -30,6 +30,7 @@ struct mg_plan {
     int                   retried;      /* the current entry had its same-backend retry */
     struct {
         struct mg_health *st;
+        int64_t           claim;        /* which claim it is (mg_health_try_probe()) */
         int               done;         /* its outcome was reported, or the claim given back */
     }                     probes[MG_BALANCER_MAX];   /* probe claims this request holds */
     size_t                nprobes;

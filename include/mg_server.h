@@ -1,6 +1,7 @@
 /*
  * mg_server — the process: worker threads (one event loop, one listener with SO_REUSEPORT and
- * one curl multi each), the config snapshot each worker serves, signals and shutdown.
+ * one curl multi each), the config snapshot each worker serves, the runtime they share (state that
+ * outlives snapshots, mg_runtime), signals and shutdown.
  */
 #ifndef MG_SERVER_H
 #define MG_SERVER_H

@@ -1,7 +1,9 @@
 /*
  * mg_stats — Prometheus metrics. Each worker writes its own counters (plain relaxed atomic
  * stores: one writer, no lock, no locked instruction on the request path); a scrape reads every
- * worker's and adds them up. Counters live outside config snapshots, so reloads keep them.
+ * worker's and adds them up. Counters live outside config snapshots, so reloads keep them: the
+ * workers' tables and the reload counters hang off a registry (struct mg_stats_registry) that the
+ * runtime holds.
  */
 #ifndef MG_STATS_H
 #define MG_STATS_H
@@ -10,17 +12,29 @@
 
 #include "mg_util.h"
 
+struct mg_health_registry;
 struct mg_stats;
 
-/* A worker's metrics, registered for mg_stats_render(). */
-struct mg_stats *mg_stats_create(void);
+/* Every worker's table and the reload counters; one per runtime (tests make their own). */
+struct mg_stats_registry;
+
+/* An empty registry. */
+struct mg_stats_registry *mg_stats_registry_create(void);
+/* Frees the registry. NULL is a no-op. Only once every table in it was destroyed. */
+void mg_stats_registry_destroy(struct mg_stats_registry *reg);
+
+/* A worker's metrics, registered in reg for mg_stats_render(). */
+struct mg_stats *mg_stats_create(struct mg_stats_registry *reg);
 /* Unregisters and frees. NULL is a no-op. Only once the worker has stopped. */
 void mg_stats_destroy(struct mg_stats *st);
 
 /* The code of an answer cut after commit (rendered as code="upstream_stream_error"). */
 #define MG_STATS_STREAM_ERROR (-1)
 
-/* One request answered: status code (or MG_STATS_STREAM_ERROR), duration, time to its first body byte (-1 when none). */
+/*
+ * One request answered: status code (or MG_STATS_STREAM_ERROR), duration, time to its first body
+ * byte (-1 when none).
+ */
 void mg_stats_request(struct mg_stats *st, const char *model, const char *backend, int code,
                       int64_t dur_us, int64_t ttft_us);
 /* The time the gateway itself spent on one request (the wait for backends excluded). */
@@ -39,9 +53,13 @@ void mg_stats_attempt(struct mg_stats *st, const char *backend, const char *resu
 /* Requests of this worker not finished yet. */
 void mg_stats_inflight(struct mg_stats *st, int n);
 /* A SIGHUP reload, applied (ok=1) or refused. */
-void mg_stats_reload(int ok);
+void mg_stats_reload(struct mg_stats_registry *reg, int ok);
 
-/* Appends the Prometheus text exposition (format 0.0.4) of all workers to out. */
-void mg_stats_render(struct mg_buf *out);
+/*
+ * Appends the Prometheus text exposition (format 0.0.4) of all workers in reg to out, with the
+ * passive health of every backend in health. Any thread.
+ */
+void mg_stats_render(struct mg_stats_registry *reg, struct mg_health_registry *health,
+                     struct mg_buf *out);
 
 #endif

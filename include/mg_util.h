@@ -5,6 +5,7 @@
 #ifndef MG_UTIL_H
 #define MG_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,9 @@ void *mg_malloc(size_t n);
 void *mg_calloc(size_t n, size_t size);
 void *mg_realloc(void *p, size_t n);
 char *mg_strdup(const char *s);
+
+/* pthread_mutex_init() with default attributes; a failure aborts, as allocation does. */
+void mg_mutex_init(pthread_mutex_t *mutex);
 
 /*
  * memmem() for the short needles the relay looks for in each event ("\"usage\"", "\n\n"):

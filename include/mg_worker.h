@@ -1,6 +1,7 @@
 /*
  * mg_worker — what one worker thread owns: its event loop, HTTP front end, curl multi, metrics,
- * access-log buffer, the config snapshot new requests get, and the count of requests in flight.
+ * access-log buffer, the config snapshot new requests get, and the count of requests in flight;
+ * and the runtime (mg_runtime) it shares with the other workers.
  *
  * mg_server creates and destroys workers; every other module only reads these fields, except the
  * in-flight count, which changes through the two functions below and nowhere else.
@@ -18,6 +19,7 @@ struct event_base;
 struct mg_access_out;
 struct mg_conf;
 struct mg_listener;
+struct mg_runtime;
 struct mg_server;
 struct mg_stats;
 struct mg_upstream;
@@ -26,6 +28,7 @@ struct mg_worker {
     int                 id;
     pthread_t           thread;
     struct mg_server   *server;
+    struct mg_runtime  *rt;         /* shared by every worker, the server's; outlives them */
     struct event_base  *base;
     struct mg_listener *front;      /* its connections (mg_http) */
     struct mg_upstream *upstream;

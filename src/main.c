@@ -43,7 +43,7 @@ main(int argc, char **argv)
         return 2;
     }
     mg_buf_init(&errors, 1024 * 1024);
-    conf = mg_conf_load(path, &errors);
+    conf = mg_conf_load(path, NULL, &errors);   /* the first load: no name seen before */
     if (conf == NULL) {
         fputs(errors.data ? errors.data : "", stderr);
         mg_buf_deinit(&errors);

@@ -20,6 +20,8 @@
 #define WRITE_MAX  4096     /* PIPE_BUF: one write of at most this never interleaves */
 #define FLUSH_MS   100
 
+/* Process-wide on purpose, not in the runtime: one file for the whole process, opened at start
+ * and reopened by SIGUSR1; the workers' buffers (struct mg_access_out) are their own. */
 static int        log_fd = -1;       /* fixed for the life of the process once opened */
 static atomic_int log_on;
 static char      *log_path;          /* NULL for stdout */

@@ -6,6 +6,7 @@
 #include "mg_admin.h"
 #include "mg_reply.h"
 #include "mg_req.h"
+#include "mg_runtime.h"
 #include "mg_stats.h"
 #include "mg_util.h"
 
@@ -16,7 +17,7 @@ mg_admin_path(const char *path)
 }
 
 int
-mg_admin_handle(struct mg_req *req, const char *path)
+mg_admin_handle(struct mg_req *req, const char *path, struct mg_runtime *rt)
 {
     struct mg_refusal ref;
     struct mg_buf out;
@@ -34,7 +35,7 @@ mg_admin_handle(struct mg_req *req, const char *path)
         return 200;
     }
     mg_buf_init(&out, 64u * 1024 * 1024);
-    mg_stats_render(&out);
+    mg_stats_render(rt->stats, rt->health, &out);
     mg_reply_body(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data ? out.data : "",
                   out.len);
     mg_buf_deinit(&out);

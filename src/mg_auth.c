@@ -209,11 +209,12 @@ mg_auth_settle(const struct mg_key *key, int64_t reserved, int64_t input, int64_
 }
 
 void
-mg_auth_apply(const struct mg_key *keys, size_t n, int64_t now)
+mg_auth_apply(struct mg_limit_store *store, struct mg_key *keys, size_t n, int64_t now)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
+        keys[i].limit = mg_limit_get(store, keys[i].name);
         mg_limit_configure(keys[i].limit, keys[i].requests_per_minute, keys[i].tokens_per_minute,
                            now);
     }

@@ -1,5 +1,5 @@
 /*
- * mg_catalog — model entries as JSON, and the process-wide registry of first-load times.
+ * mg_catalog — model entries as JSON, and the registry of first-load times (one per runtime).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,9 +13,11 @@ struct seen {
     int64_t first;
 };
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct seen    *reg;
-static size_t          nreg;
+struct mg_catalog_seen {
+    pthread_mutex_t lock;   /* a load may read while another thread puts a snapshot in service */
+    struct seen    *v;
+    size_t          n;
+};
 
 static void
 reg_free(struct seen *r, size_t n)
@@ -28,25 +30,49 @@ reg_free(struct seen *r, size_t n)
     free(r);
 }
 
-int64_t
-mg_catalog_first_seen(const char *name, int64_t now)
+struct mg_catalog_seen *
+mg_catalog_seen_create(void)
 {
+    struct mg_catalog_seen *seen = mg_calloc(1, sizeof(*seen));
+
+    mg_mutex_init(&seen->lock);
+    return seen;
+}
+
+void
+mg_catalog_seen_destroy(struct mg_catalog_seen *seen)
+{
+    if (seen == NULL) {
+        return;
+    }
+    reg_free(seen->v, seen->n);
+    pthread_mutex_destroy(&seen->lock);
+    free(seen);
+}
+
+int64_t
+mg_catalog_first_seen(const struct mg_catalog_seen *seen, const char *name, int64_t now)
+{
+    struct mg_catalog_seen *s = (struct mg_catalog_seen *)seen;   /* the lock, not the data */
     int64_t t = now;
     size_t i;
 
-    pthread_mutex_lock(&reg_lock);
-    for (i = 0; i < nreg; i++) {
-        if (strcmp(reg[i].name, name) == 0) {
-            t = reg[i].first;
+    if (s == NULL) {
+        return now;
+    }
+    pthread_mutex_lock(&s->lock);
+    for (i = 0; i < s->n; i++) {
+        if (strcmp(s->v[i].name, name) == 0) {
+            t = s->v[i].first;
             break;
         }
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&s->lock);
     return t;
 }
 
 void
-mg_catalog_remember(const struct mg_model_entry *e, size_t n)
+mg_catalog_remember(struct mg_catalog_seen *seen, const struct mg_model_entry *e, size_t n)
 {
     struct seen *next = mg_calloc(n ? n : 1, sizeof(*next)), *old;
     size_t i, nold;
@@ -55,27 +81,12 @@ mg_catalog_remember(const struct mg_model_entry *e, size_t n)
         next[i].name = mg_strdup(e[i].id);
         next[i].first = e[i].created;
     }
-    pthread_mutex_lock(&reg_lock);
-    old = reg;
-    nold = nreg;
-    reg = next;
-    nreg = n;
-    pthread_mutex_unlock(&reg_lock);
-    reg_free(old, nold);
-}
-
-void
-mg_catalog_forget(void)
-{
-    struct seen *old;
-    size_t nold;
-
-    pthread_mutex_lock(&reg_lock);
-    old = reg;
-    nold = nreg;
-    reg = NULL;
-    nreg = 0;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_lock(&seen->lock);
+    old = seen->v;
+    nold = seen->n;
+    seen->v = next;
+    seen->n = n;
+    pthread_mutex_unlock(&seen->lock);
     reg_free(old, nold);
 }
 

@@ -1116,9 +1116,7 @@ post_auth(struct ctx *c, struct conf_in *in)
                 break;
             }
         }
-        if (ki->k.name != NULL) {
-            ki->k.limit = mg_limit_get(ki->k.name);
-        } else {
+        if (ki->k.name == NULL) {
             ki->k.name = mg_strdup("?");
         }
         conf->keys[conf->nkeys++] = ki->k;
@@ -1532,9 +1530,6 @@ post_backends(struct ctx *c, struct conf_in *in)
         if (b->b.url != NULL) {
             resolve_proxy(&b->b);
         }
-        if (b->b.name != NULL) {
-            b->b.state = mg_health_get(b->b.name);
-        }
         conf->backends[conf->nbackends++] = b->b;
         memset(&b->b, 0, sizeof(b->b));
     }
@@ -1640,7 +1635,7 @@ build_key_catalogs(struct mg_conf *conf)
 
 /* The catalog: exact names of listed rules, in file order, each once (its first rule). */
 static void
-build_catalog(struct mg_conf *conf, int64_t now)
+build_catalog(struct mg_conf *conf, int64_t now, const struct mg_catalog_seen *seen)
 {
     struct mg_buf json;
     size_t i, j, k, total = 0;
@@ -1667,7 +1662,7 @@ build_catalog(struct mg_conf *conf, int64_t now)
                 conf->catalog[k].id = r->models[j];
                 conf->catalog[k].owned_by = r->owned_by;
                 conf->catalog[k].created =
-                    r->created >= 0 ? r->created : mg_catalog_first_seen(r->models[j], now);
+                    r->created >= 0 ? r->created : mg_catalog_first_seen(seen, r->models[j], now);
                 conf->ncatalog++;
             }
         }
@@ -1740,12 +1735,12 @@ static const struct field top_extra[] = {
 struct mg_conf *
 mg_conf_parse(const char *path, const char *text, size_t len, struct mg_buf *errors)
 {
-    return mg_conf_parse_at(path, text, len, (int64_t)time(NULL), errors);
+    return mg_conf_parse_at(path, text, len, (int64_t)time(NULL), NULL, errors);
 }
 
 struct mg_conf *
 mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
-                 struct mg_buf *errors)
+                 const struct mg_catalog_seen *seen, struct mg_buf *errors)
 {
     struct field fields[MG_ARRAY_LEN(top_fields) + MG_ARRAY_LEN(top_extra)];
     yaml_parser_t parser;
@@ -1808,7 +1803,7 @@ mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
         parse_mapping(&c, root, fields, MG_ARRAY_LEN(fields), conf, "the top level");
         post_validate(&c, &in);
         if (c.nerrors == 0) {
-            build_catalog(conf, now);
+            build_catalog(conf, now, seen);
         }
     }
     conf_in_free(&in);
@@ -1821,7 +1816,7 @@ mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
 }
 
 struct mg_conf *
-mg_conf_load(const char *path, struct mg_buf *errors)
+mg_conf_load(const char *path, const struct mg_catalog_seen *seen, struct mg_buf *errors)
 {
     struct mg_conf *conf;
     struct mg_buf text;
@@ -1846,7 +1841,8 @@ mg_conf_load(const char *path, struct mg_buf *errors)
     }
     fclose(f);
     OPENSSL_cleanse(chunk, sizeof(chunk));
-    conf = mg_conf_parse(path, text.data ? text.data : "", text.len, errors);
+    conf = mg_conf_parse_at(path, text.data ? text.data : "", text.len, (int64_t)time(NULL), seen,
+                            errors);
     if (text.data != NULL) {
         OPENSSL_cleanse(text.data, text.len);   /* the file may hold client keys */
     }

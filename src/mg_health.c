@@ -1,6 +1,6 @@
 /*
  * mg_health — passive health per backend name: one packed 64-bit word per backend, changed by
- * compare-and-swap, in a registry that outlives config snapshots.
+ * compare-and-swap, in a registry (held by the runtime) that outlives config snapshots.
  *
  * The word: bit 0 down, bit 1 a probe is out, bits 2-7 the number of counted cooldowns in this
  * streak (the next one is cooldown << that), bits 8-21 failures in a row while up, bits 22-63 the
@@ -38,8 +38,10 @@ struct hstate {
     int64_t until;
 };
 
-static pthread_mutex_t   reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mg_health *reg_head, **reg_tail = &reg_head;
+struct mg_health_registry {
+    pthread_mutex_t   lock;     /* guards the list, not the states */
+    struct mg_health *head, **tail;
+};
 
 static int64_t
 clamp_time(int64_t t)
@@ -104,14 +106,40 @@ threshold(const struct mg_health_conf *conf)
     return conf->failures > MG_HEALTH_FAILURES_MAX ? MG_HEALTH_FAILURES_MAX : conf->failures;
 }
 
+struct mg_health_registry *
+mg_health_registry_create(void)
+{
+    struct mg_health_registry *reg = mg_calloc(1, sizeof(*reg));
+
+    mg_mutex_init(&reg->lock);
+    reg->tail = &reg->head;
+    return reg;
+}
+
+void
+mg_health_registry_destroy(struct mg_health_registry *reg)
+{
+    struct mg_health *st, *next;
+
+    if (reg == NULL) {
+        return;
+    }
+    for (st = reg->head; st != NULL; st = next) {
+        next = st->next;
+        free(st);
+    }
+    pthread_mutex_destroy(&reg->lock);
+    free(reg);
+}
+
 struct mg_health *
-mg_health_get(const char *name)
+mg_health_get(struct mg_health_registry *reg, const char *name)
 {
     struct mg_health *st;
     size_t len = strlen(name);
 
-    pthread_mutex_lock(&reg_lock);
-    for (st = reg_head; st != NULL; st = st->next) {
+    pthread_mutex_lock(&reg->lock);
+    for (st = reg->head; st != NULL; st = st->next) {
         if (strcmp(st->name, name) == 0) {
             break;
         }
@@ -121,10 +149,10 @@ mg_health_get(const char *name)
         atomic_init(&st->word, 0);
         atomic_init(&st->cooldowns, 0);
         memcpy(st->name, name, len + 1);
-        *reg_tail = st;
-        reg_tail = &st->next;
+        *reg->tail = st;
+        reg->tail = &st->next;
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&reg->lock);
     return st;
 }
 
@@ -146,7 +174,7 @@ mg_health_cooling(const struct mg_health *st, int64_t now)
 }
 
 int
-mg_health_try_probe(struct mg_health *st, int64_t now)
+mg_health_try_probe(struct mg_health *st, int64_t now, int64_t *claim)
 {
     uint64_t w = load(st);
     struct hstate s;
@@ -158,15 +186,19 @@ mg_health_try_probe(struct mg_health *st, int64_t now)
             return 0;
         }
         s.probing = 1;
-        s.until = now + MG_HEALTH_PROBE_TTL_MS;
+        s.until = clamp_time(now + MG_HEALTH_PROBE_TTL_MS);
         if (cas(st, &w, &s)) {
+            /* a later claim starts after this one ended, so its end differs: it names the claim */
+            if (claim != NULL) {
+                *claim = s.until;
+            }
             return 1;
         }
     }
 }
 
 void
-mg_health_probe_cancel(struct mg_health *st, int64_t now)
+mg_health_probe_cancel(struct mg_health *st, int64_t claim, int64_t now)
 {
     uint64_t w = load(st);
     struct hstate s;
@@ -174,7 +206,7 @@ mg_health_probe_cancel(struct mg_health *st, int64_t now)
     now = clamp_time(now);
     do {
         s = decode(w);
-        if (!s.down || !s.probing) {
+        if (!s.down || !s.probing || s.until != claim) {
             return;
         }
         s.probing = 0;
@@ -322,28 +354,14 @@ mg_health_cooldown_left(const struct mg_health *st, int64_t now)
 }
 
 void
-mg_health_foreach(void (*fn)(struct mg_health *st, void *arg), void *arg)
+mg_health_foreach(struct mg_health_registry *reg, void (*fn)(struct mg_health *st, void *arg),
+                  void *arg)
 {
     struct mg_health *st;
 
-    pthread_mutex_lock(&reg_lock);
-    for (st = reg_head; st != NULL; st = st->next) {
+    pthread_mutex_lock(&reg->lock);
+    for (st = reg->head; st != NULL; st = st->next) {
         fn(st, arg);
     }
-    pthread_mutex_unlock(&reg_lock);
-}
-
-void
-mg_health_reset(void)
-{
-    struct mg_health *st, *next;
-
-    pthread_mutex_lock(&reg_lock);
-    for (st = reg_head; st != NULL; st = next) {
-        next = st->next;
-        free(st);
-    }
-    reg_head = NULL;
-    reg_tail = &reg_head;
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&reg->lock);
 }

@@ -178,7 +178,7 @@ on_request(void *owner, struct mg_req *req)
 
     switch (req->route) {
     case ROUTE_ADMIN:
-        status = mg_admin_handle(req, req->path);
+        status = mg_admin_handle(req, req->path, w->rt);
         break;
     case ROUTE_MODELS:
         status = models(w, req);
@@ -277,7 +277,7 @@ admin_head(void *owner, struct mg_req *req)
 static void
 admin_request(void *owner, struct mg_req *req)
 {
-    mg_admin_handle(req, req->path);
+    mg_admin_handle(req, req->path, owner);   /* owner: the runtime */
 }
 
 static void
@@ -295,11 +295,12 @@ static const struct mg_conn_ops admin_ops = {
 };
 
 struct mg_listener *
-mg_http_admin_start(struct event_base *base, int fd, const struct mg_conf *conf)
+mg_http_admin_start(struct event_base *base, int fd, const struct mg_conf *conf,
+                    struct mg_runtime *rt)
 {
     struct mg_conn_limits l;
 
     limits_of(conf, &l);
     l.max_body = ADMIN_BODY_MAX;
-    return mg_listener_create(base, fd, &admin_ops, NULL, &l);
+    return mg_listener_create(base, fd, &admin_ops, rt, &l);
 }

@@ -658,6 +658,7 @@ struct names {
     struct tname  local[MG_JSON_NAMES_INLINE];
 };
 
+/* Process-wide on purpose, not in the runtime: drawn once, then never changes. */
 static _Atomic uint64_t name_base;
 
 /* The hash's base, in [2, P61): drawn once per process (a race draws twice, one is kept). */

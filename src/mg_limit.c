@@ -1,141 +1,61 @@
 /*
- * mg_limit — per-key token buckets held as "full again at" times (GCRA), one atomic each; token
- * reservations and their settlement; a request's token estimate; the x-ratelimit-* header
- * values. The arithmetic is in nanoseconds on 128-bit intermediates, so no product of a capacity
- * and a time overflows.
+ * mg_limit — the face of the per-key limits: the table of limit stores and the calls through it,
+ * a request's token estimate, and the x-ratelimit-* header values. The buckets themselves are a
+ * store's (mg_limit_local.c; see mg_limit_store.h).
  */
-#include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mg_limit.h"
+#include "mg_limit_store.h"
 #include "mg_util.h"
 
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2,
-               "a bucket must be a lock-free 64-bit atomic");
-
-#define MINUTE_NS  60000000000LL
-#define MS_NS      1000000LL
-#define NOW_MAX_NS ((int64_t)1 << 61)    /* 73 years of uptime */
-#define DEBT_MAX   ((int64_t)1 << 61)    /* a cost at most: sums with a deficit still fit */
-
-typedef __int128 wide;   /* an arithmetic type, not a struct: products of capacity and time */
-
-struct bucket {
-    _Atomic int64_t full_at;    /* ns; <= now means full */
-    _Atomic int64_t cap;        /* units per minute; 0 = no limit */
+/* The stores, by the name a runtime asks for: a new one is a file and a row here. */
+static const struct mg_limit_store_ops *const stores[] = {
+    &mg_limit_local_ops,
 };
 
-struct mg_limit {
-    struct mg_limit *next;
-    struct bucket    req;
-    struct bucket    tok;
-    char             name[];
-};
-
-static pthread_mutex_t  reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mg_limit *reg_head, **reg_tail = &reg_head;
-
-static int64_t
-to_ns(int64_t now_ms)
+struct mg_limit_store *
+mg_limit_store_create(const char *name)
 {
-    if (now_ms <= 0) {
-        return 0;
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(stores); i++) {
+        if (strcmp(stores[i]->name, name) == 0) {
+            return stores[i]->create();
+        }
     }
-    return now_ms >= NOW_MAX_NS / MS_NS ? NOW_MAX_NS : now_ms * MS_NS;
+    return NULL;
 }
 
-/* Ceiling division of non-negative numbers. */
-static int64_t
-ceil_div(wide a, wide b)
+void
+mg_limit_store_destroy(struct mg_limit_store *store)
 {
-    return (int64_t)((a + b - 1) / b);
-}
-
-static int64_t
-load(const _Atomic int64_t *a)
-{
-    /* Each word is a whole state of its own and publishes nothing else: relaxed suffices. */
-    return atomic_load_explicit((_Atomic int64_t *)a, memory_order_relaxed);
-}
-
-/* How far the bucket is from full: full_at - now, at least 0. */
-static int64_t
-deficit(int64_t full_at, int64_t now)
-{
-    return full_at > now ? full_at - now : 0;
-}
-
-/*
- * Time (ns) until the bucket holds k units (1 <= k <= cap): level >= k <=> d <= T * (cap - k) /
- * cap, rounded down, so that the deficit after the take, d + cost(k), is at most T (one minute).
- */
-static int64_t
-wait_for(int64_t d, int64_t k, int64_t cap)
-{
-    int64_t room = (int64_t)((wide)MINUTE_NS * (cap - k) / cap);
-
-    return d > room ? d - room : 0;
-}
-
-/* The cost of k units in time, rounded down (a take is at most 1 ns generous). */
-static int64_t
-cost(int64_t k, int64_t cap)
-{
-    wide c = (wide)k * MINUTE_NS / cap;
-
-    return c > DEBT_MAX ? DEBT_MAX : (int64_t)c;
-}
-
-static void
-describe(int64_t cap, int64_t d, struct mg_limit_bucket_info *bi)
-{
-    int64_t used;
-
-    bi->limit = cap;
-    if (cap == 0) {
-        bi->remaining = 0;
-        bi->reset_ms = 0;
-        return;
+    if (store != NULL) {
+        store->ops->destroy(store);
     }
-    used = ceil_div((wide)d * cap, MINUTE_NS);
-    bi->remaining = used >= cap ? 0 : cap - used;
-    bi->reset_ms = ceil_div(d, MS_NS);
 }
 
-static int64_t
-ms_up(int64_t ns)
+void
+mg_limit_store_worker_start(struct mg_limit_store *store, struct event_base *base)
 {
-    return ceil_div(ns, MS_NS);
+    if (store->ops->worker_start != NULL) {
+        store->ops->worker_start(store, base);
+    }
+}
+
+void
+mg_limit_store_worker_stop(struct mg_limit_store *store)
+{
+    if (store->ops->worker_stop != NULL) {
+        store->ops->worker_stop(store);
+    }
 }
 
 struct mg_limit *
-mg_limit_get(const char *name)
+mg_limit_get(struct mg_limit_store *store, const char *name)
 {
-    struct mg_limit *l;
-    size_t len = strlen(name);
-
-    pthread_mutex_lock(&reg_lock);
-    for (l = reg_head; l != NULL; l = l->next) {
-        if (strcmp(l->name, name) == 0) {
-            break;
-        }
-    }
-    if (l == NULL) {
-        l = mg_calloc(1, sizeof(*l) + len + 1);
-        atomic_init(&l->req.full_at, 0);
-        atomic_init(&l->req.cap, 0);
-        atomic_init(&l->tok.full_at, 0);
-        atomic_init(&l->tok.cap, 0);
-        memcpy(l->name, name, len + 1);
-        *reg_tail = l;
-        reg_tail = &l->next;
-    }
-    pthread_mutex_unlock(&reg_lock);
-    return l;
+    return store->ops->get(store, name);
 }
 
 const char *
@@ -144,139 +64,29 @@ mg_limit_name(const struct mg_limit *l)
     return l->name;
 }
 
-static void
-configure(struct bucket *b, int64_t cap1, int64_t now)
-{
-    int64_t cap0 = load(&b->cap), f, d, d1;
-    wide num;
-
-    cap1 = cap1 <= 0 ? 0 : cap1 > MG_LIMIT_MAX ? MG_LIMIT_MAX : cap1;
-    if (cap1 == cap0) {
-        return;
-    }
-    f = load(&b->full_at);
-    do {
-        if (cap0 == 0 || cap1 == 0) {
-            d1 = 0;     /* a new limit starts full; a dropped one is forgotten */
-        } else {
-            /*
-             * Keep the level L = cap0 - d * cap0 / T, clamped to cap1 from above:
-             * d1 = (cap1 - min(L, cap1)) * T / cap1 = (cap1 * T - cap0 * T + d * cap0) / cap1.
-             */
-            d = deficit(f, now);
-            num = (wide)cap1 * MINUTE_NS - (wide)cap0 * MINUTE_NS + (wide)d * cap0;
-            d1 = num <= 0 ? 0 : num / cap1 > DEBT_MAX ? DEBT_MAX : (int64_t)(num / cap1);
-        }
-    } while (!atomic_compare_exchange_weak_explicit(&b->full_at, &f, now + d1,
-                                                    memory_order_relaxed, memory_order_relaxed));
-    atomic_store_explicit(&b->cap, cap1, memory_order_relaxed);
-}
-
 void
 mg_limit_configure(struct mg_limit *l, int64_t requests_per_minute, int64_t tokens_per_minute,
                    int64_t now)
 {
-    configure(&l->req, requests_per_minute, to_ns(now));
-    configure(&l->tok, tokens_per_minute, to_ns(now));
-}
-
-/*
- * Takes k units from b (capacity cap) when it holds them: 1, with *f its new full_at. Otherwise
- * 0, nothing taken, *wait the time until it would hold them. *f is the value last read.
- */
-static int
-take(struct bucket *b, int64_t *f, int64_t k, int64_t cap, int64_t now, int64_t *wait)
-{
-    int64_t d, next;
-
-    for (;;) {
-        d = deficit(*f, now);
-        *wait = wait_for(d, k, cap);
-        if (*wait > 0) {
-            return 0;
-        }
-        next = now + d + cost(k, cap);
-        if (atomic_compare_exchange_weak_explicit(&b->full_at, f, next, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
-            *f = next;
-            return 1;
-        }
-    }
-}
-
-/*
- * Replaces `reserved` units taken from b by `used`: a debit of the difference, or a give-back.
- * The deficit stays within [0, T]: a give-back never fills the bucket past full, and a debit
- * never takes it below empty (the debt cap: whatever an answer used, the bucket is full again at
- * most a minute later). Costs are those of take(), so a full give-back undoes a take exactly.
- */
-static void
-adjust(struct bucket *b, int64_t cap, int64_t reserved, int64_t used, int64_t now)
-{
-    int64_t delta = cost(used, cap) - cost(reserved, cap), f, d;
-
-    if (delta == 0) {
-        return;
-    }
-    f = load(&b->full_at);
-    do {
-        d = deficit(f, now) + delta;
-        d = d < 0 ? 0 : d > MINUTE_NS ? MINUTE_NS : d;
-    } while (!atomic_compare_exchange_weak_explicit(&b->full_at, &f, now + d,
-                                                    memory_order_relaxed, memory_order_relaxed));
+    l->store->ops->configure(l, requests_per_minute, tokens_per_minute, now);
 }
 
 int
-mg_limit_admit(struct mg_limit *l, int64_t now_ms, int64_t tokens, struct mg_limit_info *info)
+mg_limit_admit(struct mg_limit *l, int64_t now, int64_t tokens, struct mg_limit_info *info)
 {
-    int64_t now = to_ns(now_ms);
-    int64_t rcap = load(&l->req.cap), tcap = load(&l->tok.cap);
-    int64_t tf = load(&l->tok.full_at), rf = load(&l->req.full_at);
-    int64_t twait = 0, rwait = 0, want = 0;
-    int ok;
-
-    if (tcap > 0) {
-        /* capped at the capacity: a request larger than the whole limit passes a full bucket */
-        want = tokens < 1 ? 1 : tokens > tcap ? tcap : tokens;
-    }
-    /* a look first: a key out of requests must not take (and then give back) tokens */
-    if (rcap > 0) {
-        rwait = wait_for(deficit(rf, now), 1, rcap);
-    }
-    ok = rwait == 0;
-    if (tcap > 0) {
-        if (ok) {
-            ok = take(&l->tok, &tf, want, tcap, now, &twait);
-        } else {
-            twait = wait_for(deficit(tf, now), want, tcap);
-        }
-    }
-    if (ok && rcap > 0 && !take(&l->req, &rf, 1, rcap, now, &rwait)) {
-        /* another thread took the last request meanwhile: the tokens go back */
-        ok = 0;
-        if (tcap > 0) {
-            adjust(&l->tok, tcap, want, 0, now);
-            tf = load(&l->tok.full_at);
-        }
-    }
-    if (info != NULL) {
-        describe(rcap, deficit(rf, now), &info->requests);
-        describe(tcap, deficit(tf, now), &info->tokens);
-        info->retry_after_ms = ok ? 0 : ms_up(rwait > twait ? rwait : twait);
-        info->reserved = ok ? want : 0;
-    }
-    return ok;
+    return l->store->ops->admit(l, now, tokens, info);
 }
 
 void
-mg_limit_settle(struct mg_limit *l, int64_t reserved, int64_t used, int64_t now_ms)
+mg_limit_settle(struct mg_limit *l, int64_t reserved, int64_t used, int64_t now)
 {
-    int64_t cap = load(&l->tok.cap);
+    l->store->ops->settle(l, reserved, used, now);
+}
 
-    if (cap == 0) {
-        return;
-    }
-    adjust(&l->tok, cap, reserved < 0 ? 0 : reserved, used < 0 ? 0 : used, to_ns(now_ms));
+void
+mg_limit_peek(const struct mg_limit *l, int64_t now, struct mg_limit_info *info)
+{
+    l->store->ops->peek(l, now, info);
 }
 
 /* Bytes of the JSON string whose opening quote is at p (to its closing quote), or 0. */
@@ -426,17 +236,6 @@ mg_limit_estimate(const char *body, size_t len, int64_t max_tokens)
     return mg_tokens_add(est, max_tokens);
 }
 
-void
-mg_limit_peek(const struct mg_limit *l, int64_t now_ms, struct mg_limit_info *info)
-{
-    int64_t now = to_ns(now_ms);
-
-    describe(load(&l->req.cap), deficit(load(&l->req.full_at), now), &info->requests);
-    describe(load(&l->tok.cap), deficit(load(&l->tok.full_at), now), &info->tokens);
-    info->retry_after_ms = 0;
-    info->reserved = 0;
-}
-
 /*
  * Decimal digits of v >= 0 at p; returns their count. Header values are written on every answer
  * to a limited key, so no printf here (six snprintf calls cost ~3,000 instructions a request).
@@ -538,19 +337,4 @@ mg_limit_headers(const struct mg_limit_info *info, struct mg_limit_header *out)
         n++;
     }
     return n;
-}
-
-void
-mg_limit_reset(void)
-{
-    struct mg_limit *l, *next;
-
-    pthread_mutex_lock(&reg_lock);
-    for (l = reg_head; l != NULL; l = next) {
-        next = l->next;
-        free(l);
-    }
-    reg_head = NULL;
-    reg_tail = &reg_head;
-    pthread_mutex_unlock(&reg_lock);
 }

@@ -8,6 +8,8 @@
 
 #include "mg_log.h"
 
+/* Process-wide on purpose, not in the runtime: stderr is the process's and any thread (libcurl's
+ * and libevent's callbacks included) logs without a context to pass. */
 static volatile int log_level = MG_LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 

@@ -1,10 +1,15 @@
 /*
- * mg_server — threads, listeners, signals.
+ * mg_server — the runtime, threads, listeners, signals.
  *
  * Each worker is a thread with its own event_base, front end, SO_REUSEPORT listener and curl multi:
  * the kernel spreads connections, and nothing on the request path is shared or locked. The main
  * thread only handles signals. It talks to workers through an eventfd each (no libevent thread
  * locks needed): a stop flag, and a new config snapshot handed over with an atomic exchange.
+ *
+ * The runtime (mg_runtime: health, limits, first-load times, metrics) is created here, before the
+ * first snapshot goes into service, shared by every worker (w->rt), and destroyed once the
+ * workers have stopped: a snapshot still referenced after that (the caller's) is only freed, and
+ * freeing one never follows its pointers into the runtime.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -24,13 +29,12 @@
 #include <event2/event.h>
 
 #include "mg_access.h"
-#include "mg_auth.h"
 #include "mg_http.h"
-#include "mg_limit.h"
 #include "mg_log.h"
-#include "mg_catalog.h"
 #include "mg_conn.h"
 #include "mg_front.h"
+#include "mg_limit.h"
+#include "mg_runtime.h"
 #include "mg_server.h"
 #include "mg_stats.h"
 #include "mg_upstream.h"
@@ -44,6 +48,7 @@ struct wake {
 
 struct mg_server {
     char              *path;
+    struct mg_runtime *rt;                   /* what outlives snapshots; the workers share it */
     struct mg_conf    *conf;                 /* the snapshot last installed */
     struct mg_worker  *workers;
     struct wake       *wakes;
@@ -165,8 +170,10 @@ worker_main(void *arg)
 {
     struct mg_worker *w = arg;
 
+    mg_limit_store_worker_start(w->rt->limits, w->base);
     event_base_dispatch(w->base);
     mg_http_stop(w);   /* closes what is left on this thread, before the base goes */
+    mg_limit_store_worker_stop(w->rt->limits);
     return NULL;
 }
 
@@ -200,6 +207,7 @@ worker_init(struct mg_server *s, int i)
 
     w->id = i;
     w->server = s;
+    w->rt = s->rt;
     w->rng = ((uint64_t)time(NULL) << 16) ^ ((uint64_t)getpid() << 8) ^ (uint64_t)(i + 1) ^
              0x9E3779B97F4A7C15ull;
     mg_pool_init(&w->requests, 64);
@@ -211,7 +219,7 @@ worker_init(struct mg_server *s, int i)
     w->conf = mg_conf_ref(s->conf);
     w->admin_separate = s->conf->admin_listen != NULL;
     w->upstream = mg_upstream_create(w->base);
-    w->stats = mg_stats_create();
+    w->stats = mg_stats_create(s->rt->stats);
     w->access = mg_access_out_create(w->base);
     w->listen_fd = open_listener(s->conf->listen_host, s->conf->listen_port, err, sizeof(err));
     if (w->listen_fd < 0) {
@@ -295,11 +303,11 @@ reload(struct mg_server *s)
 
     s->generation++;
     mg_buf_init(&errors, 1024 * 1024);
-    conf = mg_conf_load(s->path, &errors);
+    conf = mg_conf_load(s->path, s->rt->seen, &errors);
     if (conf == NULL) {
         log_lines(s->generation, s->path, errors.data);
         mg_buf_deinit(&errors);
-        mg_stats_reload(0);
+        mg_stats_reload(s->rt->stats, 0);
         return;
     }
     if (!same_string(conf->access_log, s->conf->access_log)) {
@@ -309,7 +317,7 @@ reload(struct mg_server *s)
                          s->path, err);
             mg_buf_deinit(&errors);
             mg_conf_unref(conf);
-            mg_stats_reload(0);
+            mg_stats_reload(s->rt->stats, 0);
             return;
         }
     }
@@ -321,9 +329,8 @@ reload(struct mg_server *s)
                     "%d workers", s->conf->listen, s->nworkers);
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
-    mg_catalog_remember(conf->catalog, conf->ncatalog);
+    mg_runtime_bind(s->rt, conf, mg_now_ms());
     log_proxies(conf);
-    mg_auth_apply(conf->keys, conf->nkeys, mg_now_ms());
     for (i = 0; i < s->nworkers; i++) {
         struct mg_conf *old = atomic_exchange(&s->wakes[i].next_conf, mg_conf_ref(conf));
         mg_conf_unref(old);
@@ -331,7 +338,7 @@ reload(struct mg_server *s)
     }
     mg_conf_unref(s->conf);
     s->conf = conf;
-    mg_stats_reload(1);
+    mg_stats_reload(s->rt->stats, 1);
     mg_log_info("reload %d of %s: ok (%.3f ms)", s->generation, s->path,
                 (double)(mg_now_us() - t0) / 1000.0);
 }
@@ -418,7 +425,7 @@ server_open(struct mg_server *s)
             mg_log_error("admin_listen: %s", err);
             return MG_ERR;
         }
-        s->admin = mg_http_admin_start(s->base, fd, s->conf);
+        s->admin = mg_http_admin_start(s->base, fd, s->conf, s->rt);
         if (s->admin == NULL) {
             close(fd);
             mg_log_error("cannot accept on admin_listen");
@@ -480,8 +487,6 @@ server_close(struct mg_server *s)
     free(s->workers);
     free(s->wakes);
     mg_conf_unref(s->conf);
-    mg_catalog_forget();
-    mg_limit_reset();
     mg_access_close();
 }
 
@@ -493,20 +498,25 @@ mg_server_run(struct mg_conf *conf)
 
     memset(&s, 0, sizeof(s));
     s.path = conf->path;
+    s.rt = mg_runtime_create("local");
+    if (s.rt == NULL) {
+        mg_log_error("no limit store called local");
+        return 1;
+    }
     s.conf = mg_conf_ref(conf);
     s.nworkers = conf->workers > 0 ? conf->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s.nworkers < 1) {
         s.nworkers = 1;
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
-    mg_catalog_remember(conf->catalog, conf->ncatalog);
+    mg_runtime_bind(s.rt, conf, mg_now_ms());
     mg_front_raise_nofile();
     log_proxies(conf);
-    mg_auth_apply(conf->keys, conf->nkeys, mg_now_ms());
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mg_log_error("curl_global_init failed");
         mg_conf_unref(s.conf);
+        mg_runtime_destroy(s.rt);
         return 1;
     }
     s.workers = mg_calloc((size_t)s.nworkers, sizeof(struct mg_worker));
@@ -528,6 +538,7 @@ mg_server_run(struct mg_conf *conf)
         stop_workers(&s, started);
     }
     server_close(&s);
+    mg_runtime_destroy(s.rt);   /* every worker has stopped: nothing reads it any more */
     curl_global_cleanup();
     if (rc == 0) {
         mg_log_info("stopped");

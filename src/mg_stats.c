@@ -43,6 +43,7 @@ struct hist {
 };
 
 struct mg_stats {
+    struct mg_stats_registry *reg;
     struct series s[SERIES_MAX];
     int           nused;          /* writer only */
     struct hist   duration;
@@ -51,9 +52,11 @@ struct mg_stats {
     atomic_int    inflight;
 };
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mg_stats *reg[WORKERS_MAX];
-static atomic_uint_fast64_t reloads_ok, reloads_error;
+struct mg_stats_registry {
+    pthread_mutex_t      lock;      /* workers come and go while a scrape walks the tables */
+    struct mg_stats     *tables[WORKERS_MAX];   /* one a worker; NULL: a free slot */
+    atomic_uint_fast64_t reloads_ok, reloads_error;
+};
 
 /* One writer per worker: a load and a store, no read-modify-write instruction needed. */
 static inline void
@@ -78,19 +81,41 @@ is_tokens(int kind)
     return kind == K_TOK_IN || kind == K_TOK_OUT || kind == K_KEY_TOK_IN || kind == K_KEY_TOK_OUT;
 }
 
+struct mg_stats_registry *
+mg_stats_registry_create(void)
+{
+    struct mg_stats_registry *reg = mg_calloc(1, sizeof(*reg));
+
+    mg_mutex_init(&reg->lock);
+    atomic_init(&reg->reloads_ok, 0);
+    atomic_init(&reg->reloads_error, 0);
+    return reg;
+}
+
+void
+mg_stats_registry_destroy(struct mg_stats_registry *reg)
+{
+    if (reg == NULL) {
+        return;
+    }
+    pthread_mutex_destroy(&reg->lock);
+    free(reg);
+}
+
 struct mg_stats *
-mg_stats_create(void)
+mg_stats_create(struct mg_stats_registry *reg)
 {
     struct mg_stats *st = mg_calloc(1, sizeof(*st));
     int i;
 
-    pthread_mutex_lock(&reg_lock);
-    for (i = 0; i < WORKERS_MAX && reg[i] != NULL; i++) {
+    st->reg = reg;
+    pthread_mutex_lock(&reg->lock);
+    for (i = 0; i < WORKERS_MAX && reg->tables[i] != NULL; i++) {
     }
     if (i < WORKERS_MAX) {
-        reg[i] = st;
+        reg->tables[i] = st;
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&reg->lock);
     return st;
 }
 
@@ -102,13 +127,13 @@ mg_stats_destroy(struct mg_stats *st)
     if (st == NULL) {
         return;
     }
-    pthread_mutex_lock(&reg_lock);
+    pthread_mutex_lock(&st->reg->lock);
     for (i = 0; i < WORKERS_MAX; i++) {
-        if (reg[i] == st) {
-            reg[i] = NULL;
+        if (st->reg->tables[i] == st) {
+            st->reg->tables[i] = NULL;
         }
     }
-    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_unlock(&st->reg->lock);
     for (i = 0; i < SERIES_MAX; i++) {
         free(st->s[i].a);
         free(st->s[i].b);
@@ -263,9 +288,9 @@ mg_stats_inflight(struct mg_stats *st, int n)
 }
 
 void
-mg_stats_reload(int ok)
+mg_stats_reload(struct mg_stats_registry *reg, int ok)
 {
-    atomic_fetch_add(ok ? &reloads_ok : &reloads_error, 1);
+    atomic_fetch_add(ok ? &reg->reloads_ok : &reg->reloads_error, 1);
 }
 
 /* ---- scrape ------------------------------------------------------------------------------ */
@@ -296,13 +321,14 @@ label(struct mg_buf *out, const char *name, const char *v, int comma)
 }
 
 static void
-render_hist(struct mg_buf *out, const char *name, const char *help, int which, int nreg)
+render_hist(struct mg_buf *out, struct mg_stats *const *reg, const char *name, const char *help,
+            int which)
 {
     uint64_t b[NBUCKETS + 1] = {0}, count = 0, sum = 0, cum = 0;
     size_t i;
     int w;
 
-    for (w = 0; w < nreg; w++) {
+    for (w = 0; w < WORKERS_MAX; w++) {
         struct hist *h;
         if (reg[w] == NULL) {
             continue;
@@ -332,7 +358,7 @@ render_hist(struct mg_buf *out, const char *name, const char *help, int which, i
 
 /* Adds up the same series across workers (a hash, not a scan: up to 4096 series a worker). */
 static size_t
-merge_workers(struct merged **out, int *inflight)
+merge_workers(struct mg_stats *const *reg, struct merged **out, int *inflight)
 {
     struct merged *m;
     size_t *slot;     /* open addressing over m: index + 1, 0 when empty */
@@ -451,14 +477,14 @@ health_cooldowns(struct mg_health *st, void *arg)
 
 /* Passive health, from its registry: every backend name configured since the start. */
 static void
-render_health(struct mg_buf *out)
+render_health(struct mg_health_registry *health, struct mg_buf *out)
 {
     mg_buf_adds(out, "# HELP modelgate_backend_up 1 while a backend is not cooling down.\n"
                      "# TYPE modelgate_backend_up gauge\n");
-    mg_health_foreach(health_up, out);
+    mg_health_foreach(health, health_up, out);
     mg_buf_adds(out, "# HELP modelgate_backend_cooldowns_total Cooldowns a backend entered.\n"
                      "# TYPE modelgate_backend_cooldowns_total counter\n");
-    mg_health_foreach(health_cooldowns, out);
+    mg_health_foreach(health, health_cooldowns, out);
 }
 
 /* The client keys' families (without auth, or before a key is used, they have no samples). */
@@ -491,34 +517,34 @@ render_key_counters(struct mg_buf *out, const struct merged *m, size_t nm)
 }
 
 void
-mg_stats_render(struct mg_buf *out)
+mg_stats_render(struct mg_stats_registry *reg, struct mg_health_registry *health,
+                struct mg_buf *out)
 {
     struct merged *m;
     size_t nm;
     int inflight = 0;
 
-    pthread_mutex_lock(&reg_lock);
-    nm = merge_workers(&m, &inflight);
+    pthread_mutex_lock(&reg->lock);
+    nm = merge_workers(reg->tables, &m, &inflight);
     render_counters(out, m, nm);
     render_key_counters(out, m, nm);
-    render_hist(out, "modelgate_request_duration_seconds",
-                "Time from a request's arrival to the end of its answer.", 0, WORKERS_MAX);
-    render_hist(out, "modelgate_overhead_seconds",
+    render_hist(out, reg->tables, "modelgate_request_duration_seconds",
+                "Time from a request's arrival to the end of its answer.", 0);
+    render_hist(out, reg->tables, "modelgate_overhead_seconds",
                 "Time the gateway itself spent on a request (parsing, routing, building the "
-                "upstream request, relaying), the wait for backends excluded.", 2, WORKERS_MAX);
-    render_hist(out, "modelgate_time_to_first_token_seconds",
-                "Time from a request's arrival to the first byte of its answer's body.", 1,
-                WORKERS_MAX);
-    pthread_mutex_unlock(&reg_lock);
+                "upstream request, relaying), the wait for backends excluded.", 2);
+    render_hist(out, reg->tables, "modelgate_time_to_first_token_seconds",
+                "Time from a request's arrival to the first byte of its answer's body.", 1);
+    pthread_mutex_unlock(&reg->lock);
     free(m);
     mg_buf_printf(out, "# HELP modelgate_inflight_requests Requests being handled now.\n"
                        "# TYPE modelgate_inflight_requests gauge\nmodelgate_inflight_requests %d\n",
                   inflight);
-    render_health(out);
+    render_health(health, out);
     mg_buf_printf(out, "# HELP modelgate_config_reloads_total SIGHUP reloads, by result.\n"
                        "# TYPE modelgate_config_reloads_total counter\n"
                        "modelgate_config_reloads_total{result=\"ok\"} %llu\n"
                        "modelgate_config_reloads_total{result=\"error\"} %llu\n",
-                  (unsigned long long)atomic_load(&reloads_ok),
-                  (unsigned long long)atomic_load(&reloads_error));
+                  (unsigned long long)atomic_load(&reg->reloads_ok),
+                  (unsigned long long)atomic_load(&reg->reloads_error));
 }

@@ -58,6 +58,17 @@ mg_realloc(void *p, size_t n)
     return q;
 }
 
+void
+mg_mutex_init(pthread_mutex_t *mutex)
+{
+    int rc = pthread_mutex_init(mutex, NULL);
+
+    if (rc != 0) {
+        fprintf(stderr, "modelgate: pthread_mutex_init: %s\n", strerror(rc));
+        abort();
+    }
+}
+
 char *
 mg_strndup(const char *s, size_t n)
 {

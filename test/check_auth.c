@@ -177,6 +177,9 @@ START_TEST(find_and_allow)
 }
 END_TEST
 
+/* The keys tests' own limit store, as a runtime holds one. */
+static struct mg_limit_store *store;
+
 /* The glue to mg_limit: a 429's headers, an answer's trios, reservations, and reloads by name. */
 START_TEST(limits_through_snapshots)
 {
@@ -190,8 +193,8 @@ START_TEST(limits_through_snapshots)
     k1.name = "glue";
     k1.requests_per_minute = 2;
     k1.tokens_per_minute = 100;
-    k1.limit = mg_limit_get("glue");
-    mg_auth_apply(&k1, 1, t);
+    mg_auth_apply(store, &k1, 1, t);
+    ck_assert_ptr_eq(k1.limit, mg_limit_get(store, "glue"));
     ck_assert(mg_auth_limited(&k1));
     ck_assert(mg_auth_admit(&k1, t, 10, &res1, h, &n));
     ck_assert_uint_eq(n, 0);
@@ -240,10 +243,9 @@ START_TEST(limits_through_snapshots)
     memset(&k2, 0, sizeof(k2));
     k2.name = "glue";
     k2.requests_per_minute = 1;
-    k2.limit = mg_limit_get("glue");
-    ck_assert_ptr_eq(k2.limit, k1.limit);
     t += 300000;   /* both buckets full again */
-    mg_auth_apply(&k2, 1, t);
+    mg_auth_apply(store, &k2, 1, t);
+    ck_assert_ptr_eq(k2.limit, k1.limit);
     ck_assert(mg_auth_admit(&k2, t, 10, &res1, h, &n));
     ck_assert_int_eq(res1, 0);   /* no token limit: nothing reserved */
     ck_assert(!mg_auth_admit(&k2, t, 10, &res1, h, &n));
@@ -260,9 +262,17 @@ START_TEST(limits_through_snapshots)
 END_TEST
 
 static void
+limit_setup(void)
+{
+    store = mg_limit_store_create("local");
+    ck_assert_ptr_nonnull(store);
+}
+
+static void
 limit_teardown(void)
 {
-    mg_limit_reset();
+    mg_limit_store_destroy(store);
+    store = NULL;
 }
 
 /* ---- unit: the `auth` block of the config ------------------------------------------------- */
@@ -323,7 +333,11 @@ START_TEST(conf_keys)
     ck_assert_int_eq(c->keys[1].requests_per_minute, 600);
     ck_assert_int_eq(c->keys[1].tokens_per_minute, 200000);
     ck_assert_uint_eq(c->keys[1].nmodels, 3);
-    ck_assert_ptr_eq(c->keys[1].limit, mg_limit_get("restr"));
+    /* the key's buckets, by name, once the snapshot goes into service */
+    ck_assert_ptr_null(c->keys[1].limit);
+    mg_auth_apply(store, c->keys, c->nkeys, 1000);
+    ck_assert_ptr_eq(c->keys[1].limit, mg_limit_get(store, "restr"));
+    ck_assert_str_eq(mg_limit_name(c->keys[1].limit), "restr");
     /* the key's own catalog: what it may use, in the catalog's order */
     ck_assert_ptr_nonnull(c->keys[1].catalog_json);
     ck_assert_ptr_nonnull(strstr(c->keys[1].catalog_json, "\"m-b\""));
@@ -1380,7 +1394,7 @@ auth_suite(void)
     Suite *s = suite_create("auth");
     TCase *t = tcase_create("keys");
 
-    tcase_add_checked_fixture(t, NULL, limit_teardown);
+    tcase_add_checked_fixture(t, limit_setup, limit_teardown);
     tcase_add_test(t, digest_and_hex);
     tcase_add_test(t, credential_from_headers);
     tcase_add_test(t, find_and_allow);

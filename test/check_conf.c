@@ -343,10 +343,10 @@ START_TEST(load_file)
     struct mg_conf *c;
 
     mg_buf_init(&e, 4096);
-    c = mg_conf_load("conf/modelgate.yaml", &e);
+    c = mg_conf_load("conf/modelgate.yaml", NULL, &e);
     ck_assert_msg(c != NULL, "the shipped config must load: %s", e.data);
     mg_conf_unref(c);
-    ck_assert_ptr_null(mg_conf_load("/nonexistent/x.yaml", &e));
+    ck_assert_ptr_null(mg_conf_load("/nonexistent/x.yaml", NULL, &e));
     ck_assert_ptr_nonnull(strstr(e.data, "/nonexistent/x.yaml:1:1: cannot open"));
     mg_buf_deinit(&e);
 }

@@ -10,6 +10,9 @@
 #include "mg_health.h"
 #include "mg_test.h"
 
+/* Each test's own registry, as a runtime holds one. */
+static struct mg_health_registry *reg;
+
 /* A fresh state per test: names are never reused within a process (CK_FORK=no runs them all). */
 static struct mg_health *
 fresh(void)
@@ -18,13 +21,20 @@ fresh(void)
     char name[32];
 
     snprintf(name, sizeof(name), "backend-%d", n++);
-    return mg_health_get(name);
+    return mg_health_get(reg, name);
+}
+
+static void
+setup(void)
+{
+    reg = mg_health_registry_create();
 }
 
 static void
 teardown(void)
 {
-    mg_health_reset();
+    mg_health_registry_destroy(reg);
+    reg = NULL;
 }
 
 /* Fails st until it cools: returns the cooldown it got. */
@@ -41,17 +51,17 @@ cool(struct mg_health *st, const struct mg_health_conf *c, int64_t now)
 
 START_TEST(registry_keeps_one_state_per_name)
 {
-    struct mg_health *a = mg_health_get("openai"), *b = mg_health_get("local");
+    struct mg_health *a = mg_health_get(reg, "openai"), *b = mg_health_get(reg, "local");
     struct mg_health_conf c = {1, 1000, 8000};
 
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_ne(a, b);
-    ck_assert_ptr_eq(mg_health_get("openai"), a);
+    ck_assert_ptr_eq(mg_health_get(reg, "openai"), a);
     ck_assert_str_eq(mg_health_name(a), "openai");
     ck_assert_str_eq(mg_health_name(b), "local");
     /* What a reload would see: the same state, cooldown included. */
     ck_assert_int_eq(mg_health_failure(a, &c, 5), MG_HEALTH_WENT_DOWN);
-    ck_assert_int_eq(mg_health_up(mg_health_get("openai")), 0);
+    ck_assert_int_eq(mg_health_up(mg_health_get(reg, "openai")), 0);
     ck_assert_int_eq(mg_health_up(b), 1);
 }
 END_TEST
@@ -67,11 +77,10 @@ START_TEST(foreach_visits_every_state)
 {
     int n = 0;
 
-    mg_health_reset();
-    mg_health_get("x");
-    mg_health_get("y");
-    mg_health_get("x");
-    mg_health_foreach(count_one, &n);
+    mg_health_get(reg, "x");
+    mg_health_get(reg, "y");
+    mg_health_get(reg, "x");
+    mg_health_foreach(reg, count_one, &n);
     ck_assert_int_eq(n, 2);
 }
 END_TEST
@@ -93,7 +102,7 @@ START_TEST(failures_in_a_row_start_exact_cooldown)
     ck_assert_int_eq(mg_health_cooldown_left(st, 2000), 10000);
     ck_assert_int_eq(mg_health_cooling(st, 2000), MG_HEALTH_COOLING);
     ck_assert_int_eq(mg_health_cooling(st, 11999), MG_HEALTH_COOLING);
-    ck_assert_int_eq(mg_health_try_probe(st, 11999), 0);
+    ck_assert_int_eq(mg_health_try_probe(st, 11999, NULL), 0);
     ck_assert_int_eq(mg_health_cooling(st, 12000), MG_HEALTH_PROBE_DUE);
 }
 END_TEST
@@ -137,7 +146,7 @@ START_TEST(failed_probes_double_up_to_the_cap)
     ck_assert_int_eq(cool(st, &c, t), 10000);
     for (i = 0; i < MG_ARRAY_LEN(want); i++) {
         t += mg_health_cooldown_left(st, t);
-        ck_assert_int_eq(mg_health_try_probe(st, t), 1);
+        ck_assert_int_eq(mg_health_try_probe(st, t, NULL), 1);
         /* The probe's failure starts the next cooldown at once: no counting to `failures`. */
         ck_assert_int_eq(mg_health_failure(st, &c, t + 7), MG_HEALTH_AGAIN);
         ck_assert_int_eq(mg_health_cooldown_left(st, t + 7), want[i]);
@@ -148,7 +157,7 @@ START_TEST(failed_probes_double_up_to_the_cap)
 
     /* A successful probe ends the streak: the next cooldown is `cooldown` again. */
     t += mg_health_cooldown_left(st, t);
-    ck_assert_int_eq(mg_health_try_probe(st, t), 1);
+    ck_assert_int_eq(mg_health_try_probe(st, t, NULL), 1);
     ck_assert_int_eq(mg_health_success(st, &c, t + 1), MG_HEALTH_CAME_UP);
     ck_assert_int_eq(mg_health_up(st), 1);
     ck_assert_int_eq(mg_health_cooling(st, t + 1), 0);
@@ -170,7 +179,7 @@ START_TEST(doubling_does_not_overflow)
     for (i = 0; i < 80; i++) {
         ck_assert_int_eq(mg_health_cooldown_left(st, t), len);
         t += len;
-        ck_assert_int_eq(mg_health_try_probe(st, t), 1);
+        ck_assert_int_eq(mg_health_try_probe(st, t, NULL), 1);
         mg_health_failure(st, &c, t);
         len = len * 2 > c.max_cooldown_ms ? c.max_cooldown_ms : len * 2;
     }
@@ -227,7 +236,7 @@ START_TEST(retry_after_versus_counted_cooldown)
     ck_assert_int_eq(mg_health_retry_after(a, &c, 0, 2000), MG_HEALTH_WENT_DOWN);
     ck_assert_int_eq(mg_health_cooldown_left(a, 0), 2000);
     /* ... and does not advance the doubling: a failed probe then gets `cooldown`. */
-    ck_assert_int_eq(mg_health_try_probe(a, 2000), 1);
+    ck_assert_int_eq(mg_health_try_probe(a, 2000, NULL), 1);
     ck_assert_int_eq(mg_health_failure(a, &c, 2000), MG_HEALTH_AGAIN);
     ck_assert_int_eq(mg_health_cooldown_left(a, 2000), 10000);
 
@@ -239,7 +248,7 @@ START_TEST(retry_after_versus_counted_cooldown)
     ck_assert_int_eq(mg_health_retry_after(d, &c, 1, 30000), MG_HEALTH_WENT_DOWN);
     ck_assert_int_eq(mg_health_cooldown_left(d, 1), 30000);
     /* A failed probe's Retry-After longer than the doubled length wins as well. */
-    ck_assert_int_eq(mg_health_try_probe(d, 30001), 1);
+    ck_assert_int_eq(mg_health_try_probe(d, 30001, NULL), 1);
     ck_assert_int_eq(mg_health_retry_after(d, &c, 30001, 45000), MG_HEALTH_AGAIN);
     ck_assert_int_eq(mg_health_cooldown_left(d, 30001), 45000);
 }
@@ -253,7 +262,7 @@ START_TEST(one_probe_among_many_callers)
 
     mg_health_failure(st, &c, 0);
     for (i = 0; i < 100; i++) {
-        granted += mg_health_try_probe(st, 10000 + i);
+        granted += mg_health_try_probe(st, 10000 + i, NULL);
     }
     ck_assert_int_eq(granted, 1);
     /* The others keep treating it as cooling until the probe reports. */
@@ -261,7 +270,7 @@ START_TEST(one_probe_among_many_callers)
     ck_assert_int_eq(mg_health_up(st), 0);
     ck_assert_int_eq(mg_health_success(st, &c, 10200), MG_HEALTH_CAME_UP);
     ck_assert_int_eq(mg_health_cooling(st, 10200), 0);
-    ck_assert_int_eq(mg_health_try_probe(st, 10200), 0);    /* up: nothing to probe */
+    ck_assert_int_eq(mg_health_try_probe(st, 10200, NULL), 0);    /* up: nothing to probe */
     ck_assert_int_eq(mg_health_success(st, &c, 10300), MG_HEALTH_SAME);
 }
 END_TEST
@@ -270,22 +279,28 @@ START_TEST(probe_claim_expires_and_can_be_given_back)
 {
     struct mg_health *st = fresh();
     struct mg_health_conf c = {1, 10000, 300000};
-    int64_t t = 10000;
+    int64_t t = 10000, first, second;
 
     mg_health_failure(st, &c, 0);
-    ck_assert_int_eq(mg_health_try_probe(st, t), 1);
+    ck_assert_int_eq(mg_health_try_probe(st, t, &first), 1);
     /* The probe's client went away: nobody reports. The claim holds for the TTL, no longer. */
-    ck_assert_int_eq(mg_health_try_probe(st, t + MG_HEALTH_PROBE_TTL_MS - 1), 0);
+    ck_assert_int_eq(mg_health_try_probe(st, t + MG_HEALTH_PROBE_TTL_MS - 1, NULL), 0);
     ck_assert_int_eq(mg_health_cooling(st, t + MG_HEALTH_PROBE_TTL_MS - 1), MG_HEALTH_COOLING);
     ck_assert_int_eq(mg_health_cooling(st, t + MG_HEALTH_PROBE_TTL_MS), MG_HEALTH_PROBE_DUE);
     t += MG_HEALTH_PROBE_TTL_MS;
-    ck_assert_int_eq(mg_health_try_probe(st, t), 1);
-    ck_assert_int_eq(mg_health_try_probe(st, t), 0);
+    ck_assert_int_eq(mg_health_try_probe(st, t, &second), 1);
+    ck_assert_int_ne(second, first);
+    ck_assert_int_eq(mg_health_try_probe(st, t, NULL), 0);
+
+    /* The expired claim's owner gives it back late: the probe out now is another's, and stays. */
+    mg_health_probe_cancel(st, first, t + 5);
+    ck_assert_int_eq(mg_health_cooling(st, t + 5), MG_HEALTH_COOLING);
+    ck_assert_int_eq(mg_health_try_probe(st, t + 5, NULL), 0);
 
     /* A request that claimed the probe but never tried the backend gives it back. */
-    mg_health_probe_cancel(st, t + 5);
+    mg_health_probe_cancel(st, second, t + 5);
     ck_assert_int_eq(mg_health_cooling(st, t + 5), MG_HEALTH_PROBE_DUE);
-    ck_assert_int_eq(mg_health_try_probe(st, t + 5), 1);
+    ck_assert_int_eq(mg_health_try_probe(st, t + 5, NULL), 1);
     /* Cancelling leaves the cooldown counters alone and never brings the backend up. */
     ck_assert_int_eq(mg_health_up(st), 0);
     ck_assert_uint_eq(mg_health_cooldowns(st), 1);
@@ -301,12 +316,12 @@ START_TEST(failed_probe_without_counting_lets_the_next_probe)
     struct mg_health_conf c = {0, 10000, 60000};
 
     mg_health_retry_after(st, &c, 0, 3000);
-    ck_assert_int_eq(mg_health_try_probe(st, 3000), 1);
+    ck_assert_int_eq(mg_health_try_probe(st, 3000, NULL), 1);
     /* A 500 with counting off: no cooldown, the claim is released, the next request probes. */
     ck_assert_int_eq(mg_health_failure(st, &c, 3100), MG_HEALTH_SAME);
     ck_assert_int_eq(mg_health_up(st), 0);
     ck_assert_int_eq(mg_health_cooling(st, 3100), MG_HEALTH_PROBE_DUE);
-    ck_assert_int_eq(mg_health_try_probe(st, 3100), 1);
+    ck_assert_int_eq(mg_health_try_probe(st, 3100, NULL), 1);
     ck_assert_int_eq(mg_health_success(st, &c, 3200), MG_HEALTH_CAME_UP);
 }
 END_TEST
@@ -359,7 +374,7 @@ racer_main(void *arg)
         }
         now = (int64_t)round * 1000;    /* the last cooldown (1 s) ends now */
         for (i = 0; i < CALLS; i++) {
-            if (mg_health_try_probe(r->st, now)) {
+            if (mg_health_try_probe(r->st, now, NULL)) {
                 atomic_fetch_add(&r->wins[round], 1);
                 mg_health_failure(r->st, &r->conf, now);    /* the probe failed: cool again */
             }
@@ -407,7 +422,7 @@ health_suite(void)
     Suite *s = suite_create("health");
     TCase *t = tcase_create("passive");
 
-    tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, registry_keeps_one_state_per_name);
     tcase_add_test(t, foreach_visits_every_state);
     tcase_add_test(t, failures_in_a_row_start_exact_cooldown);

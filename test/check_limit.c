@@ -10,6 +10,9 @@
 #include "mg_limit.h"
 #include "mg_test.h"
 
+/* Each test's own store, as a runtime holds one. */
+static struct mg_limit_store *store;
+
 static struct mg_limit *
 fresh(int64_t rpm, int64_t tpm, int64_t now)
 {
@@ -18,15 +21,23 @@ fresh(int64_t rpm, int64_t tpm, int64_t now)
     struct mg_limit *l;
 
     snprintf(name, sizeof(name), "key-%d", n++);
-    l = mg_limit_get(name);
+    l = mg_limit_get(store, name);
     mg_limit_configure(l, rpm, tpm, now);
     return l;
 }
 
 static void
+setup(void)
+{
+    store = mg_limit_store_create("local");
+    ck_assert_ptr_nonnull(store);
+}
+
+static void
 teardown(void)
 {
-    mg_limit_reset();
+    mg_limit_store_destroy(store);
+    store = NULL;
 }
 
 /* Admits as many as the bucket lets through at now. */
@@ -43,17 +54,17 @@ drain(struct mg_limit *l, int64_t now)
 
 START_TEST(registry_keeps_buckets_per_name)
 {
-    struct mg_limit *a = mg_limit_get("team-a"), *b = mg_limit_get("team-b");
+    struct mg_limit *a = mg_limit_get(store, "team-a"), *b = mg_limit_get(store, "team-b");
     struct mg_limit_info info;
 
     ck_assert_ptr_ne(a, b);
-    ck_assert_ptr_eq(mg_limit_get("team-a"), a);
+    ck_assert_ptr_eq(mg_limit_get(store, "team-a"), a);
     ck_assert_str_eq(mg_limit_name(a), "team-a");
     mg_limit_configure(a, 2, 0, 0);
     ck_assert_int_eq(drain(a, 0), 2);
     /* A reload finds the same bucket, still empty; the same limit changes nothing. */
-    mg_limit_configure(mg_limit_get("team-a"), 2, 0, 10);
-    ck_assert_int_eq(mg_limit_admit(mg_limit_get("team-a"), 10, 1, &info), 0);
+    mg_limit_configure(mg_limit_get(store, "team-a"), 2, 0, 10);
+    ck_assert_int_eq(mg_limit_admit(mg_limit_get(store, "team-a"), 10, 1, &info), 0);
     ck_assert_int_eq(info.retry_after_ms, 30000 - 10);
 }
 END_TEST
@@ -563,7 +574,7 @@ limit_suite(void)
     Suite *s = suite_create("limit");
     TCase *t = tcase_create("buckets");
 
-    tcase_add_checked_fixture(t, NULL, teardown);
+    tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, registry_keeps_buckets_per_name);
     tcase_add_test(t, no_limits_admit_everything);
     tcase_add_test(t, initial_burst_then_refusal_with_exact_wait);

@@ -58,6 +58,7 @@ main(void)
     srunner_add_suite(sr, front_suite());
     srunner_add_suite(sr, h1_suite());
     srunner_add_suite(sr, lifecycle_suite());
+    srunner_add_suite(sr, runtime_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

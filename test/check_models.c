@@ -5,6 +5,23 @@
 #include "mg_catalog.h"
 #include "mg_test.h"
 
+/* Each test's own first-load registry, as a runtime holds one. */
+static struct mg_catalog_seen *seen;
+
+static void
+setup(void)
+{
+    seen = mg_catalog_seen_create();
+}
+
+static void
+teardown(void)
+{
+    mg_catalog_seen_destroy(seen);
+    seen = NULL;
+}
+
+/* A load, then the snapshot goes into service (what the server does on a reload). */
 static struct mg_conf *
 load(const char *text, int64_t now)
 {
@@ -12,10 +29,10 @@ load(const char *text, int64_t now)
     struct mg_conf *c;
 
     mg_buf_init(&e, 4096);
-    c = mg_conf_parse_at("m.yaml", text, strlen(text), now, &e);
+    c = mg_conf_parse_at("m.yaml", text, strlen(text), now, seen, &e);
     ck_assert_msg(c != NULL, "%s", e.data);
     mg_buf_deinit(&e);
-    mg_catalog_remember(c->catalog, c->ncatalog);
+    mg_catalog_remember(seen, c->catalog, c->ncatalog);
     return c;
 }
 
@@ -39,7 +56,6 @@ START_TEST(catalog_order_dedup_hidden_patterns)
         "{\"id\":\"m4\",\"object\":\"model\",\"created\":1715558400,\"owned_by\":\"x\"}]}\n");
     ck_assert_uint_eq(c->catalog_json_len, strlen(c->catalog_json));
     mg_conf_unref(c);
-    mg_catalog_forget();
 }
 END_TEST
 
@@ -69,7 +85,6 @@ START_TEST(created_kept_across_reloads)
     mg_conf_unref(c2);
     mg_conf_unref(c3);
     mg_conf_unref(c4);
-    mg_catalog_forget();
 }
 END_TEST
 
@@ -84,7 +99,6 @@ START_TEST(hidden_name_listed_by_a_later_rule)
     ck_assert_uint_eq(c->ncatalog, 1);
     ck_assert_str_eq(c->catalog[0].owned_by, "second");
     mg_conf_unref(c);
-    mg_catalog_forget();
 }
 END_TEST
 
@@ -94,7 +108,6 @@ START_TEST(empty_catalog)
 
     ck_assert_str_eq(c->catalog_json, "{\"object\":\"list\",\"data\":[]}\n");
     mg_conf_unref(c);
-    mg_catalog_forget();
 }
 END_TEST
 
@@ -104,6 +117,7 @@ models_suite(void)
     Suite *s = suite_create("models");
     TCase *t = tcase_create("catalog");
 
+    tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, catalog_order_dedup_hidden_patterns);
     tcase_add_test(t, created_kept_across_reloads);
     tcase_add_test(t, hidden_name_listed_by_a_later_rule);

@@ -3,8 +3,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_health.h"
 #include "mg_stats.h"
 #include "mg_test.h"
+
+/* Each test's own registries, as a runtime holds them. */
+static struct mg_stats_registry *reg;
+static struct mg_health_registry *health;
+
+static void
+setup(void)
+{
+    reg = mg_stats_registry_create();
+    health = mg_health_registry_create();
+}
+
+static void
+teardown(void)
+{
+    mg_stats_registry_destroy(reg);
+    mg_health_registry_destroy(health);
+    reg = NULL;
+    health = NULL;
+}
 
 static char *
 render(void)
@@ -12,13 +33,13 @@ render(void)
     struct mg_buf out;
 
     mg_buf_init(&out, 64u << 20);
-    mg_stats_render(&out);
+    mg_stats_render(reg, health, &out);
     return out.data;
 }
 
 START_TEST(merged_across_workers)
 {
-    struct mg_stats *a = mg_stats_create(), *b = mg_stats_create();
+    struct mg_stats *a = mg_stats_create(reg), *b = mg_stats_create(reg);
     char *t;
 
     mg_stats_request(a, "m", "x", 200, 3000, 1000);
@@ -61,7 +82,7 @@ END_TEST
 /* Token counters stop at 2^53 - 1: many large answers (or workers) never wrap a counter. */
 START_TEST(token_counters_saturate)
 {
-    struct mg_stats *a = mg_stats_create(), *b = mg_stats_create();
+    struct mg_stats *a = mg_stats_create(reg), *b = mg_stats_create(reg);
     char *t;
 
     mg_stats_tokens(a, "big", "x", MG_TOKENS_MAX, 1);
@@ -87,7 +108,7 @@ END_TEST
 
 START_TEST(labels_escaped)
 {
-    struct mg_stats *a = mg_stats_create();
+    struct mg_stats *a = mg_stats_create(reg);
     char *t;
 
     mg_stats_request(a, "we\"ird\\\nname", "b", 200, 1, -1);
@@ -100,7 +121,7 @@ END_TEST
 
 START_TEST(cardinality_capped)
 {
-    struct mg_stats *a = mg_stats_create();
+    struct mg_stats *a = mg_stats_create(reg);
     char model[32], *t;
     int i;
 
@@ -125,6 +146,7 @@ stats_suite(void)
     Suite *s = suite_create("stats");
     TCase *t = tcase_create("metrics");
 
+    tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, merged_across_workers);
     tcase_add_test(t, token_counters_saturate);
     tcase_add_test(t, labels_escaped);

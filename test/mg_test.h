@@ -33,6 +33,7 @@ Suite *failover_suite(void);
 Suite *front_suite(void);
 Suite *h1_suite(void);
 Suite *lifecycle_suite(void);
+Suite *runtime_suite(void);
 
 /* Directory of the binaries under test ($MG_BUILD, default "build"). */
 const char *mg_test_build_dir(void);

@@ -1,0 +1,56 @@
+/*
+ * mg_runtime — the state that outlives snapshots, created once by the server, and the step that
+ * binds a snapshot to it.
+ */
+#include <stdlib.h>
+
+#include "mg_auth.h"
+#include "mg_catalog.h"
+#include "mg_conf.h"
+#include "mg_health.h"
+#include "mg_limit.h"
+#include "mg_runtime.h"
+#include "mg_stats.h"
+#include "mg_util.h"
+
+struct mg_runtime *
+mg_runtime_create(const char *limit_store)
+{
+    struct mg_limit_store *limits = mg_limit_store_create(limit_store);
+    struct mg_runtime *rt;
+
+    if (limits == NULL) {
+        return NULL;
+    }
+    rt = mg_calloc(1, sizeof(*rt));
+    rt->limits = limits;
+    rt->health = mg_health_registry_create();
+    rt->seen = mg_catalog_seen_create();
+    rt->stats = mg_stats_registry_create();
+    return rt;
+}
+
+void
+mg_runtime_destroy(struct mg_runtime *rt)
+{
+    if (rt == NULL) {
+        return;
+    }
+    mg_stats_registry_destroy(rt->stats);
+    mg_catalog_seen_destroy(rt->seen);
+    mg_health_registry_destroy(rt->health);
+    mg_limit_store_destroy(rt->limits);
+    free(rt);
+}
+
+void
+mg_runtime_bind(struct mg_runtime *rt, struct mg_conf *conf, int64_t now)
+{
+    size_t i;
+
+    for (i = 0; i < conf->nbackends; i++) {
+        conf->backends[i].state = mg_health_get(rt->health, conf->backends[i].name);
+    }
+    mg_auth_apply(rt->limits, conf->keys, conf->nkeys, now);
+    mg_catalog_remember(rt->seen, conf->catalog, conf->ncatalog);
+}

@@ -25,7 +25,7 @@ struct mg_conf_backend_in {
     yaml_node_t             *node;
     int                      peeked;                /* the schema id read before the walk */
     void                    *sconf[MG_SCHEMA_MAX];  /* each schema's keys as read, by id */
-    uint32_t                 seen[MG_SCHEMA_MAX];   /* which rows of each schema's table were set */
+    uint32_t                 seen[MG_SCHEMA_MAX];   /* the rows of each schema's table given */
 };
 
 int

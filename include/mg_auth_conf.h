@@ -12,26 +12,21 @@
 #include "mg_yaml.h"
 
 struct mg_conf;
-struct mg_auth_key_in;
 
-/* The block as read. */
-struct mg_auth_in {
-    struct mg_auth_key_in *ks;
-    size_t                 nks;
-    yaml_node_t           *node;   /* the block's, NULL when the file has none */
-};
+/* The block's state as read (opaque to the loader), empty. */
+void *mg_auth_conf_create(void);
 
-/* Setter of the `auth` block; dst is a zeroed struct mg_auth_in. */
+/* Setter of the `auth` block; dst is what mg_auth_conf_create() made. */
 int mg_auth_conf_set(struct mg_yaml *y, yaml_node_t *node, void *dst);
 
 /*
- * Phase three (in: the struct mg_auth_in): names unique and well-formed, one key each, digests
+ * Phase three, called whether or not the file has the block (in: the state as read): names unique and well-formed, one key each, digests
  * unique, each key's limits; then conf->auth, keys and nkeys are set. Warnings (a short key) go
  * to y->warnings.
  */
 void mg_auth_conf_check(struct mg_yaml *y, void *in, struct mg_conf *conf);
 
-/* Frees the state as read, key texts wiped first. */
+/* Frees the state as read, key texts wiped first. NULL is a no-op. */
 void mg_auth_conf_free(void *in);
 
 #endif

@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mg_auth_conf.h"
 #include "mg_conf_types.h"
 #include "mg_yaml.h"
 
@@ -34,24 +33,28 @@ struct mg_conf_rules_in {
     size_t                  n;
 };
 
+#define MG_CONF_BLOCKS_MAX 16
+
 /* The whole file as read; y->owner points at it while the file is walked. */
 struct mg_conf_in {
     struct mg_conf            *conf;
     struct mg_conf_health_in   health;     /* the top-level health, defaults for backends */
     struct mg_conf_backends_in backends;
     struct mg_conf_rules_in    rules;
-    struct mg_auth_in          auth;
+    void                      *owned[MG_CONF_BLOCKS_MAX];  /* other owners' state, by row */
     yaml_node_t               *listen_node;
     yaml_node_t               *admin_node;
 };
 
 /*
- * A top-level block owned by a module: its key, its setter (dst: its state in struct
- * mg_conf_in, at off), its phase three (moves what it read into the snapshot; NULL for none),
- * and the free of its state as read (NULL for none). Checks run in the table's order.
+ * A top-level block: its key; the owner's state as read, which create makes (opaque to the
+ * loader), or with create NULL the field of struct mg_conf_in at off (the conf module's own
+ * blocks); its setter (dst: that state); its phase three (moves what it read into the snapshot;
+ * NULL for none); the free of its state (NULL for none). Checks run in the table's order.
  */
 struct mg_conf_block {
     const char    *key;
+    void        *(*create)(void);
     mg_yaml_set_fn set;
     void         (*check)(struct mg_yaml *y, void *in, struct mg_conf *conf);
     void         (*free)(void *in);

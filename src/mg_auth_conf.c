@@ -12,6 +12,15 @@
 #include "mg_conf_types.h"
 #include "mg_limit.h"
 
+struct mg_auth_key_in;
+
+/* The block as read. */
+struct mg_auth_in {
+    struct mg_auth_key_in *ks;
+    size_t                 nks;
+    yaml_node_t           *node;   /* the block's, NULL when the file has none */
+};
+
 /* A client key as read. */
 struct mg_auth_key_in {
     struct mg_key k;
@@ -194,12 +203,21 @@ mg_auth_conf_check(struct mg_yaml *y, void *in, struct mg_conf *conf)
     }
 }
 
+void *
+mg_auth_conf_create(void)
+{
+    return mg_calloc(1, sizeof(struct mg_auth_in));
+}
+
 void
 mg_auth_conf_free(void *in)
 {
     struct mg_auth_in *a = in;
     size_t i, j;
 
+    if (a == NULL) {
+        return;
+    }
     for (i = 0; i < a->nks; i++) {
         struct mg_auth_key_in *ki = &a->ks[i];
         if (ki->text != NULL) {
@@ -214,6 +232,7 @@ mg_auth_conf_free(void *in)
         free(ki->k.models);
     }
     free(a->ks);
+    free(a);
 }
 
 

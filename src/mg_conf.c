@@ -117,19 +117,27 @@ static const struct mg_yaml_key top_keys[] = {
     {"log_level", set_log_level, CONF(log_level)},
 };
 
-
 /*
- * The blocks their owners parse and check. A new block is a row here (and its setter, check and
- * free in its owner's file); checks run in this order, after the listen addresses'.
+ * The blocks their owners parse and check. A new block is a row here (its create, setter, check
+ * and free in its owner's file); checks run in this order, after the listen addresses'.
  */
 #define IN(f) offsetof(struct mg_conf_in, f)
 static const struct mg_conf_block blocks[] = {
-    {"health", mg_conf_set_health, NULL, NULL, IN(health)},
-    {"backends", mg_conf_set_backends, mg_conf_check_backends, mg_conf_backends_free,
+    {"health", NULL, mg_conf_set_health, NULL, NULL, IN(health)},
+    {"backends", NULL, mg_conf_set_backends, mg_conf_check_backends, mg_conf_backends_free,
      IN(backends)},
-    {"rules", mg_conf_set_rules, mg_conf_check_rules, mg_conf_rules_free, IN(rules)},
-    {"auth", mg_auth_conf_set, mg_auth_conf_check, mg_auth_conf_free, IN(auth)},
+    {"rules", NULL, mg_conf_set_rules, mg_conf_check_rules, mg_conf_rules_free, IN(rules)},
+    {"auth", mg_auth_conf_create, mg_auth_conf_set, mg_auth_conf_check, mg_auth_conf_free, 0},
 };
+
+_Static_assert(MG_ARRAY_LEN(blocks) <= MG_CONF_BLOCKS_MAX, "MG_CONF_BLOCKS_MAX is too small");
+
+/* Block i's state as read. */
+static void *
+block_state(struct mg_conf_in *in, size_t i)
+{
+    return blocks[i].create != NULL ? in->owned[i] : (char *)in + blocks[i].off;
+}
 
 /* A top-level key that is not in top_keys: a block's. */
 static int
@@ -139,7 +147,7 @@ set_block(struct mg_yaml *y, const char *key, yaml_node_t *value, void *base, in
 
     for (i = 0; i < MG_ARRAY_LEN(blocks); i++) {
         if (strcmp(blocks[i].key, key) == 0) {
-            *rc = blocks[i].set(y, value, (char *)y->owner + blocks[i].off);
+            *rc = blocks[i].set(y, value, block_state(y->owner, i));
             return 1;
         }
     }
@@ -237,6 +245,11 @@ mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
     }
     memset(&in, 0, sizeof(in));
     mg_conf_health_init(&in.health);
+    for (i = 0; i < MG_ARRAY_LEN(blocks); i++) {
+        if (blocks[i].create != NULL) {
+            in.owned[i] = blocks[i].create();
+        }
+    }
     in.conf = conf;
     y.owner = &in;
     y.warnings = &conf->warnings;
@@ -246,7 +259,7 @@ mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
         post_listen(&y, &in);
         for (i = 0; i < MG_ARRAY_LEN(blocks); i++) {
             if (blocks[i].check != NULL) {
-                blocks[i].check(&y, (char *)&in + blocks[i].off, conf);
+                blocks[i].check(&y, block_state(&in, i), conf);
             }
         }
         if (y.nerrors == 0) {
@@ -255,7 +268,7 @@ mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
     }
     for (i = 0; i < MG_ARRAY_LEN(blocks); i++) {
         if (blocks[i].free != NULL) {
-            blocks[i].free((char *)&in + blocks[i].off);
+            blocks[i].free(block_state(&in, i));
         }
     }
     mg_yaml_deinit(&y);

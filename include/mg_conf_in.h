@@ -23,11 +23,13 @@ struct mg_conf_health_in {
 struct mg_conf_backend_in;   /* mg_conf_backend.c */
 struct mg_conf_rule_in;      /* mg_conf_rule.c */
 
+/* The backends block as read, in file order. */
 struct mg_conf_backends_in {
     struct mg_conf_backend_in *bs;
     size_t                     n;
 };
 
+/* The rules block as read, in file order. */
 struct mg_conf_rules_in {
     struct mg_conf_rule_in *rs;
     size_t                  n;

@@ -49,4 +49,13 @@ void mg_catalog_entry_json(struct mg_buf *out, const struct mg_model_entry *e);
 /* Appends the whole list object {"object":"list","data":[...]} and a newline to out. */
 void mg_catalog_json(struct mg_buf *out, const struct mg_model_entry *e, size_t n);
 
+struct mg_conf;
+
+/*
+ * Builds a snapshot's catalog (entries and JSON: the exact names of listed rules, in file order,
+ * each once, from its first rule; created from the rule, else mg_catalog_first_seen()) and each
+ * allow-listed key's own JSON. now is the load time.
+ */
+void mg_catalog_build(struct mg_conf *conf, int64_t now, const struct mg_catalog_seen *seen);
+
 #endif

@@ -7,121 +7,13 @@
 #ifndef MG_CONF_H
 #define MG_CONF_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "mg_auth.h"
 #include "mg_catalog.h"
-#include "mg_health.h"
+#include "mg_conf_types.h"
 #include "mg_util.h"
-
-struct mg_timeouts {
-    int64_t connect_ms;     /* TCP+TLS connect */
-    int64_t first_byte_ms;  /* request sent -> response headers */
-    int64_t first_token_ms; /* streams: request sent -> commit (0 in the file: the idle value) */
-    int64_t idle_ms;        /* longest silence between two body bytes */
-    int64_t total_ms;       /* whole attempt */
-};
-
-struct mg_header {
-    char *name;
-    char *value;
-};
-
-/* The API a backend speaks (mg_schema_get() has its operations). */
-enum mg_schema_id {
-    MG_SCHEMA_OPENAI = 0,
-    MG_SCHEMA_AZURE,        /* Azure OpenAI: deployment URLs, api-version, api-key */
-    MG_SCHEMA_ANTHROPIC,    /* Anthropic Messages: chat translated, /v1/messages passed through */
-    MG_SCHEMA_BEDROCK,      /* Amazon Bedrock Converse, SigV4-signed */
-};
-
-struct mg_backend {
-    char              *name;
-    int                schema;     /* enum mg_schema_id, chosen at load */
-    char              *url;        /* base URL, no trailing '/' */
-    char              *api_key;    /* NULL when the backend needs none */
-    char              *auth_header;/* the key's header line for the schema, built once, or NULL:
-                                      "Authorization: Bearer K", "api-key: K", "x-api-key: K" */
-    char              *proxy;      /* as written: a URL or "none"; then, after load, the proxy
-                                    * to use ("" for none), the environment's when not written */
-    /* schema keys (NULL / 0 when the schema has none) */
-    char              *api_version;        /* azure */
-    char              *anthropic_version;  /* anthropic: "anthropic-version: V", built once */
-    int64_t            max_tokens;         /* anthropic, bedrock: when the client sets none */
-    char              *region;             /* bedrock */
-    char              *aws_access_key_id;  /* bedrock */
-    char              *aws_secret_access_key;
-    char              *aws_session_token;  /* NULL or "" when the credentials have none */
-    struct mg_header  *headers;
-    size_t             nheaders;
-    struct mg_timeouts timeouts;   /* the global defaults with this backend's overrides */
-    struct mg_health_conf health;  /* likewise, key by key */
-    struct mg_health  *state;      /* passive health, by name, outside the snapshot: set when
-                                      the snapshot goes into service (mg_runtime_bind()) */
-};
-
-struct mg_rule_backend {
-    size_t   backend;    /* index into mg_conf.backends */
-    unsigned weight;     /* 0 disables the entry */
-    int      priority;   /* lower tiers are tried first */
-    char    *model;      /* model name sent upstream, NULL to keep the client's */
-};
-
-struct mg_rule {
-    char                  **models;     /* exact names, or prefixes ending in '*' */
-    size_t                  nmodels;
-    char                   *owned_by;
-    int64_t                 created;    /* Unix seconds, -1 when the file does not say */
-    struct mg_header       *headers;    /* all must match (name case-insensitive, value exact) */
-    size_t                  nheaders;
-    int                     list;       /* 0 hides the rule's models from /v1/models */
-    int                     retries;    /* moves to other entries after the first (resolved) */
-    int                     retries_set;/* the file says retries: else ranked entries - 1 */
-    int                     retry_same; /* one same-backend retry on 5xx/reset/short Retry-After */
-    int64_t                 retry_after_max_ms;   /* longest Retry-After waited out */
-    struct mg_rule_backend *backends;
-    size_t                  nbackends;
-    int                     line;       /* where the rule starts in the file */
-};
-
-struct mg_conf {
-    atomic_int         refs;            /* see mg_conf_ref() */
-    char              *path;
-    char              *listen;          /* as written */
-    char               listen_host[256];
-    int                listen_port;
-    char              *admin_listen;    /* NULL when /healthz and /metrics stay on listen */
-    char               admin_host[256];
-    int                admin_port;
-    int                workers;         /* 0 = one per CPU core */
-    uint64_t           max_body_size;
-    int64_t            shutdown_timeout_ms;
-    int64_t            header_timeout_ms;     /* the whole header block of a request */
-    int64_t            keepalive_timeout_ms;  /* an idle client connection is closed */
-    int64_t            body_timeout_ms;       /* the whole body of a request, after its head */
-    int                overhead_header;       /* add x-modelgate-overhead-us to every answer */
-    struct mg_timeouts timeouts;
-    struct mg_health_conf health;       /* defaults for every backend */
-    char              *access_log;      /* "-" stdout, a path, or NULL for off */
-    int                log_level;       /* enum mg_log_level */
-    struct mg_backend *backends;
-    size_t             nbackends;
-    struct mg_rule    *rules;
-    size_t             nrules;
-    /* /v1/models: exact names of listed rules in file order, each once (from its first rule),
-     * and their JSON, built at load */
-    struct mg_model_entry *catalog;
-    size_t             ncatalog;
-    char              *catalog_json;
-    size_t             catalog_json_len;
-    /* auth: set when the file has the block; then every /v1/ request needs one of keys */
-    int                auth;
-    struct mg_key     *keys;
-    size_t             nkeys;
-    char              *warnings;        /* "file:line:col: warning: ...\n" lines, or NULL */
-};
 
 /*
  * Reads and validates FILE. Returns a snapshot holding one reference, or NULL when the file has

@@ -21,6 +21,9 @@ struct mg_headers;
 struct mg_json_req;
 struct mg_relay;
 struct mg_rule_backend;
+struct mg_yaml;              /* the config engine (mg_yaml.h): only the schemas' conf parts */
+struct mg_yaml_key;
+struct yaml_node_s;
 
 /* The client's request, as every schema reads it. Pointers stay valid for the request's life. */
 struct mg_client_req {
@@ -75,10 +78,51 @@ struct mg_schema {
      */
     int  (*error_body)(const struct mg_client_req *rq, const struct mg_resp_head *h,
                        const char *body, size_t len, struct mg_buf *out);
+
+    /*
+     * Configuration: the backend keys only this schema has, as rows into its own per-backend
+     * struct (b->schema_conf), which the schema alone reads. All may be NULL / 0 (no keys). At
+     * most MG_SCHEMA_KEYS_MAX rows, each field a char * or an int64_t (the loader tells a key
+     * given from one left out by its field's change).
+     */
+    const struct mg_yaml_key *keys;
+    size_t nkeys;
+    int    url_optional;            /* conf_check may make the url from the schema's keys */
+    /* A per-backend struct with the schema's defaults. */
+    void *(*conf_create)(void);
+    /*
+     * Phase three for backend b of this schema (node is the backend's, for messages): the keys
+     * it needs, defaults, b->auth_header built once from b->api_key.
+     */
+    void  (*conf_check)(struct mg_yaml *y, const struct yaml_node_s *node, struct mg_backend *b,
+                        void *conf);
+    /* Frees what conf_create made. NULL is a no-op. */
+    void  (*conf_free)(void *conf);
 };
 
-/* The operations of schema id (enum mg_schema_id in mg_conf.h). */
+#define MG_SCHEMA_MAX      16   /* rows in mg_schema.c's table */
+#define MG_SCHEMA_KEYS_MAX 32   /* rows in a schema's keys */
+
+/* The operations of schema id (enum mg_schema_id in mg_conf_types.h). */
 const struct mg_schema *mg_schema_get(int id);
+
+/* How many schemas the table has (ids are 0 to count - 1). */
+int mg_schema_count(void);
+
+/* The id of the schema called name, or -1. */
+int mg_schema_find(const char *name);
+
+/* The schemas' names for a message into out: "openai, azure, anthropic or bedrock". */
+void mg_schema_names(char *out, size_t n);
+
+/* The max_tokens a translating schema sends when the client sets none. */
+#define MG_SCHEMA_MAX_TOKENS 4096
+
+/* Setter of a schema's max_tokens key (int64_t, 1 to 100000000). */
+int mg_schema_set_max_tokens(struct mg_yaml *y, struct yaml_node_s *node, void *dst);
+
+/* A new "name: value" line (a key's header line built once at load). */
+char *mg_schema_conf_line(const char *name, const char *value);
 
 /* Sets up an empty upstream request. */
 void mg_upreq_init(struct mg_upreq *up, size_t max_body);

@@ -14,6 +14,7 @@
 #include "mg_hdr.h"
 #include "mg_req.h"
 #include "mg_schema.h"
+#include "mg_yaml.h"
 
 static const struct mg_schema *const schemas[] = {
     [MG_SCHEMA_OPENAI] = &mg_schema_openai,
@@ -22,6 +23,8 @@ static const struct mg_schema *const schemas[] = {
     [MG_SCHEMA_BEDROCK] = &mg_schema_bedrock,
 };
 
+_Static_assert(MG_ARRAY_LEN(schemas) <= MG_SCHEMA_MAX, "MG_SCHEMA_MAX is too small");
+
 const struct mg_schema *
 mg_schema_get(int id)
 {
@@ -29,6 +32,57 @@ mg_schema_get(int id)
         return &mg_schema_openai;
     }
     return schemas[id];
+}
+
+int
+mg_schema_count(void)
+{
+    return (int)MG_ARRAY_LEN(schemas);
+}
+
+int
+mg_schema_find(const char *name)
+{
+    int i;
+
+    for (i = 0; i < mg_schema_count(); i++) {
+        if (schemas[i] != NULL && strcmp(schemas[i]->name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void
+mg_schema_names(char *out, size_t n)
+{
+    size_t len = 0;
+    int i, last = mg_schema_count() - 1;
+
+    out[0] = '\0';
+    for (i = 0; i <= last && len < n; i++) {
+        const char *sep = i == 0 ? "" : i == last ? " or " : ", ";
+        int w = snprintf(out + len, n - len, "%s%s", sep, schemas[i]->name);
+        len += w > 0 ? (size_t)w : 0;
+    }
+}
+
+MG_YAML_INT_SETTER(set_max_tokens, int64_t, 1, 100000000)
+
+int
+mg_schema_set_max_tokens(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    return set_max_tokens(y, node, dst);
+}
+
+char *
+mg_schema_conf_line(const char *name, const char *value)
+{
+    size_t n = strlen(name) + 2 + strlen(value) + 1;
+    char *line = mg_malloc(n);
+
+    snprintf(line, n, "%s: %s", name, value);
+    return line;
 }
 
 void

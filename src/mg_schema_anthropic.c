@@ -11,6 +11,7 @@
  *     they are (the entry's model override apart), with the client's anthropic-version and
  *     anthropic-beta kept; usage is read from Anthropic's events on the way.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "mg_relay.h"
 #include "mg_req.h"
 #include "mg_schema.h"
+#include "mg_yaml.h"
 
 #define ANSWER_MAX (16 * 1024 * 1024)   /* a plain answer read whole to be translated */
 
@@ -31,17 +33,24 @@ is_chat(const char *upath)
     return strcmp(upath, "/chat/completions") == 0;
 }
 
+/* A backend's anthropic keys (b->schema_conf). */
+struct anthropic_conf {
+    char   *version;      /* as written; after the check, the line "anthropic-version: V" */
+    int64_t max_tokens;   /* when the client sets none */
+};
+
 /* The request the client sent, translated: the Messages API's, for {url}/v1/messages. */
 static int
 build_chat(const struct mg_client_req *rq, const struct mg_backend *b,
            const struct mg_rule_backend *e, struct mg_upreq *up)
 {
     static const char *const skip[] = {"anthropic-version", NULL};   /* ours fits our body */
+    const struct anthropic_conf *ac = b->schema_conf;
     struct mg_chatreq_err err;
     int rc;
 
     rc = mg_anthropic_request(rq->body, rq->body_len, e->model != NULL ? e->model : rq->jr->model,
-                              b->max_tokens, &up->edited, &err);
+                              ac->max_tokens, &up->edited, &err);
     if (rc == MG_CHATREQ_EINVAL || rc == MG_CHATREQ_EUNSUPPORTED) {
         return mg_schema_refuse(up, rc == MG_CHATREQ_EINVAL ? MG_SCHEMA_EINVAL : MG_SCHEMA_ESKIP,
                                 err.param, "%s", err.message);
@@ -54,7 +63,7 @@ build_chat(const struct mg_client_req *rq, const struct mg_backend *b,
     up->body_len = up->edited.len;
     up->stream = rq->jr->stream;
     mg_schema_headers(up, rq, b, skip, 0);
-    mg_schema_add_line(up, b->anthropic_version);
+    mg_schema_add_line(up, ac->version);
     return MG_OK;
 }
 
@@ -84,7 +93,7 @@ build_native(const struct mg_client_req *rq, const struct mg_backend *b,
     up->stream = rq->jr->stream;
     mg_schema_headers(up, rq, b, NULL, 0);
     if (mg_headers_get(rq->headers, "anthropic-version") == NULL) {
-        mg_schema_add_line(up, b->anthropic_version);
+        mg_schema_add_line(up, ((const struct anthropic_conf *)b->schema_conf)->version);
     }
     return MG_OK;
 }
@@ -327,10 +336,61 @@ anthropic_error_body(const struct mg_client_req *rq, const struct mg_resp_head *
     return mg_anthropic_error(body != NULL ? body : "", len, out) == MG_OK;
 }
 
+/* ---- configuration ---- */
+
+static const struct mg_yaml_key anthropic_keys[] = {
+    {"anthropic_version", mg_yaml_set_nonempty_line, offsetof(struct anthropic_conf, version)},
+    {"max_tokens", mg_schema_set_max_tokens, offsetof(struct anthropic_conf, max_tokens)},
+};
+
+static void *
+anthropic_conf_create(void)
+{
+    struct anthropic_conf *ac = mg_calloc(1, sizeof(*ac));
+
+    ac->max_tokens = MG_SCHEMA_MAX_TOKENS;
+    return ac;
+}
+
+/* The key is needed; the version line is built once, the API's first version by default. */
+static void
+anthropic_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend *b,
+                     void *conf)
+{
+    struct anthropic_conf *ac = conf;
+    char *line;
+
+    if (b->api_key == NULL || b->api_key[0] == '\0') {
+        mg_yaml_error(y, node, "backend \"%s\" (schema: anthropic) needs \"api_key\"",
+                      b->name ? b->name : "?");
+    } else {
+        b->auth_header = mg_schema_conf_line("x-api-key", b->api_key);
+    }
+    line = mg_schema_conf_line("anthropic-version", ac->version ? ac->version : "2023-06-01");
+    free(ac->version);
+    ac->version = line;
+}
+
+static void
+anthropic_conf_free(void *conf)
+{
+    struct anthropic_conf *ac = conf;
+
+    if (ac != NULL) {
+        free(ac->version);
+        free(ac);
+    }
+}
+
 const struct mg_schema mg_schema_anthropic = {
     .name = "anthropic",
     .build = anthropic_build,
     .classify = anthropic_classify,
     .relay = anthropic_relay,
     .error_body = anthropic_error_body,
+    .keys = anthropic_keys,
+    .nkeys = MG_ARRAY_LEN(anthropic_keys),
+    .conf_create = anthropic_conf_create,
+    .conf_check = anthropic_conf_check,
+    .conf_free = anthropic_conf_free,
 };

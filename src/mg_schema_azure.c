@@ -10,17 +10,26 @@
  * other query parameters are kept. The body, the usage injection and the relay are the openai
  * schema's.
  */
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mg_conf.h"
 #include "mg_json.h"
 #include "mg_schema.h"
+#include "mg_yaml.h"
 #include "mg_sigv4.h"
+
+/* A backend's azure keys (b->schema_conf). */
+struct azure_conf {
+    char *api_version;   /* sent in the query string as it is: no control characters */
+};
 
 static int
 azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
             const struct mg_rule_backend *e, struct mg_upreq *up)
 {
+    const struct azure_conf *az = b->schema_conf;
     const char *model = e->model != NULL ? e->model : rq->jr->model;
     size_t model_len = e->model != NULL ? strlen(e->model) : rq->jr->model_len;
     int rc;
@@ -33,7 +42,7 @@ azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
     rc = rc ? rc : mg_sigv4_encode_segment(&up->url, model, model_len);
     rc = rc ? rc : mg_buf_adds(&up->url, rq->upath);
     rc = rc ? rc : mg_buf_adds(&up->url, "?api-version=");
-    rc = rc ? rc : mg_buf_adds(&up->url, b->api_version);
+    rc = rc ? rc : mg_buf_adds(&up->url, az->api_version);
     rc = rc ? rc : mg_schema_add_query(&up->url, rq->query, "api-version", 0);
     if (rc != MG_OK) {
         return MG_ERR;
@@ -42,10 +51,55 @@ azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
     return MG_OK;
 }
 
+/* ---- configuration ---- */
+
+static const struct mg_yaml_key azure_keys[] = {
+    {"api_version", mg_yaml_set_nonempty_line, offsetof(struct azure_conf, api_version)},
+};
+
+static void *
+azure_conf_create(void)
+{
+    return mg_calloc(1, sizeof(struct azure_conf));
+}
+
+/* api_version and api_key are needed: Azure refuses a request without either. */
+static void
+azure_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend *b, void *conf)
+{
+    struct azure_conf *az = conf;
+    const char *name = b->name ? b->name : "?";
+
+    if (az->api_version == NULL) {
+        mg_yaml_error(y, node, "backend \"%s\" (schema: azure) needs \"api_version\"", name);
+    }
+    if (b->api_key == NULL || b->api_key[0] == '\0') {
+        mg_yaml_error(y, node, "backend \"%s\" (schema: azure) needs \"api_key\"", name);
+    } else {
+        b->auth_header = mg_schema_conf_line("api-key", b->api_key);
+    }
+}
+
+static void
+azure_conf_free(void *conf)
+{
+    struct azure_conf *az = conf;
+
+    if (az != NULL) {
+        free(az->api_version);
+        free(az);
+    }
+}
+
 const struct mg_schema mg_schema_azure = {
     .name = "azure",
     .build = azure_build,
     .classify = mg_schema_classify_status,
     .relay = mg_schema_openai_relay,
     .error_body = mg_schema_pass_error,
+    .keys = azure_keys,
+    .nkeys = MG_ARRAY_LEN(azure_keys),
+    .conf_create = azure_conf_create,
+    .conf_check = azure_conf_check,
+    .conf_free = azure_conf_free,
 };

@@ -15,6 +15,7 @@
  * once, before the commit gate. An exception frame or a broken frame ends the stream as the
  * contract says (before commit: fail over; after: one upstream_stream_error event).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,21 @@
 #include "mg_json.h"
 #include "mg_relay.h"
 #include "mg_schema.h"
+#include "mg_yaml.h"
 #include "mg_sigv4.h"
 
 #define ANSWER_MAX  (16 * 1024 * 1024)   /* a plain answer read whole to be translated */
 #define FRAME_MAX   (1024 * 1024)        /* one event-stream frame */
 #define KEY_SLOTS   8                    /* signing keys cached per worker thread */
+
+/* A backend's bedrock keys (b->schema_conf); every string goes into a signed request as it is. */
+struct bedrock_conf {
+    char   *region;
+    char   *aws_access_key_id;
+    char   *aws_secret_access_key;
+    char   *aws_session_token;   /* NULL or "" when the credentials have none */
+    int64_t max_tokens;          /* when the client sets none */
+};
 
 /* ---- signing --------------------------------------------------------------------------- */
 
@@ -41,6 +52,7 @@
 static struct mg_sigv4_cache *
 key_cache(const struct mg_backend *b)
 {
+    const struct bedrock_conf *bc = b->schema_conf;
     static _Thread_local struct mg_sigv4_cache slots[KEY_SLOTS];
     static _Thread_local int ready;
     uint64_t h = 1469598103934665603ull;
@@ -53,10 +65,10 @@ key_cache(const struct mg_backend *b)
         }
         ready = 1;
     }
-    for (p = b->aws_access_key_id; *p; p++) {
+    for (p = bc->aws_access_key_id; *p; p++) {
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     }
-    for (p = b->region; *p; p++) {
+    for (p = bc->region; *p; p++) {
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     }
     return &slots[h % KEY_SLOTS];   /* a collision only costs a derivation */
@@ -91,8 +103,9 @@ sign(const struct mg_client_req *rq, const struct mg_backend *b, struct mg_upreq
 {
     static const char *const skip[] = {"x-amz-*", NULL};   /* x-amz-* must be signed: ours only */
     struct mg_sigv4_header ct = {"content-type", "application/json"};
-    struct mg_sigv4_creds creds = {b->aws_access_key_id, b->aws_secret_access_key,
-                                   b->aws_session_token};
+    const struct bedrock_conf *bc = b->schema_conf;
+    struct mg_sigv4_creds creds = {bc->aws_access_key_id, bc->aws_secret_access_key,
+                                   bc->aws_session_token};
     struct mg_sigv4_request req;
     struct mg_sigv4_result res;
     size_t i;
@@ -105,7 +118,7 @@ sign(const struct mg_client_req *rq, const struct mg_backend *b, struct mg_upreq
     req.nheaders = 1;
     req.body = up->body;
     req.body_len = up->body_len;
-    req.region = b->region;
+    req.region = bc->region;
     req.service = "bedrock";
     if (mg_sigv4_sign(&req, &creds, (int64_t)time(NULL), key_cache(b), &res) != MG_OK) {
         return MG_ERR;
@@ -128,7 +141,9 @@ bedrock_build(const struct mg_client_req *rq, const struct mg_backend *b,
     size_t path_at;
     int rc, stream = 0;
 
-    rc = mg_bedrock_request(rq->body, rq->body_len, b->max_tokens, &up->edited, &stream, &err);
+    rc = mg_bedrock_request(rq->body, rq->body_len,
+                            ((const struct bedrock_conf *)b->schema_conf)->max_tokens, &up->edited,
+                            &stream, &err);
     if (rc == MG_CHATREQ_EINVAL || rc == MG_CHATREQ_EUNSUPPORTED) {
         return mg_schema_refuse(up, rc == MG_CHATREQ_EINVAL ? MG_SCHEMA_EINVAL : MG_SCHEMA_ESKIP,
                                 err.param, "%s", err.message);
@@ -358,10 +373,74 @@ bedrock_error_body(const struct mg_client_req *rq, const struct mg_resp_head *h,
     return mg_bedrock_error(type, body != NULL ? body : "", len, out) == MG_OK;
 }
 
+/* ---- configuration ---- */
+
+#define BC(f) offsetof(struct bedrock_conf, f)
+static const struct mg_yaml_key bedrock_keys[] = {
+    {"region", mg_yaml_set_nonempty_line, BC(region)},
+    {"aws_access_key_id", mg_yaml_set_nonempty_line, BC(aws_access_key_id)},
+    {"aws_secret_access_key", mg_yaml_set_nonempty_line, BC(aws_secret_access_key)},
+    {"aws_session_token", mg_yaml_set_line, BC(aws_session_token)},
+    {"max_tokens", mg_schema_set_max_tokens, BC(max_tokens)},
+};
+
+static void *
+bedrock_conf_create(void)
+{
+    struct bedrock_conf *bc = mg_calloc(1, sizeof(*bc));
+
+    bc->max_tokens = MG_SCHEMA_MAX_TOKENS;
+    return bc;
+}
+
+/* The region (and the url made from it when the file has none), the credentials, no api_key. */
+static void
+bedrock_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend *b, void *conf)
+{
+    struct bedrock_conf *bc = conf;
+    const char *name = b->name ? b->name : "?";
+
+    if (bc->region == NULL) {
+        mg_yaml_error(y, node, "backend \"%s\" (schema: bedrock) needs \"region\"", name);
+    } else if (b->url == NULL) {
+        size_t n = strlen(bc->region) + sizeof("https://bedrock-runtime..amazonaws.com");
+        b->url = mg_malloc(n);
+        snprintf(b->url, n, "https://bedrock-runtime.%s.amazonaws.com", bc->region);
+    }
+    if (bc->aws_access_key_id == NULL || bc->aws_secret_access_key == NULL) {
+        mg_yaml_error(y, node, "backend \"%s\" (schema: bedrock) needs "
+                      "\"aws_access_key_id\" and \"aws_secret_access_key\"", name);
+    }
+    if (b->api_key != NULL) {
+        mg_yaml_error(y, node, "backend \"%s\": schema bedrock signs its requests with the "
+                      "aws_* keys, not api_key", name);
+    }
+}
+
+static void
+bedrock_conf_free(void *conf)
+{
+    struct bedrock_conf *bc = conf;
+
+    if (bc != NULL) {
+        free(bc->region);
+        free(bc->aws_access_key_id);
+        free(bc->aws_secret_access_key);
+        free(bc->aws_session_token);
+        free(bc);
+    }
+}
+
 const struct mg_schema mg_schema_bedrock = {
     .name = "bedrock",
     .build = bedrock_build,
     .classify = bedrock_classify,
     .relay = bedrock_relay,
     .error_body = bedrock_error_body,
+    .keys = bedrock_keys,
+    .nkeys = MG_ARRAY_LEN(bedrock_keys),
+    .url_optional = 1,   /* made from the region */
+    .conf_create = bedrock_conf_create,
+    .conf_check = bedrock_conf_check,
+    .conf_free = bedrock_conf_free,
 };

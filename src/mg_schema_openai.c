@@ -6,6 +6,7 @@
  * each, from offsets the admission scan recorded; the body is never parsed again). The extra
  * usage is then hidden again from the client by the relay's usage stripper.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "mg_conf.h"
@@ -13,6 +14,7 @@
 #include "mg_json.h"
 #include "mg_relay.h"
 #include "mg_schema.h"
+#include "mg_yaml.h"
 
 int
 mg_schema_openai_body(const struct mg_client_req *rq, const struct mg_rule_backend *e,
@@ -85,10 +87,23 @@ mg_schema_pass_error(const struct mg_client_req *rq, const struct mg_resp_head *
     return 0;   /* already the shape the client speaks */
 }
 
+/* ---- configuration: no keys of its own; the key goes as a bearer token ---- */
+
+static void
+openai_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend *b, void *conf)
+{
+    if (b->api_key != NULL && b->api_key[0] != '\0') {
+        size_t n = strlen(b->api_key) + sizeof("Authorization: Bearer ");
+        b->auth_header = mg_malloc(n);
+        snprintf(b->auth_header, n, "Authorization: Bearer %s", b->api_key);
+    }
+}
+
 const struct mg_schema mg_schema_openai = {
     .name = "openai",
     .build = openai_build,
     .classify = mg_schema_classify_status,
     .relay = mg_schema_openai_relay,
     .error_body = mg_schema_pass_error,
+    .conf_check = openai_conf_check,
 };

@@ -6,6 +6,7 @@
 #include "mg_conf.h"
 #include "mg_log.h"
 #include "mg_test.h"
+#include "mg_yaml.h"
 
 static struct mg_buf errs;
 
@@ -365,6 +366,122 @@ START_TEST(refcount)
 }
 END_TEST
 
+/*
+ * Keys of another schema than the backend's: each schema's table parses its own keys, so the
+ * loader must still report value errors where they stand, then every misplaced key (those one
+ * schema owns in table order, then shared ones), then the backend's schema's needs. The whole
+ * output, as the loader gave it when every key sat in struct mg_backend.
+ */
+START_TEST(misplaced_schema_keys_in_order)
+{
+    static const char text[] =
+        "backends:\n"
+        "  - {region: '', max_tokens: abc, name: x, url: 'http://h', api_version: '',"
+        " anthropic_version: v, aws_session_token: ''}\n"
+        "  - {max_tokens: 7, region: r, name: y, schema: azure, url: 'http://h'}\n";
+    static const char want[] =
+        "t.yaml:2:14: value must not be empty\n"
+        "t.yaml:2:30: \"abc\" is not a whole number\n"
+        "t.yaml:2:74: value must not be empty\n"
+        "t.yaml:2:5: backend \"x\": api_version applies only to schema: azure\n"
+        "t.yaml:2:5: backend \"x\": anthropic_version applies only to schema: anthropic\n"
+        "t.yaml:2:5: backend \"x\": region applies only to schema: bedrock\n"
+        "t.yaml:2:5: backend \"x\": aws_session_token applies only to schema: bedrock\n"
+        "t.yaml:3:5: backend \"y\": region applies only to schema: bedrock\n"
+        "t.yaml:3:5: backend \"y\": max_tokens applies only to schemas anthropic and bedrock\n"
+        "t.yaml:3:5: backend \"y\" (schema: azure) needs \"api_version\"\n"
+        "t.yaml:3:5: backend \"y\" (schema: azure) needs \"api_key\"\n";
+
+    ck_assert_ptr_null(parse(text));
+    ck_assert_str_eq(errs.data, want);
+}
+END_TEST
+
+/* A schema's keys before `schema:` land in that schema's own struct, ${VAR} in schema too. */
+START_TEST(schema_keys_before_schema)
+{
+    struct mg_conf *c;
+
+    setenv("MG_TEST_SCHEMA", "bedrock", 1);
+    c = parse("backends:\n"
+              "  - {region: eu-west-1, aws_access_key_id: a, aws_secret_access_key: s,"
+              " max_tokens: 9, name: b, schema: '${MG_TEST_SCHEMA}'}\n");
+    unsetenv("MG_TEST_SCHEMA");
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_str_eq(c->backends[0].url, "https://bedrock-runtime.eu-west-1.amazonaws.com");
+    ck_assert_ptr_nonnull(c->backends[0].schema_conf);
+    mg_conf_unref(c);
+}
+END_TEST
+
+/* ---- the engine (mg_yaml) on its own ---- */
+
+struct thing {
+    char    *name;
+    int64_t  wait_ms;
+    int      on;
+    int      others;
+};
+
+static int
+take_other(struct mg_yaml *y, const char *key, yaml_node_t *value, void *base, int *rc)
+{
+    struct thing *t = base;
+
+    if (strncmp(key, "x-", 2) != 0) {
+        return 0;
+    }
+    t->others++;
+    *rc = MG_OK;
+    return 1;
+}
+
+START_TEST(engine_table_walk)
+{
+    static const struct mg_yaml_key keys[] = {
+        {"name", mg_yaml_set_nonempty, offsetof(struct thing, name)},
+        {"wait", mg_yaml_set_duration, offsetof(struct thing, wait_ms)},
+        {"on", mg_yaml_set_bool, offsetof(struct thing, on)},
+    };
+    static const char text[] = "name: ${MG_TEST_NAME}\nwait: 2s\non: yes\nx-a: 1\nx-b: [1]\n"
+                               "bad: 1\non: no\nwait: -1\n";
+    struct thing t;
+    struct mg_yaml y;
+    yaml_node_t *root;
+    char *peek;
+
+    mg_buf_deinit(&errs);
+    mg_buf_init(&errs, 1 << 20);
+    memset(&t, 0, sizeof(t));
+    setenv("MG_TEST_NAME", "n1", 1);
+    ck_assert_int_eq(mg_yaml_load(&y, "e.yaml", text, strlen(text), &errs, &root), MG_OK);
+    ck_assert_ptr_nonnull(root);
+    peek = mg_yaml_peek(&y, root, "name");
+    ck_assert_str_eq(peek, "n1");
+    free(peek);
+    ck_assert_ptr_null(mg_yaml_peek(&y, root, "nope"));
+    ck_assert_int_eq(mg_yaml_mapping_with(&y, root, keys, MG_ARRAY_LEN(keys), &t, "a thing",
+                                          take_other), MG_ERR);
+    unsetenv("MG_TEST_NAME");
+    ck_assert_str_eq(t.name, "n1");
+    ck_assert_int_eq(t.wait_ms, 2000);
+    ck_assert_int_eq(t.on, 1);
+    ck_assert_int_eq(t.others, 2);
+    ck_assert_int_eq(y.nerrors, 3);
+    ck_assert_str_eq(errs.data, "e.yaml:6:1: unknown key \"bad\" in a thing\n"
+                                "e.yaml:7:1: duplicate key \"on\" in a thing\n"
+                                "e.yaml:8:1: duplicate key \"wait\" in a thing\n");
+    free(t.name);
+    mg_yaml_deinit(&y);
+    ck_assert_ptr_null(mg_yaml_url_problem("https://h:1/p", (const char *const[]){"https://",
+                                                                                  NULL}));
+    ck_assert_str_eq(mg_yaml_url_problem("https://u@h", (const char *const[]){"https://", NULL}),
+                     "userinfo (user:password@)");
+    ck_assert(mg_yaml_name_ok("a-b.c_9"));
+    ck_assert(!mg_yaml_name_ok("a b"));
+}
+END_TEST
+
 static void
 teardown(void)
 {
@@ -389,6 +506,9 @@ conf_suite(void)
     tcase_add_test(t, env_substitution);
     tcase_add_test(t, load_file);
     tcase_add_test(t, refcount);
+    tcase_add_test(t, misplaced_schema_keys_in_order);
+    tcase_add_test(t, schema_keys_before_schema);
+    tcase_add_test(t, engine_table_walk);
     suite_add_tcase(s, t);
     return s;
 }

@@ -781,13 +781,29 @@ START_TEST(schema_config_defaults)
     struct mg_buf errors;
     struct mg_conf *conf = conf_of(yaml, &errors);
 
+    struct fake_client c;
+    struct mg_upreq up;
+
     ck_assert_msg(conf != NULL, "%s", errors.data);
     ck_assert_str_eq(conf->backends[0].url, "https://bedrock-runtime.eu-west-3.amazonaws.com");
-    ck_assert_int_eq(conf->backends[0].max_tokens, 4096);
     ck_assert_int_eq(conf->backends[0].schema, MG_SCHEMA_BEDROCK);
-    ck_assert_str_eq(conf->backends[1].anthropic_version, "anthropic-version: v2");
     ck_assert_str_eq(conf->backends[1].auth_header, "x-api-key: k");
     ck_assert(!conf->rules[0].retries_set);
+    /* the schemas' own keys sit in their private conf: seen in what they send */
+    fake_client_init(&c, "/chat/completions", "{\"model\":\"m\",\"messages\":"
+                     "[{\"role\":\"user\",\"content\":\"hi\"}]}", 0);
+    mg_upreq_init(&up, 1 << 20);
+    ck_assert_int_eq(mg_schema_bedrock.build(&c.rq, &conf->backends[0],
+                                             &conf->rules[0].backends[0], &up), MG_OK);
+    ck_assert_ptr_nonnull(strstr(up.body, "\"maxTokens\":4096"));   /* the default max_tokens */
+    mg_upreq_reset(&up);
+    ck_assert_int_eq(mg_schema_anthropic.build(&c.rq, &conf->backends[1],
+                                               &conf->rules[0].backends[1], &up), MG_OK);
+    ck_assert_str_eq(find_line(mg_schema_header_list(&up), "anthropic-version"),
+                     "anthropic-version: v2");
+    ck_assert_ptr_nonnull(strstr(up.body, "\"max_tokens\":4096"));
+    mg_upreq_deinit(&up);
+    mg_headers_clear(&c.headers);
     mg_conf_unref(conf);
     mg_buf_deinit(&errors);
 }

@@ -29,7 +29,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-pa
 LDFLAGS  += $(SAN) -pthread
 
 LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_front.c src/mg_conn.c src/mg_conn_read.c src/mg_listen.c src/mg_req.c src/mg_admin.c src/mg_admit.c \
-            src/mg_router.c src/mg_models.c src/mg_catalog.c src/mg_proxy.c src/mg_plan.c src/mg_balancer.c \
+            src/mg_router.c src/mg_models.c src/mg_catalog.c src/mg_proxy.c src/mg_proxy_reply.c src/mg_plan.c src/mg_balancer.c \
             src/mg_api.c src/mg_api_chat.c src/mg_api_openai.c src/mg_api_messages.c \
             src/mg_attempt.c src/mg_failover.c src/mg_outcome.c src/mg_schema.c src/mg_schema_openai.c src/mg_schema_azure.c \
             src/mg_schema_anthropic.c src/mg_schema_bedrock.c src/mg_head.c \

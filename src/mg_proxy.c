@@ -35,6 +35,7 @@
 #include "mg_log.h"
 #include "mg_plan.h"
 #include "mg_proxy.h"
+#include "mg_proxy_int.h"
 #include "mg_relay.h"
 #include "mg_reply.h"
 #include "mg_req.h"
@@ -42,149 +43,7 @@
 #include "mg_wire.h"
 #include "mg_worker.h"
 
-/*
- * The upstream is paused while the wire says the client is congested (MG_WIRE_HWM queued) and
- * resumes once the queue is written; the stream's own state comes on top of what is queued
- * (docs/benchmarks.md: ~100 KiB in all per stalled stream).
- */
-#define REQ_ID_MAX  128
-
-/* The last fail-over answer, passed through when every attempt failed. */
-struct last_answer {
-    int                      have;
-    long                     status;
-    struct mg_resp_head      head;
-    struct mg_buf            body;
-    const struct mg_backend *backend;
-    const struct mg_schema  *schema;
-    int                      cut;          /* its body did not arrive whole */
-    int                      timeout;      /* the last failure was a timeout */
-    char                     error[256];   /* "backend: short reason", fit for a client */
-};
-
-struct preq {
-    struct mg_worker         *w;
-    struct mg_req            *req;         /* NULL once the client has gone */
-    struct mg_conf           *conf;
-    const struct mg_rule     *rule;
-    int                       rule_index;
-    const struct mg_key      *key;         /* the client's key, in conf; NULL without auth */
-    int64_t                   reserved;    /* tokens admission reserved; settled in account() */
-    char                     *path;
-    char                     *upath;
-    char                     *query;
-    struct mg_json_req        jr;
-    struct mg_client_req      client;      /* what schemas build attempts from */
-    char                      model[MG_MODEL_MAX];
-    char                      request_id[REQ_ID_MAX + 1];
-    const struct mg_api      *api;         /* the client's API (mg_api) */
-    int64_t                   t0;          /* arrival, mg_now_us() */
-    int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
-    int64_t                   busy_since;  /* a callback of ours began, 0 outside one */
-    struct mg_plan            plan;        /* the order of attempts, and what moves it */
-    struct mg_attempt         at;          /* the current attempt */
-    struct event              retry;       /* the pause before a same-backend retry */
-    struct last_answer        last;
-    struct mg_relay           relay;       /* the committed answer's stages */
-    struct event              resume;      /* unpause the upstream once the client drained */
-    struct mg_wire            wire;        /* the answer to the client; counts its bytes */
-};
-
 static void start_attempt(struct preq *p);
-
-/* ---- ending a request --------------------------------------------------------------------- */
-
-static void
-release(struct preq *p)
-{
-    /* a probe that never got its outcome (not tried, or aborted) must not hold the claim */
-    mg_plan_give_back(&p->plan, NULL, mg_now_ms());
-    mg_attempt_deinit(&p->at);
-    event_del(&p->resume);
-    event_del(&p->retry);
-    mg_relay_deinit(&p->relay);
-    mg_head_deinit(&p->last.head);
-    mg_buf_deinit(&p->last.body);
-    free(p->path);
-    free(p->upath);
-    free(p->query);
-    mg_conf_unref(p->conf);
-    mg_pool_put(&p->w->requests, p);
-}
-
-/*
- * The request's access log line and metrics; backend is the one whose answer the client got,
- * cut is 1 for an answer that broke after commit (code upstream_stream_error).
- */
-static void
-account(struct preq *p, int status, const struct mg_backend *backend, int cut)
-{
-    struct mg_access_rec r;
-    int ok;
-
-    memset(&r, 0, sizeof(r));
-    r.request_id = p->request_id;
-    r.method = "POST";
-    r.path = p->path;
-    r.model = p->model;
-    r.rule = p->rule_index;
-    r.backends = p->plan.tried;
-    r.nbackends = p->plan.ntried;
-    r.status = status;
-    r.error = cut ? "upstream_stream_error" : NULL;
-    r.bytes_in = (int64_t)p->client.body_len;
-    r.bytes_out = p->wire.bytes;
-    r.duration_us = mg_now_us() - p->t0;
-    r.ttfb_us = p->wire.t_first ? p->wire.t_first - p->t0 : -1;
-    r.input_tokens = -1;
-    r.output_tokens = -1;
-    if (backend != NULL && p->relay.have_usage) {
-        r.input_tokens = p->relay.usage.input;
-        r.output_tokens = p->relay.usage.output;
-    } else if (backend != NULL && p->at.phase == MG_PHASE_RELAY && !p->relay.no_usage) {
-        /* an answer that ended without reported usage (a cut, a client gone): an estimate */
-        r.input_tokens = (int64_t)p->client.body_len / 4;
-        r.output_tokens = p->wire.bytes / 4;
-    }
-    r.stream = p->jr.stream;
-    r.key = p->key != NULL ? p->key->name : NULL;
-    /* the reservation becomes the answer's usage; error answers and requests that got no
-     * answer (a refusal of ours, all attempts failed, the client gone first) debit nothing */
-    ok = status >= 200 && status < 300;
-    mg_auth_settle(p->key, p->reserved, ok ? r.input_tokens : 0, ok ? r.output_tokens : 0,
-                   mg_now_ms());
-    p->reserved = 0;
-    mg_reply_account(p->w, p->req, &r, backend ? backend->name : NULL, 1);
-}
-
-/* Accounts a request whose client is gone: with the status it got, or 499 before any. */
-static void
-account_gone(struct preq *p)
-{
-    int committed = p->at.phase == MG_PHASE_RELAY;
-
-    account(p, committed ? (int)p->at.head.status : 499, committed ? p->at.backend : NULL, 0);
-}
-
-/* Before the final reply: the client is no longer watched for us. */
-static void
-detach_client(struct preq *p)
-{
-    mg_conn_watch(p->req->conn, NULL, NULL, NULL);
-    event_del(&p->resume);
-}
-
-/* Drops the client's connection and the upstream transfer; the request is over. */
-static void
-drop_connection(struct preq *p)
-{
-    struct mg_conn *conn = p->req->conn;
-
-    mg_attempt_stop(&p->at);
-    p->req = NULL;
-    mg_conn_abort(conn);   /* frees the request */
-    release(p);
-}
 
 /* The client left (or a write to it failed) while the request was ours. */
 static void
@@ -194,132 +53,10 @@ on_gone(void *arg)
 
     /* logged with the status the client got, or 499 (nginx's "client closed request") */
     mg_log_info("request %s: client left, aborting the upstream transfer", p->request_id);
-    account_gone(p);
+    mg_proxy_account_gone(p);
     mg_attempt_stop(&p->at);
     p->req = NULL;
-    release(p);
-}
-
-/* ---- replies ---------------------------------------------------------------------------- */
-
-/* The gateway's own time on the request so far, in microseconds. */
-static int64_t
-overhead_us(struct preq *p)
-{
-    int64_t now = mg_now_us(), spent = p->overhead;
-
-    if (p->busy_since != 0) {
-        spent += now - p->busy_since;   /* in the middle of relaying the first bytes */
-    } else if (p->plan.ntried == 0) {
-        spent = now - p->t0;            /* never got to a backend: all of it */
-    }
-    return spent;
-}
-
-/* With overhead_header: x-modelgate-overhead-us on a reply the gateway makes itself. */
-static void
-overhead_header(struct preq *p)
-{
-    if (p->conf->overhead_header) {
-        p->req->overhead_us = overhead_us(p);
-    }
-}
-
-/*
- * Starts the head of a backend's answer to the client: its kept headers (its length only when
- * the body goes unchanged: mg_wire frames the body), then ours.
- */
-static void
-answer_head(struct preq *p, const struct mg_resp_head *h, const struct mg_backend *b,
-            const char *ctype)
-{
-    struct mg_limit_header lh[MG_LIMIT_HEADERS_MAX];
-    const char *name, *value;
-    size_t pos = 0, i, n;
-    int limited = mg_auth_limited(p->key);
-    char v[24];
-
-    mg_wire_begin(&p->wire, p->req, (int)h->status);
-    while (mg_head_next(h, &pos, &name, &value)) {
-        if (!mg_hdr_eq(name, "content-length") &&
-            !(limited && mg_auth_is_ratelimit_header(name)) &&
-            (ctype == NULL || !mg_hdr_eq(name, "content-type"))) {
-            mg_wire_header(&p->wire, name, value);
-            p->wire.have_date |= mg_hdr_eq(name, "date");   /* the backend's is kept (SPEC) */
-        }
-    }
-    if (ctype != NULL) {   /* a translated stream, or our own error body */
-        mg_wire_header(&p->wire, "Content-Type", ctype);
-    }
-    n = limited ? mg_auth_headers(p->key, mg_now_ms(), lh) : 0;
-    for (i = 0; i < n; i++) {   /* a limited key's own x-ratelimit-* instead */
-        mg_wire_header(&p->wire, lh[i].name, lh[i].value);
-    }
-    mg_wire_header(&p->wire, "x-modelgate-backend", b->name);
-    mg_wire_header(&p->wire, "x-request-id", p->request_id);
-    if (p->conf->overhead_header) {
-        snprintf(v, sizeof(v), "%lld", (long long)overhead_us(p));
-        mg_wire_header(&p->wire, "x-modelgate-overhead-us", v);
-    }
-}
-
-/* Sends a gateway error (no backend response to pass through) and ends the request. */
-static void
-reply_error(struct preq *p, int status, const char *code, const char *param, const char *msg)
-{
-    account(p, status, NULL, 0);
-    detach_client(p);
-    overhead_header(p);
-    mg_reply_key_headers(p->req, p->key);
-    mg_reply_error(p->req, status, code, param, "%s", msg);
-    release(p);
-}
-
-/*
- * Sends an answer read whole before it was committed (a 400, or the last fail-over answer) and
- * ends the request. A body that did not arrive whole is replaced by the gateway's own error.
- */
-static void
-reply_held(struct preq *p, const struct last_answer *l)
-{
-    struct mg_buf body;
-
-    mg_buf_init(&body, 4 * MG_HELD_BODY_MAX);
-    detach_client(p);
-    if (l->cut) {
-        mg_buf_printf(&body, "{\"error\":{\"message\":\"Backend %s answered %ld and its answer "
-                      "was cut short\",\"type\":\"server_error\",\"param\":null,"
-                      "\"code\":\"upstream_unavailable\"}}\n", l->backend->name, l->status);
-    } else if (!l->schema->error_body(&p->client, &l->head, l->body.data, l->body.len, &body)) {
-        mg_buf_add(&body, l->body.data ? l->body.data : "", l->body.len);
-    }
-    answer_head(p, &l->head, l->backend, l->cut ? "application/json" : NULL);
-    mg_wire_send_head(&p->wire, (int64_t)body.len);
-    mg_wire_body(&p->wire, body.data, body.len);
-    mg_buf_deinit(&body);
-    account(p, (int)l->status, l->backend, 0);   /* before the end, which may free the request */
-    mg_wire_end(&p->wire);   /* may complete and free the request at once */
-    release(p);
-}
-
-/* Every attempt failed: the last backend answer received, if any; else 502/504. */
-static void
-reply_all_failed(struct preq *p)
-{
-    struct last_answer *l = &p->last;
-    char msg[512];
-
-    if (l->have) {
-        reply_held(p, l);
-    } else if (l->timeout) {
-        snprintf(msg, sizeof(msg), "No backend answered in time for model '%s' (%zu attempts; "
-                 "last: %s)", p->model, p->plan.ntried, l->error);
-        reply_error(p, 504, "upstream_timeout", NULL, msg);
-    } else {
-        snprintf(msg, sizeof(msg), "No backend could serve model '%s' (%zu attempts; last: %s)",
-                 p->model, p->plan.ntried, l->error[0] ? l->error : "no backend could be tried");
-        reply_error(p, 502, "upstream_unavailable", NULL, msg);
-    }
+    mg_proxy_release(p);
 }
 
 /* ---- the answer ---------------------------------------------------------------------------- */
@@ -351,48 +88,9 @@ on_commit(void *arg)
 
     mg_attempt_committed(a);
     mg_plan_give_back(&p->plan, a->backend->state, mg_now_ms());   /* none other is tried now */
-    answer_head(p, &a->head, a->backend, p->relay.content_type);
+    mg_proxy_answer_head(p, &a->head, a->backend, p->relay.content_type);
     mg_wire_send_head(&p->wire, p->relay.keep_length && !a->head.chunked ?
                       a->head.content_length : -1);
-}
-
-/* The answer ended cleanly on the backend's side (the relay may still find it incomplete). */
-static void
-complete(struct preq *p, struct mg_attempt *a)
-{
-    if (p->relay.cut) {
-        mg_log_warn("request %s: backend %s: %s", p->request_id, a->backend->name,
-                    p->relay.why);
-    }
-    /* account first: mg_wire_end() may complete and free the request at once */
-    account(p, (int)a->head.status, a->backend, p->relay.cut);
-    detach_client(p);
-    mg_wire_end(&p->wire);
-    release(p);
-}
-
-/*
- * The committed answer broke. A stream ends with one error event and a clean end (never
- * [DONE]); any other body is cut by closing the connection, so the client sees it incomplete.
- */
-static void
-cut(struct preq *p, struct mg_attempt *a)
-{
-    char why[256];
-
-    mg_log_warn("request %s: backend %s failed after the answer started: %s", p->request_id,
-                a->backend->name, p->relay.why[0] ? p->relay.why : mg_attempt_error(a));
-    snprintf(why, sizeof(why), "Backend %s failed during the answer: %s", a->backend->name,
-             mg_attempt_reason(a));
-    account(p, (int)a->head.status, a->backend, 1);
-    if (!p->relay.sse) {
-        drop_connection(p);
-        return;
-    }
-    mg_relay_fail(&p->relay, why, strlen(why));
-    detach_client(p);
-    mg_wire_end(&p->wire);
-    release(p);
 }
 
 /* ---- attempts ------------------------------------------------------------------------------ */
@@ -490,7 +188,7 @@ next_step(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         start_attempt(p);
         return;
     default:
-        reply_all_failed(p);
+        mg_proxy_reply_all_failed(p);
     }
 }
 
@@ -516,21 +214,23 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
     switch (o) {
     case MG_OUTCOME_COMPLETE:
         mg_stats_attempt(p->w->stats, a->backend->name, "ok");
-        complete(p, a);
+        mg_proxy_complete(p, a);
         return;
     case MG_OUTCOME_CUT:
         mg_stats_attempt(p->w->stats, a->backend->name, "cut");
         if (p->relay.cut && clean) {
-            complete(p, a);   /* ended unfinished: its error event is written, the end is clean */
+            /* ended unfinished: its error event is written, the end is clean */
+            mg_proxy_complete(p, a);
         } else {
-            cut(p, a);
+            mg_proxy_cut(p, a);
         }
         return;
     case MG_OUTCOME_FINAL: {
         struct last_answer l = {1, a->head.status, a->head, a->held, a->backend, a->schema, 0, 0,
                                 ""};
         mg_stats_attempt(p->w->stats, a->backend->name, "ok");
-        reply_held(p, &l);   /* frees the attempt (and so the buffers l shares with it) last */
+        /* frees the attempt (and so the buffers l shares with it) last */
+        mg_proxy_reply_held(p, &l);
         return;
     }
     default:
@@ -560,8 +260,8 @@ start_attempt(struct preq *p)
         mg_attempt_reset(&p->at, b, e);
         rc = p->at.schema->build(&p->client, b, e, &p->at.up);
         if (rc == MG_SCHEMA_EINVAL) {
-            reply_error(p, 400, "invalid_value", p->at.up.param[0] ? p->at.up.param : NULL,
-                        p->at.up.why);
+            mg_proxy_reply_error(p, 400, "invalid_value",
+                                 p->at.up.param[0] ? p->at.up.param : NULL, p->at.up.why);
             return;
         }
         if (rc != MG_SCHEMA_ESKIP) {
@@ -571,10 +271,10 @@ start_attempt(struct preq *p)
                      p->at.up.why);
         if (!mg_plan_leave_out(&p->plan)) {
             if (p->plan.ntried > 0) {
-                reply_all_failed(p);
+                mg_proxy_reply_all_failed(p);
             } else {
-                reply_error(p, 400, "unsupported_parameter",
-                            p->at.up.param[0] ? p->at.up.param : NULL, p->at.up.why);
+                mg_proxy_reply_error(p, 400, "unsupported_parameter",
+                                     p->at.up.param[0] ? p->at.up.param : NULL, p->at.up.why);
             }
             return;
         }
@@ -652,12 +352,12 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     if (p->plan.nranked == 0 && p->plan.unserved) {
         char msg[512];
         snprintf(msg, sizeof(msg), "No backend for model '%s' serves %s", p->model, p->path);
-        reply_error(p, 400, "unsupported_endpoint", NULL, msg);
+        mg_proxy_reply_error(p, 400, "unsupported_endpoint", NULL, msg);
         return;
     }
     if (p->plan.nranked == 0) {
-        reply_error(p, 502, "upstream_unavailable", NULL,
-                    "The rule for this model has no enabled backend");
+        mg_proxy_reply_error(p, 502, "upstream_unavailable", NULL,
+                             "The rule for this model has no enabled backend");
         return;
     }
     start_attempt(p);

@@ -1,0 +1,105 @@
+/*
+ * mg_proxy_int — what the two files of the proxy share: a proxied request's state (struct preq)
+ * and the calls of mg_proxy_reply.c (what the client gets: the answer's head, the gateway's own
+ * answers, the end of a request and its accounting) that mg_proxy.c (attempts, fail-over, commit)
+ * makes. Not a public header.
+ */
+#ifndef MG_PROXY_INT_H
+#define MG_PROXY_INT_H
+
+#include <event2/event_struct.h>
+
+#include "mg_admit.h"
+#include "mg_attempt.h"
+#include "mg_head.h"
+#include "mg_json.h"
+#include "mg_plan.h"
+#include "mg_relay.h"
+#include "mg_schema.h"
+#include "mg_wire.h"
+
+/*
+ * The upstream is paused while the wire says the client is congested (MG_WIRE_HWM queued) and
+ * resumes once the queue is written; the stream's own state comes on top of what is queued
+ * (docs/benchmarks.md: ~100 KiB in all per stalled stream).
+ */
+#define REQ_ID_MAX  128
+
+/* The last fail-over answer, passed through when every attempt failed. */
+struct last_answer {
+    int                      have;
+    long                     status;
+    struct mg_resp_head      head;
+    struct mg_buf            body;
+    const struct mg_backend *backend;
+    const struct mg_schema  *schema;
+    int                      cut;          /* its body did not arrive whole */
+    int                      timeout;      /* the last failure was a timeout */
+    char                     error[256];   /* "backend: short reason", fit for a client */
+};
+
+struct preq {
+    struct mg_worker         *w;
+    struct mg_req            *req;         /* NULL once the client has gone */
+    struct mg_conf           *conf;
+    const struct mg_rule     *rule;
+    int                       rule_index;
+    const struct mg_key      *key;         /* the client's key, in conf; NULL without auth */
+    int64_t                   reserved;    /* tokens admission reserved; settled in account() */
+    char                     *path;
+    char                     *upath;
+    char                     *query;
+    struct mg_json_req        jr;
+    struct mg_client_req      client;      /* what schemas build attempts from */
+    char                      model[MG_MODEL_MAX];
+    char                      request_id[REQ_ID_MAX + 1];
+    const struct mg_api      *api;         /* the client's API (mg_api) */
+    int64_t                   t0;          /* arrival, mg_now_us() */
+    int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
+    int64_t                   busy_since;  /* a callback of ours began, 0 outside one */
+    struct mg_plan            plan;        /* the order of attempts, and what moves it */
+    struct mg_attempt         at;          /* the current attempt */
+    struct event              retry;       /* the pause before a same-backend retry */
+    struct last_answer        last;
+    struct mg_relay           relay;       /* the committed answer's stages */
+    struct event              resume;      /* unpause the upstream once the client drained */
+    struct mg_wire            wire;        /* the answer to the client; counts its bytes */
+};
+
+/* Frees the request's state (back to the worker's pool). */
+void mg_proxy_release(struct preq *p);
+
+/* The access log line and metrics; backend: whose answer the client got; cut: it broke after
+ * commit. */
+void mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, int cut);
+
+/* Accounts a request whose client is gone: with the status it got, or 499 before any. */
+void mg_proxy_account_gone(struct preq *p);
+
+/* Before the final reply: the client is no longer watched for us. */
+void mg_proxy_detach_client(struct preq *p);
+
+/* Drops the client's connection and the upstream transfer; the request is over. */
+void mg_proxy_drop_connection(struct preq *p);
+
+/* Starts the head of a backend's answer to the client (ctype: our own Content-Type, or NULL). */
+void mg_proxy_answer_head(struct preq *p, const struct mg_resp_head *h, const struct mg_backend *b,
+                          const char *ctype);
+
+/* A gateway error (no backend answer to pass through); ends the request. */
+void mg_proxy_reply_error(struct preq *p, int status, const char *code, const char *param,
+                          const char *msg);
+
+/* An answer read whole before it was committed; ends the request. */
+void mg_proxy_reply_held(struct preq *p, const struct last_answer *l);
+
+/* Every attempt failed: the last backend answer received, if any; else 502/504. */
+void mg_proxy_reply_all_failed(struct preq *p);
+
+/* The committed answer ended cleanly on the backend's side. */
+void mg_proxy_complete(struct preq *p, struct mg_attempt *a);
+
+/* The committed answer broke: one error event for a stream, else the connection is cut. */
+void mg_proxy_cut(struct preq *p, struct mg_attempt *a);
+
+#endif

@@ -83,10 +83,11 @@ int mg_health_cooling(const struct mg_health *st, int64_t now);
 int mg_health_try_probe(struct mg_health *st, int64_t now);
 
 /*
- * Gives back a claim that mg_health_try_probe() granted to this caller when its request ended
- * without trying the backend, so the next request may probe at once instead of after the TTL.
+ * Gives back a claim that mg_health_try_probe(st, claimed) granted to this caller when its request
+ * ended without trying the backend, so the next request may probe at once instead of after the
+ * TTL. A claim that expired and was granted to another request since is left alone.
  */
-void mg_health_probe_cancel(struct mg_health *st, int64_t now);
+void mg_health_probe_cancel(struct mg_health *st, int64_t claimed, int64_t now);
 
 /* A failed attempt on the backend. Returns MG_HEALTH_SAME, _WENT_DOWN or _AGAIN. */
 int mg_health_failure(struct mg_health *st, const struct mg_health_conf *conf, int64_t now);

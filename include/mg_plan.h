@@ -29,6 +29,7 @@ struct mg_plan {
     struct {
         struct mg_health *st;
         int               done;         /* its outcome was reported, or the claim given back */
+        int64_t           at;           /* when it was claimed: names the claim */
     }                     probes[MG_BALANCER_MAX];   /* probe claims this request holds */
     size_t                nprobes;
     const char           *tried[MG_PLAN_TRIED_MAX];  /* backend names, in attempt order */

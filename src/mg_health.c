@@ -166,15 +166,18 @@ mg_health_try_probe(struct mg_health *st, int64_t now)
 }
 
 void
-mg_health_probe_cancel(struct mg_health *st, int64_t now)
+mg_health_probe_cancel(struct mg_health *st, int64_t claimed, int64_t now)
 {
     uint64_t w = load(st);
     struct hstate s;
+    /* A claim is named by its end: a later claim (this one expired, another request won the
+     * next) ends later, and only its own request may give it back. */
+    int64_t until = clamp_time(clamp_time(claimed) + MG_HEALTH_PROBE_TTL_MS);
 
     now = clamp_time(now);
     do {
         s = decode(w);
-        if (!s.down || !s.probing) {
+        if (!s.down || !s.probing || s.until != until) {
             return;
         }
         s.probing = 0;

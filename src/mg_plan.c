@@ -40,6 +40,7 @@ mg_plan_init(struct mg_plan *pl, const struct mg_conf *conf, const struct mg_rul
             c = 0;   /* this request holds the probe */
         } else if (c == MG_HEALTH_PROBE_DUE && mg_health_try_probe(st, now)) {
             pl->probes[pl->nprobes].st = st;
+            pl->probes[pl->nprobes].at = now;
             pl->probes[pl->nprobes++].done = 0;
             c = 0;
         }
@@ -169,7 +170,7 @@ mg_plan_give_back(struct mg_plan *pl, const struct mg_health *keep, int64_t now)
     for (i = 0; i < pl->nprobes; i++) {
         if (!pl->probes[i].done && pl->probes[i].st != keep) {
             pl->probes[i].done = 1;
-            mg_health_probe_cancel(pl->probes[i].st, now);
+            mg_health_probe_cancel(pl->probes[i].st, pl->probes[i].at, now);
         }
     }
 }

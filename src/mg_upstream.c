@@ -144,6 +144,32 @@ multi_sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
     return event_add(sk->ev, NULL) == 0 ? 0 : -1;
 }
 
+/*
+ * The options a handle is created with are the same for every transfer: one that curl refuses
+ * (an old libcurl, a build without a feature) would break every request, so it stops the process
+ * with the option's name rather than leave a worker that cannot proxy.
+ */
+static void
+must_multi(CURLMcode rc, const char *opt)
+{
+    if (rc != CURLM_OK) {
+        mg_log_error("curl_multi_setopt %s: %s", opt, curl_multi_strerror(rc));
+        abort();
+    }
+}
+
+static void
+must_easy(CURLcode rc, const char *opt)
+{
+    if (rc != CURLE_OK) {
+        mg_log_error("curl_easy_setopt %s: %s", opt, curl_easy_strerror(rc));
+        abort();
+    }
+}
+
+#define MUST_MULTI(m, opt, val) must_multi(curl_multi_setopt(m, opt, val), #opt)
+#define MUST_EASY(e, opt, val)  must_easy(curl_easy_setopt(e, opt, val), #opt)
+
 struct mg_upstream *
 mg_upstream_create(struct event_base *base)
 {
@@ -158,12 +184,12 @@ mg_upstream_create(struct event_base *base)
         mg_log_error("cannot create the curl multi handle");
         abort();
     }
-    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, multi_sock_cb);
-    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
-    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
-    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    MUST_MULTI(up->multi, CURLMOPT_SOCKETFUNCTION, multi_sock_cb);
+    MUST_MULTI(up->multi, CURLMOPT_SOCKETDATA, up);
+    MUST_MULTI(up->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+    MUST_MULTI(up->multi, CURLMOPT_TIMERDATA, up);
     /* Keep enough idle upstream connections for a busy worker; curl's default is 4 per handle. */
-    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    MUST_MULTI(up->multi, CURLMOPT_MAXCONNECTS, 1024L);
     return up;
 }
 
@@ -223,15 +249,15 @@ mg_upstream_easy_get(struct mg_upstream *up)
         mg_log_error("curl_easy_init failed");
         abort();
     }
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    MUST_EASY(easy, CURLOPT_PRIVATE, NULL);
+    MUST_EASY(easy, CURLOPT_NOSIGNAL, 1L);
+    MUST_EASY(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     /* OpenSSL's variables, so that a private CA (an internal vLLM, a test) can be trusted. */
     if (up->ca_file != NULL) {
-        curl_easy_setopt(easy, CURLOPT_CAINFO, up->ca_file);
+        MUST_EASY(easy, CURLOPT_CAINFO, up->ca_file);
     }
     if (up->ca_dir != NULL) {
-        curl_easy_setopt(easy, CURLOPT_CAPATH, up->ca_dir);
+        MUST_EASY(easy, CURLOPT_CAPATH, up->ca_dir);
     }
     return easy;
 }
@@ -254,7 +280,9 @@ mg_upstream_easy_fresh(CURL *easy)
 {
     struct mg_upstream_xfer *x = NULL;
 
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x) != CURLE_OK) {
+        return 1;   /* setting the constant options again is always safe */
+    }
     return x == NULL;
 }
 
@@ -262,8 +290,12 @@ int
 mg_upstream_start(struct mg_upstream *up, struct mg_upstream_xfer *xfer)
 {
     CURLMcode rc;
+    CURLcode erc;
 
-    curl_easy_setopt(xfer->easy, CURLOPT_PRIVATE, xfer);
+    if ((erc = curl_easy_setopt(xfer->easy, CURLOPT_PRIVATE, xfer)) != CURLE_OK) {
+        mg_log_error("curl_easy_setopt CURLOPT_PRIVATE: %s", curl_easy_strerror(erc));
+        return MG_ERR;
+    }
     up->adding = 1;
     rc = curl_multi_add_handle(up->multi, xfer->easy);
     up->adding = 0;

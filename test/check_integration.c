@@ -835,11 +835,11 @@ START_TEST(concurrent_clients)
 
     for (i = 0; i < N; i++) {
         e[i] = curl_easy_init();
-        curl_easy_setopt(e[i], CURLOPT_URL, gw("/v1/chat/completions"));
-        curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, "{\"model\":\"m-a\"}");
-        curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(e[i], CURLOPT_TIMEOUT_MS, 20000L * mg_test_scale());
+        MG_TEST_SETOPT(e[i], CURLOPT_URL, gw("/v1/chat/completions"));
+        MG_TEST_SETOPT(e[i], CURLOPT_POSTFIELDS, "{\"model\":\"m-a\"}");
+        MG_TEST_SETOPT(e[i], CURLOPT_HTTPHEADER, h);
+        MG_TEST_SETOPT(e[i], CURLOPT_WRITEFUNCTION, discard);
+        MG_TEST_SETOPT(e[i], CURLOPT_TIMEOUT_MS, 20000L * mg_test_scale());
         curl_multi_add_handle(m, e[i]);
     }
     while (running) {

@@ -89,4 +89,11 @@ double mg_test_metric(const char *text, const char *series);
 /* Writes text to a new temporary file; returns its path (static storage per call slot 0..7). */
 const char *mg_test_write_temp(int slot, const char *text);
 
+/*
+ * A curl option a test client sets: a refusal stops the test process with the option's name (a
+ * client missing an option would test something else; abort also works from the client threads).
+ */
+void mg_test_setopt_ok(int rc, const char *opt);
+#define MG_TEST_SETOPT(e, opt, val) mg_test_setopt_ok((int)curl_easy_setopt(e, opt, val), #opt)
+
 #endif

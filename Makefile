@@ -36,7 +36,7 @@ LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_front.c src/mg_
             src/mg_jscan.c src/mg_json_names.c src/mg_json_chunk.c src/mg_json_edit.c \
             src/mg_conf.c src/mg_stats.c src/mg_access.c src/mg_log.c src/mg_util.c \
             src/mg_sigv4.c src/mg_sigv4_canon.c src/mg_evstream.c src/mg_oai.c src/mg_chatreq.c \
-            src/mg_anthropic.c src/mg_bedrock.c src/mg_xanswer.c src/mg_health.c src/mg_limit.c src/mg_hdr.c src/mg_auth.c
+            src/mg_anthropic.c src/mg_bedrock.c src/mg_xanswer.c src/mg_xstage.c src/mg_health.c src/mg_limit.c src/mg_hdr.c src/mg_auth.c
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 SUITES   := util conf json router balancer models usage stats proxy wire sigv4 evstream translate health limit hdr auth providers integration failover front h1 lifecycle
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \

@@ -50,6 +50,9 @@ int mg_jscan_next(struct mg_jscan *s, unsigned char close);
  * is not NULL (see mg_jscan_string). */
 int mg_jscan_key(struct mg_jscan *s, char *key, size_t cap, size_t *klen, int *over);
 
+/* After a member's key: the colon (white space around it skipped); leaves s->p on the value. */
+int mg_jscan_colon(struct mg_jscan *s);
+
 /* The end of the run of plain string bytes at p (printable ASCII other than '"' and '\\'). */
 const unsigned char *mg_jscan_plain_run(const unsigned char *p, const unsigned char *end);
 

@@ -354,6 +354,12 @@ scan_key(struct mg_jscan *s, char *key, size_t cap, size_t *klen, int *over)
     if (*s->p != '"' || scan_string(s, key, cap, klen, over) != MG_JSON_OK) {
         return MG_JSON_INVALID;
     }
+    return mg_jscan_colon(s);
+}
+
+int
+mg_jscan_colon(struct mg_jscan *s)
+{
     mg_jscan_ws(s);
     if (s->p >= s->end || *s->p != ':') {
         return MG_JSON_INVALID;

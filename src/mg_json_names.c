@@ -293,13 +293,7 @@ mg_json_names_take(struct mg_jscan *s, char *buf, size_t cap, struct mg_json_nam
     if (names_add(ns, at, *len, (size_t)(s->p - 1 - at) != *len) != MG_JSON_OK) {
         return MG_JSON_INVALID;
     }
-    mg_jscan_ws(s);
-    if (s->p >= s->end || *s->p != ':') {
-        return MG_JSON_INVALID;
-    }
-    s->p++;
-    mg_jscan_ws(s);
-    return s->p < s->end ? MG_JSON_OK : MG_JSON_INVALID;
+    return mg_jscan_colon(s);
 }
 
 void

@@ -40,7 +40,7 @@ LIB_SRC  := src/mg_server.c src/mg_worker.c src/mg_http.c src/mg_front.c src/mg_
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 SUITES   := util conf json router balancer models usage stats proxy wire sigv4 evstream translate health limit hdr auth providers integration failover front h1 lifecycle
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
-            $(BUILD)/obj/test/mg_test.o
+            $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h)
 
 .PHONY: all deps run check unit integration asan valgrind clean install bench bench-tools \
@@ -57,7 +57,7 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/test/%.o: test/%.c $(HDRS) test/mg_test.h | deps
+$(BUILD)/obj/test/%.o: test/%.c $(HDRS) test/mg_test.h test/mg_harness.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PC_CFLAGS) $(CK_CFLAGS) -c -o $@ $<
 

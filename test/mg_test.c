@@ -321,6 +321,16 @@ mg_test_write_temp(int slot, const char *text)
     return paths[slot];
 }
 
+const char *
+mg_test_hdr(const struct mg_test_resp *r, const char *name)
+{
+    static char buf[4][1024];
+    static int slot;
+
+    slot = (slot + 1) % 4;
+    return mg_test_header(r, name, buf[slot], sizeof(buf[slot]));
+}
+
 json_t *
 mg_test_body_json(const struct mg_test_resp *r)
 {

@@ -68,6 +68,12 @@ void mg_test_resp_free(struct mg_test_resp *r);
 /* Value of a response header (case-insensitive name), copied into buf; NULL when absent. */
 const char *mg_test_header(const struct mg_test_resp *r, const char *name, char *buf, size_t len);
 
+/*
+ * mg_test_header() into one of four rotating static buffers (1 KiB each): up to four values may
+ * be used at once, in one assertion. NULL when absent.
+ */
+const char *mg_test_hdr(const struct mg_test_resp *r, const char *name);
+
 /* The response body parsed as JSON (a failed check when it is not). Free with json_decref. */
 struct json_t *mg_test_body_json(const struct mg_test_resp *r);
 

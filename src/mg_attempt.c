@@ -74,7 +74,9 @@ on_header(char *data, size_t size, size_t n, void *arg)
     if (len > 2 || (data[0] != '\r' && data[0] != '\n')) {
         return mg_head_line(&a->head, data, len) == MG_OK ? len : 0;
     }
-    curl_easy_getinfo(a->xfer.easy, CURLINFO_RESPONSE_CODE, &a->head.status);
+    if (curl_easy_getinfo(a->xfer.easy, CURLINFO_RESPONSE_CODE, &a->head.status) != CURLE_OK) {
+        return 0;   /* no status to classify: the transfer fails (a write error) */
+    }
     o = mg_outcome_classify(a->phase, MG_AEV_HEAD, a->schema->classify(&a->head), CURLE_OK, 0);
     if (o == MG_OUTCOME_PENDING) {
         return len;
@@ -334,10 +336,16 @@ mg_attempt_committed(struct mg_attempt *a)
 void
 mg_attempt_resume(struct mg_attempt *a)
 {
+    CURLcode rc;
+
     if (a->paused && a->xfer.easy != NULL) {
         a->paused = 0;
         arm_body_timer(a);
-        curl_easy_pause(a->xfer.easy, CURLPAUSE_CONT);
+        if ((rc = curl_easy_pause(a->xfer.easy, CURLPAUSE_CONT)) != CURLE_OK) {
+            /* the transfer stays paused: the idle timer, armed above, ends it */
+            mg_log_error("backend %s: curl_easy_pause: %s", a->backend->name,
+                         curl_easy_strerror(rc));
+        }
     }
 }
 

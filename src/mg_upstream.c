@@ -35,6 +35,18 @@ struct sock {
     struct mg_upstream *up;
 };
 
+/* Takes a finished or cancelled transfer out of the multi. A refusal is logged: the handle then
+ * stays in, and curl_multi_add_handle refuses its next use, which fails that attempt. */
+static void
+remove_handle(struct mg_upstream *up, CURL *easy)
+{
+    CURLMcode rc = curl_multi_remove_handle(up->multi, easy);
+
+    if (rc != CURLM_OK) {
+        mg_log_error("curl_multi_remove_handle: %s", curl_multi_strerror(rc));
+    }
+}
+
 static void
 check_done(struct mg_upstream *up)
 {
@@ -49,8 +61,10 @@ check_done(struct mg_upstream *up)
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
         xfer = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&xfer);
-        curl_multi_remove_handle(up->multi, easy);
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&xfer) != CURLE_OK) {
+            mg_log_error("curl_easy_getinfo CURLINFO_PRIVATE failed: a transfer is lost");
+        }
+        remove_handle(up, easy);
         if (xfer != NULL) {
             xfer->done(xfer->arg, result);
         }
@@ -122,7 +136,9 @@ multi_sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
         if (sk != NULL) {
             event_free(sk->ev);
             free(sk);
-            curl_multi_assign(up->multi, s, NULL);
+            if (curl_multi_assign(up->multi, s, NULL) != CURLM_OK) {
+                mg_log_error("curl_multi_assign: socket %d is unknown to curl", (int)s);
+            }
         }
         return 0;
     }
@@ -136,7 +152,13 @@ multi_sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
             free(sk);
             return -1;
         }
-        curl_multi_assign(up->multi, s, sk);
+        if (curl_multi_assign(up->multi, s, sk) != CURLM_OK) {
+            /* curl could not give sk back with the socket's next change: fail the transfer */
+            mg_log_error("curl_multi_assign: socket %d is unknown to curl", (int)s);
+            event_free(sk->ev);
+            free(sk);
+            return -1;
+        }
     } else {
         event_del(sk->ev);
         event_assign(sk->ev, up->base, s, kind, event_cb, up);
@@ -312,6 +334,6 @@ mg_upstream_cancel(struct mg_upstream *up, struct mg_upstream_xfer *xfer)
     if (xfer->easy == NULL) {
         return;
     }
-    curl_multi_remove_handle(up->multi, xfer->easy);
+    remove_handle(up, xfer->easy);
 }
 

@@ -1062,7 +1062,7 @@ abort_after(const char *body, const char *extra, size_t after)
     int rcv = 4096, fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a;
 
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), 0);
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)gwh.gw_port);

@@ -21,6 +21,8 @@
 #include <event2/event_struct.h>
 #include <event2/http.h>
 
+#include "bench_curl.h"
+
 #define PATHS_MAX 8               /* CURLU handles cached by path */
 #define EXPECT_MIN (1024 * 1024)  /* bodies above this make curl send Expect: 100-continue */
 
@@ -205,15 +207,15 @@ xfer_get(void)
     }
     x->next_all = g.all;
     g.all = x;
-    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+    MG_BENCH_SETOPT(x->easy, CURLOPT_PRIVATE, x);
+    MG_BENCH_SETOPT(x->easy, CURLOPT_WRITEFUNCTION, on_body);
+    MG_BENCH_SETOPT(x->easy, CURLOPT_WRITEDATA, x);
+    MG_BENCH_SETOPT(x->easy, CURLOPT_NOSIGNAL, 1L);
     /* No proxy, and no getenv of http_proxy and no_proxy on each request: both set, empty. */
-    curl_easy_setopt(x->easy, CURLOPT_PROXY, "");
-    curl_easy_setopt(x->easy, CURLOPT_NOPROXY, "");
-    curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    MG_BENCH_SETOPT(x->easy, CURLOPT_PROXY, "");
+    MG_BENCH_SETOPT(x->easy, CURLOPT_NOPROXY, "");
+    MG_BENCH_SETOPT(x->easy, CURLOPT_TCP_NODELAY, 1L);
+    MG_BENCH_SETOPT(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     return x;
 }
 
@@ -237,14 +239,14 @@ on_request(struct evhttp_request *req, void *arg)
         path += 3;
     }
     u = url_for(path, &url);
-    curl_easy_setopt(x->easy, CURLOPT_CURLU, u);   /* NULL: CURLOPT_URL, which curl copies */
+    MG_BENCH_SETOPT(x->easy, CURLOPT_CURLU, u);   /* NULL: CURLOPT_URL, which curl copies */
     if (u == NULL) {
-        curl_easy_setopt(x->easy, CURLOPT_URL, url != NULL ? url : "");
+        MG_BENCH_SETOPT(x->easy, CURLOPT_URL, url != NULL ? url : "");
         free(url);
     }
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, body != NULL ? body : "");
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, len > EXPECT_MIN ? g.hdr_big : g.hdr);
+    MG_BENCH_SETOPT(x->easy, CURLOPT_POSTFIELDS, body != NULL ? body : "");
+    MG_BENCH_SETOPT(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    MG_BENCH_SETOPT(x->easy, CURLOPT_HTTPHEADER, len > EXPECT_MIN ? g.hdr_big : g.hdr);
     x->req = req;
     g.adding = 1;
     rc = curl_multi_add_handle(g.multi, x->easy);
@@ -299,8 +301,8 @@ main(int argc, char **argv)
     setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     evhttp_set_allowed_methods(g.http, EVHTTP_REQ_POST);
     evhttp_set_gencb(g.http, on_request, NULL);
-    curl_multi_setopt(g.multi, CURLMOPT_SOCKETFUNCTION, multi_sock);
-    curl_multi_setopt(g.multi, CURLMOPT_TIMERFUNCTION, multi_timer);
+    MG_BENCH_MSETOPT(g.multi, CURLMOPT_SOCKETFUNCTION, multi_sock);
+    MG_BENCH_MSETOPT(g.multi, CURLMOPT_TIMERFUNCTION, multi_timer);
     evtimer_assign(&g.timer, g.base, on_timer, NULL);
     evsignal_assign(&g.sigterm, g.base, SIGTERM, on_signal, NULL);
     evsignal_assign(&g.sigint, g.base, SIGINT, on_signal, NULL);

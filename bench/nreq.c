@@ -9,6 +9,8 @@
 
 #include <curl/curl.h>
 
+#include "bench_curl.h"
+
 static size_t
 sink(char *d, size_t s, size_t n, void *arg)
 {
@@ -48,11 +50,11 @@ main(int argc, char **argv)
     for (i = 4; i < argc; i++) {
         h = curl_slist_append(h, argv[i]);   /* e.g. the client key, an SDK's headers */
     }
-    curl_easy_setopt(e, CURLOPT_URL, argv[1]);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, size);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+    MG_BENCH_SETOPT(e, CURLOPT_URL, argv[1]);
+    MG_BENCH_SETOPT(e, CURLOPT_HTTPHEADER, h);
+    MG_BENCH_SETOPT(e, CURLOPT_POSTFIELDS, body);
+    MG_BENCH_SETOPT(e, CURLOPT_POSTFIELDSIZE, size);
+    MG_BENCH_SETOPT(e, CURLOPT_WRITEFUNCTION, sink);
     for (i = 0; i < n; i++) {
         if (curl_easy_perform(e) != CURLE_OK) {
             bad++;

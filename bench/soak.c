@@ -14,6 +14,8 @@
 
 #include <curl/curl.h>
 
+#include "bench_curl.h"
+
 struct req {
     CURL  *e;
     long   index;
@@ -42,13 +44,13 @@ setup(struct req *r, const char *url, long i, struct curl_slist *h)
     r->got = 0;
     r->abort_after_data = i % 20 == 0;
     curl_easy_reset(r->e);
-    curl_easy_setopt(r->e, CURLOPT_URL, url);
-    curl_easy_setopt(r->e, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(r->e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(r->e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(r->e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(r->e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(r->e, CURLOPT_TIMEOUT, 30L);
+    MG_BENCH_SETOPT(r->e, CURLOPT_URL, url);
+    MG_BENCH_SETOPT(r->e, CURLOPT_POSTFIELDS, body);
+    MG_BENCH_SETOPT(r->e, CURLOPT_HTTPHEADER, h);
+    MG_BENCH_SETOPT(r->e, CURLOPT_WRITEFUNCTION, on_data);
+    MG_BENCH_SETOPT(r->e, CURLOPT_WRITEDATA, r);
+    MG_BENCH_SETOPT(r->e, CURLOPT_PRIVATE, r);
+    MG_BENCH_SETOPT(r->e, CURLOPT_TIMEOUT, 30L);
 }
 
 int

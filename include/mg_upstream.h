@@ -23,7 +23,7 @@ struct mg_upstream_xfer {
     void               *arg;
 };
 
-/* A multi handle on base. Aborts on failure to create libcurl objects. */
+/* A multi handle on base. Aborts on failure to create libcurl objects or set their options. */
 struct mg_upstream *mg_upstream_create(struct event_base *base);
 
 /* Cancels nothing: call only when no transfer is in flight. NULL is a no-op. */
@@ -36,7 +36,10 @@ void mg_upstream_destroy(struct mg_upstream *up);
  */
 CURLU *mg_upstream_url(struct mg_upstream *up, const char *url);
 
-/* An easy handle with default options, from the worker's pool when one is free. */
+/*
+ * An easy handle with default options, from the worker's pool when one is free. A new handle
+ * whose options curl refuses aborts the process with the option's name.
+ */
 CURL *mg_upstream_easy_get(struct mg_upstream *up);
 
 /*
@@ -48,7 +51,7 @@ void mg_upstream_easy_put(struct mg_upstream *up, CURL *easy);
 /* 1 the first time a handle from mg_upstream_easy_get() is seen: set its constant options now. */
 int mg_upstream_easy_fresh(CURL *easy);
 
-/* Adds xfer->easy to the multi. MG_OK or MG_ERR. */
+/* Adds xfer->easy to the multi. MG_OK or MG_ERR (logged). */
 int mg_upstream_start(struct mg_upstream *up, struct mg_upstream_xfer *xfer);
 
 /* Stops a transfer now; its done callback is not called. Never call from a curl callback. */

@@ -44,6 +44,23 @@ open_target(const char *path, char *err, size_t errlen)
     return fd;
 }
 
+/*
+ * Puts the newly opened file under the descriptor the workers write to (it never changes, so no
+ * worker needs telling). When that fails the log keeps going to the old file; the caller says
+ * so.
+ */
+static int
+switch_fd(int fd, const char *path, char *err, size_t errlen)
+{
+    int rc = dup2(fd, log_fd) < 0 ? MG_ERR : MG_OK;
+
+    if (rc != MG_OK) {
+        snprintf(err, errlen, "access log %s: dup2: %s", path, strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
 int
 mg_access_open(const char *path, char *err, size_t errlen)
 {
@@ -59,9 +76,8 @@ mg_access_open(const char *path, char *err, size_t errlen)
     }
     if (log_fd < 0) {
         log_fd = fd;
-    } else {
-        dup2(fd, log_fd);
-        close(fd);
+    } else if (switch_fd(fd, path, err, errlen) != MG_OK) {
+        return MG_ERR;
     }
     free(log_path);
     log_path = strcmp(path, "-") == 0 ? NULL : mg_strdup(path);
@@ -79,9 +95,7 @@ mg_access_reopen(char *err, size_t errlen)
     if (fd < 0) {
         return MG_ERR;
     }
-    dup2(fd, log_fd);
-    close(fd);
-    return MG_OK;
+    return switch_fd(fd, log_path, err, errlen);
 }
 
 int

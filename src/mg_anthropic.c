@@ -15,6 +15,7 @@
 
 #include "mg_anthropic.h"
 #include "mg_util.h"
+#include "mg_xanswer.h"
 
 
 /* ---- request ---- */
@@ -142,114 +143,32 @@ mg_anthropic_request(const char *body, size_t len, const char *model,
 
 /* ---- answer ---- */
 
-static const char *
-finish_reason(const char *stop_reason)
-{
-    static const char *const map[][2] = {
-        {"end_turn", "stop"}, {"stop_sequence", "stop"}, {"max_tokens", "length"},
-        {"tool_use", "tool_calls"}, {"pause_turn", "stop"}, {"refusal", "content_filter"},
-        {"model_context_window_exceeded", "length"},
-    };
-    size_t i;
+static const char *const finish_map[][2] = {
+    {"end_turn", "stop"}, {"stop_sequence", "stop"}, {"max_tokens", "length"},
+    {"tool_use", "tool_calls"}, {"pause_turn", "stop"}, {"refusal", "content_filter"},
+    {"model_context_window_exceeded", "length"},
+};
 
-    for (i = 0; stop_reason != NULL && i < MG_ARRAY_LEN(map); i++) {
-        if (strcmp(stop_reason, map[i][0]) == 0) {
-            return map[i][1];
-        }
-    }
-    return "stop";
-}
-
-/* Sets *v to the member key of usage when it is a usage number to believe (else: absent). */
-static void
-read_count(json_t *usage, const char *key, int64_t *v)
-{
-    json_t *j = json_object_get(usage, key);
-
-    if (json_is_integer(j) && mg_tokens_valid(json_integer_value(j))) {
-        *v = json_integer_value(j);
-    }
-}
-
-/* Sets each count the usage object reports (the last value of each field wins). */
-static void
-read_usage(json_t *usage, struct mg_oai_usage *u)
-{
-    read_count(usage, "input_tokens", &u->input);
-    read_count(usage, "output_tokens", &u->output);
-    read_count(usage, "cache_read_input_tokens", &u->cache_read);
-    read_count(usage, "cache_creation_input_tokens", &u->cache_write);
-}
-
-/* Reads the content blocks: text joined into text, tool_use blocks into calls. */
-static int
-read_content(json_t *content, struct mg_buf *text, struct mg_oai_tool_call *calls,
-             size_t *ncalls)
-{
-    size_t i;
-    json_t *b;
-    int rc = MG_OK, has_text = 0;
-
-    json_array_foreach(content, i, b) {
-        const char *type = json_string_value(json_object_get(b, "type"));
-        json_t *t = json_object_get(b, "text");
-
-        if (type != NULL && strcmp(type, "text") == 0 && json_is_string(t)) {
-            has_text = 1;
-            rc = mg_buf_add(text, json_string_value(t), json_string_length(t));
-        } else if (type != NULL && strcmp(type, "tool_use") == 0) {
-            struct mg_oai_tool_call *c = &calls[(*ncalls)++];
-
-            rc = mg_chatreq_tool_call(json_object_get(b, "id"), json_object_get(b, "name"),
-                                      json_object_get(b, "input"), text->cap, &c->id, &c->name,
-                                      &c->arguments);
-        }
-        if (rc != MG_OK) {
-            return rc;
-        }
-    }
-    return has_text ? MG_OK : 1;
-}
+/* Messages' names for what every translated answer has. */
+static const struct mg_xanswer_names names = {
+    finish_map, MG_ARRAY_LEN(finish_map), "stop_reason",
+    {"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"},
+    "text", "tool_use", NULL, "id",
+};
 
 int
 mg_anthropic_answer(const char *body, size_t len, const char *client_model, int64_t now,
                     struct mg_buf *out, struct mg_usage *u)
 {
     json_t *root = json_loadb(body, len, 0, NULL), *content = json_object_get(root, "content");
-    struct mg_oai_answer a;
-    struct mg_oai_tool_call *calls;
-    struct mg_buf text;
-    size_t i;
-    int rc;
+    int rc = MG_ERR;
 
     u->input = u->output = -1;
-    if (!json_is_object(root) || !json_is_array(content)) {
-        json_decref(root);
-        return MG_ERR;
+    if (json_is_object(root) && json_is_array(content)) {
+        rc = mg_xanswer_write(&names, root, content,
+                              json_string_value(json_object_get(root, "id")), client_model, now,
+                              out, u);
     }
-    memset(&a, 0, sizeof(a));
-    calls = mg_calloc(json_array_size(content) + 1, sizeof(*calls));
-    mg_buf_init(&text, out->cap);
-    rc = read_content(content, &text, calls, &a.ncalls);
-    if (rc >= 0) {
-        a.id = json_string_value(json_object_get(root, "id"));
-        a.id = a.id != NULL ? a.id : "chatcmpl-modelgate";
-        a.created = now;
-        a.model = client_model;
-        a.content = rc == MG_OK ? (text.data != NULL ? text.data : "") : NULL;
-        a.content_len = text.len;
-        a.calls = calls;
-        a.finish_reason = finish_reason(json_string_value(json_object_get(root, "stop_reason")));
-        mg_oai_usage_init(&a.usage);
-        read_usage(json_object_get(root, "usage"), &a.usage);
-        rc = mg_oai_answer_write(&a, out);
-        mg_oai_usage_totals(&a.usage, u);
-    }
-    for (i = 0; i < a.ncalls; i++) {
-        free(calls[i].arguments);
-    }
-    free(calls);
-    mg_buf_deinit(&text);
     json_decref(root);
     return rc;
 }
@@ -314,7 +233,7 @@ mg_anthropic_event_usage(const char *p, size_t n, struct mg_oai_usage *u)
     }
     n = json_is_object(usage);
     if (n) {
-        read_usage(usage, u);
+        mg_xanswer_usage(&names, usage, u);
     }
     json_decref(ev);
     return (int)n;
@@ -340,7 +259,7 @@ mg_anthropic_answer_usage(const char *p, size_t n, struct mg_oai_usage *u)
     }
     usage = json_loadb(found, (size_t)(end - found), JSON_DISABLE_EOF_CHECK, NULL);
     if (json_is_object(usage)) {
-        read_usage(usage, u);
+        mg_xanswer_usage(&names, usage, u);
     }
     n = json_is_object(usage);
     json_decref(usage);
@@ -501,7 +420,8 @@ dispatch(struct mg_anthropic_stream *s, const char *type, json_t *ev, struct mg_
 
     if (strcmp(type, "message_start") == 0) {
         v = json_object_get(json_object_get(ev, "message"), "id");
-        read_usage(json_object_get(json_object_get(ev, "message"), "usage"), &s->st.usage);
+        mg_xanswer_usage(&names, json_object_get(json_object_get(ev, "message"), "usage"),
+                         &s->st.usage);
         return mg_oai_stream_start(&s->st, json_string_value(v), json_string_length(v), out);
     }
     if (strcmp(type, "content_block_start") == 0) {
@@ -511,12 +431,13 @@ dispatch(struct mg_anthropic_stream *s, const char *type, json_t *ev, struct mg_
         return block_delta(s, ev, out);
     }
     if (strcmp(type, "message_delta") == 0) {
-        read_usage(json_object_get(ev, "usage"), &s->st.usage);
+        mg_xanswer_usage(&names, json_object_get(ev, "usage"), &s->st.usage);
         v = json_object_get(json_object_get(ev, "delta"), "stop_reason");
         if (!json_is_string(v) || s->st.finished) {
             return MG_OK;
         }
-        return mg_oai_stream_finish(&s->st, finish_reason(json_string_value(v)), out);
+        return mg_oai_stream_finish(&s->st, mg_xanswer_finish(&names, json_string_value(v)),
+                                    out);
     }
     if (strcmp(type, "message_stop") == 0) {
         rc = s->st.finished ? MG_OK : mg_oai_stream_finish(&s->st, "stop", out);

@@ -13,6 +13,7 @@
 #include "mg_attempt.h"
 #include "mg_conf.h"
 #include "mg_failover.h"
+#include "mg_log.h"
 
 /* ---- the transfer ------------------------------------------------------------------------- */
 
@@ -73,7 +74,9 @@ on_header(char *data, size_t size, size_t n, void *arg)
     if (len > 2 || (data[0] != '\r' && data[0] != '\n')) {
         return mg_head_line(&a->head, data, len) == MG_OK ? len : 0;
     }
-    curl_easy_getinfo(a->xfer.easy, CURLINFO_RESPONSE_CODE, &a->head.status);
+    if (curl_easy_getinfo(a->xfer.easy, CURLINFO_RESPONSE_CODE, &a->head.status) != CURLE_OK) {
+        return 0;   /* no status to classify: the transfer fails (a write error) */
+    }
     o = mg_outcome_classify(a->phase, MG_AEV_HEAD, a->schema->classify(&a->head), CURLE_OK, 0);
     if (o == MG_OUTCOME_PENDING) {
         return len;
@@ -235,11 +238,25 @@ mg_attempt_reset(struct mg_attempt *a, const struct mg_backend *b,
     a->errbuf[0] = '\0';
 }
 
+/*
+ * Sets one option of the attempt's handle; a refusal fails the attempt (the proxy counts it and
+ * moves on) with the option's name in the attempt's error text.
+ */
+#define SET(opt, val)                                                                           \
+    do {                                                                                        \
+        if ((rc = curl_easy_setopt(e, opt, val)) != CURLE_OK) {                                 \
+            failed = #opt;                                                                      \
+            goto error;                                                                         \
+        }                                                                                       \
+    } while (0)
+
 int
 mg_attempt_start(struct mg_attempt *a)
 {
     const struct mg_backend *b = a->backend;
     struct curl_slist *headers;
+    const char *failed = NULL;
+    CURLcode rc;
     CURL *e;
 
     if (a->up.body_len > 1024 * 1024) {
@@ -254,34 +271,34 @@ mg_attempt_start(struct mg_attempt *a)
         return MG_ERR;
     }
     e = mg_upstream_easy_get(a->upstream);
+    a->xfer.easy = e;
 
     /* Every option that varies is set on every attempt; the constant ones stay on pooled handles
      * (no curl_easy_reset, which costs as much as setting them all again). */
     if (mg_upstream_easy_fresh(e)) {
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-        curl_easy_setopt(e, CURLOPT_NOPROXY, "");   /* NO_PROXY was applied at load */
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_HEADERFUNCTION, on_header);
+        SET(CURLOPT_WRITEFUNCTION, on_body);
+        SET(CURLOPT_PREREQFUNCTION, on_prereq);
+        SET(CURLOPT_NOPROXY, "");   /* NO_PROXY was applied at load */
     }
-    curl_easy_setopt(e, CURLOPT_PROXY, b->proxy ? b->proxy : "");
+    SET(CURLOPT_PROXY, b->proxy ? b->proxy : "");
     {
         CURLU *u = mg_upstream_url(a->upstream, a->up.url.data);
-        curl_easy_setopt(e, CURLOPT_CURLU, u);   /* NULL clears a pooled handle's last one */
+        SET(CURLOPT_CURLU, u);   /* NULL clears a pooled handle's last one */
         if (u == NULL) {
-            curl_easy_setopt(e, CURLOPT_URL, a->up.url.data);
+            SET(CURLOPT_URL, a->up.url.data);
         }
     }
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->up.body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->up.body_len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(e, CURLOPT_PREREQDATA, a);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)b->timeouts.connect_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)b->timeouts.total_ms);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->errbuf);
-    a->xfer.easy = e;
+    SET(CURLOPT_POSTFIELDS, a->up.body);
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->up.body_len);
+    SET(CURLOPT_HTTPHEADER, headers);
+    SET(CURLOPT_HEADERDATA, a);
+    SET(CURLOPT_WRITEDATA, a);
+    SET(CURLOPT_PREREQDATA, a);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)b->timeouts.connect_ms);
+    SET(CURLOPT_TIMEOUT_MS, (long)b->timeouts.total_ms);
+    SET(CURLOPT_ERRORBUFFER, a->errbuf);
     a->xfer.done = on_done;
     a->xfer.arg = a;
     if (mg_upstream_start(a->upstream, &a->xfer) != MG_OK) {
@@ -289,7 +306,16 @@ mg_attempt_start(struct mg_attempt *a)
         return MG_ERR;
     }
     return MG_OK;
+
+error:
+    snprintf(a->errbuf, sizeof(a->errbuf), "curl_easy_setopt %s: %s", failed,
+             curl_easy_strerror(rc));
+    mg_log_error("backend %s: %s", b->name, a->errbuf);
+    release_easy(a);
+    return MG_ERR;
 }
+
+#undef SET
 
 void
 mg_attempt_stop(struct mg_attempt *a)
@@ -310,10 +336,16 @@ mg_attempt_committed(struct mg_attempt *a)
 void
 mg_attempt_resume(struct mg_attempt *a)
 {
+    CURLcode rc;
+
     if (a->paused && a->xfer.easy != NULL) {
         a->paused = 0;
         arm_body_timer(a);
-        curl_easy_pause(a->xfer.easy, CURLPAUSE_CONT);
+        if ((rc = curl_easy_pause(a->xfer.easy, CURLPAUSE_CONT)) != CURLE_OK) {
+            /* the transfer stays paused: the idle timer, armed above, ends it */
+            mg_log_error("backend %s: curl_easy_pause: %s", a->backend->name,
+                         curl_easy_strerror(rc));
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "mg_bedrock.h"
+#include "mg_xanswer.h"
 
 /* ---- request ---- */
 
@@ -125,70 +126,18 @@ mg_bedrock_request(const char *body, size_t len, int64_t default_max_tokens,
 
 /* ---- answer ---- */
 
-static const char *
-finish_reason(const char *stop_reason)
-{
-    static const char *const map[][2] = {
-        {"end_turn", "stop"}, {"stop_sequence", "stop"}, {"max_tokens", "length"},
-        {"tool_use", "tool_calls"}, {"guardrail_intervened", "content_filter"},
-        {"content_filtered", "content_filter"}, {"model_context_window_exceeded", "length"},
-    };
-    size_t i;
+static const char *const finish_map[][2] = {
+    {"end_turn", "stop"}, {"stop_sequence", "stop"}, {"max_tokens", "length"},
+    {"tool_use", "tool_calls"}, {"guardrail_intervened", "content_filter"},
+    {"content_filtered", "content_filter"}, {"model_context_window_exceeded", "length"},
+};
 
-    for (i = 0; stop_reason != NULL && i < MG_ARRAY_LEN(map); i++) {
-        if (strcmp(stop_reason, map[i][0]) == 0) {
-            return map[i][1];
-        }
-    }
-    return "stop";
-}
-
-static void
-read_count(json_t *usage, const char *key, int64_t *v)
-{
-    json_t *j = json_object_get(usage, key);
-
-    /* a number outside 0..2^53-1 is absent: sums of such numbers could overflow */
-    if (json_is_integer(j) && mg_tokens_valid(json_integer_value(j))) {
-        *v = json_integer_value(j);
-    }
-}
-
-static void
-read_usage(json_t *usage, struct mg_oai_usage *u)
-{
-    read_count(usage, "inputTokens", &u->input);
-    read_count(usage, "outputTokens", &u->output);
-    read_count(usage, "cacheReadInputTokens", &u->cache_read);
-    read_count(usage, "cacheWriteInputTokens", &u->cache_write);
-}
-
-/* Text blocks joined into text, toolUse blocks into calls. 1 when there was no text block. */
-static int
-read_content(json_t *content, struct mg_buf *text, struct mg_oai_tool_call *calls,
-             size_t *ncalls)
-{
-    size_t i;
-    json_t *b, *t, *tu;
-    int rc = MG_OK, has_text = 0;
-
-    json_array_foreach(content, i, b) {
-        if ((t = json_object_get(b, "text")) != NULL && json_is_string(t)) {
-            has_text = 1;
-            rc = mg_buf_add(text, json_string_value(t), json_string_length(t));
-        } else if ((tu = json_object_get(b, "toolUse")) != NULL) {
-            struct mg_oai_tool_call *c = &calls[(*ncalls)++];
-
-            rc = mg_chatreq_tool_call(json_object_get(tu, "toolUseId"),
-                                      json_object_get(tu, "name"), json_object_get(tu, "input"),
-                                      text->cap, &c->id, &c->name, &c->arguments);
-        }
-        if (rc != MG_OK) {
-            return rc;
-        }
-    }
-    return has_text ? MG_OK : 1;
-}
+/* Converse's names for what every translated answer has: a text block is any with a text. */
+static const struct mg_xanswer_names names = {
+    finish_map, MG_ARRAY_LEN(finish_map), "stopReason",
+    {"inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens"},
+    NULL, NULL, "toolUse", "toolUseId",
+};
 
 int
 mg_bedrock_answer(const char *body, size_t len, const char *client_model, const char *id,
@@ -197,39 +146,13 @@ mg_bedrock_answer(const char *body, size_t len, const char *client_model, const 
     json_t *root = json_loadb(body, len, 0, NULL);
     json_t *content = json_object_get(json_object_get(json_object_get(root, "output"),
                                                       "message"), "content");
-    struct mg_oai_answer a;
-    struct mg_oai_tool_call *calls;
-    struct mg_buf text;
-    size_t i;
-    int rc;
+    int rc = MG_ERR;
 
     u->input = u->output = -1;
-    if (!json_is_array(content)) {
-        json_decref(root);
-        return MG_ERR;
+    if (json_is_array(content)) {
+        rc = mg_xanswer_write(&names, root, content, id != NULL && *id ? id : NULL,
+                              client_model, now, out, u);
     }
-    memset(&a, 0, sizeof(a));
-    calls = mg_calloc(json_array_size(content) + 1, sizeof(*calls));
-    mg_buf_init(&text, out->cap);
-    rc = read_content(content, &text, calls, &a.ncalls);
-    if (rc >= 0) {
-        a.id = id != NULL && *id ? id : "chatcmpl-modelgate";
-        a.created = now;
-        a.model = client_model;
-        a.content = rc == MG_OK ? (text.data != NULL ? text.data : "") : NULL;
-        a.content_len = text.len;
-        a.calls = calls;
-        a.finish_reason = finish_reason(json_string_value(json_object_get(root, "stopReason")));
-        mg_oai_usage_init(&a.usage);
-        read_usage(json_object_get(root, "usage"), &a.usage);
-        rc = mg_oai_answer_write(&a, out);
-        mg_oai_usage_totals(&a.usage, u);
-    }
-    for (i = 0; i < a.ncalls; i++) {
-        free(calls[i].arguments);
-    }
-    free(calls);
-    mg_buf_deinit(&text);
     json_decref(root);
     return rc;
 }
@@ -358,10 +281,11 @@ dispatch(struct mg_bedrock_stream *s, const char *type, json_t *ev, struct mg_bu
     if (strcmp(type, "messageStop") == 0) {
         v = json_object_get(ev, "stopReason");
         return s->st.finished ? MG_OK
-               : mg_oai_stream_finish(&s->st, finish_reason(json_string_value(v)), out);
+               : mg_oai_stream_finish(&s->st, mg_xanswer_finish(&names, json_string_value(v)),
+                                      out);
     }
     if (strcmp(type, "metadata") == 0) {
-        read_usage(json_object_get(ev, "usage"), &s->st.usage);
+        mg_xanswer_usage(&names, json_object_get(ev, "usage"), &s->st.usage);
         rc = s->st.finished ? MG_OK : mg_oai_stream_finish(&s->st, "stop", out);
         return rc ? rc : mg_oai_stream_end(&s->st, out);
     }

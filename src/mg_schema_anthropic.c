@@ -24,6 +24,7 @@
 #include "mg_req.h"
 #include "mg_schema.h"
 #include "mg_yaml.h"
+#include "mg_xstage.h"
 
 #define ANSWER_MAX (16 * 1024 * 1024)   /* a plain answer read whole to be translated */
 
@@ -151,19 +152,6 @@ xl_new(struct mg_relay *r, const struct mg_client_req *rq)
     return x;
 }
 
-/* The usage the translator has seen, for accounting. */
-static void
-note_usage(struct mg_relay *r, const struct mg_oai_usage *u)
-{
-    struct mg_usage t;
-
-    mg_oai_usage_totals(u, &t);
-    if (t.input >= 0 || t.output >= 0) {
-        r->usage = t;
-        r->have_usage = 1;
-    }
-}
-
 /* One Messages event in, the chunks it makes out to the gate, one event per write. */
 static void
 stream_write(struct mg_stage *s, const char *p, size_t n, int whole)
@@ -179,30 +167,16 @@ stream_write(struct mg_stage *s, const char *p, size_t n, int whole)
     }
     mg_buf_reset(&x->out);
     rc = mg_anthropic_stream_event(x->stream, p, n, &x->out);
-    note_usage(r, &st->usage);
-    mg_relay_pass_events(s, x->out.data, x->out.len);
-    if (rc == MG_OAI_ESTREAM) {
-        mg_relay_fail(r, st->error, strlen(st->error));
-    } else if (rc != MG_OK) {
-        mg_relay_fail(r, "the backend sent an event too large to translate", 48);
-    }
+    mg_xstage_event(s, st, &x->out, rc);
 }
 
 /* The stream ended: after a finish without message_stop, the usage chunk and [DONE] are due. */
 static void
 stream_end(struct mg_stage *s)
 {
-    struct mg_relay *r = s->relay;
-    struct xl *x = r->xstate;
-    struct mg_oai_stream *st = mg_anthropic_stream_state(x->stream);
+    struct xl *x = s->relay->xstate;
 
-    if (st->finished && !st->done && !r->failed && !r->cut) {
-        mg_buf_reset(&x->out);
-        if (mg_oai_stream_end(st, &x->out) == MG_OK) {
-            mg_relay_pass_events(s, x->out.data, x->out.len);
-        }
-    }
-    s->next->end(s->next);   /* the gate ends a stream cut before its finish */
+    mg_xstage_stream_end(s, mg_anthropic_stream_state(x->stream), &x->out);
 }
 
 static void
@@ -210,30 +184,24 @@ answer_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
     struct xl *x = s->relay->xstate;
 
-    if (mg_buf_add(&x->body, p, n) != MG_OK) {
-        mg_relay_fail(s->relay, "the backend's answer is too large to translate", 46);
-    }
+    mg_xstage_answer_write(s, &x->body, p, n);
+}
+
+static int
+translate_answer(void *arg, const char *body, size_t len, struct mg_buf *out, struct mg_usage *u)
+{
+    struct xl *x = arg;
+
+    return mg_anthropic_answer(body, len, x->rq->jr->model, (int64_t)time(NULL), out, u);
 }
 
 /* A plain answer ended: translated whole; one that is not a Messages answer fails over. */
 static void
 answer_end(struct mg_stage *s)
 {
-    struct mg_relay *r = s->relay;
-    struct xl *x = r->xstate;
-    struct mg_usage u;
+    struct xl *x = s->relay->xstate;
 
-    if (!r->failed) {
-        if (mg_anthropic_answer(x->body.data ? x->body.data : "", x->body.len, x->rq->jr->model,
-                                (int64_t)time(NULL), &x->out, &u) != MG_OK) {
-            mg_relay_fail(r, "the backend's answer is not a Messages answer", 45);
-        } else {
-            r->usage = u;
-            r->have_usage = u.input >= 0 || u.output >= 0;
-            s->next->write(s->next, x->out.data, x->out.len, 1);
-        }
-    }
-    s->next->end(s->next);
+    mg_xstage_answer_end(s, &x->body, &x->out, translate_answer, x, "a Messages answer");
 }
 
 /* Native streams: events pass as sent; usage is read from message_start and message_delta. */
@@ -243,7 +211,7 @@ native_sse_write(struct mg_stage *s, const char *p, size_t n, int whole)
     struct xl *x = s->relay->xstate;
 
     if (whole && mg_anthropic_event_usage(p, n, &x->usage)) {
-        note_usage(s->relay, &x->usage);
+        mg_xstage_usage(s->relay, &x->usage);
     }
     s->next->write(s->next, p, n, whole);
 }
@@ -263,7 +231,7 @@ native_json_end(struct mg_stage *s)
     struct xl *x = r->xstate;
 
     if (r->tail.len > 0 && mg_anthropic_answer_usage(r->tail.data, r->tail.len, &x->usage)) {
-        note_usage(r, &x->usage);
+        mg_xstage_usage(r, &x->usage);
     }
     s->next->end(s->next);
 }

@@ -29,6 +29,7 @@
 #include "mg_hdr.h"
 #include "mg_json.h"
 #include "mg_relay.h"
+#include "mg_xstage.h"
 #include "mg_schema.h"
 #include "mg_yaml.h"
 #include "mg_sigv4.h"
@@ -198,18 +199,6 @@ xl_free(void *arg)
     free(x);
 }
 
-static void
-note_usage(struct mg_relay *r, const struct mg_oai_usage *u)
-{
-    struct mg_usage t;
-
-    mg_oai_usage_totals(u, &t);
-    if (t.input >= 0 || t.output >= 0) {
-        r->usage = t;
-        r->have_usage = 1;
-    }
-}
-
 /* One decoded frame: translated, its chunks passed to the gate one event at a time. */
 static int
 on_frame(void *arg, const struct mg_evstream_frame *f)
@@ -249,13 +238,7 @@ on_frame(void *arg, const struct mg_evstream_frame *f)
     type[t.len] = '\0';
     mg_buf_reset(&x->out);
     rc = mg_bedrock_stream_event(x->stream, type, p, n, &x->out);
-    note_usage(r, &st->usage);
-    mg_relay_pass_events(x->stage, x->out.data, x->out.len);
-    if (rc == MG_OAI_ESTREAM) {
-        mg_relay_fail(r, st->error, strlen(st->error));
-    } else if (rc != MG_OK) {
-        mg_relay_fail(r, "the backend sent an event too large to translate", 48);
-    }
+    mg_xstage_event(x->stage, st, &x->out, rc);
     return r->failed || r->cut;
 }
 
@@ -283,13 +266,9 @@ frames_end(struct mg_stage *s)
 
     if (rc != 0 && !r->failed && !r->cut) {
         mg_relay_fail(r, "the backend's event stream ended inside a frame", 47);
-    } else if (st->finished && !st->done && !r->failed && !r->cut) {
-        mg_buf_reset(&x->out);   /* messageStop without metadata: usage chunk and [DONE] */
-        if (mg_oai_stream_end(st, &x->out) == MG_OK) {
-            mg_relay_pass_events(s, x->out.data, x->out.len);
-        }
     }
-    s->next->end(s->next);
+    /* messageStop without metadata: the usage chunk and [DONE] are due */
+    mg_xstage_stream_end(s, st, &x->out);
 }
 
 static void
@@ -297,29 +276,23 @@ answer_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
     struct xl *x = s->relay->xstate;
 
-    if (mg_buf_add(&x->body, p, n) != MG_OK) {
-        mg_relay_fail(s->relay, "the backend's answer is too large to translate", 46);
-    }
+    mg_xstage_answer_write(s, &x->body, p, n);
+}
+
+static int
+translate_answer(void *arg, const char *body, size_t len, struct mg_buf *out, struct mg_usage *u)
+{
+    struct xl *x = arg;
+
+    return mg_bedrock_answer(body, len, x->rq->jr->model, x->id, (int64_t)time(NULL), out, u);
 }
 
 static void
 answer_end(struct mg_stage *s)
 {
-    struct mg_relay *r = s->relay;
-    struct xl *x = r->xstate;
-    struct mg_usage u;
+    struct xl *x = s->relay->xstate;
 
-    if (!r->failed) {
-        if (mg_bedrock_answer(x->body.data ? x->body.data : "", x->body.len, x->rq->jr->model,
-                              x->id, (int64_t)time(NULL), &x->out, &u) != MG_OK) {
-            mg_relay_fail(r, "the backend's answer is not a Converse answer", 45);
-        } else {
-            r->usage = u;
-            r->have_usage = u.input >= 0 || u.output >= 0;
-            s->next->write(s->next, x->out.data, x->out.len, 1);
-        }
-    }
-    s->next->end(s->next);
+    mg_xstage_answer_end(s, &x->body, &x->out, translate_answer, x, "a Converse answer");
 }
 
 static void

@@ -60,6 +60,20 @@ struct mg_server {
     int                stop_signal;
 };
 
+/*
+ * A listener works without any of its options (only worse: no reuse, no spreading, Nagle), so a
+ * refusal is logged with the option's name and the listener goes on.
+ */
+static void
+sockopt(int fd, int level, int name, int val, const char *what)
+{
+    if (setsockopt(fd, level, name, &val, sizeof(val)) != 0) {
+        mg_log_warn("setsockopt %s: %s", what, strerror(errno));
+    }
+}
+
+#define SOCKOPT(fd, level, name, val) sockopt(fd, level, name, val, #name)
+
 static int
 open_listener(const char *host, int port, char *err, size_t errlen)
 {
@@ -86,12 +100,12 @@ open_listener(const char *host, int port, char *err, size_t errlen)
         if (fd < 0) {
             continue;
         }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+        SOCKOPT(fd, SOL_SOCKET, SO_REUSEADDR, one);
+        SOCKOPT(fd, SOL_SOCKET, SO_REUSEPORT, one);
         /* Linux hands TCP_NODELAY down to accepted sockets: no Nagle delay on streamed chunks. */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        SOCKOPT(fd, IPPROTO_TCP, TCP_NODELAY, one);
         if (ai->ai_family == AF_INET6 && host[0] == '\0') {
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+            SOCKOPT(fd, IPPROTO_IPV6, IPV6_V6ONLY, zero);
         }
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4096) == 0) {
             break;
@@ -447,14 +461,17 @@ start_workers(struct mg_server *s)
 {
     sigset_t block, old;
     size_t k;
-    int i, started = 0;
+    int i, rc, started = 0;
 
     /* Workers inherit a mask with our signals blocked, so only this thread receives them. */
     sigemptyset(&block);
     for (k = 0; k < MG_ARRAY_LEN(server_sigs); k++) {
         sigaddset(&block, server_sigs[k]);
     }
-    pthread_sigmask(SIG_BLOCK, &block, &old);
+    if ((rc = pthread_sigmask(SIG_BLOCK, &block, &old)) != 0) {
+        mg_log_error("pthread_sigmask: %s: workers may take the server's signals",
+                     strerror(rc));
+    }
     for (i = 0; i < s->nworkers; i++) {
         if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
             mg_log_error("cannot start worker %d", i);
@@ -462,7 +479,10 @@ start_workers(struct mg_server *s)
         }
         started++;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0 && (rc = pthread_sigmask(SIG_SETMASK, &old, NULL)) != 0) {
+        mg_log_error("pthread_sigmask: %s: the main thread keeps its signals blocked",
+                     strerror(rc));
+    }
     return started;
 }
 

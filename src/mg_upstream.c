@@ -35,6 +35,18 @@ struct sock {
     struct mg_upstream *up;
 };
 
+/* Takes a finished or cancelled transfer out of the multi. A refusal is logged: the handle then
+ * stays in, and curl_multi_add_handle refuses its next use, which fails that attempt. */
+static void
+remove_handle(struct mg_upstream *up, CURL *easy)
+{
+    CURLMcode rc = curl_multi_remove_handle(up->multi, easy);
+
+    if (rc != CURLM_OK) {
+        mg_log_error("curl_multi_remove_handle: %s", curl_multi_strerror(rc));
+    }
+}
+
 static void
 check_done(struct mg_upstream *up)
 {
@@ -49,8 +61,10 @@ check_done(struct mg_upstream *up)
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
         xfer = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&xfer);
-        curl_multi_remove_handle(up->multi, easy);
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&xfer) != CURLE_OK) {
+            mg_log_error("curl_easy_getinfo CURLINFO_PRIVATE failed: a transfer is lost");
+        }
+        remove_handle(up, easy);
         if (xfer != NULL) {
             xfer->done(xfer->arg, result);
         }
@@ -122,7 +136,9 @@ multi_sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
         if (sk != NULL) {
             event_free(sk->ev);
             free(sk);
-            curl_multi_assign(up->multi, s, NULL);
+            if (curl_multi_assign(up->multi, s, NULL) != CURLM_OK) {
+                mg_log_error("curl_multi_assign: socket %d is unknown to curl", (int)s);
+            }
         }
         return 0;
     }
@@ -136,13 +152,45 @@ multi_sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
             free(sk);
             return -1;
         }
-        curl_multi_assign(up->multi, s, sk);
+        if (curl_multi_assign(up->multi, s, sk) != CURLM_OK) {
+            /* curl could not give sk back with the socket's next change: fail the transfer */
+            mg_log_error("curl_multi_assign: socket %d is unknown to curl", (int)s);
+            event_free(sk->ev);
+            free(sk);
+            return -1;
+        }
     } else {
         event_del(sk->ev);
         event_assign(sk->ev, up->base, s, kind, event_cb, up);
     }
     return event_add(sk->ev, NULL) == 0 ? 0 : -1;
 }
+
+/*
+ * The options a handle is created with are the same for every transfer: one that curl refuses
+ * (an old libcurl, a build without a feature) would break every request, so it stops the process
+ * with the option's name rather than leave a worker that cannot proxy.
+ */
+static void
+must_multi(CURLMcode rc, const char *opt)
+{
+    if (rc != CURLM_OK) {
+        mg_log_error("curl_multi_setopt %s: %s", opt, curl_multi_strerror(rc));
+        abort();
+    }
+}
+
+static void
+must_easy(CURLcode rc, const char *opt)
+{
+    if (rc != CURLE_OK) {
+        mg_log_error("curl_easy_setopt %s: %s", opt, curl_easy_strerror(rc));
+        abort();
+    }
+}
+
+#define MUST_MULTI(m, opt, val) must_multi(curl_multi_setopt(m, opt, val), #opt)
+#define MUST_EASY(e, opt, val)  must_easy(curl_easy_setopt(e, opt, val), #opt)
 
 struct mg_upstream *
 mg_upstream_create(struct event_base *base)
@@ -158,12 +206,12 @@ mg_upstream_create(struct event_base *base)
         mg_log_error("cannot create the curl multi handle");
         abort();
     }
-    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, multi_sock_cb);
-    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
-    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
-    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    MUST_MULTI(up->multi, CURLMOPT_SOCKETFUNCTION, multi_sock_cb);
+    MUST_MULTI(up->multi, CURLMOPT_SOCKETDATA, up);
+    MUST_MULTI(up->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+    MUST_MULTI(up->multi, CURLMOPT_TIMERDATA, up);
     /* Keep enough idle upstream connections for a busy worker; curl's default is 4 per handle. */
-    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    MUST_MULTI(up->multi, CURLMOPT_MAXCONNECTS, 1024L);
     return up;
 }
 
@@ -223,15 +271,15 @@ mg_upstream_easy_get(struct mg_upstream *up)
         mg_log_error("curl_easy_init failed");
         abort();
     }
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    MUST_EASY(easy, CURLOPT_PRIVATE, NULL);
+    MUST_EASY(easy, CURLOPT_NOSIGNAL, 1L);
+    MUST_EASY(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     /* OpenSSL's variables, so that a private CA (an internal vLLM, a test) can be trusted. */
     if (up->ca_file != NULL) {
-        curl_easy_setopt(easy, CURLOPT_CAINFO, up->ca_file);
+        MUST_EASY(easy, CURLOPT_CAINFO, up->ca_file);
     }
     if (up->ca_dir != NULL) {
-        curl_easy_setopt(easy, CURLOPT_CAPATH, up->ca_dir);
+        MUST_EASY(easy, CURLOPT_CAPATH, up->ca_dir);
     }
     return easy;
 }
@@ -254,7 +302,9 @@ mg_upstream_easy_fresh(CURL *easy)
 {
     struct mg_upstream_xfer *x = NULL;
 
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x) != CURLE_OK) {
+        return 1;   /* setting the constant options again is always safe */
+    }
     return x == NULL;
 }
 
@@ -262,8 +312,12 @@ int
 mg_upstream_start(struct mg_upstream *up, struct mg_upstream_xfer *xfer)
 {
     CURLMcode rc;
+    CURLcode erc;
 
-    curl_easy_setopt(xfer->easy, CURLOPT_PRIVATE, xfer);
+    if ((erc = curl_easy_setopt(xfer->easy, CURLOPT_PRIVATE, xfer)) != CURLE_OK) {
+        mg_log_error("curl_easy_setopt CURLOPT_PRIVATE: %s", curl_easy_strerror(erc));
+        return MG_ERR;
+    }
     up->adding = 1;
     rc = curl_multi_add_handle(up->multi, xfer->easy);
     up->adding = 0;
@@ -280,6 +334,6 @@ mg_upstream_cancel(struct mg_upstream *up, struct mg_upstream_xfer *xfer)
     if (xfer->easy == NULL) {
         return;
     }
-    curl_multi_remove_handle(up->multi, xfer->easy);
+    remove_handle(up, xfer->easy);
 }
 

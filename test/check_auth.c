@@ -421,10 +421,10 @@ END_TEST
 
 static int fk_port, gw_port;
 static pid_t fk_pid, gw_pid;
-static const char *gw_log = "/tmp/mgtest-auth-gw.log";
-static const char *gw_access = "/tmp/mgtest-auth-access.log";
-static const char *gw_conf = "/tmp/mgtest-auth.yaml";
-static const char *err_bodies = "/tmp/mgtest-auth-errors.txt";   /* every error body seen */
+static const char *gw_log = "mgtest-auth-gw.log";
+static const char *gw_access = "mgtest-auth-access.log";
+static const char *gw_conf = "mgtest-auth.yaml";
+static const char *err_bodies = "mgtest-auth-errors.txt";   /* every error body seen */
 static char url_buf[256];
 
 static const char *
@@ -458,7 +458,7 @@ start_fake(void)
     fk_port = mg_test_free_port();
     snprintf(port, sizeof(port), "%d", fk_port);
     snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
-    fk_pid = mg_test_spawn(argv, "/tmp/mgtest-fake.log");
+    fk_pid = mg_test_spawn(argv, "mgtest-auth-fake.log");
     ck_assert_msg(mg_test_wait_port(fk_port, 5000) == 0, "fakeai did not start");
 }
 
@@ -560,26 +560,6 @@ chat(const char *model, const char *keyline, const char *const *extra, struct mg
     call("POST", "/v1/chat/completions", body, keyline, extra, r);
 }
 
-static const char *
-hdr(struct mg_test_resp *r, const char *name)
-{
-    static char buf[4][256];
-    static int slot;
-
-    slot = (slot + 1) % 4;
-    return mg_test_header(r, name, buf[slot], sizeof(buf[slot]));
-}
-
-static json_t *
-body_json(struct mg_test_resp *r)
-{
-    json_error_t e;
-    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &e);
-
-    ck_assert_msg(j != NULL, "body is not JSON (%s): %s", e.text, r->body.data);
-    return j;
-}
-
 /* Asserts an OpenAI-shaped gateway error; returns its message (static copy). */
 static const char *
 assert_error(struct mg_test_resp *r, long status, const char *code)
@@ -589,7 +569,7 @@ assert_error(struct mg_test_resp *r, long status, const char *code)
 
     ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status,
                   r->body.data);
-    j = body_json(r);
+    j = mg_test_body_json(r);
     err = json_object_get(j, "error");
     ck_assert_ptr_nonnull(err);
     ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
@@ -607,7 +587,7 @@ START_TEST(keys_required)
 
     chat("m-a", NULL, NULL, &r);
     assert_error(&r, 401, "invalid_api_key");
-    ck_assert_str_eq(hdr(&r, "www-authenticate"), "Bearer");
+    ck_assert_str_eq(mg_test_hdr(&r, "www-authenticate"), "Bearer");
     mg_test_resp_free(&r);
     chat("m-a", BEARER(K_WRONG), NULL, &r);
     assert_error(&r, 401, "invalid_api_key");
@@ -681,7 +661,7 @@ START_TEST(credentials_not_forwarded)
 
     chat("m-a", BEARER(K_FULL), h, &r);
     ck_assert_int_eq(r.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     eh = json_object_get(j, "headers");
     ck_assert_ptr_null(json_object_get(eh, "authorization"));
     ck_assert_ptr_null(json_object_get(eh, "api-key"));
@@ -717,7 +697,7 @@ START_TEST(allow_list_routing_and_models)
     /* the full key sees and reaches every model */
     call("GET", "/v1/models", NULL, BEARER(K_FULL), NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert(list_has(j, "m-a") && list_has(j, "m-b") && list_has(j, "m-c"));
     ck_assert_uint_eq(json_array_size(json_object_get(j, "data")), 3);
     json_decref(j);
@@ -729,7 +709,7 @@ START_TEST(allow_list_routing_and_models)
     /* the restricted key (given as key_sha256) sees its own catalog */
     call("GET", "/v1/models", NULL, BEARER(K_RESTR), NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert(list_has(j, "m-a"));
     ck_assert_uint_eq(json_array_size(json_object_get(j, "data")), 1);
     json_decref(j);
@@ -765,7 +745,7 @@ END_TEST
 static long
 hnum(struct mg_test_resp *r, const char *name)
 {
-    const char *v = hdr(r, name);
+    const char *v = mg_test_hdr(r, name);
 
     return v ? strtol(v, NULL, 10) : -1;
 }
@@ -781,8 +761,9 @@ START_TEST(request_limit_headers)
     ck_assert_int_eq(r.status, 200);
     ck_assert_int_eq(hnum(&r, "x-ratelimit-limit-requests"), 2);
     ck_assert_int_eq(hnum(&r, "x-ratelimit-remaining-requests"), 1);
-    ck_assert_ptr_nonnull(hdr(&r, "x-ratelimit-reset-requests"));
-    ck_assert_ptr_null(hdr(&r, "x-ratelimit-remaining-tokens"));   /* the backend's, dropped */
+    ck_assert_ptr_nonnull(mg_test_hdr(&r, "x-ratelimit-reset-requests"));
+    /* the backend's, dropped */
+    ck_assert_ptr_null(mg_test_hdr(&r, "x-ratelimit-remaining-tokens"));
     ck_assert_int_eq(hnum(&r, "retry-after"), 3);                  /* the backend's, kept */
     mg_test_resp_free(&r);
     chat("m-a", BEARER(K_TINY), NULL, &r);
@@ -796,8 +777,8 @@ START_TEST(request_limit_headers)
     ck_assert_msg(ra >= 1 && ra <= 30, "Retry-After %ld", ra);   /* 60 s / 2, less time gone */
     ck_assert_int_eq(hnum(&r, "x-ratelimit-limit-requests"), 2);
     ck_assert_int_eq(hnum(&r, "x-ratelimit-remaining-requests"), 0);
-    ck_assert_ptr_nonnull(hdr(&r, "x-ratelimit-reset-requests"));
-    ck_assert_ptr_null(hdr(&r, "x-ratelimit-limit-tokens"));
+    ck_assert_ptr_nonnull(mg_test_hdr(&r, "x-ratelimit-reset-requests"));
+    ck_assert_ptr_null(mg_test_hdr(&r, "x-ratelimit-limit-tokens"));
     mg_test_resp_free(&r);
     /* /v1/models is not limited, and a refused model costs nothing */
     call("GET", "/v1/models", NULL, BEARER(K_TINY), NULL, &r);
@@ -831,7 +812,7 @@ START_TEST(token_limit_from_usage)
             break;
         }
         ck_assert_int_eq(hnum(&r, "x-ratelimit-limit-tokens"), 100);
-        ck_assert_ptr_null(hdr(&r, "x-ratelimit-limit-requests"));   /* no request limit */
+        ck_assert_ptr_null(mg_test_hdr(&r, "x-ratelimit-limit-requests"));   /* no request limit */
         ok++;
         mg_test_resp_free(&r);
     }
@@ -1001,11 +982,11 @@ START_TEST(retry_after_capped_after_large_usage)
     /* 1000 is capped at the capacity, 100: a full bucket, 60 s at most from empty */
     ck_assert_msg(ra >= 1 && ra <= 60, "Retry-After %ld after %d answers of 50,000", ra, ok);
     ck_assert_int_eq(hnum(&r, "x-ratelimit-remaining-tokens"), 0);
-    ck_assert_ptr_nonnull(strstr(hdr(&r, "x-ratelimit-reset-tokens"), "s"));
-    ck_assert_msg(strchr(hdr(&r, "x-ratelimit-reset-tokens"), 'h') == NULL &&
-                  (strchr(hdr(&r, "x-ratelimit-reset-tokens"), 'm') == NULL ||
-                   strcmp(hdr(&r, "x-ratelimit-reset-tokens"), "1m0s") == 0),
-                  "reset %s", hdr(&r, "x-ratelimit-reset-tokens"));
+    ck_assert_ptr_nonnull(strstr(mg_test_hdr(&r, "x-ratelimit-reset-tokens"), "s"));
+    ck_assert_msg(strchr(mg_test_hdr(&r, "x-ratelimit-reset-tokens"), 'h') == NULL &&
+                  (strchr(mg_test_hdr(&r, "x-ratelimit-reset-tokens"), 'm') == NULL ||
+                   strcmp(mg_test_hdr(&r, "x-ratelimit-reset-tokens"), "1m0s") == 0),
+                  "reset %s", mg_test_hdr(&r, "x-ratelimit-reset-tokens"));
     mg_test_resp_free(&r);
     /* a small request waits only for its own 7 tokens: 4.2 s from empty */
     chat("m-a", BEARER(K_BIG), NULL, &r);

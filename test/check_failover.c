@@ -11,35 +11,27 @@
 
 #include <jansson.h>
 
+#include "mg_harness.h"
 #include "mg_test.h"
 
 /* fr and fs answer with Retry-After, which starts a cooldown: they serve only their own test */
 enum { F_A, F_B, F_H, F_R, F_S, NFAKE };
 static const char *const names[NFAKE] = {"fa", "fb", "fh", "fr", "fs"};
-static int port[NFAKE];
-static pid_t pid[NFAKE];
-static int gw_port;
-static pid_t gw_pid;
-static const char *conf_path, *gw_log = "mgtest-fo-gw.log",
-                  *access_log = "mgtest-fo-access.log";
+static struct mg_harness gwh;   /* the fakes and the gateway the suite shares */
+static int *const port = gwh.fake_port;
+static const char *access_log = "mgtest-fo-access.log";
 static int key_seq;
 
 static void
 start_fo(void)
 {
-    char conf[4096], p[16], bin[256];
+    char conf[4096];
     int i;
 
-    snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
+    mg_harness_init(&gwh, "mgtest-fo-gw.log", "mgtest-fo-fake.log");
     for (i = 0; i < NFAKE; i++) {
-        port[i] = mg_test_free_port();
-        snprintf(p, sizeof(p), "%d", port[i]);
-        {
-            char *argv[] = {bin, "--port", p, "--name", (char *)names[i], NULL};
-            pid[i] = mg_test_spawn(argv, "mgtest-fo-fake.log");
-        }
+        mg_harness_fake(&gwh, names[i], NULL);
     }
-    gw_port = mg_test_free_port();
     snprintf(conf, sizeof(conf),
              "listen: 127.0.0.1:%d\n"
              "workers: 2\n"
@@ -64,34 +56,15 @@ start_fo(void)
              "     backends: [{backend: th}, {backend: tb, priority: 1}]}\n"
              "  - {models: [m-ra], backends: [{backend: tr}, {backend: tb, priority: 1}]}\n"
              "  - {models: [m-rs], backends: [{backend: ts}, {backend: tb, priority: 1}]}\n",
-             gw_port, access_log, port[F_A], port[F_B], port[F_H], port[F_R], port[F_S]);
-    conf_path = mg_test_write_temp(2, conf);
-    for (i = 0; i < NFAKE; i++) {
-        ck_assert(mg_test_wait_port(port[i], 5000) == 0);
-    }
-    unlink(gw_log);
+             gwh.gw_port, access_log, port[F_A], port[F_B], port[F_H], port[F_R], port[F_S]);
     unlink(access_log);
-    snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
-    {
-        char *argv[] = {bin, "-c", (char *)conf_path, NULL};
-        gw_pid = mg_test_spawn(argv, gw_log);
-    }
-    ck_assert_msg(mg_test_wait_port(gw_port, 10000) == 0, "modelgate did not start");
+    mg_harness_start(&gwh, 2, conf);
 }
 
 static void
 stop_fo(void)
 {
-    int i, rc = mg_test_stop(gw_pid, 15000);
-
-    for (i = 0; i < NFAKE; i++) {
-        mg_test_stop(pid[i], 5000);
-    }
-    unlink(conf_path);
-    if (rc != 0) {
-        fprintf(stderr, "modelgate exited with %d (see %s)\n", rc, gw_log);
-        exit(1);
-    }
+    mg_harness_stop(&gwh, "modelgate");
 }
 
 /*
@@ -104,7 +77,7 @@ chat(const char *model, int stream, const char *const *faults, struct mg_test_re
     char url[128], body[256];
     int64_t t0 = mg_now_us();
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gw_port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gwh.gw_port);
     snprintf(body, sizeof(body), "{\"model\":\"%s\",\"stream\":%s,\"messages\":[]}", model,
              stream ? "true" : "false");
     mg_test_http("POST", url, body, strlen(body), faults, r);
@@ -139,7 +112,7 @@ metric(const char *series)
     char url[128];
     double v;
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gw_port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gwh.gw_port);
     mg_test_http("GET", url, NULL, 0, NULL, &r);
     v = mg_test_metric(r.body.data, series);
     mg_test_resp_free(&r);

@@ -606,7 +606,7 @@ START_TEST(stalled_readers_bounded)
     for (i = 0; i < N; i++) {
         fds[i] = socket(AF_INET, SOCK_STREAM, 0);
         ck_assert_int_ge(fds[i], 0);
-        setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+        ck_assert_int_eq(setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
         ck_assert_int_eq(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
         ck_assert_int_eq(send(fds[i], req, (size_t)n, MSG_NOSIGNAL), n);
     }

@@ -310,6 +310,28 @@ START_TEST(probe_claim_expires_and_can_be_given_back)
 }
 END_TEST
 
+START_TEST(only_the_claims_owner_gives_it_back)
+{
+    struct mg_health *st = fresh();
+    struct mg_health_conf c = {1, 10000, 300000};
+    int64_t t = 10000, t2 = t + MG_HEALTH_PROBE_TTL_MS, first = 0, second = 0;
+
+    mg_health_failure(st, &c, 0);
+    ck_assert_int_eq(mg_health_try_probe(st, t, &first), 1);
+    /* The first claim expires unreported; a second request wins the next one. */
+    ck_assert_int_eq(mg_health_try_probe(st, t2, &second), 1);
+    /* The first request ends late without trying the backend: the claim it gives back is not
+     * the one that holds now, so no third request probes beside the second. */
+    mg_health_probe_cancel(st, first, t2 + 5);
+    ck_assert_int_eq(mg_health_cooling(st, t2 + 5), MG_HEALTH_COOLING);
+    ck_assert_int_eq(mg_health_try_probe(st, t2 + 5, NULL), 0);
+    /* The owner's own give-back still works. */
+    mg_health_probe_cancel(st, second, t2 + 6);
+    ck_assert_int_eq(mg_health_cooling(st, t2 + 6), MG_HEALTH_PROBE_DUE);
+    ck_assert_int_eq(mg_health_try_probe(st, t2 + 6, NULL), 1);
+}
+END_TEST
+
 START_TEST(failed_probe_without_counting_lets_the_next_probe)
 {
     struct mg_health *st = fresh();
@@ -435,6 +457,7 @@ health_suite(void)
     tcase_add_test(t, retry_after_versus_counted_cooldown);
     tcase_add_test(t, one_probe_among_many_callers);
     tcase_add_test(t, probe_claim_expires_and_can_be_given_back);
+    tcase_add_test(t, only_the_claims_owner_gives_it_back);
     tcase_add_test(t, failed_probe_without_counting_lets_the_next_probe);
     tcase_add_test(t, threads_get_exactly_one_probe);
     tcase_set_timeout(t, 30);

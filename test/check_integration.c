@@ -18,32 +18,26 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "mg_harness.h"
 #include "mg_test.h"
 
 enum { B_A, B_B, B_F500, B_F429, B_HANG, B_DROP, B_SLOW, B_TLS, NFAKE };
 static const char *const fake_names[NFAKE] = {"a", "b", "f500", "f429", "hang", "drop", "slow",
                                               "tls"};
 static const char *tls_cert = "mgtest-cert.pem", *tls_key = "mgtest-key.pem";
-static int fake_port[NFAKE];
-static pid_t fake_pid[NFAKE];
-static int gw_port, dead_port;
-static pid_t gw_pid;
-static char gw_log[64] = "mgtest-gw.log";
-static const char *conf_path;
-
-static char url_buf[256];
+static struct mg_harness gwh;   /* the fakes and the gateway the suite shares */
+static int dead_port;
 
 static const char *
 gw(const char *path)
 {
-    snprintf(url_buf, sizeof(url_buf), "http://127.0.0.1:%d%s", gw_port, path);
-    return url_buf;
+    return mg_harness_url(&gwh, path);
 }
 
 static void
 start_all(void)
 {
-    char conf[8192], port[16], bin[256];
+    char conf[8192];
     int i;
 
     /* A self-signed certificate for 127.0.0.1, trusted by the gateway through SSL_CERT_FILE. */
@@ -51,37 +45,17 @@ start_all(void)
                             "-addext subjectAltName=IP:127.0.0.1 -keyout mgtest-key.pem "
                             "-out mgtest-cert.pem 2>/dev/null"), 0);
     setenv("SSL_CERT_FILE", tls_cert, 1);
+    mg_harness_init(&gwh, "mgtest-gw.log", "mgtest-fake.log");
     for (i = 0; i < NFAKE; i++) {
-        char *argv[12];
-        int n = 0;
-        fake_port[i] = mg_test_free_port();
-        snprintf(port, sizeof(port), "%d", fake_port[i]);
-        snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
-        argv[n++] = bin;
-        argv[n++] = "--port";
-        argv[n++] = port;
-        argv[n++] = "--name";
-        argv[n++] = (char *)fake_names[i];
-        if (i == B_F500) {
-            argv[n++] = "--fail=500";
-        } else if (i == B_F429) {
-            argv[n++] = "--fail=429";
-        } else if (i == B_HANG) {
-            argv[n++] = "--hang";
-        } else if (i == B_DROP) {
-            argv[n++] = "--drop";
-        } else if (i == B_TLS) {
-            argv[n++] = "--tls-cert";
-            argv[n++] = (char *)tls_cert;
-            argv[n++] = "--tls-key";
-            argv[n++] = (char *)tls_key;
-        }
-        argv[n] = NULL;
-        fake_pid[i] = mg_test_spawn(argv, "mgtest-fake.log");
+        char *fail500[] = {"--fail=500", NULL}, *fail429[] = {"--fail=429", NULL};
+        char *hang[] = {"--hang", NULL}, *drop[] = {"--drop", NULL};
+        char *tls[] = {"--tls-cert", (char *)tls_cert, "--tls-key", (char *)tls_key, NULL};
+        mg_harness_fake(&gwh, fake_names[i], i == B_F500 ? fail500 : i == B_F429 ? fail429
+                                           : i == B_HANG ? hang : i == B_DROP ? drop
+                                           : i == B_TLS ? tls : NULL);
     }
     dead_port = mg_test_free_port();
-    gw_port = mg_test_free_port();
-#define U(i) fake_port[i]
+#define U(i) gwh.fake_port[i]
     snprintf(conf, sizeof(conf),
              "listen: 127.0.0.1:%d\n"
              "workers: 2\n"
@@ -137,40 +111,20 @@ start_all(void)
              "  - {models: [m-tls], backends: [{backend: tls}]}\n"
              "  - {models: [m-tls-name], backends: [{backend: tls-name}, {backend: a, priority: 1}]}\n"
              "  - {models: [m-tls-plain], backends: [{backend: tls-plain}, {backend: a, priority: 1}]}\n",
-             gw_port, U(B_A), U(B_B), U(B_F500), U(B_F429), U(B_HANG), U(B_DROP), dead_port,
+             gwh.gw_port, U(B_A), U(B_B), U(B_F500), U(B_F429), U(B_HANG), U(B_DROP), dead_port,
              U(B_A), U(B_SLOW), U(B_TLS), U(B_TLS), U(B_A));
 #undef U
-    conf_path = mg_test_write_temp(0, conf);
-    ck_assert_ptr_nonnull(conf_path);
-    for (i = 0; i < NFAKE; i++) {
-        ck_assert_msg(mg_test_wait_port(fake_port[i], 5000) == 0, "fakeai %s did not start",
-                      fake_names[i]);
-    }
-    snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
-    unlink(gw_log);
     unlink("mgtest-access.log");
-    {
-        char *argv[] = {bin, "-c", (char *)conf_path, NULL};
-        gw_pid = mg_test_spawn(argv, gw_log);
-    }
-    ck_assert_msg(mg_test_wait_port(gw_port, 10000) == 0, "modelgate did not start");
+    mg_harness_start(&gwh, 0, conf);
 }
 
 static void
 stop_all(void)
 {
-    int i, rc = mg_test_stop(gw_pid, 15000);
-
-    for (i = 0; i < NFAKE; i++) {
-        mg_test_stop(fake_pid[i], 5000);
-    }
-    unlink(conf_path);
+    /* the certificate goes first: a gateway that does not stop cleanly ends the run */
     unlink(tls_cert);
     unlink(tls_key);
-    if (rc != 0) {
-        fprintf(stderr, "modelgate exited with %d (see %s)\n", rc, gw_log);
-        exit(1);   /* makes the runner fail: the gateway must stop cleanly with 0 */
-    }
+    mg_harness_stop(&gwh, "modelgate");
 }
 
 /* POSTs body to the gateway; extra is a NULL-terminated header list or NULL. */
@@ -178,21 +132,6 @@ static int
 post(const char *path, const char *body, const char *const *extra, struct mg_test_resp *r)
 {
     return mg_test_http("POST", gw(path), body, body ? strlen(body) : 0, extra, r);
-}
-
-static const char *
-hdr(struct mg_test_resp *r, const char *name)
-{
-    static char buf[4][1024];
-    static int slot;
-    slot = (slot + 1) % 4;
-    return mg_test_header(r, name, buf[slot], sizeof(buf[slot]));
-}
-
-static json_t *
-body_json(struct mg_test_resp *r)
-{
-    return mg_test_body_json(r);
 }
 
 static void
@@ -204,7 +143,7 @@ assert_error(struct mg_test_resp *r, long status, const char *code)
 static long
 fake_stat(int which, const char *key)
 {
-    return mg_test_fake_stat(fake_port[which], key);
+    return mg_test_fake_stat(gwh.fake_port[which], key);
 }
 
 /* Polls until fakeai's counter reaches want, or the deadline passes. Returns the last value. */
@@ -288,12 +227,12 @@ START_TEST(basic_proxy)
 
     post("/v1/chat/completions", "{\"model\":\"m-a\",\"messages\":[]}", NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
-    ck_assert_str_eq(hdr(&r, "content-type"), "application/json");
-    id = hdr(&r, "x-request-id");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "a");
+    ck_assert_str_eq(mg_test_hdr(&r, "content-type"), "application/json");
+    id = mg_test_hdr(&r, "x-request-id");
     ck_assert_ptr_nonnull(id);
     ck_assert_uint_eq(strlen(id), 32);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "object")), "chat.completion");
     ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "m-a");
     json_decref(j);
@@ -301,7 +240,7 @@ START_TEST(basic_proxy)
 
     post("/v1/chat/completions", "{\"model\":\"m-a\"}", mine, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-request-id"), "my-req-42");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-request-id"), "my-req-42");
     mg_test_resp_free(&r);
 }
 END_TEST
@@ -319,7 +258,7 @@ START_TEST(byte_exact_forwarding)
 
     post("/v1/chat/completions?api-version=2024-02-01&x=%20y", body, h, &r);
     ck_assert_int_eq(r.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "body")), body);
     ck_assert_str_eq(json_string_value(json_object_get(j, "uri")),
                      "/v1/chat/completions?api-version=2024-02-01&x=%20y");
@@ -349,7 +288,7 @@ START_TEST(any_v1_path)
 
     post("/v1/embeddings", "{\"model\":\"m-a\",\"input\":\"x\"}", h, &r);
     ck_assert_int_eq(r.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "uri")), "/v1/embeddings");
     ck_assert_ptr_null(json_object_get(json_object_get(j, "headers"), "accept"));
     ck_assert_ptr_null(json_object_get(json_object_get(j, "headers"), "user-agent"));
@@ -369,8 +308,8 @@ START_TEST(model_override_per_attempt)
     /* b's entry renames the model upstream */
     post("/v1/chat/completions", body, h, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "b");
-    j = body_json(&r);
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "b");
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "body")),
                      "{\"model\": \"upstream-name\", \"stream\":false, \"x\":[1, 2]}");
     json_decref(j);
@@ -378,8 +317,8 @@ START_TEST(model_override_per_attempt)
     /* b fails: the fallback a, which has no override, gets the client's bytes untouched */
     post("/v1/chat/completions", body, fail_b, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
-    j = body_json(&r);
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "a");
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "body")), body);
     json_decref(j);
     mg_test_resp_free(&r);
@@ -395,7 +334,7 @@ assert_chain(const char *model, const char *want_backend)
     snprintf(body, sizeof(body), "{\"model\":\"%s\"}", model);
     post("/v1/chat/completions", body, NULL, &r);
     ck_assert_msg(r.status == 200, "%s: status %ld %s", model, r.status, r.body.data);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), want_backend);
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), want_backend);
     ck_assert_ptr_nonnull(strstr(r.body.data, "Hello from"));
     mg_test_resp_free(&r);
 }
@@ -418,7 +357,7 @@ START_TEST(https_backend)
     ck_assert_ptr_nonnull(strstr(r.body.data, "data: [DONE]"));
     mg_test_resp_free(&r);
     post("/v1/embeddings?x=1", "{\"model\":\"m-tls\"}", h, &r);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "uri")), "/v1/embeddings?x=1");
     json_decref(j);
     mg_test_resp_free(&r);
@@ -439,7 +378,7 @@ START_TEST(fallback_on_first_byte_timeout)
 
     post("/v1/chat/completions", "{\"model\":\"m-chain-hang\"}", NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "a");
     /* the 300ms first_byte timeout of "hang" fired, not the 10s default */
     ck_assert_msg(r.t_total_ms < 3000.0 * mg_test_scale(), "took %.0f ms", r.t_total_ms);
     mg_test_resp_free(&r);
@@ -454,7 +393,7 @@ START_TEST(no_fallback_on_400)
 
     post("/v1/chat/completions", "{\"model\":\"m-ab\"}", h, &r);
     ck_assert_int_eq(r.status, 400);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "a");
     ck_assert_ptr_nonnull(strstr(r.body.data, "fake failure"));
     mg_test_resp_free(&r);
     ck_assert_int_eq(fake_stat(B_B, "requests"), before);
@@ -468,7 +407,7 @@ START_TEST(status_passthrough_when_final)
 
     post("/v1/chat/completions", "{\"model\":\"m-a\"}", h, &r);
     ck_assert_int_eq(r.status, 404);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "a");
     mg_test_resp_free(&r);
 }
 END_TEST
@@ -480,8 +419,8 @@ START_TEST(all_fail_last_response_passed_through)
 
     post("/v1/chat/completions", "{\"model\":\"m-all-fail\"}", NULL, &r);
     ck_assert_int_eq(r.status, 429);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "f429");
-    j = body_json(&r);
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "f429");
+    j = mg_test_body_json(&r);
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "error"), "code")), 429);
     json_decref(j);
     mg_test_resp_free(&r);
@@ -494,12 +433,12 @@ START_TEST(all_dead_502)
 
     post("/v1/chat/completions", "{\"model\":\"m-all-dead\"}", NULL, &r);
     assert_error(&r, 502, "upstream_unavailable");
-    ck_assert_ptr_nonnull(hdr(&r, "x-request-id"));
+    ck_assert_ptr_nonnull(mg_test_hdr(&r, "x-request-id"));
     mg_test_resp_free(&r);
     /* a backend answered 500 before the last attempt failed without an answer: the 500 it is */
     post("/v1/chat/completions", "{\"model\":\"m-fail-then-dead\"}", NULL, &r);
     ck_assert_int_eq(r.status, 500);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "f500");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "f500");
     mg_test_resp_free(&r);
 }
 END_TEST
@@ -520,7 +459,7 @@ START_TEST(retries_zero_means_one_attempt)
 
     post("/v1/chat/completions", "{\"model\":\"m-retries-0\"}", NULL, &r);
     ck_assert_int_eq(r.status, 500);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "f500");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "f500");
     mg_test_resp_free(&r);
 }
 END_TEST
@@ -533,7 +472,7 @@ START_TEST(weights_within_tolerance)
     for (i = 0; i < n; i++) {
         post("/v1/chat/completions", "{\"model\":\"m-weighted\"}", NULL, &r);
         ck_assert_int_eq(r.status, 200);
-        a += strcmp(hdr(&r, "x-modelgate-backend"), "a") == 0;
+        a += strcmp(mg_test_hdr(&r, "x-modelgate-backend"), "a") == 0;
         mg_test_resp_free(&r);
     }
     /* 3:1 -> 300 expected; 4.5 sigma is about 39 */
@@ -548,7 +487,7 @@ START_TEST(weight_zero_never_used)
 
     for (i = 0; i < 20; i++) {
         post("/v1/chat/completions", "{\"model\":\"m-disabled\"}", NULL, &r);
-        ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "b");
+        ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "b");
         mg_test_resp_free(&r);
     }
 }
@@ -561,17 +500,17 @@ START_TEST(header_rules_and_prefixes)
     struct mg_test_resp r;
 
     post("/v1/chat/completions", "{\"model\":\"m-hdr\"}", acme, &r);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "b");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "b");
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"m-hdr\"}", other, &r);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "a");
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"m-hdr\"}", NULL, &r);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "a");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "a");
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"pre-anything/v2\"}", NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "b");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "b");
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"pre\"}", NULL, &r);
     assert_error(&r, 404, "model_not_found");
@@ -602,7 +541,7 @@ START_TEST(request_errors)
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"gpt-5\"}", NULL, &r);
     assert_error(&r, 404, "model_not_found");
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "param")),
                      "model");
     ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(j, "error"),
@@ -611,7 +550,7 @@ START_TEST(request_errors)
     mg_test_resp_free(&r);
     mg_test_http("GET", gw("/v1/chat/completions"), NULL, 0, NULL, &r);
     assert_error(&r, 405, "method_not_allowed");
-    ck_assert_ptr_nonnull(hdr(&r, "allow"));
+    ck_assert_ptr_nonnull(mg_test_hdr(&r, "allow"));
     mg_test_resp_free(&r);
     mg_test_http("DELETE", gw("/healthz"), NULL, 0, NULL, &r);
     assert_error(&r, 405, "method_not_allowed");
@@ -634,7 +573,7 @@ START_TEST(request_errors)
         size_t k;
         for (k = 0; k < sizeof(sneaky) / sizeof(sneaky[0]); k++) {
             char u[256];
-            snprintf(u, sizeof(u), "http://127.0.0.1:%d%s", gw_port, sneaky[k]);
+            snprintf(u, sizeof(u), "http://127.0.0.1:%d%s", gwh.gw_port, sneaky[k]);
             struct mg_test_resp rr;
             mg_test_http("POST", u, "{\"model\":\"m-a\"}", 15, NULL, &rr);
             ck_assert_msg(rr.status == 400, "%s answered %ld", sneaky[k], rr.status);
@@ -671,7 +610,7 @@ END_TEST
 START_TEST(malformed_request_is_json_400)
 {
     char buf[4096];
-    int fd = raw_connect(gw_port);
+    int fd = raw_connect(gwh.gw_port);
 
     raw_send(fd, "THIS IS NOT HTTP\r\n\r\n");
     raw_read(fd, buf, sizeof(buf), (size_t)-1, 3000);
@@ -692,7 +631,7 @@ START_TEST(stream_arrives_incrementally)
 
     post("/v1/chat/completions", stream_body, h, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "content-type"), "text/event-stream");
+    ck_assert_str_eq(mg_test_hdr(&r, "content-type"), "text/event-stream");
     ck_assert_ptr_nonnull(strstr(r.body.data, "data: [DONE]"));
     /* 6 gaps of 200 ms (timers may fire a little early): the first event must come long
      * before the end (the role chunk is held until the first content, 200 ms in) */
@@ -710,7 +649,7 @@ START_TEST(stream_identical_to_upstream)
     char url[128];
 
     post("/v1/chat/completions", stream_body, h, &via);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", fake_port[B_A]);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gwh.fake_port[B_A]);
     mg_test_http("POST", url, stream_body, strlen(stream_body), h, &direct);
     ck_assert_int_eq(via.status, 200);
     ck_assert_uint_eq(via.body.len, direct.body.len);
@@ -725,7 +664,7 @@ abort_test(const char *body, const char *extra, size_t want_bytes)
 {
     char req[1024], buf[8192];
     long before = fake_stat(B_SLOW, "aborted");
-    int fd = raw_connect(gw_port);
+    int fd = raw_connect(gwh.gw_port);
 
     snprintf(req, sizeof(req),
              "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -782,10 +721,10 @@ START_TEST(backpressure_bounded_memory)
     snprintf(req, sizeof(req),
              "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-fake-chunks: 400\r\n"
              "x-fake-content-bytes: 65536\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
-    fd = raw_connect(gw_port);
+    fd = raw_connect(gwh.gw_port);
     raw_send(fd, req);
     usleep(1500000);   /* 26 MB offered; the client reads nothing for a while */
-    snprintf(status_path, sizeof(status_path), "/proc/%d/status", (int)gw_pid);
+    snprintf(status_path, sizeof(status_path), "/proc/%d/status", (int)gwh.gw_pid);
     f = fopen(status_path, "r");
     while (f && fgets(line, sizeof(line), f)) {
         if (strncmp(line, "VmRSS:", 6) == 0) {
@@ -835,11 +774,11 @@ START_TEST(concurrent_clients)
 
     for (i = 0; i < N; i++) {
         e[i] = curl_easy_init();
-        curl_easy_setopt(e[i], CURLOPT_URL, gw("/v1/chat/completions"));
-        curl_easy_setopt(e[i], CURLOPT_POSTFIELDS, "{\"model\":\"m-a\"}");
-        curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(e[i], CURLOPT_TIMEOUT_MS, 20000L * mg_test_scale());
+        MG_TEST_SETOPT(e[i], CURLOPT_URL, gw("/v1/chat/completions"));
+        MG_TEST_SETOPT(e[i], CURLOPT_POSTFIELDS, "{\"model\":\"m-a\"}");
+        MG_TEST_SETOPT(e[i], CURLOPT_HTTPHEADER, h);
+        MG_TEST_SETOPT(e[i], CURLOPT_WRITEFUNCTION, discard);
+        MG_TEST_SETOPT(e[i], CURLOPT_TIMEOUT_MS, 20000L * mg_test_scale());
         curl_multi_add_handle(m, e[i]);
     }
     while (running) {
@@ -868,7 +807,7 @@ START_TEST(models_list)
 
     mg_test_http("GET", gw("/v1/models"), NULL, 0, NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "object")), "list");
     data = json_object_get(j, "data");
     ck_assert(json_is_array(data));
@@ -884,7 +823,7 @@ START_TEST(models_list)
     mg_test_resp_free(&r);
     mg_test_http("GET", gw("/v1/models/m-b"), NULL, 0, NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "id")), "m-b");
     ck_assert_str_eq(json_string_value(json_object_get(j, "object")), "model");
     json_decref(j);
@@ -909,7 +848,7 @@ START_TEST(config_check_flag)
     size_t n;
     int rc;
 
-    snprintf(cmd, sizeof(cmd), "%s/modelgate -t -c %s 2>&1", mg_test_build_dir(), conf_path);
+    snprintf(cmd, sizeof(cmd), "%s/modelgate -t -c %s 2>&1", mg_test_build_dir(), gwh.conf_path);
     p = popen(cmd, "r");
     n = fread(out, 1, sizeof(out) - 1, p);
     out[n] = '\0';
@@ -980,7 +919,7 @@ scrape(void)
 
     mg_test_http("GET", gw("/metrics"), NULL, 0, NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_ptr_nonnull(strstr(hdr(&r, "content-type"), "text/plain"));
+    ck_assert_ptr_nonnull(strstr(mg_test_hdr(&r, "content-type"), "text/plain"));
     text = strdup(r.body.data);
     mg_test_resp_free(&r);
     return text;
@@ -1020,7 +959,7 @@ assert_stream_as_direct(const char *body, const char *const *h, const char *dire
     char url[128];
 
     post("/v1/chat/completions", body, h, &via);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", fake_port[B_B]);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gwh.fake_port[B_B]);
     mg_test_http("POST", url, direct_body, strlen(direct_body), h, &direct);
     ck_assert_int_eq(via.status, 200);
     ck_assert_msg(via.body.len == direct.body.len &&
@@ -1123,10 +1062,10 @@ abort_after(const char *body, const char *extra, size_t after)
     int rcv = 4096, fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a;
 
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), 0);
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)gw_port);
+    a.sin_port = htons((uint16_t)gwh.gw_port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     snprintf(req, sizeof(req), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n%s"
@@ -1237,7 +1176,7 @@ END_TEST
 START_TEST(keys_not_logged)
 {
     static char buf[1 << 20];
-    const char *files[] = {gw_log, "mgtest-access.log"};
+    const char *files[] = {gwh.gw_log, "mgtest-access.log"};
     size_t n, i;
 
     json_decref(access_line("acc-chain-1"));   /* the access log has been written */
@@ -1272,7 +1211,7 @@ start_admin(void)
              "listen: 127.0.0.1:%d\nadmin_listen: 127.0.0.1:%d\nworkers: 1\n"
              "backends: [{name: a, url: 'http://127.0.0.1:%d/v1'}]\n"
              "rules: [{models: [m-a], backends: [{backend: a}]}]\n",
-             admin_gw_port, admin_port, fake_port[B_A] ? fake_port[B_A] : 1);
+             admin_gw_port, admin_port, gwh.fake_port[B_A] ? gwh.fake_port[B_A] : 1);
     admin_conf = mg_test_write_temp(2, conf);
     snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
     argv[2] = (char *)admin_conf;
@@ -1316,22 +1255,15 @@ END_TEST
 #define K_CHEAP "sk-cheap-only-0123456789"
 #define K_ALL   "sk-every-model-0123456789"
 
-static int bc_fake_port, bc_gw_port;
-static pid_t bc_fake_pid, bc_gw_pid;
-static const char *bc_conf;
+static struct mg_harness bch;   /* one fake and a gateway with client keys */
 
 static void
 start_body_checks(void)
 {
-    char conf[1024], bin[256], port[16];
-    char *fargv[] = {bin, "--port", port, "--name", "bc", NULL};
-    char *gargv[] = {bin, "-c", NULL, NULL};
+    char conf[1024];
 
-    bc_fake_port = mg_test_free_port();
-    bc_gw_port = mg_test_free_port();
-    snprintf(port, sizeof(port), "%d", bc_fake_port);
-    snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
-    bc_fake_pid = mg_test_spawn(fargv, "mgtest-bc-fake.log");
+    mg_harness_init(&bch, "mgtest-bc-gw.log", "mgtest-bc-fake.log");
+    mg_harness_fake(&bch, "bc", NULL);
     snprintf(conf, sizeof(conf),
              "listen: 127.0.0.1:%d\nworkers: 1\n"
              "backends: [{name: a, url: 'http://127.0.0.1:%d/v1'}]\n"
@@ -1339,27 +1271,14 @@ start_body_checks(void)
              "auth:\n  keys:\n"
              "    - {name: cheap, key: " K_CHEAP ", models: [cheap-model]}\n"
              "    - {name: all, key: " K_ALL "}\n",
-             bc_gw_port, bc_fake_port);
-    bc_conf = mg_test_write_temp(6, conf);
-    ck_assert_ptr_nonnull(bc_conf);
-    ck_assert_int_eq(mg_test_wait_port(bc_fake_port, 5000), 0);
-    snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
-    gargv[2] = (char *)bc_conf;
-    bc_gw_pid = mg_test_spawn(gargv, "mgtest-bc-gw.log");
-    ck_assert_msg(mg_test_wait_port(bc_gw_port, 10000) == 0, "modelgate did not start");
+             bch.gw_port, bch.fake_port[0]);
+    mg_harness_start(&bch, 6, conf);
 }
 
 static void
 stop_body_checks(void)
 {
-    int rc = mg_test_stop(bc_gw_pid, 15000);
-
-    mg_test_stop(bc_fake_pid, 5000);
-    unlink(bc_conf);
-    if (rc != 0) {
-        fprintf(stderr, "modelgate (body checks) exited with %d\n", rc);
-        exit(1);
-    }
+    mg_harness_stop(&bch, "modelgate (body checks)");
 }
 
 /* POSTs body to path on the body-check gateway with key; the answer is in r. */
@@ -1369,7 +1288,7 @@ bc_post(const char *path, const char *key, const char *body, struct mg_test_resp
     char url[256], auth[128];
     const char *h[] = {auth, NULL};
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", bc_gw_port, path);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", bch.gw_port, path);
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", key);
     mg_test_http("POST", url, body, strlen(body), h, r);
 }
@@ -1382,7 +1301,7 @@ assert_400(struct mg_test_resp *r, const char *code, const char *param, const ch
 
     ck_assert_msg(r->status == 400, "%s: status %ld: %s", body, r->status, r->body.data);
     mg_test_assert_error(r, 400, code);
-    j = body_json(r);
+    j = mg_test_body_json(r);
     err = json_object_get(j, "error");
     ck_assert_str_eq(json_string_value(json_object_get(err, "type")), "invalid_request_error");
     if (param == NULL) {
@@ -1400,7 +1319,7 @@ static void
 assert_all_refused(const char *path, const char *key, const char *const *bodies, size_t n,
                    const char *code, const char *param)
 {
-    long before = mg_test_fake_stat(bc_fake_port, "requests");
+    long before = mg_test_fake_stat(bch.fake_port[0], "requests");
     struct mg_test_resp r;
     size_t i;
 
@@ -1409,14 +1328,14 @@ assert_all_refused(const char *path, const char *key, const char *const *bodies,
         assert_400(&r, code, param, bodies[i]);
         mg_test_resp_free(&r);
     }
-    ck_assert_int_eq(mg_test_fake_stat(bc_fake_port, "requests"), before);
+    ck_assert_int_eq(mg_test_fake_stat(bch.fake_port[0], "requests"), before);
 }
 
 /* Each body to path with key is answered by the backend (200). */
 static void
 assert_all_served(const char *path, const char *key, const char *const *bodies, size_t n)
 {
-    long before = mg_test_fake_stat(bc_fake_port, "requests");
+    long before = mg_test_fake_stat(bch.fake_port[0], "requests");
     struct mg_test_resp r;
     size_t i;
 
@@ -1425,7 +1344,7 @@ assert_all_served(const char *path, const char *key, const char *const *bodies, 
         ck_assert_msg(r.status == 200, "%s: status %ld: %s", bodies[i], r.status, r.body.data);
         mg_test_resp_free(&r);
     }
-    ck_assert_int_eq(mg_test_fake_stat(bc_fake_port, "requests"), before + (long)n);
+    ck_assert_int_eq(mg_test_fake_stat(bch.fake_port[0], "requests"), before + (long)n);
 }
 
 /*
@@ -1491,7 +1410,7 @@ START_TEST(body_stream_must_be_boolean)
     /* on /v1/messages the same refusal takes Anthropic's shape */
     bc_post("/v1/messages", K_CHEAP, bad[0], &r);
     ck_assert_int_eq(r.status, 400);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "type")), "error");
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "type")),
                      "invalid_request_error");

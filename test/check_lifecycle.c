@@ -194,11 +194,11 @@ client_loop(void *arg)
 
     /* not lc(): its one static buffer is rewritten by the main thread while this one reads it */
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", lc_port);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "{\"model\":\"m-r\",\"messages\":[]}");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L * mg_test_scale());
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    MG_TEST_SETOPT(e, CURLOPT_URL, url);
+    MG_TEST_SETOPT(e, CURLOPT_POSTFIELDS, "{\"model\":\"m-r\",\"messages\":[]}");
+    MG_TEST_SETOPT(e, CURLOPT_WRITEFUNCTION, discard);
+    MG_TEST_SETOPT(e, CURLOPT_TIMEOUT_MS, 10000L * mg_test_scale());
+    MG_TEST_SETOPT(e, CURLOPT_NOSIGNAL, 1L);
     while (!atomic_load(&l->stop)) {
         CURLcode rc = curl_easy_perform(e);
         status = 0;

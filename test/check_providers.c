@@ -23,6 +23,7 @@
 #include "mg_relay.h"
 #include "mg_req.h"
 #include "mg_schema.h"
+#include "mg_harness.h"
 #include "mg_test.h"
 
 #define GOLDEN "test/golden/"
@@ -813,35 +814,25 @@ END_TEST
 
 enum { F_P1, F_P2, NFAKE };
 static const char *const fake_names[NFAKE] = {"p1", "p2"};
-static int fake_port[NFAKE];
-static pid_t fake_pid[NFAKE];
-static int gw_port;
-static pid_t gw_pid;
-static const char *gw_log = "/tmp/mgtest-prov-gw.log", *acc_log = "/tmp/mgtest-prov-access.log";
-static const char *conf_path;
-static char url_buf[256];
+static struct mg_harness gwh;   /* the fakes and the gateway the suite shares */
+static const char *acc_log = "mgtest-prov-access.log";
 
 static const char *
 gw(const char *path)
 {
-    snprintf(url_buf, sizeof(url_buf), "http://127.0.0.1:%d%s", gw_port, path);
-    return url_buf;
+    return mg_harness_url(&gwh, path);
 }
 
 static void
 start_all(void)
 {
-    char conf[8192], port[16], bin[256];
+    char conf[8192];
     int i;
 
-    snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
+    mg_harness_init(&gwh, "mgtest-prov-gw.log", "mgtest-prov-fake.log");
     for (i = 0; i < NFAKE; i++) {
-        char *argv[] = {bin, "--port", port, "--name", (char *)fake_names[i], NULL};
-        fake_port[i] = mg_test_free_port();
-        snprintf(port, sizeof(port), "%d", fake_port[i]);
-        fake_pid[i] = mg_test_spawn(argv, "/tmp/mgtest-prov-fake.log");
+        mg_harness_fake(&gwh, fake_names[i], NULL);
     }
-    gw_port = mg_test_free_port();
     snprintf(conf, sizeof(conf),
              "listen: 127.0.0.1:%d\n"
              "workers: 2\n"
@@ -874,35 +865,16 @@ start_all(void)
              "  - {models: [mixed-az], backends: [{backend: az}, {backend: claude2, priority: 1}]}\n"
              "  - {models: [two-claudes], backends: [{backend: claude},"
              " {backend: claude2, priority: 1}]}\n",
-             gw_port, acc_log, fake_port[F_P1], fake_port[F_P2], fake_port[F_P1],
-             fake_port[F_P2], fake_port[F_P1], fake_port[F_P1]);
-    conf_path = mg_test_write_temp(5, conf);
-    for (i = 0; i < NFAKE; i++) {
-        ck_assert_msg(mg_test_wait_port(fake_port[i], 5000) == 0, "fakeai did not start");
-    }
-    snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
-    unlink(gw_log);
+             gwh.gw_port, acc_log, gwh.fake_port[F_P1], gwh.fake_port[F_P2], gwh.fake_port[F_P1],
+             gwh.fake_port[F_P2], gwh.fake_port[F_P1], gwh.fake_port[F_P1]);
     unlink(acc_log);
-    {
-        char *argv[] = {bin, "-c", (char *)conf_path, NULL};
-        gw_pid = mg_test_spawn(argv, gw_log);
-    }
-    ck_assert_msg(mg_test_wait_port(gw_port, 10000) == 0, "modelgate did not start");
+    mg_harness_start(&gwh, 5, conf);
 }
 
 static void
 stop_all(void)
 {
-    int i, rc = mg_test_stop(gw_pid, 15000);
-
-    for (i = 0; i < NFAKE; i++) {
-        mg_test_stop(fake_pid[i], 5000);
-    }
-    unlink(conf_path);
-    if (rc != 0) {
-        fprintf(stderr, "modelgate exited with %d (see %s)\n", rc, gw_log);
-        exit(1);
-    }
+    mg_harness_stop(&gwh, "modelgate");
 }
 
 static void
@@ -911,30 +883,11 @@ post(const char *path, const char *body, const char *const *headers, struct mg_t
     mg_test_http("POST", gw(path), body, strlen(body), headers, r);
 }
 
-static const char *
-hdr(struct mg_test_resp *r, const char *name)
-{
-    static char buf[4][1024];
-    static int slot;
-
-    slot = (slot + 1) % 4;
-    return mg_test_header(r, name, buf[slot], sizeof(buf[slot]));
-}
-
-static json_t *
-body_json(struct mg_test_resp *r)
-{
-    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
-
-    ck_assert_msg(j != NULL, "not JSON: %s", r->body.data);
-    return j;
-}
-
 /* The error body's type and message, OpenAI's shape; its code when code is not NULL. */
 static void
 assert_openai_error(struct mg_test_resp *r, long status, const char *type, const char *code)
 {
-    json_t *j = body_json(r), *e = json_object_get(j, "error");
+    json_t *j = mg_test_body_json(r), *e = json_object_get(j, "error");
 
     ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status,
                   r->body.data);
@@ -952,7 +905,7 @@ assert_openai_error(struct mg_test_resp *r, long status, const char *type, const
 static void
 assert_anthropic_error(struct mg_test_resp *r, long status, const char *type)
 {
-    json_t *j = body_json(r), *e = json_object_get(j, "error");
+    json_t *j = mg_test_body_json(r), *e = json_object_get(j, "error");
 
     ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status,
                   r->body.data);
@@ -992,7 +945,7 @@ access_line(const char *needle)
 static json_t *
 echoed(struct mg_test_resp *r)
 {
-    json_t *j = body_json(r), *e;
+    json_t *j = mg_test_body_json(r), *e;
     const char *content = json_string_value(json_object_get(json_object_get(
         json_array_get(json_object_get(j, "choices"), 0), "message"), "content"));
 
@@ -1012,13 +965,13 @@ START_TEST(azure_request_over_http)
     mg_test_http("POST", gw("/v1/chat/completions?api-version=old&x=1"),
                  "{\"model\":\"az-x\",\"messages\":[]}", 30, h, &r);
     ck_assert_int_eq(r.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "uri")),
                      "/openai/deployments/az-x/chat/completions?api-version=2024-10-21&x=1");
     headers = json_object_get(j, "headers");
     ck_assert_str_eq(json_string_value(json_object_get(headers, "api-key")), "az-key");
     ck_assert_ptr_null(json_object_get(headers, "authorization"));
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "az");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "az");
     json_decref(j);
     mg_test_resp_free(&r);
     /* a stream's usage is asked for and hidden, as for openai */
@@ -1055,8 +1008,8 @@ START_TEST(azure_query_has_one_api_version)
                             "%61pi-version=3&API-VERSION&keep=%26api-version%3D4&&y=%2F"),
                  "{\"model\":\"az-x\",\"messages\":[]}", 30, h, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "az");
-    j = body_json(&r);
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "az");
+    j = mg_test_body_json(&r);
     uri = json_string_value(json_object_get(j, "uri"));
     ck_assert_str_eq(uri, "/openai/deployments/az-x/chat/completions?api-version=2024-10-21&x=1&"
                           "keep=%26api-version%3D4&y=%2F");
@@ -1078,9 +1031,9 @@ START_TEST(anthropic_plain_answer)
     post("/v1/chat/completions", "{\"model\":\"claude-x\",\"messages\":[{\"role\":\"user\","
          "\"content\":\"hi\"}]}", h, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "content-type"), "application/json");
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "claude");
-    j = body_json(&r);
+    ck_assert_str_eq(mg_test_hdr(&r, "content-type"), "application/json");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "claude");
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "object")), "chat.completion");
     ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "claude-x");
     ch = json_array_get(json_object_get(j, "choices"), 0);
@@ -1141,7 +1094,7 @@ START_TEST(anthropic_tool_calls)
 
     post("/v1/chat/completions", body, NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     m = json_object_get(json_array_get(json_object_get(j, "choices"), 0), "message");
     tc = json_array_get(json_object_get(m, "tool_calls"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(tc, "id")), "toolu_fake1");
@@ -1179,7 +1132,7 @@ START_TEST(anthropic_stream_translated)
 
     post("/v1/chat/completions", body, plain, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "content-type"), "text/event-stream");
+    ck_assert_str_eq(mg_test_hdr(&r, "content-type"), "text/event-stream");
     ev = stream_events(&r);
     n = json_array_size(ev);
     ck_assert_str_eq(json_string_value(json_array_get(ev, n - 1)), "[DONE]");
@@ -1255,7 +1208,7 @@ START_TEST(anthropic_stream_error_early_fails_over)
 
     post("/v1/chat/completions", "{\"model\":\"mixed\",\"stream\":true,\"messages\":[]}", h, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "oa");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "oa");
     ck_assert_ptr_nonnull(strstr(r.body.data, "chatcmpl-fake"));
     ck_assert_ptr_nonnull(strstr(r.body.data, "data: [DONE]"));
     mg_test_resp_free(&r);
@@ -1280,14 +1233,14 @@ START_TEST(anthropic_empty_stream_fails_over)
     for (i = 0; i < MG_ARRAY_LEN(modes); i++) {
         for (k = 0; k < MG_ARRAY_LEN(bodies); k++) {
             const char *h[] = {"x-fake-for: p1", modes[i], NULL};
-            long p1 = mg_test_fake_stat(fake_port[F_P1], "requests");
-            long p2 = mg_test_fake_stat(fake_port[F_P2], "requests");
+            long p1 = mg_test_fake_stat(gwh.fake_port[F_P1], "requests");
+            long p2 = mg_test_fake_stat(gwh.fake_port[F_P2], "requests");
             struct mg_test_resp r;
 
             post(bodies[k][0], bodies[k][1], h, &r);
             ck_assert_msg(r.status == 200, "%s %s: %ld %s", modes[i], bodies[k][0], r.status,
                           r.body.data);
-            ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "claude2");
+            ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "claude2");
             ck_assert_ptr_null(strstr(r.body.data, "error"));
             ck_assert_ptr_nonnull(strstr(r.body.data, "tok2"));
             if (k == 0) {
@@ -1298,8 +1251,8 @@ START_TEST(anthropic_empty_stream_fails_over)
             } else {
                 ck_assert_ptr_nonnull(strstr(r.body.data, "event: message_stop\n"));
             }
-            ck_assert_int_eq(mg_test_fake_stat(fake_port[F_P1], "requests") - p1, 2);
-            ck_assert_int_eq(mg_test_fake_stat(fake_port[F_P2], "requests") - p2, 1);
+            ck_assert_int_eq(mg_test_fake_stat(gwh.fake_port[F_P1], "requests") - p1, 2);
+            ck_assert_int_eq(mg_test_fake_stat(gwh.fake_port[F_P2], "requests") - p2, 1);
             mg_test_resp_free(&r);
         }
     }
@@ -1396,7 +1349,7 @@ START_TEST(anthropic_529_and_errors)
 
     post("/v1/chat/completions", "{\"model\":\"two-claudes\",\"messages\":[]}", only_p1, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "claude2");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "claude2");
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"two-claudes\",\"messages\":[]}", all, &r);
     assert_openai_error(&r, 529, "overloaded_error", NULL);
@@ -1404,7 +1357,7 @@ START_TEST(anthropic_529_and_errors)
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"claude-x\",\"messages\":[]}", auth, &r);
     assert_openai_error(&r, 401, "authentication_error", NULL);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
                      "fake failure");
     json_decref(j);
@@ -1423,7 +1376,7 @@ START_TEST(unsupported_parameters_and_paths)
 
     post("/v1/chat/completions", "{\"model\":\"mixed\",\"n\":2,\"messages\":[]}", NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "oa");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "oa");
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"claude-x\",\"n\":2,\"messages\":[]}", NULL, &r);
     assert_openai_error(&r, 400, "invalid_request_error", "unsupported_parameter");
@@ -1434,7 +1387,7 @@ START_TEST(unsupported_parameters_and_paths)
     mg_test_resp_free(&r);
     post("/v1/embeddings", "{\"model\":\"mixed\",\"input\":\"x\"}", NULL, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "oa");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "oa");
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"claude-x\",\"messages\":\"no\"}", NULL, &r);
     assert_openai_error(&r, 400, "invalid_request_error", "invalid_value");
@@ -1453,7 +1406,7 @@ START_TEST(fallback_across_schemas)
     post("/v1/chat/completions", "{\"model\":\"mixed-az\",\"messages\":[{\"role\":\"user\","
          "\"content\":\"hi\"}]}", h, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "claude2");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "claude2");
     e = echoed(&r);
     ck_assert_str_eq(json_string_value(json_object_get(e, "uri")), "/v1/messages");
     b = json_object_get(e, "body");
@@ -1467,7 +1420,7 @@ START_TEST(fallback_across_schemas)
     post("/v1/chat/completions", "{\"model\":\"mixed\",\"messages\":[{\"role\":\"user\","
          "\"content\":\"hi\"}]}", h, &r);
     ck_assert_int_eq(r.status, 200);
-    e = body_json(&r);
+    e = mg_test_body_json(&r);
     ck_assert_str_eq(json_string_value(json_object_get(e, "uri")), "/v1/chat/completions");
     ck_assert_str_eq(json_string_value(json_object_get(e, "body")), "{\"model\":\"mixed\","
                      "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
@@ -1497,12 +1450,12 @@ START_TEST(native_messages_passthrough)
     post("/v1/messages", body, h, &r);
     ck_assert_int_eq(r.status, 200);
     /* byte for byte what the provider answered */
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/messages", fake_port[F_P1]);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/messages", gwh.fake_port[F_P1]);
     mg_test_http("POST", url, body, strlen(body), (const char *[]){"anthropic-version: 2023-01-01",
                  "anthropic-beta: tools-2024", "x-api-key: sk-ant-b", "x-fake-cache: 1,2", NULL},
                  &direct);
     ck_assert_int_eq(direct.status, 200);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     e = json_loads(json_string_value(json_object_get(json_array_get(json_object_get(j, "content"),
                    0), "text")), 0, NULL);
     hs = json_object_get(e, "headers");
@@ -1521,7 +1474,7 @@ START_TEST(native_messages_passthrough)
                  "x-api-key: k", "x-fake-cache: 1,2", NULL}, &direct);
     ck_assert_uint_eq(r.body.len, direct.body.len);
     ck_assert(memcmp(r.body.data, direct.body.data, r.body.len) == 0);
-    ck_assert_str_eq(hdr(&r, "content-length"), hdr(&direct, "content-length"));
+    ck_assert_str_eq(mg_test_hdr(&r, "content-length"), mg_test_hdr(&direct, "content-length"));
     mg_test_resp_free(&r);
     mg_test_resp_free(&direct);
     j = access_line("prov-native");
@@ -1666,7 +1619,7 @@ START_TEST(absurd_usage_counts_as_absent)
             if (stream) {
                 ck_assert_ptr_nonnull(strstr(r.body.data, "data: [DONE]"));
             } else {
-                json_t *j = body_json(&r), *u = json_object_get(j, "usage");
+                json_t *j = mg_test_body_json(&r), *u = json_object_get(j, "usage");
                 /* passed through as the backend sent it, or written by the gateway: sane */
                 ck_assert(i == 2 || json_integer_value(json_object_get(u, "total_tokens")) <
                                     9007199254740992LL);
@@ -1700,7 +1653,7 @@ START_TEST(bedrock_signed_requests)
     post("/v1/chat/completions", "{\"model\":\"br-x\",\"messages\":[{\"role\":\"user\","
          "\"content\":\"hi\"}],\"max_tokens\":77}", h, &r);
     ck_assert_msg(r.status == 200, "%ld: %s", r.status, r.body.data);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "br");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "br");
     e = echoed(&r);
     ck_assert_str_eq(json_string_value(json_object_get(e, "uri")),
                      "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse");
@@ -1711,7 +1664,7 @@ START_TEST(bedrock_signed_requests)
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(e,
                      "body"), "inferenceConfig"), "maxTokens")), 77);
     json_decref(e);
-    j = body_json(&r);
+    j = mg_test_body_json(&r);
     u = json_object_get(j, "usage");
     ck_assert_int_eq(json_integer_value(json_object_get(u, "prompt_tokens")), 13);
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(u,
@@ -1738,7 +1691,7 @@ START_TEST(bedrock_stream_translated)
     post("/v1/chat/completions", body, (const char *[]){"x-request-id: prov-br-stream", NULL},
          &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "content-type"), "text/event-stream");
+    ck_assert_str_eq(mg_test_hdr(&r, "content-type"), "text/event-stream");
     ev = stream_events(&r);
     n = json_array_size(ev);
     ck_assert_str_eq(json_string_value(json_array_get(ev, n - 1)), "[DONE]");
@@ -1787,12 +1740,12 @@ START_TEST(bedrock_failures)
     post("/v1/chat/completions", "{\"model\":\"br-mixed\",\"stream\":true,\"messages\":[]}",
          (const char *[]){"x-fake-stream-error: early", NULL}, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "oa");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "oa");
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"br-mixed\",\"messages\":[]}",
          (const char *[]){"x-fake-status: 429", "x-fake-status-for: p1", NULL}, &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_str_eq(hdr(&r, "x-modelgate-backend"), "oa");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), "oa");
     mg_test_resp_free(&r);
     /* Bedrock's errors in OpenAI's shape */
     post("/v1/chat/completions", "{\"model\":\"br-x\",\"messages\":[]}",
@@ -1841,15 +1794,15 @@ START_TEST(node_sdk_parses_translated_answers)
         return;
     }
     snprintf(cmd, sizeof(cmd), "node test/node/sdk_check.mjs http://127.0.0.1:%d/v1 claude-x "
-             "toolu_fake1 >/tmp/mgtest-prov-node.log 2>&1", gw_port);
+             "toolu_fake1 >mgtest-prov-node.log 2>&1", gwh.gw_port);
     rc = system(cmd);
     ck_assert_msg(rc == 0, "the OpenAI Node SDK failed on anthropic (see "
-                  "/tmp/mgtest-prov-node.log)");
+                  "mgtest-prov-node.log)");
     snprintf(cmd, sizeof(cmd), "node test/node/sdk_check.mjs http://127.0.0.1:%d/v1 br-x "
-             "tooluse_fake1 >/tmp/mgtest-prov-node.log 2>&1", gw_port);
+             "tooluse_fake1 >mgtest-prov-node.log 2>&1", gwh.gw_port);
     rc = system(cmd);
     ck_assert_msg(rc == 0, "the OpenAI Node SDK failed on bedrock (see "
-                  "/tmp/mgtest-prov-node.log)");
+                  "mgtest-prov-node.log)");
 }
 END_TEST
 

@@ -104,9 +104,11 @@ mg_test_spawn(char *const argv[], const char *logfile)
         }
         if (logfile != NULL) {
             int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            /* without it the child writes to the test's own output, after saying why */
+            if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+                fprintf(stderr, "log %s: %s\n", logfile, strerror(errno));
+            }
             if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
                 close(fd);
             }
         }
@@ -194,6 +196,15 @@ on_body(char *d, size_t s, size_t n, void *arg)
     return s * n;
 }
 
+void
+mg_test_setopt_ok(int rc, const char *opt)
+{
+    if (rc != 0) {
+        fprintf(stderr, "curl_easy_setopt %s: %s\n", opt, curl_easy_strerror((CURLcode)rc));
+        abort();
+    }
+}
+
 int
 mg_test_http(const char *method, const char *url, const char *body, size_t body_len,
              const char *const *headers, struct mg_test_resp *r)
@@ -212,20 +223,20 @@ mg_test_http(const char *method, const char *url, const char *body, size_t body_
         h = curl_slist_append(h, *headers);
     }
     h = curl_slist_append(h, "Expect:");
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);   /* send paths as written, dots included */
+    MG_TEST_SETOPT(e, CURLOPT_URL, url);
+    MG_TEST_SETOPT(e, CURLOPT_CUSTOMREQUEST, method);
+    MG_TEST_SETOPT(e, CURLOPT_PATH_AS_IS, 1L);   /* send paths as written, dots included */
     if (body != NULL) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        MG_TEST_SETOPT(e, CURLOPT_POSTFIELDS, body);
+        MG_TEST_SETOPT(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &c);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L * mg_test_scale());
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    MG_TEST_SETOPT(e, CURLOPT_HTTPHEADER, h);
+    MG_TEST_SETOPT(e, CURLOPT_HEADERFUNCTION, on_header);
+    MG_TEST_SETOPT(e, CURLOPT_HEADERDATA, r);
+    MG_TEST_SETOPT(e, CURLOPT_WRITEFUNCTION, on_body);
+    MG_TEST_SETOPT(e, CURLOPT_WRITEDATA, &c);
+    MG_TEST_SETOPT(e, CURLOPT_TIMEOUT_MS, 30000L * mg_test_scale());
+    MG_TEST_SETOPT(e, CURLOPT_NOSIGNAL, 1L);
     rc = (int)curl_easy_perform(e);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
     r->curl_rc = rc;
@@ -308,6 +319,16 @@ mg_test_write_temp(int slot, const char *text)
     }
     close(fd);
     return paths[slot];
+}
+
+const char *
+mg_test_hdr(const struct mg_test_resp *r, const char *name)
+{
+    static char buf[4][1024];
+    static int slot;
+
+    slot = (slot + 1) % 4;
+    return mg_test_header(r, name, buf[slot], sizeof(buf[slot]));
 }
 
 json_t *

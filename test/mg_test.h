@@ -69,6 +69,12 @@ void mg_test_resp_free(struct mg_test_resp *r);
 /* Value of a response header (case-insensitive name), copied into buf; NULL when absent. */
 const char *mg_test_header(const struct mg_test_resp *r, const char *name, char *buf, size_t len);
 
+/*
+ * mg_test_header() into one of four rotating static buffers (1 KiB each): up to four values may
+ * be used at once, in one assertion. NULL when absent.
+ */
+const char *mg_test_hdr(const struct mg_test_resp *r, const char *name);
+
 /* The response body parsed as JSON (a failed check when it is not). Free with json_decref. */
 struct json_t *mg_test_body_json(const struct mg_test_resp *r);
 
@@ -89,5 +95,12 @@ double mg_test_metric(const char *text, const char *series);
 
 /* Writes text to a new temporary file; returns its path (static storage per call slot 0..7). */
 const char *mg_test_write_temp(int slot, const char *text);
+
+/*
+ * A curl option a test client sets: a refusal stops the test process with the option's name (a
+ * client missing an option would test something else; abort also works from the client threads).
+ */
+void mg_test_setopt_ok(int rc, const char *opt);
+#define MG_TEST_SETOPT(e, opt, val) mg_test_setopt_ok((int)curl_easy_setopt(e, opt, val), #opt)
 
 #endif

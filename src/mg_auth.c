@@ -34,21 +34,6 @@ mg_auth_digest(const char *key, size_t len, unsigned char out[MG_AUTH_DIGEST_LEN
     OPENSSL_cleanse(&ctx, sizeof(ctx));
 }
 
-static int
-hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 int
 mg_auth_parse_hex(const char *s, unsigned char out[MG_AUTH_DIGEST_LEN])
 {
@@ -58,7 +43,8 @@ mg_auth_parse_hex(const char *s, unsigned char out[MG_AUTH_DIGEST_LEN])
         return -1;
     }
     for (i = 0; i < MG_AUTH_DIGEST_LEN; i++) {
-        int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+        int hi = mg_hexval((unsigned char)s[2 * i]);
+        int lo = mg_hexval((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             return -1;
         }

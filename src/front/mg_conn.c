@@ -1,6 +1,8 @@
 /*
  * mg_conn — HTTP/1.1 server connections (see mg_conn.h): a connection's life, the writing of its
- * answers and its events. Reading a request is mg_conn_read.c, accepting mg_listen.c.
+ * answers and its write and close events. Opening a connection, its read loop and deadlines, and
+ * reading a request are mg_conn_read.c (which calls down into this file, never the reverse);
+ * accepting is mg_listen.c.
  *
  * A connection reads with a bufferevent whose read side stays enabled for the connection's whole
  * life: no epoll_ctl between requests, and a client that leaves while its request is handled is
@@ -24,8 +26,6 @@
 
 #include "mg_conn_int.h"
 #include "mg_log.h"
-
-static void process(struct mg_conn *c);
 
 /* ---- life ---------------------------------------------------------------------------------- */
 
@@ -240,54 +240,11 @@ mg_conn_abort(struct mg_conn *c)
 }
 
 /* Reads what the input holds as far as the state allows (pipelined requests included). */
-static void
-process(struct mg_conn *c)
-{
-    struct evbuffer *in = bufferevent_get_input(c->bev);
 
-    c->in_process = 1;
-    while (!c->closing) {
-        if (c->state == ST_HEAD) {
-            if (!mg_conn_read_head(c, in)) {
-                break;
-            }
-        } else if (c->state == ST_BODY) {
-            if (!mg_conn_read_body(c, in)) {
-                break;
-            }
-            mg_conn_dispatch(c);
-        } else if (c->state == ST_LINGER) {
-            c->lingered += evbuffer_get_length(in);
-            evbuffer_drain(in, evbuffer_get_length(in));
-            if (c->lingered >= LINGER_BYTES) {
-                c->closing = 1;
-            }
-            break;
-        } else {
-            break;   /* handled or flushing: pipelined bytes wait */
-        }
-    }
-    c->in_process = 0;
-    if (c->closing) {
-        c->closing = 0;
-        mg_conn_free(c);
-    }
-}
+/* ---- events -------------------------------------------------------------------------------- */
 
-static void
-on_read(struct bufferevent *bev, void *arg)
-{
-    process(arg);
-}
-
-static void
-on_next(evutil_socket_t fd, short what, void *arg)
-{
-    process(arg);
-}
-
-static void
-on_write(struct bufferevent *bev, void *arg)
+void
+mg_conn_on_write(struct bufferevent *bev, void *arg)
 {
     struct mg_conn *c = arg;
 
@@ -298,8 +255,8 @@ on_write(struct bufferevent *bev, void *arg)
     }
 }
 
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
+void
+mg_conn_on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct mg_conn *c = arg;
 
@@ -308,82 +265,4 @@ on_event(struct bufferevent *bev, short what, void *arg)
                      : (what & BEV_EVENT_EOF) ? "closed the connection" : "connection failed");
     }
     mg_conn_close(c);
-}
-
-static void
-on_timer(evutil_socket_t fd, short what, void *arg)
-{
-    struct mg_conn *c = arg;
-    int64_t left = c->deadline - mg_now_ms();
-
-    if (c->deadline == 0) {
-        return;
-    }
-    if (left > 0) {   /* the deadline moved later since the timer was armed */
-        struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000 * 1000)};
-        evtimer_add(&c->timer, &tv);
-        return;
-    }
-    c->deadline = 0;
-    switch (c->state) {
-    case ST_HEAD:
-        if (c->head_started) {
-            mg_log_info("closing the connection of %s: its request head took over %lld ms",
-                        c->peer, (long long)c->l->limits.header_ms);
-        }
-        mg_conn_close(c);
-        break;
-    case ST_BODY:
-        mg_conn_refuse(c, 408, "request_timeout", "The request body did not arrive within the "
-               "gateway's body_timeout");
-        break;
-    case ST_LINGER:
-        mg_conn_free(c);
-        break;
-    default:
-        break;
-    }
-}
-
-/* ---- opening ------------------------------------------------------------------------------ */
-
-void
-mg_conn_open(struct mg_listener *l, int fd, const char *peer)
-{
-    struct timeval wtv = {(time_t)(l->limits.keepalive_ms / 1000),
-                          (suseconds_t)(l->limits.keepalive_ms % 1000 * 1000)};
-    struct mg_conn *c = mg_calloc(1, sizeof(*c));
-
-    c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        mg_log_error("cannot set up a client connection");
-        close(fd);
-        free(c);
-        return;
-    }
-    c->l = l;
-    c->fd = fd;
-    c->state = ST_HEAD;
-    snprintf(c->peer, sizeof(c->peer), "%s", peer);
-    mg_buf_init(&c->req.out, OUT_HDRS_MAX);
-    c->req.conn = c;
-    c->req.peer = c->peer;
-    evtimer_assign(&c->timer, l->base, on_timer, c);
-    event_assign(&c->pipelined, l->base, -1, 0, on_next, c);
-    c->lnext = l->conns;
-    if (l->conns != NULL) {
-        l->conns->lprev = c;
-    }
-    l->conns = c;
-    l->nconns++;
-    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HWM);
-    bufferevent_set_max_single_read(c->bev, READ_MAX);
-    bufferevent_set_timeouts(c->bev, NULL, &wtv);
-    if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0) {
-        mg_log_error("cannot watch a client connection");
-        mg_conn_free(c);
-        return;
-    }
-    mg_conn_deadline(c, l->limits.header_ms);   /* the first request's head: from the accept */
 }

@@ -85,7 +85,7 @@ struct mg_conn {
     char                     peer[64];
 };
 
-/* A new connection on an accepted socket, peer its "addr:port" (mg_conn.c). */
+/* A new connection on an accepted socket, peer its "addr:port" (mg_conn_read.c). */
 void mg_conn_open(struct mg_listener *l, int fd, const char *peer);
 
 /* Ends a connection now: the owner's gone hook first, then done, then the memory. */
@@ -100,6 +100,11 @@ void mg_conn_no_deadline(struct mg_conn *c);
 
 /* The request is over for its owner (done, once). */
 void mg_conn_request_over(struct mg_conn *c);
+
+/* The bufferevent's write and event callbacks (mg_conn.c). */
+struct bufferevent;
+void mg_conn_on_write(struct bufferevent *bev, void *arg);
+void mg_conn_on_event(struct bufferevent *bev, short what, void *arg);
 
 /* mg_conn_read.c: the connection answers its request with an error itself, then closes. */
 void mg_conn_refuse(struct mg_conn *c, int status, const char *code, const char *message);

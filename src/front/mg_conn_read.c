@@ -1,12 +1,14 @@
 /*
- * mg_conn_read — reading a request off a connection: the head found and parsed (mg_front), given
- * to the owner before any body byte is buffered, then the body (Content-Length or chunked) read
- * into the request within max_body_size, and the whole request handed over.
+ * mg_conn_read — a connection's input side: opening it, its read loop (pipelined requests
+ * included) and its deadline timer; reading a request: the head found and parsed (mg_front),
+ * given to the owner before any body byte is buffered, then the body (Content-Length or chunked)
+ * read into the request within max_body_size, and the whole request handed over.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -246,3 +248,128 @@ mg_conn_read_body(struct mg_conn *c, struct evbuffer *in)
     return c->body_left == 0;
 }
 
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+static void
+process(struct mg_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
+    c->in_process = 1;
+    while (!c->closing) {
+        if (c->state == ST_HEAD) {
+            if (!mg_conn_read_head(c, in)) {
+                break;
+            }
+        } else if (c->state == ST_BODY) {
+            if (!mg_conn_read_body(c, in)) {
+                break;
+            }
+            mg_conn_dispatch(c);
+        } else if (c->state == ST_LINGER) {
+            c->lingered += evbuffer_get_length(in);
+            evbuffer_drain(in, evbuffer_get_length(in));
+            if (c->lingered >= LINGER_BYTES) {
+                c->closing = 1;
+            }
+            break;
+        } else {
+            break;   /* handled or flushing: pipelined bytes wait */
+        }
+    }
+    c->in_process = 0;
+    if (c->closing) {
+        c->closing = 0;
+        mg_conn_free(c);
+    }
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+    process(arg);
+}
+
+static void
+on_next(evutil_socket_t fd, short what, void *arg)
+{
+    process(arg);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct mg_conn *c = arg;
+    int64_t left = c->deadline - mg_now_ms();
+
+    if (c->deadline == 0) {
+        return;
+    }
+    if (left > 0) {   /* the deadline moved later since the timer was armed */
+        struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000 * 1000)};
+        evtimer_add(&c->timer, &tv);
+        return;
+    }
+    c->deadline = 0;
+    switch (c->state) {
+    case ST_HEAD:
+        if (c->head_started) {
+            mg_log_info("closing the connection of %s: its request head took over %lld ms",
+                        c->peer, (long long)c->l->limits.header_ms);
+        }
+        mg_conn_close(c);
+        break;
+    case ST_BODY:
+        mg_conn_refuse(c, 408, "request_timeout", "The request body did not arrive within the "
+               "gateway's body_timeout");
+        break;
+    case ST_LINGER:
+        mg_conn_free(c);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- opening ------------------------------------------------------------------------------ */
+
+void
+mg_conn_open(struct mg_listener *l, int fd, const char *peer)
+{
+    struct timeval wtv = {(time_t)(l->limits.keepalive_ms / 1000),
+                          (suseconds_t)(l->limits.keepalive_ms % 1000 * 1000)};
+    struct mg_conn *c = mg_calloc(1, sizeof(*c));
+
+    c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        mg_log_error("cannot set up a client connection");
+        close(fd);
+        free(c);
+        return;
+    }
+    c->l = l;
+    c->fd = fd;
+    c->state = ST_HEAD;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    mg_buf_init(&c->req.out, OUT_HDRS_MAX);
+    c->req.conn = c;
+    c->req.peer = c->peer;
+    evtimer_assign(&c->timer, l->base, on_timer, c);
+    event_assign(&c->pipelined, l->base, -1, 0, on_next, c);
+    c->lnext = l->conns;
+    if (l->conns != NULL) {
+        l->conns->lprev = c;
+    }
+    l->conns = c;
+    l->nconns++;
+    bufferevent_setcb(c->bev, on_read, mg_conn_on_write, mg_conn_on_event, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HWM);
+    bufferevent_set_max_single_read(c->bev, READ_MAX);
+    bufferevent_set_timeouts(c->bev, NULL, &wtv);
+    if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0) {
+        mg_log_error("cannot watch a client connection");
+        mg_conn_free(c);
+        return;
+    }
+    mg_conn_deadline(c, l->limits.header_ms);   /* the first request's head: from the accept */
+}

@@ -1789,8 +1789,8 @@ START_TEST(node_sdk_parses_translated_answers)
 
     if (system("command -v node >/dev/null 2>&1") != 0 ||
         access("test/node/node_modules/openai/package.json", F_OK) != 0) {
-        fprintf(stderr, "providers: node or the openai module is missing: SDK test skipped "
-                        "(make node-sdk installs it)\n");
+        mg_test_skip("providers: node_sdk_parses_translated_answers: node or the openai module "
+                     "is missing (make node-sdk installs it)");
         return;
     }
     snprintf(cmd, sizeof(cmd), "node test/node/sdk_check.mjs http://127.0.0.1:%d/v1 claude-x "

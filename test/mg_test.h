@@ -40,6 +40,15 @@ const char *mg_test_build_dir(void);
 /* Multiplier for waits ($MG_TIME_SCALE, default 1; sanitizer builds run slower). */
 int mg_test_scale(void);
 
+/*
+ * A test that cannot run says why (printf-style) and returns: the line is also kept in the run's
+ * directory, and the runner repeats every such line as "SKIPPED: ..." just before Check's summary.
+ */
+void mg_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints the SKIPPED lines the run's tests left (the runner, before its summary). */
+void mg_test_print_skipped(void);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int mg_test_free_port(void);
 /* Starts argv[0] with argv, stdout+stderr to logfile (or inherited when NULL). Returns its pid. */

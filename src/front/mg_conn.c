@@ -92,7 +92,9 @@ mg_conn_deadline(struct mg_conn *c, int64_t ms)
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
 
     c->deadline = mg_now_ms() + ms;
-    evtimer_add(&c->timer, &tv);
+    if (evtimer_add(&c->timer, &tv) != 0) {
+        mg_log_error("cannot arm a client connection's timer");   /* it then has no deadline */
+    }
 }
 
 void
@@ -238,8 +240,6 @@ mg_conn_abort(struct mg_conn *c)
     c->gone = NULL;   /* the handler itself asks */
     mg_conn_close(c);
 }
-
-/* Reads what the input holds as far as the state allows (pipelined requests included). */
 
 /* ---- events -------------------------------------------------------------------------------- */
 

@@ -19,9 +19,9 @@
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
-/* The connection refuses its request itself: the owner answers, the connection closes. */
 static void new_request_id(struct mg_conn *c);
 
+/* The connection refuses its request itself: the owner answers, the connection closes. */
 void
 mg_conn_refuse(struct mg_conn *c, int status, const char *code, const char *message)
 {
@@ -250,6 +250,7 @@ mg_conn_read_body(struct mg_conn *c, struct evbuffer *in)
 
 /* ---- the loop ------------------------------------------------------------------------------ */
 
+/* Reads what the input holds as far as the state allows (pipelined requests included). */
 static void
 process(struct mg_conn *c)
 {
@@ -305,9 +306,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     if (c->deadline == 0) {
         return;
     }
-    if (left > 0) {   /* the deadline moved later since the timer was armed */
-        struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000 * 1000)};
-        evtimer_add(&c->timer, &tv);
+    if (left > 0) {   /* fired a little early (the clocks' granularity differ) */
+        mg_conn_deadline(c, left);
         return;
     }
     c->deadline = 0;
@@ -364,9 +364,9 @@ mg_conn_open(struct mg_listener *l, int fd, const char *peer)
     l->nconns++;
     bufferevent_setcb(c->bev, on_read, mg_conn_on_write, mg_conn_on_event, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, IN_HWM);
-    bufferevent_set_max_single_read(c->bev, READ_MAX);
-    bufferevent_set_timeouts(c->bev, NULL, &wtv);
-    if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0) {
+    if (bufferevent_set_max_single_read(c->bev, READ_MAX) != 0 ||
+        bufferevent_set_timeouts(c->bev, NULL, &wtv) != 0 ||
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0) {
         mg_log_error("cannot watch a client connection");
         mg_conn_free(c);
         return;

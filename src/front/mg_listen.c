@@ -105,7 +105,11 @@ on_accept_error(struct evconnlistener *lev, void *arg)
     }
     evconnlistener_disable(lev);
     l->resting = 1;
-    evtimer_add(&l->backoff, &tv);
+    if (evtimer_add(&l->backoff, &tv) != 0) {   /* no rest then: accept again at once */
+        mg_log_error("cannot arm the listener's back-off timer");
+        l->resting = 0;
+        evconnlistener_enable(lev);
+    }
 }
 
 struct mg_listener *

@@ -84,7 +84,8 @@ struct mg_req {
     const struct mg_key *key;           /* the caller's valid key (with auth), else NULL */
     /* for an answer the gateway makes itself */
     struct mg_buf        out;           /* extra header lines, "Name: value\r\n" each */
-    int64_t              overhead_us;   /* x-modelgate-overhead-us to report; -1: now - t0 */
+    int64_t              overhead_us;   /* x-modelgate-overhead-us: the value, -1: now - t0,
+                                           -2: none (overhead_header is off) */
 };
 
 /* Adds "name: value" to the extra headers of an answer the gateway makes itself. */

@@ -50,6 +50,10 @@ struct mg_headers {
 /* Appends a field; name and value are kept as pointers (they must outlive h). */
 void mg_headers_add(struct mg_headers *h, const char *name, const char *value);
 
+/* The same with the lengths known (both strings NUL-terminated at them): the head parser's. */
+void mg_headers_push(struct mg_headers *h, const char *name, size_t name_len, const char *value,
+                     size_t value_len);
+
 /* Frees the list's array; h is then empty and reusable. */
 void mg_headers_clear(struct mg_headers *h);
 

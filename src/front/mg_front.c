@@ -142,7 +142,8 @@ field_line(char *line, size_t len, struct mg_req *req, struct mg_front_head *inf
         return refuse(why, 431, "request_header_fields_too_large",
                       "The request has more header fields than this gateway accepts");
     }
-    mg_headers_add(&req->headers, line, v);   /* both NUL-terminated just above */
+    /* both NUL-terminated just above */
+    mg_headers_push(&req->headers, line, (size_t)(colon - line), v, (size_t)(end - v));
     switch (mg_hdr_lower(line[0])) {
     case 'c':
         if (mg_hdr_eq(line, "content-length")) {

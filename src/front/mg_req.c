@@ -8,17 +8,24 @@
 #include "mg_req.h"
 
 void
-mg_headers_add(struct mg_headers *h, const char *name, const char *value)
+mg_headers_push(struct mg_headers *h, const char *name, size_t name_len, const char *value,
+                size_t value_len)
 {
     if (h->n == h->alloc) {
         h->alloc = h->alloc ? 2 * h->alloc : 32;
         h->v = mg_realloc(h->v, h->alloc * sizeof(*h->v));
     }
     h->v[h->n].name = name;
-    h->v[h->n].name_len = strlen(name);
+    h->v[h->n].name_len = name_len;
     h->v[h->n].value = value;
-    h->v[h->n].value_len = strlen(value);
+    h->v[h->n].value_len = value_len;
     h->n++;
+}
+
+void
+mg_headers_add(struct mg_headers *h, const char *name, const char *value)
+{
+    mg_headers_push(h, name, strlen(name), value, strlen(value));
 }
 
 void

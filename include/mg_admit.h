@@ -56,4 +56,11 @@ int mg_admit_key(const struct mg_conf *conf, struct mg_req *req, struct mg_refus
 int mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_admitted *out,
                    struct mg_refusal *ref);
 
+/*
+ * Adds a limited key's x-ratelimit-* trios, as its buckets stand now, to req's extra headers
+ * (a routed answer; its backend's own x-ratelimit-* must have been left out). NULL or an
+ * unlimited key: nothing.
+ */
+void mg_admit_key_headers(struct mg_req *req, const struct mg_key *key);
+
 #endif

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 
 #define MG_BALANCER_MAX 32    /* attempts per request at most */
 

@@ -32,10 +32,4 @@ struct mg_conf *mg_conf_parse(const char *path, const char *text, size_t len,
 struct mg_conf *mg_conf_parse_at(const char *path, const char *text, size_t len, int64_t now,
                                  const struct mg_catalog_seen *seen, struct mg_buf *errors);
 
-/* Takes one more reference (thread-safe). Returns conf. */
-struct mg_conf *mg_conf_ref(struct mg_conf *conf);
-
-/* Drops one reference; the last one frees the snapshot. NULL is a no-op. */
-void mg_conf_unref(struct mg_conf *conf);
-
 #endif

@@ -9,10 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mg_health.h"
-
+struct mg_health;
 struct mg_key;
 struct mg_model_entry;
+
+/* A backend's health settings (the config's `health:` with the backend's overrides applied). */
+struct mg_health_conf {
+    int     failures;           /* failures in a row that start a cooldown; 0 = never count */
+    int64_t cooldown_ms;        /* first cooldown of a streak */
+    int64_t max_cooldown_ms;    /* cap for doubled and Retry-After cooldowns */
+};
 
 struct mg_timeouts {
     int64_t connect_ms;     /* TCP+TLS connect */
@@ -79,6 +85,7 @@ struct mg_rule {
 
 struct mg_conf {
     atomic_int         refs;            /* see mg_conf_ref() */
+    void             (*destroy)(struct mg_conf *conf);   /* the loader's, at the last unref */
     char              *path;
     char              *listen;          /* as written */
     char               listen_host[256];
@@ -113,5 +120,26 @@ struct mg_conf {
     size_t             nkeys;
     char              *warnings;        /* "file:line:col: warning: ...\n" lines, or NULL */
 };
+
+/*
+ * A snapshot is shared by every request in flight on it. Takes one more reference (thread-safe).
+ * Returns conf. Inline: the hot path takes and drops one per request, and no module that only
+ * reads a snapshot should depend on the loader for it.
+ */
+static inline struct mg_conf *
+mg_conf_ref(struct mg_conf *conf)
+{
+    atomic_fetch_add_explicit(&conf->refs, 1, memory_order_relaxed);
+    return conf;
+}
+
+/* Drops one reference; the last one frees the snapshot (conf->destroy). NULL is a no-op. */
+static inline void
+mg_conf_unref(struct mg_conf *conf)
+{
+    if (conf != NULL && atomic_fetch_sub_explicit(&conf->refs, 1, memory_order_acq_rel) == 1) {
+        conf->destroy(conf);
+    }
+}
 
 #endif

@@ -31,12 +31,9 @@
 
 #include <stdint.h>
 
-/* A backend's health settings (the config's `health:` with the backend's overrides applied). */
-struct mg_health_conf {
-    int     failures;           /* failures in a row that start a cooldown; 0 = never count */
-    int64_t cooldown_ms;        /* first cooldown of a streak */
-    int64_t max_cooldown_ms;    /* cap for doubled and Retry-After cooldowns */
-};
+#include "mg_conf_types.h"   /* struct mg_health_conf */
+
+struct mg_buf;
 
 /* One backend's state; reached only through the functions below. */
 struct mg_health;
@@ -130,5 +127,11 @@ int64_t mg_health_cooldown_left(const struct mg_health *st, int64_t now);
 /* Calls fn for every backend state in reg (under its mutex), in creation order. */
 void mg_health_foreach(struct mg_health_registry *reg, void (*fn)(struct mg_health *st, void *arg),
                        void *arg);
+
+/*
+ * Appends the backends' families of the Prometheus exposition (modelgate_backend_up,
+ * modelgate_backend_cooldowns_total): every backend name configured since the start.
+ */
+void mg_health_render(struct mg_health_registry *reg, struct mg_buf *out);
 
 #endif

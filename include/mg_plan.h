@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "mg_balancer.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_failover.h"
 
 struct mg_api;

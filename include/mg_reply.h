@@ -12,7 +12,6 @@
 
 struct mg_access_rec;
 struct mg_buf;
-struct mg_key;
 struct mg_req;
 struct mg_worker;
 
@@ -81,11 +80,5 @@ void mg_reply_account(struct mg_worker *w, struct mg_req *req, struct mg_access_
 void mg_reply_account_local(struct mg_worker *w, struct mg_req *req, int status,
                             int64_t t0_us, const char *model, const char *key);
 
-/*
- * Adds a limited key's x-ratelimit-* trios, as its buckets stand now, to req's extra headers
- * (a routed answer; its backend's own x-ratelimit-* must have been left out). NULL or an
- * unlimited key: nothing.
- */
-void mg_reply_key_headers(struct mg_req *req, const struct mg_key *key);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 
 /* Looks up a request header by name (case-insensitive); NULL when absent. */
 typedef const char *(*mg_router_header_fn)(void *arg, const char *name);

@@ -6,7 +6,7 @@
 #ifndef MG_SERVER_H
 #define MG_SERVER_H
 
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 
 /* Reads conf (one reference taken), opens the listeners, runs until SIGTERM/SIGINT. Exit code. */
 int mg_server_run(struct mg_conf *conf);

@@ -12,7 +12,6 @@
 
 #include "mg_util.h"
 
-struct mg_health_registry;
 struct mg_stats;
 
 /* Every worker's table and the reload counters; one per runtime (tests make their own). */
@@ -56,10 +55,12 @@ void mg_stats_inflight(struct mg_stats *st, int n);
 void mg_stats_reload(struct mg_stats_registry *reg, int ok);
 
 /*
- * Appends the Prometheus text exposition (format 0.0.4) of all workers in reg to out, with the
- * passive health of every backend in health. Any thread.
+ * Appends the Prometheus text exposition (format 0.0.4) of all workers in reg to out. Any thread.
+ * Other owners append their own families after it (mg_health_render).
  */
-void mg_stats_render(struct mg_stats_registry *reg, struct mg_health_registry *health,
-                     struct mg_buf *out);
+void mg_stats_render(struct mg_stats_registry *reg, struct mg_buf *out);
+
+/* Appends `name="v"` (after a comma when comma), v escaped as the exposition format wants. */
+void mg_stats_label(struct mg_buf *out, const char *name, const char *v, int comma);
 
 #endif

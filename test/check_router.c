@@ -2,6 +2,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mg_conf.h"
 #include "mg_router.h"
 #include "mg_test.h"
 

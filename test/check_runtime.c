@@ -84,14 +84,16 @@ START_TEST(runtimes_share_nothing)
     mg_stats_request(st, "m1", "a", 200, 1000, -1);
     mg_stats_reload(r1->stats, 1);
     mg_buf_init(&out, 1u << 20);
-    mg_stats_render(r1->stats, r1->health, &out);
+    mg_stats_render(r1->stats, &out);
+    mg_health_render(r1->health, &out);
     ck_assert(mg_test_metric(out.data, "modelgate_requests_total{model=\"m1\",backend=\"a\","
                                        "code=\"200\"}") == 1);
     ck_assert(mg_test_metric(out.data, "modelgate_config_reloads_total{result=\"ok\"}") == 1);
     ck_assert(mg_test_metric(out.data, "modelgate_backend_up{backend=\"a\"}") == 0);
     mg_buf_deinit(&out);
     mg_buf_init(&out, 1u << 20);
-    mg_stats_render(r2->stats, r2->health, &out);
+    mg_stats_render(r2->stats, &out);
+    mg_health_render(r2->health, &out);
     ck_assert(mg_test_metric(out.data, "modelgate_requests_total{model=\"m1\",backend=\"a\","
                                        "code=\"200\"}") < 0);
     ck_assert(mg_test_metric(out.data, "modelgate_config_reloads_total{result=\"ok\"}") == 0);

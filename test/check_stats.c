@@ -33,7 +33,8 @@ render(void)
     struct mg_buf out;
 
     mg_buf_init(&out, 64u << 20);
-    mg_stats_render(reg, health, &out);
+    mg_stats_render(reg, &out);
+    mg_health_render(health, &out);
     return out.data;
 }
 

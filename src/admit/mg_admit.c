@@ -7,7 +7,7 @@
 #include "mg_admit.h"
 #include "mg_api.h"
 #include "mg_auth.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_limit.h"
 #include "mg_reply.h"
 #include "mg_req.h"
@@ -142,4 +142,19 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
         return -1;
     }
     return take_limit(out, ref);
+}
+
+void
+mg_admit_key_headers(struct mg_req *req, const struct mg_key *key)
+{
+    struct mg_limit_header h[MG_LIMIT_HEADERS_MAX];
+    size_t i, n;
+
+    if (!mg_auth_limited(key)) {
+        return;
+    }
+    n = mg_auth_headers(key, mg_now_ms(), h);
+    for (i = 0; i < n; i++) {
+        mg_req_add_header(req, h[i].name, h[i].value);
+    }
 }

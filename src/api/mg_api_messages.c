@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "mg_api.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_json.h"
 #include "mg_util.h"
 

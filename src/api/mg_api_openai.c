@@ -4,7 +4,7 @@
  * and is whole at any clean end; an error chunk ({"error":...}) before it fails over.
  */
 #include "mg_api.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 
 int
 mg_api_event_kind_any(int committed, const struct mg_api_event *ev)

@@ -8,8 +8,6 @@
 
 #include "mg_access.h"
 #include "mg_api.h"
-#include "mg_auth.h"
-#include "mg_limit.h"
 #include "mg_reply.h"
 #include "mg_req.h"
 #include "mg_stats.h"
@@ -112,21 +110,6 @@ mg_reply_refuse(struct mg_req *req, const struct mg_refusal *r)
         mg_req_add_header(req, r->headers[i].name, r->headers[i].value);
     }
     send_error(req, r->status, r->code, r->param, r->message);
-}
-
-void
-mg_reply_key_headers(struct mg_req *req, const struct mg_key *key)
-{
-    struct mg_limit_header h[MG_LIMIT_HEADERS_MAX];
-    size_t i, n;
-
-    if (!mg_auth_limited(key)) {
-        return;
-    }
-    n = mg_auth_headers(key, mg_now_ms(), h);
-    for (i = 0; i < n; i++) {
-        mg_req_add_header(req, h[i].name, h[i].value);
-    }
 }
 
 /* ---- accounting --------------------------------------------------------------------------- */

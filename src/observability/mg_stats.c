@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mg_health.h"
 #include "mg_stats.h"
 
 #define SERIES_MAX  4096
@@ -303,8 +302,8 @@ struct merged {
     uint64_t    value;
 };
 
-static void
-label(struct mg_buf *out, const char *name, const char *v, int comma)
+void
+mg_stats_label(struct mg_buf *out, const char *name, const char *v, int comma)
 {
     mg_buf_printf(out, "%s%s=\"", comma ? "," : "", name);
     for (; *v; v++) {
@@ -439,11 +438,11 @@ render_counters(struct mg_buf *out, const struct merged *m, size_t nm)
             }
             mg_buf_printf(out, "%s{", names[k]);
             if (k == K_ATT) {
-                label(out, "backend", m[j].a, 0);
-                label(out, "result", m[j].b, 1);
+                mg_stats_label(out, "backend", m[j].a, 0);
+                mg_stats_label(out, "result", m[j].b, 1);
             } else {
-                label(out, "model", m[j].a, 0);
-                label(out, "backend", m[j].b, 1);
+                mg_stats_label(out, "model", m[j].a, 0);
+                mg_stats_label(out, "backend", m[j].b, 1);
                 if (k == K_REQ) {
                     if (m[j].code == MG_STATS_STREAM_ERROR) {
                         mg_buf_adds(out, ",code=\"upstream_stream_error\"");
@@ -459,34 +458,6 @@ render_counters(struct mg_buf *out, const struct merged *m, size_t nm)
     }
 }
 
-static void
-health_up(struct mg_health *st, void *arg)
-{
-    mg_buf_adds(arg, "modelgate_backend_up{");
-    label(arg, "backend", mg_health_name(st), 0);
-    mg_buf_printf(arg, "} %d\n", mg_health_up(st));
-}
-
-static void
-health_cooldowns(struct mg_health *st, void *arg)
-{
-    mg_buf_adds(arg, "modelgate_backend_cooldowns_total{");
-    label(arg, "backend", mg_health_name(st), 0);
-    mg_buf_printf(arg, "} %llu\n", (unsigned long long)mg_health_cooldowns(st));
-}
-
-/* Passive health, from its registry: every backend name configured since the start. */
-static void
-render_health(struct mg_health_registry *health, struct mg_buf *out)
-{
-    mg_buf_adds(out, "# HELP modelgate_backend_up 1 while a backend is not cooling down.\n"
-                     "# TYPE modelgate_backend_up gauge\n");
-    mg_health_foreach(health, health_up, out);
-    mg_buf_adds(out, "# HELP modelgate_backend_cooldowns_total Cooldowns a backend entered.\n"
-                     "# TYPE modelgate_backend_cooldowns_total counter\n");
-    mg_health_foreach(health, health_cooldowns, out);
-}
-
 /* The client keys' families (without auth, or before a key is used, they have no samples). */
 static void
 render_key_counters(struct mg_buf *out, const struct merged *m, size_t nm)
@@ -499,7 +470,7 @@ render_key_counters(struct mg_buf *out, const struct merged *m, size_t nm)
     for (j = 0; j < nm; j++) {
         if (m[j].kind == K_KEY_REQ) {
             mg_buf_adds(out, "modelgate_key_requests_total{");
-            label(out, "key", m[j].a, 0);
+            mg_stats_label(out, "key", m[j].a, 0);
             mg_buf_printf(out, ",code=\"%d\"} %llu\n", m[j].code, (unsigned long long)m[j].value);
         }
     }
@@ -508,7 +479,7 @@ render_key_counters(struct mg_buf *out, const struct merged *m, size_t nm)
     for (j = 0; j < nm; j++) {
         if (m[j].kind == K_KEY_TOK_IN || m[j].kind == K_KEY_TOK_OUT) {
             mg_buf_adds(out, "modelgate_key_tokens_total{");
-            label(out, "key", m[j].a, 0);
+            mg_stats_label(out, "key", m[j].a, 0);
             mg_buf_printf(out, ",type=\"%s\"} %llu\n",
                           m[j].kind == K_KEY_TOK_IN ? "input" : "output",
                           (unsigned long long)m[j].value);
@@ -517,8 +488,7 @@ render_key_counters(struct mg_buf *out, const struct merged *m, size_t nm)
 }
 
 void
-mg_stats_render(struct mg_stats_registry *reg, struct mg_health_registry *health,
-                struct mg_buf *out)
+mg_stats_render(struct mg_stats_registry *reg, struct mg_buf *out)
 {
     struct merged *m;
     size_t nm;
@@ -540,7 +510,6 @@ mg_stats_render(struct mg_stats_registry *reg, struct mg_health_registry *health
     mg_buf_printf(out, "# HELP modelgate_inflight_requests Requests being handled now.\n"
                        "# TYPE modelgate_inflight_requests gauge\nmodelgate_inflight_requests %d\n",
                   inflight);
-    render_health(health, out);
     mg_buf_printf(out, "# HELP modelgate_config_reloads_total SIGHUP reloads, by result.\n"
                        "# TYPE modelgate_config_reloads_total counter\n"
                        "modelgate_config_reloads_total{result=\"ok\"} %llu\n"

@@ -10,7 +10,7 @@
 
 #include <curl/curl.h>
 
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_hdr.h"
 #include "mg_req.h"
 #include "mg_schema.h"

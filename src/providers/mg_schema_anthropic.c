@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "mg_anthropic.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_json.h"
 #include "mg_relay.h"
 #include "mg_req.h"

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_json.h"
 #include "mg_schema.h"
 #include "mg_yaml.h"

@@ -24,7 +24,7 @@
 #include <curl/curl.h>
 
 #include "mg_bedrock.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_evstream.h"
 #include "mg_hdr.h"
 #include "mg_json.h"

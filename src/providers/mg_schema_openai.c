@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_hdr.h"
 #include "mg_json.h"
 #include "mg_relay.h"

@@ -11,7 +11,7 @@
 #include <event2/event.h>
 
 #include "mg_attempt.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_failover.h"
 #include "mg_log.h"
 

@@ -2,6 +2,7 @@
  * mg_balancer — priority tiers, weighted random order inside a tier.
  */
 #include "mg_balancer.h"
+#include "mg_util.h"
 
 size_t
 mg_balancer_rank(const struct mg_rule *rule, uint64_t *rng, size_t *idx)

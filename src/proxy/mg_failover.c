@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "mg_outcome.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_failover.h"
 
 /*

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mg_health.h"
+#include "mg_stats.h"
 #include "mg_util.h"
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_LONG_LOCK_FREE == 2,
@@ -364,4 +365,33 @@ mg_health_foreach(struct mg_health_registry *reg, void (*fn)(struct mg_health *s
         fn(st, arg);
     }
     pthread_mutex_unlock(&reg->lock);
+}
+
+/* ---- metrics ---- */
+
+static void
+health_up(struct mg_health *st, void *arg)
+{
+    mg_buf_adds(arg, "modelgate_backend_up{");
+    mg_stats_label(arg, "backend", mg_health_name(st), 0);
+    mg_buf_printf(arg, "} %d\n", mg_health_up(st));
+}
+
+static void
+health_cooldowns(struct mg_health *st, void *arg)
+{
+    mg_buf_adds(arg, "modelgate_backend_cooldowns_total{");
+    mg_stats_label(arg, "backend", mg_health_name(st), 0);
+    mg_buf_printf(arg, "} %llu\n", (unsigned long long)mg_health_cooldowns(st));
+}
+
+void
+mg_health_render(struct mg_health_registry *health, struct mg_buf *out)
+{
+    mg_buf_adds(out, "# HELP modelgate_backend_up 1 while a backend is not cooling down.\n"
+                     "# TYPE modelgate_backend_up gauge\n");
+    mg_health_foreach(health, health_up, out);
+    mg_buf_adds(out, "# HELP modelgate_backend_cooldowns_total Cooldowns a backend entered.\n"
+                     "# TYPE modelgate_backend_cooldowns_total counter\n");
+    mg_health_foreach(health, health_cooldowns, out);
 }

@@ -26,7 +26,7 @@
 #include "mg_attempt.h"
 #include "mg_auth.h"
 #include "mg_balancer.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_conn.h"
 #include "mg_failover.h"
 #include "mg_hdr.h"

@@ -16,7 +16,7 @@
 #include "mg_attempt.h"
 #include "mg_auth.h"
 #include "mg_balancer.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_conn.h"
 #include "mg_failover.h"
 #include "mg_hdr.h"
@@ -199,7 +199,7 @@ mg_proxy_reply_error(struct preq *p, int status, const char *code, const char *p
     mg_proxy_account(p, status, NULL, 0);
     mg_proxy_detach_client(p);
     overhead_header(p);
-    mg_reply_key_headers(p->req, p->key);
+    mg_admit_key_headers(p->req, p->key);
     mg_reply_error(p->req, status, code, param, "%s", msg);
     mg_proxy_release(p);
 }

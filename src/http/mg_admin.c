@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mg_admin.h"
+#include "mg_health.h"
 #include "mg_reply.h"
 #include "mg_req.h"
 #include "mg_runtime.h"
@@ -35,7 +36,8 @@ mg_admin_handle(struct mg_req *req, const char *path, struct mg_runtime *rt)
         return 200;
     }
     mg_buf_init(&out, 64u * 1024 * 1024);
-    mg_stats_render(rt->stats, rt->health, &out);
+    mg_stats_render(rt->stats, &out);
+    mg_health_render(rt->health, &out);
     mg_reply_body(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data ? out.data : "",
                   out.len);
     mg_buf_deinit(&out);

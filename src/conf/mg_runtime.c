@@ -6,7 +6,7 @@
 
 #include "mg_auth.h"
 #include "mg_catalog.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_health.h"
 #include "mg_limit.h"
 #include "mg_runtime.h"

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "mg_access.h"
+#include "mg_conf.h"
 #include "mg_http.h"
 #include "mg_log.h"
 #include "mg_conn.h"

@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "mg_auth.h"
-#include "mg_conf.h"
+#include "mg_catalog.h"
+#include "mg_conf_types.h"
 #include "mg_models.h"
 #include "mg_reply.h"
 

@@ -13,7 +13,7 @@
 #include "mg_admit.h"
 #include "mg_api.h"
 #include "mg_auth.h"
-#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_conn.h"
 #include "mg_front.h"
 #include "mg_http.h"

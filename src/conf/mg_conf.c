@@ -206,6 +206,7 @@ conf_defaults(const char *path)
     struct mg_conf *conf = mg_calloc(1, sizeof(*conf));
 
     atomic_init(&conf->refs, 1);
+    conf->destroy = conf_free;
     conf->path = mg_strdup(path);
     conf->listen = mg_strdup("127.0.0.1:8080");
     conf->max_body_size = 16u * 1024 * 1024;
@@ -320,22 +321,3 @@ mg_conf_load(const char *path, const struct mg_catalog_seen *seen, struct mg_buf
     }
     return conf;
 }
-
-struct mg_conf *
-mg_conf_ref(struct mg_conf *conf)
-{
-    atomic_fetch_add_explicit(&conf->refs, 1, memory_order_relaxed);
-    return conf;
-}
-
-void
-mg_conf_unref(struct mg_conf *conf)
-{
-    if (conf == NULL) {
-        return;
-    }
-    if (atomic_fetch_sub_explicit(&conf->refs, 1, memory_order_acq_rel) == 1) {
-        conf_free(conf);
-    }
-}
-

@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "mg_api.h"
+#include "mg_api_types.h"
 #include "mg_usage.h"
 #include "mg_util.h"
 

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "mg_admit.h"
-#include "mg_api.h"
 #include "mg_auth.h"
 #include "mg_conf_types.h"
 #include "mg_limit.h"
@@ -119,7 +118,7 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
     out->path = req->path;
     out->upath = req->path + strlen("/v1");
     out->query = req->query;
-    out->api = req->api != NULL ? req->api : mg_api_route(req->path);
+    out->api = req->api;
     out->key = req->key;
     out->rule = -1;
     out->body = req->body;

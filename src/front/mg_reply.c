@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "mg_access.h"
-#include "mg_api.h"
+#include "mg_api_types.h"
 #include "mg_reply.h"
 #include "mg_req.h"
 #include "mg_stats.h"
@@ -45,10 +45,8 @@ void
 mg_reply_error_body(struct mg_buf *out, struct mg_req *req, int status, const char *code,
                     const char *param, const char *msg)
 {
-    /* a request refused before its head was dispatched has no API yet: its path says */
-    const struct mg_api *api = req->api != NULL ? req->api : mg_api_route(req->path);
-
-    api->error_body(out, status, code, param, msg);
+    /* the dispatcher chose the API on the head, or on a refusal before it */
+    req->api->error_body(out, status, code, param, msg);
 }
 
 static void

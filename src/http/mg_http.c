@@ -66,6 +66,9 @@ on_refuse(void *owner, struct mg_req *req, int status, const char *code, const c
 {
     struct mg_refusal ref;
 
+    if (req->api == NULL) {   /* refused before its head was dispatched: its path says */
+        req->api = mg_api_route(req->path);
+    }
     mg_refusal_set(&ref, status, code, NULL, "%s", message);
     refused(owner, req, &ref, NULL);
 }

@@ -20,8 +20,10 @@
 /* The API of a client's path ("/v1/chat/completions"); never NULL (OpenAI's other paths). */
 const struct mg_api *mg_api_route(const char *path);
 
-/* 1 when api is served by schema id (enum mg_schema_id). */
-int mg_api_serves(const struct mg_api *api, int schema);
+struct mg_backend;
+
+/* How backend b serves api: MG_API_NATIVE, MG_API_HUB, or 0 (not at all: the entry is left out). */
+int mg_api_mode(const struct mg_api *api, const struct mg_backend *b);
 
 /* ---- what the OpenAI-shaped APIs share (mg_api.c) ---- */
 

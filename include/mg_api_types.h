@@ -7,8 +7,11 @@
 #define MG_API_TYPES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct mg_buf;
+struct mg_chatreq_err;
+struct mg_relay;
 
 /* One event of an event stream, as the commit gate reads it. */
 struct mg_api_event {
@@ -56,6 +59,50 @@ struct mg_api {
     const char *(*stream_end)(int finished, int done, const char **tail);
     /* Appends the one event that ends a committed stream which broke (why: the message). */
     void (*error_event)(struct mg_buf *out, const char *why);
+    /* The API's own bit (MG_API_BIT_*) when a backend's config may change how it is served. */
+    unsigned bit;
+    /* Chat completions carries it to a backend that does not speak it (NULL: native only). */
+    const struct mg_hub *hub;
+};
+
+/* The bits of the APIs whose serving a backend's config may change (mg_backend.api_*). */
+#define MG_API_BIT_RESPONSES 1u
+#define MG_API_BIT_MESSAGES  2u
+
+/* How a backend serves a client API (mg_api_mode). */
+#define MG_API_NATIVE 1   /* the request goes as the client sent it */
+#define MG_API_HUB    2   /* translated to chat completions and back */
+
+/* What one attempt's chat request depends on: its backend and its rule. */
+struct mg_hub_opts {
+    const char *model;             /* the model the chat body names */
+    const char *max_tokens_param;  /* "max_tokens" or "max_completion_tokens" */
+    int         include_usage;     /* a stream asks for its usage chunk */
+    int         hosted_refuse;     /* the rule's hosted_tools: refuse (else such tools drop) */
+};
+
+/*
+ * The chat hub of a client API: its request read once (a context per request), the chat body of
+ * each attempt, and the stage that turns the chat answer (plain or stream) into the API's.
+ */
+struct mg_hub {
+    /* The request read once; NULL with e filled when it is wrong for any backend (400). */
+    void *(*open)(const char *body, size_t len, int64_t now, uint64_t *rng,
+                  struct mg_chatreq_err *e);
+    void  (*close)(void *ctx);
+    /*
+     * One attempt's chat body into out; dropped gets the hosted tools left out (a comma list).
+     * MG_OK, or mg_chatreq's codes with e filled (EUNSUPPORTED leaves the entry out).
+     */
+    int   (*request)(void *ctx, const struct mg_hub_opts *o, struct mg_buf *out,
+                     struct mg_buf *dropped, struct mg_chatreq_err *e);
+    /*
+     * Adds the API's stage at the end of r's chain (mg_relay_add_client): the chat answer in,
+     * the API's answer out, and the API's error events when the stream breaks after the commit.
+     */
+    void  (*relay)(void *ctx, struct mg_relay *r);
+    /* A backend's error body in OpenAI's shape into the API's, 1 when it wrote out. */
+    int   (*error_body)(void *ctx, int status, const char *body, size_t len, struct mg_buf *out);
 };
 
 #endif

@@ -57,6 +57,12 @@ struct mg_backend {
     struct mg_timeouts timeouts;   /* the global defaults with this backend's overrides */
     struct mg_health_conf health;  /* likewise, key by key */
     struct mg_health  *state;      /* passive health, by name, outside the snapshot */
+    /* client APIs (MG_API_BIT_*) served otherwise than the schema does, set by the schema's
+     * keys (responses: translate, messages: native) */
+    unsigned           api_native; /* passed as sent though the schema would translate */
+    unsigned           api_hub;    /* translated through chat though the schema speaks it */
+    const char        *max_tokens_param;   /* the limit's name in chat bodies the gateway
+                                            * builds (a schema's key, or "max_tokens") */
 };
 
 struct mg_rule_backend {
@@ -77,6 +83,7 @@ struct mg_rule {
     int                     retries;    /* moves to other entries after the first (resolved) */
     int                     retries_set;/* the file says retries: else ranked entries - 1 */
     int                     retry_same; /* one same-backend retry on 5xx/reset/short Retry-After */
+    int                     hosted_refuse; /* hosted_tools: refuse (else hosted tools drop) */
     int64_t                 retry_after_max_ms;   /* longest Retry-After waited out */
     struct mg_rule_backend *backends;
     size_t                  nbackends;

@@ -187,6 +187,29 @@ int mg_schema_openai_body(const struct mg_client_req *rq, const struct mg_rule_b
 void mg_schema_openai_relay(struct mg_relay *r, const struct mg_client_req *rq,
                             const struct mg_upreq *up, const struct mg_resp_head *h);
 
+/*
+ * The keys the OpenAI-shaped schemas (openai, azure) share: how they serve the client APIs that
+ * chat completions can carry. Rows for a schema's keys table (MG_SCHEMA_API_KEYS), checked in its
+ * conf_check (mg_schema_apis_check), freed with its conf.
+ */
+struct mg_schema_apis {
+    char *responses;          /* native | translate */
+    char *messages;           /* translate | native (openai only) */
+    char *max_tokens_param;   /* max_tokens | max_completion_tokens */
+};
+#define MG_SCHEMA_API_KEYS(type, field)                                                      \
+    {"responses", mg_yaml_set_nonempty_line, offsetof(type, field.responses)},               \
+    {"max_tokens_param", mg_yaml_set_nonempty_line, offsetof(type, field.max_tokens_param)}
+#define MG_SCHEMA_API_KEY_MESSAGES(type, field)                                              \
+    {"messages", mg_yaml_set_nonempty_line, offsetof(type, field.messages)}
+/*
+ * Checks the values and sets what the proxy reads in b (api_native, api_hub,
+ * max_tokens_param, which defaults to max_default).
+ */
+void mg_schema_apis_check(struct mg_yaml *y, const struct yaml_node_s *node, struct mg_backend *b,
+                          const struct mg_schema_apis *a, const char *max_default);
+void mg_schema_apis_deinit(struct mg_schema_apis *a);
+
 /* The schemas' operations. */
 extern const struct mg_schema mg_schema_openai;
 extern const struct mg_schema mg_schema_azure;

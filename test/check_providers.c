@@ -551,9 +551,10 @@ START_TEST(azure_builds_deployment_url)
     ck_assert_str_eq(up.url.data, "https://r.openai.azure.com/openai/deployments/my%20dep/"
                      "embeddings?api-version=2024-10-21");
     ck_assert_ptr_nonnull(strstr(up.body, "\"my dep\""));   /* the override, as for openai */
-    ck_assert(!mg_api_serves(api_of("/messages"), MG_SCHEMA_AZURE));
-    ck_assert(!mg_api_serves(api_of("/messages/count_tokens"), MG_SCHEMA_AZURE));
-    ck_assert(mg_api_serves(api_of("/audio/speech"), MG_SCHEMA_AZURE));
+    /* Messages reaches azure through the chat hub only; count_tokens not at all */
+    ck_assert_int_ne(mg_api_mode(api_of("/messages"), &conf->backends[0]), MG_API_NATIVE);
+    ck_assert_int_eq(mg_api_mode(api_of("/messages/count_tokens"), &conf->backends[0]), 0);
+    ck_assert_int_eq(mg_api_mode(api_of("/audio/speech"), &conf->backends[0]), MG_API_NATIVE);
     mg_upreq_deinit(&up);
     mg_headers_clear(h);
     mg_conf_unref(conf);
@@ -682,8 +683,9 @@ START_TEST(anthropic_builds_messages_request)
     ck_assert_str_eq(find_line(mg_schema_header_list(&up), "anthropic-beta"), "anthropic-beta: b1");
     ck_assert_str_eq(find_line(mg_schema_header_list(&up), "x-api-key"), "x-api-key: k2");
     ck_assert(up.body == c.rq.body);   /* byte for byte: no copy */
-    ck_assert(!mg_api_serves(api_of("/embeddings"), MG_SCHEMA_ANTHROPIC));
-    ck_assert(mg_api_serves(api_of("/messages/count_tokens"), MG_SCHEMA_ANTHROPIC));
+    ck_assert_int_eq(mg_api_mode(api_of("/embeddings"), &conf->backends[0]), 0);
+    ck_assert_int_eq(mg_api_mode(api_of("/messages/count_tokens"), &conf->backends[0]),
+                     MG_API_NATIVE);
     mg_upreq_deinit(&up);
     mg_headers_clear(&c.headers);
     mg_conf_unref(conf);
@@ -727,8 +729,8 @@ START_TEST(bedrock_builds_signed_request)
     ck_assert_ptr_nonnull(strstr(auth, "Credential=AKID/"));
     ck_assert_ptr_nonnull(strstr(auth, "/us-west-2/bedrock/aws4_request, SignedHeaders="
                                  "content-type;host;x-amz-date;x-amz-security-token, "));
-    ck_assert(!mg_api_serves(api_of("/messages"), MG_SCHEMA_BEDROCK));
-    ck_assert(!mg_api_serves(api_of("/embeddings"), MG_SCHEMA_BEDROCK));
+    ck_assert_int_ne(mg_api_mode(api_of("/messages"), &conf->backends[0]), MG_API_NATIVE);
+    ck_assert_int_eq(mg_api_mode(api_of("/embeddings"), &conf->backends[0]), 0);
     mg_upreq_deinit(&up);
     mg_headers_clear(&c.headers);
     mg_conf_unref(conf);

@@ -734,6 +734,15 @@ START_TEST(stream_errors_before_and_after_commit)
 END_TEST
 
 /* The client API is chosen once from the path: its error shape and the schemas that serve it. */
+/* 1 when a backend of schema (its config saying nothing more) serves api, natively or not. */
+static int
+serves(const struct mg_api *api, int schema)
+{
+    struct mg_backend b = {.schema = schema};
+
+    return mg_api_mode(api, &b) != 0;
+}
+
 START_TEST(client_api_route_table)
 {
     static const struct {
@@ -761,16 +770,16 @@ START_TEST(client_api_route_table)
                       mg_api_route(t[i].path)->name);
     }
     /* which schemas serve each API (the others are left out when entries are ranked) */
-    ck_assert(mg_api_serves(&mg_api_chat, MG_SCHEMA_BEDROCK));
-    ck_assert(mg_api_serves(&mg_api_chat, MG_SCHEMA_ANTHROPIC));
-    ck_assert(!mg_api_serves(&mg_api_completions, MG_SCHEMA_ANTHROPIC));
-    ck_assert(!mg_api_serves(&mg_api_completions, MG_SCHEMA_BEDROCK));
-    ck_assert(mg_api_serves(&mg_api_messages, MG_SCHEMA_OPENAI));
-    ck_assert(!mg_api_serves(&mg_api_messages, MG_SCHEMA_AZURE));
-    ck_assert(!mg_api_serves(&mg_api_messages_other, MG_SCHEMA_ANTHROPIC));
-    ck_assert(mg_api_serves(&mg_api_openai, MG_SCHEMA_AZURE));
-    ck_assert(!mg_api_serves(&mg_api_openai, MG_SCHEMA_BEDROCK));
-    ck_assert(!mg_api_serves(&mg_api_openai, -1));
+    ck_assert(serves(&mg_api_chat, MG_SCHEMA_BEDROCK));
+    ck_assert(serves(&mg_api_chat, MG_SCHEMA_ANTHROPIC));
+    ck_assert(!serves(&mg_api_completions, MG_SCHEMA_ANTHROPIC));
+    ck_assert(!serves(&mg_api_completions, MG_SCHEMA_BEDROCK));
+    ck_assert(serves(&mg_api_messages, MG_SCHEMA_OPENAI));
+    ck_assert(!serves(&mg_api_messages, MG_SCHEMA_AZURE));
+    ck_assert(!serves(&mg_api_messages_other, MG_SCHEMA_ANTHROPIC));
+    ck_assert(serves(&mg_api_openai, MG_SCHEMA_AZURE));
+    ck_assert(!serves(&mg_api_openai, MG_SCHEMA_BEDROCK));
+    ck_assert(!serves(&mg_api_openai, -1));
     /* the gateway's own errors: Anthropic's shape on /v1/messages and below, else OpenAI's */
     mg_buf_init(&b, 4096);
     mg_api_route("/v1/messages/count_tokens")->error_body(&b, 404, "model_not_found", "model",

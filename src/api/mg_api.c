@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mg_api.h"
+#include "mg_conf_types.h"
 #include "mg_json.h"
 #include "mg_util.h"
 
@@ -41,9 +42,18 @@ mg_api_route(const char *path)
 }
 
 int
-mg_api_serves(const struct mg_api *api, int schema)
+mg_api_mode(const struct mg_api *api, const struct mg_backend *b)
 {
-    return schema >= 0 && schema < 32 && (api->schemas & MG_API_SCHEMA(schema)) != 0;
+    int schema = b->schema;
+
+    if ((b->api_native & api->bit) != 0) {
+        return MG_API_NATIVE;
+    }
+    if ((b->api_hub & api->bit) == 0 && schema >= 0 && schema < 32
+        && (api->schemas & MG_API_SCHEMA(schema)) != 0) {
+        return MG_API_NATIVE;
+    }
+    return api->hub != NULL ? MG_API_HUB : 0;
 }
 
 /* ---- OpenAI's shapes ------------------------------------------------------------------------ */

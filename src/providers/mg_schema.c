@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "mg_api_types.h"
 #include "mg_conf_types.h"
 #include "mg_hdr.h"
 #include "mg_req.h"
@@ -329,4 +330,44 @@ mg_schema_refuse(struct mg_upreq *up, int rc, const char *param, const char *fmt
     va_end(ap);
     snprintf(up->param, sizeof(up->param), "%s", param != NULL ? param : "");
     return rc;
+}
+
+/* ---- the client APIs of the OpenAI-shaped schemas ---- */
+
+static int
+one_of(struct mg_yaml *y, const yaml_node_t *node, const struct mg_backend *b, const char *key,
+       const char *v, const char *a, const char *c)
+{
+    if (v == NULL) {
+        return 0;
+    }
+    if (strcmp(v, a) != 0 && strcmp(v, c) != 0) {
+        mg_yaml_error(y, node, "backend \"%s\": \"%s\" must be %s or %s, not \"%s\"",
+                      b->name ? b->name : "?", key, a, c, v);
+        return 0;
+    }
+    return strcmp(v, c) == 0;
+}
+
+void
+mg_schema_apis_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend *b,
+                     const struct mg_schema_apis *a, const char *max_default)
+{
+    if (one_of(y, node, b, "responses", a->responses, "native", "translate")) {
+        b->api_hub |= MG_API_BIT_RESPONSES;
+    }
+    if (one_of(y, node, b, "messages", a->messages, "translate", "native")) {
+        b->api_native |= MG_API_BIT_MESSAGES;
+    }
+    one_of(y, node, b, "max_tokens_param", a->max_tokens_param, "max_tokens",
+           "max_completion_tokens");
+    b->max_tokens_param = a->max_tokens_param != NULL ? a->max_tokens_param : max_default;
+}
+
+void
+mg_schema_apis_deinit(struct mg_schema_apis *a)
+{
+    free(a->responses);
+    free(a->messages);
+    free(a->max_tokens_param);
 }

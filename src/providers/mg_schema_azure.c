@@ -23,6 +23,7 @@
 /* A backend's azure keys (b->schema_conf). */
 struct azure_conf {
     char *api_version;   /* sent in the query string as it is: no control characters */
+    struct mg_schema_apis apis;
 };
 
 static int
@@ -55,6 +56,7 @@ azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
 
 static const struct mg_yaml_key azure_keys[] = {
     {"api_version", mg_yaml_set_nonempty_line, offsetof(struct azure_conf, api_version)},
+    MG_SCHEMA_API_KEYS(struct azure_conf, apis),
 };
 
 static void *
@@ -70,6 +72,7 @@ azure_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend *
     struct azure_conf *az = conf;
     const char *name = b->name ? b->name : "?";
 
+    mg_schema_apis_check(y, node, b, &az->apis, "max_completion_tokens");
     if (az->api_version == NULL) {
         mg_yaml_error(y, node, "backend \"%s\" (schema: azure) needs \"api_version\"", name);
     }
@@ -87,6 +90,7 @@ azure_conf_free(void *conf)
 
     if (az != NULL) {
         free(az->api_version);
+        mg_schema_apis_deinit(&az->apis);
         free(az);
     }
 }

@@ -6,7 +6,9 @@
  * each, from offsets the admission scan recorded; the body is never parsed again). The extra
  * usage is then hidden again from the client by the relay's usage stripper.
  */
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mg_conf_types.h"
@@ -87,11 +89,40 @@ mg_schema_pass_error(const struct mg_client_req *rq, const struct mg_resp_head *
     return 0;   /* already the shape the client speaks */
 }
 
-/* ---- configuration: no keys of its own; the key goes as a bearer token ---- */
+/* ---- configuration: how it serves Responses and Messages; the key goes as a bearer token ---- */
+
+struct openai_conf {
+    struct mg_schema_apis apis;
+};
+
+static const struct mg_yaml_key openai_keys[] = {
+    MG_SCHEMA_API_KEYS(struct openai_conf, apis),
+    MG_SCHEMA_API_KEY_MESSAGES(struct openai_conf, apis),
+};
+
+static void *
+openai_conf_create(void)
+{
+    return mg_calloc(1, sizeof(struct openai_conf));
+}
+
+static void
+openai_conf_free(void *conf)
+{
+    struct openai_conf *oc = conf;
+
+    if (oc != NULL) {
+        mg_schema_apis_deinit(&oc->apis);
+        free(oc);
+    }
+}
 
 static void
 openai_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend *b, void *conf)
 {
+    struct openai_conf *oc = conf;
+
+    mg_schema_apis_check(y, node, b, &oc->apis, "max_tokens");
     if (b->api_key != NULL && b->api_key[0] != '\0') {
         size_t n = strlen(b->api_key) + sizeof("Authorization: Bearer ");
         b->auth_header = mg_malloc(n);
@@ -105,5 +136,9 @@ const struct mg_schema mg_schema_openai = {
     .classify = mg_schema_classify_status,
     .relay = mg_schema_openai_relay,
     .error_body = mg_schema_pass_error,
+    .keys = openai_keys,
+    .nkeys = MG_ARRAY_LEN(openai_keys),
+    .conf_create = openai_conf_create,
     .conf_check = openai_conf_check,
+    .conf_free = openai_conf_free,
 };

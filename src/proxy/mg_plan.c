@@ -22,7 +22,7 @@ mg_plan_init(struct mg_plan *pl, const struct mg_conf *conf, const struct mg_rul
     pl->nranked = mg_balancer_rank(rule, rng, pl->ranked);
     for (i = k = 0; i < pl->nranked; i++) {   /* schemas that do not serve the API are left out */
         const struct mg_backend *b = &conf->backends[rule->backends[pl->ranked[i]].backend];
-        if (mg_api_serves(api, b->schema)) {
+        if (mg_api_mode(api, b) != 0) {
             pl->ranked[k++] = pl->ranked[i];
         }
     }

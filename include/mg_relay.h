@@ -79,6 +79,11 @@ struct mg_relay {
     void              *xstate;      /* freed with xfree when the answer is forgotten */
     void             (*xfree)(void *xstate);
     const char        *content_type;
+    /* the client API's stage when chat carries it (the hub): the last before the client; a
+     * plain answer commits there, at its end, once translated; client_fail writes the API's
+     * error events when the stream breaks after the commit */
+    struct mg_stage   *client;
+    void             (*client_fail)(struct mg_stage *s, const char *why);
 };
 
 /*
@@ -98,6 +103,16 @@ void mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api);
 /* Adds stage s at the end of the chain, just before the client. */
 void mg_relay_add(struct mg_relay *r, struct mg_stage *s);
 
+/*
+ * Adds the client API's stage (the chat hub's translation) at the end of the chain: it receives
+ * chat events after the gate (which reads chat's rules) or a whole plain chat answer, which then
+ * commits only when the stage calls mg_relay_commit(). fail writes the API's own error events
+ * in place of chat's after the commit.
+ */
+void mg_relay_add_client(struct mg_relay *r, struct mg_stage *s,
+                         void (*fail)(struct mg_stage *s, const char *why));
+/* The client stage's plain answer commits now (its head is sent); a no-op once committed. */
+void mg_relay_commit(struct mg_relay *r);
 /* Feeds n bytes of the answer's body into the chain. */
 void mg_relay_write(struct mg_relay *r, const char *p, size_t n);
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -26,6 +27,7 @@
 #include "mg_attempt.h"
 #include "mg_auth.h"
 #include "mg_balancer.h"
+#include "mg_chatreq.h"
 #include "mg_conf_types.h"
 #include "mg_conn.h"
 #include "mg_failover.h"
@@ -101,8 +103,16 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
     struct preq *p = owner;
     int64_t t = mg_now_us();
 
-    mg_relay_reset(&p->relay, a->head.sse, p->api);
-    a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
+    if (p->via_hub) {   /* the gate reads chat's rules; the API's stage comes last */
+        mg_relay_reset(&p->relay, a->head.sse, &mg_api_chat);
+        a->schema->relay(&p->relay, &p->hub_client, &a->up, &a->head);
+        if (a->head.status >= 200 && a->head.status <= 299) {
+            p->api->hub->relay(p->hub, &p->relay);
+        }
+    } else {
+        mg_relay_reset(&p->relay, a->head.sse, p->api);
+        a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
+    }
     p->overhead += mg_now_us() - t;
 }
 
@@ -153,6 +163,7 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         l->status = a->head.status;
         l->backend = a->backend;
         l->schema = a->schema;
+        l->via_hub = p->via_hub;
         l->timeout = 0;
         return;
     }
@@ -226,8 +237,8 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
         }
         return;
     case MG_OUTCOME_FINAL: {
-        struct last_answer l = {1, a->head.status, a->head, a->held, a->backend, a->schema, 0, 0,
-                                ""};
+        struct last_answer l = {1, a->head.status, a->head, a->held, a->backend, a->schema, 0,
+                                p->via_hub, 0, ""};
         mg_stats_attempt(p->w->stats, a->backend->name, "ok");
         /* frees the attempt (and so the buffers l shares with it) last */
         mg_proxy_reply_held(p, &l);
@@ -245,6 +256,50 @@ static const struct mg_attempt_ops attempt_ops = {
     .end = on_end,
 };
 
+/*
+ * An attempt through the chat hub: the client's request read once (the first time), this
+ * backend's chat body made from it, and the schema's build from that chat request.
+ */
+static int
+hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backend *e)
+{
+    const struct mg_hub *hub = p->api->hub;
+    struct mg_chatreq_err err = {"", ""};
+    struct mg_hub_opts o;
+    int rc;
+
+    if (p->hub == NULL) {
+        p->hub = hub->open(p->client.body, p->client.body_len, (int64_t)time(NULL), &p->w->rng,
+                           &err);
+        if (p->hub == NULL) {
+            return mg_schema_refuse(&p->at.up, MG_SCHEMA_EINVAL, err.param[0] ? err.param : NULL,
+                                    "%s", err.message);
+        }
+    }
+    o.model = p->model;   /* the schema applies the entry's override, as for chat */
+    o.max_tokens_param = b->max_tokens_param != NULL ? b->max_tokens_param : "max_tokens";
+    o.include_usage = 1;  /* the API's answer always carries usage */
+    o.hosted_refuse = p->rule->hosted_refuse;
+    mg_buf_reset(&p->hub_body);
+    mg_buf_reset(&p->dropped);
+    rc = hub->request(p->hub, &o, &p->hub_body, &p->dropped, &err);
+    if (rc == MG_CHATREQ_EINVAL || rc == MG_CHATREQ_EUNSUPPORTED) {
+        return mg_schema_refuse(&p->at.up, rc, err.param[0] ? err.param : NULL, "%s",
+                                err.message);
+    }
+    if (rc != MG_OK || mg_json_scan_request(p->hub_body.data, p->hub_body.len, p->hub_model,
+                                            sizeof(p->hub_model), &p->hub_jr) != MG_OK) {
+        return MG_ERR;
+    }
+    p->hub_client = p->client;
+    p->hub_client.upath = "/chat/completions";
+    p->hub_client.body = p->hub_body.data;
+    p->hub_client.body_len = p->hub_body.len;
+    p->hub_client.jr = &p->hub_jr;
+    p->hub_client.has_ctype = 0;   /* the body is JSON whatever the client's was */
+    return p->at.schema->build(&p->hub_client, b, e, &p->at.up);
+}
+
 /* Starts an attempt on the current entry; one that cannot even start counts as a failure. */
 static void
 start_attempt(struct preq *p)
@@ -258,7 +313,8 @@ start_attempt(struct preq *p)
         e = mg_plan_entry(&p->plan);
         b = &p->conf->backends[e->backend];
         mg_attempt_reset(&p->at, b, e);
-        rc = p->at.schema->build(&p->client, b, e, &p->at.up);
+        p->via_hub = mg_api_mode(p->api, b) == MG_API_HUB;
+        rc = p->via_hub ? hub_build(p, b, e) : p->at.schema->build(&p->client, b, e, &p->at.up);
         if (rc == MG_SCHEMA_EINVAL) {
             mg_proxy_reply_error(p, 400, "invalid_value",
                                  p->at.up.param[0] ? p->at.up.param : NULL, p->at.up.why);
@@ -344,6 +400,9 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     mg_relay_init(&p->relay, mg_wire_emit, &p->wire, on_commit, p);
     mg_head_init(&p->last.head);
     mg_buf_init(&p->last.body, MG_HELD_BODY_MAX);
+    /* a chat body the hub makes may be larger than the client's (tools spelled out) */
+    mg_buf_init(&p->hub_body, 2 * (size_t)conf->max_body_size + 64 * 1024);
+    mg_buf_init(&p->dropped, 1024);
     event_assign(&p->resume, w->base, -1, 0, on_resume, p);
     evtimer_assign(&p->retry, w->base, on_retry, p);
     mg_conn_watch(req->conn, on_gone, on_drained, p);

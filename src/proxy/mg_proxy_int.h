@@ -10,6 +10,7 @@
 #include <event2/event_struct.h>
 
 #include "mg_admit.h"
+#include "mg_api.h"
 #include "mg_attempt.h"
 #include "mg_head.h"
 #include "mg_json.h"
@@ -34,6 +35,7 @@ struct last_answer {
     const struct mg_backend *backend;
     const struct mg_schema  *schema;
     int                      cut;          /* its body did not arrive whole */
+    int                      via_hub;      /* it answered a chat request the hub made */
     int                      timeout;      /* the last failure was a timeout */
     char                     error[256];   /* "backend: short reason", fit for a client */
 };
@@ -51,6 +53,14 @@ struct preq {
     char                     *query;
     struct mg_json_req        jr;
     struct mg_client_req      client;      /* what schemas build attempts from */
+    /* the chat hub, when the client's API reaches a backend through chat (mg_api.hub) */
+    void                     *hub;         /* its context, opened by the first such attempt */
+    int                       via_hub;     /* the current attempt goes through it */
+    struct mg_client_req      hub_client;  /* the chat request that attempt is built from */
+    struct mg_json_req        hub_jr;
+    char                      hub_model[MG_MODEL_MAX];
+    struct mg_buf             hub_body;    /* its chat body */
+    struct mg_buf             dropped;     /* hosted tools it left out (a comma list) */
     char                      model[MG_MODEL_MAX];
     char                      request_id[REQ_ID_MAX + 1];
     const struct mg_api      *api;         /* the client's API (mg_api) */

@@ -46,6 +46,11 @@ mg_proxy_release(struct preq *p)
     mg_relay_deinit(&p->relay);
     mg_head_deinit(&p->last.head);
     mg_buf_deinit(&p->last.body);
+    if (p->hub != NULL) {
+        p->api->hub->close(p->hub);
+    }
+    mg_buf_deinit(&p->hub_body);
+    mg_buf_deinit(&p->dropped);
     free(p->path);
     free(p->upath);
     free(p->query);
@@ -184,6 +189,9 @@ mg_proxy_answer_head(struct preq *p, const struct mg_resp_head *h, const struct 
         mg_wire_header(&p->wire, lh[i].name, lh[i].value);
     }
     mg_wire_header(&p->wire, "x-modelgate-backend", b->name);
+    if (p->via_hub && p->dropped.len > 0) {   /* the hosted tools a translated request left out */
+        mg_wire_header(&p->wire, "x-modelgate-dropped-tools", p->dropped.data);
+    }
     mg_wire_header(&p->wire, "x-request-id", p->request_id);
     if (p->conf->overhead_header) {
         snprintf(v, sizeof(v), "%lld", (long long)overhead_us(p));
@@ -219,6 +227,17 @@ mg_proxy_reply_held(struct preq *p, const struct last_answer *l)
         mg_buf_printf(&body, "{\"error\":{\"message\":\"Backend %s answered %ld and its answer "
                       "was cut short\",\"type\":\"server_error\",\"param\":null,"
                       "\"code\":\"upstream_unavailable\"}}\n", l->backend->name, l->status);
+    } else if (l->via_hub) {   /* the schema's error in chat's shape, then the API's */
+        struct mg_buf chat;
+        mg_buf_init(&chat, 4 * MG_HELD_BODY_MAX);
+        if (!l->schema->error_body(&p->hub_client, &l->head, l->body.data, l->body.len, &chat)) {
+            mg_buf_add(&chat, l->body.data ? l->body.data : "", l->body.len);
+        }
+        if (!p->api->hub->error_body(p->hub, (int)l->status, chat.data ? chat.data : "",
+                                     chat.len, &body)) {
+            mg_buf_add(&body, chat.data ? chat.data : "", chat.len);
+        }
+        mg_buf_deinit(&chat);
     } else if (!l->schema->error_body(&p->client, &l->head, l->body.data, l->body.len, &body)) {
         mg_buf_add(&body, l->body.data ? l->body.data : "", l->body.len);
     }

@@ -99,6 +99,8 @@ mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api)
     r->usage.input = -1;
     r->usage.output = -1;
     r->content_type = NULL;
+    r->client = NULL;
+    r->client_fail = NULL;
     drop_state(r);
     mg_sse_reset(&r->splitter);
     mg_buf_reset(&r->held);
@@ -173,6 +175,10 @@ mg_relay_fail(struct mg_relay *r, const char *why, size_t n)
         return 0;
     }
     r->cut = 1;
+    if (r->client_fail != NULL) {   /* the client's API writes its own error events */
+        r->client_fail(r->client, r->why);
+        return 1;
+    }
     mg_buf_init(&ev, 4096);
     r->api->error_event(&ev, r->why);
     r->emit(r->emit_arg, ev.data, ev.len);   /* straight to the client: nothing else follows */
@@ -373,7 +379,7 @@ gate_write(struct mg_stage *s, const char *p, size_t n, int whole)
         return;
     }
     if (!r->sse) {
-        if (!r->committed) {
+        if (!r->committed && r->client == NULL) {   /* else the client's stage commits */
             commit_now(s);
         }
         s->next->write(s->next, p, n, whole);
@@ -411,7 +417,7 @@ gate_end(struct mg_stage *s)
              * commit, the attempt fails over like a 502 (r->empty is for its outcome) */
             r->empty = 1;
             mg_relay_fail(r, "the backend ended the stream before any event", 46);
-        } else {
+        } else if (r->sse || r->client == NULL) {
             commit_now(s);   /* the backend ended its answer cleanly: it commits there */
         }
     }
@@ -425,6 +431,26 @@ gate_end(struct mg_stage *s)
         }
     }
     s->next->end(s->next);
+}
+
+void
+mg_relay_add_client(struct mg_relay *r, struct mg_stage *s,
+                    void (*fail)(struct mg_stage *s, const char *why))
+{
+    s->relay = r;
+    mg_relay_add(r, s);
+    r->client = s;
+    r->client_fail = fail;
+    r->keep_length = 0;   /* the client gets another body than the backend sent */
+}
+
+void
+mg_relay_commit(struct mg_relay *r)
+{
+    if (!r->committed) {
+        r->committed = 1;
+        r->commit(r->arg);
+    }
 }
 
 void

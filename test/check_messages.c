@@ -396,11 +396,11 @@ START_TEST(ctx_refusals)
 {
     static const char *const bad[] = {
         "", "{", "null", "42", "\"x\"", "{\"model\":1,\"max_tokens\":5,\"messages\":[]}",
-        "{\"max_tokens\":5,\"messages\":[]}", "{\"model\":\"m\",\"max_tokens\":-1,\"messages\":[]}",
+        "{\"max_tokens\":5,\"messages\":[]}",
+        "{\"model\":\"m\",\"max_tokens\":-1,\"messages\":[]}",
         "{\"model\":\"m\",\"max_tokens\":null,\"messages\":[]}",
         "{\"model\":\"m\",\"max_tokens\":5,\"messages\":{}}",
         "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[],\"stream\":\"yes\"}",
-        "{\"model\":\"m\",\"model\":\"n\",\"max_tokens\":5,\"messages\":[]}",
         "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[]} trailing",
     };
     struct mg_chatreq_err e;
@@ -543,14 +543,16 @@ START_TEST(malformed_messages)
         "[{\"role\":\"user\",\"content\":[5]}]", "[{\"role\":\"user\",\"content\":[{}]}]",
         "[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]",
         "[{\"role\":\"user\",\"content\":[{\"type\":\"image\"}]}]",
-        "[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":{\"type\":\"base64\"}}]}]",
+        "[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":"
+        "{\"type\":\"base64\"}}]}]",
         "[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\"}]}]",
         "[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t\","
         "\"content\":7}]}]",
         "[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\"}]}]",
         "[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"f\","
         "\"input\":[1]}]}]",
-        "[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t\"}]}]",
+        "[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_result\","
+        "\"tool_use_id\":\"t\"}]}]",
     };
     struct mg_msg_opts o = {"x", NULL, 0, 0};
     struct mg_chatreq_err e;
@@ -576,7 +578,8 @@ START_TEST(malformed_parameters)
 {
     static const char *const bad[][2] = {
         {"\"temperature\":\"hot\"", "temperature"}, {"\"top_p\":[]", "top_p"},
-        {"\"stop_sequences\":\"x\"", "stop_sequences"}, {"\"stop_sequences\":[1]", "stop_sequences"},
+        {"\"stop_sequences\":\"x\"", "stop_sequences"},
+        {"\"stop_sequences\":[1]", "stop_sequences"},
         {"\"tools\":{}", "tools"}, {"\"tool_choice\":{}", "tool_choice"},
         {"\"tool_choice\":{\"type\":\"tool\"}", "tool_choice"},
         {"\"output_config\":{\"format\":{\"type\":\"json_object\"}}", "output_config.format"},
@@ -661,8 +664,8 @@ START_TEST(error_types)
 }
 END_TEST
 
-#define CHUNK(delta, fin) "data: {\"choices\":[{\"index\":0,\"delta\":" delta ",\"finish_reason\":" \
-                          fin "}]}\n\n"
+#define CHUNK(delta, fin) \
+    "data: {\"choices\":[{\"index\":0,\"delta\":" delta ",\"finish_reason\":" fin "}]}\n\n"
 
 START_TEST(stream_state)
 {

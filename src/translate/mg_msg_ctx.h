@@ -23,6 +23,12 @@ struct mg_msg_ctx {
     struct mg_chatreq_err msg_err;
 };
 
+/*
+ * The chat messages of c (system first), built on the first call and kept with their outcome:
+ * MG_OK, or MG_CHATREQ_EINVAL / _EUNSUPPORTED / MG_ETOOBIG with e filled.
+ */
+int mg_msg_messages(struct mg_msg_ctx *c, struct mg_chatreq_err *e);
+
 /* A chat usage as read: each count -1 until reported. */
 struct mg_msg_usage {
     int64_t prompt;       /* prompt_tokens (cache reads and writes included) */

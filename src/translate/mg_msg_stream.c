@@ -162,8 +162,10 @@ tool_call(struct mg_msg_stream *s, json_t *tc, struct mg_buf *out)
 {
     json_t *fn = json_object_get(tc, "function"), *name = json_object_get(fn, "name");
     json_t *id = json_object_get(tc, "id"), *iv = json_object_get(tc, "index");
-    int64_t ix = json_is_integer(iv) ? (int64_t)json_integer_value(iv) : s->tool < 0 ? 0
-                 : s->tool;
+    int named = json_is_string(name) && json_string_length(name) > 0;
+    /* without an index (some OpenAI-compatible servers), a name starts the next call */
+    int64_t ix = json_is_integer(iv) ? (int64_t)json_integer_value(iv)
+                 : named || s->tool < 0 ? s->tool + 1 : s->tool;
     char gen[64];
     const char *idv;
     size_t idn;
@@ -175,7 +177,7 @@ tool_call(struct mg_msg_stream *s, json_t *tc, struct mg_buf *out)
     if (ix <= s->tool) {
         return fails(s, "the backend sent a fragment of a finished tool call");
     }
-    if (!json_is_string(name) || json_string_length(name) == 0) {
+    if (!named) {
         return fails(s, "the backend started a tool call without a name");
     }
     if (json_is_string(id) && json_string_length(id) > 0) {

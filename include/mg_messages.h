@@ -47,12 +47,13 @@ int mg_msg_ctx_stream(const struct mg_msg_ctx *c);
 /*
  * Appends the chat completions body for one attempt to out. dropped (may be NULL) gets the
  * comma-separated types of the Anthropic-defined tools left out (x-modelgate-dropped-tools; empty
- * when none; a non-empty mcp_servers counts as one, named "mcp"). MG_OK; MG_CHATREQ_EINVAL (a wrong request: 400 invalid_request_error) or
- * MG_CHATREQ_EUNSUPPORTED (valid, but not translatable: document, search_result, server-tool
- * blocks, file images, Anthropic-defined tools under hosted_refuse; the entry is left out, a
- * native anthropic entry may still serve; if none, 400 invalid_request_error) with e filled;
- * MG_ETOOBIG (out's cap or dropped's); MG_ERR (SHA-256 failed). Nothing is appended unless MG_OK. The messages are translated once
- * per request and kept for the next attempt.
+ * when none; a non-empty mcp_servers counts as one, named "mcp"). MG_OK; MG_CHATREQ_EINVAL (a
+ * wrong request: 400 invalid_request_error) or MG_CHATREQ_EUNSUPPORTED (valid, but not
+ * translatable: document, search_result, server-tool blocks, file images, Anthropic-defined
+ * tools under hosted_refuse; the entry is left out, a native anthropic entry may still serve; if
+ * none, 400 invalid_request_error) with e filled; MG_ETOOBIG (out's cap or dropped's); MG_ERR
+ * (SHA-256 failed). Nothing is appended unless MG_OK. The messages are translated once per
+ * request and kept for the next attempt.
  */
 int mg_msg_request(struct mg_msg_ctx *c, const struct mg_msg_opts *o, struct mg_buf *out,
                    struct mg_buf *dropped, struct mg_chatreq_err *e);

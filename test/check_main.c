@@ -9,6 +9,8 @@
 
 #include "mg_test.h"
 
+Suite *fakeai_suite(void);
+
 int
 main(void)
 {
@@ -59,6 +61,7 @@ main(void)
     srunner_add_suite(sr, h1_suite());
     srunner_add_suite(sr, lifecycle_suite());
     srunner_add_suite(sr, runtime_suite());
+    srunner_add_suite(sr, fakeai_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
     printf("Running every suite\n");

@@ -339,6 +339,7 @@ END_TEST
 START_TEST(responses_bad_requests)
 {
     struct mg_test_resp r;
+    json_t *j;
 
     assert_openai_400("{not json", NULL, NULL);
     assert_openai_400("[1]", NULL, NULL);
@@ -348,6 +349,10 @@ START_TEST(responses_bad_requests)
                       "previous_response_id", "previous_response_not_found");
     mg_test_http("GET", url("/v1/responses/resp_nope"), NULL, 0, NULL, &r);
     ck_assert_int_eq(r.status, 404);
+    j = mg_test_body_json(&r);
+    ck_assert_str_eq(str(j, "error.code"), "response_not_found");
+    ck_assert_str_eq(str(j, "error.message"), "Response with id 'resp_nope' not found.");
+    json_decref(j);
     mg_test_resp_free(&r);
     mg_test_http("GET", url("/v1/responses/resp_fake1/other"), NULL, 0, NULL, &r);
     ck_assert_int_eq(r.status, 404);
@@ -409,6 +414,45 @@ START_TEST(responses_faults)
     mg_test_http("POST", url("/v1/responses"), "{\"model\":\"m\",\"input\":\"x\"}", 25, plain_cut,
                  &r);
     ck_assert_int_ne(r.curl_rc, 0);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
+START_TEST(responses_on_azure_paths_and_stamped)
+{
+    static const char *const azure[] = {"api-key: k", NULL};
+    static const char *const stamp[] = {"x-fake-stamp: 1", NULL};
+    static const char body[] = "{\"model\":\"gpt-x\",\"input\":\"hi\"}";
+    static const char *const paths[] = {
+        "/openai/responses?api-version=2025-04-01-preview", "/openai/v1/responses",
+        "/openai/deployments/d1/responses?api-version=2025-04-01-preview",
+    };
+    struct mg_test_resp r;
+    struct events ev;
+    json_t *j;
+    char path[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        j = post_json(paths[i], body, azure, 200);
+        ck_assert_str_eq(str(j, "object"), "response");
+        snprintf(path, sizeof(path), "/openai/v1/responses/%s", str(j, "id"));
+        mg_test_http("GET", url(path), NULL, 0, NULL, &r);
+        ck_assert_int_eq(r.status, 200);
+        mg_test_resp_free(&r);
+        json_decref(j);
+    }
+    /* a deployment's name that only starts like it is no Responses path */
+    j = post_json("/openai/deployments/responses-1/chat/completions?api-version=1", body, azure,
+                  200);
+    ck_assert_str_eq(str(j, "object"), "chat.completion");
+    json_decref(j);
+
+    stream("{\"model\":\"gpt-x\",\"input\":\"hi\",\"stream\":true}", stamp, &ev, &r);
+    ck_assert_int_eq(ev.n, 11);
+    ck_assert(strncmp(str(ev.data[4], "delta"), "ts:", 3) == 0);
+    ck_assert(strncmp(str(ev.data[6], "delta"), "ts:", 3) == 0);
+    events_free(&ev);
     mg_test_resp_free(&r);
 }
 END_TEST
@@ -491,6 +535,7 @@ fakeai_suite(void)
     tcase_add_test(t, responses_tool_round_trip);
     tcase_add_test(t, responses_bad_requests);
     tcase_add_test(t, responses_faults);
+    tcase_add_test(t, responses_on_azure_paths_and_stamped);
     tcase_add_test(t, anthropic_tool_decided_and_models);
     tcase_add_test(t, node_sdk_scripts_against_fakeai);
     suite_add_tcase(s, t);

@@ -40,19 +40,21 @@
  * every request), --tls-cert FILE --tls-key FILE (serve HTTPS). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
  * is one whose client (the gateway) went away before the answer was complete.
  *
- * POST /v1/responses answers as OpenAI's Responses API: a Response object, or with
- * "stream": true its native events (response.created, response.in_progress,
- * output_item.added, content_part.added, output_text.delta (x-fake-chunks of them),
- * output_text.done, content_part.done, output_item.done, response.completed), each sent as
- * "event: TYPE" with a sequence_number. With a function tool, when the last input item is not a
- * function_call_output (and tool_choice is not "none"), the answer is one function_call of the
- * first function tool instead, arguments {"location": "Paris"}, streamed in three
- * function_call_arguments.delta, then .done. The headers above apply (a fault's N counts these
- * events; x-fake-no-finish ends after the last delta; x-fake-error-event-at sends an "error"
- * event; x-fake-no-done and x-fake-stamp do not apply). Ids: resp_fakeN, msg_fakeN, fc_fakeN,
- * call_fakeN. Unless "store": false, the last 1024 Responses are kept for
- * GET /v1/responses/{id}, GET /v1/responses/{id}/input_items and DELETE /v1/responses/{id}; an
- * unknown previous_response_id is a 400 (code previous_response_not_found), as OpenAI answers.
+ * POST /v1/responses answers as OpenAI's Responses API (also on Azure's /openai/responses,
+ * /openai/v1/responses and /openai/deployments/{name}/responses): a Response object, or with
+ * "stream": true its native events (response.created, response.in_progress, output_item.added,
+ * content_part.added, output_text.delta (x-fake-chunks of them), output_text.done,
+ * content_part.done, output_item.done, response.completed), each sent as "event: TYPE" with a
+ * sequence_number. With a function tool, when the last input item is not a function_call_output
+ * (and tool_choice is not "none"), the answer is one function_call of the first function tool
+ * instead, arguments {"location": "Paris"}, streamed in three function_call_arguments.delta, then
+ * .done. The headers above apply (a fault's N counts these events; x-fake-no-finish ends after
+ * the last delta; x-fake-error-event-at sends an "error" event; x-fake-stamp stamps each delta
+ * as it is sent, the .done texts keep the stamps of when the answer was made; x-fake-no-done does
+ * not apply). Ids: resp_fakeN, msg_fakeN, fc_fakeN, call_fakeN. Unless "store": false, the last
+ * 1024 Responses are kept for GET /v1/responses/{id}, GET /v1/responses/{id}/input_items and
+ * DELETE /v1/responses/{id} (unknown: 404, code response_not_found); an unknown
+ * previous_response_id is a 400 (code previous_response_not_found), as OpenAI answers.
  * GET /v1/models with an anthropic-version header answers Anthropic's page of models.
  */
 #include <errno.h>
@@ -379,6 +381,31 @@ openai_error(struct evhttp_request *req, int status, const char *msg, const char
     json_decref(j);
 }
 
+/*
+ * Where the Responses path of uri goes on: uri + the returned offset is "" or "?..." (the
+ * collection) or "/{id}..." (one Response); -1 when uri is not a Responses path. OpenAI's
+ * /v1/responses, and Azure's /openai/responses, /openai/v1/responses and
+ * /openai/deployments/{name}/responses.
+ */
+static int
+responses_path(const char *uri)
+{
+    size_t n = strcspn(uri, "?");
+    const char *p;
+
+    if (strncmp(uri, "/v1/", 4) != 0 && strncmp(uri, "/openai/", 8) != 0) {
+        return -1;
+    }
+    for (p = uri; (p = strstr(p, "/responses")) != NULL && p < uri + n; p++) {
+        char next = p[10];
+        if ((p == uri + 3 || strncmp(uri, "/openai/", 8) == 0) &&
+            (next == '\0' || next == '?' || next == '/')) {
+            return (int)(p + 10 - uri);
+        }
+    }
+    return -1;
+}
+
 /* GET /v1/responses/{id}, GET .../{id}/input_items and DELETE /v1/responses/{id}. */
 static void
 responses_stored(struct evhttp_request *req, const char *path)
@@ -399,7 +426,7 @@ responses_stored(struct evhttp_request *req, const char *path)
     }
     if (i < 0) {
         snprintf(msg, sizeof(msg), "Response with id '%s' not found.", id);
-        openai_error(req, 404, msg, NULL, NULL);
+        openai_error(req, 404, msg, NULL, "response_not_found");
         return;
     }
     if (cmd == EVHTTP_REQ_DELETE) {
@@ -672,6 +699,26 @@ resp_events(struct fake *f)
     resp_event(f, json_pack("{s:s,s:O}", "type", "response.completed", "response", f->resp));
 }
 
+/* A text delta event again, its delta stamped now (x-fake-stamp). */
+static char *
+resp_stamped(struct fake *f, const char *ev)
+{
+    const char *data = strstr(ev, "\ndata: ");
+    json_t *j = json_loads(data + 7, 0, NULL);
+    char *t = content_text(f, 0), *d, *out;
+    size_t n;
+
+    json_object_set_new(j, "delta", json_string(t));
+    d = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    n = strlen(d) + 64;
+    out = malloc(n);
+    snprintf(out, n, "event: response.output_text.delta\ndata: %s\n\n", d);
+    free(d);
+    free(t);
+    json_decref(j);
+    return out;
+}
+
 /* One step of a stream: role, content chunks, finish, optional usage, [DONE]. */
 /* Closes the connection a moment from now (what was written has time to leave). */
 static void
@@ -753,7 +800,12 @@ stream_step(struct fake *f)
         stream_end(f);
         return;
     }
-    if (f->responses) {
+    if (f->responses && f->stamp &&
+        strncmp(f->evs[f->sent], "event: response.output_text.delta\n", 34) == 0) {
+        char *ev = resp_stamped(f, f->evs[f->sent]);
+        send_event(f, ev);
+        free(ev);
+    } else if (f->responses) {
         send_event(f, f->evs[f->sent]);
     } else if (f->sent == 0) {
         send_chunk_json(f, chunk_obj(f, json_pack("{s:s}", "role", "assistant"), NULL));
@@ -1112,6 +1164,7 @@ handle(struct evhttp_request *req, void *arg)
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
     json_t *j, *m;
     struct fake *f;
+    int rp;
 
     if (strcmp(uri, "/_fake/stats") == 0) {
         j = json_pack("{s:i,s:i,s:i}", "requests", (int)g.requests, "aborted", (int)g.aborted,
@@ -1120,9 +1173,10 @@ handle(struct evhttp_request *req, void *arg)
         json_decref(j);
         return;
     }
-    if (strncmp(uri, "/v1/responses/", 14) == 0) {
+    rp = responses_path(uri);
+    if (rp >= 0 && uri[rp] == '/') {
         char path[512];
-        snprintf(path, sizeof(path), "%.*s", (int)strcspn(uri + 14, "?"), uri + 14);
+        snprintf(path, sizeof(path), "%.*s", (int)strcspn(uri + rp + 1, "?"), uri + rp + 1);
         responses_stored(req, path);
         return;
     }
@@ -1190,7 +1244,7 @@ handle(struct evhttp_request *req, void *arg)
     f->stream = j && json_is_true(json_object_get(j, "stream"));
     f->include_usage = j && json_is_true(json_object_get(json_object_get(j, "stream_options"),
                                                          "include_usage"));
-    f->responses = strncmp(uri, "/v1/responses", 13) == 0 && (uri[13] == '\0' || uri[13] == '?');
+    f->responses = rp >= 0;
     if (f->responses && f->status < 400 && !f->echo) {
         const char *param, *code, *bad;
         char err[256];

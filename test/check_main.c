@@ -11,6 +11,7 @@
 
 /* Messages clients on chat backends (check_messages.c). */
 Suite *messages_suite(void);
+Suite *fakeai_suite(void);
 
 int
 main(void)
@@ -63,6 +64,7 @@ main(void)
     srunner_add_suite(sr, lifecycle_suite());
     srunner_add_suite(sr, runtime_suite());
     srunner_add_suite(sr, messages_suite());
+    srunner_add_suite(sr, fakeai_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
     printf("Running every suite\n");

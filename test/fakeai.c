@@ -39,6 +39,23 @@
  * --fail-for-ms T only during the first T ms), --hang (never answer), --drop (close the connection on
  * every request), --tls-cert FILE --tls-key FILE (serve HTTPS). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
  * is one whose client (the gateway) went away before the answer was complete.
+ *
+ * POST /v1/responses answers as OpenAI's Responses API (also on Azure's /openai/responses,
+ * /openai/v1/responses and /openai/deployments/{name}/responses): a Response object, or with
+ * "stream": true its native events (response.created, response.in_progress, output_item.added,
+ * content_part.added, output_text.delta (x-fake-chunks of them), output_text.done,
+ * content_part.done, output_item.done, response.completed), each sent as "event: TYPE" with a
+ * sequence_number. With a function tool, when the last input item is not a function_call_output
+ * (and tool_choice is not "none"), the answer is one function_call of the first function tool
+ * instead, arguments {"location": "Paris"}, streamed in three function_call_arguments.delta, then
+ * .done. The headers above apply (a fault's N counts these events; x-fake-no-finish ends after
+ * the last delta; x-fake-error-event-at sends an "error" event; x-fake-stamp stamps each delta
+ * as it is sent, the .done texts keep the stamps of when the answer was made; x-fake-no-done does
+ * not apply). Ids: resp_fakeN, msg_fakeN, fc_fakeN, call_fakeN. Unless "store": false, the last
+ * 1024 Responses are kept for GET /v1/responses/{id}, GET /v1/responses/{id}/input_items and
+ * DELETE /v1/responses/{id} (unknown: 404, code response_not_found); an unknown
+ * previous_response_id is a 400 (code previous_response_not_found), as OpenAI answers.
+ * GET /v1/models with an anthropic-version header answers Anthropic's page of models.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -72,6 +89,7 @@ static struct {
     long               requests;
     long               aborted;
     long               active;
+    long               resp_seq;     /* numbers the ids of the Responses answered */
 } g;
 
 struct fake {
@@ -106,6 +124,11 @@ struct fake {
     const char               *error_code;
     const char               *error_message;
     json_t                   *echo_json;
+    int                       responses;   /* POST /v1/responses: a Response or its events */
+    json_t                   *resp;        /* the Response answered (status completed) */
+    char                    **evs;         /* its stream events, in order */
+    int                       nev;
+    int                       text_end;    /* the first event after the last delta */
 };
 
 /* Azure's and Anthropic's paths (test/fakeai_providers.c): 1 when it took the request. */
@@ -128,6 +151,11 @@ fake_free(struct fake *f)
     event_free(f->timer);
     event_free(f->peek);
     json_decref(f->echo_json);
+    json_decref(f->resp);
+    for (int i = 0; i < f->nev; i++) {
+        free(f->evs[i]);
+    }
+    free(f->evs);
     free(f->pending);
     free(f->model);
     free(f);
@@ -256,6 +284,441 @@ chunk_obj(struct fake *f, json_t *delta, const char *finish)
                      finish ? json_string(finish) : json_null());
 }
 
+
+/* ---- the Responses API (POST /v1/responses, GET and DELETE /v1/responses/{id}) ------------- */
+
+#define RESP_STORE 1024   /* the Responses kept for GET, DELETE and previous_response_id */
+
+static struct {
+    char    id[64];
+    json_t *resp;    /* the Response as answered */
+    json_t *input;   /* its input items, each with an id */
+} stored[RESP_STORE];
+static int stored_next;
+
+static int
+stored_find(const char *id)
+{
+    int i;
+
+    for (i = 0; i < RESP_STORE; i++) {
+        if (stored[i].resp != NULL && strcmp(stored[i].id, id) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void
+stored_drop(int i)
+{
+    json_decref(stored[i].resp);
+    json_decref(stored[i].input);
+    stored[i].resp = stored[i].input = NULL;
+    stored[i].id[0] = '\0';
+}
+
+/* The request's input as items with ids (what GET /v1/responses/{id}/input_items lists). */
+static json_t *
+input_items(json_t *input, long seq)
+{
+    json_t *items = json_array(), *it;
+    char id[64];
+    size_t i;
+
+    if (json_is_string(input)) {
+        snprintf(id, sizeof(id), "msg_fake%ldin0", seq);
+        json_array_append_new(items, json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:O}]}", "id", id,
+                                               "type", "message", "role", "user", "status",
+                                               "completed", "content", "type", "input_text",
+                                               "text", input));
+        return items;
+    }
+    json_array_foreach(input, i, it) {
+        json_t *c = json_deep_copy(it);
+        if (!json_is_object(c)) {
+            json_decref(c);
+            continue;
+        }
+        if (json_object_get(c, "id") == NULL) {
+            snprintf(id, sizeof(id), "item_fake%ldin%zu", seq, i);
+            json_object_set_new(c, "id", json_string(id));
+        }
+        if (json_object_get(c, "type") == NULL) {
+            json_object_set_new(c, "type", json_string("message"));
+        }
+        if (json_is_string(json_object_get(c, "content"))) {
+            json_object_set_new(c, "content", json_pack("[{s:s,s:O}]", "type", "input_text",
+                                                        "text", json_object_get(c, "content")));
+        }
+        json_array_append_new(items, c);
+    }
+    return items;
+}
+
+static void
+stored_put(json_t *resp, json_t *input)
+{
+    int i = stored_next;
+
+    stored_next = (stored_next + 1) % RESP_STORE;
+    stored_drop(i);
+    snprintf(stored[i].id, sizeof(stored[i].id), "%s",
+             json_string_value(json_object_get(resp, "id")));
+    stored[i].resp = json_incref(resp);
+    stored[i].input = input;
+}
+
+static void
+openai_error(struct evhttp_request *req, int status, const char *msg, const char *param,
+             const char *code)
+{
+    json_t *j = json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "message", msg, "type",
+                          "invalid_request_error", "param",
+                          param ? json_string(param) : json_null(), "code",
+                          code ? json_string(code) : json_null());
+    send_json(req, status, j);
+    json_decref(j);
+}
+
+/*
+ * Where the Responses path of uri goes on: uri + the returned offset is "" or "?..." (the
+ * collection) or "/{id}..." (one Response); -1 when uri is not a Responses path. OpenAI's
+ * /v1/responses, and Azure's /openai/responses, /openai/v1/responses and
+ * /openai/deployments/{name}/responses.
+ */
+static int
+responses_path(const char *uri)
+{
+    size_t n = strcspn(uri, "?");
+    const char *p;
+
+    if (strncmp(uri, "/v1/", 4) != 0 && strncmp(uri, "/openai/", 8) != 0) {
+        return -1;
+    }
+    for (p = uri; (p = strstr(p, "/responses")) != NULL && p < uri + n; p++) {
+        char next = p[10];
+        if ((p == uri + 3 || strncmp(uri, "/openai/", 8) == 0) &&
+            (next == '\0' || next == '?' || next == '/')) {
+            return (int)(p + 10 - uri);
+        }
+    }
+    return -1;
+}
+
+/* GET /v1/responses/{id}, GET .../{id}/input_items and DELETE /v1/responses/{id}. */
+static void
+responses_stored(struct evhttp_request *req, const char *path)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    char id[64], msg[160];
+    const char *slash = strchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : strlen(path);
+    int i, listing = slash != NULL && strcmp(slash, "/input_items") == 0;
+    json_t *j;
+
+    snprintf(id, sizeof(id), "%.*s", (int)(n < sizeof(id) ? n : sizeof(id) - 1), path);
+    i = stored_find(id);
+    if ((slash != NULL && !listing) || (listing && cmd != EVHTTP_REQ_GET) ||
+        (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_DELETE)) {
+        openai_error(req, 404, "Not found", NULL, NULL);
+        return;
+    }
+    if (i < 0) {
+        snprintf(msg, sizeof(msg), "Response with id '%s' not found.", id);
+        openai_error(req, 404, msg, NULL, "response_not_found");
+        return;
+    }
+    if (cmd == EVHTTP_REQ_DELETE) {
+        stored_drop(i);
+        j = json_pack("{s:s,s:s,s:b}", "id", id, "object", "response", "deleted", 1);
+    } else if (listing) {
+        size_t k = json_array_size(stored[i].input);
+        j = json_pack("{s:s,s:O,s:o,s:o,s:b}", "object", "list", "data", stored[i].input,
+                      "first_id", k ? json_incref(json_object_get(json_array_get(
+                                                  stored[i].input, 0), "id")) : json_null(),
+                      "last_id", k ? json_incref(json_object_get(json_array_get(
+                                                 stored[i].input, k - 1), "id")) : json_null(),
+                      "has_more", 0);
+    } else {
+        j = json_incref(stored[i].resp);
+    }
+    send_json(req, 200, j);
+    json_decref(j);
+}
+
+/* The request's value of key, or def (a new reference either way). */
+static json_t *
+req_or(json_t *body, const char *key, json_t *def)
+{
+    json_t *v = json_object_get(body, key);
+
+    if (v == NULL) {
+        return def;
+    }
+    json_decref(def);
+    return json_incref(v);
+}
+
+/* The first function tool's name when the model should call it now, else NULL. */
+static const char *
+resp_tool(json_t *body)
+{
+    json_t *tools = json_object_get(body, "tools"), *t, *input = json_object_get(body, "input");
+    json_t *last = json_array_get(input, json_array_size(input) - 1);
+    const char *choice = json_string_value(json_object_get(body, "tool_choice"));
+    size_t i;
+
+    if (choice != NULL && strcmp(choice, "none") == 0) {
+        return NULL;
+    }
+    if (json_is_array(input) && json_array_size(input) > 0 &&
+        json_is_string(json_object_get(last, "type")) &&
+        strcmp(json_string_value(json_object_get(last, "type")), "function_call_output") == 0) {
+        return NULL;   /* the tool's result came back: now the model answers in text */
+    }
+    json_array_foreach(tools, i, t) {
+        const char *type = json_string_value(json_object_get(t, "type"));
+        if (type != NULL && strcmp(type, "function") == 0 &&
+            json_is_string(json_object_get(t, "name"))) {
+            return json_string_value(json_object_get(t, "name"));
+        }
+    }
+    return NULL;
+}
+
+static const char *const resp_args[] = {"{\"location\"", ": \"Par", "is\"}"};
+
+static json_t *
+resp_usage(struct fake *f)
+{
+    json_int_t total;
+
+    if (__builtin_add_overflow(f->usage_in, f->usage_out, &total)) {
+        total = INT64_MAX;
+    }
+    return json_pack("{s:I,s:{s:i},s:I,s:{s:i},s:I}", "input_tokens", f->usage_in,
+                     "input_tokens_details", "cached_tokens", 0, "output_tokens", f->usage_out,
+                     "output_tokens_details", "reasoning_tokens", 0, "total_tokens", total);
+}
+
+/*
+ * Checks a POST /v1/responses body and builds f->resp, the completed Response (its text as the
+ * stream will send it when f->stream); records it for GET and previous_response_id.
+ * NULL, or the message of a 400 answer (written into err).
+ */
+static const char *
+resp_prepare(struct fake *f, json_t *body, char *err, size_t errlen, const char **param,
+             const char **code)
+{
+    json_t *input = json_object_get(body, "input"), *prev, *output, *r;
+    const char *tool;
+    char id[64], item[64], call[64];
+    long seq;
+    int i;
+
+    *param = *code = NULL;
+    if (!json_is_object(body)) {
+        snprintf(err, errlen, "We could not parse the JSON body of your request.");
+        return err;
+    }
+    if (!json_is_string(json_object_get(body, "model"))) {
+        snprintf(err, errlen, "Missing required parameter: 'model'.");
+        *param = "model";
+        *code = "missing_required_parameter";
+        return err;
+    }
+    if (input != NULL && !json_is_string(input) && !json_is_array(input)) {
+        snprintf(err, errlen, "Invalid type for 'input': expected a string or an array.");
+        *param = "input";
+        *code = "invalid_type";
+        return err;
+    }
+    prev = json_object_get(body, "previous_response_id");
+    if (json_is_string(prev) && stored_find(json_string_value(prev)) < 0) {
+        snprintf(err, errlen, "Previous response with id '%s' not found.",
+                 json_string_value(prev));
+        *param = "previous_response_id";
+        *code = "previous_response_not_found";
+        return err;
+    }
+    seq = ++g.resp_seq;
+    snprintf(id, sizeof(id), "resp_fake%ld", seq);
+    output = json_array();
+    tool = resp_tool(body);
+    if (tool != NULL) {
+        snprintf(item, sizeof(item), "fc_fake%ld", seq);
+        snprintf(call, sizeof(call), "call_fake%ld", seq);
+        json_array_append_new(output, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "id", item, "type",
+                                                "function_call", "status", "completed",
+                                                "arguments", "{\"location\": \"Paris\"}",
+                                                "call_id", call, "name", tool));
+    } else {
+        struct mg_buf text;
+        mg_buf_init(&text, 64 * 1024 * 1024);
+        for (i = 0; i < (f->stream ? f->chunks : 1); i++) {
+            char *t = content_text(f, f->stream ? i : -1);
+            if (mg_buf_adds(&text, t) != MG_OK) {
+                free(t);
+                break;
+            }
+            free(t);
+        }
+        snprintf(item, sizeof(item), "msg_fake%ld", seq);
+        json_array_append_new(output, json_pack("{s:s,s:s,s:s,s:[{s:s,s:[],s:[],s:s%}],s:s}",
+                                                "id", item, "type", "message", "status",
+                                                "completed", "content", "type", "output_text",
+                                                "annotations", "logprobs", "text",
+                                                text.data ? text.data : "", text.len, "role",
+                                                "assistant"));
+        mg_buf_deinit(&text);
+    }
+    r = json_pack("{s:s,s:s,s:I,s:s,s:b,s:n,s:n}", "id", id, "object", "response", "created_at",
+                  (json_int_t)time(NULL), "status", "completed", "background", 0, "error",
+                  "incomplete_details");
+    json_object_set_new(r, "instructions", req_or(body, "instructions", json_null()));
+    json_object_set_new(r, "max_output_tokens", req_or(body, "max_output_tokens", json_null()));
+    json_object_set_new(r, "model", json_string(f->model));
+    json_object_set_new(r, "output", output);
+    json_object_set_new(r, "parallel_tool_calls", req_or(body, "parallel_tool_calls",
+                                                         json_true()));
+    json_object_set_new(r, "previous_response_id", req_or(body, "previous_response_id",
+                                                          json_null()));
+    json_object_set_new(r, "reasoning", req_or(body, "reasoning",
+                                               json_pack("{s:n,s:n}", "effort", "summary")));
+    json_object_set_new(r, "service_tier", json_string("default"));
+    json_object_set_new(r, "store", req_or(body, "store", json_true()));
+    json_object_set_new(r, "temperature", req_or(body, "temperature", json_real(1.0)));
+    json_object_set_new(r, "text", req_or(body, "text", json_pack("{s:{s:s}}", "format", "type",
+                                                                  "text")));
+    json_object_set_new(r, "tool_choice", req_or(body, "tool_choice", json_string("auto")));
+    json_object_set_new(r, "tools", req_or(body, "tools", json_array()));
+    json_object_set_new(r, "top_p", req_or(body, "top_p", json_real(1.0)));
+    json_object_set_new(r, "truncation", req_or(body, "truncation", json_string("disabled")));
+    json_object_set_new(r, "usage", resp_usage(f));
+    json_object_set_new(r, "user", req_or(body, "user", json_null()));
+    json_object_set_new(r, "metadata", req_or(body, "metadata", json_object()));
+    if (!json_is_false(json_object_get(body, "store"))) {
+        stored_put(r, input_items(input, seq));
+    }
+    f->resp = r;
+    return NULL;
+}
+
+/* Appends one event, "event: TYPE" and its data with the next sequence_number. */
+static void
+resp_event(struct fake *f, json_t *data)
+{
+    char *d, *ev;
+    size_t n;
+
+    json_object_set_new(data, "sequence_number", json_integer(f->nev));
+    d = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    n = strlen(d) + 128;
+    ev = malloc(n);
+    snprintf(ev, n, "event: %s\ndata: %s\n\n",
+             json_string_value(json_object_get(data, "type")), d);
+    f->evs = realloc(f->evs, (size_t)(f->nev + 1) * sizeof(*f->evs));
+    f->evs[f->nev++] = ev;
+    free(d);
+    json_decref(data);
+}
+
+/* The Response as the stream first shows it: in progress, no output, no usage yet. */
+static json_t *
+resp_snapshot(struct fake *f)
+{
+    json_t *r = json_deep_copy(f->resp);
+
+    json_object_set_new(r, "status", json_string("in_progress"));
+    json_object_set_new(r, "output", json_array());
+    json_object_set_new(r, "usage", json_null());
+    return r;
+}
+
+/* The events of a streamed Response, from f->resp, in the order OpenAI sends them. */
+static void
+resp_events(struct fake *f)
+{
+    json_t *output = json_object_get(f->resp, "output"), *it;
+    size_t oi;
+    int i;
+
+    resp_event(f, json_pack("{s:s,s:o}", "type", "response.created", "response",
+                            resp_snapshot(f)));
+    resp_event(f, json_pack("{s:s,s:o}", "type", "response.in_progress", "response",
+                            resp_snapshot(f)));
+    json_array_foreach(output, oi, it) {
+        const char *iid = json_string_value(json_object_get(it, "id"));
+        json_t *added = json_deep_copy(it);
+        json_object_set_new(added, "status", json_string("in_progress"));
+        if (json_object_get(it, "arguments") != NULL) {   /* a function_call */
+            json_object_set_new(added, "arguments", json_string(""));
+            resp_event(f, json_pack("{s:s,s:i,s:o}", "type", "response.output_item.added",
+                                    "output_index", (int)oi, "item", added));
+            for (i = 0; i < 3; i++) {
+                resp_event(f, json_pack("{s:s,s:s,s:i,s:s}", "type",
+                                        "response.function_call_arguments.delta", "item_id", iid,
+                                        "output_index", (int)oi, "delta", resp_args[i]));
+            }
+            f->text_end = f->nev;
+            resp_event(f, json_pack("{s:s,s:s,s:i,s:O,s:O}", "type",
+                                    "response.function_call_arguments.done", "item_id", iid,
+                                    "output_index", (int)oi, "arguments",
+                                    json_object_get(it, "arguments"), "name",
+                                    json_object_get(it, "name")));
+        } else {   /* a message with one output_text part */
+            json_t *part = json_array_get(json_object_get(it, "content"), 0);
+            json_object_set_new(added, "content", json_array());
+            resp_event(f, json_pack("{s:s,s:i,s:o}", "type", "response.output_item.added",
+                                    "output_index", (int)oi, "item", added));
+            resp_event(f, json_pack("{s:s,s:s,s:i,s:i,s:{s:s,s:[],s:[],s:s}}", "type",
+                                    "response.content_part.added", "item_id", iid,
+                                    "output_index", (int)oi, "content_index", 0, "part", "type",
+                                    "output_text", "annotations", "logprobs", "text", ""));
+            for (i = 0; i < f->chunks; i++) {
+                char *t = content_text(f, i);
+                resp_event(f, json_pack("{s:s,s:s,s:i,s:i,s:s,s:[]}", "type",
+                                        "response.output_text.delta", "item_id", iid,
+                                        "output_index", (int)oi, "content_index", 0, "delta", t,
+                                        "logprobs"));
+                free(t);
+            }
+            f->text_end = f->nev;
+            resp_event(f, json_pack("{s:s,s:s,s:i,s:i,s:O,s:[]}", "type",
+                                    "response.output_text.done", "item_id", iid, "output_index",
+                                    (int)oi, "content_index", 0, "text",
+                                    json_object_get(part, "text"), "logprobs"));
+            resp_event(f, json_pack("{s:s,s:s,s:i,s:i,s:O}", "type",
+                                    "response.content_part.done", "item_id", iid,
+                                    "output_index", (int)oi, "content_index", 0, "part", part));
+        }
+        resp_event(f, json_pack("{s:s,s:i,s:O}", "type", "response.output_item.done",
+                                "output_index", (int)oi, "item", it));
+    }
+    resp_event(f, json_pack("{s:s,s:O}", "type", "response.completed", "response", f->resp));
+}
+
+/* A text delta event again, its delta stamped now (x-fake-stamp). */
+static char *
+resp_stamped(struct fake *f, const char *ev)
+{
+    const char *data = strstr(ev, "\ndata: ");
+    json_t *j = json_loads(data + 7, 0, NULL);
+    char *t = content_text(f, 0), *d, *out;
+    size_t n;
+
+    json_object_set_new(j, "delta", json_string(t));
+    d = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    n = strlen(d) + 64;
+    out = malloc(n);
+    snprintf(out, n, "event: response.output_text.delta\ndata: %s\n\n", d);
+    free(d);
+    free(t);
+    json_decref(j);
+    return out;
+}
+
 /* One step of a stream: role, content chunks, finish, optional usage, [DONE]. */
 /* Closes the connection a moment from now (what was written has time to leave). */
 static void
@@ -303,6 +766,15 @@ stream_fault(struct fake *f)
         cut_soon(f);
         return 1;
     }
+    if (f->sent == f->error_at && f->responses) {
+        char ev[256];
+        snprintf(ev, sizeof(ev), "event: error\ndata: {\"type\":\"error\",\"code\":"
+                 "\"server_error\",\"message\":\"fake stream error\",\"param\":null,"
+                 "\"sequence_number\":%d}\n\n", f->sent);
+        send_text(f, ev, strlen(ev));
+        stream_end(f);
+        return 1;
+    }
     if (f->sent == f->error_at) {
         static const char ev[] = "data: {\"error\":{\"message\":\"fake stream error\","
                                  "\"type\":\"server_error\"}}\n\n";
@@ -310,7 +782,8 @@ stream_fault(struct fake *f)
         stream_end(f);
         return 1;
     }
-    if (f->sent > f->chunks && f->no_finish) {
+    if (f->responses ? f->sent == f->text_end && f->no_finish
+                     : f->sent > f->chunks && f->no_finish) {
         stream_end(f);
         return 1;
     }
@@ -323,7 +796,18 @@ stream_step(struct fake *f)
     if (stream_fault(f)) {
         return;
     }
-    if (f->sent == 0) {
+    if (f->responses && f->sent >= f->nev) {   /* response.completed was the last: no [DONE] */
+        stream_end(f);
+        return;
+    }
+    if (f->responses && f->stamp &&
+        strncmp(f->evs[f->sent], "event: response.output_text.delta\n", 34) == 0) {
+        char *ev = resp_stamped(f, f->evs[f->sent]);
+        send_event(f, ev);
+        free(ev);
+    } else if (f->responses) {
+        send_event(f, f->evs[f->sent]);
+    } else if (f->sent == 0) {
         send_chunk_json(f, chunk_obj(f, json_pack("{s:s}", "role", "assistant"), NULL));
     } else if (f->sent <= f->chunks) {
         char *t = content_text(f, f->sent - 1);
@@ -364,9 +848,22 @@ sse_whole(struct fake *f)
 {
     struct evbuffer *b = evbuffer_new();
     json_t *ev[3];
-    char *t = content_text(f, 0), *js;
+    char *t, *js;
     int i;
 
+    if (f->responses) {
+        for (i = 0; i < f->nev; i++) {
+            evbuffer_add(b, f->evs[i], strlen(f->evs[i]));
+        }
+        evhttp_add_header(evhttp_request_get_output_headers(f->req), "Content-Type",
+                          "text/event-stream");
+        detach(f);
+        evhttp_send_reply(f->req, 200, NULL, b);
+        evbuffer_free(b);
+        fake_free(f);
+        return;
+    }
+    t = content_text(f, 0);
     ev[0] = chunk_obj(f, json_pack("{s:s}", "role", "assistant"), NULL);
     ev[1] = chunk_obj(f, json_pack("{s:s}", "content", t), NULL);
     ev[2] = chunk_obj(f, json_object(), "stop");
@@ -461,6 +958,9 @@ answer(struct fake *f)
         fake_free(f);
         return;
     }
+    if (f->responses && f->stream) {
+        resp_events(f);
+    }
     if (f->stream && header_num(f->req, "x-fake-sse-length", 0) == 1) {
         sse_whole(f);
         return;
@@ -488,8 +988,20 @@ answer(struct fake *f)
             f->stalled = 1;
             return;
         }
-        send_text(f, "{\"id\":\"chatcmpl-fake\",\"object\":\"chat.", 37);
+        if (f->responses) {
+            char *whole = json_dumps(f->resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            send_text(f, whole, strlen(whole) / 2);
+            free(whole);
+        } else {
+            send_text(f, "{\"id\":\"chatcmpl-fake\",\"object\":\"chat.", 37);
+        }
         cut_soon(f);
+        return;
+    }
+    if (f->responses) {
+        detach(f);
+        send_json(f->req, f->status, f->resp);
+        fake_free(f);
         return;
     }
     char *t = content_text(f, -1);
@@ -652,10 +1164,29 @@ handle(struct evhttp_request *req, void *arg)
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
     json_t *j, *m;
     struct fake *f;
+    int rp;
 
     if (strcmp(uri, "/_fake/stats") == 0) {
         j = json_pack("{s:i,s:i,s:i}", "requests", (int)g.requests, "aborted", (int)g.aborted,
                       "active", (int)g.active);
+        send_json(req, 200, j);
+        json_decref(j);
+        return;
+    }
+    rp = responses_path(uri);
+    if (rp >= 0 && uri[rp] == '/') {
+        char path[512];
+        snprintf(path, sizeof(path), "%.*s", (int)strcspn(uri + rp + 1, "?"), uri + rp + 1);
+        responses_stored(req, path);
+        return;
+    }
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_GET &&
+        evhttp_find_header(evhttp_request_get_input_headers(req), "anthropic-version") != NULL) {
+        /* Anthropic's model list: a page of models */
+        j = json_pack("{s:[{s:s,s:s,s:s,s:s}],s:b,s:s,s:s}", "data", "type", "model", "id",
+                      "fake-model", "display_name", "Fake Model", "created_at",
+                      "2023-11-14T22:13:20Z", "has_more", 0, "first_id", "fake-model", "last_id",
+                      "fake-model");
         send_json(req, 200, j);
         json_decref(j);
         return;
@@ -713,6 +1244,18 @@ handle(struct evhttp_request *req, void *arg)
     f->stream = j && json_is_true(json_object_get(j, "stream"));
     f->include_usage = j && json_is_true(json_object_get(json_object_get(j, "stream_options"),
                                                          "include_usage"));
+    f->responses = rp >= 0;
+    if (f->responses && f->status < 400 && !f->echo) {
+        const char *param, *code, *bad;
+        char err[256];
+        bad = resp_prepare(f, j, err, sizeof(err), &param, &code);
+        if (bad != NULL) {
+            openai_error(req, 400, bad, param, code);
+            json_decref(j);
+            fake_free(f);
+            return;
+        }
+    }
     json_decref(j);
     if (f->echo) {
         f->echo_json = echo_of(req, body, len);

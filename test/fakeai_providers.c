@@ -23,7 +23,9 @@
  *   x-fake-retry-after: N      Retry-After on an error answer
  *   x-fake-bad-crc: 1          (bedrock streams) a frame with a broken CRC after the text
  * With x-fake-echo: 1 the answer's text is the request as received (uri, headers, body) as JSON.
- * A request with tools gets a tool_use block calling the first tool.
+ * A request with tools gets a tool_use block calling the first tool, unless its last message
+ * carries the tool's result (a tool_result block; Bedrock: a toolResult): then only text.
+ * GET /v1/models with an anthropic-version header lists the models as Anthropic does (fakeai.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +239,26 @@ echo_text(struct evhttp_request *req, json_t *body)
     s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     return s;
+}
+
+/*
+ * 1 when the last message of messages carries a block with key (Anthropic's {"type":
+ * "tool_result"}: key "tool_result"; Bedrock's {"toolResult": ...}: key "toolResult"): the tool's
+ * result came back, so the model now answers in text instead of calling the tool again.
+ */
+static int
+last_has_result(json_t *messages, const char *key)
+{
+    json_t *last = json_array_get(messages, json_array_size(messages) - 1), *b;
+    size_t i;
+
+    json_array_foreach(json_object_get(last, "content"), i, b) {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (json_object_get(b, key) != NULL || (type != NULL && strcmp(type, key) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* ---- Azure --------------------------------------------------------------------------------- */
@@ -468,6 +490,9 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
     a.model = json_string_value(json_object_get(body, "model"));
     a.stream = json_is_true(json_object_get(body, "stream"));
     a.tool = json_string_value(json_object_get(json_array_get(tools, 0), "name"));
+    if (last_has_result(json_object_get(body, "messages"), "tool_result")) {
+        a.tool = NULL;
+    }
     a.in = 10;
     a.out = 20;
     if ((v = hv(req, "x-fake-usage")) != NULL) {
@@ -766,6 +791,9 @@ bedrock(struct event_base *base, struct evhttp_request *req, const char *uri, co
     memset(&a, 0, sizeof(a));
     a.tool = json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(
         json_object_get(body, "toolConfig"), "tools"), 0), "toolSpec"), "name"));
+    if (last_has_result(json_object_get(body, "messages"), "toolResult")) {
+        a.tool = NULL;
+    }
     a.in = 10;
     a.out = 20;
     if ((v = hv(req, "x-fake-usage")) != NULL) {

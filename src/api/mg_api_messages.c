@@ -4,35 +4,29 @@
  * /v1/messages a stream commits with its first content_block_delta, message_delta or
  * message_stop, must end with message_stop, and a broken one ends with Anthropic's error event;
  * the other paths below it (count_tokens, batches) follow OpenAI's other paths' stream rules.
+ *
+ * Served natively by anthropic backends (and openai ones with `messages: native`); the others
+ * get it through the chat hub (mg_messages: the request, the answer, the stream and errors).
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mg_api.h"
 #include "mg_conf_types.h"
 #include "mg_json.h"
+#include "mg_messages.h"
+#include "mg_relay.h"
 #include "mg_util.h"
 
-/* Anthropic's error type for a status. */
-static const char *
-error_type(int status)
-{
-    switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 529: return "overloaded_error";
-    default: return status >= 500 ? "api_error" : "invalid_request_error";
-    }
-}
+#define ANSWER_MAX (8u * 1024 * 1024)   /* a plain chat answer read whole to be translated */
 
 static void
 messages_error_body(struct mg_buf *out, int status, const char *code, const char *param,
                     const char *msg)
 {
     mg_buf_printf(out, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
-                  error_type(status));
+                  mg_msg_error_type(status));
     mg_json_quote(out, msg, strlen(msg));
     mg_buf_adds(out, "}}\n");
 }
@@ -71,9 +65,194 @@ messages_stream_end(int finished, int done, const char **tail)
     return finished ? NULL : "the backend ended the stream before message_stop";
 }
 
+/* ---- the chat hub ---- */
+
+/* A request's translation: read once, then a stream or a whole answer per attempt. */
+struct hub {
+    struct mg_msg_ctx    *ctx;
+    struct mg_msg_stream *stream;   /* this answer's, when it is a stream */
+    struct mg_stage       stage;    /* the last before the client */
+    struct mg_buf         out;      /* what one event (or the answer) became */
+    struct mg_buf         body;     /* a plain chat answer, read whole */
+};
+
+static void *
+hub_open(const char *body, size_t len, int64_t now, uint64_t *rng, struct mg_chatreq_err *e)
+{
+    struct hub *h;
+    struct mg_msg_ctx *ctx;
+    char id[33];
+
+    snprintf(id, sizeof(id), "%016llx%016llx", (unsigned long long)mg_rand_next(rng),
+             (unsigned long long)mg_rand_next(rng));
+    ctx = mg_msg_ctx_create(body, len, id, e);
+    if (ctx == NULL) {
+        return NULL;
+    }
+    h = mg_calloc(1, sizeof(*h));
+    h->ctx = ctx;
+    mg_buf_init(&h->out, ANSWER_MAX);
+    mg_buf_init(&h->body, ANSWER_MAX);
+    return h;
+}
+
+static void
+hub_close(void *arg)
+{
+    struct hub *h = arg;
+
+    mg_msg_stream_destroy(h->stream);
+    mg_msg_ctx_destroy(h->ctx);
+    mg_buf_deinit(&h->out);
+    mg_buf_deinit(&h->body);
+    free(h);
+}
+
+static int
+hub_request(void *arg, const struct mg_hub_opts *o, struct mg_buf *out, struct mg_buf *dropped,
+            struct mg_chatreq_err *e)
+{
+    struct hub *h = arg;
+    struct mg_msg_opts mo = {o->model, o->max_tokens_param, o->include_usage, o->hosted_refuse};
+
+    return mg_msg_request(h->ctx, &mo, out, dropped, e);
+}
+
+/* What the translator wrote goes on to the client. */
+static void
+pass_out(struct mg_stage *s, struct hub *h)
+{
+    if (h->out.len > 0) {
+        s->next->write(s->next, h->out.data, h->out.len, 1);
+    }
+}
+
+/* One chat event in (the gate has committed), Anthropic's events out. */
+static void
+stream_write(struct mg_stage *s, const char *p, size_t n, int whole)
+{
+    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
+    int rc;
+
+    if (s->relay->cut) {
+        return;
+    }
+    if (!whole) {
+        mg_relay_fail(s->relay, "the backend sent an event too large to translate", 48);
+        return;
+    }
+    mg_buf_reset(&h->out);
+    rc = mg_msg_stream_event(h->stream, p, n, &h->out);
+    if (rc != MG_OK) {
+        const char *why = mg_msg_stream_state(h->stream)->error;
+        if (why[0] == '\0') {
+            why = "the backend sent an event that cannot be translated";
+        }
+        mg_relay_fail(s->relay, why, strlen(why));
+        return;
+    }
+    pass_out(s, h);
+}
+
+static void
+stream_end(struct mg_stage *s)
+{
+    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
+
+    if (!s->relay->cut && !s->relay->failed) {
+        mg_buf_reset(&h->out);
+        if (mg_msg_stream_end(h->stream, &h->out) != MG_OK) {
+            mg_relay_fail(s->relay, "the backend ended the stream before its finish", 46);
+        } else {
+            pass_out(s, h);
+        }
+    }
+    s->next->end(s->next);
+}
+
+/* After the commit: Anthropic's error event ends the stream. */
+static void
+stream_fail(struct mg_stage *s, const char *why)
+{
+    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
+
+    mg_buf_reset(&h->out);
+    mg_msg_stream_fail(h->stream, why, strlen(why), &h->out);
+    pass_out(s, h);
+}
+
+static void
+answer_write(struct mg_stage *s, const char *p, size_t n, int whole)
+{
+    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
+
+    if (!s->relay->failed && mg_buf_add(&h->body, p, n) != MG_OK) {
+        mg_relay_fail(s->relay, "the backend's answer is too large to translate", 46);
+    }
+}
+
+/* The whole chat answer: translated, then it commits; one that cannot be fails over. */
+static void
+answer_end(struct mg_stage *s)
+{
+    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
+    struct mg_relay *r = s->relay;
+    struct mg_usage u;
+
+    if (!r->failed) {
+        mg_buf_reset(&h->out);
+        if (mg_msg_answer(h->ctx, h->body.data ? h->body.data : "", h->body.len, &h->out, &u)
+            != MG_OK) {
+            mg_relay_fail(r, "the backend's answer cannot be translated into a Message", 56);
+        } else {
+            mg_relay_commit(r);
+            pass_out(s, h);
+        }
+    }
+    s->next->end(s->next);
+}
+
+static void
+hub_relay(void *arg, struct mg_relay *r)
+{
+    struct hub *h = arg;
+
+    mg_msg_stream_destroy(h->stream);
+    h->stream = NULL;
+    mg_buf_reset(&h->body);
+    memset(&h->stage, 0, sizeof(h->stage));
+    if (r->sse) {
+        h->stream = mg_msg_stream_create(h->ctx);
+        h->stage.write = stream_write;
+        h->stage.end = stream_end;
+        r->content_type = "text/event-stream";
+    } else {
+        h->stage.write = answer_write;
+        h->stage.end = answer_end;
+        r->content_type = "application/json";
+    }
+    mg_relay_add_client(r, &h->stage, stream_fail);
+}
+
+static int
+hub_error_body(void *arg, int status, const char *body, size_t len, struct mg_buf *out)
+{
+    return mg_msg_error(status, body, len, out) == MG_OK;
+}
+
+static const struct mg_hub messages_hub = {
+    .open = hub_open,
+    .close = hub_close,
+    .request = hub_request,
+    .relay = hub_relay,
+    .error_body = hub_error_body,
+};
+
 const struct mg_api mg_api_messages = {
     .name = "messages",
-    .schemas = MG_API_SCHEMA(MG_SCHEMA_OPENAI) | MG_API_SCHEMA(MG_SCHEMA_ANTHROPIC),
+    .schemas = MG_API_SCHEMA(MG_SCHEMA_ANTHROPIC),
+    .bit = MG_API_BIT_MESSAGES,
+    .hub = &messages_hub,
     .usage = MG_API_USAGE_OBJECT,
     .error_body = messages_error_body,
     .event_kind = messages_event_kind,
@@ -84,7 +263,8 @@ const struct mg_api mg_api_messages = {
 /* count_tokens answers are not usage (nothing is estimated for them either). */
 const struct mg_api mg_api_count_tokens = {
     .name = "count_tokens",
-    .schemas = MG_API_SCHEMA(MG_SCHEMA_OPENAI) | MG_API_SCHEMA(MG_SCHEMA_ANTHROPIC),
+    .schemas = MG_API_SCHEMA(MG_SCHEMA_ANTHROPIC),
+    .bit = MG_API_BIT_MESSAGES,   /* and openai backends with messages: native */
     .usage = MG_API_USAGE_NONE,
     .error_body = messages_error_body,
     .event_kind = mg_api_event_kind_any,
@@ -95,7 +275,8 @@ const struct mg_api mg_api_count_tokens = {
 /* Batches and the rest: only a backend that passes every path through serves them. */
 const struct mg_api mg_api_messages_other = {
     .name = "other",
-    .schemas = MG_API_SCHEMA(MG_SCHEMA_OPENAI),
+    .schemas = 0,
+    .bit = MG_API_BIT_MESSAGES,   /* openai backends with messages: native */
     .usage = MG_API_USAGE_OBJECT,
     .error_body = messages_error_body,
     .event_kind = mg_api_event_kind_any,

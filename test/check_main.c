@@ -9,6 +9,9 @@
 
 #include "mg_test.h"
 
+/* suites declared here rather than in mg_test.h (new suites only touch this file) */
+Suite *responses_suite(void);
+
 int
 main(void)
 {
@@ -59,6 +62,7 @@ main(void)
     srunner_add_suite(sr, h1_suite());
     srunner_add_suite(sr, lifecycle_suite());
     srunner_add_suite(sr, runtime_suite());
+    srunner_add_suite(sr, responses_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
     printf("Running every suite\n");

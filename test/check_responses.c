@@ -366,6 +366,379 @@ END_TEST
 
 /* ---- edges ---- */
 
+static const struct mg_resp_opts OPTS = { SEND, "max_completion_tokens", 1, 0 };
+
+/* A stream over the default request, fed the given events (each without its blank line). */
+static struct mg_resp_stream *
+stream_of(struct mg_resp_ctx **c, const char *const *evs, size_t n, struct mg_buf *out)
+{
+    static const char req[] = "{\"model\":\"my-model\",\"input\":\"hi\",\"stream\":true}";
+    struct mg_chatreq_err e;
+    struct mg_resp_stream *s;
+    size_t i;
+    int rc;
+
+    *c = ctx_of(req, &e, &rc);
+    ck_assert_ptr_nonnull(*c);
+    s = mg_resp_stream_create(*c, 1 << 16);
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(mg_resp_stream_feed(s, evs[i], strlen(evs[i]), out), MG_OK);
+    }
+    return s;
+}
+
+START_TEST(request_caps)
+{
+    static const char body[] = "{\"model\":\"m\",\"input\":\"a long enough question\"}";
+    struct mg_chatreq_err e;
+    struct mg_resp_ctx *c = ctx_of(body, &e, NULL);
+    struct mg_buf out, dropped;
+
+    ck_assert_ptr_nonnull(c);
+    mg_buf_init(&out, 16);
+    mg_buf_init(&dropped, 64);
+    ck_assert_int_eq(mg_resp_request(c, NULL, NULL, NULL, &OPTS, &out, &dropped, &e), MG_ETOOBIG);
+    mg_buf_deinit(&out);
+    mg_buf_init(&out, 4096);
+    ck_assert_int_eq(mg_resp_request(c, NULL, NULL, NULL, &OPTS, &out, &dropped, &e), MG_OK);
+    mg_buf_deinit(&out);
+    mg_buf_deinit(&dropped);
+    mg_resp_ctx_destroy(c);
+}
+END_TEST
+
+START_TEST(request_malformed)
+{
+    static const char *const bad[] = {
+        "", "{", "null", "\"x\"", "{\"model\":1}", "{\"model\":\"m\",\"input\":5}",
+        "{\"model\":\"m\",\"instructions\":[]}", "{\"model\":\"m\",\"model\":\"n\"}",
+        "{\"model\":\"m\",\"previous_response_id\":7}",
+    };
+    static const char *const refused[] = {   /* 400 in mg_resp_request: no crash, e filled */
+        "{\"model\":\"m\",\"input\":[1]}", "{\"model\":\"m\",\"input\":[{}]}",
+        "{\"model\":\"m\",\"input\":[{\"role\":\"user\"}]}",
+        "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":"
+        "[{\"type\":\"input_text\"}]}]}",
+        "{\"model\":\"m\",\"input\":[{\"type\":\"function_call\",\"name\":\"n\"}]}",
+        "{\"model\":\"m\",\"input\":[{\"type\":\"function_call_output\",\"call_id\":\"c\"}]}",
+        "{\"model\":\"m\",\"input\":[{\"type\":\"item_reference\"}]}",
+        "{\"model\":\"m\",\"tools\":{}}", "{\"model\":\"m\",\"tools\":[{\"type\":\"function\"}]}",
+        "{\"model\":\"m\",\"tool_choice\":\"sometimes\"}",
+        "{\"model\":\"m\",\"tool_choice\":"
+        "{\"type\":\"allowed_tools\",\"mode\":\"none\"}}",
+        "{\"model\":\"m\",\"input\":[{\"role\":\"assistant\",\"content\":"
+        "[{\"type\":\"input_image\",\"image_url\":\"https://x\"}]}]}",
+    };
+    struct mg_chatreq_err e;
+    struct mg_resp_ctx *c;
+    struct mg_buf out;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < MG_ARRAY_LEN(bad); i++) {
+        e.message[0] = '\0';
+        ck_assert_msg(mg_resp_ctx_create(bad[i], strlen(bad[i]), HEX, NOW, &e, &rc) == NULL,
+                      "%s", bad[i]);
+        ck_assert_int_eq(rc, MG_CHATREQ_EINVAL);
+        ck_assert(e.message[0] != '\0');
+    }
+    mg_buf_init(&out, 1 << 16);
+    for (i = 0; i < MG_ARRAY_LEN(refused); i++) {
+        c = ctx_of(refused[i], &e, &rc);
+        ck_assert_msg(c != NULL, "%s", refused[i]);
+        rc = mg_resp_request(c, NULL, NULL, NULL, &OPTS, &out, NULL, &e);
+        ck_assert_msg(rc == MG_CHATREQ_EINVAL || rc == MG_CHATREQ_EUNSUPPORTED, "%s: %d",
+                      refused[i], rc);
+        ck_assert_msg(out.len == 0 && e.message[0] != '\0', "%s", refused[i]);
+        mg_resp_ctx_destroy(c);
+    }
+    mg_buf_deinit(&out);
+}
+END_TEST
+
+/* lookup that never finds (a NULL callback does the same) */
+static const json_t *
+no_lookup(void *arg, const char *id)
+{
+    (void)arg;
+    (void)id;
+    return NULL;
+}
+
+START_TEST(request_codes)
+{
+    static const char ref[] = "{\"model\":\"m\",\"input\":[{\"type\":\"item_reference\","
+                              "\"id\":\"fc_mg1_0\"}]}";
+    static const char nested[] = "{\"model\":\"m\",\"input\":[{\"type\":\"item_reference\","
+                                 "\"id\":\"r\"}]}";
+    struct mg_chatreq_err e;
+    struct mg_resp_ctx *c = ctx_of(ref, &e, NULL);
+    json_t *refs = json_pack("{s:{s:s,s:s}}", "r", "type", "item_reference", "id", "r");
+    struct mg_buf out;
+
+    mg_buf_init(&out, 1 << 16);
+    ck_assert_int_eq(mg_resp_request(c, NULL, no_lookup, NULL, &OPTS, &out, NULL, &e),
+                     MG_CHATREQ_EINVAL);
+    ck_assert_int_eq(mg_resp_ctx_code(c), MG_RESP_CODE_ITEM_MISSING);
+    ck_assert_str_eq(e.param, "input[0]");
+    ck_assert_ptr_nonnull(strstr(e.message, "fc_mg1_0"));
+    mg_resp_ctx_destroy(c);
+    /* a reference to a reference is not followed */
+    c = ctx_of(nested, &e, NULL);
+    ck_assert_int_eq(mg_resp_request(c, NULL, refs_lookup, refs, &OPTS, &out, NULL, &e),
+                     MG_CHATREQ_EUNSUPPORTED);
+    ck_assert_int_eq(mg_resp_ctx_code(c), MG_RESP_CODE_UNSUPPORTED);
+    ck_assert_int_eq(out.len, 0);
+    mg_resp_ctx_destroy(c);
+    json_decref(refs);
+    mg_buf_deinit(&out);
+}
+END_TEST
+
+START_TEST(ctx_accessors)
+{
+    static const char body[] = "{\"model\":\"my-model\",\"input\":\"x\",\"store\":false,"
+                               "\"stream\":true,\"previous_response_id\":\"resp_1\"}";
+    static const char chat[] = "{\"choices\":[{\"message\":{\"content\":\"a\"},"
+                               "\"finish_reason\":\"stop\"}]}";
+    struct mg_chatreq_err e;
+    struct mg_resp_ctx *c = ctx_of(body, &e, NULL);
+    struct mg_buf out;
+    json_t *r;
+
+    ck_assert_str_eq(mg_resp_ctx_id(c), "resp_mg" HEX);
+    ck_assert_uint_le(strlen(mg_resp_ctx_id(c)), 64);
+    ck_assert_str_eq(mg_resp_ctx_model(c), "my-model");
+    ck_assert_str_eq(mg_resp_ctx_previous(c), "resp_1");
+    ck_assert_int_eq(mg_resp_ctx_stream(c), 1);
+    ck_assert_int_eq(mg_resp_ctx_store(c), 0);
+    mg_resp_ctx_set_store(c, 0);
+    mg_buf_init(&out, 1 << 16);
+    ck_assert_int_eq(mg_resp_answer(c, chat, strlen(chat), NOW, &out, NULL), MG_OK);
+    r = json_loads(out.data, 0, NULL);
+    ck_assert(json_is_false(json_object_get(r, "store")));
+    ck_assert_str_eq(json_string_value(json_object_get(r, "previous_response_id")), "resp_1");
+    json_decref(r);
+    mg_buf_deinit(&out);
+    mg_resp_ctx_destroy(c);
+    mg_resp_ctx_destroy(NULL);
+}
+END_TEST
+
+START_TEST(answer_edges)
+{
+    static const char *const bad[] = {
+        "", "not json", "{}", "{\"choices\":[]}", "{\"choices\":[{\"message\":null}]}",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{}}]}}]}",
+    };
+    static const char ok[] = "{\"choices\":[{\"message\":{\"content\":\"0123456789\"},"
+                             "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,"
+                             "\"completion_tokens\":4}}";
+    struct mg_chatreq_err e;
+    struct mg_resp_ctx *c = ctx_of("{\"model\":\"m\"}", &e, NULL);
+    struct mg_usage u;
+    struct mg_buf out;
+    size_t i;
+
+    mg_buf_init(&out, 1 << 16);
+    for (i = 0; i < MG_ARRAY_LEN(bad); i++) {
+        ck_assert_msg(mg_resp_answer(c, bad[i], strlen(bad[i]), NOW, &out, &u) == MG_ERR, "%s",
+                      bad[i]);
+        ck_assert_int_eq(out.len, 0);
+    }
+    ck_assert_int_eq(mg_resp_answer(c, ok, strlen(ok), NOW, &out, &u), MG_OK);
+    ck_assert(u.input == 3 && u.output == 4);
+    mg_buf_deinit(&out);
+    mg_buf_init(&out, 200);   /* a Response is longer: nothing half-written */
+    ck_assert_int_eq(mg_resp_answer(c, ok, strlen(ok), NOW, &out, &u), MG_ETOOBIG);
+    ck_assert_int_eq(out.len, 0);
+    mg_buf_deinit(&out);
+    mg_resp_ctx_destroy(c);
+}
+END_TEST
+
+START_TEST(history_chain)
+{
+    static const char req[] = "{\"model\":\"m\",\"instructions\":\"sys\",\"input\":\"again\"}";
+    static const char chat[] = "{\"choices\":[{\"message\":{\"content\":\"ok\"},"
+                               "\"finish_reason\":\"stop\"}]}";
+    struct mg_chatreq_err e;
+    struct mg_resp_ctx *c = ctx_of(req, &e, NULL);
+    json_t *prior = json_pack("[{s:s,s:s,s:s}]", "type", "message", "role", "user", "content",
+                              "first");
+    json_t *got, *want;
+    struct mg_buf chatbody, resp, hist;
+
+    mg_buf_init(&chatbody, 1 << 16);
+    mg_buf_init(&resp, 1 << 16);
+    mg_buf_init(&hist, 1 << 16);
+    ck_assert_int_eq(mg_resp_history(c, "{\"output\":[]}", 13, &hist), MG_ERR);  /* too early */
+    ck_assert_int_eq(mg_resp_request(c, prior, NULL, NULL, &OPTS, &chatbody, NULL, &e), MG_OK);
+    ck_assert_int_eq(mg_resp_answer(c, chat, strlen(chat), NOW, &resp, NULL), MG_OK);
+    ck_assert_int_eq(mg_resp_history(c, "[]", 2, &hist), MG_ERR);
+    ck_assert_int_eq(mg_resp_history(c, resp.data, resp.len, &hist), MG_OK);
+    got = json_loads(hist.data, 0, NULL);
+    want = json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:[{s:s,s:s}]},{s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:[],"
+                     "s:[]}]}]",
+                     "type", "message", "role", "user", "content", "first",
+                     "type", "message", "role", "user", "content", "type", "input_text", "text",
+                     "again",
+                     "id", "msg_mg" HEX "_0", "type", "message", "status", "completed", "role",
+                     "assistant", "content", "type", "output_text", "text", "ok", "annotations",
+                     "logprobs");
+    ck_assert_msg(json_equal(got, want), "%s", hist.data);
+    json_decref(got);
+    json_decref(want);
+    json_decref(prior);
+    mg_buf_deinit(&chatbody);
+    mg_buf_deinit(&resp);
+    mg_buf_deinit(&hist);
+    mg_resp_ctx_destroy(c);
+}
+END_TEST
+
+START_TEST(stream_before_commit)
+{
+    static const char *const evs[] = {
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"reasoning_content\":\"hmm\"}}]}",
+        ": keep-alive comment",
+    };
+    struct mg_resp_stream_state st;
+    struct mg_resp_stream *s;
+    struct mg_resp_ctx *c;
+    struct mg_buf out;
+
+    mg_buf_init(&out, 1 << 16);
+    s = stream_of(&c, evs, MG_ARRAY_LEN(evs), &out);
+    ck_assert_int_eq(out.len, 0);   /* nothing carried output: nothing written */
+    mg_resp_stream_state(s, &st);
+    ck_assert(!st.committed && !st.finished && !st.done);
+    ck_assert_int_eq(mg_resp_stream_end(s, NOW, &out), MG_ERR);
+    ck_assert_int_eq(out.len, 0);
+    ck_assert_int_eq(mg_resp_stream_response(s, &out), MG_ERR);
+    /* a failure before commit still makes a well-formed stream */
+    ck_assert_int_eq(mg_resp_stream_fail(s, "gone", 4, &out), MG_OK);
+    ck_assert_ptr_nonnull(strstr(out.data, "event: response.created\n"));
+    ck_assert_ptr_nonnull(strstr(out.data, "event: response.failed\n"));
+    mg_resp_stream_state(s, &st);
+    ck_assert(st.committed && st.done);
+    mg_buf_reset(&out);
+    ck_assert_int_eq(mg_resp_stream_end(s, NOW, &out), MG_OK);   /* done: nothing more */
+    ck_assert_int_eq(mg_resp_stream_fail(s, "x", 1, &out), MG_OK);
+    ck_assert_int_eq(mg_resp_stream_feed(s, evs[0], strlen(evs[0]), &out), MG_OK);
+    ck_assert_int_eq(out.len, 0);
+    mg_resp_stream_destroy(s);
+    mg_resp_stream_destroy(NULL);
+    mg_resp_ctx_destroy(c);
+    mg_buf_deinit(&out);
+}
+END_TEST
+
+START_TEST(stream_broken)
+{
+    static const char *const evs[] = {
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{\"}}]}}]}",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\","
+        "\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}",
+    };
+    static const char late[] = "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":"
+                               "[{\"index\":0,\"function\":{\"arguments\":\"}\"}}]}}]}";
+    static const char err[] = "data: {\"error\":{\"message\":\"overloaded\"}}";
+    struct mg_resp_stream *s;
+    struct mg_resp_ctx *c;
+    struct mg_buf out;
+
+    mg_buf_init(&out, 1 << 16);
+    s = stream_of(&c, evs, MG_ARRAY_LEN(evs), &out);
+    ck_assert_int_eq(mg_resp_stream_feed(s, late, strlen(late), &out), MG_RESP_ESTREAM);
+    ck_assert_ptr_nonnull(strstr(mg_resp_stream_error(s), "ended"));
+    ck_assert_int_eq(mg_resp_stream_feed(s, "data: {nope", 11, &out), MG_RESP_ESTREAM);
+    ck_assert_int_eq(mg_resp_stream_feed(s, "data: [1]", 9, &out), MG_RESP_ESTREAM);
+    ck_assert_int_eq(mg_resp_stream_feed(s, err, strlen(err), &out), MG_RESP_ESTREAM);
+    ck_assert_str_eq(mg_resp_stream_error(s), "overloaded");
+    mg_resp_stream_destroy(s);
+    mg_resp_ctx_destroy(c);
+    mg_buf_deinit(&out);
+}
+END_TEST
+
+START_TEST(stream_caps_and_usage)
+{
+    static const char *const evs[] = {
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}",
+    };
+    static const char more[] = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"more "
+                               "text\"}}]}";
+    static const char split[] = "data: {\"choices\":[{\"index\":0,\"delta\":\ndata: {\"content\":"
+                                "\"!\"},\"finish_reason\":\"stop\"}]}";
+    struct mg_resp_stream_state st;
+    struct mg_usage est = { 5, 6 };
+    struct mg_resp_stream *s;
+    struct mg_resp_ctx *c;
+    struct mg_buf out, small;
+    json_t *r;
+
+    mg_buf_init(&out, 1 << 16);
+    mg_buf_init(&small, 32);
+    s = stream_of(&c, evs, MG_ARRAY_LEN(evs), &out);
+    ck_assert_int_eq(mg_resp_stream_feed(s, more, strlen(more), &small), MG_ETOOBIG);
+    ck_assert_int_eq(small.len, 0);
+    /* an event of two data: lines is one chunk, joined with a newline (valid JSON white space) */
+    ck_assert_int_eq(mg_resp_stream_feed(s, split, strlen(split), &out), MG_OK);
+    mg_resp_stream_state(s, &st);
+    ck_assert(st.committed && st.finished && !st.done && st.usage.input == -1);
+    mg_resp_stream_set_usage(s, &est);
+    ck_assert_int_eq(mg_resp_stream_end(s, NOW, &out), MG_OK);
+    mg_buf_reset(&small);
+    mg_buf_deinit(&small);
+    mg_buf_init(&small, 1 << 16);
+    ck_assert_int_eq(mg_resp_stream_response(s, &small), MG_OK);
+    r = json_loads(small.data, 0, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "usage"),
+                                                        "total_tokens")), 11);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(
+        json_array_get(json_object_get(r, "output"), 0), "content"), 0), "text")), "hi!");
+    json_decref(r);
+    mg_resp_stream_destroy(s);
+    mg_resp_ctx_destroy(c);
+    mg_buf_deinit(&out);
+    mg_buf_deinit(&small);
+}
+END_TEST
+
+START_TEST(stream_parts)
+{
+    /* refusal after text in one message: a second content part, content_index 1 */
+    static const char *const evs[] = {
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Sure\"}}]}",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"no\"}}]}",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+        "data: [DONE]",
+    };
+    struct mg_resp_stream *s;
+    struct mg_resp_ctx *c;
+    struct mg_buf out;
+    json_t *evj;
+
+    mg_buf_init(&out, 1 << 16);
+    s = stream_of(&c, evs, MG_ARRAY_LEN(evs), &out);
+    ck_assert_int_eq(mg_resp_stream_end(s, NOW, &out), MG_OK);
+    evj = parse_events("parts", out.data, out.len, 1);
+    ck_assert_ptr_nonnull(strstr(out.data, "\"type\":\"response.refusal.delta\","
+                                 "\"sequence_number\":8,\"item_id\":\"msg_mg" HEX "_0\","
+                                 "\"output_index\":0,\"content_index\":1"));
+    ck_assert_ptr_nonnull(strstr(out.data, "\"content\":[{\"type\":\"output_text\",\"text\":\"Sure"
+                                           "\",\"annotations\":[],\"logprobs\":[]},{\"type\":"
+                                           "\"refusal\",\"refusal\":\"no\"}]"));
+    json_decref(evj);
+    mg_resp_stream_destroy(s);
+    mg_resp_ctx_destroy(c);
+    mg_buf_deinit(&out);
+}
+END_TEST
+
 Suite *
 responses_suite(void)
 {
@@ -375,6 +748,16 @@ responses_suite(void)
     tcase_add_test(tc, golden_requests);
     tcase_add_test(tc, golden_answers);
     tcase_add_test(tc, golden_streams);
+    tcase_add_test(tc, request_caps);
+    tcase_add_test(tc, request_malformed);
+    tcase_add_test(tc, request_codes);
+    tcase_add_test(tc, ctx_accessors);
+    tcase_add_test(tc, answer_edges);
+    tcase_add_test(tc, history_chain);
+    tcase_add_test(tc, stream_before_commit);
+    tcase_add_test(tc, stream_broken);
+    tcase_add_test(tc, stream_caps_and_usage);
+    tcase_add_test(tc, stream_parts);
     suite_add_tcase(s, tc);
     return s;
 }

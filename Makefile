@@ -35,6 +35,7 @@ SUITES   := util conf json router balancer models usage stats proxy wire sigv4 e
 SUITES   += runtime
 SUITES   += messages
 SUITES   += fakeai
+SUITES   += responses
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)

@@ -10,8 +10,10 @@
 #include "mg_test.h"
 
 /* Messages clients on chat backends (check_messages.c). */
+/* suites declared here rather than in mg_test.h (new suites only touch this file) */
 Suite *messages_suite(void);
 Suite *fakeai_suite(void);
+Suite *responses_suite(void);
 
 int
 main(void)
@@ -65,6 +67,7 @@ main(void)
     srunner_add_suite(sr, runtime_suite());
     srunner_add_suite(sr, messages_suite());
     srunner_add_suite(sr, fakeai_suite());
+    srunner_add_suite(sr, responses_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
     printf("Running every suite\n");

@@ -1,0 +1,160 @@
+/*
+ * mg_resp_ctx — a Responses request read once: what is refused before any translation
+ * (background, conversation, prompt, context_management), and what every answer echoes
+ * (instructions, tools, text, metadata, …), rendered once so that each Response and each
+ * stream event that carries one only copies it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_resp_int.h"
+
+static int
+echo_add(json_t *echo, const json_t *root, const char *key, json_t *dflt)
+{
+    json_t *v = json_object_get(root, key);
+
+    if (v != NULL && !json_is_null(v)) {
+        json_decref(dflt);
+        return json_object_set(echo, key, v);
+    }
+    return json_object_set_new(echo, key, dflt != NULL ? dflt : json_null());
+}
+
+static int
+render_echo(struct mg_resp_ctx *c)
+{
+    json_t *echo = json_object(), *v, *text, *reasoning;
+    int rc;
+
+    echo_add(echo, c->root, "instructions", NULL);
+    echo_add(echo, c->root, "max_output_tokens", NULL);
+    echo_add(echo, c->root, "parallel_tool_calls", json_true());
+    echo_add(echo, c->root, "previous_response_id", NULL);
+    reasoning = json_object();
+    v = json_object_get(json_object_get(c->root, "reasoning"), "effort");
+    json_object_set(reasoning, "effort", json_is_string(v) ? v : json_null());
+    json_object_set_new(reasoning, "summary", json_null());
+    json_object_set_new(echo, "reasoning", reasoning);
+    echo_add(echo, c->root, "temperature", NULL);
+    v = json_object_get(c->root, "text");
+    text = json_is_object(v) ? json_deep_copy(v) : json_object();
+    if (!json_is_object(json_object_get(text, "format"))) {
+        json_object_set_new(text, "format", json_pack("{s:s}", "type", "text"));
+    }
+    json_object_set_new(echo, "text", text);
+    echo_add(echo, c->root, "tool_choice", json_string("auto"));
+    echo_add(echo, c->root, "tools", json_array());
+    echo_add(echo, c->root, "top_p", NULL);
+    json_object_set_new(echo, "truncation", json_string("disabled"));
+    echo_add(echo, c->root, "user", NULL);
+    echo_add(echo, c->root, "metadata", json_object());
+    rc = mg_chatreq_dump(echo, &c->echo);
+    json_decref(echo);
+    if (rc == MG_OK && c->echo.len >= 2) {
+        /* keep the members only: the Response writer puts them inside its own braces */
+        memmove(c->echo.data, c->echo.data + 1, c->echo.len - 2);
+        c->echo.len -= 2;
+        c->echo.data[c->echo.len] = '\0';
+    }
+    return rc;
+}
+
+static int
+refuse_present(const json_t *root, const char *key, struct mg_chatreq_err *e)
+{
+    const json_t *v = json_object_get(root, key);
+
+    if (v == NULL || json_is_null(v) || json_is_false(v)) {
+        return MG_OK;
+    }
+    return mg_chatreq_fail(e, MG_CHATREQ_EUNSUPPORTED, key,
+                           "'%s' is not supported by this model's backend", key);
+}
+
+struct mg_resp_ctx *
+mg_resp_ctx_create(const char *body, size_t len, const char *id_hex32, int64_t now,
+                   struct mg_chatreq_err *e, int *rcp)
+{
+    static const char *const refused[] = {
+        "background", "conversation", "prompt", "context_management"
+    };
+    struct mg_resp_ctx *c;
+    json_t *root, *v;
+    size_t i;
+    int rc = MG_OK;
+
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(root)) {
+        rc = mg_chatreq_fail(e, MG_CHATREQ_EINVAL, "", "The body is not a JSON object.");
+    } else if (!json_is_string(json_object_get(root, "model"))) {
+        rc = mg_chatreq_fail(e, MG_CHATREQ_EINVAL, "model", "'model' must be a string.");
+    } else if ((v = json_object_get(root, "input")) != NULL && !json_is_string(v)
+               && !json_is_array(v)) {
+        rc = mg_chatreq_fail(e, MG_CHATREQ_EINVAL, "input",
+                             "'input' must be a string or an array of items.");
+    } else if ((v = json_object_get(root, "instructions")) != NULL && !json_is_string(v)
+               && !json_is_null(v)) {
+        rc = mg_chatreq_fail(e, MG_CHATREQ_EINVAL, "instructions",
+                             "'instructions' must be a string.");
+    } else if ((v = json_object_get(root, "previous_response_id")) != NULL
+               && !json_is_string(v) && !json_is_null(v)) {
+        rc = mg_chatreq_fail(e, MG_CHATREQ_EINVAL, "previous_response_id",
+                             "'previous_response_id' must be a string.");
+    }
+    for (i = 0; rc == MG_OK && i < MG_ARRAY_LEN(refused); i++) {
+        rc = refuse_present(root, refused[i], e);
+    }
+    if (rc != MG_OK) {
+        json_decref(root);
+        if (rcp != NULL) {
+            *rcp = rc;
+        }
+        return NULL;
+    }
+    c = mg_calloc(1, sizeof(*c));
+    c->root = root;
+    snprintf(c->hex, sizeof(c->hex), "%.32s", id_hex32 != NULL ? id_hex32 : "");
+    snprintf(c->id, sizeof(c->id), "resp_mg%s", c->hex);
+    c->model = json_string_value(json_object_get(root, "model"));
+    c->previous = json_string_value(json_object_get(root, "previous_response_id"));
+    c->created = now;
+    c->stream = json_is_true(json_object_get(root, "stream"));
+    c->store_req = !json_is_false(json_object_get(root, "store"));
+    c->store = c->store_req;
+    mg_buf_init(&c->echo, len + 4096);
+    if (render_echo(c) != MG_OK) {
+        mg_resp_ctx_destroy(c);
+        if (rcp != NULL) {
+            *rcp = MG_ETOOBIG;
+        }
+        mg_chatreq_fail(e, MG_CHATREQ_EINVAL, "", "The request is too large.");
+        return NULL;
+    }
+    if (rcp != NULL) {
+        *rcp = MG_OK;
+    }
+    return c;
+}
+
+void
+mg_resp_ctx_destroy(struct mg_resp_ctx *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    json_decref(c->root);
+    json_decref(c->items);
+    mg_buf_deinit(&c->echo);
+    free(c);
+}
+
+const char *mg_resp_ctx_id(const struct mg_resp_ctx *c) { return c->id; }
+const char *mg_resp_ctx_model(const struct mg_resp_ctx *c) { return c->model; }
+int mg_resp_ctx_stream(const struct mg_resp_ctx *c) { return c->stream; }
+int mg_resp_ctx_store(const struct mg_resp_ctx *c) { return c->store_req; }
+void mg_resp_ctx_set_store(struct mg_resp_ctx *c, int store) { c->store = store != 0; }
+const char *mg_resp_ctx_previous(const struct mg_resp_ctx *c) { return c->previous; }
+int mg_resp_ctx_code(const struct mg_resp_ctx *c) { return c->code; }
+

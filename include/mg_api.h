@@ -46,12 +46,58 @@ int mg_api_event_kind_any(int committed, const struct mg_api_event *ev);
 /* The end-of-stream rule of a stream with no rule of its own: whole at any clean end. */
 const char *mg_api_stream_end_any(int finished, int done, const char **tail);
 
+/* ---- what the chat hubs of the APIs share (mg_api.c) ---- */
+
+#include "mg_relay.h"
+
+/*
+ * A hub's stage, the last before the client (mg_relay_add_client), embedded in the hub's state:
+ * the stage (first, so a stage function finds its hub stage by a cast), what one event or the
+ * answer became (out), and a plain answer read whole (body).
+ */
+struct mg_api_hubstage {
+    struct mg_stage stage;
+    struct mg_buf   out;
+    struct mg_buf   body;
+};
+
+/* Sets up h, its buffers capped at cap. */
+void mg_api_hubstage_init(struct mg_api_hubstage *h, size_t cap);
+void mg_api_hubstage_deinit(struct mg_api_hubstage *h);
+/*
+ * Adds h's stage to r for this answer: a stream's events go to stream_write, its end to
+ * stream_end; a plain answer is read whole into h->body and answer_end translates it. fail
+ * writes the API's error events after the commit. Sets the answer's Content-Type.
+ */
+void mg_api_hubstage_add(struct mg_api_hubstage *h, struct mg_relay *r,
+                         void (*stream_write)(struct mg_stage *s, const char *p, size_t n,
+                                              int whole),
+                         void (*stream_end)(struct mg_stage *s),
+                         void (*answer_end)(struct mg_stage *s),
+                         void (*fail)(struct mg_stage *s, const char *why));
+/*
+ * For stream_write: 1 when the event is to be translated; 0 when the stream is over, or when
+ * the event is a piece of one too large to hold (the stream then breaks).
+ */
+int mg_api_hubstage_whole(struct mg_stage *s, int whole);
+/* Passes h->out (if any) on to the client. */
+void mg_api_hubstage_pass(struct mg_api_hubstage *h);
+/* A stream's translator refused an event (why, or a generic reason): the stream breaks. */
+void mg_api_hubstage_broken(struct mg_api_hubstage *h, const char *why);
+/*
+ * For answer_end, after translating h->body into h->out with rc: MG_OK commits the answer and
+ * passes it on; anything else fails the attempt (not_what: what the answer could not be made
+ * into), so it fails over. Then the stage ends.
+ */
+void mg_api_hubstage_answer(struct mg_api_hubstage *h, int rc, const char *not_what);
+
 /* The APIs (one file each: mg_api_chat.c, mg_api_openai.c, mg_api_messages.c). */
 extern const struct mg_api mg_api_chat;          /* /v1/chat/completions */
 extern const struct mg_api mg_api_completions;   /* /v1/completions: chat's rules */
 extern const struct mg_api mg_api_openai;        /* every other /v1/ path */
 extern const struct mg_api mg_api_messages;      /* /v1/messages */
-extern const struct mg_api mg_api_count_tokens;  /* /v1/messages/count_tokens */
+extern const struct mg_api mg_api_count_tokens;
+extern const struct mg_api mg_api_responses;     /* /v1/responses */  /* /v1/messages/count_tokens */
 extern const struct mg_api mg_api_messages_other;   /* other /v1/messages/... paths */
 
 #endif

@@ -59,6 +59,9 @@ struct mg_api {
     const char *(*stream_end)(int finished, int done, const char **tail);
     /* Appends the one event that ends a committed stream which broke (why: the message). */
     void (*error_event)(struct mg_buf *out, const char *why);
+    /* The status when no entry of the rule serves it: 0 for 400 unsupported_endpoint; 404 for
+     * an endpoint a client falls back from when its upstream lacks it (count_tokens) */
+    int unserved_status;
     /* The API's own bit (MG_API_BIT_*) when a backend's config may change how it is served. */
     unsigned bit;
     /* Chat completions carries it to a backend that does not speak it (NULL: native only). */

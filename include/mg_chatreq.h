@@ -24,6 +24,7 @@
 struct mg_chatreq_err {
     char message[256];
     char param[96];       /* the parameter at fault ("n", "messages[2].content[0]"), or "" */
+    const char *code;     /* a client API's own error code ("item_not_found"), or NULL */
 };
 
 /* An image part of a message. */

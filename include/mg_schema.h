@@ -53,6 +53,7 @@ struct mg_upreq {
     int                stream;        /* a translating schema asked its backend for a stream */
     char               why[256];      /* why build refused the request (EINVAL, ESKIP) */
     char               param[96];     /* the parameter at fault, or "" */
+    const char        *code;          /* the error code of an EINVAL, or NULL (invalid_value) */
 };
 
 /* What build may return besides MG_OK and MG_ERR (the values of mg_chatreq's codes). */

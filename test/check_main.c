@@ -9,7 +9,6 @@
 
 #include "mg_test.h"
 
-/* Messages clients on chat backends (check_messages.c). */
 /* suites declared here rather than in mg_test.h (new suites only touch this file) */
 Suite *messages_suite(void);
 Suite *fakeai_suite(void);

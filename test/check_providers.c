@@ -986,10 +986,21 @@ START_TEST(azure_request_over_http)
     j = access_line("prov-az-stream");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "input_tokens")), 10);
     json_decref(j);
-    /* Anthropic's paths are not Azure's */
-    post("/v1/messages", "{\"model\":\"az-x\",\"max_tokens\":5,\"messages\":[]}", NULL, &r);
-    assert_anthropic_error(&r, 400, "invalid_request_error");
-    ck_assert_ptr_nonnull(strstr(r.body.data, "serves /v1/messages"));
+    /* Anthropic's Messages reach Azure through chat; count_tokens does not (404, never an
+     * estimate, as an upstream without the endpoint answers) */
+    post("/v1/messages", "{\"model\":\"az-x\",\"max_tokens\":5,\"messages\":"
+         "[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, &r);
+    ck_assert_msg(r.status == 200, "status %ld: %s", r.status, r.body.data);
+    j = mg_test_body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "type")), "message");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "model")), "az-x");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "stop_reason")), "end_turn");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+                         json_object_get(j, "content"), 0), "text")), "Hello from p1");
+    json_decref(j);
+    mg_test_resp_free(&r);
+    post("/v1/messages/count_tokens", "{\"model\":\"az-x\",\"messages\":[]}", NULL, &r);
+    assert_anthropic_error(&r, 404, "not_found_error");
     mg_test_resp_free(&r);
 }
 END_TEST

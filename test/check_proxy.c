@@ -733,7 +733,6 @@ START_TEST(stream_errors_before_and_after_commit)
 }
 END_TEST
 
-/* The client API is chosen once from the path: its error shape and the schemas that serve it. */
 /* 1 when a backend of schema (its config saying nothing more) serves api, natively or not. */
 static int
 serves(const struct mg_api *api, int schema)
@@ -743,6 +742,7 @@ serves(const struct mg_api *api, int schema)
     return mg_api_mode(api, &b) != 0;
 }
 
+/* The client API is chosen once from the path: its error shape and the schemas that serve it. */
 START_TEST(client_api_route_table)
 {
     static const struct {
@@ -758,7 +758,8 @@ START_TEST(client_api_route_table)
         {"/v1/messagesx", &mg_api_openai},
         {"/v1/chat/completions/x", &mg_api_openai},
         {"/v1/embeddings", &mg_api_openai},
-        {"/v1/responses", &mg_api_openai},
+        {"/v1/responses", &mg_api_responses},
+        {"/v1/responses/resp_1", &mg_api_openai},
         {"/healthz", &mg_api_openai},
         {NULL, &mg_api_openai},
     };
@@ -775,11 +776,31 @@ START_TEST(client_api_route_table)
     ck_assert(!serves(&mg_api_completions, MG_SCHEMA_ANTHROPIC));
     ck_assert(!serves(&mg_api_completions, MG_SCHEMA_BEDROCK));
     ck_assert(serves(&mg_api_messages, MG_SCHEMA_OPENAI));
-    ck_assert(!serves(&mg_api_messages, MG_SCHEMA_AZURE));
+    ck_assert(serves(&mg_api_messages, MG_SCHEMA_AZURE));
     ck_assert(!serves(&mg_api_messages_other, MG_SCHEMA_ANTHROPIC));
     ck_assert(serves(&mg_api_openai, MG_SCHEMA_AZURE));
     ck_assert(!serves(&mg_api_openai, MG_SCHEMA_BEDROCK));
     ck_assert(!serves(&mg_api_openai, -1));
+    {
+        /* Messages and Responses: natively where the schema speaks them, else through chat; a
+         * backend's keys change that (messages: native, responses: translate) */
+        struct mg_backend oa = {.schema = MG_SCHEMA_OPENAI};
+        struct mg_backend br = {.schema = MG_SCHEMA_BEDROCK};
+        struct mg_backend an = {.schema = MG_SCHEMA_ANTHROPIC};
+        ck_assert_int_eq(mg_api_mode(&mg_api_messages, &an), MG_API_NATIVE);
+        ck_assert_int_eq(mg_api_mode(&mg_api_messages, &oa), MG_API_HUB);
+        ck_assert_int_eq(mg_api_mode(&mg_api_messages, &br), MG_API_HUB);
+        ck_assert_int_eq(mg_api_mode(&mg_api_responses, &oa), MG_API_NATIVE);
+        ck_assert_int_eq(mg_api_mode(&mg_api_responses, &an), MG_API_HUB);
+        ck_assert_int_eq(mg_api_mode(&mg_api_count_tokens, &oa), 0);
+        oa.api_native = MG_API_BIT_MESSAGES;
+        oa.api_hub = MG_API_BIT_RESPONSES;
+        ck_assert_int_eq(mg_api_mode(&mg_api_messages, &oa), MG_API_NATIVE);
+        ck_assert_int_eq(mg_api_mode(&mg_api_count_tokens, &oa), MG_API_NATIVE);
+        ck_assert_int_eq(mg_api_mode(&mg_api_messages_other, &oa), MG_API_NATIVE);
+        ck_assert_int_eq(mg_api_mode(&mg_api_responses, &oa), MG_API_HUB);
+        ck_assert_int_eq(mg_api_mode(&mg_api_messages_other, &an), 0);
+    }
     /* the gateway's own errors: Anthropic's shape on /v1/messages and below, else OpenAI's */
     mg_buf_init(&b, 4096);
     mg_api_route("/v1/messages/count_tokens")->error_body(&b, 404, "model_not_found", "model",
@@ -845,7 +866,8 @@ START_TEST(stream_without_events_is_empty)
         {"/chat/completions", ": hi\n\ndata: {\"choices\":[]}", 1},
         {"/messages", "event: ping\n\n", 1},
         {"/messages", "event: message_start\ndata: {}\n\n", 1},
-        {"/responses", "event: response.created\ndata: {}\n\n", 0},
+        {"/responses", "event: response.created\ndata: {}\n\n", 1},   /* no completed */
+        {"/embeddings", "data: {}\n\n", 0},
     };
     size_t i, cut, n;
     struct run t;

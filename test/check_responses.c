@@ -174,7 +174,7 @@ static void
 golden_request(const char *base)
 {
     struct mg_resp_opts o = { SEND, "max_completion_tokens", 1, 0 };
-    struct mg_chatreq_err e = { "", "" };
+    struct mg_chatreq_err e = {"", "", NULL};
     struct mg_resp_ctx *c;
     struct mg_buf out, dropped;
     size_t n, en, dn;

@@ -1,6 +1,7 @@
 /*
  * mg_api — the route table of client APIs, and what the OpenAI-shaped ones share.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "mg_api.h"
@@ -10,7 +11,7 @@
 
 /*
  * Path -> API, first match wins. A prefix row (ending in '/') takes every path below it. A path
- * no row takes speaks OpenAI's other APIs (embeddings, audio, images, responses, ...).
+ * no row takes speaks OpenAI's other APIs (embeddings, audio, images, ...).
  */
 static const struct {
     const char          *path;
@@ -21,6 +22,7 @@ static const struct {
     {"/v1/messages", &mg_api_messages},
     {"/v1/messages/count_tokens", &mg_api_count_tokens},
     {"/v1/messages/", &mg_api_messages_other},
+    {"/v1/responses", &mg_api_responses},
 };
 
 const struct mg_api *
@@ -118,4 +120,94 @@ mg_api_stream_end_any(int finished, int done, const char **tail)
 {
     *tail = NULL;
     return NULL;
+}
+
+/* ---- the hubs' stage ---- */
+
+void
+mg_api_hubstage_init(struct mg_api_hubstage *h, size_t cap)
+{
+    memset(&h->stage, 0, sizeof(h->stage));
+    mg_buf_init(&h->out, cap);
+    mg_buf_init(&h->body, cap);
+}
+
+void
+mg_api_hubstage_deinit(struct mg_api_hubstage *h)
+{
+    mg_buf_deinit(&h->out);
+    mg_buf_deinit(&h->body);
+}
+
+static void
+answer_write(struct mg_stage *s, const char *p, size_t n, int whole)
+{
+    struct mg_api_hubstage *h = (struct mg_api_hubstage *)s;
+
+    if (!s->relay->failed && mg_buf_add(&h->body, p, n) != MG_OK) {
+        mg_relay_fail(s->relay, "the backend's answer is too large to translate", 46);
+    }
+}
+
+void
+mg_api_hubstage_add(struct mg_api_hubstage *h, struct mg_relay *r,
+                    void (*stream_write)(struct mg_stage *s, const char *p, size_t n, int whole),
+                    void (*stream_end)(struct mg_stage *s), void (*answer_end)(struct mg_stage *s),
+                    void (*fail)(struct mg_stage *s, const char *why))
+{
+    memset(&h->stage, 0, sizeof(h->stage));
+    mg_buf_reset(&h->out);
+    mg_buf_reset(&h->body);
+    h->stage.write = r->sse ? stream_write : answer_write;
+    h->stage.end = r->sse ? stream_end : answer_end;
+    r->content_type = r->sse ? "text/event-stream" : "application/json";
+    mg_relay_add_client(r, &h->stage, fail);
+}
+
+int
+mg_api_hubstage_whole(struct mg_stage *s, int whole)
+{
+    if (s->relay->cut || s->relay->failed) {
+        return 0;
+    }
+    if (!whole) {
+        mg_relay_fail(s->relay, "the backend sent an event too large to translate", 48);
+        return 0;
+    }
+    return 1;
+}
+
+void
+mg_api_hubstage_pass(struct mg_api_hubstage *h)
+{
+    if (h->out.len > 0) {
+        h->stage.next->write(h->stage.next, h->out.data, h->out.len, 1);
+    }
+}
+
+void
+mg_api_hubstage_broken(struct mg_api_hubstage *h, const char *why)
+{
+    if (why == NULL || why[0] == '\0') {
+        why = "the backend sent an event that cannot be translated";
+    }
+    mg_relay_fail(h->stage.relay, why, strlen(why));
+}
+
+void
+mg_api_hubstage_answer(struct mg_api_hubstage *h, int rc, const char *not_what)
+{
+    struct mg_relay *r = h->stage.relay;
+    char why[128];
+
+    if (!r->failed) {
+        if (rc != MG_OK) {
+            snprintf(why, sizeof(why), "the backend's answer cannot be made into %s", not_what);
+            mg_relay_fail(r, why, strlen(why));
+        } else {
+            mg_relay_commit(r);
+            mg_api_hubstage_pass(h);
+        }
+    }
+    h->stage.next->end(h->stage.next);
 }

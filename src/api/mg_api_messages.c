@@ -16,7 +16,6 @@
 #include "mg_conf_types.h"
 #include "mg_json.h"
 #include "mg_messages.h"
-#include "mg_relay.h"
 #include "mg_util.h"
 
 #define ANSWER_MAX (8u * 1024 * 1024)   /* a plain chat answer read whole to be translated */
@@ -69,11 +68,9 @@ messages_stream_end(int finished, int done, const char **tail)
 
 /* A request's translation: read once, then a stream or a whole answer per attempt. */
 struct hub {
-    struct mg_msg_ctx    *ctx;
-    struct mg_msg_stream *stream;   /* this answer's, when it is a stream */
-    struct mg_stage       stage;    /* the last before the client */
-    struct mg_buf         out;      /* what one event (or the answer) became */
-    struct mg_buf         body;     /* a plain chat answer, read whole */
+    struct mg_api_hubstage hs;       /* first: its stage finds the hub by a cast */
+    struct mg_msg_ctx     *ctx;
+    struct mg_msg_stream  *stream;   /* this answer's, when it is a stream */
 };
 
 static void *
@@ -91,8 +88,7 @@ hub_open(const char *body, size_t len, int64_t now, uint64_t *rng, struct mg_cha
     }
     h = mg_calloc(1, sizeof(*h));
     h->ctx = ctx;
-    mg_buf_init(&h->out, ANSWER_MAX);
-    mg_buf_init(&h->body, ANSWER_MAX);
+    mg_api_hubstage_init(&h->hs, ANSWER_MAX);
     return h;
 }
 
@@ -103,8 +99,7 @@ hub_close(void *arg)
 
     mg_msg_stream_destroy(h->stream);
     mg_msg_ctx_destroy(h->ctx);
-    mg_buf_deinit(&h->out);
-    mg_buf_deinit(&h->body);
+    mg_api_hubstage_deinit(&h->hs);
     free(h);
 }
 
@@ -118,53 +113,34 @@ hub_request(void *arg, const struct mg_hub_opts *o, struct mg_buf *out, struct m
     return mg_msg_request(h->ctx, &mo, out, dropped, e);
 }
 
-/* What the translator wrote goes on to the client. */
-static void
-pass_out(struct mg_stage *s, struct hub *h)
-{
-    if (h->out.len > 0) {
-        s->next->write(s->next, h->out.data, h->out.len, 1);
-    }
-}
-
 /* One chat event in (the gate has committed), Anthropic's events out. */
 static void
 stream_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
-    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
-    int rc;
+    struct hub *h = (struct hub *)s;
 
-    if (s->relay->cut) {
+    if (!mg_api_hubstage_whole(s, whole)) {
         return;
     }
-    if (!whole) {
-        mg_relay_fail(s->relay, "the backend sent an event too large to translate", 48);
+    mg_buf_reset(&h->hs.out);
+    if (mg_msg_stream_event(h->stream, p, n, &h->hs.out) != MG_OK) {
+        mg_api_hubstage_broken(&h->hs, mg_msg_stream_state(h->stream)->error);
         return;
     }
-    mg_buf_reset(&h->out);
-    rc = mg_msg_stream_event(h->stream, p, n, &h->out);
-    if (rc != MG_OK) {
-        const char *why = mg_msg_stream_state(h->stream)->error;
-        if (why[0] == '\0') {
-            why = "the backend sent an event that cannot be translated";
-        }
-        mg_relay_fail(s->relay, why, strlen(why));
-        return;
-    }
-    pass_out(s, h);
+    mg_api_hubstage_pass(&h->hs);
 }
 
 static void
 stream_end(struct mg_stage *s)
 {
-    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
+    struct hub *h = (struct hub *)s;
 
     if (!s->relay->cut && !s->relay->failed) {
-        mg_buf_reset(&h->out);
-        if (mg_msg_stream_end(h->stream, &h->out) != MG_OK) {
+        mg_buf_reset(&h->hs.out);
+        if (mg_msg_stream_end(h->stream, &h->hs.out) != MG_OK) {
             mg_relay_fail(s->relay, "the backend ended the stream before its finish", 46);
         } else {
-            pass_out(s, h);
+            mg_api_hubstage_pass(&h->hs);
         }
     }
     s->next->end(s->next);
@@ -174,42 +150,27 @@ stream_end(struct mg_stage *s)
 static void
 stream_fail(struct mg_stage *s, const char *why)
 {
-    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
+    struct hub *h = (struct hub *)s;
 
-    mg_buf_reset(&h->out);
-    mg_msg_stream_fail(h->stream, why, strlen(why), &h->out);
-    pass_out(s, h);
-}
-
-static void
-answer_write(struct mg_stage *s, const char *p, size_t n, int whole)
-{
-    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
-
-    if (!s->relay->failed && mg_buf_add(&h->body, p, n) != MG_OK) {
-        mg_relay_fail(s->relay, "the backend's answer is too large to translate", 46);
-    }
+    mg_buf_reset(&h->hs.out);
+    mg_msg_stream_fail(h->stream, why, strlen(why), &h->hs.out);
+    mg_api_hubstage_pass(&h->hs);
 }
 
 /* The whole chat answer: translated, then it commits; one that cannot be fails over. */
 static void
 answer_end(struct mg_stage *s)
 {
-    struct hub *h = (struct hub *)((char *)s - offsetof(struct hub, stage));
-    struct mg_relay *r = s->relay;
+    struct hub *h = (struct hub *)s;
     struct mg_usage u;
+    int rc = MG_ERR;
 
-    if (!r->failed) {
-        mg_buf_reset(&h->out);
-        if (mg_msg_answer(h->ctx, h->body.data ? h->body.data : "", h->body.len, &h->out, &u)
-            != MG_OK) {
-            mg_relay_fail(r, "the backend's answer cannot be translated into a Message", 56);
-        } else {
-            mg_relay_commit(r);
-            pass_out(s, h);
-        }
+    if (!s->relay->failed) {
+        mg_buf_reset(&h->hs.out);
+        rc = mg_msg_answer(h->ctx, h->hs.body.data ? h->hs.body.data : "", h->hs.body.len,
+                           &h->hs.out, &u);
     }
-    s->next->end(s->next);
+    mg_api_hubstage_answer(&h->hs, rc, "a Message");
 }
 
 static void
@@ -218,20 +179,8 @@ hub_relay(void *arg, struct mg_relay *r)
     struct hub *h = arg;
 
     mg_msg_stream_destroy(h->stream);
-    h->stream = NULL;
-    mg_buf_reset(&h->body);
-    memset(&h->stage, 0, sizeof(h->stage));
-    if (r->sse) {
-        h->stream = mg_msg_stream_create(h->ctx);
-        h->stage.write = stream_write;
-        h->stage.end = stream_end;
-        r->content_type = "text/event-stream";
-    } else {
-        h->stage.write = answer_write;
-        h->stage.end = answer_end;
-        r->content_type = "application/json";
-    }
-    mg_relay_add_client(r, &h->stage, stream_fail);
+    h->stream = r->sse ? mg_msg_stream_create(h->ctx) : NULL;
+    mg_api_hubstage_add(&h->hs, r, stream_write, stream_end, answer_end, stream_fail);
 }
 
 static int
@@ -265,6 +214,7 @@ const struct mg_api mg_api_count_tokens = {
     .name = "count_tokens",
     .schemas = MG_API_SCHEMA(MG_SCHEMA_ANTHROPIC),
     .bit = MG_API_BIT_MESSAGES,   /* and openai backends with messages: native */
+    .unserved_status = 404,       /* never an estimate: Claude Code falls back on a 404 */
     .usage = MG_API_USAGE_NONE,
     .error_body = messages_error_body,
     .event_kind = mg_api_event_kind_any,

@@ -270,6 +270,7 @@ admin_done(void *owner, struct mg_req *req)
 static int
 admin_head(void *owner, struct mg_req *req)
 {
+    req->api = mg_api_route(req->path);   /* the shape of its errors, as on listen */
     if (!mg_admin_path(req->path)) {
         mg_reply_error(req, 404, "unknown_url", NULL, "Unknown URL: %s", req->path);
         return 1;
@@ -286,6 +287,9 @@ admin_request(void *owner, struct mg_req *req)
 static void
 admin_refuse(void *owner, struct mg_req *req, int status, const char *code, const char *message)
 {
+    if (req->api == NULL) {
+        req->api = mg_api_route(req->path);
+    }
     mg_reply_error(req, status, code, NULL, "%s", message);
 }
 

@@ -109,6 +109,7 @@ mg_upreq_reset(struct mg_upreq *up)
     up->stream = 0;
     up->why[0] = '\0';
     up->param[0] = '\0';
+    up->code = NULL;
 }
 
 void

@@ -264,7 +264,7 @@ static int
 hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backend *e)
 {
     const struct mg_hub *hub = p->api->hub;
-    struct mg_chatreq_err err = {"", ""};
+    struct mg_chatreq_err err = {"", "", NULL};
     struct mg_hub_opts o;
     int rc;
 
@@ -272,6 +272,7 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
         p->hub = hub->open(p->client.body, p->client.body_len, (int64_t)time(NULL), &p->w->rng,
                            &err);
         if (p->hub == NULL) {
+            p->at.up.code = err.code;
             return mg_schema_refuse(&p->at.up, MG_SCHEMA_EINVAL, err.param[0] ? err.param : NULL,
                                     "%s", err.message);
         }
@@ -284,6 +285,7 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     mg_buf_reset(&p->dropped);
     rc = hub->request(p->hub, &o, &p->hub_body, &p->dropped, &err);
     if (rc == MG_CHATREQ_EINVAL || rc == MG_CHATREQ_EUNSUPPORTED) {
+        p->at.up.code = err.code;
         return mg_schema_refuse(&p->at.up, rc, err.param[0] ? err.param : NULL, "%s",
                                 err.message);
     }
@@ -316,7 +318,7 @@ start_attempt(struct preq *p)
         p->via_hub = mg_api_mode(p->api, b) == MG_API_HUB;
         rc = p->via_hub ? hub_build(p, b, e) : p->at.schema->build(&p->client, b, e, &p->at.up);
         if (rc == MG_SCHEMA_EINVAL) {
-            mg_proxy_reply_error(p, 400, "invalid_value",
+            mg_proxy_reply_error(p, 400, p->at.up.code != NULL ? p->at.up.code : "invalid_value",
                                  p->at.up.param[0] ? p->at.up.param : NULL, p->at.up.why);
             return;
         }
@@ -411,7 +413,11 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     if (p->plan.nranked == 0 && p->plan.unserved) {
         char msg[512];
         snprintf(msg, sizeof(msg), "No backend for model '%s' serves %s", p->model, p->path);
-        mg_proxy_reply_error(p, 400, "unsupported_endpoint", NULL, msg);
+        if (p->api->unserved_status == 404) {
+            mg_proxy_reply_error(p, 404, "not_found", NULL, msg);
+        } else {
+            mg_proxy_reply_error(p, 400, "unsupported_endpoint", NULL, msg);
+        }
         return;
     }
     if (p->plan.nranked == 0) {

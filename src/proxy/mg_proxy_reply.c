@@ -233,8 +233,9 @@ mg_proxy_reply_held(struct preq *p, const struct last_answer *l)
         if (!l->schema->error_body(&p->hub_client, &l->head, l->body.data, l->body.len, &chat)) {
             mg_buf_add(&chat, l->body.data ? l->body.data : "", l->body.len);
         }
-        if (!p->api->hub->error_body(p->hub, (int)l->status, chat.data ? chat.data : "",
-                                     chat.len, &body)) {
+        if (p->api->hub->error_body == NULL
+            || !p->api->hub->error_body(p->hub, (int)l->status, chat.data ? chat.data : "",
+                                        chat.len, &body)) {
             mg_buf_add(&body, chat.data ? chat.data : "", chat.len);
         }
         mg_buf_deinit(&chat);

@@ -32,7 +32,7 @@ LDFLAGS  += $(SAN) -pthread
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
 SUITES   := util conf json router balancer models usage stats proxy wire sigv4 evstream translate health limit hdr auth providers integration failover front h1 lifecycle
-SUITES   += runtime
+SUITES   += runtime resp_store multipart
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)

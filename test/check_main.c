@@ -9,6 +9,10 @@
 
 #include "mg_test.h"
 
+/* suites whose declaration is not in mg_test.h yet */
+Suite *resp_store_suite(void);
+Suite *multipart_suite(void);
+
 int
 main(void)
 {
@@ -59,6 +63,8 @@ main(void)
     srunner_add_suite(sr, h1_suite());
     srunner_add_suite(sr, lifecycle_suite());
     srunner_add_suite(sr, runtime_suite());
+    srunner_add_suite(sr, resp_store_suite());
+    srunner_add_suite(sr, multipart_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
     printf("Running every suite\n");

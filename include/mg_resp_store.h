@@ -17,8 +17,8 @@
  *
  * Which store serves is a row of the table of kinds in mg_resp_store.c, behind struct
  * mg_resp_store_ops (below): "local" is the in-process one; a Redis store (`prefix+"resp:"+id`,
- * `prefix+"rid:"+id` with `SET … EX ttl`) plugs in as another row. Time is passed in: milliseconds
- * of one clock (monotonic is best), 0 <= now.
+ * `prefix+"rid:"+id` with `SET … EX ttl`) plugs in as another row. Time is passed in:
+ * milliseconds of one clock (monotonic is best), 0 <= now.
  */
 #ifndef MG_RESP_STORE_H
 #define MG_RESP_STORE_H
@@ -68,7 +68,7 @@ struct mg_resp_store_stats {
  */
 struct mg_resp_store *mg_resp_store_create(const char *kind);
 
-/* Frees the store and its entries (entries readers still hold live on until unref). NULL: no-op. */
+/* Frees the store and its entries (those readers still hold live on until unref). NULL: no-op. */
 void mg_resp_store_destroy(struct mg_resp_store *store);
 
 /*

@@ -36,6 +36,8 @@ SUITES   += runtime
 SUITES   += messages
 SUITES   += fakeai
 SUITES   += responses
+SUITES   += resp_store
+SUITES   += multipart
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)
@@ -98,7 +100,7 @@ asan: node-sdk
 # stays as it is. To keep what a run found:
 #   build/fuzz/bin/<t> -merge=1 test/fuzz/corpus/<t> build/fuzz/corpus/<t>
 # `make check` replays every corpus file through every target, built with $(CC) and replay.c.
-FUZZ_TARGETS := json sse usage conf hdr head chunked
+FUZZ_TARGETS := json sse usage conf hdr head chunked multipart
 FUZZ_SECONDS ?= 60
 FUZZ_DEB     := clang libclang-rt-dev
 FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -Wno-unknown-warning-option

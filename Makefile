@@ -80,14 +80,16 @@ run: all
 check: all fuzz-replay node-sdk
 	MG_BUILD=$(BUILD) $(BUILD)/check_modelgate
 
-# The official OpenAI Node SDK, for the test that it parses translated answers (test/node).
-# Installed when npm is there; without it (or offline) that one test is skipped, never failed.
+# The official OpenAI and Anthropic Node SDKs (test/node, pinned by its package-lock.json), for
+# the tests that run them against the gateway. Installed with npm ci when either is missing;
+# without npm (or offline) those tests say SKIPPED, never fail.
 node-sdk:
-	@if [ -e test/node/node_modules/openai/package.json ]; then :; \
+	@if [ -e test/node/node_modules/openai/package.json ] && \
+	    [ -e test/node/node_modules/@anthropic-ai/sdk/package.json ]; then :; \
 	elif command -v npm >/dev/null 2>&1; then \
-	  (cd test/node && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || \
-	  echo "modelgate: npm install of the OpenAI SDK failed; its test will be skipped"; \
-	else echo "modelgate: npm not found; the OpenAI Node SDK test will be skipped"; fi
+	  (cd test/node && npm ci --no-audit --no-fund --silent >/dev/null 2>&1) || \
+	  echo "modelgate: npm ci of the Node SDKs failed; their tests will be skipped"; \
+	else echo "modelgate: npm not found; the Node SDK tests will be skipped"; fi
 
 asan: node-sdk
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \

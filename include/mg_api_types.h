@@ -12,6 +12,7 @@
 struct mg_buf;
 struct mg_chatreq_err;
 struct mg_relay;
+struct mg_resp_store;
 
 /* One event of an event stream, as the commit gate reads it. */
 struct mg_api_event {
@@ -84,13 +85,20 @@ struct mg_hub_opts {
     int         hosted_refuse;     /* the rule's hosted_tools: refuse (else such tools drop) */
 };
 
+/* What a hub may use besides the request: the runtime's state, and who is asking. */
+struct mg_hub_env {
+    struct mg_resp_store *responses;   /* the conversation store */
+    const char           *key;         /* the client key's name; "" without auth */
+    int64_t               now_ms;
+};
+
 /*
  * The chat hub of a client API: its request read once (a context per request), the chat body of
  * each attempt, and the stage that turns the chat answer (plain or stream) into the API's.
  */
 struct mg_hub {
     /* The request read once; NULL with e filled when it is wrong for any backend (400). */
-    void *(*open)(const char *body, size_t len, int64_t now, uint64_t *rng,
+    void *(*open)(const struct mg_hub_env *env, const char *body, size_t len, uint64_t *rng,
                   struct mg_chatreq_err *e);
     void  (*close)(void *ctx);
     /*

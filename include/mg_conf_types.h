@@ -20,6 +20,12 @@ struct mg_health_conf {
     int64_t max_cooldown_ms;    /* cap for doubled and Retry-After cooldowns */
 };
 
+/* responses_store: the conversation store of translated Responses (per process). */
+struct mg_resp_store_conf {
+    uint64_t size;     /* bytes; 0 = off */
+    int64_t  ttl_ms;   /* from an entry's creation */
+};
+
 struct mg_timeouts {
     int64_t connect_ms;     /* TCP+TLS connect */
     int64_t first_byte_ms;  /* request sent -> response headers */
@@ -109,6 +115,7 @@ struct mg_conf {
     int                overhead_header;       /* add x-modelgate-overhead-us to every answer */
     struct mg_timeouts timeouts;
     struct mg_health_conf health;       /* defaults for every backend */
+    struct mg_resp_store_conf responses_store;
     char              *access_log;      /* "-" stdout, a path, or NULL for off */
     int                log_level;       /* enum mg_log_level */
     struct mg_backend *backends;

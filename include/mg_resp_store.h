@@ -170,4 +170,12 @@ uint64_t mg_resp_entry_bytes(size_t id_len, size_t key_len, size_t model_len,
 /* The in-process store ("local"). */
 extern const struct mg_resp_store_ops mg_resp_store_local_ops;
 
+struct mg_yaml;
+struct yaml_node_s;
+/*
+ * The config's responses_store: {size, ttl} into a struct mg_resp_store_conf (a setter of the
+ * config engine's key tables).
+ */
+int mg_resp_store_set_conf(struct mg_yaml *y, struct yaml_node_s *node, void *dst);
+
 #endif

@@ -23,6 +23,7 @@ struct mg_catalog_seen;
 struct mg_conf;
 struct mg_health_registry;
 struct mg_limit_store;
+struct mg_resp_store;
 struct mg_stats_registry;
 
 struct mg_runtime {
@@ -30,6 +31,7 @@ struct mg_runtime {
     struct mg_limit_store     *limits;   /* rate-limit buckets by key name */
     struct mg_catalog_seen    *seen;     /* the catalog's first-load times */
     struct mg_stats_registry  *stats;    /* metrics: workers' tables, reload counters */
+    struct mg_resp_store      *responses;   /* translated Responses kept for their ids */
 };
 
 /*

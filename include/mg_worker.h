@@ -19,6 +19,7 @@ struct event_base;
 struct mg_access_out;
 struct mg_conf;
 struct mg_listener;
+struct mg_resp_store;
 struct mg_runtime;
 struct mg_server;
 struct mg_stats;
@@ -33,6 +34,7 @@ struct mg_worker {
     struct mg_listener *front;      /* its connections (mg_http) */
     struct mg_upstream *upstream;
     struct mg_stats    *stats;
+    struct mg_resp_store *responses;  /* the runtime's conversation store */
     struct mg_access_out *access;
     struct mg_conf     *conf;       /* the snapshot new requests get; owned by this worker */
     struct event       *wake;       /* activated from other threads: stop, new config */

@@ -98,6 +98,7 @@ struct fake {
     struct event             *timer;
     struct event             *peek;
     char                     *model;
+    char                     *chat_tool;   /* chat: the function tool to call now, or NULL */
     int                       status;
     int                       stream;
     int                       include_usage;
@@ -158,6 +159,7 @@ fake_free(struct fake *f)
     free(f->evs);
     free(f->pending);
     free(f->model);
+    free(f->chat_tool);
     free(f);
     g.active--;
 }
@@ -458,6 +460,33 @@ req_or(json_t *body, const char *key, json_t *def)
     }
     json_decref(def);
     return json_incref(v);
+}
+
+/*
+ * Chat: the first function tool's name when the model should call it now (tools given, the
+ * last message is not a tool result, tool_choice is not "none"), else NULL.
+ */
+static char *
+chat_tool(json_t *body)
+{
+    json_t *tools = json_object_get(body, "tools"), *msgs = json_object_get(body, "messages");
+    json_t *last = json_array_get(msgs, json_array_size(msgs) - 1), *t;
+    const char *choice = json_string_value(json_object_get(body, "tool_choice"));
+    const char *role = json_string_value(json_object_get(last, "role"));
+    size_t i;
+
+    if (!json_is_array(tools) || (choice != NULL && strcmp(choice, "none") == 0) ||
+        (role != NULL && strcmp(role, "tool") == 0)) {
+        return NULL;
+    }
+    json_array_foreach(tools, i, t) {
+        const char *name = json_string_value(json_object_get(json_object_get(t, "function"),
+                                                             "name"));
+        if (name != NULL) {
+            return strdup(name);
+        }
+    }
+    return NULL;
 }
 
 /* The first function tool's name when the model should call it now, else NULL. */
@@ -807,14 +836,25 @@ stream_step(struct fake *f)
         free(ev);
     } else if (f->responses) {
         send_event(f, f->evs[f->sent]);
+    } else if (f->sent == 0 && f->chat_tool != NULL) {   /* the call's id and name first */
+        send_chunk_json(f, chunk_obj(f, json_pack("{s:s,s:n,s:[{s:i,s:s,s:s,s:{s:s,s:s}}]}",
+                                                  "role", "assistant", "content", "tool_calls",
+                                                  "index", 0, "id", "call_fake1", "type",
+                                                  "function", "function", "name", f->chat_tool,
+                                                  "arguments", ""), NULL));
     } else if (f->sent == 0) {
         send_chunk_json(f, chunk_obj(f, json_pack("{s:s}", "role", "assistant"), NULL));
+    } else if (f->sent <= f->chunks && f->chat_tool != NULL) {   /* arguments in pieces */
+        static const char *const args[] = {"{\"location\"", ": \"Par", "is\"}"};
+        const char *a = f->sent <= 3 ? args[f->sent - 1] : "";
+        send_chunk_json(f, chunk_obj(f, json_pack("{s:[{s:i,s:{s:s}}]}", "tool_calls", "index",
+                                                  0, "function", "arguments", a), NULL));
     } else if (f->sent <= f->chunks) {
         char *t = content_text(f, f->sent - 1);
         send_chunk_json(f, chunk_obj(f, json_pack("{s:s}", "content", t), NULL));
         free(t);
     } else {
-        send_chunk_json(f, chunk_obj(f, json_object(), "stop"));
+        send_chunk_json(f, chunk_obj(f, json_object(), f->chat_tool ? "tool_calls" : "stop"));
         if (f->include_usage) {
             json_t *u = json_pack("{s:s,s:s,s:i,s:s,s:[],s:o}", "id", "chatcmpl-fake", "object",
                                   "chat.completion.chunk", "created", 1700000000, "model",
@@ -1001,6 +1041,20 @@ answer(struct fake *f)
     if (f->responses) {
         detach(f);
         send_json(f->req, f->status, f->resp);
+        fake_free(f);
+        return;
+    }
+    if (f->chat_tool != NULL) {   /* a tool call, as OpenAI answers one */
+        j = json_pack("{s:s,s:s,s:i,s:s,s:[{s:i,s:{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]},s:s}],"
+                      "s:o}", "id", "chatcmpl-fake", "object", "chat.completion", "created",
+                      1700000000, "model", f->model, "choices", "index", 0, "message", "role",
+                      "assistant", "content", "tool_calls", "id", "call_fake1", "type",
+                      "function", "function", "name", f->chat_tool, "arguments",
+                      "{\"location\": \"Paris\"}", "finish_reason", "tool_calls", "usage",
+                      usage_json(f));
+        detach(f);
+        send_json(f->req, f->status, j);
+        json_decref(j);
         fake_free(f);
         return;
     }
@@ -1245,6 +1299,9 @@ handle(struct evhttp_request *req, void *arg)
     f->include_usage = j && json_is_true(json_object_get(json_object_get(j, "stream_options"),
                                                          "include_usage"));
     f->responses = rp >= 0;
+    if (!f->responses && j != NULL) {
+        f->chat_tool = chat_tool(j);
+    }
     if (f->responses && f->status < 400 && !f->echo) {
         const char *param, *code, *bad;
         char err[256];

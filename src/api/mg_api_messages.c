@@ -74,7 +74,8 @@ struct hub {
 };
 
 static void *
-hub_open(const char *body, size_t len, int64_t now, uint64_t *rng, struct mg_chatreq_err *e)
+hub_open(const struct mg_hub_env *env, const char *body, size_t len, uint64_t *rng,
+         struct mg_chatreq_err *e)
 {
     struct hub *h;
     struct mg_msg_ctx *ctx;

@@ -16,6 +16,7 @@
 #include "mg_api.h"
 #include "mg_conf_types.h"
 #include "mg_json.h"
+#include "mg_resp_store.h"
 #include "mg_responses.h"
 #include "mg_util.h"
 
@@ -87,15 +88,28 @@ responses_error_event(struct mg_buf *out, const char *why)
 
 /* ---- the chat hub ---- */
 
+/*
+ * A request's translation: its context, this answer's stream, and what the conversation store
+ * gave it (the chain previous_response_id names, the items item_reference names).
+ */
 struct hub {
     struct mg_api_hubstage hs;        /* first: its stage finds the hub by a cast */
     struct mg_resp_ctx    *ctx;
     struct mg_resp_stream *stream;    /* this answer's, when it is a stream */
+    struct mg_resp_store  *store;
+    const char            *key;       /* the client key's name, in the request's snapshot */
+    int                    store_it;  /* the answer is stored (the client asked, the store is on) */
+    int                    prior_read;
+    json_t                *prior;     /* the stored chain's items, or NULL */
+    json_t                *found;     /* the items item_reference found, kept alive */
+    struct mg_buf          history;   /* what is stored with an answer */
 };
 
 static void *
-hub_open(const char *body, size_t len, int64_t now, uint64_t *rng, struct mg_chatreq_err *e)
+hub_open(const struct mg_hub_env *env, const char *body, size_t len, uint64_t *rng,
+         struct mg_chatreq_err *e)
 {
+    struct mg_resp_store_stats st = {0};
     struct mg_resp_ctx *ctx;
     struct hub *h;
     char id[33];
@@ -103,16 +117,23 @@ hub_open(const char *body, size_t len, int64_t now, uint64_t *rng, struct mg_cha
 
     snprintf(id, sizeof(id), "%016llx%016llx", (unsigned long long)mg_rand_next(rng),
              (unsigned long long)mg_rand_next(rng));
-    ctx = mg_resp_ctx_create(body, len, id, now, e, &rc);
+    ctx = mg_resp_ctx_create(body, len, id, (int64_t)time(NULL), e, &rc);
     if (ctx == NULL) {
         e->code = rc == MG_CHATREQ_EUNSUPPORTED ? "unsupported_parameter" : NULL;
         return NULL;
     }
-    /* translated, nothing is stored yet: the answer says so */
-    mg_resp_ctx_set_store(ctx, 0);
     h = mg_calloc(1, sizeof(*h));
     h->ctx = ctx;
+    h->store = env->responses;
+    h->key = env->key;
+    if (h->store != NULL) {
+        mg_resp_store_stats(h->store, &st);
+    }
+    h->store_it = mg_resp_ctx_store(ctx) && st.size > 0;
+    mg_resp_ctx_set_store(ctx, h->store_it);   /* store: false when the store is off */
+    h->found = json_array();
     mg_api_hubstage_init(&h->hs, ANSWER_MAX);
+    mg_buf_init(&h->history, 2 * ANSWER_MAX);
     return h;
 }
 
@@ -123,8 +144,58 @@ hub_close(void *arg)
 
     mg_resp_stream_destroy(h->stream);
     mg_resp_ctx_destroy(h->ctx);
+    json_decref(h->prior);
+    json_decref(h->found);
     mg_api_hubstage_deinit(&h->hs);
+    mg_buf_deinit(&h->history);
     free(h);
+}
+
+/* A stored Response by its id, parsed; NULL when the key has none of that id. */
+static json_t *
+stored(struct hub *h, const char *id, int history)
+{
+    const struct mg_resp_entry *en;
+    json_t *j;
+
+    if (h->store == NULL || (en = mg_resp_store_get(h->store, id, h->key, mg_now_ms())) == NULL) {
+        return NULL;
+    }
+    j = history ? json_loadb(en->history, en->history_len, 0, NULL)
+                : json_loadb(en->response, en->response_len, 0, NULL);
+    mg_resp_entry_unref(en);
+    return j;
+}
+
+/* item_reference: msg_mg<hex>_<n> or fc_mg<hex>_<n> is an item of the stored resp_mg<hex>. */
+static const json_t *
+lookup_item(void *arg, const char *id)
+{
+    struct hub *h = arg;
+    const char *hex = strncmp(id, "msg_mg", 6) == 0 ? id + 6
+                      : strncmp(id, "fc_mg", 5) == 0 ? id + 5 : NULL;
+    const char *us = hex != NULL ? strchr(hex, '_') : NULL;
+    json_t *resp, *item, *found = NULL;
+    char rid[48];
+    size_t i;
+
+    if (us == NULL || us - hex != 32) {
+        return NULL;
+    }
+    snprintf(rid, sizeof(rid), "resp_mg%.32s", hex);
+    if ((resp = stored(h, rid, 0)) == NULL) {
+        return NULL;
+    }
+    json_array_foreach(json_object_get(resp, "output"), i, item) {
+        const char *iid = json_string_value(json_object_get(item, "id"));
+        if (iid != NULL && strcmp(iid, id) == 0) {
+            found = item;
+            json_array_append(h->found, item);   /* alive as long as the request */
+            break;
+        }
+    }
+    json_decref(resp);
+    return found;
 }
 
 static int
@@ -133,8 +204,16 @@ hub_request(void *arg, const struct mg_hub_opts *o, struct mg_buf *out, struct m
 {
     struct hub *h = arg;
     struct mg_resp_opts ro = {o->model, o->max_tokens_param, o->include_usage, o->hosted_refuse};
-    int rc = mg_resp_request(h->ctx, NULL, NULL, NULL, &ro, out, dropped, e);
+    const char *prev = mg_resp_ctx_previous(h->ctx);
+    int rc;
 
+    if (!h->prior_read) {   /* once per request: every attempt starts from the same chain */
+        h->prior_read = 1;
+        if (prev != NULL && strncmp(prev, "resp_mg", 7) == 0) {
+            h->prior = stored(h, prev, 1);
+        }
+    }
+    rc = mg_resp_request(h->ctx, h->prior, lookup_item, h, &ro, out, dropped, e);
     switch (mg_resp_ctx_code(h->ctx)) {
     case MG_RESP_CODE_PREV_MISSING: e->code = "previous_response_not_found"; break;
     case MG_RESP_CODE_ITEM_MISSING: e->code = "item_not_found"; break;
@@ -142,6 +221,17 @@ hub_request(void *arg, const struct mg_hub_opts *o, struct mg_buf *out, struct m
     default: break;
     }
     return rc;
+}
+
+/* Keeps a finished Response (and the chain a later request continues from); 0 when refused. */
+static int
+keep(struct hub *h, const char *resp, size_t len)
+{
+    mg_buf_reset(&h->history);
+    return mg_resp_history(h->ctx, resp, len, &h->history) == MG_OK
+           && mg_resp_store_put(h->store, mg_resp_ctx_id(h->ctx), h->key,
+                                mg_resp_ctx_model(h->ctx), resp, len, h->history.data,
+                                h->history.len, mg_now_ms()) == MG_OK;
 }
 
 /* One chat event in (the gate has committed), the response.* events it makes out. */
@@ -161,7 +251,10 @@ stream_write(struct mg_stage *s, const char *p, size_t n, int whole)
     mg_api_hubstage_pass(&h->hs);
 }
 
-/* A clean end: response.completed or .incomplete, with the usage the relay read. */
+/*
+ * A clean end: response.completed or .incomplete, with the usage the relay read; the Response
+ * is stored (its store: true was said at response.created: a refusal now is only logged).
+ */
 static void
 stream_end(struct mg_stage *s)
 {
@@ -177,6 +270,10 @@ stream_end(struct mg_stage *s)
             mg_relay_fail(r, "the backend ended the stream before its finish", 46);
         } else {
             mg_api_hubstage_pass(&h->hs);
+            mg_buf_reset(&h->hs.body);
+            if (h->store_it && mg_resp_stream_response(h->stream, &h->hs.body) == MG_OK) {
+                keep(h, h->hs.body.data, h->hs.body.len);
+            }
         }
     }
     s->next->end(s->next);
@@ -193,17 +290,24 @@ stream_fail(struct mg_stage *s, const char *why)
     mg_api_hubstage_pass(&h->hs);
 }
 
+/* The whole chat answer: a Response, stored (or said not to be, when the store refuses it). */
 static void
 answer_end(struct mg_stage *s)
 {
     struct hub *h = (struct hub *)s;
+    const char *chat = h->hs.body.data ? h->hs.body.data : "";
+    int64_t now = (int64_t)time(NULL);
     struct mg_usage u;
     int rc = MG_ERR;
 
     if (!s->relay->failed) {
         mg_buf_reset(&h->hs.out);
-        rc = mg_resp_answer(h->ctx, h->hs.body.data ? h->hs.body.data : "", h->hs.body.len,
-                            (int64_t)time(NULL), &h->hs.out, &u);
+        rc = mg_resp_answer(h->ctx, chat, h->hs.body.len, now, &h->hs.out, &u);
+        if (rc == MG_OK && h->store_it && !keep(h, h->hs.out.data, h->hs.out.len)) {
+            mg_resp_ctx_set_store(h->ctx, 0);
+            mg_buf_reset(&h->hs.out);
+            rc = mg_resp_answer(h->ctx, chat, h->hs.body.len, now, &h->hs.out, &u);
+        }
     }
     mg_api_hubstage_answer(&h->hs, rc, "a Response");
 }

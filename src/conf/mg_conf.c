@@ -22,6 +22,7 @@
 #include "mg_conf.h"
 #include "mg_conf_in.h"
 #include "mg_log.h"
+#include "mg_resp_store.h"
 
 #define CONF_MAX_FILE (4u * 1024 * 1024)
 
@@ -115,6 +116,7 @@ static const struct mg_yaml_key top_keys[] = {
     {"timeouts", mg_conf_set_timeouts, CONF(timeouts)},
     {"access_log", set_access_log, CONF(access_log)},
     {"log_level", set_log_level, CONF(log_level)},
+    {"responses_store", mg_resp_store_set_conf, CONF(responses_store)},
 };
 
 /*
@@ -210,6 +212,8 @@ conf_defaults(const char *path)
     conf->path = mg_strdup(path);
     conf->listen = mg_strdup("127.0.0.1:8080");
     conf->max_body_size = 16u * 1024 * 1024;
+    conf->responses_store.size = 64u * 1024 * 1024;
+    conf->responses_store.ttl_ms = 3600 * 1000;
     conf->shutdown_timeout_ms = 30000;
     conf->header_timeout_ms = 10000;
     conf->keepalive_timeout_ms = 60000;

@@ -9,6 +9,7 @@
 #include "mg_conf_types.h"
 #include "mg_health.h"
 #include "mg_limit.h"
+#include "mg_resp_store.h"
 #include "mg_runtime.h"
 #include "mg_stats.h"
 #include "mg_util.h"
@@ -27,6 +28,7 @@ mg_runtime_create(const char *limit_store)
     rt->health = mg_health_registry_create();
     rt->seen = mg_catalog_seen_create();
     rt->stats = mg_stats_registry_create();
+    rt->responses = mg_resp_store_create("local");
     return rt;
 }
 
@@ -37,6 +39,7 @@ mg_runtime_destroy(struct mg_runtime *rt)
         return;
     }
     mg_stats_registry_destroy(rt->stats);
+    mg_resp_store_destroy(rt->responses);
     mg_catalog_seen_destroy(rt->seen);
     mg_health_registry_destroy(rt->health);
     mg_limit_store_destroy(rt->limits);
@@ -53,4 +56,6 @@ mg_runtime_bind(struct mg_runtime *rt, struct mg_conf *conf, int64_t now)
     }
     mg_auth_apply(rt->limits, conf->keys, conf->nkeys, now);
     mg_catalog_remember(rt->seen, conf->catalog, conf->ncatalog);
+    mg_resp_store_configure(rt->responses, conf->responses_store.size,
+                            conf->responses_store.ttl_ms, now);
 }

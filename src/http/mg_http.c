@@ -21,6 +21,7 @@
 #include "mg_models.h"
 #include "mg_proxy.h"
 #include "mg_reply.h"
+#include "mg_stored.h"
 #include "mg_req.h"
 #include "mg_worker.h"
 
@@ -28,6 +29,7 @@ enum route {
     ROUTE_NONE,      /* refused before its path was looked at */
     ROUTE_ADMIN,     /* /healthz, /metrics */
     ROUTE_MODELS,    /* /v1/models, /v1/models/{id} */
+    ROUTE_STORED,    /* GET, DELETE /v1/responses/{id} */
     ROUTE_PROXY      /* every other /v1/ path */
 };
 
@@ -104,6 +106,14 @@ on_head(void *owner, struct mg_req *req)
         req->route = ROUTE_MODELS;
         if (!method_ok(req, MG_METHOD_GET | MG_METHOD_HEAD, "GET, HEAD", &ref) ||
             mg_admit_key(w->conf, req, &ref) != 0) {
+            return refused(w, req, &ref, NULL);
+        }
+        return 0;
+    }
+    if (strncmp(path, "/v1/responses/", 14) == 0 && strchr(path + 14, '/') == NULL
+        && (req->method & (MG_METHOD_GET | MG_METHOD_DELETE))) {
+        req->route = ROUTE_STORED;   /* not routed: the gateway's store answers */
+        if (mg_admit_key(w->conf, req, &ref) != 0) {
             return refused(w, req, &ref, NULL);
         }
         return 0;
@@ -185,6 +195,10 @@ on_request(void *owner, struct mg_req *req)
         break;
     case ROUTE_MODELS:
         status = models(w, req);
+        break;
+    case ROUTE_STORED:
+        status = mg_stored_handle(w->responses, req->key != NULL ? req->key->name : "", req,
+                                  req->path + strlen("/v1/responses/"));
         break;
     default:
         if (mg_admit_route(w->conf, req, &a, &ref) == 0) {

@@ -269,8 +269,9 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     int rc;
 
     if (p->hub == NULL) {
-        p->hub = hub->open(p->client.body, p->client.body_len, (int64_t)time(NULL), &p->w->rng,
-                           &err);
+        struct mg_hub_env env = {p->w->responses, p->key != NULL ? p->key->name : "",
+                                 mg_now_ms()};
+        p->hub = hub->open(&env, p->client.body, p->client.body_len, &p->w->rng, &err);
         if (p->hub == NULL) {
             p->at.up.code = err.code;
             return mg_schema_refuse(&p->at.up, MG_SCHEMA_EINVAL, err.param[0] ? err.param : NULL,

@@ -235,6 +235,7 @@ worker_init(struct mg_server *s, int i)
     w->admin_separate = s->conf->admin_listen != NULL;
     w->upstream = mg_upstream_create(w->base);
     w->stats = mg_stats_create(s->rt->stats);
+    w->responses = s->rt->responses;
     w->access = mg_access_out_create(w->base);
     w->listen_fd = open_listener(s->conf->listen_host, s->conf->listen_port, err, sizeof(err));
     if (w->listen_fd < 0) {

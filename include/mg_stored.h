@@ -1,0 +1,19 @@
+/*
+ * mg_stored — GET and DELETE /v1/responses/{id}: the Responses the gateway translated and kept
+ * in its conversation store (mg_resp_store), each reachable only with the key that made it.
+ */
+#ifndef MG_STORED_H
+#define MG_STORED_H
+
+struct mg_req;
+struct mg_resp_store;
+
+/*
+ * Answers req (GET: the stored Response; DELETE: {"id","object":"response","deleted":true}) for
+ * id, as the client key named key ("" without auth) sees the store; an id it does not have is
+ * 404 response_not_found. Returns the status sent.
+ */
+int mg_stored_handle(struct mg_resp_store *store, const char *key, struct mg_req *req,
+                     const char *id);
+
+#endif

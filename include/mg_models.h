@@ -17,4 +17,13 @@ struct mg_key;
 int mg_models_handle(const struct mg_conf *conf, const struct mg_key *key,
                      struct mg_req *req, const char *id);
 
+/*
+ * The same in Anthropic's shape, for a request with anthropic-version (the Anthropic SDKs'
+ * models.list()): {"data":[{"type":"model","id","display_name","created_at",...}],"has_more",
+ * "first_id","last_id"}, paged by the query's limit (1-1000, default 20), after_id, before_id
+ * (an unknown cursor: an empty page). Returns the status sent.
+ */
+int mg_models_handle_anthropic(const struct mg_conf *conf, const struct mg_key *key,
+                               struct mg_req *req, const char *id);
+
 #endif

@@ -849,6 +849,8 @@ start_all(void)
              "  - {name: az, schema: azure, url: 'http://127.0.0.1:%d', api_key: az-key,"
              " api_version: 2024-10-21}\n"
              "  - {name: oa, url: 'http://127.0.0.1:%d/v1', api_key: sk-oa}\n"
+             "  - {name: oat, url: 'http://127.0.0.1:%d/v1', api_key: sk-oa,"
+             " responses: translate, max_tokens_param: max_completion_tokens}\n"
              "  - {name: br, schema: bedrock, region: eu-west-1, url: 'http://127.0.0.1:%d',"
              " aws_access_key_id: FAKEAKID, aws_secret_access_key: fake-secret,"
              " aws_session_token: tok-1}\n"
@@ -860,6 +862,7 @@ start_all(void)
              "  - {models: [br-bad], backends: [{backend: br-bad}]}\n"
              "  - {models: [br-mixed], backends: [{backend: br}, {backend: oa, priority: 1}]}\n"
              "  - {models: [oa-x], backends: [{backend: oa}]}\n"
+             "  - {models: [oat-x], backends: [{backend: oat}]}\n"
              "  - {models: [claude-x], backends: [{backend: claude}]}\n"
              "  - {models: [claude-ov], backends: [{backend: claude, model: claude-upstream}]}\n"
              "  - {models: [az-x], backends: [{backend: az}]}\n"
@@ -868,7 +871,8 @@ start_all(void)
              "  - {models: [two-claudes], backends: [{backend: claude},"
              " {backend: claude2, priority: 1}]}\n",
              gwh.gw_port, acc_log, gwh.fake_port[F_P1], gwh.fake_port[F_P2], gwh.fake_port[F_P1],
-             gwh.fake_port[F_P2], gwh.fake_port[F_P1], gwh.fake_port[F_P1]);
+             gwh.fake_port[F_P2], gwh.fake_port[F_P2], gwh.fake_port[F_P1],
+             gwh.fake_port[F_P1]);
     unlink(acc_log);
     mg_harness_start(&gwh, 5, conf);
 }
@@ -1819,6 +1823,47 @@ START_TEST(node_sdk_parses_translated_answers)
 }
 END_TEST
 
+/*
+ * The official SDKs of the other client APIs, as their users call them, on every schema: the
+ * OpenAI SDK's Responses (create, stream, a function-tool round trip with previous_response_id,
+ * and GET/DELETE of what the gateway translated) and the Anthropic SDK's Messages (create,
+ * stream, a tool round trip, count_tokens, models.list()), natively or through chat.
+ */
+START_TEST(node_sdks_on_every_schema)
+{
+    static const struct {
+        const char *script, *model, *mode, *what;
+    } runs[] = {
+        {"sdk_responses.mjs", "claude-x", "", "Responses on anthropic"},
+        {"sdk_responses.mjs", "br-x", "", "Responses on bedrock"},
+        {"sdk_responses.mjs", "oat-x", "", "Responses on openai (responses: translate)"},
+        {"sdk_responses.mjs", "oa-x", "native", "Responses on openai"},
+        {"sdk_responses.mjs", "az-x", "native", "Responses on azure"},
+        {"sdk_messages.mjs", "claude-x", "", "Messages on anthropic"},
+        {"sdk_messages.mjs", "br-x", "translated", "Messages on bedrock"},
+        {"sdk_messages.mjs", "oa-x", "translated", "Messages on openai"},
+        {"sdk_messages.mjs", "az-x", "translated", "Messages on azure"},
+    };
+    char cmd[512];
+    size_t i;
+
+    if (system("command -v node >/dev/null 2>&1") != 0 ||
+        access("test/node/node_modules/openai/package.json", F_OK) != 0 ||
+        access("test/node/node_modules/@anthropic-ai/sdk/package.json", F_OK) != 0) {
+        mg_test_skip("providers: node_sdks_on_every_schema: node or the SDK modules are missing "
+                     "(make node-sdk installs them)");
+        return;
+    }
+    for (i = 0; i < MG_ARRAY_LEN(runs); i++) {
+        snprintf(cmd, sizeof(cmd), "node test/node/%s http://127.0.0.1:%d%s %s %s "
+                 ">mgtest-prov-sdk-%zu.log 2>&1", runs[i].script, gwh.gw_port,
+                 strstr(runs[i].script, "responses") ? "/v1" : "", runs[i].model, runs[i].mode, i);
+        ck_assert_msg(system(cmd) == 0, "%s: the SDK failed (see mgtest-prov-sdk-%zu.log)",
+                      runs[i].what, i);
+    }
+}
+END_TEST
+
 Suite *
 providers_suite(void)
 {
@@ -1865,6 +1910,7 @@ providers_suite(void)
     tcase_add_test(t, bedrock_stream_translated);
     tcase_add_test(t, bedrock_failures);
     tcase_add_test(t, node_sdk_parses_translated_answers);
+    tcase_add_test(t, node_sdks_on_every_schema);
     suite_add_tcase(s, t);
     return s;
 }

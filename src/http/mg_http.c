@@ -104,6 +104,9 @@ on_head(void *owner, struct mg_req *req)
     }
     if (strcmp(path, "/v1/models") == 0 || strncmp(path, "/v1/models/", 11) == 0) {
         req->route = ROUTE_MODELS;
+        if (mg_headers_get(&req->headers, "anthropic-version") != NULL) {
+            req->api = &mg_api_messages_other;   /* an Anthropic SDK: its errors' shape */
+        }
         if (!method_ok(req, MG_METHOD_GET | MG_METHOD_HEAD, "GET, HEAD", &ref) ||
             mg_admit_key(w->conf, req, &ref) != 0) {
             return refused(w, req, &ref, NULL);
@@ -171,14 +174,18 @@ models(struct mg_worker *w, struct mg_req *req)
     const char *id = req->path + strlen("/v1/models");
     char decoded[MG_MODEL_MAX];
 
+    int anthropic = mg_headers_get(&req->headers, "anthropic-version") != NULL;
+
     if (id[0] == '\0') {
-        return mg_models_handle(w->conf, req->key, req, NULL);
+        return anthropic ? mg_models_handle_anthropic(w->conf, req->key, req, NULL)
+                         : mg_models_handle(w->conf, req->key, req, NULL);
     }
     if (decode_id(id + 1, decoded, sizeof(decoded)) != 0) {
         mg_reply_error(req, 404, "model_not_found", "model", "The model does not exist");
         return 404;
     }
-    return mg_models_handle(w->conf, req->key, req, decoded);
+    return anthropic ? mg_models_handle_anthropic(w->conf, req->key, req, decoded)
+                     : mg_models_handle(w->conf, req->key, req, decoded);
 }
 
 static void

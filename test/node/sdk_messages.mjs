@@ -1,12 +1,14 @@
 // The official Anthropic Node SDK on the Messages API, as a user would call it:
 // messages.create, messages.stream (finalMessage), a tool round trip (tool_use -> tool_result ->
 // text), plain and streamed, messages.countTokens and models.list().
-//   node test/node/sdk_messages.mjs BASE_URL MODEL      (BASE_URL without /v1: the SDK adds it)
+//   node test/node/sdk_messages.mjs BASE_URL MODEL [translated]   (BASE_URL without /v1)
+// "translated": the route's backend does not speak Messages (the gateway carries it through chat
+// completions), so count_tokens must be a 404 not_found_error, never an estimate.
 // Exits 0 when every check holds; prints each one that failed otherwise (exit 1).
 import Anthropic from "@anthropic-ai/sdk";
 import assert from "node:assert/strict";
 
-const [baseURL, model] = process.argv.slice(2);
+const [baseURL, model, mode] = process.argv.slice(2);
 if (!baseURL || !model) {
     console.error("usage: node sdk_messages.mjs BASE_URL MODEL");
     process.exit(2);
@@ -108,6 +110,12 @@ await step("tool_use, streamed", async () => {
 });
 
 await step("messages.countTokens", async () => {
+    if (mode === "translated") {
+        await assert.rejects(client.messages.countTokens({ model, messages: question }),
+            (e) => e.status === 404 && e.error?.error?.type === "not_found_error",
+            "count_tokens off a native backend must be a 404 not_found_error");
+        return;
+    }
     const n = await client.messages.countTokens({ model, messages: question });
     assert.ok(Number.isInteger(n.input_tokens) && n.input_tokens > 0, JSON.stringify(n));
 });

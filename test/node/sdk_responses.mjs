@@ -2,12 +2,14 @@
 // a text answer (then GET and DELETE of it), a stream (its events and final Response), and a
 // function-tool round trip (function_call -> function_call_output with previous_response_id ->
 // text), plain and streamed.
-//   node test/node/sdk_responses.mjs BASE_URL MODEL      (BASE_URL ends in /v1)
+//   node test/node/sdk_responses.mjs BASE_URL MODEL [native]      (BASE_URL ends in /v1)
+// "native": the backend answers /v1/responses itself; GET and DELETE of its ids are not passed
+// through yet (the gateway keeps the Responses it translates), so that step is left out.
 // Exits 0 when every check holds; prints each one that failed otherwise (exit 1).
 import OpenAI from "openai";
 import assert from "node:assert/strict";
 
-const [baseURL, model] = process.argv.slice(2);
+const [baseURL, model, mode] = process.argv.slice(2);
 if (!baseURL || !model) {
     console.error("usage: node sdk_responses.mjs BASE_URL MODEL");
     process.exit(2);
@@ -78,7 +80,7 @@ await step("responses.create (text)", async () => {
     textId = r.id;
 });
 
-await step("responses.retrieve and responses.del", async () => {
+if (mode !== "native") await step("responses.retrieve and responses.del", async () => {
     assert.ok(textId, "no Response to retrieve");
     const got = await client.responses.retrieve(textId);
     assert.equal(got.id, textId);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_api_types.h"
 #include "mg_conf.h"
 #include "mg_log.h"
 #include "mg_test.h"
@@ -222,6 +223,63 @@ START_TEST(errors_with_positions)
     ck_refused("listen: [a, b]\n", "t.yaml:1:9: listen address must be a scalar, not a list");
     ck_refused("backends: {a: 1}\n", "backends must be a list, not a mapping");
     ck_refused("- 1\n- 2\n", "the top level must be a mapping");
+    /* how a backend serves the client APIs chat can carry, and the rule's hosted tools */
+    ck_refused("backends:\n  - {name: a, url: 'http://x', responses: bogus}\n",
+               "t.yaml:2:5: backend \"a\": \"responses\" must be native or translate");
+    ck_refused("backends:\n  - {name: a, url: 'http://x', max_tokens_param: max_len}\n",
+               "\"max_tokens_param\" must be max_tokens or max_completion_tokens");
+    ck_refused("backends:\n  - {name: a, schema: anthropic, url: 'http://x', api_key: k,"
+               " messages: native}\n", "backend \"a\": messages applies only to schema: openai");
+    ck_refused("backends:\n  - {name: a, schema: azure, url: 'http://x', api_key: k,"
+               " api_version: v, messages: native}\n", "messages applies only to schema: openai");
+    ck_refused("backends:\n  - {name: a, schema: bedrock, region: r, aws_access_key_id: a,"
+               " aws_secret_access_key: s, responses: native}\n", "responses applies only to");
+    ck_refused("backends: [{name: a, url: 'http://x'}]\n"
+               "rules: [{models: [m], hosted_tools: maybe, backends: [{backend: a}]}]\n",
+               "t.yaml:2:37: hosted_tools must be drop or refuse");
+    ck_refused("responses_store: {size: lots}\n", "bad size \"lots\"");
+    ck_refused("responses_store: {size: 1MiB, tll: 1h}\n", "unknown key \"tll\"");
+}
+END_TEST
+
+/* The keys of the client APIs: their defaults, and what they set for the proxy. */
+START_TEST(client_api_keys)
+{
+    static const char text[] =
+                      "responses_store: {size: 1MiB, ttl: 5m}\n"
+                      "backends:\n"
+                      "  - {name: o, url: 'http://x/v1'}\n"
+                      "  - {name: t, url: 'http://x/v1', responses: translate, messages: native,"
+                      " max_tokens_param: max_completion_tokens}\n"
+                      "  - {name: z, schema: azure, url: 'http://x', api_key: k, api_version: v}\n"
+                      "rules:\n"
+                      "  - {models: [m], hosted_tools: refuse, backends: [{backend: o}]}\n"
+                      "  - {models: [n], backends: [{backend: t}]}\n";
+    struct mg_buf errors;
+    struct mg_conf *c;
+
+    mg_buf_init(&errors, 4096);
+    c = mg_conf_parse("t.yaml", text, strlen(text), &errors);
+    ck_assert_msg(c != NULL, "%s", errors.data);
+    ck_assert_uint_eq(c->responses_store.size, 1024 * 1024);
+    ck_assert_int_eq(c->responses_store.ttl_ms, 5 * 60 * 1000);
+    ck_assert_uint_eq(c->backends[0].api_native | c->backends[0].api_hub, 0);
+    ck_assert_str_eq(c->backends[0].max_tokens_param, "max_tokens");   /* openai's default */
+    ck_assert_uint_eq(c->backends[1].api_hub, MG_API_BIT_RESPONSES);
+    ck_assert_uint_eq(c->backends[1].api_native, MG_API_BIT_MESSAGES);
+    ck_assert_str_eq(c->backends[1].max_tokens_param, "max_completion_tokens");
+    ck_assert_str_eq(c->backends[2].max_tokens_param, "max_completion_tokens");   /* azure's */
+    ck_assert_int_eq(c->rules[0].hosted_refuse, 1);
+    ck_assert_int_eq(c->rules[1].hosted_refuse, 0);
+    mg_conf_unref(c);
+    /* the default store: 64 MiB for an hour */
+    c = parse("backends: [{name: a, url: 'http://x/v1'}]\n"
+              "rules: [{models: [m], backends: [{backend: a}]}]\n");
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_uint_eq(c->responses_store.size, 64 * 1024 * 1024);
+    ck_assert_int_eq(c->responses_store.ttl_ms, 3600 * 1000);
+    mg_conf_unref(c);
+    mg_buf_deinit(&errors);
 }
 END_TEST
 
@@ -500,6 +558,7 @@ conf_suite(void)
     tcase_add_test(t, created_forms);
     tcase_add_test(t, access_log_off);
     tcase_add_test(t, errors_with_positions);
+    tcase_add_test(t, client_api_keys);
     tcase_add_test(t, no_control_characters_in_request_strings);
     tcase_add_test(t, yaml_syntax_error_position);
     tcase_add_test(t, all_errors_at_once);

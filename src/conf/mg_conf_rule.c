@@ -84,6 +84,26 @@ set_created(struct mg_yaml *y, yaml_node_t *node, void *dst)
     return rc;
 }
 
+/* hosted_tools: drop (the default: a translated request leaves them out) or refuse (400). */
+static int
+set_hosted_tools(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    char *s = mg_yaml_scalar(y, node, "hosted_tools");
+    int rc = MG_OK;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    if (strcmp(s, "refuse") == 0 || strcmp(s, "drop") == 0) {
+        *(int *)dst = strcmp(s, "refuse") == 0;
+    } else {
+        mg_yaml_error(y, node, "hosted_tools must be drop or refuse, not \"%s\"", s);
+        rc = MG_ERR;
+    }
+    free(s);
+    return rc;
+}
+
 struct rule_backend_in {
     struct mg_rule_backend rb;
     char                  *name;
@@ -188,6 +208,7 @@ static const struct mg_yaml_key rule_keys[] = {
     {"retry_same", mg_yaml_set_bool, offsetof(struct mg_conf_rule_in, r.retry_same)},
     {"retry_after_max", mg_yaml_set_duration,
      offsetof(struct mg_conf_rule_in, r.retry_after_max_ms)},
+    {"hosted_tools", set_hosted_tools, offsetof(struct mg_conf_rule_in, r.hosted_refuse)},
     {"backends", set_rule_backends, 0},
 };
 

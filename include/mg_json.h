@@ -40,6 +40,8 @@ struct mg_json_req {
     size_t model_len;
     size_t model_start;  /* byte offset of the model value's opening quote */
     size_t model_end;    /* byte offset just past its closing quote */
+    int    multipart;    /* a multipart/form-data body: model_start..model_end is the model
+                          * part's value (no quotes), and nothing else below is set */
     int    stream;       /* 1 when the top-level "stream" is true */
     int    include_usage;  /* 1 when stream_options.include_usage is true */
     /* the largest top-level max_tokens / max_completion_tokens / max_output_tokens that is a

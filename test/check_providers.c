@@ -863,6 +863,8 @@ start_all(void)
              "  - {models: [br-mixed], backends: [{backend: br}, {backend: oa, priority: 1}]}\n"
              "  - {models: [oa-x], backends: [{backend: oa}]}\n"
              "  - {models: [oat-x], backends: [{backend: oat}]}\n"
+             "  - {models: [whisper-x], backends: [{backend: oa, model: whisper-1},"
+             " {backend: claude, priority: 1}]}\n"
              "  - {models: [claude-x], backends: [{backend: claude}]}\n"
              "  - {models: [claude-ov], backends: [{backend: claude, model: claude-upstream}]}\n"
              "  - {models: [az-x], backends: [{backend: az}]}\n"
@@ -1824,6 +1826,59 @@ START_TEST(node_sdk_parses_translated_answers)
 END_TEST
 
 /*
+ * A multipart/form-data body (an audio transcription) is routed by its model part and passed
+ * through byte for byte to a schema that serves the path, but for the entry's model override;
+ * a body that does not name its model exactly once is 400 invalid_multipart.
+ */
+START_TEST(multipart_passes_through)
+{
+    static const char file[] = "RIFF\x01\x00\r\n--notit\r\n\xff\xfe binary \x00 bytes";
+    const char *h[] = {"x-fake-echo: 1", "Content-Type: multipart/form-data; boundary=XyZ", NULL};
+    struct mg_buf body, want;
+    struct mg_test_resp r;
+    json_t *j;
+    size_t i;
+
+    mg_buf_init(&body, 4096);
+    mg_buf_init(&want, 8192);
+    mg_buf_adds(&body, "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\""
+                       "\r\nContent-Type: audio/wav\r\n\r\n");
+    mg_buf_add(&body, file, sizeof(file) - 1);
+    mg_buf_adds(&body, "\r\n--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n"
+                       "whisper-x\r\n--XyZ--\r\n");
+    mg_test_http("POST", gw("/v1/audio/transcriptions"), body.data, body.len, h, &r);
+    ck_assert_msg(r.status == 200, "status %ld: %s", r.status, r.body.data);
+    j = mg_test_body_json(&r);
+    /* what the backend got, in hex: the same bytes, whisper-1 in place of whisper-x */
+    for (i = 0; i < body.len; i++) {
+        const char *c = body.data + i;
+        if (i + 9 <= body.len && memcmp(c, "whisper-x", 9) == 0) {
+            mg_buf_adds(&want, "776869737065722d31");   /* "whisper-1" */
+            i += 8;
+            continue;
+        }
+        mg_buf_printf(&want, "%02x", (unsigned char)*c);
+    }
+    ck_assert_str_eq(json_string_value(json_object_get(j, "body_hex")), want.data);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "uri")), "/v1/audio/transcriptions");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(j, "headers"),
+                                                                   "content-type")),
+                                 "boundary=XyZ"));
+    json_decref(j);
+    mg_test_resp_free(&r);
+    /* "Model" is not "model": nothing is guessed */
+    mg_buf_reset(&body);
+    mg_buf_adds(&body, "--XyZ\r\nContent-Disposition: form-data; name=\"Model\"\r\n\r\n"
+                       "whisper-x\r\n--XyZ--\r\n");
+    mg_test_http("POST", gw("/v1/audio/transcriptions"), body.data, body.len, h, &r);
+    assert_openai_error(&r, 400, "invalid_request_error", "invalid_multipart");
+    mg_test_resp_free(&r);
+    mg_buf_deinit(&body);
+    mg_buf_deinit(&want);
+}
+END_TEST
+
+/*
  * The official SDKs of the other client APIs, as their users call them, on every schema: the
  * OpenAI SDK's Responses (create, stream, a function-tool round trip with previous_response_id,
  * and GET/DELETE of what the gateway translated) and the Anthropic SDK's Messages (create,
@@ -1911,6 +1966,7 @@ providers_suite(void)
     tcase_add_test(t, bedrock_failures);
     tcase_add_test(t, node_sdk_parses_translated_answers);
     tcase_add_test(t, node_sdks_on_every_schema);
+    tcase_add_test(t, multipart_passes_through);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1141,7 +1141,7 @@ drop_later(evutil_socket_t fd, short what, void *arg)
 static json_t *
 echo_of(struct evhttp_request *req, const char *body, size_t len)
 {
-    json_t *h = json_object(), *j;
+    json_t *h = json_object(), *j, *b;
     struct evkeyval *kv;
 
     TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next) {
@@ -1153,8 +1153,19 @@ echo_of(struct evhttp_request *req, const char *body, size_t len)
         lower[i] = '\0';
         json_object_set_new(h, lower, json_string(kv->value));
     }
-    j = json_pack("{s:s,s:s,s:o,s:s%,s:s}", "method", "POST", "uri", evhttp_request_get_uri(req),
-                  "headers", h, "body", body, len, "backend", g.name);
+    j = json_pack("{s:s,s:s,s:o,s:s}", "method", "POST", "uri", evhttp_request_get_uri(req),
+                  "headers", h, "backend", g.name);
+    b = json_stringn(body, len);
+    if (b != NULL) {
+        json_object_set_new(j, "body", b);
+    } else {   /* not UTF-8 (a multipart file): its bytes in hex */
+        char *hex = malloc(2 * len + 1);
+        for (size_t i = 0; i < len; i++) {
+            snprintf(hex + 2 * i, 3, "%02x", (unsigned char)body[i]);
+        }
+        json_object_set_new(j, "body_hex", json_stringn(hex, 2 * len));
+        free(hex);
+    }
     return j;
 }
 

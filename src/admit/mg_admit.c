@@ -3,11 +3,13 @@
  * without a JSON tree (mg_json) and kept in the request: the proxy forwards those very bytes.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "mg_admit.h"
 #include "mg_auth.h"
 #include "mg_conf_types.h"
 #include "mg_limit.h"
+#include "mg_multipart.h"
 #include "mg_reply.h"
 #include "mg_req.h"
 #include "mg_router.h"
@@ -62,6 +64,34 @@ take_limit(struct mg_admitted *a, struct mg_refusal *ref)
 }
 
 
+/*
+ * A multipart/form-data body (audio transcriptions, image edits): routed by its one "model" part,
+ * passed through byte for byte (but for an entry's model override). 0, or -1 with a 400
+ * invalid_multipart refusal.
+ */
+static int
+multipart_model(struct mg_admitted *a, const char *ctype, struct mg_refusal *ref)
+{
+    struct mg_multipart_part part;
+    const char *why = NULL;
+
+    if (mg_multipart_model(ctype, a->body, a->body_len, &part, &why) != MG_OK ||
+        part.len >= sizeof(a->model)) {
+        mg_refusal_set(ref, 400, "invalid_multipart", NULL, "The multipart body cannot be "
+                       "routed: %s", why != NULL ? why : "its model part is too long");
+        return -1;
+    }
+    memset(&a->jr, 0, sizeof(a->jr));
+    memcpy(a->model, a->body + part.off, part.len);
+    a->model[part.len] = '\0';
+    a->jr.model = a->model;
+    a->jr.model_len = part.len;
+    a->jr.model_start = part.off;
+    a->jr.model_end = part.off + part.len;
+    a->jr.multipart = 1;
+    return 0;
+}
+
 /* The refusal for a body that mg_json_scan_request() did not accept. */
 static void
 refuse_body(int rc, const struct mg_admitted *a, struct mg_refusal *ref)
@@ -113,6 +143,7 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
                struct mg_refusal *ref)
 {
     size_t len = req->body_len;
+    const char *ctype;
     int rc;
 
     out->path = req->path;
@@ -125,8 +156,13 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
     out->body_len = len;
     out->model[0] = '\0';
     out->reserved = 0;
-    rc = mg_json_scan_request(out->body, len, out->model, sizeof(out->model), &out->jr);
-    if (rc != MG_JSON_OK) {
+    ctype = mg_headers_get(&req->headers, "content-type");
+    if (ctype != NULL && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
+        if (multipart_model(out, ctype, ref) != 0) {
+            return -1;
+        }
+    } else if ((rc = mg_json_scan_request(out->body, len, out->model, sizeof(out->model),
+                                          &out->jr)) != MG_JSON_OK) {
         out->model[0] = '\0';
         refuse_body(rc, out, ref);
         return -1;

@@ -14,6 +14,7 @@
 #include "mg_conf_types.h"
 #include "mg_hdr.h"
 #include "mg_json.h"
+#include "mg_multipart.h"
 #include "mg_relay.h"
 #include "mg_schema.h"
 #include "mg_yaml.h"
@@ -28,6 +29,18 @@ mg_schema_openai_body(const struct mg_client_req *rq, const struct mg_rule_backe
                         strcmp(rq->upath, "/completions") == 0);
     up->body = rq->body;
     up->body_len = rq->body_len;
+    if (rq->jr->multipart) {   /* byte for byte, but for the model part's value */
+        struct mg_multipart_part part = {rq->jr->model_start, rq->jr->model_len};
+        if (e->model != NULL) {
+            if (mg_multipart_rewrite(rq->body, rq->body_len, &part, e->model, &up->edited)
+                != MG_OK) {
+                return MG_ERR;
+            }
+            up->body = up->edited.data;
+            up->body_len = up->edited.len;
+        }
+        return MG_OK;
+    }
     if (e->model != NULL || up->inject_usage) {
         if (mg_json_rewrite(rq->body, rq->body_len, rq->jr, e->model, up->inject_usage,
                             &up->edited) != MG_OK) {

@@ -63,6 +63,12 @@ struct mg_api {
     /* The status when no entry of the rule serves it: 0 for 400 unsupported_endpoint; 404 for
      * an endpoint a client falls back from when its upstream lacks it (count_tokens) */
     int unserved_status;
+    /*
+     * Adds the API's own stage to a native answer's relay (after the schema's), or NULL: for
+     * what its stream rules cannot say alone (Responses: the sequence_number and last lifecycle
+     * response its error events carry).
+     */
+    void (*relay)(struct mg_relay *r);
     /* The API's own bit (MG_API_BIT_*) when a backend's config may change how it is served. */
     unsigned bit;
     /* Chat completions carries it to a backend that does not speak it (NULL: native only). */

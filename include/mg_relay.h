@@ -84,6 +84,8 @@ struct mg_relay {
      * error events when the stream breaks after the commit */
     struct mg_stage   *client;
     void             (*client_fail)(struct mg_stage *s, const char *why);
+    void              *cstate;      /* the client stage's state, freed with cfree like xstate */
+    void             (*cfree)(void *cstate);
 };
 
 /*
@@ -111,6 +113,8 @@ void mg_relay_add(struct mg_relay *r, struct mg_stage *s);
  */
 void mg_relay_add_client(struct mg_relay *r, struct mg_stage *s,
                          void (*fail)(struct mg_stage *s, const char *why));
+/* Gives r the client stage's state for this answer (freed with cfree at the next reset). */
+void mg_relay_set_client_state(struct mg_relay *r, void *state, void (*cfree)(void *state));
 /* The client stage's plain answer commits now (its head is sent); a no-op once committed. */
 void mg_relay_commit(struct mg_relay *r);
 /* Feeds n bytes of the answer's body into the chain. */

@@ -64,26 +64,126 @@ responses_stream_end(int finished, int done, const char **tail)
     return finished ? NULL : "the backend ended the stream before response.completed";
 }
 
+/* The error event's fields (flat for openai-node, nested for openai-python). */
+static void
+error_fields(struct mg_buf *out, const char *why, size_t n)
+{
+    mg_buf_adds(out, "\"code\":\"upstream_stream_error\",\"message\":");
+    mg_json_quote(out, why, n);
+    mg_buf_adds(out, ",\"param\":null,\"error\":{\"type\":\"upstream_error\","
+                     "\"code\":\"upstream_stream_error\",\"message\":");
+    mg_json_quote(out, why, n);
+    mg_buf_adds(out, ",\"param\":null}}\n\n");
+}
+
 /*
- * The pair OpenAI sends when a response fails after it began: the error event (flat fields for
- * openai-node, the nested error for openai-python), then response.failed.
+ * The pair OpenAI sends when a response fails after it began, for a stream whose state is not
+ * known (the native stage below knows it and writes its own).
  */
 static void
 responses_error_event(struct mg_buf *out, const char *why)
 {
     size_t n = strlen(why);
 
-    mg_buf_adds(out, "event: error\ndata: {\"type\":\"error\",\"code\":\"upstream_stream_error\","
-                     "\"message\":");
-    mg_json_quote(out, why, n);
-    mg_buf_adds(out, ",\"param\":null,\"error\":{\"type\":\"upstream_error\","
-                     "\"code\":\"upstream_stream_error\",\"message\":");
-    mg_json_quote(out, why, n);
-    mg_buf_adds(out, ",\"param\":null}}\n\nevent: response.failed\ndata: {\"type\":"
-                     "\"response.failed\",\"response\":{\"object\":\"response\",\"status\":"
-                     "\"failed\",\"error\":{\"code\":\"server_error\",\"message\":");
+    mg_buf_adds(out, "event: error\ndata: {\"type\":\"error\",");
+    error_fields(out, why, n);
+    mg_buf_adds(out, "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":"
+                     "{\"object\":\"response\",\"status\":\"failed\",\"error\":{\"code\":"
+                     "\"server_error\",\"message\":");
     mg_json_quote(out, why, n);
     mg_buf_adds(out, "},\"output\":[]}}\n\n");
+}
+
+/* ---- a native stream's own stage: what its error events need ---- */
+
+/* The last sequence_number and lifecycle response a native stream sent. */
+struct native {
+    struct mg_stage stage;
+    long long       seq;       /* -1 before any */
+    json_t         *last;      /* response.created / .in_progress's response, or NULL */
+};
+
+static void
+native_free(void *arg)
+{
+    struct native *st = arg;
+
+    json_decref(st->last);
+    free(st);
+}
+
+static void
+native_write(struct mg_stage *s, const char *p, size_t n, int whole)
+{
+    struct native *st = (struct native *)s;
+    const char *at = whole ? mg_find(p, n, "\"sequence_number\":", 18) : NULL;
+
+    if (at != NULL) {
+        st->seq = strtoll(at + 18, NULL, 10);
+    }
+    if (whole && (mg_find(p, n, "event: response.created", 23) == p ||
+                  mg_find(p, n, "event: response.in_progress", 27) == p)) {
+        const char *data = mg_find(p, n, "data:", 5);
+        json_t *j = data != NULL ? json_loadb(data + 5, n - (size_t)(data + 5 - p), 0, NULL)
+                                 : NULL;
+        json_t *resp = json_object_get(j, "response");
+        if (json_is_object(resp)) {
+            json_decref(st->last);
+            st->last = json_incref(resp);
+        }
+        json_decref(j);
+    }
+    s->next->write(s->next, p, n, whole);
+}
+
+static void
+native_end(struct mg_stage *s)
+{
+    s->next->end(s->next);
+}
+
+/* After the commit: the error event, then response.failed on the last lifecycle response. */
+static void
+native_fail(struct mg_stage *s, const char *why)
+{
+    struct native *st = (struct native *)s;
+    size_t n = strlen(why);
+    json_t *resp = st->last != NULL ? json_deep_copy(st->last) : json_object();
+    struct mg_buf out;
+    char *text;
+
+    mg_buf_init(&out, 1024 * 1024);
+    mg_buf_printf(&out, "event: error\ndata: {\"type\":\"error\",\"sequence_number\":%lld,",
+                  st->seq + 1);
+    error_fields(&out, why, n);
+    json_object_set_new(resp, "status", json_string("failed"));
+    json_object_set_new(resp, "error", json_pack("{s:s,s:s%}", "code", "server_error",
+                                                 "message", why, n));
+    json_object_set_new(resp, "output", json_array());
+    text = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    mg_buf_printf(&out, "event: response.failed\ndata: {\"type\":\"response.failed\","
+                        "\"sequence_number\":%lld,\"response\":%s}\n\n", st->seq + 2,
+                  text != NULL ? text : "{}");
+    free(text);
+    json_decref(resp);
+    s->next->write(s->next, out.data, out.len, 1);
+    mg_buf_deinit(&out);
+}
+
+static void
+responses_relay(struct mg_relay *r)
+{
+    struct native *st;
+
+    if (!r->sse) {
+        return;   /* a plain answer passes as it is */
+    }
+    st = mg_calloc(1, sizeof(*st));
+    st->seq = -1;
+    st->stage.write = native_write;
+    st->stage.end = native_end;
+    mg_relay_set_client_state(r, st, native_free);
+    mg_relay_add_client(r, &st->stage, native_fail);
 }
 
 /* ---- the chat hub ---- */
@@ -338,6 +438,7 @@ const struct mg_api mg_api_responses = {
     .event_kind = responses_event_kind,
     .stream_end = responses_stream_end,
     .error_event = responses_error_event,
+    .relay = responses_relay,
     .bit = MG_API_BIT_RESPONSES,
     .hub = &responses_hub,
 };

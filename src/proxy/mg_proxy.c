@@ -112,6 +112,9 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
     } else {
         mg_relay_reset(&p->relay, a->head.sse, p->api);
         a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
+        if (p->api->relay != NULL && a->head.status >= 200 && a->head.status <= 299) {
+            p->api->relay(&p->relay);
+        }
     }
     p->overhead += mg_now_us() - t;
 }

@@ -59,6 +59,21 @@ drop_state(struct mg_relay *r)
     }
     r->xstate = NULL;
     r->xfree = NULL;
+    if (r->cfree != NULL) {
+        r->cfree(r->cstate);
+    }
+    r->cstate = NULL;
+    r->cfree = NULL;
+}
+
+void
+mg_relay_set_client_state(struct mg_relay *r, void *state, void (*cfree)(void *state))
+{
+    if (r->cfree != NULL) {
+        r->cfree(r->cstate);
+    }
+    r->cstate = state;
+    r->cfree = cfree;
 }
 
 void

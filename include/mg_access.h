@@ -50,6 +50,9 @@ struct mg_access_rec {
     int64_t            input_tokens;
     int64_t            output_tokens;
     int                stream;
+    const char        *api;          /* what the client spoke: chat, responses, messages, ... */
+    const char        *upstream_api; /* what its backend was spoken to, or NULL: none answered */
+    const char        *response_id;  /* the id the gateway gave the answer, or NULL */
 };
 
 /* Appends the line for r (when the log is on). */

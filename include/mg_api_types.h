@@ -118,6 +118,8 @@ struct mg_hub {
      * the API's answer out, and the API's error events when the stream breaks after the commit.
      */
     void  (*relay)(void *ctx, struct mg_relay *r);
+    /* The id the API's answer carries (resp_mg..., msg_mg...), for the access log. */
+    const char *(*answer_id)(void *ctx);
     /* A backend's error body in OpenAI's shape into the API's, 1 when it wrote out. */
     int   (*error_body)(void *ctx, int status, const char *body, size_t len, struct mg_buf *out);
 };

@@ -178,4 +178,8 @@ struct yaml_node_s;
  */
 int mg_resp_store_set_conf(struct mg_yaml *y, struct yaml_node_s *node, void *dst);
 
+struct mg_buf;
+/* Appends the store's families of the Prometheus exposition (bytes, entries, evictions). */
+void mg_resp_store_render(struct mg_resp_store *store, struct mg_buf *out);
+
 #endif

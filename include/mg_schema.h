@@ -62,6 +62,9 @@ struct mg_upreq {
 
 struct mg_schema {
     const char *name;
+    /* what a chat request becomes for its backend, for logs and metrics ("chat", "messages",
+     * "converse") */
+    const char *chat_api;
     /*
      * Fills up for an attempt on backend b through rule entry e. MG_OK; MG_ERR (cannot start);
      * MG_SCHEMA_EINVAL or MG_SCHEMA_ESKIP with up->why and up->param filled.

@@ -58,6 +58,9 @@ void mg_stats_reload(struct mg_stats_registry *reg, int ok);
  * Appends the Prometheus text exposition (format 0.0.4) of all workers in reg to out. Any thread.
  * Other owners append their own families after it (mg_health_render).
  */
+/* One answer translated from upstream_api into the client's api (modelgate_translations_total). */
+void mg_stats_translation(struct mg_stats *st, const char *api, const char *upstream_api);
+
 void mg_stats_render(struct mg_stats_registry *reg, struct mg_buf *out);
 
 /* Appends `name="v"` (after a comma when comma), v escaped as the exposition format wants. */

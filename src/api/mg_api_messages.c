@@ -190,7 +190,14 @@ hub_error_body(void *arg, int status, const char *body, size_t len, struct mg_bu
     return mg_msg_error(status, body, len, out) == MG_OK;
 }
 
+static const char *
+hub_answer_id(void *arg)
+{
+    return mg_msg_ctx_id(((struct hub *)arg)->ctx);
+}
+
 static const struct mg_hub messages_hub = {
+    .answer_id = hub_answer_id,
     .open = hub_open,
     .close = hub_close,
     .request = hub_request,

@@ -422,7 +422,14 @@ hub_relay(void *arg, struct mg_relay *r)
     mg_api_hubstage_add(&h->hs, r, stream_write, stream_end, answer_end, stream_fail);
 }
 
+static const char *
+hub_answer_id(void *arg)
+{
+    return mg_resp_ctx_id(((struct hub *)arg)->ctx);
+}
+
 static const struct mg_hub responses_hub = {
+    .answer_id = hub_answer_id,
     .open = hub_open,
     .close = hub_close,
     .request = hub_request,

@@ -260,6 +260,15 @@ mg_access_log(struct mg_access_out *o, const struct mg_access_rec *r)
     str_field(&o->buf, "method", r->method);
     str_field(&o->buf, "path", r->path);
     str_field(&o->buf, "model", r->model);
+    if (r->api != NULL) {
+        str_field(&o->buf, "api", r->api);
+    }
+    if (r->upstream_api != NULL) {
+        str_field(&o->buf, "upstream_api", r->upstream_api);
+    }
+    if (r->response_id != NULL) {
+        str_field(&o->buf, "response_id", r->response_id);
+    }
     str_field(&o->buf, "key", r->key);
     int_field(&o->buf, "rule", r->rule, 0);
     mg_buf_adds(&o->buf, ",\"backends\":[");

@@ -16,7 +16,8 @@
 #define SERIES_SOFT (SERIES_MAX * 3 / 4)   /* past this, new model names count as "other" */
 #define WORKERS_MAX 256
 
-enum kind { K_REQ, K_TOK_IN, K_TOK_OUT, K_ATT, K_KEY_REQ, K_KEY_TOK_IN, K_KEY_TOK_OUT, K_NKINDS };
+enum kind { K_REQ, K_TOK_IN, K_TOK_OUT, K_ATT, K_KEY_REQ, K_KEY_TOK_IN, K_KEY_TOK_OUT, K_XLATE,
+            K_NKINDS };
 
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
                                  60, 120, 300, 600};
@@ -271,6 +272,16 @@ mg_stats_key(struct mg_stats *st, const char *key, int code, int64_t input, int6
 }
 
 void
+mg_stats_translation(struct mg_stats *st, const char *api, const char *upstream_api)
+{
+    struct series *s = series_get(st, K_XLATE, api, upstream_api, 0);
+
+    if (s != NULL) {
+        bump(&s->value, 1);
+    }
+}
+
+void
 mg_stats_attempt(struct mg_stats *st, const char *backend, const char *result)
 {
     struct series *s = series_get(st, K_ATT, backend, result, 0);
@@ -458,6 +469,25 @@ render_counters(struct mg_buf *out, const struct merged *m, size_t nm)
     }
 }
 
+/* Requests whose client API the backend did not speak, by both. */
+static void
+render_translations(struct mg_buf *out, const struct merged *m, size_t nm)
+{
+    size_t j;
+
+    mg_buf_adds(out, "# HELP modelgate_translations_total Answers translated between the client's "
+                     "API and the backend's, by both.\n"
+                     "# TYPE modelgate_translations_total counter\n");
+    for (j = 0; j < nm; j++) {
+        if (m[j].kind == K_XLATE) {
+            mg_buf_adds(out, "modelgate_translations_total{");
+            mg_stats_label(out, "api", m[j].a, 0);
+            mg_stats_label(out, "upstream_api", m[j].b, 1);
+            mg_buf_printf(out, "} %llu\n", (unsigned long long)m[j].value);
+        }
+    }
+}
+
 /* The client keys' families (without auth, or before a key is used, they have no samples). */
 static void
 render_key_counters(struct mg_buf *out, const struct merged *m, size_t nm)
@@ -498,6 +528,7 @@ mg_stats_render(struct mg_stats_registry *reg, struct mg_buf *out)
     nm = merge_workers(reg->tables, &m, &inflight);
     render_counters(out, m, nm);
     render_key_counters(out, m, nm);
+    render_translations(out, m, nm);
     render_hist(out, reg->tables, "modelgate_request_duration_seconds",
                 "Time from a request's arrival to the end of its answer.", 0);
     render_hist(out, reg->tables, "modelgate_overhead_seconds",

@@ -352,6 +352,7 @@ anthropic_conf_free(void *conf)
 
 const struct mg_schema mg_schema_anthropic = {
     .name = "anthropic",
+    .chat_api = "messages",
     .build = anthropic_build,
     .classify = anthropic_classify,
     .relay = anthropic_relay,

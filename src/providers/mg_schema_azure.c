@@ -97,6 +97,7 @@ azure_conf_free(void *conf)
 
 const struct mg_schema mg_schema_azure = {
     .name = "azure",
+    .chat_api = "chat",
     .build = azure_build,
     .classify = mg_schema_classify_status,
     .relay = mg_schema_openai_relay,

@@ -145,6 +145,7 @@ openai_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend 
 
 const struct mg_schema mg_schema_openai = {
     .name = "openai",
+    .chat_api = "chat",
     .build = openai_build,
     .classify = mg_schema_classify_status,
     .relay = mg_schema_openai_relay,

@@ -62,6 +62,12 @@ mg_proxy_release(struct preq *p)
  * The request's access log line and metrics; backend is the one whose answer the client got,
  * cut is 1 for an answer that broke after commit (code upstream_stream_error).
  */
+static int
+ok_status(int status)
+{
+    return status >= 200 && status < 300;
+}
+
 void
 mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, int cut)
 {
@@ -94,6 +100,17 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
     }
     r.stream = p->jr.stream;
     r.key = p->key != NULL ? p->key->name : NULL;
+    r.api = p->api->name;
+    if (backend != NULL) {   /* chat reaches a schema as it speaks chat; a native API as itself */
+        r.upstream_api = p->via_hub || p->api == &mg_api_chat ? p->at.schema->chat_api
+                                                              : p->api->name;
+        if (strcmp(r.upstream_api, r.api) != 0 && ok_status(status)) {
+            mg_stats_translation(p->w->stats, r.api, r.upstream_api);
+        }
+    }
+    if (p->via_hub && p->hub != NULL && p->api->hub->answer_id != NULL) {
+        r.response_id = p->api->hub->answer_id(p->hub);
+    }
     /* the reservation becomes the answer's usage; error answers and requests that got no
      * answer (a refusal of ours, all attempts failed, the client gone first) debit nothing */
     ok = status >= 200 && status < 300;

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 #define MG_OK       0
@@ -47,8 +48,23 @@ void mg_buf_init(struct mg_buf *b, size_t cap);
 void mg_buf_deinit(struct mg_buf *b);
 /* Makes room for n more bytes (one allocation instead of several doublings); MG_OK or MG_ETOOBIG. */
 int mg_buf_reserve(struct mg_buf *b, size_t n);
+/* mg_buf_add when the bytes do not fit in what is allocated. */
+int mg_buf_add_slow(struct mg_buf *b, const void *p, size_t n);
 /* Appends n bytes; MG_ETOOBIG (and nothing appended) when the cap would be passed. */
-int mg_buf_add(struct mg_buf *b, const void *p, size_t n);
+static inline int
+mg_buf_add(struct mg_buf *b, const void *p, size_t n)
+{
+    /* the common case inline: it fits in what is allocated (and so under the cap) */
+    if (b->len + n < b->alloc && b->len + n <= b->cap) {
+        if (n > 0) {
+            memcpy(b->data + b->len, p, n);
+        }
+        b->len += n;
+        b->data[b->len] = '\0';
+        return MG_OK;
+    }
+    return mg_buf_add_slow(b, p, n);
+}
 /* Appends a C string. */
 int mg_buf_adds(struct mg_buf *b, const char *s);
 /* Appends printf-style text. */

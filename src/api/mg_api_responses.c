@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mg_jload.h"
 #include "mg_api.h"
 #include "mg_conf_types.h"
 #include "mg_json.h"
@@ -124,7 +125,7 @@ native_write(struct mg_stage *s, const char *p, size_t n, int whole)
     if (whole && (mg_find(p, n, "event: response.created", 23) == p ||
                   mg_find(p, n, "event: response.in_progress", 27) == p)) {
         const char *data = mg_find(p, n, "data:", 5);
-        json_t *j = data != NULL ? json_loadb(data + 5, n - (size_t)(data + 5 - p), 0, NULL)
+        json_t *j = data != NULL ? mg_jload(data + 5, n - (size_t)(data + 5 - p), 0)
                                  : NULL;
         json_t *resp = json_object_get(j, "response");
         if (json_is_object(resp)) {
@@ -261,8 +262,8 @@ stored(struct hub *h, const char *id, int history)
     if (h->store == NULL || (en = mg_resp_store_get(h->store, id, h->key, mg_now_ms())) == NULL) {
         return NULL;
     }
-    j = history ? json_loadb(en->history, en->history_len, 0, NULL)
-                : json_loadb(en->response, en->response_len, 0, NULL);
+    j = history ? mg_jload(en->history, en->history_len, 0)
+                : mg_jload(en->response, en->response_len, 0);
     mg_resp_entry_unref(en);
     return j;
 }

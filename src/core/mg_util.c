@@ -206,7 +206,7 @@ mg_buf_reserve(struct mg_buf *b, size_t n)
 }
 
 int
-mg_buf_add(struct mg_buf *b, const void *p, size_t n)
+mg_buf_add_slow(struct mg_buf *b, const void *p, size_t n)
 {
     if (mg_buf_reserve(b, n) != MG_OK) {
         return MG_ETOOBIG;
@@ -229,11 +229,20 @@ int
 mg_buf_printf(struct mg_buf *b, const char *fmt, ...)
 {
     va_list ap;
+    size_t room = b->alloc > b->len ? b->alloc - b->len : 0;
     int n;
 
+    /* once into the room there is: most texts fit, and vsnprintf is not cheap to run twice */
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    n = vsnprintf(room > 0 ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n < room && (size_t)n <= b->cap - b->len) {
+        b->len += (size_t)n;
+        return MG_OK;
+    }
+    if (room > 0) {
+        b->data[b->len] = '\0';   /* what did not fit is no part of the buffer */
+    }
     if (n < 0 || mg_buf_reserve(b, (size_t)n) != MG_OK) {
         return MG_ETOOBIG;
     }

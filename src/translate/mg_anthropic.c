@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "mg_jload.h"
 #include "mg_anthropic.h"
 #include "mg_util.h"
 #include "mg_xanswer.h"
@@ -160,7 +161,7 @@ int
 mg_anthropic_answer(const char *body, size_t len, const char *client_model, int64_t now,
                     struct mg_buf *out, struct mg_usage *u)
 {
-    json_t *root = json_loadb(body, len, 0, NULL), *content = json_object_get(root, "content");
+    json_t *root = mg_jload(body, len, 0), *content = json_object_get(root, "content");
     int rc = MG_ERR;
 
     u->input = u->output = -1;
@@ -176,7 +177,7 @@ mg_anthropic_answer(const char *body, size_t len, const char *client_model, int6
 int
 mg_anthropic_error(const char *body, size_t len, struct mg_buf *out)
 {
-    json_t *root = json_loadb(body, len, 0, NULL), *err = json_object_get(root, "error");
+    json_t *root = mg_jload(body, len, 0), *err = json_object_get(root, "error");
     json_t *msg = json_object_get(err, "message");
     const char *type = json_string_value(json_object_get(err, "type"));
     int rc;
@@ -224,7 +225,7 @@ mg_anthropic_event_usage(const char *p, size_t n, struct mg_oai_usage *u)
     if (d == NULL || mg_find(d, len, "\"usage\"", 7) == NULL) {
         return 0;
     }
-    ev = json_loadb(d, len, 0, NULL);
+    ev = mg_jload(d, len, 0);
     type = json_string_value(json_object_get(ev, "type"));
     if (type != NULL && strcmp(type, "message_start") == 0) {
         usage = json_object_get(json_object_get(ev, "message"), "usage");
@@ -257,7 +258,7 @@ mg_anthropic_answer_usage(const char *p, size_t n, struct mg_oai_usage *u)
                            *found == '\r')) {
         found++;
     }
-    usage = json_loadb(found, (size_t)(end - found), JSON_DISABLE_EOF_CHECK, NULL);
+    usage = mg_jload(found, (size_t)(end - found), MG_JLOAD_PREFIX);
     if (json_is_object(usage)) {
         mg_xanswer_usage(&names, usage, u);
     }
@@ -472,7 +473,7 @@ mg_anthropic_stream_event(struct mg_anthropic_stream *s, const char *p, size_t n
     if (ndata == 0 || (s->name.len == 4 && memcmp(s->name.data, "ping", 4) == 0)) {
         return MG_OK;
     }
-    ev = json_loadb(s->data.data, s->data.len, 0, NULL);
+    ev = mg_jload(s->data.data, s->data.len, 0);
     type = json_string_value(json_object_get(ev, "type"));
     if (type == NULL && s->name.len > 0) {
         type = s->name.data;

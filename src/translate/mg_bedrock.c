@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "mg_jload.h"
 #include "mg_bedrock.h"
 #include "mg_xanswer.h"
 
@@ -143,7 +144,7 @@ int
 mg_bedrock_answer(const char *body, size_t len, const char *client_model, const char *id,
                   int64_t now, struct mg_buf *out, struct mg_usage *u)
 {
-    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *root = mg_jload(body, len, 0);
     json_t *content = json_object_get(json_object_get(json_object_get(root, "output"),
                                                       "message"), "content");
     int rc = MG_ERR;
@@ -161,7 +162,7 @@ int
 mg_bedrock_error(const char *errortype, const char *body, size_t len, struct mg_buf *out)
 {
     static const char generic[] = "the backend answered with an error";
-    json_t *root = json_loadb(body, len, 0, NULL), *msg = json_object_get(root, "message");
+    json_t *root = mg_jload(body, len, 0), *msg = json_object_get(root, "message");
     char type[128];
     size_t n = errortype != NULL ? strcspn(errortype, ":") : 0;
     int rc;
@@ -305,7 +306,7 @@ mg_bedrock_stream_event(struct mg_bedrock_stream *s, const char *type, const cha
     if (s->st.done) {
         return MG_OK;
     }
-    ev = json_loadb(payload, n, 0, NULL);
+    ev = mg_jload(payload, n, 0);
     if (type != NULL && is_exception(type)) {
         msg = json_object_get(ev, "message");
         rc = json_is_string(msg) ? mg_oai_stream_fail(&s->st, json_string_value(msg),

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "mg_jload.h"
 #include "mg_json.h"
 #include "mg_messages.h"
 #include "mg_msg_ctx.h"
@@ -143,7 +144,7 @@ tool_block(const struct mg_msg_ctx *c, json_t *call, size_t i, int cut, json_t *
         return MG_ERR;
     }
     if (json_is_string(args) && json_string_length(args) > 0) {
-        input = json_loadb(json_string_value(args), json_string_length(args), 0, NULL);
+        input = mg_jload(json_string_value(args), json_string_length(args), 0);
     } else if (args == NULL || json_is_null(args) || json_is_string(args)) {
         input = json_object();
     }
@@ -170,7 +171,7 @@ int
 mg_msg_answer(struct mg_msg_ctx *c, const char *chat, size_t len, struct mg_buf *out,
               struct mg_usage *u)
 {
-    json_t *root = json_loadb(chat, len, 0, NULL);
+    json_t *root = mg_jload(chat, len, 0);
     json_t *ch = json_array_get(json_object_get(root, "choices"), 0);
     json_t *msg = json_object_get(ch, "message"), *calls = json_object_get(msg, "tool_calls");
     json_t *content, *call, *m, *stop = json_object_get(ch, "stop_reason");
@@ -212,7 +213,7 @@ mg_msg_answer(struct mg_msg_ctx *c, const char *chat, size_t len, struct mg_buf 
                   "stop_reason", mg_msg_stop_reason(finish, matched),
                   "stop_sequence", seq != NULL ? json_stringn(seq, seq_len) : json_null());
     if (rc == MG_OK && m != NULL) {
-        json_object_set_new(m, "usage", json_loadb(usage.data, usage.len, 0, NULL));
+        json_object_set_new(m, "usage", mg_jload(usage.data, usage.len, 0));
         rc = mg_chatreq_dump(m, out);
     }
     rc = rc == MG_OK && m == NULL ? MG_ERR : rc;
@@ -262,7 +263,7 @@ mg_msg_error_body(const char *type, const char *msg, size_t n, struct mg_buf *ou
 int
 mg_msg_error(int status, const char *body, size_t len, struct mg_buf *out)
 {
-    json_t *root = json_loadb(body, len, 0, NULL), *err = json_object_get(root, "error");
+    json_t *root = mg_jload(body, len, 0), *err = json_object_get(root, "error");
     json_t *msg = json_object_get(err, "message");
     char generic[96];
     int rc;

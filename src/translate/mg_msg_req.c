@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "mg_jload.h"
 #include "mg_json.h"
 #include "mg_messages.h"
 #include "mg_msg_ctx.h"
@@ -35,7 +36,7 @@ mg_msg_ctx_create(const char *body, size_t len, const char *id_hex32, struct mg_
     struct mg_msg_ctx *c = mg_calloc(1, sizeof(*c));
     json_t *v, *stop;
 
-    c->root = json_loadb(body, len, 0, NULL);
+    c->root = mg_jload(body, len, 0);
     memcpy(c->id, "msg_mg", 6);
     memcpy(c->id + 6, id_hex32 != NULL ? id_hex32 : "", id_hex32 != NULL
            ? strnlen(id_hex32, 32) : 0);

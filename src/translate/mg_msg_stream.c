@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "mg_jload.h"
 #include "mg_json.h"
 #include "mg_messages.h"
 #include "mg_msg_ctx.h"
@@ -356,7 +357,7 @@ mg_msg_stream_event(struct mg_msg_stream *s, const char *p, size_t n, struct mg_
         return s->st.finished ? finish(s, out)
                : fails(s, "the backend ended the stream before its finish_reason");
     }
-    ch = json_loadb(d, len, 0, NULL);
+    ch = mg_jload(d, len, 0);
     if (!json_is_object(ch)) {
         json_decref(ch);
         return fails(s, "the backend sent a chunk that cannot be read");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mg_jload.h"
 #include "mg_resp_int.h"
 
 static int64_t
@@ -192,7 +193,7 @@ int
 mg_resp_answer(struct mg_resp_ctx *c, const char *chat, size_t len, int64_t now,
                struct mg_buf *out, struct mg_usage *u)
 {
-    json_t *root = json_loadb(chat, len, 0, NULL);
+    json_t *root = mg_jload(chat, len, 0);
     const json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
     const json_t *msg = json_object_get(choice, "message");
     const char *finish = json_string_value(json_object_get(choice, "finish_reason"));

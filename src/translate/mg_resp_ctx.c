@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_jload.h"
 #include "mg_resp_int.h"
 
 static int
@@ -85,7 +86,7 @@ mg_resp_ctx_create(const char *body, size_t len, const char *id_hex32, int64_t n
     size_t i;
     int rc = MG_OK;
 
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    root = mg_jload(body, len, MG_JLOAD_NO_DUPLICATES);
     if (!json_is_object(root)) {
         rc = mg_chatreq_fail(e, MG_CHATREQ_EINVAL, "", "The body is not a JSON object.");
     } else if (!json_is_string(json_object_get(root, "model"))) {

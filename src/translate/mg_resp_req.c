@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_jload.h"
 #include "mg_resp_int.h"
 
 #define MAX_ITEMS 100000   /* input items of one request, stored chain included */
@@ -562,7 +563,7 @@ done:
 int
 mg_resp_history(struct mg_resp_ctx *c, const char *response, size_t len, struct mg_buf *out)
 {
-    json_t *r = json_loadb(response, len, 0, NULL), *all, *output;
+    json_t *r = mg_jload(response, len, 0), *all, *output;
     int rc;
 
     output = json_object_get(r, "output");

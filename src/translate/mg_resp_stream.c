@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_jload.h"
 #include "mg_resp_int.h"
 
 #define NO_ITEM  0
@@ -430,7 +431,7 @@ mg_resp_stream_feed(struct mg_resp_stream *s, const char *ev, size_t n, struct m
     if (lines == 0 || (dlen == 6 && memcmp(data, "[DONE]", 6) == 0)) {
         return MG_OK;
     }
-    if ((ch = json_loadb(data, dlen, 0, NULL)) == NULL || !json_is_object(ch)) {
+    if ((ch = mg_jload(data, dlen, 0)) == NULL || !json_is_object(ch)) {
         json_decref(ch);
         return fail_frame(s, "The backend sent a chunk that cannot be read.");
     }

@@ -43,7 +43,7 @@ start_all(void)
     snprintf(conf, sizeof(conf),
              "listen: 127.0.0.1:%d\n"
              "workers: 2\n"
-             "timeouts: {connect: 2s, first_byte: 10s, idle: 10s, total: 60s}\n"
+             "timeouts: {connect: 2s, first_byte: 10s, idle: 3s, total: 60s}\n"
              "access_log: %s\n"
              "health: {failures: 0}\n"
              "auth:\n  keys:\n"
@@ -57,6 +57,7 @@ start_all(void)
              "  - {name: oat1, url: 'http://127.0.0.1:%d/v1', api_key: o1, responses: translate}\n"
              "  - {name: oat2, url: 'http://127.0.0.1:%d/v1', api_key: o2, responses: translate}\n"
              "  - {name: oa, url: 'http://127.0.0.1:%d/v1', api_key: o3}\n"
+             "  - {name: oa1, url: 'http://127.0.0.1:%d/v1', api_key: o4}\n"
              "  - {name: az, schema: azure, url: 'http://127.0.0.1:%d', api_key: az-key,"
              " api_version: 2024-10-21}\n"
              "rules:\n"
@@ -64,12 +65,13 @@ start_all(void)
              "  - {models: [oat-br], backends: [{backend: oat1}, {backend: br, priority: 1}]}\n"
              "  - {models: [oat-az], backends: [{backend: oat1}, {backend: az, priority: 1}]}\n"
              "  - {models: [ant-oat], backends: [{backend: ant1}, {backend: oat2, priority: 1}]}\n"
+             "  - {models: [oa-ant], backends: [{backend: oa1}, {backend: ant2, priority: 1}]}\n"
              "  - {models: [oat-x], backends: [{backend: oat1}]}\n"
              "  - {models: [ant-x], backends: [{backend: ant1}]}\n"
              "  - {models: [br-x], backends: [{backend: br}]}\n"
              "  - {models: [oa-x], backends: [{backend: oa}]}\n"
              "  - {models: [az-x], backends: [{backend: az}]}\n",
-             gwh.gw_port, acc_log, p1, p2, p2, p1, p2, p2, p2);
+             gwh.gw_port, acc_log, p1, p2, p2, p1, p2, p2, p1, p2);
     unlink(acc_log);
     mg_harness_start(&gwh, 5, conf);
 
@@ -200,6 +202,19 @@ jstr(json_t *j, const char *key)
     return s ? s : "(none)";
 }
 
+/* Every Responses stream event's sequence_number: 0, 1, 2, ... in order; its type = its name. */
+static void
+assert_sequence(json_t *ev, const char *what)
+{
+    for (size_t i = 0; i < json_array_size(ev); i++) {
+        json_t *d = ev_data(ev, i);
+        ck_assert_msg(json_integer_value(json_object_get(d, "sequence_number")) == (json_int_t)i,
+                      "%s: event %zu (%s) has sequence_number %lld", what, i, ev_name(ev, i),
+                      (long long)json_integer_value(json_object_get(d, "sequence_number")));
+        ck_assert_str_eq(jstr(d, "type"), ev_name(ev, i));
+    }
+}
+
 /* OpenAI's error shape: status, error.type (when not NULL), error.code (when not NULL). */
 static void
 assert_openai_error(const struct mg_test_resp *r, long status, const char *type,
@@ -321,6 +336,7 @@ assert_response_stream(const struct mg_test_resp *r)
     ck_assert_int_eq(ev_find(ev, "response.failed"), -1);
     ck_assert(ev_find(ev, "response.output_text.delta") > 0);
     ck_assert_ptr_null(strstr(r->body.data, "[DONE]"));
+    assert_sequence(ev, "stream");
     json_decref(ev);
 }
 
@@ -408,9 +424,13 @@ START_TEST(failover_before_commit_openai_first)
                 if (faults_f1[f].stream != 2 && faults_f1[f].stream != stream) {
                     continue;
                 }
+                long f1 = mg_test_fake_stat(gwh.fake_port[F1], "requests");
                 body = resp ? resp_body(routes[k].model, stream, NULL)
                             : msg_body(routes[k].model, stream, NULL);
                 post(routes[k].path, body, faults_f1[f].h, &r);
+                /* the first entry was tried (and failed) */
+                ck_assert_msg(mg_test_fake_stat(gwh.fake_port[F1], "requests") > f1,
+                              "%s %s: f1 not tried", faults_f1[f].what, routes[k].model);
                 ck_assert_msg(r.status == 200, "%s %s stream %d: %ld %s", faults_f1[f].what,
                               routes[k].model, stream, r.status, r.body.data);
                 ck_assert_msg(strcmp(mg_test_hdr(&r, "x-modelgate-backend"),
@@ -510,6 +530,7 @@ assert_responses_cut(const struct mg_test_resp *r, const char *what)
     ck_assert_str_eq(jstr(json_array_get(json_object_get(failed, "output"), 0), "status"),
                      "incomplete");
     ck_assert_ptr_null(strstr(r->body.data, "[DONE]"));
+    assert_sequence(ev, what);
     json_decref(ev);
 }
 
@@ -582,6 +603,142 @@ START_TEST(cut_after_commit)
 }
 END_TEST
 
+
+/*
+ * A rule may mix native and hub entries (attempts are built from the original body): a native
+ * openai entry that fails before any output gives way to anthropic through the hub, and an
+ * openai entry through the hub to azure's native Responses.
+ */
+START_TEST(failover_mixes_native_and_hub)
+{
+    static const struct { const char *model, *backend; } routes[] = {
+        {"oa-ant", "ant2"},
+        {"oat-az", "az"},
+    };
+    static const struct fault fs[] = {
+        {"500", {"x-fake-status: 500", "x-fake-status-for: f1", NULL}, 2},
+        {"empty stream", {"x-fake-for: f1", "x-fake-empty-stream: 1", NULL}, 1},
+        {"error event first", {"x-fake-for: f1", "x-fake-error-event-at: 0", NULL}, 1},
+    };
+
+    for (size_t f = 0; f < MG_ARRAY_LEN(fs); f++) {
+        for (size_t k = 0; k < MG_ARRAY_LEN(routes); k++) {
+            for (int stream = 0; stream < 2; stream++) {
+                struct mg_test_resp r;
+                char *body;
+
+                if (fs[f].stream != 2 && fs[f].stream != stream) {
+                    continue;
+                }
+                body = resp_body(routes[k].model, stream, NULL);
+                post("/v1/responses", body, fs[f].h, &r);
+                ck_assert_msg(r.status == 200, "%s %s stream %d: %ld %s", fs[f].what,
+                              routes[k].model, stream, r.status, r.body.data);
+                ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-backend"), routes[k].backend);
+                if (stream) {
+                    json_t *ev = sse_events(&r);
+                    ck_assert_str_eq(ev_name(ev, 0), "response.created");
+                    ck_assert_str_eq(ev_name(ev, json_array_size(ev) - 1), "response.completed");
+                    ck_assert_int_eq(ev_find(ev, "error"), -1);
+                    json_decref(ev);
+                } else {
+                    json_t *j = mg_test_body_json(&r);
+                    ck_assert_str_eq(jstr(j, "object"), "response");
+                    ck_assert_str_eq(jstr(j, "status"), "completed");
+                    ck_assert_ptr_nonnull(strstr(r.body.data, "Hello from f2"));
+                    json_decref(j);
+                }
+                mg_test_resp_free(&r);
+                free(body);
+            }
+        }
+    }
+}
+END_TEST
+
+/*
+ * The only entry fails before any output: the client gets one error answer (never a stream),
+ * in its API's shape: 502 upstream_unavailable for Responses, api_error for Messages.
+ */
+START_TEST(all_failed_before_commit)
+{
+    static const struct fault fs[] = {
+        {"unreadable body", {"x-fake-for: f1", "x-fake-junk-body: 1", NULL}, 0},
+        {"broken chunk", {"x-fake-for: f1", "x-fake-bad-chunk: 1", NULL}, 2},
+        {"empty stream", {"x-fake-for: f1", "x-fake-empty-stream: 1", NULL}, 1},
+        {"error event first", {"x-fake-for: f1", "x-fake-error-event-at: 0", NULL}, 1},
+    };
+
+    for (size_t f = 0; f < MG_ARRAY_LEN(fs); f++) {
+        for (int stream = 0; stream < 2; stream++) {
+            struct mg_test_resp r;
+            char *b;
+
+            if (fs[f].stream != 2 && fs[f].stream != stream) {
+                continue;
+            }
+            b = resp_body("oat-x", stream, NULL);
+            post("/v1/responses", b, fs[f].h, &r);
+            ck_assert_msg(r.status == 502, "%s stream %d: %ld %s", fs[f].what, stream, r.status,
+                          r.body.data);
+            mg_test_assert_error(&r, 502, "upstream_unavailable");
+            mg_test_resp_free(&r);
+            free(b);
+            b = msg_body("oat-x", stream, NULL);
+            post("/v1/messages", b, fs[f].h, &r);
+            assert_anthropic_error(&r, 502, "api_error");
+            ck_assert_str_eq(mg_test_hdr(&r, "content-type"), "application/json");
+            mg_test_resp_free(&r);
+            free(b);
+        }
+    }
+}
+END_TEST
+
+/* A backend that stops sending after the commit: the idle timeout ends it like a cut. */
+START_TEST(stall_after_commit)
+{
+    const char *h[] = {"x-fake-for: f1", "x-fake-chunks: 5", "x-fake-stall-after: 3", NULL};
+    struct mg_test_resp r;
+    char *b;
+
+    b = resp_body("oat-x", 1, NULL);
+    post("/v1/responses", b, h, &r);
+    assert_responses_cut(&r, "responses stall");
+    ck_assert_ptr_nonnull(strstr(r.body.data, "timed out"));
+    mg_test_resp_free(&r);
+    free(b);
+    b = msg_body("oat-x", 1, NULL);
+    post("/v1/messages", b, h, &r);
+    assert_messages_cut(&r, "messages stall");
+    mg_test_resp_free(&r);
+    free(b);
+}
+END_TEST
+
+/* A Response cut after its commit is not stored (only completed and incomplete ones are). */
+START_TEST(cut_response_not_stored)
+{
+    const char *h[] = {"x-fake-for: f1", "x-fake-chunks: 5", "x-fake-cut-after: 3", NULL};
+    struct mg_test_resp r;
+    char path[160];
+    json_t *ev;
+    char *b = resp_body("oat-x", 1, ",\"store\":true");
+
+    post("/v1/responses", b, h, &r);
+    assert_responses_cut(&r, "cut");
+    ev = sse_events(&r);
+    snprintf(path, sizeof(path), "/v1/responses/%s",
+             jstr(json_object_get(ev_data(ev, 0), "response"), "id"));
+    json_decref(ev);
+    mg_test_resp_free(&r);
+    req_as("GET", path, NULL, K_ONE, NULL, &r);
+    mg_test_assert_error(&r, 404, "response_not_found");
+    mg_test_resp_free(&r);
+    free(b);
+}
+END_TEST
+
 /* ---- held errors ------------------------------------------------------------------------------ */
 
 /*
@@ -596,6 +753,17 @@ START_TEST(held_backend_errors)
     static const char *const resp_types[] = {"fake_error", "invalid_request_error",
                                              "ValidationException"};
     static const char *const resp_msgs[] = {"bad things", "", ""};
+    /* on_openai 0: see the report (openai's 401, 403, 404, 413 and 422 keep OpenAI's shape) */
+    static const struct { int status; const char *type; int on_openai; } by_status[] = {
+        {401, "authentication_error", 0},
+        {403, "permission_error", 0},
+        {404, "not_found_error", 0},
+        {413, "request_too_large", 0},
+        {429, "rate_limit_error", 1},
+        {500, "api_error", 1},
+        {503, "overloaded_error", 1},
+        {529, "overloaded_error", 1},
+    };
 
     for (int stream = 0; stream < 2; stream++) {
         for (size_t i = 0; i < MG_ARRAY_LEN(msg_models); i++) {
@@ -605,8 +773,32 @@ START_TEST(held_backend_errors)
             ck_assert_msg(r.status == 400, "messages %s stream %d: %ld %s", msg_models[i],
                           stream, r.status, r.body.data);
             assert_anthropic_error(&r, 400, "invalid_request_error");
+            /* the backend's message (bedrock's fake has its own) */
+            ck_assert_ptr_nonnull(strstr(r.body.data, i == 1 ? "fake failure" : "bad things"));
             mg_test_resp_free(&r);
             free(b);
+        }
+        /* the last answer of a fail-over, and what bedrock refuses: Anthropic's type from the
+         * status */
+        for (size_t i = 0; i < MG_ARRAY_LEN(by_status); i++) {
+            for (size_t m = 0; m < 2; m++) {
+                const char *model = m ? "br-x" : "oat-x";
+                char st[32];
+                const char *h[] = {st, NULL};
+                struct mg_test_resp r;
+                char *b = msg_body(model, stream, NULL);
+                if (m == 0 && !by_status[i].on_openai) {
+                    free(b);
+                    continue;
+                }
+                snprintf(st, sizeof(st), "x-fake-status: %d", by_status[i].status);
+                post("/v1/messages", b, h, &r);
+                ck_assert_msg(r.status == by_status[i].status, "%s %d: %ld %s", model,
+                              by_status[i].status, r.status, r.body.data);
+                assert_anthropic_error(&r, by_status[i].status, by_status[i].type);
+                mg_test_resp_free(&r);
+                free(b);
+            }
         }
         for (size_t i = 0; i < MG_ARRAY_LEN(resp_models); i++) {
             struct mg_test_resp r;
@@ -677,6 +869,20 @@ START_TEST(gateway_refusals)
     ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
     ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-dropped-tools"), "web_search");
     assert_response_stream(&r);
+    mg_test_resp_free(&r);
+
+    /* Anthropic-defined tools are hosted tools too: dropped and named, plain and streamed */
+    post("/v1/messages", "{\"model\":\"oat-x\",\"max_tokens\":5,\"messages\":[{\"role\":"
+         "\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"web_search_20250305\","
+         "\"name\":\"web_search\",\"max_uses\":3}]}", NULL, &r);
+    assert_message(&r, "oat-x", "Hello from f1");
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-dropped-tools"), "web_search_20250305");
+    mg_test_resp_free(&r);
+    post("/v1/messages", "{\"model\":\"br-x\",\"max_tokens\":5,\"stream\":true,\"messages\":"
+         "[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":"
+         "\"web_search_20250305\",\"name\":\"web_search\"}]}", NULL, &r);
+    assert_message_stream(&r);
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-dropped-tools"), "web_search_20250305");
     mg_test_resp_free(&r);
 
     /* count_tokens without an anthropic entry: 404, never an estimate */
@@ -892,7 +1098,11 @@ hub_suite(void)
     tcase_set_timeout(t, 60 * mg_test_scale());
     tcase_add_test(t, failover_before_commit_openai_first);
     tcase_add_test(t, failover_before_commit_anthropic_first);
+    tcase_add_test(t, failover_mixes_native_and_hub);
+    tcase_add_test(t, all_failed_before_commit);
     tcase_add_test(t, cut_after_commit);
+    tcase_add_test(t, stall_after_commit);
+    tcase_add_test(t, cut_response_not_stored);
     tcase_add_test(t, held_backend_errors);
     tcase_add_test(t, gateway_refusals);
     tcase_add_test(t, store_get_delete);

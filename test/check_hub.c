@@ -1000,6 +1000,31 @@ START_TEST(store_get_delete)
 }
 END_TEST
 
+/* store: false is answered as asked and nothing is kept. */
+START_TEST(store_false_not_kept)
+{
+    static const char *const models[] = {"oat-x", "ant-x", "br-x"};
+
+    for (size_t i = 0; i < MG_ARRAY_LEN(models); i++) {
+        char *b = resp_body(models[i], 0, ",\"store\":false"), path[160];
+        struct mg_test_resp r;
+        json_t *j;
+
+        post("/v1/responses", b, NULL, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        ck_assert(json_is_false(json_object_get(j, "store")));
+        snprintf(path, sizeof(path), "/v1/responses/%s", jstr(j, "id"));
+        json_decref(j);
+        mg_test_resp_free(&r);
+        req_as("GET", path, NULL, K_ONE, NULL, &r);
+        mg_test_assert_error(&r, 404, "response_not_found");
+        mg_test_resp_free(&r);
+        free(b);
+    }
+}
+END_TEST
+
 /* responses_store: {size: 0}: store: true is answered store: false, and nothing is kept. */
 START_TEST(store_off)
 {
@@ -1106,6 +1131,7 @@ hub_suite(void)
     tcase_add_test(t, held_backend_errors);
     tcase_add_test(t, gateway_refusals);
     tcase_add_test(t, store_get_delete);
+    tcase_add_test(t, store_false_not_kept);
     tcase_add_test(t, store_off);
     tcase_add_test(t, usage_in_access_log);
     suite_add_tcase(s, t);

@@ -21,6 +21,7 @@
  *   x-fake-empty-stream: N  a 200 event-stream head, then a clean end with no event at all:
  *                           N=1 an empty body, N=2 only comments and blank lines
  *   x-fake-bad-chunk: 1     a 200 head, then a broken chunk size, then close
+ *   x-fake-junk-body: 1     (not streamed) a whole 200 JSON answer whose body is not JSON
  *   x-fake-retry-after: V   Retry-After: V on error answers
  *   x-fake-error-code: C    the error body's "code" (default: the status), and
  *   x-fake-error-message: M its "message" (default "fake failure")
@@ -119,6 +120,7 @@ struct fake {
     int                       no_finish;
     int                       empty_stream;
     int                       bad_chunk;
+    int                       junk_body;
     int                       endless;
     int                       stalled;
     const char               *retry_after;
@@ -1020,6 +1022,16 @@ answer(struct fake *f)
         stream_step(f);
         return;
     }
+    if (f->junk_body) {   /* a whole answer nobody can read */
+        struct evbuffer *b = evbuffer_new();
+        evhttp_add_header(out, "Content-Type", "application/json");
+        evbuffer_add_printf(b, "this is not json {");
+        detach(f);
+        evhttp_send_reply(f->req, f->status, "OK", b);
+        evbuffer_free(b);
+        fake_free(f);
+        return;
+    }
     if (f->stall_after == 0 || f->cut_after >= 0) {
         /* the head, then silence, or half the body and a closed socket */
         evhttp_add_header(out, "Content-Type", "application/json");
@@ -1214,6 +1226,7 @@ faults(struct fake *f, struct evhttp_request *req)
     f->no_finish = header_num(req, "x-fake-no-finish", 0) == 1;
     f->empty_stream = (int)header_num(req, "x-fake-empty-stream", 0);
     f->bad_chunk = header_num(req, "x-fake-bad-chunk", 0) == 1;
+    f->junk_body = header_num(req, "x-fake-junk-body", 0) == 1;
     f->endless = header_num(req, "x-fake-endless-error", 0) == 1;
     f->retry_after = evhttp_find_header(in, "x-fake-retry-after");
     f->error_code = evhttp_find_header(in, "x-fake-error-code");

@@ -118,6 +118,11 @@ struct mg_hub {
      * the API's answer out, and the API's error events when the stream breaks after the commit.
      */
     void  (*relay)(void *ctx, struct mg_relay *r);
+    /*
+     * The same for an error answer (status) the client gets as it comes (not held): its body in
+     * the API's error shape. NULL when OpenAI's shape is the API's.
+     */
+    void  (*relay_error)(void *ctx, struct mg_relay *r, int status);
     /* The id the API's answer carries (resp_mg..., msg_mg...), for the access log. */
     const char *(*answer_id)(void *ctx);
     /* A backend's error body in OpenAI's shape into the API's, 1 when it wrote out. */

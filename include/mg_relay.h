@@ -19,6 +19,7 @@
 #define MG_RELAY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mg_api_types.h"
 #include "mg_usage.h"
@@ -62,6 +63,7 @@ struct mg_relay {
     int                any_event;   /* an event went by (comments and blank lines are none) */
     int                empty;       /* the stream ended before any event: fails over like a 502 */
     char               why[256];    /* the backend's message, for logs and the error event */
+    int64_t            bytes_in;    /* the answer's body bytes as the backend sent them */
     struct mg_usage    usage;
     int                have_usage;
     /* the embedded stages and their state */

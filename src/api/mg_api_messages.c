@@ -71,6 +71,7 @@ struct hub {
     struct mg_api_hubstage hs;       /* first: its stage finds the hub by a cast */
     struct mg_msg_ctx     *ctx;
     struct mg_msg_stream  *stream;   /* this answer's, when it is a stream */
+    int                    status;   /* an error answer's, for its Anthropic type */
 };
 
 static void *
@@ -184,6 +185,35 @@ hub_relay(void *arg, struct mg_relay *r)
     mg_api_hubstage_add(&h->hs, r, stream_write, stream_end, answer_end, stream_fail);
 }
 
+/* An error answer relayed as it comes: its body in Anthropic's shape, type from the status. */
+static void
+error_end(struct mg_stage *s)
+{
+    struct hub *h = (struct hub *)s;
+    int rc = MG_ERR;
+
+    if (!s->relay->failed) {
+        mg_buf_reset(&h->hs.out);
+        rc = mg_msg_error(h->status, h->hs.body.data ? h->hs.body.data : "", h->hs.body.len,
+                          &h->hs.out);
+    }
+    mg_api_hubstage_answer(&h->hs, rc, "an Anthropic error");
+}
+
+static void
+hub_relay_error(void *arg, struct mg_relay *r, int status)
+{
+    struct hub *h = arg;
+
+    if (r->sse) {
+        return;   /* an error as an event stream: passed as it is */
+    }
+    mg_msg_stream_destroy(h->stream);
+    h->stream = NULL;
+    h->status = status;
+    mg_api_hubstage_add(&h->hs, r, stream_write, stream_end, error_end, stream_fail);
+}
+
 static int
 hub_error_body(void *arg, int status, const char *body, size_t len, struct mg_buf *out)
 {
@@ -202,6 +232,7 @@ static const struct mg_hub messages_hub = {
     .close = hub_close,
     .request = hub_request,
     .relay = hub_relay,
+    .relay_error = hub_relay_error,
     .error_body = hub_error_body,
 };
 

@@ -108,6 +108,8 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
         a->schema->relay(&p->relay, &p->hub_client, &a->up, &a->head);
         if (a->head.status >= 200 && a->head.status <= 299) {
             p->api->hub->relay(p->hub, &p->relay);
+        } else if (p->api->hub->relay_error != NULL) {
+            p->api->hub->relay_error(p->hub, &p->relay, (int)a->head.status);
         }
     } else {
         mg_relay_reset(&p->relay, a->head.sse, p->api);

@@ -96,7 +96,8 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
     } else if (backend != NULL && p->at.phase == MG_PHASE_RELAY && !p->relay.no_usage) {
         /* an answer that ended without reported usage (a cut, a client gone): an estimate */
         r.input_tokens = (int64_t)p->client.body_len / 4;
-        r.output_tokens = p->wire.bytes / 4;
+        /* of what the backend sent, never of a translation's re-rendered answer */
+        r.output_tokens = (p->via_hub ? p->relay.bytes_in : p->wire.bytes) / 4;
     }
     r.stream = p->jr.stream;
     r.key = p->key != NULL ? p->key->name : NULL;

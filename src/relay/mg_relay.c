@@ -110,6 +110,7 @@ mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api)
     r->any_event = 0;
     r->empty = 0;
     r->why[0] = '\0';
+    r->bytes_in = 0;
     r->have_usage = 0;
     r->usage.input = -1;
     r->usage.output = -1;
@@ -137,6 +138,7 @@ mg_relay_add(struct mg_relay *r, struct mg_stage *s)
 void
 mg_relay_write(struct mg_relay *r, const char *p, size_t n)
 {
+    r->bytes_in += (int64_t)n;
     if (!r->failed && !r->cut) {
         r->head->write(r->head, p, n, 1);
     }

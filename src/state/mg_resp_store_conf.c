@@ -3,14 +3,29 @@
  * the store off (a request's store: true is then answered store: false); and its metrics.
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "mg_conf_types.h"
 #include "mg_resp_store.h"
 #include "mg_util.h"
 #include "mg_yaml.h"
 
+/* size: as mg_yaml_set_size, and 0 (or 0B) too: the store is off. */
+static int
+set_store_size(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    const char *v = node != NULL && node->type == YAML_SCALAR_NODE
+                    ? (const char *)node->data.scalar.value : NULL;
+
+    if (v != NULL && (strcmp(v, "0") == 0 || strcmp(v, "0B") == 0)) {
+        *(uint64_t *)dst = 0;
+        return MG_OK;
+    }
+    return mg_yaml_set_size(y, node, dst);
+}
+
 static const struct mg_yaml_key store_keys[] = {
-    {"size", mg_yaml_set_size, offsetof(struct mg_resp_store_conf, size)},
+    {"size", set_store_size, offsetof(struct mg_resp_store_conf, size)},
     {"ttl", mg_yaml_set_duration, offsetof(struct mg_resp_store_conf, ttl_ms)},
 };
 

@@ -48,6 +48,9 @@ void mg_buf_init(struct mg_buf *b, size_t cap);
 void mg_buf_deinit(struct mg_buf *b);
 /* Makes room for n more bytes (one allocation instead of several doublings); MG_OK or MG_ETOOBIG. */
 int mg_buf_reserve(struct mg_buf *b, size_t n);
+/* Appends v in decimal (the writers' counts: cheaper than mg_buf_printf's "%lld"). */
+int mg_buf_int(struct mg_buf *b, int64_t v);
+
 /* mg_buf_add when the bytes do not fit in what is allocated. */
 int mg_buf_add_slow(struct mg_buf *b, const void *p, size_t n);
 /* Appends n bytes; MG_ETOOBIG (and nothing appended) when the cap would be passed. */

@@ -220,6 +220,22 @@ mg_buf_add_slow(struct mg_buf *b, const void *p, size_t n)
 }
 
 int
+mg_buf_int(struct mg_buf *b, int64_t v)
+{
+    char d[24], *p = d + sizeof(d);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        *--p = '-';
+    }
+    return mg_buf_add(b, p, (size_t)(d + sizeof(d) - p));
+}
+
+int
 mg_buf_adds(struct mg_buf *b, const char *s)
 {
     return mg_buf_add(b, s, strlen(s));

@@ -44,11 +44,18 @@ mg_oai_usage_json(const struct mg_oai_usage *u, struct mg_buf *out)
 {
     struct mg_usage t;
 
+    int rc;
+
     mg_oai_usage_totals(u, &t);
-    return mg_buf_printf(out, "{\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
-                         ",\"total_tokens\":%" PRId64 ",\"prompt_tokens_details\":"
-                         "{\"cached_tokens\":%" PRId64 "}}", known(t.input), known(t.output),
-                         mg_tokens_add(t.input, t.output), known(u->cache_read));
+    rc = mg_buf_adds(out, "{\"prompt_tokens\":");
+    rc = rc ? rc : mg_buf_int(out, known(t.input));
+    rc = rc ? rc : mg_buf_adds(out, ",\"completion_tokens\":");
+    rc = rc ? rc : mg_buf_int(out, known(t.output));
+    rc = rc ? rc : mg_buf_adds(out, ",\"total_tokens\":");
+    rc = rc ? rc : mg_buf_int(out, mg_tokens_add(t.input, t.output));
+    rc = rc ? rc : mg_buf_adds(out, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+    rc = rc ? rc : mg_buf_int(out, known(u->cache_read));
+    return rc ? rc : mg_buf_adds(out, "}}");
 }
 
 void

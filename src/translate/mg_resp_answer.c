@@ -57,8 +57,11 @@ mg_resp_write_msg(struct mg_buf *out, const struct mg_resp_ctx *c, int n, const 
     int rc;
 
     mg_resp_item_id(c, 'm', n, id, sizeof(id));
-    rc = mg_buf_printf(out, "{\"id\":\"%s\",\"type\":\"message\",\"status\":\"%s\","
-                       "\"role\":\"assistant\",\"content\":[", id, status);
+    rc = mg_buf_adds(out, "{\"id\":\"");
+    rc = rc == MG_OK ? mg_buf_adds(out, id) : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, "\",\"type\":\"message\",\"status\":\"") : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, status) : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, "\",\"role\":\"assistant\",\"content\":[") : rc;
     rc = rc == MG_OK ? mg_buf_add(out, parts, plen) : rc;
     return rc == MG_OK ? mg_buf_adds(out, "]}") : rc;
 }
@@ -72,8 +75,11 @@ mg_resp_write_fc(struct mg_buf *out, const struct mg_resp_ctx *c, int n, const c
     int rc;
 
     mg_resp_item_id(c, 'f', n, id, sizeof(id));
-    rc = mg_buf_printf(out, "{\"id\":\"%s\",\"type\":\"function_call\",\"status\":\"%s\","
-                       "\"arguments\":", id, status);
+    rc = mg_buf_adds(out, "{\"id\":\"");
+    rc = rc == MG_OK ? mg_buf_adds(out, id) : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, "\",\"type\":\"function_call\",\"status\":\"") : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, status) : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, "\",\"arguments\":") : rc;
     rc = rc == MG_OK ? mg_json_quote(out, args != NULL ? args : "", alen) : rc;
     rc = rc == MG_OK ? mg_buf_adds(out, ",\"call_id\":") : rc;
     rc = rc == MG_OK ? mg_json_quote(out, call_id, clen) : rc;
@@ -93,10 +99,14 @@ mg_resp_write_response(const struct mg_resp_ctx *c, const char *status, int64_t 
     size_t start = out->len;
     int rc;
 
-    rc = mg_buf_printf(out, "{\"id\":\"%s\",\"object\":\"response\",\"created_at\":%lld,"
-                       "\"status\":\"%s\",\"background\":false,\"completed_at\":", c->id,
-                       (long long)c->created, status);
-    rc = rc == MG_OK ? (completed_at >= 0 ? mg_buf_printf(out, "%lld", (long long)completed_at)
+    rc = mg_buf_adds(out, "{\"id\":\"");
+    rc = rc == MG_OK ? mg_buf_adds(out, c->id) : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, "\",\"object\":\"response\",\"created_at\":") : rc;
+    rc = rc == MG_OK ? mg_buf_int(out, c->created) : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, ",\"status\":\"") : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, status) : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, "\",\"background\":false,\"completed_at\":") : rc;
+    rc = rc == MG_OK ? (completed_at >= 0 ? mg_buf_int(out, completed_at)
                                           : mg_buf_adds(out, "null")) : rc;
     rc = rc == MG_OK ? mg_buf_adds(out, ",\"error\":") : rc;
     if (rc == MG_OK && err != NULL) {
@@ -116,16 +126,21 @@ mg_resp_write_response(const struct mg_resp_ctx *c, const char *status, int64_t 
     rc = rc == MG_OK ? mg_buf_add(out, items, ilen) : rc;
     rc = rc == MG_OK ? mg_buf_adds(out, "],") : rc;
     rc = rc == MG_OK ? mg_buf_add(out, c->echo.data, c->echo.len) : rc;
-    rc = rc == MG_OK ? mg_buf_printf(out, ",\"store\":%s,\"usage\":", c->store ? "true" : "false")
-                     : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, c->store ? ",\"store\":true,\"usage\":"
+                                                 : ",\"store\":false,\"usage\":") : rc;
     if (rc == MG_OK && u != NULL) {
-        rc = mg_buf_printf(out, "{\"input_tokens\":%lld,\"input_tokens_details\":"
-                           "{\"cached_tokens\":%lld},\"output_tokens\":%lld,"
-                           "\"output_tokens_details\":{\"reasoning_tokens\":%lld},"
-                           "\"total_tokens\":%lld}", (long long)z(u->input),
-                           (long long)z(u->cached), (long long)z(u->output),
-                           (long long)z(u->reasoning),
-                           (long long)mg_tokens_add(u->input, u->output));
+        rc = mg_buf_adds(out, "{\"input_tokens\":");
+        rc = rc == MG_OK ? mg_buf_int(out, z(u->input)) : rc;
+        rc = rc == MG_OK ? mg_buf_adds(out, ",\"input_tokens_details\":{\"cached_tokens\":") : rc;
+        rc = rc == MG_OK ? mg_buf_int(out, z(u->cached)) : rc;
+        rc = rc == MG_OK ? mg_buf_adds(out, "},\"output_tokens\":") : rc;
+        rc = rc == MG_OK ? mg_buf_int(out, z(u->output)) : rc;
+        rc = rc == MG_OK ? mg_buf_adds(out, ",\"output_tokens_details\":{\"reasoning_tokens\":")
+                         : rc;
+        rc = rc == MG_OK ? mg_buf_int(out, z(u->reasoning)) : rc;
+        rc = rc == MG_OK ? mg_buf_adds(out, "},\"total_tokens\":") : rc;
+        rc = rc == MG_OK ? mg_buf_int(out, mg_tokens_add(u->input, u->output)) : rc;
+        rc = rc == MG_OK ? mg_buf_adds(out, "}") : rc;
     } else if (rc == MG_OK) {
         rc = mg_buf_adds(out, "null");
     }

@@ -9,57 +9,61 @@
 #include <string.h>
 
 #include "mg_jload.h"
+#include "mg_json.h"
 #include "mg_resp_int.h"
 
+/* "key":value, the request's value when it has one that is not null, else dflt (JSON text). */
 static int
-echo_add(json_t *echo, const json_t *root, const char *key, json_t *dflt)
+echo_add(struct mg_buf *out, const json_t *root, const char *key, const char *dflt)
 {
     json_t *v = json_object_get(root, key);
+    int rc = out->len > 0 ? mg_buf_add(out, ",", 1) : MG_OK;
 
+    rc = rc == MG_OK ? mg_json_quote(out, key, strlen(key)) : rc;
+    rc = rc == MG_OK ? mg_buf_add(out, ":", 1) : rc;
     if (v != NULL && !json_is_null(v)) {
-        json_decref(dflt);
-        return json_object_set(echo, key, v);
+        return rc == MG_OK ? mg_chatreq_dump(v, out) : rc;
     }
-    return json_object_set_new(echo, key, dflt != NULL ? dflt : json_null());
+    return rc == MG_OK ? mg_buf_adds(out, dflt) : rc;
 }
 
+/*
+ * The members every Response of this request echoes (written once, as text: the answer and
+ * every stream event that carries the Response put them in as they are).
+ */
 static int
 render_echo(struct mg_resp_ctx *c)
 {
-    json_t *echo = json_object(), *v, *text, *reasoning;
+    struct mg_buf *out = &c->echo;
+    json_t *v, *text;
     int rc;
 
-    echo_add(echo, c->root, "instructions", NULL);
-    echo_add(echo, c->root, "max_output_tokens", NULL);
-    echo_add(echo, c->root, "parallel_tool_calls", json_true());
-    echo_add(echo, c->root, "previous_response_id", NULL);
-    reasoning = json_object();
+    rc = echo_add(out, c->root, "instructions", "null");
+    rc = rc == MG_OK ? echo_add(out, c->root, "max_output_tokens", "null") : rc;
+    rc = rc == MG_OK ? echo_add(out, c->root, "parallel_tool_calls", "true") : rc;
+    rc = rc == MG_OK ? echo_add(out, c->root, "previous_response_id", "null") : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, ",\"reasoning\":{\"effort\":") : rc;
     v = json_object_get(json_object_get(c->root, "reasoning"), "effort");
-    json_object_set(reasoning, "effort", json_is_string(v) ? v : json_null());
-    json_object_set_new(reasoning, "summary", json_null());
-    json_object_set_new(echo, "reasoning", reasoning);
-    echo_add(echo, c->root, "temperature", NULL);
+    rc = rc == MG_OK ? (json_is_string(v) ? mg_chatreq_dump(v, out) : mg_buf_adds(out, "null"))
+                     : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, ",\"summary\":null}") : rc;
+    rc = rc == MG_OK ? echo_add(out, c->root, "temperature", "null") : rc;
     v = json_object_get(c->root, "text");
-    text = json_is_object(v) ? json_deep_copy(v) : json_object();
-    if (!json_is_object(json_object_get(text, "format"))) {
+    rc = rc == MG_OK ? mg_buf_adds(out, ",\"text\":") : rc;
+    if (json_is_object(v) && json_is_object(json_object_get(v, "format"))) {
+        rc = rc == MG_OK ? mg_chatreq_dump(v, out) : rc;
+    } else {   /* the text settings given, with the default format */
+        text = json_is_object(v) ? json_deep_copy(v) : json_object();
         json_object_set_new(text, "format", json_pack("{s:s}", "type", "text"));
+        rc = rc == MG_OK ? mg_chatreq_dump(text, out) : rc;
+        json_decref(text);
     }
-    json_object_set_new(echo, "text", text);
-    echo_add(echo, c->root, "tool_choice", json_string("auto"));
-    echo_add(echo, c->root, "tools", json_array());
-    echo_add(echo, c->root, "top_p", NULL);
-    json_object_set_new(echo, "truncation", json_string("disabled"));
-    echo_add(echo, c->root, "user", NULL);
-    echo_add(echo, c->root, "metadata", json_object());
-    rc = mg_chatreq_dump(echo, &c->echo);
-    json_decref(echo);
-    if (rc == MG_OK && c->echo.len >= 2) {
-        /* keep the members only: the Response writer puts them inside its own braces */
-        memmove(c->echo.data, c->echo.data + 1, c->echo.len - 2);
-        c->echo.len -= 2;
-        c->echo.data[c->echo.len] = '\0';
-    }
-    return rc;
+    rc = rc == MG_OK ? echo_add(out, c->root, "tool_choice", "\"auto\"") : rc;
+    rc = rc == MG_OK ? echo_add(out, c->root, "tools", "[]") : rc;
+    rc = rc == MG_OK ? echo_add(out, c->root, "top_p", "null") : rc;
+    rc = rc == MG_OK ? mg_buf_adds(out, ",\"truncation\":\"disabled\"") : rc;
+    rc = rc == MG_OK ? echo_add(out, c->root, "user", "null") : rc;
+    return rc == MG_OK ? echo_add(out, c->root, "metadata", "{}") : rc;
 }
 
 static int

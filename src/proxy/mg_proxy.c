@@ -301,6 +301,7 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     }
     p->hub_client = p->client;
     p->hub_client.upath = "/chat/completions";
+    p->hub_client.query = NULL;   /* the client's query is its API's (?beta=true), not chat's */
     p->hub_client.body = p->hub_body.data;
     p->hub_client.body_len = p->hub_body.len;
     p->hub_client.jr = &p->hub_jr;

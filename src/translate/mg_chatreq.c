@@ -101,6 +101,24 @@ dump(const json_t *j, struct mg_buf *out)
     }
 }
 
+json_t *
+mg_chatreq_obj(const char *key, json_t *value, ...)
+{
+    json_t *o = json_object();
+    va_list ap;
+
+    va_start(ap, value);
+    while (key != NULL) {
+        if (value != NULL) {
+            json_object_set_new_nocheck(o, key, value);
+        }
+        key = va_arg(ap, const char *);
+        value = key != NULL ? va_arg(ap, json_t *) : NULL;
+    }
+    va_end(ap);
+    return o;
+}
+
 int
 mg_chatreq_dump(const json_t *j, struct mg_buf *out)
 {

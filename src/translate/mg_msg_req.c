@@ -272,6 +272,8 @@ dropped_block(const char *type)
     return strcmp(type, "thinking") == 0 || strcmp(type, "redacted_thinking") == 0;
 }
 
+static int system_text(json_t *sys, json_t **out, struct mg_chatreq_err *e);
+
 /* One message -> chat messages appended to out. */
 static int
 message(json_t *m, size_t i, json_t *out, struct mg_chatreq_err *e)
@@ -285,6 +287,18 @@ message(json_t *m, size_t i, json_t *out, struct mg_chatreq_err *e)
     char param[64];
 
     snprintf(param, sizeof(param), "messages[%zu]", i);
+    if (role != NULL && strcmp(role, "system") == 0) {
+        /* a system message in the conversation (Claude Code sends one with a beta for models
+         * it does not know): a chat system message in its place, as the chat translators of
+         * the backends read one (merged into their own system prompt) */
+        json_t *text = NULL;
+        rc = system_text(content, &text, e);
+        if (rc == MG_OK && text != NULL) {
+            json_array_append_new(out, mg_chatreq_obj("role", MG_JSTR("system"), "content",
+                                                      text, NULL));
+        }
+        return rc;
+    }
     if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)) {
         return mg_chatreq_fail(e, EINVAL_, param, "%s.role: Input should be 'user' or "
                                "'assistant'", param);

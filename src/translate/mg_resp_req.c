@@ -63,8 +63,8 @@ part_add(struct walk *w, const json_t *p, const char *where, json_t *parts)
             return invalid(w, where, "a text part needs a string.");
         }
         if (parts != NULL) {
-            return json_array_append_new(parts, json_pack("{s:s,s:O}", "type", "text", "text",
-                                                          txt)) == 0 ? MG_OK : MG_ERR;
+            return json_array_append_new(parts, mg_chatreq_obj("type", MG_JSTR("text"), "text",
+                                                               json_incref((json_t *)txt), NULL)) == 0 ? MG_OK : MG_ERR;
         }
         return mg_buf_add(&w->acc, json_string_value(txt), json_string_length(txt)) == MG_OK
                ? MG_OK : mg_chatreq_fail(w->e, MG_CHATREQ_EINVAL, where, "%s is too long", where);
@@ -81,12 +81,12 @@ part_add(struct walk *w, const json_t *p, const char *where, json_t *parts)
         if (parts == NULL) {
             return invalid(w, where, "an image is only allowed in a user message.");
         }
-        iu = json_pack("{s:O}", "url", url);
+        iu = mg_chatreq_obj("url", json_incref((json_t *)url), NULL);
         if (json_is_string(detail)) {
             json_object_set(iu, "detail", (json_t *)detail);
         }
-        return json_array_append_new(parts, json_pack("{s:s,s:o}", "type", "image_url",
-                                                      "image_url", iu)) == 0 ? MG_OK : MG_ERR;
+        return json_array_append_new(parts, mg_chatreq_obj("type", MG_JSTR("image_url"),
+                                                           "image_url", iu, NULL)) == 0 ? MG_OK : MG_ERR;
     }
     return unsupported(w, where, "Content part", t[0] != '\0' ? t : "(no type)");
 }
@@ -102,7 +102,7 @@ assistant_tail(struct walk *w)
     if (role != NULL && strcmp(role, "assistant") == 0) {
         return last;
     }
-    last = json_pack("{s:s,s:n}", "role", "assistant", "content");
+    last = mg_chatreq_obj("role", MG_JSTR("assistant"), "content", json_null(), NULL);
     json_array_append_new(w->msgs, last);
     return last;
 }
@@ -123,7 +123,8 @@ message_add(struct walk *w, const json_t *item, const char *where)
     }
     user = strcmp(role, "user") == 0;
     if (json_is_string(content)) {
-        m = json_pack("{s:s,s:O}", "role", role[0] == 'd' ? "system" : role, "content", content);
+        m = mg_chatreq_obj("role", MG_JSTR(role[0] == 'd' ? "system" : role), "content",
+                           json_incref((json_t *)content), NULL);
         return json_array_append_new(w->msgs, m) == 0 ? MG_OK : MG_ERR;
     }
     if (!json_is_array(content)) {
@@ -141,7 +142,7 @@ message_add(struct walk *w, const json_t *item, const char *where)
         json_decref(parts);
         return rc;
     }
-    m = json_pack("{s:s}", "role", role[0] == 'd' ? "system" : role);
+    m = mg_chatreq_obj("role", MG_JSTR(role[0] == 'd' ? "system" : role), NULL);
     json_object_set_new(m, "content", user ? parts
                         : json_stringn(w->acc.data != NULL ? w->acc.data : "", w->acc.len));
     return json_array_append_new(w->msgs, m) == 0 ? MG_OK : MG_ERR;
@@ -162,9 +163,10 @@ call_add(struct walk *w, const json_t *item, const char *where)
         calls = json_array();
         json_object_set_new(m, "tool_calls", calls);
     }
-    return json_array_append_new(calls, json_pack("{s:O,s:s,s:{s:O,s:O}}", "id", id, "type",
-                                                  "function", "function", "name", name,
-                                                  "arguments", args)) == 0 ? MG_OK : MG_ERR;
+    return json_array_append_new(calls, mg_chatreq_obj(
+                "id", json_incref((json_t *)id), "type", MG_JSTR("function"), "function",
+                mg_chatreq_obj("name", json_incref((json_t *)name), "arguments",
+                               json_incref((json_t *)args), NULL), NULL)) == 0 ? MG_OK : MG_ERR;
 }
 
 static int
@@ -458,7 +460,8 @@ walk_input(struct walk *w, const json_t *prior)
     int rc = MG_OK;
 
     if (json_is_string(ins) && json_string_length(ins) > 0) {
-        json_array_append_new(w->msgs, json_pack("{s:s,s:O}", "role", "system", "content", ins));
+        json_array_append_new(w->msgs, mg_chatreq_obj("role", MG_JSTR("system"), "content",
+                                                  json_incref((json_t *)ins), NULL));
     }
     if (json_array_size(prior) + json_array_size(input) > MAX_ITEMS) {
         return invalid(w, "input", "too many items.");
@@ -471,7 +474,8 @@ walk_input(struct walk *w, const json_t *prior)
         json_t *m = json_pack("{s:s,s:s,s:[{s:s,s:O}]}", "type", "message", "role", "user",
                               "content", "type", "input_text", "text", input);
         /* the chat message keeps the plain string; the stored item is the normalized one */
-        json_array_append_new(w->msgs, json_pack("{s:s,s:O}", "role", "user", "content", input));
+        json_array_append_new(w->msgs, mg_chatreq_obj("role", MG_JSTR("user"), "content",
+                                                  json_incref((json_t *)input), NULL));
         json_array_append_new(w->items, m);
     }
     for (i = 0; rc == MG_OK && i < json_array_size(input); i++) {
@@ -537,7 +541,7 @@ mg_resp_request(struct mg_resp_ctx *c, const json_t *prior,
     if (c->stream) {
         json_object_set_new(chat, "stream", json_true());
         if (o->include_usage) {
-            json_object_set_new(chat, "stream_options", json_pack("{s:b}", "include_usage", 1));
+            json_object_set_new(chat, "stream_options", mg_chatreq_obj("include_usage", json_true(), NULL));
         }
     }
     if ((rc = mg_chatreq_dump(chat, out)) == MG_OK) {

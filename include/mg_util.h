@@ -48,6 +48,12 @@ void mg_buf_init(struct mg_buf *b, size_t cap);
 void mg_buf_deinit(struct mg_buf *b);
 /* Makes room for n more bytes (one allocation instead of several doublings); MG_OK or MG_ETOOBIG. */
 int mg_buf_reserve(struct mg_buf *b, size_t n);
+/*
+ * n random bytes as 2n lower-case hex digits into out (2n + 1 bytes, NUL-terminated), from the
+ * kernel's generator: ids a client could otherwise guess (a stored Response's). MG_OK or MG_ERR.
+ */
+int mg_random_hex(char *out, size_t n);
+
 /* Appends v in decimal (the writers' counts: cheaper than mg_buf_printf's "%lld"). */
 int mg_buf_int(struct mg_buf *b, int64_t v);
 

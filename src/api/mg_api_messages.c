@@ -82,8 +82,10 @@ hub_open(const struct mg_hub_env *env, const char *body, size_t len, uint64_t *r
     struct mg_msg_ctx *ctx;
     char id[33];
 
-    snprintf(id, sizeof(id), "%016llx%016llx", (unsigned long long)mg_rand_next(rng),
-             (unsigned long long)mg_rand_next(rng));
+    if (mg_random_hex(id, 16) != MG_OK) {   /* ids a client cannot guess: the store's keys */
+        snprintf(id, sizeof(id), "%016llx%016llx", (unsigned long long)mg_rand_next(rng),
+                 (unsigned long long)mg_rand_next(rng));
+    }
     ctx = mg_msg_ctx_create(body, len, id, e);
     if (ctx == NULL) {
         return NULL;

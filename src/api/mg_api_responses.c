@@ -216,8 +216,10 @@ hub_open(const struct mg_hub_env *env, const char *body, size_t len, uint64_t *r
     char id[33];
     int rc = MG_CHATREQ_EINVAL;
 
-    snprintf(id, sizeof(id), "%016llx%016llx", (unsigned long long)mg_rand_next(rng),
-             (unsigned long long)mg_rand_next(rng));
+    if (mg_random_hex(id, 16) != MG_OK) {   /* ids a client cannot guess: the store's keys */
+        snprintf(id, sizeof(id), "%016llx%016llx", (unsigned long long)mg_rand_next(rng),
+                 (unsigned long long)mg_rand_next(rng));
+    }
     ctx = mg_resp_ctx_create(body, len, id, (int64_t)time(NULL), e, &rc);
     if (ctx == NULL) {
         e->code = rc == MG_CHATREQ_EUNSUPPORTED ? "unsupported_parameter" : NULL;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -216,6 +217,24 @@ mg_buf_add_slow(struct mg_buf *b, const void *p, size_t n)
     }
     b->len += n;
     b->data[b->len] = '\0';
+    return MG_OK;
+}
+
+int
+mg_random_hex(char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[64];
+    size_t i;
+
+    if (n > sizeof(raw) || getrandom(raw, n, 0) != (ssize_t)n) {
+        return MG_ERR;
+    }
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[2 * n] = '\0';
     return MG_OK;
 }
 

@@ -38,6 +38,19 @@ azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
     if (mg_schema_openai_body(rq, e, up) != MG_OK) {
         return MG_ERR;
     }
+    if (strncmp(rq->upath, "/responses", 10) == 0) {
+        /* the Responses API is Azure's v1 API: the deployment is the body's model, no
+         * api-version */
+        rc = mg_buf_adds(&up->url, b->url);
+        rc = rc ? rc : mg_buf_adds(&up->url, "/openai/v1");
+        rc = rc ? rc : mg_buf_adds(&up->url, rq->upath);
+        rc = rc ? rc : mg_schema_add_query(&up->url, rq->query, "api-version", 1);
+        if (rc != MG_OK) {
+            return MG_ERR;
+        }
+        mg_schema_headers(up, rq, b, NULL, 0);
+        return MG_OK;
+    }
     rc = mg_buf_adds(&up->url, b->url);
     rc = rc ? rc : mg_buf_adds(&up->url, "/openai/deployments/");
     rc = rc ? rc : mg_sigv4_encode_segment(&up->url, model, model_len);

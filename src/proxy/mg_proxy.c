@@ -277,10 +277,12 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
         struct mg_hub_env env = {p->w->responses, p->key != NULL ? p->key->name : "",
                                  mg_now_ms()};
         p->hub = hub->open(&env, p->client.body, p->client.body_len, &p->w->rng, &err);
-        if (p->hub == NULL) {
+        if (p->hub == NULL) {   /* unsupported_parameter: a native entry may still serve */
             p->at.up.code = err.code;
-            return mg_schema_refuse(&p->at.up, MG_SCHEMA_EINVAL, err.param[0] ? err.param : NULL,
-                                    "%s", err.message);
+            return mg_schema_refuse(&p->at.up, err.code != NULL &&
+                                    strcmp(err.code, "unsupported_parameter") == 0
+                                    ? MG_SCHEMA_ESKIP : MG_SCHEMA_EINVAL,
+                                    err.param[0] ? err.param : NULL, "%s", err.message);
         }
     }
     o.model = p->model;   /* the schema applies the entry's override, as for chat */

@@ -9,19 +9,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "mg_chatreq.h"
 #include "mg_oai.h"
 #include "mg_usage.h"
 #include "mg_util.h"
 
 /*
- * Translates an OpenAI chat request (body[0..len)) into a Messages request appended to out.
+ * Translates an OpenAI chat request (body[0..len), or parsed when not NULL: the same body
+ * already read, for a chat request the gateway built) into a Messages request appended to out.
  * model: the name to send (the entry's override, else the client's); default_max_tokens: the
  * backend's max_tokens, used when the client sets none. Returns MG_OK; MG_CHATREQ_EINVAL (400
  * invalid_request_error) or MG_CHATREQ_EUNSUPPORTED (400 unsupported_parameter: try another
  * backend) with e filled; or MG_ETOOBIG (out's cap). Nothing is appended unless MG_OK.
  */
-int mg_anthropic_request(const char *body, size_t len, const char *model,
+int mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *model,
                          int64_t default_max_tokens, struct mg_buf *out,
                          struct mg_chatreq_err *e);
 

@@ -113,6 +113,9 @@ struct mg_hub {
      */
     int   (*request)(void *ctx, const struct mg_hub_opts *o, struct mg_buf *out,
                      struct mg_buf *dropped, struct mg_chatreq_err *e);
+    /* The chat request the last request() built, already read (a jansson value the hub owns,
+     * valid until its next request or close), for a schema that translates it again. */
+    struct json_t *(*chat_json)(void *ctx);
     /*
      * Adds the API's stage at the end of r's chain (mg_relay_add_client): the chat answer in,
      * the API's answer out, and the API's error events when the stream breaks after the commit.

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "mg_chatreq.h"
 #include "mg_oai.h"
 #include "mg_usage.h"
@@ -23,7 +25,7 @@
  * unsupported_parameter: an https image, a media type Bedrock lacks, n > 1) with e filled; or
  * MG_ETOOBIG. Nothing is appended unless MG_OK.
  */
-int mg_bedrock_request(const char *body, size_t len, int64_t default_max_tokens,
+int mg_bedrock_request(const char *body, size_t len, json_t *parsed, int64_t default_max_tokens,
                        struct mg_buf *out, int *stream, struct mg_chatreq_err *e);
 
 /*

@@ -88,6 +88,12 @@ struct mg_chatreq {
  * MG_OK (free r with mg_chatreq_deinit), or MG_CHATREQ_EINVAL / MG_CHATREQ_EUNSUPPORTED with e
  * filled (r is then empty). n > 1 is MG_CHATREQ_EUNSUPPORTED for param "n".
  */
+/*
+ * The same as mg_chatreq_parse() from the body already read (parsed, not NULL: a reference is
+ * taken; it is not changed), for a chat request the gateway built itself.
+ */
+int mg_chatreq_parse_json(struct mg_chatreq *r, json_t *parsed, int64_t default_max_tokens,
+                          const struct mg_chatreq_ops *ops, struct mg_chatreq_err *e);
 int mg_chatreq_parse(struct mg_chatreq *r, const char *body, size_t len,
                      int64_t default_max_tokens, const struct mg_chatreq_ops *ops,
                      struct mg_chatreq_err *e);

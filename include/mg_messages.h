@@ -21,6 +21,7 @@ struct mg_msg_opts {
     const char *max_tokens_param; /* "max_tokens" or "max_completion_tokens" (NULL: max_tokens) */
     int         include_usage;    /* stream: add stream_options.include_usage */
     int         hosted_refuse;    /* the rule's hosted_tools: refuse (else drop) */
+    json_t    **chat;             /* not NULL: gets the chat request as built (a new reference) */
 };
 
 /* One /v1/messages request: its parsed body, id and what the answer echoes. */

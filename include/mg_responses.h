@@ -36,6 +36,8 @@ struct mg_resp_opts {
     const char *max_tokens_param; /* "max_tokens" or "max_completion_tokens" (NULL: max_tokens) */
     int include_usage;            /* stream: add stream_options.include_usage */
     int hosted_refuse;            /* rule's hosted_tools: refuse (else drop) */
+    json_t **chat;                /* not NULL: gets the chat request as built (a new reference),
+                                   * so a translating schema need not read out's text again */
 };
 
 /* A request's parsed body and what its answer echoes. Opaque. */

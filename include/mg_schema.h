@@ -16,6 +16,7 @@
 #include "mg_util.h"
 
 struct curl_slist;
+struct json_t;
 struct mg_backend;
 struct mg_headers;
 struct mg_json_req;
@@ -36,6 +37,8 @@ struct mg_client_req {
     const char               *request_id;
     int                       has_request_id;  /* the client sent a usable x-request-id */
     int                       has_ctype;       /* the client sent a Content-Type */
+    struct json_t            *chat_json;       /* body, already read (a jansson value), when the
+                                                * gateway built it (the chat hub); else NULL */
 };
 
 /* One attempt's upstream request, built by a schema; reset (not freed) between attempts. */

@@ -192,8 +192,8 @@ golden_request(const char *dir, const char *base)
 
     snprintf(label, sizeof(label), "%s/%s", dir, base);
     mg_buf_init(&out, 1 << 20);
-    rc = is_bedrock(dir) ? mg_bedrock_request(body, n, 4096, &out, &stream, &e)
-                         : mg_anthropic_request(body, n, SEND, 4096, &out, &e);
+    rc = is_bedrock(dir) ? mg_bedrock_request(body, n, NULL, 4096, &out, &stream, &e)
+                         : mg_anthropic_request(body, n, NULL, SEND, 4096, &out, &e);
     if (err != NULL) {
         ck_assert_int_eq(sscanf(err, "%31s %95s", kind, param), 2);
         ck_assert_msg(rc == (strcmp(kind, "invalid") == 0 ? MG_CHATREQ_EINVAL
@@ -574,9 +574,9 @@ START_TEST(bad_requests)
     mg_buf_init(&out, 1 << 16);
     for (i = 0; i < MG_ARRAY_LEN(bodies); i++) {
         size_t n = strlen(bodies[i]);
-        ck_assert_msg(mg_anthropic_request(bodies[i], n, SEND, 1, &out, &e) == MG_CHATREQ_EINVAL,
+        ck_assert_msg(mg_anthropic_request(bodies[i], n, NULL, SEND, 1, &out, &e) == MG_CHATREQ_EINVAL,
                       "anthropic accepted %s", bodies[i]);
-        ck_assert_msg(mg_bedrock_request(bodies[i], n, 1, &out, &stream, &e) == MG_CHATREQ_EINVAL,
+        ck_assert_msg(mg_bedrock_request(bodies[i], n, NULL, 1, &out, &stream, &e) == MG_CHATREQ_EINVAL,
                       "bedrock accepted %s", bodies[i]);
         ck_assert(e.message[0] != '\0');
         ck_assert_int_eq(out.len, 0);
@@ -586,7 +586,7 @@ START_TEST(bad_requests)
     mg_buf_init(&out, 20);
     {
         const char *hi = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-        ck_assert_int_eq(mg_anthropic_request(hi, strlen(hi), SEND, 1, &out, &e), MG_ETOOBIG);
+        ck_assert_int_eq(mg_anthropic_request(hi, strlen(hi), NULL, SEND, 1, &out, &e), MG_ETOOBIG);
     }
     ck_assert_int_eq(out.len, 0);
     mg_buf_deinit(&out);

@@ -8,6 +8,7 @@
  * Served natively by anthropic backends (and openai ones with `messages: native`); the others
  * get it through the chat hub (mg_messages: the request, the answer, the stream and errors).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,10 +70,12 @@ messages_stream_end(int finished, int done, const char **tail)
 /* A request's translation: read once, then a stream or a whole answer per attempt. */
 struct hub {
     struct mg_api_hubstage hs;       /* first: its stage finds the hub by a cast */
+    json_t                *chat;     /* the last attempt's chat request, read */
     struct mg_msg_ctx     *ctx;
     struct mg_msg_stream  *stream;   /* this answer's, when it is a stream */
     int                    status;   /* an error answer's, for its Anthropic type */
 };
+_Static_assert(offsetof(struct hub, hs) == 0, "a hub's stage must come first");
 
 static void *
 hub_open(const struct mg_hub_env *env, const char *body, size_t len, uint64_t *rng,
@@ -103,6 +106,7 @@ hub_close(void *arg)
 
     mg_msg_stream_destroy(h->stream);
     mg_msg_ctx_destroy(h->ctx);
+    json_decref(h->chat);
     mg_api_hubstage_deinit(&h->hs);
     free(h);
 }
@@ -112,9 +116,18 @@ hub_request(void *arg, const struct mg_hub_opts *o, struct mg_buf *out, struct m
             struct mg_chatreq_err *e)
 {
     struct hub *h = arg;
-    struct mg_msg_opts mo = {o->model, o->max_tokens_param, o->include_usage, o->hosted_refuse};
+    struct mg_msg_opts mo = {o->model, o->max_tokens_param, o->include_usage, o->hosted_refuse,
+                             &h->chat};
 
+    json_decref(h->chat);
+    h->chat = NULL;
     return mg_msg_request(h->ctx, &mo, out, dropped, e);
+}
+
+static json_t *
+hub_chat_json(void *arg)
+{
+    return ((struct hub *)arg)->chat;
 }
 
 /* One chat event in (the gate has committed), Anthropic's events out. */
@@ -233,6 +246,7 @@ static const struct mg_hub messages_hub = {
     .open = hub_open,
     .close = hub_close,
     .request = hub_request,
+    .chat_json = hub_chat_json,
     .relay = hub_relay,
     .relay_error = hub_relay_error,
     .error_body = hub_error_body,

@@ -8,6 +8,7 @@
  * it fails over; it is whole only once completed or incomplete went by. After the commit a broken
  * stream ends with OpenAI's pair: `event: error`, then `response.failed`.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,7 @@ responses_relay(struct mg_relay *r)
  */
 struct hub {
     struct mg_api_hubstage hs;        /* first: its stage finds the hub by a cast */
+    json_t                *chat;     /* the last attempt's chat request, read */
     struct mg_resp_ctx    *ctx;
     struct mg_resp_stream *stream;    /* this answer's, when it is a stream */
     struct mg_resp_store  *store;
@@ -205,6 +207,7 @@ struct hub {
     json_t                *found;     /* the items item_reference found, kept alive */
     struct mg_buf          history;   /* what is stored with an answer */
 };
+_Static_assert(offsetof(struct hub, hs) == 0, "a hub's stage must come first");
 
 static void *
 hub_open(const struct mg_hub_env *env, const char *body, size_t len, uint64_t *rng,
@@ -247,6 +250,7 @@ hub_close(void *arg)
 
     mg_resp_stream_destroy(h->stream);
     mg_resp_ctx_destroy(h->ctx);
+    json_decref(h->chat);
     json_decref(h->prior);
     json_decref(h->found);
     mg_api_hubstage_deinit(&h->hs);
@@ -306,10 +310,13 @@ hub_request(void *arg, const struct mg_hub_opts *o, struct mg_buf *out, struct m
             struct mg_chatreq_err *e)
 {
     struct hub *h = arg;
-    struct mg_resp_opts ro = {o->model, o->max_tokens_param, o->include_usage, o->hosted_refuse};
+    struct mg_resp_opts ro = {o->model, o->max_tokens_param, o->include_usage, o->hosted_refuse,
+                              &h->chat};
     const char *prev = mg_resp_ctx_previous(h->ctx);
     int rc;
 
+    json_decref(h->chat);
+    h->chat = NULL;
     if (!h->prior_read) {   /* once per request: every attempt starts from the same chain */
         h->prior_read = 1;
         if (prev != NULL && strncmp(prev, "resp_mg", 7) == 0) {
@@ -324,6 +331,12 @@ hub_request(void *arg, const struct mg_hub_opts *o, struct mg_buf *out, struct m
     default: break;
     }
     return rc;
+}
+
+static json_t *
+hub_chat_json(void *arg)
+{
+    return ((struct hub *)arg)->chat;
 }
 
 /* Keeps a finished Response (and the chain a later request continues from); 0 when refused. */
@@ -436,6 +449,7 @@ static const struct mg_hub responses_hub = {
     .open = hub_open,
     .close = hub_close,
     .request = hub_request,
+    .chat_json = hub_chat_json,
     .relay = hub_relay,
     .error_body = NULL,   /* OpenAI's shape already */
 };

@@ -50,7 +50,8 @@ build_chat(const struct mg_client_req *rq, const struct mg_backend *b,
     struct mg_chatreq_err err;
     int rc;
 
-    rc = mg_anthropic_request(rq->body, rq->body_len, e->model != NULL ? e->model : rq->jr->model,
+    rc = mg_anthropic_request(rq->body, rq->body_len, rq->chat_json,
+                              e->model != NULL ? e->model : rq->jr->model,
                               ac->max_tokens, &up->edited, &err);
     if (rc == MG_CHATREQ_EINVAL || rc == MG_CHATREQ_EUNSUPPORTED) {
         return mg_schema_refuse(up, rc == MG_CHATREQ_EINVAL ? MG_SCHEMA_EINVAL : MG_SCHEMA_ESKIP,

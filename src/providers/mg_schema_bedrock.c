@@ -142,7 +142,7 @@ bedrock_build(const struct mg_client_req *rq, const struct mg_backend *b,
     size_t path_at;
     int rc, stream = 0;
 
-    rc = mg_bedrock_request(rq->body, rq->body_len,
+    rc = mg_bedrock_request(rq->body, rq->body_len, rq->chat_json,
                             ((const struct bedrock_conf *)b->schema_conf)->max_tokens, &up->edited,
                             &stream, &err);
     if (rc == MG_CHATREQ_EINVAL || rc == MG_CHATREQ_EUNSUPPORTED) {

@@ -308,6 +308,7 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     p->hub_client.body_len = p->hub_body.len;
     p->hub_client.jr = &p->hub_jr;
     p->hub_client.has_ctype = 0;   /* the body is JSON whatever the client's was */
+    p->hub_client.chat_json = hub->chat_json != NULL ? hub->chat_json(p->hub) : NULL;
     return p->at.schema->build(&p->hub_client, b, e, &p->at.up);
 }
 

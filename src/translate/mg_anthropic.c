@@ -98,12 +98,13 @@ tool_choice_json(const struct mg_chatreq *r)
 }
 
 int
-mg_anthropic_request(const char *body, size_t len, const char *model,
+mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *model,
                      int64_t default_max_tokens, struct mg_buf *out, struct mg_chatreq_err *e)
 {
     struct mg_chatreq r;
     json_t *m, *tc;
-    int rc = mg_chatreq_parse(&r, body, len, default_max_tokens, &ops, e);
+    int rc = parsed != NULL ? mg_chatreq_parse_json(&r, parsed, default_max_tokens, &ops, e)
+                            : mg_chatreq_parse(&r, body, len, default_max_tokens, &ops, e);
 
     if (rc != MG_OK) {
         return rc;

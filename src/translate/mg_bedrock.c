@@ -98,12 +98,13 @@ tool_config(const struct mg_chatreq *r)
 }
 
 int
-mg_bedrock_request(const char *body, size_t len, int64_t default_max_tokens,
+mg_bedrock_request(const char *body, size_t len, json_t *parsed, int64_t default_max_tokens,
                    struct mg_buf *out, int *stream, struct mg_chatreq_err *e)
 {
     struct mg_chatreq r;
     json_t *m, *inf;
-    int rc = mg_chatreq_parse(&r, body, len, default_max_tokens, &ops, e);
+    int rc = parsed != NULL ? mg_chatreq_parse_json(&r, parsed, default_max_tokens, &ops, e)
+                            : mg_chatreq_parse(&r, body, len, default_max_tokens, &ops, e);
 
     if (rc != MG_OK) {
         return rc;

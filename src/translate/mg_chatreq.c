@@ -580,15 +580,16 @@ read_params(struct mg_chatreq *r, int64_t default_max_tokens, struct mg_chatreq_
     return MG_OK;
 }
 
-int
-mg_chatreq_parse(struct mg_chatreq *r, const char *body, size_t len, int64_t default_max_tokens,
-                 const struct mg_chatreq_ops *ops, struct mg_chatreq_err *e)
+/* The parse from a root value (its reference taken; NULL: the body is not JSON). */
+static int
+parse_root(struct mg_chatreq *r, json_t *root, int64_t default_max_tokens,
+           const struct mg_chatreq_ops *ops, struct mg_chatreq_err *e)
 {
     int rc;
 
     memset(r, 0, sizeof(*r));
     e->message[0] = e->param[0] = '\0';
-    r->root = mg_jload(body, len, 0);
+    r->root = root;
     if (!json_is_object(r->root)) {
         rc = mg_chatreq_fail(e, MG_CHATREQ_EINVAL, "", "the body is not a JSON object");
     } else if ((rc = read_params(r, default_max_tokens, e)) == MG_OK) {
@@ -598,6 +599,20 @@ mg_chatreq_parse(struct mg_chatreq *r, const char *body, size_t len, int64_t def
         mg_chatreq_deinit(r);
     }
     return rc;
+}
+
+int
+mg_chatreq_parse(struct mg_chatreq *r, const char *body, size_t len, int64_t default_max_tokens,
+                 const struct mg_chatreq_ops *ops, struct mg_chatreq_err *e)
+{
+    return parse_root(r, mg_jload(body, len, 0), default_max_tokens, ops, e);
+}
+
+int
+mg_chatreq_parse_json(struct mg_chatreq *r, json_t *parsed, int64_t default_max_tokens,
+                      const struct mg_chatreq_ops *ops, struct mg_chatreq_err *e)
+{
+    return parse_root(r, json_incref(parsed), default_max_tokens, ops, e);
 }
 
 void

@@ -263,6 +263,9 @@ mg_msg_request(struct mg_msg_ctx *c, const struct mg_msg_opts *o, struct mg_buf 
         }
     }
     rc = rc ? rc : mg_chatreq_dump(body, out);
+    if (rc == MG_OK && o->chat != NULL) {
+        *o->chat = json_incref(body);
+    }
     json_decref(body);
     if (rc != MG_OK && dropped != NULL) {
         mg_buf_reset(dropped);

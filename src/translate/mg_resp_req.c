@@ -547,6 +547,9 @@ mg_resp_request(struct mg_resp_ctx *c, const json_t *prior,
     if ((rc = mg_chatreq_dump(chat, out)) == MG_OK) {
         json_decref(c->items);
         c->items = json_incref(w.items);
+        if (o->chat != NULL) {
+            *o->chat = json_incref(chat);
+        }
     }
 done:
     if (rc != MG_OK && dropped != NULL) {

@@ -89,6 +89,7 @@ struct mg_hub_opts {
     const char *max_tokens_param;  /* "max_tokens" or "max_completion_tokens" */
     int         include_usage;     /* a stream asks for its usage chunk */
     int         hosted_refuse;     /* the rule's hosted_tools: refuse (else such tools drop) */
+    int         json_only;         /* the schema reads chat_json(): no text need be written */
 };
 
 /* What a hub may use besides the request: the runtime's state, and who is asking. */

@@ -22,6 +22,7 @@ struct mg_msg_opts {
     int         include_usage;    /* stream: add stream_options.include_usage */
     int         hosted_refuse;    /* the rule's hosted_tools: refuse (else drop) */
     json_t    **chat;             /* not NULL: gets the chat request as built (a new reference) */
+    int         json_only;        /* with chat: out gets no text (nobody reads it) */
 };
 
 /* One /v1/messages request: its parsed body, id and what the answer echoes. */

@@ -38,6 +38,7 @@ struct mg_resp_opts {
     int hosted_refuse;            /* rule's hosted_tools: refuse (else drop) */
     json_t **chat;                /* not NULL: gets the chat request as built (a new reference),
                                    * so a translating schema need not read out's text again */
+    int json_only;                /* with chat: out gets no text (nobody reads it) */
 };
 
 /* A request's parsed body and what its answer echoes. Opaque. */

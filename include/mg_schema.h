@@ -68,6 +68,8 @@ struct mg_schema {
     /* what a chat request becomes for its backend, for logs and metrics ("chat", "messages",
      * "converse") */
     const char *chat_api;
+    /* build() of a chat request reads its chat_json when given one, never the body's text */
+    int         reads_chat_json;
     /*
      * Fills up for an attempt on backend b through rule entry e. MG_OK; MG_ERR (cannot start);
      * MG_SCHEMA_EINVAL or MG_SCHEMA_ESKIP with up->why and up->param filled.

@@ -147,7 +147,7 @@ ctx_for(const char *base)
 static void
 golden_request(const char *base)
 {
-    struct mg_msg_opts o = {"gpt-4.1", "max_tokens", 1, 0, NULL};
+    struct mg_msg_opts o = {"gpt-4.1", "max_tokens", 1, 0, NULL, 0};
     struct mg_chatreq_err e;
     struct mg_msg_ctx *c;
     struct mg_buf out, dropped;
@@ -418,7 +418,8 @@ END_TEST
 START_TEST(ctx_accessors_and_cache)
 {
     struct mg_msg_ctx *c = ctx_str(SIMPLE);
-    struct mg_msg_opts a = {"m-a", "max_tokens", 1, 0, NULL}, b = {"m-b", "max_completion_tokens", 0, 0, NULL};
+    struct mg_msg_opts a = {"m-a", "max_tokens", 1, 0, NULL, 0};
+    struct mg_msg_opts b = {"m-b", "max_completion_tokens", 0, 0, NULL, 0};
     struct mg_chatreq_err e;
     struct mg_buf out;
 
@@ -443,7 +444,7 @@ START_TEST(request_failure_is_kept)
 {
     struct mg_msg_ctx *c = ctx_str("{\"model\":\"m\",\"max_tokens\":5,\"messages\":["
                                    "{\"role\":\"user\",\"content\":[{\"type\":\"document\"}]}]}");
-    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL};
+    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL, 0};
     struct mg_chatreq_err e;
     struct mg_buf out;
     int i;
@@ -464,7 +465,7 @@ END_TEST
 START_TEST(request_cap)
 {
     struct mg_msg_ctx *c = ctx_str(SIMPLE);
-    struct mg_msg_opts o = {"gpt-4.1", NULL, 1, 0, NULL};
+    struct mg_msg_opts o = {"gpt-4.1", NULL, 1, 0, NULL, 0};
     struct mg_chatreq_err e;
     struct mg_buf out, dropped;
 
@@ -483,7 +484,7 @@ START_TEST(dropped_cap_and_reset)
     struct mg_msg_ctx *c = ctx_str("{\"model\":\"m\",\"max_tokens\":5,\"messages\":[],"
                                    "\"tools\":[{\"type\":\"web_search_20250305\",\"name\":\"w\"},"
                                    "{\"type\":\"bash_20250124\",\"name\":\"bash\"}]}");
-    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL};
+    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL, 0};
     struct mg_chatreq_err e;
     struct mg_buf out, dropped;
 
@@ -509,7 +510,7 @@ END_TEST
 START_TEST(user_id_length)
 {
     char body[512], uid[80];
-    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL};
+    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL, 0};
     struct mg_chatreq_err e;
     struct mg_buf out;
     struct mg_msg_ctx *c;
@@ -554,7 +555,7 @@ START_TEST(malformed_messages)
         "[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_result\","
         "\"tool_use_id\":\"t\"}]}]",
     };
-    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL};
+    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL, 0};
     struct mg_chatreq_err e;
     struct mg_buf out;
     char body[512];
@@ -585,7 +586,7 @@ START_TEST(malformed_parameters)
         {"\"output_config\":{\"format\":{\"type\":\"json_object\"}}", "output_config.format"},
         {"\"system\":5", "system"},
     };
-    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL};
+    struct mg_msg_opts o = {"x", NULL, 0, 0, NULL, 0};
     struct mg_chatreq_err e;
     struct mg_buf out;
     char body[512];

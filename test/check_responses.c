@@ -173,7 +173,7 @@ parse_events(const char *label, const char *p, size_t n, int check_seq)
 static void
 golden_request(const char *base)
 {
-    struct mg_resp_opts o = {SEND, "max_completion_tokens", 1, 0, NULL};
+    struct mg_resp_opts o = {SEND, "max_completion_tokens", 1, 0, NULL, 0};
     struct mg_chatreq_err e = {"", "", NULL};
     struct mg_resp_ctx *c;
     struct mg_buf out, dropped;
@@ -366,7 +366,7 @@ END_TEST
 
 /* ---- edges ---- */
 
-static const struct mg_resp_opts OPTS = {SEND, "max_completion_tokens", 1, 0, NULL};
+static const struct mg_resp_opts OPTS = {SEND, "max_completion_tokens", 1, 0, NULL, 0};
 
 /* A stream over the default request, fed the given events (each without its blank line). */
 static struct mg_resp_stream *

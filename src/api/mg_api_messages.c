@@ -117,7 +117,7 @@ hub_request(void *arg, const struct mg_hub_opts *o, struct mg_buf *out, struct m
 {
     struct hub *h = arg;
     struct mg_msg_opts mo = {o->model, o->max_tokens_param, o->include_usage, o->hosted_refuse,
-                             &h->chat};
+                             &h->chat, o->json_only};
 
     json_decref(h->chat);
     h->chat = NULL;

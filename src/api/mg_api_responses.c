@@ -311,7 +311,7 @@ hub_request(void *arg, const struct mg_hub_opts *o, struct mg_buf *out, struct m
 {
     struct hub *h = arg;
     struct mg_resp_opts ro = {o->model, o->max_tokens_param, o->include_usage, o->hosted_refuse,
-                              &h->chat};
+                              &h->chat, o->json_only};
     const char *prev = mg_resp_ctx_previous(h->ctx);
     int rc;
 

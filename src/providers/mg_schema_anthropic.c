@@ -354,6 +354,7 @@ anthropic_conf_free(void *conf)
 const struct mg_schema mg_schema_anthropic = {
     .name = "anthropic",
     .chat_api = "messages",
+    .reads_chat_json = 1,
     .build = anthropic_build,
     .classify = anthropic_classify,
     .relay = anthropic_relay,

@@ -407,6 +407,7 @@ bedrock_conf_free(void *conf)
 const struct mg_schema mg_schema_bedrock = {
     .name = "bedrock",
     .chat_api = "converse",
+    .reads_chat_json = 1,
     .build = bedrock_build,
     .classify = bedrock_classify,
     .relay = bedrock_relay,

@@ -289,6 +289,7 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     o.max_tokens_param = b->max_tokens_param != NULL ? b->max_tokens_param : "max_tokens";
     o.include_usage = 1;  /* the API's answer always carries usage */
     o.hosted_refuse = p->rule->hosted_refuse;
+    o.json_only = p->at.schema->reads_chat_json && hub->chat_json != NULL;
     mg_buf_reset(&p->hub_body);
     mg_buf_reset(&p->dropped);
     rc = hub->request(p->hub, &o, &p->hub_body, &p->dropped, &err);
@@ -297,8 +298,18 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
         return mg_schema_refuse(&p->at.up, rc, err.param[0] ? err.param : NULL, "%s",
                                 err.message);
     }
-    if (rc != MG_OK || mg_json_scan_request(p->hub_body.data, p->hub_body.len, p->hub_model,
-                                            sizeof(p->hub_model), &p->hub_jr) != MG_OK) {
+    if (rc != MG_OK) {
+        return MG_ERR;
+    }
+    if (o.json_only) {   /* no text was written: what a scan would have found is known */
+        memset(&p->hub_jr, 0, sizeof(p->hub_jr));
+        memcpy(p->hub_model, p->model, sizeof(p->hub_model));
+        p->hub_jr.model = p->hub_model;
+        p->hub_jr.model_len = strlen(p->hub_model);
+        p->hub_jr.stream = p->jr.stream;
+        p->hub_jr.include_usage = p->jr.stream;   /* the hub asks for it (o.include_usage) */
+    } else if (mg_json_scan_request(p->hub_body.data, p->hub_body.len, p->hub_model,
+                                    sizeof(p->hub_model), &p->hub_jr) != MG_OK) {
         return MG_ERR;
     }
     p->hub_client = p->client;

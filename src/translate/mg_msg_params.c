@@ -262,7 +262,7 @@ mg_msg_request(struct mg_msg_ctx *c, const struct mg_msg_opts *o, struct mg_buf 
             json_object_set_new(body, "stream_options", json_pack("{s:b}", "include_usage", 1));
         }
     }
-    rc = rc ? rc : mg_chatreq_dump(body, out);
+    rc = rc ? rc : o->chat != NULL && o->json_only ? MG_OK : mg_chatreq_dump(body, out);
     if (rc == MG_OK && o->chat != NULL) {
         *o->chat = json_incref(body);
     }

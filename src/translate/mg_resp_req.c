@@ -544,7 +544,7 @@ mg_resp_request(struct mg_resp_ctx *c, const json_t *prior,
             json_object_set_new(chat, "stream_options", mg_chatreq_obj("include_usage", json_true(), NULL));
         }
     }
-    if ((rc = mg_chatreq_dump(chat, out)) == MG_OK) {
+    if ((rc = o->chat != NULL && o->json_only ? MG_OK : mg_chatreq_dump(chat, out)) == MG_OK) {
         json_decref(c->items);
         c->items = json_incref(w.items);
         if (o->chat != NULL) {

@@ -8,12 +8,13 @@
 #define MG_MESSAGES_H
 
 #include <stddef.h>
+
+#include <jansson.h>
 #include <stdint.h>
 
-#include "mg_chatreq.h"
-#include "mg_oai.h"
-#include "mg_usage.h"
 #include "mg_util.h"
+
+struct mg_chatreq_err;   /* mg_chatreq.h: a refusal, and its MG_CHATREQ_E* codes */
 
 /* What one attempt's chat body needs from its entry, backend and rule. */
 struct mg_msg_opts {

@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mg_chatreq.h"
-#include "mg_usage.h"
 #include "mg_util.h"
+
+struct mg_chatreq_err;   /* mg_chatreq.h: a refusal, and its MG_CHATREQ_E* codes */
 
 /*
  * The error code a refusal carries besides its rc (mg_resp_ctx_code): MG_CHATREQ_EINVAL is

@@ -10,11 +10,6 @@
 
 #include "mg_util.h"
 
-struct mg_usage {
-    int64_t input;    /* prompt_tokens / input_tokens; -1 when unknown */
-    int64_t output;   /* completion_tokens / output_tokens; -1 when unknown */
-};
-
 /*
  * Finds the last "usage" member whose value is an object in p[0..n) and reads its token counts
  * (OpenAI's prompt_tokens/completion_tokens, or the Responses API's input_tokens/output_tokens).

@@ -131,6 +131,12 @@ int mg_tokens_valid(int64_t v);
  */
 int64_t mg_tokens_add(int64_t a, int64_t b);
 
+/* An answer's token usage, as every module that reads or writes one passes it. */
+struct mg_usage {
+    int64_t input;    /* prompt_tokens / input_tokens; -1 when unknown */
+    int64_t output;   /* completion_tokens / output_tokens; -1 when unknown */
+};
+
 /* xorshift64*: a small, seedable PRNG; state must not be 0. */
 uint64_t mg_rand_next(uint64_t *state);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mg_chatreq.h"
 #include "mg_harness.h"
 #include "mg_test.h"
 

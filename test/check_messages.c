@@ -21,6 +21,8 @@
 
 #include <jansson.h>
 
+#include "mg_chatreq.h"
+#include "mg_oai.h"
 #include "mg_messages.h"
 #include "mg_test.h"
 

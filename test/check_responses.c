@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "mg_chatreq.h"
 #include "mg_responses.h"
 #include "mg_test.h"
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_chatreq.h"
 #include "mg_api.h"
 #include "mg_conf_types.h"
 #include "mg_json.h"

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mg_chatreq.h"
 #include "mg_jload.h"
 #include "mg_api.h"
 #include "mg_conf_types.h"

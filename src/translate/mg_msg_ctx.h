@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "mg_oai.h"
 #include "mg_chatreq.h"
 
 struct mg_msg_ctx {

@@ -5,6 +5,7 @@
 #ifndef MG_RESP_INT_H
 #define MG_RESP_INT_H
 
+#include "mg_chatreq.h"
 #include "mg_json.h"
 #include "mg_responses.h"
 

@@ -1,5 +1,5 @@
 /*
- * mg_resp_ctx — a Responses request read once: what is refused before any translation
+ * mg_responses — a Responses request read once: what is refused before any translation
  * (background, conversation, prompt, context_management), and what every answer echoes
  * (instructions, tools, text, metadata, …), rendered once so that each Response and each
  * stream event that carries one only copies it.

@@ -1,5 +1,5 @@
 /*
- * mg_msg_req — an Anthropic Messages request read (SPEC "Messages → chat"): the body is parsed
+ * mg_messages — an Anthropic Messages request read (SPEC "Messages → chat"): the body is parsed
  * once (mg_msg_ctx_create) and its messages are translated into chat messages once, by the first
  * attempt, and kept; mg_msg_params.c adds what differs per attempt around them.
  */

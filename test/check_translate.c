@@ -689,6 +689,51 @@ START_TEST(absurd_usage_is_absent_and_sums_saturate)
 }
 END_TEST
 
+/* The hub hands the chat request over parsed: response_format reads the same; Converse gets
+ * the schema as JSON text that reads back to the very schema; a cap too small for it appends
+ * nothing. */
+START_TEST(response_format_parsed)
+{
+    json_t *req = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                             "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                             "{\"name\":\"n\",\"strict\":true,\"schema\":{\"type\":\"object\","
+                             "\"properties\":{\"t\":{\"type\":\"number\",\"maximum\":0.7}}}}}}",
+                             0, NULL);
+    json_t *schema = json_object_get(json_object_get(json_object_get(req, "response_format"),
+                                                     "json_schema"), "schema"), *got, *js, *txt;
+    struct mg_chatreq_err e;
+    struct mg_buf out;
+    int stream = -1;
+
+    ck_assert_ptr_nonnull(schema);
+    mg_buf_init(&out, 1 << 16);
+    ck_assert_int_eq(mg_anthropic_request(NULL, 0, req, SEND, 4096, &out, &e), MG_OK);
+    got = json_loads(out.data, 0, NULL);
+    ck_assert(json_equal(json_object_get(json_object_get(json_object_get(got, "output_config"),
+                                                         "format"), "schema"), schema));
+    json_decref(got);
+    mg_buf_reset(&out);
+    ck_assert_int_eq(mg_bedrock_request(NULL, 0, req, 4096, &out, &stream, &e), MG_OK);
+    got = json_loads(out.data, 0, NULL);
+    js = json_object_get(json_object_get(json_object_get(json_object_get(got, "outputConfig"),
+                                                         "textFormat"), "structure"),
+                         "jsonSchema");
+    ck_assert_str_eq(json_string_value(json_object_get(js, "name")), "n");
+    ck_assert_ptr_null(json_object_get(js, "strict"));
+    txt = json_loads(json_string_value(json_object_get(js, "schema")), 0, NULL);
+    ck_assert(json_equal(txt, schema));
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(js, "schema")), "0.7}"));
+    json_decref(txt);
+    json_decref(got);
+    mg_buf_deinit(&out);
+    mg_buf_init(&out, 40);
+    ck_assert_int_eq(mg_bedrock_request(NULL, 0, req, 4096, &out, &stream, &e), MG_ETOOBIG);
+    ck_assert_uint_eq(out.len, 0);
+    mg_buf_deinit(&out);
+    json_decref(req);
+}
+END_TEST
+
 Suite *
 translate_suite(void)
 {
@@ -706,6 +751,7 @@ translate_suite(void)
     tcase_add_test(tc, bad_requests);
     tcase_add_test(tc, bad_answers_and_errors);
     tcase_add_test(tc, absurd_usage_is_absent_and_sums_saturate);
+    tcase_add_test(tc, response_format_parsed);
     suite_add_tcase(s, tc);
     return s;
 }

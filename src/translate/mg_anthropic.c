@@ -97,12 +97,29 @@ tool_choice_json(const struct mg_chatreq *r)
     return tc;
 }
 
+/*
+ * The json_schema of a chat response_format: {name, schema, description, strict} with schema an
+ * object, or NULL (none, json_object, or one without a schema: dropped, as before).
+ */
+static json_t *
+json_schema(json_t *root)
+{
+    json_t *rf = json_object_get(root, "response_format"), *js;
+    const char *type = json_string_value(json_object_get(rf, "type"));
+
+    if (type == NULL || strcmp(type, "json_schema") != 0) {
+        return NULL;
+    }
+    js = json_object_get(rf, "json_schema");
+    return json_is_object(json_object_get(js, "schema")) ? js : NULL;
+}
+
 int
 mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *model,
                      int64_t default_max_tokens, struct mg_buf *out, struct mg_chatreq_err *e)
 {
     struct mg_chatreq r;
-    json_t *m, *tc;
+    json_t *m, *tc, *js;
     int rc = parsed != NULL ? mg_chatreq_parse_json(&r, parsed, default_max_tokens, &ops, e)
                             : mg_chatreq_parse(&r, body, len, default_max_tokens, &ops, e);
 
@@ -130,6 +147,11 @@ mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *m
     }
     if ((tc = tool_choice_json(&r)) != NULL) {
         json_object_set_new(m, "tool_choice", tc);
+    }
+    if ((js = json_schema(r.root)) != NULL) {   /* json_object: dropped */
+        json_object_set_new(m, "output_config", json_pack("{s:{s:s,s:O}}", "format", "type",
+                                                          "json_schema", "schema",
+                                                          json_object_get(js, "schema")));
     }
     if (r.user != NULL) {
         json_object_set_new(m, "metadata", json_pack("{s:O}", "user_id", r.user));

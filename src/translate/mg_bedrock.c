@@ -97,12 +97,59 @@ tool_config(const struct mg_chatreq *r)
     return json_pack("{s:o,s:o*}", "tools", tools, "toolChoice", choice);
 }
 
+/*
+ * The json_schema of a chat response_format: {name, schema, description, strict} with schema an
+ * object, or NULL (none, json_object, or one without a schema: dropped, as before).
+ */
+static json_t *
+json_schema(json_t *root)
+{
+    json_t *rf = json_object_get(root, "response_format"), *js;
+    const char *type = json_string_value(json_object_get(rf, "type"));
+
+    if (type == NULL || strcmp(type, "json_schema") != 0) {
+        return NULL;
+    }
+    js = json_object_get(rf, "json_schema");
+    return json_is_object(json_object_get(js, "schema")) ? js : NULL;
+}
+
+/*
+ * outputConfig for a json_schema: Converse takes the schema as JSON text, with the name and
+ * description beside it (strict has no Converse field: dropped).
+ */
+static int
+output_config(json_t *js, json_t *m, size_t cap)
+{
+    json_t *name = json_object_get(js, "name"), *desc = json_object_get(js, "description");
+    struct mg_buf text;
+    json_t *def;
+    int rc;
+
+    mg_buf_init(&text, cap);
+    rc = mg_chatreq_dump(json_object_get(js, "schema"), &text);
+    if (rc == MG_OK) {
+        def = json_pack("{s:s%}", "schema", text.data, text.len);
+        if (json_is_string(name)) {
+            json_object_set(def, "name", name);
+        }
+        if (json_is_string(desc)) {
+            json_object_set(def, "description", desc);
+        }
+        json_object_set_new(m, "outputConfig",
+                            json_pack("{s:{s:s,s:{s:o}}}", "textFormat", "type", "json_schema",
+                                      "structure", "jsonSchema", def));
+    }
+    mg_buf_deinit(&text);
+    return rc;
+}
+
 int
 mg_bedrock_request(const char *body, size_t len, json_t *parsed, int64_t default_max_tokens,
                    struct mg_buf *out, int *stream, struct mg_chatreq_err *e)
 {
     struct mg_chatreq r;
-    json_t *m, *inf;
+    json_t *m, *inf, *js;
     int rc = parsed != NULL ? mg_chatreq_parse_json(&r, parsed, default_max_tokens, &ops, e)
                             : mg_chatreq_parse(&r, body, len, default_max_tokens, &ops, e);
 
@@ -120,7 +167,10 @@ mg_bedrock_request(const char *body, size_t len, json_t *parsed, int64_t default
     if (r.ntools > 0) {
         json_object_set_new(m, "toolConfig", tool_config(&r));
     }
-    rc = mg_chatreq_dump(m, out);
+    if ((js = json_schema(r.root)) != NULL) {   /* json_object: dropped */
+        rc = output_config(js, m, out->cap);
+    }
+    rc = rc ? rc : mg_chatreq_dump(m, out);
     json_decref(m);
     mg_chatreq_deinit(&r);
     return rc;

@@ -55,6 +55,12 @@ mg_oai_usage_json(const struct mg_oai_usage *u, struct mg_buf *out)
     rc = rc ? rc : mg_buf_int(out, mg_tokens_add(t.input, t.output));
     rc = rc ? rc : mg_buf_adds(out, ",\"prompt_tokens_details\":{\"cached_tokens\":");
     rc = rc ? rc : mg_buf_int(out, known(u->cache_read));
+    /* cache writes stay in prompt_tokens; said apart too for the Messages translator's
+     * cache_creation_input_tokens (SPEC "chat answer -> Anthropic Message"); none, no field */
+    if (u->cache_write > 0) {
+        rc = rc ? rc : mg_buf_adds(out, ",\"cache_creation_tokens\":");
+        rc = rc ? rc : mg_buf_int(out, u->cache_write);
+    }
     return rc ? rc : mg_buf_adds(out, "}}");
 }
 

@@ -110,6 +110,12 @@ int mg_chatreq_fail(struct mg_chatreq_err *e, int rc, const char *param, const c
  * (a NULL value leaves its key out). Cheaper than json_pack(), which reads a format each call.
  */
 json_t *mg_chatreq_obj(const char *key, json_t *value, ...);
+/*
+ * The json_schema of a chat request's response_format ({name, schema, description, strict}, its
+ * schema an object), or NULL: none, json_object, or one without a schema (dropped).
+ */
+json_t *mg_chatreq_json_schema(json_t *root);
+
 /* A string value of a literal (no UTF-8 check: the caller's text is known to be valid). */
 #define MG_JSTR(lit) json_string_nocheck(lit)
 

@@ -97,23 +97,6 @@ tool_choice_json(const struct mg_chatreq *r)
     return tc;
 }
 
-/*
- * The json_schema of a chat response_format: {name, schema, description, strict} with schema an
- * object, or NULL (none, json_object, or one without a schema: dropped, as before).
- */
-static json_t *
-json_schema(json_t *root)
-{
-    json_t *rf = json_object_get(root, "response_format"), *js;
-    const char *type = json_string_value(json_object_get(rf, "type"));
-
-    if (type == NULL || strcmp(type, "json_schema") != 0) {
-        return NULL;
-    }
-    js = json_object_get(rf, "json_schema");
-    return json_is_object(json_object_get(js, "schema")) ? js : NULL;
-}
-
 int
 mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *model,
                      int64_t default_max_tokens, struct mg_buf *out, struct mg_chatreq_err *e)
@@ -148,7 +131,7 @@ mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *m
     if ((tc = tool_choice_json(&r)) != NULL) {
         json_object_set_new(m, "tool_choice", tc);
     }
-    if ((js = json_schema(r.root)) != NULL) {   /* json_object: dropped */
+    if ((js = mg_chatreq_json_schema(r.root)) != NULL) {   /* json_object: dropped */
         json_object_set_new(m, "output_config", json_pack("{s:{s:s,s:O}}", "format", "type",
                                                           "json_schema", "schema",
                                                           json_object_get(js, "schema")));

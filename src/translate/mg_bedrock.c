@@ -98,23 +98,6 @@ tool_config(const struct mg_chatreq *r)
 }
 
 /*
- * The json_schema of a chat response_format: {name, schema, description, strict} with schema an
- * object, or NULL (none, json_object, or one without a schema: dropped, as before).
- */
-static json_t *
-json_schema(json_t *root)
-{
-    json_t *rf = json_object_get(root, "response_format"), *js;
-    const char *type = json_string_value(json_object_get(rf, "type"));
-
-    if (type == NULL || strcmp(type, "json_schema") != 0) {
-        return NULL;
-    }
-    js = json_object_get(rf, "json_schema");
-    return json_is_object(json_object_get(js, "schema")) ? js : NULL;
-}
-
-/*
  * outputConfig for a json_schema: Converse takes the schema as JSON text, with the name and
  * description beside it (strict has no Converse field: dropped).
  */
@@ -167,7 +150,7 @@ mg_bedrock_request(const char *body, size_t len, json_t *parsed, int64_t default
     if (r.ntools > 0) {
         json_object_set_new(m, "toolConfig", tool_config(&r));
     }
-    if ((js = json_schema(r.root)) != NULL) {   /* json_object: dropped */
+    if ((js = mg_chatreq_json_schema(r.root)) != NULL) {   /* json_object: dropped */
         rc = output_config(js, m, out->cap);
     }
     rc = rc ? rc : mg_chatreq_dump(m, out);

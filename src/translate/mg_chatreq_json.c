@@ -105,3 +105,16 @@ mg_chatreq_dump(const json_t *j, struct mg_buf *out)
     }
     return MG_ETOOBIG;
 }
+
+json_t *
+mg_chatreq_json_schema(json_t *root)
+{
+    json_t *rf = json_object_get(root, "response_format"), *js;
+    const char *type = json_string_value(json_object_get(rf, "type"));
+
+    if (type == NULL || strcmp(type, "json_schema") != 0) {
+        return NULL;
+    }
+    js = json_object_get(rf, "json_schema");
+    return json_is_object(json_object_get(js, "schema")) ? js : NULL;
+}

@@ -873,6 +873,15 @@ START_TEST(gateway_refusals)
     assert_response_stream(&r);
     mg_test_resp_free(&r);
 
+    /* a tool type is the client's text: one that is no plain name is not put into the header
+     * (a CR LF in it would add a header of the client's making) */
+    post("/v1/responses", "{\"model\":\"ant-x\",\"input\":\"hi\",\"tools\":[{\"type\":"
+         "\"web_search\\r\\nX-Evil: 1\"},{\"type\":\"file_search\"}]}", NULL, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+    ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-dropped-tools"), "file_search");
+    ck_assert_ptr_null(mg_test_hdr(&r, "x-evil"));
+    mg_test_resp_free(&r);
+
     /* Anthropic-defined tools are hosted tools too: dropped and named, plain and streamed */
     post("/v1/messages", "{\"model\":\"oat-x\",\"max_tokens\":5,\"messages\":[{\"role\":"
          "\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"web_search_20250305\","

@@ -262,6 +262,40 @@ static const struct mg_attempt_ops attempt_ops = {
 };
 
 /*
+ * Keeps, of the comma-separated tool types a hub dropped, those that are plain names: they come
+ * from the client's body and go into a response header (a CR LF in one would be a header of the
+ * client's own making).
+ */
+static void
+safe_names(struct mg_buf *b)
+{
+    size_t i = 0, out = 0, start;
+    int ok;
+
+    while (i < b->len) {
+        start = i;
+        ok = 1;
+        for (; i < b->len && b->data[i] != ','; i++) {
+            char c = b->data[i];
+            ok &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.' || c == ':';
+        }
+        if (ok && i > start) {
+            if (out > 0) {
+                b->data[out++] = ',';
+            }
+            memmove(b->data + out, b->data + start, i - start);
+            out += i - start;
+        }
+        i++;   /* past the comma */
+    }
+    b->len = out;
+    if (b->data != NULL) {
+        b->data[out] = '\0';
+    }
+}
+
+/*
  * An attempt through the chat hub: the client's request read once (the first time), this
  * backend's chat body made from it, and the schema's build from that chat request.
  */
@@ -301,6 +335,7 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     if (rc != MG_OK) {
         return MG_ERR;
     }
+    safe_names(&p->dropped);
     if (o.json_only) {   /* no text was written: what a scan would have found is known */
         memset(&p->hub_jr, 0, sizeof(p->hub_jr));
         memcpy(p->hub_model, p->model, sizeof(p->hub_model));

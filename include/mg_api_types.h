@@ -13,6 +13,7 @@ struct mg_buf;
 struct mg_chatreq_err;
 struct mg_relay;
 struct mg_resp_store;
+struct mg_hub_env;
 
 /* One event of an event stream, as the commit gate reads it. */
 struct mg_api_event {
@@ -66,9 +67,10 @@ struct mg_api {
     /*
      * Adds the API's own stage to a native answer's relay (after the schema's), or NULL: for
      * what its stream rules cannot say alone (Responses: the sequence_number and last lifecycle
-     * response its error events carry).
+     * response its error events carry, and the answer's id recorded in env's store as backend's).
+     * env and backend (the backend's name) outlive the answer.
      */
-    void (*relay)(struct mg_relay *r);
+    void (*relay)(struct mg_relay *r, const struct mg_hub_env *env, const char *backend);
     /* The API's own bit (MG_API_BIT_*) when a backend's config may change how it is served. */
     unsigned bit;
     /* Chat completions carries it to a backend that does not speak it (NULL: native only). */

@@ -1002,6 +1002,38 @@ START_TEST(store_get_delete)
 }
 END_TEST
 
+/* The store's entries now (Responses and native ids), from /metrics. */
+static double
+store_entries(void)
+{
+    struct mg_test_resp r;
+    double n;
+
+    mg_test_http("GET", mg_harness_url(&gwh, "/metrics"), NULL, 0, NULL, &r);
+    ck_assert_msg(r.status == 200, "/metrics: %ld", r.status);
+    n = mg_test_metric(r.body.data, "modelgate_response_store_entries");
+    mg_test_resp_free(&r);
+    return n;
+}
+
+/* A native Response's id, plain or streamed, is recorded (one more entry each). */
+START_TEST(native_id_recorded)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        char *b = resp_body("oa-x", stream, NULL);
+        struct mg_test_resp r;
+        double before = store_entries();
+
+        post("/v1/responses", b, NULL, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+        mg_test_resp_free(&r);
+        ck_assert_msg(store_entries() == before + 1, "stream %d: %g entries, %g before",
+                      stream, store_entries(), before);
+        free(b);
+    }
+}
+END_TEST
+
 /* store: false is answered as asked and nothing is kept. */
 START_TEST(store_false_not_kept)
 {
@@ -1131,6 +1163,7 @@ hub_suite(void)
     tcase_add_test(t, gateway_refusals);
     tcase_add_test(t, store_get_delete);
     tcase_add_test(t, store_false_not_kept);
+    tcase_add_test(t, native_id_recorded);
     tcase_add_test(t, store_off);
     tcase_add_test(t, usage_in_access_log);
     suite_add_tcase(s, t);

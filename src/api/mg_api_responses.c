@@ -99,11 +99,21 @@ responses_error_event(struct mg_buf *out, const char *why)
 
 /* ---- a native stream's own stage: what its error events need ---- */
 
-/* The last sequence_number and lifecycle response a native stream sent. */
+#define HEAD_MAX (64u * 1024)   /* a plain answer's first bytes, where its id is looked for */
+
+/*
+ * The last sequence_number and lifecycle response a native stream sent; for either kind of
+ * answer, where its id is recorded (the store, the key's name, the backend's name).
+ */
 struct native {
-    struct mg_stage stage;
-    long long       seq;       /* -1 before any */
-    json_t         *last;      /* response.created / .in_progress's response, or NULL */
+    struct mg_stage       stage;
+    long long             seq;       /* -1 before any */
+    json_t               *last;      /* response.created / .in_progress's response, or NULL */
+    struct mg_resp_store *store;
+    const char           *key;
+    const char           *backend;
+    int                   recorded;  /* the id was found (recorded or not): look no more */
+    struct mg_buf         head;      /* a plain answer's first bytes */
 };
 
 static void
@@ -112,7 +122,159 @@ native_free(void *arg)
     struct native *st = arg;
 
     json_decref(st->last);
+    mg_buf_deinit(&st->head);
     free(st);
+}
+
+/* Records the answer's id as the backend's, for the key (a store refusing it is no failure). */
+static void
+native_record(struct native *st, const char *id)
+{
+    st->recorded = 1;
+    if (st->store != NULL && id != NULL && id[0] != '\0') {
+        mg_resp_store_record(st->store, id, st->backend, st->key, mg_now_ms());
+    }
+}
+
+/* ---- a plain answer's top-level "id", from its first bytes ---- */
+
+static const char *
+skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+    }
+    return p;
+}
+
+/* Past the string that starts at p ('"'), or NULL when it does not end before end. */
+static const char *
+skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Past the value at p, or NULL when it does not end before end. */
+static const char *
+skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+
+    while (p < end) {
+        if (*p == '"') {
+            if ((p = skip_string(p, end)) == NULL) {
+                return NULL;
+            }
+            if (depth == 0) {
+                return p;
+            }
+            continue;
+        }
+        if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            if (depth == 0) {
+                return p;   /* a scalar ended by its object */
+            }
+            if (--depth == 0) {
+                return p + 1;
+            }
+        } else if (depth == 0 && *p == ',') {
+            return p;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+/*
+ * The top-level "id" string of the JSON object in p[0..n) into id (size bytes): 1 when found,
+ * 0 when the object has none (or it is no string, or has escapes), -1 when p ends before it is
+ * known. OpenAI's Responses begin with it: this reads a few bytes.
+ */
+static int
+top_id(const char *p, size_t n, char *id, size_t size)
+{
+    const char *end = p + n, *k, *kend, *v;
+
+    p = skip_ws(p, end);
+    if (p == end) {
+        return -1;
+    }
+    if (*p++ != '{') {
+        return 0;
+    }
+    for (;;) {
+        p = skip_ws(p, end);
+        if (p == end) {
+            return -1;
+        }
+        if (*p == '}') {
+            return 0;
+        }
+        if (*p != '"') {
+            return 0;
+        }
+        k = p;
+        if ((kend = skip_string(p, end)) == NULL || (p = skip_ws(kend, end)) == end) {
+            return -1;
+        }
+        if (*p++ != ':') {
+            return 0;
+        }
+        if ((p = skip_ws(p, end)) == end) {
+            return -1;
+        }
+        v = p;
+        if ((p = skip_value(p, end)) == NULL) {
+            return -1;
+        }
+        if (kend - k == 4 && memcmp(k, "\"id\"", 4) == 0) {
+            size_t len = (size_t)(p - v);
+            if (*v != '"' || len < 2 || len - 2 >= size || memchr(v, '\\', len) != NULL) {
+                return 0;
+            }
+            memcpy(id, v + 1, len - 2);
+            id[len - 2] = '\0';
+            return 1;
+        }
+        if ((p = skip_ws(p, end)) == end) {
+            return -1;
+        }
+        if (*p == ',') {
+            p++;
+        } else {
+            return 0;
+        }
+    }
+}
+
+/* A plain answer: its bytes pass as they are; its first ones are read for its id. */
+static void
+plain_write(struct mg_stage *s, const char *p, size_t n, int whole)
+{
+    struct native *st = (struct native *)s;
+    char id[MG_RESP_STORE_NAME_MAX + 1];
+    int rc;
+
+    if (!st->recorded) {
+        size_t take = HEAD_MAX - st->head.len < n ? HEAD_MAX - st->head.len : n;
+        mg_buf_add(&st->head, p, take);
+        rc = top_id(st->head.data, st->head.len, id, sizeof(id));
+        if (rc == 1) {
+            native_record(st, id);
+        } else if (rc == 0 || st->head.len >= HEAD_MAX) {
+            st->recorded = 1;   /* none to record */
+        }
+    }
+    s->next->write(s->next, p, n, whole);
 }
 
 static void
@@ -130,6 +292,9 @@ native_write(struct mg_stage *s, const char *p, size_t n, int whole)
         json_t *j = data != NULL ? mg_jload(data + 5, n - (size_t)(data + 5 - p), 0)
                                  : NULL;
         json_t *resp = json_object_get(j, "response");
+        if (!st->recorded && json_is_object(resp)) {
+            native_record(st, json_string_value(json_object_get(resp, "id")));
+        }
         if (json_is_object(resp)) {
             json_decref(st->last);
             st->last = json_incref(resp);
@@ -174,18 +339,24 @@ native_fail(struct mg_stage *s, const char *why)
 }
 
 static void
-responses_relay(struct mg_relay *r)
+responses_relay(struct mg_relay *r, const struct mg_hub_env *env, const char *backend)
 {
-    struct native *st;
+    struct native *st = mg_calloc(1, sizeof(*st));
 
-    if (!r->sse) {
-        return;   /* a plain answer passes as it is */
-    }
-    st = mg_calloc(1, sizeof(*st));
     st->seq = -1;
-    st->stage.write = native_write;
+    st->store = env->responses;
+    st->key = env->key;
+    st->backend = backend;
+    mg_buf_init(&st->head, HEAD_MAX);
     st->stage.end = native_end;
     mg_relay_set_client_state(r, st, native_free);
+    if (!r->sse) {   /* a plain answer passes as it is, committed by the gate */
+        st->stage.write = plain_write;
+        st->stage.relay = r;
+        mg_relay_add(r, &st->stage);
+        return;
+    }
+    st->stage.write = native_write;
     mg_relay_add_client(r, &st->stage, native_fail);
 }
 

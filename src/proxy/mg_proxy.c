@@ -115,7 +115,7 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
         mg_relay_reset(&p->relay, a->head.sse, p->api);
         a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
         if (p->api->relay != NULL && a->head.status >= 200 && a->head.status <= 299) {
-            p->api->relay(&p->relay);
+            p->api->relay(&p->relay, &p->env, a->backend->name);
         }
     }
     p->overhead += mg_now_us() - t;
@@ -274,9 +274,8 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     int rc;
 
     if (p->hub == NULL) {
-        struct mg_hub_env env = {p->w->responses, p->key != NULL ? p->key->name : "",
-                                 mg_now_ms()};
-        p->hub = hub->open(&env, p->client.body, p->client.body_len, &p->w->rng, &err);
+        p->env.now_ms = mg_now_ms();
+        p->hub = hub->open(&p->env, p->client.body, p->client.body_len, &p->w->rng, &err);
         if (p->hub == NULL) {   /* unsupported_parameter: a native entry may still serve */
             p->at.up.code = err.code;
             return mg_schema_refuse(&p->at.up, err.code != NULL &&
@@ -418,6 +417,9 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     p->reserved = a->reserved;
     p->t0 = req->t0_us;
     take_request(p, a, req);
+    p->env.responses = w->responses;
+    p->env.key = p->key != NULL ? p->key->name : "";
+    p->env.now_ms = mg_now_ms();
     mg_attempt_init(&p->at, w->base, w->upstream, (size_t)conf->max_body_size + 64 * 1024,
                     &attempt_ops, p);
     mg_relay_init(&p->relay, mg_wire_emit, &p->wire, on_commit, p);

@@ -53,6 +53,7 @@ struct preq {
     char                     *query;
     struct mg_json_req        jr;
     struct mg_client_req      client;      /* what schemas build attempts from */
+    struct mg_hub_env         env;         /* the store and the key name the API's stages use */
     /* the chat hub, when the client's API reaches a backend through chat (mg_api.hub) */
     void                     *hub;         /* its context, opened by the first such attempt */
     int                       via_hub;     /* the current attempt goes through it */

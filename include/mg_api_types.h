@@ -71,11 +71,23 @@ struct mg_api {
      * env and backend (the backend's name) outlive the answer.
      */
     void (*relay)(struct mg_relay *r, const struct mg_hub_env *env, const char *backend);
+    /*
+     * The earlier answer the request continues (Responses' previous_response_id), its id into
+     * id (size bytes; "" when longer): MG_API_PREV_NONE, _OWN (one the gateway's hub made: the
+     * hub's store serves it) or _NATIVE (a backend's: pinned to the one recorded for it). NULL:
+     * the API has none. Cheap when the body does not name one.
+     */
+    int  (*previous)(const char *body, size_t len, char *id, size_t size);
     /* The API's own bit (MG_API_BIT_*) when a backend's config may change how it is served. */
     unsigned bit;
     /* Chat completions carries it to a backend that does not speak it (NULL: native only). */
     const struct mg_hub *hub;
 };
+
+/* What mg_api.previous found. */
+#define MG_API_PREV_NONE   0
+#define MG_API_PREV_OWN    1
+#define MG_API_PREV_NATIVE 2
 
 /* The bits of the APIs whose serving a backend's config may change (mg_backend.api_*). */
 #define MG_API_BIT_RESPONSES 1u

@@ -71,7 +71,8 @@ start_all(void)
              "  - {models: [ant-x], backends: [{backend: ant1}]}\n"
              "  - {models: [br-x], backends: [{backend: br}]}\n"
              "  - {models: [oa-x], backends: [{backend: oa}]}\n"
-             "  - {models: [az-x], backends: [{backend: az}]}\n",
+             "  - {models: [az-x], backends: [{backend: az}]}\n"
+             "  - {models: [oa-pin], backends: [{backend: oa}, {backend: oa1}]}\n",
              gwh.gw_port, acc_log, p1, p2, p2, p1, p2, p2, p1, p2);
     unlink(acc_log);
     mg_harness_start(&gwh, 5, conf);
@@ -1034,6 +1035,87 @@ START_TEST(native_id_recorded)
 }
 END_TEST
 
+/* A native Response's id, with key (plain or streamed). */
+static char *
+native_response(const char *model, int stream, const char *key)
+{
+    struct mg_test_resp r;
+    char *b = resp_body(model, stream, NULL), *id;
+    json_t *j;
+
+    req_as("POST", "/v1/responses", b, key, NULL, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+    if (stream) {
+        json_t *ev = sse_events(&r);
+        ck_assert_str_eq(ev_name(ev, 0), "response.created");
+        j = json_incref(json_object_get(ev_data(ev, 0), "response"));
+        json_decref(ev);
+    } else {
+        j = mg_test_body_json(&r);
+    }
+    id = strdup(jstr(j, "id"));
+    ck_assert_msg(strncmp(id, "resp_fake", 9) == 0, "id %s", id);
+    json_decref(j);
+    mg_test_resp_free(&r);
+    free(b);
+    return id;
+}
+
+/* A request continuing prev on model with key: its status (and body in r). */
+static void
+continue_native(const char *model, const char *prev, int stream, const char *key,
+                struct mg_test_resp *r)
+{
+    char extra[256];
+    char *b;
+
+    snprintf(extra, sizeof(extra), ",\"previous_response_id\":\"%s\"", prev);
+    b = resp_body(model, stream, extra);
+    req_as("POST", "/v1/responses", b, key, NULL, r);
+    free(b);
+}
+
+/*
+ * A native previous_response_id is pinned to the backend that answered it (the rule's other
+ * native backend, another fake, does not know it); another key, an unrecorded id (auth is on)
+ * or a rule without that backend: 400 previous_response_not_found.
+ */
+START_TEST(native_id_pinned)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        char *id = native_response("oa-pin", stream, K_ONE);
+        struct mg_test_resp r;
+
+        for (int i = 0; i < 4; i++) {
+            continue_native("oa-pin", id, i % 2, K_ONE, &r);
+            ck_assert_msg(r.status == 200, "%s, try %d: %ld %s", id, i, r.status, r.body.data);
+            if (i % 2 == 0) {
+                json_t *j = mg_test_body_json(&r);
+                ck_assert_str_eq(jstr(j, "previous_response_id"), id);
+                json_decref(j);
+            }
+            mg_test_resp_free(&r);
+        }
+        continue_native("oa-pin", id, stream, K_TWO, &r);
+        mg_test_assert_error(&r, 400, "previous_response_not_found");
+        mg_test_resp_free(&r);
+        free(id);
+        id = native_response("oa-x", stream, K_ONE);   /* oa's */
+        continue_native("oa-ant", id, stream, K_ONE, &r);   /* oa1, ant2: neither holds it */
+        mg_test_assert_error(&r, 400, "previous_response_not_found");
+        mg_test_resp_free(&r);
+        free(id);
+    }
+    {
+        struct mg_test_resp r;
+        continue_native("oa-x", "resp_never_answered", 0, K_ONE, &r);
+        mg_test_assert_error(&r, 400, "previous_response_not_found");
+        ck_assert_ptr_nonnull(strstr(r.body.data, "resp_never_answered"));
+        mg_test_resp_free(&r);
+    }
+}
+END_TEST
+
 /* store: false is answered as asked and nothing is kept. */
 START_TEST(store_false_not_kept)
 {
@@ -1164,6 +1246,7 @@ hub_suite(void)
     tcase_add_test(t, store_get_delete);
     tcase_add_test(t, store_false_not_kept);
     tcase_add_test(t, native_id_recorded);
+    tcase_add_test(t, native_id_pinned);
     tcase_add_test(t, store_off);
     tcase_add_test(t, usage_in_access_log);
     suite_add_tcase(s, t);

@@ -360,6 +360,31 @@ responses_relay(struct mg_relay *r, const struct mg_hub_env *env, const char *ba
     mg_relay_add_client(r, &st->stage, native_fail);
 }
 
+/* ---- the conversation a request continues ---- */
+
+static int
+responses_previous(const char *body, size_t len, char *id, size_t size)
+{
+    json_t *j;
+    const char *prev;
+    int kind = MG_API_PREV_NONE;
+
+    id[0] = '\0';
+    if (mg_find(body, len, "previous_response_id", 20) == NULL) {
+        return MG_API_PREV_NONE;   /* the common case: nothing is parsed */
+    }
+    j = mg_jload(body, len, 0);
+    prev = json_string_value(json_object_get(j, "previous_response_id"));
+    if (prev != NULL && prev[0] != '\0') {
+        kind = strncmp(prev, "resp_mg", 7) == 0 ? MG_API_PREV_OWN : MG_API_PREV_NATIVE;
+        if (strlen(prev) < size) {
+            strcpy(id, prev);
+        }
+    }
+    json_decref(j);
+    return kind;
+}
+
 /* ---- the chat hub ---- */
 
 /*
@@ -635,6 +660,7 @@ const struct mg_api mg_api_responses = {
     .stream_end = responses_stream_end,
     .error_event = responses_error_event,
     .relay = responses_relay,
+    .previous = responses_previous,
     .bit = MG_API_BIT_RESPONSES,
     .hub = &responses_hub,
 };

@@ -40,6 +40,7 @@
 #include "mg_proxy_int.h"
 #include "mg_relay.h"
 #include "mg_reply.h"
+#include "mg_resp_store.h"
 #include "mg_req.h"
 #include "mg_stats.h"
 #include "mg_wire.h"
@@ -396,11 +397,39 @@ take_request(struct preq *p, const struct mg_admitted *a, const struct mg_req *r
     memcpy(p->request_id, req->request_id, sizeof(p->request_id));
 }
 
+/*
+ * The entries a request that continues a backend's conversation may reach (pin, into backend),
+ * or NULL: a recorded id pins the backend that answered it; an unrecorded one reaches native
+ * entries only, and none at all with auth (one key must never reach another's conversations
+ * through the gateway's credential).
+ */
+static const struct mg_plan_pin *
+pin_of(struct preq *p, struct mg_plan_pin *pin, char *backend, size_t size)
+{
+    if (p->api->previous == NULL ||
+        p->api->previous(p->client.body, p->client.body_len, p->prev_id,
+                         sizeof(p->prev_id)) != MG_API_PREV_NATIVE) {
+        return NULL;
+    }
+    pin->native_only = 1;
+    pin->backend = NULL;
+    if (p->w->responses != NULL && p->prev_id[0] != '\0' &&
+        mg_resp_store_lookup(p->w->responses, p->prev_id, p->env.key, mg_now_ms(), backend,
+                             size) == MG_OK) {
+        pin->backend = backend;
+    } else if (p->conf->auth) {
+        pin->backend = "";   /* no entry */
+    }
+    return pin;
+}
+
 void
 mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a)
 {
     struct mg_conf *conf = w->conf;
     struct preq *p = mg_pool_get(&w->requests, sizeof(*p));
+    struct mg_plan_pin pin;
+    char backend[MG_RESP_STORE_NAME_MAX + 1];
 
     /* the request's own fields; the parts after them (plan, attempt, relay, events) are set up
      * whole by their own init below, so the 6 KiB state is not cleared twice */
@@ -432,7 +461,14 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     evtimer_assign(&p->retry, w->base, on_retry, p);
     mg_conn_watch(req->conn, on_gone, on_drained, p);
 
-    mg_plan_init(&p->plan, conf, p->rule, p->api, &w->rng, mg_now_ms());
+    mg_plan_init(&p->plan, conf, p->rule, p->api, pin_of(p, &pin, backend, sizeof(backend)),
+                 &w->rng, mg_now_ms());
+    if (p->plan.nranked == 0 && p->plan.pinned_out) {
+        char msg[MG_RESP_STORE_NAME_MAX + 64];
+        snprintf(msg, sizeof(msg), "Previous response with id '%s' not found.", p->prev_id);
+        mg_proxy_reply_error(p, 400, "previous_response_not_found", "previous_response_id", msg);
+        return;
+    }
     if (p->plan.nranked == 0 && p->plan.unserved) {
         char msg[512];
         snprintf(msg, sizeof(msg), "No backend for model '%s' serves %s", p->model, p->path);

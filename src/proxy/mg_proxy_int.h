@@ -16,6 +16,7 @@
 #include "mg_json.h"
 #include "mg_plan.h"
 #include "mg_relay.h"
+#include "mg_resp_store.h"
 #include "mg_schema.h"
 #include "mg_wire.h"
 
@@ -54,6 +55,7 @@ struct preq {
     struct mg_json_req        jr;
     struct mg_client_req      client;      /* what schemas build attempts from */
     struct mg_hub_env         env;         /* the store and the key name the API's stages use */
+    char                      prev_id[MG_RESP_STORE_NAME_MAX + 1];  /* mg_api.previous's id */
     /* the chat hub, when the client's API reaches a backend through chat (mg_api.hub) */
     void                     *hub;         /* its context, opened by the first such attempt */
     int                       via_hub;     /* the current attempt goes through it */

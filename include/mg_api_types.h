@@ -78,6 +78,14 @@ struct mg_api {
      * the API has none. Cheap when the body does not name one.
      */
     int  (*previous)(const char *body, size_t len, char *id, size_t size);
+    /*
+     * The body a native entry gets when the API's own state changes the client's (Responses: a
+     * conversation the hub stored, continued on a native backend): MG_OK with out empty (the
+     * client's body goes as sent) or filled; MG_CHATREQ_EINVAL with e filled (a 400). Once per
+     * request, for every native entry. NULL: always as sent.
+     */
+    int  (*native_request)(const struct mg_hub_env *env, const char *body, size_t len,
+                           struct mg_buf *out, struct mg_chatreq_err *e);
     /* The API's own bit (MG_API_BIT_*) when a backend's config may change how it is served. */
     unsigned bit;
     /* Chat completions carries it to a backend that does not speak it (NULL: native only). */

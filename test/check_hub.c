@@ -1116,6 +1116,107 @@ START_TEST(native_id_pinned)
 }
 END_TEST
 
+/* The input items fake f2 got for its Response id (GET .../input_items on the fake). */
+static json_t *
+fake_input_items(const char *id)
+{
+    struct mg_test_resp r;
+    char url[256];
+    json_t *j, *data;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/responses/%s/input_items",
+             gwh.fake_port[F2], id);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    ck_assert_msg(r.status == 200, "%s: %ld %s", url, r.status, r.body.data);
+    j = mg_test_body_json(&r);
+    data = json_incref(json_object_get(j, "data"));
+    json_decref(j);
+    mg_test_resp_free(&r);
+    return data;
+}
+
+/* No item the gateway made (msg_mg..., fc_mg...) reached the backend with its id. */
+static void
+assert_no_own_ids(json_t *items)
+{
+    size_t i;
+    json_t *it;
+
+    json_array_foreach(items, i, it) {
+        const char *id = jstr(it, "id");
+        ck_assert_msg(strncmp(id, "msg_mg", 6) != 0 && strncmp(id, "fc_mg", 5) != 0,
+                      "item %zu sent with the gateway's id %s", i, id);
+    }
+}
+
+/*
+ * A conversation the hub stored, continued on a native backend: the backend gets the stored
+ * chain's items (ids removed) and the request's, without previous_response_id; an
+ * item_reference to a stored item is replaced by it. Unknown or another key's: 400.
+ */
+START_TEST(own_chain_on_native)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        char *id = stored_response("oat-x", stream), b[512], msg_id[128];
+        struct mg_test_resp r;
+        json_t *j, *items;
+
+        snprintf(b, sizeof(b), "{\"model\":\"oa-x\",\"input\":\"more\","
+                 "\"previous_response_id\":\"%s\"}", id);
+        post("/v1/responses", b, NULL, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        ck_assert_msg(json_is_null(json_object_get(j, "previous_response_id")),
+                      "previous_response_id reached the backend: %s", r.body.data);
+        items = fake_input_items(jstr(j, "id"));
+        json_decref(j);
+        mg_test_resp_free(&r);
+        ck_assert_msg(json_array_size(items) == 3, "%zu items", json_array_size(items));
+        ck_assert_str_eq(jstr(json_array_get(items, 0), "role"), "user");
+        ck_assert_str_eq(jstr(json_array_get(items, 1), "role"), "assistant");
+        ck_assert_str_eq(jstr(json_array_get(items, 2), "role"), "user");
+        ck_assert_str_eq(jstr(json_array_get(json_object_get(json_array_get(items, 2), "content"),
+                                             0), "text"), "more");
+        assert_no_own_ids(items);
+        json_decref(items);
+
+        /* an item_reference to the stored answer's message */
+        snprintf(b, sizeof(b), "/v1/responses/%s", id);
+        req_as("GET", b, NULL, K_ONE, NULL, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        snprintf(msg_id, sizeof(msg_id), "%s",
+                 jstr(json_array_get(json_object_get(j, "output"), 0), "id"));
+        json_decref(j);
+        mg_test_resp_free(&r);
+        ck_assert_msg(strncmp(msg_id, "msg_mg", 6) == 0, "output id %s", msg_id);
+        snprintf(b, sizeof(b), "{\"model\":\"oa-x\",\"input\":[{\"type\":\"item_reference\","
+                 "\"id\":\"%s\"},{\"role\":\"user\",\"content\":\"and\"}]}", msg_id);
+        post("/v1/responses", b, NULL, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        items = fake_input_items(jstr(j, "id"));
+        json_decref(j);
+        mg_test_resp_free(&r);
+        ck_assert_msg(json_array_size(items) == 2, "%zu items", json_array_size(items));
+        ck_assert_str_eq(jstr(json_array_get(items, 0), "role"), "assistant");
+        assert_no_own_ids(items);
+        json_decref(items);
+        req_as("POST", "/v1/responses", b, K_TWO, NULL, &r);   /* another key's item */
+        mg_test_assert_error(&r, 400, "item_not_found");
+        mg_test_resp_free(&r);
+
+        /* another key's chain */
+        snprintf(b, sizeof(b), "{\"model\":\"oa-x\",\"input\":\"more\","
+                 "\"previous_response_id\":\"%s\"}", id);
+        req_as("POST", "/v1/responses", b, K_TWO, NULL, &r);
+        mg_test_assert_error(&r, 400, "previous_response_not_found");
+        mg_test_resp_free(&r);
+        free(id);
+    }
+}
+END_TEST
+
 /* store: false is answered as asked and nothing is kept. */
 START_TEST(store_false_not_kept)
 {
@@ -1247,6 +1348,7 @@ hub_suite(void)
     tcase_add_test(t, store_false_not_kept);
     tcase_add_test(t, native_id_recorded);
     tcase_add_test(t, native_id_pinned);
+    tcase_add_test(t, own_chain_on_native);
     tcase_add_test(t, store_off);
     tcase_add_test(t, usage_in_access_log);
     suite_add_tcase(s, t);

@@ -362,6 +362,55 @@ responses_relay(struct mg_relay *r, const struct mg_hub_env *env, const char *ba
 
 /* ---- the conversation a request continues ---- */
 
+/* A stored Response (or its history) by its id, parsed; NULL when key has none of that id. */
+static json_t *
+stored_json(struct mg_resp_store *store, const char *key, const char *id, int history)
+{
+    const struct mg_resp_entry *en;
+    json_t *j;
+
+    if (store == NULL || (en = mg_resp_store_get(store, id, key, mg_now_ms())) == NULL) {
+        return NULL;
+    }
+    j = history ? mg_jload(en->history, en->history_len, 0)
+                : mg_jload(en->response, en->response_len, 0);
+    mg_resp_entry_unref(en);
+    return j;
+}
+
+/*
+ * item_reference: msg_mg<hex>_<n> or fc_mg<hex>_<n> is an item of the stored resp_mg<hex>; the
+ * item (a new reference), or NULL.
+ */
+static json_t *
+stored_item(struct mg_resp_store *store, const char *key, const char *id)
+{
+    const char *hex = strncmp(id, "msg_mg", 6) == 0 ? id + 6
+                      : strncmp(id, "fc_mg", 5) == 0 ? id + 5 : NULL;
+    const char *us = hex != NULL ? strchr(hex, '_') : NULL;
+    json_t *resp, *item, *found = NULL;
+    char rid[48];
+    size_t i;
+
+    if (us == NULL || us - hex != 32) {
+        return NULL;
+    }
+    snprintf(rid, sizeof(rid), "resp_mg%.32s", hex);
+    if ((resp = stored_json(store, key, rid, 0)) == NULL) {
+        return NULL;
+    }
+    json_array_foreach(json_object_get(resp, "output"), i, item) {
+        const char *iid = json_string_value(json_object_get(item, "id"));
+        if (iid != NULL && strcmp(iid, id) == 0) {
+            found = json_incref(item);
+            break;
+        }
+    }
+    json_decref(resp);
+    return found;
+}
+
+
 static int
 responses_previous(const char *body, size_t len, char *id, size_t size)
 {
@@ -383,6 +432,94 @@ responses_previous(const char *body, size_t len, char *id, size_t size)
     }
     json_decref(j);
     return kind;
+}
+
+/* An item of the gateway's own, as a native backend takes it: a copy without its id. */
+static json_t *
+without_id(const json_t *item)
+{
+    json_t *copy = json_deep_copy(item);
+
+    json_object_del(copy, "id");
+    return copy;
+}
+
+/*
+ * A request continuing the gateway's own conversation (a resp_mg previous_response_id, or an
+ * item_reference to a msg_mg / fc_mg item) as a native backend takes it: input = the stored
+ * chain's items (ids removed) + the request's (references replaced by their items), and no
+ * previous_response_id, so that a rule mixing translated and native backends continues a chain.
+ */
+static int
+responses_native_request(const struct mg_hub_env *env, const char *body, size_t len,
+                         struct mg_buf *out, struct mg_chatreq_err *e)
+{
+    json_t *root, *input, *items, *prior = NULL, *v;
+    const char *prev;
+    size_t i;
+    int rc = MG_OK, changed;
+
+    if (mg_find(body, len, "resp_mg", 7) == NULL && mg_find(body, len, "msg_mg", 6) == NULL &&
+        mg_find(body, len, "fc_mg", 5) == NULL) {
+        return MG_OK;   /* the common case: nothing of the gateway's own, nothing parsed */
+    }
+    if ((root = mg_jload(body, len, 0)) == NULL || !json_is_object(root)) {
+        json_decref(root);
+        return MG_OK;   /* the backend answers what it makes of it */
+    }
+    prev = json_string_value(json_object_get(root, "previous_response_id"));
+    if (prev != NULL && strncmp(prev, "resp_mg", 7) == 0) {
+        if ((prior = stored_json(env->responses, env->key, prev, 1)) == NULL ||
+            !json_is_array(prior)) {
+            e->code = "previous_response_not_found";
+            rc = mg_chatreq_fail(e, MG_CHATREQ_EINVAL, "previous_response_id",
+                                 "Previous response with id '%s' not found.", prev);
+            goto done;
+        }
+    }
+    changed = prior != NULL;
+    items = json_array();
+    json_array_foreach(prior, i, v) {
+        json_array_append_new(items, without_id(v));
+    }
+    input = json_object_get(root, "input");
+    if (json_is_string(input)) {
+        json_array_append_new(items, json_pack("{s:s,s:O}", "role", "user", "content", input));
+    }
+    json_array_foreach(input, i, v) {
+        const char *id = json_string_value(json_object_get(v, "id"));
+        const char *type = json_string_value(json_object_get(v, "type"));
+        json_t *found;
+        if (type == NULL || strcmp(type, "item_reference") != 0 || id == NULL ||
+            (strncmp(id, "msg_mg", 6) != 0 && strncmp(id, "fc_mg", 5) != 0)) {
+            json_array_append(items, v);   /* the backend's own, or no reference */
+            continue;
+        }
+        if ((found = stored_item(env->responses, env->key, id)) == NULL) {
+            char where[64];
+            snprintf(where, sizeof(where), "input[%zu]", i);
+            e->code = "item_not_found";
+            rc = mg_chatreq_fail(e, MG_CHATREQ_EINVAL, where, "Item with id '%s' not found.", id);
+            json_decref(items);
+            goto done;
+        }
+        json_array_append_new(items, without_id(found));
+        json_decref(found);
+        changed = 1;
+    }
+    if (!changed) {
+        json_decref(items);   /* nothing of the gateway's own was named: as sent */
+        goto done;
+    }
+    json_object_set_new(root, "input", items);
+    if (prior != NULL) {
+        json_object_del(root, "previous_response_id");
+    }
+    rc = mg_chatreq_dump(root, out);
+done:
+    json_decref(prior);
+    json_decref(root);
+    return rc;
 }
 
 /* ---- the chat hub ---- */
@@ -455,51 +592,22 @@ hub_close(void *arg)
     free(h);
 }
 
-/* A stored Response by its id, parsed; NULL when the key has none of that id. */
 static json_t *
 stored(struct hub *h, const char *id, int history)
 {
-    const struct mg_resp_entry *en;
-    json_t *j;
-
-    if (h->store == NULL || (en = mg_resp_store_get(h->store, id, h->key, mg_now_ms())) == NULL) {
-        return NULL;
-    }
-    j = history ? mg_jload(en->history, en->history_len, 0)
-                : mg_jload(en->response, en->response_len, 0);
-    mg_resp_entry_unref(en);
-    return j;
+    return stored_json(h->store, h->key, id, history);
 }
 
-/* item_reference: msg_mg<hex>_<n> or fc_mg<hex>_<n> is an item of the stored resp_mg<hex>. */
 static const json_t *
 lookup_item(void *arg, const char *id)
 {
     struct hub *h = arg;
-    const char *hex = strncmp(id, "msg_mg", 6) == 0 ? id + 6
-                      : strncmp(id, "fc_mg", 5) == 0 ? id + 5 : NULL;
-    const char *us = hex != NULL ? strchr(hex, '_') : NULL;
-    json_t *resp, *item, *found = NULL;
-    char rid[48];
-    size_t i;
+    json_t *item = stored_item(h->store, h->key, id);
 
-    if (us == NULL || us - hex != 32) {
-        return NULL;
+    if (item != NULL) {
+        json_array_append_new(h->found, item);   /* alive as long as the request */
     }
-    snprintf(rid, sizeof(rid), "resp_mg%.32s", hex);
-    if ((resp = stored(h, rid, 0)) == NULL) {
-        return NULL;
-    }
-    json_array_foreach(json_object_get(resp, "output"), i, item) {
-        const char *iid = json_string_value(json_object_get(item, "id"));
-        if (iid != NULL && strcmp(iid, id) == 0) {
-            found = item;
-            json_array_append(h->found, item);   /* alive as long as the request */
-            break;
-        }
-    }
-    json_decref(resp);
-    return found;
+    return item;
 }
 
 static int
@@ -661,6 +769,7 @@ const struct mg_api mg_api_responses = {
     .error_event = responses_error_event,
     .relay = responses_relay,
     .previous = responses_previous,
+    .native_request = responses_native_request,
     .bit = MG_API_BIT_RESPONSES,
     .hub = &responses_hub,
 };

@@ -323,6 +323,44 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     return p->at.schema->build(&p->hub_client, b, e, &p->at.up);
 }
 
+/*
+ * An attempt on a native entry: the client's request, or the body the API makes of it for every
+ * native entry (read once, by the first).
+ */
+static int
+native_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backend *e)
+{
+    if (p->api->native_request != NULL && !p->native_read) {
+        struct mg_chatreq_err err = {"", "", NULL};
+        p->native_read = 1;
+        p->env.now_ms = mg_now_ms();
+        mg_buf_reset(&p->native_body);
+        if (p->api->native_request(&p->env, p->client.body, p->client.body_len,
+                                   &p->native_body, &err) != MG_OK) {
+            mg_buf_reset(&p->native_body);
+            if (err.message[0] == '\0') {
+                return MG_ERR;
+            }
+            p->at.up.code = err.code;
+            return mg_schema_refuse(&p->at.up, MG_SCHEMA_EINVAL, err.param[0] ? err.param : NULL,
+                                    "%s", err.message);
+        }
+        if (p->native_body.len > 0) {
+            if (mg_json_scan_request(p->native_body.data, p->native_body.len, p->native_model,
+                                     sizeof(p->native_model), &p->native_jr) != MG_OK) {
+                mg_buf_reset(&p->native_body);
+                return MG_ERR;
+            }
+            p->native_client = p->client;
+            p->native_client.body = p->native_body.data;
+            p->native_client.body_len = p->native_body.len;
+            p->native_client.jr = &p->native_jr;
+        }
+    }
+    return p->at.schema->build(p->native_body.len > 0 ? &p->native_client : &p->client, b, e,
+                               &p->at.up);
+}
+
 /* Starts an attempt on the current entry; one that cannot even start counts as a failure. */
 static void
 start_attempt(struct preq *p)
@@ -337,7 +375,7 @@ start_attempt(struct preq *p)
         b = &p->conf->backends[e->backend];
         mg_attempt_reset(&p->at, b, e);
         p->via_hub = mg_api_mode(p->api, b) == MG_API_HUB;
-        rc = p->via_hub ? hub_build(p, b, e) : p->at.schema->build(&p->client, b, e, &p->at.up);
+        rc = p->via_hub ? hub_build(p, b, e) : native_build(p, b, e);
         if (rc == MG_SCHEMA_EINVAL) {
             mg_proxy_reply_error(p, 400, p->at.up.code != NULL ? p->at.up.code : "invalid_value",
                                  p->at.up.param[0] ? p->at.up.param : NULL, p->at.up.why);
@@ -457,6 +495,7 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     /* a chat body the hub makes may be larger than the client's (tools spelled out) */
     mg_buf_init(&p->hub_body, 2 * (size_t)conf->max_body_size + 64 * 1024);
     mg_buf_init(&p->dropped, 1024);
+    mg_buf_init(&p->native_body, 2 * (size_t)conf->max_body_size + 64 * 1024);
     event_assign(&p->resume, w->base, -1, 0, on_resume, p);
     evtimer_assign(&p->retry, w->base, on_retry, p);
     mg_conn_watch(req->conn, on_gone, on_drained, p);

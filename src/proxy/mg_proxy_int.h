@@ -64,6 +64,12 @@ struct preq {
     char                      hub_model[MG_MODEL_MAX];
     struct mg_buf             hub_body;    /* its chat body */
     struct mg_buf             dropped;     /* hosted tools it left out (a comma list) */
+    /* the body native entries get when the API changes the client's (mg_api.native_request) */
+    int                       native_read; /* asked once, by the first native attempt */
+    struct mg_buf             native_body; /* empty: the client's body goes as sent */
+    struct mg_client_req      native_client;
+    struct mg_json_req        native_jr;
+    char                      native_model[MG_MODEL_MAX];
     char                      model[MG_MODEL_MAX];
     char                      request_id[REQ_ID_MAX + 1];
     const struct mg_api      *api;         /* the client's API (mg_api) */

@@ -50,6 +50,7 @@ mg_proxy_release(struct preq *p)
         p->api->hub->close(p->hub);
     }
     mg_buf_deinit(&p->hub_body);
+    mg_buf_deinit(&p->native_body);
     mg_buf_deinit(&p->dropped);
     free(p->path);
     free(p->upath);

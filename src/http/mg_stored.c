@@ -1,7 +1,7 @@
 /*
  * mg_stored — the stored Responses by id. Reads need the client's key but are not routed (no
- * rule, no rate limit: they reach no backend). Ids of native Responses are not kept here: they
- * are 404 too (the backend that made one is not recorded yet).
+ * rule, no rate limit: they reach no backend). Ids of native Responses are 404 too: the backend
+ * recorded for one is not asked yet.
  */
 #include <string.h>
 

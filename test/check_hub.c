@@ -1217,6 +1217,46 @@ START_TEST(own_chain_on_native)
 }
 END_TEST
 
+/*
+ * GET and DELETE of a recorded native id are passed to the backend that made it (its answers as
+ * they come); another key's, or an unrecorded one (auth is on): 404 from the gateway.
+ */
+START_TEST(native_get_delete)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        char *id = native_response("oa-x", stream, K_ONE), path[160];
+        struct mg_test_resp r;
+        json_t *j;
+
+        snprintf(path, sizeof(path), "/v1/responses/%s", id);
+        req_as("GET", path, NULL, K_ONE, NULL, &r);
+        ck_assert_msg(r.status == 200, "GET %s: %ld %s", id, r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        ck_assert_str_eq(jstr(j, "id"), id);
+        ck_assert_str_eq(jstr(j, "object"), "response");
+        json_decref(j);
+        mg_test_resp_free(&r);
+        req_as("GET", path, NULL, K_TWO, NULL, &r);
+        mg_test_assert_error(&r, 404, "response_not_found");
+        mg_test_resp_free(&r);
+        req_as("DELETE", path, NULL, K_TWO, NULL, &r);
+        mg_test_assert_error(&r, 404, "response_not_found");
+        mg_test_resp_free(&r);
+        req_as("DELETE", path, NULL, K_ONE, NULL, &r);
+        ck_assert_msg(r.status == 200, "DELETE %s: %ld %s", id, r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        ck_assert_str_eq(jstr(j, "id"), id);
+        ck_assert(json_is_true(json_object_get(j, "deleted")));
+        json_decref(j);
+        mg_test_resp_free(&r);
+        req_as("GET", path, NULL, K_ONE, NULL, &r);   /* the backend's own 404 now */
+        mg_test_assert_error(&r, 404, "response_not_found");
+        mg_test_resp_free(&r);
+        free(id);
+    }
+}
+END_TEST
+
 /* store: false is answered as asked and nothing is kept. */
 START_TEST(store_false_not_kept)
 {
@@ -1349,6 +1389,7 @@ hub_suite(void)
     tcase_add_test(t, native_id_recorded);
     tcase_add_test(t, native_id_pinned);
     tcase_add_test(t, own_chain_on_native);
+    tcase_add_test(t, native_get_delete);
     tcase_add_test(t, store_off);
     tcase_add_test(t, usage_in_access_log);
     suite_add_tcase(s, t);

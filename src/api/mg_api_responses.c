@@ -773,3 +773,15 @@ const struct mg_api mg_api_responses = {
     .bit = MG_API_BIT_RESPONSES,
     .hub = &responses_hub,
 };
+
+/* A native Response read or deleted at the backend that made it: OpenAI's shapes, no usage. */
+const struct mg_api mg_api_responses_read = {
+    .name = "responses",
+    .schemas = MG_API_SCHEMA(MG_SCHEMA_OPENAI) | MG_API_SCHEMA(MG_SCHEMA_AZURE),
+    .usage = MG_API_USAGE_NONE,
+    .error_body = mg_api_openai_error_body,
+    .event_kind = mg_api_event_kind_any,
+    .stream_end = mg_api_stream_end_any,
+    .error_event = mg_api_openai_error_event,
+    .unserved_status = 404,
+};

@@ -330,6 +330,8 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
 static int
 native_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backend *e)
 {
+    int rc;
+
     if (p->api->native_request != NULL && !p->native_read) {
         struct mg_chatreq_err err = {"", "", NULL};
         p->native_read = 1;
@@ -357,8 +359,10 @@ native_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_ba
             p->native_client.jr = &p->native_jr;
         }
     }
-    return p->at.schema->build(p->native_body.len > 0 ? &p->native_client : &p->client, b, e,
-                               &p->at.up);
+    rc = p->at.schema->build(p->native_body.len > 0 ? &p->native_client : &p->client, b, e,
+                             &p->at.up);
+    p->at.up.method = p->method;
+    return rc;
 }
 
 /* Starts an attempt on the current entry; one that cannot even start counts as a failure. */
@@ -461,13 +465,12 @@ pin_of(struct preq *p, struct mg_plan_pin *pin, char *backend, size_t size)
     return pin;
 }
 
-void
-mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a)
+/* The request's state, up to its plan (rule_index < 0: its own rule, p->pass_rule). */
+static struct preq *
+setup(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a, int rule_index)
 {
     struct mg_conf *conf = w->conf;
     struct preq *p = mg_pool_get(&w->requests, sizeof(*p));
-    struct mg_plan_pin pin;
-    char backend[MG_RESP_STORE_NAME_MAX + 1];
 
     /* the request's own fields; the parts after them (plan, attempt, relay, events) are set up
      * whole by their own init below, so the 6 KiB state is not cleared twice */
@@ -478,8 +481,8 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     p->w = w;
     p->req = req;
     p->conf = mg_conf_ref(conf);
-    p->rule = &conf->rules[a->rule];
-    p->rule_index = a->rule;
+    p->rule = rule_index >= 0 ? &conf->rules[rule_index] : &p->pass_rule;
+    p->rule_index = rule_index;
     p->key = a->key;
     p->reserved = a->reserved;
     p->t0 = req->t0_us;
@@ -499,8 +502,17 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     event_assign(&p->resume, w->base, -1, 0, on_resume, p);
     evtimer_assign(&p->retry, w->base, on_retry, p);
     mg_conn_watch(req->conn, on_gone, on_drained, p);
+    return p;
+}
 
-    mg_plan_init(&p->plan, conf, p->rule, p->api, pin_of(p, &pin, backend, sizeof(backend)),
+void
+mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a)
+{
+    struct preq *p = setup(w, req, a, a->rule);
+    struct mg_plan_pin pin;
+    char backend[MG_RESP_STORE_NAME_MAX + 1];
+
+    mg_plan_init(&p->plan, p->conf, p->rule, p->api, pin_of(p, &pin, backend, sizeof(backend)),
                  &w->rng, mg_now_ms());
     if (p->plan.nranked == 0 && p->plan.pinned_out) {
         char msg[MG_RESP_STORE_NAME_MAX + 64];
@@ -521,6 +533,27 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     if (p->plan.nranked == 0) {
         mg_proxy_reply_error(p, 502, "upstream_unavailable", NULL,
                              "The rule for this model has no enabled backend");
+        return;
+    }
+    start_attempt(p);
+}
+
+void
+mg_proxy_pass(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a,
+              size_t backend, const char *method)
+{
+    struct preq *p = setup(w, req, a, -1);
+
+    p->method = method;
+    p->pass_entry.backend = backend;
+    p->pass_entry.weight = 1;
+    p->pass_rule.backends = &p->pass_entry;
+    p->pass_rule.nbackends = 1;
+    p->pass_rule.retries_set = 1;   /* no other entry */
+    mg_plan_init(&p->plan, p->conf, p->rule, p->api, NULL, &w->rng, mg_now_ms());
+    if (p->plan.nranked == 0) {
+        mg_proxy_reply_error(p, 502, "upstream_unavailable", NULL,
+                             "The backend that made this response does not serve it now");
         return;
     }
     start_attempt(p);

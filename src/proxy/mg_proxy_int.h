@@ -48,6 +48,9 @@ struct preq {
     const struct mg_rule     *rule;
     int                       rule_index;
     const struct mg_key      *key;         /* the client's key, in conf; NULL without auth */
+    const char               *method;      /* "GET"/"DELETE" for a read passed on; NULL: POST */
+    struct mg_rule_backend    pass_entry;  /* a read passed to one backend: its own rule */
+    struct mg_rule            pass_rule;
     int64_t                   reserved;    /* tokens admission reserved; settled in account() */
     char                     *path;
     char                     *upath;

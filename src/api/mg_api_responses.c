@@ -265,9 +265,12 @@ plain_write(struct mg_stage *s, const char *p, size_t n, int whole)
     int rc;
 
     if (!st->recorded) {
-        size_t take = HEAD_MAX - st->head.len < n ? HEAD_MAX - st->head.len : n;
-        mg_buf_add(&st->head, p, take);
-        rc = top_id(st->head.data, st->head.len, id, sizeof(id));
+        /* known from the first bytes (OpenAI's come first): nothing is copied */
+        rc = st->head.len == 0 ? top_id(p, n, id, sizeof(id)) : -1;
+        if (rc < 0) {
+            mg_buf_add(&st->head, p, HEAD_MAX - st->head.len < n ? HEAD_MAX - st->head.len : n);
+            rc = top_id(st->head.data, st->head.len, id, sizeof(id));
+        }
         if (rc == 1) {
             native_record(st, id);
         } else if (rc == 0 || st->head.len >= HEAD_MAX) {

@@ -332,9 +332,12 @@ native_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_ba
 {
     int rc;
 
+    if (p->native_read < 0) {
+        return MG_ERR;   /* never the client's body in place of the one it could not make */
+    }
     if (p->api->native_request != NULL && !p->native_read) {
         struct mg_chatreq_err err = {"", "", NULL};
-        p->native_read = 1;
+        p->native_read = -1;   /* until it is made */
         p->env.now_ms = mg_now_ms();
         mg_buf_reset(&p->native_body);
         if (p->api->native_request(&p->env, p->client.body, p->client.body_len,
@@ -358,6 +361,7 @@ native_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_ba
             p->native_client.body_len = p->native_body.len;
             p->native_client.jr = &p->native_jr;
         }
+        p->native_read = 1;
     }
     rc = p->at.schema->build(p->native_body.len > 0 ? &p->native_client : &p->client, b, e,
                              &p->at.up);

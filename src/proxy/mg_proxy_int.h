@@ -68,7 +68,7 @@ struct preq {
     struct mg_buf             hub_body;    /* its chat body */
     struct mg_buf             dropped;     /* hosted tools it left out (a comma list) */
     /* the body native entries get when the API changes the client's (mg_api.native_request) */
-    int                       native_read; /* asked once, by the first native attempt */
+    int                       native_read; /* asked once, by the first native attempt (-1: failed) */
     struct mg_buf             native_body; /* empty: the client's body goes as sent */
     struct mg_client_req      native_client;
     struct mg_json_req        native_jr;

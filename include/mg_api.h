@@ -98,6 +98,7 @@ extern const struct mg_api mg_api_openai;        /* every other /v1/ path */
 extern const struct mg_api mg_api_messages;      /* /v1/messages */
 extern const struct mg_api mg_api_count_tokens;
 extern const struct mg_api mg_api_responses;     /* /v1/responses */  /* /v1/messages/count_tokens */
+extern const struct mg_api mg_api_responses_read;   /* GET/DELETE of a native Response, passed */
 extern const struct mg_api mg_api_messages_other;   /* other /v1/messages/... paths */
 
 #endif

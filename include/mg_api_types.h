@@ -13,6 +13,7 @@ struct mg_buf;
 struct mg_chatreq_err;
 struct mg_relay;
 struct mg_resp_store;
+struct mg_hub_env;
 
 /* One event of an event stream, as the commit gate reads it. */
 struct mg_api_event {
@@ -66,14 +67,35 @@ struct mg_api {
     /*
      * Adds the API's own stage to a native answer's relay (after the schema's), or NULL: for
      * what its stream rules cannot say alone (Responses: the sequence_number and last lifecycle
-     * response its error events carry).
+     * response its error events carry, and the answer's id recorded in env's store as backend's).
+     * env and backend (the backend's name) outlive the answer.
      */
-    void (*relay)(struct mg_relay *r);
+    void (*relay)(struct mg_relay *r, const struct mg_hub_env *env, const char *backend);
+    /*
+     * The earlier answer the request continues (Responses' previous_response_id), its id into
+     * id (size bytes; "" when longer): MG_API_PREV_NONE, _OWN (one the gateway's hub made: the
+     * hub's store serves it) or _NATIVE (a backend's: pinned to the one recorded for it). NULL:
+     * the API has none. Cheap when the body does not name one.
+     */
+    int  (*previous)(const char *body, size_t len, char *id, size_t size);
+    /*
+     * The body a native entry gets when the API's own state changes the client's (Responses: a
+     * conversation the hub stored, continued on a native backend): MG_OK with out empty (the
+     * client's body goes as sent) or filled; MG_CHATREQ_EINVAL with e filled (a 400). Once per
+     * request, for every native entry. NULL: always as sent.
+     */
+    int  (*native_request)(const struct mg_hub_env *env, const char *body, size_t len,
+                           struct mg_buf *out, struct mg_chatreq_err *e);
     /* The API's own bit (MG_API_BIT_*) when a backend's config may change how it is served. */
     unsigned bit;
     /* Chat completions carries it to a backend that does not speak it (NULL: native only). */
     const struct mg_hub *hub;
 };
+
+/* What mg_api.previous found. */
+#define MG_API_PREV_NONE   0
+#define MG_API_PREV_OWN    1
+#define MG_API_PREV_NATIVE 2
 
 /* The bits of the APIs whose serving a backend's config may change (mg_backend.api_*). */
 #define MG_API_BIT_RESPONSES 1u

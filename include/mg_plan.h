@@ -24,6 +24,7 @@ struct mg_plan {
     size_t                ranked[MG_BALANCER_MAX];   /* indices into rule->backends, in order */
     size_t                nranked;
     int                   unserved;     /* entries were left out: their schema lacks the path */
+    int                   pinned_out;   /* entries were left out by the request's pin */
     size_t                pos;          /* the current entry in ranked */
     int                   moves_left;   /* moves to another entry still allowed (retries) */
     int                   moves_made;
@@ -39,6 +40,15 @@ struct mg_plan {
     size_t                ntried;
 };
 
+/*
+ * Which entries a request may reach besides the API's rule (a Responses previous_response_id:
+ * the backend that holds the conversation).
+ */
+struct mg_plan_pin {
+    int         native_only;   /* only entries that serve the API natively (MG_API_NATIVE) */
+    const char *backend;       /* only this backend's entries (NULL: any; "": none) */
+};
+
 /* What to do after a failed attempt. */
 enum mg_plan_step {
     MG_PLAN_RETRY,   /* the same entry once more, after *delay_ms */
@@ -46,9 +56,13 @@ enum mg_plan_step {
     MG_PLAN_END,     /* nothing left: the request ends with what it has */
 };
 
-/* Ranks rule's entries for a request of a client of api (mg_api_route) at now. */
+/*
+ * Ranks rule's entries for a request of a client of api (mg_api_route) at now, only those pin
+ * allows (NULL: all).
+ */
 void mg_plan_init(struct mg_plan *pl, const struct mg_conf *conf, const struct mg_rule *rule,
-                  const struct mg_api *api, uint64_t *rng, int64_t now);
+                  const struct mg_api *api, const struct mg_plan_pin *pin, uint64_t *rng,
+                  int64_t now);
 
 /* The entry to try now. */
 const struct mg_rule_backend *mg_plan_entry(const struct mg_plan *pl);

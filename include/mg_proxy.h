@@ -18,4 +18,12 @@ struct mg_worker;
  */
 void mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a);
 
+/*
+ * A read of a backend's own resource (GET or DELETE of a native Response) passed to the backend
+ * at index backend of the config, as a request of a's API with no body and no rule: one attempt,
+ * no rate limit; accounted like any proxied request.
+ */
+void mg_proxy_pass(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a,
+                   size_t backend, const char *method);
+
 #endif

@@ -53,6 +53,7 @@ struct mg_upreq {
     const char        *body;          /* what is sent: the client's bytes or edited.data */
     size_t             body_len;
     int                inject_usage;  /* usage was asked for on the client's behalf */
+    const char        *method;        /* "GET" or "DELETE" without a body; NULL: POST */
     int                stream;        /* a translating schema asked its backend for a stream */
     char               why[256];      /* why build refused the request (EINVAL, ESKIP) */
     char               param[96];     /* the parameter at fault, or "" */

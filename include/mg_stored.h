@@ -16,4 +16,16 @@ struct mg_resp_store;
 int mg_stored_handle(struct mg_resp_store *store, const char *key, struct mg_req *req,
                      const char *id);
 
+#include <stddef.h>
+
+struct mg_conf;
+
+/*
+ * 1 when id is a native Response id recorded for key (not the gateway's own), made by a backend
+ * of conf that still serves Responses natively: its index into conf->backends in *backend (the
+ * read is passed to it, mg_proxy_pass); else 0 (mg_stored_handle answers).
+ */
+int mg_stored_native(struct mg_resp_store *store, const struct mg_conf *conf, const char *key,
+                     const char *id, size_t *backend);
+
 #endif

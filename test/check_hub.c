@@ -71,7 +71,8 @@ start_all(void)
              "  - {models: [ant-x], backends: [{backend: ant1}]}\n"
              "  - {models: [br-x], backends: [{backend: br}]}\n"
              "  - {models: [oa-x], backends: [{backend: oa}]}\n"
-             "  - {models: [az-x], backends: [{backend: az}]}\n",
+             "  - {models: [az-x], backends: [{backend: az}]}\n"
+             "  - {models: [oa-pin], backends: [{backend: oa}, {backend: oa1}]}\n",
              gwh.gw_port, acc_log, p1, p2, p2, p1, p2, p2, p1, p2);
     unlink(acc_log);
     mg_harness_start(&gwh, 5, conf);
@@ -1011,6 +1012,260 @@ START_TEST(store_get_delete)
 }
 END_TEST
 
+/* The store's entries now (Responses and native ids), from /metrics. */
+static double
+store_entries(void)
+{
+    struct mg_test_resp r;
+    double n;
+
+    mg_test_http("GET", mg_harness_url(&gwh, "/metrics"), NULL, 0, NULL, &r);
+    ck_assert_msg(r.status == 200, "/metrics: %ld", r.status);
+    n = mg_test_metric(r.body.data, "modelgate_response_store_entries");
+    mg_test_resp_free(&r);
+    return n;
+}
+
+/* A native Response's id, plain or streamed, is recorded (one more entry each). */
+START_TEST(native_id_recorded)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        char *b = resp_body("oa-x", stream, NULL);
+        struct mg_test_resp r;
+        double before = store_entries();
+
+        post("/v1/responses", b, NULL, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+        mg_test_resp_free(&r);
+        ck_assert_msg(store_entries() == before + 1, "stream %d: %g entries, %g before",
+                      stream, store_entries(), before);
+        free(b);
+    }
+}
+END_TEST
+
+/* A native Response's id, with key (plain or streamed). */
+static char *
+native_response(const char *model, int stream, const char *key)
+{
+    struct mg_test_resp r;
+    char *b = resp_body(model, stream, NULL), *id;
+    json_t *j;
+
+    req_as("POST", "/v1/responses", b, key, NULL, &r);
+    ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+    if (stream) {
+        json_t *ev = sse_events(&r);
+        ck_assert_str_eq(ev_name(ev, 0), "response.created");
+        j = json_incref(json_object_get(ev_data(ev, 0), "response"));
+        json_decref(ev);
+    } else {
+        j = mg_test_body_json(&r);
+    }
+    id = strdup(jstr(j, "id"));
+    ck_assert_msg(strncmp(id, "resp_fake", 9) == 0, "id %s", id);
+    json_decref(j);
+    mg_test_resp_free(&r);
+    free(b);
+    return id;
+}
+
+/* A request continuing prev on model with key: its status (and body in r). */
+static void
+continue_native(const char *model, const char *prev, int stream, const char *key,
+                struct mg_test_resp *r)
+{
+    char extra[256];
+    char *b;
+
+    snprintf(extra, sizeof(extra), ",\"previous_response_id\":\"%s\"", prev);
+    b = resp_body(model, stream, extra);
+    req_as("POST", "/v1/responses", b, key, NULL, r);
+    free(b);
+}
+
+/*
+ * A native previous_response_id is pinned to the backend that answered it (the rule's other
+ * native backend, another fake, does not know it); another key, an unrecorded id (auth is on)
+ * or a rule without that backend: 400 previous_response_not_found.
+ */
+START_TEST(native_id_pinned)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        char *id = native_response("oa-pin", stream, K_ONE);
+        struct mg_test_resp r;
+
+        for (int i = 0; i < 4; i++) {
+            continue_native("oa-pin", id, i % 2, K_ONE, &r);
+            ck_assert_msg(r.status == 200, "%s, try %d: %ld %s", id, i, r.status, r.body.data);
+            if (i % 2 == 0) {
+                json_t *j = mg_test_body_json(&r);
+                ck_assert_str_eq(jstr(j, "previous_response_id"), id);
+                json_decref(j);
+            }
+            mg_test_resp_free(&r);
+        }
+        continue_native("oa-pin", id, stream, K_TWO, &r);
+        mg_test_assert_error(&r, 400, "previous_response_not_found");
+        mg_test_resp_free(&r);
+        free(id);
+        id = native_response("oa-x", stream, K_ONE);   /* oa's */
+        continue_native("oa-ant", id, stream, K_ONE, &r);   /* oa1, ant2: neither holds it */
+        mg_test_assert_error(&r, 400, "previous_response_not_found");
+        mg_test_resp_free(&r);
+        free(id);
+    }
+    {
+        struct mg_test_resp r;
+        continue_native("oa-x", "resp_never_answered", 0, K_ONE, &r);
+        mg_test_assert_error(&r, 400, "previous_response_not_found");
+        ck_assert_ptr_nonnull(strstr(r.body.data, "resp_never_answered"));
+        mg_test_resp_free(&r);
+    }
+}
+END_TEST
+
+/* The input items fake f2 got for its Response id (GET .../input_items on the fake). */
+static json_t *
+fake_input_items(const char *id)
+{
+    struct mg_test_resp r;
+    char url[256];
+    json_t *j, *data;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/responses/%s/input_items",
+             gwh.fake_port[F2], id);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    ck_assert_msg(r.status == 200, "%s: %ld %s", url, r.status, r.body.data);
+    j = mg_test_body_json(&r);
+    data = json_incref(json_object_get(j, "data"));
+    json_decref(j);
+    mg_test_resp_free(&r);
+    return data;
+}
+
+/* No item the gateway made (msg_mg..., fc_mg...) reached the backend with its id. */
+static void
+assert_no_own_ids(json_t *items)
+{
+    size_t i;
+    json_t *it;
+
+    json_array_foreach(items, i, it) {
+        const char *id = jstr(it, "id");
+        ck_assert_msg(strncmp(id, "msg_mg", 6) != 0 && strncmp(id, "fc_mg", 5) != 0,
+                      "item %zu sent with the gateway's id %s", i, id);
+    }
+}
+
+/*
+ * A conversation the hub stored, continued on a native backend: the backend gets the stored
+ * chain's items (ids removed) and the request's, without previous_response_id; an
+ * item_reference to a stored item is replaced by it. Unknown or another key's: 400.
+ */
+START_TEST(own_chain_on_native)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        char *id = stored_response("oat-x", stream), b[512], msg_id[128];
+        struct mg_test_resp r;
+        json_t *j, *items;
+
+        snprintf(b, sizeof(b), "{\"model\":\"oa-x\",\"input\":\"more\","
+                 "\"previous_response_id\":\"%s\"}", id);
+        post("/v1/responses", b, NULL, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        ck_assert_msg(json_is_null(json_object_get(j, "previous_response_id")),
+                      "previous_response_id reached the backend: %s", r.body.data);
+        items = fake_input_items(jstr(j, "id"));
+        json_decref(j);
+        mg_test_resp_free(&r);
+        ck_assert_msg(json_array_size(items) == 3, "%zu items", json_array_size(items));
+        ck_assert_str_eq(jstr(json_array_get(items, 0), "role"), "user");
+        ck_assert_str_eq(jstr(json_array_get(items, 1), "role"), "assistant");
+        ck_assert_str_eq(jstr(json_array_get(items, 2), "role"), "user");
+        ck_assert_str_eq(jstr(json_array_get(json_object_get(json_array_get(items, 2), "content"),
+                                             0), "text"), "more");
+        assert_no_own_ids(items);
+        json_decref(items);
+
+        /* an item_reference to the stored answer's message */
+        snprintf(b, sizeof(b), "/v1/responses/%s", id);
+        req_as("GET", b, NULL, K_ONE, NULL, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        snprintf(msg_id, sizeof(msg_id), "%s",
+                 jstr(json_array_get(json_object_get(j, "output"), 0), "id"));
+        json_decref(j);
+        mg_test_resp_free(&r);
+        ck_assert_msg(strncmp(msg_id, "msg_mg", 6) == 0, "output id %s", msg_id);
+        snprintf(b, sizeof(b), "{\"model\":\"oa-x\",\"input\":[{\"type\":\"item_reference\","
+                 "\"id\":\"%s\"},{\"role\":\"user\",\"content\":\"and\"}]}", msg_id);
+        post("/v1/responses", b, NULL, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        items = fake_input_items(jstr(j, "id"));
+        json_decref(j);
+        mg_test_resp_free(&r);
+        ck_assert_msg(json_array_size(items) == 2, "%zu items", json_array_size(items));
+        ck_assert_str_eq(jstr(json_array_get(items, 0), "role"), "assistant");
+        assert_no_own_ids(items);
+        json_decref(items);
+        req_as("POST", "/v1/responses", b, K_TWO, NULL, &r);   /* another key's item */
+        mg_test_assert_error(&r, 400, "item_not_found");
+        mg_test_resp_free(&r);
+
+        /* another key's chain */
+        snprintf(b, sizeof(b), "{\"model\":\"oa-x\",\"input\":\"more\","
+                 "\"previous_response_id\":\"%s\"}", id);
+        req_as("POST", "/v1/responses", b, K_TWO, NULL, &r);
+        mg_test_assert_error(&r, 400, "previous_response_not_found");
+        mg_test_resp_free(&r);
+        free(id);
+    }
+}
+END_TEST
+
+/*
+ * GET and DELETE of a recorded native id are passed to the backend that made it (its answers as
+ * they come); another key's, or an unrecorded one (auth is on): 404 from the gateway.
+ */
+START_TEST(native_get_delete)
+{
+    for (int stream = 0; stream < 2; stream++) {
+        char *id = native_response("oa-x", stream, K_ONE), path[160];
+        struct mg_test_resp r;
+        json_t *j;
+
+        snprintf(path, sizeof(path), "/v1/responses/%s", id);
+        req_as("GET", path, NULL, K_ONE, NULL, &r);
+        ck_assert_msg(r.status == 200, "GET %s: %ld %s", id, r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        ck_assert_str_eq(jstr(j, "id"), id);
+        ck_assert_str_eq(jstr(j, "object"), "response");
+        json_decref(j);
+        mg_test_resp_free(&r);
+        req_as("GET", path, NULL, K_TWO, NULL, &r);
+        mg_test_assert_error(&r, 404, "response_not_found");
+        mg_test_resp_free(&r);
+        req_as("DELETE", path, NULL, K_TWO, NULL, &r);
+        mg_test_assert_error(&r, 404, "response_not_found");
+        mg_test_resp_free(&r);
+        req_as("DELETE", path, NULL, K_ONE, NULL, &r);
+        ck_assert_msg(r.status == 200, "DELETE %s: %ld %s", id, r.status, r.body.data);
+        j = mg_test_body_json(&r);
+        ck_assert_str_eq(jstr(j, "id"), id);
+        ck_assert(json_is_true(json_object_get(j, "deleted")));
+        json_decref(j);
+        mg_test_resp_free(&r);
+        req_as("GET", path, NULL, K_ONE, NULL, &r);   /* the backend's own 404 now */
+        mg_test_assert_error(&r, 404, "response_not_found");
+        mg_test_resp_free(&r);
+        free(id);
+    }
+}
+END_TEST
+
 /* store: false is answered as asked and nothing is kept. */
 START_TEST(store_false_not_kept)
 {
@@ -1140,6 +1395,10 @@ hub_suite(void)
     tcase_add_test(t, gateway_refusals);
     tcase_add_test(t, store_get_delete);
     tcase_add_test(t, store_false_not_kept);
+    tcase_add_test(t, native_id_recorded);
+    tcase_add_test(t, native_id_pinned);
+    tcase_add_test(t, own_chain_on_native);
+    tcase_add_test(t, native_get_delete);
     tcase_add_test(t, store_off);
     tcase_add_test(t, usage_in_access_log);
     suite_add_tcase(s, t);

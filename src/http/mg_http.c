@@ -188,6 +188,24 @@ models(struct mg_worker *w, struct mg_req *req)
                      : mg_models_handle(w->conf, req->key, req, decoded);
 }
 
+/* GET/DELETE of a native Response: passed to the backend that made it, with no body. */
+static void
+pass_stored(struct mg_worker *w, struct mg_req *req, size_t backend)
+{
+    struct mg_admitted a;
+
+    memset(&a, 0, sizeof(a));
+    a.path = req->path;
+    a.upath = req->path + strlen("/v1");
+    a.query = req->query;
+    a.api = &mg_api_responses_read;
+    a.key = req->key;
+    a.rule = -1;
+    a.body = "";
+    a.jr.model = a.model;
+    mg_proxy_pass(w, req, &a, backend, req->method == MG_METHOD_DELETE ? "DELETE" : "GET");
+}
+
 static void
 on_request(void *owner, struct mg_req *req)
 {
@@ -203,10 +221,17 @@ on_request(void *owner, struct mg_req *req)
     case ROUTE_MODELS:
         status = models(w, req);
         break;
-    case ROUTE_STORED:
-        status = mg_stored_handle(w->responses, req->key != NULL ? req->key->name : "", req,
-                                  req->path + strlen("/v1/responses/"));
+    case ROUTE_STORED: {
+        const char *id = req->path + strlen("/v1/responses/");
+        const char *key = req->key != NULL ? req->key->name : "";
+        size_t b;
+        if (mg_stored_native(w->responses, w->conf, key, id, &b)) {
+            pass_stored(w, req, b);   /* accounts for itself */
+            return;
+        }
+        status = mg_stored_handle(w->responses, key, req, id);
         break;
+    }
     default:
         if (mg_admit_route(w->conf, req, &a, &ref) == 0) {
             mg_proxy_handle(w, req, &a);   /* accounts for itself */

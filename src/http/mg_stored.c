@@ -1,10 +1,13 @@
 /*
  * mg_stored — the stored Responses by id. Reads need the client's key but are not routed (no
- * rule, no rate limit: they reach no backend). Ids of native Responses are not kept here: they
- * are 404 too (the backend that made one is not recorded yet).
+ * rule, no rate limit: they reach no backend). A native Response's id recorded for the key is
+ * passed to the backend that made it (mg_stored_native, then mg_proxy_pass); an unrecorded one is
+ * 404 as any unknown id.
  */
 #include <string.h>
 
+#include "mg_api.h"
+#include "mg_conf_types.h"
 #include "mg_json.h"
 #include "mg_reply.h"
 #include "mg_req.h"
@@ -47,4 +50,25 @@ mg_stored_handle(struct mg_resp_store *store, const char *key, struct mg_req *re
     mg_reply_json(req, 200, en->response, en->response_len);
     mg_resp_entry_unref(en);
     return 200;
+}
+
+int
+mg_stored_native(struct mg_resp_store *store, const struct mg_conf *conf, const char *key,
+                 const char *id, size_t *backend)
+{
+    char name[MG_RESP_STORE_NAME_MAX + 1];
+    size_t i;
+
+    if (store == NULL || id[0] == '\0' || strncmp(id, "resp_mg", 7) == 0 ||
+        strlen(id) > MG_RESP_STORE_NAME_MAX ||
+        mg_resp_store_lookup(store, id, key, mg_now_ms(), name, sizeof(name)) != MG_OK) {
+        return 0;
+    }
+    for (i = 0; i < conf->nbackends; i++) {
+        if (strcmp(conf->backends[i].name, name) == 0) {
+            *backend = i;
+            return mg_api_mode(&mg_api_responses, &conf->backends[i]) == MG_API_NATIVE;
+        }
+    }
+    return 0;   /* gone at a reload */
 }

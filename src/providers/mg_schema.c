@@ -106,6 +106,7 @@ mg_upreq_reset(struct mg_upreq *up)
     up->body = NULL;
     up->body_len = 0;
     up->inject_usage = 0;
+    up->method = NULL;
     up->stream = 0;
     up->why[0] = '\0';
     up->param[0] = '\0';

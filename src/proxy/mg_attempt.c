@@ -290,8 +290,14 @@ mg_attempt_start(struct mg_attempt *a)
             SET(CURLOPT_URL, a->up.url.data);
         }
     }
-    SET(CURLOPT_POSTFIELDS, a->up.body);
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->up.body_len);
+    if (a->up.method == NULL) {   /* POSTFIELDS makes it a POST again on a pooled handle */
+        SET(CURLOPT_POSTFIELDS, a->up.body);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->up.body_len);
+        SET(CURLOPT_CUSTOMREQUEST, NULL);
+    } else {
+        SET(CURLOPT_HTTPGET, 1L);
+        SET(CURLOPT_CUSTOMREQUEST, strcmp(a->up.method, "GET") == 0 ? NULL : a->up.method);
+    }
     SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_HEADERDATA, a);
     SET(CURLOPT_WRITEDATA, a);

@@ -11,7 +11,8 @@
 
 void
 mg_plan_init(struct mg_plan *pl, const struct mg_conf *conf, const struct mg_rule *rule,
-             const struct mg_api *api, uint64_t *rng, int64_t now)
+             const struct mg_api *api, const struct mg_plan_pin *pin, uint64_t *rng,
+             int64_t now)
 {
     int cooling[MG_BALANCER_MAX];
     size_t i, k;
@@ -22,11 +23,16 @@ mg_plan_init(struct mg_plan *pl, const struct mg_conf *conf, const struct mg_rul
     pl->nranked = mg_balancer_rank(rule, rng, pl->ranked);
     for (i = k = 0; i < pl->nranked; i++) {   /* schemas that do not serve the API are left out */
         const struct mg_backend *b = &conf->backends[rule->backends[pl->ranked[i]].backend];
-        if (mg_api_mode(api, b) != 0) {
+        int mode = mg_api_mode(api, b);
+        if (mode == 0) {
+            pl->unserved = 1;
+        } else if (pin != NULL && ((pin->native_only && mode != MG_API_NATIVE) ||
+                                   (pin->backend != NULL && strcmp(pin->backend, b->name) != 0))) {
+            pl->pinned_out = 1;
+        } else {
             pl->ranked[k++] = pl->ranked[i];
         }
     }
-    pl->unserved = k < pl->nranked;
     pl->nranked = k;
     pl->moves_left = rule->retries_set ? rule->retries : (int)pl->nranked - 1;
     /* cooling backends last; one whose cooldown is over is probed by one request at a time:

@@ -40,6 +40,7 @@
 #include "mg_proxy_int.h"
 #include "mg_relay.h"
 #include "mg_reply.h"
+#include "mg_resp_store.h"
 #include "mg_req.h"
 #include "mg_stats.h"
 #include "mg_wire.h"
@@ -115,7 +116,7 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
         mg_relay_reset(&p->relay, a->head.sse, p->api);
         a->schema->relay(&p->relay, &p->client, &a->up, &a->head);
         if (p->api->relay != NULL && a->head.status >= 200 && a->head.status <= 299) {
-            p->api->relay(&p->relay);
+            p->api->relay(&p->relay, &p->env, a->backend->name);
         }
     }
     p->overhead += mg_now_us() - t;
@@ -308,9 +309,8 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     int rc;
 
     if (p->hub == NULL) {
-        struct mg_hub_env env = {p->w->responses, p->key != NULL ? p->key->name : "",
-                                 mg_now_ms()};
-        p->hub = hub->open(&env, p->client.body, p->client.body_len, &p->w->rng, &err);
+        p->env.now_ms = mg_now_ms();
+        p->hub = hub->open(&p->env, p->client.body, p->client.body_len, &p->w->rng, &err);
         if (p->hub == NULL) {   /* unsupported_parameter: a native entry may still serve */
             p->at.up.code = err.code;
             return mg_schema_refuse(&p->at.up, err.code != NULL &&
@@ -358,6 +358,52 @@ hub_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backe
     return p->at.schema->build(&p->hub_client, b, e, &p->at.up);
 }
 
+/*
+ * An attempt on a native entry: the client's request, or the body the API makes of it for every
+ * native entry (read once, by the first).
+ */
+static int
+native_build(struct preq *p, const struct mg_backend *b, const struct mg_rule_backend *e)
+{
+    int rc;
+
+    if (p->native_read < 0) {
+        return MG_ERR;   /* never the client's body in place of the one it could not make */
+    }
+    if (p->api->native_request != NULL && !p->native_read) {
+        struct mg_chatreq_err err = {"", "", NULL};
+        p->native_read = -1;   /* until it is made */
+        p->env.now_ms = mg_now_ms();
+        mg_buf_reset(&p->native_body);
+        if (p->api->native_request(&p->env, p->client.body, p->client.body_len,
+                                   &p->native_body, &err) != MG_OK) {
+            mg_buf_reset(&p->native_body);
+            if (err.message[0] == '\0') {
+                return MG_ERR;
+            }
+            p->at.up.code = err.code;
+            return mg_schema_refuse(&p->at.up, MG_SCHEMA_EINVAL, err.param[0] ? err.param : NULL,
+                                    "%s", err.message);
+        }
+        if (p->native_body.len > 0) {
+            if (mg_json_scan_request(p->native_body.data, p->native_body.len, p->native_model,
+                                     sizeof(p->native_model), &p->native_jr) != MG_OK) {
+                mg_buf_reset(&p->native_body);
+                return MG_ERR;
+            }
+            p->native_client = p->client;
+            p->native_client.body = p->native_body.data;
+            p->native_client.body_len = p->native_body.len;
+            p->native_client.jr = &p->native_jr;
+        }
+        p->native_read = 1;
+    }
+    rc = p->at.schema->build(p->native_body.len > 0 ? &p->native_client : &p->client, b, e,
+                             &p->at.up);
+    p->at.up.method = p->method;
+    return rc;
+}
+
 /* Starts an attempt on the current entry; one that cannot even start counts as a failure. */
 static void
 start_attempt(struct preq *p)
@@ -372,7 +418,7 @@ start_attempt(struct preq *p)
         b = &p->conf->backends[e->backend];
         mg_attempt_reset(&p->at, b, e);
         p->via_hub = mg_api_mode(p->api, b) == MG_API_HUB;
-        rc = p->via_hub ? hub_build(p, b, e) : p->at.schema->build(&p->client, b, e, &p->at.up);
+        rc = p->via_hub ? hub_build(p, b, e) : native_build(p, b, e);
         if (rc == MG_SCHEMA_EINVAL) {
             mg_proxy_reply_error(p, 400, p->at.up.code != NULL ? p->at.up.code : "invalid_value",
                                  p->at.up.param[0] ? p->at.up.param : NULL, p->at.up.why);
@@ -432,8 +478,35 @@ take_request(struct preq *p, const struct mg_admitted *a, const struct mg_req *r
     memcpy(p->request_id, req->request_id, sizeof(p->request_id));
 }
 
-void
-mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a)
+/*
+ * The entries a request that continues a backend's conversation may reach (pin, into backend),
+ * or NULL: a recorded id pins the backend that answered it; an unrecorded one reaches native
+ * entries only, and none at all with auth (one key must never reach another's conversations
+ * through the gateway's credential).
+ */
+static const struct mg_plan_pin *
+pin_of(struct preq *p, struct mg_plan_pin *pin, char *backend, size_t size)
+{
+    if (p->api->previous == NULL ||
+        p->api->previous(p->client.body, p->client.body_len, p->prev_id,
+                         sizeof(p->prev_id)) != MG_API_PREV_NATIVE) {
+        return NULL;
+    }
+    pin->native_only = 1;
+    pin->backend = NULL;
+    if (p->w->responses != NULL && p->prev_id[0] != '\0' &&
+        mg_resp_store_lookup(p->w->responses, p->prev_id, p->env.key, mg_now_ms(), backend,
+                             size) == MG_OK) {
+        pin->backend = backend;
+    } else if (p->conf->auth) {
+        pin->backend = "";   /* no entry */
+    }
+    return pin;
+}
+
+/* The request's state, up to its plan (rule_index < 0: its own rule, p->pass_rule). */
+static struct preq *
+setup(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a, int rule_index)
 {
     struct mg_conf *conf = w->conf;
     struct preq *p = mg_pool_get(&w->requests, sizeof(*p));
@@ -447,12 +520,15 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     p->w = w;
     p->req = req;
     p->conf = mg_conf_ref(conf);
-    p->rule = &conf->rules[a->rule];
-    p->rule_index = a->rule;
+    p->rule = rule_index >= 0 ? &conf->rules[rule_index] : &p->pass_rule;
+    p->rule_index = rule_index;
     p->key = a->key;
     p->reserved = a->reserved;
     p->t0 = req->t0_us;
     take_request(p, a, req);
+    p->env.responses = w->responses;
+    p->env.key = p->key != NULL ? p->key->name : "";
+    p->env.now_ms = mg_now_ms();
     mg_attempt_init(&p->at, w->base, w->upstream, (size_t)conf->max_body_size + 64 * 1024,
                     &attempt_ops, p);
     mg_relay_init(&p->relay, mg_wire_emit, &p->wire, on_commit, p);
@@ -461,11 +537,28 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     /* a chat body the hub makes may be larger than the client's (tools spelled out) */
     mg_buf_init(&p->hub_body, 2 * (size_t)conf->max_body_size + 64 * 1024);
     mg_buf_init(&p->dropped, 1024);
+    mg_buf_init(&p->native_body, 2 * (size_t)conf->max_body_size + 64 * 1024);
     event_assign(&p->resume, w->base, -1, 0, on_resume, p);
     evtimer_assign(&p->retry, w->base, on_retry, p);
     mg_conn_watch(req->conn, on_gone, on_drained, p);
+    return p;
+}
 
-    mg_plan_init(&p->plan, conf, p->rule, p->api, &w->rng, mg_now_ms());
+void
+mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a)
+{
+    struct preq *p = setup(w, req, a, a->rule);
+    struct mg_plan_pin pin;
+    char backend[MG_RESP_STORE_NAME_MAX + 1];
+
+    mg_plan_init(&p->plan, p->conf, p->rule, p->api, pin_of(p, &pin, backend, sizeof(backend)),
+                 &w->rng, mg_now_ms());
+    if (p->plan.nranked == 0 && p->plan.pinned_out) {
+        char msg[MG_RESP_STORE_NAME_MAX + 64];
+        snprintf(msg, sizeof(msg), "Previous response with id '%s' not found.", p->prev_id);
+        mg_proxy_reply_error(p, 400, "previous_response_not_found", "previous_response_id", msg);
+        return;
+    }
     if (p->plan.nranked == 0 && p->plan.unserved) {
         char msg[512];
         snprintf(msg, sizeof(msg), "No backend for model '%s' serves %s", p->model, p->path);
@@ -479,6 +572,27 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     if (p->plan.nranked == 0) {
         mg_proxy_reply_error(p, 502, "upstream_unavailable", NULL,
                              "The rule for this model has no enabled backend");
+        return;
+    }
+    start_attempt(p);
+}
+
+void
+mg_proxy_pass(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a,
+              size_t backend, const char *method)
+{
+    struct preq *p = setup(w, req, a, -1);
+
+    p->method = method;
+    p->pass_entry.backend = backend;
+    p->pass_entry.weight = 1;
+    p->pass_rule.backends = &p->pass_entry;
+    p->pass_rule.nbackends = 1;
+    p->pass_rule.retries_set = 1;   /* no other entry */
+    mg_plan_init(&p->plan, p->conf, p->rule, p->api, NULL, &w->rng, mg_now_ms());
+    if (p->plan.nranked == 0) {
+        mg_proxy_reply_error(p, 502, "upstream_unavailable", NULL,
+                             "The backend that made this response does not serve it now");
         return;
     }
     start_attempt(p);

@@ -16,6 +16,7 @@
 #include "mg_json.h"
 #include "mg_plan.h"
 #include "mg_relay.h"
+#include "mg_resp_store.h"
 #include "mg_schema.h"
 #include "mg_wire.h"
 
@@ -47,12 +48,17 @@ struct preq {
     const struct mg_rule     *rule;
     int                       rule_index;
     const struct mg_key      *key;         /* the client's key, in conf; NULL without auth */
+    const char               *method;      /* "GET"/"DELETE" for a read passed on; NULL: POST */
+    struct mg_rule_backend    pass_entry;  /* a read passed to one backend: its own rule */
+    struct mg_rule            pass_rule;
     int64_t                   reserved;    /* tokens admission reserved; settled in account() */
     char                     *path;
     char                     *upath;
     char                     *query;
     struct mg_json_req        jr;
     struct mg_client_req      client;      /* what schemas build attempts from */
+    struct mg_hub_env         env;         /* the store and the key name the API's stages use */
+    char                      prev_id[MG_RESP_STORE_NAME_MAX + 1];  /* mg_api.previous's id */
     /* the chat hub, when the client's API reaches a backend through chat (mg_api.hub) */
     void                     *hub;         /* its context, opened by the first such attempt */
     int                       via_hub;     /* the current attempt goes through it */
@@ -61,6 +67,12 @@ struct preq {
     char                      hub_model[MG_MODEL_MAX];
     struct mg_buf             hub_body;    /* its chat body */
     struct mg_buf             dropped;     /* hosted tools it left out (a comma list) */
+    /* the body native entries get when the API changes the client's (mg_api.native_request) */
+    int                       native_read; /* asked once, by the first native attempt (-1: failed) */
+    struct mg_buf             native_body; /* empty: the client's body goes as sent */
+    struct mg_client_req      native_client;
+    struct mg_json_req        native_jr;
+    char                      native_model[MG_MODEL_MAX];
     char                      model[MG_MODEL_MAX];
     char                      request_id[REQ_ID_MAX + 1];
     const struct mg_api      *api;         /* the client's API (mg_api) */

@@ -50,6 +50,7 @@ mg_proxy_release(struct preq *p)
         p->api->hub->close(p->hub);
     }
     mg_buf_deinit(&p->hub_body);
+    mg_buf_deinit(&p->native_body);
     mg_buf_deinit(&p->dropped);
     free(p->path);
     free(p->upath);
@@ -76,7 +77,7 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
 
     memset(&r, 0, sizeof(r));
     r.request_id = p->request_id;
-    r.method = "POST";
+    r.method = p->method != NULL ? p->method : "POST";
     r.path = p->path;
     r.model = p->model;
     r.rule = p->rule_index;

@@ -55,7 +55,8 @@ anthropic_entry(struct mg_buf *out, const struct mg_model_entry *m)
     time_t t = (time_t)m->created;
     struct tm tm;
 
-    if (gmtime_r(&t, &tm) == NULL || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+    if (gmtime_r(&t, &tm) == NULL ||
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
         snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
     }
     mg_buf_adds(out, "{\"type\":\"model\",\"id\":");

@@ -541,7 +541,8 @@ mg_resp_request(struct mg_resp_ctx *c, const json_t *prior,
     if (c->stream) {
         json_object_set_new(chat, "stream", json_true());
         if (o->include_usage) {
-            json_object_set_new(chat, "stream_options", mg_chatreq_obj("include_usage", json_true(), NULL));
+            json_object_set_new(chat, "stream_options",
+                                mg_chatreq_obj("include_usage", json_true(), NULL));
         }
     }
     if ((rc = o->chat != NULL && o->json_only ? MG_OK : mg_chatreq_dump(chat, out)) == MG_OK) {

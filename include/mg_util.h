@@ -64,7 +64,7 @@ static inline int
 mg_buf_add(struct mg_buf *b, const void *p, size_t n)
 {
     /* the common case inline: it fits in what is allocated (and so under the cap) */
-    if (b->len + n < b->alloc && b->len + n <= b->cap) {
+    if (n < b->alloc - b->len && n <= b->cap - b->len) {   /* len <= cap and len < alloc hold */
         if (n > 0) {
             memcpy(b->data + b->len, p, n);
         }

@@ -68,18 +68,6 @@ responses_stream_end(int finished, int done, const char **tail)
     return finished ? NULL : "the backend ended the stream before response.completed";
 }
 
-/* The error event's fields (flat for openai-node, nested for openai-python). */
-void
-mg_api_responses_error_fields(struct mg_buf *out, const char *why, size_t n)
-{
-    mg_buf_adds(out, "\"code\":\"upstream_stream_error\",\"message\":");
-    mg_json_quote(out, why, n);
-    mg_buf_adds(out, ",\"param\":null,\"error\":{\"type\":\"upstream_error\","
-                     "\"code\":\"upstream_stream_error\",\"message\":");
-    mg_json_quote(out, why, n);
-    mg_buf_adds(out, ",\"param\":null}}\n\n");
-}
-
 /*
  * The pair OpenAI sends when a response fails after it began, for a stream whose state is not
  * known (the native stage below knows it and writes its own).

@@ -20,6 +20,18 @@
 #include "mg_responses.h"
 #include "mg_util.h"
 
+/* The error event's fields (flat for openai-node, nested for openai-python). */
+void
+mg_api_responses_error_fields(struct mg_buf *out, const char *why, size_t n)
+{
+    mg_buf_adds(out, "\"code\":\"upstream_stream_error\",\"message\":");
+    mg_json_quote(out, why, n);
+    mg_buf_adds(out, ",\"param\":null,\"error\":{\"type\":\"upstream_error\","
+                     "\"code\":\"upstream_stream_error\",\"message\":");
+    mg_json_quote(out, why, n);
+    mg_buf_adds(out, ",\"param\":null}}\n\n");
+}
+
 /* ---- a native stream's own stage: what its error events need ---- */
 
 #define HEAD_MAX (64u * 1024)   /* a plain answer's first bytes, where its id is looked for */

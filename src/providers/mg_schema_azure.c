@@ -38,7 +38,8 @@ azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
     if (mg_schema_openai_body(rq, e, up) != MG_OK) {
         return MG_ERR;
     }
-    if (strncmp(rq->upath, "/responses", 10) == 0) {
+    if (strncmp(rq->upath, "/responses", 10) == 0 &&
+        (rq->upath[10] == '\0' || rq->upath[10] == '/')) {
         /* the Responses API is Azure's v1 API: the deployment is the body's model, no
          * api-version */
         rc = mg_buf_adds(&up->url, b->url);

@@ -88,6 +88,16 @@ struct preq {
     struct mg_wire            wire;        /* the answer to the client; counts its bytes */
 };
 
+/*
+ * Builds the current attempt on backend b, entry e, through the client API's chat hub
+ * (mg_proxy_hub.c): MG_OK, MG_ERR, or MG_SCHEMA_EINVAL / _ESKIP with the attempt's why.
+ */
+int mg_proxy_hub_build(struct preq *p, const struct mg_backend *b,
+                       const struct mg_rule_backend *e);
+/* The same on a native entry: the client's body, or the one the API makes for native entries. */
+int mg_proxy_native_build(struct preq *p, const struct mg_backend *b,
+                          const struct mg_rule_backend *e);
+
 /* Frees the request's state (back to the worker's pool). */
 void mg_proxy_release(struct preq *p);
 

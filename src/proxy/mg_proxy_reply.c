@@ -261,7 +261,9 @@ mg_proxy_reply_held(struct preq *p, const struct last_answer *l)
     } else if (!l->schema->error_body(&p->client, &l->head, l->body.data, l->body.len, &body)) {
         mg_buf_add(&body, l->body.data ? l->body.data : "", l->body.len);
     }
-    mg_proxy_answer_head(p, &l->head, l->backend, l->cut ? "application/json" : NULL);
+    /* a cut body is replaced by ours; one a hub translated is JSON whatever the backend sent */
+    mg_proxy_answer_head(p, &l->head, l->backend,
+                         l->cut || l->via_hub ? "application/json" : NULL);
     mg_wire_send_head(&p->wire, (int64_t)body.len);
     mg_wire_body(&p->wire, body.data, body.len);
     mg_buf_deinit(&body);

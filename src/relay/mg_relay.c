@@ -79,7 +79,9 @@ mg_relay_set_client_state(struct mg_relay *r, void *state, void (*cfree)(void *s
 void
 mg_relay_set_state(struct mg_relay *r, void *state, void (*xfree)(void *state))
 {
-    drop_state(r);
+    if (r->xfree != NULL) {   /* the schema's state only: the client stage keeps its own */
+        r->xfree(r->xstate);
+    }
     r->xstate = state;
     r->xfree = xfree;
 }
@@ -179,6 +181,9 @@ mg_relay_fail(struct mg_relay *r, const char *why, size_t n)
 
     if (n >= sizeof(r->why)) {
         n = sizeof(r->why) - 1;
+        while (n > 0 && ((unsigned char)why[n] & 0xc0) == 0x80) {
+            n--;   /* not through a UTF-8 character: the message goes into JSON events */
+        }
     }
     if (r->why[0] == '\0') {
         memcpy(r->why, why, n);

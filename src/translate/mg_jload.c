@@ -347,7 +347,7 @@ literal(struct rd *r, const char *lit, size_t n)
 static json_t *
 value(struct rd *r, int depth)
 {
-    if (depth > DEPTH_MAX) {
+    if (depth >= DEPTH_MAX) {
         return NULL;
     }
     ws(r);

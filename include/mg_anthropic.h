@@ -33,9 +33,10 @@ int mg_anthropic_request(const char *body, size_t len, json_t *parsed, const cha
  * created = now and model = the client's model name. u gets the usage for accounting (input =
  * prompt_tokens, cache reads and writes included; -1 when not reported). MG_OK; MG_ERR when the
  * body is not a Messages answer (nothing appended: the caller answers 502); MG_ETOOBIG.
+ * keep (may be NULL) gets the answer as the structure it was written from (mg_oai_kept).
  */
 int mg_anthropic_answer(const char *body, size_t len, const char *client_model, int64_t now,
-                        struct mg_buf *out, struct mg_usage *u);
+                        struct mg_buf *out, struct mg_usage *u, struct mg_oai_kept *keep);
 
 /*
  * Translates an Anthropic error body {"type":"error","error":{"type":T,"message":M}} into

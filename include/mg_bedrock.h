@@ -34,9 +34,11 @@ int mg_bedrock_request(const char *body, size_t len, json_t *parsed, int64_t def
  * the client's model name. u gets the usage for accounting (input = prompt_tokens, cache reads
  * and writes included; -1 when not reported). MG_OK; MG_ERR when the body is not a Converse
  * answer (nothing appended: the caller answers 502); MG_ETOOBIG.
+ * keep (may be NULL) gets the answer as the structure it was written from (mg_oai_kept).
  */
 int mg_bedrock_answer(const char *body, size_t len, const char *client_model, const char *id,
-                      int64_t now, struct mg_buf *out, struct mg_usage *u);
+                      int64_t now, struct mg_buf *out, struct mg_usage *u,
+                      struct mg_oai_kept *keep);
 
 /*
  * Translates a Bedrock error body {"message":M} into OpenAI's {"error":{"message":M,"type":T,

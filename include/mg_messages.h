@@ -71,6 +71,11 @@ int mg_msg_request(struct mg_msg_ctx *c, const struct mg_msg_opts *o, struct mg_
 int mg_msg_answer(struct mg_msg_ctx *c, const char *chat, size_t len, struct mg_buf *out,
                   struct mg_usage *u);
 
+struct mg_oai_kept;
+/* The same from the chat answer a translating schema kept as a structure (mg_oai.h). */
+int mg_msg_answer_kept(struct mg_msg_ctx *c, const struct mg_oai_kept *k, struct mg_buf *out,
+                       struct mg_usage *u);
+
 /*
  * Anthropic's error type for an HTTP status: 400 and 405 invalid_request_error, 401
  * authentication_error, 403 permission_error, 404 not_found_error, 413 request_too_large, 429

@@ -140,4 +140,23 @@ struct mg_oai_answer {
 /* Writes a chat.completion JSON answer. */
 int mg_oai_answer_write(const struct mg_oai_answer *a, struct mg_buf *out);
 
+/*
+ * A chat answer kept as the structure it was written from (its own copies), for a client API's
+ * hub that would otherwise read the text just written again (docs/benchmarks.md, issue 21).
+ */
+struct mg_oai_kept {
+    int                      have;
+    char                    *content;        /* NULL when the answer has no text */
+    size_t                   content_len;
+    struct mg_oai_tool_call *calls;          /* id, name and arguments owned */
+    size_t                   ncalls;
+    char                     finish_reason[32];
+    struct mg_oai_usage      usage;
+};
+
+/* Keeps a copy of a in k (what k held before is freed). */
+void mg_oai_kept_set(struct mg_oai_kept *k, const struct mg_oai_answer *a);
+/* Frees what k holds; k is then empty. */
+void mg_oai_kept_deinit(struct mg_oai_kept *k);
+
 #endif

@@ -87,6 +87,10 @@ struct mg_relay {
     struct mg_stage   *client;
     void             (*client_fail)(struct mg_stage *s, const char *why);
     void              *cstate;      /* the client stage's state, freed with cfree like xstate */
+    /* the plain chat answer a schema translated, as the structure it wrote it from (a struct
+     * mg_oai_kept of mg_oai.h, the schema's), for a client stage that would read it again;
+     * NULL */
+    const void        *chat_answer;
     void             (*cfree)(void *cstate);
 };
 

@@ -90,6 +90,14 @@ int mg_resp_request(struct mg_resp_ctx *c, const json_t *prior,
 int mg_resp_answer(struct mg_resp_ctx *c, const char *chat, size_t len, int64_t now,
                    struct mg_buf *out, struct mg_usage *u);
 
+struct mg_oai_kept;
+/*
+ * The same from the chat answer a translating schema kept as a structure (mg_oai.h), so that the
+ * text it wrote is not read again.
+ */
+int mg_resp_answer_kept(struct mg_resp_ctx *c, const struct mg_oai_kept *k, int64_t now,
+                        struct mg_buf *out, struct mg_usage *u);
+
 /*
  * The items a later previous_response_id prepends: this request's input as mg_resp_request read
  * it (normalized items, references resolved, no instructions, prior chain included) followed by

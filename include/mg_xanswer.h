@@ -44,6 +44,6 @@ void mg_xanswer_usage(const struct mg_xanswer_names *nm, json_t *usage, struct m
  */
 int mg_xanswer_write(const struct mg_xanswer_names *nm, json_t *root, json_t *content,
                      const char *id, const char *client_model, int64_t now, struct mg_buf *out,
-                     struct mg_usage *u);
+                     struct mg_usage *u, struct mg_oai_kept *keep);
 
 #endif

@@ -20,6 +20,10 @@
 
 #include "mg_anthropic.h"
 #include "mg_bedrock.h"
+#include "mg_chatreq.h"
+#include "mg_messages.h"
+#include "mg_oai.h"
+#include "mg_responses.h"
 #include "mg_test.h"
 
 #define GOLDEN  "test/golden/"
@@ -223,8 +227,8 @@ golden_answer(const char *dir, const char *base)
 
     snprintf(label, sizeof(label), "%s/%s", dir, base);
     mg_buf_init(&out, 1 << 20);
-    rc = is_bedrock(dir) ? mg_bedrock_answer(body, n, CLIENT, BID, NOW, &out, &u)
-                         : mg_anthropic_answer(body, n, CLIENT, NOW, &out, &u);
+    rc = is_bedrock(dir) ? mg_bedrock_answer(body, n, CLIENT, BID, NOW, &out, &u, NULL)
+                         : mg_anthropic_answer(body, n, CLIENT, NOW, &out, &u, NULL);
     ck_assert_msg(rc == MG_OK, "%s: rc %d", label, rc);
     expect_json(label, out.data, out.len, want);
     ck_assert_int_eq(u.input, json_integer_value(json_object_get(wu, "prompt_tokens")));
@@ -257,8 +261,80 @@ START_TEST(golden_requests)
 }
 END_TEST
 
+/*
+ * A Responses client's answer is the same whether the hub reads the chat answer's text or the
+ * structure the schema wrote it from (mg_resp_answer_kept, what the hub does on these schemas).
+ */
+static void
+kept_answer(const char *dir, const char *base)
+{
+    static const char req[] = "{\"model\":\"m\",\"input\":\"hi\"}";
+    struct mg_chatreq_err e = {"", "", NULL};
+    struct mg_resp_ctx *ctx = mg_resp_ctx_create(req, sizeof(req) - 1,
+                                                 "0123456789abcdef0123456789abcdef", NOW, &e,
+                                                 NULL);
+    struct mg_oai_kept k;
+    struct mg_buf chat, a1, a2;
+    struct mg_usage u, u1, u2;
+    json_t *j1, *j2;
+    size_t n;
+    char *body = slurp(dir, base, ".in.json", &n), label[300];
+    int rc;
+
+    snprintf(label, sizeof(label), "%s/%s", dir, base);
+    memset(&k, 0, sizeof(k));
+    mg_buf_init(&chat, 1 << 20);
+    mg_buf_init(&a1, 1 << 20);
+    mg_buf_init(&a2, 1 << 20);
+    rc = is_bedrock(dir) ? mg_bedrock_answer(body, n, CLIENT, BID, NOW, &chat, &u, &k)
+                         : mg_anthropic_answer(body, n, CLIENT, NOW, &chat, &u, &k);
+    ck_assert_msg(rc == MG_OK && k.have, "%s: rc %d", label, rc);
+    ck_assert_int_eq(mg_resp_answer(ctx, chat.data, chat.len, NOW, &a1, &u1), MG_OK);
+    ck_assert_int_eq(mg_resp_answer_kept(ctx, &k, NOW, &a2, &u2), MG_OK);
+    j1 = json_loadb(a1.data, a1.len, 0, NULL);
+    j2 = json_loadb(a2.data, a2.len, 0, NULL);
+    ck_assert_msg(j1 != NULL && json_equal(j1, j2), "%s:\n%s\n%s", label, a1.data, a2.data);
+    ck_assert_int_eq(u1.input, u2.input);
+    ck_assert_int_eq(u1.output, u2.output);
+    json_decref(j1);
+    json_decref(j2);
+    /* the same for an Anthropic Messages client */
+    {
+        static const char mreq[] = "{\"model\":\"m\",\"max_tokens\":5,\"messages\":"
+                                   "[{\"role\":\"user\",\"content\":\"hi\"}]}";
+        struct mg_msg_ctx *mc = mg_msg_ctx_create(mreq, sizeof(mreq) - 1,
+                                                  "0123456789abcdef0123456789abcdef", &e);
+        int r1, r2;
+        ck_assert_ptr_nonnull(mc);
+        mg_buf_reset(&a1);
+        mg_buf_reset(&a2);
+        r1 = mg_msg_answer(mc, chat.data, chat.len, &a1, &u1);
+        r2 = mg_msg_answer_kept(mc, &k, &a2, &u2);
+        ck_assert_msg(r1 == r2, "%s: %d %d", label, r1, r2);
+        if (r1 == MG_OK) {
+            j1 = json_loadb(a1.data, a1.len, 0, NULL);
+            j2 = json_loadb(a2.data, a2.len, 0, NULL);
+            ck_assert_msg(j1 != NULL && json_equal(j1, j2), "%s:\n%s\n%s", label, a1.data,
+                          a2.data);
+            ck_assert_int_eq(u1.input, u2.input);
+            ck_assert_int_eq(u1.output, u2.output);
+            json_decref(j1);
+            json_decref(j2);
+        }
+        mg_msg_ctx_destroy(mc);
+    }
+    mg_oai_kept_deinit(&k);
+    mg_resp_ctx_destroy(ctx);
+    mg_buf_deinit(&chat);
+    mg_buf_deinit(&a1);
+    mg_buf_deinit(&a2);
+    free(body);
+}
+
 START_TEST(golden_answers)
 {
+    ck_assert_int_ge(each_golden("anthropic", "ans-", ".in.json", kept_answer), 6);
+    ck_assert_int_ge(each_golden("bedrock", "ans-", ".in.json", kept_answer), 6);
     ck_assert_int_ge(each_golden("anthropic", "ans-", ".in.json", golden_answer), 6);
     ck_assert_int_ge(each_golden("bedrock", "ans-", ".in.json", golden_answer), 6);
     ck_assert_int_ge(each_golden("anthropic", "err-", ".in.json", golden_error), 2);
@@ -606,8 +682,8 @@ START_TEST(bad_answers_and_errors)
     mg_buf_init(&out, 1 << 16);
     for (i = 0; i < MG_ARRAY_LEN(bodies); i++) {
         size_t n = strlen(bodies[i]);
-        ck_assert_int_eq(mg_anthropic_answer(bodies[i], n, CLIENT, NOW, &out, &u), MG_ERR);
-        ck_assert_int_eq(mg_bedrock_answer(bodies[i], n, CLIENT, BID, NOW, &out, &u), MG_ERR);
+        ck_assert_int_eq(mg_anthropic_answer(bodies[i], n, CLIENT, NOW, &out, &u, NULL), MG_ERR);
+        ck_assert_int_eq(mg_bedrock_answer(bodies[i], n, CLIENT, BID, NOW, &out, &u, NULL), MG_ERR);
         ck_assert_int_eq(out.len, 0);
     }
     ck_assert_int_eq(mg_anthropic_error("<html>502</html>", 16, &out), MG_OK);
@@ -651,7 +727,7 @@ START_TEST(absurd_usage_is_absent_and_sums_saturate)
              "\"content\":[{\"type\":\"text\",\"text\":\"hi\"}],\"stop_reason\":\"end_turn\","
              "\"usage\":{\"input_tokens\":%s,\"output_tokens\":%s,\"cache_read_input_tokens\":%s,"
              "\"cache_creation_input_tokens\":7}}", big, big, big);
-    ck_assert_int_eq(mg_anthropic_answer(body, strlen(body), CLIENT, NOW, &out, &u), MG_OK);
+    ck_assert_int_eq(mg_anthropic_answer(body, strlen(body), CLIENT, NOW, &out, &u, NULL), MG_OK);
     ck_assert_int_eq(u.input, 7);      /* only the believable count is left */
     ck_assert_int_eq(u.output, -1);
     j = json_loads(out.data, 0, NULL);
@@ -664,7 +740,7 @@ START_TEST(absurd_usage_is_absent_and_sums_saturate)
              "[{\"text\":\"hi\"}]}},\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":%s,"
              "\"outputTokens\":-4,\"cacheReadInputTokens\":9007199254740992,"
              "\"cacheWriteInputTokens\":2}}", big);
-    ck_assert_int_eq(mg_bedrock_answer(body, strlen(body), CLIENT, BID, NOW, &out, &u), MG_OK);
+    ck_assert_int_eq(mg_bedrock_answer(body, strlen(body), CLIENT, BID, NOW, &out, &u, NULL), MG_OK);
     ck_assert_int_eq(u.input, 2);
     ck_assert_int_eq(u.output, -1);
     mg_buf_reset(&out);

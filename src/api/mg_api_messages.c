@@ -185,8 +185,10 @@ answer_end(struct mg_stage *s)
 
     if (!s->relay->failed) {
         mg_buf_reset(&h->hs.out);
-        rc = mg_msg_answer(h->ctx, h->hs.body.data ? h->hs.body.data : "", h->hs.body.len,
-                           &h->hs.out, &u);
+        rc = s->relay->chat_answer != NULL   /* the structure the schema kept, else its text */
+             ? mg_msg_answer_kept(h->ctx, s->relay->chat_answer, &h->hs.out, &u)
+             : mg_msg_answer(h->ctx, h->hs.body.data ? h->hs.body.data : "", h->hs.body.len,
+                             &h->hs.out, &u);
     }
     mg_api_hubstage_answer(&h->hs, rc, "a Message");
 }

@@ -275,6 +275,16 @@ stream_fail(struct mg_stage *s, const char *why)
     mg_api_hubstage_pass(&h->hs);
 }
 
+/* The Response of the chat answer: from the structure the schema kept, else its text. */
+static int
+answer(struct hub *h, const struct mg_relay *r, const char *chat, int64_t now, struct mg_usage *u)
+{
+    if (r->chat_answer != NULL) {
+        return mg_resp_answer_kept(h->ctx, r->chat_answer, now, &h->hs.out, u);
+    }
+    return mg_resp_answer(h->ctx, chat, h->hs.body.len, now, &h->hs.out, u);
+}
+
 /* The whole chat answer: a Response, stored (or said not to be, when the store refuses it). */
 static void
 answer_end(struct mg_stage *s)
@@ -287,11 +297,11 @@ answer_end(struct mg_stage *s)
 
     if (!s->relay->failed) {
         mg_buf_reset(&h->hs.out);
-        rc = mg_resp_answer(h->ctx, chat, h->hs.body.len, now, &h->hs.out, &u);
+        rc = answer(h, s->relay, chat, now, &u);
         if (rc == MG_OK && h->store_it && !keep(h, h->hs.out.data, h->hs.out.len)) {
             mg_resp_ctx_set_store(h->ctx, 0);
             mg_buf_reset(&h->hs.out);
-            rc = mg_resp_answer(h->ctx, chat, h->hs.body.len, now, &h->hs.out, &u);
+            rc = answer(h, s->relay, chat, now, &u);
         }
     }
     mg_api_hubstage_answer(&h->hs, rc, "a Response");

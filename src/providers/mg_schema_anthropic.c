@@ -123,6 +123,8 @@ anthropic_classify(const struct mg_resp_head *h)
 
 struct xl {
     const struct mg_client_req *rq;
+    struct mg_relay            *r;
+    struct mg_oai_kept          kept;      /* the chat answer, for a client API's hub */
     struct mg_anthropic_stream *stream;    /* chat streams */
     struct mg_buf               out;       /* what one event (or the answer) became */
     struct mg_buf               body;      /* a plain chat answer, read whole */
@@ -135,6 +137,7 @@ xl_free(void *arg)
     struct xl *x = arg;
 
     mg_anthropic_stream_destroy(x->stream);
+    mg_oai_kept_deinit(&x->kept);
     mg_buf_deinit(&x->out);
     mg_buf_deinit(&x->body);
     free(x);
@@ -146,6 +149,7 @@ xl_new(struct mg_relay *r, const struct mg_client_req *rq)
     struct xl *x = mg_calloc(1, sizeof(*x));
 
     x->rq = rq;
+    x->r = r;
     mg_buf_init(&x->out, 2 * ANSWER_MAX);
     mg_buf_init(&x->body, ANSWER_MAX);
     mg_oai_usage_init(&x->usage);
@@ -193,7 +197,15 @@ translate_answer(void *arg, const char *body, size_t len, struct mg_buf *out, st
 {
     struct xl *x = arg;
 
-    return mg_anthropic_answer(body, len, x->rq->jr->model, (int64_t)time(NULL), out, u);
+    /* a client API's hub after us reads the answer as a structure, not as text again */
+    struct mg_oai_kept *keep = x->r->client != NULL ? &x->kept : NULL;
+    int rc = mg_anthropic_answer(body, len, x->rq->jr->model, (int64_t)time(NULL), out, u,
+                                 keep);
+
+    if (rc == MG_OK && keep != NULL && keep->have) {
+        x->r->chat_answer = keep;
+    }
+    return rc;
 }
 
 /* A plain answer ended: translated whole; one that is not a Messages answer fails over. */

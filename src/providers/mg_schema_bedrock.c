@@ -185,6 +185,7 @@ struct xl {
     struct mg_buf               out;
     struct mg_buf               body;
     char                        id[160];   /* Converse answers have none: chatcmpl-<request id> */
+    struct mg_oai_kept          kept;      /* the chat answer, for a client API's hub */
 };
 
 static void
@@ -194,6 +195,7 @@ xl_free(void *arg)
 
     mg_bedrock_stream_destroy(x->stream);
     mg_evstream_deinit(&x->dec);
+    mg_oai_kept_deinit(&x->kept);
     mg_buf_deinit(&x->out);
     mg_buf_deinit(&x->body);
     free(x);
@@ -284,7 +286,16 @@ translate_answer(void *arg, const char *body, size_t len, struct mg_buf *out, st
 {
     struct xl *x = arg;
 
-    return mg_bedrock_answer(body, len, x->rq->jr->model, x->id, (int64_t)time(NULL), out, u);
+    struct mg_relay *r = x->stage->relay;
+    /* a client API's hub after us reads the answer as a structure, not as text again */
+    struct mg_oai_kept *keep = r->client != NULL ? &x->kept : NULL;
+    int rc = mg_bedrock_answer(body, len, x->rq->jr->model, x->id, (int64_t)time(NULL), out, u,
+                               keep);
+
+    if (rc == MG_OK && keep != NULL && keep->have) {
+        r->chat_answer = keep;
+    }
+    return rc;
 }
 
 static void

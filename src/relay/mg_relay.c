@@ -119,6 +119,7 @@ mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api)
     r->content_type = NULL;
     r->client = NULL;
     r->client_fail = NULL;
+    r->chat_answer = NULL;
     drop_state(r);
     mg_sse_reset(&r->splitter);
     mg_buf_reset(&r->held);

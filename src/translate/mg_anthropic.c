@@ -165,7 +165,7 @@ static const struct mg_xanswer_names names = {
 
 int
 mg_anthropic_answer(const char *body, size_t len, const char *client_model, int64_t now,
-                    struct mg_buf *out, struct mg_usage *u)
+                    struct mg_buf *out, struct mg_usage *u, struct mg_oai_kept *keep)
 {
     json_t *root = mg_jload(body, len, 0), *content = json_object_get(root, "content");
     int rc = MG_ERR;
@@ -174,7 +174,7 @@ mg_anthropic_answer(const char *body, size_t len, const char *client_model, int6
     if (json_is_object(root) && json_is_array(content)) {
         rc = mg_xanswer_write(&names, root, content,
                               json_string_value(json_object_get(root, "id")), client_model, now,
-                              out, u);
+                              out, u, keep);
     }
     json_decref(root);
     return rc;

@@ -176,7 +176,7 @@ static const struct mg_xanswer_names names = {
 
 int
 mg_bedrock_answer(const char *body, size_t len, const char *client_model, const char *id,
-                  int64_t now, struct mg_buf *out, struct mg_usage *u)
+                  int64_t now, struct mg_buf *out, struct mg_usage *u, struct mg_oai_kept *keep)
 {
     json_t *root = mg_jload(body, len, 0);
     json_t *content = json_object_get(json_object_get(json_object_get(root, "output"),
@@ -186,7 +186,7 @@ mg_bedrock_answer(const char *body, size_t len, const char *client_model, const 
     u->input = u->output = -1;
     if (json_is_array(content)) {
         rc = mg_xanswer_write(&names, root, content, id != NULL && *id ? id : NULL,
-                              client_model, now, out, u);
+                              client_model, now, out, u, keep);
     }
     json_decref(root);
     return rc;

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "mg_jload.h"
+#include "mg_oai.h"
 #include "mg_json.h"
 #include "mg_messages.h"
 #include "mg_msg_ctx.h"
@@ -167,11 +168,51 @@ tool_block(const struct mg_msg_ctx *c, json_t *call, size_t i, int cut, json_t *
     return MG_OK;
 }
 
+static int answer_root(struct mg_msg_ctx *c, json_t *root, size_t len, struct mg_buf *out,
+                       struct mg_usage *u);
+
 int
 mg_msg_answer(struct mg_msg_ctx *c, const char *chat, size_t len, struct mg_buf *out,
               struct mg_usage *u)
 {
-    json_t *root = mg_jload(chat, len, 0);
+    return answer_root(c, mg_jload(chat, len, 0), len, out, u);
+}
+
+int
+mg_msg_answer_kept(struct mg_msg_ctx *c, const struct mg_oai_kept *k, struct mg_buf *out,
+                   struct mg_usage *u)
+{
+    json_t *msg = json_object(), *calls, *root;
+    struct mg_buf usage;
+    size_t i;
+
+    if (k->content != NULL) {
+        json_object_set_new_nocheck(msg, "content", json_stringn(k->content, k->content_len));
+    }
+    if (k->ncalls > 0) {
+        calls = json_array();
+        for (i = 0; i < k->ncalls; i++) {
+            json_array_append_new(calls, mg_chatreq_obj(
+                "id", json_string(k->calls[i].id), "type", MG_JSTR("function"), "function",
+                mg_chatreq_obj("name", json_string(k->calls[i].name), "arguments",
+                               json_string(k->calls[i].arguments), NULL), NULL));
+        }
+        json_object_set_new_nocheck(msg, "tool_calls", calls);
+    }
+    mg_buf_init(&usage, 512);
+    mg_oai_usage_json(&k->usage, &usage);   /* the chat usage the text would have carried */
+    root = mg_chatreq_obj("choices", json_pack("[{s:o,s:s}]", "message", msg, "finish_reason",
+                                               k->finish_reason),
+                          "usage", mg_jload(usage.data, usage.len, 0), NULL);
+    mg_buf_deinit(&usage);
+    return answer_root(c, root, k->content_len + 1, out, u);
+}
+
+/* The Message of a chat answer already read (root's reference taken; NULL: not JSON). */
+static int
+answer_root(struct mg_msg_ctx *c, json_t *root, size_t len, struct mg_buf *out,
+            struct mg_usage *u)
+{
     json_t *ch = json_array_get(json_object_get(root, "choices"), 0);
     json_t *msg = json_object_get(ch, "message"), *calls = json_object_get(msg, "tool_calls");
     json_t *content, *call, *m, *stop = json_object_get(ch, "stop_reason");

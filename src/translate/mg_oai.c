@@ -6,6 +6,7 @@
  * the caller's buffer: on MG_ETOOBIG the buffer is put back to its length before the call.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,4 +369,43 @@ mg_oai_answer_write(const struct mg_oai_answer *a, struct mg_buf *out)
     rc = rc ? rc : mg_oai_usage_json(&a->usage, out);
     rc = rc ? rc : mg_buf_adds(out, "}");
     return undo(out, len, rc);
+}
+
+void
+mg_oai_kept_deinit(struct mg_oai_kept *k)
+{
+    size_t i;
+
+    free(k->content);
+    for (i = 0; i < k->ncalls; i++) {
+        free((char *)k->calls[i].id);
+        free((char *)k->calls[i].name);
+        free(k->calls[i].arguments);
+    }
+    free(k->calls);
+    memset(k, 0, sizeof(*k));
+}
+
+void
+mg_oai_kept_set(struct mg_oai_kept *k, const struct mg_oai_answer *a)
+{
+    size_t i;
+
+    mg_oai_kept_deinit(k);
+    k->have = 1;
+    if (a->content != NULL) {
+        k->content = mg_strndup(a->content, a->content_len);
+        k->content_len = a->content_len;
+    }
+    k->calls = mg_calloc(a->ncalls + 1, sizeof(*k->calls));
+    for (i = 0; i < a->ncalls; i++) {
+        k->calls[i].id = mg_strdup(a->calls[i].id != NULL ? a->calls[i].id : "");
+        k->calls[i].name = mg_strdup(a->calls[i].name != NULL ? a->calls[i].name : "");
+        k->calls[i].arguments = mg_strdup(a->calls[i].arguments != NULL ? a->calls[i].arguments
+                                                                        : "");
+    }
+    k->ncalls = a->ncalls;
+    snprintf(k->finish_reason, sizeof(k->finish_reason), "%s",
+             a->finish_reason != NULL ? a->finish_reason : "stop");
+    k->usage = a->usage;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mg_jload.h"
+#include "mg_oai.h"
 #include "mg_resp_int.h"
 
 static int64_t
@@ -204,26 +205,16 @@ answer_items(struct mg_resp_ctx *c, const json_t *msg, const char *status, struc
     return rc;
 }
 
-int
-mg_resp_answer(struct mg_resp_ctx *c, const char *chat, size_t len, int64_t now,
-               struct mg_buf *out, struct mg_usage *u)
+/* The Response of a chat message, its finish and usage. */
+static int
+answer_of(struct mg_resp_ctx *c, const json_t *msg, const char *finish,
+          const struct mg_resp_usage *ru, int64_t now, struct mg_buf *out)
 {
-    json_t *root = mg_jload(chat, len, 0);
-    const json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
-    const json_t *msg = json_object_get(choice, "message");
-    const char *finish = json_string_value(json_object_get(choice, "finish_reason"));
     const char *incomplete = NULL;
-    struct mg_resp_usage ru;
     struct mg_buf items;
     int rc;
 
-    mg_resp_usage_read(json_object_get(root, "usage"), &ru);
-    if (u != NULL) {
-        u->input = ru.input;
-        u->output = ru.output;
-    }
     if (!json_is_object(msg)) {
-        json_decref(root);
         return MG_ERR;
     }
     if (finish != NULL && strcmp(finish, "length") == 0) {
@@ -236,9 +227,64 @@ mg_resp_answer(struct mg_resp_ctx *c, const char *chat, size_t len, int64_t now,
     if (rc == MG_OK) {
         rc = mg_resp_write_response(c, incomplete != NULL ? "incomplete" : "completed",
                                     incomplete != NULL ? -1 : now, NULL, 0, incomplete,
-                                    items.data, items.len, &ru, out);
+                                    items.data, items.len, ru, out);
     }
     mg_buf_deinit(&items);
+    return rc;
+}
+
+int
+mg_resp_answer(struct mg_resp_ctx *c, const char *chat, size_t len, int64_t now,
+               struct mg_buf *out, struct mg_usage *u)
+{
+    json_t *root = mg_jload(chat, len, 0);
+    const json_t *choice = json_array_get(json_object_get(root, "choices"), 0);
+    struct mg_resp_usage ru;
+    int rc;
+
+    mg_resp_usage_read(json_object_get(root, "usage"), &ru);
+    if (u != NULL) {
+        u->input = ru.input;
+        u->output = ru.output;
+    }
+    rc = answer_of(c, json_object_get(choice, "message"),
+                   json_string_value(json_object_get(choice, "finish_reason")), &ru, now, out);
     json_decref(root);
+    return rc;
+}
+
+int
+mg_resp_answer_kept(struct mg_resp_ctx *c, const struct mg_oai_kept *k, int64_t now,
+                    struct mg_buf *out, struct mg_usage *u)
+{
+    json_t *msg = json_object(), *calls;
+    struct mg_resp_usage ru;
+    struct mg_usage t;
+    size_t i;
+    int rc;
+
+    mg_oai_usage_totals(&k->usage, &t);
+    ru.input = t.input;
+    ru.output = t.output;
+    ru.cached = k->usage.cache_read;
+    ru.reasoning = -1;
+    if (u != NULL) {
+        *u = t;
+    }
+    if (k->content != NULL) {
+        json_object_set_new_nocheck(msg, "content", json_stringn(k->content, k->content_len));
+    }
+    if (k->ncalls > 0) {
+        calls = json_array();
+        for (i = 0; i < k->ncalls; i++) {
+            json_array_append_new(calls, mg_chatreq_obj(
+                "id", json_string(k->calls[i].id), "type", MG_JSTR("function"), "function",
+                mg_chatreq_obj("name", json_string(k->calls[i].name), "arguments",
+                               json_string(k->calls[i].arguments), NULL), NULL));
+        }
+        json_object_set_new_nocheck(msg, "tool_calls", calls);
+    }
+    rc = answer_of(c, msg, k->finish_reason, &ru, now, out);
+    json_decref(msg);
     return rc;
 }

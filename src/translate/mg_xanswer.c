@@ -85,7 +85,7 @@ read_content(const struct mg_xanswer_names *nm, json_t *content, struct mg_buf *
 int
 mg_xanswer_write(const struct mg_xanswer_names *nm, json_t *root, json_t *content,
                  const char *id, const char *client_model, int64_t now, struct mg_buf *out,
-                 struct mg_usage *u)
+                 struct mg_usage *u, struct mg_oai_kept *keep)
 {
     struct mg_oai_answer a;
     struct mg_oai_tool_call *calls;
@@ -111,6 +111,9 @@ mg_xanswer_write(const struct mg_xanswer_names *nm, json_t *root, json_t *conten
         mg_xanswer_usage(nm, json_object_get(root, "usage"), &a.usage);
         rc = mg_oai_answer_write(&a, out);
         mg_oai_usage_totals(&a.usage, u);
+        if (rc == MG_OK && keep != NULL) {
+            mg_oai_kept_set(keep, &a);
+        }
     }
     for (i = 0; i < a.ncalls; i++) {
         free(calls[i].arguments);

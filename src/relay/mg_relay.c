@@ -51,39 +51,34 @@ mg_relay_init(struct mg_relay *r, mg_relay_emit_fn emit, void *emit_arg,
     mg_buf_init(&r->tail, 2 * TAIL_KEEP);
 }
 
+/* Frees *state with its free function, and puts the new pair in its place. */
+static void
+swap_state(void **state, void (**sfree)(void *), void *next, void (*next_free)(void *))
+{
+    if (*sfree != NULL) {
+        (*sfree)(*state);
+    }
+    *state = next;
+    *sfree = next_free;
+}
+
 static void
 drop_state(struct mg_relay *r)
 {
-    if (r->xfree != NULL) {
-        r->xfree(r->xstate);
-    }
-    r->xstate = NULL;
-    r->xfree = NULL;
-    if (r->cfree != NULL) {
-        r->cfree(r->cstate);
-    }
-    r->cstate = NULL;
-    r->cfree = NULL;
+    swap_state(&r->xstate, &r->xfree, NULL, NULL);
+    swap_state(&r->cstate, &r->cfree, NULL, NULL);
 }
 
 void
 mg_relay_set_client_state(struct mg_relay *r, void *state, void (*cfree)(void *state))
 {
-    if (r->cfree != NULL) {
-        r->cfree(r->cstate);
-    }
-    r->cstate = state;
-    r->cfree = cfree;
+    swap_state(&r->cstate, &r->cfree, state, cfree);
 }
 
 void
 mg_relay_set_state(struct mg_relay *r, void *state, void (*xfree)(void *state))
 {
-    if (r->xfree != NULL) {   /* the schema's state only: the client stage keeps its own */
-        r->xfree(r->xstate);
-    }
-    r->xstate = state;
-    r->xfree = xfree;
+    swap_state(&r->xstate, &r->xfree, state, xfree);   /* the client stage keeps its own */
 }
 
 void

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mg_chatreq_json.h"
 #include "mg_util.h"
 
 #define MG_CHATREQ_EINVAL       -31  /* the request is wrong: 400 invalid_request_error */
@@ -104,23 +105,6 @@ void mg_chatreq_deinit(struct mg_chatreq *r);
 /* Fills e (message and param; printf-style message) and returns rc. */
 int mg_chatreq_fail(struct mg_chatreq_err *e, int rc, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-
-/*
- * A new object of the (key, value) pairs given, NULL-terminated; each value's reference is taken
- * (a NULL value leaves its key out). Cheaper than json_pack(), which reads a format each call.
- */
-json_t *mg_chatreq_obj(const char *key, json_t *value, ...);
-/*
- * The json_schema of a chat request's response_format ({name, schema, description, strict}, its
- * schema an object), or NULL: none, json_object, or one without a schema (dropped).
- */
-json_t *mg_chatreq_json_schema(json_t *root);
-
-/* A string value of a literal (no UTF-8 check: the caller's text is known to be valid). */
-#define MG_JSTR(lit) json_string_nocheck(lit)
-
-/* Appends j as compact JSON to out (reals with 15 significant digits: 0.7, not 0.69999…). */
-int mg_chatreq_dump(const json_t *j, struct mg_buf *out);
 
 /*
  * An answer's tool call as OpenAI's: id and name (borrowed from the answer, which must outlive

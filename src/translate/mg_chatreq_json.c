@@ -6,8 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mg_chatreq.h"
+#include "mg_chatreq_json.h"
 #include "mg_json.h"
+#include "mg_oai.h"
 
 /*
  * A value written as compact JSON. By hand rather than json_dump_callback(): jansson's writer
@@ -117,4 +118,26 @@ mg_chatreq_json_schema(json_t *root)
     }
     js = json_object_get(rf, "json_schema");
     return json_is_object(json_object_get(js, "schema")) ? js : NULL;
+}
+
+json_t *
+mg_chatreq_kept_message(const struct mg_oai_kept *k)
+{
+    json_t *msg = json_object(), *calls;
+    size_t i;
+
+    if (k->content != NULL) {
+        json_object_set_new_nocheck(msg, "content", json_stringn(k->content, k->content_len));
+    }
+    if (k->ncalls > 0) {
+        calls = json_array();
+        for (i = 0; i < k->ncalls; i++) {
+            json_array_append_new(calls, mg_chatreq_obj(
+                "id", json_string(k->calls[i].id), "type", MG_JSTR("function"), "function",
+                mg_chatreq_obj("name", json_string(k->calls[i].name), "arguments",
+                               json_string(k->calls[i].arguments), NULL), NULL));
+        }
+        json_object_set_new_nocheck(msg, "tool_calls", calls);
+    }
+    return msg;
 }

@@ -182,23 +182,9 @@ int
 mg_msg_answer_kept(struct mg_msg_ctx *c, const struct mg_oai_kept *k, struct mg_buf *out,
                    struct mg_usage *u)
 {
-    json_t *msg = json_object(), *calls, *root;
+    json_t *msg = mg_chatreq_kept_message(k), *root;
     struct mg_buf usage;
-    size_t i;
 
-    if (k->content != NULL) {
-        json_object_set_new_nocheck(msg, "content", json_stringn(k->content, k->content_len));
-    }
-    if (k->ncalls > 0) {
-        calls = json_array();
-        for (i = 0; i < k->ncalls; i++) {
-            json_array_append_new(calls, mg_chatreq_obj(
-                "id", json_string(k->calls[i].id), "type", MG_JSTR("function"), "function",
-                mg_chatreq_obj("name", json_string(k->calls[i].name), "arguments",
-                               json_string(k->calls[i].arguments), NULL), NULL));
-        }
-        json_object_set_new_nocheck(msg, "tool_calls", calls);
-    }
     mg_buf_init(&usage, 512);
     mg_oai_usage_json(&k->usage, &usage);   /* the chat usage the text would have carried */
     root = mg_chatreq_obj("choices", json_pack("[{s:o,s:s}]", "message", msg, "finish_reason",

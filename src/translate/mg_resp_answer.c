@@ -257,10 +257,9 @@ int
 mg_resp_answer_kept(struct mg_resp_ctx *c, const struct mg_oai_kept *k, int64_t now,
                     struct mg_buf *out, struct mg_usage *u)
 {
-    json_t *msg = json_object(), *calls;
+    json_t *msg = mg_chatreq_kept_message(k);
     struct mg_resp_usage ru;
     struct mg_usage t;
-    size_t i;
     int rc;
 
     mg_oai_usage_totals(&k->usage, &t);
@@ -270,19 +269,6 @@ mg_resp_answer_kept(struct mg_resp_ctx *c, const struct mg_oai_kept *k, int64_t 
     ru.reasoning = -1;
     if (u != NULL) {
         *u = t;
-    }
-    if (k->content != NULL) {
-        json_object_set_new_nocheck(msg, "content", json_stringn(k->content, k->content_len));
-    }
-    if (k->ncalls > 0) {
-        calls = json_array();
-        for (i = 0; i < k->ncalls; i++) {
-            json_array_append_new(calls, mg_chatreq_obj(
-                "id", json_string(k->calls[i].id), "type", MG_JSTR("function"), "function",
-                mg_chatreq_obj("name", json_string(k->calls[i].name), "arguments",
-                               json_string(k->calls[i].arguments), NULL), NULL));
-        }
-        json_object_set_new_nocheck(msg, "tool_calls", calls);
     }
     rc = answer_of(c, msg, k->finish_reason, &ru, now, out);
     json_decref(msg);

@@ -20,6 +20,15 @@ struct mg_health_conf {
     int64_t max_cooldown_ms;    /* cap for doubled and Retry-After cooldowns */
 };
 
+/* cors: the browsers' origins the gateway answers (mg_cors). */
+struct mg_cors_conf {
+    int      on;          /* the file has the block */
+    int      any;         /* origins: ["*"] */
+    char   **origins;     /* exact origins ("https://app.example.com") */
+    size_t   norigins;
+    int64_t  max_age_ms;  /* Access-Control-Max-Age of a preflight */
+};
+
 /* responses_store: the conversation store of translated Responses (per process). */
 struct mg_resp_store_conf {
     uint64_t size;     /* bytes; 0 = off */
@@ -116,6 +125,7 @@ struct mg_conf {
     struct mg_timeouts timeouts;
     struct mg_health_conf health;       /* defaults for every backend */
     struct mg_resp_store_conf responses_store;
+    struct mg_cors_conf cors;
     char              *access_log;      /* "-" stdout, a path, or NULL for off */
     int                log_level;       /* enum mg_log_level */
     struct mg_backend *backends;

@@ -55,6 +55,8 @@ void mg_reply_error_body(struct mg_buf *out, struct mg_req *req, int status,
                          const char *code, const char *param, const char *msg);
 
 /* Sends a JSON body with status; the reply ends the request. */
+/* An answer with no body (a 204 preflight): the status, x-request-id and the extra headers. */
+void mg_reply_empty(struct mg_req *req, int status);
 void mg_reply_json(struct mg_req *req, int status, const char *json, size_t len);
 
 /*

@@ -63,6 +63,7 @@ const char *mg_headers_get(const struct mg_headers *h, const char *name);
 /* The same, for the lookup callbacks of mg_router and mg_auth (arg: a struct mg_headers). */
 const char *mg_headers_lookup(void *arg, const char *name);
 
+#define MG_REQ_ORIGIN_MAX 255   /* an Origin the gateway echoes (scheme, host, port) */
 #define MG_REQ_ID_MAX 128
 
 struct mg_req {
@@ -86,6 +87,8 @@ struct mg_req {
     int                  route;         /* which handler: the dispatcher's own numbering */
     const struct mg_api *api;           /* the client's API (mg_api_route), NULL before */
     const struct mg_key *key;           /* the caller's valid key (with auth), else NULL */
+    char                 cors_origin[MG_REQ_ORIGIN_MAX + 1];   /* the Access-Control-Allow-
+                                           Origin every answer carries (mg_cors), or "" */
     /* for an answer the gateway makes itself */
     struct mg_buf        out;           /* extra header lines, "Name: value\r\n" each */
     int64_t              overhead_us;   /* x-modelgate-overhead-us: the value, -1: now - t0,

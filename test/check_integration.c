@@ -555,6 +555,14 @@ START_TEST(request_errors)
     mg_test_http("DELETE", gw("/healthz"), NULL, 0, NULL, &r);
     assert_error(&r, 405, "method_not_allowed");
     mg_test_resp_free(&r);
+    {   /* without cors: a browser's preflight is no method of the API, and no CORS header */
+        const char *pre[] = {"Origin: https://app.example.com",
+                             "Access-Control-Request-Method: POST", NULL};
+        mg_test_http("OPTIONS", gw("/v1/chat/completions"), NULL, 0, pre, &r);
+        assert_error(&r, 405, "method_not_allowed");
+        ck_assert_ptr_null(mg_test_hdr(&r, "access-control-allow-origin"));
+        mg_test_resp_free(&r);
+    }
     mg_test_http("GET", gw("/nope"), NULL, 0, NULL, &r);
     assert_error(&r, 404, "unknown_url");
     mg_test_resp_free(&r);

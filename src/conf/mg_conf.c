@@ -21,6 +21,7 @@
 #include "mg_catalog.h"
 #include "mg_conf.h"
 #include "mg_conf_in.h"
+#include "mg_cors_conf.h"
 #include "mg_log.h"
 #include "mg_resp_store.h"
 
@@ -117,6 +118,7 @@ static const struct mg_yaml_key top_keys[] = {
     {"access_log", set_access_log, CONF(access_log)},
     {"log_level", set_log_level, CONF(log_level)},
     {"responses_store", mg_resp_store_set_conf, CONF(responses_store)},
+    {"cors", mg_cors_set_conf, CONF(cors)},
 };
 
 /*
@@ -180,6 +182,7 @@ conf_free(struct mg_conf *conf)
     free(conf->listen);
     free(conf->admin_listen);
     free(conf->access_log);
+    mg_cors_conf_deinit(&conf->cors);
     free(conf);
 }
 

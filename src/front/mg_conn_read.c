@@ -75,6 +75,7 @@ req_reset(struct mg_conn *c)
     r->route = 0;
     r->key = NULL;
     r->api = NULL;
+    r->cors_origin[0] = '\0';
     mg_buf_reset(&r->out);
     r->overhead_us = -1;
 }

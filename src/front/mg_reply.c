@@ -36,6 +36,18 @@ mg_reply_body(struct mg_req *req, int status, const char *ctype, const char *bod
 }
 
 void
+mg_reply_empty(struct mg_req *req, int status)
+{
+    struct mg_wire w;
+
+    mg_wire_begin(&w, req, status);
+    mg_wire_header(&w, "x-request-id", req->request_id);
+    mg_wire_lines(&w, req->out.data ? req->out.data : "", req->out.len);
+    mg_wire_send_head(&w, 0);
+    mg_wire_end(&w);
+}
+
+void
 mg_reply_json(struct mg_req *req, int status, const char *json, size_t len)
 {
     mg_reply_body(req, status, "application/json", json, len);

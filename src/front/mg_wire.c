@@ -189,6 +189,13 @@ put(struct mg_wire *w, const char *p, size_t n)
     w->len += n;
 }
 
+/* The response headers a browser's script may read (CORS), named in full. */
+#define MG_WIRE_CORS_EXPOSE                                                                   \
+    "Access-Control-Expose-Headers: x-request-id, retry-after, x-ratelimit-limit-requests, "  \
+    "x-ratelimit-limit-tokens, x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, " \
+    "x-ratelimit-reset-requests, x-ratelimit-reset-tokens, x-modelgate-backend, "            \
+    "x-modelgate-overhead-us, x-modelgate-dropped-tools\r\n"
+
 void
 mg_wire_begin(struct mg_wire *w, struct mg_req *req, int status)
 {
@@ -200,6 +207,12 @@ mg_wire_begin(struct mg_wire *w, struct mg_req *req, int status)
     w->t_first = 0;
     memset(&w->frame, 0, sizeof(w->frame));
     w->len = mg_wire_status_line(stage, req->minor, status);
+    if (req->cors_origin[0] != '\0') {   /* a listed Origin (mg_cors): every answer says so */
+        put(w, "Access-Control-Allow-Origin: ", 29);
+        put(w, req->cors_origin, strlen(req->cors_origin));
+        put(w, "\r\n" MG_WIRE_CORS_EXPOSE "Vary: Origin\r\n",
+            sizeof("\r\n" MG_WIRE_CORS_EXPOSE "Vary: Origin\r\n") - 1);
+    }
 }
 
 void

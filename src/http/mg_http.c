@@ -14,6 +14,7 @@
 #include "mg_api.h"
 #include "mg_auth.h"
 #include "mg_conf_types.h"
+#include "mg_cors.h"
 #include "mg_conn.h"
 #include "mg_front.h"
 #include "mg_http.h"
@@ -99,8 +100,14 @@ on_head(void *owner, struct mg_req *req)
 
     req->api = mg_api_route(path);   /* what the client speaks, chosen once: its errors too */
     if (!w->admin_separate && mg_admin_path(path)) {
-        req->route = ROUTE_ADMIN;
+        req->route = ROUTE_ADMIN;   /* admin endpoints never answer CORS */
         return 0;
+    }
+    /* a browser's preflight is the gateway's to answer, before any key check, never forwarded;
+     * any other request from a listed origin gets the CORS headers on its answer */
+    if (mg_cors_head(&w->conf->cors, req) != 0) {
+        mg_reply_account_local(w, req, 204, req->t0_us, NULL, NULL);
+        return 1;
     }
     if (strcmp(path, "/v1/models") == 0 || strncmp(path, "/v1/models/", 11) == 0) {
         req->route = ROUTE_MODELS;

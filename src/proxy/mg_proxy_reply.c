@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -195,6 +196,8 @@ mg_proxy_answer_head(struct preq *p, const struct mg_resp_head *h, const struct 
     while (mg_head_next(h, &pos, &name, &value)) {
         if (!mg_hdr_eq(name, "content-length") &&
             !(limited && mg_auth_is_ratelimit_header(name)) &&
+            /* the gateway's own CORS headers, not the backend's (mg_cors) */
+            !(p->req->cors_origin[0] != '\0' && strncasecmp(name, "access-control-", 15) == 0) &&
             (ctype == NULL || !mg_hdr_eq(name, "content-type"))) {
             mg_wire_header(&p->wire, name, value);
             p->wire.have_date |= mg_hdr_eq(name, "date");   /* the backend's is kept (SPEC) */

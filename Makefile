@@ -8,7 +8,7 @@ BUILD    ?= build
 PC_PKGS  := libevent libevent_openssl libcurl jansson yaml-0.1 openssl
 PC_TEST  := check
 DEB_PKGS := pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev check ca-certificates \
-            curl openssl libmimalloc-dev
+            curl openssl libmimalloc-dev gcc libc6-dev
 CONF     ?= conf/modelgate.yaml
 
 # Recursive (=) on purpose: pkg-config must run after `deps` installed the packages.
@@ -87,8 +87,12 @@ check: all fuzz-replay node-sdk
 # without npm (or offline) those tests say SKIPPED, never fail.
 node-sdk:
 	@if [ -e test/node/node_modules/openai/package.json ] && \
-	    [ -e test/node/node_modules/@anthropic-ai/sdk/package.json ]; then :; \
-	elif command -v npm >/dev/null 2>&1; then \
+	    [ -e test/node/node_modules/@anthropic-ai/sdk/package.json ]; then exit 0; fi; \
+	if ! command -v npm >/dev/null 2>&1; then \
+	  echo "modelgate: installing Debian's nodejs and npm for the Node SDK tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) \
+	    >/dev/null 2>&1 || true; fi; \
+	if command -v npm >/dev/null 2>&1; then \
 	  (cd test/node && npm ci --no-audit --no-fund --silent >/dev/null 2>&1) || \
 	  echo "modelgate: npm ci of the Node SDKs failed; their tests will be skipped"; \
 	else echo "modelgate: npm not found; the Node SDK tests will be skipped"; fi

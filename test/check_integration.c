@@ -1048,6 +1048,22 @@ START_TEST(metrics_format_and_counts)
     mg_test_resp_free(&r);
     post("/v1/chat/completions", "{\"model\":\"m-chain-500\"}", NULL, &r);
     mg_test_resp_free(&r);
+    {   /* the error log says which backend answered what, as docs/operations.md shows */
+        int64_t deadline = mg_now_ms() + 5000 * mg_test_scale();
+        char *log = NULL;
+        size_t n;
+        while (mg_now_ms() < deadline) {
+            free(log);
+            log = mg_test_slurp("mgtest-gw.log", &n);
+            if (log != NULL && strstr(log, "answered 500 (error answer)") != NULL) {
+                break;
+            }
+            usleep(10000);
+        }
+        ck_assert_msg(log != NULL && strstr(log, "answered 500 (error answer)") != NULL,
+                      "no fail-over line in the error log");
+        free(log);
+    }
     /* the counts are the workers' own, made once an answer is sent: wait for them */
     metric_grew(ok, ok0, 5);
     metric_grew(nf, nf0, 1);

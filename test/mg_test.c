@@ -453,3 +453,24 @@ mg_test_print_skipped(void)
     }
     fclose(f);
 }
+
+char *
+mg_test_slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    char *s;
+    long len;
+
+    if (f == NULL) {
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    s = malloc(len > 0 ? (size_t)len + 1 : 1);
+    len = len > 0 ? (long)fread(s, 1, (size_t)len, f) : 0;
+    s[len] = '\0';
+    fclose(f);
+    *n = (size_t)len;
+    return s;
+}

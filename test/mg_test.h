@@ -112,4 +112,7 @@ const char *mg_test_write_temp(int slot, const char *text);
 void mg_test_setopt_ok(int rc, const char *opt);
 #define MG_TEST_SETOPT(e, opt, val) mg_test_setopt_ok((int)curl_easy_setopt(e, opt, val), #opt)
 
+/* The whole file at path (NUL-terminated, *n its length; free it), or NULL when it is not there. */
+char *mg_test_slurp(const char *path, size_t *n);
+
 #endif

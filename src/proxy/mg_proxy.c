@@ -153,9 +153,13 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
 
     mg_stats_attempt(p->w->stats, a->backend->name,
                      mg_outcome_result(o, a->head.status, result, sizeof(result)));
-    mg_log_warn("request %s: backend %s failed: %s", p->request_id, a->backend->name,
-                o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_CONTEXT
-                    ? mg_attempt_reason(a) : mg_attempt_error(a));
+    if (o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_CONTEXT) {   /* an answer it held */
+        mg_log_warn("request %s: backend %s answered %ld (%s)", p->request_id, a->backend->name,
+                    a->head.status, mg_attempt_reason(a));
+    } else {
+        mg_log_warn("request %s: backend %s failed: %s", p->request_id, a->backend->name,
+                    mg_attempt_error(a));
+    }
     if (o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_CONTEXT) {
         struct mg_buf t;
         t = l->head.relay;   /* keep this answer: swap buffers, copy nothing */

@@ -10,6 +10,9 @@ PC_TEST  := check
 DEB_PKGS := pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev check ca-certificates \
             curl openssl libmimalloc-dev gcc libc6-dev
 CONF     ?= conf/modelgate.yaml
+PREFIX   ?= /usr/local
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
 
 # Recursive (=) on purpose: pkg-config must run after `deps` installed the packages.
 PC_CFLAGS = $(shell pkg-config --cflags $(PC_PKGS))
@@ -44,7 +47,7 @@ TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)
 
-.PHONY: all deps run check unit integration asan valgrind clean install bench bench-tools \
+.PHONY: all deps run check unit integration asan valgrind clean install deb deb-check bench bench-tools \
         bench-json fuzz fuzz-deps fuzz-bins fuzz-replay node-sdk
 all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(BUILD)/check_modelgate
 
@@ -183,10 +186,42 @@ valgrind: all
 
 PREFIX ?= /usr/local
 # An existing /etc/modelgate/modelgate.yaml is the operator's: an upgrade never overwrites it.
+# make install [PREFIX=/usr/local] [SYSCONFDIR=...] [DESTDIR=...]: the binary, modelgate(8), an
+# example config (never over one that exists) and modelgate.service (docs/operations.md).
 install: $(BUILD)/modelgate
 	install -D -m 0755 $(BUILD)/modelgate $(DESTDIR)$(PREFIX)/bin/modelgate
-	[ -e $(DESTDIR)/etc/modelgate/modelgate.yaml ] || \
-	    install -D -m 0644 conf/modelgate.yaml $(DESTDIR)/etc/modelgate/modelgate.yaml
+	install -D -m 0644 docs/modelgate.8 $(DESTDIR)$(PREFIX)/share/man/man8/modelgate.8
+	[ -e $(DESTDIR)$(SYSCONFDIR)/modelgate/modelgate.yaml ] || \
+	    install -D -m 0644 conf/modelgate.yaml $(DESTDIR)$(SYSCONFDIR)/modelgate/modelgate.yaml
+	mkdir -p $(DESTDIR)$(UNITDIR)
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    conf/modelgate.service.in > $(DESTDIR)$(UNITDIR)/modelgate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/modelgate.service
+
+# make deb: build/modelgate_<version>_<arch>.deb (dpkg-deb): /usr, the config a conffile in
+# /etc/modelgate, the modelgate system user made by its postinst, which also checks the config.
+DEB_VERSION = $(shell sed -n 's/^#define MG_VERSION "\(.*\)"/\1/p' src/main.c)
+deb: $(BUILD)/modelgate
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/DEBIAN
+	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/$(BUILD)/deb
+	sh conf/deb/control.sh "$(or $(DEB_VERSION),0.0.0)" "$$(dpkg --print-architecture)" \
+	    > $(BUILD)/deb/DEBIAN/control
+	echo /etc/modelgate/modelgate.yaml > $(BUILD)/deb/DEBIAN/conffiles
+	install -m 0755 conf/deb/postinst conf/deb/postrm $(BUILD)/deb/DEBIAN/
+	dpkg-deb --root-owner-group --build $(BUILD)/deb $(BUILD)/modelgate.deb
+
+# make deb-check (as root, on a Debian machine you may change): the package installed with apt,
+# its user, its checked config, its unit (systemd-analyze verify) and man page, then purged and
+# gone. Not part of make check: it installs on the machine it runs on.
+deb-check: deb
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ./$(BUILD)/modelgate.deb >/dev/null
+	id modelgate >/dev/null
+	modelgate -t -c /etc/modelgate/modelgate.yaml
+	systemd-analyze verify --man=no /usr/lib/systemd/system/modelgate.service
+	man -w modelgate >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq modelgate >/dev/null
+	! id modelgate 2>/dev/null && [ ! -e /usr/bin/modelgate ] && [ ! -e /etc/modelgate ]
+	@echo "deb-check: installed, verified and purged cleanly"
 
 clean:
 	rm -rf build

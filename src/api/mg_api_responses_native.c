@@ -366,8 +366,9 @@ mg_api_responses_previous(const char *body, size_t len, char *id, size_t size)
     prev = json_string_value(json_object_get(j, "previous_response_id"));
     if (prev != NULL && prev[0] != '\0') {
         kind = strncmp(prev, "resp_mg", 7) == 0 ? MG_API_PREV_OWN : MG_API_PREV_NATIVE;
-        if (strlen(prev) < size) {
-            strcpy(id, prev);
+        size_t n = strlen(prev);
+        if (n < size) {   /* a longer id is none the store can hold: unrecorded */
+            memcpy(id, prev, n + 1);
         }
     }
     json_decref(j);

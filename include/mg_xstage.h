@@ -35,16 +35,21 @@ void mg_xstage_stream_end(struct mg_stage *s, struct mg_oai_stream *st, struct m
 /* A plain answer's bytes, kept in body to be translated whole at its end. */
 void mg_xstage_answer_write(struct mg_stage *s, struct mg_buf *body, const char *p, size_t n);
 
-/* A schema's translation of a whole answer into out: MG_OK, or it is not the provider's answer. */
+/*
+ * A schema's translation of a whole answer into out: MG_OK, or it is not the provider's answer.
+ * keep (may be NULL) gets the chat answer as the structure it was written from.
+ */
 typedef int (*mg_xstage_translate_fn)(void *arg, const char *body, size_t len, struct mg_buf *out,
-                                      struct mg_usage *u);
+                                      struct mg_usage *u, struct mg_oai_kept *keep);
 
 /*
  * A plain answer ended: translated whole by translate and passed on in one write with its usage;
  * an answer that is not the provider's fails (not_what says what it should have been: "a Messages
- * answer"), so it fails over. Then the next stage ends.
+ * answer"), so it fails over. Then the next stage ends. With a client API's stage after it (the
+ * chat hub), the answer is also kept in kept and handed over as r->chat_answer.
  */
 void mg_xstage_answer_end(struct mg_stage *s, const struct mg_buf *body, struct mg_buf *out,
-                          mg_xstage_translate_fn translate, void *arg, const char *not_what);
+                          mg_xstage_translate_fn translate, void *arg, const char *not_what,
+                          struct mg_oai_kept *kept);
 
 #endif

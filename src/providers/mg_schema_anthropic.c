@@ -123,7 +123,6 @@ anthropic_classify(const struct mg_resp_head *h)
 
 struct xl {
     const struct mg_client_req *rq;
-    struct mg_relay            *r;
     struct mg_oai_kept          kept;      /* the chat answer, for a client API's hub */
     struct mg_anthropic_stream *stream;    /* chat streams */
     struct mg_buf               out;       /* what one event (or the answer) became */
@@ -149,7 +148,6 @@ xl_new(struct mg_relay *r, const struct mg_client_req *rq)
     struct xl *x = mg_calloc(1, sizeof(*x));
 
     x->rq = rq;
-    x->r = r;
     mg_buf_init(&x->out, 2 * ANSWER_MAX);
     mg_buf_init(&x->body, ANSWER_MAX);
     mg_oai_usage_init(&x->usage);
@@ -193,19 +191,12 @@ answer_write(struct mg_stage *s, const char *p, size_t n, int whole)
 }
 
 static int
-translate_answer(void *arg, const char *body, size_t len, struct mg_buf *out, struct mg_usage *u)
+translate_answer(void *arg, const char *body, size_t len, struct mg_buf *out, struct mg_usage *u,
+                 struct mg_oai_kept *keep)
 {
     struct xl *x = arg;
 
-    /* a client API's hub after us reads the answer as a structure, not as text again */
-    struct mg_oai_kept *keep = x->r->client != NULL ? &x->kept : NULL;
-    int rc = mg_anthropic_answer(body, len, x->rq->jr->model, (int64_t)time(NULL), out, u,
-                                 keep);
-
-    if (rc == MG_OK && keep != NULL && keep->have) {
-        x->r->chat_answer = keep;
-    }
-    return rc;
+    return mg_anthropic_answer(body, len, x->rq->jr->model, (int64_t)time(NULL), out, u, keep);
 }
 
 /* A plain answer ended: translated whole; one that is not a Messages answer fails over. */
@@ -214,7 +205,8 @@ answer_end(struct mg_stage *s)
 {
     struct xl *x = s->relay->xstate;
 
-    mg_xstage_answer_end(s, &x->body, &x->out, translate_answer, x, "a Messages answer");
+    mg_xstage_answer_end(s, &x->body, &x->out, translate_answer, x, "a Messages answer",
+                         &x->kept);
 }
 
 /* Native streams: events pass as sent; usage is read from message_start and message_delta. */

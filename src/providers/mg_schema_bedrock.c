@@ -282,20 +282,13 @@ answer_write(struct mg_stage *s, const char *p, size_t n, int whole)
 }
 
 static int
-translate_answer(void *arg, const char *body, size_t len, struct mg_buf *out, struct mg_usage *u)
+translate_answer(void *arg, const char *body, size_t len, struct mg_buf *out, struct mg_usage *u,
+                 struct mg_oai_kept *keep)
 {
     struct xl *x = arg;
 
-    struct mg_relay *r = x->stage->relay;
-    /* a client API's hub after us reads the answer as a structure, not as text again */
-    struct mg_oai_kept *keep = r->client != NULL ? &x->kept : NULL;
-    int rc = mg_bedrock_answer(body, len, x->rq->jr->model, x->id, (int64_t)time(NULL), out, u,
-                               keep);
-
-    if (rc == MG_OK && keep != NULL && keep->have) {
-        r->chat_answer = keep;
-    }
-    return rc;
+    return mg_bedrock_answer(body, len, x->rq->jr->model, x->id, (int64_t)time(NULL), out, u,
+                             keep);
 }
 
 static void
@@ -303,7 +296,8 @@ answer_end(struct mg_stage *s)
 {
     struct xl *x = s->relay->xstate;
 
-    mg_xstage_answer_end(s, &x->body, &x->out, translate_answer, x, "a Converse answer");
+    mg_xstage_answer_end(s, &x->body, &x->out, translate_answer, x, "a Converse answer",
+                         &x->kept);
 }
 
 static void

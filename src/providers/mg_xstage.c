@@ -60,19 +60,23 @@ mg_xstage_answer_write(struct mg_stage *s, struct mg_buf *body, const char *p, s
 
 void
 mg_xstage_answer_end(struct mg_stage *s, const struct mg_buf *body, struct mg_buf *out,
-                     mg_xstage_translate_fn translate, void *arg, const char *not_what)
+                     mg_xstage_translate_fn translate, void *arg, const char *not_what,
+                     struct mg_oai_kept *kept)
 {
     struct mg_relay *r = s->relay;
+    /* a client API's stage after ours reads the answer as a structure, not as text again */
+    struct mg_oai_kept *keep = r->client != NULL ? kept : NULL;
     struct mg_usage u;
     char why[96];
 
     if (!r->failed) {
-        if (translate(arg, body->data ? body->data : "", body->len, out, &u) != MG_OK) {
+        if (translate(arg, body->data ? body->data : "", body->len, out, &u, keep) != MG_OK) {
             snprintf(why, sizeof(why), "the backend's answer is not %s", not_what);
             mg_relay_fail(r, why, strlen(why));
         } else {
             r->usage = u;
             r->have_usage = u.input >= 0 || u.output >= 0;
+            r->chat_answer = keep != NULL && keep->have ? keep : NULL;
             s->next->write(s->next, out->data, out->len, 1);
         }
     }

@@ -108,6 +108,7 @@ mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api)
     r->empty = 0;
     r->why[0] = '\0';
     r->bytes_in = 0;
+    r->out_events = 0;
     r->have_usage = 0;
     r->usage.input = -1;
     r->usage.output = -1;
@@ -419,6 +420,9 @@ gate_write(struct mg_stage *s, const char *p, size_t n, int whole)
             return;
         }
         commit_now(s);
+    }
+    if (!(kind & MG_EV_DONE) && (kind != 0 || !whole || is_event(p, n))) {
+        r->out_events++;   /* what carries output, about a token each (the usage estimate) */
     }
     s->next->write(s->next, p, n, whole);
 }

@@ -17,6 +17,7 @@ Suite *resp_store_suite(void);
 Suite *multipart_suite(void);
 Suite *cors_suite(void);
 Suite *hub_suite(void);
+Suite *checks_suite(void);
 
 int
 main(void)
@@ -75,6 +76,7 @@ main(void)
     srunner_add_suite(sr, multipart_suite());
     srunner_add_suite(sr, cors_suite());
     srunner_add_suite(sr, hub_suite());
+    srunner_add_suite(sr, checks_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
     printf("Running every suite\n");

@@ -6,6 +6,7 @@
  * backend that is not cooling, or whose checks are off; a check in flight does not hold the
  * gateway at its stop (the harness requires a clean exit).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,38 @@ static int *const port = gwh.fake_port;
 
 #define CHECK_MS 300   /* the top-level check_interval */
 
+/* The suite's config; az_health is az's own health block ("" for none). */
+static void
+write_conf(char *conf, size_t size, const char *az_health)
+{
+    snprintf(conf, size,
+             "listen: 127.0.0.1:%d\n"
+             "workers: 2\n"
+             "log_level: debug\n"
+             "access_log: off\n"
+             "timeouts: {connect: 2s, first_byte: 5s, idle: 5s, total: 30s}\n"
+             "health: {failures: 1, cooldown: 30s, check_interval: %dms}\n"
+             "backends:\n"
+             "  - {name: down, url: 'http://127.0.0.1:%d/v1'}\n"
+             "  - {name: ok, url: 'http://127.0.0.1:%d/v1'}\n"
+             "  - {name: off, url: 'http://127.0.0.1:%d/v1', health: {check_interval: 0s}}\n"
+             "  - {name: az, schema: azure, url: 'http://127.0.0.1:%d', api_key: az-key-0123456789,\n"
+             "     api_version: 2024-06-01%s}\n"
+             "  - {name: an, schema: anthropic, url: 'http://127.0.0.1:%d',\n"
+             "     api_key: an-key-0123456789}\n"
+             "  - {name: hang, url: 'http://127.0.0.1:%d/v1', timeouts: {first_byte: 400ms},\n"
+             "     health: {check_interval: 100ms}}\n"
+             "rules:\n"
+             "  - {models: [m-down], retry_same: false, backends: [{backend: down}]}\n"
+             "  - {models: [m-ok], backends: [{backend: ok}]}\n"
+             "  - {models: [m-off], retry_same: false, backends: [{backend: off}]}\n"
+             "  - {models: [m-az], retry_same: false, backends: [{backend: az}]}\n"
+             "  - {models: [m-an], retry_same: false, backends: [{backend: an}]}\n"
+             "  - {models: [m-hang], retry_same: false, backends: [{backend: hang}]}\n",
+             gwh.gw_port, CHECK_MS, port[C_DOWN], port[C_OK], port[C_OFF], port[C_AZ], az_health,
+             port[C_AN], port[C_HANG]);
+}
+
 static void
 start_checks(void)
 {
@@ -35,32 +68,7 @@ start_checks(void)
     for (i = 0; i < NFAKE; i++) {
         mg_harness_fake(&gwh, names[i], i == C_OK ? NULL : i == C_HANG ? hang : failing);
     }
-    snprintf(conf, sizeof(conf),
-             "listen: 127.0.0.1:%d\n"
-             "workers: 2\n"
-             "log_level: debug\n"
-             "access_log: off\n"
-             "timeouts: {connect: 2s, first_byte: 5s, idle: 5s, total: 30s}\n"
-             "health: {failures: 1, cooldown: 30s, check_interval: %dms}\n"
-             "backends:\n"
-             "  - {name: down, url: 'http://127.0.0.1:%d/v1'}\n"
-             "  - {name: ok, url: 'http://127.0.0.1:%d/v1'}\n"
-             "  - {name: off, url: 'http://127.0.0.1:%d/v1', health: {check_interval: 0s}}\n"
-             "  - {name: az, schema: azure, url: 'http://127.0.0.1:%d', api_key: az-key-0123456789,\n"
-             "     api_version: 2024-06-01}\n"
-             "  - {name: an, schema: anthropic, url: 'http://127.0.0.1:%d',\n"
-             "     api_key: an-key-0123456789}\n"
-             "  - {name: hang, url: 'http://127.0.0.1:%d/v1', timeouts: {first_byte: 400ms},\n"
-             "     health: {check_interval: 100ms}}\n"
-             "rules:\n"
-             "  - {models: [m-down], retry_same: false, backends: [{backend: down}]}\n"
-             "  - {models: [m-ok], backends: [{backend: ok}]}\n"
-             "  - {models: [m-off], retry_same: false, backends: [{backend: off}]}\n"
-             "  - {models: [m-az], retry_same: false, backends: [{backend: az}]}\n"
-             "  - {models: [m-an], retry_same: false, backends: [{backend: an}]}\n"
-             "  - {models: [m-hang], retry_same: false, backends: [{backend: hang}]}\n",
-             gwh.gw_port, CHECK_MS, port[C_DOWN], port[C_OK], port[C_OFF], port[C_AZ], port[C_AN],
-             port[C_HANG]);
+    write_conf(conf, sizeof(conf), "");
     mg_harness_start(&gwh, 2, conf);
 }
 
@@ -251,6 +259,41 @@ START_TEST(hanging_checks_one_at_a_time)
 }
 END_TEST
 
+/*
+ * A reload applies to the checks at once: az's own check_interval: 0s stops its checks (one
+ * under way at the reload may still end), while hang's go on; az stays down (state outlives
+ * snapshots).
+ */
+START_TEST(reload_turns_a_backends_checks_off)
+{
+    char conf[4096];
+    int64_t deadline;
+    long n;
+    FILE *f;
+
+    ck_assert_int_eq(chat("m-az"), 503);
+    ck_assert_int_eq(chat("m-hang"), 504);
+    wait_models(C_AZ, mg_test_fake_stat(port[C_AZ], "models") + 1);   /* checked now */
+    write_conf(conf, sizeof(conf), ", health: {check_interval: 0s}");
+    f = fopen(gwh.conf_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(conf, f);
+    fclose(f);
+    ck_assert_int_eq(kill(gwh.gw_pid, SIGHUP), 0);
+    deadline = mg_now_ms() + 5000 * mg_test_scale();
+    while (metric("modelgate_config_reloads_total{result=\"ok\"}") < 1 &&
+           mg_now_ms() < deadline) {
+        usleep(20000);
+    }
+    ck_assert(metric("modelgate_config_reloads_total{result=\"ok\"}") >= 1);
+    /* worker 0 may take the snapshot a moment after the count: one more check at most */
+    n = mg_test_fake_stat(port[C_AZ], "models");
+    wait_models(C_HANG, mg_test_fake_stat(port[C_HANG], "models") + 3);   /* > 1 s passes */
+    ck_assert_int_le(mg_test_fake_stat(port[C_AZ], "models"), n + 1);
+    ck_assert(up("az") == 0);
+}
+END_TEST
+
 Suite *
 checks_suite(void)
 {
@@ -263,6 +306,7 @@ checks_suite(void)
     tcase_add_test(t, checks_carry_credentials);
     tcase_add_test(t, no_check_unless_cooling_and_on);
     tcase_add_test(t, hanging_checks_one_at_a_time);
+    tcase_add_test(t, reload_turns_a_backends_checks_off);
     suite_add_tcase(s, t);
     return s;
 }

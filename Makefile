@@ -43,6 +43,7 @@ SUITES   += resp_store
 SUITES   += multipart
 SUITES   += hub
 SUITES   += cors
+SUITES   += tls
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)

@@ -16,6 +16,7 @@ Suite *responses_suite(void);
 Suite *resp_store_suite(void);
 Suite *multipart_suite(void);
 Suite *cors_suite(void);
+Suite *tls_suite(void);
 Suite *hub_suite(void);
 
 int
@@ -74,6 +75,7 @@ main(void)
     srunner_add_suite(sr, resp_store_suite());
     srunner_add_suite(sr, multipart_suite());
     srunner_add_suite(sr, cors_suite());
+    srunner_add_suite(sr, tls_suite());
     srunner_add_suite(sr, hub_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */

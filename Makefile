@@ -213,8 +213,13 @@ deb: $(BUILD)/modelgate
 
 # make deb-check (as root, on a Debian machine you may change): the package installed with apt,
 # its user, its checked config, its unit (systemd-analyze verify) and man page, then purged and
-# gone. Not part of make check: it installs on the machine it runs on.
+# gone. Not part of make check: it installs on the machine it runs on, systemd and man-db too
+# when the tools it checks with are missing (a minimal Debian 12 has neither).
+DEBCHECK_DEB := systemd man-db
 deb-check: deb
+	@command -v systemd-analyze >/dev/null && command -v man >/dev/null || { \
+	  echo "modelgate: installing Debian packages: $(DEBCHECK_DEB)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBCHECK_DEB); }
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ./$(BUILD)/modelgate.deb >/dev/null
 	id modelgate >/dev/null
 	modelgate -t -c /etc/modelgate/modelgate.yaml

@@ -88,7 +88,10 @@ main(void)
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     curl_global_cleanup();
-    if (getenv("MG_TEST_KEEP") == NULL) {
+    /* a failure message names a log in this directory: keep it then, and say where it is,
+     * after the summary */
+    fflush(stdout);
+    if (getenv("MG_TEST_KEEP") == NULL && failed == 0) {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         if (system(cmd) != 0) {
             fprintf(stderr, "could not remove %s\n", dir);

@@ -205,7 +205,7 @@ DEB_VERSION = $(shell sed -n 's/^#define MG_VERSION "\(.*\)"/\1/p' src/main.c)
 deb: $(BUILD)/modelgate
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/DEBIAN
 	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/$(BUILD)/deb
-	sh conf/deb/control.sh "$(or $(DEB_VERSION),0.0.0)" "$$(dpkg --print-architecture)" \
+	sh conf/deb/control.sh "$(or $(DEB_VERSION),0.0.0)" "$$(dpkg --print-architecture)" $(BUILD)/modelgate \
 	    > $(BUILD)/deb/DEBIAN/control
 	echo /etc/modelgate/modelgate.yaml > $(BUILD)/deb/DEBIAN/conffiles
 	install -m 0755 conf/deb/postinst conf/deb/postrm $(BUILD)/deb/DEBIAN/

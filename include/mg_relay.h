@@ -58,6 +58,9 @@ struct mg_relay {
     int                committed;
     int                failed;      /* broken before the commit: the attempt fails over */
     int                cut;         /* broken after it: the error event is sent, stop reading */
+    int                hold_cut;    /* a cut's error event waits (mid-stream resume may continue
+                                     * the stream instead): cut_held, mg_relay_cut_event() */
+    int                cut_held;
     int                finished;    /* a finish_reason (or message_stop) went by */
     int                done;        /* data: [DONE] went by */
     int                any_event;   /* an event went by (comments and blank lines are none) */
@@ -141,6 +144,12 @@ void mg_relay_end(struct mg_relay *r);
  * stream gets its one error event (r->cut). Returns 1 when that event was written now.
  */
 int mg_relay_fail(struct mg_relay *r, const char *why, size_t n);
+
+/*
+ * Ends a committed stream with the client API's one error event (why: its message): the event a
+ * held cut did not write, or the end of a resumed stream whose continuation failed.
+ */
+void mg_relay_cut_event(struct mg_relay *r, const char *why);
 
 /* Records usage read from p[0..n) (a JSON answer, its tail, or one event); 1 when found. */
 int mg_relay_note_usage(struct mg_relay *r, const char *p, size_t n);

@@ -76,6 +76,13 @@ struct preq {
     char                      model[MG_MODEL_MAX];
     char                      request_id[REQ_ID_MAX + 1];
     const struct mg_api      *api;         /* the client's API (mg_api) */
+    /* mid-stream resume (mg_proxy_resume.c), NULL unless the rule resumes this chat stream */
+    struct mg_resume         *rs;
+    long                      rs_status;   /* the status the client got */
+    const struct mg_backend  *rs_backend;  /* whose answer it began with */
+    const struct mg_backend  *rs_excluded[MG_PLAN_TRIED_MAX];   /* cut, or failed to continue */
+    size_t                    rs_nexcluded;
+    char                      rs_why[256]; /* the error event's message if it ends broken */
     int64_t                   t0;          /* arrival, mg_now_us() */
     int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
     int64_t                   busy_since;  /* a callback of ours began, 0 outside one */
@@ -97,6 +104,25 @@ int mg_proxy_hub_build(struct preq *p, const struct mg_backend *b,
 /* The same on a native entry: the client's body, or the one the API makes for native entries. */
 int mg_proxy_native_build(struct preq *p, const struct mg_backend *b,
                           const struct mg_rule_backend *e);
+
+/* Starts an attempt on the plan's current entry (mg_proxy.c). */
+void mg_proxy_start_attempt(struct preq *p);
+
+/*
+ * Mid-stream resume (mg_proxy_resume.c). setup: the state, when the rule resumes this request;
+ * free: at release. commit: a continuation's commit (1: handled, no head is sent). cut: a
+ * committed stream broke (1: it goes on, or ended, here; 0: end it as without resume). failed:
+ * a continuation failed before its output (1: handled). complete: the stream ended whole.
+ * build: a continuation's request on entry e.
+ */
+void mg_proxy_resume_setup(struct preq *p);
+void mg_proxy_resume_free(struct preq *p);
+int  mg_proxy_resume_commit(struct preq *p);
+int  mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a);
+int  mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o);
+void mg_proxy_resume_complete(struct preq *p);
+int  mg_proxy_resume_build(struct preq *p, const struct mg_backend *b,
+                           const struct mg_rule_backend *e);
 
 /* Frees the request's state (back to the worker's pool). */
 void mg_proxy_release(struct preq *p);

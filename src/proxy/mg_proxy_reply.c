@@ -30,6 +30,7 @@
 #include "mg_relay.h"
 #include "mg_reply.h"
 #include "mg_req.h"
+#include "mg_resume.h"
 #include "mg_stats.h"
 #include "mg_wire.h"
 #include "mg_worker.h"
@@ -41,6 +42,9 @@ mg_proxy_release(struct preq *p)
 {
     /* a probe that never got its outcome (not tried, or aborted) must not hold the claim */
     mg_plan_give_back(&p->plan, NULL, mg_now_ms());
+    if (p->rs != NULL) {
+        mg_proxy_resume_free(p);
+    }
     mg_attempt_deinit(&p->at);
     event_del(&p->resume);
     event_del(&p->retry);
@@ -100,6 +104,14 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
         r.input_tokens = (int64_t)p->client.body_len / 4;
         /* of what the backend sent, never of a translation's re-rendered answer */
         r.output_tokens = (p->via_hub ? p->relay.bytes_in : p->wire.bytes) / 4;
+    }
+    if (p->rs != NULL && p->rs->continuing) {
+        /* a resumed stream: every attempt that relayed, as its backend reported it */
+        r.resumed = p->rs->spliced;
+        r.input_tokens = mg_tokens_add(p->rs->debit_in, r.input_tokens > 0 && !cut
+                                       ? r.input_tokens : 0);
+        r.output_tokens = mg_tokens_add(p->rs->debit_out, r.output_tokens > 0 && !cut
+                                        ? r.output_tokens : 0);
     }
     r.stream = p->jr.stream;
     r.key = p->key != NULL ? p->key->name : NULL;

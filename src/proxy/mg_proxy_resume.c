@@ -1,0 +1,230 @@
+/*
+ * mg_proxy_resume — mid-stream resume on the proxy's side (SPEC "Mid-stream resume"): a chat
+ * stream whose rule has resume: true and that breaks after its commit goes on, when the stream
+ * was text only, on the next entry of the rule (within its retries) whose backend declares
+ * prefill and was not cut, with the client's request plus one last assistant message holding the
+ * text relayed so far. The continuation's events are spliced in by the relay stage (mg_resume);
+ * before its own first output a failure moves on to the next such entry, and when none is left
+ * the stream ends with its one error event, as without resume. The proxy calls in at five
+ * points (mg_proxy_int.h); a request whose rule does not resume has no state here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "mg_conf_types.h"
+#include "mg_log.h"
+#include "mg_proxy_int.h"
+#include "mg_resume.h"
+#include "mg_stats.h"
+#include "mg_worker.h"
+
+void
+mg_proxy_resume_setup(struct preq *p)
+{
+    json_t *j, *n;
+
+    if (!p->rule->resume || !p->jr.stream || p->api != &mg_api_chat) {
+        return;
+    }
+    j = json_loadb(p->client.body, p->client.body_len, 0, NULL);
+    n = json_object_get(j, "n");
+    if (n == NULL || json_is_null(n) || (json_is_integer(n) && json_integer_value(n) <= 1)) {
+        p->rs = mg_resume_create();   /* n > 1: several choices, never resumed */
+    }
+    json_decref(j);
+}
+
+void
+mg_proxy_resume_free(struct preq *p)
+{
+    mg_resume_destroy(p->rs);
+    p->rs = NULL;
+}
+
+/* An entry a continuation may go to: its backend continues prefills and was not cut here. */
+static int
+prefill_entry(const struct mg_rule_backend *e, void *arg)
+{
+    struct preq *p = arg;
+    const struct mg_backend *b = &p->conf->backends[e->backend];
+    size_t i;
+
+    if (b->prefill == NULL) {
+        return 0;
+    }
+    for (i = 0; i < p->rs_nexcluded; i++) {
+        if (p->rs_excluded[i] == b) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+exclude(struct preq *p, const struct mg_backend *b)
+{
+    if (p->rs_nexcluded < MG_ARRAY_LEN(p->rs_excluded)) {
+        p->rs_excluded[p->rs_nexcluded++] = b;
+    }
+}
+
+static void
+resume_result(struct preq *p, const char *result)
+{
+    char rule[16];
+
+    snprintf(rule, sizeof(rule), "%d", p->rule_index);
+    mg_stats_resume(p->w->stats, rule, result);
+}
+
+/* Starts the continuation on the next prefill entry: 1, or 0 when none is left. */
+static int
+next_entry(struct preq *p)
+{
+    const char *text;
+    size_t len;
+
+    if (!p->rs->ok || !mg_plan_move_where(&p->plan, prefill_entry, p) ||
+        mg_resume_prefill(p->rs, &text, &len) != MG_OK) {
+        return 0;
+    }
+    mg_log_info("request %s: resuming the stream on backend %s", p->request_id,
+                p->conf->backends[mg_plan_entry(&p->plan)->backend].name);
+    mg_proxy_start_attempt(p);
+    return 1;
+}
+
+/*
+ * The stream ends broken after all: its one error event (the held one, or ours when the last
+ * continuation never committed), a clean end, and the request accounted as cut.
+ */
+static void
+give_up(struct preq *p, struct mg_attempt *a)
+{
+    p->relay.hold_cut = 0;
+    if (p->rs->continuing) {
+        resume_result(p, "failed");
+    }
+    if (!p->relay.cut || p->relay.cut_held) {   /* else a cut wrote its event already */
+        mg_relay_cut_event(&p->relay, p->rs_why);
+    }
+    mg_proxy_account(p, (int)p->rs_status, p->rs_backend, 1);
+    mg_proxy_detach_client(p);
+    mg_wire_end(&p->wire);
+    mg_proxy_release(p);
+}
+
+int
+mg_proxy_resume_commit(struct preq *p)
+{
+    if (p->rs == NULL || !p->rs->continuing) {
+        return 0;
+    }
+    mg_attempt_committed(&p->at);   /* the client has its head: this attempt only splices */
+    mg_plan_give_back(&p->plan, p->at.backend->state, mg_now_ms());
+    p->rs->spliced++;
+    return 1;
+}
+
+int
+mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a)
+{
+    struct mg_resume *rs = p->rs;
+
+    if (!rs->continuing) {   /* the first cut: what the client got is the first attempt's */
+        p->rs_status = a->head.status;
+        p->rs_backend = a->backend;
+    }
+    snprintf(p->rs_why, sizeof(p->rs_why), "Backend %s failed during the answer: %s",
+             a->backend->name, p->relay.why[0] ? p->relay.why : mg_attempt_reason(a));
+    mg_log_warn("request %s: backend %s failed after the answer started: %s", p->request_id,
+                a->backend->name, p->relay.why[0] ? p->relay.why : mg_attempt_error(a));
+    mg_resume_attempt_end(rs, &p->relay, (int64_t)p->client.body_len / 4);
+    exclude(p, a->backend);
+    if (next_entry(p)) {
+        return 1;
+    }
+    if (rs->continuing) {   /* continued, and cut again with nowhere left to go */
+        give_up(p, a);
+        return 1;
+    }
+    p->relay.hold_cut = 0;   /* no resume: the cut ends the stream as it always did */
+    if (p->relay.cut_held) {
+        mg_relay_cut_event(&p->relay, p->relay.why);
+    }
+    return 0;
+}
+
+int
+mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
+{
+    char result[32];
+
+    if (p->rs == NULL || !p->rs->continuing || o == MG_OUTCOME_COMPLETE ||
+        o == MG_OUTCOME_CUT) {
+        return 0;
+    }
+    /* before its first output: a failed attempt (a 400 too: a model that refuses prefill) */
+    mg_stats_attempt(p->w->stats, a->backend->name,
+                     mg_outcome_result(o, a->head.status, result, sizeof(result)));
+    mg_log_warn("request %s: backend %s could not continue the stream: %s", p->request_id,
+                a->backend->name, a->head.status >= 400 ? mg_attempt_reason(a)
+                                                        : mg_attempt_error(a));
+    exclude(p, a->backend);
+    if (!next_entry(p)) {
+        give_up(p, a);
+    }
+    return 1;
+}
+
+void
+mg_proxy_resume_complete(struct preq *p)
+{
+    if (p->rs != NULL && p->rs->continuing) {
+        resume_result(p, "ok");
+    }
+}
+
+/* The client's chat body with the prefill as its last message, and the backend's members. */
+int
+mg_proxy_resume_build(struct preq *p, const struct mg_backend *b,
+                      const struct mg_rule_backend *e)
+{
+    json_t *j = json_loadb(p->client.body, p->client.body_len, 0, NULL), *extra = NULL;
+    const char *text;
+    size_t len;
+    char *out;
+    int rc = MG_ERR;
+
+    if (!json_is_array(json_object_get(j, "messages")) ||
+        mg_resume_prefill(p->rs, &text, &len) != MG_OK) {
+        goto done;
+    }
+    json_array_append_new(json_object_get(j, "messages"),
+                          json_pack("{s:s,s:s%}", "role", "assistant", "content", text, len));
+    if (b->prefill[0] != '\0') {
+        char members[256];
+        snprintf(members, sizeof(members), "{%s}", b->prefill);
+        extra = json_loads(members, 0, NULL);
+        json_object_update(j, extra);
+    }
+    out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    mg_buf_reset(&p->native_body);
+    if (out != NULL && mg_buf_adds(&p->native_body, out) == MG_OK &&
+        mg_json_scan_request(p->native_body.data, p->native_body.len, p->native_model,
+                             sizeof(p->native_model), &p->native_jr) == MG_OK) {
+        p->native_client = p->client;
+        p->native_client.body = p->native_body.data;
+        p->native_client.body_len = p->native_body.len;
+        p->native_client.jr = &p->native_jr;
+        rc = p->at.schema->build(&p->native_client, b, e, &p->at.up);
+    }
+    free(out);
+done:
+    json_decref(extra);
+    json_decref(j);
+    return rc;
+}

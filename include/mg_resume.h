@@ -44,9 +44,9 @@ struct mg_resume {
     int64_t         debit_in, debit_out;
 };
 
-/* State for one request (n <= 1 checked by the caller). */
-struct mg_resume *mg_resume_create(void);
-void mg_resume_destroy(struct mg_resume *rs);
+/* State for one request (n <= 1 checked by the caller), embedded in the proxy's. */
+void mg_resume_init(struct mg_resume *rs);
+void mg_resume_deinit(struct mg_resume *rs);
 
 /* Adds the stage for this attempt's answer, last before the client. */
 void mg_resume_add(struct mg_resume *rs, struct mg_relay *r);

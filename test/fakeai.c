@@ -1201,8 +1201,10 @@ echo_of(struct evhttp_request *req, const char *body, size_t len)
 }
 
 /* 1 while requests with this x-fake-fail-key are still to fail (counts them). */
-static int
-key_fails(const char *key, long times)
+int fake_key_fails(const char *key, long times);
+
+int
+fake_key_fails(const char *key, long times)
 {
     static struct {
         char key[64];
@@ -1232,7 +1234,7 @@ faults(struct fake *f, struct evhttp_request *req)
 
     f->stall_after = f->cut_after = f->error_at = -1;
     if ((only != NULL && strcmp(only, g.name) != 0) ||
-        (key != NULL && !key_fails(key, header_num(req, "x-fake-fail-times", 1)))) {
+        (key != NULL && !fake_key_fails(key, header_num(req, "x-fake-fail-times", 1)))) {
         if (evhttp_find_header(in, "x-fake-status-for") == NULL && g.fail == 0) {
             f->status = 200;   /* x-fake-status is a fault too */
         }

@@ -22,8 +22,10 @@
  *                              head, then a clean end with no event: N=1 nothing, N=2 a comment
  *   x-fake-retry-after: N      Retry-After on an error answer
  *   x-fake-bad-crc: 1          (bedrock streams) a frame with a broken CRC after the text
- *   x-fake-cut-at-token: N     (on the fakeai named by x-fake-for, or any without it) drop the
- *                              connection after N text pieces (past the last: after the text)
+ *   x-fake-cut-at-token: N     (on the fakeai named by x-fake-for, or any without it; with
+ *                              x-fake-fail-key only the first x-fake-fail-times requests with
+ *                              the key, as fakeai.c) drop the connection after N text pieces
+ *                              (past the last: after the text)
  * A stream's text is x-fake-chunks pieces "tok0 ", "tok1 ", ...; a request whose last message is
  * the assistant's (a prefill) gets only what follows that text in the answer it would give uncut,
  * the token the prefill ends inside sent with the next one (" tok2 " after "tok0 tok1"); a
@@ -377,16 +379,23 @@ trailing_space(const char *s)
                      s[n - 1] == '\r');
 }
 
-/* x-fake-cut-at-token: N, when meant for this fakeai (x-fake-for): the piece to cut before. */
+int fake_key_fails(const char *key, long times);   /* fakeai.c */
+
+/*
+ * x-fake-cut-at-token: N, when meant for this fakeai (x-fake-for; x-fake-fail-key and
+ * x-fake-fail-times as in fakeai.c): the piece to cut before, or -1.
+ */
 static long
 cut_at_token(struct evhttp_request *req, const char *name)
 {
-    const char *v = hv(req, "x-fake-for");
+    const char *v = hv(req, "x-fake-for"), *key = hv(req, "x-fake-fail-key");
+    long n = hnum(req, "x-fake-cut-at-token", -1);
 
-    if (v != NULL && strcmp(v, name) != 0) {
+    if (n < 0 || (v != NULL && strcmp(v, name) != 0) ||
+        (key != NULL && !fake_key_fails(key, hnum(req, "x-fake-fail-times", 1)))) {
         return -1;
     }
-    return hnum(req, "x-fake-cut-at-token", -1);
+    return n;
 }
 
 /* ---- Azure --------------------------------------------------------------------------------- */

@@ -124,7 +124,7 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
         }
     }
     if (p->rs != NULL && a->head.sse && a->head.status >= 200 && a->head.status <= 299) {
-        mg_resume_add(p->rs, &p->relay);
+        mg_resume_add(&p->rs->st, &p->relay);
     }
     p->overhead += mg_now_us() - t;
 }
@@ -289,7 +289,7 @@ mg_proxy_start_attempt(struct preq *p)
     int64_t t_start = mg_now_us();
     const struct mg_rule_backend *e;
     const struct mg_backend *b;
-    int rc, resumed = p->rs != NULL && p->rs->continuing;
+    int rc, resumed = p->rs != NULL && p->rs->st.continuing;
 
     for (;;) {
         e = mg_plan_entry(&p->plan);

@@ -17,6 +17,7 @@
 #include "mg_plan.h"
 #include "mg_relay.h"
 #include "mg_resp_store.h"
+#include "mg_resume.h"
 #include "mg_schema.h"
 #include "mg_wire.h"
 
@@ -39,6 +40,16 @@ struct last_answer {
     int                      via_hub;      /* it answered a chat request the hub made */
     int                      timeout;      /* the last failure was a timeout */
     char                     error[256];   /* "backend: short reason", fit for a client */
+};
+
+/* A request whose rule resumes its stream: the relay stage's state and the proxy's. */
+struct mg_proxy_resume {
+    struct mg_resume          st;
+    long                      status;      /* the status the client got */
+    const struct mg_backend  *backend;     /* whose answer it began with */
+    const struct mg_backend  *excluded[MG_PLAN_TRIED_MAX];   /* cut, or failed to continue */
+    size_t                    nexcluded;
+    char                      why[256];    /* the error event's message if it ends broken */
 };
 
 struct preq {
@@ -77,12 +88,7 @@ struct preq {
     char                      request_id[REQ_ID_MAX + 1];
     const struct mg_api      *api;         /* the client's API (mg_api) */
     /* mid-stream resume (mg_proxy_resume.c), NULL unless the rule resumes this chat stream */
-    struct mg_resume         *rs;
-    long                      rs_status;   /* the status the client got */
-    const struct mg_backend  *rs_backend;  /* whose answer it began with */
-    const struct mg_backend  *rs_excluded[MG_PLAN_TRIED_MAX];   /* cut, or failed to continue */
-    size_t                    rs_nexcluded;
-    char                      rs_why[256]; /* the error event's message if it ends broken */
+    struct mg_proxy_resume   *rs;
     int64_t                   t0;          /* arrival, mg_now_us() */
     int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
     int64_t                   busy_since;  /* a callback of ours began, 0 outside one */

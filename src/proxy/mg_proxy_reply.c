@@ -105,12 +105,12 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
         /* of what the backend sent, never of a translation's re-rendered answer */
         r.output_tokens = (p->via_hub ? p->relay.bytes_in : p->wire.bytes) / 4;
     }
-    if (p->rs != NULL && p->rs->continuing) {
+    if (p->rs != NULL && p->rs->st.continuing) {
         /* a resumed stream: every attempt that relayed, as its backend reported it */
-        r.resumed = p->rs->spliced;
-        r.input_tokens = mg_tokens_add(p->rs->debit_in, r.input_tokens > 0 && !cut
+        r.resumed = p->rs->st.spliced;
+        r.input_tokens = mg_tokens_add(p->rs->st.debit_in, r.input_tokens > 0 && !cut
                                        ? r.input_tokens : 0);
-        r.output_tokens = mg_tokens_add(p->rs->debit_out, r.output_tokens > 0 && !cut
+        r.output_tokens = mg_tokens_add(p->rs->st.debit_out, r.output_tokens > 0 && !cut
                                         ? r.output_tokens : 0);
     }
     r.stream = p->jr.stream;

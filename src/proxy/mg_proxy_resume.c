@@ -32,7 +32,8 @@ mg_proxy_resume_setup(struct preq *p)
     j = json_loadb(p->client.body, p->client.body_len, 0, NULL);
     n = json_object_get(j, "n");
     if (n == NULL || json_is_null(n) || (json_is_integer(n) && json_integer_value(n) <= 1)) {
-        p->rs = mg_resume_create();   /* n > 1: several choices, never resumed */
+        p->rs = mg_calloc(1, sizeof(*p->rs));   /* n > 1: several choices, never resumed */
+        mg_resume_init(&p->rs->st);
     }
     json_decref(j);
 }
@@ -40,7 +41,8 @@ mg_proxy_resume_setup(struct preq *p)
 void
 mg_proxy_resume_free(struct preq *p)
 {
-    mg_resume_destroy(p->rs);
+    mg_resume_deinit(&p->rs->st);
+    free(p->rs);
     p->rs = NULL;
 }
 
@@ -55,8 +57,8 @@ prefill_entry(const struct mg_rule_backend *e, void *arg)
     if (b->prefill == NULL) {
         return 0;
     }
-    for (i = 0; i < p->rs_nexcluded; i++) {
-        if (p->rs_excluded[i] == b) {
+    for (i = 0; i < p->rs->nexcluded; i++) {
+        if (p->rs->excluded[i] == b) {
             return 0;
         }
     }
@@ -66,8 +68,8 @@ prefill_entry(const struct mg_rule_backend *e, void *arg)
 static void
 exclude(struct preq *p, const struct mg_backend *b)
 {
-    if (p->rs_nexcluded < MG_ARRAY_LEN(p->rs_excluded)) {
-        p->rs_excluded[p->rs_nexcluded++] = b;
+    if (p->rs->nexcluded < MG_ARRAY_LEN(p->rs->excluded)) {
+        p->rs->excluded[p->rs->nexcluded++] = b;
     }
 }
 
@@ -80,16 +82,29 @@ resume_result(struct preq *p, const char *result)
     mg_stats_resume(p->w->stats, rule, result);
 }
 
-/* Starts the continuation on the next prefill entry: 1, or 0 when none is left. */
+static void
+log_cut(struct preq *p, struct mg_attempt *a)
+{
+    mg_log_warn("request %s: backend %s failed after the answer started: %s", p->request_id,
+                a->backend->name, p->relay.why[0] ? p->relay.why : mg_attempt_error(a));
+}
+
+/*
+ * Starts the continuation on the next prefill entry: 1, or 0 when none is left. cut: the attempt
+ * whose cut this is (logged when the stream goes on), or NULL.
+ */
 static int
-next_entry(struct preq *p)
+next_entry(struct preq *p, struct mg_attempt *cut)
 {
     const char *text;
     size_t len;
 
-    if (!p->rs->ok || !mg_plan_move_where(&p->plan, prefill_entry, p) ||
-        mg_resume_prefill(p->rs, &text, &len) != MG_OK) {
+    if (!p->rs->st.ok || !mg_plan_move_where(&p->plan, prefill_entry, p) ||
+        mg_resume_prefill(&p->rs->st, &text, &len) != MG_OK) {
         return 0;
+    }
+    if (cut != NULL) {
+        log_cut(p, cut);
     }
     mg_log_info("request %s: resuming the stream on backend %s", p->request_id,
                 p->conf->backends[mg_plan_entry(&p->plan)->backend].name);
@@ -105,13 +120,13 @@ static void
 give_up(struct preq *p, struct mg_attempt *a)
 {
     p->relay.hold_cut = 0;
-    if (p->rs->continuing) {
+    if (p->rs->st.continuing) {
         resume_result(p, "failed");
     }
     if (!p->relay.cut || p->relay.cut_held) {   /* else a cut wrote its event already */
-        mg_relay_cut_event(&p->relay, p->rs_why);
+        mg_relay_cut_event(&p->relay, p->rs->why);
     }
-    mg_proxy_account(p, (int)p->rs_status, p->rs_backend, 1);
+    mg_proxy_account(p, (int)p->rs->status, p->rs->backend, 1);
     mg_proxy_detach_client(p);
     mg_wire_end(&p->wire);
     mg_proxy_release(p);
@@ -120,34 +135,33 @@ give_up(struct preq *p, struct mg_attempt *a)
 int
 mg_proxy_resume_commit(struct preq *p)
 {
-    if (p->rs == NULL || !p->rs->continuing) {
+    if (p->rs == NULL || !p->rs->st.continuing) {
         return 0;
     }
     mg_attempt_committed(&p->at);   /* the client has its head: this attempt only splices */
     mg_plan_give_back(&p->plan, p->at.backend->state, mg_now_ms());
-    p->rs->spliced++;
+    p->rs->st.spliced++;
     return 1;
 }
 
 int
 mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a)
 {
-    struct mg_resume *rs = p->rs;
+    struct mg_resume *rs = &p->rs->st;
 
     if (!rs->continuing) {   /* the first cut: what the client got is the first attempt's */
-        p->rs_status = a->head.status;
-        p->rs_backend = a->backend;
+        p->rs->status = a->head.status;
+        p->rs->backend = a->backend;
     }
-    snprintf(p->rs_why, sizeof(p->rs_why), "Backend %s failed during the answer: %s",
+    snprintf(p->rs->why, sizeof(p->rs->why), "Backend %s failed during the answer: %s",
              a->backend->name, p->relay.why[0] ? p->relay.why : mg_attempt_reason(a));
-    mg_log_warn("request %s: backend %s failed after the answer started: %s", p->request_id,
-                a->backend->name, p->relay.why[0] ? p->relay.why : mg_attempt_error(a));
     mg_resume_attempt_end(rs, &p->relay, (int64_t)p->client.body_len / 4);
     exclude(p, a->backend);
-    if (next_entry(p)) {
+    if (next_entry(p, a)) {
         return 1;
     }
     if (rs->continuing) {   /* continued, and cut again with nowhere left to go */
+        log_cut(p, a);
         give_up(p, a);
         return 1;
     }
@@ -163,18 +177,22 @@ mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
 {
     char result[32];
 
-    if (p->rs == NULL || !p->rs->continuing || o == MG_OUTCOME_COMPLETE ||
+    if (p->rs == NULL || !p->rs->st.continuing || o == MG_OUTCOME_COMPLETE ||
         o == MG_OUTCOME_CUT) {
         return 0;
     }
     /* before its first output: a failed attempt (a 400 too: a model that refuses prefill) */
     mg_stats_attempt(p->w->stats, a->backend->name,
                      mg_outcome_result(o, a->head.status, result, sizeof(result)));
-    mg_log_warn("request %s: backend %s could not continue the stream: %s", p->request_id,
-                a->backend->name, a->head.status >= 400 ? mg_attempt_reason(a)
-                                                        : mg_attempt_error(a));
+    if (o == MG_OUTCOME_FINAL || o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_CONTEXT) {
+        mg_log_warn("request %s: backend %s could not continue the stream: it answered %ld",
+                    p->request_id, a->backend->name, a->head.status);
+    } else {
+        mg_log_warn("request %s: backend %s could not continue the stream: %s", p->request_id,
+                    a->backend->name, mg_attempt_error(a));
+    }
     exclude(p, a->backend);
-    if (!next_entry(p)) {
+    if (!next_entry(p, NULL)) {
         give_up(p, a);
     }
     return 1;
@@ -183,7 +201,7 @@ mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
 void
 mg_proxy_resume_complete(struct preq *p)
 {
-    if (p->rs != NULL && p->rs->continuing) {
+    if (p->rs != NULL && p->rs->st.continuing) {
         resume_result(p, "ok");
     }
 }
@@ -200,7 +218,7 @@ mg_proxy_resume_build(struct preq *p, const struct mg_backend *b,
     int rc = MG_ERR;
 
     if (!json_is_array(json_object_get(j, "messages")) ||
-        mg_resume_prefill(p->rs, &text, &len) != MG_OK) {
+        mg_resume_prefill(&p->rs->st, &text, &len) != MG_OK) {
         goto done;
     }
     json_array_append_new(json_object_get(j, "messages"),

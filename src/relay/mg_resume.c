@@ -192,28 +192,22 @@ resume_end(struct mg_stage *s)
     s->next->end(s->next);
 }
 
-struct mg_resume *
-mg_resume_create(void)
+void
+mg_resume_init(struct mg_resume *rs)
 {
-    struct mg_resume *rs = mg_calloc(1, sizeof(*rs));
-
+    memset(rs, 0, sizeof(*rs));
     mg_buf_init(&rs->text, MG_RESUME_TEXT_MAX);
     mg_buf_init(&rs->ev, MG_SSE_EVENT_MAX + 1024);
     rs->ok = 1;
     rs->first_input = -1;
     rs->debit_in = rs->debit_out = -1;
-    return rs;
 }
 
 void
-mg_resume_destroy(struct mg_resume *rs)
+mg_resume_deinit(struct mg_resume *rs)
 {
-    if (rs == NULL) {
-        return;
-    }
     mg_buf_deinit(&rs->text);
     mg_buf_deinit(&rs->ev);
-    free(rs);
 }
 
 void

@@ -113,6 +113,8 @@ void mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api);
 
 /* Adds stage s at the end of the chain, just before the client. */
 void mg_relay_add(struct mg_relay *r, struct mg_stage *s);
+/* Adds stage s just before the client API's stage (mg_relay_add_client), or at the end. */
+void mg_relay_add_before_client(struct mg_relay *r, struct mg_stage *s);
 
 /*
  * Adds the client API's stage (the chat hub's translation) at the end of the chain: it receives

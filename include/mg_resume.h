@@ -42,13 +42,17 @@ struct mg_resume {
     int64_t         first_input;  /* the first attempt's input tokens */
     int64_t         out_before;   /* output tokens of the attempts before this one */
     int64_t         debit_in, debit_out;
+    int64_t         cur_in, cur_out;  /* this attempt's usage as its backend reported it, or -1 */
 };
 
 /* State for one request (n <= 1 checked by the caller), embedded in the proxy's. */
 void mg_resume_init(struct mg_resume *rs);
 void mg_resume_deinit(struct mg_resume *rs);
 
-/* Adds the stage for this attempt's answer, last before the client. */
+/*
+ * Adds the stage for this attempt's answer, last before the client (before the client API's
+ * stage, when chat carries the API: the splice is made on chat chunks).
+ */
 void mg_resume_add(struct mg_resume *rs, struct mg_relay *r);
 
 /*

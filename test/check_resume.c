@@ -55,6 +55,7 @@ start_all(void)
              " aws_access_key_id: FAKEAKID, aws_secret_access_key: fake-secret, prefill: true}\n"
              "  - {name: anp1, schema: anthropic, url: 'http://127.0.0.1:%d', api_key: a3,"
              " prefill: true}\n"
+             "  - {name: oat, url: 'http://127.0.0.1:%d/v1', api_key: o3, responses: translate}\n"
              "rules:\n"
              "  - {models: [oa-anp], resume: true, backends: [{backend: oa},"
              " {backend: anp, priority: 1}]}\n"
@@ -73,8 +74,14 @@ start_all(void)
              "  - {models: [retries0], resume: true, retries: 0, backends: [{backend: oa},"
              " {backend: vl, priority: 1}]}\n"
              "  - {models: [oa-vl-anp1], resume: true, backends: [{backend: oa},"
-             " {backend: vl, priority: 1}, {backend: anp1, priority: 2}]}\n",
-             gwh.gw_port, acc_log, p1, p1, p1, p2, p2, p2, p1);
+             " {backend: vl, priority: 1}, {backend: anp1, priority: 2}]}\n"
+             /* Responses: oat and anp both through the hub; Messages: anp is native there, so
+              * the continuation goes to brp (through the hub, as oa was) */
+             "  - {models: [hub-resp], resume: true, backends: [{backend: oat},"
+             " {backend: anp, priority: 1}]}\n"
+             "  - {models: [hub-msg], resume: true, backends: [{backend: oa},"
+             " {backend: anp, priority: 1}, {backend: brp, priority: 2}]}\n",
+             gwh.gw_port, acc_log, p1, p1, p1, p2, p2, p2, p1, p1);
     unlink(acc_log);
     mg_harness_start(&gwh, 3, conf);
 }
@@ -415,6 +422,145 @@ START_TEST(resume_moves_past_a_refusal)
 }
 END_TEST
 
+/* ---- the APIs a hub carries through chat ---------------------------------------------------- */
+
+struct api_seen {
+    char text[4096];       /* the text deltas, in order */
+    char final[4096];      /* response.completed's text (Responses) */
+    int  starts;           /* response.created / message_start */
+    int  ends;             /* response.completed / message_stop */
+    int  blocks;           /* content_block_start (Messages) */
+    int  errors;
+    int  seq_ok;           /* sequence_number 0, 1, 2, ... (Responses) */
+    json_int_t out_tokens; /* the usage's output tokens at the end */
+};
+
+static void
+api_parse(struct api_seen *s, const char *p, size_t n)
+{
+    char *copy = mg_strndup(p, n), *line, *save = NULL;
+    json_int_t seq = 0;
+
+    memset(s, 0, sizeof(*s));
+    s->seq_ok = 1;
+    for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *j, *d;
+        const char *type;
+        if (strncmp(line, "data: ", 6) != 0) {
+            continue;
+        }
+        j = json_loads(line + 6, 0, NULL);
+        ck_assert_msg(j != NULL, "not JSON: %s", line);
+        type = json_string_value(json_object_get(j, "type"));
+        type = type ? type : "";
+        if (json_object_get(j, "sequence_number") != NULL &&
+            json_integer_value(json_object_get(j, "sequence_number")) != seq++) {
+            s->seq_ok = 0;
+        }
+        s->starts += strcmp(type, "response.created") == 0 || strcmp(type, "message_start") == 0;
+        s->ends += strcmp(type, "response.completed") == 0 || strcmp(type, "message_stop") == 0;
+        s->blocks += strcmp(type, "content_block_start") == 0;
+        s->errors += strcmp(type, "error") == 0 || strcmp(type, "response.failed") == 0;
+        if (strcmp(type, "response.output_text.delta") == 0) {
+            snprintf(s->text + strlen(s->text), sizeof(s->text) - strlen(s->text), "%s",
+                     json_string_value(json_object_get(j, "delta")));
+        }
+        d = json_object_get(j, "delta");
+        if (strcmp(type, "content_block_delta") == 0 &&
+            json_is_string(json_object_get(d, "text"))) {
+            snprintf(s->text + strlen(s->text), sizeof(s->text) - strlen(s->text), "%s",
+                     json_string_value(json_object_get(d, "text")));
+        }
+        if (strcmp(type, "response.completed") == 0) {
+            json_t *r = json_object_get(j, "response");
+            json_t *c = json_array_get(json_object_get(json_array_get(json_object_get(r,
+                        "output"), 0), "content"), 0);
+            snprintf(s->final, sizeof(s->final), "%s",
+                     json_string_value(json_object_get(c, "text")));
+            s->out_tokens = json_integer_value(json_object_get(json_object_get(r, "usage"),
+                                                               "output_tokens"));
+        }
+        if (strcmp(type, "message_delta") == 0) {
+            s->out_tokens = json_integer_value(json_object_get(json_object_get(j, "usage"),
+                                                               "output_tokens"));
+        }
+        json_decref(j);
+    }
+    free(copy);
+}
+
+static void
+api_stream(const char *path, const char *body, const char *const *headers, struct api_seen *s)
+{
+    struct mg_test_resp r;
+
+    mg_test_http("POST", mg_harness_url(&gwh, path), body, strlen(body), headers, &r);
+    ck_assert_msg(r.status == 200, "%s: status %ld: %.*s", path, r.status, (int)r.body.len,
+                  r.body.data);
+    api_parse(s, r.body.data, r.body.len);
+    mg_test_resp_free(&r);
+}
+
+/*
+ * A translated Responses stream cut after 2 tokens on an openai backend (responses: translate)
+ * goes on on an anthropic prefill backend through the same hub: one response.created, sequence
+ * numbers unbroken, the text of the deltas and of response.completed exactly the continuing
+ * backend's uncut answer, and the usage's output that of both attempts.
+ */
+START_TEST(resume_translated_responses)
+{
+    const char *plain[] = {"x-fake-chunks: 6", NULL};
+    const char *h[] = {"x-fake-for: f1", "x-fake-cut-at-token: 2", "x-fake-chunks: 6",
+                       "x-request-id: resume-resp", NULL};
+    struct api_seen whole, s;
+    json_t *line;
+
+    api_stream("/v1/responses", "{\"model\":\"direct-anp\",\"stream\":true,\"input\":\"hi\"}",
+               plain, &whole);
+    api_stream("/v1/responses", "{\"model\":\"hub-resp\",\"stream\":true,\"input\":\"hi\"}", h,
+               &s);
+    ck_assert_msg(strcmp(s.text, whole.text) == 0, "spliced \"%s\", uncut \"%s\"", s.text,
+                  whole.text);
+    ck_assert_str_eq(s.final, whole.text);
+    ck_assert_int_eq(s.starts, 1);
+    ck_assert_int_eq(s.ends, 1);
+    ck_assert_int_eq(s.errors, 0);
+    ck_assert(s.seq_ok);
+    ck_assert_int_eq(s.out_tokens, 22);   /* 2 events relayed by oat, then anp's 20 */
+    line = access_line("resume-resp");
+    ck_assert_int_eq(json_integer_value(json_object_get(line, "resumed")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(line, "api")), "responses");
+    json_decref(line);
+}
+END_TEST
+
+/* The same for a Messages stream made from chat: the continuation on bedrock, through the hub. */
+START_TEST(resume_translated_messages)
+{
+    const char *plain[] = {"x-fake-chunks: 6", "anthropic-version: 2023-06-01", NULL};
+    const char *h[] = {"x-fake-for: f1", "x-fake-cut-at-token: 3", "x-fake-chunks: 6",
+                       "anthropic-version: 2023-06-01", "x-request-id: resume-msg", NULL};
+    struct api_seen whole, s;
+    json_t *line;
+
+    api_stream("/v1/messages", "{\"model\":\"direct-brp\",\"stream\":true,\"max_tokens\":50,"
+               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", plain, &whole);
+    api_stream("/v1/messages", "{\"model\":\"hub-msg\",\"stream\":true,\"max_tokens\":50,"
+               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", h, &s);
+    ck_assert_msg(strcmp(s.text, whole.text) == 0, "spliced \"%s\", uncut \"%s\"", s.text,
+                  whole.text);
+    ck_assert_int_eq(s.starts, 1);
+    ck_assert_int_eq(s.blocks, 1);
+    ck_assert_int_eq(s.ends, 1);
+    ck_assert_int_eq(s.errors, 0);
+    ck_assert_int_eq(s.out_tokens, 23);   /* 3 events relayed by oa, then brp's 20 */
+    line = access_line("resume-msg");
+    ck_assert_int_eq(json_integer_value(json_object_get(line, "resumed")), 1);
+    ck_assert_int_eq(json_array_size(json_object_get(line, "backends")), 2);   /* oa, brp */
+    json_decref(line);
+}
+END_TEST
+
 Suite *
 resume_suite(void)
 {
@@ -430,6 +576,8 @@ resume_suite(void)
     tcase_add_test(tc, prefill_400_ends_with_error_event);
     tcase_add_test(tc, continuation_cut_again);
     tcase_add_test(tc, resume_moves_past_a_refusal);
+    tcase_add_test(tc, resume_translated_responses);
+    tcase_add_test(tc, resume_translated_messages);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -108,7 +108,9 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
     struct preq *p = owner;
     int64_t t = mg_now_us();
 
-    if (p->via_hub) {   /* the gate reads chat's rules; the API's stage comes last */
+    if (p->rs != NULL && p->rs->st.continuing) {   /* spliced into the answer under way */
+        mg_proxy_resume_head(p, a, o);
+    } else if (p->via_hub) {   /* the gate reads chat's rules; the API's stage comes last */
         mg_relay_reset(&p->relay, a->head.sse, &mg_api_chat);
         a->schema->relay(&p->relay, &p->hub_client, &a->up, &a->head);
         if (a->head.status >= 200 && a->head.status <= 299) {
@@ -123,8 +125,8 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
             p->api->relay(&p->relay, &p->env, a->backend->name);
         }
     }
-    if (p->rs != NULL && a->head.sse && a->head.status >= 200 && a->head.status <= 299) {
-        mg_resume_add(&p->rs->st, &p->relay);
+    if (p->rs != NULL && !p->rs->st.continuing) {
+        mg_proxy_resume_first(p, a);
     }
     p->overhead += mg_now_us() - t;
 }

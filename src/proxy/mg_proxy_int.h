@@ -50,6 +50,16 @@ struct mg_proxy_resume {
     const struct mg_backend  *excluded[MG_PLAN_TRIED_MAX];   /* cut, or failed to continue */
     size_t                    nexcluded;
     char                      why[256];    /* the error event's message if it ends broken */
+    int                       staged;      /* the first attempt's answer has the stage */
+    int                       via_hub;     /* the first attempt went through the API's hub */
+    /* the client API's stage of the first attempt (through a hub), kept for the continuations:
+     * the client's answer goes on in it (its ends as they were: an error answer may change
+     * them) */
+    struct mg_stage          *client;
+    void                    (*client_write)(struct mg_stage *s, const char *p, size_t n,
+                                            int whole);
+    void                    (*client_end)(struct mg_stage *s);
+    void                    (*client_fail)(struct mg_stage *s, const char *why);
 };
 
 struct preq {
@@ -116,7 +126,9 @@ void mg_proxy_start_attempt(struct preq *p);
 
 /*
  * Mid-stream resume (mg_proxy_resume.c). setup: the state, when the rule resumes this request;
- * free: at release. commit: a continuation's commit (1: handled, no head is sent). cut: a
+ * free: at release. first: a first attempt's head (its answer gets the stage where it is chat);
+ * head: a continuation's head (its chain, spliced into the answer under way). commit: a
+ * continuation's commit (1: handled, no head is sent). cut: a
  * committed stream broke (1: it goes on, or ended, here; 0: end it as without resume). failed:
  * a continuation failed before its output (1: handled). complete: the stream ended whole.
  * build: a continuation's request on entry e.
@@ -124,11 +136,15 @@ void mg_proxy_start_attempt(struct preq *p);
 void mg_proxy_resume_setup(struct preq *p);
 void mg_proxy_resume_free(struct preq *p);
 int  mg_proxy_resume_commit(struct preq *p);
+void mg_proxy_resume_first(struct preq *p, struct mg_attempt *a);
+void mg_proxy_resume_head(struct preq *p, struct mg_attempt *a, enum mg_outcome o);
 int  mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a);
 int  mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o);
 void mg_proxy_resume_complete(struct preq *p);
 int  mg_proxy_resume_build(struct preq *p, const struct mg_backend *b,
                            const struct mg_rule_backend *e);
+/* A chat body (the hub's, in place) made a continuation's for backend b. */
+int  mg_proxy_resume_edit(struct preq *p, const struct mg_backend *b, struct mg_buf *body);
 
 /* Frees the request's state (back to the worker's pool). */
 void mg_proxy_release(struct preq *p);

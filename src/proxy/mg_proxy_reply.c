@@ -106,12 +106,14 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
         r.output_tokens = (p->via_hub ? p->relay.bytes_in : p->wire.bytes) / 4;
     }
     if (p->rs != NULL && p->rs->st.continuing) {
-        /* a resumed stream: every attempt that relayed, as its backend reported it */
-        r.resumed = p->rs->st.spliced;
-        r.input_tokens = mg_tokens_add(p->rs->st.debit_in, r.input_tokens > 0 && !cut
-                                       ? r.input_tokens : 0);
-        r.output_tokens = mg_tokens_add(p->rs->st.debit_out, r.output_tokens > 0 && !cut
-                                        ? r.output_tokens : 0);
+        /* a resumed stream: every attempt that relayed, as its backend reported it (the ended
+         * ones are debited already; the relay's usage is now the client's, all attempts') */
+        const struct mg_resume *rs = &p->rs->st;
+        int64_t in = rs->cur_in >= 0 ? rs->cur_in : r.input_tokens;
+        int64_t out = rs->cur_out >= 0 ? rs->cur_out : r.output_tokens;
+        r.resumed = rs->spliced;
+        r.input_tokens = mg_tokens_add(rs->debit_in, in > 0 && !cut ? in : 0);
+        r.output_tokens = mg_tokens_add(rs->debit_out, out > 0 && !cut ? out : 0);
     }
     r.stream = p->jr.stream;
     r.key = p->key != NULL ? p->key->name : NULL;

@@ -26,7 +26,9 @@ mg_proxy_resume_setup(struct preq *p)
 {
     json_t *j, *n;
 
-    if (!p->rule->resume || !p->jr.stream || p->api != &mg_api_chat) {
+    /* chat streams, and the Responses and Messages streams a hub makes from chat ones */
+    if (!p->rule->resume || !p->jr.stream ||
+        (p->api != &mg_api_chat && p->api != &mg_api_responses && p->api != &mg_api_messages)) {
         return;
     }
     j = json_loadb(p->client.body, p->client.body_len, 0, NULL);
@@ -54,7 +56,8 @@ prefill_entry(const struct mg_rule_backend *e, void *arg)
     const struct mg_backend *b = &p->conf->backends[e->backend];
     size_t i;
 
-    if (b->prefill == NULL) {
+    /* the continuation must speak what the first attempt spoke: chat, through the same hub */
+    if (b->prefill == NULL || (mg_api_mode(p->api, b) == MG_API_HUB) != p->rs->via_hub) {
         return 0;
     }
     for (i = 0; i < p->rs->nexcluded; i++) {
@@ -132,6 +135,44 @@ give_up(struct preq *p, struct mg_attempt *a)
     mg_proxy_release(p);
 }
 
+void
+mg_proxy_resume_first(struct preq *p, struct mg_attempt *a)
+{
+    struct mg_proxy_resume *rs = p->rs;
+
+    /* where the answer is chat: a chat client's, or the chat a hub turns into the client's */
+    rs->staged = a->head.sse && a->head.status >= 200 && a->head.status <= 299 &&
+                 (p->via_hub || p->api == &mg_api_chat);
+    if (rs->staged) {
+        rs->via_hub = p->via_hub;
+        mg_resume_add(&rs->st, &p->relay);
+    }
+}
+
+void
+mg_proxy_resume_head(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
+{
+    struct mg_proxy_resume *rs = p->rs;
+    int ok = a->head.sse && a->head.status >= 200 && a->head.status <= 299;
+
+    mg_relay_reset(&p->relay, a->head.sse, p->via_hub ? &mg_api_chat : p->api);
+    a->schema->relay(&p->relay, p->via_hub ? &p->hub_client : &p->native_client, &a->up,
+                     &a->head);
+    mg_resume_add(&rs->st, &p->relay);
+    if (rs->client != NULL) {   /* the client's answer goes on in the first attempt's stage */
+        rs->client->write = rs->client_write;
+        rs->client->end = rs->client_end;
+        mg_relay_add_client(&p->relay, rs->client, rs->client_fail);
+    }
+    if (!ok && o == MG_OUTCOME_OPEN) {
+        /* an answer the gate would commit (a 401, a JSON body): never spliced in, a failure
+         * (the statuses held aside, a 400 among them, fail on their own) */
+        char why[64];
+        snprintf(why, sizeof(why), "the continuation was answered %ld", a->head.status);
+        mg_relay_fail(&p->relay, why, strlen(why));
+    }
+}
+
 int
 mg_proxy_resume_commit(struct preq *p)
 {
@@ -149,9 +190,18 @@ mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a)
 {
     struct mg_resume *rs = &p->rs->st;
 
+    if (!rs->continuing && !p->rs->staged) {   /* an answer the stage never saw */
+        return 0;
+    }
     if (!rs->continuing) {   /* the first cut: what the client got is the first attempt's */
         p->rs->status = a->head.status;
         p->rs->backend = a->backend;
+        p->rs->client = p->relay.client;
+        if (p->relay.client != NULL) {
+            p->rs->client_write = p->relay.client->write;
+            p->rs->client_end = p->relay.client->end;
+            p->rs->client_fail = p->relay.client_fail;
+        }
     }
     snprintf(p->rs->why, sizeof(p->rs->why), "Backend %s failed during the answer: %s",
              a->backend->name, p->relay.why[0] ? p->relay.why : mg_attempt_reason(a));
@@ -206,43 +256,69 @@ mg_proxy_resume_complete(struct preq *p)
     }
 }
 
-/* The client's chat body with the prefill as its last message, and the backend's members. */
+/* body (a chat body) into out with the prefill as its last message and b's members. */
+static int
+continuation(struct preq *p, const struct mg_backend *b, const char *body, size_t n,
+             struct mg_buf *out)
+{
+    json_t *j = json_loadb(body, n, 0, NULL), *extra = NULL;
+    const char *text;
+    size_t len;
+    char *s = NULL;
+    int rc = MG_ERR;
+
+    if (json_is_array(json_object_get(j, "messages")) &&
+        mg_resume_prefill(&p->rs->st, &text, &len) == MG_OK) {
+        json_array_append_new(json_object_get(j, "messages"),
+                              json_pack("{s:s,s:s%}", "role", "assistant", "content", text, len));
+        if (b->prefill[0] != '\0') {
+            char members[256];
+            snprintf(members, sizeof(members), "{%s}", b->prefill);
+            extra = json_loads(members, 0, NULL);
+            json_object_update(j, extra);
+        }
+        s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        mg_buf_reset(out);
+        rc = s != NULL ? mg_buf_adds(out, s) : MG_ERR;
+    }
+    free(s);
+    json_decref(extra);
+    json_decref(j);
+    return rc;
+}
+
+int
+mg_proxy_resume_edit(struct preq *p, const struct mg_backend *b, struct mg_buf *body)
+{
+    struct mg_buf out;
+    int rc;
+
+    mg_buf_init(&out, body->cap + MG_RESUME_TEXT_MAX);
+    rc = continuation(p, b, body->data, body->len, &out);
+    if (rc == MG_OK) {   /* the edited body takes the buffer's place */
+        struct mg_buf t = *body;
+        *body = out;
+        out = t;
+    }
+    mg_buf_deinit(&out);
+    return rc;
+}
+
 int
 mg_proxy_resume_build(struct preq *p, const struct mg_backend *b,
                       const struct mg_rule_backend *e)
 {
-    json_t *j = json_loadb(p->client.body, p->client.body_len, 0, NULL), *extra = NULL;
-    const char *text;
-    size_t len;
-    char *out;
-    int rc = MG_ERR;
-
-    if (!json_is_array(json_object_get(j, "messages")) ||
-        mg_resume_prefill(&p->rs->st, &text, &len) != MG_OK) {
-        goto done;
+    if (p->via_hub) {   /* the hub writes this backend's chat body, then it is edited */
+        return mg_proxy_hub_build(p, b, e);
     }
-    json_array_append_new(json_object_get(j, "messages"),
-                          json_pack("{s:s,s:s%}", "role", "assistant", "content", text, len));
-    if (b->prefill[0] != '\0') {
-        char members[256];
-        snprintf(members, sizeof(members), "{%s}", b->prefill);
-        extra = json_loads(members, 0, NULL);
-        json_object_update(j, extra);
-    }
-    out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    mg_buf_reset(&p->native_body);
-    if (out != NULL && mg_buf_adds(&p->native_body, out) == MG_OK &&
+    if (continuation(p, b, p->client.body, p->client.body_len, &p->native_body) != MG_OK ||
         mg_json_scan_request(p->native_body.data, p->native_body.len, p->native_model,
-                             sizeof(p->native_model), &p->native_jr) == MG_OK) {
-        p->native_client = p->client;
-        p->native_client.body = p->native_body.data;
-        p->native_client.body_len = p->native_body.len;
-        p->native_client.jr = &p->native_jr;
-        rc = p->at.schema->build(&p->native_client, b, e, &p->at.up);
+                             sizeof(p->native_model), &p->native_jr) != MG_OK) {
+        return MG_ERR;
     }
-    free(out);
-done:
-    json_decref(extra);
-    json_decref(j);
-    return rc;
+    p->native_client = p->client;
+    p->native_client.body = p->native_body.data;
+    p->native_client.body_len = p->native_body.len;
+    p->native_client.jr = &p->native_jr;
+    return p->at.schema->build(&p->native_client, b, e, &p->at.up);
 }

@@ -137,6 +137,18 @@ mg_relay_add(struct mg_relay *r, struct mg_stage *s)
 }
 
 void
+mg_relay_add_before_client(struct mg_relay *r, struct mg_stage *s)
+{
+    struct mg_stage **at = &r->head;
+
+    while (*at != &r->sink && *at != r->client) {
+        at = &(*at)->next;
+    }
+    s->next = *at;
+    *at = s;
+}
+
+void
 mg_relay_write(struct mg_relay *r, const char *p, size_t n)
 {
     r->bytes_in += (int64_t)n;

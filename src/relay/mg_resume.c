@@ -74,7 +74,10 @@ dedup(struct mg_resume *rs, json_t *delta)
     }
 }
 
-/* The usage the client sees: the first attempt's input, every attempt's output. */
+/*
+ * The usage the client sees: the first attempt's input, every attempt's output (also what a
+ * client API's stage after this one reads from the relay).
+ */
 static void
 usage_of_all(struct mg_resume *rs, json_t *u)
 {
@@ -83,6 +86,9 @@ usage_of_all(struct mg_resume *rs, json_t *u)
                                       : json_integer_value(json_object_get(u, "prompt_tokens"));
 
     out = mg_tokens_add(out, rs->out_before > 0 ? rs->out_before : 0);
+    rs->relay->usage.input = in;
+    rs->relay->usage.output = out;
+    rs->relay->have_usage = 1;
     json_object_set_new(u, "prompt_tokens", json_integer(in));
     json_object_set_new(u, "completion_tokens", json_integer(out));
     json_object_set_new(u, "total_tokens", json_integer(mg_tokens_add(in, out)));
@@ -157,6 +163,15 @@ resume_write(struct mg_stage *s, const char *p, size_t n, int whole)
         s->next->write(s->next, p, n, whole);
         return;
     }
+    if (json_is_object(json_object_get(j, "usage"))) {   /* as reported, before any rewrite */
+        json_t *u = json_object_get(j, "usage");
+        if (json_is_integer(json_object_get(u, "prompt_tokens"))) {
+            rs->cur_in = json_integer_value(json_object_get(u, "prompt_tokens"));
+        }
+        if (json_is_integer(json_object_get(u, "completion_tokens"))) {
+            rs->cur_out = json_integer_value(json_object_get(u, "completion_tokens"));
+        }
+    }
     if (!rs->continuing && !rs->have_ident && json_is_string(json_object_get(j, "id"))) {
         snprintf(rs->id, sizeof(rs->id), "%s", json_string_value(json_object_get(j, "id")));
         snprintf(rs->model, sizeof(rs->model), "%s",
@@ -201,6 +216,7 @@ mg_resume_init(struct mg_resume *rs)
     rs->ok = 1;
     rs->first_input = -1;
     rs->debit_in = rs->debit_out = -1;
+    rs->cur_in = rs->cur_out = -1;
 }
 
 void
@@ -218,15 +234,18 @@ mg_resume_add(struct mg_resume *rs, struct mg_relay *r)
     rs->stage.relay = r;
     rs->relay = r;
     rs->events = 0;
+    rs->cur_in = rs->cur_out = -1;
     r->hold_cut = rs->ok;
-    mg_relay_add(r, &rs->stage);
+    mg_relay_add_before_client(r, &rs->stage);
 }
 
 void
 mg_resume_attempt_end(struct mg_resume *rs, const struct mg_relay *r, int64_t est_in)
 {
-    int64_t in = r->have_usage && r->usage.input >= 0 ? r->usage.input : est_in;
-    int64_t out = r->have_usage && r->usage.output >= 0 ? r->usage.output : rs->events;
+    int64_t in = rs->cur_in >= 0 ? rs->cur_in
+               : r->have_usage && r->usage.input >= 0 ? r->usage.input : est_in;
+    int64_t out = rs->cur_out >= 0 ? rs->cur_out
+                : r->have_usage && r->usage.output >= 0 ? r->usage.output : rs->events;
 
     if (rs->first_input < 0) {
         rs->first_input = in;

@@ -10,6 +10,10 @@
  *     model, no second role chunk, the whitespace trimmed off the prefill dropped from the
  *     continuation's start when it repeats it, and the usage the client sees made the first
  *     attempt's input and every attempt's output.
+ * On a native /v1/messages stream (rs->anthropic) the same is done on Anthropic's events: text
+ * only is text_delta in text blocks before message_delta's stop_reason; a continuation loses its
+ * message_start (and its first content_block_start while the client's text block is open), and
+ * its block indexes follow the client's.
  * A request without resume has none of it: the proxy creates the state only for such rules.
  */
 #ifndef MG_RESUME_H
@@ -43,6 +47,12 @@ struct mg_resume {
     int64_t         out_before;   /* output tokens of the attempts before this one */
     int64_t         debit_in, debit_out;
     int64_t         cur_in, cur_out;  /* this attempt's usage as its backend reported it, or -1 */
+    /* a native /v1/messages stream: Anthropic's events instead of chat chunks */
+    int             anthropic;
+    int             open_block;   /* the content block open now (-1: none) */
+    int             nblocks;      /* content blocks started so far */
+    int             base;         /* a continuation's block 0 is this block of the client's */
+    int             reopen;       /* ... which is still open: its content_block_start goes */
 };
 
 /* State for one request (n <= 1 checked by the caller), embedded in the proxy's. */
@@ -51,9 +61,10 @@ void mg_resume_deinit(struct mg_resume *rs);
 
 /*
  * Adds the stage for this attempt's answer, last before the client (before the client API's
- * stage, when chat carries the API: the splice is made on chat chunks).
+ * stage, when chat carries the API: the splice is made on chat chunks). anthropic: the answer is
+ * a native /v1/messages stream.
  */
-void mg_resume_add(struct mg_resume *rs, struct mg_relay *r);
+void mg_resume_add(struct mg_resume *rs, struct mg_relay *r, int anthropic);
 
 /*
  * The attempt that just ended was committed: its usage (the relay's, or in, and out = the

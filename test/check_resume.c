@@ -80,7 +80,10 @@ start_all(void)
              "  - {models: [hub-resp], resume: true, backends: [{backend: oat},"
              " {backend: anp, priority: 1}]}\n"
              "  - {models: [hub-msg], resume: true, backends: [{backend: oa},"
-             " {backend: anp, priority: 1}, {backend: brp, priority: 2}]}\n",
+             " {backend: anp, priority: 1}, {backend: brp, priority: 2}]}\n"
+             /* Messages passed through: the continuation on anp, natively (brp is a hub's) */
+             "  - {models: [native-msg], resume: true, backends: [{backend: ant},"
+             " {backend: brp, priority: 1}, {backend: anp, priority: 2}]}\n",
              gwh.gw_port, acc_log, p1, p1, p1, p2, p2, p2, p1, p1);
     unlink(acc_log);
     mg_harness_start(&gwh, 3, conf);
@@ -561,6 +564,34 @@ START_TEST(resume_translated_messages)
 }
 END_TEST
 
+/*
+ * /v1/messages passed through to an anthropic primary, cut inside its text block (2 tokens) or
+ * after its text with the block still open (6 of 6): the continuation on another anthropic
+ * backend, natively, goes on in the same block: one message_start, one content_block_start, the
+ * text exactly the continuing backend's uncut answer, one message_stop.
+ */
+START_TEST(resume_native_messages)
+{
+    const char *plain[] = {"x-fake-chunks: 6", "anthropic-version: 2023-06-01", NULL};
+    const char *cut = _i == 0 ? "x-fake-cut-at-token: 2" : "x-fake-cut-at-token: 6";
+    const char *h[] = {"x-fake-for: f1", cut, "x-fake-chunks: 6",
+                       "anthropic-version: 2023-06-01", NULL};
+    struct api_seen whole, s;
+
+    api_stream("/v1/messages", "{\"model\":\"direct-anp\",\"stream\":true,\"max_tokens\":50,"
+               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", plain, &whole);
+    api_stream("/v1/messages", "{\"model\":\"native-msg\",\"stream\":true,\"max_tokens\":50,"
+               "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", h, &s);
+    ck_assert_msg(strcmp(s.text, whole.text) == 0, "spliced \"%s\", uncut \"%s\"", s.text,
+                  whole.text);
+    ck_assert_int_eq(s.starts, 1);
+    ck_assert_int_eq(s.blocks, 1);
+    ck_assert_int_eq(s.ends, 1);
+    ck_assert_int_eq(s.errors, 0);
+    ck_assert_int_eq(s.out_tokens, _i == 0 ? 22 : 26);   /* the events relayed, then anp's 20 */
+}
+END_TEST
+
 Suite *
 resume_suite(void)
 {
@@ -578,6 +609,7 @@ resume_suite(void)
     tcase_add_test(tc, resume_moves_past_a_refusal);
     tcase_add_test(tc, resume_translated_responses);
     tcase_add_test(tc, resume_translated_messages);
+    tcase_add_loop_test(tc, resume_native_messages, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -143,6 +143,10 @@ mg_proxy_account_gone(struct preq *p)
 {
     int committed = p->at.phase == MG_PHASE_RELAY;
 
+    if (p->rs != NULL && p->rs->st.continuing && !committed) {   /* between two backends */
+        mg_proxy_account(p, (int)p->rs->status, p->rs->backend, 1);
+        return;
+    }
     mg_proxy_account(p, committed ? (int)p->at.head.status : 499,
                      committed ? p->at.backend : NULL, 0);
 }

@@ -1,12 +1,15 @@
 /*
- * mg_proxy_resume — mid-stream resume on the proxy's side (SPEC "Mid-stream resume"): a chat
- * stream whose rule has resume: true and that breaks after its commit goes on, when the stream
- * was text only, on the next entry of the rule (within its retries) whose backend declares
- * prefill and was not cut, with the client's request plus one last assistant message holding the
- * text relayed so far. The continuation's events are spliced in by the relay stage (mg_resume);
+ * mg_proxy_resume — mid-stream resume on the proxy's side (SPEC "Mid-stream resume"): a stream
+ * (chat; Responses or Messages made from chat by a hub; Messages passed through) whose rule has
+ * resume: true and that breaks after its commit goes on, when the stream was text only, on the
+ * next entry of the rule (within its retries) whose backend declares prefill, was not cut, and
+ * serves the API the way the first attempt did, with the client's request (or the hub's chat
+ * request) plus one last assistant message holding the text relayed so far. The continuation's events are spliced in by the relay stage (mg_resume);
  * before its own first output a failure moves on to the next such entry, and when none is left
- * the stream ends with its one error event, as without resume. The proxy calls in at five
- * points (mg_proxy_int.h); a request whose rule does not resume has no state here.
+ * the stream ends with its one error event, as without resume. Through a hub, the continuation's
+ * chat goes on into the first attempt's client stage, so the client's API answer is one. The
+ * proxy calls in at a few points (mg_proxy_int.h); a request whose rule does not resume has no
+ * state here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,8 +60,9 @@ prefill_entry(const struct mg_rule_backend *e, void *arg)
     size_t i;
 
     /* the continuation must speak what the first attempt spoke: chat, through the same hub */
-    if (b->prefill == NULL || (mg_api_mode(p->api, b) == MG_API_HUB) != p->rs->via_hub) {
-        return 0;
+    if (b->prefill == NULL || (mg_api_mode(p->api, b) == MG_API_HUB) != p->rs->via_hub ||
+        (p->rs->st.anthropic && b->prefill[0] != '\0')) {
+        return 0;   /* Anthropic's own request: a schema that continues it as it is */
     }
     for (i = 0; i < p->rs->nexcluded; i++) {
         if (p->rs->excluded[i] == b) {
@@ -140,12 +144,15 @@ mg_proxy_resume_first(struct preq *p, struct mg_attempt *a)
 {
     struct mg_proxy_resume *rs = p->rs;
 
-    /* where the answer is chat: a chat client's, or the chat a hub turns into the client's */
+    /* where the answer is chat (a chat client's, or the chat a hub turns into the client's),
+     * or Anthropic's own events (/v1/messages passed through) */
+    int anthropic = !p->via_hub && p->api == &mg_api_messages;
+
     rs->staged = a->head.sse && a->head.status >= 200 && a->head.status <= 299 &&
-                 (p->via_hub || p->api == &mg_api_chat);
+                 (p->via_hub || p->api == &mg_api_chat || anthropic);
     if (rs->staged) {
         rs->via_hub = p->via_hub;
-        mg_resume_add(&rs->st, &p->relay);
+        mg_resume_add(&rs->st, &p->relay, anthropic);
     }
 }
 
@@ -158,7 +165,7 @@ mg_proxy_resume_head(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
     mg_relay_reset(&p->relay, a->head.sse, p->via_hub ? &mg_api_chat : p->api);
     a->schema->relay(&p->relay, p->via_hub ? &p->hub_client : &p->native_client, &a->up,
                      &a->head);
-    mg_resume_add(&rs->st, &p->relay);
+    mg_resume_add(&rs->st, &p->relay, rs->st.anthropic);
     if (rs->client != NULL) {   /* the client's answer goes on in the first attempt's stage */
         rs->client->write = rs->client_write;
         rs->client->end = rs->client_end;

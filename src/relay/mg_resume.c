@@ -1,7 +1,7 @@
 /*
  * mg_resume — the relay stage of mid-stream resume: what was relayed, and the continuation
- * spliced into the client's stream (include/mg_resume.h). It reads each chunk with jansson: only
- * requests whose rule has resume: true pay for it.
+ * spliced into the client's stream (include/mg_resume.h), on chat chunks or on Anthropic's
+ * events. It reads each event with jansson: only requests whose rule has resume: true pay.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +52,9 @@ judge(struct mg_resume *rs, json_t *j)
 
 /* The continuation's leading whitespace that repeats what was trimmed off the prefill. */
 static void
-dedup(struct mg_resume *rs, json_t *delta)
+dedup(struct mg_resume *rs, json_t *delta, const char *key)
 {
-    json_t *content = json_object_get(delta, "content");
+    json_t *content = json_object_get(delta, key);
     const char *t = json_string_value(content);
     size_t n = 0, len;
 
@@ -70,7 +70,7 @@ dedup(struct mg_resume *rs, json_t *delta)
         rs->ws_pos = rs->ws_len;   /* the text began: no more to drop */
     }
     if (n > 0) {
-        json_object_set_new(delta, "content", json_stringn(t + n, len - n));
+        json_object_set_new(delta, key, json_stringn(t + n, len - n));
     }
 }
 
@@ -118,7 +118,7 @@ splice(struct mg_resume *rs, json_t *j)
     }
     delta = json_object_get(c, "delta");
     json_object_del(delta, "role");
-    dedup(rs, delta);
+    dedup(rs, delta, "content");
     if (json_object_size(delta) == 0 ||
         (json_object_size(delta) == 1 && !present(json_object_get(delta, "content")))) {
         return !present(json_object_get(c, "finish_reason")) && !json_is_object(u) &&
@@ -142,6 +142,137 @@ note_text(struct mg_resume *rs, json_t *j)
     }
 }
 
+/* ---- Anthropic's events (a native /v1/messages stream) ---- */
+
+static void
+text_of(struct mg_resume *rs, json_t *t)
+{
+    if (json_is_string(t) && json_string_length(t) > 0) {
+        rs->events++;
+        if (mg_buf_add(&rs->text, json_string_value(t), json_string_length(t)) != MG_OK) {
+            rs->ok = 0;
+        }
+    }
+}
+
+/* What an event says of the stream (text only?), and its usage as reported. */
+static void
+msg_note(struct mg_resume *rs, json_t *j, const char *type)
+{
+    json_t *d = json_object_get(j, "delta"), *cb = json_object_get(j, "content_block");
+    json_t *u = json_object_get(j, "usage");
+    const char *t;
+
+    if (strcmp(type, "message_start") == 0) {
+        u = json_object_get(json_object_get(j, "message"), "usage");
+        if (json_is_integer(json_object_get(u, "input_tokens"))) {
+            rs->cur_in = json_integer_value(json_object_get(u, "input_tokens"));
+        }
+    } else if (strcmp(type, "content_block_start") == 0) {
+        t = json_string_value(json_object_get(cb, "type"));
+        if (t == NULL || strcmp(t, "text") != 0) {
+            rs->ok = 0;   /* a tool call, thinking: never continued */
+        }
+        rs->open_block = (int)json_integer_value(json_object_get(j, "index"));
+        rs->nblocks = rs->open_block + 1;
+        text_of(rs, json_object_get(cb, "text"));
+    } else if (strcmp(type, "content_block_delta") == 0) {
+        t = json_string_value(json_object_get(d, "type"));
+        if (t == NULL || strcmp(t, "text_delta") != 0) {
+            rs->ok = 0;
+        } else {
+            text_of(rs, json_object_get(d, "text"));
+        }
+    } else if (strcmp(type, "content_block_stop") == 0) {
+        rs->open_block = -1;
+    } else if (strcmp(type, "message_delta") == 0 || strcmp(type, "message_stop") == 0) {
+        rs->ok = 0;   /* the stop_reason: nothing to continue */
+        if (!rs->continuing && json_is_integer(json_object_get(u, "output_tokens"))) {
+            rs->cur_out = json_integer_value(json_object_get(u, "output_tokens"));
+        }
+    }
+}
+
+/* The client's usage in a continuation's message_delta: the first input, all the output. */
+static void
+msg_usage(struct mg_resume *rs, json_t *u)
+{
+    json_int_t out = json_integer_value(json_object_get(u, "output_tokens"));
+
+    if (json_is_integer(json_object_get(u, "output_tokens"))) {
+        rs->cur_out = out;
+    }
+    out = mg_tokens_add(out, rs->out_before > 0 ? rs->out_before : 0);
+    json_object_set_new(u, "output_tokens", json_integer(out));
+    if (json_object_get(u, "input_tokens") != NULL && rs->first_input >= 0) {
+        json_object_set_new(u, "input_tokens", json_integer(rs->first_input));
+    }
+    rs->relay->usage.output = out;
+    if (rs->first_input >= 0) {
+        rs->relay->usage.input = rs->first_input;
+    }
+    rs->relay->have_usage = 1;
+}
+
+/* A continuation's event in the client's stream: 0 to send j (rewritten), 1 to drop it. */
+static int
+msg_splice(struct mg_resume *rs, json_t *j, const char *type)
+{
+    json_t *index = json_object_get(j, "index"), *u = json_object_get(j, "usage");
+    json_t *d = json_object_get(j, "delta");
+    json_int_t k = json_integer_value(index);
+
+    if (strcmp(type, "message_start") == 0) {
+        msg_note(rs, j, type);   /* its input tokens, as reported */
+        return 1;
+    }
+    if (json_is_integer(index)) {
+        if (k == 0 && rs->reopen && strcmp(type, "content_block_start") == 0) {
+            return 1;   /* the client's text block is still open: the text goes on in it */
+        }
+        json_object_set_new(j, "index", json_integer(rs->base + k));
+    }
+    if (strcmp(type, "content_block_delta") == 0) {
+        dedup(rs, d, "text");
+        if (json_is_string(json_object_get(d, "text")) &&
+            json_string_length(json_object_get(d, "text")) == 0) {
+            return 1;
+        }
+    }
+    if (strcmp(type, "message_delta") == 0 && json_is_object(u)) {
+        msg_usage(rs, u);
+    }
+    return 0;
+}
+
+/* An Anthropic event (data j): observed, and on a continuation spliced. */
+static void
+msg_write(struct mg_stage *s, const char *p, size_t n, json_t *j)
+{
+    struct mg_resume *rs = (struct mg_resume *)s;
+    const char *type = json_string_value(json_object_get(j, "type"));
+    char *out;
+
+    if (type == NULL) {
+        s->next->write(s->next, p, n, 1);
+        return;
+    }
+    if (rs->continuing && msg_splice(rs, j, type)) {
+        return;
+    }
+    msg_note(rs, j, type);
+    rs->relay->hold_cut = rs->ok;
+    if (!rs->continuing) {
+        s->next->write(s->next, p, n, 1);
+        return;
+    }
+    out = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    mg_buf_reset(&rs->ev);
+    mg_buf_printf(&rs->ev, "event: %s\ndata: %s\n\n", type, out);
+    free(out);
+    s->next->write(s->next, rs->ev.data, rs->ev.len, 1);
+}
+
 static void
 resume_write(struct mg_stage *s, const char *p, size_t n, int whole)
 {
@@ -161,6 +292,11 @@ resume_write(struct mg_stage *s, const char *p, size_t n, int whole)
     if (!json_is_object(j)) {   /* [DONE], or what only the client reads */
         json_decref(j);
         s->next->write(s->next, p, n, whole);
+        return;
+    }
+    if (rs->anthropic) {
+        msg_write(s, p, n, j);
+        json_decref(j);
         return;
     }
     if (json_is_object(json_object_get(j, "usage"))) {   /* as reported, before any rewrite */
@@ -217,6 +353,7 @@ mg_resume_init(struct mg_resume *rs)
     rs->first_input = -1;
     rs->debit_in = rs->debit_out = -1;
     rs->cur_in = rs->cur_out = -1;
+    rs->open_block = -1;
 }
 
 void
@@ -227,8 +364,9 @@ mg_resume_deinit(struct mg_resume *rs)
 }
 
 void
-mg_resume_add(struct mg_resume *rs, struct mg_relay *r)
+mg_resume_add(struct mg_resume *rs, struct mg_relay *r, int anthropic)
 {
+    rs->anthropic = anthropic;
     rs->stage.write = resume_write;
     rs->stage.end = resume_end;
     rs->stage.relay = r;
@@ -244,8 +382,9 @@ mg_resume_attempt_end(struct mg_resume *rs, const struct mg_relay *r, int64_t es
 {
     int64_t in = rs->cur_in >= 0 ? rs->cur_in
                : r->have_usage && r->usage.input >= 0 ? r->usage.input : est_in;
-    int64_t out = rs->cur_out >= 0 ? rs->cur_out
-                : r->have_usage && r->usage.output >= 0 ? r->usage.output : rs->events;
+    /* a cut stream's usage is seldom whole (Anthropic's message_start says 1): the estimate,
+     * one token an output event, unless the attempt's own final count went by */
+    int64_t out = rs->cur_out >= 0 ? rs->cur_out : rs->events;
 
     if (rs->first_input < 0) {
         rs->first_input = in;
@@ -270,6 +409,8 @@ mg_resume_prefill(struct mg_resume *rs, const char **text, size_t *len)
     memcpy(rs->ws, rs->text.data + n, rs->ws_len);
     rs->ws_pos = 0;
     rs->continuing = 1;
+    rs->reopen = rs->open_block >= 0;   /* Anthropic's: where the continuation's blocks go */
+    rs->base = rs->reopen ? rs->open_block : rs->nblocks;
     *text = rs->text.data;
     *len = n;
     return MG_OK;

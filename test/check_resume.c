@@ -56,6 +56,8 @@ start_all(void)
              "  - {name: anp1, schema: anthropic, url: 'http://127.0.0.1:%d', api_key: a3,"
              " prefill: true}\n"
              "  - {name: oat, url: 'http://127.0.0.1:%d/v1', api_key: o3, responses: translate}\n"
+             "  - {name: oaidle, url: 'http://127.0.0.1:%d/v1', api_key: o4,"
+             " timeouts: {idle: 300ms}}\n"
              "rules:\n"
              "  - {models: [oa-anp], resume: true, backends: [{backend: oa},"
              " {backend: anp, priority: 1}]}\n"
@@ -83,8 +85,10 @@ start_all(void)
              " {backend: anp, priority: 1}, {backend: brp, priority: 2}]}\n"
              /* Messages passed through: the continuation on anp, natively (brp is a hub's) */
              "  - {models: [native-msg], resume: true, backends: [{backend: ant},"
-             " {backend: brp, priority: 1}, {backend: anp, priority: 2}]}\n",
-             gwh.gw_port, acc_log, p1, p1, p1, p2, p2, p2, p1, p1);
+             " {backend: brp, priority: 1}, {backend: anp, priority: 2}]}\n"
+             "  - {models: [idle-vl], resume: true, backends: [{backend: oaidle},"
+             " {backend: vl, priority: 1}]}\n",
+             gwh.gw_port, acc_log, p1, p1, p1, p2, p2, p2, p1, p1, p1);
     unlink(acc_log);
     mg_harness_start(&gwh, 3, conf);
 }
@@ -305,6 +309,28 @@ START_TEST(resume_usage)
     ck_assert_int_eq(json_integer_value(json_object_get(line, "output_tokens")), 22);
     ck_assert_int_gt(json_integer_value(json_object_get(line, "input_tokens")), 10);
     json_decref(line);
+}
+END_TEST
+
+/*
+ * The other ways a stream breaks after its commit are resumed alike: an error event after output
+ * (the error event the client would have got is never written) and an idle timeout.
+ */
+START_TEST(resume_error_event_and_idle)
+{
+    const char *ev[] = {"x-fake-for: f1", "x-fake-error-event-at: 3", "x-fake-chunks: 5", NULL};
+    const char *stall[] = {"x-fake-for: f1", "x-fake-stall-after: 3", "x-fake-chunks: 5", NULL};
+    struct seen s;
+
+    stream("oa-vl-anp", NULL, ev, &s);
+    ck_assert_str_eq(s.text, "tok0 tok1 tok2 tok3 tok4 ");
+    ck_assert_int_eq(s.errors, 0);
+    ck_assert_int_eq(s.done, 1);
+    stream("idle-vl", NULL, stall, &s);
+    ck_assert_str_eq(s.text, "tok0 tok1 tok2 tok3 tok4 ");
+    ck_assert_int_eq(s.errors, 0);
+    ck_assert_int_eq(s.roles, 1);
+    ck_assert_int_eq(s.done, 1);
 }
 END_TEST
 
@@ -602,6 +628,7 @@ resume_suite(void)
     tcase_set_timeout(tc, 60 * mg_test_scale());
     tcase_add_loop_test(tc, resume_each_primary, 0, 6);
     tcase_add_test(tc, resume_usage);
+    tcase_add_test(tc, resume_error_event_and_idle);
     tcase_add_test(tc, no_resume_without_key_or_entry);
     tcase_add_test(tc, no_resume_in_tool_call);
     tcase_add_test(tc, prefill_400_ends_with_error_event);

@@ -12,7 +12,10 @@
 
 #include <jansson.h>
 
+#include "mg_api.h"
 #include "mg_harness.h"
+#include "mg_relay.h"
+#include "mg_resume.h"
 #include "mg_test.h"
 #include "mg_util.h"
 
@@ -618,12 +621,90 @@ START_TEST(resume_native_messages)
 }
 END_TEST
 
+/* ---- the stage alone --------------------------------------------------------------------- */
+
+static void
+to_buf(void *arg, const char *p, size_t n)
+{
+    mg_buf_add(arg, p, n);
+}
+
+static void
+no_commit(void *arg)
+{
+}
+
+static void
+feed(struct mg_resume *rs, const char *data)
+{
+    char ev[1024];
+
+    snprintf(ev, sizeof(ev), "data: %s\n\n", data);
+    rs->stage.write(&rs->stage, ev, strlen(ev), 1);
+}
+
+/*
+ * The trimmed whitespace is dropped from the continuation's start across chunks ("\n" then
+ * "\n" then text), a chunk left empty goes, the role chunk goes, the ident is the first
+ * attempt's, and a tool call makes the stream one that cannot be continued.
+ */
+START_TEST(stage_splices)
+{
+    struct mg_relay r;
+    struct mg_resume rs;
+    struct mg_buf out;
+    const char *text;
+    size_t len;
+
+    mg_buf_init(&out, 1 << 16);
+    mg_relay_init(&r, to_buf, &out, no_commit, NULL);
+    mg_relay_reset(&r, 1, &mg_api_chat);
+    mg_resume_init(&rs);
+    mg_resume_add(&rs, &r, 0);
+    feed(&rs, "{\"id\":\"A\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,"
+              "\"delta\":{\"role\":\"assistant\",\"content\":\"Dear\\n\"}}]}");
+    feed(&rs, "{\"id\":\"A\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,"
+              "\"delta\":{\"content\":\"Sir,\\n\\n\"}}]}");
+    ck_assert_int_eq(r.hold_cut, 1);
+    ck_assert_int_eq(mg_resume_prefill(&rs, &text, &len), MG_OK);
+    ck_assert_int_eq((int)len, 9);
+    ck_assert(memcmp(text, "Dear\nSir,", 9) == 0);
+    mg_resume_attempt_end(&rs, &r, 7);
+    mg_relay_reset(&r, 1, &mg_api_chat);
+    mg_resume_add(&rs, &r, 0);
+    mg_buf_reset(&out);
+    feed(&rs, "{\"id\":\"B\",\"created\":2,\"model\":\"x\",\"choices\":[{\"index\":0,"
+              "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}");
+    feed(&rs, "{\"id\":\"B\",\"created\":2,\"model\":\"x\",\"choices\":[{\"index\":0,"
+              "\"delta\":{\"content\":\"\\n\"}}]}");
+    feed(&rs, "{\"id\":\"B\",\"created\":2,\"model\":\"x\",\"choices\":[{\"index\":0,"
+              "\"delta\":{\"content\":\"\\nI write\"}}]}");
+    feed(&rs, "{\"id\":\"B\",\"created\":2,\"model\":\"x\",\"choices\":[{\"index\":0,"
+              "\"delta\":{\"content\":\" \\n\"}}]}");
+    mg_buf_add(&out, "", 1);
+    ck_assert_str_eq(out.data, "data: {\"id\":\"A\",\"created\":1,\"model\":\"m\",\"choices\":"
+                     "[{\"index\":0,\"delta\":{\"content\":\"I write\"}}]}\n\n"
+                     "data: {\"id\":\"A\",\"created\":1,\"model\":\"m\",\"choices\":"
+                     "[{\"index\":0,\"delta\":{\"content\":\" \\n\"}}]}\n\n");
+    ck_assert_int_eq(rs.ok, 1);
+    feed(&rs, "{\"id\":\"B\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}");
+    ck_assert_int_eq(rs.ok, 0);
+    ck_assert_int_eq(r.hold_cut, 0);
+    mg_resume_deinit(&rs);
+    mg_relay_deinit(&r);
+    mg_buf_deinit(&out);
+}
+END_TEST
+
 Suite *
 resume_suite(void)
 {
     Suite *s = suite_create("resume");
     TCase *tc = tcase_create("resume");
+    TCase *unit = tcase_create("stage");
 
+    tcase_add_test(unit, stage_splices);
+    suite_add_tcase(s, unit);
     tcase_add_unchecked_fixture(tc, start_all, stop_all);
     tcase_set_timeout(tc, 60 * mg_test_scale());
     tcase_add_loop_test(tc, resume_each_primary, 0, 6);

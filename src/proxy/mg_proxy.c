@@ -47,7 +47,6 @@
 #include "mg_wire.h"
 #include "mg_worker.h"
 
-#define start_attempt mg_proxy_start_attempt
 
 /* The client left (or a write to it failed) while the request was ours. */
 static void
@@ -194,7 +193,7 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
 static void
 on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    start_attempt(arg);
+    mg_proxy_start_attempt(arg);
 }
 
 /*
@@ -215,7 +214,7 @@ next_step(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         return;
     }
     case MG_PLAN_MOVE:
-        start_attempt(p);
+        mg_proxy_start_attempt(p);
         return;
     default:
         mg_proxy_reply_all_failed(p);
@@ -464,7 +463,7 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     if (p->rule->resume) {
         mg_proxy_resume_setup(p);
     }
-    start_attempt(p);
+    mg_proxy_start_attempt(p);
 }
 
 void
@@ -485,5 +484,5 @@ mg_proxy_pass(struct mg_worker *w, struct mg_req *req, const struct mg_admitted 
                              "The backend that made this response does not serve it now");
         return;
     }
-    start_attempt(p);
+    mg_proxy_start_attempt(p);
 }

@@ -119,8 +119,11 @@ splice(struct mg_resume *rs, json_t *j)
     delta = json_object_get(c, "delta");
     json_object_del(delta, "role");
     dedup(rs, delta, "content");
+    /* nothing left to say (no member, or only an empty content): the chunk goes, unless it
+     * carries the finish or the usage */
     if (json_object_size(delta) == 0 ||
-        (json_object_size(delta) == 1 && !present(json_object_get(delta, "content")))) {
+        (json_object_size(delta) == 1 && json_object_get(delta, "content") != NULL &&
+         !present(json_object_get(delta, "content")))) {
         return !present(json_object_get(c, "finish_reason")) && !json_is_object(u) &&
                json_array_size(choices) == 1;
     }

@@ -87,6 +87,9 @@ struct mg_backend {
     unsigned           api_hub;    /* translated through chat though the schema speaks it */
     const char        *max_tokens_param;   /* the limit's name in chat bodies the gateway
                                             * builds (a schema's key, or "max_tokens") */
+    const char        *prefill;   /* prefill: true (a schema's key): the members a chat body
+                                   * that continues a final assistant message gets ("" when the
+                                   * schema continues one natively); NULL: no prefill */
 };
 
 struct mg_rule_backend {
@@ -108,6 +111,7 @@ struct mg_rule {
     int                     retries_set;/* the file says retries: else ranked entries - 1 */
     int                     retry_same; /* one same-backend retry on 5xx/reset/short Retry-After */
     int                     hosted_refuse; /* hosted_tools: refuse (else hosted tools drop) */
+    int                     resume;     /* a stream cut after commit continues on a prefill entry */
     int64_t                 retry_after_max_ms;   /* longest Retry-After waited out */
     struct mg_rule_backend *backends;
     size_t                  nbackends;

@@ -43,6 +43,8 @@ SUITES   += resp_store
 SUITES   += multipart
 SUITES   += hub
 SUITES   += cors
+SUITES   += tls
+SUITES   += resume
 SUITES   += checks
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
@@ -205,7 +207,7 @@ DEB_VERSION = $(shell sed -n 's/^#define MG_VERSION "\(.*\)"/\1/p' src/main.c)
 deb: $(BUILD)/modelgate
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/DEBIAN
 	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/$(BUILD)/deb
-	sh conf/deb/control.sh "$(or $(DEB_VERSION),0.0.0)" "$$(dpkg --print-architecture)" \
+	sh conf/deb/control.sh "$(or $(DEB_VERSION),0.0.0)" "$$(dpkg --print-architecture)" $(BUILD)/modelgate \
 	    > $(BUILD)/deb/DEBIAN/control
 	echo /etc/modelgate/modelgate.yaml > $(BUILD)/deb/DEBIAN/conffiles
 	install -m 0755 conf/deb/postinst conf/deb/postrm $(BUILD)/deb/DEBIAN/
@@ -213,8 +215,13 @@ deb: $(BUILD)/modelgate
 
 # make deb-check (as root, on a Debian machine you may change): the package installed with apt,
 # its user, its checked config, its unit (systemd-analyze verify) and man page, then purged and
-# gone. Not part of make check: it installs on the machine it runs on.
+# gone. Not part of make check: it installs on the machine it runs on, systemd and man-db too
+# when the tools it checks with are missing (a minimal Debian 12 has neither).
+DEBCHECK_DEB := systemd man-db
 deb-check: deb
+	@command -v systemd-analyze >/dev/null && command -v man >/dev/null || { \
+	  echo "modelgate: installing Debian packages: $(DEBCHECK_DEB)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBCHECK_DEB); }
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ./$(BUILD)/modelgate.deb >/dev/null
 	id modelgate >/dev/null
 	modelgate -t -c /etc/modelgate/modelgate.yaml

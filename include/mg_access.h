@@ -54,6 +54,7 @@ struct mg_access_rec {
     const char        *api;          /* what the client spoke: chat, responses, messages, ... */
     const char        *upstream_api; /* what its backend was spoken to, or NULL: none answered */
     const char        *response_id;  /* the id the gateway gave the answer, or NULL */
+    int                resumed;      /* continuations spliced into the stream (mid-stream resume) */
 };
 
 /* Appends the line for r (when the log is on). */

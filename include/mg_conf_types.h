@@ -12,6 +12,7 @@
 struct mg_health;
 struct mg_key;
 struct mg_model_entry;
+struct mg_tls;
 
 /* A backend's health settings (the config's `health:` with the backend's overrides applied). */
 struct mg_health_conf {
@@ -28,6 +29,14 @@ struct mg_cors_conf {
     char   **origins;     /* exact origins ("https://app.example.com") */
     size_t   norigins;
     int64_t  max_age_ms;  /* Access-Control-Max-Age of a preflight */
+};
+
+/* tls: the client listener's certificate (mg_tls_conf); absent: plain HTTP. */
+struct mg_tls_conf {
+    char          *cert;         /* PEM chain, leaf first (absolute) */
+    char          *key;          /* PEM private key (absolute) */
+    int            min_version;  /* MG_TLS_1_2 or MG_TLS_1_3 (mg_tls.h) */
+    struct mg_tls *ctx;          /* made at load; NULL without the block */
 };
 
 /* responses_store: the conversation store of translated Responses (per process). */
@@ -79,6 +88,9 @@ struct mg_backend {
     unsigned           api_hub;    /* translated through chat though the schema speaks it */
     const char        *max_tokens_param;   /* the limit's name in chat bodies the gateway
                                             * builds (a schema's key, or "max_tokens") */
+    const char        *prefill;   /* prefill: true (a schema's key): the members a chat body
+                                   * that continues a final assistant message gets ("" when the
+                                   * schema continues one natively); NULL: no prefill */
 };
 
 struct mg_rule_backend {
@@ -100,6 +112,7 @@ struct mg_rule {
     int                     retries_set;/* the file says retries: else ranked entries - 1 */
     int                     retry_same; /* one same-backend retry on 5xx/reset/short Retry-After */
     int                     hosted_refuse; /* hosted_tools: refuse (else hosted tools drop) */
+    int                     resume;     /* a stream cut after commit continues on a prefill entry */
     int64_t                 retry_after_max_ms;   /* longest Retry-After waited out */
     struct mg_rule_backend *backends;
     size_t                  nbackends;
@@ -127,6 +140,7 @@ struct mg_conf {
     struct mg_health_conf health;       /* defaults for every backend */
     struct mg_resp_store_conf responses_store;
     struct mg_cors_conf cors;
+    struct mg_tls_conf tls;
     char              *access_log;      /* "-" stdout, a path, or NULL for off */
     int                log_level;       /* enum mg_log_level */
     struct mg_backend *backends;

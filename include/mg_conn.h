@@ -25,6 +25,7 @@ struct event_base;
 struct mg_conn;
 struct mg_listener;
 struct mg_req;
+struct mg_tls;
 
 /* What the owner of a listener does with the requests its connections read. */
 struct mg_conn_ops {
@@ -45,6 +46,7 @@ struct mg_conn_ops {
 };
 
 struct mg_conn_limits {
+    struct mg_tls *tls;       /* new connections speak TLS with it; NULL: plain (mg_tls.h) */
     uint64_t max_body;        /* bytes */
     int64_t  header_ms;
     int64_t  body_ms;
@@ -59,7 +61,10 @@ struct mg_listener *mg_listener_create(struct event_base *base, int fd,
                                        const struct mg_conn_ops *ops, void *owner,
                                        const struct mg_conn_limits *limits);
 
-/* New limits (a reload); connections read them at their next state change. */
+/*
+ * New limits (a reload); connections read them at their next state change, and those accepted
+ * from now on use the new TLS context (the listener holds a reference to it).
+ */
 void mg_listener_set_limits(struct mg_listener *l, const struct mg_conn_limits *limits);
 
 /*

@@ -83,6 +83,14 @@ int mg_plan_leave_out(struct mg_plan *pl);
 enum mg_plan_step mg_plan_next(struct mg_plan *pl, const struct mg_failure *f, uint64_t *rng,
                                int64_t *delay_ms);
 
+/*
+ * Mid-stream resume: moves to the next entry (after the current one, round the ranking) that
+ * ok(entry, arg) accepts, spending one of the rule's moves; entries passed over cost none. 0 when
+ * no move is left or no entry is accepted.
+ */
+int mg_plan_move_where(struct mg_plan *pl,
+                       int (*ok)(const struct mg_rule_backend *e, void *arg), void *arg);
+
 /* Reports an attempt's outcome (enum mg_outcome) on backend b to passive health; logs changes. */
 void mg_plan_report(struct mg_plan *pl, const struct mg_backend *b, int outcome, long status,
                     int64_t retry_after_s, int64_t now);

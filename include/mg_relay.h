@@ -58,6 +58,9 @@ struct mg_relay {
     int                committed;
     int                failed;      /* broken before the commit: the attempt fails over */
     int                cut;         /* broken after it: the error event is sent, stop reading */
+    int                hold_cut;    /* a cut's error event waits (mid-stream resume may continue
+                                     * the stream instead): cut_held, mg_relay_cut_event() */
+    int                cut_held;
     int                finished;    /* a finish_reason (or message_stop) went by */
     int                done;        /* data: [DONE] went by */
     int                any_event;   /* an event went by (comments and blank lines are none) */
@@ -112,6 +115,8 @@ void mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api);
 
 /* Adds stage s at the end of the chain, just before the client. */
 void mg_relay_add(struct mg_relay *r, struct mg_stage *s);
+/* Adds stage s just before the client API's stage (mg_relay_add_client), or at the end. */
+void mg_relay_add_before_client(struct mg_relay *r, struct mg_stage *s);
 
 /*
  * Adds the client API's stage (the chat hub's translation) at the end of the chain: it receives
@@ -143,6 +148,12 @@ void mg_relay_end(struct mg_relay *r);
  * stream gets its one error event (r->cut). Returns 1 when that event was written now.
  */
 int mg_relay_fail(struct mg_relay *r, const char *why, size_t n);
+
+/*
+ * Ends a committed stream with the client API's one error event (why: its message): the event a
+ * held cut did not write, or the end of a resumed stream whose continuation failed.
+ */
+void mg_relay_cut_event(struct mg_relay *r, const char *why);
 
 /* Records usage read from p[0..n) (a JSON answer, its tail, or one event); 1 when found. */
 int mg_relay_note_usage(struct mg_relay *r, const char *p, size_t n);

@@ -232,6 +232,15 @@ void mg_schema_apis_check(struct mg_yaml *y, const struct yaml_node_s *node, str
                           const struct mg_schema_apis *a, const char *max_default);
 void mg_schema_apis_deinit(struct mg_schema_apis *a);
 
+/*
+ * prefill: true|false, for the schemas that can continue a final assistant message (a row for
+ * their keys table into an int64_t, 0 when not given); mg_schema_prefill_check sets b->prefill
+ * to members (the chat body's extra members, "" for none) when it is true.
+ */
+#define MG_SCHEMA_PREFILL_KEY(type, field) {"prefill", mg_schema_set_flag, offsetof(type, field)}
+int mg_schema_set_flag(struct mg_yaml *y, struct yaml_node_s *node, void *dst);
+void mg_schema_prefill_check(struct mg_backend *b, int64_t flag, const char *members);
+
 /* The schemas' operations. */
 extern const struct mg_schema mg_schema_openai;
 extern const struct mg_schema mg_schema_azure;

@@ -285,6 +285,15 @@ START_TEST(errors_with_positions)
     ck_refused("backends: [{name: a, url: 'http://x'}]\n"
                "rules: [{models: [m], hosted_tools: maybe, backends: [{backend: a}]}]\n",
                "t.yaml:2:37: hosted_tools must be drop or refuse");
+    /* mid-stream resume: the rule's switch, and prefill only where a schema continues */
+    ck_refused("backends: [{name: a, url: 'http://x'}]\n"
+               "rules: [{models: [m], resume: maybe, backends: [{backend: a}]}]\n",
+               "\"maybe\" is not true or false");
+    ck_refused("backends:\n  - {name: a, schema: azure, url: 'http://x', api_key: k,"
+               " api_version: v, prefill: true}\n",
+               "backend \"a\": prefill applies only to schemas openai, anthropic and bedrock");
+    ck_refused("backends:\n  - {name: a, url: 'http://x', prefill: sure}\n",
+               "\"sure\" is not true or false");
     ck_refused("responses_store: {size: lots}\n", "bad size \"lots\"");
     ck_refused("responses_store: {size: 1MiB, tll: 1h}\n", "unknown key \"tll\"");
 }
@@ -319,6 +328,24 @@ START_TEST(client_api_keys)
     ck_assert_str_eq(c->backends[2].max_tokens_param, "max_completion_tokens");   /* azure's */
     ck_assert_int_eq(c->rules[0].hosted_refuse, 1);
     ck_assert_int_eq(c->rules[1].hosted_refuse, 0);
+    ck_assert_int_eq(c->rules[0].resume, 0);   /* resume and prefill: off unless said */
+    ck_assert_ptr_null(c->backends[0].prefill);
+    mg_conf_unref(c);
+    /* prefill: the members a continuation's chat body gets (none where it is native) */
+    c = parse("backends:\n"
+              "  - {name: v, url: 'http://x/v1', prefill: true}\n"
+              "  - {name: a, schema: anthropic, url: 'http://x', api_key: k, prefill: true}\n"
+              "  - {name: b, schema: bedrock, region: r, aws_access_key_id: a,"
+              " aws_secret_access_key: s, prefill: true}\n"
+              "  - {name: n, url: 'http://x/v1', prefill: false}\n"
+              "rules: [{models: [m], resume: true, backends: [{backend: v}, {backend: a}]}]\n");
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_int_eq(c->rules[0].resume, 1);
+    ck_assert_str_eq(c->backends[0].prefill,
+                     "\"continue_final_message\":true,\"add_generation_prompt\":false");
+    ck_assert_str_eq(c->backends[1].prefill, "");
+    ck_assert_str_eq(c->backends[2].prefill, "");
+    ck_assert_ptr_null(c->backends[3].prefill);
     mg_conf_unref(c);
     /* the default store: 64 MiB for an hour */
     c = parse("backends: [{name: a, url: 'http://x/v1'}]\n"

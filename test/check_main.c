@@ -16,7 +16,9 @@ Suite *responses_suite(void);
 Suite *resp_store_suite(void);
 Suite *multipart_suite(void);
 Suite *cors_suite(void);
+Suite *tls_suite(void);
 Suite *hub_suite(void);
+Suite *resume_suite(void);
 Suite *checks_suite(void);
 
 int
@@ -75,7 +77,9 @@ main(void)
     srunner_add_suite(sr, resp_store_suite());
     srunner_add_suite(sr, multipart_suite());
     srunner_add_suite(sr, cors_suite());
+    srunner_add_suite(sr, tls_suite());
     srunner_add_suite(sr, hub_suite());
+    srunner_add_suite(sr, resume_suite());
     srunner_add_suite(sr, checks_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
@@ -88,7 +92,10 @@ main(void)
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     curl_global_cleanup();
-    if (getenv("MG_TEST_KEEP") == NULL) {
+    /* a failure message names a log in this directory: keep it then, and say where it is,
+     * after the summary */
+    fflush(stdout);
+    if (getenv("MG_TEST_KEEP") == NULL && failed == 0) {
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         if (system(cmd) != 0) {
             fprintf(stderr, "could not remove %s\n", dir);

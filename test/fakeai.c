@@ -15,6 +15,8 @@
  * Faults (applied only on the fakeai named by x-fake-for: NAME, when that header is sent):
  *   x-fake-stall-after: N   send N stream events (0: only the head) and then nothing, ever
  *   x-fake-cut-after: N     send N stream events (non-stream: half the body) and close the socket
+ *   x-fake-cut-at-token: N  (chat streams, and anthropic/bedrock ones) send N text pieces and
+ *                           close the socket (on chat: x-fake-cut-after N+1, after the role chunk)
  *   x-fake-error-event-at: N  after N stream events, an error event and a clean end
  *   x-fake-no-done: 1       end a stream after its finish without data: [DONE]
  *   x-fake-no-finish: 1     end a stream cleanly after its content: no finish, no [DONE]
@@ -46,6 +48,14 @@
  * whose client (the gateway) went away before the answer was complete; "models" counts the GETs
  * of the model list (health checks), "models_key" is the credential the last one carried
  * (Authorization, api-key or x-api-key) and "models_uri" its URI.
+ *
+ * Prefill (vLLM's continue_final_message): a chat request with "continue_final_message": true
+ * whose last message is the assistant's continues it: the stream's text is what follows that
+ * message in the answer it would give uncut ("tok0 tok1 tok2 " for 3 chunks: after "tok0 tok1"
+ * comes " tok2 "); a prefix that is not how the answer starts is a 400, and so is
+ * continue_final_message without "add_generation_prompt": false (as vLLM refuses both true).
+ * Anthropic's and Bedrock's final assistant messages are continued the same way (their 400 for
+ * trailing whitespace included): test/fakeai_providers.c.
  *
  * POST /v1/responses answers as OpenAI's Responses API (also on Azure's /openai/responses,
  * /openai/v1/responses and /openai/deployments/{name}/responses): a Response object, or with
@@ -142,11 +152,17 @@ struct fake {
     char                    **evs;         /* its stream events, in order */
     int                       nev;
     int                       text_end;    /* the first event after the last delta */
+    char                    **pieces;      /* a continued chat answer's text (prefill) */
+    long                      npieces;
 };
 
 /* Azure's and Anthropic's paths (test/fakeai_providers.c): 1 when it took the request. */
 int fake_provider_handle(struct event_base *base, struct evhttp_request *req, const char *name,
                          int fail);
+/* Prefill (test/fakeai_providers.c): a final assistant message's text, and what follows it. */
+char *fake_prefill_of(json_t *messages);
+char **fake_pieces(const char *prefix, long chunks, long *n, const char **err);
+void fake_pieces_free(char **pieces, long n);
 
 static long
 header_num(struct evhttp_request *req, const char *name, long def)
@@ -172,6 +188,7 @@ fake_free(struct fake *f)
     free(f->pending);
     free(f->model);
     free(f->chat_tool);
+    fake_pieces_free(f->pieces, f->npieces);
     free(f);
     g.active--;
 }
@@ -209,6 +226,8 @@ content_text(struct fake *f, int index)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         snprintf(s, 128, "ts:%lld", (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+    } else if (index >= 0 && f->pieces != NULL && index < f->npieces) {
+        snprintf(s, 128, "%s", f->pieces[index]);
     } else if (index < 0) {
         snprintf(s, 128, "Hello from %s", g.name);
     } else {
@@ -1192,8 +1211,10 @@ echo_of(struct evhttp_request *req, const char *body, size_t len)
 }
 
 /* 1 while requests with this x-fake-fail-key are still to fail (counts them). */
-static int
-key_fails(const char *key, long times)
+int fake_key_fails(const char *key, long times);
+
+int
+fake_key_fails(const char *key, long times)
 {
     static struct {
         char key[64];
@@ -1223,7 +1244,7 @@ faults(struct fake *f, struct evhttp_request *req)
 
     f->stall_after = f->cut_after = f->error_at = -1;
     if ((only != NULL && strcmp(only, g.name) != 0) ||
-        (key != NULL && !key_fails(key, header_num(req, "x-fake-fail-times", 1)))) {
+        (key != NULL && !fake_key_fails(key, header_num(req, "x-fake-fail-times", 1)))) {
         if (evhttp_find_header(in, "x-fake-status-for") == NULL && g.fail == 0) {
             f->status = 200;   /* x-fake-status is a fault too */
         }
@@ -1231,6 +1252,9 @@ faults(struct fake *f, struct evhttp_request *req)
     }
     f->stall_after = (int)header_num(req, "x-fake-stall-after", -1);
     f->cut_after = (int)header_num(req, "x-fake-cut-after", -1);
+    if (header_num(req, "x-fake-cut-at-token", -1) >= 0) {   /* after the role chunk's event */
+        f->cut_after = (int)header_num(req, "x-fake-cut-at-token", -1) + 1;
+    }
     f->error_at = (int)header_num(req, "x-fake-error-event-at", -1);
     f->no_done = header_num(req, "x-fake-no-done", 0) == 1;
     f->no_finish = header_num(req, "x-fake-no-finish", 0) == 1;
@@ -1371,6 +1395,26 @@ handle(struct evhttp_request *req, void *arg)
     f->responses = rp >= 0;
     if (!f->responses && j != NULL) {
         f->chat_tool = chat_tool(j);
+    }
+    if (!f->responses && f->status < 400 && !f->echo &&
+        json_is_true(json_object_get(j, "continue_final_message"))) {
+        const char *bad = NULL;
+        char *prefill = fake_prefill_of(json_object_get(j, "messages"));
+        if (!json_is_false(json_object_get(j, "add_generation_prompt"))) {   /* vLLM's rule */
+            bad = "Cannot set both `continue_final_message` and `add_generation_prompt` to "
+                  "True.";
+        } else if (prefill == NULL) {
+            bad = "continue_final_message: the last message is not the assistant's";
+        } else if ((f->pieces = fake_pieces(prefill, f->chunks, &f->npieces, &bad)) != NULL) {
+            f->chunks = (int)f->npieces;
+        }
+        free(prefill);
+        if (bad != NULL) {
+            openai_error(req, 400, bad, NULL, NULL);
+            json_decref(j);
+            fake_free(f);
+            return;
+        }
     }
     if (f->responses && f->status < 400 && !f->echo) {
         const char *param, *code, *bad;

@@ -22,6 +22,15 @@
  *                              head, then a clean end with no event: N=1 nothing, N=2 a comment
  *   x-fake-retry-after: N      Retry-After on an error answer
  *   x-fake-bad-crc: 1          (bedrock streams) a frame with a broken CRC after the text
+ *   x-fake-cut-at-token: N     (on the fakeai named by x-fake-for, or any without it; with
+ *                              x-fake-fail-key only the first x-fake-fail-times requests with
+ *                              the key, as fakeai.c) drop the connection after N text pieces
+ *                              (past the last: after the text)
+ * A stream's text is x-fake-chunks pieces "tok0 ", "tok1 ", ...; a request whose last message is
+ * the assistant's (a prefill) gets only what follows that text in the answer it would give uncut,
+ * the token the prefill ends inside sent with the next one (" tok2 " after "tok0 tok1"); a
+ * prefill that ends in whitespace is a 400 (Anthropic's rule, which Bedrock applies to Claude),
+ * and so is one that is not how the answer starts.
  * With x-fake-echo: 1 the answer's text is the request as received (uri, headers, body) as JSON.
  * A request with tools gets a tool_use block calling the first tool, unless its last message
  * carries the tool's result (a tool_result block; Bedrock: a toolResult): then only text.
@@ -261,6 +270,134 @@ last_has_result(json_t *messages, const char *key)
     return 0;
 }
 
+/* ---- prefill: continuing a final assistant message ---------------------------------------- */
+
+/*
+ * The text of a final assistant message (the prefill a backend continues), or NULL when the last
+ * message is not the assistant's: content a string, or an array of text blocks (Anthropic's
+ * {"type":"text","text":...}, Bedrock's {"text":...}, OpenAI's content parts).
+ */
+char *fake_prefill_of(json_t *messages);
+
+char *
+fake_prefill_of(json_t *messages)
+{
+    json_t *last = json_array_get(messages, json_array_size(messages) - 1), *c, *b;
+    const char *role = json_string_value(json_object_get(last, "role"));
+    size_t i, n = 0;
+    char *out;
+
+    if (role == NULL || strcmp(role, "assistant") != 0) {
+        return NULL;
+    }
+    c = json_object_get(last, "content");
+    if (json_is_string(c)) {
+        return strdup(json_string_value(c));
+    }
+    out = calloc(1, 1);
+    json_array_foreach(c, i, b) {
+        const char *t = json_string_value(json_object_get(b, "text"));
+        if (t != NULL) {
+            out = realloc(out, n + strlen(t) + 1);
+            memcpy(out + n, t, strlen(t) + 1);
+            n += strlen(t);
+        }
+    }
+    return out;
+}
+
+/*
+ * The pieces a streamed text answer of chunks tokens ("tok0 ", "tok1 ", ...) is sent in; after
+ * prefix (NULL: from the start) only what follows it, the token the prefix ends inside sent with
+ * the next whole one (as a tokenizer would: " tok3 " after "tok0 tok1 tok2"). NULL with *err
+ * when the prefix is not how this answer starts. *n gets the count; free with fake_pieces_free.
+ */
+char **fake_pieces(const char *prefix, long chunks, long *n, const char **err);
+void fake_pieces_free(char **pieces, long n);
+
+char **
+fake_pieces(const char *prefix, long chunks, long *n, const char **err)
+{
+    char **out = calloc((size_t)(chunks > 0 ? chunks : 1), sizeof(*out));
+    size_t at = 0, plen = prefix != NULL ? strlen(prefix) : 0, carry = 0;
+    char tok[64], pending[128] = "";
+    long i;
+
+    *n = 0;
+    for (i = 0; i < chunks; i++) {
+        size_t tl = (size_t)snprintf(tok, sizeof(tok), "tok%ld ", i);
+        if (at + tl <= plen) {   /* wholly inside the prefix */
+            if (strncmp(prefix + at, tok, tl) != 0) {
+                goto mismatch;
+            }
+        } else if (at < plen) {  /* the prefix ends inside this token */
+            if (strncmp(prefix + at, tok, plen - at) != 0) {
+                goto mismatch;
+            }
+            carry = (size_t)snprintf(pending, sizeof(pending), "%s", tok + (plen - at));
+        } else if (carry > 0) {
+            snprintf(pending + carry, sizeof(pending) - carry, "%s", tok);
+            out[(*n)++] = strdup(pending);
+            carry = 0;
+        } else {
+            out[(*n)++] = strdup(tok);
+        }
+        at += tl;
+    }
+    if (carry > 0) {
+        out[(*n)++] = strdup(pending);
+    }
+    if (plen > at) {
+        goto mismatch;
+    }
+    return out;
+mismatch:
+    fake_pieces_free(out, *n);
+    *n = 0;
+    *err = "fakeai: the assistant prefill is not the start of this answer";
+    return NULL;
+}
+
+void
+fake_pieces_free(char **pieces, long n)
+{
+    long i;
+
+    for (i = 0; i < n; i++) {
+        free(pieces[i]);
+    }
+    free(pieces);
+}
+
+/* 1 when s ends with whitespace (Anthropic refuses such a final assistant message). */
+static int
+trailing_space(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    return n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t' ||
+                     s[n - 1] == '\r');
+}
+
+int fake_key_fails(const char *key, long times);   /* fakeai.c */
+
+/*
+ * x-fake-cut-at-token: N, when meant for this fakeai (x-fake-for; x-fake-fail-key and
+ * x-fake-fail-times as in fakeai.c): the piece to cut before, or -1.
+ */
+static long
+cut_at_token(struct evhttp_request *req, const char *name)
+{
+    const char *v = hv(req, "x-fake-for"), *key = hv(req, "x-fake-fail-key");
+    long n = hnum(req, "x-fake-cut-at-token", -1);
+
+    if (n < 0 || (v != NULL && strcmp(v, name) != 0) ||
+        (key != NULL && !fake_key_fails(key, hnum(req, "x-fake-fail-times", 1)))) {
+        return -1;
+    }
+    return n;
+}
+
 /* ---- Azure --------------------------------------------------------------------------------- */
 
 /* 1 when the Azure request was refused here; 0 to let the OpenAI fake answer it. */
@@ -325,7 +462,36 @@ struct areq {
     const char *stop;
     char       *text;        /* the answer's text */
     long        empty;       /* x-fake-empty-stream, when meant for this fakeai */
+    char      **pieces;      /* a stream's text, piece by piece (fake_pieces) */
+    long        npieces;
+    long        cut_token;   /* x-fake-cut-at-token: cut before this piece (-1: never) */
 };
+
+/*
+ * A's stream text: x-fake-chunks pieces, or what follows a final assistant message (prefill,
+ * which Anthropic and Bedrock refuse with trailing whitespace); its cut. 0, or -1 with the 400's
+ * message in a->text (a constant).
+ */
+static int
+prepare_pieces(struct evhttp_request *req, const char *name, json_t *messages, struct areq *a)
+{
+    char *prefill = fake_prefill_of(messages);
+    const char *err = NULL;
+
+    a->cut_token = cut_at_token(req, name);
+    if (trailing_space(prefill)) {
+        free(prefill);
+        a->text = (char *)"messages: final assistant content cannot end with trailing whitespace";
+        return -1;
+    }
+    a->pieces = fake_pieces(prefill, hnum(req, "x-fake-chunks", 3), &a->npieces, &err);
+    free(prefill);
+    if (a->pieces == NULL) {
+        a->text = (char *)err;
+        return -1;
+    }
+    return 0;
+}
 
 static json_t *
 usage_obj(const struct areq *a, json_int_t output)
@@ -381,7 +547,6 @@ answer_stream(struct event_base *base, struct evhttp_request *req, const struct 
     const char *err = hv(req, "x-fake-stream-error"), *pv = hv(req, "x-fake-ping");
     const char *ping = "event: ping\ndata: {\"type\": \"ping\"}\n\n";
     long i, chunks = hnum(req, "x-fake-chunks", 3);
-    char piece[64];
 
     if (pv != NULL) {
         ping = strcmp(pv, "empty") == 0 ? "event: ping\ndata:\n\n"
@@ -414,11 +579,16 @@ answer_stream(struct event_base *base, struct evhttp_request *req, const struct 
                   "content_block_delta", "index", 0, "delta", "type", "text_delta", "text",
                   a->text));
     }
-    for (i = 0; i < chunks; i++) {
-        snprintf(piece, sizeof(piece), "tok%ld ", i);
+    for (i = 0; i < (chunks > 0 ? a->npieces : 0); i++) {
+        if (i == a->cut_token) {
+            s->cut_at = (long)s->nev;
+        }
         add_event(s, "content_block_delta", json_pack("{s:s,s:i,s:{s:s,s:s}}", "type",
                   "content_block_delta", "index", 0, "delta", "type", "text_delta", "text",
-                  piece));
+                  a->pieces[i]));
+    }
+    if (a->cut_token >= 0 && s->cut_at < 0) {   /* past the last piece: after the text */
+        s->cut_at = (long)s->nev;
     }
     add_event(s, "content_block_stop", json_pack("{s:s,s:i}", "type", "content_block_stop",
                                                  "index", 0));
@@ -437,7 +607,7 @@ answer_stream(struct event_base *base, struct evhttp_request *req, const struct 
     if (err != NULL && strcmp(err, "late") == 0) {
         add_error_event(s);
     }
-    if (hnum(req, "x-fake-cut", 0) == 1) {
+    if (hnum(req, "x-fake-cut", 0) == 1 && s->cut_at < 0) {
         s->cut_at = (long)s->nev;
     }
     add_event(s, "message_delta", json_pack("{s:s,s:{s:s,s:n},s:{s:I}}", "type",
@@ -506,6 +676,10 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
     if ((v = hv(req, "x-fake-for")) == NULL || strcmp(v, name) == 0) {
         a.empty = hnum(req, "x-fake-empty-stream", 0);
     }
+    if (prepare_pieces(req, name, json_object_get(body, "messages"), &a) != 0) {
+        anthropic_error(req, 400, a.text);
+        return;
+    }
     if (hv(req, "x-fake-echo") != NULL) {
         a.text = echo_text(req, body);
     } else {
@@ -518,6 +692,7 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
         answer_plain(req, &a);
     }
     free(a.text);
+    fake_pieces_free(a.pieces, a.npieces);
 }
 
 /* ---- Bedrock ------------------------------------------------------------------------------- */
@@ -681,7 +856,6 @@ bedrock_stream(struct event_base *base, struct evhttp_request *req, const struct
     struct script *s = script_new(base, req);
     const char *err = hv(req, "x-fake-stream-error");
     long i, chunks = hnum(req, "x-fake-chunks", 3);
-    char piece[64];
 
     s->gap_ms = (int)hnum(req, "x-fake-chunk-gap-ms", 0);
     s->split = hnum(req, "x-fake-split", 0) == 1;
@@ -695,10 +869,15 @@ bedrock_stream(struct event_base *base, struct evhttp_request *req, const struct
         add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:s}}",
                           "contentBlockIndex", 0, "delta", "text", a->text));
     }
-    for (i = 0; i < chunks; i++) {
-        snprintf(piece, sizeof(piece), "tok%ld ", i);
+    for (i = 0; i < (chunks > 0 ? a->npieces : 0); i++) {
+        if (i == a->cut_token) {
+            s->cut_at = (long)s->nev;
+        }
         add_bedrock_event(s, "contentBlockDelta", json_pack("{s:i,s:{s:s}}",
-                          "contentBlockIndex", 0, "delta", "text", piece));
+                          "contentBlockIndex", 0, "delta", "text", a->pieces[i]));
+    }
+    if (a->cut_token >= 0 && s->cut_at < 0) {   /* past the last piece: after the text */
+        s->cut_at = (long)s->nev;
     }
     add_bedrock_event(s, "contentBlockStop", json_pack("{s:i}", "contentBlockIndex", 0));
     if (a->tool != NULL) {
@@ -720,7 +899,7 @@ bedrock_stream(struct event_base *base, struct evhttp_request *req, const struct
                           "contentBlockIndex", 0, "delta", "text", "corrupted"));
         s->ev[s->nev - 1][s->evlen[s->nev - 1] - 1] ^= 0x55;
     }
-    if (hnum(req, "x-fake-cut", 0) == 1) {
+    if (hnum(req, "x-fake-cut", 0) == 1 && s->cut_at < 0) {
         s->cut_at = (long)s->nev;
     }
     add_bedrock_event(s, "messageStop", json_pack("{s:s}", "stopReason", a->stop));
@@ -804,6 +983,11 @@ bedrock(struct event_base *base, struct evhttp_request *req, const char *uri, co
                &a.cache_write);
     }
     a.stop = hv(req, "x-fake-stop") ? hv(req, "x-fake-stop") : a.tool ? "tool_use" : "end_turn";
+    if (prepare_pieces(req, name, json_object_get(body, "messages"), &a) != 0) {
+        bedrock_error(req, 400, "ValidationException", a.text);
+        json_decref(body);
+        return;
+    }
     if (hv(req, "x-fake-echo") != NULL) {
         a.text = echo_text(req, body);
     } else {
@@ -816,6 +1000,7 @@ bedrock(struct event_base *base, struct evhttp_request *req, const char *uri, co
         bedrock_plain(req, &a);
     }
     free(a.text);
+    fake_pieces_free(a.pieces, a.npieces);
     json_decref(body);
 }
 

@@ -209,6 +209,7 @@ static const struct mg_yaml_key rule_keys[] = {
     {"retry_after_max", mg_yaml_set_duration,
      offsetof(struct mg_conf_rule_in, r.retry_after_max_ms)},
     {"hosted_tools", set_hosted_tools, offsetof(struct mg_conf_rule_in, r.hosted_refuse)},
+    {"resume", mg_yaml_set_bool, offsetof(struct mg_conf_rule_in, r.resume)},
     {"backends", set_rule_backends, 0},
 };
 

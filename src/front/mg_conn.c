@@ -26,6 +26,7 @@
 
 #include "mg_conn_int.h"
 #include "mg_log.h"
+#include "mg_tls.h"
 
 /* ---- life ---------------------------------------------------------------------------------- */
 
@@ -133,7 +134,7 @@ start_linger(struct mg_conn *c)
 
     c->state = ST_LINGER;
     c->lingered = 0;
-    if (shutdown(c->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
+    if (!c->tls && shutdown(c->fd, SHUT_WR) != 0 && errno != ENOTCONN) {
         mg_log_debug("shutdown of a client connection: %s", strerror(errno));
     }
     evbuffer_drain(in, evbuffer_get_length(in));
@@ -200,7 +201,7 @@ mg_conn_write(struct mg_conn *c, const struct iovec *iov, int n)
     for (i = 0; i < n && k < (int)MG_ARRAY_LEN(v); i++) {
         v[k++] = iov[i];
     }
-    if (evbuffer_get_length(out) == 0) {
+    if (evbuffer_get_length(out) == 0 && !c->tls) {   /* TLS: the bufferevent encrypts */
         do {
             w = writev(c->fd, v, k);
         } while (w < 0 && errno == EINTR);
@@ -260,6 +261,12 @@ mg_conn_on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct mg_conn *c = arg;
 
+    if (what == BEV_EVENT_CONNECTED) {
+        return;   /* a TLS handshake is done: the request follows */
+    }
+    if (c->tls && (what & BEV_EVENT_ERROR) && c->state == ST_HEAD && !c->head_started) {
+        mg_log_debug("TLS with %s failed: %s", c->peer, mg_tls_error(bev));
+    }
     if (c->state == ST_HANDLING || c->state == ST_FLUSH) {
         mg_log_debug("client %s %s", c->peer, (what & BEV_EVENT_TIMEOUT) ? "stopped reading"
                      : (what & BEV_EVENT_EOF) ? "closed the connection" : "connection failed");

@@ -59,6 +59,7 @@ struct mg_conn {
     struct mg_conn          *lprev, *lnext; /* the listener's list */
     struct bufferevent      *bev;
     int                      fd;
+    int                      tls;           /* bev is a TLS bufferevent: no direct writev */
     enum state               state;
     int                      head_started;  /* bytes of the next head have arrived */
     int                      begun;         /* the owner was given the request (done owed) */

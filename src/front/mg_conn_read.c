@@ -16,6 +16,7 @@
 
 #include "mg_conn_int.h"
 #include "mg_log.h"
+#include "mg_tls.h"
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
@@ -341,10 +342,14 @@ mg_conn_open(struct mg_listener *l, int fd, const char *peer)
                           (suseconds_t)(l->limits.keepalive_ms % 1000 * 1000)};
     struct mg_conn *c = mg_calloc(1, sizeof(*c));
 
-    c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (l->limits.tls != NULL) {
+        c->bev = mg_tls_accept(l->limits.tls, l->base, fd);   /* closes fd when it fails */
+        c->tls = 1;
+    } else if ((c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+        close(fd);
+    }
     if (c->bev == NULL) {
         mg_log_error("cannot set up a client connection");
-        close(fd);
         free(c);
         return;
     }

@@ -15,6 +15,7 @@
 
 #include "mg_conn_int.h"
 #include "mg_log.h"
+#include "mg_tls.h"
 
 /* ---- the listener -------------------------------------------------------------------------- */
 
@@ -122,12 +123,14 @@ mg_listener_create(struct event_base *base, int fd, const struct mg_conn_ops *op
     l->ops = ops;
     l->owner = owner;
     l->limits = *limits;
+    mg_tls_ref(l->limits.tls);
     l->rng = ((uint64_t)(uintptr_t)l << 16) ^ (uint64_t)mg_now_us() ^ 0x9E3779B97F4A7C15ull;
     evtimer_assign(&l->backoff, base, resume_accepting, l);
     event_assign(&l->turn_end, base, -1, 0, on_turn_end, l);
     l->lev = evconnlistener_new(base, on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
                                 -1, fd);
     if (l->lev == NULL) {
+        mg_tls_unref(l->limits.tls);
         free(l);
         return NULL;
     }
@@ -138,7 +141,11 @@ mg_listener_create(struct event_base *base, int fd, const struct mg_conn_ops *op
 void
 mg_listener_set_limits(struct mg_listener *l, const struct mg_conn_limits *limits)
 {
+    struct mg_tls *old = l->limits.tls;
+
     l->limits = *limits;
+    mg_tls_ref(l->limits.tls);
+    mg_tls_unref(old);
 }
 
 void
@@ -174,6 +181,7 @@ mg_listener_destroy(struct mg_listener *l)
     while (l->conns != NULL) {
         mg_conn_close(l->conns);
     }
+    mg_tls_unref(l->limits.tls);
     free(l);
 }
 

@@ -263,6 +263,7 @@ static const struct mg_conn_ops worker_ops = {
 static void
 limits_of(const struct mg_conf *conf, struct mg_conn_limits *l)
 {
+    l->tls = conf->tls.ctx;
     l->max_body = conf->max_body_size;
     l->header_ms = conf->header_timeout_ms;
     l->body_ms = conf->body_timeout_ms;
@@ -361,6 +362,7 @@ mg_http_admin_start(struct event_base *base, int fd, const struct mg_conf *conf,
     struct mg_conn_limits l;
 
     limits_of(conf, &l);
+    l.tls = NULL;   /* admin_listen stays plain HTTP (bind it to a private address) */
     l.max_body = ADMIN_BODY_MAX;
     return mg_listener_create(base, fd, &admin_ops, rt, &l);
 }

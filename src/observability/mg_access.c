@@ -283,6 +283,9 @@ mg_access_log(struct mg_access_out *o, const struct mg_access_rec *r)
     if (r->error != NULL) {
         str_field(&o->buf, "error", r->error);
     }
+    if (r->resumed > 0) {
+        int_field(&o->buf, "resumed", r->resumed, 0);
+    }
     int_field(&o->buf, "bytes_in", r->bytes_in, 0);
     int_field(&o->buf, "bytes_out", r->bytes_out, 0);
     int_field(&o->buf, "duration_ms", r->duration_us, 1);

@@ -17,7 +17,7 @@
 #define WORKERS_MAX 256
 
 enum kind { K_REQ, K_TOK_IN, K_TOK_OUT, K_ATT, K_KEY_REQ, K_KEY_TOK_IN, K_KEY_TOK_OUT, K_XLATE,
-            K_NKINDS };
+            K_RESUME, K_NKINDS };
 
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
                                  60, 120, 300, 600};
@@ -282,6 +282,16 @@ mg_stats_translation(struct mg_stats *st, const char *api, const char *upstream_
 }
 
 void
+mg_stats_resume(struct mg_stats *st, const char *rule, const char *result)
+{
+    struct series *s = series_get(st, K_RESUME, rule, result, 0);
+
+    if (s != NULL) {
+        bump(&s->value, 1);
+    }
+}
+
+void
 mg_stats_attempt(struct mg_stats *st, const char *backend, const char *result)
 {
     struct series *s = series_get(st, K_ATT, backend, result, 0);
@@ -488,6 +498,25 @@ render_translations(struct mg_buf *out, const struct merged *m, size_t nm)
     }
 }
 
+/* Streams continued on a prefill entry, by rule (its index) and how they ended. */
+static void
+render_resumes(struct mg_buf *out, const struct merged *m, size_t nm)
+{
+    size_t j;
+
+    mg_buf_adds(out, "# HELP modelgate_resumes_total Streams cut after commit that were continued "
+                     "on a prefill entry, by rule and how they ended.\n"
+                     "# TYPE modelgate_resumes_total counter\n");
+    for (j = 0; j < nm; j++) {
+        if (m[j].kind == K_RESUME) {
+            mg_buf_adds(out, "modelgate_resumes_total{");
+            mg_stats_label(out, "rule", m[j].a, 0);
+            mg_stats_label(out, "result", m[j].b, 1);
+            mg_buf_printf(out, "} %llu\n", (unsigned long long)m[j].value);
+        }
+    }
+}
+
 /* The client keys' families (without auth, or before a key is used, they have no samples). */
 static void
 render_key_counters(struct mg_buf *out, const struct merged *m, size_t nm)
@@ -529,6 +558,7 @@ mg_stats_render(struct mg_stats_registry *reg, struct mg_buf *out)
     render_counters(out, m, nm);
     render_key_counters(out, m, nm);
     render_translations(out, m, nm);
+    render_resumes(out, m, nm);
     render_hist(out, reg->tables, "modelgate_request_duration_seconds",
                 "Time from a request's arrival to the end of its answer.", 0);
     render_hist(out, reg->tables, "modelgate_overhead_seconds",

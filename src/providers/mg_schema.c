@@ -76,6 +76,24 @@ mg_schema_set_max_tokens(struct mg_yaml *y, yaml_node_t *node, void *dst)
     return set_max_tokens(y, node, dst);
 }
 
+int
+mg_schema_set_flag(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    int v = 0;
+
+    if (mg_yaml_set_bool(y, node, &v) != MG_OK) {
+        return MG_ERR;
+    }
+    *(int64_t *)dst = v ? 1 : 2;   /* 0 stays "not given" (the loader sees a change) */
+    return MG_OK;
+}
+
+void
+mg_schema_prefill_check(struct mg_backend *b, int64_t flag, const char *members)
+{
+    b->prefill = flag == 1 ? members : NULL;
+}
+
 char *
 mg_schema_conf_line(const char *name, const char *value)
 {

@@ -38,6 +38,7 @@ is_chat(const char *upath)
 struct anthropic_conf {
     char   *version;      /* as written; after the check, the line "anthropic-version: V" */
     int64_t max_tokens;   /* when the client sets none */
+    int64_t prefill;      /* continues a final assistant message (natively) */
 };
 
 /* The request the client sent, translated: the Messages API's, for {url}/v1/messages. */
@@ -325,6 +326,7 @@ anthropic_error_body(const struct mg_client_req *rq, const struct mg_resp_head *
 static const struct mg_yaml_key anthropic_keys[] = {
     {"anthropic_version", mg_yaml_set_nonempty_line, offsetof(struct anthropic_conf, version)},
     {"max_tokens", mg_schema_set_max_tokens, offsetof(struct anthropic_conf, max_tokens)},
+    MG_SCHEMA_PREFILL_KEY(struct anthropic_conf, prefill),
 };
 
 static void *
@@ -343,6 +345,8 @@ anthropic_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backe
 {
     struct anthropic_conf *ac = conf;
     char *line;
+
+    mg_schema_prefill_check(b, ac->prefill, "");
 
     if (b->api_key == NULL || b->api_key[0] == '\0') {
         mg_yaml_error(y, node, "backend \"%s\" (schema: anthropic) needs \"api_key\"",

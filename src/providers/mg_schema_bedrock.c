@@ -45,6 +45,7 @@ struct bedrock_conf {
     char   *aws_secret_access_key;
     char   *aws_session_token;   /* NULL or "" when the credentials have none */
     int64_t max_tokens;          /* when the client sets none */
+    int64_t prefill;             /* continues a final assistant message (natively) */
 };
 
 /* ---- signing --------------------------------------------------------------------------- */
@@ -360,6 +361,7 @@ static const struct mg_yaml_key bedrock_keys[] = {
     {"aws_secret_access_key", mg_yaml_set_nonempty_line, BC(aws_secret_access_key)},
     {"aws_session_token", mg_yaml_set_line, BC(aws_session_token)},
     {"max_tokens", mg_schema_set_max_tokens, BC(max_tokens)},
+    MG_SCHEMA_PREFILL_KEY(struct bedrock_conf, prefill),
 };
 
 static void *
@@ -377,6 +379,8 @@ bedrock_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend
 {
     struct bedrock_conf *bc = conf;
     const char *name = b->name ? b->name : "?";
+
+    mg_schema_prefill_check(b, bc->prefill, "");
 
     if (bc->region == NULL) {
         mg_yaml_error(y, node, "backend \"%s\" (schema: bedrock) needs \"region\"", name);

@@ -113,11 +113,13 @@ openai_probe(const struct mg_backend *b, struct mg_upreq *up)
 
 struct openai_conf {
     struct mg_schema_apis apis;
+    int64_t               prefill;   /* a vLLM-style server: continue_final_message */
 };
 
 static const struct mg_yaml_key openai_keys[] = {
     MG_SCHEMA_API_KEYS(struct openai_conf, apis),
     MG_SCHEMA_API_KEY_MESSAGES(struct openai_conf, apis),
+    MG_SCHEMA_PREFILL_KEY(struct openai_conf, prefill),
 };
 
 static void *
@@ -143,6 +145,8 @@ openai_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend 
     struct openai_conf *oc = conf;
 
     mg_schema_apis_check(y, node, b, &oc->apis, "max_tokens");
+    mg_schema_prefill_check(b, oc->prefill,
+                            "\"continue_final_message\":true,\"add_generation_prompt\":false");
     if (b->api_key != NULL && b->api_key[0] != '\0') {
         size_t n = strlen(b->api_key) + sizeof("Authorization: Bearer ");
         b->auth_header = mg_malloc(n);

@@ -139,6 +139,28 @@ mg_plan_next(struct mg_plan *pl, const struct mg_failure *f, uint64_t *rng, int6
     return MG_PLAN_MOVE;
 }
 
+int
+mg_plan_move_where(struct mg_plan *pl,
+                   int (*ok)(const struct mg_rule_backend *e, void *arg), void *arg)
+{
+    size_t i, at;
+
+    if (pl->moves_left <= 0) {
+        return 0;
+    }
+    for (i = 1; i <= pl->nranked; i++) {
+        at = (pl->pos + i) % pl->nranked;
+        if (ok(&pl->rule->backends[pl->ranked[at]], arg)) {
+            pl->moves_left--;
+            pl->moves_made++;
+            pl->pos = at;
+            pl->retried = 1;   /* a continuation is never retried on its backend */
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void
 mg_plan_report(struct mg_plan *pl, const struct mg_backend *b, int outcome, long status,
                int64_t retry_after_s, int64_t now)

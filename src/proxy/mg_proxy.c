@@ -42,11 +42,11 @@
 #include "mg_reply.h"
 #include "mg_resp_store.h"
 #include "mg_req.h"
+#include "mg_resume.h"
 #include "mg_stats.h"
 #include "mg_wire.h"
 #include "mg_worker.h"
 
-static void start_attempt(struct preq *p);
 
 /* The client left (or a write to it failed) while the request was ours. */
 static void
@@ -89,6 +89,9 @@ on_commit(void *arg)
     struct preq *p = arg;
     struct mg_attempt *a = &p->at;
 
+    if (p->rs != NULL && mg_proxy_resume_commit(p)) {
+        return;
+    }
     mg_attempt_committed(a);
     mg_plan_give_back(&p->plan, a->backend->state, mg_now_ms());   /* none other is tried now */
     mg_proxy_answer_head(p, &a->head, a->backend, p->relay.content_type);
@@ -104,7 +107,9 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
     struct preq *p = owner;
     int64_t t = mg_now_us();
 
-    if (p->via_hub) {   /* the gate reads chat's rules; the API's stage comes last */
+    if (p->rs != NULL && p->rs->st.continuing) {   /* spliced into the answer under way */
+        mg_proxy_resume_head(p, a, o);
+    } else if (p->via_hub) {   /* the gate reads chat's rules; the API's stage comes last */
         mg_relay_reset(&p->relay, a->head.sse, &mg_api_chat);
         a->schema->relay(&p->relay, &p->hub_client, &a->up, &a->head);
         if (a->head.status >= 200 && a->head.status <= 299) {
@@ -118,6 +123,9 @@ on_head(void *owner, struct mg_attempt *a, enum mg_outcome o)
         if (p->api->relay != NULL && a->head.status >= 200 && a->head.status <= 299) {
             p->api->relay(&p->relay, &p->env, a->backend->name);
         }
+    }
+    if (p->rs != NULL && !p->rs->st.continuing) {
+        mg_proxy_resume_first(p, a);
     }
     p->overhead += mg_now_us() - t;
 }
@@ -185,7 +193,7 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
 static void
 on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    start_attempt(arg);
+    mg_proxy_start_attempt(arg);
 }
 
 /*
@@ -206,7 +214,7 @@ next_step(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         return;
     }
     case MG_PLAN_MOVE:
-        start_attempt(p);
+        mg_proxy_start_attempt(p);
         return;
     default:
         mg_proxy_reply_all_failed(p);
@@ -232,13 +240,22 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
         }
     }
     mg_plan_report(&p->plan, a->backend, o, a->head.status, a->head.retry_after_s, mg_now_ms());
+    if (p->rs != NULL && mg_proxy_resume_failed(p, a, o)) {
+        return;
+    }
     switch (o) {
     case MG_OUTCOME_COMPLETE:
         mg_stats_attempt(p->w->stats, a->backend->name, "ok");
+        if (p->rs != NULL) {
+            mg_proxy_resume_complete(p);
+        }
         mg_proxy_complete(p, a);
         return;
     case MG_OUTCOME_CUT:
         mg_stats_attempt(p->w->stats, a->backend->name, "cut");
+        if (p->rs != NULL && mg_proxy_resume_cut(p, a)) {
+            return;
+        }
         if (p->relay.cut && clean) {
             /* ended unfinished: its error event is written, the end is clean */
             mg_proxy_complete(p, a);
@@ -267,13 +284,13 @@ static const struct mg_attempt_ops attempt_ops = {
 };
 
 /* Starts an attempt on the current entry; one that cannot even start counts as a failure. */
-static void
-start_attempt(struct preq *p)
+void
+mg_proxy_start_attempt(struct preq *p)
 {
     int64_t t_start = mg_now_us();
     const struct mg_rule_backend *e;
     const struct mg_backend *b;
-    int rc;
+    int rc, resumed = p->rs != NULL && p->rs->st.continuing;
 
     for (;;) {
         e = mg_plan_entry(&p->plan);
@@ -281,7 +298,11 @@ start_attempt(struct preq *p)
         mg_attempt_reset(&p->at, b, e);
         p->at.stream = p->jr.stream;
         p->via_hub = mg_api_mode(p->api, b) == MG_API_HUB;
-        rc = p->via_hub ? mg_proxy_hub_build(p, b, e) : mg_proxy_native_build(p, b, e);
+        rc = resumed ? mg_proxy_resume_build(p, b, e)
+           : p->via_hub ? mg_proxy_hub_build(p, b, e) : mg_proxy_native_build(p, b, e);
+        if (resumed && rc != MG_OK) {   /* a continuation that cannot be built: a failure */
+            break;
+        }
         if (rc == MG_SCHEMA_EINVAL) {
             mg_proxy_reply_error(p, 400, p->at.up.code != NULL ? p->at.up.code : "invalid_value",
                                  p->at.up.param[0] ? p->at.up.param : NULL, p->at.up.why);
@@ -313,6 +334,9 @@ start_attempt(struct preq *p)
     snprintf(p->last.error, sizeof(p->last.error), "%s: cannot start a transfer", b->name);
     p->last.timeout = 0;
     p->plan.retried = 1;   /* nothing to retry on this entry */
+    if (resumed && mg_proxy_resume_failed(p, &p->at, MG_OUTCOME_FAIL_ERROR)) {
+        return;
+    }
     next_step(p, &p->at, MG_OUTCOME_FAIL_ERROR);
 }
 
@@ -437,7 +461,10 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
                              "The rule for this model has no enabled backend");
         return;
     }
-    start_attempt(p);
+    if (p->rule->resume) {
+        mg_proxy_resume_setup(p);
+    }
+    mg_proxy_start_attempt(p);
 }
 
 void
@@ -458,5 +485,5 @@ mg_proxy_pass(struct mg_worker *w, struct mg_req *req, const struct mg_admitted 
                              "The backend that made this response does not serve it now");
         return;
     }
-    start_attempt(p);
+    mg_proxy_start_attempt(p);
 }

@@ -60,7 +60,7 @@ mg_proxy_hub_build(struct preq *p, const struct mg_backend *b,
     const struct mg_hub *hub = p->api->hub;
     struct mg_chatreq_err err = {"", "", NULL};
     struct mg_hub_opts o;
-    int rc;
+    int rc, resumed = p->rs != NULL && p->rs->st.continuing;
 
     if (p->hub == NULL) {
         p->env.now_ms = mg_now_ms();
@@ -77,7 +77,8 @@ mg_proxy_hub_build(struct preq *p, const struct mg_backend *b,
     o.max_tokens_param = b->max_tokens_param != NULL ? b->max_tokens_param : "max_tokens";
     o.include_usage = 1;  /* the API's answer always carries usage */
     o.hosted_refuse = p->rule->hosted_refuse;
-    o.json_only = p->at.schema->reads_chat_json && hub->chat_json != NULL;
+    /* a continuation's body is the chat body edited: the schema reads that text */
+    o.json_only = p->at.schema->reads_chat_json && hub->chat_json != NULL && !resumed;
     mg_buf_reset(&p->hub_body);
     mg_buf_reset(&p->dropped);
     rc = hub->request(p->hub, &o, &p->hub_body, &p->dropped, &err);
@@ -90,7 +91,7 @@ mg_proxy_hub_build(struct preq *p, const struct mg_backend *b,
         return mg_schema_refuse(&p->at.up, MG_SCHEMA_EINVAL, NULL, "The request is too large "
                                 "to translate for this backend");
     }
-    if (rc != MG_OK) {
+    if (rc != MG_OK || (resumed && mg_proxy_resume_edit(p, b, &p->hub_body) != MG_OK)) {
         return MG_ERR;
     }
     safe_names(&p->dropped);
@@ -112,7 +113,7 @@ mg_proxy_hub_build(struct preq *p, const struct mg_backend *b,
     p->hub_client.body_len = p->hub_body.len;
     p->hub_client.jr = &p->hub_jr;
     p->hub_client.has_ctype = 0;   /* the body is JSON whatever the client's was */
-    p->hub_client.chat_json = hub->chat_json != NULL ? hub->chat_json(p->hub) : NULL;
+    p->hub_client.chat_json = hub->chat_json != NULL && !resumed ? hub->chat_json(p->hub) : NULL;
     return p->at.schema->build(&p->hub_client, b, e, &p->at.up);
 }
 

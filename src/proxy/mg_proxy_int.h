@@ -17,6 +17,7 @@
 #include "mg_plan.h"
 #include "mg_relay.h"
 #include "mg_resp_store.h"
+#include "mg_resume.h"
 #include "mg_schema.h"
 #include "mg_wire.h"
 
@@ -39,6 +40,26 @@ struct last_answer {
     int                      via_hub;      /* it answered a chat request the hub made */
     int                      timeout;      /* the last failure was a timeout */
     char                     error[256];   /* "backend: short reason", fit for a client */
+};
+
+/* A request whose rule resumes its stream: the relay stage's state and the proxy's. */
+struct mg_proxy_resume {
+    struct mg_resume          st;
+    long                      status;      /* the status the client got */
+    const struct mg_backend  *backend;     /* whose answer it began with */
+    const struct mg_backend  *excluded[MG_PLAN_TRIED_MAX];   /* cut, or failed to continue */
+    size_t                    nexcluded;
+    char                      why[256];    /* the error event's message if it ends broken */
+    int                       staged;      /* the first attempt's answer has the stage */
+    int                       via_hub;     /* the first attempt went through the API's hub */
+    /* the client API's stage of the first attempt (through a hub), kept for the continuations:
+     * the client's answer goes on in it (its ends as they were: an error answer may change
+     * them) */
+    struct mg_stage          *client;
+    void                    (*client_write)(struct mg_stage *s, const char *p, size_t n,
+                                            int whole);
+    void                    (*client_end)(struct mg_stage *s);
+    void                    (*client_fail)(struct mg_stage *s, const char *why);
 };
 
 struct preq {
@@ -76,6 +97,8 @@ struct preq {
     char                      model[MG_MODEL_MAX];
     char                      request_id[REQ_ID_MAX + 1];
     const struct mg_api      *api;         /* the client's API (mg_api) */
+    /* mid-stream resume (mg_proxy_resume.c), NULL unless the rule resumes this chat stream */
+    struct mg_proxy_resume   *rs;
     int64_t                   t0;          /* arrival, mg_now_us() */
     int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
     int64_t                   busy_since;  /* a callback of ours began, 0 outside one */
@@ -97,6 +120,31 @@ int mg_proxy_hub_build(struct preq *p, const struct mg_backend *b,
 /* The same on a native entry: the client's body, or the one the API makes for native entries. */
 int mg_proxy_native_build(struct preq *p, const struct mg_backend *b,
                           const struct mg_rule_backend *e);
+
+/* Starts an attempt on the plan's current entry (mg_proxy.c). */
+void mg_proxy_start_attempt(struct preq *p);
+
+/*
+ * Mid-stream resume (mg_proxy_resume.c). setup: the state, when the rule resumes this request;
+ * free: at release. first: a first attempt's head (its answer gets the stage where it is chat);
+ * head: a continuation's head (its chain, spliced into the answer under way). commit: a
+ * continuation's commit (1: handled, no head is sent). cut: a
+ * committed stream broke (1: it goes on, or ended, here; 0: end it as without resume). failed:
+ * a continuation failed before its output (1: handled). complete: the stream ended whole.
+ * build: a continuation's request on entry e.
+ */
+void mg_proxy_resume_setup(struct preq *p);
+void mg_proxy_resume_free(struct preq *p);
+int  mg_proxy_resume_commit(struct preq *p);
+void mg_proxy_resume_first(struct preq *p, struct mg_attempt *a);
+void mg_proxy_resume_head(struct preq *p, struct mg_attempt *a, enum mg_outcome o);
+int  mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a);
+int  mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o);
+void mg_proxy_resume_complete(struct preq *p);
+int  mg_proxy_resume_build(struct preq *p, const struct mg_backend *b,
+                           const struct mg_rule_backend *e);
+/* A chat body (the hub's, in place) made a continuation's for backend b. */
+int  mg_proxy_resume_edit(struct preq *p, const struct mg_backend *b, struct mg_buf *body);
 
 /* Frees the request's state (back to the worker's pool). */
 void mg_proxy_release(struct preq *p);

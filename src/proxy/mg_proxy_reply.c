@@ -30,6 +30,7 @@
 #include "mg_relay.h"
 #include "mg_reply.h"
 #include "mg_req.h"
+#include "mg_resume.h"
 #include "mg_stats.h"
 #include "mg_wire.h"
 #include "mg_worker.h"
@@ -41,6 +42,9 @@ mg_proxy_release(struct preq *p)
 {
     /* a probe that never got its outcome (not tried, or aborted) must not hold the claim */
     mg_plan_give_back(&p->plan, NULL, mg_now_ms());
+    if (p->rs != NULL) {
+        mg_proxy_resume_free(p);
+    }
     mg_attempt_deinit(&p->at);
     event_del(&p->resume);
     event_del(&p->retry);
@@ -106,6 +110,16 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
                         : (p->via_hub ? p->relay.bytes_in : p->wire.bytes) / 4;
         r.usage_estimated = 1;
     }
+    if (p->rs != NULL && p->rs->st.continuing) {
+        /* a resumed stream: every attempt that relayed, as its backend reported it (the ended
+         * ones are debited already; the relay's usage is now the client's, all attempts') */
+        const struct mg_resume *rs = &p->rs->st;
+        int64_t in = rs->cur_in >= 0 ? rs->cur_in : r.input_tokens;
+        int64_t out = rs->cur_out >= 0 ? rs->cur_out : r.output_tokens;
+        r.resumed = rs->spliced;
+        r.input_tokens = mg_tokens_add(rs->debit_in, in > 0 && !cut ? in : 0);
+        r.output_tokens = mg_tokens_add(rs->debit_out, out > 0 && !cut ? out : 0);
+    }
     r.stream = p->jr.stream;
     r.key = p->key != NULL ? p->key->name : NULL;
     r.api = p->api->name;
@@ -134,6 +148,10 @@ mg_proxy_account_gone(struct preq *p)
 {
     int committed = p->at.phase == MG_PHASE_RELAY;
 
+    if (p->rs != NULL && p->rs->st.continuing && !committed) {   /* between two backends */
+        mg_proxy_account(p, (int)p->rs->status, p->rs->backend, 1);
+        return;
+    }
     mg_proxy_account(p, committed ? (int)p->at.head.status : 499,
                      committed ? p->at.backend : NULL, 0);
 }

@@ -8,6 +8,7 @@
 #include "mg_json.h"
 #include "mg_outcome.h"
 #include "mg_relay.h"
+#include "mg_relay_int.h"
 #include "mg_util.h"
 
 #define TAIL_KEEP (16 * 1024)    /* bytes of a long JSON answer kept to find its usage */
@@ -102,6 +103,8 @@ mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api)
     r->committed = 0;
     r->failed = 0;
     r->cut = 0;
+    r->hold_cut = 0;
+    r->cut_held = 0;
     r->finished = 0;
     r->done = 0;
     r->any_event = 0;
@@ -130,6 +133,18 @@ mg_relay_add(struct mg_relay *r, struct mg_stage *s)
         at = &(*at)->next;
     }
     s->next = &r->sink;
+    *at = s;
+}
+
+void
+mg_relay_add_before_client(struct mg_relay *r, struct mg_stage *s)
+{
+    struct mg_stage **at = &r->head;
+
+    while (*at != &r->sink && *at != r->client) {
+        at = &(*at)->next;
+    }
+    s->next = *at;
     *at = s;
 }
 
@@ -170,10 +185,25 @@ mg_relay_note_usage(struct mg_relay *r, const char *p, size_t n)
     return 1;
 }
 
+void
+mg_relay_cut_event(struct mg_relay *r, const char *why)
+{
+    struct mg_buf ev;
+
+    r->cut_held = 0;
+    if (r->client_fail != NULL) {   /* the client's API writes its own error events */
+        r->client_fail(r->client, why);
+        return;
+    }
+    mg_buf_init(&ev, 4096);
+    r->api->error_event(&ev, why);
+    r->emit(r->emit_arg, ev.data, ev.len);   /* straight to the client: nothing else follows */
+    mg_buf_deinit(&ev);
+}
+
 int
 mg_relay_fail(struct mg_relay *r, const char *why, size_t n)
 {
-    struct mg_buf ev;
 
     if (n >= sizeof(r->why)) {
         n = sizeof(r->why) - 1;
@@ -193,115 +223,12 @@ mg_relay_fail(struct mg_relay *r, const char *why, size_t n)
         return 0;
     }
     r->cut = 1;
-    if (r->client_fail != NULL) {   /* the client's API writes its own error events */
-        r->client_fail(r->client, r->why);
-        return 1;
+    if (r->hold_cut) {   /* resume decides, when the attempt ends */
+        r->cut_held = 1;
+        return 0;
     }
-    mg_buf_init(&ev, 4096);
-    r->api->error_event(&ev, r->why);
-    r->emit(r->emit_arg, ev.data, ev.len);   /* straight to the client: nothing else follows */
-    mg_buf_deinit(&ev);
+    mg_relay_cut_event(r, r->why);
     return 1;
-}
-
-/* ---- events ------------------------------------------------------------------------------- */
-
-/* An event's "event:" name and its data (several data lines joined by '\n' into join). */
-static void
-event_fields(const char *p, size_t n, const char **name, size_t *nlen, const char **data,
-             size_t *dlen, struct mg_buf *join)
-{
-    const char *end = p + n, *line = p;
-    int ndata = 0;
-
-    *name = NULL;
-    *nlen = 0;
-    *data = NULL;
-    *dlen = 0;
-    while (line < end) {
-        const char *eol = memchr(line, '\n', (size_t)(end - line)), *v;
-        const char *le = eol ? eol : end;
-        size_t len;
-        if (le > line && le[-1] == '\r') {
-            le--;
-        }
-        len = (size_t)(le - line);
-        if (len >= 5 && memcmp(line, "data:", 5) == 0) {
-            v = line + 5 + (len > 5 && line[5] == ' ');
-            if (ndata++ == 0) {
-                *data = v;
-                *dlen = (size_t)(le - v);
-            } else {
-                if (ndata == 2) {
-                    mg_buf_reset(join);
-                    mg_buf_add(join, *data, *dlen);
-                }
-                mg_buf_add(join, "\n", 1);
-                mg_buf_add(join, v, (size_t)(le - v));
-                *data = join->data;
-                *dlen = join->len;
-            }
-        } else if (len >= 6 && memcmp(line, "event:", 6) == 0) {
-            v = line + 6 + (len > 6 && line[6] == ' ');
-            *name = v;
-            *nlen = (size_t)(le - v);
-        }
-        line = eol ? eol + 1 : end;
-    }
-}
-
-static int
-name_is(const char *name, size_t nlen, const char *lit)
-{
-    return name != NULL && nlen == strlen(lit) && memcmp(name, lit, nlen) == 0;
-}
-
-int
-mg_relay_event_kind(const struct mg_api *api, int committed, const char *p, size_t n)
-{
-    struct mg_api_event ev;
-    struct mg_buf join;
-    int kind = 0;
-
-    mg_buf_init(&join, MG_SSE_EVENT_MAX);
-    event_fields(p, n, &ev.name, &ev.nlen, &ev.data, &ev.dlen, &join);
-    if (name_is(ev.name, ev.nlen, "error")) {
-        kind = MG_EV_ERROR;
-    } else if (ev.data == NULL && ev.name == NULL) {
-        kind = 0;   /* a comment, or nothing */
-    } else if (ev.data != NULL && ev.dlen == 6 && memcmp(ev.data, "[DONE]", 6) == 0) {
-        kind = MG_EV_DONE;
-    } else {
-        kind = api->event_kind(committed, &ev);
-    }
-    mg_buf_deinit(&join);
-    return kind;
-}
-
-/* The message of an error event: error.message, or message, or the data itself. */
-static void
-error_message(const char *p, size_t n, struct mg_relay *r)
-{
-    const char *name, *data, *msg = NULL;
-    size_t nlen, dlen;
-    struct mg_buf join;
-    json_t *j, *e;
-
-    mg_buf_init(&join, MG_SSE_EVENT_MAX);
-    event_fields(p, n, &name, &nlen, &data, &dlen, &join);
-    j = data ? json_loadb(data, dlen, 0, NULL) : NULL;
-    e = json_object_get(j, "error");
-    msg = json_string_value(json_object_get(json_is_object(e) ? e : j, "message"));
-    if (msg == NULL && json_is_string(e)) {
-        msg = json_string_value(e);
-    }
-    if (msg != NULL) {
-        mg_relay_fail(r, msg, strlen(msg));
-    } else {
-        mg_relay_fail(r, "the backend sent an error event", 31);
-    }
-    json_decref(j);
-    mg_buf_deinit(&join);
 }
 
 /* ---- the SSE splitter: bytes in, one event per write out --------------------------------- */
@@ -408,7 +335,7 @@ gate_write(struct mg_stage *s, const char *p, size_t n, int whole)
     }
     kind = whole ? mg_relay_event_kind(r->api, r->committed, p, n) : MG_EV_OUTPUT;
     if (kind & MG_EV_ERROR) {
-        error_message(p, n, r);
+        mg_relay_fail_from_event(r, p, n);
         return;
     }
     r->finished |= (kind & MG_EV_FINISH) != 0;

@@ -562,8 +562,9 @@ mg_server_run(struct mg_conf *conf)
     if (server_open(&s) == MG_OK) {
         started = start_workers(&s);
         if (started == s.nworkers) {
-            mg_log_info("modelgate listening on %s with %d workers, %zu rules, %zu backends",
-                        conf->listen, s.nworkers, conf->nrules, conf->nbackends);
+            mg_log_info("modelgate listening on %s (%s) with %d workers, %zu rules, %zu backends",
+                        conf->listen, conf->tls.ctx != NULL ? "https" : "http", s.nworkers,
+                        conf->nrules, conf->nbackends);
             event_base_dispatch(s.base);
             mg_log_info("signal %d: stopping; waiting up to %lld ms for requests in flight",
                         s.stop_signal, (long long)s.conf->shutdown_timeout_ms);

@@ -14,7 +14,13 @@ if (!baseURL || !model) {
     console.error("usage: node sdk_responses.mjs BASE_URL MODEL");
     process.exit(2);
 }
-const client = new OpenAI({ baseURL, apiKey: "unused", maxRetries: 0, timeout: 20000 });
+// fetch: Node's own (undici), not the node-fetch@2 the 4.x SDK defaults to on Node: Debian 12's
+// nodejs 18.20.4+dfsg-1~deb12u3 keeps a "data" guard on idle keep-alive sockets, which node-fetch@2
+// reads as a broken chunked body, so every stream failed with "Premature close" (node-fetch
+// fixResponseChunkedTransferBadEnding; the 5.x SDK uses Node's fetch anyway). Keep-alive stays on.
+const client = new OpenAI({
+    baseURL, apiKey: "unused", maxRetries: 0, timeout: 20000, fetch: globalThis.fetch,
+});
 const tools = [{
     type: "function",
     name: "get_weather",

@@ -56,6 +56,7 @@ arm(struct mg_check *c)
 {
     const struct mg_conf *conf = c->w->conf;
     int64_t min = 0, ms, iv;
+    struct timeval tv;
     size_t i;
 
     for (i = 0; conf != NULL && i < conf->nbackends; i++) {
@@ -69,10 +70,9 @@ arm(struct mg_check *c)
         return;
     }
     ms = min / 4 < TICK_MIN_MS ? TICK_MIN_MS : min / 4 > TICK_MAX_MS ? TICK_MAX_MS : min / 4;
-    {
-        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
-        evtimer_add(&c->tick, &tv);
-    }
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
+    evtimer_add(&c->tick, &tv);
 }
 
 static void

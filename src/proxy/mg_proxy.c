@@ -47,6 +47,8 @@
 #include "mg_wire.h"
 #include "mg_worker.h"
 
+static void start_attempt(struct preq *p);
+static int  resume_step(struct preq *p, enum mg_resume_step step);
 
 /* The client left (or a write to it failed) while the request was ours. */
 static void
@@ -193,7 +195,7 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
 static void
 on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    mg_proxy_start_attempt(arg);
+    start_attempt(arg);
 }
 
 /*
@@ -214,7 +216,7 @@ next_step(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         return;
     }
     case MG_PLAN_MOVE:
-        mg_proxy_start_attempt(p);
+        start_attempt(p);
         return;
     default:
         mg_proxy_reply_all_failed(p);
@@ -240,7 +242,7 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
         }
     }
     mg_plan_report(&p->plan, a->backend, o, a->head.status, a->head.retry_after_s, mg_now_ms());
-    if (p->rs != NULL && mg_proxy_resume_failed(p, a, o)) {
+    if (p->rs != NULL && resume_step(p, mg_proxy_resume_failed(p, a, o))) {
         return;
     }
     switch (o) {
@@ -253,7 +255,7 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
         return;
     case MG_OUTCOME_CUT:
         mg_stats_attempt(p->w->stats, a->backend->name, "cut");
-        if (p->rs != NULL && mg_proxy_resume_cut(p, a)) {
+        if (p->rs != NULL && resume_step(p, mg_proxy_resume_cut(p, a))) {
             return;
         }
         if (p->relay.cut && clean) {
@@ -283,9 +285,22 @@ static const struct mg_attempt_ops attempt_ops = {
     .end = on_end,
 };
 
+/*
+ * What resume made of a failure: 1 when it took it (the stream ended, or the continuation is
+ * started here), 0 when the request goes on as without resume.
+ */
+static int
+resume_step(struct preq *p, enum mg_resume_step step)
+{
+    if (step == MG_RESUME_NEXT) {
+        start_attempt(p);
+    }
+    return step != MG_RESUME_NO;
+}
+
 /* Starts an attempt on the current entry; one that cannot even start counts as a failure. */
-void
-mg_proxy_start_attempt(struct preq *p)
+static void
+start_attempt(struct preq *p)
 {
     int64_t t_start = mg_now_us();
     const struct mg_rule_backend *e;
@@ -298,8 +313,9 @@ mg_proxy_start_attempt(struct preq *p)
         mg_attempt_reset(&p->at, b, e);
         p->at.stream = p->jr.stream;
         p->via_hub = mg_api_mode(p->api, b) == MG_API_HUB;
-        rc = resumed ? mg_proxy_resume_build(p, b, e)
-           : p->via_hub ? mg_proxy_hub_build(p, b, e) : mg_proxy_native_build(p, b, e);
+        /* a continuation through a hub: the hub writes its chat body, and edits it */
+        rc = p->via_hub ? mg_proxy_hub_build(p, b, e)
+           : resumed ? mg_proxy_resume_build(p, b, e) : mg_proxy_native_build(p, b, e);
         if (resumed && rc != MG_OK) {   /* a continuation that cannot be built: a failure */
             break;
         }
@@ -334,7 +350,7 @@ mg_proxy_start_attempt(struct preq *p)
     snprintf(p->last.error, sizeof(p->last.error), "%s: cannot start a transfer", b->name);
     p->last.timeout = 0;
     p->plan.retried = 1;   /* nothing to retry on this entry */
-    if (resumed && mg_proxy_resume_failed(p, &p->at, MG_OUTCOME_FAIL_ERROR)) {
+    if (resumed && resume_step(p, mg_proxy_resume_failed(p, &p->at, MG_OUTCOME_FAIL_ERROR))) {
         return;
     }
     next_step(p, &p->at, MG_OUTCOME_FAIL_ERROR);
@@ -464,7 +480,7 @@ mg_proxy_handle(struct mg_worker *w, struct mg_req *req, const struct mg_admitte
     if (p->rule->resume) {
         mg_proxy_resume_setup(p);
     }
-    mg_proxy_start_attempt(p);
+    start_attempt(p);
 }
 
 void
@@ -485,5 +501,5 @@ mg_proxy_pass(struct mg_worker *w, struct mg_req *req, const struct mg_admitted 
                              "The backend that made this response does not serve it now");
         return;
     }
-    mg_proxy_start_attempt(p);
+    start_attempt(p);
 }

@@ -121,9 +121,6 @@ int mg_proxy_hub_build(struct preq *p, const struct mg_backend *b,
 int mg_proxy_native_build(struct preq *p, const struct mg_backend *b,
                           const struct mg_rule_backend *e);
 
-/* Starts an attempt on the plan's current entry (mg_proxy.c). */
-void mg_proxy_start_attempt(struct preq *p);
-
 /*
  * Mid-stream resume (mg_proxy_resume.c). setup: the state, when the rule resumes this request;
  * free: at release. first: a first attempt's head (its answer gets the stage where it is chat);
@@ -131,15 +128,29 @@ void mg_proxy_start_attempt(struct preq *p);
  * continuation's commit (1: handled, no head is sent). cut: a
  * committed stream broke (1: it goes on, or ended, here; 0: end it as without resume). failed:
  * a continuation failed before its output (1: handled). complete: the stream ended whole.
- * build: a continuation's request on entry e.
+ * build: a continuation's request on entry e of a native entry (through a hub, the hub builds it
+ * and calls edit).
  */
 void mg_proxy_resume_setup(struct preq *p);
-void mg_proxy_resume_free(struct preq *p);
+/* The state's memory, at release (inline: the reply frees it without calling into resume). */
+static inline void
+mg_proxy_resume_free(struct preq *p)
+{
+    mg_resume_deinit(&p->rs->st);
+    free(p->rs);
+    p->rs = NULL;
+}
 int  mg_proxy_resume_commit(struct preq *p);
 void mg_proxy_resume_first(struct preq *p, struct mg_attempt *a);
 void mg_proxy_resume_head(struct preq *p, struct mg_attempt *a, enum mg_outcome o);
-int  mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a);
-int  mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o);
+enum mg_resume_step {
+    MG_RESUME_NO,      /* not handled: the request goes on as without resume */
+    MG_RESUME_ENDED,   /* handled: the stream ended here */
+    MG_RESUME_NEXT     /* the plan is on the continuation's entry: the caller starts it */
+};
+enum mg_resume_step mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a);
+enum mg_resume_step mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a,
+                                           enum mg_outcome o);
 void mg_proxy_resume_complete(struct preq *p);
 int  mg_proxy_resume_build(struct preq *p, const struct mg_backend *b,
                            const struct mg_rule_backend *e);

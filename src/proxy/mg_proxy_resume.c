@@ -43,14 +43,6 @@ mg_proxy_resume_setup(struct preq *p)
     json_decref(j);
 }
 
-void
-mg_proxy_resume_free(struct preq *p)
-{
-    mg_resume_deinit(&p->rs->st);
-    free(p->rs);
-    p->rs = NULL;
-}
-
 /* An entry a continuation may go to: its backend continues prefills and was not cut here. */
 static int
 prefill_entry(const struct mg_rule_backend *e, void *arg)
@@ -97,8 +89,8 @@ log_cut(struct preq *p, struct mg_attempt *a)
 }
 
 /*
- * Starts the continuation on the next prefill entry: 1, or 0 when none is left. cut: the attempt
- * whose cut this is (logged when the stream goes on), or NULL.
+ * Moves the plan to the next prefill entry for the continuation: 1 (the caller starts it), or 0
+ * when none is left. cut: the attempt whose cut this is (logged when the stream goes on), or NULL.
  */
 static int
 next_entry(struct preq *p, struct mg_attempt *cut)
@@ -115,7 +107,6 @@ next_entry(struct preq *p, struct mg_attempt *cut)
     }
     mg_log_info("request %s: resuming the stream on backend %s", p->request_id,
                 p->conf->backends[mg_plan_entry(&p->plan)->backend].name);
-    mg_proxy_start_attempt(p);
     return 1;
 }
 
@@ -192,13 +183,13 @@ mg_proxy_resume_commit(struct preq *p)
     return 1;
 }
 
-int
+enum mg_resume_step
 mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a)
 {
     struct mg_resume *rs = &p->rs->st;
 
     if (!rs->continuing && !p->rs->staged) {   /* an answer the stage never saw */
-        return 0;
+        return MG_RESUME_NO;
     }
     if (!rs->continuing) {   /* the first cut: what the client got is the first attempt's */
         p->rs->status = a->head.status;
@@ -215,28 +206,28 @@ mg_proxy_resume_cut(struct preq *p, struct mg_attempt *a)
     mg_resume_attempt_end(rs, &p->relay, (int64_t)p->client.body_len / 4);
     exclude(p, a->backend);
     if (next_entry(p, a)) {
-        return 1;
+        return MG_RESUME_NEXT;
     }
     if (rs->continuing) {   /* continued, and cut again with nowhere left to go */
         log_cut(p, a);
         give_up(p, a);
-        return 1;
+        return MG_RESUME_ENDED;
     }
     p->relay.hold_cut = 0;   /* no resume: the cut ends the stream as it always did */
     if (p->relay.cut_held) {
         mg_relay_cut_event(&p->relay, p->relay.why);
     }
-    return 0;
+    return MG_RESUME_NO;
 }
 
-int
+enum mg_resume_step
 mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
 {
     char result[32];
 
     if (p->rs == NULL || !p->rs->st.continuing || o == MG_OUTCOME_COMPLETE ||
         o == MG_OUTCOME_CUT) {
-        return 0;
+        return MG_RESUME_NO;
     }
     /* before its first output: a failed attempt (a 400 too: a model that refuses prefill) */
     mg_stats_attempt(p->w->stats, a->backend->name,
@@ -249,10 +240,11 @@ mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
                     a->backend->name, mg_attempt_error(a));
     }
     exclude(p, a->backend);
-    if (!next_entry(p, NULL)) {
-        give_up(p, a);
+    if (next_entry(p, NULL)) {
+        return MG_RESUME_NEXT;
     }
-    return 1;
+    give_up(p, a);
+    return MG_RESUME_ENDED;
 }
 
 void
@@ -315,9 +307,6 @@ int
 mg_proxy_resume_build(struct preq *p, const struct mg_backend *b,
                       const struct mg_rule_backend *e)
 {
-    if (p->via_hub) {   /* the hub writes this backend's chat body, then it is edited */
-        return mg_proxy_hub_build(p, b, e);
-    }
     if (continuation(p, b, p->client.body, p->client.body_len, &p->native_body) != MG_OK ||
         mg_json_scan_request(p->native_body.data, p->native_body.len, p->native_model,
                              sizeof(p->native_model), &p->native_jr) != MG_OK) {

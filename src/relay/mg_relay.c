@@ -335,7 +335,8 @@ gate_write(struct mg_stage *s, const char *p, size_t n, int whole)
     }
     kind = whole ? mg_relay_event_kind(r->api, r->committed, p, n) : MG_EV_OUTPUT;
     if (kind & MG_EV_ERROR) {
-        mg_relay_fail_from_event(r, p, n);
+        char msg[sizeof(r->why)];
+        mg_relay_fail(r, msg, mg_relay_event_error(p, n, msg, sizeof(msg)));
         return;
     }
     r->finished |= (kind & MG_EV_FINISH) != 0;

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "mg_api_types.h"
 #include "mg_relay.h"
 #include "mg_relay_int.h"
 #include "mg_util.h"
@@ -84,28 +85,25 @@ mg_relay_event_kind(const struct mg_api *api, int committed, const char *p, size
     return kind;
 }
 
-void
-mg_relay_fail_from_event(struct mg_relay *r, const char *p, size_t n)
+size_t
+mg_relay_event_error(const char *p, size_t n, char *msg, size_t len)
 {
-    const char *name, *data, *msg = NULL;
+    const char *name, *data, *m = NULL;
     size_t nlen, dlen;
     struct mg_buf join;
     json_t *j, *e;
+    int w;
 
     mg_buf_init(&join, MG_SSE_EVENT_MAX);
     event_fields(p, n, &name, &nlen, &data, &dlen, &join);
     j = data ? json_loadb(data, dlen, 0, NULL) : NULL;
     e = json_object_get(j, "error");
-    msg = json_string_value(json_object_get(json_is_object(e) ? e : j, "message"));
-    if (msg == NULL && json_is_string(e)) {
-        msg = json_string_value(e);
+    m = json_string_value(json_object_get(json_is_object(e) ? e : j, "message"));
+    if (m == NULL && json_is_string(e)) {
+        m = json_string_value(e);
     }
-    if (msg != NULL) {
-        mg_relay_fail(r, msg, strlen(msg));
-    } else {
-        mg_relay_fail(r, "the backend sent an error event", 31);
-    }
+    w = snprintf(msg, len, "%s", m != NULL ? m : "the backend sent an error event");
     json_decref(j);
     mg_buf_deinit(&join);
+    return w < 0 ? 0 : (size_t)w < len ? (size_t)w : len - 1;
 }
-

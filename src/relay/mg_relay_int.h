@@ -6,12 +6,10 @@
 
 #include <stddef.h>
 
-#include "mg_relay.h"
-
 /*
- * The backend's error event p[0..n) breaks the answer (mg_relay_fail) with its message:
- * error.message, or message, or a word of ours.
+ * The message of the backend's error event p[0..n) into msg[0..len) (NUL-terminated, cut to
+ * fit): error.message, or message, or a word of ours. Returns its length.
  */
-void mg_relay_fail_from_event(struct mg_relay *r, const char *p, size_t n);
+size_t mg_relay_event_error(const char *p, size_t n, char *msg, size_t len);
 
 #endif

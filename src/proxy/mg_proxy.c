@@ -240,6 +240,9 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
         }
     }
     mg_plan_report(&p->plan, a->backend, o, a->head.status, a->head.retry_after_s, mg_now_ms());
+    if (p->tr != NULL) {
+        mg_proxy_trace_attempt_end(p, a, o);
+    }
     if (p->rs != NULL && mg_proxy_resume_failed(p, a, o)) {
         return;
     }
@@ -323,6 +326,9 @@ mg_proxy_start_attempt(struct preq *p)
         }
     }
     mg_plan_tried(&p->plan, e, b->name);
+    if (rc == MG_OK && p->tr != NULL) {
+        mg_proxy_trace_attempt(p);
+    }
     if (rc == MG_OK && mg_attempt_start(&p->at) == MG_OK) {
         int64_t now = mg_now_us();
         /* the work before each attempt: from arrival for the first, from the retry for others */
@@ -333,6 +339,9 @@ mg_proxy_start_attempt(struct preq *p)
     snprintf(p->last.error, sizeof(p->last.error), "%s: cannot start a transfer", b->name);
     p->last.timeout = 0;
     p->plan.retried = 1;   /* nothing to retry on this entry */
+    if (p->tr != NULL) {
+        mg_proxy_trace_attempt_end(p, &p->at, MG_OUTCOME_FAIL_ERROR);
+    }
     if (resumed && mg_proxy_resume_failed(p, &p->at, MG_OUTCOME_FAIL_ERROR)) {
         return;
     }
@@ -412,6 +421,9 @@ setup(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a, int 
     p->reserved = a->reserved;
     p->t0 = req->t0_us;
     take_request(p, a, req);
+    if (conf->tracing.on) {
+        mg_proxy_trace_begin(p, req);
+    }
     p->env.responses = w->responses;
     p->env.key = p->key != NULL ? p->key->name : "";
     p->env.now_ms = mg_now_ms();

@@ -57,6 +57,9 @@ mg_proxy_release(struct preq *p)
     mg_buf_deinit(&p->hub_body);
     mg_buf_deinit(&p->native_body);
     mg_buf_deinit(&p->dropped);
+    if (p->tr != NULL) {
+        mg_proxy_trace_free(p);
+    }
     free(p->path);
     free(p->upath);
     free(p->query);
@@ -134,6 +137,14 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
     mg_auth_settle(p->key, p->reserved, ok ? r.input_tokens : 0, ok ? r.output_tokens : 0,
                    mg_now_ms());
     p->reserved = 0;
+    if (backend != NULL) {
+        int whole = ok && !cut;   /* first token and per-token times of answers that ended well */
+        mg_stats_genai(p->w->stats, p->model, mg_proxy_provider(backend), r.duration_us,
+                       whole ? r.ttfb_us : -1, r.input_tokens, whole ? r.output_tokens : -1);
+    }
+    if (p->tr != NULL) {
+        mg_proxy_trace_end(p, &r, backend, cut);
+    }
     mg_reply_account(p->w, p->req, &r, backend ? backend->name : NULL, 1);
 }
 

@@ -38,6 +38,7 @@
 #include "mg_runtime.h"
 #include "mg_server.h"
 #include "mg_stats.h"
+#include "mg_trace_export.h"
 #include "mg_upstream.h"
 #include "mg_worker.h"
 
@@ -235,6 +236,7 @@ worker_init(struct mg_server *s, int i)
     w->admin_separate = s->conf->admin_listen != NULL;
     w->upstream = mg_upstream_create(w->base);
     w->stats = mg_stats_create(s->rt->stats);
+    w->tracer = mg_tracer_create(w->base, w->upstream, w->stats);
     w->responses = s->rt->responses;
     w->access = mg_access_out_create(w->base);
     w->listen_fd = open_listener(s->conf->listen_host, s->conf->listen_port, err, sizeof(err));
@@ -275,6 +277,8 @@ worker_deinit(struct mg_server *s, int i)
     if (w->listen_fd >= 0) {
         close(w->listen_fd);
     }
+    mg_tracer_destroy(w->tracer);   /* its export is a transfer of the upstream's multi */
+    w->tracer = NULL;
     mg_upstream_destroy(w->upstream);
     mg_access_out_destroy(w->access);
     mg_stats_destroy(w->stats);

@@ -153,145 +153,145 @@ mg_span_queue_push(struct mg_span_queue *q)
 
 /* ---- OTLP/JSON ------------------------------------------------------------------------------ */
 
+/* A literal appended without strlen (the encoder is a few hundred appends a batch span). */
+#define ADDL(out, lit) mg_buf_add((out), (lit), sizeof(lit) - 1)
+
 struct enc {
     struct mg_buf *out;
     int            first;   /* no attribute written yet in this list */
 };
 
-static void
-add(struct enc *e, const char *s)
-{
-    mg_buf_adds(e->out, s);
-}
+/* `{"key":"<k>","value":{` (with a comma after the first); k a literal. */
+#define KEY(e, k)                                                                               \
+    do {                                                                                        \
+        if ((e)->first) {                                                                       \
+            ADDL((e)->out, "{\"key\":\"" k "\",\"value\":{");                                  \
+            (e)->first = 0;                                                                     \
+        } else {                                                                                \
+            ADDL((e)->out, ",{\"key\":\"" k "\",\"value\":{");                                 \
+        }                                                                                       \
+    } while (0)
+
+#define ATTR_STR(e, k, v)                                                                       \
+    do {                                                                                        \
+        const char *v_ = (v);                                                                   \
+        if (v_ != NULL && v_[0] != '\0') {                                                      \
+            KEY(e, k);                                                                          \
+            ADDL((e)->out, "\"stringValue\":");                                                 \
+            mg_json_quote((e)->out, v_, strlen(v_));                                            \
+            ADDL((e)->out, "}}");                                                               \
+        }                                                                                       \
+    } while (0)
+
+/* OTLP/JSON writes 64-bit integers as strings */
+#define ATTR_INT(e, k, v)                                                                       \
+    do {                                                                                        \
+        int64_t v_ = (v);                                                                       \
+        if (v_ >= 0) {                                                                          \
+            KEY(e, k);                                                                          \
+            ADDL((e)->out, "\"intValue\":\"");                                                  \
+            mg_buf_int((e)->out, v_);                                                           \
+            ADDL((e)->out, "\"}}");                                                             \
+        }                                                                                       \
+    } while (0)
+
+#define ATTR_DOUBLE(e, k, v)                                                                    \
+    do {                                                                                        \
+        double v_ = (v);                                                                        \
+        if (!isnan(v_)) {                                                                       \
+            KEY(e, k);                                                                          \
+            mg_buf_printf((e)->out, "\"doubleValue\":%.17g}}", v_);                             \
+        }                                                                                       \
+    } while (0)
+
+/* `<lit>"<us>000"`: Unix nanoseconds as OTLP/JSON's string. */
+#define NANOS(out, lit, us)                                                                     \
+    do {                                                                                        \
+        ADDL(out, lit "\":\"");                                                                 \
+        mg_buf_int(out, us);                                                                    \
+        ADDL(out, "000\"");                                                                     \
+    } while (0)
 
 static void
-key(struct enc *e, const char *k)
+hexid(struct mg_buf *out, const uint8_t *v, size_t n)
 {
-    add(e, e->first ? "{\"key\":\"" : ",{\"key\":\"");
-    e->first = 0;
-    add(e, k);
-    add(e, "\",\"value\":{");
-}
+    char hex[34];
 
-static void
-attr_str(struct enc *e, const char *k, const char *v)
-{
-    if (v == NULL || v[0] == '\0') {
-        return;
-    }
-    key(e, k);
-    add(e, "\"stringValue\":");
-    mg_json_quote(e->out, v, strlen(v));
-    add(e, "}}");
-}
-
-static void
-attr_int(struct enc *e, const char *k, int64_t v)
-{
-    if (v < 0) {
-        return;
-    }
-    key(e, k);
-    add(e, "\"intValue\":\"");   /* OTLP/JSON writes 64-bit integers as strings */
-    mg_buf_int(e->out, v);
-    add(e, "\"}}");
-}
-
-static void
-attr_double(struct enc *e, const char *k, double v)
-{
-    if (isnan(v)) {
-        return;
-    }
-    key(e, k);
-    mg_buf_printf(e->out, "\"doubleValue\":%.17g}}", v);
-}
-
-static void
-nanos(struct mg_buf *out, const char *name, int64_t us)
-{
-    mg_buf_adds(out, name);
-    mg_buf_adds(out, "\":\"");
-    mg_buf_int(out, us);
-    mg_buf_adds(out, "000\"");
-}
-
-static void
-id(struct mg_buf *out, const char *name, const uint8_t *v, size_t n)
-{
-    char hex[32];
-
-    mg_trace_hex(hex, v, n);
-    mg_buf_adds(out, name);
-    mg_buf_add(out, hex, 2 * n);
-    mg_buf_adds(out, "\"");
+    hex[0] = '"';
+    mg_trace_hex(hex + 1, v, n);
+    hex[2 * n + 1] = '"';
+    mg_buf_add(out, hex, 2 * n + 2);
 }
 
 static void
 encode_span(struct mg_buf *out, const struct mg_span *s)
 {
     struct enc e = {out, 1};
-    const char *model = s->request_model;
+    struct enc *ep = &e;
+    char name[MG_SPAN_STR + 32];
+    size_t n = strlen(s->operation), m = strlen(s->request_model);
 
-    id(out, "{\"traceId\":\"", s->trace_id, 16);
-    id(out, ",\"spanId\":\"", s->span_id, 8);
+    ADDL(out, "{\"traceId\":");
+    hexid(out, s->trace_id, 16);
+    ADDL(out, ",\"spanId\":");
+    hexid(out, s->span_id, 8);
     if (s->has_parent) {
-        id(out, ",\"parentSpanId\":\"", s->parent_id, 8);
+        ADDL(out, ",\"parentSpanId\":");
+        hexid(out, s->parent_id, 8);
     }
-    mg_buf_adds(out, ",\"name\":");
-    {   /* "{operation} {model}" */
-        char name[MG_SPAN_STR + 32];
-        size_t n = strlen(s->operation), m = strlen(model);
-        memcpy(name, s->operation, n);
-        if (m > 0) {
-            name[n++] = ' ';
-            memcpy(name + n, model, m);
-            n += m;
-        }
-        mg_json_quote(out, name, n);
+    ADDL(out, ",\"name\":");   /* "{operation} {model}" */
+    memcpy(name, s->operation, n);
+    if (m > 0) {
+        name[n++] = ' ';
+        memcpy(name + n, s->request_model, m);
+        n += m;
     }
-    mg_buf_adds(out, ",\"kind\":");
-    mg_buf_int(out, s->kind);
-    nanos(out, ",\"startTimeUnixNano", s->start_us);
-    nanos(out, ",\"endTimeUnixNano", s->end_us);
-    mg_buf_adds(out, ",\"attributes\":[");
-    attr_str(&e, "gen_ai.operation.name", s->operation);
-    attr_str(&e, "gen_ai.provider.name", s->provider);
-    attr_str(&e, "gen_ai.request.model", s->request_model);
-    attr_str(&e, "gen_ai.response.model", s->response_model);
-    attr_int(&e, "gen_ai.request.max_tokens", s->max_tokens);
-    attr_double(&e, "gen_ai.request.temperature", s->temperature);
-    attr_double(&e, "gen_ai.request.top_p", s->top_p);
-    attr_str(&e, "gen_ai.response.id", s->response_id);
+    mg_json_quote(out, name, n);
+    if (s->kind == MG_SPAN_SERVER) {
+        ADDL(out, ",\"kind\":2");
+    } else {
+        ADDL(out, ",\"kind\":3");
+    }
+    NANOS(out, ",\"startTimeUnixNano", s->start_us);
+    NANOS(out, ",\"endTimeUnixNano", s->end_us);
+    ADDL(out, ",\"attributes\":[");
+    ATTR_STR(ep, "gen_ai.operation.name", s->operation);
+    ATTR_STR(ep, "gen_ai.provider.name", s->provider);
+    ATTR_STR(ep, "gen_ai.request.model", s->request_model);
+    ATTR_STR(ep, "gen_ai.response.model", s->response_model);
+    ATTR_INT(ep, "gen_ai.request.max_tokens", s->max_tokens);
+    ATTR_DOUBLE(ep, "gen_ai.request.temperature", s->temperature);
+    ATTR_DOUBLE(ep, "gen_ai.request.top_p", s->top_p);
+    ATTR_STR(ep, "gen_ai.response.id", s->response_id);
     if (s->finish_reason[0] != '\0') {
-        key(&e, "gen_ai.response.finish_reasons");
-        add(&e, "\"arrayValue\":{\"values\":[{\"stringValue\":");
+        KEY(ep, "gen_ai.response.finish_reasons");
+        ADDL(out, "\"arrayValue\":{\"values\":[{\"stringValue\":");
         mg_json_quote(out, s->finish_reason, strlen(s->finish_reason));
-        add(&e, "}]}}}");
+        ADDL(out, "}]}}}");
     }
-    attr_int(&e, "gen_ai.usage.input_tokens", s->input_tokens);
-    attr_int(&e, "gen_ai.usage.output_tokens", s->output_tokens);
-    attr_str(&e, "server.address", s->server_address);
-    attr_int(&e, "server.port", s->server_port > 0 ? s->server_port : -1);
-    attr_int(&e, "http.response.status_code", s->status_code > 0 ? s->status_code : -1);
-    attr_str(&e, "error.type", s->error_type);
-    attr_int(&e, "modelgate.rule", s->rule);
-    attr_str(&e, "modelgate.backend", s->backend);
-    attr_str(&e, "modelgate.key", s->key);
-    attr_int(&e, "modelgate.attempt", s->attempt);
-    attr_int(&e, "modelgate.resumed", s->resumed);
-    mg_buf_adds(out, "]");
+    ATTR_INT(ep, "gen_ai.usage.input_tokens", s->input_tokens);
+    ATTR_INT(ep, "gen_ai.usage.output_tokens", s->output_tokens);
+    ATTR_STR(ep, "server.address", s->server_address);
+    ATTR_INT(ep, "server.port", s->server_port > 0 ? s->server_port : -1);
+    ATTR_INT(ep, "http.response.status_code", s->status_code > 0 ? s->status_code : -1);
+    ATTR_STR(ep, "error.type", s->error_type);
+    ATTR_INT(ep, "modelgate.rule", s->rule);
+    ATTR_STR(ep, "modelgate.backend", s->backend);
+    ATTR_STR(ep, "modelgate.key", s->key);
+    ATTR_INT(ep, "modelgate.attempt", s->attempt);
+    ATTR_INT(ep, "modelgate.resumed", s->resumed);
+    ADDL(out, "]");
     if (s->first_token_us >= 0) {
-        nanos(out, ",\"events\":[{\"name\":\"gen_ai.first_token\",\"timeUnixNano", 
+        NANOS(out, ",\"events\":[{\"name\":\"gen_ai.first_token\",\"timeUnixNano",
               s->first_token_us);
-        mg_buf_adds(out, "}]");
+        ADDL(out, "}]");
     }
     if (s->error_type[0] != '\0') {
-        mg_buf_adds(out, ",\"status\":{\"code\":2,\"message\":");
+        ADDL(out, ",\"status\":{\"code\":2,\"message\":");
         mg_json_quote(out, s->error_type, strlen(s->error_type));
-        mg_buf_adds(out, "}}");
+        ADDL(out, "}}");
     } else {
-        mg_buf_adds(out, ",\"status\":{}}");
+        ADDL(out, ",\"status\":{}}");
     }
 }
 

@@ -228,51 +228,25 @@ mg_proxy_trace_attempt_end(struct preq *p, struct mg_attempt *a, enum mg_outcome
     s->attempt = t->attempts;
 }
 
-/*
- * A number member of the body's top-level object (temperature, top_p): the body was validated
- * at admission, so a plain walk that tracks strings and depth finds it. NaN when absent.
- */
+/* A number the admission scan found at offset at - 1 of the body (0: absent), or NaN. */
 static double
-top_number(const char *b, size_t len, const char *name)
+number_at(const struct preq *p, size_t at)
 {
-    size_t i, n = strlen(name);
-    int depth = 0;
+    char num[40], *end;
+    size_t k = 0;
+    double v;
 
-    for (i = 0; i < len; i++) {
-        char c = b[i];
-        if (c == '"') {
-            size_t start = ++i;
-            for (; i < len && b[i] != '"'; i++) {
-                if (b[i] == '\\') {
-                    i++;
-                }
-            }
-            if (depth == 1 && i - start == n && memcmp(b + start, name, n) == 0) {
-                size_t j = i + 1;
-                while (j < len && (b[j] == ' ' || b[j] == '\t' || b[j] == '\n' || b[j] == '\r')) {
-                    j++;
-                }
-                if (j < len && b[j] == ':') {
-                    char num[64];
-                    size_t k = 0;
-                    for (j++; j < len && (b[j] == ' ' || b[j] == '\t' || b[j] == '\n' ||
-                                          b[j] == '\r'); j++) {
-                    }
-                    while (j < len && k + 1 < sizeof(num) && strchr("+-0123456789.eE", b[j]) &&
-                           b[j] != '\0') {
-                        num[k++] = b[j++];
-                    }
-                    num[k] = '\0';
-                    return k > 0 ? strtod(num, NULL) : NAN;
-                }
-            }
-        } else if (c == '{' || c == '[') {
-            depth++;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
+    if (at == 0) {
+        return NAN;
     }
-    return NAN;
+    for (at--; at < p->client.body_len && k + 1 < sizeof(num) &&
+               strchr("+-0123456789.eE", p->client.body[at]) != NULL &&
+               p->client.body[at] != '\0'; at++) {
+        num[k++] = p->client.body[at];
+    }
+    num[k] = '\0';
+    v = strtod(num, &end);
+    return k > 0 && *end == '\0' ? v : NAN;
 }
 
 void
@@ -298,8 +272,8 @@ mg_proxy_trace_end(struct preq *p, const struct mg_access_rec *r,
     mg_span_text(s->request_model, sizeof(s->request_model), p->model);
     s->max_tokens = p->jr.max_tokens > 0 ? p->jr.max_tokens : -1;
     if (!p->jr.multipart && p->client.body != NULL) {
-        s->temperature = top_number(p->client.body, p->client.body_len, "temperature");
-        s->top_p = top_number(p->client.body, p->client.body_len, "top_p");
+        s->temperature = number_at(p, p->jr.temperature_at);
+        s->top_p = number_at(p, p->jr.top_p_at);
     }
     if (r->response_id != NULL) {
         mg_span_text(s->response_id, sizeof(s->response_id), r->response_id);

@@ -4,7 +4,8 @@
  * thread; what it receives goes to files, since tests run in forked children) gets one server
  * span per request and one client span per attempt, with the GenAI attributes, the client's
  * traceparent honoured and a fresh one sent on each attempt; no prompt or answer text; a
- * collector that is down or hangs never slows a request; the gen_ai_* histograms in /metrics.
+ * collector that is down or hangs never slows a request; the gen_ai_* histograms in /metrics;
+ * every metric docs/grafana/modelgate.json names exists in /metrics.
  */
 #include <errno.h>
 #include <math.h>
@@ -691,6 +692,96 @@ START_TEST(genai_metrics)
 }
 END_TEST
 
+/* Adds every metric name the PromQL text names (an identifier right before a '{' selector). */
+static void
+metrics_named(const char *q, json_t *names)
+{
+    const char *p = q;
+
+    while (*p != '\0') {
+        const char *start = p;
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == ':') {
+            while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+                   *p == ':' || (*p >= '0' && *p <= '9')) {
+                p++;
+            }
+            if (*p == '{') {
+                char name[128];
+                snprintf(name, sizeof(name), "%.*s", (int)(p - start), start);
+                json_object_set_new(names, name, json_true());
+            }
+            continue;
+        }
+        p++;
+    }
+}
+
+/* Every "expr" and "query" string under j. */
+static void
+walk_exprs(json_t *j, json_t *names)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v) {
+            walk_exprs(v, names);
+        }
+    } else if (json_is_object(j)) {
+        json_object_foreach(j, k, v) {
+            if ((strcmp(k, "expr") == 0 || strcmp(k, "query") == 0) && json_is_string(v)) {
+                metrics_named(json_string_value(v), names);
+                if (strncmp(json_string_value(v), "label_values(", 13) == 0) {
+                    char name[128];
+                    snprintf(name, sizeof(name), "%s", json_string_value(v) + 13);
+                    name[strcspn(name, ",)")] = '\0';
+                    json_object_set_new(names, name, json_true());
+                }
+            } else {
+                walk_exprs(v, names);
+            }
+        }
+    }
+}
+
+START_TEST(dashboard_metrics_exist)
+{
+    json_error_t err;
+    json_t *d = json_load_file("test/../docs/grafana/modelgate.json", 0, &err), *names, *v;
+    struct mg_test_resp r;
+    const char *name;
+    size_t n = 0;
+
+    ck_assert_msg(d != NULL, "docs/grafana/modelgate.json: %s (line %d)", err.text, err.line);
+    names = json_object();
+    walk_exprs(d, names);
+    mg_test_http("GET", mg_harness_url(&th, "/metrics"), NULL, 0, NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    json_object_foreach(names, name, v) {
+        char want[192], base[128];
+        size_t len = strlen(name);
+        snprintf(base, sizeof(base), "%s", name);
+        if (len > 7 && strcmp(name + len - 7, "_bucket") == 0) {
+            base[len - 7] = '\0';
+        } else if (len > 4 && (strcmp(name + len - 4, "_sum") == 0)) {
+            base[len - 4] = '\0';
+        } else if (len > 6 && strcmp(name + len - 6, "_count") == 0) {
+            base[len - 6] = '\0';
+        }
+        snprintf(want, sizeof(want), "# TYPE %s %s", base,
+                 strcmp(base, name) != 0 ? "histogram\n" : "");
+        ck_assert_msg(strstr(r.body.data, want) != NULL, "the dashboard names %s: not in /metrics",
+                      name);
+        n++;
+    }
+    ck_assert_int_ge(n, 15);   /* the walk found the dashboard's metrics */
+    mg_test_resp_free(&r);
+    json_decref(names);
+    json_decref(d);
+}
+END_TEST
+
 /* n quick requests on h, each well under a second; the slowest in ms. */
 static double
 quick_requests(struct mg_harness *h, int n)
@@ -784,6 +875,7 @@ trace_suite(void)
     tcase_add_test(t, spans_of_a_request_and_its_attempts);
     tcase_add_test(t, unsampled_traces_propagate_and_are_not_exported);
     tcase_add_test(t, genai_metrics);
+    tcase_add_test(t, dashboard_metrics_exist);
     suite_add_tcase(s, t);
     tcase_set_timeout(b, 60 * mg_test_scale());
     tcase_add_unchecked_fixture(b, start_broken, stop_broken);

@@ -45,6 +45,7 @@ struct collector {
     int         nheld;
     atomic_int  stop;
     pthread_t   thread;
+    char        in[4u << 20];   /* what a connection sent, not answered yet */
 };
 
 static void
@@ -68,54 +69,57 @@ save(struct collector *c, const char *head, size_t hlen, const char *body, size_
     c->n++;
 }
 
-/* Serves one connection's requests until it closes (or the collector stops). */
+/*
+ * Serves one connection's requests until it closes (or the collector stops). No heap: tests fork
+ * while this thread runs, and a child's leak check would count a buffer only it pointed to.
+ */
 static void
 serve(struct collector *c, int fd)
 {
-    struct mg_buf in;
     struct timeval tv = {0, 200000};
-    char buf[65536];
+    size_t len = 0;
 
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    mg_buf_init(&in, 64u * 1024 * 1024);
     while (!atomic_load(&c->stop)) {
-        char *end = in.data != NULL ? strstr(in.data, "\r\n\r\n") : NULL;
+        char *end;
         ssize_t n;
+        c->in[len] = '\0';
+        end = strstr(c->in, "\r\n\r\n");
         if (end != NULL) {
-            size_t hlen = (size_t)(end + 4 - in.data), clen = 0;
-            const char *cl = strcasestr(in.data, "\ncontent-length:");
+            size_t hlen = (size_t)(end + 4 - c->in), clen = 0;
+            const char *cl = strcasestr(c->in, "\ncontent-length:");
             if (cl != NULL && cl < end) {
                 clen = strtoul(cl + 16, NULL, 10);
             }
-            if (in.len >= hlen + clen) {
+            if (len >= hlen + clen) {
                 static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                          "Content-Length: 2\r\n\r\n{}";
-                save(c, in.data, hlen, in.data + hlen, clen);
+                save(c, c->in, hlen, c->in + hlen, clen);
                 if (c->hang) {
                     if (c->nheld < 64) {
                         c->held[c->nheld++] = fd;
                     }
-                    mg_buf_deinit(&in);
                     return;   /* never answered, never closed (until the end) */
                 }
                 if (write(fd, ok, sizeof(ok) - 1) < 0) {
                     break;
                 }
-                memmove(in.data, in.data + hlen + clen, in.len - hlen - clen);
-                in.len -= hlen + clen;
-                in.data[in.len] = '\0';
+                memmove(c->in, c->in + hlen + clen, len - hlen - clen);
+                len -= hlen + clen;
                 continue;
             }
         }
-        n = read(fd, buf, sizeof(buf));
+        if (len + 1 >= sizeof(c->in)) {
+            break;   /* an export larger than any test makes */
+        }
+        n = read(fd, c->in + len, sizeof(c->in) - 1 - len);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             break;
         }
         if (n > 0) {
-            mg_buf_add(&in, buf, (size_t)n);
+            len += (size_t)n;
         }
     }
-    mg_buf_deinit(&in);
     close(fd);
 }
 

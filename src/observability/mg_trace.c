@@ -6,6 +6,7 @@
  * costs two spans or more, and the cost budget is a few percent of a request.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,146 +154,187 @@ mg_span_queue_push(struct mg_span_queue *q)
 
 /* ---- OTLP/JSON ------------------------------------------------------------------------------ */
 
-/* A literal appended without strlen (the encoder is a few hundred appends a batch span). */
-#define ADDL(out, lit) mg_buf_add((out), (lit), sizeof(lit) - 1)
+/*
+ * The writer: each span is written through a cursor into room reserved for the largest span
+ * (SPAN_JSON_MAX), literals by constant-size copies, numbers and strings by hand. At sample 1 this
+ * runs for every request, so it is kept to a few instructions a byte.
+ */
+#define SPAN_JSON_MAX (16 * 1024)   /* > 12 texts of MG_SPAN_STR bytes escaped (x6) + the rest */
 
-struct enc {
-    struct mg_buf *out;
-    int            first;   /* no attribute written yet in this list */
-};
+#define PUT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) += sizeof(lit) - 1)
 
-/* `{"key":"<k>","value":{` (with a comma after the first); k a literal. */
-#define KEY(e, k)                                                                               \
+static char *
+put_u64(char *w, uint64_t v)
+{
+    char d[24], *p = d + sizeof(d);
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    memcpy(w, p, (size_t)(d + sizeof(d) - p));
+    return w + (d + sizeof(d) - p);
+}
+
+/* s escaped for a JSON string, without the quotes. */
+static char *
+put_esc(char *w, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *w++ = (char)c;
+        } else if (c == '"' || c == '\\') {
+            *w++ = '\\';
+            *w++ = (char)c;
+        } else {
+            memcpy(w, "\\u00", 4);
+            w[4] = hexd[c >> 4];
+            w[5] = hexd[c & 15];
+            w += 6;
+        }
+    }
+    return w;
+}
+
+/* A JSON string literal of s (quotes included). */
+static char *
+put_str(char *w, const char *s)
+{
+    *w++ = '"';
+    w = put_esc(w, s);
+    *w++ = '"';
+    return w;
+}
+
+static char *
+put_id(char *w, const uint8_t *v, size_t n)
+{
+    *w++ = '"';
+    mg_trace_hex(w, v, n);
+    w += 2 * n;
+    *w++ = '"';
+    return w;
+}
+
+/* `{"key":"<k>","value":{` (a comma before all but the first); k a literal. */
+#define KEY(w, first, k)                                                                        \
     do {                                                                                        \
-        if ((e)->first) {                                                                       \
-            ADDL((e)->out, "{\"key\":\"" k "\",\"value\":{");                                  \
-            (e)->first = 0;                                                                     \
-        } else {                                                                                \
-            ADDL((e)->out, ",{\"key\":\"" k "\",\"value\":{");                                 \
+        if (!(first)) {                                                                         \
+            *(w)++ = ',';                                                                       \
         }                                                                                       \
+        (first) = 0;                                                                            \
+        PUT(w, "{\"key\":\"" k "\",\"value\":{");                                             \
     } while (0)
 
-#define ATTR_STR(e, k, v)                                                                       \
+#define ATTR_STR(w, first, k, v)                                                                \
     do {                                                                                        \
         const char *v_ = (v);                                                                   \
         if (v_ != NULL && v_[0] != '\0') {                                                      \
-            KEY(e, k);                                                                          \
-            ADDL((e)->out, "\"stringValue\":");                                                 \
-            mg_json_quote((e)->out, v_, strlen(v_));                                            \
-            ADDL((e)->out, "}}");                                                               \
+            KEY(w, first, k);                                                                   \
+            PUT(w, "\"stringValue\":");                                                         \
+            (w) = put_str((w), v_);                                                             \
+            PUT(w, "}}");                                                                       \
         }                                                                                       \
     } while (0)
 
 /* OTLP/JSON writes 64-bit integers as strings */
-#define ATTR_INT(e, k, v)                                                                       \
+#define ATTR_INT(w, first, k, v)                                                                \
     do {                                                                                        \
         int64_t v_ = (v);                                                                       \
         if (v_ >= 0) {                                                                          \
-            KEY(e, k);                                                                          \
-            ADDL((e)->out, "\"intValue\":\"");                                                  \
-            mg_buf_int((e)->out, v_);                                                           \
-            ADDL((e)->out, "\"}}");                                                             \
+            KEY(w, first, k);                                                                   \
+            PUT(w, "\"intValue\":\"");                                                          \
+            (w) = put_u64((w), (uint64_t)v_);                                                   \
+            PUT(w, "\"}}");                                                                     \
         }                                                                                       \
     } while (0)
 
-#define ATTR_DOUBLE(e, k, v)                                                                    \
+#define ATTR_DOUBLE(w, first, k, v)                                                             \
     do {                                                                                        \
         double v_ = (v);                                                                        \
         if (!isnan(v_)) {                                                                       \
-            KEY(e, k);                                                                          \
-            mg_buf_printf((e)->out, "\"doubleValue\":%.17g}}", v_);                             \
+            KEY(w, first, k);                                                                   \
+            (w) += snprintf((w), 48, "\"doubleValue\":%.17g}}", v_);                            \
         }                                                                                       \
     } while (0)
 
-/* `<lit>"<us>000"`: Unix nanoseconds as OTLP/JSON's string. */
-#define NANOS(out, lit, us)                                                                     \
+/* `<lit>":"<us>000"`: Unix nanoseconds as OTLP/JSON's string. */
+#define NANOS(w, lit, us)                                                                       \
     do {                                                                                        \
-        ADDL(out, lit "\":\"");                                                                 \
-        mg_buf_int(out, us);                                                                    \
-        ADDL(out, "000\"");                                                                     \
+        PUT(w, lit "\":\"");                                                                    \
+        (w) = put_u64((w), (uint64_t)((us) > 0 ? (us) : 0));                                    \
+        PUT(w, "000\"");                                                                        \
     } while (0)
 
-static void
-hexid(struct mg_buf *out, const uint8_t *v, size_t n)
+/* Writes span s at w (SPAN_JSON_MAX bytes of room); returns the end. */
+static char *
+encode_span(char *w, const struct mg_span *s)
 {
-    char hex[34];
+    int first = 1;
 
-    hex[0] = '"';
-    mg_trace_hex(hex + 1, v, n);
-    hex[2 * n + 1] = '"';
-    mg_buf_add(out, hex, 2 * n + 2);
-}
-
-static void
-encode_span(struct mg_buf *out, const struct mg_span *s)
-{
-    struct enc e = {out, 1};
-    struct enc *ep = &e;
-    char name[MG_SPAN_STR + 32];
-    size_t n = strlen(s->operation), m = strlen(s->request_model);
-
-    ADDL(out, "{\"traceId\":");
-    hexid(out, s->trace_id, 16);
-    ADDL(out, ",\"spanId\":");
-    hexid(out, s->span_id, 8);
+    PUT(w, "{\"traceId\":");
+    w = put_id(w, s->trace_id, 16);
+    PUT(w, ",\"spanId\":");
+    w = put_id(w, s->span_id, 8);
     if (s->has_parent) {
-        ADDL(out, ",\"parentSpanId\":");
-        hexid(out, s->parent_id, 8);
+        PUT(w, ",\"parentSpanId\":");
+        w = put_id(w, s->parent_id, 8);
     }
-    ADDL(out, ",\"name\":");   /* "{operation} {model}" */
-    memcpy(name, s->operation, n);
-    if (m > 0) {
-        name[n++] = ' ';
-        memcpy(name + n, s->request_model, m);
-        n += m;
+    PUT(w, ",\"name\":\"");   /* "{operation} {model}" */
+    w = put_esc(w, s->operation);
+    if (s->request_model[0] != '\0') {
+        *w++ = ' ';
+        w = put_esc(w, s->request_model);
     }
-    mg_json_quote(out, name, n);
+    *w++ = '"';
     if (s->kind == MG_SPAN_SERVER) {
-        ADDL(out, ",\"kind\":2");
+        PUT(w, ",\"kind\":2");
     } else {
-        ADDL(out, ",\"kind\":3");
+        PUT(w, ",\"kind\":3");
     }
-    NANOS(out, ",\"startTimeUnixNano", s->start_us);
-    NANOS(out, ",\"endTimeUnixNano", s->end_us);
-    ADDL(out, ",\"attributes\":[");
-    ATTR_STR(ep, "gen_ai.operation.name", s->operation);
-    ATTR_STR(ep, "gen_ai.provider.name", s->provider);
-    ATTR_STR(ep, "gen_ai.request.model", s->request_model);
-    ATTR_STR(ep, "gen_ai.response.model", s->response_model);
-    ATTR_INT(ep, "gen_ai.request.max_tokens", s->max_tokens);
-    ATTR_DOUBLE(ep, "gen_ai.request.temperature", s->temperature);
-    ATTR_DOUBLE(ep, "gen_ai.request.top_p", s->top_p);
-    ATTR_STR(ep, "gen_ai.response.id", s->response_id);
+    NANOS(w, ",\"startTimeUnixNano", s->start_us);
+    NANOS(w, ",\"endTimeUnixNano", s->end_us);
+    PUT(w, ",\"attributes\":[");
+    ATTR_STR(w, first, "gen_ai.operation.name", s->operation);
+    ATTR_STR(w, first, "gen_ai.provider.name", s->provider);
+    ATTR_STR(w, first, "gen_ai.request.model", s->request_model);
+    ATTR_STR(w, first, "gen_ai.response.model", s->response_model);
+    ATTR_INT(w, first, "gen_ai.request.max_tokens", s->max_tokens);
+    ATTR_DOUBLE(w, first, "gen_ai.request.temperature", s->temperature);
+    ATTR_DOUBLE(w, first, "gen_ai.request.top_p", s->top_p);
+    ATTR_STR(w, first, "gen_ai.response.id", s->response_id);
     if (s->finish_reason[0] != '\0') {
-        KEY(ep, "gen_ai.response.finish_reasons");
-        ADDL(out, "\"arrayValue\":{\"values\":[{\"stringValue\":");
-        mg_json_quote(out, s->finish_reason, strlen(s->finish_reason));
-        ADDL(out, "}]}}}");
+        KEY(w, first, "gen_ai.response.finish_reasons");
+        PUT(w, "\"arrayValue\":{\"values\":[{\"stringValue\":");
+        w = put_str(w, s->finish_reason);
+        PUT(w, "}]}}}");
     }
-    ATTR_INT(ep, "gen_ai.usage.input_tokens", s->input_tokens);
-    ATTR_INT(ep, "gen_ai.usage.output_tokens", s->output_tokens);
-    ATTR_STR(ep, "server.address", s->server_address);
-    ATTR_INT(ep, "server.port", s->server_port > 0 ? s->server_port : -1);
-    ATTR_INT(ep, "http.response.status_code", s->status_code > 0 ? s->status_code : -1);
-    ATTR_STR(ep, "error.type", s->error_type);
-    ATTR_INT(ep, "modelgate.rule", s->rule);
-    ATTR_STR(ep, "modelgate.backend", s->backend);
-    ATTR_STR(ep, "modelgate.key", s->key);
-    ATTR_INT(ep, "modelgate.attempt", s->attempt);
-    ATTR_INT(ep, "modelgate.resumed", s->resumed);
-    ADDL(out, "]");
+    ATTR_INT(w, first, "gen_ai.usage.input_tokens", s->input_tokens);
+    ATTR_INT(w, first, "gen_ai.usage.output_tokens", s->output_tokens);
+    ATTR_STR(w, first, "server.address", s->server_address);
+    ATTR_INT(w, first, "server.port", s->server_port > 0 ? s->server_port : -1);
+    ATTR_INT(w, first, "http.response.status_code", s->status_code > 0 ? s->status_code : -1);
+    ATTR_STR(w, first, "error.type", s->error_type);
+    ATTR_INT(w, first, "modelgate.rule", s->rule);
+    ATTR_STR(w, first, "modelgate.backend", s->backend);
+    ATTR_STR(w, first, "modelgate.key", s->key);
+    ATTR_INT(w, first, "modelgate.attempt", s->attempt);
+    ATTR_INT(w, first, "modelgate.resumed", s->resumed);
+    *w++ = ']';
     if (s->first_token_us >= 0) {
-        NANOS(out, ",\"events\":[{\"name\":\"gen_ai.first_token\",\"timeUnixNano",
+        NANOS(w, ",\"events\":[{\"name\":\"gen_ai.first_token\",\"timeUnixNano",
               s->first_token_us);
-        ADDL(out, "}]");
+        PUT(w, "}]");
     }
     if (s->error_type[0] != '\0') {
-        ADDL(out, ",\"status\":{\"code\":2,\"message\":");
-        mg_json_quote(out, s->error_type, strlen(s->error_type));
-        ADDL(out, "}}");
+        PUT(w, ",\"status\":{\"code\":2,\"message\":");
+        w = put_str(w, s->error_type);
+        PUT(w, "}}");
     } else {
-        ADDL(out, ",\"status\":{}}");
+        PUT(w, ",\"status\":{}}");
     }
+    return w;
 }
 
 size_t
@@ -306,13 +348,20 @@ mg_trace_encode(struct mg_buf *out, const char *service, struct mg_span_queue *q
     mg_json_quote(out, service, strlen(service));
     mg_buf_adds(out, "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"modelgate\"},\"spans\":[");
     for (i = 0; i < n; i++) {
-        if (i > 0) {
-            mg_buf_adds(out, ",");
+        char *w;
+        if (mg_buf_reserve(out, SPAN_JSON_MAX + 1) != MG_OK) {
+            break;   /* past the body's cap: the rest stays queued */
         }
-        encode_span(out, &q->v[(q->head + i) % q->cap]);
+        w = out->data + out->len;
+        if (i > 0) {
+            *w++ = ',';
+        }
+        w = encode_span(w, &q->v[(q->head + i) % q->cap]);
+        out->len = (size_t)(w - out->data);
+        out->data[out->len] = '\0';
     }
     mg_buf_adds(out, "]}]}]}");
-    q->head = (q->head + n) % q->cap;
-    q->n -= n;
-    return n;
+    q->head = (q->head + i) % q->cap;
+    q->n -= i;
+    return i;
 }

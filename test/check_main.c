@@ -20,6 +20,7 @@ Suite *tls_suite(void);
 Suite *hub_suite(void);
 Suite *resume_suite(void);
 Suite *trace_suite(void);
+Suite *status_suite(void);
 Suite *checks_suite(void);
 
 int
@@ -81,6 +82,7 @@ main(void)
     srunner_add_suite(sr, tls_suite());
     srunner_add_suite(sr, hub_suite());
     srunner_add_suite(sr, trace_suite());
+    srunner_add_suite(sr, status_suite());
     srunner_add_suite(sr, resume_suite());
     srunner_add_suite(sr, checks_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that

@@ -159,8 +159,7 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
     struct last_answer *l = &p->last;
     char result[32];
 
-    mg_stats_attempt(p->w->stats, a->backend->name,
-                     mg_outcome_result(o, a->head.status, result, sizeof(result)));
+    mg_proxy_attempt_done(p, a, mg_outcome_result(o, a->head.status, result, sizeof(result)), 1);
     if (o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_CONTEXT) {   /* an answer it held */
         mg_log_warn("request %s: backend %s answered %ld (%s)", p->request_id, a->backend->name,
                     a->head.status, mg_attempt_reason(a));
@@ -248,14 +247,14 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
     }
     switch (o) {
     case MG_OUTCOME_COMPLETE:
-        mg_stats_attempt(p->w->stats, a->backend->name, "ok");
+        mg_proxy_attempt_done(p, a, "ok", 0);
         if (p->rs != NULL) {
             mg_proxy_resume_complete(p);
         }
         mg_proxy_complete(p, a);
         return;
     case MG_OUTCOME_CUT:
-        mg_stats_attempt(p->w->stats, a->backend->name, "cut");
+        mg_proxy_attempt_done(p, a, "cut", 1);
         if (p->rs != NULL && mg_proxy_resume_cut(p, a)) {
             return;
         }
@@ -269,7 +268,7 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
     case MG_OUTCOME_FINAL: {
         struct last_answer l = {1, a->head.status, a->head, a->held, a->backend, a->schema, 0,
                                 p->via_hub, 0, ""};
-        mg_stats_attempt(p->w->stats, a->backend->name, "ok");
+        mg_proxy_attempt_done(p, a, "ok", 0);
         /* frees the attempt (and so the buffers l shares with it) last */
         mg_proxy_reply_held(p, &l);
         return;

@@ -166,6 +166,12 @@ void mg_proxy_trace_free(struct preq *p);
 /* gen_ai.provider.name of a backend ("openai", "azure.ai.openai", "anthropic", "aws.bedrock"). */
 const char *mg_proxy_provider(const struct mg_backend *b);
 
+/*
+ * An attempt ended with result (modelgate_backend_attempts_total's value): counted in the metrics
+ * and in the status page's rings (failed: it gave no answer, or its answer broke).
+ */
+void mg_proxy_attempt_done(struct preq *p, struct mg_attempt *a, const char *result, int failed);
+
 /* Frees the request's state (back to the worker's pool). */
 void mg_proxy_release(struct preq *p);
 

@@ -3,8 +3,10 @@
  * traffic (a backend that answers, one that is down), the page readable without script, and the
  * page in a real headless Debian chromium: loaded, its script run (it refreshed the numbers from
  * status.json), every number on it equal to /status.json's, a screenshot kept as
- * $MG_BUILD/status.png. Without chromium that test says SKIPPED. With auth the page is a 404.
+ * $MG_BUILD/status.png. Without chromium that test says SKIPPED. With auth the page is a 404. A
+ * reload is a new config generation; the counts outlive it.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +341,35 @@ START_TEST(no_status_page_with_auth)
 }
 END_TEST
 
+START_TEST(a_reload_is_a_new_generation)
+{
+    json_t *j = status_json(&sh), *in = NULL;
+    long long gen = json_integer_value(json_object_get(json_object_get(j, "instance"),
+                                                       "config_generation"));
+    int tries;
+
+    json_decref(j);
+    ck_assert_int_eq(kill(sh.gw_pid, SIGHUP), 0);
+    for (tries = 0; tries < 200 * mg_test_scale(); tries++) {
+        j = status_json(&sh);
+        in = json_object_get(j, "instance");
+        if (json_integer_value(json_object_get(in, "config_generation")) == gen + 1) {
+            break;
+        }
+        json_decref(j);
+        j = NULL;
+        usleep(20 * 1000);
+    }
+    ck_assert_msg(j != NULL, "config_generation did not move on after SIGHUP");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(in, "reloads"), "ok")),
+                     gen);
+    /* the counts outlive the snapshot */
+    ck_assert_int_eq(json_integer_value(json_object_get(backend_named(j, "a"), "requests")),
+                     N_OK);
+    json_decref(j);
+}
+END_TEST
+
 Suite *
 status_suite(void)
 {
@@ -351,6 +382,7 @@ status_suite(void)
     tcase_add_test(t, page_readable_without_script);
     tcase_add_test(t, page_in_a_real_browser);
     tcase_add_test(t, no_status_page_with_auth);
+    tcase_add_test(t, a_reload_is_a_new_generation);
     suite_add_tcase(s, t);
     return s;
 }

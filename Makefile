@@ -45,12 +45,14 @@ SUITES   += hub
 SUITES   += cors
 SUITES   += tls
 SUITES   += resume
+SUITES   += trace
+SUITES   += status
 SUITES   += checks
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)
 
-.PHONY: all deps run check unit integration asan valgrind clean install deb deb-check bench bench-tools \
+.PHONY: all deps run check browser unit integration asan valgrind clean install deb deb-check bench bench-tools \
         bench-json fuzz fuzz-deps fuzz-bins fuzz-replay node-sdk
 all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(BUILD)/check_modelgate
 
@@ -85,8 +87,16 @@ run: all
 
 # Unit suites first (fast), then the integration suite that starts build/modelgate and build/fakeai.
 # CK_RUN_SUITE=conf (or any suite name) runs one suite.
-check: all fuzz-replay node-sdk
+check: all fuzz-replay node-sdk browser
 	MG_BUILD=$(BUILD) $(BUILD)/check_modelgate
+
+# Debian's chromium, for the status page's test in a real browser (headless). Installed when
+# missing; without it (offline) that test says SKIPPED, never fails.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "modelgate: installing Debian's chromium for the status page test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	    >/dev/null 2>&1 || echo "modelgate: chromium not installed; its test will be skipped"; }
 
 # The official OpenAI and Anthropic Node SDKs (test/node, pinned by its package-lock.json), for
 # the tests that run them against the gateway. Installed with npm ci when either is missing;
@@ -103,7 +113,7 @@ node-sdk:
 	  echo "modelgate: npm ci of the Node SDKs failed; their tests will be skipped"; \
 	else echo "modelgate: npm not found; the Node SDK tests will be skipped"; fi
 
-asan: node-sdk
+asan: node-sdk browser
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all fuzz-replay
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -31,6 +31,16 @@ struct mg_cors_conf {
     int64_t  max_age_ms;  /* Access-Control-Max-Age of a preflight */
 };
 
+/* tracing: OpenTelemetry spans posted to an OTLP/HTTP JSON collector (mg_trace_conf). */
+struct mg_trace_conf {
+    int               on;            /* the file has the block */
+    char             *otlp;          /* the collector's traces URL */
+    struct mg_header *headers;       /* sent with every export (mg_conf_set_headers' pair) */
+    size_t            nheaders;
+    uint32_t          sample_ppm;    /* share traced without a client traceparent, per million */
+    char             *service_name;  /* service.name of the resource ("modelgate") */
+};
+
 /* tls: the client listener's certificate (mg_tls_conf); absent: plain HTTP. */
 struct mg_tls_conf {
     char          *cert;         /* PEM chain, leaf first (absolute) */
@@ -141,6 +151,7 @@ struct mg_conf {
     struct mg_resp_store_conf responses_store;
     struct mg_cors_conf cors;
     struct mg_tls_conf tls;
+    struct mg_trace_conf tracing;
     char              *access_log;      /* "-" stdout, a path, or NULL for off */
     int                log_level;       /* enum mg_log_level */
     struct mg_backend *backends;

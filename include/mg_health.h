@@ -138,6 +138,9 @@ int mg_health_check_ok(struct mg_health *st, int64_t now);
 /* modelgate_backend_up: 1, or 0 from the start of a cooldown until the backend comes up. */
 int mg_health_up(const struct mg_health *st);
 
+/* Failures in a row counted towards the next cooldown (the status page's streak). */
+int mg_health_failures(const struct mg_health *st);
+
 /* modelgate_backend_cooldowns_total: cooldowns started since the process began. */
 uint64_t mg_health_cooldowns(const struct mg_health *st);
 

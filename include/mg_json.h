@@ -47,6 +47,10 @@ struct mg_json_req {
     /* the largest top-level max_tokens / max_completion_tokens / max_output_tokens that is a
      * whole number (saturated at MG_TOKENS_MAX), 0 when none: for the token limit's estimate */
     int64_t max_tokens;
+    /* where the values of the top-level "temperature" and "top_p" start (offset + 1; 0: absent),
+     * for the request's trace span (read only when it is sampled) */
+    size_t temperature_at;
+    size_t top_p_at;
     size_t obj_end;      /* byte offset of the top-level object's closing brace */
     /* the one edit that turns include_usage on: replace usage_del bytes at usage_at by usage_ins */
     size_t      usage_at;

@@ -17,6 +17,7 @@
 #ifndef MG_RUNTIME_H
 #define MG_RUNTIME_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 struct mg_catalog_seen;
@@ -25,12 +26,16 @@ struct mg_health_registry;
 struct mg_limit_store;
 struct mg_resp_store;
 struct mg_stats_registry;
+struct mg_status_registry;
 
 struct mg_runtime {
     struct mg_health_registry *health;   /* passive health by backend name */
     struct mg_limit_store     *limits;   /* rate-limit buckets by key name */
     struct mg_catalog_seen    *seen;     /* the catalog's first-load times */
     struct mg_stats_registry  *stats;    /* metrics: workers' tables, reload counters */
+    struct mg_status_registry *status;   /* the status page: workers' rings, reloads */
+    pthread_mutex_t            conf_lock;
+    struct mg_conf            *conf;     /* the snapshot bound last (for the status page) */
     struct mg_resp_store      *responses;   /* translated Responses kept for their ids */
 };
 
@@ -53,5 +58,8 @@ void mg_runtime_destroy(struct mg_runtime *rt);
  * config that is only checked (-t) or refused. now: monotonic milliseconds.
  */
 void mg_runtime_bind(struct mg_runtime *rt, struct mg_conf *conf, int64_t now);
+
+/* The snapshot bound last, referenced (the caller unrefs it), or NULL. Any thread. */
+struct mg_conf *mg_runtime_conf(struct mg_runtime *rt);
 
 #endif

@@ -37,6 +37,8 @@ struct mg_client_req {
     const char               *request_id;
     int                       has_request_id;  /* the client sent a usable x-request-id */
     int                       has_ctype;       /* the client sent a Content-Type */
+    int                       own_trace;       /* tracing: the client's traceparent is not
+                                                * forwarded (each attempt sends its own) */
     struct json_t            *chat_json;       /* body, already read (a jansson value), when the
                                                 * gateway built it (the chat hub); else NULL */
 };

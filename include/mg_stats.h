@@ -51,6 +51,15 @@ void mg_stats_key(struct mg_stats *st, const char *key, int code, int64_t input,
 void mg_stats_attempt(struct mg_stats *st, const char *backend, const char *result);
 /* A resumed stream ended: result "ok" (completed) or "failed"; rule is the rule's index. */
 void mg_stats_resume(struct mg_stats *st, const char *rule, const char *result);
+/*
+ * The GenAI histograms of one answered request (mg_stats_genai.c): the client's model, the
+ * answering backend's gen_ai.provider.name, its duration and time to first token (-1: none) and
+ * the tokens of its answer (-1: none).
+ */
+void mg_stats_genai(struct mg_stats *st, const char *model, const char *provider, int64_t dur_us,
+                    int64_t ttft_us, int64_t input, int64_t output);
+/* n spans the tracer dropped: its queue was full, or (export_failed) their export failed. */
+void mg_stats_trace_dropped(struct mg_stats *st, int export_failed, uint64_t n);
 /* Requests of this worker not finished yet. */
 void mg_stats_inflight(struct mg_stats *st, int n);
 /* A SIGHUP reload, applied (ok=1) or refused. */

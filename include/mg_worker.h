@@ -23,6 +23,8 @@ struct mg_resp_store;
 struct mg_runtime;
 struct mg_server;
 struct mg_stats;
+struct mg_status;
+struct mg_tracer;
 struct mg_upstream;
 
 struct mg_worker {
@@ -34,6 +36,8 @@ struct mg_worker {
     struct mg_listener *front;      /* its connections (mg_http) */
     struct mg_upstream *upstream;
     struct mg_stats    *stats;
+    struct mg_status   *status;     /* its status page rings (mg_status) */
+    struct mg_tracer   *tracer;     /* its span exporter (mg_trace_export), idle without tracing */
     struct mg_resp_store *responses;  /* the runtime's conversation store */
     struct mg_access_out *access;
     struct mg_conf     *conf;       /* the snapshot new requests get; owned by this worker */

@@ -8,7 +8,7 @@
 #include "mg_conf.h"
 #include "mg_server.h"
 
-#define MG_VERSION "0.1.0"
+#include "mg_version.h"
 
 static void
 usage(FILE *f)

@@ -1092,7 +1092,9 @@ START_TEST(metrics_format_and_counts)
         ck_assert_msg(sp != NULL && sp > line, "bad line: %s", line);
         strtod(sp + 1, &end);
         ck_assert_msg(*end == '\0' && end > sp + 1, "bad value: %s", line);
-        ck_assert_msg(strncmp(line, "modelgate_", 10) == 0, "bad name: %s", line);
+        /* ours, and OpenTelemetry's GenAI histograms under the conventions' names */
+        ck_assert_msg(strncmp(line, "modelgate_", 10) == 0 || strncmp(line, "gen_ai_", 7) == 0,
+                      "bad name: %s", line);
     }
     free(text);
 }

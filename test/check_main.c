@@ -19,6 +19,8 @@ Suite *cors_suite(void);
 Suite *tls_suite(void);
 Suite *hub_suite(void);
 Suite *resume_suite(void);
+Suite *trace_suite(void);
+Suite *status_suite(void);
 Suite *checks_suite(void);
 
 int
@@ -79,6 +81,8 @@ main(void)
     srunner_add_suite(sr, cors_suite());
     srunner_add_suite(sr, tls_suite());
     srunner_add_suite(sr, hub_suite());
+    srunner_add_suite(sr, trace_suite());
+    srunner_add_suite(sr, status_suite());
     srunner_add_suite(sr, resume_suite());
     srunner_add_suite(sr, checks_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that

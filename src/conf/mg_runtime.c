@@ -12,6 +12,7 @@
 #include "mg_resp_store.h"
 #include "mg_runtime.h"
 #include "mg_stats.h"
+#include "mg_status.h"
 #include "mg_util.h"
 
 struct mg_runtime *
@@ -28,7 +29,9 @@ mg_runtime_create(const char *limit_store)
     rt->health = mg_health_registry_create();
     rt->seen = mg_catalog_seen_create();
     rt->stats = mg_stats_registry_create();
+    rt->status = mg_status_registry_create();
     rt->responses = mg_resp_store_create("local");
+    mg_mutex_init(&rt->conf_lock);
     return rt;
 }
 
@@ -39,16 +42,20 @@ mg_runtime_destroy(struct mg_runtime *rt)
         return;
     }
     mg_stats_registry_destroy(rt->stats);
+    mg_status_registry_destroy(rt->status);
     mg_resp_store_destroy(rt->responses);
     mg_catalog_seen_destroy(rt->seen);
     mg_health_registry_destroy(rt->health);
     mg_limit_store_destroy(rt->limits);
+    mg_conf_unref(rt->conf);
+    pthread_mutex_destroy(&rt->conf_lock);
     free(rt);
 }
 
 void
 mg_runtime_bind(struct mg_runtime *rt, struct mg_conf *conf, int64_t now)
 {
+    struct mg_conf *old;
     size_t i;
 
     for (i = 0; i < conf->nbackends; i++) {
@@ -58,4 +65,20 @@ mg_runtime_bind(struct mg_runtime *rt, struct mg_conf *conf, int64_t now)
     mg_catalog_remember(rt->seen, conf->catalog, conf->ncatalog);
     mg_resp_store_configure(rt->responses, conf->responses_store.size,
                             conf->responses_store.ttl_ms, now);
+    pthread_mutex_lock(&rt->conf_lock);
+    old = rt->conf;
+    rt->conf = mg_conf_ref(conf);
+    pthread_mutex_unlock(&rt->conf_lock);
+    mg_conf_unref(old);
+}
+
+struct mg_conf *
+mg_runtime_conf(struct mg_runtime *rt)
+{
+    struct mg_conf *conf;
+
+    pthread_mutex_lock(&rt->conf_lock);
+    conf = rt->conf != NULL ? mg_conf_ref(rt->conf) : NULL;
+    pthread_mutex_unlock(&rt->conf_lock);
+    return conf;
 }

@@ -189,6 +189,11 @@ scan_top(struct mg_jscan *s, char *buf, size_t bufsize, struct mg_json_req *out,
                 return rc;
             }
         } else {
+            if (NAME_IS("temperature")) {
+                out->temperature_at = (size_t)(v - s->base) + 1;
+            } else if (NAME_IS("top_p")) {
+                out->top_p_at = (size_t)(v - s->base) + 1;
+            }
             /* a variant of model or stream starts with m, s or the long s (0xC5 0xBF) */
             unsigned char c0 = name != NULL && len != 0 ? (unsigned char)name[0] : 0;
             if (variant == NULL && len >= 5 && len <= 7 &&

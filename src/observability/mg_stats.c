@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mg_stats.h"
+#include "mg_stats_int.h"
 
 #define SERIES_MAX  4096
 #define SERIES_SOFT (SERIES_MAX * 3 / 4)   /* past this, new model names count as "other" */
@@ -50,6 +51,7 @@ struct mg_stats {
     struct hist   ttft;
     struct hist   overhead;
     atomic_int    inflight;
+    struct mg_genai *genai;       /* the GenAI families (mg_stats_genai.c) */
 };
 
 struct mg_stats_registry {
@@ -109,6 +111,7 @@ mg_stats_create(struct mg_stats_registry *reg)
     int i;
 
     st->reg = reg;
+    st->genai = mg_genai_create();
     pthread_mutex_lock(&reg->lock);
     for (i = 0; i < WORKERS_MAX && reg->tables[i] != NULL; i++) {
     }
@@ -138,7 +141,14 @@ mg_stats_destroy(struct mg_stats *st)
         free(st->s[i].a);
         free(st->s[i].b);
     }
+    mg_genai_destroy(st->genai);
     free(st);
+}
+
+struct mg_genai *
+mg_stats_genai_table(struct mg_stats *st)
+{
+    return st->genai;
 }
 
 static uint64_t
@@ -566,6 +576,14 @@ mg_stats_render(struct mg_stats_registry *reg, struct mg_buf *out)
                 "upstream request, relaying), the wait for backends excluded.", 2);
     render_hist(out, reg->tables, "modelgate_time_to_first_token_seconds",
                 "Time from a request's arrival to the first byte of its answer's body.", 1);
+    {
+        struct mg_genai *g[WORKERS_MAX];
+        int w;
+        for (w = 0; w < WORKERS_MAX; w++) {
+            g[w] = reg->tables[w] != NULL ? reg->tables[w]->genai : NULL;
+        }
+        mg_genai_render(g, WORKERS_MAX, out);
+    }
     pthread_mutex_unlock(&reg->lock);
     free(m);
     mg_buf_printf(out, "# HELP modelgate_inflight_requests Requests being handled now.\n"

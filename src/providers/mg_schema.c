@@ -248,6 +248,7 @@ mg_schema_headers(struct mg_upreq *up, const struct mg_client_req *rq,
         kv = &rq->headers->v[k];
         accept = accept || mg_hdr_eq(kv->name, "accept");
         if (skip_request_header(kv->name, connection, skip) ||
+            (rq->own_trace && mg_hdr_eq(kv->name, "traceparent")) ||
             ((!rq->has_ctype || (flags & MG_SCHEMA_OWN_CTYPE)) &&
              mg_hdr_eq(kv->name, "content-type"))) {
             continue;

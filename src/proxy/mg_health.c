@@ -382,6 +382,12 @@ mg_health_up(const struct mg_health *st)
     return !decode(load(st)).down;
 }
 
+int
+mg_health_failures(const struct mg_health *st)
+{
+    return decode(load(st)).fails;
+}
+
 uint64_t
 mg_health_cooldowns(const struct mg_health *st)
 {

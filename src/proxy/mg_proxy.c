@@ -161,8 +161,7 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
     struct last_answer *l = &p->last;
     char result[32];
 
-    mg_stats_attempt(p->w->stats, a->backend->name,
-                     mg_outcome_result(o, a->head.status, result, sizeof(result)));
+    mg_proxy_attempt_done(p, a, mg_outcome_result(o, a->head.status, result, sizeof(result)), 1);
     if (o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_CONTEXT) {   /* an answer it held */
         mg_log_warn("request %s: backend %s answered %ld (%s)", p->request_id, a->backend->name,
                     a->head.status, mg_attempt_reason(a));
@@ -242,19 +241,22 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
         }
     }
     mg_plan_report(&p->plan, a->backend, o, a->head.status, a->head.retry_after_s, mg_now_ms());
+    if (p->tr != NULL) {
+        mg_proxy_trace_attempt_end(p, a, o);
+    }
     if (p->rs != NULL && resume_step(p, mg_proxy_resume_failed(p, a, o))) {
         return;
     }
     switch (o) {
     case MG_OUTCOME_COMPLETE:
-        mg_stats_attempt(p->w->stats, a->backend->name, "ok");
+        mg_proxy_attempt_done(p, a, "ok", 0);
         if (p->rs != NULL) {
             mg_proxy_resume_complete(p);
         }
         mg_proxy_complete(p, a);
         return;
     case MG_OUTCOME_CUT:
-        mg_stats_attempt(p->w->stats, a->backend->name, "cut");
+        mg_proxy_attempt_done(p, a, "cut", 1);
         if (p->rs != NULL && resume_step(p, mg_proxy_resume_cut(p, a))) {
             return;
         }
@@ -268,7 +270,7 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
     case MG_OUTCOME_FINAL: {
         struct last_answer l = {1, a->head.status, a->head, a->held, a->backend, a->schema, 0,
                                 p->via_hub, 0, ""};
-        mg_stats_attempt(p->w->stats, a->backend->name, "ok");
+        mg_proxy_attempt_done(p, a, "ok", 0);
         /* frees the attempt (and so the buffers l shares with it) last */
         mg_proxy_reply_held(p, &l);
         return;
@@ -340,6 +342,9 @@ start_attempt(struct preq *p)
         }
     }
     mg_plan_tried(&p->plan, e, b->name);
+    if (rc == MG_OK && p->tr != NULL) {
+        mg_proxy_trace_attempt(p);
+    }
     if (rc == MG_OK && mg_attempt_start(&p->at) == MG_OK) {
         int64_t now = mg_now_us();
         /* the work before each attempt: from arrival for the first, from the retry for others */
@@ -350,6 +355,9 @@ start_attempt(struct preq *p)
     snprintf(p->last.error, sizeof(p->last.error), "%s: cannot start a transfer", b->name);
     p->last.timeout = 0;
     p->plan.retried = 1;   /* nothing to retry on this entry */
+    if (p->tr != NULL) {
+        mg_proxy_trace_attempt_end(p, &p->at, MG_OUTCOME_FAIL_ERROR);
+    }
     if (resumed && resume_step(p, mg_proxy_resume_failed(p, &p->at, MG_OUTCOME_FAIL_ERROR))) {
         return;
     }
@@ -429,6 +437,9 @@ setup(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a, int 
     p->reserved = a->reserved;
     p->t0 = req->t0_us;
     take_request(p, a, req);
+    if (conf->tracing.on) {
+        mg_proxy_trace_begin(p, req);
+    }
     p->env.responses = w->responses;
     p->env.key = p->key != NULL ? p->key->name : "";
     p->env.now_ms = mg_now_ms();

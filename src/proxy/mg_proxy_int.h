@@ -97,6 +97,8 @@ struct preq {
     char                      model[MG_MODEL_MAX];
     char                      request_id[REQ_ID_MAX + 1];
     const struct mg_api      *api;         /* the client's API (mg_api) */
+    /* its spans (mg_proxy_trace.c), NULL without `tracing:` */
+    struct mg_proxy_trace    *tr;
     /* mid-stream resume (mg_proxy_resume.c), NULL unless the rule resumes this chat stream */
     struct mg_proxy_resume   *rs;
     int64_t                   t0;          /* arrival, mg_now_us() */
@@ -156,6 +158,30 @@ int  mg_proxy_resume_build(struct preq *p, const struct mg_backend *b,
                            const struct mg_rule_backend *e);
 /* A chat body (the hub's, in place) made a continuation's for backend b. */
 int  mg_proxy_resume_edit(struct preq *p, const struct mg_backend *b, struct mg_buf *body);
+
+/*
+ * Tracing (mg_proxy_trace.c), called only when p->tr is set (begin sets it, with `tracing:`):
+ * begin reads the client's traceparent and decides the sampling; attempt gives the attempt built
+ * in p->at its span id and traceparent header; attempt_end pushes its span (once); end pushes
+ * the request's span with what the access log got (r) and hands the spans to the exporter; free
+ * at release.
+ */
+struct mg_access_rec;
+struct mg_req;
+void mg_proxy_trace_begin(struct preq *p, const struct mg_req *req);
+void mg_proxy_trace_attempt(struct preq *p);
+void mg_proxy_trace_attempt_end(struct preq *p, struct mg_attempt *a, enum mg_outcome o);
+void mg_proxy_trace_end(struct preq *p, const struct mg_access_rec *r,
+                        const struct mg_backend *backend, int cut);
+void mg_proxy_trace_free(struct preq *p);
+/* gen_ai.provider.name of a backend ("openai", "azure.ai.openai", "anthropic", "aws.bedrock"). */
+const char *mg_proxy_provider(const struct mg_backend *b);
+
+/*
+ * An attempt ended with result (modelgate_backend_attempts_total's value): counted in the metrics
+ * and in the status page's rings (failed: it gave no answer, or its answer broke).
+ */
+void mg_proxy_attempt_done(struct preq *p, struct mg_attempt *a, const char *result, int failed);
 
 /* Frees the request's state (back to the worker's pool). */
 void mg_proxy_release(struct preq *p);

@@ -32,6 +32,7 @@
 #include "mg_req.h"
 #include "mg_resume.h"
 #include "mg_stats.h"
+#include "mg_status.h"
 #include "mg_wire.h"
 #include "mg_worker.h"
 
@@ -57,6 +58,9 @@ mg_proxy_release(struct preq *p)
     mg_buf_deinit(&p->hub_body);
     mg_buf_deinit(&p->native_body);
     mg_buf_deinit(&p->dropped);
+    if (p->tr != NULL) {
+        mg_proxy_trace_free(p);
+    }
     free(p->path);
     free(p->upath);
     free(p->query);
@@ -139,7 +143,29 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
     mg_auth_settle(p->key, p->reserved, ok ? r.input_tokens : 0, ok ? r.output_tokens : 0,
                    mg_now_ms());
     p->reserved = 0;
+    if (backend != NULL) {
+        int whole = ok && !cut;   /* first token and per-token times of answers that ended well */
+        mg_stats_genai(p->w->stats, p->model, mg_proxy_provider(backend), r.duration_us,
+                       whole ? r.ttfb_us : -1, r.input_tokens, whole ? r.output_tokens : -1);
+    }
+    if (p->tr != NULL) {
+        mg_proxy_trace_end(p, &r, backend, cut);
+    }
+    mg_status_request(p->w->status, p->rule_index, r.key, cut || status >= 500,
+                      ok ? r.input_tokens : -1, ok ? r.output_tokens : -1);
     mg_reply_account(p->w, p->req, &r, backend ? backend->name : NULL, 1);
+}
+
+void
+mg_proxy_attempt_done(struct preq *p, struct mg_attempt *a, const char *result, int failed)
+{
+    int64_t now = mg_now_us();
+    int relayed = a->phase == MG_PHASE_RELAY;   /* the client's answer: timed from arrival */
+
+    mg_stats_attempt(p->w->stats, a->backend->name, result);
+    mg_status_attempt(p->w->status, now / 1000, a->backend->name, result, failed,
+                      relayed ? now - p->t0 : (now / 1000 - a->t_sent) * 1000,
+                      relayed && p->wire.t_first ? p->wire.t_first - p->t0 : -1);
 }
 
 /* Accounts a request whose client is gone: with the status it got, or 499 before any. */

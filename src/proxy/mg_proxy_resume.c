@@ -230,8 +230,7 @@ mg_proxy_resume_failed(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         return MG_RESUME_NO;
     }
     /* before its first output: a failed attempt (a 400 too: a model that refuses prefill) */
-    mg_stats_attempt(p->w->stats, a->backend->name,
-                     mg_outcome_result(o, a->head.status, result, sizeof(result)));
+    mg_proxy_attempt_done(p, a, mg_outcome_result(o, a->head.status, result, sizeof(result)), 1);
     if (o == MG_OUTCOME_FINAL || o == MG_OUTCOME_FAIL_STATUS || o == MG_OUTCOME_FAIL_CONTEXT) {
         mg_log_warn("request %s: backend %s could not continue the stream: it answered %ld",
                     p->request_id, a->backend->name, a->head.status);

@@ -39,6 +39,8 @@
 #include "mg_runtime.h"
 #include "mg_server.h"
 #include "mg_stats.h"
+#include "mg_status.h"
+#include "mg_trace_export.h"
 #include "mg_upstream.h"
 #include "mg_worker.h"
 
@@ -247,6 +249,8 @@ worker_init(struct mg_server *s, int i)
     w->admin_separate = s->conf->admin_listen != NULL;
     w->upstream = mg_upstream_create(w->base);
     w->stats = mg_stats_create(s->rt->stats);
+    w->tracer = mg_tracer_create(w->base, w->upstream, w->stats);
+    w->status = mg_status_create(s->rt->status);
     w->responses = s->rt->responses;
     w->access = mg_access_out_create(w->base);
     w->listen_fd = open_listener(s->conf->listen_host, s->conf->listen_port, err, sizeof(err));
@@ -287,9 +291,12 @@ worker_deinit(struct mg_server *s, int i)
     if (w->listen_fd >= 0) {
         close(w->listen_fd);
     }
+    mg_tracer_destroy(w->tracer);   /* its export is a transfer of the upstream's multi */
+    w->tracer = NULL;
     mg_upstream_destroy(w->upstream);
     mg_access_out_destroy(w->access);
     mg_stats_destroy(w->stats);
+    mg_status_destroy(w->status);
     if (w->base != NULL) {
         event_base_free(w->base);
     }
@@ -336,6 +343,7 @@ reload(struct mg_server *s)
         log_lines(s->generation, s->path, errors.data);
         mg_buf_deinit(&errors);
         mg_stats_reload(s->rt->stats, 0);
+        mg_status_reload(s->rt->status, 0, (int64_t)time(NULL));
         return;
     }
     if (!same_string(conf->access_log, s->conf->access_log)) {
@@ -346,6 +354,7 @@ reload(struct mg_server *s)
             mg_buf_deinit(&errors);
             mg_conf_unref(conf);
             mg_stats_reload(s->rt->stats, 0);
+            mg_status_reload(s->rt->status, 0, (int64_t)time(NULL));
             return;
         }
     }
@@ -367,6 +376,7 @@ reload(struct mg_server *s)
     mg_conf_unref(s->conf);
     s->conf = conf;
     mg_stats_reload(s->rt->stats, 1);
+    mg_status_reload(s->rt->status, 1, (int64_t)time(NULL));
     mg_log_info("reload %d of %s: ok (%.3f ms)", s->generation, s->path,
                 (double)(mg_now_us() - t0) / 1000.0);
 }

@@ -145,10 +145,17 @@ mg_stats_destroy(struct mg_stats *st)
     free(st);
 }
 
-struct mg_genai *
-mg_stats_genai_table(struct mg_stats *st)
+void
+mg_stats_genai(struct mg_stats *st, const char *model, const char *provider, int64_t dur_us,
+               int64_t ttft_us, int64_t input, int64_t output)
 {
-    return st->genai;
+    mg_genai_observe(st->genai, model, provider, dur_us, ttft_us, input, output);
+}
+
+void
+mg_stats_trace_dropped(struct mg_stats *st, int export_failed, uint64_t n)
+{
+    mg_genai_dropped(st->genai, export_failed, n);
 }
 
 static uint64_t
@@ -333,22 +340,6 @@ struct merged {
     uint64_t    value;
 };
 
-void
-mg_stats_label(struct mg_buf *out, const char *name, const char *v, int comma)
-{
-    mg_buf_printf(out, "%s%s=\"", comma ? "," : "", name);
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"') {
-            mg_buf_add(out, "\\", 1);
-            mg_buf_add(out, v, 1);
-        } else if (*v == '\n') {
-            mg_buf_adds(out, "\\n");
-        } else {
-            mg_buf_add(out, v, 1);
-        }
-    }
-    mg_buf_adds(out, "\"");
-}
 
 static void
 render_hist(struct mg_buf *out, struct mg_stats *const *reg, const char *name, const char *help,

@@ -146,10 +146,9 @@ lookup(struct mg_genai *g, const char *model, const char *provider, int create)
 }
 
 void
-mg_stats_genai(struct mg_stats *st, const char *model, const char *provider, int64_t dur_us,
-               int64_t ttft_us, int64_t input, int64_t output)
+mg_genai_observe(struct mg_genai *g, const char *model, const char *provider, int64_t dur_us,
+                 int64_t ttft_us, int64_t input, int64_t output)
 {
-    struct mg_genai *g = mg_stats_genai_table(st);
     struct gentry *e = lookup(g, model, provider, 0);
 
     if (e == NULL) {
@@ -175,14 +174,30 @@ mg_stats_genai(struct mg_stats *st, const char *model, const char *provider, int
 }
 
 void
-mg_stats_trace_dropped(struct mg_stats *st, int export_failed, uint64_t n)
+mg_genai_dropped(struct mg_genai *g, int export_failed, uint64_t n)
 {
-    struct mg_genai *g = mg_stats_genai_table(st);
-
     bump(&g->dropped[export_failed ? DROP_EXPORT : DROP_QUEUE], n);
 }
 
 /* ---- scrape ------------------------------------------------------------------------------ */
+
+void
+mg_stats_label(struct mg_buf *out, const char *name, const char *v, int comma)
+{
+    mg_buf_printf(out, "%s%s=\"", comma ? "," : "", name);
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') {
+            mg_buf_add(out, "\\", 1);
+            mg_buf_add(out, v, 1);
+        } else if (*v == '\n') {
+            mg_buf_adds(out, "\\n");
+        } else {
+            mg_buf_add(out, v, 1);
+        }
+    }
+    mg_buf_adds(out, "\"");
+}
+
 
 struct gmerged {
     const char *model;

@@ -6,6 +6,7 @@
 #define MG_STATS_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mg_util.h"
 
@@ -17,7 +18,10 @@ struct mg_genai *mg_genai_create(void);
 /* NULL is a no-op. */
 void mg_genai_destroy(struct mg_genai *g);
 /* The worker's table, made with its struct mg_stats. */
-struct mg_genai *mg_stats_genai_table(struct mg_stats *st);
+/* One answer's GenAI histograms; spans the tracer dropped (mg_stats_genai, _trace_dropped). */
+void mg_genai_observe(struct mg_genai *g, const char *model, const char *provider,
+                      int64_t dur_us, int64_t ttft_us, int64_t input, int64_t output);
+void mg_genai_dropped(struct mg_genai *g, int export_failed, uint64_t n);
 /* The GenAI families and the span drop counter, merged over n tables (NULL ones skipped). */
 void mg_genai_render(struct mg_genai *const *t, size_t n, struct mg_buf *out);
 

@@ -22,6 +22,7 @@
 #include "mg_conf.h"
 #include "mg_conf_in.h"
 #include "mg_cors_conf.h"
+#include "mg_shared_conf.h"
 #include "mg_tls_conf.h"
 #include "mg_log.h"
 #include "mg_resp_store.h"
@@ -121,6 +122,7 @@ static const struct mg_yaml_key top_keys[] = {
     {"responses_store", mg_resp_store_set_conf, CONF(responses_store)},
     {"cors", mg_cors_set_conf, CONF(cors)},
     {"tls", mg_tls_set_conf, CONF(tls)},
+    {"shared", mg_shared_set_conf, CONF(shared)},
 };
 
 /*
@@ -186,6 +188,7 @@ conf_free(struct mg_conf *conf)
     free(conf->access_log);
     mg_cors_conf_deinit(&conf->cors);
     mg_tls_conf_deinit(&conf->tls);
+    mg_shared_conf_deinit(&conf->shared);
     free(conf);
 }
 

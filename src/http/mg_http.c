@@ -18,9 +18,11 @@
 #include "mg_conn.h"
 #include "mg_front.h"
 #include "mg_http.h"
+#include "mg_limit_redis.h"
 #include "mg_log.h"
 #include "mg_models.h"
 #include "mg_proxy.h"
+#include "mg_redis.h"
 #include "mg_reply.h"
 #include "mg_stored.h"
 #include "mg_req.h"
@@ -213,6 +215,101 @@ pass_stored(struct mg_worker *w, struct mg_req *req, size_t backend)
     mg_proxy_pass(w, req, &a, backend, req->method == MG_METHOD_DELETE ? "DELETE" : "GET");
 }
 
+/* ---- a limited key's admission decided in Redis (shared:) ---------------------------------- */
+
+/* A request waiting for Redis's decision; freed when it comes, or when its client leaves. */
+struct shared_wait {
+    struct mg_worker  *w;
+    struct mg_req     *req;
+    struct mg_admitted a;
+    struct mg_limit_redis_call call;
+};
+
+/* A refusal made after on_request returned: accounted first, as the proxy's own answers are. */
+static void
+refused_late(struct mg_worker *w, struct mg_req *req, const struct mg_refusal *ref,
+             const char *model)
+{
+    mg_reply_account_local(w, req, ref->status, req->t0_us, model,
+                           req->key != NULL ? req->key->name : NULL);
+    mg_reply_refuse(req, ref);
+}
+
+/* Redis could not decide: locally (on_error: open) or 503 shared_state_unavailable (closed). */
+static void
+shared_unavailable(struct mg_worker *w, struct mg_req *req, struct mg_admitted *a, int late)
+{
+    struct mg_refusal ref;
+
+    if (w->conf->shared.closed) {
+        mg_refusal_set(&ref, 503, "shared_state_unavailable", NULL,
+                       "The rate limits of this key are shared and cannot be read now; retry");
+    } else if (mg_admit_take_limit(a, &ref) == 0) {
+        mg_proxy_handle(w, req, a);
+        return;
+    }
+    if (late) {
+        refused_late(w, req, &ref, a->model);
+    } else {
+        refused(w, req, &ref, a->model);
+    }
+}
+
+static void
+shared_done(void *arg, int result, const struct mg_limit_info *info)
+{
+    struct shared_wait *sw = arg;
+    struct mg_refusal ref;
+
+    mg_conn_watch(sw->req->conn, NULL, NULL, NULL);
+    if (result == MG_LIMIT_SHARED_ADMITTED) {
+        sw->a.reserved = info->reserved;
+        sw->a.shared = 1;
+        mg_proxy_handle(sw->w, sw->req, &sw->a);
+    } else if (result == MG_LIMIT_SHARED_REFUSED) {
+        mg_admit_refuse_limit(&sw->a, info, &ref);
+        refused_late(sw->w, sw->req, &ref, sw->a.model);
+    } else {
+        shared_unavailable(sw->w, sw->req, &sw->a, 1);
+    }
+    free(sw);
+}
+
+static void
+shared_gone(void *arg)
+{
+    struct shared_wait *sw = arg;
+
+    mg_limit_redis_cancel(&sw->call);
+    free(sw);
+}
+
+/* A routed request of a key with limits, when they are shared: Redis decides, within timeout. */
+static void
+shared_admit(struct mg_worker *w, struct mg_req *req)
+{
+    const struct mg_shared_conf *sc = &w->conf->shared;
+    struct shared_wait *sw = mg_calloc(1, sizeof(*sw));
+    struct mg_refusal ref;
+
+    if (mg_admit_route_only(w->conf, req, &sw->a, &ref) != 0) {
+        refused(w, req, &ref, sw->a.model[0] ? sw->a.model : NULL);
+        free(sw);
+        return;
+    }
+    sw->w = w;
+    sw->req = req;
+    if (mg_limit_redis_admit(&sw->call, w->redis, sc->prefix, req->key->name,
+                             req->key->requests_per_minute, req->key->tokens_per_minute,
+                             mg_admit_estimate(&sw->a), sc->timeout_ms, shared_done, sw) != 0) {
+        mg_redis_log_limited("a shared limit decision could not be sent (Redis down)");
+        shared_unavailable(w, req, &sw->a, 0);
+        free(sw);
+        return;
+    }
+    mg_conn_watch(req->conn, shared_gone, NULL, sw);
+}
+
 static void
 on_request(void *owner, struct mg_req *req)
 {
@@ -240,6 +337,10 @@ on_request(void *owner, struct mg_req *req)
         break;
     }
     default:
+        if (w->conf->shared.on && mg_auth_limited(req->key)) {
+            shared_admit(w, req);   /* answers later, or now */
+            return;
+        }
         if (mg_admit_route(w->conf, req, &a, &ref) == 0) {
             mg_proxy_handle(w, req, &a);   /* accounts for itself */
             return;

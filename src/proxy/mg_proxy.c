@@ -410,6 +410,7 @@ setup(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a, int 
     p->rule_index = rule_index;
     p->key = a->key;
     p->reserved = a->reserved;
+    p->shared_limit = a->shared;
     p->t0 = req->t0_us;
     take_request(p, a, req);
     p->env.responses = w->responses;

@@ -32,6 +32,8 @@
 #include "mg_conf.h"
 #include "mg_http.h"
 #include "mg_log.h"
+#include "mg_redis.h"
+#include "mg_shared_conf.h"
 #include "mg_conn.h"
 #include "mg_front.h"
 #include "mg_limit.h"
@@ -138,9 +140,27 @@ log_proxies(const struct mg_conf *conf)
     }
 }
 
+/* The worker's Redis connection for conf's shared: (none without it), on the worker's thread. */
+static void
+worker_redis(struct mg_worker *w, const struct mg_conf *conf)
+{
+    struct mg_redis_url u;
+
+    if (conf->shared.on) {
+        mg_shared_conf_url(&conf->shared, &u);
+        w->redis = mg_redis_create(w->base, &u);
+    }
+}
+
 static void
 worker_install(struct mg_worker *w, struct mg_conf *conf)
 {
+    /* a reload keeps the connection when shared: names the same Redis */
+    if (!mg_shared_conf_same(&w->conf->shared, &conf->shared)) {
+        mg_redis_destroy(w->redis);   /* requests waiting on it decide without it */
+        w->redis = NULL;
+        worker_redis(w, conf);
+    }
     mg_conf_unref(w->conf);
     w->conf = conf;
     mg_http_apply_conf(w);
@@ -186,8 +206,11 @@ worker_main(void *arg)
     struct mg_worker *w = arg;
 
     mg_limit_store_worker_start(w->rt->limits, w->base);
+    worker_redis(w, w->conf);
     event_base_dispatch(w->base);
     mg_http_stop(w);   /* closes what is left on this thread, before the base goes */
+    mg_redis_destroy(w->redis);
+    w->redis = NULL;
     mg_limit_store_worker_stop(w->rt->limits);
     return NULL;
 }

@@ -75,7 +75,10 @@ void mg_redis_cancel(struct mg_redis_op *op);
 /* 1 when the connection is up (connected, AUTH and SELECT answered). */
 int mg_redis_up(const struct mg_redis *c);
 
-/* The /metrics families: modelgate_shared_up, _errors_total{reason}, _latency_seconds. */
+/*
+ * The /metrics families: modelgate_shared_up (1 when every connection of the process is up),
+ * _errors_total{reason}, _latency_seconds. Nothing before a first connection.
+ */
 void mg_redis_render(struct mg_buf *out);
 
 /* Logs at most one line a minute for the whole process (Redis trouble repeats per request). */

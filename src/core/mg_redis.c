@@ -5,8 +5,6 @@
  * reply comes (and is dropped). One timer per connection serves every deadline and the backoff.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +18,7 @@
 
 #include "mg_log.h"
 #include "mg_redis.h"
+#include "mg_redis_int.h"
 #include "mg_util.h"
 
 #define BACKOFF_MIN_MS 100
@@ -56,242 +55,6 @@ struct mg_redis {
     int64_t             timer_at_us;    /* when the timer fires; INT64_MAX: not armed */
 };
 
-/* ---- process-wide counters ------------------------------------------------------------------ */
-
-static const char *const reasons[] = {"connect", "timeout", "error", "closed", "busy"};
-enum { R_CONNECT, R_TIMEOUT, R_ERROR, R_CLOSED, R_BUSY, R_N };
-static const double lat_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
-                                    0.5, 1};
-#define NLAT (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
-
-static atomic_int g_used;                 /* a connection was ever made: render the families */
-static atomic_int g_up;                   /* connections up now */
-static atomic_uint_fast64_t g_errors[R_N];
-static atomic_uint_fast64_t g_lat[NLAT + 1];
-static atomic_uint_fast64_t g_lat_sum_us;
-static atomic_int_fast64_t g_last_log_ms = -60000;
-
-void
-mg_redis_log_limited(const char *fmt, ...)
-{
-    int64_t now = mg_now_ms(), last = atomic_load(&g_last_log_ms);
-    char buf[512];
-    va_list ap;
-
-    if (now - last < 60000 || !atomic_compare_exchange_strong(&g_last_log_ms, &last, now)) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    mg_log_warn("shared state: %s (logged at most once a minute)", buf);
-}
-
-static void
-count_error(int reason)
-{
-    atomic_fetch_add_explicit(&g_errors[reason], 1, memory_order_relaxed);
-}
-
-static void
-count_latency(int64_t us)
-{
-    size_t i;
-
-    for (i = 0; i < NLAT && (double)us / 1e6 > lat_bounds[i]; i++) {
-    }
-    atomic_fetch_add_explicit(&g_lat[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&g_lat_sum_us, (uint64_t)us, memory_order_relaxed);
-}
-
-void
-mg_redis_render(struct mg_buf *out)
-{
-    char line[160];
-    uint64_t cum = 0;
-    size_t i;
-    int n;
-
-    if (!atomic_load(&g_used)) {
-        return;
-    }
-    n = snprintf(line, sizeof(line), "# TYPE modelgate_shared_up gauge\nmodelgate_shared_up %d\n"
-                 "# TYPE modelgate_shared_errors_total counter\n", atomic_load(&g_up) > 0);
-    mg_buf_add(out, line, (size_t)n);
-    for (i = 0; i < R_N; i++) {
-        n = snprintf(line, sizeof(line), "modelgate_shared_errors_total{reason=\"%s\"} %llu\n",
-                     reasons[i], (unsigned long long)atomic_load(&g_errors[i]));
-        mg_buf_add(out, line, (size_t)n);
-    }
-    n = snprintf(line, sizeof(line), "# TYPE modelgate_shared_latency_seconds histogram\n");
-    mg_buf_add(out, line, (size_t)n);
-    for (i = 0; i <= NLAT; i++) {
-        cum += atomic_load(&g_lat[i]);
-        if (i < NLAT) {
-            n = snprintf(line, sizeof(line),
-                         "modelgate_shared_latency_seconds_bucket{le=\"%g\"} %llu\n",
-                         lat_bounds[i], (unsigned long long)cum);
-        } else {
-            n = snprintf(line, sizeof(line),
-                         "modelgate_shared_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-                         (unsigned long long)cum);
-        }
-        mg_buf_add(out, line, (size_t)n);
-    }
-    n = snprintf(line, sizeof(line), "modelgate_shared_latency_seconds_sum %.6f\n"
-                 "modelgate_shared_latency_seconds_count %llu\n",
-                 (double)atomic_load(&g_lat_sum_us) / 1e6, (unsigned long long)cum);
-    mg_buf_add(out, line, (size_t)n);
-}
-
-/* ---- URL ------------------------------------------------------------------------------------ */
-
-/* Percent-decodes n bytes of in into out (size outlen); -1 when malformed or too long. */
-static int
-pct_decode(const char *in, size_t n, char *out, size_t outlen)
-{
-    size_t i, o = 0;
-
-    for (i = 0; i < n; i++) {
-        int ch = (unsigned char)in[i];
-        if (ch == '%') {
-            int hi, lo;
-            if (i + 2 >= n) {
-                return -1;
-            }
-            hi = mg_hexval(in[i + 1]);
-            lo = hi < 0 ? -1 : mg_hexval(in[i + 2]);
-            if (lo < 0 || (hi == 0 && lo == 0)) {
-                return -1;
-            }
-            ch = hi * 16 + lo;
-            i += 2;
-        }
-        if (o + 1 >= outlen) {
-            return -1;
-        }
-        out[o++] = (char)ch;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-/* A decimal number of at most 5 digits, 0 to 65535, into *v; -1 otherwise. */
-static int
-parse_u16(const char *s, int *v)
-{
-    int n = 0, i;
-
-    for (i = 0; s[i] != '\0'; i++) {
-        if (s[i] < '0' || s[i] > '9' || i >= 5) {
-            return -1;
-        }
-        n = n * 10 + (s[i] - '0');
-    }
-    if (i == 0 || n > 65535) {
-        return -1;
-    }
-    *v = n;
-    return 0;
-}
-
-static int
-parse_db(const char *s, int *db)
-{
-    return parse_u16(s, db);
-}
-
-int
-mg_redis_url_parse(const char *s, struct mg_redis_url *u, char *err, size_t errlen)
-{
-    const char *p, *at, *hostend, *slash, *colon;
-
-    memset(u, 0, sizeof(*u));
-    u->port = 6379;
-    if (strncmp(s, "unix://", 7) == 0) {
-        const char *q = strchr(s + 7, '?');
-        size_t n = q != NULL ? (size_t)(q - (s + 7)) : strlen(s + 7);
-        u->scheme = MG_REDIS_UNIX;
-        if (n == 0 || s[7] != '/' || n >= sizeof(u->path)) {
-            snprintf(err, errlen, "unix:// needs an absolute socket path (under %zu bytes)",
-                     sizeof(u->path));
-            return MG_ERR;
-        }
-        memcpy(u->path, s + 7, n);
-        if (q != NULL && (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &u->db) != 0)) {
-            snprintf(err, errlen, "unix:// takes only ?db=N (0 to 65535)");
-            return MG_ERR;
-        }
-        return MG_OK;
-    }
-    if (strncmp(s, "redis://", 8) == 0) {
-        p = s + 8;
-    } else if (strncmp(s, "rediss://", 9) == 0) {
-        p = s + 9;
-        u->scheme = MG_REDIS_TLS;
-    } else {
-        snprintf(err, errlen, "the URL must start with redis://, rediss:// or unix://");
-        return MG_ERR;
-    }
-    slash = strchr(p, '/');
-    at = memrchr(p, '@', slash != NULL ? (size_t)(slash - p) : strlen(p));
-    if (at != NULL) {
-        colon = memchr(p, ':', (size_t)(at - p));
-        if (colon == NULL) {   /* redis://password@host, as redis-cli reads it */
-            colon = p - 1;
-        }
-        if ((colon >= p && pct_decode(p, (size_t)(colon - p), u->user, sizeof(u->user)) != 0) ||
-            pct_decode(colon + 1, (size_t)(at - colon - 1), u->pass, sizeof(u->pass)) != 0) {
-            snprintf(err, errlen, "bad user or password (percent-encode reserved characters)");
-            return MG_ERR;
-        }
-        p = at + 1;
-    }
-    hostend = slash != NULL ? slash : p + strlen(p);
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(hostend - p));
-        if (rb == NULL || rb - p - 1 <= 0 || (size_t)(rb - p - 1) >= sizeof(u->host)) {
-            snprintf(err, errlen, "bad [IPv6] host");
-            return MG_ERR;
-        }
-        memcpy(u->host, p + 1, (size_t)(rb - p - 1));
-        colon = rb + 1 < hostend && rb[1] == ':' ? rb + 1 : NULL;
-        if (colon == NULL && rb + 1 != hostend) {
-            snprintf(err, errlen, "bad [IPv6] host");
-            return MG_ERR;
-        }
-    } else {
-        colon = memchr(p, ':', (size_t)(hostend - p));
-        size_t n = (size_t)((colon != NULL ? colon : hostend) - p);
-        if (n == 0 || n >= sizeof(u->host)) {
-            snprintf(err, errlen, "the URL needs a host");
-            return MG_ERR;
-        }
-        memcpy(u->host, p, n);
-    }
-    if (colon != NULL) {
-        char port[8];
-        int v;
-        size_t n = (size_t)(hostend - colon - 1);
-        if (n == 0 || n >= sizeof(port)) {
-            snprintf(err, errlen, "bad port");
-            return MG_ERR;
-        }
-        memcpy(port, colon + 1, n);
-        port[n] = '\0';
-        if (parse_u16(port, &v) != 0 || v < 1) {
-            snprintf(err, errlen, "bad port \"%s\"", port);
-            return MG_ERR;
-        }
-        u->port = v;
-    }
-    if (slash != NULL && slash[1] != '\0' && parse_db(slash + 1, &u->db) != 0) {
-        snprintf(err, errlen, "bad database number \"%s\" (0 to 65535)", slash + 1);
-        return MG_ERR;
-    }
-    return MG_OK;
-}
-
 /* ---- the connection ------------------------------------------------------------------------- */
 
 static void arm_timer(struct mg_redis *c);
@@ -301,9 +64,9 @@ static void
 set_state(struct mg_redis *c, int state)
 {
     if (c->state == UP && state != UP) {
-        atomic_fetch_sub(&g_up, 1);
+        mg_redis_count_up(-1);
     } else if (c->state != UP && state == UP) {
-        atomic_fetch_add(&g_up, 1);
+        mg_redis_count_up(1);
     }
     c->state = state;
 }
@@ -331,7 +94,7 @@ fail_all(struct mg_redis *c, int err)
 static void
 link_down(struct mg_redis *c, int reason, const char *why)
 {
-    count_error(reason);
+    mg_redis_count_error(reason);
     mg_redis_log_limited("redis %s: %s; retrying in %lld ms",
                          c->url.scheme == MG_REDIS_UNIX ? c->url.path : c->url.host, why,
                          (long long)c->backoff_ms);
@@ -357,7 +120,7 @@ on_reply(struct mg_redis *c, redisReply *r)
 
     if (op == NULL) {
         freeReplyObject(r);
-        link_down(c, R_ERROR, "a reply no command asked for");
+        link_down(c, MG_REDIS_R_ERROR, "a reply no command asked for");
         return;
     }
     c->head = op->next;
@@ -371,7 +134,7 @@ on_reply(struct mg_redis *c, redisReply *r)
             snprintf(why, sizeof(why), "the handshake was refused: %.*s", (int)r->len, r->str);
             freeReplyObject(r);
             free(op);
-            link_down(c, R_ERROR, why);
+            link_down(c, MG_REDIS_R_ERROR, why);
             return;
         }
         if (--c->handshake == 0) {
@@ -379,7 +142,7 @@ on_reply(struct mg_redis *c, redisReply *r)
             c->backoff_ms = BACKOFF_MIN_MS;
         }
     } else {
-        count_latency(mg_now_us() - op->sent_us);
+        mg_redis_count_latency(mg_now_us() - op->sent_us);
         if (op->cb != NULL) {
             op->cb(op->arg, r, MG_REDIS_OK);
         }
@@ -400,7 +163,7 @@ on_read(struct bufferevent *bev, void *arg)
 
     for (i = 0; i < n && i < 4; i++) {
         if (redisReaderFeed(c->reader, v[i].iov_base, v[i].iov_len) != REDIS_OK) {
-            link_down(c, R_ERROR, "reply buffer");
+            link_down(c, MG_REDIS_R_ERROR, "reply buffer");
             return;
         }
         total += v[i].iov_len;
@@ -409,7 +172,7 @@ on_read(struct bufferevent *bev, void *arg)
     for (;;) {
         r = NULL;
         if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {
-            link_down(c, R_ERROR, "a reply that is not RESP");
+            link_down(c, MG_REDIS_R_ERROR, "a reply that is not RESP");
             return;
         }
         if (r == NULL) {
@@ -439,9 +202,9 @@ on_event(struct bufferevent *bev, short what, void *arg)
         } else {
             snprintf(why, sizeof(why), "%s", strerror(EVUTIL_SOCKET_ERROR()));
         }
-        link_down(c, c->state == CONNECTING ? R_CONNECT : R_CLOSED, why);
+        link_down(c, c->state == CONNECTING ? MG_REDIS_R_CONNECT : MG_REDIS_R_CLOSED, why);
     } else if (what & BEV_EVENT_EOF) {
-        link_down(c, c->state == CONNECTING ? R_CONNECT : R_CLOSED, "closed by the server");
+        link_down(c, c->state == CONNECTING ? MG_REDIS_R_CONNECT : MG_REDIS_R_CLOSED, "closed by the server");
     }
 }
 
@@ -503,7 +266,7 @@ start_connect(struct mg_redis *c)
     c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
     c->reader = redisReaderCreate();
     if (c->bev == NULL || c->reader == NULL) {
-        link_down(c, R_CONNECT, "out of memory");
+        link_down(c, MG_REDIS_R_CONNECT, "out of memory");
         return;
     }
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
@@ -528,7 +291,7 @@ start_connect(struct mg_redis *c)
         return;
     }
     if (rc != 0) {
-        link_down(c, R_CONNECT, "cannot connect");
+        link_down(c, MG_REDIS_R_CONNECT, "cannot connect");
         return;
     }
     /* the handshake goes first on the wire: commands queued after it wait behind it */
@@ -605,18 +368,18 @@ on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (c->state == CONNECTING && now >= c->connect_deadline_us) {
-        link_down(c, R_CONNECT, "no answer within the connect deadline");
+        link_down(c, MG_REDIS_R_CONNECT, "no answer within the connect deadline");
         return;
     }
     if (c->head != NULL && now >= c->head->sent_us + STALL_MS * 1000) {
-        link_down(c, R_TIMEOUT, "a command unanswered for 5 s");
+        link_down(c, MG_REDIS_R_TIMEOUT, "a command unanswered for 5 s");
         return;
     }
     for (op = c->head; op != NULL; op = op->next) {
         if (op->cb != NULL && now >= op->deadline_us) {
             mg_redis_cb cb = op->cb;
             op->cb = NULL;
-            count_error(R_TIMEOUT);
+            mg_redis_count_error(MG_REDIS_R_TIMEOUT);
             cb(op->arg, NULL, MG_REDIS_ETIMEOUT);
         }
     }
@@ -638,7 +401,7 @@ mg_redis_create(struct event_base *base, const struct mg_redis_url *u)
         free(c);
         return NULL;
     }
-    atomic_store(&g_used, 1);
+    mg_redis_count_conn(1);
     start_connect(c);
     return c;
 }
@@ -651,6 +414,7 @@ mg_redis_destroy(struct mg_redis *c)
     }
     set_state(c, DOWN);
     fail_all(c, MG_REDIS_EDOWN);   /* those still waiting decide without Redis */
+    mg_redis_count_conn(-1);
     if (c->bev != NULL) {
         bufferevent_free(c->bev);
     }
@@ -671,17 +435,17 @@ mg_redis_command(struct mg_redis *c, int argc, const char **argv, const size_t *
     struct mg_redis_op *op;
 
     if (c == NULL || c->state == DOWN) {
-        count_error(R_CONNECT);
+        mg_redis_count_error(MG_REDIS_R_CONNECT);
         *err = MG_REDIS_EDOWN;
         return NULL;
     }
     if (c->nops >= QUEUE_MAX) {
-        count_error(R_BUSY);
+        mg_redis_count_error(MG_REDIS_R_BUSY);
         *err = MG_REDIS_EBUSY;
         return NULL;
     }
     if (write_command(c, argc, argv, lens) != 0) {
-        count_error(R_ERROR);
+        mg_redis_count_error(MG_REDIS_R_ERROR);
         *err = MG_REDIS_EDOWN;
         return NULL;
     }

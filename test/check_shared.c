@@ -1,0 +1,754 @@
+/*
+ * check_shared — shared state across instances through a real redis-server (Debian's), started
+ * on a private port for this suite: the URL parser; the Redis client (replies, a deadline, a
+ * Redis that is not there); the limit script (GCRA, NOSCRIPT); three gateways that share a
+ * 20-per-minute key exactly; no Redis call for a key without limits; Redis killed and restarted
+ * under load; a Redis slowed by a delaying proxy, bounded by `timeout` (open) or refused
+ * (closed).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <check.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "mg_limit_redis.h"
+#include "mg_redis.h"
+#include "mg_test.h"
+#include "mg_util.h"
+
+#define K20   "mgk-k20-5c1e0d9a7b3f4e2a8c6d"
+#define KLOAD "mgk-load-8a2f1c4e6b9d0e3f7a5c"
+#define KTINY "mgk-tiny-3e7b9d1f5a2c4e6b8d0a"
+#define KFREE "mgk-free-1b3d5f7a9c2e4b6d8f0a"
+#define BEARER(k) "Authorization: Bearer " k
+
+#define NGW 5          /* 0..2 on Redis, 3 (open) and 4 (closed) through the delaying proxy */
+#define DELAY_MS 300
+
+static int redis_port, proxy_port, fk_port, gw_port[NGW];
+static pid_t fk_pid, proxy_pid, gw_pid[NGW];
+static const char *redis_pidfile = "mgtest-shared-redis.pid";
+
+/* ---- redis-server and the delaying proxy ---------------------------------------------------- */
+
+static int
+have_redis(void)
+{
+    return access("/usr/bin/redis-server", X_OK) == 0;
+}
+
+static void
+start_redis(void)
+{
+    char port[16];
+    char *argv[] = {"/usr/bin/redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--daemonize", "no", NULL};
+    FILE *f;
+    pid_t pid;
+
+    snprintf(port, sizeof(port), "%d", redis_port);
+    pid = mg_test_spawn(argv, "mgtest-shared-redis.log");
+    f = fopen(redis_pidfile, "w");
+    fprintf(f, "%d\n", (int)pid);
+    fclose(f);
+    ck_assert_msg(mg_test_wait_port(redis_port, 5000 * mg_test_scale()) == 0,
+                  "redis-server did not start");
+}
+
+static pid_t
+redis_pid(void)
+{
+    FILE *f = fopen(redis_pidfile, "r");
+    int pid = 0;
+
+    if (f != NULL) {
+        if (fscanf(f, "%d", &pid) != 1) {
+            pid = 0;
+        }
+        fclose(f);
+    }
+    return (pid_t)pid;
+}
+
+/* Stops the suite's redis-server, which a test may have started again (then not our child). */
+static void
+stop_redis(void)
+{
+    pid_t pid = redis_pid();
+    int64_t end = mg_now_ms() + 5000;
+
+    if (pid <= 0) {
+        return;
+    }
+    kill(pid, SIGTERM);
+    while (mg_now_ms() < end && waitpid(pid, NULL, WNOHANG) != pid && kill(pid, 0) == 0) {
+        usleep(5000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, WNOHANG);
+}
+
+/* One connection of the proxy: every chunk waits DELAY_MS before it goes on, either way. */
+static void
+relay(int a, int b)
+{
+    struct pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    char buf[16384];
+
+    for (;;) {
+        int i;
+        if (poll(p, 2, -1) < 0 && errno != EINTR) {
+            return;
+        }
+        for (i = 0; i < 2; i++) {
+            if (p[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+                ssize_t n = read(p[i].fd, buf, sizeof(buf));
+                if (n <= 0) {
+                    return;
+                }
+                usleep(DELAY_MS * 1000);
+                if (write(p[1 - i].fd, buf, (size_t)n) != n) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/* A process that accepts on proxy_port and relays to Redis, slowly. */
+static pid_t
+start_proxy(void)
+{
+    struct sockaddr_in sa;
+    int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
+    pid_t pid;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)proxy_port);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 16), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid > 0) {
+        close(lfd);
+        return pid;
+    }
+    signal(SIGCHLD, SIG_IGN);
+    for (;;) {
+        int c = accept(lfd, NULL, NULL), r;
+        if (c < 0) {
+            continue;
+        }
+        if (fork() == 0) {
+            sa.sin_port = htons((uint16_t)redis_port);
+            r = socket(AF_INET, SOCK_STREAM, 0);
+            if (connect(r, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                relay(c, r);
+            }
+            _exit(0);
+        }
+        close(c);
+    }
+}
+
+/* ---- the gateways --------------------------------------------------------------------------- */
+
+static void
+start_gw(int i, const char *redis_url, const char *timeout, const char *on_error)
+{
+    char conf[4096], path[64], log[64], bin[256];
+    char *argv[] = {bin, "-c", path, NULL};
+    FILE *f;
+
+    gw_port[i] = mg_test_free_port();
+    snprintf(conf, sizeof(conf),
+             "listen: 127.0.0.1:%d\nworkers: 2\n"
+             "backends: [{name: a, url: 'http://127.0.0.1:%d/v1'}]\n"
+             "rules: [{models: [m-a], backends: [{backend: a}]}]\n"
+             "shared: {redis: '%s', timeout: %s, on_error: %s, prefix: 'mgt:'}\n"
+             "auth:\n  keys:\n"
+             "    - {name: k20, key: " K20 ", requests_per_minute: 20}\n"
+             "    - {name: load, key: " KLOAD ", requests_per_minute: 1000000,"
+             " tokens_per_minute: 100000000}\n"
+             "    - {name: tiny, key: " KTINY ", requests_per_minute: 2}\n"
+             "    - {name: free, key: " KFREE "}\n",
+             gw_port[i], fk_port, redis_url, timeout, on_error);
+    snprintf(path, sizeof(path), "mgtest-shared-gw%d.yaml", i);
+    snprintf(log, sizeof(log), "mgtest-shared-gw%d.log", i);
+    f = fopen(path, "w");
+    fputs(conf, f);
+    fclose(f);
+    snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
+    gw_pid[i] = mg_test_spawn(argv, log);
+    ck_assert_msg(mg_test_wait_port(gw_port[i], 10000 * mg_test_scale()) == 0,
+                  "modelgate %d did not start", i);
+}
+
+static int
+shared_up(int i)
+{
+    struct mg_test_resp r;
+    char url[128];
+    double v;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gw_port[i]);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    v = mg_test_metric(r.body.data ? r.body.data : "", "modelgate_shared_up");
+    mg_test_resp_free(&r);
+    return v == 1;
+}
+
+static double
+shared_count(int i)
+{
+    struct mg_test_resp r;
+    char url[128];
+    double v;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gw_port[i]);
+    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    v = mg_test_metric(r.body.data ? r.body.data : "", "modelgate_shared_latency_seconds_count");
+    mg_test_resp_free(&r);
+    return v;
+}
+
+/* Waits until every worker of gateways 0..n-1 is connected to Redis. */
+static int
+wait_up(int n, int timeout_ms)
+{
+    int64_t end = mg_now_ms() + timeout_ms;
+    int i;
+
+    while (mg_now_ms() < end) {
+        for (i = 0; i < n && shared_up(i); i++) {
+        }
+        if (i == n) {
+            return 0;
+        }
+        usleep(20000);
+    }
+    return -1;
+}
+
+static void
+start_shared(void)
+{
+    char bin[256], port[16], url[128];
+    char *fargv[] = {bin, "--port", port, "--name", "a", NULL};
+    int i;
+
+    if (!have_redis()) {
+        return;
+    }
+    redis_port = mg_test_free_port();
+    start_redis();
+    proxy_port = mg_test_free_port();
+    proxy_pid = start_proxy();
+    fk_port = mg_test_free_port();
+    snprintf(port, sizeof(port), "%d", fk_port);
+    snprintf(bin, sizeof(bin), "%s/fakeai", mg_test_build_dir());
+    fk_pid = mg_test_spawn(fargv, "mgtest-shared-fake.log");
+    ck_assert_msg(mg_test_wait_port(fk_port, 5000) == 0, "fakeai did not start");
+    /* a deadline for a loaded 2-core machine: the exact test must not decide locally */
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", redis_port);
+    for (i = 0; i < 3; i++) {
+        start_gw(i, url, "2s", "open");
+    }
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/0", proxy_port);
+    start_gw(3, url, "50ms", "open");
+    start_gw(4, url, "50ms", "closed");
+    ck_assert_msg(wait_up(3, 10000 * mg_test_scale()) == 0, "the gateways did not connect");
+}
+
+static void
+stop_shared(void)
+{
+    int i, rc, bad = 0;
+
+    if (!have_redis()) {
+        return;
+    }
+    for (i = 0; i < NGW; i++) {
+        rc = mg_test_stop(gw_pid[i], 15000);
+        if (rc != 0) {
+            fprintf(stderr, "modelgate %d (shared) exited with %d\n", i, rc);
+            bad = 1;
+        }
+    }
+    mg_test_stop(fk_pid, 5000);
+    kill(proxy_pid, SIGKILL);
+    waitpid(proxy_pid, NULL, 0);
+    stop_redis();
+    if (bad) {
+        exit(1);
+    }
+}
+
+static long
+chat(int gw, const char *keyline, double *ms)
+{
+    const char *h[] = {keyline, "Content-Type: application/json", NULL};
+    const char *body = "{\"model\":\"m-a\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    struct mg_test_resp r;
+    char url[128];
+    long status;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gw_port[gw]);
+    mg_test_http("POST", url, body, strlen(body), h, &r);
+    status = r.status;
+    if (ms != NULL) {
+        *ms = r.t_total_ms;
+    }
+    if (status == 503) {
+        mg_test_assert_error(&r, 503, "shared_state_unavailable");
+    }
+    mg_test_resp_free(&r);
+    return status;
+}
+
+/* ---- units ---------------------------------------------------------------------------------- */
+
+START_TEST(url_parse)
+{
+    struct mg_redis_url u;
+    char err[200];
+
+    ck_assert_int_eq(mg_redis_url_parse("redis://10.0.0.5:6380/2", &u, err, sizeof(err)), 0);
+    ck_assert_str_eq(u.host, "10.0.0.5");
+    ck_assert_int_eq(u.port, 6380);
+    ck_assert_int_eq(u.db, 2);
+    ck_assert_int_eq(u.scheme, MG_REDIS_TCP);
+    ck_assert_int_eq(mg_redis_url_parse("redis://r.example", &u, err, sizeof(err)), 0);
+    ck_assert_str_eq(u.host, "r.example");
+    ck_assert_int_eq(u.port, 6379);
+    ck_assert_int_eq(u.db, 0);
+    ck_assert_int_eq(mg_redis_url_parse("redis://app:p%40ss%3Aw@[::1]:7000/", &u, err,
+                                        sizeof(err)), 0);
+    ck_assert_str_eq(u.user, "app");
+    ck_assert_str_eq(u.pass, "p@ss:w");
+    ck_assert_str_eq(u.host, "::1");
+    ck_assert_int_eq(u.port, 7000);
+    ck_assert_int_eq(mg_redis_url_parse("redis://:secret@h", &u, err, sizeof(err)), 0);
+    ck_assert_str_eq(u.user, "");
+    ck_assert_str_eq(u.pass, "secret");
+    ck_assert_int_eq(mg_redis_url_parse("rediss://h:6390", &u, err, sizeof(err)), 0);
+    ck_assert_int_eq(u.scheme, MG_REDIS_TLS);
+    ck_assert_int_eq(mg_redis_url_parse("unix:///run/redis.sock?db=3", &u, err, sizeof(err)), 0);
+    ck_assert_int_eq(u.scheme, MG_REDIS_UNIX);
+    ck_assert_str_eq(u.path, "/run/redis.sock");
+    ck_assert_int_eq(u.db, 3);
+    ck_assert_int_ne(mg_redis_url_parse("http://h", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("redis://", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("redis://h:0", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("redis://h:65536", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("redis://h:x", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("redis://h/x", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("redis://:%4@h", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("redis://:%00@h", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("redis://[::1/", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("unix://relative", &u, err, sizeof(err)), 0);
+    ck_assert_int_ne(mg_redis_url_parse("unix:///s?x=1", &u, err, sizeof(err)), 0);
+}
+END_TEST
+
+/* ---- the client against the suite's Redis ---------------------------------------------------- */
+
+struct got {
+    int  n;
+    int  err;
+    int  type;
+    long long integer;
+    char str[64];
+};
+
+static void
+on_got(void *arg, const struct redisReply *r, int err)
+{
+    struct got *g = arg;
+
+    g->n++;
+    g->err = err;
+    if (r != NULL) {
+        g->type = r->type;
+        g->integer = r->integer;
+        snprintf(g->str, sizeof(g->str), "%.*s", (int)r->len, r->str ? r->str : "");
+    }
+}
+
+/* Runs base until *n reaches want or timeout_ms passes. */
+static void
+run_until(struct event_base *base, int *n, int want, int timeout_ms)
+{
+    int64_t end = mg_now_ms() + timeout_ms;
+
+    while (*n < want && mg_now_ms() < end) {
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+}
+
+static void
+wait_conn_up(struct event_base *base, struct mg_redis *c)
+{
+    int64_t end = mg_now_ms() + 5000;
+
+    while (!mg_redis_up(c) && mg_now_ms() < end) {
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    ck_assert(mg_redis_up(c));
+}
+
+static int
+cmd(struct mg_redis *c, int argc, const char **argv, int64_t timeout_ms, struct got *g)
+{
+    size_t lens[8];
+    int i, err;
+
+    for (i = 0; i < argc; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+    return mg_redis_command(c, argc, argv, lens, timeout_ms, on_got, g, &err) != NULL ? 0 : err;
+}
+
+START_TEST(client_replies_deadlines_down)
+{
+    struct event_base *base;
+    struct mg_redis_url u;
+    struct mg_redis *c;
+    struct got g1 = {0}, g2 = {0}, g3 = {0}, gd = {0};
+    const char *set[] = {"SET", "mgt:unit", "v1"};
+    const char *get[] = {"GET", "mgt:unit"};
+    const char *blpop[] = {"BLPOP", "mgt:nothing", "1"};
+    char url[128], err[128];
+    int64_t t0;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    base = event_base_new();
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d/1", redis_port);
+    ck_assert_int_eq(mg_redis_url_parse(url, &u, err, sizeof(err)), 0);
+    c = mg_redis_create(base, &u);
+    wait_conn_up(base, c);
+    /* pipelined: both answered, in order */
+    ck_assert_int_eq(cmd(c, 3, set, 1000, &g1), 0);
+    ck_assert_int_eq(cmd(c, 2, get, 1000, &g2), 0);
+    run_until(base, &g2.n, 1, 5000);
+    ck_assert_int_eq(g1.n, 1);
+    ck_assert_str_eq(g1.str, "OK");
+    ck_assert_int_eq(g2.type, REDIS_REPLY_STRING);
+    ck_assert_str_eq(g2.str, "v1");
+    /* a command Redis holds for 1 s gets its 50 ms deadline; the next one still gets its reply */
+    t0 = mg_now_ms();
+    ck_assert_int_eq(cmd(c, 3, blpop, 50, &gd), 0);
+    ck_assert_int_eq(cmd(c, 2, get, 3000, &g3), 0);
+    run_until(base, &gd.n, 1, 5000);
+    ck_assert_int_eq(gd.err, MG_REDIS_ETIMEOUT);
+    ck_assert_int_lt(mg_now_ms() - t0, 500);
+    run_until(base, &g3.n, 1, 5000);
+    ck_assert_int_eq(g3.err, MG_REDIS_OK);
+    ck_assert_str_eq(g3.str, "v1");
+    ck_assert_int_eq(gd.n, 1);   /* the late reply was dropped, not given to the callback */
+    mg_redis_destroy(c);
+
+    /* nothing listens: the command fails at once or with EDOWN, never waits for its deadline */
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", mg_test_free_port());
+    ck_assert_int_eq(mg_redis_url_parse(url, &u, err, sizeof(err)), 0);
+    c = mg_redis_create(base, &u);
+    memset(&g1, 0, sizeof(g1));
+    run_until(base, &g1.n, 1, 100);   /* lets the refused connect be seen */
+    ck_assert(!mg_redis_up(c));
+    ck_assert_int_eq(cmd(c, 2, get, 5000, &g1), MG_REDIS_EDOWN);
+    mg_redis_destroy(c);
+    event_base_free(base);
+}
+END_TEST
+
+struct decision {
+    int n;
+    int result;
+    struct mg_limit_info info;
+};
+
+static void
+on_decision(void *arg, int result, const struct mg_limit_info *info)
+{
+    struct decision *d = arg;
+
+    d->n++;
+    d->result = result;
+    if (info != NULL) {
+        d->info = *info;
+    }
+}
+
+static int
+decide(struct event_base *base, struct mg_redis *c, const char *name, int64_t rpm, int64_t tpm,
+       int64_t tokens, struct mg_limit_info *info)
+{
+    struct mg_limit_redis_call call;
+    struct decision d = {0};
+
+    ck_assert_int_eq(mg_limit_redis_admit(&call, c, "mgt:", name, rpm, tpm, tokens, 2000,
+                                          on_decision, &d), 0);
+    run_until(base, &d.n, 1, 5000);
+    ck_assert_int_eq(d.n, 1);
+    if (info != NULL) {
+        *info = d.info;
+    }
+    return d.result;
+}
+
+START_TEST(limit_script)
+{
+    struct event_base *base;
+    struct mg_redis_url u;
+    struct mg_redis *c;
+    struct mg_limit_info info;
+    struct got g = {0};
+    const char *flush[] = {"SCRIPT", "FLUSH"};
+    char url[128], err[128], name[64];
+    int i;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    base = event_base_new();
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", redis_port);
+    ck_assert_int_eq(mg_redis_url_parse(url, &u, err, sizeof(err)), 0);
+    c = mg_redis_create(base, &u);
+    wait_conn_up(base, c);
+    snprintf(name, sizeof(name), "unit%lld", (long long)mg_now_ms());
+    /* a script cache emptied (a restarted Redis): NOSCRIPT, then EVAL loads it */
+    ck_assert_int_eq(cmd(c, 2, flush, 1000, &g), 0);
+    run_until(base, &g.n, 1, 5000);
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(decide(base, c, name, 3, 0, 0, &info), MG_LIMIT_SHARED_ADMITTED);
+        ck_assert_int_eq(info.requests.limit, 3);
+        ck_assert_int_eq(info.requests.remaining, 2 - i);
+    }
+    ck_assert_int_eq(decide(base, c, name, 3, 0, 0, &info), MG_LIMIT_SHARED_REFUSED);
+    /* one comes back every 20 s */
+    ck_assert_int_gt(info.retry_after_ms, 19000);
+    ck_assert_int_le(info.retry_after_ms, 20000);
+    /* tokens: a reservation of 70 from 100 leaves 30; 40 more do not fit */
+    snprintf(name, sizeof(name), "unitt%lld", (long long)mg_now_ms());
+    ck_assert_int_eq(decide(base, c, name, 0, 100, 70, &info), MG_LIMIT_SHARED_ADMITTED);
+    ck_assert_int_eq(info.reserved, 70);
+    ck_assert_int_eq(info.tokens.remaining, 30);
+    ck_assert_int_eq(decide(base, c, name, 0, 100, 40, &info), MG_LIMIT_SHARED_REFUSED);
+    ck_assert_int_eq(info.reserved, 0);
+    /* the answer used 10: 60 come back, so 40 fit */
+    mg_limit_redis_settle(c, "mgt:", name, 100, 70, 10, 2000);
+    ck_assert_int_eq(decide(base, c, name, 0, 100, 40, &info), MG_LIMIT_SHARED_ADMITTED);
+    ck_assert_int_le(info.tokens.remaining, 51);
+    ck_assert_int_ge(info.tokens.remaining, 50);
+    mg_redis_destroy(c);
+    event_base_free(base);
+}
+END_TEST
+
+/* ---- gateways ------------------------------------------------------------------------------- */
+
+#define BURST 60
+
+struct burst {
+    pthread_barrier_t *go;
+    int  gw;
+    long status;
+};
+
+static void *
+burst_client(void *arg)
+{
+    struct burst *b = arg;
+
+    pthread_barrier_wait(b->go);
+    b->status = chat(b->gw, BEARER(K20), NULL);
+    return NULL;
+}
+
+/* Three instances, one Redis: a 20-per-minute key gets exactly 20 of 60 concurrent requests. */
+START_TEST(exact_limit_across_three)
+{
+    pthread_t th[BURST];
+    struct burst b[BURST];
+    pthread_barrier_t go;
+    int i, ok = 0, per[3] = {0};
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    pthread_barrier_init(&go, NULL, BURST);
+    for (i = 0; i < BURST; i++) {
+        b[i].go = &go;
+        b[i].gw = i % 3;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, burst_client, &b[i]), 0);
+    }
+    for (i = 0; i < BURST; i++) {
+        pthread_join(th[i], NULL);
+    }
+    pthread_barrier_destroy(&go);
+    for (i = 0; i < BURST; i++) {
+        ck_assert_msg(b[i].status == 200 || b[i].status == 429, "status %ld", b[i].status);
+        if (b[i].status == 200) {
+            ok++;
+            per[b[i].gw]++;
+        }
+    }
+    fprintf(stderr, "exact_limit_across_three: %d of %d admitted (%d, %d, %d per instance)\n",
+            ok, BURST, per[0], per[1], per[2]);
+    ck_assert_int_eq(ok, 20);
+}
+END_TEST
+
+/* A key without limits makes no Redis call. */
+START_TEST(no_call_without_limits)
+{
+    double before;
+    int i;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    before = shared_count(0);
+    for (i = 0; i < 10; i++) {
+        ck_assert_int_eq(chat(0, BEARER(KFREE), NULL), 200);
+    }
+    ck_assert(shared_count(0) == before);
+    ck_assert_int_eq(chat(0, BEARER(KLOAD), NULL), 200);
+    /* its decision, and maybe the settlement of its tokens */
+    ck_assert(shared_count(0) >= before + 1 && shared_count(0) <= before + 2);
+}
+END_TEST
+
+/* Redis slowed past `timeout`: open decides locally within it, closed answers 503. */
+START_TEST(slow_redis_bounded)
+{
+    double ms, worst = 0;
+    int i;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    for (i = 0; i < 5; i++) {
+        ck_assert_int_eq(chat(3, BEARER(KLOAD), &ms), 200);
+        worst = ms > worst ? ms : worst;
+        ck_assert_int_eq(chat(4, BEARER(KLOAD), NULL), 503);
+        ck_assert_int_eq(chat(4, BEARER(KFREE), NULL), 200);   /* not limited: no Redis */
+    }
+    fprintf(stderr, "slow_redis_bounded: slowest answer %.1f ms (timeout 50 ms, Redis %d ms "
+            "away)\n", worst, 2 * DELAY_MS);
+    ck_assert_msg(worst < 50 + 200 * mg_test_scale(), "%.1f ms", worst);
+}
+END_TEST
+
+struct load {
+    volatile int stop;
+    int sent, failed;
+    long bad_status;
+};
+
+static void *
+load_client(void *arg)
+{
+    struct load *l = arg;
+    long st;
+
+    while (!l->stop) {
+        st = chat(l->sent % 3, BEARER(KLOAD), NULL);
+        l->sent++;
+        if (st != 200) {
+            l->failed++;
+            l->bad_status = st;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Redis killed (SIGKILL) under load and started again: no request fails (on_error: open), and
+ * within seconds every worker is connected again and the limits are shared again.
+ */
+START_TEST(redis_restart_under_load)
+{
+    struct load l[2];
+    pthread_t th[2];
+    int i, ok = 0;
+    int64_t t_up;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    memset(l, 0, sizeof(l));
+    for (i = 0; i < 2; i++) {
+        ck_assert_int_eq(pthread_create(&th[i], NULL, load_client, &l[i]), 0);
+    }
+    usleep(300000);
+    kill(redis_pid(), SIGKILL);
+    waitpid(redis_pid(), NULL, 0);
+    usleep(700000);
+    start_redis();
+    t_up = mg_now_ms();
+    ck_assert_msg(wait_up(3, 15000 * mg_test_scale()) == 0, "not connected again");
+    t_up = mg_now_ms() - t_up;
+    usleep(200000);
+    for (i = 0; i < 2; i++) {
+        l[i].stop = 1;
+        pthread_join(th[i], NULL);
+    }
+    fprintf(stderr, "redis_restart_under_load: %d + %d requests, %d + %d failed; every worker "
+            "connected again %lld ms after the restart\n", l[0].sent, l[1].sent, l[0].failed,
+            l[1].failed, (long long)t_up);
+    ck_assert_msg(l[0].failed == 0 && l[1].failed == 0, "a request got %ld",
+                  l[0].bad_status ? l[0].bad_status : l[1].bad_status);
+    ck_assert_int_gt(l[0].sent + l[1].sent, 10);
+    /* shared again: a 2-per-minute key gets 2 across the three */
+    for (i = 0; i < 6; i++) {
+        ok += chat(i % 3, BEARER(KTINY), NULL) == 200;
+    }
+    ck_assert_int_eq(ok, 2);
+}
+END_TEST
+
+Suite *
+shared_suite(void)
+{
+    Suite *s = suite_create("shared");
+    TCase *unit = tcase_create("url");
+    TCase *t = tcase_create("redis");
+
+    tcase_add_test(unit, url_parse);
+    suite_add_tcase(s, unit);
+    tcase_add_unchecked_fixture(t, start_shared, stop_shared);
+    tcase_set_timeout(t, 60 * mg_test_scale());
+    tcase_add_test(t, client_replies_deadlines_down);
+    tcase_add_test(t, limit_script);
+    tcase_add_test(t, exact_limit_across_three);
+    tcase_add_test(t, no_call_without_limits);
+    tcase_add_test(t, slow_redis_bounded);
+    tcase_add_test(t, redis_restart_under_load);
+    suite_add_tcase(s, t);
+    return s;
+}

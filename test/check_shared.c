@@ -21,6 +21,7 @@
 #include <check.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "mg_limit_redis.h"
 #include "mg_redis.h"
@@ -177,7 +178,7 @@ start_gw(int i, const char *redis_url, const char *timeout, const char *on_error
     gw_port[i] = mg_test_free_port();
     snprintf(conf, sizeof(conf),
              "listen: 127.0.0.1:%d\nworkers: 2\n"
-             "backends: [{name: a, url: 'http://127.0.0.1:%d/v1'}]\n"
+             "backends: [{name: a, url: 'http://127.0.0.1:%d/v1', responses: translate}]\n"
              "rules: [{models: [m-a], backends: [{backend: a}]}]\n"
              "shared: {redis: '%s', timeout: %s, on_error: %s, prefix: 'mgt:'}\n"
              "auth:\n  keys:\n"
@@ -663,6 +664,77 @@ START_TEST(slow_redis_bounded)
 }
 END_TEST
 
+/* POST /v1/responses (prev: its previous_response_id, or NULL) on gateway gw; the id into id. */
+static long
+respond(int gw, const char *prev, char *id, size_t idlen)
+{
+    const char *h[] = {BEARER(KFREE), "Content-Type: application/json", NULL};
+    struct mg_test_resp r;
+    char url[128], body[256];
+    json_t *j;
+    long status;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/responses", gw_port[gw]);
+    if (prev != NULL) {
+        snprintf(body, sizeof(body), "{\"model\":\"m-a\",\"input\":\"and then?\","
+                 "\"previous_response_id\":\"%s\"}", prev);
+    } else {
+        snprintf(body, sizeof(body), "{\"model\":\"m-a\",\"input\":\"hello\"}");
+    }
+    mg_test_http("POST", url, body, strlen(body), h, &r);
+    status = r.status;
+    if (id != NULL) {
+        id[0] = '\0';
+        if ((j = mg_test_body_json(&r)) != NULL) {
+            snprintf(id, idlen, "%s", json_string_value(json_object_get(j, "id")) ?
+                     json_string_value(json_object_get(j, "id")) : "");
+            json_decref(j);
+        }
+    }
+    mg_test_resp_free(&r);
+    return status;
+}
+
+static long
+stored(int gw, const char *method, const char *id)
+{
+    const char *h[] = {BEARER(KFREE), NULL};
+    struct mg_test_resp r;
+    char url[256];
+    long status;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/responses/%s", gw_port[gw], id);
+    mg_test_http(method, url, NULL, 0, h, &r);
+    status = r.status;
+    mg_test_resp_free(&r);
+    return status;
+}
+
+/*
+ * A conversation started on one instance continues on another (its stored Response read from
+ * Redis), is read and deleted through a third, and is then gone everywhere.
+ */
+START_TEST(conversation_across_instances)
+{
+    char id1[128], id2[128];
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    ck_assert_int_eq(respond(0, NULL, id1, sizeof(id1)), 200);
+    ck_assert_msg(strncmp(id1, "resp_mg", 7) == 0, "id %s", id1);
+    ck_assert_int_eq(respond(1, id1, id2, sizeof(id2)), 200);
+    ck_assert_int_eq(respond(2, id2, NULL, 0), 200);
+    ck_assert_int_eq(stored(2, "GET", id1), 200);
+    ck_assert_int_eq(stored(1, "DELETE", id1), 200);
+    ck_assert_int_eq(stored(0, "GET", id1), 404);     /* it held a copy: dropped */
+    ck_assert_int_eq(stored(2, "GET", id1), 404);
+    ck_assert_int_eq(respond(0, id1, NULL, 0), 400);  /* previous_response_not_found */
+    ck_assert_int_eq(stored(0, "GET", id2), 200);
+}
+END_TEST
+
 struct load {
     volatile int stop;
     int sent, failed;
@@ -747,6 +819,7 @@ shared_suite(void)
     tcase_add_test(t, limit_script);
     tcase_add_test(t, exact_limit_across_three);
     tcase_add_test(t, no_call_without_limits);
+    tcase_add_test(t, conversation_across_instances);
     tcase_add_test(t, slow_redis_bounded);
     tcase_add_test(t, redis_restart_under_load);
     suite_add_tcase(s, t);

@@ -18,23 +18,15 @@
 #include "mg_conn.h"
 #include "mg_front.h"
 #include "mg_http.h"
-#include "mg_limit_redis.h"
+#include "mg_http_int.h"
 #include "mg_log.h"
 #include "mg_models.h"
 #include "mg_proxy.h"
-#include "mg_redis.h"
 #include "mg_reply.h"
 #include "mg_stored.h"
 #include "mg_req.h"
 #include "mg_worker.h"
 
-enum route {
-    ROUTE_NONE,      /* refused before its path was looked at */
-    ROUTE_ADMIN,     /* /healthz, /metrics */
-    ROUTE_MODELS,    /* /v1/models, /v1/models/{id} */
-    ROUTE_STORED,    /* GET, DELETE /v1/responses/{id} */
-    ROUTE_PROXY      /* every other /v1/ path */
-};
 
 #define ADMIN_BODY_MAX (64 * 1024)
 
@@ -56,8 +48,9 @@ on_done(void *owner, struct mg_req *req)
 }
 
 /* The answer to a request refused here; the request is accounted as the gateway's own. */
-static int
-refused(struct mg_worker *w, struct mg_req *req, const struct mg_refusal *ref, const char *model)
+int
+mg_http_refused(struct mg_worker *w, struct mg_req *req, const struct mg_refusal *ref,
+                const char *model)
 {
     const char *key = req->key != NULL ? req->key->name : NULL;
 
@@ -75,7 +68,7 @@ on_refuse(void *owner, struct mg_req *req, int status, const char *code, const c
         req->api = mg_api_route(req->path);
     }
     mg_refusal_set(&ref, status, code, NULL, "%s", message);
-    refused(owner, req, &ref, NULL);
+    mg_http_refused(owner, req, &ref, NULL);
 }
 
 /* 1 when req's method is one of allow_mask; else ref is a 405 naming allow. */
@@ -118,7 +111,7 @@ on_head(void *owner, struct mg_req *req)
         }
         if (!method_ok(req, MG_METHOD_GET | MG_METHOD_HEAD, "GET, HEAD", &ref) ||
             mg_admit_key(w->conf, req, &ref) != 0) {
-            return refused(w, req, &ref, NULL);
+            return mg_http_refused(w, req, &ref, NULL);
         }
         return 0;
     }
@@ -126,22 +119,22 @@ on_head(void *owner, struct mg_req *req)
         && (req->method & (MG_METHOD_GET | MG_METHOD_DELETE))) {
         req->route = ROUTE_STORED;   /* not routed: the gateway's store answers */
         if (mg_admit_key(w->conf, req, &ref) != 0) {
-            return refused(w, req, &ref, NULL);
+            return mg_http_refused(w, req, &ref, NULL);
         }
         return 0;
     }
     if (strncmp(path, "/v1/", 4) != 0 || path[4] == '\0') {
         mg_refusal_set(&ref, 404, "unknown_url", NULL, "Unknown URL: %s", path);
-        return refused(w, req, &ref, NULL);
+        return mg_http_refused(w, req, &ref, NULL);
     }
     req->route = ROUTE_PROXY;
     if (!mg_front_forward_path_ok(path)) {
         mg_refusal_set(&ref, 400, "bad_request", NULL, "The path holds an encoded slash, "
                        "backslash or NUL, or a dot segment; such a path is never forwarded");
-        return refused(w, req, &ref, NULL);
+        return mg_http_refused(w, req, &ref, NULL);
     }
     if (!method_ok(req, MG_METHOD_POST, "POST", &ref) || mg_admit_key(w->conf, req, &ref) != 0) {
-        return refused(w, req, &ref, NULL);
+        return mg_http_refused(w, req, &ref, NULL);
     }
     return 0;
 }
@@ -215,105 +208,9 @@ pass_stored(struct mg_worker *w, struct mg_req *req, size_t backend)
     mg_proxy_pass(w, req, &a, backend, req->method == MG_METHOD_DELETE ? "DELETE" : "GET");
 }
 
-/* ---- a limited key's admission decided in Redis (shared:) ---------------------------------- */
-
-/* A request waiting for Redis's decision; freed when it comes, or when its client leaves. */
-struct shared_wait {
-    struct mg_worker  *w;
-    struct mg_req     *req;
-    struct mg_admitted a;
-    struct mg_limit_redis_call call;
-};
-
-/* A refusal made after on_request returned: accounted first, as the proxy's own answers are. */
-static void
-refused_late(struct mg_worker *w, struct mg_req *req, const struct mg_refusal *ref,
-             const char *model)
+void
+mg_http_dispatch(struct mg_worker *w, struct mg_req *req)
 {
-    mg_reply_account_local(w, req, ref->status, req->t0_us, model,
-                           req->key != NULL ? req->key->name : NULL);
-    mg_reply_refuse(req, ref);
-}
-
-/* Redis could not decide: locally (on_error: open) or 503 shared_state_unavailable (closed). */
-static void
-shared_unavailable(struct mg_worker *w, struct mg_req *req, struct mg_admitted *a, int late)
-{
-    struct mg_refusal ref;
-
-    if (w->conf->shared.closed) {
-        mg_refusal_set(&ref, 503, "shared_state_unavailable", NULL,
-                       "The rate limits of this key are shared and cannot be read now; retry");
-    } else if (mg_admit_take_limit(a, &ref) == 0) {
-        mg_proxy_handle(w, req, a);
-        return;
-    }
-    if (late) {
-        refused_late(w, req, &ref, a->model);
-    } else {
-        refused(w, req, &ref, a->model);
-    }
-}
-
-static void
-shared_done(void *arg, int result, const struct mg_limit_info *info)
-{
-    struct shared_wait *sw = arg;
-    struct mg_refusal ref;
-
-    mg_conn_watch(sw->req->conn, NULL, NULL, NULL);
-    if (result == MG_LIMIT_SHARED_ADMITTED) {
-        sw->a.reserved = info->reserved;
-        sw->a.shared = 1;
-        mg_proxy_handle(sw->w, sw->req, &sw->a);
-    } else if (result == MG_LIMIT_SHARED_REFUSED) {
-        mg_admit_refuse_limit(&sw->a, info, &ref);
-        refused_late(sw->w, sw->req, &ref, sw->a.model);
-    } else {
-        shared_unavailable(sw->w, sw->req, &sw->a, 1);
-    }
-    free(sw);
-}
-
-static void
-shared_gone(void *arg)
-{
-    struct shared_wait *sw = arg;
-
-    mg_limit_redis_cancel(&sw->call);
-    free(sw);
-}
-
-/* A routed request of a key with limits, when they are shared: Redis decides, within timeout. */
-static void
-shared_admit(struct mg_worker *w, struct mg_req *req)
-{
-    const struct mg_shared_conf *sc = &w->conf->shared;
-    struct shared_wait *sw = mg_calloc(1, sizeof(*sw));
-    struct mg_refusal ref;
-
-    if (mg_admit_route_only(w->conf, req, &sw->a, &ref) != 0) {
-        refused(w, req, &ref, sw->a.model[0] ? sw->a.model : NULL);
-        free(sw);
-        return;
-    }
-    sw->w = w;
-    sw->req = req;
-    if (mg_limit_redis_admit(&sw->call, w->redis, sc->prefix, req->key->name,
-                             req->key->requests_per_minute, req->key->tokens_per_minute,
-                             mg_admit_estimate(&sw->a), sc->timeout_ms, shared_done, sw) != 0) {
-        mg_redis_log_limited("a shared limit decision could not be sent (Redis down)");
-        shared_unavailable(w, req, &sw->a, 0);
-        free(sw);
-        return;
-    }
-    mg_conn_watch(req->conn, shared_gone, NULL, sw);
-}
-
-static void
-on_request(void *owner, struct mg_req *req)
-{
-    struct mg_worker *w = owner;
     struct mg_admitted a;
     struct mg_refusal ref;
     int status;
@@ -338,19 +235,31 @@ on_request(void *owner, struct mg_req *req)
     }
     default:
         if (w->conf->shared.on && mg_auth_limited(req->key)) {
-            shared_admit(w, req);   /* answers later, or now */
+            mg_http_shared_admit(w, req);   /* Redis decides: answers later, or now */
             return;
         }
         if (mg_admit_route(w->conf, req, &a, &ref) == 0) {
             mg_proxy_handle(w, req, &a);   /* accounts for itself */
             return;
         }
-        refused(w, req, &ref, a.model[0] ? a.model : NULL);
+        mg_http_refused(w, req, &ref, a.model[0] ? a.model : NULL);
         return;
     }
     /* req is still readable: its connection goes on (or closes) once this returns */
     mg_reply_account_local(w, req, status, req->t0_us, NULL,
                            req->key != NULL ? req->key->name : NULL);
+}
+
+static void
+on_request(void *owner, struct mg_req *req)
+{
+    struct mg_worker *w = owner;
+
+    /* shared: what the request reads of the conversation store comes from Redis first */
+    if (w->conf->shared.on && mg_http_shared_fetch(w, req)) {
+        return;   /* mg_http_dispatch() once it is here */
+    }
+    mg_http_dispatch(w, req);
 }
 
 static const struct mg_conn_ops worker_ops = {

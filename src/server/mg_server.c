@@ -33,6 +33,7 @@
 #include "mg_http.h"
 #include "mg_log.h"
 #include "mg_redis.h"
+#include "mg_resp_redis.h"
 #include "mg_shared_conf.h"
 #include "mg_conn.h"
 #include "mg_front.h"
@@ -152,6 +153,14 @@ worker_redis(struct mg_worker *w, const struct mg_conf *conf)
     }
 }
 
+/* The conversation store's write-through on this worker's thread (mg_resp_redis). */
+static void
+worker_bind_store(struct mg_worker *w, const struct mg_conf *conf)
+{
+    mg_resp_redis_bind(w->redis, conf->shared.prefix, conf->shared.store_timeout_ms,
+                       conf->responses_store.ttl_ms);
+}
+
 static void
 worker_install(struct mg_worker *w, struct mg_conf *conf)
 {
@@ -161,6 +170,7 @@ worker_install(struct mg_worker *w, struct mg_conf *conf)
         w->redis = NULL;
         worker_redis(w, conf);
     }
+    worker_bind_store(w, conf);
     mg_conf_unref(w->conf);
     w->conf = conf;
     mg_http_apply_conf(w);
@@ -207,8 +217,10 @@ worker_main(void *arg)
 
     mg_limit_store_worker_start(w->rt->limits, w->base);
     worker_redis(w, w->conf);
+    worker_bind_store(w, w->conf);
     event_base_dispatch(w->base);
     mg_http_stop(w);   /* closes what is left on this thread, before the base goes */
+    mg_resp_redis_bind(NULL, NULL, 0, 0);
     mg_redis_destroy(w->redis);
     w->redis = NULL;
     mg_limit_store_worker_stop(w->rt->limits);

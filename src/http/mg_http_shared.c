@@ -1,0 +1,202 @@
+/*
+ * mg_http_shared — the request steps that wait on Redis (shared:): a limited key's admission
+ * decided by Redis's GCRA script, and the conversation store's ids read from Redis before the
+ * request uses them. A waiting request is watched (its client may leave: the wait is cancelled)
+ * and goes on inside mg_conn_resume(), as if it had just been read.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_admit.h"
+#include "mg_api_types.h"
+#include "mg_auth.h"
+#include "mg_conf_types.h"
+#include "mg_conn.h"
+#include "mg_http_int.h"
+#include "mg_limit_redis.h"
+#include "mg_proxy.h"
+#include "mg_redis.h"
+#include "mg_reply.h"
+#include "mg_req.h"
+#include "mg_resp_redis.h"
+#include "mg_worker.h"
+
+/* ---- limits --------------------------------------------------------------------------------- */
+
+struct limit_wait {
+    struct mg_worker  *w;
+    struct mg_req     *req;
+    struct mg_admitted a;
+    struct mg_limit_redis_call call;
+    int                result;
+    struct mg_limit_info info;
+};
+
+/* Redis could not decide: locally (on_error: open) or 503 shared_state_unavailable (closed). */
+static void
+unavailable(struct mg_worker *w, struct mg_req *req, struct mg_admitted *a)
+{
+    struct mg_refusal ref;
+
+    if (w->conf->shared.closed) {
+        mg_refusal_set(&ref, 503, "shared_state_unavailable", NULL,
+                       "The rate limits of this key are shared and cannot be read now; retry");
+    } else if (mg_admit_take_limit(a, &ref) == 0) {
+        mg_proxy_handle(w, req, a);
+        return;
+    }
+    mg_http_refused(w, req, &ref, a->model);
+}
+
+/* Inside mg_conn_resume(): the decision applied. */
+static void
+limit_go_on(void *arg)
+{
+    struct limit_wait *lw = arg;
+    struct mg_refusal ref;
+
+    if (lw->result == MG_LIMIT_SHARED_ADMITTED) {
+        lw->a.reserved = lw->info.reserved;
+        lw->a.shared = 1;
+        mg_proxy_handle(lw->w, lw->req, &lw->a);
+    } else if (lw->result == MG_LIMIT_SHARED_REFUSED) {
+        mg_admit_refuse_limit(&lw->a, &lw->info, &ref);
+        mg_http_refused(lw->w, lw->req, &ref, lw->a.model);
+    } else {
+        unavailable(lw->w, lw->req, &lw->a);
+    }
+}
+
+static void
+limit_done(void *arg, int result, const struct mg_limit_info *info)
+{
+    struct limit_wait *lw = arg;
+    struct mg_conn *c = lw->req->conn;
+
+    mg_conn_watch(c, NULL, NULL, NULL);
+    lw->result = result;
+    if (info != NULL) {
+        lw->info = *info;
+    }
+    mg_conn_resume(c, limit_go_on, lw);
+    free(lw);
+}
+
+static void
+limit_gone(void *arg)
+{
+    struct limit_wait *lw = arg;
+
+    mg_limit_redis_cancel(&lw->call);
+    free(lw);
+}
+
+void
+mg_http_shared_admit(struct mg_worker *w, struct mg_req *req)
+{
+    const struct mg_shared_conf *sc = &w->conf->shared;
+    struct limit_wait *lw = mg_calloc(1, sizeof(*lw));
+    struct mg_refusal ref;
+
+    if (mg_admit_route_only(w->conf, req, &lw->a, &ref) != 0) {
+        mg_http_refused(w, req, &ref, lw->a.model[0] ? lw->a.model : NULL);
+        free(lw);
+        return;
+    }
+    lw->w = w;
+    lw->req = req;
+    if (mg_limit_redis_admit(&lw->call, w->redis, sc->prefix, req->key->name,
+                             req->key->requests_per_minute, req->key->tokens_per_minute,
+                             mg_admit_estimate(&lw->a), sc->timeout_ms, limit_done, lw) != 0) {
+        mg_redis_log_limited("a shared limit decision could not be sent (Redis down)");
+        unavailable(w, req, &lw->a);
+        free(lw);
+        return;
+    }
+    mg_conn_watch(req->conn, limit_gone, NULL, lw);
+}
+
+/* ---- the conversation store ----------------------------------------------------------------- */
+
+struct fetch_wait {
+    struct mg_worker    *w;
+    struct mg_req       *req;
+    int                  ok;
+    struct mg_resp_fetch f;
+};
+
+/* Inside mg_conn_resume(): the request goes on (closed: a store Redis could not read is 503). */
+static void
+fetch_go_on(void *arg)
+{
+    struct fetch_wait *fw = arg;
+    struct mg_refusal ref;
+
+    if (!fw->ok && fw->w->conf->shared.closed) {
+        mg_refusal_set(&ref, 503, "shared_state_unavailable", NULL,
+                       "The stored responses are shared and cannot be read now; retry");
+        mg_http_refused(fw->w, fw->req, &ref, NULL);
+        return;
+    }
+    mg_http_dispatch(fw->w, fw->req);
+}
+
+static void
+fetch_done(void *arg, int ok)
+{
+    struct fetch_wait *fw = arg;
+    struct mg_conn *c = fw->req->conn;
+
+    mg_conn_watch(c, NULL, NULL, NULL);
+    fw->ok = ok;
+    mg_conn_resume(c, fetch_go_on, fw);
+    free(fw);
+}
+
+static void
+fetch_gone(void *arg)
+{
+    struct fetch_wait *fw = arg;
+
+    mg_resp_redis_fetch_cancel(&fw->f);
+    free(fw);
+}
+
+int
+mg_http_shared_fetch(struct mg_worker *w, struct mg_req *req)
+{
+    char id[MG_RESP_STORE_NAME_MAX + 1];
+    const char *key = req->key != NULL ? req->key->name : "";
+    struct fetch_wait *fw;
+    struct mg_refusal ref;
+
+    if (req->route == ROUTE_STORED) {
+        const char *p = req->path + strlen("/v1/responses/");
+        size_t n = strlen(p);
+        if (n == 0 || n > MG_RESP_STORE_NAME_MAX) {
+            return 0;
+        }
+        memcpy(id, p, n + 1);
+    } else if (req->route != ROUTE_PROXY || req->api == NULL || req->api->previous == NULL ||
+               req->api->previous(req->body, req->body_len, id, sizeof(id)) ==
+               MG_API_PREV_NONE || id[0] == '\0') {
+        return 0;
+    }
+    fw = mg_calloc(1, sizeof(*fw));
+    fw->w = w;
+    fw->req = req;
+    if (mg_resp_redis_fetch(&fw->f, w->responses, id, key, fetch_done, fw) != 0) {
+        free(fw);
+        if (w->conf->shared.closed) {
+            mg_refusal_set(&ref, 503, "shared_state_unavailable", NULL,
+                           "The stored responses are shared and cannot be read now; retry");
+            mg_http_refused(w, req, &ref, NULL);
+            return 1;
+        }
+        mg_redis_log_limited("reading %s from Redis: not connected; answered from this "
+                             "instance's own store", id);
+        return 0;
+    }
+    mg_conn_watch(req->conn, fetch_gone, NULL, fw);
+    return 1;
+}

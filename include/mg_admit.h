@@ -11,11 +11,11 @@
 #include <stdint.h>
 
 #include "mg_json.h"
+#include "mg_limit.h"
 
 struct mg_api;
 struct mg_conf;
 struct mg_key;
-struct mg_limit_info;
 struct mg_refusal;
 struct mg_req;
 
@@ -36,6 +36,7 @@ struct mg_admitted {
     char               model[MG_MODEL_MAX];   /* also set when the model is refused ("" before) */
     int64_t            reserved;     /* tokens reserved from the key's bucket; the proxy settles */
     int                shared;       /* reserved in Redis (shared:), settled there */
+    struct mg_limit_info shared_info; /* then: the buckets as Redis left them (the headers) */
 };
 
 /*

@@ -32,6 +32,7 @@
 #define KLOAD "mgk-load-8a2f1c4e6b9d0e3f7a5c"
 #define KTINY "mgk-tiny-3e7b9d1f5a2c4e6b8d0a"
 #define KFREE "mgk-free-1b3d5f7a9c2e4b6d8f0a"
+#define KHDR  "mgk-hdr-9d7b5f3a1c8e6d4b2f0a"
 #define BEARER(k) "Authorization: Bearer " k
 
 #define NGW 5          /* 0..2 on Redis, 3 (open) and 4 (closed) through the delaying proxy */
@@ -186,7 +187,8 @@ start_gw(int i, const char *redis_url, const char *timeout, const char *on_error
              "    - {name: load, key: " KLOAD ", requests_per_minute: 1000000,"
              " tokens_per_minute: 100000000}\n"
              "    - {name: tiny, key: " KTINY ", requests_per_minute: 2}\n"
-             "    - {name: free, key: " KFREE "}\n",
+             "    - {name: free, key: " KFREE "}\n"
+             "    - {name: hdr, key: " KHDR ", requests_per_minute: 10}\n",
              gw_port[i], fk_port, redis_url, timeout, on_error);
     snprintf(path, sizeof(path), "mgtest-shared-gw%d.yaml", i);
     snprintf(log, sizeof(log), "mgtest-shared-gw%d.log", i);
@@ -642,6 +644,31 @@ START_TEST(no_call_without_limits)
 }
 END_TEST
 
+/* The x-ratelimit-* headers of an admitted request are the shared buckets', whichever instance. */
+START_TEST(headers_from_shared_buckets)
+{
+    const char *h[] = {BEARER(KHDR), "Content-Type: application/json", NULL};
+    const char *body = "{\"model\":\"m-a\",\"messages\":[]}";
+    struct mg_test_resp r;
+    char url[128], v[32];
+    int i;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    for (i = 0; i < 3; i++) {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gw_port[i]);
+        mg_test_http("POST", url, body, strlen(body), h, &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(mg_test_header(&r, "x-ratelimit-limit-requests", v, sizeof(v)), "10");
+        ck_assert_int_eq(atoi(mg_test_header(&r, "x-ratelimit-remaining-requests", v,
+                                             sizeof(v))), 9 - i);
+        mg_test_resp_free(&r);
+    }
+}
+END_TEST
+
 /* Redis slowed past `timeout`: open decides locally within it, closed answers 503. */
 START_TEST(slow_redis_bounded)
 {
@@ -819,6 +846,7 @@ shared_suite(void)
     tcase_add_test(t, limit_script);
     tcase_add_test(t, exact_limit_across_three);
     tcase_add_test(t, no_call_without_limits);
+    tcase_add_test(t, headers_from_shared_buckets);
     tcase_add_test(t, conversation_across_instances);
     tcase_add_test(t, slow_redis_bounded);
     tcase_add_test(t, redis_restart_under_load);

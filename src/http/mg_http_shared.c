@@ -58,6 +58,7 @@ limit_go_on(void *arg)
     if (lw->result == MG_LIMIT_SHARED_ADMITTED) {
         lw->a.reserved = lw->info.reserved;
         lw->a.shared = 1;
+        lw->a.shared_info = lw->info;
         mg_proxy_handle(lw->w, lw->req, &lw->a);
     } else if (lw->result == MG_LIMIT_SHARED_REFUSED) {
         mg_admit_refuse_limit(&lw->a, &lw->info, &ref);

@@ -411,6 +411,9 @@ setup(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a, int 
     p->key = a->key;
     p->reserved = a->reserved;
     p->shared_limit = a->shared;
+    if (a->shared) {
+        p->shared_info = a->shared_info;
+    }
     p->t0 = req->t0_us;
     take_request(p, a, req);
     p->env.responses = w->responses;

@@ -104,6 +104,8 @@ struct preq {
     int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
     int64_t                   busy_since;  /* a callback of ours began, 0 outside one */
     struct mg_plan            plan;        /* the order of attempts, and what moves it */
+    /* not cleared per request: read only when shared_limit is set */
+    struct mg_limit_info      shared_info;  /* Redis's buckets after the admission: the headers */
     struct mg_attempt         at;          /* the current attempt */
     struct event              retry;       /* the pause before a same-backend retry */
     struct last_answer        last;

@@ -233,7 +233,8 @@ mg_proxy_answer_head(struct preq *p, const struct mg_resp_head *h, const struct 
     if (ctype != NULL) {   /* a translated stream, or our own error body */
         mg_wire_header(&p->wire, "Content-Type", ctype);
     }
-    n = limited ? mg_auth_headers(p->key, mg_now_ms(), lh) : 0;
+    n = !limited ? 0 : p->shared_limit ? mg_limit_headers(&p->shared_info, lh)
+                                        : mg_auth_headers(p->key, mg_now_ms(), lh);
     for (i = 0; i < n; i++) {   /* a limited key's own x-ratelimit-* instead */
         mg_wire_header(&p->wire, lh[i].name, lh[i].value);
     }

@@ -45,6 +45,7 @@ SUITES   += hub
 SUITES   += cors
 SUITES   += tls
 SUITES   += resume
+SUITES   += checks
 SUITES   += shared
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o

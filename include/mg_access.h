@@ -49,6 +49,7 @@ struct mg_access_rec {
     int64_t            ttfb_us;
     int64_t            input_tokens;
     int64_t            output_tokens;
+    int                usage_estimated;  /* the tokens are the gateway's estimate, not reported */
     int                stream;
     const char        *api;          /* what the client spoke: chat, responses, messages, ... */
     const char        *upstream_api; /* what its backend was spoken to, or NULL: none answered */

@@ -48,6 +48,8 @@ struct mg_attempt {
     int                           held_cut;  /* that body did not arrive whole */
     unsigned                      flags;     /* MG_AF_* */
     int64_t                       t_sent;    /* the request went out (mg_now_ms) */
+    int                           stream;    /* the client asked for a stream: first_token runs
+                                              * from t_sent, before the head too */
     int                           timer_first_token;   /* the armed timer is first_token's */
     int                           timer_idle;   /* the armed timer is idle's, moved lazily */
     int64_t                       idle_due;     /* when idle runs out, from the last body bytes */

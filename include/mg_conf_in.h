@@ -17,6 +17,7 @@ struct mg_conf_health_in {
     long long    failures;
     int64_t      cooldown_ms;
     int64_t      max_cooldown_ms;
+    int64_t      check_interval_ms;
     yaml_node_t *node;
 };
 

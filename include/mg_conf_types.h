@@ -19,6 +19,7 @@ struct mg_health_conf {
     int     failures;           /* failures in a row that start a cooldown; 0 = never count */
     int64_t cooldown_ms;        /* first cooldown of a streak */
     int64_t max_cooldown_ms;    /* cap for doubled and Retry-After cooldowns */
+    int64_t check_interval_ms;  /* > 0: a cooling backend is probed that often (mg_check) */
 };
 
 /* cors: the browsers' origins the gateway answers (mg_cors). */

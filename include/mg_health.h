@@ -25,6 +25,11 @@
  * Use: rank an entry last when mg_health_cooling() says MG_HEALTH_COOLING; when it says
  * MG_HEALTH_PROBE_DUE, mg_health_try_probe() picks the one request that probes (the others rank it
  * last); report every attempt's outcome with mg_health_success(), _failure() or _retry_after().
+ *
+ * Active checks (check_interval > 0, mg_check): mg_health_check_claim() lets one check through
+ * per interval while the backend is down (the first one interval after the cooldown started);
+ * a check that succeeded ends the cooldown at once (mg_health_check_ok()); a failed one changes
+ * nothing (the passive state goes on as before).
  */
 #ifndef MG_HEALTH_H
 #define MG_HEALTH_H
@@ -114,6 +119,21 @@ int mg_health_retry_after(struct mg_health *st, const struct mg_health_conf *con
 
 /* Any other answer (a context-length 400 included). Returns MG_HEALTH_SAME or _CAME_UP. */
 int mg_health_success(struct mg_health *st, const struct mg_health_conf *conf, int64_t now);
+
+/*
+ * Claims the next active check of a down backend: 1 for one caller across all threads when the
+ * backend is down and its next check is due (then the one after is interval_ms from now), else
+ * 0 (up, not yet due, interval_ms <= 0). The first check of a cooldown streak is due interval_ms
+ * after it started (mg_health_failure() and _retry_after() set it, from conf->check_interval_ms).
+ */
+int mg_health_check_claim(struct mg_health *st, int64_t now, int64_t interval_ms);
+
+/*
+ * An active check answered 2xx: a down backend is up at once (its cooldown ends, its streak
+ * resets, a probe claim out is void). Returns MG_HEALTH_CAME_UP, or MG_HEALTH_SAME when it was
+ * up already.
+ */
+int mg_health_check_ok(struct mg_health *st, int64_t now);
 
 /* modelgate_backend_up: 1, or 0 from the start of a cooldown until the backend comes up. */
 int mg_health_up(const struct mg_health *st);

@@ -67,6 +67,8 @@ struct mg_relay {
     int                empty;       /* the stream ended before any event: fails over like a 502 */
     char               why[256];    /* the backend's message, for logs and the error event */
     int64_t            bytes_in;    /* the answer's body bytes as the backend sent them */
+    int64_t            out_events;  /* stream events relayed from the commit point on, [DONE]
+                                     * and comments aside: the output estimate (one token each) */
     struct mg_usage    usage;
     int                have_usage;
     /* the embedded stages and their state */

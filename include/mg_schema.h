@@ -88,6 +88,12 @@ struct mg_schema {
      */
     int  (*error_body)(const struct mg_client_req *rq, const struct mg_resp_head *h,
                        const char *body, size_t len, struct mg_buf *out);
+    /*
+     * The active health check of backend b (SPEC "Active checks"): fills up (URL, header lines,
+     * method GET) for a cheap read of its model list carrying its credentials and headers. MG_OK
+     * or MG_ERR. NULL: the schema has no cheap probe (bedrock), its backends keep passive ones.
+     */
+    int  (*probe)(const struct mg_backend *b, struct mg_upreq *up);
 
     /*
      * Configuration: the backend keys only this schema has, as rows into its own per-backend
@@ -158,6 +164,12 @@ void mg_upreq_deinit(struct mg_upreq *up);
  */
 void mg_schema_headers(struct mg_upreq *up, const struct mg_client_req *rq,
                        const struct mg_backend *b, const char *const *skip, int flags);
+
+/*
+ * An active check's request to b: GET url (base URL + path, e.g. "/models"), with the backend's
+ * headers and key line and Accept-Encoding: identity (no client, so none of a client's).
+ */
+int mg_schema_probe_request(struct mg_upreq *up, const struct mg_backend *b, const char *path);
 
 /*
  * Header lines are kept in one buffer per attempt, not one curl_slist_append (two allocations)

@@ -27,6 +27,7 @@
 #define K_TINY   "mgk-tiny-1b2c3d4e5f6a7b8c9d0e1f2a"
 #define K_TOK    "mgk-tok-9f8e7d6c5b4a39281706f5e4d"
 #define K_STREAM "mgk-stream-c0ffee00deadbeef1234567"
+#define K_CUT    "mgk-cut-0badc0de0badc0de0badc0de0ba"
 #define K_BURST  "mgk-burst-8a7b6c5d4e3f2a1b0c9d8e7f"
 #define K_BIG    "mgk-big-0f1e2d3c4b5a69788796a5b4c"
 #define K_BACK   "mgk-back-13579bdf2468ace013579bdf"
@@ -39,7 +40,7 @@
 #define K_LIM    "mgk-lim-4444444444444444444444444"
 #define K_CLMP   "mgk-clamp-55555555555555555555555"
 
-static const char *const all_keys[] = {K_FULL, K_RESTR, K_CONC, K_TINY, K_TOK, K_STREAM,
+static const char *const all_keys[] = {K_FULL, K_RESTR, K_CONC, K_TINY, K_TOK, K_STREAM, K_CUT,
                                        K_BURST, K_BIG, K_BACK, K_SHORT, K_WRONG, K_ROT1,
                                        K_ROT2, K_GONE, K_LIM, K_CLMP};
 
@@ -512,6 +513,7 @@ start_http(void)
              "    - {name: tiny, key: " K_TINY ", requests_per_minute: 2}\n"
              "    - {name: tok, key: " K_TOK ", tokens_per_minute: 100}\n"
              "    - {name: stream, key: " K_STREAM ", tokens_per_minute: 1000}\n"
+             "    - {name: cut, key: " K_CUT ", tokens_per_minute: 1000}\n"
              "    - {name: burst, key: " K_BURST ", tokens_per_minute: 100}\n"
              "    - {name: big, key: " K_BIG ", tokens_per_minute: 100}\n"
              "    - {name: back, key: " K_BACK ", tokens_per_minute: 100}\n"
@@ -860,9 +862,50 @@ START_TEST(token_limit_streams)
 }
 END_TEST
 
-/* ---- token reservations: concurrent bursts, the debt cap, reservations given back ---- */
-
 static json_t *access_line(const char *needle);
+
+/*
+ * A stream cut after 20 of its 40 chunks reports no usage: it is debited its estimate, the
+ * request's bytes / 4 plus one token per output event relayed (~30 here), not its bytes / 4
+ * (~860 before, so the third of three such requests on a 1,000-token key was a 429).
+ */
+START_TEST(cut_stream_estimate)
+{
+    const char *body = "{\"model\":\"m-a\",\"stream\":true,\"messages\":[]}";
+    const char *ids[3] = {"x-request-id: auth-cut-1", "x-request-id: auth-cut-2",
+                          "x-request-id: auth-cut-3"};
+    struct mg_test_resp r;
+    json_int_t in, out;
+    json_t *j;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        const char *h[] = {"x-fake-chunks: 40", "x-fake-cut-after: 20", ids[i], NULL};
+        call("POST", "/v1/chat/completions", body, BEARER(K_CUT), h, &r);
+        ck_assert_msg(r.status == 200, "request %d: status %ld", i + 1, r.status);
+        ck_assert_ptr_nonnull(strstr(r.body.data, "upstream_stream_error"));
+        mg_test_resp_free(&r);
+    }
+    j = access_line("auth-cut-1");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "error")), "upstream_stream_error");
+    ck_assert(json_is_true(json_object_get(j, "usage_estimated")));
+    in = json_integer_value(json_object_get(j, "input_tokens"));
+    out = json_integer_value(json_object_get(j, "output_tokens"));
+    ck_assert_int_eq(in, (json_int_t)strlen(body) / 4);
+    /* 20 events went out before the cut: the role chunk and 19 with content */
+    ck_assert_msg(out >= 18 && out <= 20, "output_tokens %lld", (long long)out);
+    json_decref(j);
+    /* an answer that reports its usage is not an estimate */
+    chat("m-a", BEARER(K_FULL), (const char *[]){"x-request-id: auth-cut-4", NULL}, &r);
+    ck_assert_int_eq(r.status, 200);
+    mg_test_resp_free(&r);
+    j = access_line("auth-cut-4");
+    ck_assert_ptr_null(json_object_get(j, "usage_estimated"));
+    json_decref(j);
+}
+END_TEST
+
+/* ---- token reservations: concurrent bursts, the debt cap, reservations given back ---- */
 
 #define BURST 20
 
@@ -1394,6 +1437,7 @@ auth_suite(void)
     tcase_add_test(t, request_limit_headers);
     tcase_add_test(t, token_limit_from_usage);
     tcase_add_test(t, token_limit_streams);
+    tcase_add_test(t, cut_stream_estimate);
     tcase_add_test(t, token_reservations_bound_a_burst);
     tcase_add_test(t, retry_after_capped_after_large_usage);
     tcase_add_test(t, reservations_given_back_without_answer);

@@ -118,6 +118,54 @@ START_TEST(full_config)
 }
 END_TEST
 
+/*
+ * health: the defaults (max_cooldown 30s, check_interval off), a backend's keys over the top
+ * level's one by one (check_interval included, "0s" turns it off), and cooldown above
+ * max_cooldown refused with a message that says to set max_cooldown.
+ */
+START_TEST(health_keys)
+{
+    struct mg_conf *c = parse("health: {cooldown: 5s, check_interval: 2s}\n"
+                              "backends:\n"
+                              "  - {name: a, url: 'http://x/v1'}\n"
+                              "  - {name: b, url: 'http://y', health: {check_interval: 0s}}\n"
+                              "  - {name: d, url: 'http://y', health: {failures: 1, "
+                              "check_interval: 250ms}}\n"
+                              "rules: [{models: [m], backends: [{backend: a}]}]\n");
+
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_int_eq(c->backends[0].health.failures, 3);
+    ck_assert_int_eq(c->backends[0].health.cooldown_ms, 5000);
+    ck_assert_int_eq(c->backends[0].health.max_cooldown_ms, 30000);
+    ck_assert_int_eq(c->backends[0].health.check_interval_ms, 2000);
+    ck_assert_int_eq(c->backends[1].health.check_interval_ms, 0);
+    ck_assert_int_eq(c->backends[2].health.failures, 1);
+    ck_assert_int_eq(c->backends[2].health.cooldown_ms, 5000);
+    ck_assert_int_eq(c->backends[2].health.check_interval_ms, 250);
+    mg_conf_unref(c);
+    c = parse("backends: [{name: a, url: 'http://x/v1'}]\n"
+              "rules: [{models: [m], backends: [{backend: a}]}]\n");
+    ck_assert_msg(c != NULL, "%s", errs.data);
+    ck_assert_int_eq(c->backends[0].health.cooldown_ms, 10000);
+    ck_assert_int_eq(c->backends[0].health.max_cooldown_ms, 30000);
+    ck_assert_int_eq(c->backends[0].health.check_interval_ms, 0);
+    mg_conf_unref(c);
+    /* a cooldown written for the old 5m default of max_cooldown */
+    ck_refused("health: {cooldown: 1m}\nbackends: [{name: a, url: 'http://x'}]\n"
+               "rules: [{models: [m], backends: [{backend: a}]}]\n",
+               "t.yaml:1:9: health: cooldown (60000 ms) is longer than max_cooldown (30000 ms); "
+               "set max_cooldown");
+    ck_refused("backends: [{name: a, url: 'http://x', health: {cooldown: 10s, max_cooldown: 5s}}]\n"
+               "rules: [{models: [m], backends: [{backend: a}]}]\n",
+               "set max_cooldown to at least the cooldown");
+    ck_refused("health: {check_interval: soon}\nbackends: [{name: a, url: 'http://x'}]\n"
+               "rules: [{models: [m], backends: [{backend: a}]}]\n",
+               "t.yaml:1:26: bad duration \"soon\" (0s for off");
+    ck_refused("health: {check_interval: -1s}\nbackends: [{name: a, url: 'http://x'}]\n"
+               "rules: [{models: [m], backends: [{backend: a}]}]\n", "bad duration \"-1s\"");
+}
+END_TEST
+
 START_TEST(defaults)
 {
     struct mg_conf *c = parse("backends: [{name: a, url: 'http://x/v1'}, {name: b, url: 'http://y'}]\n"
@@ -582,6 +630,7 @@ conf_suite(void)
     tcase_add_checked_fixture(t, NULL, teardown);
     tcase_add_test(t, full_config);
     tcase_add_test(t, defaults);
+    tcase_add_test(t, health_keys);
     tcase_add_test(t, created_forms);
     tcase_add_test(t, access_log_off);
     tcase_add_test(t, errors_with_positions);

@@ -153,6 +153,32 @@ START_TEST(stall_before_first_token_fails_over)
 }
 END_TEST
 
+/*
+ * first_token runs from the moment a stream's request is sent: a backend that answers no head
+ * within it (ta: 500 ms, its first_byte 5 s) is left then. x-fake-delay-ms holds the head on
+ * every fakeai, so the move to tb costs its 1.5 s too. A plain request waits for first_byte.
+ */
+START_TEST(no_head_within_first_token_fails_over)
+{
+    const char *h[] = {"x-fake-delay-ms: 1500", NULL};
+    struct mg_test_resp r;
+    double ms;
+
+    ms = chat("m-fo", 1, h, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(backend_of(&r), "tb");
+    ck_assert_uint_eq(count(r.body.data, "data: [DONE]"), 1);
+    ck_assert_msg(ms >= 1900.0, "tb answered after %.0f ms", ms);
+    ck_assert_msg(ms < 1500.0 + 2500.0 * mg_test_scale(), "took %.0f ms", ms);
+    mg_test_resp_free(&r);
+    ms = chat("m-fo", 0, h, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(backend_of(&r), "ta");
+    ck_assert_msg(ms >= 1450.0, "ta answered after %.0f ms", ms);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
 START_TEST(head_then_silence_fails_over)
 {
     const char *h[] = {"x-fake-for: fa", "x-fake-stall-after: 0", NULL};
@@ -553,6 +579,7 @@ failover_suite(void)
     tcase_add_unchecked_fixture(t, start_fo, stop_fo);
     tcase_set_timeout(t, 60 * mg_test_scale());
     tcase_add_test(t, stall_before_first_token_fails_over);
+    tcase_add_test(t, no_head_within_first_token_fails_over);
     tcase_add_test(t, head_then_silence_fails_over);
     tcase_add_test(t, idle_runs_from_the_last_chunk);
     tcase_add_test(t, error_event_before_output_fails_over);

@@ -52,7 +52,7 @@ cool(struct mg_health *st, const struct mg_health_conf *c, int64_t now)
 START_TEST(registry_keeps_one_state_per_name)
 {
     struct mg_health *a = mg_health_get(reg, "openai"), *b = mg_health_get(reg, "local");
-    struct mg_health_conf c = {1, 1000, 8000};
+    struct mg_health_conf c = {1, 1000, 8000, 0};
 
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_ne(a, b);
@@ -88,7 +88,7 @@ END_TEST
 START_TEST(failures_in_a_row_start_exact_cooldown)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {3, 10000, 300000};
+    struct mg_health_conf c = {3, 10000, 300000, 0};
 
     ck_assert_int_eq(mg_health_failure(st, &c, 1000), MG_HEALTH_SAME);
     ck_assert_int_eq(mg_health_failure(st, &c, 1001), MG_HEALTH_SAME);
@@ -110,7 +110,7 @@ END_TEST
 START_TEST(success_between_failures_resets_count)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {3, 10000, 300000};
+    struct mg_health_conf c = {3, 10000, 300000, 0};
 
     mg_health_failure(st, &c, 1);
     mg_health_failure(st, &c, 2);
@@ -125,7 +125,7 @@ END_TEST
 START_TEST(failures_zero_never_counts)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {0, 10000, 300000};
+    struct mg_health_conf c = {0, 10000, 300000, 0};
     int i;
 
     for (i = 0; i < 100; i++) {
@@ -139,7 +139,7 @@ END_TEST
 START_TEST(failed_probes_double_up_to_the_cap)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {2, 10000, 35000};
+    struct mg_health_conf c = {2, 10000, 35000, 0};
     int64_t t = 500, want[] = {20000, 35000, 35000};
     size_t i;
 
@@ -171,7 +171,7 @@ END_TEST
 START_TEST(doubling_does_not_overflow)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {1, 1, (int64_t)1 << 36};
+    struct mg_health_conf c = {1, 1, (int64_t)1 << 36, 0};
     int64_t t = 0, len = 1;
     int i;
 
@@ -190,7 +190,7 @@ END_TEST
 START_TEST(outcomes_during_cooldown_are_ignored)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {1, 10000, 300000};
+    struct mg_health_conf c = {1, 10000, 300000, 0};
 
     mg_health_failure(st, &c, 0);
     /* Attempts that were under way, or ranked last, report during the cooldown. */
@@ -207,7 +207,7 @@ END_TEST
 START_TEST(retry_after_cools_at_once_and_is_capped)
 {
     struct mg_health *st = fresh(), *st2 = fresh();
-    struct mg_health_conf c = {0, 10000, 60000};
+    struct mg_health_conf c = {0, 10000, 60000, 0};
 
     /* failures: 0 turns counting off, not Retry-After. */
     ck_assert_int_eq(mg_health_retry_after(st, &c, 100, 5000), MG_HEALTH_WENT_DOWN);
@@ -230,7 +230,7 @@ END_TEST
 START_TEST(retry_after_versus_counted_cooldown)
 {
     struct mg_health *a = fresh(), *b = fresh(), *d = fresh();
-    struct mg_health_conf c = {2, 10000, 300000};
+    struct mg_health_conf c = {2, 10000, 300000, 0};
 
     /* Below the count, a Retry-After cooldown is exactly its length. */
     ck_assert_int_eq(mg_health_retry_after(a, &c, 0, 2000), MG_HEALTH_WENT_DOWN);
@@ -257,7 +257,7 @@ END_TEST
 START_TEST(one_probe_among_many_callers)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {1, 10000, 300000};
+    struct mg_health_conf c = {1, 10000, 300000, 0};
     int i, granted = 0;
 
     mg_health_failure(st, &c, 0);
@@ -278,7 +278,7 @@ END_TEST
 START_TEST(probe_claim_expires_and_can_be_given_back)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {1, 10000, 300000};
+    struct mg_health_conf c = {1, 10000, 300000, 0};
     int64_t t = 10000, first, second;
 
     mg_health_failure(st, &c, 0);
@@ -313,7 +313,7 @@ END_TEST
 START_TEST(only_the_claims_owner_gives_it_back)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {1, 10000, 300000};
+    struct mg_health_conf c = {1, 10000, 300000, 0};
     int64_t t = 10000, t2 = t + MG_HEALTH_PROBE_TTL_MS, first = 0, second = 0;
 
     mg_health_failure(st, &c, 0);
@@ -335,7 +335,7 @@ END_TEST
 START_TEST(failed_probe_without_counting_lets_the_next_probe)
 {
     struct mg_health *st = fresh();
-    struct mg_health_conf c = {0, 10000, 60000};
+    struct mg_health_conf c = {0, 10000, 60000, 0};
 
     mg_health_retry_after(st, &c, 0, 3000);
     ck_assert_int_eq(mg_health_try_probe(st, 3000, NULL), 1);
@@ -345,6 +345,47 @@ START_TEST(failed_probe_without_counting_lets_the_next_probe)
     ck_assert_int_eq(mg_health_cooling(st, 3100), MG_HEALTH_PROBE_DUE);
     ck_assert_int_eq(mg_health_try_probe(st, 3100, NULL), 1);
     ck_assert_int_eq(mg_health_success(st, &c, 3200), MG_HEALTH_CAME_UP);
+}
+END_TEST
+
+/*
+ * Active checks: none while up; the first one check_interval after the cooldown started, then
+ * one per interval (one caller each time); a further cooldown of the same streak keeps the
+ * schedule; a 2xx check brings the backend up at once, in the middle of its cooldown.
+ */
+START_TEST(active_checks_claimed_once_per_interval)
+{
+    struct mg_health *st = fresh();
+    struct mg_health_conf c = {1, 10000, 30000, 500};
+
+    ck_assert_int_eq(mg_health_check_claim(st, 0, 500), 0);        /* up: never a check */
+    ck_assert_int_eq(mg_health_check_ok(st, 0), MG_HEALTH_SAME);
+    ck_assert_int_eq(mg_health_failure(st, &c, 1000), MG_HEALTH_WENT_DOWN);
+    ck_assert_int_eq(mg_health_check_claim(st, 1000, 500), 0);
+    ck_assert_int_eq(mg_health_check_claim(st, 1499, 500), 0);
+    ck_assert_int_eq(mg_health_check_claim(st, 1500, 500), 1);
+    ck_assert_int_eq(mg_health_check_claim(st, 1500, 500), 0);     /* one caller a time */
+    ck_assert_int_eq(mg_health_check_claim(st, 1999, 500), 0);
+    ck_assert_int_eq(mg_health_check_claim(st, 2000, 500), 1);
+    ck_assert_int_eq(mg_health_check_claim(st, 2000, 0), 0);       /* checks off */
+    /* a failed check changes nothing: still cooling until 11000 */
+    ck_assert_int_eq(mg_health_cooling(st, 2100), MG_HEALTH_COOLING);
+    /* a reload that shortens the interval brings the next check closer */
+    ck_assert_int_eq(mg_health_check_claim(st, 2100, 100), 0);
+    ck_assert_int_eq(mg_health_check_claim(st, 2200, 100), 1);
+    ck_assert_int_eq(mg_health_check_ok(st, 2300), MG_HEALTH_CAME_UP);
+    ck_assert_int_eq(mg_health_up(st), 1);
+    ck_assert_int_eq(mg_health_cooling(st, 2300), 0);
+    ck_assert_int_eq(mg_health_check_claim(st, 5000, 500), 0);
+    /* the streak was reset: the next failure starts the first cooldown again, 10 s */
+    ck_assert_int_eq(mg_health_failure(st, &c, 6000), MG_HEALTH_WENT_DOWN);
+    ck_assert_int_eq(mg_health_cooldown_left(st, 6000), 10000);
+    ck_assert_int_eq(mg_health_check_claim(st, 6499, 500), 0);
+    ck_assert_int_eq(mg_health_check_claim(st, 6500, 500), 1);
+    /* a check that succeeds while a passive probe is out also ends it */
+    ck_assert_int_eq(mg_health_try_probe(st, 16000, NULL), 1);
+    ck_assert_int_eq(mg_health_check_ok(st, 16100), MG_HEALTH_CAME_UP);
+    ck_assert_int_eq(mg_health_try_probe(st, 16200, NULL), 0);
 }
 END_TEST
 
@@ -459,6 +500,7 @@ health_suite(void)
     tcase_add_test(t, probe_claim_expires_and_can_be_given_back);
     tcase_add_test(t, only_the_claims_owner_gives_it_back);
     tcase_add_test(t, failed_probe_without_counting_lets_the_next_probe);
+    tcase_add_test(t, active_checks_claimed_once_per_interval);
     tcase_add_test(t, threads_get_exactly_one_probe);
     tcase_set_timeout(t, 30);
     suite_add_tcase(s, t);

@@ -19,6 +19,7 @@ Suite *cors_suite(void);
 Suite *tls_suite(void);
 Suite *hub_suite(void);
 Suite *resume_suite(void);
+Suite *checks_suite(void);
 Suite *shared_suite(void);
 
 int
@@ -80,6 +81,7 @@ main(void)
     srunner_add_suite(sr, tls_suite());
     srunner_add_suite(sr, hub_suite());
     srunner_add_suite(sr, resume_suite());
+    srunner_add_suite(sr, checks_suite());
     srunner_add_suite(sr, shared_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */

@@ -64,7 +64,7 @@ END_TEST
 START_TEST(runtimes_share_nothing)
 {
     struct mg_runtime *r1 = mg_runtime_create("local"), *r2 = mg_runtime_create("local");
-    struct mg_health_conf hc = {1, 1000, 8000};
+    struct mg_health_conf hc = {1, 1000, 8000, 0};
     struct mg_conf *c1 = load(r1, 1000), *c2;
     struct mg_buf out;
     struct mg_stats *st;

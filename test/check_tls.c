@@ -436,6 +436,50 @@ START_TEST(handshake_inside_header_timeout)
 }
 END_TEST
 
+/*
+ * Requests that arrive with the handshake's last flight (curl sends them together), on new
+ * connections and kept-alive ones, are answered at once: data OpenSSL has already read must not
+ * wait for the socket to be readable again (with OpenSSL's read-ahead on, one request in ten
+ * waited for header_timeout).
+ */
+START_TEST(every_request_answered_at_once)
+{
+    struct tconn t;
+    char url[128];
+    CURL *e = curl_easy_init();
+    int i, j;
+
+    snprintf(url, sizeof(url), "https://localhost:%d/healthz", th.gw_port);
+    MG_TEST_SETOPT(e, CURLOPT_URL, url);
+    MG_TEST_SETOPT(e, CURLOPT_CAINFO, ca_path);
+    MG_TEST_SETOPT(e, CURLOPT_FORBID_REUSE, 1L);   /* a new connection, a handshake, each time */
+    MG_TEST_SETOPT(e, CURLOPT_NOBODY, 1L);
+    MG_TEST_SETOPT(e, CURLOPT_TIMEOUT_MS, 5000L * mg_test_scale());
+    for (i = 0; i < 40; i++) {
+        int64_t t0 = mg_now_ms();
+        long status = 0;
+
+        ck_assert_int_eq(curl_easy_perform(e), CURLE_OK);
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        ck_assert_int_eq(status, 200);
+        ck_assert_msg(mg_now_ms() - t0 < 900, "request %d took %lld ms", i,
+                      (long long)(mg_now_ms() - t0));
+    }
+    curl_easy_cleanup(e);
+    for (i = 0; i < 10; i++) {   /* and kept-alive ones */
+        int64_t t0 = mg_now_ms();
+
+        ck_assert(tls_open(&t, 0, NULL, 0));
+        for (j = 0; j < 5; j++) {
+            ck_assert_msg(healthz(&t), "connection %d, request %d: no answer", i, j);
+        }
+        ck_assert_msg(mg_now_ms() - t0 < 900, "connection %d took %lld ms", i,
+                      (long long)(mg_now_ms() - t0));
+        tls_close(&t);
+    }
+}
+END_TEST
+
 START_TEST(reload_swaps_the_certificate)
 {
     struct tconn open1, t;
@@ -572,6 +616,7 @@ tls_suite(void)
     tcase_add_test(t, chat_and_stream_over_https);
     tcase_add_test(t, old_protocols_and_other_alpn_refused);
     tcase_add_test(t, handshake_inside_header_timeout);
+    tcase_add_test(t, every_request_answered_at_once);
     tcase_add_test(t, config_errors);
     tcase_add_test(t, openai_sdk_over_https);
     tcase_add_test(t, reload_swaps_the_certificate);

@@ -40,8 +40,14 @@
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N; with --fail-first K only the first K requests, with
  * --fail-for-ms T only during the first T ms), --hang (never answer), --drop (close the connection on
- * every request), --tls-cert FILE --tls-key FILE (serve HTTPS). GET /_fake/stats reports {"requests","aborted","active"}; an "aborted" request
- * is one whose client (the gateway) went away before the answer was complete.
+ * every request), --tls-cert FILE --tls-key FILE (serve HTTPS), --fail-models (GET of the model
+ * list answers --fail's status too, for as long as --fail-for-ms says: a backend whose health
+ * checks fail), GET /_fake/up (from now on --fail is off: the backend recovers, with no traffic
+ * needed). With --hang a GET of the model list is never answered either. GET /_fake/stats reports
+ * {"requests","aborted","active","models","models_key","models_uri"}; an "aborted" request is one
+ * whose client (the gateway) went away before the answer was complete; "models" counts the GETs
+ * of the model list (health checks), "models_key" is the credential the last one carried
+ * (Authorization, api-key or x-api-key) and "models_uri" its URI.
  *
  * Prefill (vLLM's continue_final_message): a chat request with "continue_final_message": true
  * whose last message is the assistant's continues it: the stream's text is what follows that
@@ -97,6 +103,10 @@ static struct {
     int64_t            fail_until;   /* --fail only until this mg_now_ms() (0: always) */
     int                hang;
     int                drop;
+    int                fail_models;  /* --fail-models: GET of the model list fails like --fail */
+    long               models;       /* GETs of the model list answered */
+    char               models_key[256];  /* the credential the last one carried */
+    char               models_uri[256];  /* and its URI */
     long               requests;
     long               aborted;
     long               active;
@@ -1257,6 +1267,31 @@ faults(struct fake *f, struct evhttp_request *req)
     f->error_message = evhttp_find_header(in, "x-fake-error-message");
 }
 
+/* A GET of the model list: counted with its credential; 1 when it was answered --fail's status. */
+static int
+models_get(struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *k = evhttp_find_header(in, "authorization");
+    json_t *j;
+
+    k = k ? k : evhttp_find_header(in, "api-key");
+    k = k ? k : evhttp_find_header(in, "x-api-key");
+    g.models++;
+    snprintf(g.models_key, sizeof(g.models_key), "%s", k ? k : "");
+    snprintf(g.models_uri, sizeof(g.models_uri), "%s", evhttp_request_get_uri(req));
+    if (g.hang) {
+        return 1;   /* never answered */
+    }
+    if (!g.fail_models || g.fail == 0 || (g.fail_until != 0 && mg_now_ms() >= g.fail_until)) {
+        return 0;
+    }
+    j = json_pack("{s:{s:s,s:s}}", "error", "message", "fake failure", "type", "server_error");
+    send_json(req, g.fail, j);
+    json_decref(j);
+    return 1;
+}
+
 static void
 handle(struct evhttp_request *req, void *arg)
 {
@@ -1269,8 +1304,16 @@ handle(struct evhttp_request *req, void *arg)
     int rp;
 
     if (strcmp(uri, "/_fake/stats") == 0) {
-        j = json_pack("{s:i,s:i,s:i}", "requests", (int)g.requests, "aborted", (int)g.aborted,
-                      "active", (int)g.active);
+        j = json_pack("{s:i,s:i,s:i,s:i,s:s,s:s}", "requests", (int)g.requests, "aborted",
+                      (int)g.aborted, "active", (int)g.active, "models", (int)g.models,
+                      "models_key", g.models_key, "models_uri", g.models_uri);
+        send_json(req, 200, j);
+        json_decref(j);
+        return;
+    }
+    if (strcmp(uri, "/_fake/up") == 0) {
+        g.fail = 0;   /* recovered */
+        j = json_pack("{s:b}", "up", 1);
         send_json(req, 200, j);
         json_decref(j);
         return;
@@ -1281,6 +1324,9 @@ handle(struct evhttp_request *req, void *arg)
         snprintf(path, sizeof(path), "%.*s", (int)strcspn(uri + rp + 1, "?"), uri + rp + 1);
         responses_stored(req, path);
         return;
+    }
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_GET && models_get(req)) {
+        return;   /* --fail-models while failing */
     }
     if (evhttp_request_get_command(req) == EVHTTP_REQ_GET &&
         evhttp_find_header(evhttp_request_get_input_headers(req), "anthropic-version") != NULL) {
@@ -1417,6 +1463,7 @@ main(int argc, char **argv)
         {"hang", no_argument, NULL, 'g'},       {"drop", no_argument, NULL, 'd'},
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"fail-first", required_argument, NULL, '1'}, {"fail-for-ms", required_argument, NULL, 'T'},
+        {"fail-models", no_argument, NULL, 'M'},
         {NULL, 0, NULL, 0},
     };
     const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
@@ -1435,6 +1482,7 @@ main(int argc, char **argv)
         case '1': g.fail_first = strtol(optarg, NULL, 10); break;
         case 'T': g.fail_until = mg_now_ms() + strtol(optarg, NULL, 10); break;
         case 'g': g.hang = 1; break;
+        case 'M': g.fail_models = 1; break;
         case 'd': g.drop = 1; break;
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;

@@ -114,10 +114,36 @@ mg_conf_set_timeouts(struct mg_yaml *y, yaml_node_t *node, void *dst)
 
 MG_YAML_INT_SETTER(set_failures, long long, 0, 16383)
 
+/* A duration where 0 means off (check_interval: "0s", or "0"). */
+static int
+set_duration_or_off(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    char *s = mg_yaml_scalar(y, node, "duration");
+    int64_t ms;
+    int rc = MG_OK;
+
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    if (strcmp(s, "0") == 0) {
+        *(int64_t *)dst = 0;
+    } else if (mg_parse_duration(s, &ms) != MG_OK || ms < 0) {
+        mg_yaml_error(y, node, "bad duration \"%s\" (0s for off, or a number with ms, s, m or h)",
+                      s);
+        rc = MG_ERR;
+    } else {
+        *(int64_t *)dst = ms;
+    }
+    free(s);
+    return rc;
+}
+
 static const struct mg_yaml_key health_keys[] = {
     {"failures", set_failures, offsetof(struct mg_conf_health_in, failures)},
     {"cooldown", mg_yaml_set_duration, offsetof(struct mg_conf_health_in, cooldown_ms)},
     {"max_cooldown", mg_yaml_set_duration, offsetof(struct mg_conf_health_in, max_cooldown_ms)},
+    {"check_interval", set_duration_or_off,
+     offsetof(struct mg_conf_health_in, check_interval_ms)},
 };
 
 void
@@ -126,6 +152,7 @@ mg_conf_health_init(struct mg_conf_health_in *h)
     h->failures = -1;
     h->cooldown_ms = -1;
     h->max_cooldown_ms = -1;
+    h->check_interval_ms = -1;
 }
 
 int
@@ -383,10 +410,14 @@ merge_health(struct mg_yaml *y, struct mg_health_conf *out, const struct mg_conf
     out->cooldown_ms = over->cooldown_ms > 0 ? over->cooldown_ms
                                              : top->cooldown_ms > 0 ? top->cooldown_ms : 10000;
     out->max_cooldown_ms = over->max_cooldown_ms > 0 ? over->max_cooldown_ms
-                           : top->max_cooldown_ms > 0 ? top->max_cooldown_ms : 300000;
+                           : top->max_cooldown_ms > 0 ? top->max_cooldown_ms : 30000;
+    out->check_interval_ms = over->check_interval_ms >= 0 ? over->check_interval_ms
+                             : top->check_interval_ms >= 0 ? top->check_interval_ms : 0;
     if (out->cooldown_ms > out->max_cooldown_ms) {
+        /* max_cooldown's default was 5m before: a cooldown written for it now needs it set */
         mg_yaml_error(y, over->node ? over->node : top->node,
-                      "health: cooldown (%lld ms) is longer than max_cooldown (%lld ms)",
+                      "health: cooldown (%lld ms) is longer than max_cooldown (%lld ms); set "
+                      "max_cooldown to at least the cooldown (its default is 30s)",
                       (long long)out->cooldown_ms, (long long)out->max_cooldown_ms);
     }
 }

@@ -138,7 +138,6 @@ mg_tls_new(const char *cert, const char *key, int min_version, char *err, size_t
     SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                         SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);   /* idle keep-alive: no 34 KB buffers */
-    SSL_CTX_set_read_ahead(t->ctx, 1);
     SSL_CTX_set_default_passwd_cb(t->ctx, no_passphrase);
     SSL_CTX_set_alpn_select_cb(t->ctx, select_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(t->ctx, cert) != 1) {

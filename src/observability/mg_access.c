@@ -292,6 +292,9 @@ mg_access_log(struct mg_access_out *o, const struct mg_access_rec *r)
     int_field(&o->buf, "ttfb_ms", r->ttfb_us, 1);
     int_field(&o->buf, "input_tokens", r->input_tokens, 0);
     int_field(&o->buf, "output_tokens", r->output_tokens, 0);
+    if (r->usage_estimated) {
+        mg_buf_adds(&o->buf, ",\"usage_estimated\":true");
+    }
     if (mg_buf_adds(&o->buf, r->stream ? ",\"stream\":true}\n" : ",\"stream\":false}\n") != MG_OK) {
         /* the buffer is full (the disk is slower than the traffic): drop this line whole */
         o->buf.len = before;

@@ -280,6 +280,25 @@ mg_schema_headers(struct mg_upreq *up, const struct mg_client_req *rq,
     mg_schema_add_line(up, "Accept-Encoding: identity");
 }
 
+int
+mg_schema_probe_request(struct mg_upreq *up, const struct mg_backend *b, const char *path)
+{
+    size_t i;
+
+    if (mg_buf_adds(&up->url, b->url) != MG_OK || mg_buf_adds(&up->url, path) != MG_OK) {
+        return MG_ERR;
+    }
+    up->method = "GET";
+    for (i = 0; i < b->nheaders; i++) {
+        mg_schema_add_header(up, b->headers[i].name, b->headers[i].value);
+    }
+    if (b->auth_header != NULL) {
+        mg_schema_add_line(up, b->auth_header);
+    }
+    mg_schema_add_line(up, "Accept-Encoding: identity");
+    return MG_OK;
+}
+
 /* ---- URLs and refusals ------------------------------------------------------------------- */
 
 static int

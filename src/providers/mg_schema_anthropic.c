@@ -108,6 +108,17 @@ anthropic_build(const struct mg_client_req *rq, const struct mg_backend *b,
     return is_chat(rq->upath) ? build_chat(rq, b, e, up) : build_native(rq, b, e, up);
 }
 
+/* The active check: GET {url}/v1/models with the key and the version line. */
+static int
+anthropic_probe(const struct mg_backend *b, struct mg_upreq *up)
+{
+    if (mg_schema_probe_request(up, b, "/v1/models") != MG_OK) {
+        return MG_ERR;
+    }
+    mg_schema_add_line(up, ((const struct anthropic_conf *)b->schema_conf)->version);
+    return MG_OK;
+}
+
 /*
  * A failed answer is read aside (not relayed) whatever its status, so that error_body can give
  * it the client's shape: every status but 2xx and the fail-over ones is inspected.
@@ -367,6 +378,7 @@ const struct mg_schema mg_schema_anthropic = {
     .classify = anthropic_classify,
     .relay = anthropic_relay,
     .error_body = anthropic_error_body,
+    .probe = anthropic_probe,
     .keys = anthropic_keys,
     .nkeys = MG_ARRAY_LEN(anthropic_keys),
     .conf_create = anthropic_conf_create,

@@ -66,6 +66,19 @@ azure_build(const struct mg_client_req *rq, const struct mg_backend *b,
     return MG_OK;
 }
 
+/* The active check: the resource's model list, /openai/models?api-version=... */
+static int
+azure_probe(const struct mg_backend *b, struct mg_upreq *up)
+{
+    const struct azure_conf *az = b->schema_conf;
+
+    if (mg_schema_probe_request(up, b, "/openai/models?api-version=") != MG_OK ||
+        mg_buf_adds(&up->url, az->api_version) != MG_OK) {
+        return MG_ERR;
+    }
+    return MG_OK;
+}
+
 /* ---- configuration ---- */
 
 static const struct mg_yaml_key azure_keys[] = {
@@ -116,6 +129,7 @@ const struct mg_schema mg_schema_azure = {
     .classify = mg_schema_classify_status,
     .relay = mg_schema_openai_relay,
     .error_body = mg_schema_pass_error,
+    .probe = azure_probe,
     .keys = azure_keys,
     .nkeys = MG_ARRAY_LEN(azure_keys),
     .conf_create = azure_conf_create,

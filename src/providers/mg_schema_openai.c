@@ -102,6 +102,13 @@ mg_schema_pass_error(const struct mg_client_req *rq, const struct mg_resp_head *
     return 0;   /* already the shape the client speaks */
 }
 
+/* The active check: the model list, {url}/models, as OpenAI-compatible servers all have it. */
+static int
+openai_probe(const struct mg_backend *b, struct mg_upreq *up)
+{
+    return mg_schema_probe_request(up, b, "/models");
+}
+
 /* ---- configuration: how it serves Responses and Messages; the key goes as a bearer token ---- */
 
 struct openai_conf {
@@ -154,6 +161,7 @@ const struct mg_schema mg_schema_openai = {
     .classify = mg_schema_classify_status,
     .relay = mg_schema_openai_relay,
     .error_body = mg_schema_pass_error,
+    .probe = openai_probe,
     .keys = openai_keys,
     .nkeys = MG_ARRAY_LEN(openai_keys),
     .conf_create = openai_conf_create,

@@ -137,9 +137,13 @@ on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primar
     struct mg_attempt *a = arg;
 
     a->t_sent = mg_now_ms();
-    a->timer_first_token = 0;
     a->timer_idle = 0;
-    arm_timer(a, a->backend->timeouts.first_byte_ms);
+    /* a stream must commit within first_token of now, so a backend that never sends its head
+     * is cut then too, not only at first_byte */
+    a->timer_first_token = a->stream &&
+                           a->backend->timeouts.first_token_ms < a->backend->timeouts.first_byte_ms;
+    arm_timer(a, a->timer_first_token ? a->backend->timeouts.first_token_ms
+                                      : a->backend->timeouts.first_byte_ms);
     return CURL_PREREQFUNC_OK;
 }
 
@@ -181,8 +185,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
         arm_timer(a, left);   /* bytes came since it was armed */
         return;
     }
-    a->timeout = a->phase == MG_PHASE_WAIT ? "timed out (first_byte)"
-               : a->timer_first_token ? "timed out (first_token)" : "timed out (idle)";
+    a->timeout = a->timer_first_token ? "timed out (first_token)"
+               : a->phase == MG_PHASE_WAIT ? "timed out (first_byte)" : "timed out (idle)";
     mg_attempt_stop(a);
     if (a->phase == MG_PHASE_HOLD) {
         a->held_cut = 1;

@@ -27,6 +27,9 @@ struct mg_health {
     struct mg_health     *next;
     _Atomic uint64_t      word;
     atomic_uint_fast64_t  cooldowns;
+    /* active checks: when the next may start (ms; set one interval after a cooldown starts,
+     * moved on by each claim), apart from the word: the passive state never waits on it */
+    _Atomic int64_t       check_at;
     char                  name[];
 };
 
@@ -149,6 +152,7 @@ mg_health_get(struct mg_health_registry *reg, const char *name)
         st = mg_calloc(1, sizeof(*st) + len + 1);
         atomic_init(&st->word, 0);
         atomic_init(&st->cooldowns, 0);
+        atomic_init(&st->check_at, 0);
         memcpy(st->name, name, len + 1);
         *reg->tail = st;
         reg->tail = &st->next;
@@ -286,6 +290,10 @@ fail(struct mg_health *st, const struct mg_health_conf *conf, int64_t now, int64
         s.until = now + len;
         if (cas(st, &w, &s)) {
             atomic_fetch_add_explicit(&st->cooldowns, 1, memory_order_relaxed);
+            if (ret == MG_HEALTH_WENT_DOWN) {   /* the first check one interval from now */
+                atomic_store_explicit(&st->check_at, now + conf->check_interval_ms,
+                                      memory_order_relaxed);
+            }
             return ret;
         }
     }
@@ -329,6 +337,41 @@ mg_health_success(struct mg_health *st, const struct mg_health_conf *conf, int64
         memset(&s, 0, sizeof(s));
         if (cas(st, &w, &s)) {
             return ret;
+        }
+    }
+}
+
+int
+mg_health_check_claim(struct mg_health *st, int64_t now, int64_t interval_ms)
+{
+    int64_t at = atomic_load_explicit(&st->check_at, memory_order_relaxed);
+
+    if (interval_ms <= 0 || !decode(load(st)).down) {
+        return 0;   /* never a check to a backend that is not cooling */
+    }
+    if (at > now + interval_ms) {
+        at = now + interval_ms;   /* set under a longer interval (a reload shortened it) */
+        atomic_store_explicit(&st->check_at, at, memory_order_relaxed);
+    }
+    return now >= at && atomic_compare_exchange_strong_explicit(
+        &st->check_at, &at, now + interval_ms, memory_order_relaxed, memory_order_relaxed);
+}
+
+int
+mg_health_check_ok(struct mg_health *st, int64_t now)
+{
+    uint64_t w = load(st);
+    struct hstate s;
+
+    (void)now;
+    for (;;) {
+        s = decode(w);
+        if (!s.down) {
+            return MG_HEALTH_SAME;
+        }
+        memset(&s, 0, sizeof(s));   /* up: the streak and its cooldown length reset */
+        if (cas(st, &w, &s)) {
+            return MG_HEALTH_CAME_UP;
         }
     }
 }

@@ -296,6 +296,7 @@ mg_proxy_start_attempt(struct preq *p)
         e = mg_plan_entry(&p->plan);
         b = &p->conf->backends[e->backend];
         mg_attempt_reset(&p->at, b, e);
+        p->at.stream = p->jr.stream;
         p->via_hub = mg_api_mode(p->api, b) == MG_API_HUB;
         rc = resumed ? mg_proxy_resume_build(p, b, e)
            : p->via_hub ? mg_proxy_hub_build(p, b, e) : mg_proxy_native_build(p, b, e);

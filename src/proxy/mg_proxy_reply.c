@@ -100,11 +100,16 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
     if (backend != NULL && p->relay.have_usage) {
         r.input_tokens = p->relay.usage.input;
         r.output_tokens = p->relay.usage.output;
-    } else if (backend != NULL && p->at.phase == MG_PHASE_RELAY && !p->relay.no_usage) {
-        /* an answer that ended without reported usage (a cut, a client gone): an estimate */
+    } else if (backend != NULL && p->at.phase == MG_PHASE_RELAY && !p->relay.no_usage &&
+               ok_status(status)) {
+        /* a 2xx answer that ended without reported usage (a cut, a client gone, a backend that
+         * reports none): an estimate; an error answer is no usage */
         r.input_tokens = (int64_t)p->client.body_len / 4;
-        /* of what the backend sent, never of a translation's re-rendered answer */
-        r.output_tokens = (p->via_hub ? p->relay.bytes_in : p->wire.bytes) / 4;
+        /* of what the backend sent, never of a translation's re-rendered answer: a stream's
+         * output events (about a token each; its bytes are mostly JSON around them) */
+        r.output_tokens = p->relay.sse ? p->relay.out_events
+                        : (p->via_hub ? p->relay.bytes_in : p->wire.bytes) / 4;
+        r.usage_estimated = 1;
     }
     if (p->rs != NULL && p->rs->st.continuing) {
         /* a resumed stream: every attempt that relayed, as its backend reported it (the ended

@@ -110,7 +110,7 @@ mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api)
     r->any_event = 0;
     r->empty = 0;
     r->why[0] = '\0';
-    r->bytes_in = 0;
+    r->bytes_in = r->out_events = 0;
     r->have_usage = 0;
     r->usage.input = -1;
     r->usage.output = -1;
@@ -347,6 +347,8 @@ gate_write(struct mg_stage *s, const char *p, size_t n, int whole)
         }
         commit_now(s);
     }
+    /* what carries output, about a token each (the usage estimate): comments and [DONE] not */
+    r->out_events += !(kind & MG_EV_DONE) && (kind != 0 || !whole || is_event(p, n));
     s->next->write(s->next, p, n, whole);
 }
 

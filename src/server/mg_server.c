@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "mg_access.h"
+#include "mg_check.h"
 #include "mg_conf.h"
 #include "mg_http.h"
 #include "mg_log.h"
@@ -48,6 +49,7 @@ struct wake {
     int                        fd;           /* eventfd */
     atomic_int                 stop;
     _Atomic(struct mg_conf *)  next_conf;    /* new snapshot for the worker to take */
+    struct mg_check           *check;        /* worker 0's active health checks, else NULL */
 };
 
 struct mg_server {
@@ -174,6 +176,9 @@ worker_install(struct mg_worker *w, struct mg_conf *conf)
     mg_conf_unref(w->conf);
     w->conf = conf;
     mg_http_apply_conf(w);
+    if (w->server->wakes[w->id].check != NULL) {
+        mg_check_conf(w->server->wakes[w->id].check);   /* its check_intervals from now on */
+    }
 }
 
 static void
@@ -215,10 +220,17 @@ worker_main(void *arg)
 {
     struct mg_worker *w = arg;
 
+    struct wake *wk = &w->server->wakes[w->id];
+
     mg_limit_store_worker_start(w->rt->limits, w->base);
+    if (w->id == 0) {   /* one worker checks for all: the health registry is shared */
+        wk->check = mg_check_create(w);
+    }
     worker_redis(w, w->conf);
     worker_bind_store(w, w->conf);
     event_base_dispatch(w->base);
+    mg_check_destroy(wk->check);   /* checks under way are cancelled, never waited for */
+    wk->check = NULL;
     mg_http_stop(w);   /* closes what is left on this thread, before the base goes */
     mg_resp_redis_bind(NULL, NULL, 0, 0);
     mg_redis_destroy(w->redis);

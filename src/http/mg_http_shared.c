@@ -19,6 +19,7 @@
 #include "mg_reply.h"
 #include "mg_req.h"
 #include "mg_resp_redis.h"
+#include "mg_shared_conf.h"
 #include "mg_worker.h"
 
 /* ---- limits --------------------------------------------------------------------------------- */
@@ -200,4 +201,52 @@ mg_http_shared_fetch(struct mg_worker *w, struct mg_req *req)
     }
     mg_conn_watch(req->conn, fetch_gone, NULL, fw);
     return 1;
+}
+
+/* ---- the worker's connection ---------------------------------------------------------------- */
+
+/* The worker's Redis connection for conf's shared: (none without it), and the store's binding. */
+static void
+connect_for(struct mg_worker *w, const struct mg_conf *conf)
+{
+    struct mg_redis_url u;
+
+    if (conf->shared.on) {
+        mg_shared_conf_url(&conf->shared, &u);
+        w->redis = mg_redis_create(w->base, &u);
+    }
+}
+
+static void
+bind_store(struct mg_worker *w, const struct mg_conf *conf)
+{
+    mg_resp_redis_bind(w->redis, conf->shared.prefix, conf->shared.store_timeout_ms,
+                       conf->responses_store.ttl_ms);
+}
+
+void
+mg_http_shared_start(struct mg_worker *w)
+{
+    connect_for(w, w->conf);
+    bind_store(w, w->conf);
+}
+
+void
+mg_http_shared_apply(struct mg_worker *w, const struct mg_conf *conf)
+{
+    /* a reload keeps the connection when shared: names the same Redis */
+    if (!mg_shared_conf_same(&w->conf->shared, &conf->shared)) {
+        mg_redis_destroy(w->redis);   /* requests waiting on it decide without it */
+        w->redis = NULL;
+        connect_for(w, conf);
+    }
+    bind_store(w, conf);
+}
+
+void
+mg_http_shared_stop(struct mg_worker *w)
+{
+    mg_resp_redis_bind(NULL, NULL, 0, 0);
+    mg_redis_destroy(w->redis);
+    w->redis = NULL;
 }

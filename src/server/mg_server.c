@@ -33,9 +33,6 @@
 #include "mg_conf.h"
 #include "mg_http.h"
 #include "mg_log.h"
-#include "mg_redis.h"
-#include "mg_resp_redis.h"
-#include "mg_shared_conf.h"
 #include "mg_conn.h"
 #include "mg_front.h"
 #include "mg_limit.h"
@@ -143,36 +140,10 @@ log_proxies(const struct mg_conf *conf)
     }
 }
 
-/* The worker's Redis connection for conf's shared: (none without it), on the worker's thread. */
-static void
-worker_redis(struct mg_worker *w, const struct mg_conf *conf)
-{
-    struct mg_redis_url u;
-
-    if (conf->shared.on) {
-        mg_shared_conf_url(&conf->shared, &u);
-        w->redis = mg_redis_create(w->base, &u);
-    }
-}
-
-/* The conversation store's write-through on this worker's thread (mg_resp_redis). */
-static void
-worker_bind_store(struct mg_worker *w, const struct mg_conf *conf)
-{
-    mg_resp_redis_bind(w->redis, conf->shared.prefix, conf->shared.store_timeout_ms,
-                       conf->responses_store.ttl_ms);
-}
-
 static void
 worker_install(struct mg_worker *w, struct mg_conf *conf)
 {
-    /* a reload keeps the connection when shared: names the same Redis */
-    if (!mg_shared_conf_same(&w->conf->shared, &conf->shared)) {
-        mg_redis_destroy(w->redis);   /* requests waiting on it decide without it */
-        w->redis = NULL;
-        worker_redis(w, conf);
-    }
-    worker_bind_store(w, conf);
+    mg_http_shared_apply(w, conf);
     mg_conf_unref(w->conf);
     w->conf = conf;
     mg_http_apply_conf(w);
@@ -226,15 +197,12 @@ worker_main(void *arg)
     if (w->id == 0) {   /* one worker checks for all: the health registry is shared */
         wk->check = mg_check_create(w);
     }
-    worker_redis(w, w->conf);
-    worker_bind_store(w, w->conf);
+    mg_http_shared_start(w);
     event_base_dispatch(w->base);
     mg_check_destroy(wk->check);   /* checks under way are cancelled, never waited for */
     wk->check = NULL;
     mg_http_stop(w);   /* closes what is left on this thread, before the base goes */
-    mg_resp_redis_bind(NULL, NULL, 0, 0);
-    mg_redis_destroy(w->redis);
-    w->redis = NULL;
+    mg_http_shared_stop(w);
     mg_limit_store_worker_stop(w->rt->limits);
     return NULL;
 }

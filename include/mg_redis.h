@@ -72,6 +72,23 @@ struct mg_redis_op *mg_redis_command(struct mg_redis *c, int argc, const char **
 /* The command's callback will not run (its reply, if one comes, is read and dropped). */
 void mg_redis_cancel(struct mg_redis_op *op);
 
+/* A message published on a subscriber's channel (payload of len bytes, NUL-ended). */
+typedef void (*mg_redis_msg_fn)(void *arg, const char *payload, size_t len);
+
+/*
+ * A subscriber connection to u on base: SUBSCRIBE channel after AUTH/SELECT, on every
+ * (re)connect; on_up(arg) once subscribed (each time: what was published while it was down is
+ * lost, so the owner reads the state again), on_message for each message. It takes no commands.
+ */
+struct mg_redis *mg_redis_subscribe(struct event_base *base, const struct mg_redis_url *u,
+                                    const char *channel, mg_redis_msg_fn on_message,
+                                    void (*on_up)(void *arg), void *arg);
+
+/* The calling thread's command connection (a worker's; NULL: none), for writers that the
+ * request path reaches without a worker (the shared cooldowns). */
+void mg_redis_set_current(struct mg_redis *c);
+struct mg_redis *mg_redis_current(void);
+
 /* 1 when the connection is up (connected, AUTH and SELECT answered). */
 int mg_redis_up(const struct mg_redis *c);
 

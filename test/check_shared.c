@@ -179,8 +179,13 @@ start_gw(int i, const char *redis_url, const char *timeout, const char *on_error
     gw_port[i] = mg_test_free_port();
     snprintf(conf, sizeof(conf),
              "listen: 127.0.0.1:%d\nworkers: 2\n"
-             "backends: [{name: a, url: 'http://127.0.0.1:%d/v1', responses: translate}]\n"
-             "rules: [{models: [m-a], backends: [{backend: a}]}]\n"
+             "backends:\n"
+             "  - {name: a, url: 'http://127.0.0.1:%d/v1', responses: translate}\n"
+             "  - {name: b, url: 'http://127.0.0.1:%d/v1', health: {failures: 1, cooldown: 30s}}\n"
+             "  - {name: c, url: 'http://127.0.0.1:%d/v1'}\n"
+             "rules:\n"
+             "  - {models: [m-a], backends: [{backend: a}]}\n"
+             "  - {models: [m-cool], backends: [{backend: b}, {backend: c, priority: 1}]}\n"
              "shared: {redis: '%s', timeout: %s, on_error: %s, prefix: 'mgt:'}\n"
              "auth:\n  keys:\n"
              "    - {name: k20, key: " K20 ", requests_per_minute: 20}\n"
@@ -189,7 +194,7 @@ start_gw(int i, const char *redis_url, const char *timeout, const char *on_error
              "    - {name: tiny, key: " KTINY ", requests_per_minute: 2}\n"
              "    - {name: free, key: " KFREE "}\n"
              "    - {name: hdr, key: " KHDR ", requests_per_minute: 10}\n",
-             gw_port[i], fk_port, redis_url, timeout, on_error);
+             gw_port[i], fk_port, fk_port, fk_port, redis_url, timeout, on_error);
     snprintf(path, sizeof(path), "mgtest-shared-gw%d.yaml", i);
     snprintf(log, sizeof(log), "mgtest-shared-gw%d.log", i);
     f = fopen(path, "w");
@@ -762,6 +767,57 @@ START_TEST(conversation_across_instances)
 }
 END_TEST
 
+/* POST m-cool on gateway gw (with extra header h1, or NULL): the status and the backend. */
+static long
+cool_chat(int gw, const char *h1, char *backend, size_t len)
+{
+    const char *h[] = {BEARER(KFREE), "Content-Type: application/json", h1, NULL};
+    const char *body = "{\"model\":\"m-cool\",\"messages\":[]}";
+    struct mg_test_resp r;
+    char url[128];
+    long status;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gw_port[gw]);
+    mg_test_http("POST", url, body, strlen(body), h, &r);
+    status = r.status;
+    if (mg_test_header(&r, "x-modelgate-backend", backend, len) == NULL) {
+        backend[0] = '\0';
+    }
+    mg_test_resp_free(&r);
+    return status;
+}
+
+/*
+ * A cooldown started on one instance keeps the others off that backend: b fails once on
+ * gateway 0 (failures: 1), and gateways 1 and 2 then send m-cool to c, not b.
+ */
+START_TEST(cooldown_across_instances)
+{
+    char be[64];
+    int64_t end;
+    int i;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    for (i = 1; i < 3; i++) {
+        ck_assert_int_eq(cool_chat(i, NULL, be, sizeof(be)), 200);
+        ck_assert_str_eq(be, "b");
+    }
+    /* b answers 500 once: gateway 0 moves to c, and b cools for 30 s */
+    ck_assert_int_eq(cool_chat(0, "x-fake-status: 500", be, sizeof(be)), 500);
+    /* the 500 was the only answer (c too got the header): what matters is b's cooldown */
+    for (i = 1; i < 3; i++) {
+        end = mg_now_ms() + 5000 * mg_test_scale();
+        do {   /* the publication reaches the others within a round trip */
+            ck_assert_int_eq(cool_chat(i, NULL, be, sizeof(be)), 200);
+        } while (strcmp(be, "c") != 0 && mg_now_ms() < end && usleep(10000) == 0);
+        ck_assert_msg(strcmp(be, "c") == 0, "gateway %d still sends to %s", i, be);
+    }
+}
+END_TEST
+
 struct load {
     volatile int stop;
     int sent, failed;
@@ -848,6 +904,7 @@ shared_suite(void)
     tcase_add_test(t, no_call_without_limits);
     tcase_add_test(t, headers_from_shared_buckets);
     tcase_add_test(t, conversation_across_instances);
+    tcase_add_test(t, cooldown_across_instances);
     tcase_add_test(t, slow_redis_bounded);
     tcase_add_test(t, redis_restart_under_load);
     suite_add_tcase(s, t);

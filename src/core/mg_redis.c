@@ -53,11 +53,20 @@ struct mg_redis {
     int64_t             retry_at_us;
     int64_t             connect_deadline_us;
     int64_t             timer_at_us;    /* when the timer fires; INT64_MAX: not armed */
+    /* a subscriber (mg_redis_subscribe): its channel, and where messages and (re)connects go */
+    char               *channel;
+    mg_redis_msg_fn     on_message;
+    void              (*on_up)(void *arg);
+    void               *sub_arg;
 };
+
+static _Thread_local struct mg_redis *t_current;
 
 /* ---- the connection ------------------------------------------------------------------------- */
 
 static void arm_timer(struct mg_redis *c);
+static struct mg_redis *mg_redis_start(struct mg_redis *c, struct event_base *base,
+                                       const struct mg_redis_url *u);
 static void start_connect(struct mg_redis *c);
 
 static void
@@ -118,6 +127,15 @@ on_reply(struct mg_redis *c, redisReply *r)
 {
     struct mg_redis_op *op = c->head;
 
+    if (op == NULL && c->channel != NULL && c->state == UP) {   /* a subscriber's message */
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+            r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0
+            && r->element[2]->type == REDIS_REPLY_STRING) {
+            c->on_message(c->sub_arg, r->element[2]->str, r->element[2]->len);
+        }
+        freeReplyObject(r);
+        return;
+    }
     if (op == NULL) {
         freeReplyObject(r);
         link_down(c, MG_REDIS_R_ERROR, "a reply no command asked for");
@@ -140,6 +158,9 @@ on_reply(struct mg_redis *c, redisReply *r)
         if (--c->handshake == 0) {
             set_state(c, UP);
             c->backoff_ms = BACKOFF_MIN_MS;
+            if (c->on_up != NULL) {
+                c->on_up(c->sub_arg);
+            }
         }
     } else {
         mg_redis_count_latency(mg_now_us() - op->sent_us);
@@ -311,7 +332,10 @@ start_connect(struct mg_redis *c)
         snprintf(db, sizeof(db), "%d", c->url.db);
         internal(c, 2, sel);
     }
-    if (c->handshake == 0) {
+    if (c->channel != NULL) {   /* a subscriber is up once subscribed */
+        const char *sub[] = {"SUBSCRIBE", c->channel};
+        internal(c, 2, sub);
+    } else if (c->handshake == 0) {
         const char *ping[] = {"PING"};
         internal(c, 1, ping);
     }
@@ -387,9 +411,39 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 struct mg_redis *
-mg_redis_create(struct event_base *base, const struct mg_redis_url *u)
+mg_redis_subscribe(struct event_base *base, const struct mg_redis_url *u, const char *channel,
+                   mg_redis_msg_fn on_message, void (*on_up)(void *arg), void *arg)
 {
     struct mg_redis *c = mg_calloc(1, sizeof(*c));
+
+    c->channel = mg_strdup(channel);
+    c->on_message = on_message;
+    c->on_up = on_up;
+    c->sub_arg = arg;
+    return mg_redis_start(c, base, u);
+}
+
+struct mg_redis *
+mg_redis_create(struct event_base *base, const struct mg_redis_url *u)
+{
+    return mg_redis_start(mg_calloc(1, sizeof(struct mg_redis)), base, u);
+}
+
+void
+mg_redis_set_current(struct mg_redis *c)
+{
+    t_current = c;
+}
+
+struct mg_redis *
+mg_redis_current(void)
+{
+    return t_current;
+}
+
+static struct mg_redis *
+mg_redis_start(struct mg_redis *c, struct event_base *base, const struct mg_redis_url *u)
+{
 
     c->base = base;
     c->url = *u;
@@ -398,6 +452,7 @@ mg_redis_create(struct event_base *base, const struct mg_redis_url *u)
     c->timer_at_us = INT64_MAX;
     c->timer = evtimer_new(base, on_timer, c);
     if (c->timer == NULL) {
+        free(c->channel);
         free(c);
         return NULL;
     }
@@ -425,6 +480,7 @@ mg_redis_destroy(struct mg_redis *c)
         evdns_base_free(c->dns, 0);
     }
     event_free(c->timer);
+    free(c->channel);
     free(c);
 }
 

@@ -12,6 +12,7 @@
 #include "mg_auth.h"
 #include "mg_conf_types.h"
 #include "mg_conn.h"
+#include "mg_health_shared.h"
 #include "mg_http_int.h"
 #include "mg_limit_redis.h"
 #include "mg_proxy.h"
@@ -20,6 +21,7 @@
 #include "mg_req.h"
 #include "mg_resp_redis.h"
 #include "mg_shared_conf.h"
+#include "mg_runtime.h"
 #include "mg_worker.h"
 
 /* ---- limits --------------------------------------------------------------------------------- */
@@ -222,6 +224,19 @@ bind_store(struct mg_worker *w, const struct mg_conf *conf)
 {
     mg_resp_redis_bind(w->redis, conf->shared.prefix, conf->shared.store_timeout_ms,
                        conf->responses_store.ttl_ms);
+    mg_health_shared_bind(w->redis, conf->shared.prefix);
+}
+
+/* Worker 0 keeps the instance's subscriber to the shared cooldowns. */
+static void
+subscribe_for(struct mg_worker *w, const struct mg_conf *conf)
+{
+    struct mg_redis_url u;
+
+    if (w->id == 0 && conf->shared.on) {
+        mg_shared_conf_url(&conf->shared, &u);
+        w->cool = mg_health_shared_create(w->base, &u, conf, w->rt->health, w->redis);
+    }
 }
 
 void
@@ -229,6 +244,7 @@ mg_http_shared_start(struct mg_worker *w)
 {
     connect_for(w, w->conf);
     bind_store(w, w->conf);
+    subscribe_for(w, w->conf);
 }
 
 void
@@ -236,9 +252,14 @@ mg_http_shared_apply(struct mg_worker *w, const struct mg_conf *conf)
 {
     /* a reload keeps the connection when shared: names the same Redis */
     if (!mg_shared_conf_same(&w->conf->shared, &conf->shared)) {
+        mg_health_shared_destroy(w->cool);
+        w->cool = NULL;
         mg_redis_destroy(w->redis);   /* requests waiting on it decide without it */
         w->redis = NULL;
         connect_for(w, conf);
+        subscribe_for(w, conf);
+    } else if (w->cool != NULL) {
+        mg_health_shared_conf(w->cool, conf, w->redis);   /* its backends may have changed */
     }
     bind_store(w, conf);
 }
@@ -247,6 +268,9 @@ void
 mg_http_shared_stop(struct mg_worker *w)
 {
     mg_resp_redis_bind(NULL, NULL, 0, 0);
+    mg_health_shared_bind(NULL, NULL);
+    mg_health_shared_destroy(w->cool);
+    w->cool = NULL;
     mg_redis_destroy(w->redis);
     w->redis = NULL;
 }

@@ -177,19 +177,21 @@ on_read(struct bufferevent *bev, void *arg)
 {
     struct mg_redis *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    struct evbuffer_iovec v[4];
-    int i, n = evbuffer_peek(in, -1, NULL, v, 4);
-    size_t total = 0;
+    struct evbuffer_iovec v[8];
     void *r;
 
-    for (i = 0; i < n && i < 4; i++) {
-        if (redisReaderFeed(c->reader, v[i].iov_base, v[i].iov_len) != REDIS_OK) {
-            link_down(c, MG_REDIS_R_ERROR, "reply buffer");
-            return;
+    while (evbuffer_get_length(in) > 0) {   /* every chunk, not only the first few */
+        int i, n = evbuffer_peek(in, -1, NULL, v, 8);
+        size_t total = 0;
+        for (i = 0; i < n && i < 8; i++) {
+            if (redisReaderFeed(c->reader, v[i].iov_base, v[i].iov_len) != REDIS_OK) {
+                link_down(c, MG_REDIS_R_ERROR, "reply buffer");
+                return;
+            }
+            total += v[i].iov_len;
         }
-        total += v[i].iov_len;
+        evbuffer_drain(in, total);
     }
-    evbuffer_drain(in, total);
     for (;;) {
         r = NULL;
         if (redisReaderGetReply(c->reader, &r) != REDIS_OK) {

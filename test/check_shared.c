@@ -23,6 +23,8 @@
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "mg_conf.h"
+#include "mg_conf_types.h"
 #include "mg_limit_redis.h"
 #include "mg_redis.h"
 #include "mg_test.h"
@@ -370,6 +372,67 @@ START_TEST(url_parse)
     ck_assert_int_ne(mg_redis_url_parse("redis://[::1/", &u, err, sizeof(err)), 0);
     ck_assert_int_ne(mg_redis_url_parse("unix://relative", &u, err, sizeof(err)), 0);
     ck_assert_int_ne(mg_redis_url_parse("unix:///s?x=1", &u, err, sizeof(err)), 0);
+}
+END_TEST
+
+/* A config with the shared block text; NULL when refused (then errs holds why). */
+static struct mg_conf *
+shared_conf(const char *block, struct mg_buf *errs)
+{
+    char text[1024];
+
+    snprintf(text, sizeof(text), "listen: 127.0.0.1:1\n%s\n", block);
+    mg_buf_init(errs, 1 << 16);
+    return mg_conf_parse("t.yaml", text, strlen(text), errs);
+}
+
+START_TEST(conf_block)
+{
+    struct mg_buf errs;
+    struct mg_conf *c;
+    static const char *const bad[] = {
+        "shared: {timeout: 20ms}",                            /* no redis */
+        "shared: {redis: 'http://h'}",
+        "shared: {redis: 'rediss://h'}",                      /* no TLS yet */
+        "shared: {redis: 'redis://h', on_error: maybe}",
+        "shared: {redis: 'redis://h', prefix: 'a b'}",
+        "shared: {redis: 'redis://h', timeout: 0}",
+        "shared: {redis: 'redis://h', colour: blue}",
+    };
+    size_t i;
+
+    c = shared_conf("shared: {redis: 'redis://u:p@h:7/2'}", &errs);
+    ck_assert_msg(c != NULL, "%s", errs.data ? errs.data : "");
+    ck_assert(c->shared.on);
+    ck_assert_int_eq(c->shared.timeout_ms, 20);
+    ck_assert_int_eq(c->shared.store_timeout_ms, 200);
+    ck_assert_int_eq(c->shared.closed, 0);
+    ck_assert_str_eq(c->shared.prefix, "mg:");
+    ck_assert_str_eq(c->shared.host, "h");
+    ck_assert_str_eq(c->shared.pass, "p");
+    ck_assert_int_eq(c->shared.port, 7);
+    ck_assert_int_eq(c->shared.db, 2);
+    mg_conf_unref(c);
+    mg_buf_deinit(&errs);
+    c = shared_conf("shared: {redis: 'unix:///tmp/r.sock', timeout: 5ms, on_error: closed, "
+                    "prefix: 'fleet-2:'}", &errs);
+    ck_assert_msg(c != NULL, "%s", errs.data ? errs.data : "");
+    ck_assert_int_eq(c->shared.timeout_ms, 5);
+    ck_assert_int_eq(c->shared.closed, 1);
+    ck_assert_str_eq(c->shared.prefix, "fleet-2:");
+    mg_conf_unref(c);
+    mg_buf_deinit(&errs);
+    c = shared_conf("", &errs);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(!c->shared.on);
+    mg_conf_unref(c);
+    mg_buf_deinit(&errs);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        c = shared_conf(bad[i], &errs);
+        ck_assert_msg(c == NULL, "accepted: %s", bad[i]);
+        ck_assert_msg(errs.data != NULL && strstr(errs.data, "t.yaml:") != NULL, "%s", bad[i]);
+        mg_buf_deinit(&errs);
+    }
 }
 END_TEST
 
@@ -895,6 +958,7 @@ shared_suite(void)
     TCase *t = tcase_create("redis");
 
     tcase_add_test(unit, url_parse);
+    tcase_add_test(unit, conf_block);
     suite_add_tcase(s, unit);
     tcase_add_unchecked_fixture(t, start_shared, stop_shared);
     tcase_set_timeout(t, 60 * mg_test_scale());

@@ -881,6 +881,41 @@ START_TEST(cooldown_across_instances)
 }
 END_TEST
 
+/*
+ * Clients that leave while their request waits for Redis (gateway 3: Redis 600 ms away, a 50 ms
+ * deadline; a stored-response read waits 200 ms): the waits are dropped, the gateway goes on.
+ */
+START_TEST(client_gone_while_waiting)
+{
+    char req[512], id[64];
+    struct mg_buf out;
+    double ms;
+    int i, n;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    for (i = 0; i < 10; i++) {
+        const char *body = "{\"model\":\"m-a\",\"messages\":[]}";
+        n = snprintf(req, sizeof(req), "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     "Authorization: Bearer " KLOAD "\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+        mg_buf_init(&out, 1 << 16);
+        mg_test_raw(gw_port[3], req, (size_t)n, 5, &out);   /* gone after 5 ms */
+        mg_buf_deinit(&out);
+        snprintf(id, sizeof(id), "resp_mg%032d", i);
+        n = snprintf(req, sizeof(req), "GET /v1/responses/%s HTTP/1.1\r\nHost: x\r\n"
+                     "Authorization: Bearer " KFREE "\r\n\r\n", id);
+        mg_buf_init(&out, 1 << 16);
+        mg_test_raw(gw_port[3], req, (size_t)n, 5, &out);
+        mg_buf_deinit(&out);
+    }
+    ck_assert_int_eq(chat(3, BEARER(KLOAD), &ms), 200);
+    ck_assert_int_eq(stored(3, "GET", "resp_mg00000000000000000000000000000000"), 404);
+}
+END_TEST
+
 struct load {
     volatile int stop;
     int sent, failed;
@@ -969,6 +1004,7 @@ shared_suite(void)
     tcase_add_test(t, headers_from_shared_buckets);
     tcase_add_test(t, conversation_across_instances);
     tcase_add_test(t, cooldown_across_instances);
+    tcase_add_test(t, client_gone_while_waiting);
     tcase_add_test(t, slow_redis_bounded);
     tcase_add_test(t, redis_restart_under_load);
     suite_add_tcase(s, t);

@@ -3,7 +3,8 @@
  * pipelined connection on a libevent event loop, with hiredis used only for what it does well
  * (its reply reader and its command formatter). Names are resolved off the loop (evdns), every
  * command has its own deadline kept here, a lost connection is opened again with backoff
- * (100 ms doubling to 5 s), AUTH and SELECT are sent first on each connection. Nothing here
+ * (100 ms doubling to 5 s), AUTH and SELECT are sent first on each connection; rediss:// is
+ * TLS 1.2+ with the server verified against the system's CA store and its name. Nothing here
  * ever blocks the loop. A connection belongs to the thread of its event loop.
  *
  * The process-wide counters (up connections, errors by reason, command latency) are rendered

@@ -393,7 +393,6 @@ START_TEST(conf_block)
     static const char *const bad[] = {
         "shared: {timeout: 20ms}",                            /* no redis */
         "shared: {redis: 'http://h'}",
-        "shared: {redis: 'rediss://h'}",                      /* no TLS yet */
         "shared: {redis: 'redis://h', on_error: maybe}",
         "shared: {redis: 'redis://h', prefix: 'a b'}",
         "shared: {redis: 'redis://h', timeout: 0}",
@@ -916,6 +915,79 @@ START_TEST(client_gone_while_waiting)
 }
 END_TEST
 
+/*
+ * rediss://: a redis-server with TLS only, its certificate from a CA made here; the gateway
+ * trusts it through SSL_CERT_FILE (the system store's override) and shares a limit over TLS; a
+ * gateway that does not trust the CA never connects (and decides locally).
+ */
+START_TEST(redis_over_tls)
+{
+    char port[16], url[160], bin[256], path[64], conf[2048];
+    char *rargv[] = {"/usr/bin/redis-server", "--port", "0", "--tls-port", port, "--bind",
+                     "127.0.0.1", "--save", "", "--appendonly", "no", "--tls-cert-file",
+                     "tls-cert.pem", "--tls-key-file", "tls-key.pem", "--tls-ca-cert-file",
+                     "tls-ca.pem", "--tls-auth-clients", "no", NULL};
+    char *gargv[] = {bin, "-c", path, NULL};
+    pid_t rpid, gpid[2];
+    int tport = mg_test_free_port(), gport[2], i, ok = 0;
+    FILE *f;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    ck_assert_int_eq(system("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                            "-nodes -days 2 -subj /CN=mgtest-ca -keyout tls-ca-key.pem "
+                            "-out tls-ca.pem 2>/dev/null && "
+                            "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                            "-subj /CN=localhost -keyout tls-key.pem -out tls-req.pem "
+                            "2>/dev/null && "
+                            "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > tls-ext.cnf"
+                            " && openssl x509 -req -in tls-req.pem -CA tls-ca.pem -CAkey "
+                            "tls-ca-key.pem -CAcreateserial -days 2 -extfile tls-ext.cnf "
+                            "-out tls-cert.pem 2>/dev/null"), 0);
+    snprintf(port, sizeof(port), "%d", tport);
+    rpid = mg_test_spawn(rargv, "mgtest-shared-redis-tls.log");
+    ck_assert_msg(mg_test_wait_port(tport, 5000 * mg_test_scale()) == 0, "no TLS redis-server");
+    snprintf(bin, sizeof(bin), "%s/modelgate", mg_test_build_dir());
+    snprintf(url, sizeof(url), "rediss://localhost:%d", tport);
+    for (i = 0; i < 2; i++) {
+        gport[i] = mg_test_free_port();
+        snprintf(conf, sizeof(conf),
+                 "listen: 127.0.0.1:%d\nworkers: 2\n"
+                 "backends: [{name: a, url: 'http://127.0.0.1:%d/v1'}]\n"
+                 "rules: [{models: [m-a], backends: [{backend: a}]}]\n"
+                 "shared: {redis: '%s', timeout: 2s}\n"
+                 "auth: {keys: [{name: tiny, key: " KTINY ", requests_per_minute: 2}]}\n",
+                 gport[i], fk_port, url);
+        snprintf(path, sizeof(path), "mgtest-shared-tls%d.yaml", i);
+        f = fopen(path, "w");
+        fputs(conf, f);
+        fclose(f);
+        if (i == 0) {
+            setenv("SSL_CERT_FILE", "tls-ca.pem", 1);
+        }
+        gpid[i] = mg_test_spawn(gargv, i == 0 ? "mgtest-shared-tls0.log"
+                                              : "mgtest-shared-tls1.log");
+        unsetenv("SSL_CERT_FILE");
+        ck_assert(mg_test_wait_port(gport[i], 10000 * mg_test_scale()) == 0);
+    }
+    gw_port[0] = gport[0];   /* this test's child process only: shared_up() reads gw_port */
+    gw_port[1] = gport[1];
+    ck_assert_msg(wait_up(1, 10000 * mg_test_scale()) == 0, "no TLS connection to Redis");
+    for (i = 0; i < 4; i++) {
+        ok += chat(0, BEARER(KTINY), NULL) == 200;
+    }
+    ck_assert_int_eq(ok, 2);   /* decided in Redis, over TLS */
+    ck_assert(!shared_up(1));   /* the CA is not trusted there */
+    ck_assert_int_eq(chat(1, BEARER(KTINY), NULL), 200);   /* open: decided locally */
+    for (i = 0; i < 2; i++) {
+        ck_assert_int_eq(mg_test_stop(gpid[i], 15000), 0);
+    }
+    mg_test_stop(rpid, 5000);
+}
+END_TEST
+
 struct load {
     volatile int stop;
     int sent, failed;
@@ -1005,6 +1077,7 @@ shared_suite(void)
     tcase_add_test(t, conversation_across_instances);
     tcase_add_test(t, cooldown_across_instances);
     tcase_add_test(t, client_gone_while_waiting);
+    tcase_add_test(t, redis_over_tls);
     tcase_add_test(t, slow_redis_bounded);
     tcase_add_test(t, redis_restart_under_load);
     suite_add_tcase(s, t);

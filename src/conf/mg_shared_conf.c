@@ -30,12 +30,6 @@ set_redis(struct mg_yaml *y, yaml_node_t *node, void *dst)
         free(s);
         return MG_ERR;
     }
-    if (u.scheme == MG_REDIS_TLS) {
-        mg_yaml_error(y, node, "shared.redis: rediss:// (TLS) is not supported yet; put Redis "
-                      "on a private network or a unix socket, or a TLS proxy in front of it");
-        free(s);
-        return MG_ERR;
-    }
     free(c->redis);
     c->redis = s;
     memcpy(c->host, u.host, sizeof(c->host));

@@ -15,12 +15,8 @@
 #include <event2/dns.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <pthread.h>
 
 #include "mg_log.h"
 #include "mg_redis.h"
@@ -294,64 +290,12 @@ internal(struct mg_redis *c, int argc, const char **argv)
     c->handshake++;
 }
 
-/* ---- rediss:// ------------------------------------------------------------------------------ */
-
-static SSL_CTX *tls_ctx;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-
-/* One client context for the process: TLS 1.2+, the server verified against the system's CAs. */
-static void
-tls_init(void)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-
-    if (ctx == NULL) {
-        return;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (SSL_CTX_set_default_verify_paths(ctx) != 1) {   /* SSL_CERT_FILE / SSL_CERT_DIR too */
-        SSL_CTX_free(ctx);
-        return;
-    }
-    tls_ctx = ctx;
-}
-
-/* A client TLS bufferevent for c's host: its name (SNI) or address checked in the certificate. */
-static struct bufferevent *
-tls_bev(struct mg_redis *c)
-{
-    struct in6_addr a6;
-    struct in_addr a4;
-    struct bufferevent *bev;
-    SSL *ssl;
-    int ip = inet_pton(AF_INET, c->url.host, &a4) == 1 ||
-             inet_pton(AF_INET6, c->url.host, &a6) == 1;
-
-    pthread_once(&tls_once, tls_init);
-    if (tls_ctx == NULL || (ssl = SSL_new(tls_ctx)) == NULL) {
-        return NULL;
-    }
-    if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), c->url.host) != 1
-           : (SSL_set_tlsext_host_name(ssl, c->url.host) != 1 ||
-              SSL_set1_host(ssl, c->url.host) != 1)) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    bev = bufferevent_openssl_socket_new(c->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                         BEV_OPT_CLOSE_ON_FREE);
-    if (bev == NULL) {
-        SSL_free(ssl);
-    }
-    return bev;
-}
-
 static void
 start_connect(struct mg_redis *c)
 {
     int rc;
 
-    c->bev = c->url.scheme == MG_REDIS_TLS ? tls_bev(c)
+    c->bev = c->url.scheme == MG_REDIS_TLS ? mg_redis_tls_bev(c->base, c->url.host)
              : bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
     c->reader = redisReaderCreate();
     if (c->bev == NULL || c->reader == NULL) {

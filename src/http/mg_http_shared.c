@@ -166,6 +166,29 @@ fetch_gone(void *arg)
     free(fw);
 }
 
+/*
+ * An id worth asking Redis for (SPEC: checked before any lookup): the gateway's own (resp_mg and
+ * 32 hex digits) or a backend's of at most 128 printable bytes.
+ */
+static int
+id_ok(const char *id)
+{
+    size_t i, n = strlen(id);
+
+    if (strncmp(id, "resp_mg", 7) == 0) {
+        for (i = 7; i < n && ((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'));
+             i++) {
+        }
+        return n == 39 && i == n;
+    }
+    for (i = 0; i < n; i++) {
+        if (id[i] <= ' ' || id[i] >= 0x7f) {
+            return 0;
+        }
+    }
+    return n > 0 && n <= 128;
+}
+
 int
 mg_http_shared_fetch(struct mg_worker *w, struct mg_req *req)
 {
@@ -185,6 +208,9 @@ mg_http_shared_fetch(struct mg_worker *w, struct mg_req *req)
                req->api->previous(req->body, req->body_len, id, sizeof(id)) ==
                MG_API_PREV_NONE || id[0] == '\0') {
         return 0;
+    }
+    if (!id_ok(id)) {
+        return 0;   /* no such id is stored anywhere: the store answers it, without Redis */
     }
     fw = mg_calloc(1, sizeof(*fw));
     fw->w = w;

@@ -829,6 +829,40 @@ START_TEST(conversation_across_instances)
 }
 END_TEST
 
+/* An item_reference to an item of a Response stored through another instance. */
+static long
+reference(int gw, const char *item)
+{
+    const char *h[] = {BEARER(KFREE), "Content-Type: application/json", NULL};
+    struct mg_test_resp r;
+    char url[128], body[512];
+    long status;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/responses", gw_port[gw]);
+    snprintf(body, sizeof(body), "{\"model\":\"m-a\",\"input\":[{\"type\":\"item_reference\","
+             "\"id\":\"%s\"},{\"role\":\"user\",\"content\":\"and?\"}]}", item);
+    mg_test_http("POST", url, body, strlen(body), h, &r);
+    status = r.status;
+    mg_test_resp_free(&r);
+    return status;
+}
+
+START_TEST(item_reference_across_instances)
+{
+    char id[128], item[160];
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    ck_assert_int_eq(respond(2, NULL, id, sizeof(id)), 200);
+    ck_assert_msg(strncmp(id, "resp_mg", 7) == 0 && strlen(id) == 39, "id %s", id);
+    snprintf(item, sizeof(item), "msg_mg%s_0", id + 7);
+    ck_assert_int_eq(reference(1, item), 200);   /* gateway 1 never saw it: read from Redis */
+    ck_assert_int_eq(reference(0, "msg_mg0123456789abcdef0123456789abcdef_0"), 400);
+}
+END_TEST
+
 /* POST m-cool on gateway gw (with extra header h1, or NULL): the status and the backend. */
 static long
 cool_chat(int gw, const char *h1, char *backend, size_t len)
@@ -1075,6 +1109,7 @@ shared_suite(void)
     tcase_add_test(t, no_call_without_limits);
     tcase_add_test(t, headers_from_shared_buckets);
     tcase_add_test(t, conversation_across_instances);
+    tcase_add_test(t, item_reference_across_instances);
     tcase_add_test(t, cooldown_across_instances);
     tcase_add_test(t, client_gone_while_waiting);
     tcase_add_test(t, redis_over_tls);

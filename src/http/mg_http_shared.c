@@ -4,6 +4,7 @@
  * request uses them. A waiting request is watched (its client may leave: the wait is cancelled)
  * and goes on inside mg_conn_resume(), as if it had just been read.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@
 #include "mg_resp_redis.h"
 #include "mg_shared_conf.h"
 #include "mg_runtime.h"
+#include "mg_util.h"
 #include "mg_worker.h"
 
 /* ---- limits --------------------------------------------------------------------------------- */
@@ -122,11 +124,13 @@ mg_http_shared_admit(struct mg_worker *w, struct mg_req *req)
 
 /* ---- the conversation store ----------------------------------------------------------------- */
 
+#define FETCH_IDS 8   /* ids read for one request: its previous_response_id and referenced items' */
+
 struct fetch_wait {
     struct mg_worker    *w;
     struct mg_req       *req;
-    int                  ok;
-    struct mg_resp_fetch f;
+    int                  n, pending, ok;
+    struct mg_resp_fetch f[FETCH_IDS];
 };
 
 /* Inside mg_conn_resume(): the request goes on (closed: a store Redis could not read is 503). */
@@ -151,8 +155,11 @@ fetch_done(void *arg, int ok)
     struct fetch_wait *fw = arg;
     struct mg_conn *c = fw->req->conn;
 
+    fw->ok &= ok;
+    if (--fw->pending > 0) {
+        return;
+    }
     mg_conn_watch(c, NULL, NULL, NULL);
-    fw->ok = ok;
     mg_conn_resume(c, fetch_go_on, fw);
     free(fw);
 }
@@ -161,8 +168,11 @@ static void
 fetch_gone(void *arg)
 {
     struct fetch_wait *fw = arg;
+    int i;
 
-    mg_resp_redis_fetch_cancel(&fw->f);
+    for (i = 0; i < fw->n; i++) {
+        mg_resp_redis_fetch_cancel(&fw->f[i]);
+    }
     free(fw);
 }
 
@@ -189,33 +199,94 @@ id_ok(const char *id)
     return n > 0 && n <= 128;
 }
 
+static int
+is_hex(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+}
+
+/* Adds id to ids (n of them, at most FETCH_IDS, each once). */
+static void
+add_id(char ids[][MG_RESP_STORE_NAME_MAX + 1], int *n, const char *id)
+{
+    int i;
+
+    for (i = 0; i < *n; i++) {
+        if (strcmp(ids[i], id) == 0) {
+            return;
+        }
+    }
+    if (*n < FETCH_IDS && id_ok(id)) {
+        snprintf(ids[(*n)++], MG_RESP_STORE_NAME_MAX + 1, "%s", id);
+    }
+}
+
+/*
+ * The Responses an item_reference names ("msg_mg<32 hex>_<n>", "fc_mg<32 hex>_<n>": an item of
+ * resp_mg<32 hex>), found in the body's text without parsing it (a false find costs one read).
+ */
+static void
+referenced(const struct mg_req *req, char ids[][MG_RESP_STORE_NAME_MAX + 1], int *n)
+{
+    static const char *const kinds[] = {"\"msg_mg", "\"fc_mg"};
+    const char *end = req->body + req->body_len, *p;
+    char rid[40];
+    size_t k, i;
+
+    if (mg_find(req->body, req->body_len, "item_reference", 14) == NULL) {
+        return;
+    }
+    for (k = 0; k < 2; k++) {
+        size_t kl = strlen(kinds[k]);
+        for (p = req->body; (p = mg_find(p, (size_t)(end - p), kinds[k], kl)) != NULL; p += kl) {
+            const char *hex = p + kl;
+            for (i = 0; i < 32 && hex + i < end && is_hex(hex[i]); i++) {
+            }
+            if (i == 32 && hex + 32 < end && hex[32] == '_') {
+                snprintf(rid, sizeof(rid), "resp_mg%.32s", hex);
+                add_id(ids, n, rid);
+            }
+        }
+    }
+}
+
 int
 mg_http_shared_fetch(struct mg_worker *w, struct mg_req *req)
 {
-    char id[MG_RESP_STORE_NAME_MAX + 1];
+    char ids[FETCH_IDS][MG_RESP_STORE_NAME_MAX + 1], id[MG_RESP_STORE_NAME_MAX + 1];
     const char *key = req->key != NULL ? req->key->name : "";
     struct fetch_wait *fw;
     struct mg_refusal ref;
+    int n = 0, i;
 
     if (req->route == ROUTE_STORED) {
         const char *p = req->path + strlen("/v1/responses/");
-        size_t n = strlen(p);
-        if (n == 0 || n > MG_RESP_STORE_NAME_MAX) {
-            return 0;
+        if (strlen(p) <= MG_RESP_STORE_NAME_MAX) {
+            add_id(ids, &n, p);
         }
-        memcpy(id, p, n + 1);
-    } else if (req->route != ROUTE_PROXY || req->api == NULL || req->api->previous == NULL ||
-               req->api->previous(req->body, req->body_len, id, sizeof(id)) ==
-               MG_API_PREV_NONE || id[0] == '\0') {
-        return 0;
+    } else if (req->route == ROUTE_PROXY && req->api != NULL && req->api->previous != NULL) {
+        if (req->api->previous(req->body, req->body_len, id, sizeof(id)) != MG_API_PREV_NONE) {
+            add_id(ids, &n, id);
+        }
+        referenced(req, ids, &n);
     }
-    if (!id_ok(id)) {
-        return 0;   /* no such id is stored anywhere: the store answers it, without Redis */
+    if (n == 0) {
+        return 0;   /* nothing to read, or no id that is stored anywhere: no Redis */
     }
     fw = mg_calloc(1, sizeof(*fw));
     fw->w = w;
     fw->req = req;
-    if (mg_resp_redis_fetch(&fw->f, w->responses, id, key, fetch_done, fw) != 0) {
+    fw->ok = 1;
+    fw->pending = 1;   /* held until every read is sent */
+    for (i = 0; i < n; i++) {
+        if (mg_resp_redis_fetch(&fw->f[fw->n], w->responses, ids[i], key, fetch_done, fw) != 0) {
+            fw->ok = 0;
+            break;
+        }
+        fw->n++;
+        fw->pending++;
+    }
+    if (fw->n == 0) {
         free(fw);
         if (w->conf->shared.closed) {
             mg_refusal_set(&ref, 503, "shared_state_unavailable", NULL,
@@ -224,10 +295,11 @@ mg_http_shared_fetch(struct mg_worker *w, struct mg_req *req)
             return 1;
         }
         mg_redis_log_limited("reading %s from Redis: not connected; answered from this "
-                             "instance's own store", id);
+                             "instance's own store", ids[0]);
         return 0;
     }
     mg_conn_watch(req->conn, fetch_gone, NULL, fw);
+    fw->pending--;   /* every read sent: the last answer goes on */
     return 1;
 }
 

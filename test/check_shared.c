@@ -1022,6 +1022,65 @@ START_TEST(redis_over_tls)
 }
 END_TEST
 
+/* 1 when the file at path holds needle. */
+static int
+log_has(const char *path, const char *needle)
+{
+    size_t n;
+    char *text = mg_test_slurp(path, &n);
+    int found = text != NULL && strstr(text, needle) != NULL;
+
+    free(text);
+    return found;
+}
+
+/* Redis's connected_clients (a blocking hiredis connection of the test's own). */
+static long
+redis_clients(void)
+{
+    redisContext *rc = redisConnect("127.0.0.1", redis_port);
+    redisReply *r;
+    const char *p;
+    long n = -1;
+
+    ck_assert(rc != NULL && rc->err == 0);
+    r = redisCommand(rc, "INFO clients");
+    if (r != NULL && r->type == REDIS_REPLY_STRING &&
+        (p = strstr(r->str, "connected_clients:")) != NULL) {
+        n = strtol(p + 18, NULL, 10) - 1;   /* without this one */
+    }
+    freeReplyObject(r);
+    redisFree(rc);
+    return n;
+}
+
+/* A reload that keeps shared: keeps the connections, and the limits stay shared. */
+START_TEST(reload_keeps_connections)
+{
+    long before, after;
+    int64_t end;
+    double count;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    before = redis_clients();
+    ck_assert_int_ge(before, 3 * 3);   /* 3 gateways: 2 workers and a subscriber each */
+    count = shared_count(0);
+    ck_assert_int_eq(kill(gw_pid[0], SIGHUP), 0);
+    end = mg_now_ms() + 5000 * mg_test_scale();
+    while (mg_now_ms() < end && !log_has("mgtest-shared-gw0.log", "reload 1 ")) {
+        usleep(10000);
+    }
+    ck_assert(log_has("mgtest-shared-gw0.log", "reload 1 "));
+    after = redis_clients();
+    ck_assert_int_eq(after, before);
+    ck_assert_int_eq(chat(0, BEARER(KLOAD), NULL), 200);
+    ck_assert(shared_count(0) >= count + 1);   /* decided in Redis still */
+}
+END_TEST
+
 struct load {
     volatile int stop;
     int sent, failed;
@@ -1112,6 +1171,7 @@ shared_suite(void)
     tcase_add_test(t, item_reference_across_instances);
     tcase_add_test(t, cooldown_across_instances);
     tcase_add_test(t, client_gone_while_waiting);
+    tcase_add_test(t, reload_keeps_connections);
     tcase_add_test(t, redis_over_tls);
     tcase_add_test(t, slow_redis_bounded);
     tcase_add_test(t, redis_restart_under_load);

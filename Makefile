@@ -5,9 +5,9 @@
 
 CC       ?= cc
 BUILD    ?= build
-PC_PKGS  := libevent libevent_openssl libcurl jansson yaml-0.1 openssl
+PC_PKGS  := libevent libevent_openssl libcurl jansson yaml-0.1 openssl hiredis
 PC_TEST  := check
-DEB_PKGS := pkg-config libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev check ca-certificates \
+DEB_PKGS := pkg-config libevent-dev libhiredis-dev redis-server libcurl4-openssl-dev libjansson-dev libyaml-dev libssl-dev check ca-certificates \
             curl openssl libmimalloc-dev gcc libc6-dev
 CONF     ?= conf/modelgate.yaml
 PREFIX   ?= /usr/local
@@ -48,6 +48,7 @@ SUITES   += resume
 SUITES   += trace
 SUITES   += status
 SUITES   += checks
+SUITES   += shared
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)
@@ -57,7 +58,7 @@ HDRS     := $(wildcard include/*.h src/*/*.h)
 all: deps $(BUILD)/modelgate $(BUILD)/fakeai $(BUILD)/check_modelgate
 
 deps:
-	@pkg-config --exists $(PC_PKGS) $(PC_TEST) 2>/dev/null && command -v curl >/dev/null && \
+	@pkg-config --exists $(PC_PKGS) $(PC_TEST) 2>/dev/null && command -v curl >/dev/null && command -v redis-server >/dev/null && \
 	  [ -e "$$($(CC) -print-file-name=libmimalloc.so)" ] || { \
 	  echo "modelgate: installing Debian packages: $(DEB_PKGS)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS); }

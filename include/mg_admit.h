@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "mg_json.h"
+#include "mg_limit.h"
 
 struct mg_api;
 struct mg_conf;
@@ -34,6 +35,8 @@ struct mg_admitted {
     struct mg_json_req jr;           /* jr.model points at model */
     char               model[MG_MODEL_MAX];   /* also set when the model is refused ("" before) */
     int64_t            reserved;     /* tokens reserved from the key's bucket; the proxy settles */
+    int                shared;       /* reserved in Redis (shared:), settled there */
+    struct mg_limit_info shared_info; /* then: the buckets as Redis left them (the headers) */
 };
 
 /*
@@ -62,5 +65,22 @@ int mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct 
  * unlimited key: nothing.
  */
 void mg_admit_key_headers(struct mg_req *req, const struct mg_key *key);
+
+/*
+ * mg_admit_route() without the key's rate limits (taken afterwards, locally with
+ * mg_admit_take_limit() or in Redis): 0 or -1 with the refusal.
+ */
+int mg_admit_route_only(const struct mg_conf *conf, const struct mg_req *req,
+                        struct mg_admitted *out, struct mg_refusal *ref);
+
+/* The key's local buckets take the routed request a (a->reserved), or ref is the 429. 0 / -1. */
+int mg_admit_take_limit(struct mg_admitted *a, struct mg_refusal *ref);
+
+/* The request's token estimate for its key's reservation (0 for a key without a token limit). */
+int64_t mg_admit_estimate(const struct mg_admitted *a);
+
+/* ref: the 429 of a request a's key's buckets refused, with info's headers. */
+void mg_admit_refuse_limit(const struct mg_admitted *a, const struct mg_limit_info *info,
+                           struct mg_refusal *ref);
 
 #endif

@@ -41,6 +41,23 @@ struct mg_trace_conf {
     char             *service_name;  /* service.name of the resource ("modelgate") */
 };
 
+/* shared: the Redis that several instances share state through (mg_shared_conf); off: absent. */
+struct mg_shared_conf {
+    int      on;                /* the file has the block */
+    char    *redis;             /* the URL as written (compared on reload) */
+    char     host[256];         /* parsed (struct mg_redis_url's fields, see mg_redis.h) */
+    char     path[108];
+    char     user[128];
+    char     pass[256];
+    int      scheme;
+    int      port;
+    int      db;
+    int64_t  timeout_ms;        /* a limit decision; past it the instance decides alone */
+    int64_t  store_timeout_ms;  /* a response-store read or write */
+    int      closed;            /* on_error: closed (503 shared_state_unavailable); else open */
+    char    *prefix;            /* of every key, "mg:" by default */
+};
+
 /* tls: the client listener's certificate (mg_tls_conf); absent: plain HTTP. */
 struct mg_tls_conf {
     char          *cert;         /* PEM chain, leaf first (absolute) */
@@ -152,6 +169,7 @@ struct mg_conf {
     struct mg_cors_conf cors;
     struct mg_tls_conf tls;
     struct mg_trace_conf tracing;
+    struct mg_shared_conf shared;
     char              *access_log;      /* "-" stdout, a path, or NULL for off */
     int                log_level;       /* enum mg_log_level */
     struct mg_backend *backends;

@@ -91,6 +91,13 @@ typedef void (*mg_conn_fn)(void *arg);
  */
 void mg_conn_watch(struct mg_conn *c, mg_conn_fn gone, mg_conn_fn drained, void *arg);
 
+/*
+ * Runs fn(arg) for the request on c that waited (off the connection's own callbacks: a reply
+ * from Redis) as if the request had just been read: an answer fn makes leaves the request
+ * readable until fn returns, as in the owner's request callback.
+ */
+void mg_conn_resume(struct mg_conn *c, mg_conn_fn fn, void *arg);
+
 /* Bytes queued for the client that the socket has not taken yet. */
 size_t mg_conn_queued(const struct mg_conn *c);
 

@@ -31,4 +31,13 @@ void mg_http_stop(struct mg_worker *w);
 struct mg_listener *mg_http_admin_start(struct event_base *base, int fd,
                                         const struct mg_conf *conf, struct mg_runtime *rt);
 
+/*
+ * shared: (Redis) on a worker's thread: its connection made when the worker starts
+ * (mg_http_shared_start), kept by a reload that names the same Redis or made again
+ * (mg_http_shared_apply, before conf replaces w->conf), closed after its loop (_stop).
+ */
+void mg_http_shared_start(struct mg_worker *w);
+void mg_http_shared_apply(struct mg_worker *w, const struct mg_conf *conf);
+void mg_http_shared_stop(struct mg_worker *w);
+
 #endif

@@ -19,6 +19,8 @@ struct event_base;
 struct mg_access_out;
 struct mg_conf;
 struct mg_listener;
+struct mg_health_shared;
+struct mg_redis;
 struct mg_resp_store;
 struct mg_runtime;
 struct mg_server;
@@ -40,6 +42,8 @@ struct mg_worker {
     struct mg_tracer   *tracer;     /* its span exporter (mg_trace_export), idle without tracing */
     struct mg_resp_store *responses;  /* the runtime's conversation store */
     struct mg_access_out *access;
+    struct mg_redis    *redis;      /* its own connection to shared.redis; NULL without shared */
+    struct mg_health_shared *cool;  /* worker 0 with shared: the cooldowns' subscriber */
     struct mg_conf     *conf;       /* the snapshot new requests get; owned by this worker */
     struct event       *wake;       /* activated from other threads: stop, new config */
     uint64_t            rng;

@@ -37,21 +37,39 @@ mg_admit_key(const struct mg_conf *conf, struct mg_req *req, struct mg_refusal *
     return -1;
 }
 
-/*
- * The key's buckets take one routed request and reserve its token estimate (a.reserved), or the
- * refusal is a 429 with their headers.
- */
-static int
-take_limit(struct mg_admitted *a, struct mg_refusal *ref)
+/* The 429 of a key whose buckets refused a request, with their headers (info). */
+void
+mg_admit_refuse_limit(const struct mg_admitted *a, const struct mg_limit_info *info,
+                      struct mg_refusal *ref)
+{
+    struct mg_limit_header h[MG_LIMIT_HEADERS_MAX];
+    size_t n, i;
+
+    mg_refusal_set(ref, 429, "rate_limit_exceeded", NULL,
+                   "Rate limit reached for key '%s'; retry after the time in Retry-After",
+                   a->key->name);
+    n = mg_limit_headers(info, h);
+    for (i = 0; i < n; i++) {
+        mg_refusal_header(ref, h[i].name, h[i].value);
+    }
+}
+
+int64_t
+mg_admit_estimate(const struct mg_admitted *a)
+{
+    /* the estimate is a pass over the body: only for a key that has a token limit */
+    return a->key != NULL && a->key->tokens_per_minute > 0
+           ? mg_limit_estimate(a->body, a->body_len, a->jr.max_tokens) : 0;
+}
+
+int
+mg_admit_take_limit(struct mg_admitted *a, struct mg_refusal *ref)
 {
     struct mg_limit_header h[MG_LIMIT_HEADERS_MAX];
     const struct mg_key *key = a->key;
     size_t n, i;
-    /* the estimate is a pass over the body: only for a key that has a token limit */
-    int64_t est = key != NULL && key->tokens_per_minute > 0
-                  ? mg_limit_estimate(a->body, a->body_len, a->jr.max_tokens) : 0;
 
-    if (mg_auth_admit(key, mg_now_ms(), est, &a->reserved, h, &n)) {
+    if (mg_auth_admit(key, mg_now_ms(), mg_admit_estimate(a), &a->reserved, h, &n)) {
         return 0;
     }
     mg_refusal_set(ref, 429, "rate_limit_exceeded", NULL,
@@ -62,7 +80,6 @@ take_limit(struct mg_admitted *a, struct mg_refusal *ref)
     }
     return -1;
 }
-
 
 /*
  * A multipart/form-data body (audio transcriptions, image edits): routed by its one "model" part,
@@ -142,6 +159,16 @@ int
 mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_admitted *out,
                struct mg_refusal *ref)
 {
+    if (mg_admit_route_only(conf, req, out, ref) != 0) {
+        return -1;
+    }
+    return mg_admit_take_limit(out, ref);
+}
+
+int
+mg_admit_route_only(const struct mg_conf *conf, const struct mg_req *req,
+                    struct mg_admitted *out, struct mg_refusal *ref)
+{
     size_t len = req->body_len;
     const char *ctype;
     int rc;
@@ -156,6 +183,7 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
     out->body_len = len;
     out->model[0] = '\0';
     out->reserved = 0;
+    out->shared = 0;
     ctype = mg_headers_get(&req->headers, "content-type");
     if (ctype != NULL && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
         if (multipart_model(out, ctype, ref) != 0) {
@@ -176,7 +204,7 @@ mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_a
                        "The model '%s' is not served by this gateway", out->model);
         return -1;
     }
-    return take_limit(out, ref);
+    return 0;
 }
 
 void

@@ -23,6 +23,7 @@
 #include "mg_conf_in.h"
 #include "mg_cors_conf.h"
 #include "mg_trace_conf.h"
+#include "mg_shared_conf.h"
 #include "mg_tls_conf.h"
 #include "mg_log.h"
 #include "mg_resp_store.h"
@@ -123,6 +124,7 @@ static const struct mg_yaml_key top_keys[] = {
     {"cors", mg_cors_set_conf, CONF(cors)},
     {"tls", mg_tls_set_conf, CONF(tls)},
     {"tracing", mg_trace_set_conf, CONF(tracing)},
+    {"shared", mg_shared_set_conf, CONF(shared)},
 };
 
 /*
@@ -189,6 +191,7 @@ conf_free(struct mg_conf *conf)
     mg_cors_conf_deinit(&conf->cors);
     mg_tls_conf_deinit(&conf->tls);
     mg_trace_conf_deinit(&conf->tracing);
+    mg_shared_conf_deinit(&conf->shared);
     free(conf);
 }
 

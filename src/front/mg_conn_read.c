@@ -293,6 +293,21 @@ on_read(struct bufferevent *bev, void *arg)
     process(arg);
 }
 
+void
+mg_conn_resume(struct mg_conn *c, mg_conn_fn fn, void *arg)
+{
+    c->in_process = 1;   /* as in process(): an answer made in fn leaves the request readable */
+    fn(arg);
+    c->in_process = 0;
+    if (c->closing) {
+        c->closing = 0;
+        mg_conn_free(c);
+    } else if (c->state == ST_HEAD &&
+               evbuffer_get_length(bufferevent_get_input(c->bev)) != 0) {
+        event_active(&c->pipelined, EV_TIMEOUT, 1);   /* a pipelined request waited */
+    }
+}
+
 static void
 on_next(evutil_socket_t fd, short what, void *arg)
 {

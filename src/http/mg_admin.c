@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "mg_admin.h"
+#include "mg_redis.h"
 #include "mg_health.h"
 #include "mg_reply.h"
 #include "mg_resp_store.h"
@@ -94,6 +95,7 @@ mg_admin_handle(struct mg_req *req, const char *path, struct mg_runtime *rt)
     mg_stats_render(rt->stats, &out);
     mg_health_render(rt->health, &out);
     mg_resp_store_render(rt->responses, &out);
+    mg_redis_render(&out);
     mg_reply_body(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data ? out.data : "",
                   out.len);
     mg_buf_deinit(&out);

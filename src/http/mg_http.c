@@ -18,6 +18,7 @@
 #include "mg_conn.h"
 #include "mg_front.h"
 #include "mg_http.h"
+#include "mg_http_int.h"
 #include "mg_log.h"
 #include "mg_models.h"
 #include "mg_proxy.h"
@@ -26,13 +27,6 @@
 #include "mg_req.h"
 #include "mg_worker.h"
 
-enum route {
-    ROUTE_NONE,      /* refused before its path was looked at */
-    ROUTE_ADMIN,     /* /healthz, /metrics */
-    ROUTE_MODELS,    /* /v1/models, /v1/models/{id} */
-    ROUTE_STORED,    /* GET, DELETE /v1/responses/{id} */
-    ROUTE_PROXY      /* every other /v1/ path */
-};
 
 #define ADMIN_BODY_MAX (64 * 1024)
 
@@ -55,7 +49,8 @@ on_done(void *owner, struct mg_req *req)
 
 /* The answer to a request refused here; the request is accounted as the gateway's own. */
 static int
-refused(struct mg_worker *w, struct mg_req *req, const struct mg_refusal *ref, const char *model)
+mg_http_refused(struct mg_worker *w, struct mg_req *req, const struct mg_refusal *ref,
+                const char *model)
 {
     const char *key = req->key != NULL ? req->key->name : NULL;
 
@@ -73,7 +68,7 @@ on_refuse(void *owner, struct mg_req *req, int status, const char *code, const c
         req->api = mg_api_route(req->path);
     }
     mg_refusal_set(&ref, status, code, NULL, "%s", message);
-    refused(owner, req, &ref, NULL);
+    mg_http_refused(owner, req, &ref, NULL);
 }
 
 /* 1 when req's method is one of allow_mask; else ref is a 405 naming allow. */
@@ -116,7 +111,7 @@ on_head(void *owner, struct mg_req *req)
         }
         if (!method_ok(req, MG_METHOD_GET | MG_METHOD_HEAD, "GET, HEAD", &ref) ||
             mg_admit_key(w->conf, req, &ref) != 0) {
-            return refused(w, req, &ref, NULL);
+            return mg_http_refused(w, req, &ref, NULL);
         }
         return 0;
     }
@@ -124,22 +119,22 @@ on_head(void *owner, struct mg_req *req)
         && (req->method & (MG_METHOD_GET | MG_METHOD_DELETE))) {
         req->route = ROUTE_STORED;   /* not routed: the gateway's store answers */
         if (mg_admit_key(w->conf, req, &ref) != 0) {
-            return refused(w, req, &ref, NULL);
+            return mg_http_refused(w, req, &ref, NULL);
         }
         return 0;
     }
     if (strncmp(path, "/v1/", 4) != 0 || path[4] == '\0') {
         mg_refusal_set(&ref, 404, "unknown_url", NULL, "Unknown URL: %s", path);
-        return refused(w, req, &ref, NULL);
+        return mg_http_refused(w, req, &ref, NULL);
     }
     req->route = ROUTE_PROXY;
     if (!mg_front_forward_path_ok(path)) {
         mg_refusal_set(&ref, 400, "bad_request", NULL, "The path holds an encoded slash, "
                        "backslash or NUL, or a dot segment; such a path is never forwarded");
-        return refused(w, req, &ref, NULL);
+        return mg_http_refused(w, req, &ref, NULL);
     }
     if (!method_ok(req, MG_METHOD_POST, "POST", &ref) || mg_admit_key(w->conf, req, &ref) != 0) {
-        return refused(w, req, &ref, NULL);
+        return mg_http_refused(w, req, &ref, NULL);
     }
     return 0;
 }
@@ -213,10 +208,17 @@ pass_stored(struct mg_worker *w, struct mg_req *req, size_t backend)
     mg_proxy_pass(w, req, &a, backend, req->method == MG_METHOD_DELETE ? "DELETE" : "GET");
 }
 
+static void mg_http_dispatch(struct mg_worker *w, struct mg_req *req);
+
+/* What the steps that wait on Redis go on with (mg_http_shared.c). */
+static const struct mg_http_next after_shared = {
+    .refused = mg_http_refused,
+    .dispatch = mg_http_dispatch,
+};
+
 static void
-on_request(void *owner, struct mg_req *req)
+mg_http_dispatch(struct mg_worker *w, struct mg_req *req)
 {
-    struct mg_worker *w = owner;
     struct mg_admitted a;
     struct mg_refusal ref;
     int status;
@@ -240,16 +242,32 @@ on_request(void *owner, struct mg_req *req)
         break;
     }
     default:
+        if (w->conf->shared.on && mg_auth_limited(req->key)) {
+            mg_http_shared_admit(w, req, &after_shared);   /* Redis decides: later, or now */
+            return;
+        }
         if (mg_admit_route(w->conf, req, &a, &ref) == 0) {
             mg_proxy_handle(w, req, &a);   /* accounts for itself */
             return;
         }
-        refused(w, req, &ref, a.model[0] ? a.model : NULL);
+        mg_http_refused(w, req, &ref, a.model[0] ? a.model : NULL);
         return;
     }
     /* req is still readable: its connection goes on (or closes) once this returns */
     mg_reply_account_local(w, req, status, req->t0_us, NULL,
                            req->key != NULL ? req->key->name : NULL);
+}
+
+static void
+on_request(void *owner, struct mg_req *req)
+{
+    struct mg_worker *w = owner;
+
+    /* shared: what the request reads of the conversation store comes from Redis first */
+    if (w->conf->shared.on && mg_http_shared_fetch(w, req, &after_shared)) {
+        return;   /* mg_http_dispatch() once it is here */
+    }
+    mg_http_dispatch(w, req);
 }
 
 static const struct mg_conn_ops worker_ops = {

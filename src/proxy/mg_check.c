@@ -17,6 +17,7 @@
 #include "mg_check.h"
 #include "mg_conf_types.h"
 #include "mg_health.h"
+#include "mg_health_shared.h"
 #include "mg_log.h"
 #include "mg_schema.h"
 #include "mg_stats.h"
@@ -114,6 +115,7 @@ probe_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
     if (ok) {
         if (mg_health_check_ok(b->state, mg_now_ms()) == MG_HEALTH_CAME_UP) {
             mg_log_warn("backend %s is up again (active check)", b->name);
+            mg_health_shared_publish(b, MG_HEALTH_CAME_UP, mg_now_ms());
         }
     } else if (a->head.status > 0) {
         mg_log_debug("backend %s: active check answered %ld; still cooling", b->name,

@@ -5,6 +5,7 @@
 
 #include "mg_api.h"
 #include "mg_health.h"
+#include "mg_health_shared.h"
 #include "mg_log.h"
 #include "mg_outcome.h"
 #include "mg_plan.h"
@@ -185,8 +186,10 @@ mg_plan_report(struct mg_plan *pl, const struct mg_backend *b, int outcome, long
     if (ch == MG_HEALTH_WENT_DOWN || ch == MG_HEALTH_AGAIN) {
         mg_log_warn("backend %s is down: cooling down for %lld ms", b->name,
                     (long long)mg_health_cooldown_left(b->state, now));
+        mg_health_shared_publish(b, ch, now);   /* shared: the other instances keep off it too */
     } else if (ch == MG_HEALTH_CAME_UP) {
         mg_log_warn("backend %s is up again", b->name);
+        mg_health_shared_publish(b, ch, now);
     }
 }
 

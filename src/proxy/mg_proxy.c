@@ -435,6 +435,10 @@ setup(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a, int 
     p->rule_index = rule_index;
     p->key = a->key;
     p->reserved = a->reserved;
+    p->shared_limit = a->shared;
+    if (a->shared) {
+        p->shared_info = a->shared_info;
+    }
     p->t0 = req->t0_us;
     take_request(p, a, req);
     if (conf->tracing.on) {

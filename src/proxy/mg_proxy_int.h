@@ -73,6 +73,7 @@ struct preq {
     struct mg_rule_backend    pass_entry;  /* a read passed to one backend: its own rule */
     struct mg_rule            pass_rule;
     int64_t                   reserved;    /* tokens admission reserved; settled in account() */
+    int                       shared_limit; /* ... in Redis (shared:), settled there */
     char                     *path;
     char                     *upath;
     char                     *query;
@@ -105,6 +106,8 @@ struct preq {
     int64_t                   overhead;    /* us the gateway itself spent (waits excluded) */
     int64_t                   busy_since;  /* a callback of ours began, 0 outside one */
     struct mg_plan            plan;        /* the order of attempts, and what moves it */
+    /* not cleared per request: read only when shared_limit is set */
+    struct mg_limit_info      shared_info;  /* Redis's buckets after the admission: the headers */
     struct mg_attempt         at;          /* the current attempt */
     struct event              retry;       /* the pause before a same-backend retry */
     struct last_answer        last;

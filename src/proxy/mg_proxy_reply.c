@@ -16,6 +16,7 @@
 #include "mg_admit.h"
 #include "mg_attempt.h"
 #include "mg_auth.h"
+#include "mg_limit_redis.h"
 #include "mg_balancer.h"
 #include "mg_conf_types.h"
 #include "mg_conn.h"
@@ -140,8 +141,15 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
     /* the reservation becomes the answer's usage; error answers and requests that got no
      * answer (a refusal of ours, all attempts failed, the client gone first) debit nothing */
     ok = status >= 200 && status < 300;
-    mg_auth_settle(p->key, p->reserved, ok ? r.input_tokens : 0, ok ? r.output_tokens : 0,
-                   mg_now_ms());
+    if (p->shared_limit) {   /* reserved in Redis: settled there, not waited for */
+        mg_limit_redis_settle(p->w->redis, p->conf->shared.prefix, p->key->name,
+                              p->key->tokens_per_minute, p->reserved,
+                              ok ? mg_tokens_add(r.input_tokens, r.output_tokens) : 0,
+                              p->conf->shared.store_timeout_ms);
+    } else {
+        mg_auth_settle(p->key, p->reserved, ok ? r.input_tokens : 0,
+                       ok ? r.output_tokens : 0, mg_now_ms());
+    }
     p->reserved = 0;
     if (backend != NULL) {
         int whole = ok && !cut;   /* first token and per-token times of answers that ended well */
@@ -153,6 +161,7 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
     }
     mg_status_request(p->w->status, p->rule_index, r.key, cut || status >= 500,
                       ok ? r.input_tokens : -1, ok ? r.output_tokens : -1);
+    p->shared_limit = 0;
     mg_reply_account(p->w, p->req, &r, backend ? backend->name : NULL, 1);
 }
 
@@ -255,7 +264,8 @@ mg_proxy_answer_head(struct preq *p, const struct mg_resp_head *h, const struct 
     if (ctype != NULL) {   /* a translated stream, or our own error body */
         mg_wire_header(&p->wire, "Content-Type", ctype);
     }
-    n = limited ? mg_auth_headers(p->key, mg_now_ms(), lh) : 0;
+    n = !limited ? 0 : p->shared_limit ? mg_limit_headers(&p->shared_info, lh)
+                                        : mg_auth_headers(p->key, mg_now_ms(), lh);
     for (i = 0; i < n; i++) {   /* a limited key's own x-ratelimit-* instead */
         mg_wire_header(&p->wire, lh[i].name, lh[i].value);
     }

@@ -145,6 +145,7 @@ log_proxies(const struct mg_conf *conf)
 static void
 worker_install(struct mg_worker *w, struct mg_conf *conf)
 {
+    mg_http_shared_apply(w, conf);
     mg_conf_unref(w->conf);
     w->conf = conf;
     mg_http_apply_conf(w);
@@ -198,10 +199,12 @@ worker_main(void *arg)
     if (w->id == 0) {   /* one worker checks for all: the health registry is shared */
         wk->check = mg_check_create(w);
     }
+    mg_http_shared_start(w);
     event_base_dispatch(w->base);
     mg_check_destroy(wk->check);   /* checks under way are cancelled, never waited for */
     wk->check = NULL;
     mg_http_stop(w);   /* closes what is left on this thread, before the base goes */
+    mg_http_shared_stop(w);
     mg_limit_store_worker_stop(w->rt->limits);
     return NULL;
 }

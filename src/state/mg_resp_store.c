@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mg_resp_redis.h"
 #include "mg_resp_store.h"
 #include "mg_util.h"
 
@@ -59,8 +60,13 @@ mg_resp_store_put(struct mg_resp_store *store, const char *id, const char *key_n
     if (id == NULL || key_name == NULL || model == NULL || response == NULL || history == NULL) {
         return MG_ERR;
     }
-    return store->ops->put(store, id, key_name, model, response, response_len, history,
-                           history_len, now);
+    int rc = store->ops->put(store, id, key_name, model, response, response_len, history,
+                             history_len, now);
+
+    if (rc == MG_OK) {   /* shared: written through to Redis (nothing without a binding) */
+        mg_resp_redis_put(id, key_name, model, response, response_len, history, history_len);
+    }
+    return rc;
 }
 
 const struct mg_resp_entry *
@@ -89,7 +95,12 @@ mg_resp_store_del(struct mg_resp_store *store, const char *id, const char *key_n
     if (id == NULL || key_name == NULL) {
         return MG_ERR;
     }
-    return store->ops->del(store, id, key_name, now);
+    int rc = store->ops->del(store, id, key_name, now);
+
+    if (rc == MG_OK) {
+        mg_resp_redis_del(id);
+    }
+    return rc;
 }
 
 int
@@ -99,7 +110,12 @@ mg_resp_store_record(struct mg_resp_store *store, const char *id, const char *ba
     if (id == NULL || backend_name == NULL || key_name == NULL) {
         return MG_ERR;
     }
-    return store->ops->record(store, id, backend_name, key_name, now);
+    int rc = store->ops->record(store, id, backend_name, key_name, now);
+
+    if (rc == MG_OK) {
+        mg_resp_redis_record(id, backend_name, key_name);
+    }
+    return rc;
 }
 
 int

@@ -28,6 +28,17 @@ int mg_anthropic_request(const char *body, size_t len, json_t *parsed, const cha
                          int64_t default_max_tokens, struct mg_buf *out,
                          struct mg_chatreq_err *e);
 
+/* The version Claude on Vertex AI takes, in the body's anthropic_version. */
+#define MG_ANTHROPIC_VERTEX_VERSION "vertex-2023-10-16"
+
+/*
+ * The same for Claude on Vertex AI (rawPredict): the body has no "model" (it is in the URL) and
+ * says "anthropic_version": MG_ANTHROPIC_VERTEX_VERSION.
+ */
+int mg_anthropic_request_vertex(const char *body, size_t len, json_t *parsed,
+                                int64_t default_max_tokens, struct mg_buf *out,
+                                struct mg_chatreq_err *e);
+
 /*
  * Translates a Messages answer (a 2xx body) into a chat.completion appended to out, with
  * created = now and model = the client's model name. u gets the usage for accounting (input =

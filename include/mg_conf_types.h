@@ -91,6 +91,8 @@ enum mg_schema_id {
     MG_SCHEMA_AZURE,        /* Azure OpenAI: deployment URLs, api-version, api-key */
     MG_SCHEMA_ANTHROPIC,    /* Anthropic Messages: chat translated, /v1/messages passed through */
     MG_SCHEMA_BEDROCK,      /* Amazon Bedrock Converse, SigV4-signed */
+    MG_SCHEMA_VERTEX,       /* Google Vertex AI, Gemini's generateContent, a Google token */
+    MG_SCHEMA_VERTEX_ANTHROPIC,  /* Claude on Vertex AI (rawPredict), a Google token */
 };
 
 struct mg_backend {

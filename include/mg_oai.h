@@ -31,6 +31,7 @@ struct mg_oai_usage {
     int64_t output;
     int64_t cache_read;
     int64_t cache_write;
+    int64_t reasoning;     /* of output: thinking tokens (Gemini's thoughtsTokenCount) */
 };
 
 /*
@@ -113,8 +114,9 @@ int mg_oai_error_event(const char *msg, size_t n, struct mg_buf *out);
 /* OpenAI's error body {"error":{"message","type","param":null,"code":null}}. */
 int mg_oai_error_body(const char *type, const char *msg, size_t n, struct mg_buf *out);
 
-/* The usage object of an answer or chunk: prompt, completion, total and cached tokens, and
- * prompt_tokens_details.cache_creation_tokens when the backend reported cache writes. */
+/* The usage object of an answer or chunk: prompt, completion, total and cached tokens,
+ * prompt_tokens_details.cache_creation_tokens when the backend reported cache writes, and
+ * completion_tokens_details.reasoning_tokens when it reported reasoning tokens. */
 int mg_oai_usage_json(const struct mg_oai_usage *u, struct mg_buf *out);
 
 /* One tool call of an answer (arguments: the tool input, as JSON text). */

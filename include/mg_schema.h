@@ -198,6 +198,16 @@ int mg_schema_refuse(struct mg_upreq *up, int rc, const char *param, const char 
 
 /* classify(): by status alone (mg_head_classify_status). */
 enum mg_head_class mg_schema_classify_status(const struct mg_resp_head *h);
+/*
+ * classify() of the translating schemas: by status, and every status but 2xx and the fail-over
+ * ones read aside (MG_HEAD_INSPECT), so that error_body can give it the client's shape.
+ */
+enum mg_head_class mg_schema_classify_inspect(const struct mg_resp_head *h);
+/*
+ * Adds "Authorization: Bearer <token>" with the current token of b's credential source. MG_OK, or
+ * MG_ERR when b has no usable token now.
+ */
+int mg_schema_add_bearer(struct mg_upreq *up, const struct mg_backend *b);
 /* error_body(): the body passes as it is. */
 int mg_schema_pass_error(const struct mg_client_req *rq, const struct mg_resp_head *h,
                          const char *body, size_t len, struct mg_buf *out);
@@ -243,10 +253,19 @@ void mg_schema_apis_deinit(struct mg_schema_apis *a);
 int mg_schema_set_flag(struct mg_yaml *y, struct yaml_node_s *node, void *dst);
 void mg_schema_prefill_check(struct mg_backend *b, int64_t flag, const char *members);
 
+/*
+ * The anthropic schema's stages for a chat client (the Messages answer or stream translated to
+ * chat), which Claude on Vertex AI (vertex_anthropic) answers with too.
+ */
+void mg_schema_anthropic_chat_relay(struct mg_relay *r, const struct mg_client_req *rq,
+                                    const struct mg_upreq *up, const struct mg_resp_head *h);
+
 /* The schemas' operations. */
 extern const struct mg_schema mg_schema_openai;
 extern const struct mg_schema mg_schema_azure;
 extern const struct mg_schema mg_schema_anthropic;
 extern const struct mg_schema mg_schema_bedrock;
+extern const struct mg_schema mg_schema_vertex;
+extern const struct mg_schema mg_schema_vertex_anthropic;
 
 #endif

@@ -69,7 +69,8 @@ chat_stream_end(int finished, int done, const char **tail)
 const struct mg_api mg_api_chat = {
     .name = "chat",
     .schemas = MG_API_SCHEMA(MG_SCHEMA_OPENAI) | MG_API_SCHEMA(MG_SCHEMA_AZURE) |
-               MG_API_SCHEMA(MG_SCHEMA_ANTHROPIC) | MG_API_SCHEMA(MG_SCHEMA_BEDROCK),
+               MG_API_SCHEMA(MG_SCHEMA_ANTHROPIC) | MG_API_SCHEMA(MG_SCHEMA_BEDROCK) |
+               MG_API_SCHEMA(MG_SCHEMA_VERTEX) | MG_API_SCHEMA(MG_SCHEMA_VERTEX_ANTHROPIC),
     .usage = MG_API_USAGE_OBJECT,
     .error_body = mg_api_openai_error_body,
     .event_kind = chat_event_kind,

@@ -22,6 +22,8 @@ static const struct mg_schema *const schemas[] = {
     [MG_SCHEMA_AZURE] = &mg_schema_azure,
     [MG_SCHEMA_ANTHROPIC] = &mg_schema_anthropic,
     [MG_SCHEMA_BEDROCK] = &mg_schema_bedrock,
+    [MG_SCHEMA_VERTEX] = &mg_schema_vertex,
+    [MG_SCHEMA_VERTEX_ANTHROPIC] = &mg_schema_vertex_anthropic,
 };
 
 _Static_assert(MG_ARRAY_LEN(schemas) <= MG_SCHEMA_MAX, "MG_SCHEMA_MAX is too small");
@@ -371,6 +373,22 @@ mg_schema_refuse(struct mg_upreq *up, int rc, const char *param, const char *fmt
     va_end(ap);
     snprintf(up->param, sizeof(up->param), "%s", param != NULL ? param : "");
     return rc;
+}
+
+enum mg_head_class
+mg_schema_classify_inspect(const struct mg_resp_head *h)
+{
+    enum mg_head_class c = mg_head_classify_status(h->status);
+
+    return c == MG_HEAD_FINAL && (h->status < 200 || h->status > 299) ? MG_HEAD_INSPECT : c;
+}
+
+int
+mg_schema_add_bearer(struct mg_upreq *up, const struct mg_backend *b)
+{
+    (void)up;
+    (void)b;
+    return MG_OK;   /* TODO(i26a): the credential source's token */
 }
 
 /* ---- the client APIs of the OpenAI-shaped schemas ---- */

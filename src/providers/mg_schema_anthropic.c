@@ -119,18 +119,6 @@ anthropic_probe(const struct mg_backend *b, struct mg_upreq *up)
     return MG_OK;
 }
 
-/*
- * A failed answer is read aside (not relayed) whatever its status, so that error_body can give
- * it the client's shape: every status but 2xx and the fail-over ones is inspected.
- */
-static enum mg_head_class
-anthropic_classify(const struct mg_resp_head *h)
-{
-    enum mg_head_class c = mg_head_classify_status(h->status);
-
-    return c == MG_HEAD_FINAL && (h->status < 200 || h->status > 299) ? MG_HEAD_INSPECT : c;
-}
-
 /* ---- the stages ---------------------------------------------------------------------------- */
 
 struct xl {
@@ -269,35 +257,49 @@ add_stage(struct mg_relay *r, void (*write)(struct mg_stage *, const char *, siz
     mg_relay_add(r, &r->xlate);
 }
 
+/* Anthropic-native answers: passed as sent, usage read on the way. */
 static void
-anthropic_relay(struct mg_relay *r, const struct mg_client_req *rq, const struct mg_upreq *up,
-                const struct mg_resp_head *h)
+native_relay(struct mg_relay *r, const struct mg_client_req *rq, const struct mg_resp_head *h)
+{
+    xl_new(r, rq);
+    if (h->sse) {
+        mg_relay_add_sse_split(r);
+        mg_relay_add_gate(r);
+        add_stage(r, native_sse_write, pass_end);
+    } else {
+        r->keep_length = 1;
+        mg_relay_add_gate(r);
+        if (strcmp(rq->upath, "/messages") == 0) {
+            add_stage(r, native_json_write, native_json_end);
+        } else {
+            r->no_usage = 1;   /* count_tokens answers are not usage */
+        }
+    }
+}
+
+/* A failed answer too long to read aside passes as it is. 1 when h is one. */
+static int
+relay_error(struct mg_relay *r, const struct mg_resp_head *h)
+{
+    if (h->status >= 200 && h->status <= 299) {
+        return 0;
+    }
+    r->keep_length = 1;
+    mg_relay_add_gate(r);
+    return 1;
+}
+
+void
+mg_schema_anthropic_chat_relay(struct mg_relay *r, const struct mg_client_req *rq,
+                               const struct mg_upreq *up, const struct mg_resp_head *h)
 {
     struct xl *x;
     char id[160];
 
-    if (h->status < 200 || h->status > 299) {   /* an error too long to read aside */
-        r->keep_length = 1;
-        mg_relay_add_gate(r);
+    if (relay_error(r, h)) {
         return;
     }
     x = xl_new(r, rq);
-    if (!is_chat(rq->upath)) {
-        if (h->sse) {
-            mg_relay_add_sse_split(r);
-            mg_relay_add_gate(r);
-            add_stage(r, native_sse_write, pass_end);
-        } else {
-            r->keep_length = 1;
-            mg_relay_add_gate(r);
-            if (strcmp(rq->upath, "/messages") == 0) {
-                add_stage(r, native_json_write, native_json_end);
-            } else {
-                r->no_usage = 1;   /* count_tokens answers are not usage */
-            }
-        }
-        return;
-    }
     if (h->sse) {
         snprintf(id, sizeof(id), "chatcmpl-%s", rq->request_id);
         x->stream = mg_anthropic_stream_create(rq->jr->model, (int64_t)time(NULL),
@@ -308,6 +310,17 @@ anthropic_relay(struct mg_relay *r, const struct mg_client_req *rq, const struct
         add_stage(r, answer_write, answer_end);
     }
     mg_relay_add_gate(r);
+}
+
+static void
+anthropic_relay(struct mg_relay *r, const struct mg_client_req *rq, const struct mg_upreq *up,
+                const struct mg_resp_head *h)
+{
+    if (is_chat(rq->upath)) {
+        mg_schema_anthropic_chat_relay(r, rq, up, h);
+    } else if (!relay_error(r, h)) {
+        native_relay(r, rq, h);
+    }
 }
 
 /* Errors on the chat path get OpenAI's shape; native clients get Anthropic's as it is. */
@@ -375,7 +388,7 @@ const struct mg_schema mg_schema_anthropic = {
     .chat_api = "messages",
     .reads_chat_json = 1,
     .build = anthropic_build,
-    .classify = anthropic_classify,
+    .classify = mg_schema_classify_inspect,
     .relay = anthropic_relay,
     .error_body = anthropic_error_body,
     .probe = anthropic_probe,

@@ -167,15 +167,6 @@ bedrock_build(const struct mg_client_req *rq, const struct mg_backend *b,
     return sign(rq, b, up, host, up->url.data + path_at);
 }
 
-/* Every status but 2xx and the fail-over ones is read aside, for error_body. */
-static enum mg_head_class
-bedrock_classify(const struct mg_resp_head *h)
-{
-    enum mg_head_class c = mg_head_classify_status(h->status);
-
-    return c == MG_HEAD_FINAL && (h->status < 200 || h->status > 299) ? MG_HEAD_INSPECT : c;
-}
-
 /* ---- the stages ---------------------------------------------------------------------------- */
 
 struct xl {
@@ -418,7 +409,7 @@ const struct mg_schema mg_schema_bedrock = {
     .chat_api = "converse",
     .reads_chat_json = 1,
     .build = bedrock_build,
-    .classify = bedrock_classify,
+    .classify = mg_schema_classify_inspect,
     .relay = bedrock_relay,
     .error_body = bedrock_error_body,
     .keys = bedrock_keys,

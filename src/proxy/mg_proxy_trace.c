@@ -83,6 +83,9 @@ provider(const char *schema)
     if (strcmp(schema, "bedrock") == 0) {
         return "aws.bedrock";
     }
+    if (strncmp(schema, "vertex", 6) == 0) {
+        return "gcp.vertex_ai";   /* Gemini and Claude alike */
+    }
     return schema;   /* "openai", "anthropic" */
 }
 

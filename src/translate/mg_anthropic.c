@@ -97,9 +97,10 @@ tool_choice_json(const struct mg_chatreq *r)
     return tc;
 }
 
-int
-mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *model,
-                     int64_t default_max_tokens, struct mg_buf *out, struct mg_chatreq_err *e)
+/* The Messages request; vertex: Claude on Vertex AI's body (no model, its anthropic_version). */
+static int
+request(const char *body, size_t len, json_t *parsed, const char *model, int vertex,
+        int64_t default_max_tokens, struct mg_buf *out, struct mg_chatreq_err *e)
 {
     struct mg_chatreq r;
     json_t *m, *tc, *js;
@@ -110,7 +111,11 @@ mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *m
         return rc;
     }
     m = json_object();   /* a model name that is not UTF-8 is left out, not a crash */
-    json_object_set_new(m, "model", json_string(model != NULL ? model : ""));
+    if (vertex) {
+        json_object_set_new(m, "anthropic_version", json_string(MG_ANTHROPIC_VERTEX_VERSION));
+    } else {
+        json_object_set_new(m, "model", json_string(model != NULL ? model : ""));
+    }
     json_object_set_new(m, "max_tokens", json_integer((json_int_t)r.max_tokens));
     if (r.system != NULL) {
         json_object_set(m, "system", r.system);
@@ -146,6 +151,21 @@ mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *m
     json_decref(m);
     mg_chatreq_deinit(&r);
     return rc;
+}
+
+int
+mg_anthropic_request(const char *body, size_t len, json_t *parsed, const char *model,
+                     int64_t default_max_tokens, struct mg_buf *out, struct mg_chatreq_err *e)
+{
+    return request(body, len, parsed, model, 0, default_max_tokens, out, e);
+}
+
+int
+mg_anthropic_request_vertex(const char *body, size_t len, json_t *parsed,
+                            int64_t default_max_tokens, struct mg_buf *out,
+                            struct mg_chatreq_err *e)
+{
+    return request(body, len, parsed, NULL, 1, default_max_tokens, out, e);
 }
 
 /* ---- answer ---- */

@@ -19,7 +19,7 @@
 void
 mg_oai_usage_init(struct mg_oai_usage *u)
 {
-    u->input = u->output = u->cache_read = u->cache_write = -1;
+    u->input = u->output = u->cache_read = u->cache_write = u->reasoning = -1;
 }
 
 static int64_t
@@ -62,7 +62,13 @@ mg_oai_usage_json(const struct mg_oai_usage *u, struct mg_buf *out)
         rc = rc ? rc : mg_buf_adds(out, ",\"cache_creation_tokens\":");
         rc = rc ? rc : mg_buf_int(out, u->cache_write);
     }
-    return rc ? rc : mg_buf_adds(out, "}}");
+    rc = rc ? rc : mg_buf_adds(out, "}");
+    if (u->reasoning >= 0) {
+        rc = rc ? rc : mg_buf_adds(out, ",\"completion_tokens_details\":{\"reasoning_tokens\":");
+        rc = rc ? rc : mg_buf_int(out, u->reasoning);
+        rc = rc ? rc : mg_buf_adds(out, "}");
+    }
+    return rc ? rc : mg_buf_adds(out, "}");
 }
 
 void

@@ -266,7 +266,7 @@ mg_resp_answer_kept(struct mg_resp_ctx *c, const struct mg_oai_kept *k, int64_t 
     ru.input = t.input;
     ru.output = t.output;
     ru.cached = k->usage.cache_read;
-    ru.reasoning = -1;
+    ru.reasoning = k->usage.reasoning;
     if (u != NULL) {
         *u = t;
     }

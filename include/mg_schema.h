@@ -18,6 +18,7 @@
 struct curl_slist;
 struct json_t;
 struct mg_backend;
+struct mg_cred_source_ops;
 struct mg_headers;
 struct mg_json_req;
 struct mg_relay;
@@ -96,6 +97,15 @@ struct mg_schema {
      * or MG_ERR. NULL: the schema has no cheap probe (bedrock), its backends keep passive ones.
      */
     int  (*probe)(const struct mg_backend *b, struct mg_upreq *up);
+    /*
+     * Cloud credentials (mg_cred): the source backend b's credentials come from, when its config
+     * does not hold them. Appends to key what identifies its credential config (a secret only as
+     * a digest; the backend's name is added by the caller), sets *arg (freed by the ops' free)
+     * and returns the source's ops; NULL: b needs no source. Called when a snapshot goes into
+     * service (mg_runtime_bind), which sets b->cred. NULL op: the schema has none.
+     */
+    const struct mg_cred_source_ops *(*cred)(const struct mg_backend *b, struct mg_buf *key,
+                                             void **arg);
 
     /*
      * Configuration: the backend keys only this schema has, as rows into its own per-backend

@@ -79,7 +79,8 @@ $(BUILD)/libmodelgate.a: $(LIB_OBJ)
 $(BUILD)/modelgate: $(BUILD)/obj/main.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(MALLOC_LIBS) $(PC_LIBS)
 
-$(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/obj/test/fakeai_providers.o $(BUILD)/libmodelgate.a
+$(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/obj/test/fakeai_providers.o \
+                 $(BUILD)/obj/test/fakeai_google.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
 
 $(BUILD)/check_modelgate: $(TEST_OBJ) $(BUILD)/libmodelgate.a

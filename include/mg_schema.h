@@ -66,6 +66,8 @@ struct mg_upreq {
 /* What build may return besides MG_OK and MG_ERR (the values of mg_chatreq's codes). */
 #define MG_SCHEMA_EINVAL -31   /* the request is wrong for any backend: 400 invalid_request_error */
 #define MG_SCHEMA_ESKIP  -32   /* this backend cannot take a parameter: the entry is left out */
+#define MG_SCHEMA_ENOCRED -33  /* the backend has no usable cloud credentials now: the attempt
+                                * fails (it counts for health); the last: credentials_unavailable */
 
 struct mg_schema {
     const char *name;
@@ -214,8 +216,8 @@ enum mg_head_class mg_schema_classify_status(const struct mg_resp_head *h);
  */
 enum mg_head_class mg_schema_classify_inspect(const struct mg_resp_head *h);
 /*
- * Adds "Authorization: Bearer <token>" with the current token of b's credential source. MG_OK, or
- * MG_ERR when b has no usable token now.
+ * Adds "Authorization: Bearer <token>" with the current token of b's credential source (read
+ * without a wait). MG_OK, or MG_SCHEMA_ENOCRED (up->why filled) when b has no usable token now.
  */
 int mg_schema_add_bearer(struct mg_upreq *up, const struct mg_backend *b);
 /* error_body(): the body passes as it is. */

@@ -73,6 +73,9 @@
  * DELETE /v1/responses/{id} (unknown: 404, code response_not_found); an unknown
  * previous_response_id is a 400 (code previous_response_not_found), as OpenAI answers.
  * GET /v1/models with an anthropic-version header answers Anthropic's page of models.
+ * Google (test/fakeai_google.c): --google-sa FILE (the service account whose JWTs the token
+ * endpoint POST /token verifies), --token-ttl SECONDS (tokens' lifetime), and the metadata
+ * server's token path; Vertex AI's Gemini and Claude endpoints are in fakeai_providers.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -161,6 +164,9 @@ int fake_provider_handle(struct event_base *base, struct evhttp_request *req, co
                          int fail);
 /* Prefill (test/fakeai_providers.c): a final assistant message's text, and what follows it. */
 char *fake_prefill_of(json_t *messages);
+void fake_google_config(const char *sa_path, long ttl);
+int fake_google_auth(struct evhttp_request *req);
+void fake_google_stats(json_t *stats);
 char **fake_pieces(const char *prefix, long chunks, long *n, const char **err);
 void fake_pieces_free(char **pieces, long n);
 
@@ -1307,6 +1313,7 @@ handle(struct evhttp_request *req, void *arg)
         j = json_pack("{s:i,s:i,s:i,s:i,s:s,s:s}", "requests", (int)g.requests, "aborted",
                       (int)g.aborted, "active", (int)g.active, "models", (int)g.models,
                       "models_key", g.models_key, "models_uri", g.models_uri);
+        fake_google_stats(j);
         send_json(req, 200, j);
         json_decref(j);
         return;
@@ -1317,6 +1324,9 @@ handle(struct evhttp_request *req, void *arg)
         send_json(req, 200, j);
         json_decref(j);
         return;
+    }
+    if (fake_google_auth(req)) {
+        return;   /* Google's token endpoint or metadata server: test/fakeai_google.c */
     }
     rp = responses_path(uri);
     if (rp >= 0 && uri[rp] == '/') {
@@ -1464,9 +1474,11 @@ main(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"fail-first", required_argument, NULL, '1'}, {"fail-for-ms", required_argument, NULL, 'T'},
         {"fail-models", no_argument, NULL, 'M'},
+        {"google-sa", required_argument, NULL, 'G'}, {"token-ttl", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0},
     };
-    const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
+    const char *host = "127.0.0.1", *cert = NULL, *key = NULL, *google_sa = NULL;
+    long token_ttl = 3600;
     SSL_CTX *tls = NULL;
     struct evhttp *http;
     struct event *term, *intr;
@@ -1486,6 +1498,8 @@ main(int argc, char **argv)
         case 'd': g.drop = 1; break;
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;
+        case 'G': google_sa = optarg; break;
+        case 't': token_ttl = strtol(optarg, NULL, 10); break;
         default:
             fprintf(stderr, "usage: fakeai --port N [--host H] [--name NAME] [--fail STATUS] "
                             "[--hang] [--drop]\n");
@@ -1497,6 +1511,7 @@ main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    fake_google_config(google_sa, token_ttl);
     g.base = event_base_new();
     http = evhttp_new(g.base);
     evhttp_set_gencb(http, handle, NULL);

@@ -9,6 +9,13 @@
  *                                                  (access key FAKEAKID, secret fake-secret; a
  *                                                  wrong one is 403), answers in JSON or as AWS
  *                                                  event-stream frames
+ *   /v1/projects/{p}/locations/{r}/publishers/google/models/{m}:generateContent (and
+ *   :streamGenerateContent?alt=sse), .../publishers/anthropic/models/{m}:rawPredict (and
+ *   :streamRawPredict)                             Google Vertex AI: a bearer token issued by a
+ *                                                  fake Google endpoint (fakeai_google.c) is
+ *                                                  required; Gemini's body is checked as Vertex
+ *                                                  checks it, Claude's must have no model and
+ *                                                  anthropic_version vertex-2023-10-16
  *
  * Steering headers (besides fakeai's x-fake-status, x-fake-status-for, x-fake-usage,
  * x-fake-chunks, x-fake-chunk-gap-ms, x-fake-split, x-fake-echo):
@@ -618,9 +625,14 @@ answer_stream(struct event_base *base, struct evhttp_request *req, const struct 
     script_start(s, 200, "text/event-stream");
 }
 
+/*
+ * Anthropic's Messages; vertex_model (not NULL): Claude on Vertex AI's rawPredict, whose model is
+ * in the URL, whose body says anthropic_version (vertex-2023-10-16) and has no model, and whose
+ * caller checked the bearer token.
+ */
 static void
 anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, const char *name,
-          int fail, json_t *body)
+          int fail, json_t *body, const char *vertex_model)
 {
     const char *only = hv(req, "x-fake-status-for"), *v;
     int status = fail ? fail : (int)hnum(req, "x-fake-status", 200);
@@ -631,11 +643,18 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
     if (!fail && only != NULL && strcmp(only, name) != 0) {
         status = 200;
     }
-    if (hv(req, "x-api-key") == NULL || hv(req, "authorization") != NULL) {
+    if (vertex_model != NULL) {
+        v = json_string_value(json_object_get(body, "anthropic_version"));
+        if (v == NULL || strcmp(v, "vertex-2023-10-16") != 0 ||
+            json_object_get(body, "model") != NULL) {
+            anthropic_error(req, 400, "anthropic_version: must be vertex-2023-10-16, and model "
+                            "is not allowed in the body");
+            return;
+        }
+    } else if (hv(req, "x-api-key") == NULL || hv(req, "authorization") != NULL) {
         anthropic_error(req, 401, "invalid x-api-key");
         return;
-    }
-    if (hv(req, "anthropic-version") == NULL) {
+    } else if (hv(req, "anthropic-version") == NULL) {
         anthropic_error(req, 400, "anthropic-version: header is required");
         return;
     }
@@ -643,7 +662,8 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
         anthropic_error(req, status, status == 529 ? "Overloaded" : "fake failure");
         return;
     }
-    if (!json_is_object(body) || !json_is_string(json_object_get(body, "model"))) {
+    if (!json_is_object(body) || (vertex_model == NULL &&
+                                  !json_is_string(json_object_get(body, "model")))) {
         anthropic_error(req, 400, "model: Field required");
         return;
     }
@@ -657,7 +677,8 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
     }
     memset(&a, 0, sizeof(a));
     a.body = body;
-    a.model = json_string_value(json_object_get(body, "model"));
+    a.model = vertex_model != NULL ? vertex_model : json_string_value(json_object_get(body,
+                                                                                      "model"));
     a.stream = json_is_true(json_object_get(body, "stream"));
     a.tool = json_string_value(json_object_get(json_array_get(tools, 0), "name"));
     if (last_has_result(json_object_get(body, "messages"), "tool_result")) {
@@ -1004,6 +1025,288 @@ bedrock(struct event_base *base, struct evhttp_request *req, const char *uri, co
     json_decref(body);
 }
 
+/* ---- Google Vertex AI ---------------------------------------------------------------------- */
+
+int fake_google_token_ok(const char *authorization);   /* fakeai_google.c */
+
+static const char *
+google_status(int status)
+{
+    switch (status) {
+    case 400: return "INVALID_ARGUMENT";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "PERMISSION_DENIED";
+    case 404: return "NOT_FOUND";
+    case 429: return "RESOURCE_EXHAUSTED";
+    case 503: return "UNAVAILABLE";
+    case 504: return "DEADLINE_EXCEEDED";
+    default: return "INTERNAL";
+    }
+}
+
+static json_t *
+google_error_obj(int status, const char *msg)
+{
+    return json_pack("{s:{s:i,s:s,s:s}}", "error", "code", status, "message", msg, "status",
+                     google_status(status));
+}
+
+static void
+google_error(struct evhttp_request *req, int status, const char *msg)
+{
+    long ra = hnum(req, "x-fake-retry-after", -1);
+
+    if (ra >= 0) {
+        char v[32];
+        snprintf(v, sizeof(v), "%ld", ra);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", v);
+    }
+    reply_json(req, status, google_error_obj(status, msg));
+}
+
+/*
+ * NULL when body is a generateContent request as Vertex takes it: known members only, contents
+ * of user/model turns whose parts each hold one known kind, functionResponses with a name and an
+ * object response. Else what Vertex would say.
+ */
+static const char *
+gemini_invalid(json_t *body)
+{
+    static const char *const members[] = {"contents", "systemInstruction", "tools", "toolConfig",
+                                          "generationConfig", "safetySettings", "labels"};
+    static const char *const kinds[] = {"text", "inlineData", "fileData", "functionCall",
+                                        "functionResponse"};
+    json_t *turn, *part, *v;
+    const char *key, *role;
+    size_t i, k, m, found;
+
+    json_object_foreach(body, key, v) {
+        for (m = 0; m < sizeof(members) / sizeof(members[0]) && strcmp(key, members[m]); m++) {
+        }
+        if (m == sizeof(members) / sizeof(members[0])) {
+            return "Invalid JSON payload received. Unknown name at the top level.";
+        }
+    }
+    if (json_array_size(json_object_get(body, "contents")) == 0) {
+        return "contents is not specified";
+    }
+    json_array_foreach(json_object_get(body, "contents"), i, turn) {
+        role = json_string_value(json_object_get(turn, "role"));
+        if (role == NULL || (strcmp(role, "user") != 0 && strcmp(role, "model") != 0) ||
+            json_array_size(json_object_get(turn, "parts")) == 0) {
+            return "Please use a valid role: user, model; and give each content parts.";
+        }
+        json_array_foreach(json_object_get(turn, "parts"), k, part) {
+            for (m = 0, found = 0; m < sizeof(kinds) / sizeof(kinds[0]); m++) {
+                found += json_object_get(part, kinds[m]) != NULL;
+            }
+            v = json_object_get(part, "functionResponse");
+            if (found != 1 || (v != NULL && (!json_is_string(json_object_get(v, "name")) ||
+                                             !json_is_object(json_object_get(v, "response"))))) {
+                return "Invalid part: exactly one of text, inlineData, functionCall or "
+                       "functionResponse (with a name and a response object)";
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The first function declared, unless the last turn answers a call (then text only). */
+static const char *
+gemini_tool(json_t *body)
+{
+    json_t *contents = json_object_get(body, "contents"), *part;
+    json_t *last = json_array_get(contents, json_array_size(contents) - 1);
+    size_t i;
+
+    json_array_foreach(json_object_get(last, "parts"), i, part) {
+        if (json_object_get(part, "functionResponse") != NULL) {
+            return NULL;
+        }
+    }
+    return json_string_value(json_object_get(json_array_get(json_object_get(json_array_get(
+        json_object_get(body, "tools"), 0), "functionDeclarations"), 0), "name"));
+}
+
+static json_t *
+gemini_usage(const struct areq *a)
+{
+    json_t *u = json_pack("{s:I,s:I,s:I}", "promptTokenCount", a->in, "candidatesTokenCount",
+                          a->out, "totalTokenCount", a->in + a->out);
+
+    if (a->cache_read > 0) {
+        json_object_set_new(u, "cachedContentTokenCount", json_integer(a->cache_read));
+    }
+    return u;
+}
+
+/* One GenerateContentResponse: parts, and a finishReason and the usage when the answer ends. */
+static json_t *
+gemini_chunk(const struct areq *a, json_t *parts, const char *finish, json_t *usage)
+{
+    json_t *cand = json_pack("{s:{s:s,s:o}}", "content", "role", "model", "parts", parts);
+
+    if (finish != NULL) {
+        json_object_set_new(cand, "finishReason", json_string(finish));
+    }
+    return json_pack("{s:[o],s:o,s:s,s:s}", "candidates", cand, "usageMetadata",
+                     usage != NULL ? usage : json_pack("{s:I,s:I}", "promptTokenCount", a->in,
+                                                       "totalTokenCount", a->in),
+                     "modelVersion", a->model, "responseId", "fake-resp-1");
+}
+
+static void
+add_data(struct script *s, json_t *data)
+{
+    char *d = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t n = strlen(d) + 16;
+    char *ev = malloc(n);
+
+    snprintf(ev, n, "data: %s\r\n\r\n", d);   /* Google's events end with CRLF CRLF */
+    script_add(s, ev, strlen(ev));
+    free(ev);
+    free(d);
+    json_decref(data);
+}
+
+static json_t *
+gemini_call(const struct areq *a)
+{
+    return json_pack("[{s:{s:s,s:{s:s}}}]", "functionCall", "name", a->tool, "args", "location",
+                     "Paris");
+}
+
+static void
+gemini_stream(struct event_base *base, struct evhttp_request *req, const struct areq *a)
+{
+    struct script *s = script_new(base, req);
+    const char *err = hv(req, "x-fake-stream-error");
+    long i;
+
+    s->gap_ms = (int)hnum(req, "x-fake-chunk-gap-ms", 0);
+    s->split = hnum(req, "x-fake-split", 0) == 1;
+    if (err != NULL && strcmp(err, "early") == 0) {
+        add_data(s, google_error_obj(503, "The model is overloaded. Please try again later."));
+    }
+    if (hv(req, "x-fake-echo") != NULL) {
+        add_data(s, gemini_chunk(a, json_pack("[{s:s}]", "text", a->text), NULL, NULL));
+    }
+    for (i = 0; hv(req, "x-fake-echo") == NULL && i < a->npieces; i++) {
+        if (i == a->cut_token) {
+            s->cut_at = (long)s->nev;
+        }
+        add_data(s, gemini_chunk(a, json_pack("[{s:s}]", "text", a->pieces[i]), NULL, NULL));
+    }
+    if (a->cut_token >= 0 && s->cut_at < 0) {
+        s->cut_at = (long)s->nev;
+    }
+    if (err != NULL && strcmp(err, "late") == 0) {
+        add_data(s, google_error_obj(503, "The model is overloaded. Please try again later."));
+    }
+    if (hnum(req, "x-fake-cut", 0) == 1 && s->cut_at < 0) {
+        s->cut_at = (long)s->nev;
+    }
+    add_data(s, gemini_chunk(a, a->tool != NULL ? gemini_call(a) : json_pack("[{s:s}]", "text",
+                             ""), a->stop, gemini_usage(a)));
+    script_start(s, 200, "text/event-stream");
+}
+
+static void
+gemini(struct event_base *base, struct evhttp_request *req, const char *name, int status,
+       const char *model, int stream, json_t *body)
+{
+    const char *bad = gemini_invalid(body), *v;
+    json_t *parts;
+    struct areq a;
+    char text[128];
+
+    if (status >= 400) {
+        google_error(req, status, status == 429 ? "Resource exhausted. Please try again later."
+                                                : "fake failure");
+        return;
+    }
+    if (bad != NULL) {
+        google_error(req, 400, bad);
+        return;
+    }
+    memset(&a, 0, sizeof(a));
+    a.model = model;
+    a.tool = gemini_tool(body);
+    a.in = 10;
+    a.out = 20;
+    if ((v = hv(req, "x-fake-usage")) != NULL) {
+        sscanf(v, "%" JSON_INTEGER_FORMAT ",%" JSON_INTEGER_FORMAT, &a.in, &a.out);
+    }
+    if ((v = hv(req, "x-fake-cache")) != NULL) {
+        sscanf(v, "%" JSON_INTEGER_FORMAT, &a.cache_read);
+    }
+    a.stop = hv(req, "x-fake-stop") ? hv(req, "x-fake-stop") : "STOP";
+    prepare_pieces(req, name, NULL, &a);
+    if (hv(req, "x-fake-echo") != NULL) {
+        a.text = echo_text(req, body);
+    } else {
+        snprintf(text, sizeof(text), "Hello from %s", name);
+        a.text = strdup(text);
+    }
+    if (stream) {
+        gemini_stream(base, req, &a);
+    } else {
+        parts = json_pack("[{s:s}]", "text", a.text);
+        if (a.tool != NULL) {
+            json_array_extend(parts, gemini_call(&a));
+        }
+        reply_json(req, 200, gemini_chunk(&a, parts, a.stop, gemini_usage(&a)));
+    }
+    free(a.text);
+    fake_pieces_free(a.pieces, a.npieces);
+}
+
+/*
+ * /v1/projects/{p}/locations/{r}/publishers/{google|anthropic}/models/{m}:{verb}: the bearer token
+ * must be one a fake Google endpoint issued and not expired (else 401 UNAUTHENTICATED); Gemini's
+ * generateContent / streamGenerateContent?alt=sse, Claude's rawPredict / streamRawPredict.
+ */
+static void
+vertex(struct event_base *base, struct evhttp_request *req, const char *uri, const char *name,
+       int fail, const char *raw, size_t len)
+{
+    char project[128], region[128], publisher[64], model[256], verb[64];
+    const char *only = hv(req, "x-fake-status-for");
+    int status = fail ? fail : (int)hnum(req, "x-fake-status", 200);
+    json_t *body;
+
+    if (!fail && only != NULL && strcmp(only, name) != 0) {
+        status = 200;
+    }
+    if (sscanf(uri, "/v1/projects/%127[^/]/locations/%127[^/]/publishers/%63[^/]/models/"
+                    "%255[^:]:%63[^?]", project, region, publisher, model, verb) != 5) {
+        google_error(req, 404, "The requested URL was not found on this server.");
+        return;
+    }
+    if (!fake_google_token_ok(hv(req, "authorization"))) {
+        google_error(req, 401, "Request had invalid authentication credentials. Expected OAuth 2 "
+                     "access token, login cookie or other valid authentication credential.");
+        return;
+    }
+    body = json_loadb(raw, len, 0, NULL);
+    if (!json_is_object(body)) {
+        google_error(req, 400, "Invalid JSON payload received.");
+    } else if (strcmp(publisher, "google") == 0 && (strcmp(verb, "generateContent") == 0 ||
+               (strcmp(verb, "streamGenerateContent") == 0 && strstr(uri, "?alt=sse")))) {
+        gemini(base, req, name, status, model, verb[0] == 's', body);
+    } else if (strcmp(publisher, "anthropic") == 0 && (strcmp(verb, "rawPredict") == 0 ||
+               strcmp(verb, "streamRawPredict") == 0)) {
+        if (json_is_true(json_object_get(body, "stream")) != (verb[0] == 's')) {
+            anthropic_error(req, 400, "stream must be true on streamRawPredict only");
+        } else {
+            anthropic(base, req, uri, name, fail, body, model);
+        }
+    } else {
+        google_error(req, 404, "Publisher model or method not found");
+    }
+    json_decref(body);
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 /*
@@ -1025,6 +1328,10 @@ fake_provider_handle(struct event_base *base, struct evhttp_request *req, const 
     if (strncmp(uri, "/openai/deployments/", 20) == 0) {
         return azure(req, uri);
     }
+    if (strncmp(uri, "/v1/projects/", 13) == 0) {
+        vertex(base, req, uri, name, fail, len ? (const char *)evbuffer_pullup(in, -1) : "", len);
+        return 1;
+    }
     if (strncmp(uri, "/model/", 7) == 0) {
         bedrock(base, req, uri, name, fail, len ? (const char *)evbuffer_pullup(in, -1) : "",
                 len);
@@ -1035,7 +1342,7 @@ fake_provider_handle(struct event_base *base, struct evhttp_request *req, const 
         return 0;
     }
     body = json_loadb(len ? (const char *)evbuffer_pullup(in, -1) : "", len, 0, NULL);
-    anthropic(base, req, uri, name, fail, body);
+    anthropic(base, req, uri, name, fail, body, NULL);
     json_decref(body);
     return 1;
 }

@@ -12,6 +12,7 @@
 
 #include "mg_api_types.h"
 #include "mg_conf_types.h"
+#include "mg_cred.h"
 #include "mg_hdr.h"
 #include "mg_req.h"
 #include "mg_schema.h"
@@ -386,9 +387,17 @@ mg_schema_classify_inspect(const struct mg_resp_head *h)
 int
 mg_schema_add_bearer(struct mg_upreq *up, const struct mg_backend *b)
 {
-    (void)up;
-    (void)b;
-    return MG_OK;   /* TODO(i26a): the credential source's token */
+    struct mg_cred *c = b->cred != NULL ? mg_cred_source_current(b->cred, mg_cred_now_ms())
+                                        : NULL;
+
+    if (c == NULL || c->token == NULL) {
+        mg_cred_unref(c);
+        return mg_schema_refuse(up, MG_SCHEMA_ENOCRED, NULL, "no usable token for backend %s",
+                                b->name);
+    }
+    add_parts(up, "Authorization: Bearer ", "", c->token);
+    mg_cred_unref(c);
+    return MG_OK;
 }
 
 /* ---- the client APIs of the OpenAI-shaped schemas ---- */

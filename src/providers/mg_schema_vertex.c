@@ -23,8 +23,11 @@
 
 #include "mg_anthropic.h"
 #include "mg_conf_types.h"
+#include "mg_cred.h"
 #include "mg_gemini.h"
+#include "mg_google_cred.h"
 #include "mg_json.h"
+#include "mg_log.h"
 #include "mg_relay.h"
 #include "mg_schema.h"
 #include "mg_xstage.h"
@@ -275,6 +278,40 @@ claude_error_body(const struct mg_client_req *rq, const struct mg_resp_head *h,
     return mg_anthropic_error(body != NULL ? body : "", len, out) == MG_OK;
 }
 
+/* ---- credentials ---- */
+
+/*
+ * The backend's token source: its service account (the key read again now; keyed by the file,
+ * the account and the key's id, so a rotated key is a new source), else the metadata server.
+ */
+static const struct mg_cred_source_ops *
+vertex_cred(const struct mg_backend *b, struct mg_buf *key, void **arg)
+{
+    const struct vertex_conf *vc = b->schema_conf;
+    struct mg_google_sa *sa;
+    char err[256], url[512];
+
+    if (vc->credentials_file == NULL) {
+        mg_google_metadata_url(url, sizeof(url));
+        mg_buf_adds(key, "google-metadata\n");
+        mg_buf_adds(key, url);
+        *arg = NULL;
+        return &mg_google_metadata_ops;
+    }
+    if ((sa = mg_google_sa_load(vc->credentials_file, err, sizeof(err))) == NULL) {
+        mg_log_error("backend %s: %s", b->name, err);
+        return NULL;   /* no source: its attempts fail with credentials_unavailable */
+    }
+    mg_buf_adds(key, "google-sa\n");
+    mg_buf_adds(key, vc->credentials_file);
+    mg_buf_adds(key, "\n");
+    mg_buf_adds(key, mg_google_sa_email(sa));
+    mg_buf_adds(key, "\n");
+    mg_buf_adds(key, mg_google_sa_key_id(sa));
+    *arg = sa;
+    return &mg_google_sa_ops;
+}
+
 /* ---- configuration ---- */
 
 #define VC(f) offsetof(struct vertex_conf, f)
@@ -351,6 +388,14 @@ vertex_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend 
         mg_yaml_error(y, node, "backend \"%s\": schema %s authenticates with Google credentials "
                       "(credentials_file, or the metadata server), not api_key", name, schema);
     }
+    if (vc->credentials_file != NULL) {   /* a key that cannot be used is the file's error */
+        char err[256];
+        struct mg_google_sa *sa = mg_google_sa_load(vc->credentials_file, err, sizeof(err));
+        if (sa == NULL) {
+            mg_yaml_error(y, node, "backend \"%s\": credentials_file: %s", name, err);
+        }
+        mg_google_sa_free(sa);
+    }
 }
 
 static void
@@ -374,6 +419,7 @@ const struct mg_schema mg_schema_vertex = {
     .classify = mg_schema_classify_inspect,
     .relay = gemini_relay,
     .error_body = gemini_error_body,
+    .cred = vertex_cred,
     .keys = gemini_keys,
     .nkeys = MG_ARRAY_LEN(gemini_keys),
     .url_optional = 1,   /* made from the region */
@@ -390,6 +436,7 @@ const struct mg_schema mg_schema_vertex_anthropic = {
     .classify = mg_schema_classify_inspect,
     .relay = mg_schema_anthropic_chat_relay,
     .error_body = claude_error_body,
+    .cred = vertex_cred,
     .keys = claude_keys,
     .nkeys = MG_ARRAY_LEN(claude_keys),
     .url_optional = 1,

@@ -35,31 +35,41 @@
 #define SCOPE  "https://www.googleapis.com/auth/cloud-platform"
 
 static struct {
+    const char *sa_path;    /* --google-sa: read at each token request (the test writes it after
+                             * the fakes start, once it knows their ports) */
     EVP_PKEY *pub;          /* the service account's public key */
     char      email[256];
     char      token_uri[512];
     long      ttl;
     long      tokens;
     long      bad_jwts;
-} gg = {NULL, "", "", 3600, 0, 0};
+} gg = {NULL, NULL, "", "", 3600, 0, 0};
 
 void fake_google_config(const char *sa_path, long ttl);
 int fake_google_auth(struct evhttp_request *req);
 int fake_google_token_ok(const char *authorization);
 void fake_google_stats(json_t *stats);
 
-/* Reads the service account's key file: its email, token_uri and the public half of its key. */
 void
 fake_google_config(const char *sa_path, long ttl)
 {
-    json_t *j = sa_path != NULL ? json_load_file(sa_path, 0, NULL) : NULL;
+    gg.sa_path = sa_path;
+    gg.ttl = ttl > 0 ? ttl : 3600;
+}
+
+/* Reads the service account's key file: its email, token_uri and the public half of its key. */
+static void
+load_sa(void)
+{
+    json_t *j = gg.sa_path != NULL ? json_load_file(gg.sa_path, 0, NULL) : NULL;
     const char *pem = json_string_value(json_object_get(j, "private_key"));
     EVP_PKEY *priv = NULL;
     BIO *in, *out;
     char *p;
     long n;
 
-    gg.ttl = ttl > 0 ? ttl : 3600;
+    EVP_PKEY_free(gg.pub);
+    gg.pub = NULL;
     if (pem == NULL) {
         json_decref(j);
         return;
@@ -253,6 +263,7 @@ fake_google_auth(struct evhttp_request *req)
     if (strcmp(uri, "/token") != 0 || evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
         return 0;
     }
+    load_sa();
     form = calloc(1, len + 1);
     evbuffer_copyout(in, form, len);
     if (strncmp(form, GRANT, strlen(GRANT)) != 0) {

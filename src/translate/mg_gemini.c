@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "mg_gemini.h"
+#include "mg_gemini_int.h"
 #include "mg_jload.h"
 #include "mg_util.h"
 
@@ -262,8 +263,8 @@ known(int64_t v)
  * promptTokenCount counts the cached tokens too: the input not read from the cache is prompt +
  * tool-use prompt - cached; the output counts the thoughts, said apart as reasoning when given.
  */
-static void
-read_usage(json_t *um, struct mg_oai_usage *u)
+void
+mg_gemini_read_usage(json_t *um, struct mg_oai_usage *u)
 {
     int64_t prompt = count(um, "promptTokenCount"), tool = count(um, "toolUsePromptTokenCount");
     int64_t cand = count(um, "candidatesTokenCount"), thoughts = count(um, "thoughtsTokenCount");
@@ -286,8 +287,8 @@ static const char *const filtered[] = {
 };
 
 /* The finish_reason of a finishReason; tools: the answer called a function. */
-static const char *
-finish_reason(const char *reason, int tools)
+const char *
+mg_gemini_finish(const char *reason, int tools)
 {
     size_t i;
 
@@ -303,8 +304,8 @@ finish_reason(const char *reason, int tools)
 }
 
 /* The text of a part the client reads (thoughts are not), or NULL. */
-static json_t *
-part_text(json_t *part)
+json_t *
+mg_gemini_part_text(json_t *part)
 {
     json_t *t = json_object_get(part, "text");
 
@@ -312,8 +313,8 @@ part_text(json_t *part)
 }
 
 /* The id of the call: Gemini's, or call_<n>_<id>. */
-static void
-call_id(json_t *fc, size_t n, const char *id, char *out, size_t len)
+void
+mg_gemini_call_id(json_t *fc, size_t n, const char *id, char *out, size_t len)
 {
     const char *given = json_string_value(json_object_get(fc, "id"));
 
@@ -336,7 +337,7 @@ read_parts(json_t *parts, const char *id, struct mg_buf *text, struct mg_oai_too
     int rc = MG_OK, has_text = 0;
 
     json_array_foreach(parts, i, p) {
-        if ((t = part_text(p)) != NULL) {
+        if ((t = mg_gemini_part_text(p)) != NULL) {
             has_text = 1;
             rc = mg_buf_add(text, json_string_value(t), json_string_length(t));
         } else if ((fc = json_object_get(p, "functionCall")) != NULL) {
@@ -344,7 +345,7 @@ read_parts(json_t *parts, const char *id, struct mg_buf *text, struct mg_oai_too
             json_t *jid;
             const char *cid;
 
-            call_id(fc, *ncalls, id, ids[*ncalls], sizeof(ids[0]));
+            mg_gemini_call_id(fc, *ncalls, id, ids[*ncalls], sizeof(ids[0]));
             jid = json_string(ids[*ncalls]);
             rc = mg_chatreq_tool_call(jid, json_object_get(fc, "name"),
                                       json_object_get(fc, "args"), text->cap, &cid, &c->name,
@@ -400,10 +401,10 @@ mg_gemini_answer(const char *body, size_t len, const char *client_model, const c
     a.content_len = text.len;
     a.calls = calls;
     a.finish_reason = cand == NULL ? "content_filter"   /* the prompt was blocked */
-                      : finish_reason(json_string_value(json_object_get(cand, "finishReason")),
+                      : mg_gemini_finish(json_string_value(json_object_get(cand, "finishReason")),
                                       a.ncalls > 0);
     mg_oai_usage_init(&a.usage);
-    read_usage(json_object_get(root, "usageMetadata"), &a.usage);
+    mg_gemini_read_usage(json_object_get(root, "usageMetadata"), &a.usage);
     rc = mg_oai_answer_write(&a, out);
     mg_oai_usage_totals(&a.usage, u);
     if (rc == MG_OK && keep != NULL) {
@@ -438,166 +439,5 @@ mg_gemini_error(const char *body, size_t len, struct mg_buf *out)
         rc = mg_oai_error_body("upstream_error", generic, sizeof(generic) - 1, out);
     }
     json_decref(root);
-    return rc;
-}
-
-/* ---- stream ---- */
-
-struct mg_gemini_stream {
-    struct mg_oai_stream st;
-    struct mg_buf        data;     /* the data lines of the event being read */
-    char                 id[200];  /* the stream's id, for the calls' ids */
-};
-
-struct mg_gemini_stream *
-mg_gemini_stream_create(const char *client_model, int64_t now, int include_usage,
-                        const char *fallback_id)
-{
-    struct mg_gemini_stream *s = mg_calloc(1, sizeof(*s));
-
-    mg_oai_stream_init(&s->st, client_model, now, include_usage, fallback_id);
-    mg_buf_init(&s->data, MG_SSE_EVENT_MAX);
-    snprintf(s->id, sizeof(s->id), "%s", fallback_id != NULL ? fallback_id : "chatcmpl-modelgate");
-    return s;
-}
-
-void
-mg_gemini_stream_destroy(struct mg_gemini_stream *s)
-{
-    if (s == NULL) {
-        return;
-    }
-    mg_oai_stream_deinit(&s->st);
-    mg_buf_deinit(&s->data);
-    free(s);
-}
-
-struct mg_oai_stream *
-mg_gemini_stream_state(struct mg_gemini_stream *s)
-{
-    return &s->st;
-}
-
-static int
-fail(struct mg_gemini_stream *s, const char *msg)
-{
-    return mg_oai_stream_fail(&s->st, msg, strlen(msg));
-}
-
-/* The data lines of one raw SSE event, joined into s->data: how many there were, or -1. */
-static int
-event_data(struct mg_gemini_stream *s, const char *p, size_t n)
-{
-    const char *end = p + n, *line = p;
-    int rc = MG_OK, ndata = 0;
-
-    mg_buf_reset(&s->data);
-    while (line < end && rc == MG_OK) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line)), *eol = nl ? nl : end;
-
-        if (eol > line && eol[-1] == '\r') {
-            eol--;
-        }
-        if (eol - line >= 5 && memcmp(line, "data:", 5) == 0) {
-            const char *v = line + 5 + (eol - line > 5 && line[5] == ' ');
-            rc = ndata++ ? mg_buf_add(&s->data, "\n", 1) : MG_OK;
-            rc = rc ? rc : mg_buf_add(&s->data, v, (size_t)(eol - v));
-        }
-        line = nl ? nl + 1 : end;
-    }
-    return rc == MG_OK ? ndata : -1;
-}
-
-static int
-stream_call(struct mg_gemini_stream *s, json_t *fc, struct mg_buf *out)
-{
-    json_t *name = json_object_get(fc, "name"), *args = json_object_get(fc, "args");
-    int64_t block = s->st.tools;
-    char id[200];
-    struct mg_buf a;
-    int rc;
-
-    if (!json_is_string(name)) {
-        return fail(s, "the backend sent a functionCall without a name");
-    }
-    call_id(fc, (size_t)block, s->id, id, sizeof(id));
-    rc = mg_oai_stream_tool_start(&s->st, block, id, strlen(id), json_string_value(name),
-                                  json_string_length(name), out);
-    if (rc != MG_OK || args == NULL) {
-        return rc;
-    }
-    mg_buf_init(&a, out->cap);
-    rc = mg_chatreq_dump(args, &a);
-    rc = rc ? rc : mg_oai_stream_tool_args(&s->st, block, a.data, a.len, out);
-    mg_buf_deinit(&a);
-    return rc;
-}
-
-static int
-stream_chunk(struct mg_gemini_stream *s, json_t *ev, struct mg_buf *out)
-{
-    json_t *cand = json_array_get(json_object_get(ev, "candidates"), 0), *p, *t, *fc;
-    json_t *rid = json_object_get(ev, "responseId");
-    const char *reason = json_string_value(json_object_get(cand, "finishReason"));
-    size_t i;
-    int rc = MG_OK;
-
-    if (!s->st.started) {
-        if (json_is_string(rid) && json_string_length(rid) > 0) {
-            snprintf(s->id, sizeof(s->id), "chatcmpl-%s", json_string_value(rid));
-        }
-        rc = mg_oai_stream_start(&s->st, s->id, strlen(s->id), out);
-    }
-    read_usage(json_object_get(ev, "usageMetadata"), &s->st.usage);
-    json_array_foreach(json_object_get(json_object_get(cand, "content"), "parts"), i, p) {
-        if (rc != MG_OK) {
-            return rc;
-        }
-        if ((t = part_text(p)) != NULL) {
-            rc = mg_oai_stream_content(&s->st, json_string_value(t), json_string_length(t), out);
-        } else if ((fc = json_object_get(p, "functionCall")) != NULL) {
-            rc = stream_call(s, fc, out);
-        }
-    }
-    if (rc == MG_OK && !s->st.finished && (reason != NULL ||
-        (cand == NULL && json_object_get(json_object_get(ev, "promptFeedback"), "blockReason")))) {
-        rc = mg_oai_stream_finish(&s->st, reason == NULL ? "content_filter"
-                                  : finish_reason(reason, s->st.tools > 0), out);
-    }
-    return rc;
-}
-
-int
-mg_gemini_stream_event(struct mg_gemini_stream *s, const char *p, size_t n, struct mg_buf *out)
-{
-    json_t *ev, *err, *msg;
-    int ndata, rc;
-
-    if (s->st.failed) {
-        return MG_OAI_ESTREAM;
-    }
-    if (s->st.done) {
-        return MG_OK;
-    }
-    ndata = event_data(s, p, n);
-    if (ndata < 0) {
-        return fail(s, "the backend sent an event too large to read");
-    }
-    if (ndata == 0) {
-        return MG_OK;   /* a comment */
-    }
-    ev = mg_jload(s->data.data, s->data.len, 0);
-    err = json_object_get(ev, "error");
-    msg = json_object_get(err, "message");
-    if (!json_is_object(ev)) {
-        rc = fail(s, "the backend sent an event that cannot be read");
-    } else if (err != NULL) {
-        rc = json_is_string(msg) ? mg_oai_stream_fail(&s->st, json_string_value(msg),
-                                                      json_string_length(msg))
-                                 : fail(s, "the backend sent an error event");
-    } else {
-        rc = stream_chunk(s, ev, out);
-    }
-    json_decref(ev);
     return rc;
 }

@@ -23,6 +23,7 @@
 #include "mg_anthropic.h"
 #include "mg_api.h"
 #include "mg_conf.h"
+#include "mg_cred.h"
 #include "mg_gemini.h"
 #include "mg_json.h"
 #include "mg_oai.h"
@@ -440,6 +441,16 @@ conf_of(const char *yaml, struct mg_buf *errors)
     return mg_conf_parse("t.yaml", yaml, strlen(yaml), errors);
 }
 
+/* A token source for the unit tests: a bearer token that lives an hour. */
+static int
+unit_fetch(void *arg, struct mg_cred **out, char *err, size_t errlen)
+{
+    *out = mg_cred_bearer("ya29.unit-token", mg_cred_now_ms() + 3600 * 1000);
+    return MG_OK;
+}
+
+static const struct mg_cred_source_ops unit_ops = {unit_fetch, NULL};
+
 START_TEST(vertex_builds_urls)
 {
     static const char yaml[] =
@@ -457,9 +468,11 @@ START_TEST(vertex_builds_urls)
                                 "\"user\",\"content\":\"hi\"}]}";
     struct mg_buf errors;
     struct mg_conf *conf = conf_of(yaml, &errors);
+    struct mg_cred_registry *reg;
     struct client c;
     struct mg_upreq up;
     json_t *j;
+    int i;
 
     ck_assert_msg(conf != NULL, "%s", errors.data);
     ck_assert_str_eq(conf->backends[0].url, "https://us-central1-aiplatform.googleapis.com");
@@ -469,8 +482,21 @@ START_TEST(vertex_builds_urls)
     client_init(&c, body);
     mg_headers_add(&c.headers, "Authorization", "Bearer client-secret");
     mg_upreq_init(&up, 1 << 20);
+    /* no token yet: the attempt cannot be made (credentials_unavailable, if it is the last) */
+    ck_assert_int_eq(mg_schema_vertex.build(&c.rq, &conf->backends[0],
+                                            &conf->rules[0].backends[0], &up), MG_SCHEMA_ENOCRED);
+    mg_upreq_reset(&up);
+    reg = mg_cred_registry_create();
+    for (i = 0; i < 3; i++) {
+        conf->backends[i].cred = mg_cred_source_get(reg, "unit", "g", &unit_ops, NULL);
+    }
+    mg_cred_registry_wait(reg, 5000);
     ck_assert_int_eq(mg_schema_vertex.build(&c.rq, &conf->backends[0],
                                             &conf->rules[0].backends[0], &up), MG_OK);
+    ck_assert_str_eq(find_line(mg_schema_header_list(&up), "authorization"),
+                     "Authorization: Bearer ya29.unit-token");
+    ck_assert_str_eq(find_line(mg_schema_header_list(&up), "content-type"),
+                     "Content-Type: application/json");
     ck_assert_str_eq(up.url.data, "https://us-central1-aiplatform.googleapis.com/v1/projects/"
                      "my-proj/locations/us-central1/publishers/google/models/gemini-2.5-flash:"
                      "generateContent");
@@ -517,7 +543,8 @@ START_TEST(vertex_builds_urls)
     ck_assert_int_eq(mg_api_mode(mg_api_route("/v1/embeddings"), &conf->backends[0]), 0);
     mg_upreq_deinit(&up);
     mg_headers_clear(&c.headers);
-    mg_conf_unref(conf);
+    mg_conf_unref(conf);   /* lets go of the sources */
+    mg_cred_registry_destroy(reg);
     mg_buf_deinit(&errors);
 }
 END_TEST
@@ -538,6 +565,10 @@ START_TEST(vertex_config_errors)
         {"{name: x, schema: vertex, project: p, region: r, prefill: true}",
          "prefill applies only"},
         {"{name: x, url: 'http://h', project: p}", "project applies only"},
+        {"{name: x, schema: vertex, project: p, region: r, credentials_file: /nonexistent/sa.json}",
+         "credentials_file: cannot read /nonexistent/sa.json"},
+        {"{name: x, schema: vertex, project: p, region: r, credentials_file: test/golden/gemini/req-text.in.json}",
+         "is not a service-account JSON key"},
     };
     char yaml[512];
     size_t i;

@@ -66,6 +66,8 @@ struct mg_upreq {
 /* What build may return besides MG_OK and MG_ERR (the values of mg_chatreq's codes). */
 #define MG_SCHEMA_EINVAL -31   /* the request is wrong for any backend: 400 invalid_request_error */
 #define MG_SCHEMA_ESKIP  -32   /* this backend cannot take a parameter: the entry is left out */
+#define MG_SCHEMA_ENOCRED -33  /* the backend has no usable cloud credentials now: the attempt
+                                * fails (it counts for health); the last: credentials_unavailable */
 
 struct mg_schema {
     const char *name;
@@ -190,6 +192,8 @@ int mg_schema_probe_request(struct mg_upreq *up, const struct mg_backend *b, con
  */
 void mg_schema_add_line(struct mg_upreq *up, const char *line);
 void mg_schema_add_header(struct mg_upreq *up, const char *name, const char *value);
+/* One line made of head and tail ("Authorization: Bearer " and a token), without a copy first. */
+void mg_schema_add_parts(struct mg_upreq *up, const char *head, const char *tail);
 
 /* The lines added so far as curl's list (owned by up, valid until its next reset), or NULL. */
 struct curl_slist *mg_schema_header_list(struct mg_upreq *up);

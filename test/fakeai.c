@@ -1322,7 +1322,7 @@ handle(struct evhttp_request *req, void *arg)
         json_decref(j);
         return;
     }
-    if (fake_cloud_handle(req)) {
+    if (fake_cloud_handle(g.base, req)) {
         return;   /* a credential endpoint (test/fakeai_cloud.c): not a request */
     }
     rp = responses_path(uri);
@@ -1472,6 +1472,7 @@ main(int argc, char **argv)
         {"fail-first", required_argument, NULL, '1'}, {"fail-for-ms", required_argument, NULL, 'T'},
         {"fail-models", no_argument, NULL, 'M'},
         {"cred-ttl", required_argument, NULL, 'L'}, {"aws-cred", required_argument, NULL, 'A'},
+        {"cred-delay-ms", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
@@ -1495,6 +1496,7 @@ main(int argc, char **argv)
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;
         case 'L': fake_cloud_option("cred-ttl", optarg); break;
+        case 'D': fake_cloud_option("cred-delay-ms", optarg); break;
         case 'A':
             if (fake_cloud_option("aws-cred", optarg) != 0) {
                 fprintf(stderr, "fakeai: --aws-cred AKID:SECRET\n");

@@ -19,7 +19,8 @@
  *                                              "fake-identity-header"); expires_on
  *   GET /metadata/identity/oauth2/token?...    Azure IMDS managed identity (Metadata: true)
  *
- * Every credential and token issued lives --cred-ttl seconds (default 3600); the fake Bedrock
+ * Every credential and token issued lives --cred-ttl seconds (default 3600); with
+ * --cred-delay-ms N every credential answer but the first comes N ms late. The fake Bedrock
  * accepts FAKEAKID/fake-secret, every --aws-cred AKID:SECRET and the unexpired credentials it
  * issued (with their session token); the fake Azure accepts an unexpired Bearer token it issued
  * (or any api-key). GET /_fake/stats adds the count of each kind of credential request and the
@@ -31,6 +32,7 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
@@ -51,6 +53,9 @@ struct issued {
 };
 
 static struct {
+    struct event_base *base;
+    long          delay_ms;   /* --cred-delay-ms: every credential answer but the first waits */
+    long          answered;
     long          ttl;
     struct issued aws[ISSUED_MAX];
     size_t        naws;
@@ -96,6 +101,10 @@ reply_j(struct evhttp_request *req, int status, json_t *j)
 int
 fake_cloud_option(const char *name, const char *arg)
 {
+    if (strcmp(name, "cred-delay-ms") == 0) {
+        c.delay_ms = strtol(arg, NULL, 10);
+        return 0;
+    }
     if (strcmp(name, "cred-ttl") == 0) {
         c.ttl = strtol(arg, NULL, 10);
         return 0;
@@ -509,8 +518,34 @@ msi_imds(struct evhttp_request *req, const char *uri)
                                 "https://cognitiveservices.azure.com", "token_type", "Bearer"));
 }
 
+/* Answers the credential request req now: 1 when it was one (dry: only says whether). */
+static int handle_now(struct evhttp_request *req, int dry);
+
+static void
+on_delay(evutil_socket_t fd, short what, void *arg)
+{
+    handle_now(arg, 0);
+}
+
 int
-fake_cloud_handle(struct evhttp_request *req)
+fake_cloud_handle(struct event_base *base, struct evhttp_request *req)
+{
+    struct timeval tv;
+
+    if (!handle_now(req, 1)) {
+        return 0;
+    }
+    if (c.delay_ms > 0 && c.answered++ > 0) {   /* a refresh: slow, the gateway must not wait */
+        tv.tv_sec = c.delay_ms / 1000;
+        tv.tv_usec = (c.delay_ms % 1000) * 1000;
+        event_base_once(base, -1, EV_TIMEOUT, on_delay, req, &tv);
+        return 1;
+    }
+    return handle_now(req, 0);
+}
+
+static int
+handle_now(struct evhttp_request *req, int dry)
 {
     const char *uri = evhttp_request_get_uri(req), *ct = hv(req, "content-type");
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -518,6 +553,14 @@ fake_cloud_handle(struct evhttp_request *req)
     const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
     char *b;
 
+    if (dry) {
+        return strncmp(uri, "/latest/", 8) == 0 || strcmp(uri, "/container/credentials") == 0 ||
+               strncmp(uri, "/msi/token", 10) == 0 ||
+               strncmp(uri, "/metadata/identity/oauth2/token", 31) == 0 ||
+               (evhttp_request_get_command(req) == EVHTTP_REQ_POST && ct != NULL &&
+                strncmp(ct, "application/x-www-form-urlencoded", 33) == 0 &&
+                (strcmp(uri, "/") == 0 || strstr(uri, "/oauth2/v2.0/token") != NULL));
+    }
     if (imds(req, uri)) {
         return 1;
     }

@@ -10,10 +10,12 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-/* --cred-ttl S and --aws-cred AKID:SECRET: 0, or -1 when not one of them. */
+/* --cred-ttl S, --cred-delay-ms N and --aws-cred AKID:SECRET: 0, or -1 when not one of them. */
 int fake_cloud_option(const char *name, const char *arg);
-/* Answers a credential endpoint's request: 1 when it took it. */
-int fake_cloud_handle(struct evhttp_request *req);
+/* Answers a credential endpoint's request (on base's loop, late with --cred-delay-ms): 1 when
+ * it took it. */
+struct event_base;
+int fake_cloud_handle(struct event_base *base, struct evhttp_request *req);
 /* The secret of an access key the fake accepts with that session token, or NULL with why. */
 const char *fake_cloud_aws_secret(const char *akid, const char *token, const char **why);
 /*

@@ -50,6 +50,7 @@ SUITES   += status
 SUITES   += checks
 SUITES   += shared
 SUITES   += cred
+SUITES   += cloudcred
 SUITES   += vertex
 SUITES   += vertex_http
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
@@ -70,7 +71,7 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/test/%.o: test/%.c $(HDRS) test/mg_test.h test/mg_harness.h | deps
+$(BUILD)/obj/test/%.o: test/%.c $(HDRS) test/mg_test.h test/mg_harness.h test/fakeai_cloud.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PC_CFLAGS) $(CK_CFLAGS) -c -o $@ $<
 
@@ -81,7 +82,8 @@ $(BUILD)/modelgate: $(BUILD)/obj/main.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(MALLOC_LIBS) $(PC_LIBS)
 
 $(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/obj/test/fakeai_providers.o \
-                 $(BUILD)/obj/test/fakeai_google.o $(BUILD)/libmodelgate.a
+                 $(BUILD)/obj/test/fakeai_cloud.o $(BUILD)/obj/test/fakeai_google.o \
+                 $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
 
 $(BUILD)/check_modelgate: $(TEST_OBJ) $(BUILD)/libmodelgate.a

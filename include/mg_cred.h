@@ -111,6 +111,12 @@ int64_t mg_cred_refresh_at(int64_t fetched_ms, int64_t expires_ms);
 /* The wait before retrying after the n-th failure in a row (n >= 1): 1 s, 2 s, ... up to 60 s. */
 int64_t mg_cred_backoff_ms(unsigned n);
 
+/*
+ * Appends to a source's key the hex SHA-256 of secret and a newline: a changed secret makes a
+ * new source, and the key (kept in memory for as long as the source lives) holds no secret.
+ */
+void mg_cred_key_secret(struct mg_buf *key, const char *secret);
+
 /* Unix milliseconds now (the wall clock credentials expire by). */
 int64_t mg_cred_now_ms(void);
 
@@ -140,6 +146,21 @@ int mg_cred_http_do(const struct mg_cred_http *rq, long *status, struct mg_buf *
  * fractions of a second allowed, "+00:00" too) -> Unix milliseconds. MG_OK or MG_ERR.
  */
 int mg_cred_parse_time(const char *s, int64_t *ms);
+
+/*
+ * Appends name=value to an application/x-www-form-urlencoded body ('&' first unless b is
+ * empty), value percent-encoded (every byte outside A-Z a-z 0-9 - _ . ~ as %XX).
+ */
+void mg_cred_form_add(struct mg_buf *b, const char *name, const char *value);
+
+/*
+ * An OAuth 2.0 token answer (Entra ID, managed identity, Google): access_token, and its expiry
+ * from expires_in (seconds, a number or a numeric string) or expires_on (Unix seconds, the same),
+ * counted from now_ms. MG_OK with a new bearer credential in *out; MG_ERR with why in err (the
+ * answer's "error"/"error_description" when it has them, never the token). Pure.
+ */
+int mg_cred_bearer_json(const char *text, int64_t now_ms, struct mg_cred **out, char *err,
+                        size_t errlen);
 
 /* A whole file, at most max bytes, NUL-terminated, trailing white space cut. NULL on error. */
 char *mg_cred_read_file(const char *path, size_t max);

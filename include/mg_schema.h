@@ -192,6 +192,8 @@ int mg_schema_probe_request(struct mg_upreq *up, const struct mg_backend *b, con
  */
 void mg_schema_add_line(struct mg_upreq *up, const char *line);
 void mg_schema_add_header(struct mg_upreq *up, const char *name, const char *value);
+/* One line made of head and tail ("Authorization: Bearer " and a token), without a copy first. */
+void mg_schema_add_parts(struct mg_upreq *up, const char *head, const char *tail);
 
 /* The lines added so far as curl's list (owned by up, valid until its next reset), or NULL. */
 struct curl_slist *mg_schema_header_list(struct mg_upreq *up);

@@ -26,6 +26,7 @@ Suite *shared_suite(void);
 Suite *cred_suite(void);
 Suite *vertex_suite(void);
 Suite *vertex_http_suite(void);
+Suite *cloudcred_suite(void);
 
 int
 main(void)
@@ -93,6 +94,7 @@ main(void)
     srunner_add_suite(sr, cred_suite());
     srunner_add_suite(sr, vertex_suite());
     srunner_add_suite(sr, vertex_http_suite());
+    srunner_add_suite(sr, cloudcred_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
     printf("Running every suite\n");

@@ -66,7 +66,7 @@ write_sa(const char *path, const char *pem, int port)
 static void
 start_all(void)
 {
-    static char *google_sa[] = {"--google-sa", sa_path, "--token-ttl", "4", NULL};
+    static char *google_sa[] = {"--google-sa", sa_path, "--cred-ttl", "4", NULL};
     static char *down[] = {"--fail", "503", NULL};
     char conf[8192], meta[64];
     char *pem = new_key_pem(), *other = new_key_pem();

@@ -36,7 +36,9 @@
  *                           that carry key K (a backend that fails N times, then recovers)
  *   x-fake-ratelimit: 1     add x-ratelimit-limit-requests: 9999, x-ratelimit-remaining-tokens:
  *                           8888 and retry-after: 3 to the answer (a provider's own limits)
- * (Azure's /openai/deployments/... and Anthropic's /v1/messages: see fakeai_providers.c)
+ * (Azure's /openai/deployments/... and Anthropic's /v1/messages: see fakeai_providers.c; the
+ * cloud credential endpoints, STS, IMDS, Entra ID, managed identity, with --cred-ttl S and
+ * --aws-cred AKID:SECRET: see fakeai_cloud.c)
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N; with --fail-first K only the first K requests, with
  * --fail-for-ms T only during the first T ms), --hang (never answer), --drop (close the connection on
@@ -74,7 +76,7 @@
  * previous_response_id is a 400 (code previous_response_not_found), as OpenAI answers.
  * GET /v1/models with an anthropic-version header answers Anthropic's page of models.
  * Google (test/fakeai_google.c): --google-sa FILE (the service account whose JWTs the token
- * endpoint POST /token verifies), --token-ttl SECONDS (tokens' lifetime), and the metadata
+ * endpoint POST /token verifies), --cred-ttl SECONDS (tokens' lifetime), and the metadata
  * server's token path; Vertex AI's Gemini and Claude endpoints are in fakeai_providers.c.
  */
 #include <errno.h>
@@ -96,6 +98,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "fakeai_cloud.h"
 #include "mg_util.h"
 
 static struct {
@@ -1314,6 +1317,7 @@ handle(struct evhttp_request *req, void *arg)
                       (int)g.aborted, "active", (int)g.active, "models", (int)g.models,
                       "models_key", g.models_key, "models_uri", g.models_uri);
         fake_google_stats(j);
+        fake_cloud_stats(j);
         send_json(req, 200, j);
         json_decref(j);
         return;
@@ -1327,6 +1331,9 @@ handle(struct evhttp_request *req, void *arg)
     }
     if (fake_google_auth(req)) {
         return;   /* Google's token endpoint or metadata server: test/fakeai_google.c */
+    }
+    if (fake_cloud_handle(g.base, req)) {
+        return;   /* a credential endpoint (test/fakeai_cloud.c): not a request */
     }
     rp = responses_path(uri);
     if (rp >= 0 && uri[rp] == '/') {
@@ -1474,7 +1481,9 @@ main(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"fail-first", required_argument, NULL, '1'}, {"fail-for-ms", required_argument, NULL, 'T'},
         {"fail-models", no_argument, NULL, 'M'},
-        {"google-sa", required_argument, NULL, 'G'}, {"token-ttl", required_argument, NULL, 't'},
+        {"google-sa", required_argument, NULL, 'G'},
+        {"cred-ttl", required_argument, NULL, 'L'}, {"aws-cred", required_argument, NULL, 'A'},
+        {"cred-delay-ms", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     const char *host = "127.0.0.1", *cert = NULL, *key = NULL, *google_sa = NULL;
@@ -1499,7 +1508,17 @@ main(int argc, char **argv)
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;
         case 'G': google_sa = optarg; break;
-        case 't': token_ttl = strtol(optarg, NULL, 10); break;
+        case 'L':   /* Google's tokens too */
+            fake_cloud_option("cred-ttl", optarg);
+            token_ttl = strtol(optarg, NULL, 10);
+            break;
+        case 'D': fake_cloud_option("cred-delay-ms", optarg); break;
+        case 'A':
+            if (fake_cloud_option("aws-cred", optarg) != 0) {
+                fprintf(stderr, "fakeai: --aws-cred AKID:SECRET\n");
+                return 2;
+            }
+            break;
         default:
             fprintf(stderr, "usage: fakeai --port N [--host H] [--name NAME] [--fail STATUS] "
                             "[--hang] [--drop]\n");

@@ -10,7 +10,7 @@
  *   GET /computeMetadata/v1/instance/service-accounts/default/token
  *                 the GCE/GKE metadata server: needs Metadata-Flavor: Google (else 403)
  *
- * Both answer {"access_token","expires_in","token_type":"Bearer"}; tokens live --token-ttl
+ * Both answer {"access_token","expires_in","token_type":"Bearer"}; tokens live --cred-ttl
  * seconds (default 3600). A token is "ya29.fake.<who>.<expiry>.<HMAC>": any fakeai can check one
  * another issued (fake_google_token_ok), which the Vertex endpoints do (fakeai_providers.c).
  * /_fake/stats reports "tokens" (issued) and "bad_jwts" (refused).

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/sha.h>
+
 #include "mg_cred.h"
 #include "mg_log.h"
 
@@ -127,6 +129,23 @@ mg_cred_backoff_ms(unsigned n)
         n--;
     }
     return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
+}
+
+void
+mg_cred_key_secret(struct mg_buf *key, const char *secret)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char out[2 * SHA256_DIGEST_LENGTH + 1];
+    size_t i;
+
+    SHA256((const unsigned char *)secret, strlen(secret), d);
+    for (i = 0; i < sizeof(d); i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[2 * sizeof(d)] = '\n';
+    mg_buf_add(key, out, sizeof(out));
 }
 
 int64_t

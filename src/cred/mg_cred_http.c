@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "mg_cred.h"
 
@@ -162,4 +163,74 @@ mg_cred_read_file(const char *path, size_t max)
     }
     data[n] = '\0';
     return data;
+}
+
+void
+mg_cred_form_add(struct mg_buf *b, const char *name, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p;
+
+    if (b->len > 0) {
+        mg_buf_adds(b, "&");
+    }
+    mg_buf_adds(b, name);
+    mg_buf_adds(b, "=");
+    for (p = (const unsigned char *)value; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+            mg_buf_add(b, p, 1);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            mg_buf_add(b, e, 3);
+        }
+    }
+}
+
+/* A JSON number, or a string of digits, as an integer; -1 when it is neither. */
+static int64_t
+json_seconds(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    char *end;
+    long long n;
+
+    if (json_is_integer(v)) {
+        return (int64_t)json_integer_value(v);
+    }
+    if (json_is_real(v)) {
+        return (int64_t)json_real_value(v);
+    }
+    if (s == NULL || !isdigit((unsigned char)s[0])) {
+        return -1;
+    }
+    n = strtoll(s, &end, 10);
+    return *end == '\0' ? (int64_t)n : -1;
+}
+
+int
+mg_cred_bearer_json(const char *text, int64_t now_ms, struct mg_cred **out, char *err,
+                    size_t errlen)
+{
+    json_t *j = json_loads(text, 0, NULL);
+    const char *tok = json_string_value(json_object_get(j, "access_token"));
+    const char *e = json_string_value(json_object_get(j, "error"));
+    const char *ed = json_string_value(json_object_get(j, "error_description"));
+    int64_t in = json_seconds(json_object_get(j, "expires_in"));
+    int64_t on = json_seconds(json_object_get(j, "expires_on"));
+    int rc = MG_ERR;
+
+    if (!json_is_object(j)) {
+        snprintf(err, errlen, "the token answer is not a JSON object");
+    } else if (tok == NULL || tok[0] == '\0') {
+        snprintf(err, errlen, "the token answer has no access_token%s%.64s%s%.160s",
+                 e ? ": " : "", e ? e : "", ed ? ": " : "", ed ? ed : "");
+    } else if (in <= 0 && on <= 0) {
+        snprintf(err, errlen, "the token answer has no expires_in or expires_on");
+    } else {
+        *out = mg_cred_bearer(tok, in > 0 ? now_ms + in * 1000 : on * 1000);
+        rc = MG_OK;
+    }
+    json_decref(j);
+    return rc;
 }

@@ -1,0 +1,613 @@
+/*
+ * Cloud credentials over HTTP: build/modelgate in front of build/fakeai, whose credential
+ * endpoints (test/fakeai_cloud.c) play STS, EC2 instance metadata, the container agent, Entra ID
+ * and managed identity, and whose Bedrock verifies each request's SigV4 signature with the
+ * credentials it issued (or was handed), and whose Azure takes only a bearer it issued.
+ *
+ * Each test starts its own gateway with its own environment (the chain reads it), and every
+ * test points instance metadata at the fake or turns it off, so nothing reaches 169.254.169.254.
+ * Also the pure readers: STS's XML, the credentials JSON, the shared files, token answers.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mg_aws_cred.h"
+#include "mg_cred.h"
+#include "mg_harness.h"
+#include "mg_test.h"
+
+static const char chat[] = "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+
+/* Every variable a credential source reads, unset (a test sets what it needs). */
+static void
+clean_env(const char *home)
+{
+    static const char *const vars[] = {
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_REGION",
+        "AWS_DEFAULT_REGION", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "AWS_EC2_METADATA_DISABLED", "AWS_ENDPOINT_URL_STS", "AZURE_AUTHORITY_HOST",
+        "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    };
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(vars); i++) {
+        unsetenv(vars[i]);
+    }
+    setenv("HOME", home, 1);   /* no ~/.aws of the machine's */
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+}
+
+static char home[64];
+
+static void
+make_home(void)
+{
+    snprintf(home, sizeof(home), "cloudhome.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(home));
+    clean_env(home);
+}
+
+/* A fakeai on a port of its own with extra flags (NULL-terminated), and the harness. */
+static struct mg_harness h;
+
+static void
+fake(char *const *extra)
+{
+    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
+    mg_harness_fake(&h, "cloud", extra);
+}
+
+static char *
+fake_url(const char *path)
+{
+    static char u[4][256];
+    static int i;
+
+    i = (i + 1) % 4;
+    snprintf(u[i], sizeof(u[i]), "http://127.0.0.1:%d%s", h.fake_port[0], path);
+    return u[i];
+}
+
+/* The gateway with one bedrock backend (extra keys) for model br, and one azure for az. */
+static void
+start(const char *bedrock_keys, const char *azure_keys, const char *more)
+{
+    char conf[4096];
+
+    snprintf(conf, sizeof(conf),
+             "listen: 127.0.0.1:%d\n"
+             "workers: 2\n"
+             "log_level: debug\n"
+             "access_log: off\n"
+             "health: {failures: 0}\n"
+             "backends:\n"
+             "  - {name: br, schema: bedrock, region: eu-west-1, url: 'http://127.0.0.1:%d'%s%s}\n"
+             "  - {name: az, schema: azure, url: 'http://127.0.0.1:%d', api_version: 2024-10-21"
+             "%s%s}\n"
+             "  - {name: oa, url: 'http://127.0.0.1:%d/v1', api_key: sk-oa}\n"
+             "rules:\n"
+             "  - {models: [br], backends: [{backend: br}]}\n"
+             "  - {models: [az], backends: [{backend: az}]}\n"
+             "  - {models: [br-or-oa], backends: [{backend: br}, {backend: oa, priority: 1}]}\n"
+             "%s",
+             h.gw_port, h.fake_port[0], bedrock_keys ? ", " : "", bedrock_keys ? bedrock_keys : "",
+             h.fake_port[0], azure_keys ? ", " : ", api_key: k",
+             azure_keys ? azure_keys : "", h.fake_port[0], more ? more : "");
+    mg_harness_start(&h, 6, conf);
+}
+
+static void
+stop(void)
+{
+    mg_harness_stop(&h, "modelgate (cloudcred)");
+}
+
+static void
+ask(const char *model, struct mg_test_resp *r)
+{
+    char body[256];
+
+    snprintf(body, sizeof(body), chat, model);
+    mg_test_http("POST", mg_harness_url(&h, "/v1/chat/completions"), body, strlen(body), NULL, r);
+}
+
+/* A string of fakeai's /_fake/stats (into a static buffer). */
+static const char *
+stat_str(const char *key)
+{
+    static char v[128];
+    struct mg_test_resp r;
+    json_t *j;
+
+    mg_test_http("GET", fake_url("/_fake/stats"), NULL, 0, NULL, &r);
+    j = mg_test_body_json(&r);
+    snprintf(v, sizeof(v), "%s", json_string_value(json_object_get(j, key)) ?
+             json_string_value(json_object_get(j, key)) : "");
+    json_decref(j);
+    mg_test_resp_free(&r);
+    return v;
+}
+
+/* A chat request on model answers 200 (Bedrock verified its signature). */
+static void
+ask_ok(const char *model)
+{
+    struct mg_test_resp r;
+
+    ask(model, &r);
+    ck_assert_msg(r.status == 200, "%s: %ld %s", model, r.status, r.body.data);
+    mg_test_resp_free(&r);
+}
+
+/* Polls fakeai's counter key until it reaches n, or the deadline; 1 when it did. */
+static int
+wait_stat(const char *key, long n, int ms)
+{
+    int64_t until = mg_now_ms() + (int64_t)ms * mg_test_scale();
+
+    while (mg_test_fake_stat(h.fake_port[0], key) < n && mg_now_ms() < until) {
+        usleep(20000);
+    }
+    return mg_test_fake_stat(h.fake_port[0], key) >= n;
+}
+
+static const char *
+write_file(const char *name, const char *text)
+{
+    static char path[4][160];
+    static int i;
+    FILE *f;
+
+    i = (i + 1) % 4;
+    snprintf(path[i], sizeof(path[i]), "%s/%s", home, name);
+    f = fopen(path[i], "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return path[i];
+}
+
+/* ---- AWS ------------------------------------------------------------------------------------ */
+
+START_TEST(aws_env)
+{
+    char *extra[] = {"--aws-cred", "ENVAKID:env-secret", NULL};
+
+    make_home();
+    fake(extra);
+    setenv("AWS_ACCESS_KEY_ID", "ENVAKID", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+    start(NULL, NULL, NULL);
+    ask_ok("br");
+    ck_assert_str_eq(stat_str("bedrock_akid"), "ENVAKID");
+    stop();
+}
+END_TEST
+
+START_TEST(aws_shared_files_and_profile)
+{
+    char *extra[] = {"--aws-cred", "FILEAKID:file-secret", "--aws-cred", "CFGAKID:cfg-secret",
+                     NULL};
+    struct mg_test_resp r;
+
+    make_home();
+    fake(extra);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", write_file("creds",
+           "[default]\naws_access_key_id = DEFAULTAKID\naws_secret_access_key = nope\n"
+           "# a comment\n[team]\n  aws_access_key_id=FILEAKID\naws_secret_access_key = "
+           "file-secret\n"), 1);
+    setenv("AWS_CONFIG_FILE", write_file("config",
+           "[profile team]\nregion = eu-west-1\n[profile cfg]\naws_access_key_id = CFGAKID\n"
+           "aws_secret_access_key = cfg-secret\n"), 1);
+    setenv("AWS_PROFILE", "team", 1);
+    start(NULL, NULL, NULL);
+    ask_ok("br");
+    ck_assert_str_eq(stat_str("bedrock_akid"), "FILEAKID");
+    stop();
+    /* a profile only the config file has */
+    setenv("AWS_PROFILE", "cfg", 1);
+    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
+    mg_harness_fake(&h, "cloud", extra);
+    start(NULL, NULL, NULL);
+    ask_ok("br");
+    ck_assert_str_eq(stat_str("bedrock_akid"), "CFGAKID");
+    stop();
+    /* the default profile's keys are wrong: Bedrock refuses them, the gateway passes that on */
+    unsetenv("AWS_PROFILE");
+    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
+    mg_harness_fake(&h, "cloud", extra);
+    start(NULL, NULL, NULL);
+    ask("br", &r);
+    ck_assert_int_eq(r.status, 403);
+    mg_test_resp_free(&r);
+    stop();
+}
+END_TEST
+
+START_TEST(aws_web_identity)
+{
+    make_home();
+    fake(NULL);
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", write_file("token", "fake-web-identity-token\n"), 1);
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/bedrock-caller", 1);
+    setenv("AWS_ENDPOINT_URL_STS", fake_url("/"), 1);
+    start(NULL, NULL, NULL);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "sts_web"), 1);
+    ask_ok("br");
+    ask_ok("br");
+    ck_assert_int_eq(strncmp(stat_str("bedrock_akid"), "ASIAFAKE", 8), 0);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "sts_web"), 1);   /* cached */
+    stop();
+}
+END_TEST
+
+START_TEST(aws_container)
+{
+    make_home();
+    fake(NULL);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", fake_url("/container/credentials"), 1);
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", write_file("ctoken",
+           "fake-container-token"), 1);
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "the-file-wins", 1);
+    start(NULL, NULL, NULL);
+    ask_ok("br");
+    ck_assert_int_eq(strncmp(stat_str("bedrock_akid"), "ASIAFAKE", 8), 0);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "container"), 1);
+    stop();
+}
+END_TEST
+
+/* IMDSv2 with credentials that live 4 s: refreshed at about 2 s, requests keep working. */
+START_TEST(aws_imds_refreshed_before_expiry)
+{
+    char *extra[] = {"--cred-ttl", "4", NULL};
+    char first[64];
+
+    make_home();
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    fake(extra);
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", fake_url(""), 1);
+    start(NULL, NULL, NULL);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "imds_token"), 1);   /* token first */
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "imds"), 1);
+    ask_ok("br");
+    snprintf(first, sizeof(first), "%s", stat_str("bedrock_akid"));
+    ck_assert_int_eq(strncmp(first, "ASIAFAKE", 8), 0);
+    /* refreshed before it expires, with no request in between */
+    ck_assert(wait_stat("imds", 2, 6000));
+    ask_ok("br");
+    ck_assert_str_ne(stat_str("bedrock_akid"), first);
+    /* and again: the fake refuses expired keys, so every answer proves a fresh one */
+    ck_assert(wait_stat("imds", 3, 6000));
+    ask_ok("br");
+    stop();
+}
+END_TEST
+
+START_TEST(aws_assume_role_on_env)
+{
+    char *extra[] = {"--aws-cred", "BASEAKID:base-secret", NULL};
+
+    make_home();
+    fake(extra);
+    setenv("AWS_ACCESS_KEY_ID", "BASEAKID", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "base-secret", 1);
+    setenv("AWS_ENDPOINT_URL_STS", fake_url("/"), 1);
+    start("aws_role_arn: 'arn:aws:iam::123456789012:role/other'", NULL, NULL);
+    /* STS verified the AssumeRole signature made with BASEAKID; Bedrock the role's */
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "sts_role"), 1);
+    ask_ok("br");
+    ck_assert_int_eq(strncmp(stat_str("bedrock_akid"), "ASIAFAKE", 8), 0);
+    stop();
+}
+END_TEST
+
+START_TEST(aws_assume_role_on_static_keys)
+{
+    make_home();
+    fake(NULL);
+    setenv("AWS_ENDPOINT_URL_STS", fake_url("/"), 1);
+    start("aws_access_key_id: FAKEAKID, aws_secret_access_key: fake-secret, "
+          "aws_role_arn: 'arn:aws:iam::123456789012:role/other'", NULL, NULL);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "sts_role"), 1);
+    ask_ok("br");
+    ck_assert_int_eq(strncmp(stat_str("bedrock_akid"), "ASIAFAKE", 8), 0);
+    stop();
+}
+END_TEST
+
+START_TEST(aws_no_credentials)
+{
+    struct mg_test_resp r;
+    json_t *j;
+
+    make_home();
+    fake(NULL);
+    start(NULL, NULL, NULL);   /* nothing in the chain: metadata off, no env, no files */
+    ask("br", &r);
+    mg_test_assert_error(&r, 502, "credentials_unavailable");
+    j = mg_test_body_json(&r);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(j, "error"),
+                                                                   "message")),
+                                 "br: no usable credentials"));
+    json_decref(j);
+    mg_test_resp_free(&r);
+    /* with another entry: it moves on */
+    ask("br-or-oa", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(mg_test_hdr(&r, "x-fake-backend"), "cloud");
+    mg_test_resp_free(&r);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "requests"), 1);   /* br never called */
+    stop();
+}
+END_TEST
+
+/* ---- Azure -------------------------------------------------------------------------------- */
+
+START_TEST(azure_client_credentials_one_token_many_requests)
+{
+    char *extra[] = {"--cred-ttl", "4", NULL};
+    char first[64];
+    int i;
+
+    make_home();
+    fake(extra);
+    setenv("AZURE_AUTHORITY_HOST", fake_url("/"), 1);
+    start(NULL, "azure_ad: {tenant_id: fake-tenant, client_id: fake-client, "
+          "client_secret: fake-client-secret}", NULL);
+    for (i = 0; i < 5; i++) {
+        ask_ok("az");
+    }
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "entra"), 1);
+    snprintf(first, sizeof(first), "%s", stat_str("azure_bearer"));
+    ck_assert_int_eq(strncmp(first, "fake-entra-", 11), 0);
+    ck_assert(wait_stat("entra", 2, 6000));   /* refreshed at about 2 s of 4 */
+    ask_ok("az");
+    ck_assert_str_ne(stat_str("azure_bearer"), first);
+    stop();
+}
+END_TEST
+
+START_TEST(azure_wrong_secret)
+{
+    struct mg_test_resp r;
+
+    make_home();
+    fake(NULL);
+    setenv("AZURE_AUTHORITY_HOST", fake_url(""), 1);
+    start(NULL, "azure_ad: {tenant_id: t, client_id: fake-client, client_secret: wrong}", NULL);
+    ask("az", &r);
+    mg_test_assert_error(&r, 502, "credentials_unavailable");
+    mg_test_resp_free(&r);
+    stop();
+    /* the log says why, never the secret */
+    {
+        size_t n;
+        char *log = mg_test_slurp(h.gw_log, &n);
+        ck_assert_ptr_nonnull(log);
+        ck_assert_ptr_nonnull(strstr(log, "Entra ID answered 401"));
+        ck_assert_ptr_nonnull(strstr(log, "invalid_client"));
+        ck_assert_ptr_null(strstr(log, "client_secret=wrong"));
+        ck_assert_ptr_null(strstr(log, ": wrong"));
+        free(log);
+    }
+}
+END_TEST
+
+/* A refresh that takes 1.5 s never holds a request: the old token serves meanwhile. */
+START_TEST(azure_refresh_never_waits)
+{
+    char *extra[] = {"--cred-ttl", "4", "--cred-delay-ms", "1500", NULL};
+    int64_t until;
+    int n = 0;
+
+    make_home();
+    fake(extra);
+    setenv("AZURE_AUTHORITY_HOST", fake_url("/"), 1);
+    start(NULL, "azure_ad: {tenant_id: t, client_id: fake-client, "
+          "client_secret: fake-client-secret}", NULL);
+    until = mg_now_ms() + 3000;
+    while (mg_now_ms() < until) {   /* across the refresh (2 s to 3.5 s) */
+        struct mg_test_resp r;
+        ask("az", &r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_msg(r.t_total_ms < 1000.0 * mg_test_scale(), "a request took %.0f ms",
+                      r.t_total_ms);
+        mg_test_resp_free(&r);
+        n++;
+        usleep(50000);
+    }
+    ck_assert_int_gt(n, 10);
+    ck_assert(wait_stat("entra", 2, 6000));
+    ask_ok("az");
+    stop();
+}
+END_TEST
+
+START_TEST(azure_managed_identity)
+{
+    make_home();
+    fake(NULL);
+    setenv("IDENTITY_ENDPOINT", fake_url("/msi/token"), 1);
+    setenv("IDENTITY_HEADER", "fake-identity-header", 1);
+    start(NULL, "azure_ad: managed_identity", NULL);
+    ask_ok("az");
+    ask_ok("az");
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "msi"), 1);
+    ck_assert_int_eq(strncmp(stat_str("azure_bearer"), "fake-msi-", 9), 0);
+    stop();
+    /* without IDENTITY_ENDPOINT: the instance metadata endpoint */
+    unsetenv("IDENTITY_ENDPOINT");
+    unsetenv("IDENTITY_HEADER");
+    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
+    mg_harness_fake(&h, "cloud", NULL);
+    setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", fake_url(""), 1);
+    start(NULL, "azure_ad: managed_identity", NULL);
+    ask_ok("az");
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "msi_imds"), 1);
+    ck_assert_int_eq(strncmp(stat_str("azure_bearer"), "fake-mi-imds-", 13), 0);
+    stop();
+}
+END_TEST
+
+/* A reload that keeps the credential config keeps the cached token: no new token request. */
+START_TEST(reload_keeps_the_credential)
+{
+    make_home();
+    fake(NULL);
+    setenv("AZURE_AUTHORITY_HOST", fake_url("/"), 1);
+    start(NULL, "azure_ad: {tenant_id: t, client_id: fake-client, "
+          "client_secret: fake-client-secret}", NULL);
+    ask_ok("az");
+    ck_assert_int_eq(kill(h.gw_pid, SIGHUP), 0);
+    {   /* the reload is done when the gateway logs it */
+        int64_t until = mg_now_ms() + 5000 * mg_test_scale();
+        size_t n;
+        char *log = NULL;
+        while (mg_now_ms() < until) {
+            free(log);
+            log = mg_test_slurp(h.gw_log, &n);
+            if (log != NULL && strstr(log, "reload 1 of") != NULL && strstr(log, ": ok (") != NULL) {
+                break;
+            }
+            usleep(20000);
+        }
+        free(log);
+    }
+    ask_ok("az");
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "entra"), 1);
+    stop();
+}
+END_TEST
+
+/* ---- the pure readers ------------------------------------------------------------------------ */
+
+START_TEST(sts_xml)
+{
+    struct mg_cred *c = NULL;
+    char err[256];
+    static const char ok[] =
+        "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA1</AccessKeyId>"
+        "<SecretAccessKey>s/e+c&amp;r</SecretAccessKey><SessionToken>t&lt;1&gt;</SessionToken>"
+        "<Expiration>2026-12-07T13:00:00Z</Expiration></Credentials></AssumeRoleResult>"
+        "</AssumeRoleResponse>";
+
+    ck_assert_int_eq(mg_aws_sts_parse(ok, 200, &c, err, sizeof(err)), MG_OK);
+    ck_assert_str_eq(c->access_key_id, "ASIA1");
+    ck_assert_str_eq(c->secret_access_key, "s/e+c&r");
+    ck_assert_str_eq(c->session_token, "t<1>");
+    ck_assert_int_eq(c->expires_ms, 1796648400000LL);
+    mg_cred_unref(c);
+    ck_assert_int_eq(mg_aws_sts_parse("<ErrorResponse><Error><Code>AccessDenied</Code><Message>"
+                                      "not allowed</Message></Error></ErrorResponse>", 403, &c,
+                                      err, sizeof(err)), MG_ERR);
+    ck_assert_str_eq(err, "STS answered 403 AccessDenied: not allowed");
+    ck_assert_int_eq(mg_aws_sts_parse("<x/>", 200, &c, err, sizeof(err)), MG_ERR);
+    ck_assert_int_eq(mg_aws_sts_parse("<AccessKeyId>A</AccessKeyId><SecretAccessKey>S"
+                                      "</SecretAccessKey><SessionToken>T</SessionToken>", 200, &c,
+                                      err, sizeof(err)), MG_ERR);   /* no Expiration */
+}
+END_TEST
+
+START_TEST(cred_json_and_ini)
+{
+    struct mg_cred *c = NULL;
+    char err[256], *id = NULL, *secret = NULL, *token = NULL;
+
+    ck_assert_int_eq(mg_aws_cred_json("{\"Code\":\"Success\",\"AccessKeyId\":\"A\","
+                                      "\"SecretAccessKey\":\"S\",\"Token\":\"T\",\"Expiration\":"
+                                      "\"2026-12-07T13:00:00Z\"}", &c, err, sizeof(err)), MG_OK);
+    ck_assert_str_eq(c->session_token, "T");
+    mg_cred_unref(c);
+    ck_assert_int_eq(mg_aws_cred_json("{\"Code\":\"Failure\"}", &c, err, sizeof(err)), MG_ERR);
+    ck_assert_int_eq(mg_aws_cred_json("[]", &c, err, sizeof(err)), MG_ERR);
+    ck_assert_int_eq(mg_aws_cred_json("{\"AccessKeyId\":\"A\"}", &c, err, sizeof(err)), MG_ERR);
+
+    mg_aws_ini_profile("[default]\naws_access_key_id=D\n[p]\r\n AWS_ACCESS_KEY_ID = P \r\n"
+                       "aws_secret_access_key=PS\n[q]\naws_session_token=Q\n", "p", 0, &id,
+                       &secret, &token);
+    ck_assert_str_eq(id, "P");
+    ck_assert_str_eq(secret, "PS");
+    ck_assert_ptr_null(token);
+    free(id);
+    free(secret);
+    id = secret = NULL;
+    /* config: [profile p] and [default], never a bare [p] */
+    mg_aws_ini_profile("[p]\naws_access_key_id=BARE\n[profile p]\naws_access_key_id=P\n", "p",
+                       1, &id, &secret, &token);
+    ck_assert_str_eq(id, "P");
+    free(id);
+    id = NULL;
+    mg_aws_ini_profile("[profile default]\naws_access_key_id=X\n[default]\naws_access_key_id=D\n",
+                       "default", 1, &id, &secret, &token);
+    ck_assert_str_eq(id, "D");
+    free(id);
+}
+END_TEST
+
+START_TEST(bearer_json)
+{
+    struct mg_cred *c = NULL;
+    char err[256];
+
+    ck_assert_int_eq(mg_cred_bearer_json("{\"access_token\":\"tok\",\"expires_in\":3599}", 1000,
+                                         &c, err, sizeof(err)), MG_OK);
+    ck_assert_str_eq(c->token, "tok");
+    ck_assert_int_eq(c->expires_ms, 1000 + 3599000);
+    mg_cred_unref(c);
+    ck_assert_int_eq(mg_cred_bearer_json("{\"access_token\":\"t\",\"expires_in\":\"60\"}", 0,
+                                         &c, err, sizeof(err)), MG_OK);
+    ck_assert_int_eq(c->expires_ms, 60000);
+    mg_cred_unref(c);
+    ck_assert_int_eq(mg_cred_bearer_json("{\"access_token\":\"t\",\"expires_on\":\"1796648400\"}",
+                                         0, &c, err, sizeof(err)), MG_OK);
+    ck_assert_int_eq(c->expires_ms, 1796648400000LL);
+    mg_cred_unref(c);
+    ck_assert_int_eq(mg_cred_bearer_json("{\"error\":\"invalid_client\",\"error_description\":"
+                                         "\"AADSTS7000215\"}", 0, &c, err, sizeof(err)), MG_ERR);
+    ck_assert_ptr_nonnull(strstr(err, "invalid_client: AADSTS7000215"));
+    ck_assert_int_eq(mg_cred_bearer_json("{\"access_token\":\"t\"}", 0, &c, err, sizeof(err)),
+                     MG_ERR);
+    ck_assert_int_eq(mg_cred_bearer_json("nope", 0, &c, err, sizeof(err)), MG_ERR);
+}
+END_TEST
+
+Suite *
+cloudcred_suite(void)
+{
+    Suite *s = suite_create("cloudcred");
+    TCase *pure = tcase_create("readers");
+    TCase *aws = tcase_create("aws");
+    TCase *az = tcase_create("azure");
+
+    tcase_add_test(pure, sts_xml);
+    tcase_add_test(pure, cred_json_and_ini);
+    tcase_add_test(pure, bearer_json);
+    tcase_set_timeout(aws, 60);
+    tcase_add_test(aws, aws_env);
+    tcase_add_test(aws, aws_shared_files_and_profile);
+    tcase_add_test(aws, aws_web_identity);
+    tcase_add_test(aws, aws_container);
+    tcase_add_test(aws, aws_imds_refreshed_before_expiry);
+    tcase_add_test(aws, aws_assume_role_on_env);
+    tcase_add_test(aws, aws_assume_role_on_static_keys);
+    tcase_add_test(aws, aws_no_credentials);
+    tcase_set_timeout(az, 60);
+    tcase_add_test(az, azure_client_credentials_one_token_many_requests);
+    tcase_add_test(az, azure_wrong_secret);
+    tcase_add_test(az, azure_refresh_never_waits);
+    tcase_add_test(az, azure_managed_identity);
+    tcase_add_test(az, reload_keeps_the_credential);
+    suite_add_tcase(s, pure);
+    suite_add_tcase(s, aws);
+    suite_add_tcase(s, az);
+    return s;
+}

@@ -587,6 +587,27 @@ START_TEST(vertex_config_errors)
 }
 END_TEST
 
+/* The examples load as written (the metadata server is their default: no file needed). */
+START_TEST(vertex_examples_load)
+{
+    static const char *const files[] = {"conf/examples/vertex.yaml",
+                                        "conf/examples/vertex_anthropic.yaml"};
+    size_t i;
+
+    for (i = 0; i < MG_ARRAY_LEN(files); i++) {
+        struct mg_buf errors;
+        struct mg_conf *conf;
+        mg_buf_init(&errors, 1 << 16);
+        conf = mg_conf_load(files[i], NULL, &errors);
+        ck_assert_msg(conf != NULL, "%s: %s", files[i], errors.data);
+        ck_assert_int_eq(conf->backends[0].schema, i == 0 ? MG_SCHEMA_VERTEX
+                                                          : MG_SCHEMA_VERTEX_ANTHROPIC);
+        mg_conf_unref(conf);
+        mg_buf_deinit(&errors);
+    }
+}
+END_TEST
+
 Suite *
 vertex_suite(void)
 {
@@ -600,6 +621,7 @@ vertex_suite(void)
     tcase_add_test(tc, claude_vertex_request_body);
     tcase_add_test(tc, vertex_builds_urls);
     tcase_add_test(tc, vertex_config_errors);
+    tcase_add_test(tc, vertex_examples_load);
     suite_add_tcase(s, tc);
     return s;
 }

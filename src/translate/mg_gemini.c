@@ -8,6 +8,8 @@
  * OpenAI tool message does not (it gives the call's id): the name is that of the latest earlier
  * call with that id. Gemini's function calls carry no id (or one OpenAI clients must echo, which
  * they do as tool_call_id): the answer's calls get "call_<n>_<answer id>" when Gemini gave none.
+ * A call's thoughtSignature (Gemini 3 wants it back with the call in later turns) rides in its id
+ * after MG_GEMINI_SIG_MARK, and goes back beside the functionCall it came with.
  * Decisions, written down in docs/providers.md:
  * - a tool message's text that is a JSON object is the functionResponse's response as it is;
  *   any other text becomes {"content": text} (response is an object in Gemini's API);
@@ -88,8 +90,14 @@ fix_turns(json_t *turns, struct mg_chatreq_err *e)
         }
         json_array_foreach(parts, k, part) {
             if ((fc = json_object_get(part, "functionCall")) != NULL) {
+                const char *sig;
                 id = json_object_get(fc, "id");
                 json_object_set(names, json_string_value(id), json_object_get(fc, "name"));
+                sig = strstr(json_string_value(id), MG_GEMINI_SIG_MARK);
+                if (sig != NULL && sig[sizeof(MG_GEMINI_SIG_MARK) - 1] != '\0') {
+                    json_object_set_new(part, "thoughtSignature",
+                                        json_string(sig + sizeof(MG_GEMINI_SIG_MARK) - 1));
+                }
                 json_object_del(fc, "id");
             } else if ((fc = json_object_get(part, "functionResponse")) != NULL) {
                 id = json_object_get(fc, "id");
@@ -312,17 +320,25 @@ mg_gemini_part_text(json_t *part)
     return json_is_string(t) && !json_is_true(json_object_get(part, "thought")) ? t : NULL;
 }
 
-/* The id of the call: Gemini's, or call_<n>_<id>. */
-void
-mg_gemini_call_id(json_t *fc, size_t n, const char *id, char *out, size_t len)
+char *
+mg_gemini_call_id(json_t *part, size_t n, const char *id)
 {
-    const char *given = json_string_value(json_object_get(fc, "id"));
+    const char *given = json_string_value(json_object_get(json_object_get(part, "functionCall"),
+                                                          "id"));
+    const char *sig = json_string_value(json_object_get(part, "thoughtSignature"));
+    size_t len = (given != NULL ? strlen(given) : strlen(id) + 32) +
+                 (sig != NULL ? strlen(sig) + sizeof(MG_GEMINI_SIG_MARK) : 0) + 1;
+    char *out = mg_malloc(len);
 
     if (given != NULL && given[0] != '\0') {
         snprintf(out, len, "%s", given);
     } else {
         snprintf(out, len, "call_%zu_%s", n, id);
     }
+    if (sig != NULL && sig[0] != '\0') {
+        snprintf(out + strlen(out), len - strlen(out), MG_GEMINI_SIG_MARK "%s", sig);
+    }
+    return out;
 }
 
 /* ---- answer ---- */
@@ -330,7 +346,7 @@ mg_gemini_call_id(json_t *fc, size_t n, const char *id, char *out, size_t len)
 /* The candidate's parts: text joined into text, calls into calls. 1 when there is no text. */
 static int
 read_parts(json_t *parts, const char *id, struct mg_buf *text, struct mg_oai_tool_call *calls,
-           char (*ids)[160], size_t *ncalls)
+           char **ids, size_t *ncalls)
 {
     json_t *p, *t, *fc;
     size_t i;
@@ -345,7 +361,7 @@ read_parts(json_t *parts, const char *id, struct mg_buf *text, struct mg_oai_too
             json_t *jid;
             const char *cid;
 
-            mg_gemini_call_id(fc, *ncalls, id, ids[*ncalls], sizeof(ids[0]));
+            ids[*ncalls] = mg_gemini_call_id(p, *ncalls, id);
             jid = json_string(ids[*ncalls]);
             rc = mg_chatreq_tool_call(jid, json_object_get(fc, "name"),
                                       json_object_get(fc, "args"), text->cap, &cid, &c->name,
@@ -369,7 +385,7 @@ mg_gemini_answer(const char *body, size_t len, const char *client_model, const c
     json_t *cand = json_array_get(cands, 0), *parts;
     json_t *rid = json_object_get(root, "responseId");
     struct mg_oai_tool_call *calls = NULL;
-    char (*ids)[160] = NULL, idbuf[200];
+    char **ids = NULL, idbuf[200];
     struct mg_oai_answer a;
     struct mg_buf text;
     size_t i;
@@ -413,6 +429,7 @@ mg_gemini_answer(const char *body, size_t len, const char *client_model, const c
 done:
     for (i = 0; i < a.ncalls; i++) {
         free(calls[i].arguments);
+        free(ids[i]);
     }
     free(calls);
     free(ids);

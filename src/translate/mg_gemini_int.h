@@ -20,7 +20,12 @@ void mg_gemini_read_usage(json_t *um, struct mg_oai_usage *u);
 const char *mg_gemini_finish(const char *reason, int tools);
 /* The text of a part the client reads (a thought's is not), or NULL. */
 json_t *mg_gemini_part_text(json_t *part);
-/* The id of the n-th call of answer id: Gemini's own, or call_<n>_<id>. */
-void mg_gemini_call_id(json_t *fc, size_t n, const char *id, char *out, size_t len);
+/* What separates a call's id from the thoughtSignature it carries. */
+#define MG_GEMINI_SIG_MARK "__thought__"
+/*
+ * The id of part's call, the n-th of answer id (allocated; the caller frees): Gemini's own, or
+ * call_<n>_<id>; then MG_GEMINI_SIG_MARK and the part's thoughtSignature when it has one.
+ */
+char *mg_gemini_call_id(json_t *part, size_t n, const char *id);
 
 #endif

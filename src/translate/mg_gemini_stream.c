@@ -80,20 +80,21 @@ event_data(struct mg_gemini_stream *s, const char *p, size_t n)
 }
 
 static int
-stream_call(struct mg_gemini_stream *s, json_t *fc, struct mg_buf *out)
+stream_call(struct mg_gemini_stream *s, json_t *part, json_t *fc, struct mg_buf *out)
 {
     json_t *name = json_object_get(fc, "name"), *args = json_object_get(fc, "args");
     int64_t block = s->st.tools;
-    char id[200];
     struct mg_buf a;
+    char *id;
     int rc;
 
     if (!json_is_string(name)) {
         return fail(s, "the backend sent a functionCall without a name");
     }
-    mg_gemini_call_id(fc, (size_t)block, s->id, id, sizeof(id));
+    id = mg_gemini_call_id(part, (size_t)block, s->id);
     rc = mg_oai_stream_tool_start(&s->st, block, id, strlen(id), json_string_value(name),
                                   json_string_length(name), out);
+    free(id);
     if (rc != MG_OK || args == NULL) {
         return rc;
     }
@@ -127,7 +128,7 @@ stream_chunk(struct mg_gemini_stream *s, json_t *ev, struct mg_buf *out)
         if ((t = mg_gemini_part_text(p)) != NULL) {
             rc = mg_oai_stream_content(&s->st, json_string_value(t), json_string_length(t), out);
         } else if ((fc = json_object_get(p, "functionCall")) != NULL) {
-            rc = stream_call(s, fc, out);
+            rc = stream_call(s, p, fc, out);
         }
     }
     if (rc == MG_OK && !s->st.finished && (reason != NULL ||

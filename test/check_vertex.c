@@ -334,7 +334,7 @@ golden_stream(const char *base)
     for (k = 0; k < n; k++) {   /* every cut gives the same bytes */
         feed_split(&f, sse, n, k, iu);
         ck_assert_msg(f.rc == whole.rc && f.out.len == whole.out.len
-                      && memcmp(f.out.data, whole.out.data, f.out.len) == 0,
+                      && (f.out.len == 0 || memcmp(f.out.data, whole.out.data, f.out.len) == 0),
                       "%s: cut at byte %zu changes the output", base, k);
         mg_gemini_stream_destroy(f.tr);
         mg_buf_deinit(&f.out);
@@ -553,6 +553,7 @@ START_TEST(vertex_builds_urls)
     json_decref(j);
     /* n > 1: this backend is left out */
     mg_upreq_reset(&up);
+    mg_headers_clear(&c.headers);
     client_init(&c, "{\"model\":\"gemini-2.5-flash\",\"n\":3,\"messages\":[]}");
     ck_assert_int_eq(mg_schema_vertex.build(&c.rq, &conf->backends[0],
                                             &conf->rules[0].backends[0], &up), MG_SCHEMA_ESKIP);

@@ -38,6 +38,17 @@ member(json_t *j, const char *key)
     return json_string_value(json_object_get(j, key));
 }
 
+static int
+has_control(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 struct mg_google_sa *
 mg_google_sa_load(const char *path, char *err, size_t errlen)
 {
@@ -55,7 +66,8 @@ mg_google_sa_load(const char *path, char *err, size_t errlen)
                  "\"service_account\")", path);
     } else if (email == NULL || pem == NULL) {
         snprintf(err, errlen, "%s has no client_email or private_key", path);
-    } else if (uri != NULL && strncmp(uri, "https://", 8) != 0 && strncmp(uri, "http://", 7)) {
+    } else if (uri != NULL && ((strncmp(uri, "https://", 8) != 0 && strncmp(uri, "http://", 7))
+                               || has_control(uri))) {
         snprintf(err, errlen, "%s: token_uri is not an http(s) URL", path);
     } else {
         sa = mg_calloc(1, sizeof(*sa));
@@ -72,7 +84,10 @@ mg_google_sa_load(const char *path, char *err, size_t errlen)
             sa->token_uri = mg_strdup(uri != NULL ? uri : MG_GOOGLE_TOKEN_URI);
         }
     }
-    json_decref(j);   /* the PEM text inside it is not wiped: jansson owns it; the file is */
+    if (pem != NULL) {   /* jansson's copy of the key goes too */
+        OPENSSL_cleanse((char *)pem, strlen(pem));
+    }
+    json_decref(j);
     if (text != NULL) {
         OPENSSL_cleanse(text, strlen(text));
         free(text);

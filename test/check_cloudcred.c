@@ -332,7 +332,8 @@ START_TEST(aws_no_credentials)
 
     make_home();
     fake(NULL);
-    start(NULL, NULL, NULL);   /* nothing in the chain: metadata off, no env, no files */
+    /* nothing in the chain: metadata off, no env, no files */
+    start("health: {failures: 2, cooldown: 30s}", NULL, NULL);
     ask("br", &r);
     mg_test_assert_error(&r, 502, "credentials_unavailable");
     j = mg_test_body_json(&r);
@@ -340,6 +341,15 @@ START_TEST(aws_no_credentials)
                                                                    "message")),
                                  "br: no usable credentials"));
     json_decref(j);
+    mg_test_resp_free(&r);
+    /* each such attempt is a failure of the backend: two in a row start its cooldown */
+    ask("br", &r);
+    mg_test_assert_error(&r, 502, "credentials_unavailable");
+    mg_test_resp_free(&r);
+    mg_test_http("GET", mg_harness_url(&h, "/metrics"), NULL, 0, NULL, &r);
+    ck_assert_double_eq(mg_test_metric(r.body.data, "modelgate_backend_up{backend=\"br\"}"), 0);
+    ck_assert_double_eq(mg_test_metric(r.body.data,
+                                       "modelgate_backend_cooldowns_total{backend=\"br\"}"), 1);
     mg_test_resp_free(&r);
     /* with another entry: it moves on */
     ask("br-or-oa", &r);

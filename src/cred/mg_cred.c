@@ -251,10 +251,11 @@ refresher(void *arg)
             have = mg_cred_source_current(s, now);
             if (have != NULL) {
                 mg_log_warn("credentials for backend %s: refresh failed (%s); keeping the "
-                            "current ones, which expire in %lld s", s->label, err,
-                            have->expires_ms ? (long long)(have->expires_ms - now) / 1000 : -1LL);
-                if (have->expires_ms != 0 && next > have->expires_ms && have->expires_ms > now) {
-                    next = have->expires_ms;   /* one more try just before they go */
+                            "current ones, which expire in %lld ms", s->label, err,
+                            have->expires_ms ? (long long)(have->expires_ms - now) : -1LL);
+                if (have->expires_ms != 0 && next > have->expires_ms - 1000 &&
+                    have->expires_ms - 1000 > now + 100) {
+                    next = have->expires_ms - 1000;   /* one more try just before they go */
                 }
             } else {
                 mg_log_warn("credentials for backend %s: unavailable (%s); retrying in %lld ms",

@@ -113,7 +113,8 @@ struct mg_backend {
     struct mg_health_conf health;  /* likewise, key by key */
     struct mg_health  *state;      /* passive health, by name, outside the snapshot */
     struct mg_cred_source *cred;   /* cloud credentials (mg_cred), by name and credential
-                                    * config, outside the snapshot; NULL: none (set at bind) */
+                                    * config, in the runtime's registry (which outlives every
+                                    * snapshot); NULL: none (set at bind) */
     /* client APIs (MG_API_BIT_*) served otherwise than the schema does, set by the schema's
      * keys (responses: translate, messages: native) */
     unsigned           api_native; /* passed as sent though the schema would translate */

@@ -5,7 +5,9 @@
  * STS role, an Entra ID client, a Google service account, ...): a blocking `fetch` callback and
  * its argument. Sources live in a registry keyed by a string (the backend's name and what
  * identifies its credential config), which the runtime holds: a reload that keeps the config
- * gets the same source and so the same cached credential, and a changed config a new one.
+ * gets the same source and so the same cached credential, and a changed config a new one (the
+ * old one's refresher stops; its memory stays until the runtime goes, since a snapshot still
+ * serving requests may point at it).
  *
  * Each source has one refresher thread. It calls `fetch` (blocking, bounded by the fetcher's own
  * timeouts), publishes what it got as an immutable, reference-counted `struct mg_cred` by an
@@ -77,19 +79,21 @@ struct mg_cred_registry *mg_cred_registry_create(void);
 void mg_cred_registry_destroy(struct mg_cred_registry *reg);
 
 /*
- * The source called key, with one more user: the existing one (then arg is freed with ops->free
- * at once), or a new one made of ops and arg whose refresher starts fetching now. label names it
- * in the log (the backend's name). Called by one thread (the one that binds configs).
+ * The source called key: the existing one (then arg is freed with ops->free at once), or a new
+ * one made of ops and arg whose refresher starts fetching now. label names it in the log (the
+ * backend's name). The source lives as long as the registry: a snapshot's backend keeps a plain
+ * pointer to it. Called by one thread (the one that binds configs), for each backend of a config
+ * going into service, then mg_cred_registry_wait() once.
  */
 struct mg_cred_source *mg_cred_source_get(struct mg_cred_registry *reg, const char *key,
                                           const char *label, const struct mg_cred_source_ops *ops,
                                           void *arg);
-/* One user fewer (any thread; a snapshot's backend lets go of it). NULL is a no-op. */
-void mg_cred_source_unref(struct mg_cred_source *s);
 
 /*
- * Waits until every source of the registry has finished its first fetch, or timeout_ms passed.
- * Then stops and frees the sources no user holds any more. The thread that calls get.
+ * Ends a config's binding: waits until every source it named has finished its first fetch, or
+ * timeout_ms passed; then the refreshers of the sources it did not name stop (their last
+ * credential stays readable by snapshots still in use; a later config that names one restarts
+ * it). The thread that calls get.
  */
 void mg_cred_registry_wait(struct mg_cred_registry *reg, int64_t timeout_ms);
 

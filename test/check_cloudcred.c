@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mg_aws_cred.h"
+#include "mg_conf.h"
 #include "mg_cred.h"
 #include "mg_harness.h"
 #include "mg_test.h"
@@ -331,7 +332,8 @@ START_TEST(aws_no_credentials)
 
     make_home();
     fake(NULL);
-    start(NULL, NULL, NULL);   /* nothing in the chain: metadata off, no env, no files */
+    /* nothing in the chain: metadata off, no env, no files */
+    start("health: {failures: 2, cooldown: 30s}", NULL, NULL);
     ask("br", &r);
     mg_test_assert_error(&r, 502, "credentials_unavailable");
     j = mg_test_body_json(&r);
@@ -339,6 +341,15 @@ START_TEST(aws_no_credentials)
                                                                    "message")),
                                  "br: no usable credentials"));
     json_decref(j);
+    mg_test_resp_free(&r);
+    /* each such attempt is a failure of the backend: two in a row start its cooldown */
+    ask("br", &r);
+    mg_test_assert_error(&r, 502, "credentials_unavailable");
+    mg_test_resp_free(&r);
+    mg_test_http("GET", mg_harness_url(&h, "/metrics"), NULL, 0, NULL, &r);
+    ck_assert_double_eq(mg_test_metric(r.body.data, "modelgate_backend_up{backend=\"br\"}"), 0);
+    ck_assert_double_eq(mg_test_metric(r.body.data,
+                                       "modelgate_backend_cooldowns_total{backend=\"br\"}"), 1);
     mg_test_resp_free(&r);
     /* with another entry: it moves on */
     ask("br-or-oa", &r);
@@ -580,6 +591,27 @@ START_TEST(bearer_json)
 }
 END_TEST
 
+/* The examples load (checked only: nothing is fetched before a config goes into service). */
+START_TEST(examples_load)
+{
+    static const char *const files[] = {"conf/examples/bedrock-chain.yaml",
+                                        "conf/examples/azure-entra.yaml"};
+    struct mg_buf e;
+    struct mg_conf *c;
+    size_t i;
+
+    setenv("AZURE_CLIENT_SECRET", "s3cret-value", 1);
+    for (i = 0; i < MG_ARRAY_LEN(files); i++) {
+        mg_buf_init(&e, 4096);
+        c = mg_conf_load(files[i], NULL, &e);
+        ck_assert_msg(c != NULL, "%s: %s", files[i], e.data);
+        ck_assert_ptr_null(c->backends[0].cred);
+        mg_conf_unref(c);
+        mg_buf_deinit(&e);
+    }
+}
+END_TEST
+
 Suite *
 cloudcred_suite(void)
 {
@@ -591,6 +623,7 @@ cloudcred_suite(void)
     tcase_add_test(pure, sts_xml);
     tcase_add_test(pure, cred_json_and_ini);
     tcase_add_test(pure, bearer_json);
+    tcase_add_test(pure, examples_load);
     tcase_set_timeout(aws, 60);
     tcase_add_test(aws, aws_env);
     tcase_add_test(aws, aws_shared_files_and_profile);

@@ -12,7 +12,6 @@
 #include <strings.h>
 
 #include "mg_conf_in.h"
-#include "mg_cred.h"
 #include "mg_health.h"
 #include "mg_log.h"
 #include "mg_schema.h"
@@ -495,7 +494,6 @@ mg_conf_backend_deinit(struct mg_backend *b)
     free(b->api_key);
     free(b->auth_header);
     free(b->proxy);
-    mg_cred_source_unref(b->cred);   /* the registry stops it once no snapshot holds it */
     mg_conf_headers_free(b->headers, b->nheaders);
     if (sc->conf_free != NULL) {
         sc->conf_free(b->schema_conf);

@@ -32,7 +32,8 @@ struct mg_cred_source {
     void                            *arg;
     _Atomic(struct mg_cred *)        cur;
     atomic_int                       readers;
-    atomic_int                       users;
+    int                              used;         /* named by the config bound last */
+    int                              running;      /* its refresher thread is alive */
     atomic_uint_least64_t            fetches;
     atomic_uint_least64_t            failures;
     int                              first_done;   /* under reg->lock */
@@ -251,10 +252,11 @@ refresher(void *arg)
             have = mg_cred_source_current(s, now);
             if (have != NULL) {
                 mg_log_warn("credentials for backend %s: refresh failed (%s); keeping the "
-                            "current ones, which expire in %lld s", s->label, err,
-                            have->expires_ms ? (long long)(have->expires_ms - now) / 1000 : -1LL);
-                if (have->expires_ms != 0 && next > have->expires_ms && have->expires_ms > now) {
-                    next = have->expires_ms;   /* one more try just before they go */
+                            "current ones, which expire in %lld ms", s->label, err,
+                            have->expires_ms ? (long long)(have->expires_ms - now) : -1LL);
+                if (have->expires_ms != 0 && next > have->expires_ms - 1000 &&
+                    have->expires_ms - 1000 > now + 100) {
+                    next = have->expires_ms - 1000;   /* one more try just before they go */
                 }
             } else {
                 mg_log_warn("credentials for backend %s: unavailable (%s); retrying in %lld ms",
@@ -290,11 +292,27 @@ source_free(struct mg_cred_source *s)
 static void
 source_stop(struct mg_cred_source *s)
 {
+    if (!s->running) {
+        return;
+    }
     pthread_mutex_lock(&s->reg->lock);
     s->stop = 1;
     pthread_cond_broadcast(&s->reg->cond);
     pthread_mutex_unlock(&s->reg->lock);
     pthread_join(s->thread, NULL);
+    s->running = 0;
+}
+
+static void
+source_start(struct mg_cred_source *s)
+{
+    s->stop = 0;
+    s->first_done = 0;
+    if (pthread_create(&s->thread, NULL, refresher, s) != 0) {
+        mg_log_error("credentials for backend %s: no refresher thread", s->label);
+        abort();   /* as allocation does: the process cannot work without its threads */
+    }
+    s->running = 1;
 }
 
 struct mg_cred_source *
@@ -308,7 +326,10 @@ mg_cred_source_get(struct mg_cred_registry *reg, const char *key, const char *la
             if (ops->free != NULL) {
                 ops->free(arg);
             }
-            atomic_fetch_add(&s->users, 1);
+            s->used = 1;
+            if (!s->running) {   /* a config named it again: it refreshes again */
+                source_start(s);
+            }
             return s;
         }
     }
@@ -318,23 +339,12 @@ mg_cred_source_get(struct mg_cred_registry *reg, const char *key, const char *la
     s->label = mg_strdup(label);
     s->ops = ops;
     s->arg = arg;
+    s->used = 1;
     atomic_init(&s->cur, NULL);
-    atomic_init(&s->users, 1);
-    if (pthread_create(&s->thread, NULL, refresher, s) != 0) {
-        mg_log_error("credentials for backend %s: no refresher thread", label);
-        abort();   /* as allocation does: the process cannot work without its threads */
-    }
+    source_start(s);
     s->next = reg->head;
     reg->head = s;
     return s;
-}
-
-void
-mg_cred_source_unref(struct mg_cred_source *s)
-{
-    if (s != NULL) {
-        atomic_fetch_sub(&s->users, 1);
-    }
 }
 
 /* ---- the registry ------------------------------------------------------------------------- */
@@ -356,30 +366,30 @@ mg_cred_registry_wait(struct mg_cred_registry *reg, int64_t timeout_ms)
 {
     int64_t until = mg_cred_now_ms() + timeout_ms;
     struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000};
-    struct mg_cred_source *s, **pp;
+    struct mg_cred_source *s;
     int pending;
 
     pthread_mutex_lock(&reg->lock);
     for (;;) {
         pending = 0;
         for (s = reg->head; s != NULL; s = s->next) {
-            pending |= !s->first_done && atomic_load(&s->users) > 0;
+            pending |= s->used && !s->first_done;
         }
         if (!pending || pthread_cond_timedwait(&reg->cond, &reg->lock, &ts) == ETIMEDOUT) {
             break;
         }
     }
     pthread_mutex_unlock(&reg->lock);
-    /* the sources no snapshot holds any more: their refreshers stop */
-    pp = &reg->head;
-    while ((s = *pp) != NULL) {
-        if (atomic_load(&s->users) > 0) {
-            pp = &s->next;
-            continue;
+    /*
+     * The sources the config just bound does not name: their refreshers stop. They stay (with
+     * their last credential) until the registry goes: a snapshot still serving requests may
+     * point at them, and a later config may name them again.
+     */
+    for (s = reg->head; s != NULL; s = s->next) {
+        if (!s->used) {
+            source_stop(s);
         }
-        *pp = s->next;
-        source_stop(s);
-        source_free(s);
+        s->used = 0;
     }
 }
 

@@ -357,6 +357,8 @@ start_attempt(struct preq *p)
     if (p->last.nocred) {   /* its credential source has none valid now: it logs why */
         mg_log_warn("request %s: backend %s has no usable credentials", p->request_id, b->name);
         snprintf(p->last.error, sizeof(p->last.error), "%s: no usable credentials", b->name);
+        /* a failure of the backend, as a refused connection would be: it counts for health */
+        mg_plan_report(&p->plan, b, MG_OUTCOME_FAIL_ERROR, 0, -1, mg_now_ms());
     } else {
         mg_log_error("request %s: cannot start a transfer to backend %s", p->request_id,
                      b->name);

@@ -291,7 +291,8 @@ START_TEST(errors_with_positions)
                "\"maybe\" is not true or false");
     ck_refused("backends:\n  - {name: a, schema: azure, url: 'http://x', api_key: k,"
                " api_version: v, prefill: true}\n",
-               "backend \"a\": prefill applies only to schemas openai, anthropic and bedrock");
+               "backend \"a\": prefill applies only to schemas openai, anthropic, bedrock and "
+               "vertex_anthropic");
     ck_refused("backends:\n  - {name: a, url: 'http://x', prefill: sure}\n",
                "\"sure\" is not true or false");
     ck_refused("responses_store: {size: lots}\n", "bad size \"lots\"");
@@ -518,10 +519,13 @@ START_TEST(misplaced_schema_keys_in_order)
         "t.yaml:2:74: value must not be empty\n"
         "t.yaml:2:5: backend \"x\": api_version applies only to schema: azure\n"
         "t.yaml:2:5: backend \"x\": anthropic_version applies only to schema: anthropic\n"
-        "t.yaml:2:5: backend \"x\": region applies only to schema: bedrock\n"
         "t.yaml:2:5: backend \"x\": aws_session_token applies only to schema: bedrock\n"
-        "t.yaml:3:5: backend \"y\": region applies only to schema: bedrock\n"
-        "t.yaml:3:5: backend \"y\": max_tokens applies only to schemas anthropic and bedrock\n"
+        "t.yaml:2:5: backend \"x\": region applies only to schemas bedrock, vertex and "
+        "vertex_anthropic\n"
+        "t.yaml:3:5: backend \"y\": max_tokens applies only to schemas anthropic, bedrock, vertex "
+        "and vertex_anthropic\n"
+        "t.yaml:3:5: backend \"y\": region applies only to schemas bedrock, vertex and "
+        "vertex_anthropic\n"
         "t.yaml:3:5: backend \"y\" (schema: azure) needs \"api_version\"\n"
         "t.yaml:3:5: backend \"y\" (schema: azure) needs \"api_key\" or \"azure_ad\"\n";
 

@@ -468,6 +468,24 @@ START_TEST(failover_across_schemas)
 }
 END_TEST
 
+/* What the gateway logged holds no token, key or assertion (it logged the refused JWT's reason). */
+START_TEST(no_secret_in_logs)
+{
+    size_t n = 0, an = 0;
+    char *log = mg_test_slurp(vh.gw_log, &n), *acc = mg_test_slurp(acc_log, &an);
+
+    ck_assert_ptr_nonnull(log);
+    ck_assert_ptr_nonnull(strstr(log, "invalid_grant"));
+    ck_assert_ptr_null(strstr(log, "ya29."));
+    ck_assert_ptr_null(strstr(log, "PRIVATE KEY"));
+    ck_assert_ptr_null(strstr(log, "eyJ"));   /* a JWT's base64url header */
+    ck_assert_ptr_null(strstr(log, "assertion="));
+    ck_assert_ptr_null(acc != NULL ? strstr(acc, "ya29.") : NULL);
+    free(log);
+    free(acc);
+}
+END_TEST
+
 Suite *
 vertex_http_suite(void)
 {
@@ -484,6 +502,7 @@ vertex_http_suite(void)
     tcase_add_test(t, bad_key_means_no_credentials);
     tcase_add_test(t, tokens_refreshed_before_expiry);
     tcase_add_test(t, failover_across_schemas);
+    tcase_add_test(t, no_secret_in_logs);
     suite_add_tcase(s, t);
     return s;
 }

@@ -22,7 +22,7 @@
 
 Suite *vertex_http_suite(void);
 
-enum { F_G1, F_DOWN, NFAKE };
+enum { F_G1, F_DOWN, F_G2, NFAKE };
 
 static struct mg_harness vh;
 static char sa_path[64] = "mgtest-vertex-sa.json", bad_sa_path[64] = "mgtest-vertex-bad.json";
@@ -74,6 +74,7 @@ start_all(void)
     mg_harness_init(&vh, "mgtest-vertex-gw.log", "mgtest-vertex-fake.log");
     mg_harness_fake(&vh, "g1", google_sa);
     mg_harness_fake(&vh, "down", down);
+    mg_harness_fake(&vh, "g2", NULL);
     write_sa(sa_path, pem, vh.fake_port[F_G1]);
     write_sa(bad_sa_path, other, vh.fake_port[F_G1]);   /* the same account, another key */
     free(pem);
@@ -99,6 +100,9 @@ start_all(void)
              "  - {name: br-down, schema: bedrock, region: eu-west-1, url: 'http://127.0.0.1:%d',"
              " aws_access_key_id: FAKEAKID, aws_secret_access_key: fake-secret}\n"
              "  - {name: claude-a, schema: anthropic, url: 'http://127.0.0.1:%d', api_key: k}\n"
+             "  - {name: claude-cut, schema: anthropic, url: 'http://127.0.0.1:%d', api_key: k}\n"
+             "  - {name: claude-vp, schema: vertex_anthropic, project: proj, region: us-east5,"
+             " url: 'http://127.0.0.1:%d', prefill: true}\n"
              "rules:\n"
              "  - {models: [gemini-2.5-flash], backends: [{backend: gem}]}\n"
              "  - {models: [claude-v], retry_same: false, backends: [{backend: claude-v,"
@@ -107,10 +111,12 @@ start_all(void)
              "  - {models: [chain-vertex], retry_same: false, backends: [{backend: br-down},"
              " {backend: gem, priority: 1}, {backend: claude-a, priority: 2}]}\n"
              "  - {models: [chain-anthropic], retry_same: false, backends: [{backend: br-down},"
-             " {backend: gem-down, priority: 1}, {backend: claude-a, priority: 2}]}\n",
+             " {backend: gem-down, priority: 1}, {backend: claude-a, priority: 2}]}\n"
+             "  - {models: [resume-v], resume: true, backends: [{backend: claude-cut},"
+             " {backend: claude-vp, priority: 1, model: 'claude-sonnet-4-5@20250929'}]}\n",
              vh.gw_port, acc_log, vh.fake_port[F_G1], sa_path, vh.fake_port[F_DOWN], sa_path,
              vh.fake_port[F_G1], bad_sa_path, vh.fake_port[F_G1], vh.fake_port[F_DOWN],
-             vh.fake_port[F_G1]);
+             vh.fake_port[F_G1], vh.fake_port[F_G2], vh.fake_port[F_G1]);
     unlink(acc_log);
     mg_harness_start(&vh, 6, conf);
     unsetenv("GCE_METADATA_HOST");   /* only the gateway needed it */
@@ -468,6 +474,70 @@ START_TEST(failover_across_schemas)
 }
 END_TEST
 
+/* The text of a chat stream's content deltas, and how many [DONE] and error events it had. */
+static void
+stream_text(struct mg_test_resp *r, char *text, size_t n, int *done, int *errors)
+{
+    json_t *all = chunks_of(r), *c;
+    size_t i;
+
+    text[0] = '\0';
+    *done = *errors = 0;
+    json_array_foreach(all, i, c) {
+        const char *t = json_string_value(json_object_get(json_object_get(json_array_get(
+            json_object_get(c, "choices"), 0), "delta"), "content"));
+        *done += json_is_string(c);
+        *errors += json_object_get(c, "error") != NULL;
+        if (t != NULL) {
+            strncat(text, t, n - strlen(text) - 1);
+        }
+    }
+    json_decref(all);
+}
+
+/* A stream cut on Anthropic's API is finished by Claude on Vertex (prefill: true). */
+START_TEST(resume_on_claude_vertex)
+{
+    static const char body[] = "{\"model\":\"resume-v\",\"stream\":true,\"messages\":"
+                               "[{\"role\":\"user\",\"content\":\"count\"}]}";
+    struct mg_test_resp r;
+    char text[256];
+    int done, errors;
+    json_t *line = NULL;
+    int64_t deadline;
+
+    post(body, (const char *[]){"x-fake-for: g2", "x-fake-cut-at-token: 2", "x-fake-chunks: 5",
+                                "x-request-id: vertex-resume", NULL}, &r);
+    ck_assert_int_eq(r.status, 200);
+    stream_text(&r, text, sizeof(text), &done, &errors);
+    ck_assert_str_eq(text, "tok0 tok1 tok2 tok3 tok4 ");
+    ck_assert_int_eq(done, 1);
+    ck_assert_int_eq(errors, 0);
+    mg_test_resp_free(&r);
+    deadline = mg_now_ms() + 5000 * mg_test_scale();
+    while (line == NULL && mg_now_ms() < deadline) {
+        size_t n = 0;
+        char *acc = mg_test_slurp(acc_log, &n), *at = acc ? strstr(acc, "vertex-resume") : NULL;
+        if (at != NULL) {
+            char *start = at, *end = strchr(at, '\n');
+            while (start > acc && start[-1] != '\n') {
+                start--;
+            }
+            line = json_loadb(start, (size_t)((end ? end : acc + n) - start), 0, NULL);
+        }
+        free(acc);
+        if (line == NULL) {
+            usleep(20000);
+        }
+    }
+    ck_assert_ptr_nonnull(line);
+    ck_assert_int_eq(json_integer_value(json_object_get(line, "resumed")), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(line, "backends"), 1)),
+                     "claude-vp");
+    json_decref(line);
+}
+END_TEST
+
 /* What the gateway logged holds no token, key or assertion (it logged the refused JWT's reason). */
 START_TEST(no_secret_in_logs)
 {
@@ -502,6 +572,7 @@ vertex_http_suite(void)
     tcase_add_test(t, bad_key_means_no_credentials);
     tcase_add_test(t, tokens_refreshed_before_expiry);
     tcase_add_test(t, failover_across_schemas);
+    tcase_add_test(t, resume_on_claude_vertex);
     tcase_add_test(t, no_secret_in_logs);
     suite_add_tcase(s, t);
     return s;

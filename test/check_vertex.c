@@ -16,15 +16,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "mg_anthropic.h"
 #include "mg_api.h"
 #include "mg_conf.h"
 #include "mg_cred.h"
 #include "mg_gemini.h"
+#include "mg_google_cred.h"
 #include "mg_json.h"
 #include "mg_oai.h"
 #include "mg_req.h"
@@ -631,6 +636,143 @@ START_TEST(vertex_examples_load)
 }
 END_TEST
 
+/* base64url text into bytes (*n); NULL when it holds a character base64url has not. */
+static unsigned char *
+unb64url(const char *s, size_t len, size_t *n)
+{
+    size_t i, padded = (len + 3) / 4 * 4;
+    char *b = mg_calloc(1, padded + 1);
+    unsigned char *out = mg_calloc(1, padded + 1);
+    int m;
+
+    for (i = 0; i < padded; i++) {
+        char c = i < len ? s[i] : '=';
+        ck_assert_msg(i >= len || (c != '+' && c != '/' && c != '='), "not base64url: %.*s",
+                      (int)len, s);
+        b[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+    }
+    m = EVP_DecodeBlock(out, (unsigned char *)b, (int)padded);
+    free(b);
+    ck_assert_int_ge(m, 0);
+    *n = (size_t)m - (len % 4 == 2 ? 2 : len % 4 == 3 ? 1 : 0);
+    return out;
+}
+
+/*
+ * The service account's JWT: three base64url parts, RS256 over the first two verified with the
+ * key's public half, the claims Google's token endpoint reads.
+ */
+START_TEST(google_jwt_signed_and_verified)
+{
+    EVP_PKEY *k = EVP_RSA_gen(2048), *pub;
+    BIO *b = BIO_new(BIO_s_mem()), *pb;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    struct mg_google_sa *sa;
+    struct mg_buf jwt;
+    char *pem, err[256], *d1, *d2;
+    unsigned char *hdr, *claims, *sig;
+    size_t hn, cn, sn;
+    json_t *j, *h, *c;
+    long n;
+
+    ck_assert_int_eq(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
+    n = BIO_get_mem_data(b, &pem);
+    j = json_pack("{s:s,s:s,s:s%,s:s,s:s}", "type", "service_account", "client_email",
+                  "sa@p.iam.gserviceaccount.com", "private_key", pem, (size_t)n,
+                  "private_key_id", "kid-9", "token_uri", "https://oauth2.example/token");
+    ck_assert_int_eq(json_dump_file(j, "mgtest-vertex-unit-sa.json", 0), 0);
+    json_decref(j);
+    sa = mg_google_sa_load("mgtest-vertex-unit-sa.json", err, sizeof(err));
+    ck_assert_msg(sa != NULL, "%s", err);
+    ck_assert_str_eq(mg_google_sa_email(sa), "sa@p.iam.gserviceaccount.com");
+    ck_assert_str_eq(mg_google_sa_key_id(sa), "kid-9");
+    mg_buf_init(&jwt, 1 << 16);
+    ck_assert_int_eq(mg_google_jwt(sa, NOW, &jwt), MG_OK);
+    d1 = strchr(jwt.data, '.');
+    d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    ck_assert_ptr_nonnull(d2);
+    ck_assert_ptr_null(strchr(d2 + 1, '.'));
+    hdr = unb64url(jwt.data, (size_t)(d1 - jwt.data), &hn);
+    claims = unb64url(d1 + 1, (size_t)(d2 - d1 - 1), &cn);
+    sig = unb64url(d2 + 1, strlen(d2 + 1), &sn);
+    h = json_loadb((char *)hdr, hn, 0, NULL);
+    c = json_loadb((char *)claims, cn, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(h, "alg")), "RS256");
+    ck_assert_str_eq(json_string_value(json_object_get(h, "kid")), "kid-9");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "iss")), "sa@p.iam.gserviceaccount.com");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "aud")), "https://oauth2.example/token");
+    ck_assert_str_eq(json_string_value(json_object_get(c, "scope")),
+                     "https://www.googleapis.com/auth/cloud-platform");
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "iat")), NOW);
+    ck_assert_int_eq(json_integer_value(json_object_get(c, "exp")), NOW + 3600);
+    /* verified with the public key alone */
+    BIO_free(b);
+    b = BIO_new(BIO_s_mem());
+    ck_assert_int_eq(PEM_write_bio_PUBKEY(b, k), 1);
+    n = BIO_get_mem_data(b, &pem);
+    pb = BIO_new_mem_buf(pem, (int)n);
+    pub = PEM_read_bio_PUBKEY(pb, NULL, NULL, NULL);
+    ck_assert_ptr_nonnull(pub);
+    ck_assert_int_eq(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub), 1);
+    ck_assert_int_eq(EVP_DigestVerifyUpdate(ctx, jwt.data, (size_t)(d2 - jwt.data)), 1);
+    ck_assert_int_eq(EVP_DigestVerifyFinal(ctx, sig, sn), 1);
+    /* one byte of the claims changed: the signature no longer holds */
+    ck_assert_int_eq(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub), 1);
+    jwt.data[d1 - jwt.data + 3] ^= 1;
+    ck_assert_int_eq(EVP_DigestVerifyUpdate(ctx, jwt.data, (size_t)(d2 - jwt.data)), 1);
+    ck_assert_int_ne(EVP_DigestVerifyFinal(ctx, sig, sn), 1);
+    json_decref(h);
+    json_decref(c);
+    free(hdr);
+    free(claims);
+    free(sig);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(k);
+    BIO_free(pb);
+    BIO_free(b);
+    mg_buf_deinit(&jwt);
+    mg_google_sa_free(sa);
+    unlink("mgtest-vertex-unit-sa.json");
+}
+END_TEST
+
+/* Token answers: the token and its lifetime; OAuth's errors said without a secret. */
+START_TEST(google_token_answers)
+{
+    char *tok = NULL, err[256] = "", url[256];
+    int64_t exp = 0;
+    static const char ok[] = "{\"access_token\":\"ya29.x\",\"expires_in\":3599,"
+                             "\"token_type\":\"Bearer\"}";
+    static const char bad[] = "{\"error\":\"invalid_grant\",\"error_description\":"
+                              "\"Invalid JWT Signature.\"}";
+    static const char crlf[] = "{\"access_token\":\"ya29.x\\r\\nX-Evil: 1\"}";
+
+    ck_assert_int_eq(mg_google_token_parse(ok, sizeof(ok) - 1, &tok, &exp, err, sizeof(err)),
+                     MG_OK);
+    ck_assert_str_eq(tok, "ya29.x");
+    ck_assert_int_eq(exp, 3599);
+    free(tok);
+    ck_assert_int_eq(mg_google_token_parse(bad, sizeof(bad) - 1, &tok, &exp, err, sizeof(err)),
+                     MG_ERR);
+    ck_assert_str_eq(err, "invalid_grant: Invalid JWT Signature.");
+    ck_assert_ptr_null(tok);
+    /* a token that would split the header line is no token */
+    ck_assert_int_eq(mg_google_token_parse(crlf, sizeof(crlf) - 1, &tok, &exp, err, sizeof(err)),
+                     MG_ERR);
+    ck_assert_int_eq(mg_google_token_parse("<html>", 6, &tok, &exp, err, sizeof(err)), MG_ERR);
+    unsetenv("GCE_METADATA_HOST");
+    mg_google_metadata_url(url, sizeof(url));
+    ck_assert_str_eq(url, "http://metadata.google.internal/computeMetadata/v1/instance/"
+                     "service-accounts/default/token");
+    setenv("GCE_METADATA_HOST", "127.0.0.1:8999", 1);
+    mg_google_metadata_url(url, sizeof(url));
+    ck_assert_str_eq(url, "http://127.0.0.1:8999/computeMetadata/v1/instance/"
+                     "service-accounts/default/token");
+    unsetenv("GCE_METADATA_HOST");
+}
+END_TEST
+
 Suite *
 vertex_suite(void)
 {
@@ -645,6 +787,8 @@ vertex_suite(void)
     tcase_add_test(tc, vertex_builds_urls);
     tcase_add_test(tc, vertex_config_errors);
     tcase_add_test(tc, vertex_examples_load);
+    tcase_add_test(tc, google_jwt_signed_and_verified);
+    tcase_add_test(tc, google_token_answers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -98,6 +98,12 @@ struct mg_cred_source *mg_cred_source_get(struct mg_cred_registry *reg, const ch
 void mg_cred_registry_wait(struct mg_cred_registry *reg, int64_t timeout_ms);
 
 /*
+ * Appends the sources' families to /metrics: modelgate_credential_fetches_total{backend,result}
+ * and modelgate_credential_expiry_seconds{backend}, for the sources a config names. Any thread.
+ */
+void mg_cred_registry_render(struct mg_cred_registry *reg, struct mg_buf *out);
+
+/*
  * The source's credential, referenced (release it with mg_cred_unref), or NULL when it has none
  * that is valid at now_ms (Unix milliseconds). Lock-free; any thread.
  */

@@ -348,6 +348,10 @@ START_TEST(aws_no_credentials)
     mg_test_resp_free(&r);
     mg_test_http("GET", mg_harness_url(&h, "/metrics"), NULL, 0, NULL, &r);
     ck_assert_double_eq(mg_test_metric(r.body.data, "modelgate_backend_up{backend=\"br\"}"), 0);
+    ck_assert_double_eq(mg_test_metric(r.body.data, "modelgate_credential_expiry_seconds"
+                                       "{backend=\"br\"}"), 0);
+    ck_assert_double_ge(mg_test_metric(r.body.data, "modelgate_credential_fetches_total"
+                                       "{backend=\"br\",result=\"error\"}"), 1);
     ck_assert_double_eq(mg_test_metric(r.body.data,
                                        "modelgate_backend_cooldowns_total{backend=\"br\"}"), 1);
     mg_test_resp_free(&r);
@@ -378,6 +382,20 @@ START_TEST(azure_client_credentials_one_token_many_requests)
         ask_ok("az");
     }
     ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "entra"), 1);
+    {   /* /metrics: one good fetch, an expiry ahead */
+        struct mg_test_resp m;
+        double exp;
+        mg_test_http("GET", mg_harness_url(&h, "/metrics"), NULL, 0, NULL, &m);
+        ck_assert_double_eq(mg_test_metric(m.body.data, "modelgate_credential_fetches_total"
+                                           "{backend=\"az\",result=\"ok\"}"), 1);
+        ck_assert_double_eq(mg_test_metric(m.body.data, "modelgate_credential_fetches_total"
+                                           "{backend=\"az\",result=\"error\"}"), 0);
+        exp = mg_test_metric(m.body.data, "modelgate_credential_expiry_seconds{backend=\"az\"}");
+        ck_assert(exp >= 0 && exp <= 4);
+        ck_assert_double_eq(mg_test_metric(m.body.data, "modelgate_credential_fetches_total"
+                                           "{backend=\"oa\",result=\"ok\"}"), -1);   /* none */
+        mg_test_resp_free(&m);
+    }
     snprintf(first, sizeof(first), "%s", stat_str("azure_bearer"));
     ck_assert_int_eq(strncmp(first, "fake-entra-", 11), 0);
     ck_assert(wait_stat("entra", 2, 6000));   /* refreshed at about 2 s of 4 */

@@ -160,8 +160,15 @@ server_of(struct mg_span *s, const char *url)
     }
     memcpy(s->server_address, h, n);
     s->server_address[n] = '\0';
-    if (colon != NULL) {
-        s->server_port = atoi(colon + 1) > 0 ? atoi(colon + 1) : s->server_port;
+    if (colon != NULL) {   /* digits up to the path; anything else keeps the scheme's port */
+        const char *d = colon + 1;
+        int port = 0;
+        while (d < end && *d >= '0' && *d <= '9' && port < 65536) {
+            port = port * 10 + (*d++ - '0');
+        }
+        if (d == end && port > 0 && port < 65536) {
+            s->server_port = port;
+        }
     }
 }
 

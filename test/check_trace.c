@@ -502,6 +502,7 @@ stop_broken(void)
              "[{\"role\":\"user\",\"content\":\"SECRET-PROMPT-TEXT\"}]}"
 #define CLIENT_TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
 #define CLIENT_SPAN  "00f067aa0ba902b7"
+#define CLIENT_TRACE_STOP "5c0f92f3577b34da6a3ce929d0e0e473"
 
 START_TEST(spans_of_a_request_and_its_attempts)
 {
@@ -864,11 +865,47 @@ START_TEST(collector_that_hangs_never_slows_requests)
 }
 END_TEST
 
+/* Spans still queued when the gateway stops are exported before it exits (a batch waits up to
+ * 1 s: stopping right after an answer would lose it otherwise). */
+static struct collector fcol;
+static struct mg_harness tflush;
+
+START_TEST(queued_spans_are_sent_at_stop)
+{
+    const char *h[] = {"Content-Type: application/json",
+                       "traceparent: 00-" CLIENT_TRACE_STOP "-" CLIENT_SPAN "-01", NULL};
+    struct mg_test_resp r;
+    json_t *spans;
+    int exports;
+
+    collector_start(&fcol, "flush", 0);
+    start_gw(&tflush, "flush", 6, fcol.port, "");
+    mg_test_http("POST", mg_harness_url(&tflush, "/v1/chat/completions"), BODY, strlen(BODY), h,
+                 &r);
+    ck_assert_int_eq(r.status, 200);
+    mg_test_resp_free(&r);
+    mg_harness_stop(&tflush, "modelgate (trace, stopped with spans queued)");   /* SIGTERM */
+    spans = received_spans("flush", &exports);
+    collector_stop(&fcol);
+    ck_assert_msg(exports >= 1, "nothing was exported before the gateway exited");
+    {
+        size_t i, mine = 0;
+        for (i = 0; i < json_array_size(spans); i++) {
+            mine += strcmp(json_string_value(json_object_get(json_array_get(spans, i),
+                                                             "traceId")), CLIENT_TRACE_STOP) == 0;
+        }
+        ck_assert_int_eq(mine, 2);   /* the request's span and its attempt's */
+    }
+    json_decref(spans);
+}
+END_TEST
+
 Suite *
 trace_suite(void)
 {
     Suite *s = suite_create("trace");
     TCase *u = tcase_create("unit"), *t = tcase_create("http"), *b = tcase_create("broken");
+    TCase *f = tcase_create("stop");
 
     tcase_add_test(u, traceparent_read_and_written);
     tcase_add_test(u, queue_is_bounded_and_encodes_otlp_json);
@@ -886,5 +923,8 @@ trace_suite(void)
     tcase_add_test(b, collector_down_never_slows_requests);
     tcase_add_test(b, collector_that_hangs_never_slows_requests);
     suite_add_tcase(s, b);
+    tcase_set_timeout(f, 60 * mg_test_scale());
+    tcase_add_test(f, queued_spans_are_sent_at_stop);
+    suite_add_tcase(s, f);
     return s;
 }

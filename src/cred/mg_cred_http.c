@@ -222,9 +222,10 @@ mg_cred_bearer_json(const char *text, int64_t now_ms, struct mg_cred **out, char
 
     if (!json_is_object(j)) {
         snprintf(err, errlen, "the token answer is not a JSON object");
+    } else if (e != NULL) {   /* OAuth's error and its description: no secret in either */
+        snprintf(err, errlen, "%.64s%s%.160s", e, ed ? ": " : "", ed ? ed : "");
     } else if (tok == NULL || tok[0] == '\0') {
-        snprintf(err, errlen, "the token answer has no access_token%s%.64s%s%.160s",
-                 e ? ": " : "", e ? e : "", ed ? ": " : "", ed ? ed : "");
+        snprintf(err, errlen, "the token answer has no access_token");
     } else if (in <= 0 && on <= 0) {
         snprintf(err, errlen, "the token answer has no expires_in or expires_on");
     } else {

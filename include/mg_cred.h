@@ -144,6 +144,12 @@ struct mg_cred_http {
 };
 
 /*
+ * The calling thread's transfers end (as failed) as soon as *flag is not 0: a refresher sets its
+ * stop flag here, so that a stop (a reload, the shutdown) never waits out a slow endpoint.
+ */
+void mg_cred_http_stop_flag(const atomic_int *flag);
+
+/*
  * Makes the transfer (any thread; blocking). MG_OK when an answer came, whatever its status:
  * *status and out (the body, NUL-terminated, out's cap set here) are set. MG_ERR otherwise, with
  * the reason in err (curl's text; no header or body is quoted). out is initialised either way.

@@ -38,7 +38,7 @@ struct mg_cred_source {
     atomic_uint_least64_t            fetches;
     atomic_uint_least64_t            failures;
     int                              first_done;   /* under reg->lock */
-    int                              stop;         /* under reg->lock */
+    atomic_int                       stop;         /* set under reg->lock; read by a transfer */
     pthread_t                        thread;
 };
 
@@ -230,6 +230,8 @@ refresher(void *arg)
     unsigned failed = 0;
     int64_t next;
 
+    mg_cred_http_stop_flag(&s->stop);   /* a stop aborts a transfer in progress */
+
     for (;;) {
         struct mg_cred *c = NULL, *have;
         char err[MG_CRED_ERR_MAX] = "";
@@ -237,6 +239,10 @@ refresher(void *arg)
         int rc = s->ops->fetch(s->arg, &c, err, sizeof(err));
 
         now = mg_cred_now_ms();
+        if (rc != MG_OK && atomic_load(&s->stop)) {   /* the stop cut the fetch short */
+            mg_cred_unref(c);
+            return NULL;
+        }
         atomic_fetch_add(&s->fetches, 1);
         if (rc == MG_OK && c != NULL) {
             if (failed > 0) {

@@ -98,6 +98,12 @@ struct mg_cred_source *mg_cred_source_get(struct mg_cred_registry *reg, const ch
 void mg_cred_registry_wait(struct mg_cred_registry *reg, int64_t timeout_ms);
 
 /*
+ * Appends the sources' families to /metrics: modelgate_credential_fetches_total{backend,result}
+ * and modelgate_credential_expiry_seconds{backend}, for the sources a config names. Any thread.
+ */
+void mg_cred_registry_render(struct mg_cred_registry *reg, struct mg_buf *out);
+
+/*
  * The source's credential, referenced (release it with mg_cred_unref), or NULL when it has none
  * that is valid at now_ms (Unix milliseconds). Lock-free; any thread.
  */
@@ -136,6 +142,12 @@ struct mg_cred_http {
     size_t             max;        /* the answer's body cap; 0: 64 KiB */
     int                no_proxy;   /* 1: never through a proxy (metadata endpoints) */
 };
+
+/*
+ * The calling thread's transfers end (as failed) as soon as *flag is not 0: a refresher sets its
+ * stop flag here, so that a stop (a reload, the shutdown) never waits out a slow endpoint.
+ */
+void mg_cred_http_stop_flag(const atomic_int *flag);
 
 /*
  * Makes the transfer (any thread; blocking). MG_OK when an answer came, whatever its status:

@@ -266,6 +266,49 @@ START_TEST(aws_container)
 }
 END_TEST
 
+/* The log of the gateway just stopped holds text. */
+static void
+log_has(const char *text)
+{
+    size_t n;
+    char *log = mg_test_slurp(h.gw_log, &n);
+
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strstr(log, text) != NULL, "no \"%s\" in %s", text, h.gw_log);
+    free(log);
+}
+
+/* A configured source that fails ends the chain: no credentials, and the log says why. */
+START_TEST(aws_refusals)
+{
+    struct mg_test_resp r;
+
+    make_home();
+    fake(NULL);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://10.1.2.3/creds", 1);
+    start(NULL, NULL, NULL);
+    ask("br", &r);
+    mg_test_assert_error(&r, 502, "credentials_unavailable");
+    mg_test_resp_free(&r);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "container"), 0);
+    stop();
+    log_has("AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback");
+    /* a web identity token STS does not take */
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
+    mg_harness_fake(&h, "cloud", NULL);
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", write_file("token", "not-the-token"), 1);
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/x", 1);
+    setenv("AWS_ENDPOINT_URL_STS", fake_url("/"), 1);
+    start(NULL, NULL, NULL);
+    ask("br", &r);
+    mg_test_assert_error(&r, 502, "credentials_unavailable");
+    mg_test_resp_free(&r);
+    stop();
+    log_has("STS answered 400 InvalidIdentityToken");
+}
+END_TEST
+
 /* IMDSv2 with credentials that live 4 s: refreshed at about 2 s, requests keep working. */
 START_TEST(aws_imds_refreshed_before_expiry)
 {
@@ -348,6 +391,10 @@ START_TEST(aws_no_credentials)
     mg_test_resp_free(&r);
     mg_test_http("GET", mg_harness_url(&h, "/metrics"), NULL, 0, NULL, &r);
     ck_assert_double_eq(mg_test_metric(r.body.data, "modelgate_backend_up{backend=\"br\"}"), 0);
+    ck_assert_double_eq(mg_test_metric(r.body.data, "modelgate_credential_expiry_seconds"
+                                       "{backend=\"br\"}"), 0);
+    ck_assert_double_ge(mg_test_metric(r.body.data, "modelgate_credential_fetches_total"
+                                       "{backend=\"br\",result=\"error\"}"), 1);
     ck_assert_double_eq(mg_test_metric(r.body.data,
                                        "modelgate_backend_cooldowns_total{backend=\"br\"}"), 1);
     mg_test_resp_free(&r);
@@ -378,6 +425,20 @@ START_TEST(azure_client_credentials_one_token_many_requests)
         ask_ok("az");
     }
     ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "entra"), 1);
+    {   /* /metrics: one good fetch, an expiry ahead */
+        struct mg_test_resp m;
+        double exp;
+        mg_test_http("GET", mg_harness_url(&h, "/metrics"), NULL, 0, NULL, &m);
+        ck_assert_double_eq(mg_test_metric(m.body.data, "modelgate_credential_fetches_total"
+                                           "{backend=\"az\",result=\"ok\"}"), 1);
+        ck_assert_double_eq(mg_test_metric(m.body.data, "modelgate_credential_fetches_total"
+                                           "{backend=\"az\",result=\"error\"}"), 0);
+        exp = mg_test_metric(m.body.data, "modelgate_credential_expiry_seconds{backend=\"az\"}");
+        ck_assert(exp >= 0 && exp <= 4);
+        ck_assert_double_eq(mg_test_metric(m.body.data, "modelgate_credential_fetches_total"
+                                           "{backend=\"oa\",result=\"ok\"}"), -1);   /* none */
+        mg_test_resp_free(&m);
+    }
     snprintf(first, sizeof(first), "%s", stat_str("azure_bearer"));
     ck_assert_int_eq(strncmp(first, "fake-entra-", 11), 0);
     ck_assert(wait_stat("entra", 2, 6000));   /* refreshed at about 2 s of 4 */
@@ -400,14 +461,11 @@ START_TEST(azure_wrong_secret)
     mg_test_resp_free(&r);
     stop();
     /* the log says why, never the secret */
+    log_has("Entra ID answered 401: invalid_client: AADSTS7000215: Invalid client secret");
     {
         size_t n;
         char *log = mg_test_slurp(h.gw_log, &n);
-        ck_assert_ptr_nonnull(log);
-        ck_assert_ptr_nonnull(strstr(log, "Entra ID answered 401"));
-        ck_assert_ptr_nonnull(strstr(log, "invalid_client"));
-        ck_assert_ptr_null(strstr(log, "client_secret=wrong"));
-        ck_assert_ptr_null(strstr(log, ": wrong"));
+        ck_assert_ptr_null(strstr(log, "wrong"));
         free(log);
     }
 }
@@ -633,6 +691,7 @@ cloudcred_suite(void)
     tcase_add_test(aws, aws_assume_role_on_env);
     tcase_add_test(aws, aws_assume_role_on_static_keys);
     tcase_add_test(aws, aws_no_credentials);
+    tcase_add_test(aws, aws_refusals);
     tcase_set_timeout(az, 60);
     tcase_add_test(az, azure_client_credentials_one_token_many_requests);
     tcase_add_test(az, azure_wrong_secret);

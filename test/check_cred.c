@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "mg_cred.h"
 #include "mg_test.h"
@@ -224,6 +227,47 @@ START_TEST(first_wait_is_bounded)
 }
 END_TEST
 
+/* A fetch from an endpoint that never answers (a socket that listens and never accepts). */
+static int
+hang_fetch(void *arg, struct mg_cred **out, char *err, size_t errlen)
+{
+    const char *headers[] = {"X-Test: 1", NULL};
+    struct mg_cred_http rq = {"GET", arg, headers, NULL, 0, 30000, 0, 1};
+    struct mg_buf b;
+    long status;
+    int rc = mg_cred_http_do(&rq, &status, &b, err, errlen);
+
+    mg_buf_deinit(&b);
+    return rc == MG_OK ? MG_ERR : rc;
+}
+
+static const struct mg_cred_source_ops hang_ops = {hang_fetch, NULL};
+
+START_TEST(stop_cuts_a_transfer_short)
+{
+    struct mg_cred_registry *reg = mg_cred_registry_create();
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char url[64];
+    int64_t t0;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(fd, 4), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds", ntohs(a.sin_port));
+    mg_cred_source_get(reg, "hang\n", "hang", &hang_ops, url);
+    mg_cred_registry_wait(reg, 300);   /* the first fetch hangs: the wait gives up */
+    t0 = mg_now_ms();
+    mg_cred_registry_destroy(reg);     /* the 30 s transfer is cut at once */
+    ck_assert_int_lt(mg_now_ms() - t0, 3000 * mg_test_scale());
+    close(fd);
+}
+END_TEST
+
 /* Readers take the credential while the refresher swaps it every few milliseconds. */
 struct reader {
     struct mg_cred_source *s;
@@ -287,6 +331,7 @@ cred_suite(void)
     tcase_add_test(tc, sources_by_key_and_stopped_when_unused);
     tcase_add_test(tc, first_wait_is_bounded);
     tcase_add_test(tc, readers_race_the_swap);
+    tcase_add_test(tc, stop_cuts_a_transfer_short);
     suite_add_tcase(s, tc);
     return s;
 }

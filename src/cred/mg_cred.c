@@ -19,6 +19,7 @@
 
 #include "mg_cred.h"
 #include "mg_log.h"
+#include "mg_stats.h"
 
 #define REFRESH_MARGIN_MS (5 * 60 * 1000)
 #define BACKOFF_MAX_MS    60000
@@ -33,11 +34,11 @@ struct mg_cred_source {
     _Atomic(struct mg_cred *)        cur;
     atomic_int                       readers;
     int                              used;         /* named by the config bound last */
-    int                              running;      /* its refresher thread is alive */
+    int                              running;      /* its refresher runs (under reg->lock) */
     atomic_uint_least64_t            fetches;
     atomic_uint_least64_t            failures;
     int                              first_done;   /* under reg->lock */
-    int                              stop;         /* under reg->lock */
+    atomic_int                       stop;         /* set under reg->lock; read by a transfer */
     pthread_t                        thread;
 };
 
@@ -229,6 +230,8 @@ refresher(void *arg)
     unsigned failed = 0;
     int64_t next;
 
+    mg_cred_http_stop_flag(&s->stop);   /* a stop aborts a transfer in progress */
+
     for (;;) {
         struct mg_cred *c = NULL, *have;
         char err[MG_CRED_ERR_MAX] = "";
@@ -236,6 +239,10 @@ refresher(void *arg)
         int rc = s->ops->fetch(s->arg, &c, err, sizeof(err));
 
         now = mg_cred_now_ms();
+        if (rc != MG_OK && atomic_load(&s->stop)) {   /* the stop cut the fetch short */
+            mg_cred_unref(c);
+            return NULL;
+        }
         atomic_fetch_add(&s->fetches, 1);
         if (rc == MG_OK && c != NULL) {
             if (failed > 0) {
@@ -300,19 +307,23 @@ source_stop(struct mg_cred_source *s)
     pthread_cond_broadcast(&s->reg->cond);
     pthread_mutex_unlock(&s->reg->lock);
     pthread_join(s->thread, NULL);
+    pthread_mutex_lock(&s->reg->lock);
     s->running = 0;
+    pthread_mutex_unlock(&s->reg->lock);
 }
 
 static void
 source_start(struct mg_cred_source *s)
 {
+    pthread_mutex_lock(&s->reg->lock);
     s->stop = 0;
     s->first_done = 0;
+    s->running = 1;
+    pthread_mutex_unlock(&s->reg->lock);
     if (pthread_create(&s->thread, NULL, refresher, s) != 0) {
         mg_log_error("credentials for backend %s: no refresher thread", s->label);
         abort();   /* as allocation does: the process cannot work without its threads */
     }
-    s->running = 1;
 }
 
 struct mg_cred_source *
@@ -342,8 +353,10 @@ mg_cred_source_get(struct mg_cred_registry *reg, const char *key, const char *la
     s->used = 1;
     atomic_init(&s->cur, NULL);
     source_start(s);
+    pthread_mutex_lock(&reg->lock);   /* /metrics walks the list from a worker */
     s->next = reg->head;
     reg->head = s;
+    pthread_mutex_unlock(&reg->lock);
     return s;
 }
 
@@ -391,6 +404,53 @@ mg_cred_registry_wait(struct mg_cred_registry *reg, int64_t timeout_ms)
         }
         s->used = 0;
     }
+}
+
+void
+mg_cred_registry_render(struct mg_cred_registry *reg, struct mg_buf *out)
+{
+    static const char *const help =
+        "# HELP modelgate_credential_fetches_total Cloud credential fetches of a backend's "
+        "source, by result.\n"
+        "# TYPE modelgate_credential_fetches_total counter\n";
+    static const char *const help_exp =
+        "# HELP modelgate_credential_expiry_seconds Seconds until a backend's current cloud "
+        "credential expires (0: none valid now, -1: it has no expiry).\n"
+        "# TYPE modelgate_credential_expiry_seconds gauge\n";
+    struct mg_cred_source *s;
+    int64_t now = mg_cred_now_ms();
+    int pass;
+
+    if (reg == NULL || reg->head == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&reg->lock);
+    for (pass = 0; pass < 2; pass++) {
+        mg_buf_adds(out, pass == 0 ? help : help_exp);
+        for (s = reg->head; s != NULL; s = s->next) {
+            uint64_t n = atomic_load(&s->fetches), f = atomic_load(&s->failures);
+            struct mg_cred *c;
+            if (!s->running) {
+                continue;   /* a source no config names now */
+            }
+            if (pass == 0) {
+                mg_buf_adds(out, "modelgate_credential_fetches_total{");
+                mg_stats_label(out, "backend", s->label, 0);
+                mg_buf_printf(out, ",result=\"ok\"} %llu\n", (unsigned long long)(n - f));
+                mg_buf_adds(out, "modelgate_credential_fetches_total{");
+                mg_stats_label(out, "backend", s->label, 0);
+                mg_buf_printf(out, ",result=\"error\"} %llu\n", (unsigned long long)f);
+                continue;
+            }
+            c = mg_cred_source_current(s, now);
+            mg_buf_adds(out, "modelgate_credential_expiry_seconds{");
+            mg_stats_label(out, "backend", s->label, 0);
+            mg_buf_printf(out, "} %lld\n", c == NULL ? 0LL : c->expires_ms == 0 ? -1LL
+                          : (long long)((c->expires_ms - now) / 1000));
+            mg_cred_unref(c);
+        }
+    }
+    pthread_mutex_unlock(&reg->lock);
 }
 
 void

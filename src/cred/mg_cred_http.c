@@ -17,6 +17,21 @@
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_MAX        (64 * 1024)
 
+static _Thread_local const atomic_int *stop_flag;
+
+void
+mg_cred_http_stop_flag(const atomic_int *flag)
+{
+    stop_flag = flag;
+}
+
+/* curl's progress callback: non-zero aborts the transfer. */
+static int
+on_progress(void *arg, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+    return stop_flag != NULL && atomic_load(stop_flag) != 0;
+}
+
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -67,6 +82,8 @@ mg_cred_http_do(const struct mg_cred_http *rq, long *status, struct mg_buf *out,
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     if (rq->no_proxy) {
         curl_easy_setopt(h, CURLOPT_PROXY, "");
     }
@@ -76,6 +93,7 @@ mg_cred_http_do(const struct mg_cred_http *rq, long *status, struct mg_buf *out,
     } else {
         snprintf(err, errlen, "%s %s: %s", rq->method, rq->url,
                  rc == CURLE_WRITE_ERROR ? "answer too large"
+                 : rc == CURLE_ABORTED_BY_CALLBACK ? "stopped"
                                          : cerr[0] ? cerr : curl_easy_strerror(rc));
     }
     curl_slist_free_all(hl);
@@ -222,9 +240,10 @@ mg_cred_bearer_json(const char *text, int64_t now_ms, struct mg_cred **out, char
 
     if (!json_is_object(j)) {
         snprintf(err, errlen, "the token answer is not a JSON object");
+    } else if (e != NULL) {   /* OAuth's error and its description: no secret in either */
+        snprintf(err, errlen, "%.64s%s%.160s", e, ed ? ": " : "", ed ? ed : "");
     } else if (tok == NULL || tok[0] == '\0') {
-        snprintf(err, errlen, "the token answer has no access_token%s%.64s%s%.160s",
-                 e ? ": " : "", e ? e : "", ed ? ": " : "", ed ? ed : "");
+        snprintf(err, errlen, "the token answer has no access_token");
     } else if (in <= 0 && on <= 0) {
         snprintf(err, errlen, "the token answer has no expires_in or expires_on");
     } else {

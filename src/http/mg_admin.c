@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "mg_admin.h"
+#include "mg_cred.h"
 #include "mg_redis.h"
 #include "mg_health.h"
 #include "mg_reply.h"
@@ -94,6 +95,7 @@ mg_admin_handle(struct mg_req *req, const char *path, struct mg_runtime *rt)
     mg_buf_init(&out, 64u * 1024 * 1024);
     mg_stats_render(rt->stats, &out);
     mg_health_render(rt->health, &out);
+    mg_cred_registry_render(rt->creds, &out);
     mg_resp_store_render(rt->responses, &out);
     mg_redis_render(&out);
     mg_reply_body(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data ? out.data : "",

@@ -9,8 +9,8 @@
  *     metadata.google.internal}/computeMetadata/v1/instance/service-accounts/default/token with
  *     Metadata-Flavor: Google.
  *
- * Both answer {"access_token","expires_in","token_type"}; the token becomes an MG_CRED_BEARER
- * credential. No token, key or assertion is ever logged: errors carry the endpoint's status and
+ * Both answer {"access_token","expires_in","token_type"}, read by mg_cred_bearer_json into an
+ * MG_CRED_BEARER credential. No token, key or assertion is ever logged: errors carry the endpoint's status and
  * its OAuth error code and description only.
  */
 #ifndef MG_GOOGLE_CRED_H
@@ -48,14 +48,6 @@ const char *mg_google_sa_key_id(const struct mg_google_sa *sa);
  * MG_GOOGLE_JWT_TTL}, appended to out. MG_OK or MG_ERR.
  */
 int mg_google_jwt(const struct mg_google_sa *sa, int64_t now, struct mg_buf *out);
-
-/*
- * A token endpoint's or the metadata server's answer: *token (allocated; the caller frees) and
- * *expires_in (seconds; 3600 when absent). MG_OK, or MG_ERR with the reason in err (the OAuth
- * error and its description when the body has them).
- */
-int mg_google_token_parse(const char *body, size_t len, char **token, int64_t *expires_in,
-                          char *err, size_t errlen);
 
 /* The metadata server's token URL, from GCE_METADATA_HOST as read now. */
 void mg_google_metadata_url(char *out, size_t n);

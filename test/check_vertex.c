@@ -737,30 +737,29 @@ START_TEST(google_jwt_signed_and_verified)
 }
 END_TEST
 
-/* Token answers: the token and its lifetime; OAuth's errors said without a secret. */
+/* Google's token answers as the cache reads them; OAuth's errors said without a secret. */
 START_TEST(google_token_answers)
 {
-    char *tok = NULL, err[256] = "", url[256];
-    int64_t exp = 0;
+    struct mg_cred *c = NULL;
+    char err[256] = "", url[256];
     static const char ok[] = "{\"access_token\":\"ya29.x\",\"expires_in\":3599,"
                              "\"token_type\":\"Bearer\"}";
     static const char bad[] = "{\"error\":\"invalid_grant\",\"error_description\":"
                               "\"Invalid JWT Signature.\"}";
-    static const char crlf[] = "{\"access_token\":\"ya29.x\\r\\nX-Evil: 1\"}";
+    static const char crlf[] = "{\"access_token\":\"ya29.x\\r\\nX-Evil: 1\",\"expires_in\":9}";
 
-    ck_assert_int_eq(mg_google_token_parse(ok, sizeof(ok) - 1, &tok, &exp, err, sizeof(err)),
-                     MG_OK);
-    ck_assert_str_eq(tok, "ya29.x");
-    ck_assert_int_eq(exp, 3599);
-    free(tok);
-    ck_assert_int_eq(mg_google_token_parse(bad, sizeof(bad) - 1, &tok, &exp, err, sizeof(err)),
-                     MG_ERR);
+    ck_assert_int_eq(mg_cred_bearer_json(ok, 1000, &c, err, sizeof(err)), MG_OK);
+    ck_assert_str_eq(c->token, "ya29.x");
+    ck_assert_int_eq(c->expires_ms, 1000 + 3599 * 1000);
+    mg_cred_unref(c);
+    c = NULL;
+    ck_assert_int_eq(mg_cred_bearer_json(bad, 1000, &c, err, sizeof(err)), MG_ERR);
     ck_assert_str_eq(err, "invalid_grant: Invalid JWT Signature.");
-    ck_assert_ptr_null(tok);
+    ck_assert_ptr_null(c);
     /* a token that would split the header line is no token */
-    ck_assert_int_eq(mg_google_token_parse(crlf, sizeof(crlf) - 1, &tok, &exp, err, sizeof(err)),
-                     MG_ERR);
-    ck_assert_int_eq(mg_google_token_parse("<html>", 6, &tok, &exp, err, sizeof(err)), MG_ERR);
+    ck_assert_int_eq(mg_cred_bearer_json(crlf, 1000, &c, err, sizeof(err)), MG_ERR);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(mg_cred_bearer_json("<html>", 1000, &c, err, sizeof(err)), MG_ERR);
     unsetenv("GCE_METADATA_HOST");
     mg_google_metadata_url(url, sizeof(url));
     ck_assert_str_eq(url, "http://metadata.google.internal/computeMetadata/v1/instance/"

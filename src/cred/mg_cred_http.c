@@ -226,6 +226,18 @@ json_seconds(const json_t *v)
     return *end == '\0' ? (int64_t)n : -1;
 }
 
+/* 1 when s holds no control character. */
+static int
+printable(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int
 mg_cred_bearer_json(const char *text, int64_t now_ms, struct mg_cred **out, char *err,
                     size_t errlen)
@@ -244,6 +256,8 @@ mg_cred_bearer_json(const char *text, int64_t now_ms, struct mg_cred **out, char
         snprintf(err, errlen, "%.64s%s%.160s", e, ed ? ": " : "", ed ? ed : "");
     } else if (tok == NULL || tok[0] == '\0') {
         snprintf(err, errlen, "the token answer has no access_token");
+    } else if (!printable(tok)) {   /* it goes into a header line: CR LF would split it */
+        snprintf(err, errlen, "the token answer's access_token is not printable text");
     } else if (in <= 0 && on <= 0) {
         snprintf(err, errlen, "the token answer has no expires_in or expires_on");
     } else {

@@ -184,28 +184,6 @@ mg_google_jwt(const struct mg_google_sa *sa, int64_t now, struct mg_buf *out)
 
 /* ---- the answer ------------------------------------------------------------------------ */
 
-int
-mg_google_token_parse(const char *body, size_t len, char **token, int64_t *expires_in,
-                      char *err, size_t errlen)
-{
-    json_t *j = mg_jload(body, len, 0), *exp = json_object_get(j, "expires_in");
-    const char *t = member(j, "access_token"), *e = member(j, "error");
-    const char *d = member(j, "error_description");
-
-    *token = NULL;
-    if (t != NULL && t[0] != '\0' && strpbrk(t, "\r\n") == NULL) {
-        *token = mg_strdup(t);
-        *expires_in = json_is_integer(exp) && json_integer_value(exp) > 0
-                      ? json_integer_value(exp) : 3600;
-    } else if (e != NULL) {   /* OAuth's {"error","error_description"}: no secret in them */
-        snprintf(err, errlen, "%.64s%s%.160s", e, d != NULL ? ": " : "", d != NULL ? d : "");
-    } else {
-        snprintf(err, errlen, "the answer has no access_token");
-    }
-    json_decref(j);
-    return *token != NULL ? MG_OK : MG_ERR;
-}
-
 void
 mg_google_metadata_url(char *out, size_t n)
 {
@@ -224,25 +202,18 @@ exchange(const struct mg_cred_http *rq, const char *what, struct mg_cred **out, 
 {
     struct mg_buf body;
     char why[240] = "";
-    char *token = NULL;
-    int64_t expires_in = 0;
     long status = 0;
     int rc = mg_cred_http_do(rq, &status, &body, err, errlen);
 
-    if (rc == MG_OK && mg_google_token_parse(body.data ? body.data : "", body.len, &token,
-                                             &expires_in, why, sizeof(why)) != MG_OK) {
+    if (rc == MG_OK && mg_cred_bearer_json(body.data ? body.data : "", mg_cred_now_ms(), out,
+                                           why, sizeof(why)) != MG_OK) {
         snprintf(err, errlen, "%s answered %ld: %s", what, status, why);
         rc = MG_ERR;
     } else if (rc == MG_OK && (status < 200 || status > 299)) {
+        mg_cred_unref(*out);
+        *out = NULL;
         snprintf(err, errlen, "%s answered %ld", what, status);
         rc = MG_ERR;
-    }
-    if (rc == MG_OK) {
-        *out = mg_cred_bearer(token, mg_cred_now_ms() + expires_in * 1000);
-    }
-    if (token != NULL) {
-        OPENSSL_cleanse(token, strlen(token));
-        free(token);
     }
     if (body.data != NULL) {
         OPENSSL_cleanse(body.data, body.len);

@@ -144,10 +144,11 @@ struct mg_cred_http {
 };
 
 /*
- * The calling thread's transfers end (as failed) as soon as *flag is not 0: a refresher sets its
- * stop flag here, so that a stop (a reload, the shutdown) never waits out a slow endpoint.
+ * 1 when the calling thread is a source's refresher that has been asked to stop: its transfers
+ * (mg_cred_http_do) end at once, so that a stop (a reload, the shutdown) never waits out a slow
+ * endpoint. 0 on any other thread.
  */
-void mg_cred_http_stop_flag(const atomic_int *flag);
+int mg_cred_stopping(void);
 
 /*
  * Makes the transfer (any thread; blocking). MG_OK when an answer came, whatever its status:

@@ -203,6 +203,15 @@ mg_cred_source_failures(const struct mg_cred_source *s)
     return atomic_load(&s->failures);
 }
 
+/* The stop flag of the source whose refresher runs on this thread, or NULL. */
+static _Thread_local const atomic_int *stop_flag;
+
+int
+mg_cred_stopping(void)
+{
+    return stop_flag != NULL && atomic_load(stop_flag) != 0;
+}
+
 /* Sleeps until Unix time at_ms or a stop; 1 when asked to stop. */
 static int
 sleep_until(struct mg_cred_source *s, int64_t at_ms)
@@ -230,7 +239,7 @@ refresher(void *arg)
     unsigned failed = 0;
     int64_t next;
 
-    mg_cred_http_stop_flag(&s->stop);   /* a stop aborts a transfer in progress */
+    stop_flag = &s->stop;   /* a stop aborts a transfer in progress (mg_cred_stopping) */
 
     for (;;) {
         struct mg_cred *c = NULL, *have;

@@ -46,6 +46,7 @@ struct mg_cred {
     atomic_int         refs;
     enum mg_cred_kind  kind;
     int64_t            expires_ms;          /* Unix milliseconds; 0: no expiry */
+    int64_t            fetched_ms;          /* set by the refresher when it publishes it */
     char              *access_key_id;       /* MG_CRED_AWS */
     char              *secret_access_key;
     char              *session_token;       /* NULL for long-term keys */
@@ -105,7 +106,7 @@ void mg_cred_registry_render(struct mg_cred_registry *reg, struct mg_buf *out);
 
 /*
  * The source's credential, referenced (release it with mg_cred_unref), or NULL when it has none
- * that is valid at now_ms (Unix milliseconds). Lock-free; any thread.
+ * usable at now_ms (Unix milliseconds; see mg_cred_usable_until). Lock-free; any thread.
  */
 struct mg_cred *mg_cred_source_current(struct mg_cred_source *s, int64_t now_ms);
 
@@ -118,6 +119,12 @@ uint64_t mg_cred_source_failures(const struct mg_cred_source *s);
  * (0: never) is refreshed: expires - min(5 min, lifetime / 2), or fetched + MG_CRED_NOEXPIRY_MS.
  */
 int64_t mg_cred_refresh_at(int64_t fetched_ms, int64_t expires_ms);
+/*
+ * Until when a credential fetched at fetched_ms that expires at expires_ms (0: never; then
+ * INT64_MAX) is used: expires - min(30 s, lifetime / 4), so that clocks a little apart and the
+ * time a request takes to reach the provider never make it present an expired one. Pure.
+ */
+int64_t mg_cred_usable_until(int64_t fetched_ms, int64_t expires_ms);
 /* The wait before retrying after the n-th failure in a row (n >= 1): 1 s, 2 s, ... up to 60 s. */
 int64_t mg_cred_backoff_ms(unsigned n);
 

@@ -537,6 +537,47 @@ START_TEST(azure_refresh_never_waits)
 }
 END_TEST
 
+/* The token endpoint goes down after the first token: the old one serves until it expires. */
+START_TEST(azure_failed_refresh_keeps_the_token_until_expiry)
+{
+    char *extra[] = {"--cred-ttl", "6", "--cred-fail-after", "1", NULL};
+    struct mg_test_resp r;
+    int64_t until;
+    long status = 0;
+
+    make_home();
+    fake(extra);
+    setenv("AZURE_AUTHORITY_HOST", fake_url("/"), 1);
+    start(NULL, "azure_ad: {tenant_id: t, client_id: fake-client, "
+          "client_secret: fake-client-secret}", NULL);
+    ask_ok("az");
+    ck_assert(wait_stat("cred_outage", 1, 8000));   /* the refresh at about 3 s of 6 failed */
+    ask_ok("az");                             /* the old token still serves */
+    mg_test_http("GET", mg_harness_url(&h, "/metrics"), NULL, 0, NULL, &r);
+    ck_assert_double_ge(mg_test_metric(r.body.data, "modelgate_credential_fetches_total"
+                                       "{backend=\"az\",result=\"error\"}"), 1);
+    ck_assert_double_gt(mg_test_metric(r.body.data, "modelgate_credential_expiry_seconds"
+                                       "{backend=\"az\"}"), 0);
+    mg_test_resp_free(&r);
+    /* once it has expired: credentials_unavailable, never a stale token sent */
+    until = mg_now_ms() + 10000 * mg_test_scale();
+    while (status != 502 && mg_now_ms() < until) {
+        ask("az", &r);
+        status = r.status;
+        if (status == 502) {
+            mg_test_assert_error(&r, 502, "credentials_unavailable");
+        } else {
+            ck_assert_int_eq(status, 200);
+        }
+        mg_test_resp_free(&r);
+        usleep(100000);
+    }
+    ck_assert_int_eq(status, 502);
+    stop();
+    log_has("refresh failed (Entra ID answered 500");
+}
+END_TEST
+
 START_TEST(azure_managed_identity)
 {
     make_home();
@@ -736,6 +777,7 @@ cloudcred_suite(void)
     tcase_add_test(az, azure_client_credentials_one_token_many_requests);
     tcase_add_test(az, azure_wrong_secret);
     tcase_add_test(az, azure_refresh_never_waits);
+    tcase_add_test(az, azure_failed_refresh_keeps_the_token_until_expiry);
     tcase_add_test(az, azure_managed_identity);
     tcase_add_test(az, reload_keeps_the_credential);
     suite_add_tcase(s, pure);

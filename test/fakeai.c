@@ -1473,6 +1473,7 @@ main(int argc, char **argv)
         {"fail-models", no_argument, NULL, 'M'},
         {"cred-ttl", required_argument, NULL, 'L'}, {"aws-cred", required_argument, NULL, 'A'},
         {"cred-delay-ms", required_argument, NULL, 'D'},
+        {"cred-fail-after", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
@@ -1497,6 +1498,7 @@ main(int argc, char **argv)
         case 'k': key = optarg; break;
         case 'L': fake_cloud_option("cred-ttl", optarg); break;
         case 'D': fake_cloud_option("cred-delay-ms", optarg); break;
+        case 'F': fake_cloud_option("cred-fail-after", optarg); break;
         case 'A':
             if (fake_cloud_option("aws-cred", optarg) != 0) {
                 fprintf(stderr, "fakeai: --aws-cred AKID:SECRET\n");

@@ -8,7 +8,8 @@
  *   2. web identity: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (AWS_ROLE_SESSION_NAME) -> STS
  *      AssumeRoleWithWebIdentity (unsigned);
  *   3. the shared files: AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials) and AWS_CONFIG_FILE
- *      (~/.aws/config), profile AWS_PROFILE (default "default"), static keys;
+ *      (~/.aws/config), profile AWS_PROFILE (default "default"): static keys, or a role_arn
+ *      assumed with its source_profile's static keys or its credential_source;
  *   4. container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (on 169.254.170.2) or
  *      _FULL_URI (https, or http to a loopback or the ECS/EKS agent address), with
  *      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or _TOKEN as its Authorization;
@@ -53,6 +54,10 @@ int mg_aws_sts_parse(const char *xml, long status, struct mg_cred **out, char *e
 /* STS AssumeRole of role_arn, signed with base (blocking). MG_OK with *out, or MG_ERR. */
 int mg_aws_assume_role(const char *region, const char *role_arn, const struct mg_cred *base,
                        struct mg_cred **out, char *err, size_t errlen);
+/* The same with a session name of the caller's. */
+int mg_aws_assume_role_as(const char *region, const char *role_arn, const char *session,
+                          const struct mg_cred *base, struct mg_cred **out, char *err,
+                          size_t errlen);
 
 /* STS AssumeRoleWithWebIdentity (blocking, unsigned). */
 int mg_aws_assume_web_identity(const char *region, const char *role_arn, const char *session,
@@ -65,13 +70,24 @@ int mg_aws_assume_web_identity(const char *region, const char *role_arn, const c
  */
 int mg_aws_cred_json(const char *text, struct mg_cred **out, char *err, size_t errlen);
 
+/* What the shared files say of one profile; every field NULL or a string of its own. */
+struct mg_aws_profile {
+    char *key_id, *secret, *token;       /* static keys */
+    char *role_arn;                      /* a role profile: assumed with STS AssumeRole */
+    char *source_profile;                /*   with this profile's static keys, */
+    char *credential_source;             /*   or Environment / Ec2InstanceMetadata / EcsContainer */
+    char *session;                       /* role_session_name */
+    char *region;                        /* STS's region for the role */
+};
+
 /*
- * One profile's static keys from the text of a shared credentials file (section "[name]") or a
- * config file (config = 1: "[profile name]", "[default]"). Fills key_id, secret, token (each
- * NULL or a new string) where they are NULL. Pure.
+ * One profile from the text of a shared credentials file (section "[name]") or a config file
+ * (config = 1: "[profile name]", "[default]"): fills the fields of out that are still NULL. Pure.
  */
-void mg_aws_ini_profile(const char *text, const char *profile, int config, char **key_id,
-                        char **secret, char **token);
+void mg_aws_ini_profile(const char *text, const char *profile, int config,
+                        struct mg_aws_profile *out);
+/* Frees the fields (secrets wiped) and empties it. */
+void mg_aws_profile_deinit(struct mg_aws_profile *p);
 
 /* "https://host:port/prefix" -> host (with its port, as sent in Host) and the path after it. */
 int mg_aws_split_url(const char *url, char *host, size_t hostlen, const char **path);

@@ -46,6 +46,7 @@ struct mg_cred {
     atomic_int         refs;
     enum mg_cred_kind  kind;
     int64_t            expires_ms;          /* Unix milliseconds; 0: no expiry */
+    int64_t            fetched_ms;          /* set by the refresher when it publishes it */
     char              *access_key_id;       /* MG_CRED_AWS */
     char              *secret_access_key;
     char              *session_token;       /* NULL for long-term keys */
@@ -105,7 +106,7 @@ void mg_cred_registry_render(struct mg_cred_registry *reg, struct mg_buf *out);
 
 /*
  * The source's credential, referenced (release it with mg_cred_unref), or NULL when it has none
- * that is valid at now_ms (Unix milliseconds). Lock-free; any thread.
+ * usable at now_ms (Unix milliseconds; see mg_cred_usable_until). Lock-free; any thread.
  */
 struct mg_cred *mg_cred_source_current(struct mg_cred_source *s, int64_t now_ms);
 
@@ -118,6 +119,12 @@ uint64_t mg_cred_source_failures(const struct mg_cred_source *s);
  * (0: never) is refreshed: expires - min(5 min, lifetime / 2), or fetched + MG_CRED_NOEXPIRY_MS.
  */
 int64_t mg_cred_refresh_at(int64_t fetched_ms, int64_t expires_ms);
+/*
+ * Until when a credential fetched at fetched_ms that expires at expires_ms (0: never; then
+ * INT64_MAX) is used: expires - min(30 s, lifetime / 4), so that clocks a little apart and the
+ * time a request takes to reach the provider never make it present an expired one. Pure.
+ */
+int64_t mg_cred_usable_until(int64_t fetched_ms, int64_t expires_ms);
 /* The wait before retrying after the n-th failure in a row (n >= 1): 1 s, 2 s, ... up to 60 s. */
 int64_t mg_cred_backoff_ms(unsigned n);
 
@@ -144,10 +151,11 @@ struct mg_cred_http {
 };
 
 /*
- * The calling thread's transfers end (as failed) as soon as *flag is not 0: a refresher sets its
- * stop flag here, so that a stop (a reload, the shutdown) never waits out a slow endpoint.
+ * 1 when the calling thread is a source's refresher that has been asked to stop: its transfers
+ * (mg_cred_http_do) end at once, so that a stop (a reload, the shutdown) never waits out a slow
+ * endpoint. 0 on any other thread.
  */
-void mg_cred_http_stop_flag(const atomic_int *flag);
+int mg_cred_stopping(void);
 
 /*
  * Makes the transfer (any thread; blocking). MG_OK when an answer came, whatever its status:

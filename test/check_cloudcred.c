@@ -233,6 +233,42 @@ START_TEST(aws_shared_files_and_profile)
 }
 END_TEST
 
+/* A role profile: its role assumed with its source_profile's keys, or its credential_source. */
+START_TEST(aws_role_profile)
+{
+    char *extra[] = {"--aws-cred", "SRCAKID:src-secret", NULL};
+
+    make_home();
+    fake(extra);
+    setenv("AWS_ENDPOINT_URL_STS", fake_url("/"), 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", write_file("creds",
+           "[base]\naws_access_key_id = SRCAKID\naws_secret_access_key = src-secret\n"), 1);
+    setenv("AWS_CONFIG_FILE", write_file("config",
+           "[profile invoker]\nrole_arn = arn:aws:iam::123456789012:role/invoker\n"
+           "source_profile = base\n[profile imdsrole]\nrole_arn = arn:aws:iam::1:role/e\n"
+           "credential_source = Ec2InstanceMetadata\n"), 1);
+    setenv("AWS_PROFILE", "invoker", 1);
+    start(NULL, NULL, NULL);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "sts_role"), 1);   /* signed by SRCAKID */
+    ask_ok("br");
+    ck_assert_int_eq(strncmp(stat_str("bedrock_akid"), "ASIAFAKE", 8), 0);
+    stop();
+    /* the role over the instance's credentials (IMDSv2), as credential_source says */
+    setenv("AWS_PROFILE", "imdsrole", 1);
+    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
+    mg_harness_fake(&h, "cloud", extra);
+    setenv("AWS_ENDPOINT_URL_STS", fake_url("/"), 1);
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", fake_url(""), 1);
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    start(NULL, NULL, NULL);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "imds"), 1);
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "sts_role"), 1);
+    ask_ok("br");
+    ck_assert_int_eq(strncmp(stat_str("bedrock_akid"), "ASIAFAKE", 8), 0);
+    stop();
+}
+END_TEST
+
 START_TEST(aws_web_identity)
 {
     make_home();
@@ -501,6 +537,47 @@ START_TEST(azure_refresh_never_waits)
 }
 END_TEST
 
+/* The token endpoint goes down after the first token: the old one serves until it expires. */
+START_TEST(azure_failed_refresh_keeps_the_token_until_expiry)
+{
+    char *extra[] = {"--cred-ttl", "6", "--cred-fail-after", "1", NULL};
+    struct mg_test_resp r;
+    int64_t until;
+    long status = 0;
+
+    make_home();
+    fake(extra);
+    setenv("AZURE_AUTHORITY_HOST", fake_url("/"), 1);
+    start(NULL, "azure_ad: {tenant_id: t, client_id: fake-client, "
+          "client_secret: fake-client-secret}", NULL);
+    ask_ok("az");
+    ck_assert(wait_stat("cred_outage", 1, 8000));   /* the refresh at about 3 s of 6 failed */
+    ask_ok("az");                             /* the old token still serves */
+    mg_test_http("GET", mg_harness_url(&h, "/metrics"), NULL, 0, NULL, &r);
+    ck_assert_double_ge(mg_test_metric(r.body.data, "modelgate_credential_fetches_total"
+                                       "{backend=\"az\",result=\"error\"}"), 1);
+    ck_assert_double_gt(mg_test_metric(r.body.data, "modelgate_credential_expiry_seconds"
+                                       "{backend=\"az\"}"), 0);
+    mg_test_resp_free(&r);
+    /* once it has expired: credentials_unavailable, never a stale token sent */
+    until = mg_now_ms() + 10000 * mg_test_scale();
+    while (status != 502 && mg_now_ms() < until) {
+        ask("az", &r);
+        status = r.status;
+        if (status == 502) {
+            mg_test_assert_error(&r, 502, "credentials_unavailable");
+        } else {
+            ck_assert_int_eq(status, 200);
+        }
+        mg_test_resp_free(&r);
+        usleep(100000);
+    }
+    ck_assert_int_eq(status, 502);
+    stop();
+    log_has("refresh failed (Entra ID answered 500");
+}
+END_TEST
+
 START_TEST(azure_managed_identity)
 {
     make_home();
@@ -589,7 +666,8 @@ END_TEST
 START_TEST(cred_json_and_ini)
 {
     struct mg_cred *c = NULL;
-    char err[256], *id = NULL, *secret = NULL, *token = NULL;
+    struct mg_aws_profile pr;
+    char err[256];
 
     ck_assert_int_eq(mg_aws_cred_json("{\"Code\":\"Success\",\"AccessKeyId\":\"A\","
                                       "\"SecretAccessKey\":\"S\",\"Token\":\"T\",\"Expiration\":"
@@ -600,25 +678,27 @@ START_TEST(cred_json_and_ini)
     ck_assert_int_eq(mg_aws_cred_json("[]", &c, err, sizeof(err)), MG_ERR);
     ck_assert_int_eq(mg_aws_cred_json("{\"AccessKeyId\":\"A\"}", &c, err, sizeof(err)), MG_ERR);
 
+    memset(&pr, 0, sizeof(pr));
     mg_aws_ini_profile("[default]\naws_access_key_id=D\n[p]\r\n AWS_ACCESS_KEY_ID = P \r\n"
-                       "aws_secret_access_key=PS\n[q]\naws_session_token=Q\n", "p", 0, &id,
-                       &secret, &token);
-    ck_assert_str_eq(id, "P");
-    ck_assert_str_eq(secret, "PS");
-    ck_assert_ptr_null(token);
-    free(id);
-    free(secret);
-    id = secret = NULL;
-    /* config: [profile p] and [default], never a bare [p] */
-    mg_aws_ini_profile("[p]\naws_access_key_id=BARE\n[profile p]\naws_access_key_id=P\n", "p",
-                       1, &id, &secret, &token);
-    ck_assert_str_eq(id, "P");
-    free(id);
-    id = NULL;
+                       "aws_secret_access_key=PS\n[q]\naws_session_token=Q\n", "p", 0, &pr);
+    ck_assert_str_eq(pr.key_id, "P");
+    ck_assert_str_eq(pr.secret, "PS");
+    ck_assert_ptr_null(pr.token);
+    mg_aws_profile_deinit(&pr);
+    /* config: [profile p] and [default], never a bare [p]; a role profile's keys */
+    mg_aws_ini_profile("[p]\naws_access_key_id=BARE\n[profile p]\naws_access_key_id=P\n"
+                       "role_arn = arn:aws:iam::1:role/r\nsource_profile=base\n"
+                       "role_session_name=s\nregion=eu-north-1\n", "p", 1, &pr);
+    ck_assert_str_eq(pr.key_id, "P");
+    ck_assert_str_eq(pr.role_arn, "arn:aws:iam::1:role/r");
+    ck_assert_str_eq(pr.source_profile, "base");
+    ck_assert_str_eq(pr.session, "s");
+    ck_assert_str_eq(pr.region, "eu-north-1");
+    mg_aws_profile_deinit(&pr);
     mg_aws_ini_profile("[profile default]\naws_access_key_id=X\n[default]\naws_access_key_id=D\n",
-                       "default", 1, &id, &secret, &token);
-    ck_assert_str_eq(id, "D");
-    free(id);
+                       "default", 1, &pr);
+    ck_assert_str_eq(pr.key_id, "D");
+    mg_aws_profile_deinit(&pr);
 }
 END_TEST
 
@@ -685,6 +765,7 @@ cloudcred_suite(void)
     tcase_set_timeout(aws, 60);
     tcase_add_test(aws, aws_env);
     tcase_add_test(aws, aws_shared_files_and_profile);
+    tcase_add_test(aws, aws_role_profile);
     tcase_add_test(aws, aws_web_identity);
     tcase_add_test(aws, aws_container);
     tcase_add_test(aws, aws_imds_refreshed_before_expiry);
@@ -696,6 +777,7 @@ cloudcred_suite(void)
     tcase_add_test(az, azure_client_credentials_one_token_many_requests);
     tcase_add_test(az, azure_wrong_secret);
     tcase_add_test(az, azure_refresh_never_waits);
+    tcase_add_test(az, azure_failed_refresh_keeps_the_token_until_expiry);
     tcase_add_test(az, azure_managed_identity);
     tcase_add_test(az, reload_keeps_the_credential);
     suite_add_tcase(s, pure);

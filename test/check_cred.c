@@ -25,6 +25,11 @@ START_TEST(schedule_and_backoff)
     ck_assert_int_eq(mg_cred_refresh_at(0, 9 * 60 * 1000), 9 * 60 * 1000 - 270 * 1000);
     ck_assert_int_eq(mg_cred_refresh_at(5000, 0), 5000 + MG_CRED_NOEXPIRY_MS);
     ck_assert_int_eq(mg_cred_refresh_at(5000, 4000), 5000);   /* expired: at once */
+    /* used until expiry - min(30 s, lifetime / 4) */
+    ck_assert_int_eq(mg_cred_usable_until(0, 4000), 3000);
+    ck_assert_int_eq(mg_cred_usable_until(1000, 3600 * 1000 + 1000), 3570 * 1000 + 1000);
+    ck_assert_int_eq(mg_cred_usable_until(5000, 0), INT64_MAX);
+    ck_assert_int_eq(mg_cred_usable_until(5000, 4000), 4000);
     ck_assert_int_eq(mg_cred_backoff_ms(1), 1000);
     ck_assert_int_eq(mg_cred_backoff_ms(2), 2000);
     ck_assert_int_eq(mg_cred_backoff_ms(6), 32000);
@@ -132,7 +137,7 @@ START_TEST(failed_refresh_keeps_old_until_expiry)
     struct script sc = {.life_ms = 1500, .fail_from = 2};
     struct mg_cred_source *s = mg_cred_source_get(reg, "b\nk", "b", &script_ops, &sc);
     struct mg_cred *c;
-    int64_t expires;
+    int64_t expires, usable;
 
     mg_cred_registry_wait(reg, 5000);
     c = mg_cred_source_current(s, mg_cred_now_ms());
@@ -142,15 +147,21 @@ START_TEST(failed_refresh_keeps_old_until_expiry)
     ck_assert(wait_calls(&sc, 2, 3000));   /* the refresh at 750 ms fails */
     ck_assert_uint_ge(mg_cred_source_failures(s), 1);
     c = mg_cred_source_current(s, mg_cred_now_ms());
-    if (mg_cred_now_ms() < expires) {
+    if (c != NULL) {
         ck_assert_ptr_nonnull(c);          /* still the old one */
         ck_assert_str_eq(c->access_key_id, "AKID1");
     }
     mg_cred_unref(c);
-    /* past its expiry, nothing: a request gets credentials_unavailable, never a stale key */
-    ck_assert_ptr_null(mg_cred_source_current(s, expires));
+    /* near its expiry, nothing: a request gets credentials_unavailable, never a stale key */
+    c = mg_cred_source_current(s, 0);
+    ck_assert_ptr_nonnull(c);
+    usable = mg_cred_usable_until(c->fetched_ms, c->expires_ms);
+    ck_assert_int_lt(usable, expires);
+    ck_assert_int_ge(usable, expires - 1500 / 4);
+    mg_cred_unref(c);
+    ck_assert_ptr_null(mg_cred_source_current(s, usable));
     ck_assert_ptr_null(mg_cred_source_current(s, expires + 1));
-    c = mg_cred_source_current(s, expires - 1);
+    c = mg_cred_source_current(s, usable - 1);
     ck_assert_ptr_nonnull(c);
     mg_cred_unref(c);
     mg_cred_registry_destroy(reg);

@@ -1484,6 +1484,7 @@ main(int argc, char **argv)
         {"google-sa", required_argument, NULL, 'G'},
         {"cred-ttl", required_argument, NULL, 'L'}, {"aws-cred", required_argument, NULL, 'A'},
         {"cred-delay-ms", required_argument, NULL, 'D'},
+        {"cred-fail-after", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     const char *host = "127.0.0.1", *cert = NULL, *key = NULL, *google_sa = NULL;
@@ -1513,6 +1514,7 @@ main(int argc, char **argv)
             token_ttl = strtol(optarg, NULL, 10);
             break;
         case 'D': fake_cloud_option("cred-delay-ms", optarg); break;
+        case 'F': fake_cloud_option("cred-fail-after", optarg); break;
         case 'A':
             if (fake_cloud_option("aws-cred", optarg) != 0) {
                 fprintf(stderr, "fakeai: --aws-cred AKID:SECRET\n");

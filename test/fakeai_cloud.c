@@ -20,7 +20,9 @@
  *   GET /metadata/identity/oauth2/token?...    Azure IMDS managed identity (Metadata: true)
  *
  * Every credential and token issued lives --cred-ttl seconds (default 3600); with
- * --cred-delay-ms N every credential answer but the first comes N ms late. The fake Bedrock
+ * --cred-delay-ms N every credential answer but the first comes N ms late, with
+ * --cred-fail-after N every credential request after the Nth is answered 500 ("cred_outage"
+ * in the stats). The fake Bedrock
  * accepts FAKEAKID/fake-secret, every --aws-cred AKID:SECRET and the unexpired credentials it
  * issued (with their session token); the fake Azure accepts an unexpired Bearer token it issued
  * (or any api-key). GET /_fake/stats adds the count of each kind of credential request and the
@@ -55,7 +57,10 @@ struct issued {
 static struct {
     struct event_base *base;
     long          delay_ms;   /* --cred-delay-ms: every credential answer but the first waits */
+    long          fail_after; /* --cred-fail-after N: credential answers after the Nth are 500 */
     long          answered;
+    long          taken;      /* credential requests seen */
+    long          n_outage;   /* of them answered 500 by --cred-fail-after */
     long          ttl;
     struct issued aws[ISSUED_MAX];
     size_t        naws;
@@ -101,6 +106,10 @@ reply_j(struct evhttp_request *req, int status, json_t *j)
 int
 fake_cloud_option(const char *name, const char *arg)
 {
+    if (strcmp(name, "cred-fail-after") == 0) {
+        c.fail_after = strtol(arg, NULL, 10);
+        return 0;
+    }
     if (strcmp(name, "cred-delay-ms") == 0) {
         c.delay_ms = strtol(arg, NULL, 10);
         return 0;
@@ -220,6 +229,7 @@ fake_cloud_stats(json_t *j)
     json_object_set_new(j, "entra", json_integer(c.n_entra));
     json_object_set_new(j, "msi", json_integer(c.n_msi));
     json_object_set_new(j, "msi_imds", json_integer(c.n_msi_imds));
+    json_object_set_new(j, "cred_outage", json_integer(c.n_outage));
     json_object_set_new(j, "bedrock_akid", json_string(c.bedrock_akid));
     json_object_set_new(j, "azure_bearer", json_string(c.azure_bearer));
 }
@@ -534,6 +544,11 @@ fake_cloud_handle(struct event_base *base, struct evhttp_request *req)
 
     if (!handle_now(req, 1)) {
         return 0;
+    }
+    if (c.fail_after > 0 && ++c.taken > c.fail_after) {   /* an outage of the endpoint */
+        c.n_outage++;
+        reply(req, 500, "text/plain", "fake credential endpoint outage");
+        return 1;
     }
     if (c.delay_ms > 0 && c.answered++ > 0) {   /* a refresh: slow, the gateway must not wait */
         tv.tv_sec = c.delay_ms / 1000;

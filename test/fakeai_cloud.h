@@ -10,7 +10,8 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-/* --cred-ttl S, --cred-delay-ms N and --aws-cred AKID:SECRET: 0, or -1 when not one of them. */
+/* --cred-ttl S, --cred-delay-ms N, --cred-fail-after N and --aws-cred AKID:SECRET: 0, or -1
+ * when not one of them. */
 int fake_cloud_option(const char *name, const char *arg);
 /* Answers a credential endpoint's request (on base's loop, late with --cred-delay-ms): 1 when
  * it took it. */

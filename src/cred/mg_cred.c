@@ -22,6 +22,7 @@
 #include "mg_stats.h"
 
 #define REFRESH_MARGIN_MS (5 * 60 * 1000)
+#define USE_MARGIN_MS     30000
 #define BACKOFF_MAX_MS    60000
 
 struct mg_cred_source {
@@ -122,6 +123,18 @@ mg_cred_refresh_at(int64_t fetched_ms, int64_t expires_ms)
 }
 
 int64_t
+mg_cred_usable_until(int64_t fetched_ms, int64_t expires_ms)
+{
+    int64_t life = expires_ms - fetched_ms, margin;
+
+    if (expires_ms == 0) {
+        return INT64_MAX;
+    }
+    margin = life <= 0 ? 0 : life / 4 < USE_MARGIN_MS ? life / 4 : USE_MARGIN_MS;
+    return expires_ms - margin;
+}
+
+int64_t
 mg_cred_backoff_ms(unsigned n)
 {
     int64_t ms = 1000;
@@ -172,7 +185,7 @@ mg_cred_source_current(struct mg_cred_source *s, int64_t now_ms)
         atomic_fetch_add(&c->refs, 1);
     }
     atomic_fetch_sub(&s->readers, 1);
-    if (c != NULL && c->expires_ms != 0 && now_ms >= c->expires_ms) {
+    if (c != NULL && now_ms >= mg_cred_usable_until(c->fetched_ms, c->expires_ms)) {
         mg_cred_unref(c);
         return NULL;
     }
@@ -203,6 +216,15 @@ mg_cred_source_failures(const struct mg_cred_source *s)
     return atomic_load(&s->failures);
 }
 
+/* The stop flag of the source whose refresher runs on this thread, or NULL. */
+static _Thread_local const atomic_int *stop_flag;
+
+int
+mg_cred_stopping(void)
+{
+    return stop_flag != NULL && atomic_load(stop_flag) != 0;
+}
+
 /* Sleeps until Unix time at_ms or a stop; 1 when asked to stop. */
 static int
 sleep_until(struct mg_cred_source *s, int64_t at_ms)
@@ -230,7 +252,7 @@ refresher(void *arg)
     unsigned failed = 0;
     int64_t next;
 
-    mg_cred_http_stop_flag(&s->stop);   /* a stop aborts a transfer in progress */
+    stop_flag = &s->stop;   /* a stop aborts a transfer in progress (mg_cred_stopping) */
 
     for (;;) {
         struct mg_cred *c = NULL, *have;
@@ -249,6 +271,7 @@ refresher(void *arg)
                 mg_log_info("credentials for backend %s: fetched again", s->label);
             }
             failed = 0;
+            c->fetched_ms = now;   /* not shared yet: set before it is published */
             publish(s, c);
             next = mg_cred_refresh_at(now, c->expires_ms);
         } else {
@@ -261,9 +284,9 @@ refresher(void *arg)
                 mg_log_warn("credentials for backend %s: refresh failed (%s); keeping the "
                             "current ones, which expire in %lld ms", s->label, err,
                             have->expires_ms ? (long long)(have->expires_ms - now) : -1LL);
-                if (have->expires_ms != 0 && next > have->expires_ms - 1000 &&
-                    have->expires_ms - 1000 > now + 100) {
-                    next = have->expires_ms - 1000;   /* one more try just before they go */
+                int64_t last = mg_cred_usable_until(have->fetched_ms, have->expires_ms) - 1000;
+                if (have->expires_ms != 0 && next > last && last > now + 100) {
+                    next = last;   /* one more try just before they go */
                 }
             } else {
                 mg_log_warn("credentials for backend %s: unavailable (%s); retrying in %lld ms",

@@ -17,19 +17,11 @@
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_MAX        (64 * 1024)
 
-static _Thread_local const atomic_int *stop_flag;
-
-void
-mg_cred_http_stop_flag(const atomic_int *flag)
-{
-    stop_flag = flag;
-}
-
-/* curl's progress callback: non-zero aborts the transfer. */
+/* curl's progress callback: non-zero aborts the transfer (its refresher is stopping). */
 static int
 on_progress(void *arg, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
 {
-    return stop_flag != NULL && atomic_load(stop_flag) != 0;
+    return mg_cred_stopping();
 }
 
 static size_t

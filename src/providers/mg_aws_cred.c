@@ -88,8 +88,7 @@ trim(const char **a, const char **b)
 }
 
 void
-mg_aws_ini_profile(const char *text, const char *profile, int config, char **key_id,
-                   char **secret, char **token)
+mg_aws_ini_profile(const char *text, const char *profile, int config, struct mg_aws_profile *out)
 {
     const char *p = text;
     int in = 0;
@@ -130,11 +129,21 @@ mg_aws_ini_profile(const char *text, const char *profile, int config, char **key
             trim(&va, &vb);
 #define KEY_IS(s) ((size_t)(kb - ka) == strlen(s) && strncasecmp(ka, s, strlen(s)) == 0)
             if (KEY_IS("aws_access_key_id")) {
-                dst = key_id;
+                dst = &out->key_id;
             } else if (KEY_IS("aws_secret_access_key")) {
-                dst = secret;
+                dst = &out->secret;
             } else if (KEY_IS("aws_session_token")) {
-                dst = token;
+                dst = &out->token;
+            } else if (KEY_IS("role_arn")) {
+                dst = &out->role_arn;
+            } else if (KEY_IS("source_profile")) {
+                dst = &out->source_profile;
+            } else if (KEY_IS("credential_source")) {
+                dst = &out->credential_source;
+            } else if (KEY_IS("role_session_name")) {
+                dst = &out->session;
+            } else if (KEY_IS("region")) {
+                dst = &out->region;
             }
 #undef KEY_IS
             if (dst != NULL && *dst == NULL && vb > va) {
@@ -189,43 +198,113 @@ from_web_identity(const char *region, struct mg_cred **out, char *err, size_t er
     return rc;
 }
 
-static int
-from_files(struct mg_cred **out, char *err, size_t errlen)
+void
+mg_aws_profile_deinit(struct mg_aws_profile *p)
 {
-    const char *home = env("HOME"), *profile = env("AWS_PROFILE");
+    free(p->key_id);
+    wipe(p->secret);
+    wipe(p->token);
+    free(p->role_arn);
+    free(p->source_profile);
+    free(p->credential_source);
+    free(p->session);
+    free(p->region);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Profile name as the shared files give it (the credentials file wins key by key). */
+static void
+profile_read(const char *name, struct mg_aws_profile *p)
+{
+    const char *home = env("HOME");
     const char *cred_path = env("AWS_SHARED_CREDENTIALS_FILE"), *conf_path = env("AWS_CONFIG_FILE");
-    char cpath[1024], fpath[1024], *text, *id = NULL, *secret = NULL, *token = NULL;
+    char cpath[1024] = "", fpath[1024] = "", *text;
+
+    if (cred_path != NULL || home != NULL) {
+        snprintf(cpath, sizeof(cpath), cred_path ? "%s" : "%s/.aws/credentials",
+                 cred_path ? cred_path : home);
+    }
+    if (conf_path != NULL || home != NULL) {
+        snprintf(fpath, sizeof(fpath), conf_path ? "%s" : "%s/.aws/config",
+                 conf_path ? conf_path : home);
+    }
+    if (cpath[0] && (text = mg_cred_read_file(cpath, FILE_MAX)) != NULL) {
+        mg_aws_ini_profile(text, name, 0, p);
+        wipe(text);
+    }
+    if (fpath[0] && (text = mg_cred_read_file(fpath, FILE_MAX)) != NULL) {
+        mg_aws_ini_profile(text, name, 1, p);
+        wipe(text);
+    }
+}
+
+static int from_container(struct mg_cred **out, char *err, size_t errlen);
+static int from_imds(struct mg_cred **out, char *err, size_t errlen);
+
+/* A role profile's credentials under the role: its source_profile's keys or its source. */
+static int
+role_base(const char *profile, const struct mg_aws_profile *p, struct mg_cred **out, char *err,
+          size_t errlen)
+{
+    struct mg_aws_profile q;
+    const char *cs = p->credential_source;
+    int rc = MG_ERR;
+
+    if (p->source_profile != NULL) {   /* one level: the source profile's static keys */
+        memset(&q, 0, sizeof(q));
+        profile_read(p->source_profile, &q);
+        if (q.key_id != NULL && q.secret != NULL) {
+            *out = mg_cred_aws(q.key_id, q.secret, q.token, 0);
+            rc = MG_OK;
+        } else {
+            snprintf(err, errlen, "shared files: source_profile %.64s of profile %.64s has no "
+                     "aws_access_key_id and aws_secret_access_key", p->source_profile, profile);
+        }
+        mg_aws_profile_deinit(&q);
+        return rc;
+    }
+    rc = cs == NULL ? 1
+       : strcmp(cs, "Environment") == 0 ? from_env(out, err, errlen)
+       : strcmp(cs, "Ec2InstanceMetadata") == 0 ? from_imds(out, err, errlen)
+       : strcmp(cs, "EcsContainer") == 0 ? from_container(out, err, errlen) : 2;
+    if (rc == 1 || rc == 2) {
+        snprintf(err, errlen, "shared files: profile %.64s: role_arn needs source_profile or "
+                 "credential_source (Environment, Ec2InstanceMetadata or EcsContainer)%s",
+                 profile, rc == 1 && cs != NULL ? ", which gave none" : "");
+        return MG_ERR;
+    }
+    return rc;
+}
+
+static int
+from_files(const char *region, struct mg_cred **out, char *err, size_t errlen)
+{
+    const char *profile = env("AWS_PROFILE");
+    struct mg_aws_profile p;
+    struct mg_cred *base = NULL;
     int rc = 1;
 
     profile = profile ? profile : env("AWS_DEFAULT_PROFILE") ? env("AWS_DEFAULT_PROFILE")
                                                                : "default";
-    snprintf(cpath, sizeof(cpath), "%s", cred_path ? cred_path : "");
-    snprintf(fpath, sizeof(fpath), "%s", conf_path ? conf_path : "");
-    if (home != NULL && cred_path == NULL) {
-        snprintf(cpath, sizeof(cpath), "%s/.aws/credentials", home);
-    }
-    if (home != NULL && conf_path == NULL) {
-        snprintf(fpath, sizeof(fpath), "%s/.aws/config", home);
-    }
-    if (cpath[0] && (text = mg_cred_read_file(cpath, FILE_MAX)) != NULL) {
-        mg_aws_ini_profile(text, profile, 0, &id, &secret, &token);
-        wipe(text);
-    }
-    if (fpath[0] && (text = mg_cred_read_file(fpath, FILE_MAX)) != NULL) {
-        mg_aws_ini_profile(text, profile, 1, &id, &secret, &token);
-        wipe(text);
-    }
-    if (id != NULL && secret != NULL) {
-        *out = mg_cred_aws(id, secret, token, 0);
+    memset(&p, 0, sizeof(p));
+    profile_read(profile, &p);
+    if (p.role_arn != NULL) {   /* a role profile: assumed with its source's credentials */
+        rc = role_base(profile, &p, &base, err, errlen);
+        if (rc == MG_OK) {
+            rc = mg_aws_assume_role_as(p.region ? p.region : region, p.role_arn,
+                                       p.session ? p.session : "modelgate", base, out, err,
+                                       errlen);
+        }
+        mg_cred_unref(base);
+    } else if (p.key_id != NULL && p.secret != NULL) {
+        *out = mg_cred_aws(p.key_id, p.secret, p.token, 0);
         rc = MG_OK;
-    } else if (id != NULL || secret != NULL) {
+    } else if (p.key_id != NULL || p.secret != NULL) {
         snprintf(err, errlen, "shared files: profile %.64s has only one of aws_access_key_id "
                  "and aws_secret_access_key", profile);
         rc = MG_ERR;
     }
-    free(id);
-    wipe(secret);
-    wipe(token);
+    mg_aws_profile_deinit(&p);
     return rc;
 }
 
@@ -410,7 +489,7 @@ mg_aws_chain(const char *region, struct mg_cred **out, char *err, size_t errlen)
     if ((rc = from_web_identity(region, out, err, errlen)) != 1) {
         return rc;
     }
-    if ((rc = from_files(out, err, errlen)) != 1) {
+    if ((rc = from_files(region, out, err, errlen)) != 1) {
         return rc;
     }
     if ((rc = from_container(out, err, errlen)) != 1) {

@@ -174,6 +174,13 @@ int
 mg_aws_assume_role(const char *region, const char *role_arn, const struct mg_cred *base,
                    struct mg_cred **out, char *err, size_t errlen)
 {
+    return mg_aws_assume_role_as(region, role_arn, "modelgate", base, out, err, errlen);
+}
+
+int
+mg_aws_assume_role_as(const char *region, const char *role_arn, const char *session,
+                      const struct mg_cred *base, struct mg_cred **out, char *err, size_t errlen)
+{
     struct mg_sigv4_header ct = {"content-type", FORM_CTYPE};
     struct mg_sigv4_creds creds = {base->access_key_id, base->secret_access_key,
                                    base->session_token};
@@ -194,7 +201,7 @@ mg_aws_assume_role(const char *region, const char *role_arn, const struct mg_cre
     mg_cred_form_add(&form, "Action", "AssumeRole");
     mg_cred_form_add(&form, "Version", "2011-06-15");
     mg_cred_form_add(&form, "RoleArn", role_arn);
-    mg_cred_form_add(&form, "RoleSessionName", "modelgate");
+    mg_cred_form_add(&form, "RoleSessionName", session);
     mg_cred_form_add(&form, "DurationSeconds", STS_DURATION);
     memset(&sr, 0, sizeof(sr));
     sr.method = "POST";

@@ -12,8 +12,8 @@
  * Each source has one refresher thread. It calls `fetch` (blocking, bounded by the fetcher's own
  * timeouts), publishes what it got as an immutable, reference-counted `struct mg_cred` by an
  * atomic pointer swap, and sleeps until `expiry - min(5 min, lifetime / 2)`; after a failure it
- * retries with backoff (1 s doubling up to 60 s) and keeps the credential it has until that one
- * expires. A worker takes the current credential with mg_cred_source_current(): two atomic
+ * retries with backoff (1 s doubling up to 60 s) and keeps the credential it has, which serves
+ * until shortly before it expires (mg_cred_usable_until). A worker takes the current credential with mg_cred_source_current(): two atomic
  * increments and a load, no lock, never a wait. The first fetch is made when a config goes into
  * service (mg_cred_registry_wait: the reload, or the start, waits for it a bounded time, never a
  * worker); a source still without a credential then fails its backend's attempts

@@ -160,6 +160,31 @@ wait_stat(const char *key, long n, int ms)
     return mg_test_fake_stat(h.fake_port[0], key) >= n;
 }
 
+/* A lifetime of s seconds for fakeai's --cred-ttl, scaled by MG_TIME_SCALE (static storage). */
+static char *
+ttl_of(int s)
+{
+    static char v[16];
+
+    snprintf(v, sizeof(v), "%d", s * mg_test_scale());
+    return v;
+}
+
+/*
+ * Asks model until fakeai's key (the credential its backend last accepted) is no longer first:
+ * the refresher publishes what it fetched a moment after the fake has answered it.
+ */
+static void
+ask_until_new(const char *model, const char *key, const char *first)
+{
+    int64_t until = mg_now_ms() + 5000 * mg_test_scale();
+
+    do {
+        ask_ok(model);
+    } while (strcmp(stat_str(key), first) == 0 && mg_now_ms() < until);
+    ck_assert_str_ne(stat_str(key), first);
+}
+
 static const char *
 write_file(const char *name, const char *text)
 {
@@ -348,7 +373,7 @@ END_TEST
 /* IMDSv2 with credentials that live 4 s: refreshed at about 2 s, requests keep working. */
 START_TEST(aws_imds_refreshed_before_expiry)
 {
-    char *extra[] = {"--cred-ttl", "4", NULL};
+    char *extra[] = {"--cred-ttl", ttl_of(4), NULL};
     char first[64];
 
     make_home();
@@ -362,9 +387,8 @@ START_TEST(aws_imds_refreshed_before_expiry)
     snprintf(first, sizeof(first), "%s", stat_str("bedrock_akid"));
     ck_assert_int_eq(strncmp(first, "ASIAFAKE", 8), 0);
     /* refreshed before it expires, with no request in between */
-    ck_assert(wait_stat("imds", 2, 6000));
-    ask_ok("br");
-    ck_assert_str_ne(stat_str("bedrock_akid"), first);
+    ck_assert(wait_stat("imds", 2, 6000));   /* (wait_stat scales its deadline) */
+    ask_until_new("br", "bedrock_akid", first);
     /* and again: the fake refuses expired keys, so every answer proves a fresh one */
     ck_assert(wait_stat("imds", 3, 6000));
     ask_ok("br");
@@ -448,7 +472,7 @@ END_TEST
 
 START_TEST(azure_client_credentials_one_token_many_requests)
 {
-    char *extra[] = {"--cred-ttl", "4", NULL};
+    char *extra[] = {"--cred-ttl", ttl_of(4), NULL};
     char first[64];
     int i;
 
@@ -470,7 +494,7 @@ START_TEST(azure_client_credentials_one_token_many_requests)
         ck_assert_double_eq(mg_test_metric(m.body.data, "modelgate_credential_fetches_total"
                                            "{backend=\"az\",result=\"error\"}"), 0);
         exp = mg_test_metric(m.body.data, "modelgate_credential_expiry_seconds{backend=\"az\"}");
-        ck_assert(exp >= 0 && exp <= 4);
+        ck_assert(exp >= 0 && exp <= 4 * mg_test_scale());
         ck_assert_double_eq(mg_test_metric(m.body.data, "modelgate_credential_fetches_total"
                                            "{backend=\"oa\",result=\"ok\"}"), -1);   /* none */
         mg_test_resp_free(&m);
@@ -478,8 +502,7 @@ START_TEST(azure_client_credentials_one_token_many_requests)
     snprintf(first, sizeof(first), "%s", stat_str("azure_bearer"));
     ck_assert_int_eq(strncmp(first, "fake-entra-", 11), 0);
     ck_assert(wait_stat("entra", 2, 6000));   /* refreshed at about 2 s of 4 */
-    ask_ok("az");
-    ck_assert_str_ne(stat_str("azure_bearer"), first);
+    ask_until_new("az", "azure_bearer", first);
     stop();
 }
 END_TEST
@@ -507,20 +530,28 @@ START_TEST(azure_wrong_secret)
 }
 END_TEST
 
-/* A refresh that takes 1.5 s never holds a request: the old token serves meanwhile. */
+/*
+ * A refresh that takes 1.5 s never holds a request: the old token serves meanwhile. Tokens live
+ * 8 s: the refresh starts at 4 s and is answered at 5.5 s, while the old one is used until 6 s
+ * (every time scaled by MG_TIME_SCALE).
+ */
 START_TEST(azure_refresh_never_waits)
 {
-    char *extra[] = {"--cred-ttl", "4", "--cred-delay-ms", "1500", NULL};
+    char ttl[16], delay[16];
+    char *extra[] = {"--cred-ttl", ttl, "--cred-delay-ms", delay, NULL};
     int64_t until;
     int n = 0;
 
+    snprintf(ttl, sizeof(ttl), "%d", 8 * mg_test_scale());
+    snprintf(delay, sizeof(delay), "%d", 1500 * mg_test_scale());
     make_home();
     fake(extra);
     setenv("AZURE_AUTHORITY_HOST", fake_url("/"), 1);
     start(NULL, "azure_ad: {tenant_id: t, client_id: fake-client, "
           "client_secret: fake-client-secret}", NULL);
-    until = mg_now_ms() + 3000;
-    while (mg_now_ms() < until) {   /* across the refresh (2 s to 3.5 s) */
+    until = mg_now_ms() + 10000 * mg_test_scale();
+    /* until the refresh is answered: across the whole time it takes */
+    while (mg_test_fake_stat(h.fake_port[0], "entra") < 2 && mg_now_ms() < until) {
         struct mg_test_resp r;
         ask("az", &r);
         ck_assert_int_eq(r.status, 200);
@@ -530,9 +561,10 @@ START_TEST(azure_refresh_never_waits)
         n++;
         usleep(50000);
     }
-    ck_assert_int_gt(n, 10);
-    ck_assert(wait_stat("entra", 2, 6000));
-    ask_ok("az");
+    ck_assert_int_eq(mg_test_fake_stat(h.fake_port[0], "entra"), 2);
+    ck_assert_int_gt(n, 20);
+    ask_until_new("az", "azure_bearer", "fake-entra-1");
+    ck_assert_str_eq(stat_str("azure_bearer"), "fake-entra-2");
     stop();
 }
 END_TEST
@@ -540,7 +572,7 @@ END_TEST
 /* The token endpoint goes down after the first token: the old one serves until it expires. */
 START_TEST(azure_failed_refresh_keeps_the_token_until_expiry)
 {
-    char *extra[] = {"--cred-ttl", "6", "--cred-fail-after", "1", NULL};
+    char *extra[] = {"--cred-ttl", ttl_of(6), "--cred-fail-after", "1", NULL};
     struct mg_test_resp r;
     int64_t until;
     long status = 0;
@@ -762,7 +794,7 @@ cloudcred_suite(void)
     tcase_add_test(pure, cred_json_and_ini);
     tcase_add_test(pure, bearer_json);
     tcase_add_test(pure, examples_load);
-    tcase_set_timeout(aws, 60);
+    tcase_set_timeout(aws, 60 * mg_test_scale());
     tcase_add_test(aws, aws_env);
     tcase_add_test(aws, aws_shared_files_and_profile);
     tcase_add_test(aws, aws_role_profile);
@@ -773,7 +805,7 @@ cloudcred_suite(void)
     tcase_add_test(aws, aws_assume_role_on_static_keys);
     tcase_add_test(aws, aws_no_credentials);
     tcase_add_test(aws, aws_refusals);
-    tcase_set_timeout(az, 60);
+    tcase_set_timeout(az, 60 * mg_test_scale());
     tcase_add_test(az, azure_client_credentials_one_token_many_requests);
     tcase_add_test(az, azure_wrong_secret);
     tcase_add_test(az, azure_refresh_never_waits);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct mg_budget;
 struct mg_limit;
 struct mg_limit_header;
 struct mg_limit_store;
@@ -38,6 +39,10 @@ struct mg_key {
     int64_t          tokens_per_minute;     /* 0 = no token limit */
     struct mg_limit *limit;                 /* the buckets kept by name across reloads; NULL
                                                until mg_auth_apply() */
+    int64_t          budget_usd;            /* budget: micro-dollars a window; 0 = none */
+    int              budget_per;            /* enum mg_budget_per */
+    struct mg_budget *budget;               /* its spend, kept by name across reloads; NULL
+                                               without a budget (set when bound) */
     char            *catalog_json;          /* /v1/models as this key sees it; NULL = whole */
     size_t           catalog_json_len;
 };

@@ -52,6 +52,7 @@ unavailable(const struct mg_http_next *next, struct mg_worker *w, struct mg_req 
         mg_proxy_handle(w, req, a);
         return;
     }
+    mg_admit_give_back_budget(a);
     next->refused(w, req, &ref, a->model);
 }
 
@@ -68,6 +69,7 @@ limit_go_on(void *arg)
         lw->a.shared_info = lw->info;
         mg_proxy_handle(lw->w, lw->req, &lw->a);
     } else if (lw->result == MG_LIMIT_SHARED_REFUSED) {
+        mg_admit_give_back_budget(&lw->a);
         mg_admit_refuse_limit(&lw->a, &lw->info, &ref);
         lw->next->refused(lw->w, lw->req, &ref, lw->a.model);
     } else {
@@ -96,6 +98,7 @@ limit_gone(void *arg)
     struct limit_wait *lw = arg;
 
     mg_limit_redis_cancel(&lw->call);
+    mg_admit_give_back_budget(&lw->a);
     free(lw);
 }
 
@@ -106,7 +109,8 @@ mg_http_shared_admit(struct mg_worker *w, struct mg_req *req, const struct mg_ht
     struct limit_wait *lw = mg_calloc(1, sizeof(*lw));
     struct mg_refusal ref;
 
-    if (mg_admit_route_only(w->conf, req, &lw->a, &ref) != 0) {
+    if (mg_admit_route_only(w->conf, req, &lw->a, &ref) != 0 ||
+        mg_admit_take_budget(w->conf, &lw->a, &ref) != 0) {
         next->refused(w, req, &ref, lw->a.model[0] ? lw->a.model : NULL);
         free(lw);
         return;

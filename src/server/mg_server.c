@@ -6,10 +6,9 @@
  * thread only handles signals. It talks to workers through an eventfd each (no libevent thread
  * locks needed): a stop flag, and a new config snapshot handed over with an atomic exchange.
  *
- * The runtime (mg_runtime: health, limits, first-load times, metrics) is created here, before the
- * first snapshot goes into service, shared by every worker (w->rt), and destroyed once the
- * workers have stopped: a snapshot still referenced after that (the caller's) is only freed, and
- * freeing one never follows its pointers into the runtime.
+ * The runtime (mg_runtime) is made here before the first snapshot goes into service, shared by
+ * every worker (w->rt), destroyed once they have stopped (a snapshot freed later never follows
+ * its pointers into it); state_file's spend is read into it before the workers start.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -37,6 +36,7 @@
 #include "mg_front.h"
 #include "mg_limit.h"
 #include "mg_runtime.h"
+#include "mg_spend_file.h"
 #include "mg_server.h"
 #include "mg_stats.h"
 #include "mg_status.h"
@@ -60,6 +60,7 @@ struct mg_server {
     int                nworkers;
     struct event_base *base;
     struct mg_listener *admin;               /* on admin_listen, served by this thread */
+    struct mg_spend_file *spend;             /* state_file's writes (this thread's loop) */
     struct event      *sigev[4];             /* SIGHUP, SIGTERM, SIGINT, SIGUSR1 */
     int                generation;           /* SIGHUPs handled; every one gets a number */
     int                stop_signal;
@@ -455,6 +456,9 @@ server_open(struct mg_server *s)
         mg_log_error("%s", err);
         return MG_ERR;
     }
+    if (mg_spend_file_open(&s->spend, s->base, s->rt->budgets, s->conf) != MG_OK) {
+        return MG_ERR;
+    }
     for (i = 0; i < s->nworkers; i++) {
         if (worker_init(s, i) != MG_OK) {
             return MG_ERR;
@@ -528,6 +532,7 @@ server_close(struct mg_server *s)
         worker_deinit(s, i);
     }
     mg_listener_destroy(s->admin);
+    mg_spend_file_close(s->spend);   /* after the workers: the spend is final */
     if (s->base != NULL) {
         event_base_free(s->base);
     }

@@ -71,6 +71,12 @@ const char *mg_auth_credential(mg_auth_header_fn get_header, void *arg, size_t *
 const struct mg_key *mg_auth_find(const struct mg_key *keys, size_t n, const char *cred,
                                   size_t len);
 
+/*
+ * 1 when the SHA-256 of cred[0..len) is digest (the admin key): compared in constant time, the
+ * presented text never kept.
+ */
+int mg_auth_matches(const char *cred, size_t len, const unsigned char digest[MG_AUTH_DIGEST_LEN]);
+
 /* 1 when key (NULL: no auth) may use model[0..len): no allow-list, or an entry matches. */
 int mg_auth_allows(const struct mg_key *key, const char *model, size_t len);
 

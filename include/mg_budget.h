@@ -107,8 +107,17 @@ int mg_budget_save(struct mg_budget_registry *reg, const char *path, char *why, 
 /* Reads path (a missing file: nothing spent yet, 0). -1 with why naming path when it is damaged. */
 int mg_budget_load(struct mg_budget_registry *reg, const char *path, char *why, size_t whylen);
 
-/* For the Redis store (mg_budget_redis.c): the window and spend not yet sent, taken (0 when none). */
-int64_t mg_budget_take_unsent(struct mg_budget *b, int64_t *window_start);
+/* What the Redis store (mg_budget_redis.c) has to write for a key before it reads its total. */
+struct mg_budget_redis_work {
+    int64_t window;   /* the current window's start */
+    int64_t unsent;   /* spend settled here, to add (INCRBY) */
+    int     reset;    /* the window was reset here: SET 0 first */
+    int64_t prev;     /* the window before, to delete (once per window), or -1 */
+};
+/* Takes that work (the entry forgets it: give back what could not be sent). 1 when any. */
+int mg_budget_take_redis(struct mg_budget *b, int64_t now, struct mg_budget_redis_work *w);
+/* Gives back a reset that could not be sent (it is sent with the next exchange). */
+void mg_budget_reset_back(struct mg_budget *b, int64_t window_start);
 /* Gives back spend that could not be sent (Redis down): it is sent with the next one. */
 void mg_budget_unsent_back(struct mg_budget *b, int64_t window_start, int64_t micro);
 /* Redis's total for the window (the reply of an INCRBY or a GET): the spend admission reads. */

@@ -28,6 +28,8 @@ struct mg_budget {
     int64_t           spent;     /* settled in it (with shared: Redis's total + unsent) */
     int64_t           reserved;  /* reservations in flight */
     int64_t           unsent;    /* shared: settled here, not yet added in Redis */
+    int               reset;     /* shared: a reset of window `start` not yet sent */
+    int64_t           cleaned;   /* shared: the window whose predecessor was deleted, +1 */
 };
 
 struct mg_budget_registry {
@@ -251,20 +253,29 @@ mg_budget_reset(struct mg_budget *b, int64_t now)
     roll(b, now, NULL);
     b->spent = 0;
     b->unsent = 0;
+    b->reset = 1;
     pthread_mutex_unlock(&b->lock);
 }
 
-int64_t
-mg_budget_take_unsent(struct mg_budget *b, int64_t *window_start)
+int
+mg_budget_take_redis(struct mg_budget *b, int64_t now, struct mg_budget_redis_work *w)
 {
-    int64_t n;
+    int64_t end;
 
     pthread_mutex_lock(&b->lock);
-    n = b->unsent;
+    roll(b, now, &end);
+    w->window = b->start;
+    w->unsent = b->unsent;
+    w->reset = b->reset;
+    w->prev = -1;
+    if (b->per != MG_BUDGET_TOTAL && b->cleaned != b->start + 1) {
+        mg_budget_window(b->per, b->start - 1, &w->prev, &end);
+        b->cleaned = b->start + 1;
+    }
     b->unsent = 0;
-    *window_start = b->start;
+    b->reset = 0;
     pthread_mutex_unlock(&b->lock);
-    return n;
+    return w->unsent > 0 || w->reset || w->prev >= 0;
 }
 
 void
@@ -273,6 +284,16 @@ mg_budget_unsent_back(struct mg_budget *b, int64_t window_start, int64_t micro)
     pthread_mutex_lock(&b->lock);
     if (window_start == b->start) {   /* a window that is over is not added to the next */
         b->unsent += micro;
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+void
+mg_budget_reset_back(struct mg_budget *b, int64_t window_start)
+{
+    pthread_mutex_lock(&b->lock);
+    if (window_start == b->start) {
+        b->reset = 1;
     }
     pthread_mutex_unlock(&b->lock);
 }

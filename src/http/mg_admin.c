@@ -18,6 +18,7 @@
 #include "mg_admin.h"
 #include "mg_auth.h"
 #include "mg_budget.h"
+#include "mg_budget_redis.h"
 #include "mg_redis.h"
 #include "mg_health.h"
 #include "mg_log.h"
@@ -227,6 +228,11 @@ reset_key(struct mg_req *req, const char *name, size_t len, struct mg_conf *conf
     }
     if (k->budget != NULL) {
         mg_budget_reset(k->budget, (int64_t)time(NULL));
+        if (conf->shared.on) {   /* SET 0 now on this worker's connection, else with the next
+                                  * exchange of the key's (admin_listen's thread has none) */
+            mg_budget_redis_flush(mg_redis_current(), conf->shared.prefix, k->budget,
+                                  (int64_t)time(NULL), conf->shared.store_timeout_ms);
+        }
     }
     mg_log_warn("admin: the spend of key %s in its current window was reset (from %s)", k->name,
                 req->peer != NULL ? req->peer : "?");

@@ -18,6 +18,7 @@
 #include "mg_attempt.h"
 #include "mg_auth.h"
 #include "mg_budget.h"
+#include "mg_budget_redis.h"
 #include "mg_limit_redis.h"
 #include "mg_balancer.h"
 #include "mg_conf_types.h"
@@ -197,6 +198,10 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
         mg_budget_settle(p->key->budget, (int64_t)time(NULL), p->budget_reserved,
                          r.cost_micro > 0 ? r.cost_micro : 0);
         p->budget_reserved = 0;
+        if (p->conf->shared.on && r.cost_micro > 0) {   /* spend lives in Redis: added there */
+            mg_budget_redis_flush(p->w->redis, p->conf->shared.prefix, p->key->budget,
+                                  (int64_t)time(NULL), p->conf->shared.store_timeout_ms);
+        }
     }
     if (backend != NULL) {
         int whole = ok && !cut;   /* first token and per-token times of answers that ended well */

@@ -122,7 +122,5 @@ void mg_budget_reset_back(struct mg_budget *b, int64_t window_start);
 void mg_budget_unsent_back(struct mg_budget *b, int64_t window_start, int64_t micro);
 /* Redis's total for the window (the reply of an INCRBY or a GET): the spend admission reads. */
 void mg_budget_shared_total(struct mg_budget *b, int64_t window_start, int64_t total);
-/* 1 the first time the registry hears model unpriced (the caller warns once per model). */
-int mg_budget_warn_once(struct mg_budget_registry *reg, const char *model);
 
 #endif

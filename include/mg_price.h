@@ -48,6 +48,13 @@ struct mg_price_usage {
 int64_t mg_price_cost(const struct mg_price *p, const struct mg_price_usage *u);
 
 /*
+ * 1 the first time the process asks about model (for the once-per-model warning about an
+ * unpriced model); 0 after, and for every model past the first 1024. Thread-safe (a mutex:
+ * called for unpriced answers only). Process-wide on purpose, as a log's rate limiter is.
+ */
+int mg_price_warn_once(const char *model);
+
+/*
  * Parses a USD amount written as a decimal ("2.50", "10", "0.000001") into micro-dollars: at most
  * 6 digits after the point, no sign, no exponent, at most max. 0, or -1.
  */

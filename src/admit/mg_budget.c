@@ -16,8 +16,6 @@
 
 #include "mg_budget.h"
 
-#define WARNED_MAX 1024   /* unpriced models warned about; past this, no more warnings */
-
 struct mg_budget {
     struct mg_budget *next;
     char             *name;
@@ -35,8 +33,6 @@ struct mg_budget {
 struct mg_budget_registry {
     pthread_mutex_t   lock;
     struct mg_budget *head;
-    char             *warned[WARNED_MAX];
-    size_t            nwarned;
 };
 
 static const char *const per_names[] = {"day", "week", "month", "total"};
@@ -103,8 +99,6 @@ void
 mg_budget_registry_destroy(struct mg_budget_registry *reg)
 {
     struct mg_budget *b, *next;
-    size_t i;
-
     if (reg == NULL) {
         return;
     }
@@ -113,9 +107,6 @@ mg_budget_registry_destroy(struct mg_budget_registry *reg)
         pthread_mutex_destroy(&b->lock);
         free(b->name);
         free(b);
-    }
-    for (i = 0; i < reg->nwarned; i++) {
-        free(reg->warned[i]);
     }
     pthread_mutex_destroy(&reg->lock);
     free(reg);
@@ -306,23 +297,6 @@ mg_budget_shared_total(struct mg_budget *b, int64_t window_start, int64_t total)
         b->spent = total > INT64_MAX - b->unsent ? INT64_MAX : total + b->unsent;
     }
     pthread_mutex_unlock(&b->lock);
-}
-
-int
-mg_budget_warn_once(struct mg_budget_registry *reg, const char *model)
-{
-    size_t i;
-    int first = 0;
-
-    pthread_mutex_lock(&reg->lock);
-    for (i = 0; i < reg->nwarned && strcmp(reg->warned[i], model) != 0; i++) {
-    }
-    if (i == reg->nwarned && reg->nwarned < WARNED_MAX) {
-        reg->warned[reg->nwarned++] = mg_strdup(model);
-        first = 1;
-    }
-    pthread_mutex_unlock(&reg->lock);
-    return first;
 }
 
 /* ---- the state file -------------------------------------------------------------------------- */

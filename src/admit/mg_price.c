@@ -2,6 +2,7 @@
  * mg_price — the prices tables and a request's cost. Integer micro-dollars throughout: a price is
  * micro-dollars per 1M tokens, a cost the sum of tokens x price over 10^6, rounded up once.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +167,29 @@ mg_price_lookup(const struct mg_conf *conf, const struct mg_backend *b, const ch
     const struct mg_price *p = b != NULL ? mg_price_find(&b->prices, model) : NULL;
 
     return p != NULL ? p : mg_price_find(&conf->prices, model);
+}
+
+#define WARNED_MAX 1024
+
+static pthread_mutex_t warned_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *warned[WARNED_MAX];   /* never freed: the process's once-only memory */
+static size_t nwarned;
+
+int
+mg_price_warn_once(const char *model)
+{
+    size_t i;
+    int first = 0;
+
+    pthread_mutex_lock(&warned_lock);
+    for (i = 0; i < nwarned && strcmp(warned[i], model) != 0; i++) {
+    }
+    if (i == nwarned && nwarned < WARNED_MAX) {
+        warned[nwarned++] = mg_strdup(model);
+        first = 1;
+    }
+    pthread_mutex_unlock(&warned_lock);
+    return first;
 }
 
 static int64_t

@@ -36,7 +36,6 @@
 #include "mg_reply.h"
 #include "mg_req.h"
 #include "mg_resume.h"
-#include "mg_runtime.h"
 #include "mg_stats.h"
 #include "mg_status.h"
 #include "mg_wire.h"
@@ -103,7 +102,7 @@ cost_of(struct preq *p, const struct mg_backend *backend, const struct mg_access
     price = mg_price_lookup(p->conf, backend, model);
     if (price == NULL) {
         if ((p->conf->prices.n > 0 || backend->prices.n > 0) &&
-            mg_budget_warn_once(p->w->rt->budgets, model)) {
+            mg_price_warn_once(model)) {
             mg_log_warn("no price for model \"%s\" (backend %s): its requests cost 0", model,
                         backend->name);
         }

@@ -198,6 +198,36 @@ START_TEST(config_errors_and_warnings)
 }
 END_TEST
 
+/* The priced example loads as it is, with its variables set. */
+START_TEST(priced_example_loads)
+{
+    static const char *const vars[] = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TEAM_A_KEY",
+                                       "TEAM_B_KEY", "ADMIN_KEY"};
+    struct mg_buf errors;
+    struct mg_conf *c;
+    size_t i;
+
+    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        char v[64];
+        snprintf(v, sizeof(v), "example-value-%zu-0123456789abcdef", i);
+        setenv(vars[i], v, 1);
+    }
+    mg_buf_init(&errors, 64 * 1024);
+    c = mg_conf_load("conf/examples/priced.yaml", NULL, &errors);
+    ck_assert_msg(c != NULL, "%s", errors.data ? errors.data : "");
+    ck_assert_int_eq(c->admin_key, 1);
+    ck_assert_str_eq(c->state_file, "/var/lib/modelgate/state.json");
+    ck_assert_int_eq(c->keys[0].budget_usd, 200000000);
+    ck_assert_int_eq(c->keys[0].budget_per, MG_BUDGET_MONTH);
+    ck_assert_int_eq(mg_price_lookup(c, &c->backends[1], "claude-sonnet-4-5-20250929")
+                     ->cache_write, 3750000);
+    ck_assert_int_eq(mg_price_lookup(c, &c->backends[2], "llama3")->input, 10000);
+    ck_assert_ptr_null(mg_price_lookup(c, &c->backends[0], "llama3"));
+    mg_conf_unref(c);
+    mg_buf_deinit(&errors);
+}
+END_TEST
+
 START_TEST(usage_cache_counts)
 {
     static const char chat[] = "{\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":7,"
@@ -792,6 +822,7 @@ spend_suite(void)
     tcase_add_test(u, prices_exact_before_prefix_and_backend_first);
     tcase_add_test(u, config_errors_and_warnings);
     tcase_add_test(u, usage_cache_counts);
+    tcase_add_test(u, priced_example_loads);
     tcase_add_test(u, calendar_utc_windows);
     tcase_add_test(u, budget_reserve_cross_refuse_and_renew);
     tcase_add_test(u, state_file_round_trip_and_damage);

@@ -48,6 +48,7 @@ struct mg_conf_in {
     yaml_node_t               *listen_node;
     yaml_node_t               *admin_node;
     yaml_node_t               *admin_key_node;
+    yaml_node_t               *state_file_node;
 };
 
 /*

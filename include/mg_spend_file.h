@@ -1,7 +1,7 @@
 /*
  * mg_spend_file — the keys' spend kept across restarts in `state_file` when there is no `shared:`
  * Redis (SPEC "Spend and budgets"): read when the server opens (a damaged file stops the start,
- * naming it), written every 10 s while anything was spent, and once more when the server stops.
+ * naming it), written every 10 s, and once more when the server stops.
  * Each write is a whole new file, fsync'ed, renamed over the old one (mg_budget_save()).
  */
 #ifndef MG_SPEND_FILE_H

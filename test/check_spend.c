@@ -195,6 +195,11 @@ START_TEST(config_errors_and_warnings)
     ck_assert_int_eq(c->admin_key, 1);
     mg_conf_unref(c);
     mg_buf_deinit(&errors);
+    c = parse("state_file: /tmp/x.json\nshared: {redis: 'redis://127.0.0.1:1/0'}\n" BK, &errors);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(strstr(c->warnings, "state_file is not used with shared"));
+    mg_conf_unref(c);
+    mg_buf_deinit(&errors);
 }
 END_TEST
 

@@ -152,6 +152,13 @@ set_admin_key_sha256(struct mg_yaml *y, yaml_node_t *node, void *dst)
     return MG_OK;
 }
 
+static int
+set_state_file(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    ((struct mg_conf_in *)y->owner)->state_file_node = node;
+    return mg_yaml_set_nonempty_line(y, node, dst);
+}
+
 /* Top-level keys: offsets into struct mg_conf. */
 #define CONF(f) offsetof(struct mg_conf, f)
 static const struct mg_yaml_key top_keys[] = {
@@ -173,7 +180,7 @@ static const struct mg_yaml_key top_keys[] = {
     {"tracing", mg_trace_set_conf, CONF(tracing)},
     {"shared", mg_shared_set_conf, CONF(shared)},
     {"prices", mg_price_set, CONF(prices)},
-    {"state_file", mg_yaml_set_nonempty_line, CONF(state_file)},
+    {"state_file", set_state_file, CONF(state_file)},
     {"admin_key", set_admin_key, 0},
     {"admin_key_sha256", set_admin_key_sha256, 0},
 };
@@ -266,6 +273,10 @@ post_listen(struct mg_yaml *y, struct mg_conf_in *in)
     }
     if (conf->admin_key > 1) {
         mg_yaml_error(y, in->admin_key_node, "give admin_key or admin_key_sha256, not both");
+    }
+    if (conf->state_file != NULL && conf->shared.on) {
+        mg_yaml_warning(y, in->state_file_node, "state_file is not used with shared: the spend "
+                        "lives in Redis");
     }
 }
 

@@ -25,6 +25,14 @@ void mg_tracer_destroy(struct mg_tracer *t);
 /* A record for one finished span (to fill at once), or NULL: the queue is full (counted). */
 struct mg_span *mg_tracer_span(struct mg_tracer *t);
 
+/*
+ * The worker's loop has ended (it stops): 1 when spans are queued or an export is under way, and
+ * running the loop again exports them, batch after batch (each export then has 2 s), and ends it
+ * after the last; 0 when there is nothing to send. Spans of requests that still run are not
+ * waited for: by then there are none.
+ */
+int mg_tracer_flush(struct mg_tracer *t);
+
 /* The spans just filled are ready to go to conf's collector (a snapshot with tracing on). */
 void mg_tracer_ready(struct mg_tracer *t, struct mg_conf *conf);
 

@@ -630,6 +630,56 @@ START_TEST(azure_query_rewrite)
 }
 END_TEST
 
+static int
+count_lines(struct curl_slist *l, const char *prefix)
+{
+    int n = 0;
+
+    for (; l != NULL; l = l->next) {
+        n += strncasecmp(l->data, prefix, strlen(prefix)) == 0;
+    }
+    return n;
+}
+
+/* anthropic-version set in a backend's own headers: is sent once, that value, on every request
+ * the schema makes (chat translated, native without the client's, the active check's probe). */
+START_TEST(anthropic_version_in_backend_headers_is_sent_once)
+{
+    static const char yaml[] =
+        "backends:\n"
+        "  - {name: c, schema: anthropic, url: 'https://api.anthropic.com', api_key: k2,"
+        " headers: {anthropic-version: 2024-01-01}}\n"
+        "rules: [{models: [claude], backends: [{backend: c}]}]\n";
+    struct mg_buf errors;
+    struct mg_conf *conf = conf_of(yaml, &errors);
+    struct fake_client c;
+    struct mg_upreq up;
+    int k;
+
+    ck_assert_msg(conf != NULL, "%s", errors.data);
+    mg_upreq_init(&up, 1 << 20);
+    for (k = 0; k < 3; k++) {
+        mg_upreq_reset(&up);
+        if (k == 2) {
+            ck_assert_int_eq(mg_schema_anthropic.probe(&conf->backends[0], &up), MG_OK);
+        } else {
+            fake_client_init(&c, k == 0 ? "/chat/completions" : "/messages",
+                             "{\"model\":\"claude\",\"max_tokens\":5,\"messages\":"
+                             "[{\"role\":\"user\",\"content\":\"hi\"}]}", 0);
+            ck_assert_int_eq(mg_schema_anthropic.build(&c.rq, &conf->backends[0],
+                                                       &conf->rules[0].backends[0], &up), MG_OK);
+        }
+        ck_assert_int_eq(count_lines(mg_schema_header_list(&up), "anthropic-version:"), 1);
+        ck_assert_str_eq(find_line(mg_schema_header_list(&up), "anthropic-version:"),
+                         "anthropic-version: 2024-01-01");
+        mg_headers_clear(&c.headers);
+    }
+    mg_upreq_deinit(&up);
+    mg_conf_unref(conf);
+    mg_buf_deinit(&errors);
+}
+END_TEST
+
 START_TEST(anthropic_builds_messages_request)
 {
     static const char yaml[] =
@@ -1935,6 +1985,7 @@ providers_suite(void)
     tcase_add_test(t, azure_builds_deployment_url);
     tcase_add_test(t, azure_query_rewrite);
     tcase_add_test(t, anthropic_builds_messages_request);
+    tcase_add_test(t, anthropic_version_in_backend_headers_is_sent_once);
     tcase_add_test(t, schema_config_errors);
     tcase_add_test(t, schema_config_defaults);
     suite_add_tcase(s, t);

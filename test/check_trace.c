@@ -463,7 +463,8 @@ start_gw(struct mg_harness *h, const char *name, int slot, int otlp_port, const 
              "backends: [{name: a, url: 'http://127.0.0.1:%d/v1'},"
              " {name: b, url: 'http://127.0.0.1:%d/v1'}]\n"
              "rules: [{models: [m], backends: [{backend: a, priority: 1},"
-             " {backend: b, priority: 2}]}]\n%s",
+             " {backend: b, priority: 2}]}, {models: [m2], backends: [{backend: a, model: m2-up}]}]"
+             "\n%s",
              h->gw_port, otlp_port, h->fake_port[0], h->fake_port[1], extra);
     mg_harness_start(h, slot, conf);
 }
@@ -502,6 +503,7 @@ stop_broken(void)
              "[{\"role\":\"user\",\"content\":\"SECRET-PROMPT-TEXT\"}]}"
 #define CLIENT_TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
 #define CLIENT_SPAN  "00f067aa0ba902b7"
+#define CLIENT_TRACE_STOP "5c0f92f3577b34da6a3ce929d0e0e473"
 
 START_TEST(spans_of_a_request_and_its_attempts)
 {
@@ -652,6 +654,46 @@ START_TEST(unsampled_traces_propagate_and_are_not_exported)
     spans = wait_trace("otlp", "11111111111111111111111111111111", 0);
     ck_assert_int_eq(json_array_size(spans), 0);
     json_decref(spans);
+}
+END_TEST
+
+/* gen_ai.response.model and gen_ai.response.finish_reasons come from the answer the client got
+ * (the backend's model name, not the client's), plain and streamed. */
+START_TEST(response_model_and_finish_reasons)
+{
+    static const char *const traces[2] = {"66666666666666666666666666666666",
+                                          "77777777777777777777777777777777"};
+    int stream;
+
+    for (stream = 0; stream < 2; stream++) {
+        char tp[96], body[160];
+        const char *h[] = {"Content-Type: application/json", tp, NULL};
+        struct mg_test_resp r;
+        json_t *spans, *fr;
+        size_t i;
+
+        snprintf(tp, sizeof(tp), "traceparent: 00-%s-4444444444444444-01", traces[stream]);
+        snprintf(body, sizeof(body), "{\"model\":\"m2\",\"stream\":%s,\"messages\":"
+                 "[{\"role\":\"user\",\"content\":\"hi\"}]}", stream ? "true" : "false");
+        mg_test_http("POST", mg_harness_url(&th, "/v1/chat/completions"), body, strlen(body), h,
+                     &r);
+        ck_assert_int_eq(r.status, 200);
+        mg_test_resp_free(&r);
+        spans = wait_trace("otlp", traces[stream], 2);
+        ck_assert_int_eq(json_array_size(spans), 2);
+        for (i = 0; i < 2; i++) {
+            json_t *sp = json_array_get(spans, i);
+            int server = json_integer_value(json_object_get(sp, "kind")) == 2;
+            ck_assert_str_eq(attr_s(sp, "gen_ai.request.model"), server ? "m2" : "m2-up");
+            ck_assert_str_eq(attr_s(sp, "gen_ai.response.model"), "m2-up");
+            fr = json_object_get(json_object_get(attr(sp, "gen_ai.response.finish_reasons"),
+                                                 "arrayValue"), "values");
+            ck_assert_int_eq(json_array_size(fr), 1);
+            ck_assert_str_eq(json_string_value(json_object_get(json_array_get(fr, 0),
+                                                               "stringValue")), "stop");
+        }
+        json_decref(spans);
+    }
 }
 END_TEST
 
@@ -864,11 +906,47 @@ START_TEST(collector_that_hangs_never_slows_requests)
 }
 END_TEST
 
+/* Spans still queued when the gateway stops are exported before it exits (a batch waits up to
+ * 1 s: stopping right after an answer would lose it otherwise). */
+static struct collector fcol;
+static struct mg_harness tflush;
+
+START_TEST(queued_spans_are_sent_at_stop)
+{
+    const char *h[] = {"Content-Type: application/json",
+                       "traceparent: 00-" CLIENT_TRACE_STOP "-" CLIENT_SPAN "-01", NULL};
+    struct mg_test_resp r;
+    json_t *spans;
+    int exports;
+
+    collector_start(&fcol, "flush", 0);
+    start_gw(&tflush, "flush", 6, fcol.port, "");
+    mg_test_http("POST", mg_harness_url(&tflush, "/v1/chat/completions"), BODY, strlen(BODY), h,
+                 &r);
+    ck_assert_int_eq(r.status, 200);
+    mg_test_resp_free(&r);
+    mg_harness_stop(&tflush, "modelgate (trace, stopped with spans queued)");   /* SIGTERM */
+    spans = received_spans("flush", &exports);
+    collector_stop(&fcol);
+    ck_assert_msg(exports >= 1, "nothing was exported before the gateway exited");
+    {
+        size_t i, mine = 0;
+        for (i = 0; i < json_array_size(spans); i++) {
+            mine += strcmp(json_string_value(json_object_get(json_array_get(spans, i),
+                                                             "traceId")), CLIENT_TRACE_STOP) == 0;
+        }
+        ck_assert_int_eq(mine, 2);   /* the request's span and its attempt's */
+    }
+    json_decref(spans);
+}
+END_TEST
+
 Suite *
 trace_suite(void)
 {
     Suite *s = suite_create("trace");
     TCase *u = tcase_create("unit"), *t = tcase_create("http"), *b = tcase_create("broken");
+    TCase *f = tcase_create("stop");
 
     tcase_add_test(u, traceparent_read_and_written);
     tcase_add_test(u, queue_is_bounded_and_encodes_otlp_json);
@@ -878,6 +956,7 @@ trace_suite(void)
     tcase_add_unchecked_fixture(t, start_trace, stop_trace);
     tcase_add_test(t, spans_of_a_request_and_its_attempts);
     tcase_add_test(t, unsampled_traces_propagate_and_are_not_exported);
+    tcase_add_test(t, response_model_and_finish_reasons);
     tcase_add_test(t, genai_metrics);
     tcase_add_test(t, dashboard_metrics_exist);
     suite_add_tcase(s, t);
@@ -886,5 +965,8 @@ trace_suite(void)
     tcase_add_test(b, collector_down_never_slows_requests);
     tcase_add_test(b, collector_that_hangs_never_slows_requests);
     suite_add_tcase(s, b);
+    tcase_set_timeout(f, 60 * mg_test_scale());
+    tcase_add_test(f, queued_spans_are_sent_at_stop);
+    suite_add_tcase(s, f);
     return s;
 }

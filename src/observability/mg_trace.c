@@ -47,14 +47,25 @@ mg_span_text(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
+/* "00" .. "ff": a byte's two hex digits in one copy (ids are written for every span) */
+static const char hex2[256][2] = {
+#define H1(n) {hexd[(n) >> 4], hexd[(n) & 15]}
+#define H4(n) H1(n), H1((n) + 1), H1((n) + 2), H1((n) + 3)
+#define H16(n) H4(n), H4((n) + 4), H4((n) + 8), H4((n) + 12)
+    H16(0), H16(16), H16(32), H16(48), H16(64), H16(80), H16(96), H16(112),
+    H16(128), H16(144), H16(160), H16(176), H16(192), H16(208), H16(224), H16(240)
+#undef H16
+#undef H4
+#undef H1
+};
+
 void
 mg_trace_hex(char *out, const uint8_t *id, size_t n)
 {
     size_t i;
 
     for (i = 0; i < n; i++) {
-        out[2 * i] = hexd[id[i] >> 4];
-        out[2 * i + 1] = hexd[id[i] & 15];
+        memcpy(out + 2 * i, hex2[id[i]], 2);
     }
 }
 
@@ -163,17 +174,32 @@ mg_span_queue_push(struct mg_span_queue *q)
 
 #define PUT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) += sizeof(lit) - 1)
 
+static const char dec2[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* v in decimal, two digits a step (times are 16 digits, and every span has two) */
 static char *
 put_u64(char *w, uint64_t v)
 {
     char d[24], *p = d + sizeof(d);
+    size_t n;
 
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    memcpy(w, p, (size_t)(d + sizeof(d) - p));
-    return w + (d + sizeof(d) - p);
+    while (v >= 100) {
+        p -= 2;
+        memcpy(p, dec2 + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, dec2 + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    n = (size_t)(d + sizeof(d) - p);
+    memcpy(w, p, n);
+    return w + n;
 }
 
 /* s escaped for a JSON string, without the quotes. */
@@ -189,8 +215,7 @@ put_esc(char *w, const char *s)
             *w++ = (char)c;
         } else {
             memcpy(w, "\\u00", 4);
-            w[4] = hexd[c >> 4];
-            w[5] = hexd[c & 15];
+            memcpy(w + 4, hex2[c], 2);
             w += 6;
         }
     }

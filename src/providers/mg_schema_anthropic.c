@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "mg_anthropic.h"
@@ -41,6 +42,23 @@ struct anthropic_conf {
     int64_t prefill;      /* continues a final assistant message (natively) */
 };
 
+/*
+ * The backend's anthropic_version line, unless its own `headers:` set anthropic-version (sent
+ * with them, and so only once: the backend's own value wins, as for every header).
+ */
+static void
+add_version(struct mg_upreq *up, const struct mg_backend *b)
+{
+    size_t i;
+
+    for (i = 0; i < b->nheaders; i++) {
+        if (strcasecmp(b->headers[i].name, "anthropic-version") == 0) {
+            return;
+        }
+    }
+    mg_schema_add_line(up, ((const struct anthropic_conf *)b->schema_conf)->version);
+}
+
 /* The request the client sent, translated: the Messages API's, for {url}/v1/messages. */
 static int
 build_chat(const struct mg_client_req *rq, const struct mg_backend *b,
@@ -66,7 +84,7 @@ build_chat(const struct mg_client_req *rq, const struct mg_backend *b,
     up->body_len = up->edited.len;
     up->stream = rq->jr->stream;
     mg_schema_headers(up, rq, b, skip, 0);
-    mg_schema_add_line(up, ac->version);
+    add_version(up, b);
     return MG_OK;
 }
 
@@ -96,7 +114,7 @@ build_native(const struct mg_client_req *rq, const struct mg_backend *b,
     up->stream = rq->jr->stream;
     mg_schema_headers(up, rq, b, NULL, 0);
     if (mg_headers_get(rq->headers, "anthropic-version") == NULL) {
-        mg_schema_add_line(up, ((const struct anthropic_conf *)b->schema_conf)->version);
+        add_version(up, b);
     }
     return MG_OK;
 }
@@ -115,7 +133,7 @@ anthropic_probe(const struct mg_backend *b, struct mg_upreq *up)
     if (mg_schema_probe_request(up, b, "/v1/models") != MG_OK) {
         return MG_ERR;
     }
-    mg_schema_add_line(up, ((const struct anthropic_conf *)b->schema_conf)->version);
+    add_version(up, b);
     return MG_OK;
 }
 

@@ -451,6 +451,9 @@ setup(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a, int 
     mg_attempt_init(&p->at, w->base, w->upstream, (size_t)conf->max_body_size + 64 * 1024,
                     &attempt_ops, p);
     mg_relay_init(&p->relay, mg_wire_emit, &p->wire, on_commit, p);
+    if (p->tr != NULL) {
+        mg_proxy_trace_watch(p);
+    }
     mg_head_init(&p->last.head);
     mg_buf_init(&p->last.body, MG_HELD_BODY_MAX);
     /* a chat body the hub makes may be larger than the client's (tools spelled out) */

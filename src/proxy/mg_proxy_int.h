@@ -173,6 +173,9 @@ int  mg_proxy_resume_edit(struct preq *p, const struct mg_backend *b, struct mg_
 struct mg_access_rec;
 struct mg_req;
 void mg_proxy_trace_begin(struct preq *p, const struct mg_req *req);
+/* A sampled request's answer is watched on its way to the client for gen_ai.response.model and
+ * finish_reasons (after mg_relay_init). */
+void mg_proxy_trace_watch(struct preq *p);
 void mg_proxy_trace_attempt(struct preq *p);
 void mg_proxy_trace_attempt_end(struct preq *p, struct mg_attempt *a, enum mg_outcome o);
 void mg_proxy_trace_end(struct preq *p, const struct mg_access_rec *r,

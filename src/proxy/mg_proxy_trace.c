@@ -34,6 +34,9 @@ struct mg_proxy_trace {
     uint8_t att_span[8];
     int64_t att_start;
     char    traceparent[MG_TRACEPARENT_LEN + 1];
+    /* read from what the client got (a sampled request only) */
+    char    resp_model[MG_SPAN_STR];
+    char    finish[32];
 };
 
 static void
@@ -122,6 +125,63 @@ mg_proxy_trace_free(struct preq *p)
     p->tr = NULL;
 }
 
+/*
+ * The string value of the member whose name (quotes included) starts at k, copied into out;
+ * NULL when it is not a string (null, or cut off by the end of this piece). Bytes of a JSON text
+ * outside strings: a name found there is a real member, never part of a text, whose quotes
+ * would be escaped.
+ */
+static const char *
+member_string(const char *k, size_t klen, const char *end, char *out, size_t size)
+{
+    const char *v = k + klen, *q;
+
+    while (v < end && (*v == ' ' || *v == ':' || *v == '\t' || *v == '\n' || *v == '\r')) {
+        v++;
+    }
+    if (v >= end || *v != '"' || (q = memchr(v + 1, '"', (size_t)(end - v - 1))) == NULL) {
+        return NULL;
+    }
+    if ((size_t)(q - v - 1) < size) {
+        memcpy(out, v + 1, (size_t)(q - v - 1));
+        out[q - v - 1] = '\0';
+    }
+    return q;
+}
+
+/* The client's bytes pass here first: the answer's model (its first) and finish reason (its
+ * last: chat's finish_reason, Anthropic's stop_reason). A name cut between two pieces is missed. */
+static void
+watch_emit(void *arg, const char *data, size_t len)
+{
+    struct preq *p = arg;
+    struct mg_proxy_trace *t = p->tr;
+    const char *end = data + len, *s, *q;
+    static const struct { const char *k; size_t n; } fin[] = {
+        {"\"finish_reason\"", 15}, {"\"stop_reason\"", 13}};
+    size_t i;
+
+    if (t->resp_model[0] == '\0' && (s = mg_find(data, len, "\"model\"", 7)) != NULL) {
+        member_string(s, 7, end, t->resp_model, sizeof(t->resp_model));
+    }
+    for (i = 0; i < 2; i++) {
+        for (s = data; (s = mg_find(s, (size_t)(end - s), fin[i].k, fin[i].n)) != NULL; ) {
+            q = member_string(s, fin[i].n, end, t->finish, sizeof(t->finish));
+            s = q != NULL ? q : s + fin[i].n;
+        }
+    }
+    mg_wire_emit(&p->wire, data, len);
+}
+
+void
+mg_proxy_trace_watch(struct preq *p)
+{
+    if (p->tr->sampled) {
+        p->relay.emit = watch_emit;
+        p->relay.emit_arg = p;
+    }
+}
+
 void
 mg_proxy_trace_attempt(struct preq *p)
 {
@@ -160,8 +220,15 @@ server_of(struct mg_span *s, const char *url)
     }
     memcpy(s->server_address, h, n);
     s->server_address[n] = '\0';
-    if (colon != NULL) {
-        s->server_port = atoi(colon + 1) > 0 ? atoi(colon + 1) : s->server_port;
+    if (colon != NULL) {   /* digits up to the path; anything else keeps the scheme's port */
+        const char *d = colon + 1;
+        int port = 0;
+        while (d < end && *d >= '0' && *d <= '9' && port < 65536) {
+            port = port * 10 + (*d++ - '0');
+        }
+        if (d == end && port > 0 && port < 65536) {
+            s->server_port = port;
+        }
     }
 }
 
@@ -223,6 +290,8 @@ mg_proxy_trace_attempt_end(struct preq *p, struct mg_attempt *a, enum mg_outcome
         if (p->wire.t_first != 0) {
             s->first_token_us = p->wire.t_first + t->wall_off;
         }
+        memcpy(s->response_model, t->resp_model, sizeof(t->resp_model));
+        memcpy(s->finish_reason, t->finish, sizeof(t->finish));
     }
     mg_span_text(s->backend, sizeof(s->backend), a->backend->name);
     s->attempt = t->attempts;
@@ -281,6 +350,8 @@ mg_proxy_trace_end(struct preq *p, const struct mg_access_rec *r,
     s->input_tokens = r->input_tokens;
     s->output_tokens = r->output_tokens;
     s->status_code = r->status;
+    memcpy(s->response_model, t->resp_model, sizeof(t->resp_model));
+    memcpy(s->finish_reason, t->finish, sizeof(t->finish));
     if (cut) {
         mg_span_text(s->error_type, sizeof(s->error_type), "upstream_stream_error");
     } else if (r->status >= 400 || r->status == 0) {

@@ -22,6 +22,7 @@
 #include "mg_upstream.h"
 
 #define EXPORT_TIMEOUT_MS 10000
+#define FLUSH_TIMEOUT_MS  2000    /* the last exports, when the worker stops */
 #define EXPORT_BODY_MAX   (64u * 1024 * 1024)
 #define LOG_EVERY_MS      60000
 
@@ -39,6 +40,7 @@ struct mg_tracer {
     size_t                  inflight;   /* spans in the export under way; 0: none */
     uint64_t                unlogged[2];   /* drops not logged yet: queue full, export failed */
     int64_t                 logged_ms;  /* the last drop line */
+    int                     flushing;   /* the worker stops: export what is queued, then exit */
 };
 
 static void
@@ -69,6 +71,14 @@ arm(struct mg_tracer *t)
 {
     struct timeval tv = {1, 0}, now = {0, 0};
 
+    if (t->flushing) {   /* the next batch at once; the loop ends after the last */
+        if (t->q.n > 0) {
+            evtimer_add(t->timer, &now);
+        } else {
+            event_base_loopexit(t->base, NULL);
+        }
+        return;
+    }
     if (t->q.n >= MG_TRACE_BATCH_MAX) {
         evtimer_add(t->timer, &now);
     } else if (t->q.n > 0 && !evtimer_pending(t->timer, NULL)) {
@@ -126,6 +136,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     }
     if (c == NULL || !c->on) {
         t->q.head = t->q.n = 0;   /* tracing was turned off by a reload */
+        arm(t);
         return;
     }
     n = mg_trace_encode(&t->body, c->service_name, &t->q, MG_TRACE_BATCH_MAX);
@@ -152,7 +163,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     SET(CURLOPT_HTTPHEADER, t->headers);
     SET(CURLOPT_POSTFIELDS, t->body.data);
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body.len);
-    SET(CURLOPT_TIMEOUT_MS, (long)EXPORT_TIMEOUT_MS);
+    SET(CURLOPT_TIMEOUT_MS, (long)(t->flushing ? FLUSH_TIMEOUT_MS : EXPORT_TIMEOUT_MS));
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)EXPORT_TIMEOUT_MS);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROXY, "");   /* the collector is reached directly, whatever HTTPS_PROXY says */
@@ -222,6 +233,20 @@ mg_tracer_span(struct mg_tracer *t)
         drop(t, 0, 1, NULL);
     }
     return s;
+}
+
+int
+mg_tracer_flush(struct mg_tracer *t)
+{
+    if (t == NULL || (t->q.n == 0 && t->inflight == 0)) {
+        return 0;
+    }
+    t->flushing = 1;
+    if (t->inflight == 0) {   /* else the export under way goes on to the next batch */
+        evtimer_del(t->timer);
+        arm(t);
+    }
+    return 1;
 }
 
 void

@@ -202,6 +202,9 @@ worker_main(void *arg)
     }
     mg_http_shared_start(w);
     event_base_dispatch(w->base);
+    if (atomic_load(&wk->stop) != 2 && mg_tracer_flush(w->tracer)) {
+        event_base_dispatch(w->base);   /* the last spans; shutdown_timeout still bounds it */
+    }
     mg_check_destroy(wk->check);   /* checks under way are cancelled, never waited for */
     wk->check = NULL;
     mg_http_stop(w);   /* closes what is left on this thread, before the base goes */

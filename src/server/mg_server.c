@@ -42,6 +42,7 @@
 #include "mg_status.h"
 #include "mg_trace_export.h"
 #include "mg_upstream.h"
+#include "mg_upstream_proxy.h"
 #include "mg_worker.h"
 
 struct wake {
@@ -122,25 +123,6 @@ open_listener(const char *host, int port, char *err, size_t errlen)
     }
     freeaddrinfo(res);
     return fd;
-}
-
-/* One line per backend that goes through a proxy (without the proxy's credentials). */
-static void
-log_proxies(const struct mg_conf *conf)
-{
-    size_t i;
-
-    for (i = 0; i < conf->nbackends; i++) {
-        const char *p = conf->backends[i].proxy, *at, *host;
-        if (p == NULL || p[0] == '\0') {
-            continue;
-        }
-        host = strstr(p, "://");
-        host = host ? host + 3 : p;
-        at = strchr(host, '@');
-        mg_log_info("backend %s goes through the proxy %.*s%s", conf->backends[i].name,
-                    (int)(host - p), p, at ? at + 1 : host);
-    }
 }
 
 static void
@@ -374,7 +356,7 @@ reload(struct mg_server *s)
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
     mg_runtime_bind(s->rt, conf, mg_now_ms());
-    log_proxies(conf);
+    mg_upstream_proxy_log(conf);
     for (i = 0; i < s->nworkers; i++) {
         struct mg_conf *old = atomic_exchange(&s->wakes[i].next_conf, mg_conf_ref(conf));
         mg_conf_unref(old);
@@ -566,7 +548,7 @@ mg_server_run(struct mg_conf *conf)
     mg_log_set_level((enum mg_log_level)conf->log_level);
     mg_runtime_bind(s.rt, conf, mg_now_ms());
     mg_front_raise_nofile();
-    log_proxies(conf);
+    mg_upstream_proxy_log(conf);
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mg_log_error("curl_global_init failed");

@@ -499,7 +499,8 @@ start_budget(void)
              "auth: {keys: [{name: k, key: " KEY_K ", budget: {usd: 0.0007, per: day}},"
              " {name: free, key: " KEY_FREE "}]}\n"
              "backends: [{name: a, url: 'http://127.0.0.1:%d/v1'}]\n"
-             "rules: [{models: [m], backends: [{backend: a}]}]\n",
+             "rules: [{models: [m], backends: [{backend: a}]},"
+             " {models: [unpriced], backends: [{backend: a}]}]\n",
              bh.gw_port, bh.fake_port[0]);
     mg_harness_start(&bh, 0, conf);
 }
@@ -594,6 +595,27 @@ START_TEST(budget_lets_the_crossing_request_finish_then_refuses)
                              "modelgate_cost_usd_total{key=\"free\",model=\"m\",backend=\"a\"}")
               == 0.00021);
     mg_test_resp_free(&r);
+}
+END_TEST
+
+/* A model without a price costs 0 and is said once, whatever the number of its answers. */
+START_TEST(unpriced_model_warned_once)
+{
+    static const char body[] = "{\"model\":\"unpriced\",\"messages\":[]}";
+    const char *hd[] = {"Content-Type: application/json", "Authorization: Bearer " KEY_FREE,
+                        NULL};
+    struct mg_test_resp r;
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        mg_test_http("POST", mg_harness_url(&bh, "/v1/chat/completions"), body,
+                     sizeof(body) - 1, hd, &r);
+        ck_assert_int_eq(r.status, 200);
+        mg_test_resp_free(&r);
+    }
+    ck_assert_int_eq(log_count(bh.gw_log, "\"model\":\"unpriced\"", 3), 3);
+    ck_assert_int_eq(log_count(bh.gw_log, "no price for model \"unpriced\" (backend a)", 1), 1);
+    ck_assert_int_eq(log_count(bh.gw_log, "\"cost_usd\":0.000000", 3), 3);
 }
 END_TEST
 
@@ -835,6 +857,7 @@ spend_suite(void)
     tcase_add_unchecked_fixture(b, start_budget, stop_budget);
     tcase_set_timeout(b, 60);
     tcase_add_test(b, budget_lets_the_crossing_request_finish_then_refuses);
+    tcase_add_test(b, unpriced_model_warned_once);
     tcase_add_test(b, admin_endpoints_need_the_admin_key);
     tcase_add_test(b, reset_is_a_same_site_json_post);
     suite_add_tcase(s, b);

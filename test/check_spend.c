@@ -41,6 +41,7 @@
 START_TEST(usd_amounts_parse_exactly)
 {
     int64_t v;
+    char s[32];
 
     ck_assert_int_eq(mg_price_parse_usd("2.50", MG_PRICE_MAX_MICRO, &v), 0);
     ck_assert_int_eq(v, 2500000);
@@ -58,6 +59,13 @@ START_TEST(usd_amounts_parse_exactly)
     ck_assert_int_eq(mg_price_parse_usd("5.", MG_PRICE_MAX_MICRO, &v), -1);
     ck_assert_int_eq(mg_price_parse_usd("", MG_PRICE_MAX_MICRO, &v), -1);
     ck_assert_int_eq(mg_price_parse_usd("99999999999999999999", MG_PRICE_MAX_MICRO, &v), -1);
+    ck_assert_str_eq(mg_price_format_usd(0, s, sizeof(s)), "0.000000");
+    ck_assert_str_eq(mg_price_format_usd(1, s, sizeof(s)), "0.000001");
+    ck_assert_str_eq(mg_price_format_usd(1000000, s, sizeof(s)), "1.000000");
+    ck_assert_str_eq(mg_price_format_usd(123456789, s, sizeof(s)), "123.456789");
+    ck_assert_str_eq(mg_price_format_usd(-5, s, sizeof(s)), "0.000000");
+    ck_assert_str_eq(mg_price_format_usd(INT64_MAX, s, sizeof(s)), "9223372036854.775807");
+    ck_assert_str_eq(mg_price_format_usd(123456789, s, 5), "123.");
 }
 END_TEST
 

@@ -23,6 +23,8 @@ struct mg_budget {
     int64_t           usd;       /* micro-dollars; 0: no budget */
     int               per;
     int64_t           start;     /* the window the fields below are of (Unix seconds) */
+    int64_t           end;       /* its end (0: total), computed for per `wper` (-1: not yet) */
+    int               wper;
     int64_t           spent;     /* settled in it (with shared: Redis's total + unsent) */
     int64_t           reserved;  /* reservations in flight */
     int64_t           unsent;    /* shared: settled here, not yet added in Redis */
@@ -125,6 +127,7 @@ get_locked(struct mg_budget_registry *reg, const char *name)
     b = mg_calloc(1, sizeof(*b));
     b->name = mg_strdup(name);
     b->per = MG_BUDGET_TOTAL;
+    b->wper = -1;
     mg_mutex_init(&b->lock);
     b->next = reg->head;
     reg->head = b;
@@ -148,20 +151,26 @@ mg_budget_name(const struct mg_budget *b)
     return b->name;
 }
 
-/* Under b->lock: a later window starts from nothing (reservations in flight stay). */
+/*
+ * Under b->lock: a later window starts from nothing (reservations in flight stay). The window is
+ * computed again only when now leaves it (a month's takes two timegm calls: not per request).
+ */
 static void
 roll(struct mg_budget *b, int64_t now, int64_t *end)
 {
-    int64_t start, e;
+    int64_t start;
 
-    mg_budget_window(b->per, now, &start, &e);
-    if (start != b->start) {
-        b->start = start;
-        b->spent = 0;
-        b->unsent = 0;
+    if (b->wper != b->per || now < b->start || (b->end != 0 && now >= b->end)) {
+        mg_budget_window(b->per, now, &start, &b->end);
+        b->wper = b->per;
+        if (start != b->start) {
+            b->start = start;
+            b->spent = 0;
+            b->unsent = 0;
+        }
     }
     if (end != NULL) {
-        *end = e;
+        *end = b->end;
     }
 }
 
@@ -391,6 +400,7 @@ mg_budget_undump(struct mg_budget_registry *reg, const char *text, size_t len, c
             int64_t start = parse_window(win);
             if (start >= b->start) {   /* the latest window of the key */
                 b->start = start;
+                b->wper = -1;   /* its window is checked again at the first use */
                 b->spent = (int64_t)json_integer_value(v);
             }
         }

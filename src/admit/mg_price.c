@@ -46,10 +46,24 @@ mg_price_parse_usd(const char *s, int64_t max, int64_t *micro)
 char *
 mg_price_format_usd(int64_t micro, char *out, size_t len)
 {
-    if (micro < 0) {
-        micro = 0;
+    char tmp[32];
+    uint64_t v = micro > 0 ? (uint64_t)micro : 0;
+    size_t n = 0, i;
+
+    /* by hand: an answer's header writes one, and snprintf costs ~1.3k instructions */
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+        if (n == 6) {
+            tmp[n++] = '.';
+        }
+    } while (v > 0 || n < 8);   /* at least "0.000000" */
+    for (i = 0; i < n && i + 1 < len; i++) {
+        out[i] = tmp[n - 1 - i];
     }
-    snprintf(out, len, "%lld.%06lld", (long long)(micro / 1000000), (long long)(micro % 1000000));
+    if (len > 0) {
+        out[i] = '\0';
+    }
     return out;
 }
 

@@ -554,6 +554,79 @@ START_TEST(client_replies_deadlines_down)
 }
 END_TEST
 
+/*
+ * A subscriber whose link goes silent without a FIN or RST (a dead peer, a dropped route, a
+ * frozen proxy): a fake Redis in this process answers SUBSCRIBE, then reads and never answers.
+ * The subscriber's keepalive PING goes unanswered, the link is dropped and connected again.
+ */
+static void
+sub_up(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+static void
+sub_msg(void *arg, const char *p, size_t n)
+{
+}
+
+START_TEST(subscriber_silent_link_reconnects)
+{
+    static const char subscribed[] = "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n";
+    struct event_base *base = event_base_new();
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    struct mg_redis_url u;
+    struct mg_redis *c;
+    char url[64], err[128], buf[4096];
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), conns[8], nconn = 0, ups = 0, i;
+    int pinged = 0;
+    int64_t t0, end;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert(bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 8) == 0);
+    ck_assert(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", ntohs(a.sin_port));
+    ck_assert_int_eq(mg_redis_url_parse(url, &u, err, sizeof(err)), 0);
+    c = mg_redis_subscribe(base, &u, "ch", sub_msg, sub_up, &ups);
+    t0 = mg_now_ms();
+    end = t0 + 30000;
+    while (nconn < 2 && mg_now_ms() < end) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+        if (fd >= 0 && nconn < 8) {
+            conns[nconn++] = fd;
+        }
+        for (i = 0; i < nconn; i++) {   /* SUBSCRIBE answered; anything else read, unanswered */
+            ssize_t n = read(conns[i], buf, sizeof(buf) - 1);
+            if (n > 0) {
+                buf[n] = '\0';
+                if (strstr(buf, "SUBSCRIBE") != NULL) {
+                    ck_assert(write(conns[i], subscribed, sizeof(subscribed) - 1) > 0);
+                }
+                pinged += strstr(buf, "PING") != NULL;
+            }
+        }
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(2000);
+    }
+    ck_assert_msg(nconn == 2, "the subscriber never left its silent link (%d connection)", nconn);
+    ck_assert_int_ge(pinged, 1);
+    ck_assert_int_ge(ups, 1);
+    /* idle 5 s, then the PING's 5 s: about 10 s, never much less */
+    ck_assert_int_ge(mg_now_ms() - t0, 9000);
+    printf("subscriber_silent_link_reconnects: a new connection %lld ms after the link went "
+           "silent\n", (long long)(mg_now_ms() - t0));
+    mg_redis_destroy(c);
+    for (i = 0; i < nconn; i++) {
+        close(conns[i]);
+    }
+    close(lfd);
+    event_base_free(base);
+}
+END_TEST
+
 struct decision {
     int n;
     int result;
@@ -1203,11 +1276,15 @@ shared_suite(void)
 {
     Suite *s = suite_create("shared");
     TCase *unit = tcase_create("url");
+    TCase *keep = tcase_create("keepalive");
     TCase *t = tcase_create("redis");
 
     tcase_add_test(unit, url_parse);
     tcase_add_test(unit, conf_block);
     suite_add_tcase(s, unit);
+    tcase_set_timeout(keep, 60 * mg_test_scale());
+    tcase_add_test(keep, subscriber_silent_link_reconnects);
+    suite_add_tcase(s, keep);
     tcase_add_unchecked_fixture(t, start_shared, stop_shared);
     tcase_set_timeout(t, 60 * mg_test_scale());
     tcase_add_test(t, client_replies_deadlines_down);

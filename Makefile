@@ -53,6 +53,7 @@ SUITES   += cred
 SUITES   += cloudcred
 SUITES   += vertex
 SUITES   += vertex_http
+SUITES   += spend
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)

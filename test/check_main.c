@@ -27,6 +27,7 @@ Suite *cred_suite(void);
 Suite *vertex_suite(void);
 Suite *vertex_http_suite(void);
 Suite *cloudcred_suite(void);
+Suite *spend_suite(void);
 
 int
 main(void)
@@ -95,6 +96,7 @@ main(void)
     srunner_add_suite(sr, vertex_suite());
     srunner_add_suite(sr, vertex_http_suite());
     srunner_add_suite(sr, cloudcred_suite());
+    srunner_add_suite(sr, spend_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
     printf("Running every suite\n");

@@ -532,7 +532,7 @@ END_TEST
 
 /*
  * A refresh that takes 1.5 s never holds a request: the old token serves meanwhile. Tokens live
- * 8 s: the refresh starts at 4 s and is answered at 5.5 s, while the old one is used until 6 s
+ * 12 s: the refresh starts at 6 s and is answered at 7.5 s, while the old one is used until 9 s
  * (every time scaled by MG_TIME_SCALE).
  */
 START_TEST(azure_refresh_never_waits)
@@ -542,14 +542,14 @@ START_TEST(azure_refresh_never_waits)
     int64_t until;
     int n = 0;
 
-    snprintf(ttl, sizeof(ttl), "%d", 8 * mg_test_scale());
+    snprintf(ttl, sizeof(ttl), "%d", 12 * mg_test_scale());
     snprintf(delay, sizeof(delay), "%d", 1500 * mg_test_scale());
     make_home();
     fake(extra);
     setenv("AZURE_AUTHORITY_HOST", fake_url("/"), 1);
     start(NULL, "azure_ad: {tenant_id: t, client_id: fake-client, "
           "client_secret: fake-client-secret}", NULL);
-    until = mg_now_ms() + 10000 * mg_test_scale();
+    until = mg_now_ms() + 15000 * mg_test_scale();
     /* until the refresh is answered: across the whole time it takes */
     while (mg_test_fake_stat(h.fake_port[0], "entra") < 2 && mg_now_ms() < until) {
         struct mg_test_resp r;

@@ -51,6 +51,7 @@ SUITES   += checks
 SUITES   += shared
 SUITES   += cred
 SUITES   += cloudcred
+SUITES   += spend
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)

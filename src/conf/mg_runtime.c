@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "mg_auth.h"
+#include "mg_budget.h"
 #include "mg_catalog.h"
 #include "mg_conf_types.h"
 #include "mg_cred.h"
@@ -34,6 +35,7 @@ mg_runtime_create(const char *limit_store)
     rt->status = mg_status_registry_create();
     rt->responses = mg_resp_store_create("local");
     rt->creds = mg_cred_registry_create();
+    rt->budgets = mg_budget_registry_create();
     mg_mutex_init(&rt->conf_lock);
     return rt;
 }
@@ -51,6 +53,7 @@ mg_runtime_destroy(struct mg_runtime *rt)
     mg_catalog_seen_destroy(rt->seen);
     mg_health_registry_destroy(rt->health);
     mg_limit_store_destroy(rt->limits);
+    mg_budget_registry_destroy(rt->budgets);
     mg_conf_unref(rt->conf);
     pthread_mutex_destroy(&rt->conf_lock);
     free(rt);
@@ -91,6 +94,13 @@ mg_runtime_bind(struct mg_runtime *rt, struct mg_conf *conf, int64_t now)
     /* off the request path: the start, or the reload, waits for the new sources' first fetch */
     mg_cred_registry_wait(rt->creds, MG_CRED_FIRST_WAIT_MS);
     mg_auth_apply(rt->limits, conf->keys, conf->nkeys, now);
+    for (i = 0; i < conf->nkeys; i++) {   /* only keys with a budget reach their spend */
+        struct mg_key *k = &conf->keys[i];
+        if (k->budget_usd > 0) {
+            k->budget = mg_budget_get(rt->budgets, k->name);
+            mg_budget_configure(k->budget, k->budget_usd, k->budget_per);
+        }
+    }
     mg_catalog_remember(rt->seen, conf->catalog, conf->ncatalog);
     mg_resp_store_configure(rt->responses, conf->responses_store.size,
                             conf->responses_store.ttl_ms, now);

@@ -27,6 +27,8 @@
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_MS 2000          /* connect + AUTH/SELECT answered */
 #define STALL_MS 5000            /* the oldest command unanswered this long: the link is dead */
+#define SUB_IDLE_MS 5000         /* a subscriber silent this long sends a PING (a link that died
+                                  * without a FIN or RST is then found within STALL_MS more) */
 #define QUEUE_MAX 65536          /* commands waiting on one connection */
 
 enum state { DOWN, CONNECTING, UP };
@@ -60,6 +62,7 @@ struct mg_redis {
     mg_redis_msg_fn     on_message;
     void              (*on_up)(void *arg);
     void               *sub_arg;
+    int64_t             heard_us;    /* a subscriber's last bytes from Redis */
 };
 
 static _Thread_local struct mg_redis *t_current;
@@ -129,12 +132,17 @@ on_reply(struct mg_redis *c, redisReply *r)
 {
     struct mg_redis_op *op = c->head;
 
-    if (op == NULL && c->channel != NULL && c->state == UP) {   /* a subscriber's message */
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-            r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0
-            && r->element[2]->type == REDIS_REPLY_STRING) {
+    if (c->channel != NULL && c->state == UP && r->type == REDIS_REPLY_ARRAY &&
+        r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[0]->str, "message") == 0) {   /* a subscriber's message, even while
+                                                           * its keepalive PING waits */
+        if (r->element[2]->type == REDIS_REPLY_STRING) {
             c->on_message(c->sub_arg, r->element[2]->str, r->element[2]->len);
         }
+        freeReplyObject(r);
+        return;
+    }
+    if (op == NULL && c->channel != NULL && c->state == UP) {   /* other pushes: not ours */
         freeReplyObject(r);
         return;
     }
@@ -182,6 +190,7 @@ on_read(struct bufferevent *bev, void *arg)
     struct evbuffer_iovec v[8];
     void *r;
 
+    c->heard_us = mg_now_us();
     while (evbuffer_get_length(in) > 0) {   /* every chunk, not only the first few */
         int i, n = evbuffer_peek(in, -1, NULL, v, 8);
         size_t total = 0;
@@ -377,6 +386,10 @@ arm_timer(struct mg_redis *c)
         if (c->head != NULL && c->head->sent_us + STALL_MS * 1000 < at) {
             at = c->head->sent_us + STALL_MS * 1000;
         }
+        if (c->channel != NULL && c->state == UP && c->head == NULL &&
+            c->heard_us + SUB_IDLE_MS * 1000 < at) {
+            at = c->heard_us + SUB_IDLE_MS * 1000;
+        }
     }
     c->timer_at_us = at;
     if (at == INT64_MAX) {
@@ -409,8 +422,23 @@ on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (c->head != NULL && now >= c->head->sent_us + STALL_MS * 1000) {
-        link_down(c, MG_REDIS_R_TIMEOUT, "a command unanswered for 5 s");
+        link_down(c, MG_REDIS_R_TIMEOUT, c->channel != NULL ? "the subscriber's PING unanswered "
+                  "for 5 s" : "a command unanswered for 5 s");
         return;
+    }
+    if (c->channel != NULL && c->state == UP && c->head == NULL &&
+        now >= c->heard_us + SUB_IDLE_MS * 1000) {   /* silent: is the link still there? */
+        const char *ping[] = {"PING"};
+        size_t len = 4;
+        struct mg_redis_op *po = mg_calloc(1, sizeof(*po));
+        po->sent_us = now;
+        po->deadline_us = now + STALL_MS * 1000;
+        if (write_command(c, 1, ping, &len) != 0) {
+            free(po);
+            link_down(c, MG_REDIS_R_CLOSED, "cannot write the subscriber's PING");
+            return;
+        }
+        push(c, po);
     }
     for (op = c->head; op != NULL; op = op->next) {
         if (op->cb != NULL && now >= op->deadline_us) {

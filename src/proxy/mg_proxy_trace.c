@@ -37,6 +37,7 @@ struct mg_proxy_trace {
     /* read from what the client got (a sampled request only) */
     char    resp_model[MG_SPAN_STR];
     char    finish[32];
+    size_t  seen;             /* bytes watched so far */
 };
 
 static void
@@ -149,25 +150,30 @@ member_string(const char *k, size_t klen, const char *end, char *out, size_t siz
     return q;
 }
 
-/* The client's bytes pass here first: the answer's model (its first) and finish reason (its
- * last: chat's finish_reason, Anthropic's stop_reason). A name cut between two pieces is missed. */
+/*
+ * The client's bytes pass here first: the answer's model (its first, looked for in its first
+ * KiB) and finish reason (its last: chat's finish_reason, Anthropic's stop_reason, found from
+ * the underscores, which are few in an answer; quotes are many). A name cut between two pieces
+ * is missed.
+ */
 static void
 watch_emit(void *arg, const char *data, size_t len)
 {
     struct preq *p = arg;
     struct mg_proxy_trace *t = p->tr;
     const char *end = data + len, *s, *q;
-    static const struct { const char *k; size_t n; } fin[] = {
-        {"\"finish_reason\"", 15}, {"\"stop_reason\"", 13}};
-    size_t i;
 
-    if (t->resp_model[0] == '\0' && (s = mg_find(data, len, "\"model\"", 7)) != NULL) {
+    if (t->resp_model[0] == '\0' && t->seen < 1024 &&
+        (s = mg_find(data, len, "\"model\"", 7)) != NULL) {
         member_string(s, 7, end, t->resp_model, sizeof(t->resp_model));
     }
-    for (i = 0; i < 2; i++) {
-        for (s = data; (s = mg_find(s, (size_t)(end - s), fin[i].k, fin[i].n)) != NULL; ) {
-            q = member_string(s, fin[i].n, end, t->finish, sizeof(t->finish));
-            s = q != NULL ? q : s + fin[i].n;
+    t->seen += len;
+    for (s = data; (s = memchr(s, '_', (size_t)(end - s))) != NULL; s++) {
+        if ((size_t)(end - s) >= 8 && memcmp(s, "_reason\"", 8) == 0 &&
+            ((s - data >= 7 && memcmp(s - 7, "\"finish", 7) == 0) ||
+             (s - data >= 5 && memcmp(s - 5, "\"stop", 5) == 0)) &&
+            (q = member_string(s, 8, end, t->finish, sizeof(t->finish))) != NULL) {
+            s = q;   /* past the value */
         }
     }
     mg_wire_emit(&p->wire, data, len);

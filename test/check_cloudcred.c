@@ -59,10 +59,17 @@ make_home(void)
 /* A fakeai on a port of its own with extra flags (NULL-terminated), and the harness. */
 static struct mg_harness h;
 
+/* Each gateway of the suite logs to a file of its own (a failure names it). */
 static void
 fake(char *const *extra)
 {
-    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
+    static char gw[4][48], fk[4][48];
+    static int n;
+    int i = n++ % 4;
+
+    snprintf(gw[i], sizeof(gw[i]), "cloudcred-gw-%d-%d.log", (int)getpid(), n);
+    snprintf(fk[i], sizeof(fk[i]), "cloudcred-fake-%d-%d.log", (int)getpid(), n);
+    mg_harness_init(&h, gw[i], fk[i]);
     mg_harness_fake(&h, "cloud", extra);
 }
 
@@ -240,16 +247,14 @@ START_TEST(aws_shared_files_and_profile)
     stop();
     /* a profile only the config file has */
     setenv("AWS_PROFILE", "cfg", 1);
-    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
-    mg_harness_fake(&h, "cloud", extra);
+    fake(extra);
     start(NULL, NULL, NULL);
     ask_ok("br");
     ck_assert_str_eq(stat_str("bedrock_akid"), "CFGAKID");
     stop();
     /* the default profile's keys are wrong: Bedrock refuses them, the gateway passes that on */
     unsetenv("AWS_PROFILE");
-    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
-    mg_harness_fake(&h, "cloud", extra);
+    fake(extra);
     start(NULL, NULL, NULL);
     ask("br", &r);
     ck_assert_int_eq(r.status, 403);
@@ -280,8 +285,7 @@ START_TEST(aws_role_profile)
     stop();
     /* the role over the instance's credentials (IMDSv2), as credential_source says */
     setenv("AWS_PROFILE", "imdsrole", 1);
-    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
-    mg_harness_fake(&h, "cloud", extra);
+    fake(extra);
     setenv("AWS_ENDPOINT_URL_STS", fake_url("/"), 1);
     setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", fake_url(""), 1);
     unsetenv("AWS_EC2_METADATA_DISABLED");
@@ -356,8 +360,7 @@ START_TEST(aws_refusals)
     log_has("AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to a loopback");
     /* a web identity token STS does not take */
     unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
-    mg_harness_fake(&h, "cloud", NULL);
+    fake(NULL);
     setenv("AWS_WEB_IDENTITY_TOKEN_FILE", write_file("token", "not-the-token"), 1);
     setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/x", 1);
     setenv("AWS_ENDPOINT_URL_STS", fake_url("/"), 1);
@@ -532,7 +535,7 @@ END_TEST
 
 /*
  * A refresh that takes 1.5 s never holds a request: the old token serves meanwhile. Tokens live
- * 8 s: the refresh starts at 4 s and is answered at 5.5 s, while the old one is used until 6 s
+ * 12 s: the refresh starts at 6 s and is answered at 7.5 s, while the old one is used until 9 s
  * (every time scaled by MG_TIME_SCALE).
  */
 START_TEST(azure_refresh_never_waits)
@@ -542,14 +545,14 @@ START_TEST(azure_refresh_never_waits)
     int64_t until;
     int n = 0;
 
-    snprintf(ttl, sizeof(ttl), "%d", 8 * mg_test_scale());
+    snprintf(ttl, sizeof(ttl), "%d", 12 * mg_test_scale());
     snprintf(delay, sizeof(delay), "%d", 1500 * mg_test_scale());
     make_home();
     fake(extra);
     setenv("AZURE_AUTHORITY_HOST", fake_url("/"), 1);
     start(NULL, "azure_ad: {tenant_id: t, client_id: fake-client, "
           "client_secret: fake-client-secret}", NULL);
-    until = mg_now_ms() + 10000 * mg_test_scale();
+    until = mg_now_ms() + 15000 * mg_test_scale();
     /* until the refresh is answered: across the whole time it takes */
     while (mg_test_fake_stat(h.fake_port[0], "entra") < 2 && mg_now_ms() < until) {
         struct mg_test_resp r;
@@ -625,8 +628,7 @@ START_TEST(azure_managed_identity)
     /* without IDENTITY_ENDPOINT: the instance metadata endpoint */
     unsetenv("IDENTITY_ENDPOINT");
     unsetenv("IDENTITY_HEADER");
-    mg_harness_init(&h, "cloudcred-gw.log", "cloudcred-fake.log");
-    mg_harness_fake(&h, "cloud", NULL);
+    fake(NULL);
     setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", fake_url(""), 1);
     start(NULL, "azure_ad: managed_identity", NULL);
     ask_ok("az");

@@ -16,10 +16,10 @@
 #include <jansson.h>
 
 #include "mg_admin.h"
+#include "mg_cred.h"
 #include "mg_auth.h"
 #include "mg_budget.h"
 #include "mg_budget_redis.h"
-#include "mg_cred.h"
 #include "mg_redis.h"
 #include "mg_health.h"
 #include "mg_log.h"

@@ -116,8 +116,9 @@ on_head(void *owner, struct mg_req *req)
         return 0;
     }
     if (strncmp(path, "/v1/responses/", 14) == 0 && strchr(path + 14, '/') == NULL
-        && (req->method & (MG_METHOD_GET | MG_METHOD_DELETE))) {
-        req->route = ROUTE_STORED;   /* not routed: the gateway's store answers */
+        && (req->method & (MG_METHOD_GET | MG_METHOD_HEAD | MG_METHOD_DELETE))) {
+        /* not routed: the gateway's store answers (HEAD as GET, headers only) */
+        req->route = ROUTE_STORED;
         if (mg_admit_key(w->conf, req, &ref) != 0) {
             return mg_http_refused(w, req, &ref, NULL);
         }

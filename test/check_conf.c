@@ -155,6 +155,16 @@ START_TEST(health_keys)
                "rules: [{models: [m], backends: [{backend: a}]}]\n",
                "t.yaml:1:9: health: cooldown (60000 ms) is longer than max_cooldown (30000 ms); "
                "set max_cooldown");
+    /* ... said once, at the top level, not once for every backend that inherits it */
+    ck_refused("health: {cooldown: 1m}\nbackends: [{name: a, url: 'http://x'}, "
+               "{name: b, url: 'http://y'}, {name: d, url: 'http://z', health: {failures: 1}}]\n"
+               "rules: [{models: [m], backends: [{backend: a}]}]\n", "is longer than max_cooldown");
+    {
+        const char *first = strstr(errs.data, "is longer than max_cooldown");
+        ck_assert_msg(strstr(first + 1, "is longer than max_cooldown") == NULL,
+                      "the top level's cooldown error is repeated:\n%s", errs.data);
+        ck_assert_ptr_nonnull(strstr(errs.data, "t.yaml:1:9: health: cooldown (60000 ms)"));
+    }
     ck_refused("backends: [{name: a, url: 'http://x', health: {cooldown: 10s, max_cooldown: 5s}}]\n"
                "rules: [{models: [m], backends: [{backend: a}]}]\n",
                "set max_cooldown to at least the cooldown");

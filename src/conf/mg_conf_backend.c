@@ -413,8 +413,11 @@ merge_health(struct mg_yaml *y, struct mg_health_conf *out, const struct mg_conf
                            : top->max_cooldown_ms > 0 ? top->max_cooldown_ms : 30000;
     out->check_interval_ms = over->check_interval_ms >= 0 ? over->check_interval_ms
                              : top->check_interval_ms >= 0 ? top->check_interval_ms : 0;
-    if (out->cooldown_ms > out->max_cooldown_ms) {
-        /* max_cooldown's default was 5m before: a cooldown written for it now needs it set */
+    /* the top level's own pair is checked once (over == top), so a backend that only inherits
+     * it does not repeat that error; max_cooldown's default was 5m before: a cooldown written
+     * for it now needs it set */
+    if (out->cooldown_ms > out->max_cooldown_ms &&
+        (over == top || over->cooldown_ms > 0 || over->max_cooldown_ms > 0)) {
         mg_yaml_error(y, over->node ? over->node : top->node,
                       "health: cooldown (%lld ms) is longer than max_cooldown (%lld ms); set "
                       "max_cooldown to at least the cooldown (its default is 30s)",
@@ -434,6 +437,10 @@ mg_conf_check_backends(struct mg_yaml *y, void *in_, struct mg_conf *conf)
     size_t i, j;
 
     conf->backends = mg_calloc(in->n, sizeof(struct mg_backend));
+    {
+        struct mg_health_conf top;
+        merge_health(y, &top, &all->health, &all->health);
+    }
     for (i = 0; i < in->n; i++) {
         struct mg_conf_backend_in *b = &in->bs[i];
         const struct mg_schema *sc = mg_schema_get(b->b.schema);

@@ -271,6 +271,11 @@ START_TEST(errors_with_positions)
     ck_refused("backends: [{name: a, url: 'http://x'}]\n"
                "rules:\n  - models: []\n    backends: [{backend: a}]\n",
                "t.yaml:3:13: models must not be empty");
+    ck_assert_msg(strstr(errs.data, "a rule needs") == NULL,   /* one cause, one error */
+                  "an empty models list is also said to be missing:\n%s", errs.data);
+    ck_refused("backends: [{name: a, url: 'http://x'}]\n"
+               "rules:\n  - models: m\n    backends: [{backend: a}]\n", "t.yaml:3:13:");
+    ck_assert_msg(strstr(errs.data, "a rule needs") == NULL, "%s", errs.data);
     ck_refused("backends: [{name: a, url: 'http://x'}]\nrules:\n  - models: [m]\n",
                "t.yaml:3:5: a rule needs at least one entry in \"backends\"");
     ck_refused("backends: [{name: a, url: 'http://x'}]\nrules:\n  - backends: [{backend: a}]\n",

@@ -553,7 +553,12 @@ START_TEST(request_errors)
     mg_test_resp_free(&r);
     mg_test_http("GET", gw("/v1/chat/completions"), NULL, 0, NULL, &r);
     assert_error(&r, 405, "method_not_allowed");
-    ck_assert_ptr_nonnull(mg_test_hdr(&r, "allow"));
+    ck_assert_str_eq(mg_test_hdr(&r, "allow"), "POST");
+    mg_test_resp_free(&r);
+    /* a stored Response's path: Allow names every method it takes */
+    mg_test_http("PUT", gw("/v1/responses/resp_x"), "{}", 2, NULL, &r);
+    assert_error(&r, 405, "method_not_allowed");
+    ck_assert_str_eq(mg_test_hdr(&r, "allow"), "GET, HEAD, POST, DELETE");
     mg_test_resp_free(&r);
     mg_test_http("DELETE", gw("/healthz"), NULL, 0, NULL, &r);
     assert_error(&r, 405, "method_not_allowed");

@@ -92,6 +92,7 @@ on_head(void *owner, struct mg_req *req)
     struct mg_worker *w = owner;
     const char *path = req->path;
     struct mg_refusal ref;
+    int stored;
 
     req->api = mg_api_route(path);   /* what the client speaks, chosen once: its errors too */
     if (!w->admin_separate && mg_admin_path(path)) {
@@ -115,8 +116,8 @@ on_head(void *owner, struct mg_req *req)
         }
         return 0;
     }
-    if (strncmp(path, "/v1/responses/", 14) == 0 && strchr(path + 14, '/') == NULL
-        && (req->method & (MG_METHOD_GET | MG_METHOD_HEAD | MG_METHOD_DELETE))) {
+    stored = strncmp(path, "/v1/responses/", 14) == 0 && strchr(path + 14, '/') == NULL;
+    if (stored && (req->method & (MG_METHOD_GET | MG_METHOD_HEAD | MG_METHOD_DELETE))) {
         /* not routed: the gateway's store answers (HEAD as GET, headers only) */
         req->route = ROUTE_STORED;
         if (mg_admit_key(w->conf, req, &ref) != 0) {
@@ -134,7 +135,9 @@ on_head(void *owner, struct mg_req *req)
                        "backslash or NUL, or a dot segment; such a path is never forwarded");
         return mg_http_refused(w, req, &ref, NULL);
     }
-    if (!method_ok(req, MG_METHOD_POST, "POST", &ref) || mg_admit_key(w->conf, req, &ref) != 0) {
+    /* a stored Response's path takes GET, HEAD and DELETE too (above): its Allow says so */
+    if (!method_ok(req, MG_METHOD_POST, stored ? "GET, HEAD, POST, DELETE" : "POST", &ref) ||
+        mg_admit_key(w->conf, req, &ref) != 0) {
         return mg_http_refused(w, req, &ref, NULL);
     }
     return 0;

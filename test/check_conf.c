@@ -259,6 +259,23 @@ START_TEST(errors_with_positions)
                "t.yaml:2:41: value holds a control character");
     ck_refused("backends:\n  - {name: a, url: 'http://x', headers: {h: \"a\\u001b[31m\"}}\n",
                "header value holds a control character");
+    /* a backend's headers never frame the request (it would reach the backend malformed),
+     * and their names are tokens; a rule may still match on any header, Host included */
+    ck_refused("backends:\n  - {name: a, url: 'http://x', headers: {Content-Length: '5'}}\n",
+               "t.yaml:2:42: header \"Content-Length\" cannot be set");
+    ck_refused("backends:\n  - {name: a, url: 'http://x', headers: {transfer-encoding: x}}\n",
+               "header \"transfer-encoding\" cannot be set");
+    ck_refused("tracing: {otlp: 'http://c/v1/traces', headers: {Connection: close}}\n",
+               "header \"Connection\" cannot be set");
+    ck_refused("backends:\n  - {name: a, url: 'http://x', headers: {'a(b': x}}\n",
+               "bad header name \"a(b\"");
+    {
+        struct mg_conf *c = parse("backends: [{name: a, url: 'http://x', headers: {Host: h}}]\n"
+                                  "rules: [{models: [m], headers: {host: a.example, "
+                                  "content-length: '2'}, backends: [{backend: a}]}]\n");
+        ck_assert_msg(c != NULL, "%s", errs.data);
+        mg_conf_unref(c);
+    }
     ck_refused("backends:\n  - {name: a, url: 'http://x', proxy: 'ftp://p:1'}\n",
                "has an unsupported scheme");
     ck_refused("backends:\n  - {name: a}\n", "t.yaml:2:5: backend \"a\" needs \"url\"");

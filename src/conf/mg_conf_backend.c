@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "mg_conf_in.h"
+#include "mg_hdr.h"
 #include "mg_health.h"
 #include "mg_log.h"
 #include "mg_schema.h"
@@ -28,8 +29,39 @@ struct mg_conf_backend_in {
     uint32_t                 seen[MG_SCHEMA_MAX];   /* the rows of each schema's table given */
 };
 
+/* 1 for the headers that frame a request or name its hop: the gateway's, never the config's. */
+static int
+framing(const char *name)
+{
+    static const char *const names[] = {"content-length", "transfer-encoding",
+                                        "connection", "keep-alive", "te", "trailer", "upgrade",
+                                        "proxy-connection", "expect"};
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(name, names[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int set_headers(struct mg_yaml *y, yaml_node_t *node, void *dst, int sent);
+
 int
 mg_conf_set_headers(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    return set_headers(y, node, dst, 1);
+}
+
+int
+mg_conf_set_match_headers(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    return set_headers(y, node, dst, 0);
+}
+
+static int
+set_headers(struct mg_yaml *y, yaml_node_t *node, void *dst, int sent)
 {
     struct mg_header **out = dst;
     size_t *count = (size_t *)((char *)dst + sizeof(struct mg_header *));
@@ -50,8 +82,16 @@ mg_conf_set_headers(struct mg_yaml *y, yaml_node_t *node, void *dst)
             rc = MG_ERR;
             continue;
         }
-        if (name[0] == '\0' || strpbrk(name, " :\t\r\n") != NULL) {
-            mg_yaml_error(y, k, "bad header name \"%s\"", name);
+        if (!mg_hdr_name_ok(name, strlen(name))) {
+            mg_yaml_error(y, k, "bad header name \"%s\" (a header name is an RFC 9110 token)",
+                          name);
+            free(name);
+            rc = MG_ERR;
+            continue;
+        }
+        if (sent && framing(name)) {
+            mg_yaml_error(y, k, "header \"%s\" cannot be set: the gateway frames its requests "
+                          "itself (Content-Length and hop-by-hop headers are its own)", name);
             free(name);
             rc = MG_ERR;
             continue;

@@ -205,7 +205,7 @@ static const struct mg_yaml_key rule_keys[] = {
     {"models", set_models, 0},
     {"owned_by", mg_yaml_set_nonempty, offsetof(struct mg_conf_rule_in, r.owned_by)},
     {"created", set_created, offsetof(struct mg_conf_rule_in, r.created)},
-    {"headers", mg_conf_set_headers, offsetof(struct mg_conf_rule_in, r.headers)},
+    {"headers", mg_conf_set_match_headers, offsetof(struct mg_conf_rule_in, r.headers)},
     {"list", mg_yaml_set_bool, offsetof(struct mg_conf_rule_in, r.list)},
     {"retries", set_retries_in, 0},
     {"retry_same", mg_yaml_set_bool, offsetof(struct mg_conf_rule_in, r.retry_same)},

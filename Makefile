@@ -49,6 +49,7 @@ SUITES   += trace
 SUITES   += status
 SUITES   += checks
 SUITES   += shared
+SUITES   += spend
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
 HDRS     := $(wildcard include/*.h src/*/*.h)

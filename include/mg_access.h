@@ -55,6 +55,8 @@ struct mg_access_rec {
     const char        *upstream_api; /* what its backend was spoken to, or NULL: none answered */
     const char        *response_id;  /* the id the gateway gave the answer, or NULL */
     int                resumed;      /* continuations spliced into the stream (mid-stream resume) */
+    int                cost_known;   /* an answer was priced: cost_usd is written */
+    int64_t            cost_micro;   /* what it cost, micro-dollars */
 };
 
 /* Appends the line for r (when the log is on). */

@@ -35,6 +35,7 @@ struct mg_admitted {
     struct mg_json_req jr;           /* jr.model points at model */
     char               model[MG_MODEL_MAX];   /* also set when the model is refused ("" before) */
     int64_t            reserved;     /* tokens reserved from the key's bucket; the proxy settles */
+    int64_t            budget_reserved; /* micro-dollars reserved from the key's budget; likewise */
     int                shared;       /* reserved in Redis (shared:), settled there */
     struct mg_limit_info shared_info; /* then: the buckets as Redis left them (the headers) */
 };
@@ -72,6 +73,23 @@ void mg_admit_key_headers(struct mg_req *req, const struct mg_key *key);
  */
 int mg_admit_route_only(const struct mg_conf *conf, const struct mg_req *req,
                         struct mg_admitted *out, struct mg_refusal *ref);
+
+/*
+ * A key with a budget: the routed request a reserves its estimated cost (its token estimate at
+ * the prices of the rule's dearest entry, capped at the budget) in a->budget_reserved, or ref is
+ * the 429 insufficient_quota naming the window's end. Keys without a budget: 0 at once. 0 / -1.
+ */
+int mg_admit_take_budget(const struct mg_conf *conf, struct mg_admitted *a,
+                         struct mg_refusal *ref);
+
+/* Gives back what mg_admit_take_budget() reserved (a request refused after it). */
+void mg_admit_give_back_budget(struct mg_admitted *a);
+
+/*
+ * The value of x-modelgate-budget-remaining-usd for key now (its budget not yet spent, exact to
+ * the micro-dollar) into out; 0 for a key without a budget (no header), else 1.
+ */
+int mg_admit_budget_remaining(const struct mg_key *key, char *out, size_t len);
 
 /* The key's local buckets take the routed request a (a->reserved), or ref is the 429. 0 / -1. */
 int mg_admit_take_limit(struct mg_admitted *a, struct mg_refusal *ref);

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct mg_budget;
 struct mg_limit;
 struct mg_limit_header;
 struct mg_limit_store;
@@ -38,6 +39,10 @@ struct mg_key {
     int64_t          tokens_per_minute;     /* 0 = no token limit */
     struct mg_limit *limit;                 /* the buckets kept by name across reloads; NULL
                                                until mg_auth_apply() */
+    int64_t          budget_usd;            /* budget: micro-dollars a window; 0 = none */
+    int              budget_per;            /* enum mg_budget_per */
+    struct mg_budget *budget;               /* its spend, kept by name across reloads; NULL
+                                               without a budget (set when bound) */
     char            *catalog_json;          /* /v1/models as this key sees it; NULL = whole */
     size_t           catalog_json_len;
 };
@@ -65,6 +70,12 @@ const char *mg_auth_credential(mg_auth_header_fn get_header, void *arg, size_t *
  */
 const struct mg_key *mg_auth_find(const struct mg_key *keys, size_t n, const char *cred,
                                   size_t len);
+
+/*
+ * 1 when the SHA-256 of cred[0..len) is digest (the admin key): compared in constant time, the
+ * presented text never kept.
+ */
+int mg_auth_matches(const char *cred, size_t len, const unsigned char digest[MG_AUTH_DIGEST_LEN]);
 
 /* 1 when key (NULL: no auth) may use model[0..len): no allow-list, or an entry matches. */
 int mg_auth_allows(const struct mg_key *key, const char *model, size_t len);

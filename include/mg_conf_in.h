@@ -47,6 +47,8 @@ struct mg_conf_in {
     void                      *owned[MG_CONF_BLOCKS_MAX];  /* other owners' state, by row */
     yaml_node_t               *listen_node;
     yaml_node_t               *admin_node;
+    yaml_node_t               *admin_key_node;
+    yaml_node_t               *state_file_node;
 };
 
 /*

@@ -72,6 +72,24 @@ struct mg_resp_store_conf {
     int64_t  ttl_ms;   /* from an entry's creation */
 };
 
+/*
+ * prices: one model's prices (mg_price), micro-dollars per 1M tokens (cached_input and
+ * cache_write default to input).
+ */
+struct mg_price {
+    char    *model;        /* an exact name, or a prefix ending in '*' */
+    int64_t  input;
+    int64_t  cached_input;
+    int64_t  cache_write;
+    int64_t  output;
+};
+
+/* A `prices:` mapping as read, in file order. */
+struct mg_price_table {
+    struct mg_price *v;
+    size_t           n;
+};
+
 struct mg_timeouts {
     int64_t connect_ms;     /* TCP+TLS connect */
     int64_t first_byte_ms;  /* request sent -> response headers */
@@ -115,6 +133,7 @@ struct mg_backend {
     unsigned           api_hub;    /* translated through chat though the schema speaks it */
     const char        *max_tokens_param;   /* the limit's name in chat bodies the gateway
                                             * builds (a schema's key, or "max_tokens") */
+    struct mg_price_table prices; /* its own prices:, which win over the top level's */
     const char        *prefill;   /* prefill: true (a schema's key): the members a chat body
                                    * that continues a final assistant message gets ("" when the
                                    * schema continues one natively); NULL: no prefill */
@@ -170,6 +189,10 @@ struct mg_conf {
     struct mg_tls_conf tls;
     struct mg_trace_conf tracing;
     struct mg_shared_conf shared;
+    struct mg_price_table prices;       /* the top level's prices: (mg_price) */
+    char              *state_file;      /* spend kept across restarts (no shared:), or NULL */
+    int                admin_key;       /* admin_key or admin_key_sha256 is set */
+    unsigned char      admin_digest[32];/* its SHA-256 */
     char              *access_log;      /* "-" stdout, a path, or NULL for off */
     int                log_level;       /* enum mg_log_level */
     struct mg_backend *backends;

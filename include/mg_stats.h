@@ -49,6 +49,9 @@ void mg_stats_tokens(struct mg_stats *st, const char *model, const char *backend
 void mg_stats_key(struct mg_stats *st, const char *key, int code, int64_t input, int64_t output);
 /* One attempt on a backend and how it ended ("ok", "http_503", "timeout", "error"). */
 void mg_stats_attempt(struct mg_stats *st, const char *backend, const char *result);
+/* A priced answer: micro-dollars to key's (NULL: "") model's on backend's cost counter. */
+void mg_stats_cost(struct mg_stats *st, const char *key, const char *model, const char *backend,
+                   int64_t micro);
 /* A resumed stream ended: result "ok" (completed) or "failed"; rule is the rule's index. */
 void mg_stats_resume(struct mg_stats *st, const char *rule, const char *result);
 /*

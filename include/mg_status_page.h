@@ -18,6 +18,13 @@ struct mg_runtime;
 /* The status document (jansson; the caller decrefs it). */
 struct json_t *mg_status_page_data(struct mg_runtime *rt, struct mg_conf *conf);
 
+/* One backend's object B (wall_ms: now, Unix milliseconds) and one key's object K. */
+struct mg_backend;
+struct mg_key;
+struct json_t *mg_status_page_backend(struct mg_runtime *rt, const struct mg_backend *b,
+                                      int64_t wall_ms);
+struct json_t *mg_status_page_key(struct mg_runtime *rt, const struct mg_key *k);
+
 /* The page for data (from mg_status_page_data) into out. */
 void mg_status_page_html(struct json_t *data, struct mg_buf *out);
 

@@ -13,4 +13,9 @@
  */
 char *mg_upstream_proxy_resolve(const char *url, const char *written);
 
+struct mg_conf;
+
+/* Logs one line per backend of conf that goes through a proxy (without its credentials). */
+void mg_upstream_proxy_log(const struct mg_conf *conf);
+
 #endif

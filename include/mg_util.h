@@ -135,6 +135,8 @@ int64_t mg_tokens_add(int64_t a, int64_t b);
 struct mg_usage {
     int64_t input;    /* prompt_tokens / input_tokens; -1 when unknown */
     int64_t output;   /* completion_tokens / output_tokens; -1 when unknown */
+    int64_t cached;   /* of input: read from the provider's cache (-1: not said) */
+    int64_t written;  /* of input: written to the provider's cache (-1: not said) */
 };
 
 /* xorshift64*: a small, seedable PRNG; state must not be 0. */

@@ -23,6 +23,7 @@ Suite *trace_suite(void);
 Suite *status_suite(void);
 Suite *checks_suite(void);
 Suite *shared_suite(void);
+Suite *spend_suite(void);
 
 int
 main(void)
@@ -87,6 +88,7 @@ main(void)
     srunner_add_suite(sr, resume_suite());
     srunner_add_suite(sr, checks_suite());
     srunner_add_suite(sr, shared_suite());
+    srunner_add_suite(sr, spend_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */
     printf("Running every suite\n");

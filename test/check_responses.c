@@ -675,7 +675,7 @@ START_TEST(stream_caps_and_usage)
     static const char split[] = "data: {\"choices\":[{\"index\":0,\"delta\":\ndata: {\"content\":"
                                 "\"!\"},\"finish_reason\":\"stop\"}]}";
     struct mg_resp_stream_state st;
-    struct mg_usage est = { 5, 6 };
+    struct mg_usage est = {5, 6, -1, -1};
     struct mg_resp_stream *s;
     struct mg_resp_ctx *c;
     struct mg_buf out, small;

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <time.h>
 #include <unistd.h>
 #include <check.h>
 #include <event2/event.h>
@@ -35,6 +36,7 @@
 #define KTINY "mgk-tiny-3e7b9d1f5a2c4e6b8d0a"
 #define KFREE "mgk-free-1b3d5f7a9c2e4b6d8f0a"
 #define KHDR  "mgk-hdr-9d7b5f3a1c8e6d4b2f0a"
+#define KSPEND "mgk-spend-7c5a3e1b9d2f4a6c8e0b"
 #define BEARER(k) "Authorization: Bearer " k
 
 #define NGW 5          /* 0..2 on Redis, 3 (open) and 4 (closed) through the delaying proxy */
@@ -189,13 +191,15 @@ start_gw(int i, const char *redis_url, const char *timeout, const char *on_error
              "  - {models: [m-a], backends: [{backend: a}]}\n"
              "  - {models: [m-cool], backends: [{backend: b}, {backend: c, priority: 1}]}\n"
              "shared: {redis: '%s', timeout: %s, on_error: %s, prefix: 'mgt:'}\n"
+             "prices: {m-a: {input: 1.00, output: 10.00}}\n"
              "auth:\n  keys:\n"
              "    - {name: k20, key: " K20 ", requests_per_minute: 20}\n"
              "    - {name: load, key: " KLOAD ", requests_per_minute: 1000000,"
              " tokens_per_minute: 100000000}\n"
              "    - {name: tiny, key: " KTINY ", requests_per_minute: 2}\n"
              "    - {name: free, key: " KFREE "}\n"
-             "    - {name: hdr, key: " KHDR ", requests_per_minute: 10}\n",
+             "    - {name: hdr, key: " KHDR ", requests_per_minute: 10}\n"
+             "    - {name: spend, key: " KSPEND ", budget: {usd: 0.0007, per: day}}\n",
              gw_port[i], fk_port, fk_port, fk_port, redis_url, timeout, on_error);
     snprintf(path, sizeof(path), "mgtest-shared-gw%d.yaml", i);
     snprintf(log, sizeof(log), "mgtest-shared-gw%d.log", i);
@@ -809,6 +813,50 @@ START_TEST(headers_from_shared_buckets)
 }
 END_TEST
 
+/*
+ * A budget is the fleet's: 210 micro-dollars an answer against 700 spent through three
+ * instances; each one admits against Redis's total, so the fourth (on another instance) starts
+ * with what the first three left and the fifth is refused wherever it goes.
+ */
+START_TEST(budget_shared_across_instances)
+{
+    static const char *const left[] = {"0.000700", "0.000490", "0.000280", "0.000070"};
+    const char *h[] = {BEARER(KSPEND), "Content-Type: application/json", NULL};
+    const char *body = "{\"model\":\"m-a\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    struct mg_test_resp r;
+    redisContext *rc;
+    redisReply *rep;
+    char url[128], key[64];
+    int i;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    for (i = 0; i < 6; i++) {   /* instances 0, 0, 0, 1, 2, 0 */
+        int gw = i < 3 ? 0 : i == 5 ? 0 : i - 2;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gw_port[gw]);
+        mg_test_http("POST", url, body, strlen(body), h, &r);
+        if (i < 4) {
+            ck_assert_msg(r.status == 200, "request %d on %d: %ld", i, gw, r.status);
+            ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-budget-remaining-usd"), left[i]);
+        } else {
+            mg_test_assert_error(&r, 429, "insufficient_quota");
+        }
+        mg_test_resp_free(&r);
+    }
+    /* in Redis: micro-dollars of today's window, under the fleet's prefix */
+    snprintf(key, sizeof(key), "mgt:spend:spend:%lld", (long long)(time(NULL) / 86400 * 86400));
+    rc = redisConnect("127.0.0.1", redis_port);
+    ck_assert(rc != NULL && rc->err == 0);
+    rep = redisCommand(rc, "GET %s", key);
+    ck_assert(rep != NULL && rep->type == REDIS_REPLY_STRING);
+    ck_assert_str_eq(rep->str, "840");
+    freeReplyObject(rep);
+    redisFree(rc);
+}
+END_TEST
+
 /* Redis slowed past `timeout`: open decides locally within it, closed answers 503. */
 START_TEST(slow_redis_bounded)
 {
@@ -1244,6 +1292,7 @@ shared_suite(void)
     tcase_add_test(t, exact_limit_across_three);
     tcase_add_test(t, no_call_without_limits);
     tcase_add_test(t, headers_from_shared_buckets);
+    tcase_add_test(t, budget_shared_across_instances);
     tcase_add_test(t, conversation_across_instances);
     tcase_add_test(t, item_reference_across_instances);
     tcase_add_test(t, cooldown_across_instances);

@@ -2,14 +2,18 @@
  * mg_admit — refuse early, route once. The key is checked on the head; the body is scanned
  * without a JSON tree (mg_json) and kept in the request: the proxy forwards those very bytes.
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "mg_admit.h"
 #include "mg_auth.h"
+#include "mg_budget.h"
 #include "mg_conf_types.h"
 #include "mg_limit.h"
 #include "mg_multipart.h"
+#include "mg_price.h"
 #include "mg_reply.h"
 #include "mg_req.h"
 #include "mg_router.h"
@@ -155,14 +159,91 @@ refuse_body(int rc, const struct mg_admitted *a, struct mg_refusal *ref)
     }
 }
 
+/* The most a's request could cost on any entry of its rule, from its token estimate. */
+static int64_t
+budget_estimate(const struct mg_conf *conf, const struct mg_admitted *a)
+{
+    const struct mg_rule *r = &conf->rules[a->rule];
+    struct mg_price_usage u;
+    int64_t most = 0, c;
+    size_t i;
+
+    u.input = mg_limit_estimate(a->body, a->body_len, 0);
+    u.cached = u.written = 0;
+    u.output = a->jr.max_tokens;
+    for (i = 0; i < r->nbackends; i++) {
+        const struct mg_rule_backend *e = &r->backends[i];
+        c = mg_price_cost(mg_price_lookup(conf, &conf->backends[e->backend],
+                                          e->model != NULL ? e->model : a->model), &u);
+        most = c > most ? c : most;
+    }
+    return most;
+}
+
+int
+mg_admit_take_budget(const struct mg_conf *conf, struct mg_admitted *a, struct mg_refusal *ref)
+{
+    struct mg_budget_view v;
+    char end[40], usd[32];
+    time_t t;
+    struct tm tm;
+
+    a->budget_reserved = 0;
+    if (a->key == NULL || a->key->budget == NULL) {
+        return 0;
+    }
+    if (mg_budget_admit(a->key->budget, (int64_t)time(NULL), budget_estimate(conf, a),
+                        &a->budget_reserved, &v)) {
+        return 0;
+    }
+    t = (time_t)v.window_end;
+    gmtime_r(&t, &tm);
+    strftime(end, sizeof(end), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mg_refusal_set(ref, 429, "insufficient_quota", NULL,
+                   "The budget of key '%s' (USD %s per %s) is spent%s%s", a->key->name,
+                   mg_price_format_usd(v.usd, usd, sizeof(usd)), mg_budget_per_name(v.per),
+                   v.window_end ? " until " : "; it does not renew (per: total)",
+                   v.window_end ? end : "");
+    mg_price_format_usd(v.remaining, usd, sizeof(usd));
+    mg_refusal_header(ref, "x-modelgate-budget-remaining-usd", usd);
+    return -1;
+}
+
+void
+mg_admit_give_back_budget(struct mg_admitted *a)
+{
+    if (a->key != NULL && a->key->budget != NULL) {
+        mg_budget_settle(a->key->budget, (int64_t)time(NULL), a->budget_reserved, 0);
+    }
+    a->budget_reserved = 0;
+}
+
+int
+mg_admit_budget_remaining(const struct mg_key *key, char *out, size_t len)
+{
+    struct mg_budget_view v;
+
+    if (key == NULL || key->budget == NULL) {
+        return 0;
+    }
+    mg_budget_peek(key->budget, (int64_t)time(NULL), &v);
+    mg_price_format_usd(v.remaining, out, len);
+    return 1;
+}
+
 int
 mg_admit_route(const struct mg_conf *conf, const struct mg_req *req, struct mg_admitted *out,
                struct mg_refusal *ref)
 {
-    if (mg_admit_route_only(conf, req, out, ref) != 0) {
+    if (mg_admit_route_only(conf, req, out, ref) != 0 ||
+        mg_admit_take_budget(conf, out, ref) != 0) {
         return -1;
     }
-    return mg_admit_take_limit(out, ref);
+    if (mg_admit_take_limit(out, ref) != 0) {
+        mg_admit_give_back_budget(out);
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -183,6 +264,7 @@ mg_admit_route_only(const struct mg_conf *conf, const struct mg_req *req,
     out->body_len = len;
     out->model[0] = '\0';
     out->reserved = 0;
+    out->budget_reserved = 0;
     out->shared = 0;
     ctype = mg_headers_get(&req->headers, "content-type");
     if (ctype != NULL && strncasecmp(ctype, "multipart/form-data", 19) == 0) {

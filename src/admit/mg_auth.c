@@ -119,6 +119,18 @@ mg_auth_find(const struct mg_key *keys, size_t n, const char *cred, size_t len)
 }
 
 int
+mg_auth_matches(const char *cred, size_t len, const unsigned char digest[MG_AUTH_DIGEST_LEN])
+{
+    unsigned char d[MG_AUTH_DIGEST_LEN];
+    int eq;
+
+    mg_auth_digest(cred, len, d);
+    eq = CRYPTO_memcmp(d, digest, MG_AUTH_DIGEST_LEN) == 0;
+    OPENSSL_cleanse(d, sizeof(d));
+    return eq;
+}
+
+int
 mg_auth_allows(const struct mg_key *key, const char *model, size_t len)
 {
     size_t i, n;

@@ -9,6 +9,8 @@
 
 #include "mg_auth.h"
 #include "mg_auth_conf.h"
+#include "mg_budget.h"
+#include "mg_price.h"
 #include "mg_conf_types.h"
 #include "mg_limit.h"
 
@@ -83,6 +85,57 @@ set_key_models(struct mg_yaml *y, yaml_node_t *node, void *dst)
     return rc;
 }
 
+/* budget: {usd, per}: a USD amount (6 decimals at most) and its calendar window. */
+static int
+set_budget_usd(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    const char *s = mg_yaml_text(node);
+    int64_t v;
+
+    if (s == NULL || mg_price_parse_usd(s, MG_PRICE_MAX_MICRO, &v) != 0 || v == 0) {
+        mg_yaml_error(y, node, "budget usd must be a positive USD amount (at most 6 decimals)");
+        return MG_ERR;
+    }
+    *(int64_t *)dst = v;
+    return MG_OK;
+}
+
+static int
+set_budget_per(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    const char *s = mg_yaml_text(node);
+    int per = s != NULL ? mg_budget_per_parse(s) : -1;
+
+    if (per < 0) {
+        mg_yaml_error(y, node, "budget per must be day, week, month or total");
+        return MG_ERR;
+    }
+    *(int *)dst = per;
+    return MG_OK;
+}
+
+static const struct mg_yaml_key budget_keys[] = {
+    {"usd", set_budget_usd, offsetof(struct mg_key, budget_usd)},
+    {"per", set_budget_per, offsetof(struct mg_key, budget_per)},
+};
+
+static int
+set_key_budget(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    struct mg_key *k = dst;
+
+    k->budget_per = -1;
+    if (mg_yaml_mapping(y, node, budget_keys, MG_ARRAY_LEN(budget_keys), k, "budget") != MG_OK) {
+        return MG_ERR;
+    }
+    if (k->budget_usd == 0 || k->budget_per < 0) {
+        mg_yaml_error(y, node, "budget needs \"usd\" and \"per\"");
+        k->budget_usd = 0;
+        return MG_ERR;
+    }
+    return MG_OK;
+}
+
 #define KIN(f) offsetof(struct mg_auth_key_in, f)
 static const struct mg_yaml_key key_keys[] = {
     {"name", mg_yaml_set_nonempty, KIN(k.name)},
@@ -91,6 +144,7 @@ static const struct mg_yaml_key key_keys[] = {
     {"models", set_key_models, KIN(k)},
     {"requests_per_minute", set_per_minute, KIN(k.requests_per_minute)},
     {"tokens_per_minute", set_per_minute, KIN(k.tokens_per_minute)},
+    {"budget", set_key_budget, KIN(k)},
 };
 
 static int
@@ -195,6 +249,11 @@ mg_auth_conf_check(struct mg_yaml *y, void *in, struct mg_conf *conf)
         }
         if (ki->k.name == NULL) {
             ki->k.name = mg_strdup("?");
+        }
+        if (ki->k.budget_usd > 0 && !conf->shared.on && conf->state_file == NULL) {
+            mg_yaml_warning(y, ki->node, "key \"%s\" has a budget but neither shared nor "
+                            "state_file is set: its spend starts from zero at every restart",
+                            name);
         }
         conf->keys[conf->nkeys++] = ki->k;
         memset(&ki->k, 0, sizeof(ki->k));

@@ -61,8 +61,11 @@ mg_api_mode(const struct mg_api *api, const struct mg_backend *b)
 /* ---- OpenAI's shapes ------------------------------------------------------------------------ */
 
 static const char *
-error_type(int status)
+error_type(int status, const char *code)
 {
+    if (strcmp(code, "insufficient_quota") == 0) {   /* OpenAI's type for a spent quota */
+        return code;
+    }
     if (status == 401) {
         return "authentication_error";
     }
@@ -78,7 +81,7 @@ mg_api_openai_error_body(struct mg_buf *out, int status, const char *code, const
 {
     mg_buf_adds(out, "{\"error\":{\"message\":");
     mg_json_quote(out, msg, strlen(msg));
-    mg_buf_printf(out, ",\"type\":\"%s\",\"param\":", error_type(status));
+    mg_buf_printf(out, ",\"type\":\"%s\",\"param\":", error_type(status, code));
     if (param != NULL) {
         mg_json_quote(out, param, strlen(param));
     } else {

@@ -26,6 +26,7 @@
 #include "mg_shared_conf.h"
 #include "mg_tls_conf.h"
 #include "mg_log.h"
+#include "mg_price.h"
 #include "mg_resp_store.h"
 
 #define CONF_MAX_FILE (4u * 1024 * 1024)
@@ -105,6 +106,59 @@ set_admin_in(struct mg_yaml *y, yaml_node_t *node, void *dst)
     return set_listen(y, node, dst);
 }
 
+/*
+ * admin_key: kept as its SHA-256 (compared in constant time, as client keys are), the text wiped.
+ * admin_key_sha256: the digest itself, so the file holds no secret.
+ */
+static int
+set_admin_key(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    struct mg_conf *conf = dst;
+    char *s = mg_yaml_scalar(y, node, "admin_key");
+    int rc = MG_ERR;
+
+    ((struct mg_conf_in *)y->owner)->admin_key_node = node;
+    if (s == NULL) {
+        return MG_ERR;
+    }
+    if (s[0] == '\0' || mg_yaml_has_control(s)) {
+        mg_yaml_error(y, node, "admin_key must not be empty nor hold control characters");
+    } else {
+        if (strlen(s) < MG_AUTH_SHORT_KEY) {
+            mg_yaml_warning(y, node, "admin_key is shorter than %d characters; use openssl rand "
+                            "-hex 32", MG_AUTH_SHORT_KEY);
+        }
+        mg_auth_digest(s, strlen(s), conf->admin_digest);
+        conf->admin_key++;
+        rc = MG_OK;
+    }
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+    return rc;
+}
+
+static int
+set_admin_key_sha256(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    struct mg_conf *conf = dst;
+    const char *s = mg_yaml_text(node);
+
+    ((struct mg_conf_in *)y->owner)->admin_key_node = node;
+    if (s == NULL || mg_auth_parse_hex(s, conf->admin_digest) != 0) {
+        mg_yaml_error(y, node, "admin_key_sha256 must be 64 hex digits");
+        return MG_ERR;
+    }
+    conf->admin_key++;
+    return MG_OK;
+}
+
+static int
+set_state_file(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    ((struct mg_conf_in *)y->owner)->state_file_node = node;
+    return mg_yaml_set_nonempty_line(y, node, dst);
+}
+
 /* Top-level keys: offsets into struct mg_conf. */
 #define CONF(f) offsetof(struct mg_conf, f)
 static const struct mg_yaml_key top_keys[] = {
@@ -125,6 +179,10 @@ static const struct mg_yaml_key top_keys[] = {
     {"tls", mg_tls_set_conf, CONF(tls)},
     {"tracing", mg_trace_set_conf, CONF(tracing)},
     {"shared", mg_shared_set_conf, CONF(shared)},
+    {"prices", mg_price_set, CONF(prices)},
+    {"state_file", set_state_file, CONF(state_file)},
+    {"admin_key", set_admin_key, 0},
+    {"admin_key_sha256", set_admin_key_sha256, 0},
 };
 
 /*
@@ -188,6 +246,8 @@ conf_free(struct mg_conf *conf)
     free(conf->listen);
     free(conf->admin_listen);
     free(conf->access_log);
+    free(conf->state_file);
+    mg_price_table_deinit(&conf->prices);
     mg_cors_conf_deinit(&conf->cors);
     mg_tls_conf_deinit(&conf->tls);
     mg_trace_conf_deinit(&conf->tracing);
@@ -210,6 +270,13 @@ post_listen(struct mg_yaml *y, struct mg_conf_in *in)
             strcmp(conf->admin_host, conf->listen_host) == 0) {
             mg_yaml_error(y, in->admin_node, "admin_listen must differ from listen");
         }
+    }
+    if (conf->admin_key > 1) {
+        mg_yaml_error(y, in->admin_key_node, "give admin_key or admin_key_sha256, not both");
+    }
+    if (conf->state_file != NULL && conf->shared.on) {
+        mg_yaml_warning(y, in->state_file_node, "state_file is not used with shared: the spend "
+                        "lives in Redis");
     }
 }
 

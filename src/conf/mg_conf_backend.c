@@ -15,6 +15,7 @@
 #include "mg_hdr.h"
 #include "mg_health.h"
 #include "mg_log.h"
+#include "mg_price.h"
 #include "mg_schema.h"
 #include "mg_upstream_proxy.h"
 
@@ -253,6 +254,7 @@ static const struct mg_yaml_key backend_keys[] = {
     {"api_key", mg_yaml_set_line, BIN(b.api_key)},
     {"proxy", set_proxy, BIN(b.proxy)},
     {"headers", mg_conf_set_headers, BIN(b.headers)},
+    {"prices", mg_price_set, BIN(b.prices)},
     {"schema", set_schema, BIN(b.schema)},
     {"timeouts", mg_conf_set_timeouts, BIN(t)},
     {"health", mg_conf_set_health, BIN(h)},
@@ -542,6 +544,7 @@ mg_conf_backend_deinit(struct mg_backend *b)
     free(b->auth_header);
     free(b->proxy);
     mg_conf_headers_free(b->headers, b->nheaders);
+    mg_price_table_deinit(&b->prices);
     if (sc->conf_free != NULL) {
         sc->conf_free(b->schema_conf);
     }

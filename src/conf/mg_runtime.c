@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "mg_auth.h"
+#include "mg_budget.h"
 #include "mg_catalog.h"
 #include "mg_conf_types.h"
 #include "mg_health.h"
@@ -31,6 +32,7 @@ mg_runtime_create(const char *limit_store)
     rt->stats = mg_stats_registry_create();
     rt->status = mg_status_registry_create();
     rt->responses = mg_resp_store_create("local");
+    rt->budgets = mg_budget_registry_create();
     mg_mutex_init(&rt->conf_lock);
     return rt;
 }
@@ -47,6 +49,7 @@ mg_runtime_destroy(struct mg_runtime *rt)
     mg_catalog_seen_destroy(rt->seen);
     mg_health_registry_destroy(rt->health);
     mg_limit_store_destroy(rt->limits);
+    mg_budget_registry_destroy(rt->budgets);
     mg_conf_unref(rt->conf);
     pthread_mutex_destroy(&rt->conf_lock);
     free(rt);
@@ -62,6 +65,13 @@ mg_runtime_bind(struct mg_runtime *rt, struct mg_conf *conf, int64_t now)
         conf->backends[i].state = mg_health_get(rt->health, conf->backends[i].name);
     }
     mg_auth_apply(rt->limits, conf->keys, conf->nkeys, now);
+    for (i = 0; i < conf->nkeys; i++) {   /* only keys with a budget reach their spend */
+        struct mg_key *k = &conf->keys[i];
+        if (k->budget_usd > 0) {
+            k->budget = mg_budget_get(rt->budgets, k->name);
+            mg_budget_configure(k->budget, k->budget_usd, k->budget_per);
+        }
+    }
     mg_catalog_remember(rt->seen, conf->catalog, conf->ncatalog);
     mg_resp_store_configure(rt->responses, conf->responses_store.size,
                             conf->responses_store.ttl_ms, now);

@@ -246,7 +246,8 @@ mg_http_dispatch(struct mg_worker *w, struct mg_req *req)
         break;
     }
     default:
-        if (w->conf->shared.on && mg_auth_limited(req->key)) {
+        if (w->conf->shared.on && req->key != NULL &&
+            (mg_auth_limited(req->key) || req->key->budget != NULL)) {
             mg_http_shared_admit(w, req, &after_shared);   /* Redis decides: later, or now */
             return;
         }

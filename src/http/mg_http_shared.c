@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mg_admit.h"
 #include "mg_api_types.h"
 #include "mg_auth.h"
+#include "mg_budget_redis.h"
 #include "mg_conf_types.h"
 #include "mg_conn.h"
 #include "mg_health_shared.h"
@@ -26,19 +28,28 @@
 #include "mg_util.h"
 #include "mg_worker.h"
 
-/* ---- limits --------------------------------------------------------------------------------- */
+/* ---- limits and budgets --------------------------------------------------------------------- */
 
+/*
+ * A routed request of a key with shared limits or a budget waits on Redis: the budget's spend is
+ * read (GET, after the spend this instance still owes) and the limit script runs, both pipelined
+ * on the worker's connection; once both answered (or timed out) the request goes on.
+ */
 struct limit_wait {
     const struct mg_http_next *next;
     struct mg_worker  *w;
     struct mg_req     *req;
     struct mg_admitted a;
     struct mg_limit_redis_call call;
-    int                result;
+    struct mg_budget_redis_call bcall;
+    int                pending;        /* answers still awaited */
+    int                limited;        /* the key has limits: the script decides them */
+    int                result;         /* the script's, MG_LIMIT_SHARED_* */
+    int                budget_ok;      /* the spend was read (or the key has no budget) */
     struct mg_limit_info info;
 };
 
-/* Redis could not decide: locally (on_error: open) or 503 shared_state_unavailable (closed). */
+/* Redis could not decide the limits: locally (on_error: open) or 503 (closed). */
 static void
 unavailable(const struct mg_http_next *next, struct mg_worker *w, struct mg_req *req,
             struct mg_admitted *a)
@@ -52,22 +63,35 @@ unavailable(const struct mg_http_next *next, struct mg_worker *w, struct mg_req 
         mg_proxy_handle(w, req, a);
         return;
     }
+    mg_admit_give_back_budget(a);
     next->refused(w, req, &ref, a->model);
 }
 
-/* Inside mg_conn_resume(): the decision applied. */
+/* Both answers are in (or were never asked): the budget, then the limits. */
 static void
-limit_go_on(void *arg)
+decide(struct limit_wait *lw)
 {
-    struct limit_wait *lw = arg;
     struct mg_refusal ref;
 
-    if (lw->result == MG_LIMIT_SHARED_ADMITTED) {
+    if (!lw->budget_ok && lw->w->conf->shared.closed) {
+        mg_refusal_set(&ref, 503, "shared_state_unavailable", NULL,
+                       "The budget of this key is shared and cannot be read now; retry");
+        lw->next->refused(lw->w, lw->req, &ref, lw->a.model);
+        return;
+    }
+    if (mg_admit_take_budget(lw->w->conf, &lw->a, &ref) != 0) {
+        lw->next->refused(lw->w, lw->req, &ref, lw->a.model);
+        return;
+    }
+    if (!lw->limited) {
+        mg_proxy_handle(lw->w, lw->req, &lw->a);
+    } else if (lw->result == MG_LIMIT_SHARED_ADMITTED) {
         lw->a.reserved = lw->info.reserved;
         lw->a.shared = 1;
         lw->a.shared_info = lw->info;
         mg_proxy_handle(lw->w, lw->req, &lw->a);
     } else if (lw->result == MG_LIMIT_SHARED_REFUSED) {
+        mg_admit_give_back_budget(&lw->a);
         mg_admit_refuse_limit(&lw->a, &lw->info, &ref);
         lw->next->refused(lw->w, lw->req, &ref, lw->a.model);
     } else {
@@ -75,19 +99,48 @@ limit_go_on(void *arg)
     }
 }
 
+/* Inside mg_conn_resume(): the decision applied. */
+static void
+limit_go_on(void *arg)
+{
+    struct limit_wait *lw = arg;
+
+    decide(lw);
+    free(lw);
+}
+
+/* One answer in; the last one resumes the request. */
+static void
+answered(struct limit_wait *lw)
+{
+    struct mg_conn *c = lw->req->conn;
+
+    if (--lw->pending > 0) {
+        return;
+    }
+    mg_conn_watch(c, NULL, NULL, NULL);
+    mg_conn_resume(c, limit_go_on, lw);
+}
+
 static void
 limit_done(void *arg, int result, const struct mg_limit_info *info)
 {
     struct limit_wait *lw = arg;
-    struct mg_conn *c = lw->req->conn;
 
-    mg_conn_watch(c, NULL, NULL, NULL);
     lw->result = result;
     if (info != NULL) {
         lw->info = *info;
     }
-    mg_conn_resume(c, limit_go_on, lw);
-    free(lw);
+    answered(lw);
+}
+
+static void
+budget_done(void *arg, int ok)
+{
+    struct limit_wait *lw = arg;
+
+    lw->budget_ok = ok;
+    answered(lw);
 }
 
 static void
@@ -96,6 +149,7 @@ limit_gone(void *arg)
     struct limit_wait *lw = arg;
 
     mg_limit_redis_cancel(&lw->call);
+    mg_budget_redis_cancel(&lw->bcall);
     free(lw);
 }
 
@@ -103,6 +157,7 @@ void
 mg_http_shared_admit(struct mg_worker *w, struct mg_req *req, const struct mg_http_next *next)
 {
     const struct mg_shared_conf *sc = &w->conf->shared;
+    const struct mg_key *k = req->key;
     struct limit_wait *lw = mg_calloc(1, sizeof(*lw));
     struct mg_refusal ref;
 
@@ -114,11 +169,29 @@ mg_http_shared_admit(struct mg_worker *w, struct mg_req *req, const struct mg_ht
     lw->next = next;
     lw->w = w;
     lw->req = req;
-    if (mg_limit_redis_admit(&lw->call, w->redis, sc->prefix, req->key->name,
-                             req->key->requests_per_minute, req->key->tokens_per_minute,
-                             mg_admit_estimate(&lw->a), sc->timeout_ms, limit_done, lw) != 0) {
-        mg_redis_log_limited("a shared limit decision could not be sent (Redis down)");
-        unavailable(next, w, req, &lw->a);
+    lw->budget_ok = 1;
+    lw->limited = mg_auth_limited(k);
+    lw->result = MG_LIMIT_SHARED_UNAVAILABLE;
+    if (k->budget != NULL) {
+        if (mg_budget_redis_read(&lw->bcall, w->redis, sc->prefix, k->budget,
+                                 (int64_t)time(NULL), sc->timeout_ms, budget_done, lw) == 0) {
+            lw->pending++;
+        } else {
+            mg_redis_log_limited("a budget's spend could not be read (Redis down)");
+            lw->budget_ok = 0;
+        }
+    }
+    if (lw->limited) {
+        if (mg_limit_redis_admit(&lw->call, w->redis, sc->prefix, k->name, k->requests_per_minute,
+                                 k->tokens_per_minute, mg_admit_estimate(&lw->a), sc->timeout_ms,
+                                 limit_done, lw) == 0) {
+            lw->pending++;
+        } else {
+            mg_redis_log_limited("a shared limit decision could not be sent (Redis down)");
+        }
+    }
+    if (lw->pending == 0) {   /* nothing to wait for: decided now */
+        decide(lw);
         free(lw);
         return;
     }

@@ -223,7 +223,8 @@ rules_and_keys(struct mg_buf *out, json_t *d)
     mg_buf_adds(out, "</table>\n<h2>Client keys</h2><table><tr><th class=\"l\">key</th>"
                      "<th class=\"l\">models</th><th>requests</th><th>input tokens</th>"
                      "<th>output tokens</th><th>requests/min left</th><th>of</th>"
-                     "<th>tokens/min left</th><th>of</th><th>budget</th></tr>\n");
+                     "<th>tokens/min left</th><th>of</th><th>spent USD</th><th>budget USD</th>"
+                     "<th>per</th></tr>\n");
     json_array_foreach(json_object_get(d, "keys"), i, x) {
         mg_buf_adds(out, "<tr><td class=\"l\"><b>");
         text(out, json_string_value(json_object_get(x, "name")));
@@ -236,7 +237,9 @@ rules_and_keys(struct mg_buf *out, json_t *d)
         cell(out, "td", d, "keys.%zu.limits.requests_per_minute.limit", i);
         cell(out, "td", d, "keys.%zu.limits.tokens_per_minute.remaining", i);
         cell(out, "td", d, "keys.%zu.limits.tokens_per_minute.limit", i);
-        cell(out, "td", d, "keys.%zu.budget", i);
+        cell(out, "td", d, "keys.%zu.budget.spent_usd", i);
+        cell(out, "td", d, "keys.%zu.budget.usd", i);
+        cell(out, "td", d, "keys.%zu.budget.per", i);
         mg_buf_adds(out, "</tr>\n");
     }
     mg_buf_adds(out, "</table>\n");

@@ -4,12 +4,14 @@
  * says. Never a URL, a header or a credential.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <jansson.h>
 
 #include "mg_auth.h"
+#include "mg_budget.h"
 #include "mg_conf_types.h"
 #include "mg_health.h"
 #include "mg_limit.h"
@@ -62,8 +64,8 @@ instance(struct mg_runtime *rt)
                      (json_int_t)ok, "error", (json_int_t)err, "shared", "off");
 }
 
-static json_t *
-backend(struct mg_runtime *rt, const struct mg_backend *b, int64_t wall_ms)
+json_t *
+mg_status_page_backend(struct mg_runtime *rt, const struct mg_backend *b, int64_t wall_ms)
 {
     struct mg_status_backend_view v;
     json_t *j, *att = json_object(), *rq = json_array(), *er = json_array();
@@ -106,8 +108,35 @@ names(char **v, size_t n)
     return a;
 }
 
+/* USD exact to the micro-dollar, as a JSON number. */
 static json_t *
-key(struct mg_runtime *rt, const struct mg_key *k)
+usd(int64_t micro)
+{
+    char s[32];
+
+    snprintf(s, sizeof(s), "%lld.%06lld", (long long)(micro / 1000000),
+             (long long)(micro % 1000000));
+    return json_real(strtod(s, NULL));
+}
+
+/* A key's budget now, or null without one. */
+static json_t *
+budget(const struct mg_key *k)
+{
+    struct mg_budget_view v;
+
+    if (k->budget == NULL) {
+        return json_null();
+    }
+    mg_budget_peek(k->budget, (int64_t)time(NULL), &v);
+    return json_pack("{s:o,s:s,s:o,s:o,s:o}", "usd", usd(v.usd), "per",
+                     mg_budget_per_name(v.per), "spent_usd", usd(v.spent), "remaining_usd",
+                     usd(v.remaining), "window_end",
+                     v.window_end ? rfc3339(v.window_end * 1000) : json_null());
+}
+
+json_t *
+mg_status_page_key(struct mg_runtime *rt, const struct mg_key *k)
 {
     uint64_t rq, in, out;
     json_t *limits = json_object();
@@ -129,10 +158,10 @@ key(struct mg_runtime *rt, const struct mg_key *k)
                                           "remaining", (json_int_t)info.tokens.remaining));
         }
     }
-    return json_pack("{s:s,s:o,s:I,s:{s:I,s:I},s:o,s:n}", "name", k->name, "models",
+    return json_pack("{s:s,s:o,s:I,s:{s:I,s:I},s:o,s:o}", "name", k->name, "models",
                      k->models != NULL ? names(k->models, k->nmodels) : json_null(), "requests",
                      (json_int_t)rq, "tokens", "input", (json_int_t)in, "output",
-                     (json_int_t)out, "limits", limits, "budget");
+                     (json_int_t)out, "limits", limits, "budget", budget(k));
 }
 
 json_t *
@@ -146,7 +175,7 @@ mg_status_page_data(struct mg_runtime *rt, struct mg_conf *conf)
     clock_gettime(CLOCK_REALTIME, &ts);
     wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     for (i = 0; conf != NULL && i < conf->nbackends; i++) {
-        json_array_append_new(bs, backend(rt, &conf->backends[i], wall_ms));
+        json_array_append_new(bs, mg_status_page_backend(rt, &conf->backends[i], wall_ms));
     }
     for (i = 0; conf != NULL && i < conf->nrules; i++) {
         uint64_t rq, er, in, out;
@@ -159,7 +188,7 @@ mg_status_page_data(struct mg_runtime *rt, struct mg_conf *conf)
                                             "output", (json_int_t)out));
     }
     for (i = 0; conf != NULL && i < conf->nkeys; i++) {
-        json_array_append_new(ks, key(rt, &conf->keys[i]));
+        json_array_append_new(ks, mg_status_page_key(rt, &conf->keys[i]));
     }
     return json_pack("{s:o,s:o,s:o,s:o}", "instance", instance(rt), "backends", bs, "rules", rs,
                      "keys", ks);

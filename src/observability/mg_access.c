@@ -295,6 +295,10 @@ mg_access_log(struct mg_access_out *o, const struct mg_access_rec *r)
     if (r->usage_estimated) {
         mg_buf_adds(&o->buf, ",\"usage_estimated\":true");
     }
+    if (r->cost_known) {   /* a JSON number exact to the micro-dollar */
+        mg_buf_printf(&o->buf, ",\"cost_usd\":%lld.%06lld", (long long)(r->cost_micro / 1000000),
+                      (long long)(r->cost_micro % 1000000));
+    }
     if (mg_buf_adds(&o->buf, r->stream ? ",\"stream\":true}\n" : ",\"stream\":false}\n") != MG_OK) {
         /* the buffer is full (the disk is slower than the traffic): drop this line whole */
         o->buf.len = before;

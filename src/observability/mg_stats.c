@@ -13,46 +13,18 @@
 #include "mg_stats.h"
 #include "mg_stats_int.h"
 
-#define SERIES_MAX  4096
 #define SERIES_SOFT (SERIES_MAX * 3 / 4)   /* past this, new model names count as "other" */
 #define WORKERS_MAX 256
 
 enum kind { K_REQ, K_TOK_IN, K_TOK_OUT, K_ATT, K_KEY_REQ, K_KEY_TOK_IN, K_KEY_TOK_OUT, K_XLATE,
             K_RESUME, K_NKINDS };
 
-static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-                                 60, 120, 300, 600};
-#define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+static const double buckets[NBUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+                                         10, 30, 60, 120, 300, 600};
 /* the gateway's own time on a request: microseconds, not seconds (as many buckets) */
 static const double fine[NBUCKETS] = {0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
                                       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                       0.25, 1};
-
-struct series {
-    atomic_int           used;
-    int                  kind;
-    int                  code;
-    char                *a;      /* model, or backend for K_ATT */
-    char                *b;      /* backend, or result for K_ATT */
-    atomic_uint_fast64_t value;
-};
-
-struct hist {
-    atomic_uint_fast64_t bucket[NBUCKETS + 1];   /* not cumulative; the last is +Inf */
-    atomic_uint_fast64_t count;
-    atomic_uint_fast64_t sum_us;
-};
-
-struct mg_stats {
-    struct mg_stats_registry *reg;
-    struct series s[SERIES_MAX];
-    int           nused;          /* writer only */
-    struct hist   duration;
-    struct hist   ttft;
-    struct hist   overhead;
-    atomic_int    inflight;
-    struct mg_genai *genai;       /* the GenAI families (mg_stats_genai.c) */
-};
 
 struct mg_stats_registry {
     pthread_mutex_t      lock;      /* workers come and go while a scrape walks the tables */
@@ -112,6 +84,7 @@ mg_stats_create(struct mg_stats_registry *reg)
 
     st->reg = reg;
     st->genai = mg_genai_create();
+    st->cost = mg_cost_create();
     pthread_mutex_lock(&reg->lock);
     for (i = 0; i < WORKERS_MAX && reg->tables[i] != NULL; i++) {
     }
@@ -142,6 +115,7 @@ mg_stats_destroy(struct mg_stats *st)
         free(st->s[i].b);
     }
     mg_genai_destroy(st->genai);
+    mg_cost_destroy(st->cost);
     free(st);
 }
 
@@ -574,6 +548,10 @@ mg_stats_render(struct mg_stats_registry *reg, struct mg_buf *out)
             g[w] = reg->tables[w] != NULL ? reg->tables[w]->genai : NULL;
         }
         mg_genai_render(g, WORKERS_MAX, out);
+        for (w = 0; w < WORKERS_MAX; w++) {
+            g[w] = reg->tables[w] != NULL ? (void *)reg->tables[w]->cost : NULL;
+        }
+        mg_cost_render((struct mg_cost *const *)g, WORKERS_MAX, out);
     }
     pthread_mutex_unlock(&reg->lock);
     free(m);

@@ -435,6 +435,7 @@ setup(struct mg_worker *w, struct mg_req *req, const struct mg_admitted *a, int 
     p->rule_index = rule_index;
     p->key = a->key;
     p->reserved = a->reserved;
+    p->budget_reserved = a->budget_reserved;
     p->shared_limit = a->shared;
     if (a->shared) {
         p->shared_info = a->shared_info;

@@ -73,6 +73,7 @@ struct preq {
     struct mg_rule_backend    pass_entry;  /* a read passed to one backend: its own rule */
     struct mg_rule            pass_rule;
     int64_t                   reserved;    /* tokens admission reserved; settled in account() */
+    int64_t                   budget_reserved; /* micro-dollars of the key's budget, likewise */
     int                       shared_limit; /* ... in Redis (shared:), settled there */
     char                     *path;
     char                     *upath;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -16,6 +17,8 @@
 #include "mg_admit.h"
 #include "mg_attempt.h"
 #include "mg_auth.h"
+#include "mg_budget.h"
+#include "mg_budget_redis.h"
 #include "mg_limit_redis.h"
 #include "mg_balancer.h"
 #include "mg_conf_types.h"
@@ -26,6 +29,7 @@
 #include "mg_limit.h"
 #include "mg_log.h"
 #include "mg_plan.h"
+#include "mg_price.h"
 #include "mg_proxy.h"
 #include "mg_proxy_int.h"
 #include "mg_relay.h"
@@ -77,6 +81,39 @@ static int
 ok_status(int status)
 {
     return status >= 200 && status < 300;
+}
+
+/*
+ * What the answer r accounts cost, in micro-dollars: its tokens at the prices of the model sent
+ * upstream (the entry's override, else the client's) on backend. An unpriced model costs 0 and
+ * is logged once (only when the config has prices at all: without them nothing is priced).
+ */
+static int64_t
+cost_of(struct preq *p, const struct mg_backend *backend, const struct mg_access_rec *r)
+{
+    const struct mg_rule_backend *e = p->at.entry;
+    const char *model = e != NULL && e->model != NULL ? e->model : p->model;
+    const struct mg_price *price;
+    struct mg_price_usage u;
+
+    if (r->input_tokens < 0 && r->output_tokens < 0) {
+        return 0;
+    }
+    price = mg_price_lookup(p->conf, backend, model);
+    if (price == NULL) {
+        if ((p->conf->prices.n > 0 || backend->prices.n > 0) &&
+            mg_price_warn_once(model)) {
+            mg_log_warn("no price for model \"%s\" (backend %s): its requests cost 0", model,
+                        backend->name);
+        }
+        return 0;
+    }
+    u.input = r->input_tokens;
+    u.output = r->output_tokens;
+    /* cache counts as the backend reported them (not for an estimate) */
+    u.cached = p->relay.have_usage && !r->usage_estimated ? p->relay.usage.cached : 0;
+    u.written = p->relay.have_usage && !r->usage_estimated ? p->relay.usage.written : 0;
+    return mg_price_cost(price, &u);
 }
 
 void
@@ -151,6 +188,20 @@ mg_proxy_account(struct preq *p, int status, const struct mg_backend *backend, i
                        ok ? r.output_tokens : 0, mg_now_ms());
     }
     p->reserved = 0;
+    r.cost_known = backend != NULL && ok;
+    r.cost_micro = r.cost_known ? cost_of(p, backend, &r) : 0;
+    if (r.cost_micro > 0) {
+        mg_stats_cost(p->w->stats, r.key, p->model, backend->name, r.cost_micro);
+    }
+    if (p->key != NULL && p->key->budget != NULL) {
+        mg_budget_settle(p->key->budget, (int64_t)time(NULL), p->budget_reserved,
+                         r.cost_micro > 0 ? r.cost_micro : 0);
+        p->budget_reserved = 0;
+        if (p->conf->shared.on && r.cost_micro > 0) {   /* spend lives in Redis: added there */
+            mg_budget_redis_flush(p->w->redis, p->conf->shared.prefix, p->key->budget,
+                                  (int64_t)time(NULL), p->conf->shared.store_timeout_ms);
+        }
+    }
     if (backend != NULL) {
         int whole = ok && !cut;   /* first token and per-token times of answers that ended well */
         mg_stats_genai(p->w->stats, p->model, mg_proxy_provider(backend), r.duration_us,
@@ -248,7 +299,7 @@ mg_proxy_answer_head(struct preq *p, const struct mg_resp_head *h, const struct 
     const char *name, *value;
     size_t pos = 0, i, n;
     int limited = mg_auth_limited(p->key);
-    char v[24];
+    char v[32];
 
     mg_wire_begin(&p->wire, p->req, (int)h->status);
     while (mg_head_next(h, &pos, &name, &value)) {
@@ -268,6 +319,9 @@ mg_proxy_answer_head(struct preq *p, const struct mg_resp_head *h, const struct 
                                         : mg_auth_headers(p->key, mg_now_ms(), lh);
     for (i = 0; i < n; i++) {   /* a limited key's own x-ratelimit-* instead */
         mg_wire_header(&p->wire, lh[i].name, lh[i].value);
+    }
+    if (mg_admit_budget_remaining(p->key, v, sizeof(v))) {
+        mg_wire_header(&p->wire, "x-modelgate-budget-remaining-usd", v);
     }
     mg_wire_header(&p->wire, "x-modelgate-backend", b->name);
     if (p->via_hub && p->dropped.len > 0) {   /* the hosted tools a translated request left out */

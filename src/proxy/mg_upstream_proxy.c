@@ -2,12 +2,15 @@
  * mg_upstream_proxy — the proxy a backend's transfers go through, decided once at config load
  * from its proxy key or, as curl would read it, the environment (HTTPS_PROXY, NO_PROXY ...).
  * Every transfer then sets it explicitly: curl never reads the environment itself (its getenv
- * calls cost ~1.5k instructions a transfer).
+ * calls cost ~1.5k instructions a transfer). And the start's and each reload's log line of the
+ * backends that go through a proxy.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "mg_conf_types.h"
+#include "mg_log.h"
 #include "mg_upstream_proxy.h"
 #include "mg_util.h"
 
@@ -78,3 +81,20 @@ mg_upstream_proxy_resolve(const char *url, const char *written)
     return mg_strdup(p ? p : "");
 }
 
+void
+mg_upstream_proxy_log(const struct mg_conf *conf)
+{
+    size_t i;
+
+    for (i = 0; i < conf->nbackends; i++) {
+        const char *p = conf->backends[i].proxy, *at, *host;
+        if (p == NULL || p[0] == '\0') {
+            continue;
+        }
+        host = strstr(p, "://");
+        host = host ? host + 3 : p;
+        at = strchr(host, '@');
+        mg_log_info("backend %s goes through the proxy %.*s%s", conf->backends[i].name,
+                    (int)(host - p), p, at ? at + 1 : host);
+    }
+}

@@ -114,6 +114,8 @@ mg_relay_reset(struct mg_relay *r, int sse, const struct mg_api *api)
     r->have_usage = 0;
     r->usage.input = -1;
     r->usage.output = -1;
+    r->usage.cached = -1;
+    r->usage.written = -1;
     r->content_type = NULL;
     r->client = NULL;
     r->client_fail = NULL;

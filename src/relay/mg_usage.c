@@ -88,59 +88,96 @@ skip_value(const char *p, const char *end)
     return NULL;
 }
 
-/*
- * Reads the token counts of the usage object starting at v ('{'): a small hand walk over its
- * members, since this runs for every answer and a JSON tree would cost more than the proxying.
- */
+/* Reads a number at *pp (advancing it) into *v when it is a usage number to believe. */
+static void
+read_number(const char **pp, const char *end, int64_t *v)
+{
+    const char *p = *pp;
+    int64_t n = 0;
+
+    /* past MG_TOKENS_MAX the digits are skipped and n stays above it: no overflow */
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        n = n > MG_TOKENS_MAX ? n : n * 10 + (*p - '0');
+    }
+    /* a number that is not an integer in 0..2^53-1 is absent, as if not reported */
+    if (v != NULL && mg_tokens_valid(n) && !(p < end && (*p == '.' || *p == 'e' || *p == 'E'))) {
+        *v = n;
+    }
+    *pp = p;
+}
+
 static int
-read_usage(const char *v, const char *end, struct mg_usage *u)
+key_is(const char *k, size_t klen, const char *name)
+{
+    return klen == strlen(name) && memcmp(k, name, klen) == 0;
+}
+
+/* Where a member's number goes: the counts of the usage object, or of its *_details object. */
+static int64_t *
+destination(const char *k, size_t klen, struct mg_usage *u, int64_t *cache_apart, int details)
+{
+    if (details) {
+        return key_is(k, klen, "cached_tokens") ? &u->cached
+               : key_is(k, klen, "cache_creation_tokens") ? &u->written : NULL;
+    }
+    if (key_is(k, klen, "prompt_tokens") || key_is(k, klen, "input_tokens")) {
+        return &u->input;
+    }
+    if (key_is(k, klen, "completion_tokens") || key_is(k, klen, "output_tokens")) {
+        return &u->output;
+    }
+    /* Anthropic's: counted apart from input_tokens */
+    return key_is(k, klen, "cache_read_input_tokens") ? &cache_apart[0]
+           : key_is(k, klen, "cache_creation_input_tokens") ? &cache_apart[1] : NULL;
+}
+
+/*
+ * Reads the token counts of the usage object starting at v ('{'), and of its
+ * prompt_tokens_details / input_tokens_details (cached tokens): a small hand walk over its
+ * members, since this runs for every answer and a JSON tree would cost more than the proxying.
+ * Returns the position after the object, or NULL when it is malformed.
+ */
+static const char *
+read_members(const char *v, const char *end, struct mg_usage *u, int64_t *cache_apart,
+             int details)
 {
     const char *p = v + 1;
 
-    u->input = -1;
-    u->output = -1;
     for (;;) {
         const char *k, *ke;
+        size_t klen;
         p = skip_ws(p, end);
         if (p >= end || *p == '}') {
             break;
         }
         if (*p != '"') {
-            return 0;
+            return NULL;
         }
         k = ++p;
         while (p < end && *p != '"') {
             p++;
         }
         ke = p++;
+        klen = (size_t)(ke - k);
         p = skip_ws(p, end);
         if (p >= end || *p != ':') {
-            return 0;
+            return NULL;
         }
         p = skip_ws(p + 1, end);
         if (p < end && *p >= '0' && *p <= '9') {
-            int64_t n = 0, *dst = NULL;
-            size_t klen = (size_t)(ke - k);
-            /* past MG_TOKENS_MAX the digits are skipped and n stays above it: no overflow */
-            for (; p < end && *p >= '0' && *p <= '9'; p++) {
-                n = n > MG_TOKENS_MAX ? n : n * 10 + (*p - '0');
+            read_number(&p, end, destination(k, klen, u, cache_apart, details));
+        } else if (!details && p < end && *p == '{' &&
+                   (key_is(k, klen, "prompt_tokens_details") ||
+                    key_is(k, klen, "input_tokens_details"))) {
+            p = read_members(p, end, u, cache_apart, 1);
+            if (p == NULL) {
+                return NULL;
             }
-            if ((klen == 13 && memcmp(k, "prompt_tokens", 13) == 0) ||
-                (klen == 12 && memcmp(k, "input_tokens", 12) == 0)) {
-                dst = &u->input;
-            } else if ((klen == 17 && memcmp(k, "completion_tokens", 17) == 0) ||
-                       (klen == 13 && memcmp(k, "output_tokens", 13) == 0)) {
-                dst = &u->output;
-            }
-            /* a number that is not an integer in 0..2^53-1 is absent, as if not reported */
-            if (dst != NULL && mg_tokens_valid(n) &&
-                !(p < end && (*p == '.' || *p == 'e' || *p == 'E'))) {
-                *dst = n;
-            }
+            p++;
         }
         p = skip_value(p, end);
         if (p == NULL) {
-            return 0;
+            return NULL;
         }
         p = skip_ws(p, end);
         if (p < end && *p == ',') {
@@ -148,10 +185,29 @@ read_usage(const char *v, const char *end, struct mg_usage *u)
         } else if (p < end && *p == '}') {
             break;
         } else {
-            return 0;
+            return NULL;
         }
     }
-    return p < end && (u->input >= 0 || u->output >= 0);
+    return p < end ? p : NULL;
+}
+
+static int
+read_usage(const char *v, const char *end, struct mg_usage *u)
+{
+    int64_t apart[2] = {-1, -1};
+
+    u->input = u->output = u->cached = u->written = -1;
+    if (read_members(v, end, u, apart, 0) == NULL) {
+        return 0;
+    }
+    if (apart[0] >= 0 || apart[1] >= 0) {   /* Anthropic's input_tokens is the uncached part */
+        u->cached = apart[0];
+        u->written = apart[1];
+        if (u->input >= 0) {
+            u->input = mg_tokens_add(mg_tokens_add(u->input, apart[0]), apart[1]);
+        }
+    }
+    return u->input >= 0 || u->output >= 0;
 }
 
 int

@@ -6,10 +6,9 @@
  * thread only handles signals. It talks to workers through an eventfd each (no libevent thread
  * locks needed): a stop flag, and a new config snapshot handed over with an atomic exchange.
  *
- * The runtime (mg_runtime: health, limits, first-load times, metrics) is created here, before the
- * first snapshot goes into service, shared by every worker (w->rt), and destroyed once the
- * workers have stopped: a snapshot still referenced after that (the caller's) is only freed, and
- * freeing one never follows its pointers into the runtime.
+ * The runtime (mg_runtime) is made here before the first snapshot goes into service, shared by
+ * every worker (w->rt), destroyed once they have stopped (a snapshot freed later never follows
+ * its pointers into it); state_file's spend is read into it before the workers start.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -37,11 +36,13 @@
 #include "mg_front.h"
 #include "mg_limit.h"
 #include "mg_runtime.h"
+#include "mg_spend_file.h"
 #include "mg_server.h"
 #include "mg_stats.h"
 #include "mg_status.h"
 #include "mg_trace_export.h"
 #include "mg_upstream.h"
+#include "mg_upstream_proxy.h"
 #include "mg_worker.h"
 
 struct wake {
@@ -60,6 +61,7 @@ struct mg_server {
     int                nworkers;
     struct event_base *base;
     struct mg_listener *admin;               /* on admin_listen, served by this thread */
+    struct mg_spend_file *spend;             /* state_file's writes (this thread's loop) */
     struct event      *sigev[4];             /* SIGHUP, SIGTERM, SIGINT, SIGUSR1 */
     int                generation;           /* SIGHUPs handled; every one gets a number */
     int                stop_signal;
@@ -121,25 +123,6 @@ open_listener(const char *host, int port, char *err, size_t errlen)
     }
     freeaddrinfo(res);
     return fd;
-}
-
-/* One line per backend that goes through a proxy (without the proxy's credentials). */
-static void
-log_proxies(const struct mg_conf *conf)
-{
-    size_t i;
-
-    for (i = 0; i < conf->nbackends; i++) {
-        const char *p = conf->backends[i].proxy, *at, *host;
-        if (p == NULL || p[0] == '\0') {
-            continue;
-        }
-        host = strstr(p, "://");
-        host = host ? host + 3 : p;
-        at = strchr(host, '@');
-        mg_log_info("backend %s goes through the proxy %.*s%s", conf->backends[i].name,
-                    (int)(host - p), p, at ? at + 1 : host);
-    }
 }
 
 static void
@@ -373,7 +356,7 @@ reload(struct mg_server *s)
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
     mg_runtime_bind(s->rt, conf, mg_now_ms());
-    log_proxies(conf);
+    mg_upstream_proxy_log(conf);
     for (i = 0; i < s->nworkers; i++) {
         struct mg_conf *old = atomic_exchange(&s->wakes[i].next_conf, mg_conf_ref(conf));
         mg_conf_unref(old);
@@ -458,6 +441,9 @@ server_open(struct mg_server *s)
         mg_log_error("%s", err);
         return MG_ERR;
     }
+    if (mg_spend_file_open(&s->spend, s->base, s->rt->budgets, s->conf) != MG_OK) {
+        return MG_ERR;
+    }
     for (i = 0; i < s->nworkers; i++) {
         if (worker_init(s, i) != MG_OK) {
             return MG_ERR;
@@ -531,6 +517,7 @@ server_close(struct mg_server *s)
         worker_deinit(s, i);
     }
     mg_listener_destroy(s->admin);
+    mg_spend_file_close(s->spend);   /* after the workers: the spend is final */
     if (s->base != NULL) {
         event_base_free(s->base);
     }
@@ -561,7 +548,7 @@ mg_server_run(struct mg_conf *conf)
     mg_log_set_level((enum mg_log_level)conf->log_level);
     mg_runtime_bind(s.rt, conf, mg_now_ms());
     mg_front_raise_nofile();
-    log_proxies(conf);
+    mg_upstream_proxy_log(conf);
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mg_log_error("curl_global_init failed");

@@ -170,7 +170,7 @@ mg_anthropic_answer(const char *body, size_t len, const char *client_model, int6
     json_t *root = mg_jload(body, len, 0), *content = json_object_get(root, "content");
     int rc = MG_ERR;
 
-    u->input = u->output = -1;
+    u->input = u->output = u->cached = u->written = -1;
     if (json_is_object(root) && json_is_array(content)) {
         rc = mg_xanswer_write(&names, root, content,
                               json_string_value(json_object_get(root, "id")), client_model, now,

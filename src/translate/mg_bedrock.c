@@ -183,7 +183,7 @@ mg_bedrock_answer(const char *body, size_t len, const char *client_model, const 
                                                       "message"), "content");
     int rc = MG_ERR;
 
-    u->input = u->output = -1;
+    u->input = u->output = u->cached = u->written = -1;
     if (json_is_array(content)) {
         rc = mg_xanswer_write(&names, root, content, id != NULL && *id ? id : NULL,
                               client_model, now, out, u, keep);

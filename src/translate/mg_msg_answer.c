@@ -209,7 +209,7 @@ answer_root(struct mg_msg_ctx *c, json_t *root, size_t len, struct mg_buf *out,
     size_t i, seq_len = 0;
     int rc = MG_OK;
 
-    u->input = u->output = -1;
+    u->input = u->output = u->cached = u->written = -1;
     if (!json_is_object(msg)) {
         json_decref(root);
         return MG_ERR;
@@ -217,6 +217,8 @@ answer_root(struct mg_msg_ctx *c, json_t *root, size_t len, struct mg_buf *out,
     mg_msg_usage_read(json_object_get(root, "usage"), &mu);
     u->input = mu.prompt;
     u->output = mu.completion;
+    u->cached = mu.cached;
+    u->written = mu.written;
     content = json_array();
     mg_buf_init(&text, len + 1);
     rc = answer_text(msg, &text);

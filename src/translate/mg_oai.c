@@ -38,6 +38,8 @@ mg_oai_usage_totals(const struct mg_oai_usage *u, struct mg_usage *out)
         out->input = mg_tokens_add(mg_tokens_add(u->input, u->cache_read), u->cache_write);
     }
     out->output = u->output;
+    out->cached = u->cache_read;
+    out->written = u->cache_write;
 }
 
 int

@@ -246,6 +246,8 @@ mg_resp_answer(struct mg_resp_ctx *c, const char *chat, size_t len, int64_t now,
     if (u != NULL) {
         u->input = ru.input;
         u->output = ru.output;
+        u->cached = ru.cached;
+        u->written = -1;
     }
     rc = answer_of(c, json_object_get(choice, "message"),
                    json_string_value(json_object_get(choice, "finish_reason")), &ru, now, out);

@@ -93,7 +93,7 @@ mg_xanswer_write(const struct mg_xanswer_names *nm, json_t *root, json_t *conten
     size_t i;
     int rc;
 
-    u->input = u->output = -1;
+    u->input = u->output = u->cached = u->written = -1;
     memset(&a, 0, sizeof(a));
     calls = mg_calloc(json_array_size(content) + 1, sizeof(*calls));
     mg_buf_init(&text, out->cap);

@@ -14,7 +14,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *p = (const char *)data;
-    struct mg_usage u = {-7, -7};
+    struct mg_usage u = {-7, -7, -7, -7};
     struct mg_buf out;
     size_t i, j;
     int found, rc;

@@ -101,6 +101,9 @@ START_TEST(answers_to_a_listed_origin)
     ck_assert_ptr_nonnull(strstr(expose, "x-request-id"));
     ck_assert_ptr_nonnull(strstr(expose, "x-ratelimit-remaining-requests"));
     ck_assert_ptr_nonnull(strstr(expose, "x-modelgate-backend"));
+    /* every x-modelgate-* header the gateway sends, the budget's included */
+    ck_assert_ptr_nonnull(strstr(expose, "x-modelgate-dropped-tools"));
+    ck_assert_ptr_nonnull(strstr(expose, "x-modelgate-budget-remaining-usd"));
     ck_assert_ptr_null(mg_test_hdr(&r, "access-control-allow-credentials"));
     mg_test_resp_free(&r);
     /* the gateway's own answers too: a 401 a browser's script must be able to read */

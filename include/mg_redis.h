@@ -93,6 +93,9 @@ struct mg_redis *mg_redis_current(void);
 /* 1 when the connection is up (connected, AUTH and SELECT answered). */
 int mg_redis_up(const struct mg_redis *c);
 
+/* 1 when the process has Redis connections and every one of them is up (status.json's shared). */
+int mg_redis_all_up(void);
+
 /*
  * The /metrics families: modelgate_shared_up (1 when every connection of the process is up),
  * _errors_total{reason}, _latency_seconds. Nothing before a first connection.

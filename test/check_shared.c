@@ -35,6 +35,7 @@
 #define KLOAD "mgk-load-8a2f1c4e6b9d0e3f7a5c"
 #define KTINY "mgk-tiny-3e7b9d1f5a2c4e6b8d0a"
 #define KFREE "mgk-free-1b3d5f7a9c2e4b6d8f0a"
+#define KADMIN "mgk-admin-5e7a9c1b3d5f7a9c2e4b"
 #define KHDR  "mgk-hdr-9d7b5f3a1c8e6d4b2f0a"
 #define KSPEND "mgk-spend-7c5a3e1b9d2f4a6c8e0b"
 #define BEARER(k) "Authorization: Bearer " k
@@ -191,6 +192,7 @@ start_gw(int i, const char *redis_url, const char *timeout, const char *on_error
              "  - {models: [m-a], backends: [{backend: a}]}\n"
              "  - {models: [m-cool], backends: [{backend: b}, {backend: c, priority: 1}]}\n"
              "shared: {redis: '%s', timeout: %s, on_error: %s, prefix: 'mgt:'}\n"
+             "admin_key: " KADMIN "\n"
              "prices: {m-a: {input: 1.00, output: 10.00}}\n"
              "auth:\n  keys:\n"
              "    - {name: k20, key: " K20 ", requests_per_minute: 20}\n"
@@ -212,6 +214,8 @@ start_gw(int i, const char *redis_url, const char *timeout, const char *on_error
                   "modelgate %d did not start", i);
 }
 
+static const char *admin_hdr[] = {"Authorization: Bearer " KADMIN, NULL};   /* /metrics too */
+
 static int
 shared_up(int i)
 {
@@ -220,7 +224,7 @@ shared_up(int i)
     double v;
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gw_port[i]);
-    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    mg_test_http("GET", url, NULL, 0, admin_hdr, &r);
     v = mg_test_metric(r.body.data ? r.body.data : "", "modelgate_shared_up");
     mg_test_resp_free(&r);
     return v == 1;
@@ -234,7 +238,7 @@ shared_count(int i)
     double v;
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", gw_port[i]);
-    mg_test_http("GET", url, NULL, 0, NULL, &r);
+    mg_test_http("GET", url, NULL, 0, admin_hdr, &r);
     v = mg_test_metric(r.body.data ? r.body.data : "", "modelgate_shared_latency_seconds_count");
     mg_test_resp_free(&r);
     return v;
@@ -1008,6 +1012,30 @@ cool_chat(int gw, const char *h1, char *backend, size_t len)
  * A cooldown started on one instance keeps the others off that backend: b fails once on
  * gateway 0 (failures: 1), and gateways 1 and 2 then send m-cool to c, not b.
  */
+/* status.json tells whether the instance's state is shared right now: "up" with every Redis
+ * connection up (admin_key set: the status page is served with auth) */
+START_TEST(status_shows_shared_up)
+{
+    const char *h[] = {"Authorization: Bearer " KADMIN, NULL};
+    struct mg_test_resp r;
+    char url[128];
+    json_t *j;
+
+    if (!have_redis()) {
+        mg_test_skip("shared: no /usr/bin/redis-server");
+        return;
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/status.json", gw_port[0]);
+    mg_test_http("GET", url, NULL, 0, h, &r);
+    ck_assert_int_eq(r.status, 200);
+    j = mg_test_body_json(&r);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "instance"), "shared")),
+                     "up");
+    json_decref(j);
+    mg_test_resp_free(&r);
+}
+END_TEST
+
 START_TEST(cooldown_across_instances)
 {
     char be[64];
@@ -1296,6 +1324,7 @@ shared_suite(void)
     tcase_add_test(t, conversation_across_instances);
     tcase_add_test(t, item_reference_across_instances);
     tcase_add_test(t, cooldown_across_instances);
+    tcase_add_test(t, status_shows_shared_up);
     tcase_add_test(t, client_gone_while_waiting);
     tcase_add_test(t, reload_keeps_connections);
     tcase_add_test(t, redis_over_tls);

@@ -70,6 +70,14 @@ mg_redis_count_up(int d)
     atomic_fetch_add(&g_up, d);
 }
 
+int
+mg_redis_all_up(void)
+{
+    int conns = atomic_load(&g_conns);
+
+    return conns > 0 && atomic_load(&g_up) >= conns;
+}
+
 void
 mg_redis_render(struct mg_buf *out)
 {

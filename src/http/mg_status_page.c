@@ -15,6 +15,7 @@
 #include "mg_conf_types.h"
 #include "mg_health.h"
 #include "mg_limit.h"
+#include "mg_redis.h"
 #include "mg_runtime.h"
 #include "mg_schema.h"
 #include "mg_status.h"
@@ -50,7 +51,7 @@ seconds(double v)
 }
 
 static json_t *
-instance(struct mg_runtime *rt)
+instance(struct mg_runtime *rt, const struct mg_conf *conf)
 {
     int64_t started, last;
     uint64_t ok, err;
@@ -61,7 +62,8 @@ instance(struct mg_runtime *rt)
                      (json_int_t)((int64_t)time(NULL) - started), "workers", workers,
                      "config_generation", (json_int_t)(1 + ok), "last_reload",
                      rfc3339(1000 * (last != 0 ? last : started)), "reloads", "ok",
-                     (json_int_t)ok, "error", (json_int_t)err, "shared", "off");
+                     (json_int_t)ok, "error", (json_int_t)err, "shared",
+                     !conf->shared.on ? "off" : mg_redis_all_up() ? "up" : "down");
 }
 
 json_t *
@@ -190,6 +192,6 @@ mg_status_page_data(struct mg_runtime *rt, struct mg_conf *conf)
     for (i = 0; conf != NULL && i < conf->nkeys; i++) {
         json_array_append_new(ks, mg_status_page_key(rt, &conf->keys[i]));
     }
-    return json_pack("{s:o,s:o,s:o,s:o}", "instance", instance(rt), "backends", bs, "rules", rs,
+    return json_pack("{s:o,s:o,s:o,s:o}", "instance", instance(rt, conf), "backends", bs, "rules", rs,
                      "keys", ks);
 }

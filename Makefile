@@ -49,6 +49,8 @@ SUITES   += trace
 SUITES   += status
 SUITES   += checks
 SUITES   += shared
+SUITES   += cred
+SUITES   += cloudcred
 SUITES   += spend
 TEST_OBJ := $(SUITES:%=$(BUILD)/obj/test/check_%.o) $(BUILD)/obj/test/check_main.o \
             $(BUILD)/obj/test/mg_test.o $(BUILD)/obj/test/mg_harness.o
@@ -68,7 +70,7 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/test/%.o: test/%.c $(HDRS) test/mg_test.h test/mg_harness.h | deps
+$(BUILD)/obj/test/%.o: test/%.c $(HDRS) test/mg_test.h test/mg_harness.h test/fakeai_cloud.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PC_CFLAGS) $(CK_CFLAGS) -c -o $@ $<
 
@@ -78,7 +80,8 @@ $(BUILD)/libmodelgate.a: $(LIB_OBJ)
 $(BUILD)/modelgate: $(BUILD)/obj/main.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(MALLOC_LIBS) $(PC_LIBS)
 
-$(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/obj/test/fakeai_providers.o $(BUILD)/libmodelgate.a
+$(BUILD)/fakeai: $(BUILD)/obj/test/fakeai.o $(BUILD)/obj/test/fakeai_providers.o \
+                 $(BUILD)/obj/test/fakeai_cloud.o $(BUILD)/libmodelgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
 
 $(BUILD)/check_modelgate: $(TEST_OBJ) $(BUILD)/libmodelgate.a

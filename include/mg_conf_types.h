@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct mg_cred_source;
 struct mg_health;
 struct mg_key;
 struct mg_model_entry;
@@ -127,6 +128,9 @@ struct mg_backend {
     struct mg_timeouts timeouts;   /* the global defaults with this backend's overrides */
     struct mg_health_conf health;  /* likewise, key by key */
     struct mg_health  *state;      /* passive health, by name, outside the snapshot */
+    struct mg_cred_source *cred;   /* cloud credentials (mg_cred), by name and credential
+                                    * config, in the runtime's registry (which outlives every
+                                    * snapshot); NULL: none (set at bind) */
     /* client APIs (MG_API_BIT_*) served otherwise than the schema does, set by the schema's
      * keys (responses: translate, messages: native) */
     unsigned           api_native; /* passed as sent though the schema would translate */

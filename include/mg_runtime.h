@@ -23,6 +23,7 @@
 struct mg_budget_registry;
 struct mg_catalog_seen;
 struct mg_conf;
+struct mg_cred_registry;
 struct mg_health_registry;
 struct mg_limit_store;
 struct mg_resp_store;
@@ -38,6 +39,7 @@ struct mg_runtime {
     pthread_mutex_t            conf_lock;
     struct mg_conf            *conf;     /* the snapshot bound last (for the status page) */
     struct mg_resp_store      *responses;   /* translated Responses kept for their ids */
+    struct mg_cred_registry   *creds;    /* cloud credential sources, by backend and config */
     struct mg_budget_registry *budgets;  /* keys' spend by name (budget:) */
 };
 
@@ -55,7 +57,8 @@ void mg_runtime_destroy(struct mg_runtime *rt);
 
 /*
  * conf goes into service (start, or a reload that passed validation): its backends get their
- * health states and its keys their buckets and spend, by name, with the keys' limits and budgets
+ * health states and credential sources (waiting up to MG_CRED_FIRST_WAIT_MS for a new source's
+ * first fetch) and its keys their buckets and spend, by name, with the keys' limits and budgets
  * set from now on; its
  * catalog's created times are remembered. Call it before any other thread sees conf; never for a
  * config that is only checked (-t) or refused. now: monotonic milliseconds.

@@ -18,6 +18,7 @@
 struct curl_slist;
 struct json_t;
 struct mg_backend;
+struct mg_cred_source_ops;
 struct mg_headers;
 struct mg_json_req;
 struct mg_relay;
@@ -65,6 +66,8 @@ struct mg_upreq {
 /* What build may return besides MG_OK and MG_ERR (the values of mg_chatreq's codes). */
 #define MG_SCHEMA_EINVAL -31   /* the request is wrong for any backend: 400 invalid_request_error */
 #define MG_SCHEMA_ESKIP  -32   /* this backend cannot take a parameter: the entry is left out */
+#define MG_SCHEMA_ENOCRED -33  /* the backend has no usable cloud credentials now: the attempt
+                                * fails (it counts for health); the last: credentials_unavailable */
 
 struct mg_schema {
     const char *name;
@@ -96,6 +99,15 @@ struct mg_schema {
      * or MG_ERR. NULL: the schema has no cheap probe (bedrock), its backends keep passive ones.
      */
     int  (*probe)(const struct mg_backend *b, struct mg_upreq *up);
+    /*
+     * Cloud credentials (mg_cred): the source backend b's credentials come from, when its config
+     * does not hold them. Appends to key what identifies its credential config (a secret only as
+     * a digest; the backend's name is added by the caller), sets *arg (freed by the ops' free)
+     * and returns the source's ops; NULL: b needs no source. Called when a snapshot goes into
+     * service (mg_runtime_bind), which sets b->cred. NULL op: the schema has none.
+     */
+    const struct mg_cred_source_ops *(*cred)(const struct mg_backend *b, struct mg_buf *key,
+                                             void **arg);
 
     /*
      * Configuration: the backend keys only this schema has, as rows into its own per-backend
@@ -180,6 +192,8 @@ int mg_schema_probe_request(struct mg_upreq *up, const struct mg_backend *b, con
  */
 void mg_schema_add_line(struct mg_upreq *up, const char *line);
 void mg_schema_add_header(struct mg_upreq *up, const char *name, const char *value);
+/* One line made of head and tail ("Authorization: Bearer " and a token), without a copy first. */
+void mg_schema_add_parts(struct mg_upreq *up, const char *head, const char *tail);
 
 /* The lines added so far as curl's list (owned by up, valid until its next reset), or NULL. */
 struct curl_slist *mg_schema_header_list(struct mg_upreq *up);

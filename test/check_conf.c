@@ -555,7 +555,7 @@ START_TEST(misplaced_schema_keys_in_order)
         "t.yaml:3:5: backend \"y\": region applies only to schema: bedrock\n"
         "t.yaml:3:5: backend \"y\": max_tokens applies only to schemas anthropic and bedrock\n"
         "t.yaml:3:5: backend \"y\" (schema: azure) needs \"api_version\"\n"
-        "t.yaml:3:5: backend \"y\" (schema: azure) needs \"api_key\"\n";
+        "t.yaml:3:5: backend \"y\" (schema: azure) needs \"api_key\" or \"azure_ad\"\n";
 
     ck_assert_ptr_null(parse(text));
     ck_assert_str_eq(errs.data, want);

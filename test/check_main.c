@@ -23,6 +23,8 @@ Suite *trace_suite(void);
 Suite *status_suite(void);
 Suite *checks_suite(void);
 Suite *shared_suite(void);
+Suite *cred_suite(void);
+Suite *cloudcred_suite(void);
 Suite *spend_suite(void);
 
 int
@@ -88,6 +90,8 @@ main(void)
     srunner_add_suite(sr, resume_suite());
     srunner_add_suite(sr, checks_suite());
     srunner_add_suite(sr, shared_suite());
+    srunner_add_suite(sr, cred_suite());
+    srunner_add_suite(sr, cloudcred_suite());
     srunner_add_suite(sr, spend_suite());
     /* the suites run quietly; then the SKIPPED lines and Check's summary, in that order, so that
      * a test that could not run is named in the last lines (it passes as a check) */

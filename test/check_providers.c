@@ -801,7 +801,23 @@ START_TEST(schema_config_errors)
         {"{name: x, schema: anthropic, url: 'http://h'}", "(schema: anthropic) needs \"api_key\""},
         {"{name: x, schema: bedrock, aws_access_key_id: a, aws_secret_access_key: s}",
          "(schema: bedrock) needs \"region\""},
-        {"{name: x, schema: bedrock, region: r}", "needs \"aws_access_key_id\""},
+        {"{name: x, schema: bedrock, region: r, aws_access_key_id: a}",
+         "needs both \"aws_access_key_id\" and \"aws_secret_access_key\", or neither"},
+        {"{name: x, schema: bedrock, region: r, aws_session_token: t}",
+         "aws_session_token goes with aws_access_key_id"},
+        {"{name: x, schema: azure, url: 'http://h', api_version: v, api_key: k, azure_ad: "
+         "managed_identity}", "\"api_key\" or \"azure_ad\", not both"},
+        {"{name: x, schema: azure, url: 'http://h', api_version: v, azure_ad: yes}",
+         "azure_ad must be managed_identity or a mapping"},
+        {"{name: x, schema: azure, url: 'http://h', api_version: v, azure_ad: {tenant_id: t,"
+         " client_id: c}}", "azure_ad needs tenant_id, client_id and client_secret"},
+        {"{name: x, schema: azure, url: 'http://h', api_version: v, azure_ad: {managed_identity:"
+         " true, client_secret: s}}", "a managed identity takes no tenant_id or client_secret"},
+        {"{name: x, schema: azure, url: 'http://h', api_version: v, azure_ad: {tenant_id: t,"
+         " client_id: c, client_secret: s, scope: z}}", "scope"},
+        {"{name: x, url: 'http://h', azure_ad: managed_identity}",
+         "azure_ad applies only to schema: azure"},
+        {"{name: x, url: 'http://h', aws_role_arn: r}", "aws_role_arn applies only"},
         {"{name: x, url: 'http://h', api_version: v}", "api_version applies only to schema: azure"},
         {"{name: x, url: 'http://h', max_tokens: 5}", "max_tokens applies only"},
         {"{name: x, schema: gemini, url: 'http://h'}", "t.yaml:2:23: unknown schema \"gemini\""},

@@ -36,7 +36,9 @@
  *                           that carry key K (a backend that fails N times, then recovers)
  *   x-fake-ratelimit: 1     add x-ratelimit-limit-requests: 9999, x-ratelimit-remaining-tokens:
  *                           8888 and retry-after: 3 to the answer (a provider's own limits)
- * (Azure's /openai/deployments/... and Anthropic's /v1/messages: see fakeai_providers.c)
+ * (Azure's /openai/deployments/... and Anthropic's /v1/messages: see fakeai_providers.c; the
+ * cloud credential endpoints, STS, IMDS, Entra ID, managed identity, with --cred-ttl S and
+ * --aws-cred AKID:SECRET: see fakeai_cloud.c)
  * and by start-up flags: --port N, --host H, --name NAME (sent back in x-fake-backend and in the
  * content), --fail N (always answer N; with --fail-first K only the first K requests, with
  * --fail-for-ms T only during the first T ms), --hang (never answer), --drop (close the connection on
@@ -93,6 +95,7 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "fakeai_cloud.h"
 #include "mg_util.h"
 
 static struct {
@@ -1307,6 +1310,7 @@ handle(struct evhttp_request *req, void *arg)
         j = json_pack("{s:i,s:i,s:i,s:i,s:s,s:s}", "requests", (int)g.requests, "aborted",
                       (int)g.aborted, "active", (int)g.active, "models", (int)g.models,
                       "models_key", g.models_key, "models_uri", g.models_uri);
+        fake_cloud_stats(j);
         send_json(req, 200, j);
         json_decref(j);
         return;
@@ -1317,6 +1321,9 @@ handle(struct evhttp_request *req, void *arg)
         send_json(req, 200, j);
         json_decref(j);
         return;
+    }
+    if (fake_cloud_handle(g.base, req)) {
+        return;   /* a credential endpoint (test/fakeai_cloud.c): not a request */
     }
     rp = responses_path(uri);
     if (rp >= 0 && uri[rp] == '/') {
@@ -1464,6 +1471,9 @@ main(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
         {"fail-first", required_argument, NULL, '1'}, {"fail-for-ms", required_argument, NULL, 'T'},
         {"fail-models", no_argument, NULL, 'M'},
+        {"cred-ttl", required_argument, NULL, 'L'}, {"aws-cred", required_argument, NULL, 'A'},
+        {"cred-delay-ms", required_argument, NULL, 'D'},
+        {"cred-fail-after", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
@@ -1486,6 +1496,15 @@ main(int argc, char **argv)
         case 'd': g.drop = 1; break;
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;
+        case 'L': fake_cloud_option("cred-ttl", optarg); break;
+        case 'D': fake_cloud_option("cred-delay-ms", optarg); break;
+        case 'F': fake_cloud_option("cred-fail-after", optarg); break;
+        case 'A':
+            if (fake_cloud_option("aws-cred", optarg) != 0) {
+                fprintf(stderr, "fakeai: --aws-cred AKID:SECRET\n");
+                return 2;
+            }
+            break;
         default:
             fprintf(stderr, "usage: fakeai --port N [--host H] [--name NAME] [--fail STATUS] "
                             "[--hang] [--drop]\n");

@@ -1,13 +1,15 @@
 /*
  * fakeai_providers — fakeai's other providers, so the translating schemas can be tested offline:
  *
- *   /openai/deployments/{name}/...?api-version=V   Azure OpenAI: checks api-key and api-version,
+ *   /openai/deployments/{name}/...?api-version=V   Azure OpenAI: checks api-key (or a Bearer
+ *                                                   token fakeai_cloud.c issued) and api-version,
  *                                                   then answers as the OpenAI fake does
  *   /v1/messages, /v1/messages/count_tokens        Anthropic Messages, plain and streamed
  *   /model/{id}/converse, /model/{id}/converse-stream
  *                                                  Amazon Bedrock: the SigV4 signature is checked
- *                                                  (access key FAKEAKID, secret fake-secret; a
- *                                                  wrong one is 403), answers in JSON or as AWS
+ *                                                  (access key FAKEAKID, secret fake-secret, or
+ *                                                  one fakeai_cloud.c accepts; a wrong one is
+ *                                                  403), answers in JSON or as AWS
  *                                                  event-stream frames
  *
  * Steering headers (besides fakeai's x-fake-status, x-fake-status-for, x-fake-usage,
@@ -49,6 +51,7 @@
 #include <jansson.h>
 #include <time.h>
 
+#include "fakeai_cloud.h"
 #include "mg_evstream.h"
 #include "mg_sigv4.h"
 #include "mg_util.h"
@@ -406,7 +409,7 @@ azure(struct evhttp_request *req, const char *uri)
 {
     const char *q = strchr(uri, '?');
 
-    if (hv(req, "api-key") == NULL) {
+    if (hv(req, "api-key") == NULL && !fake_cloud_bearer_ok(hv(req, "authorization"))) {
         reply_json(req, 401, json_pack("{s:{s:s,s:s}}", "error", "code", "401", "message",
                                        "Access denied due to invalid subscription key or wrong "
                                        "API endpoint."));
@@ -697,9 +700,6 @@ anthropic(struct event_base *base, struct evhttp_request *req, const char *uri, 
 
 /* ---- Bedrock ------------------------------------------------------------------------------- */
 
-#define FAKE_AKID   "FAKEAKID"
-#define FAKE_SECRET "fake-secret"
-
 static void
 bedrock_error(struct evhttp_request *req, int status, const char *type, const char *msg)
 {
@@ -717,89 +717,14 @@ bedrock_error(struct evhttp_request *req, int status, const char *type, const ch
     reply_json(req, status, json_pack("{s:s}", "message", msg));
 }
 
-/* "20150830T123600Z" -> Unix seconds, or -1. */
-static int64_t
-amz_time(const char *v)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof(tm));
-    if (v == NULL || strlen(v) != 16 ||
-        sscanf(v, "%4d%2d%2dT%2d%2d%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec) != 6) {
-        return -1;
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm);
-}
-
-/*
- * Checks the request's SigV4 signature as AWS would: the credential scope, the time (5 minutes
- * of skew), then the whole signature recomputed over what arrived. 0, or -1 after answering 403.
- */
+/* Checks the request's SigV4 signature as AWS would (fakeai_cloud.c). 0, or -1 after a 403. */
 static int
 bedrock_verify(struct evhttp_request *req, const char *body, size_t len)
 {
-    const char *auth = hv(req, "authorization"), *uri = evhttp_request_get_uri(req), *q;
-    char akid[64], date[16], region[64], service[64], signed_h[512], path[2048];
-    struct mg_sigv4_header hs[MG_SIGV4_MAX_HEADERS];
-    struct mg_sigv4_request sr;
-    struct mg_sigv4_result res;
-    struct mg_sigv4_creds creds;
-    size_t nh = 0;
-    int64_t t = amz_time(hv(req, "x-amz-date"));
-    char *name, *save = NULL;
+    const char *type, *msg;
 
-    if (auth == NULL || sscanf(auth, "AWS4-HMAC-SHA256 Credential=%63[^/]/%15[^/]/%63[^/]/"
-                                     "%63[^/]/aws4_request, SignedHeaders=%511[^,]", akid, date,
-                               region, service, signed_h) != 5) {
-        bedrock_error(req, 403, "AccessDeniedException", "Missing or malformed Authorization");
-        return -1;
-    }
-    if (strcmp(akid, FAKE_AKID) != 0) {
-        bedrock_error(req, 403, "UnrecognizedClientException",
-                      "The security token included in the request is invalid.");
-        return -1;
-    }
-    if (t < 0 || llabs((long long)(t - (int64_t)time(NULL))) > 300 || strcmp(service, "bedrock")) {
-        bedrock_error(req, 403, "InvalidSignatureException", "Signature expired or bad scope");
-        return -1;
-    }
-    if (strstr(signed_h, "host") == NULL || strstr(signed_h, "x-amz-date") == NULL ||
-        strstr(signed_h, "content-type") == NULL) {
-        bedrock_error(req, 403, "InvalidSignatureException", "host, x-amz-date and content-type "
-                      "must be signed");
-        return -1;
-    }
-    for (name = strtok_r(signed_h, ";", &save); name != NULL; name = strtok_r(NULL, ";", &save)) {
-        if (strcmp(name, "host") != 0 && strcmp(name, "x-amz-date") != 0 &&
-            strcmp(name, "x-amz-security-token") != 0 && nh < MG_SIGV4_MAX_HEADERS) {
-            hs[nh].name = name;
-            hs[nh].value = hv(req, name) ? hv(req, name) : "";
-            nh++;
-        }
-    }
-    q = strchr(uri, '?');
-    snprintf(path, sizeof(path), "%.*s", q ? (int)(q - uri) : (int)strlen(uri), uri);
-    memset(&sr, 0, sizeof(sr));
-    sr.method = "POST";
-    sr.host = hv(req, "host") ? hv(req, "host") : "";
-    sr.path = path;
-    sr.query = q ? q + 1 : NULL;
-    sr.headers = hs;
-    sr.nheaders = nh;
-    sr.body = len ? body : NULL;
-    sr.body_len = len;
-    sr.region = region;
-    sr.service = service;
-    creds.access_key_id = FAKE_AKID;
-    creds.secret_access_key = FAKE_SECRET;
-    creds.session_token = hv(req, "x-amz-security-token");
-    if (mg_sigv4_sign(&sr, &creds, t, NULL, &res) != MG_OK ||
-        strcmp(res.authorization, auth) != 0) {
-        bedrock_error(req, 403, "InvalidSignatureException", "The request signature we "
-                      "calculated does not match the signature you provided.");
+    if (fake_sigv4_verify(req, body, len, "bedrock", &type, &msg) != 0) {
+        bedrock_error(req, 403, type, msg);
         return -1;
     }
     return 0;

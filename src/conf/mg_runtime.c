@@ -8,9 +8,11 @@
 #include "mg_budget.h"
 #include "mg_catalog.h"
 #include "mg_conf_types.h"
+#include "mg_cred.h"
 #include "mg_health.h"
 #include "mg_limit.h"
 #include "mg_resp_store.h"
+#include "mg_schema.h"
 #include "mg_runtime.h"
 #include "mg_stats.h"
 #include "mg_status.h"
@@ -32,6 +34,7 @@ mg_runtime_create(const char *limit_store)
     rt->stats = mg_stats_registry_create();
     rt->status = mg_status_registry_create();
     rt->responses = mg_resp_store_create("local");
+    rt->creds = mg_cred_registry_create();
     rt->budgets = mg_budget_registry_create();
     mg_mutex_init(&rt->conf_lock);
     return rt;
@@ -43,6 +46,7 @@ mg_runtime_destroy(struct mg_runtime *rt)
     if (rt == NULL) {
         return;
     }
+    mg_cred_registry_destroy(rt->creds);   /* its refreshers stop first */
     mg_stats_registry_destroy(rt->stats);
     mg_status_registry_destroy(rt->status);
     mg_resp_store_destroy(rt->responses);
@@ -55,6 +59,28 @@ mg_runtime_destroy(struct mg_runtime *rt)
     free(rt);
 }
 
+/* b's credential source by its name and credential config: a reload that keeps both keeps it. */
+static void
+bind_cred(struct mg_runtime *rt, struct mg_backend *b)
+{
+    const struct mg_schema *sc = mg_schema_get(b->schema);
+    const struct mg_cred_source_ops *ops;
+    struct mg_buf key;
+    void *arg = NULL;
+
+    if (sc->cred == NULL || b->cred != NULL) {
+        return;
+    }
+    mg_buf_init(&key, 4096);
+    mg_buf_adds(&key, b->name);
+    mg_buf_adds(&key, "\n");
+    ops = sc->cred(b, &key, &arg);
+    if (ops != NULL) {
+        b->cred = mg_cred_source_get(rt->creds, key.data, b->name, ops, arg);
+    }
+    mg_buf_deinit(&key);
+}
+
 void
 mg_runtime_bind(struct mg_runtime *rt, struct mg_conf *conf, int64_t now)
 {
@@ -63,7 +89,10 @@ mg_runtime_bind(struct mg_runtime *rt, struct mg_conf *conf, int64_t now)
 
     for (i = 0; i < conf->nbackends; i++) {
         conf->backends[i].state = mg_health_get(rt->health, conf->backends[i].name);
+        bind_cred(rt, &conf->backends[i]);
     }
+    /* off the request path: the start, or the reload, waits for the new sources' first fetch */
+    mg_cred_registry_wait(rt->creds, MG_CRED_FIRST_WAIT_MS);
     mg_auth_apply(rt->limits, conf->keys, conf->nkeys, now);
     for (i = 0; i < conf->nkeys; i++) {   /* only keys with a budget reach their spend */
         struct mg_key *k = &conf->keys[i];

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "mg_admin.h"
+#include "mg_cred.h"
 #include "mg_auth.h"
 #include "mg_budget.h"
 #include "mg_budget_redis.h"
@@ -306,6 +307,7 @@ metrics(struct mg_req *req, struct mg_runtime *rt)
     mg_buf_init(&out, 64u * 1024 * 1024);
     mg_stats_render(rt->stats, &out);
     mg_health_render(rt->health, &out);
+    mg_cred_registry_render(rt->creds, &out);
     mg_resp_store_render(rt->responses, &out);
     mg_redis_render(&out);
     mg_reply_body(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data ? out.data : "",

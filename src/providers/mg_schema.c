@@ -205,6 +205,12 @@ mg_schema_add_line(struct mg_upreq *up, const char *line)
 }
 
 void
+mg_schema_add_parts(struct mg_upreq *up, const char *head, const char *tail)
+{
+    add_parts(up, head, "", tail);
+}
+
+void
 mg_schema_add_header(struct mg_upreq *up, const char *name, const char *value)
 {
     if (value[0] != '\0') {

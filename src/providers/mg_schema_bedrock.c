@@ -23,8 +23,10 @@
 
 #include <curl/curl.h>
 
+#include "mg_aws_cred.h"
 #include "mg_bedrock.h"
 #include "mg_conf_types.h"
+#include "mg_cred.h"
 #include "mg_evstream.h"
 #include "mg_hdr.h"
 #include "mg_json.h"
@@ -44,6 +46,7 @@ struct bedrock_conf {
     char   *aws_access_key_id;
     char   *aws_secret_access_key;
     char   *aws_session_token;   /* NULL or "" when the credentials have none */
+    char   *aws_role_arn;        /* assumed through STS with the keys above or the chain's */
     int64_t max_tokens;          /* when the client sets none */
     int64_t prefill;             /* continues a final assistant message (natively) */
 };
@@ -52,9 +55,8 @@ struct bedrock_conf {
 
 /* The signing-key cache of this thread: the slot for these credentials and region. */
 static struct mg_sigv4_cache *
-key_cache(const struct mg_backend *b)
+key_cache(const char *key_id, const char *region)
 {
-    const struct bedrock_conf *bc = b->schema_conf;
     static _Thread_local struct mg_sigv4_cache slots[KEY_SLOTS];
     static _Thread_local int ready;
     uint64_t h = 1469598103934665603ull;
@@ -67,35 +69,13 @@ key_cache(const struct mg_backend *b)
         }
         ready = 1;
     }
-    for (p = bc->aws_access_key_id; *p; p++) {
+    for (p = key_id; *p; p++) {
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     }
-    for (p = bc->region; *p; p++) {
+    for (p = region; *p; p++) {
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
     }
     return &slots[h % KEY_SLOTS];   /* a collision only costs a derivation */
-}
-
-/* "https://host:port/prefix" -> host:port (as sent in Host) and /prefix. */
-static int
-split_url(const char *url, char *host, size_t hostlen, const char **prefix)
-{
-    const char *a = strstr(url, "://"), *slash;
-    size_t n;
-
-    if (a == NULL) {
-        return MG_ERR;
-    }
-    a += 3;
-    slash = strchr(a, '/');
-    n = slash != NULL ? (size_t)(slash - a) : strlen(a);
-    if (n == 0 || n >= hostlen) {
-        return MG_ERR;
-    }
-    memcpy(host, a, n);
-    host[n] = '\0';
-    *prefix = slash != NULL ? slash : "";
-    return MG_OK;
 }
 
 /* Signs the request in up (URL and body final) and adds the signed headers. */
@@ -108,10 +88,21 @@ sign(const struct mg_client_req *rq, const struct mg_backend *b, struct mg_upreq
     const struct bedrock_conf *bc = b->schema_conf;
     struct mg_sigv4_creds creds = {bc->aws_access_key_id, bc->aws_secret_access_key,
                                    bc->aws_session_token};
+    struct mg_cred *c = NULL;
     struct mg_sigv4_request req;
     struct mg_sigv4_result res;
     size_t i;
+    int rc;
 
+    if (b->cred != NULL) {   /* the chain's or the role's: the cache's current one, no lock */
+        c = mg_cred_source_current(b->cred, mg_cred_now_ms());
+        if (c == NULL) {
+            return mg_schema_refuse(up, MG_SCHEMA_ENOCRED, NULL, "no usable AWS credentials");
+        }
+        creds.access_key_id = c->access_key_id;
+        creds.secret_access_key = c->secret_access_key;
+        creds.session_token = c->session_token;
+    }
     memset(&req, 0, sizeof(req));
     req.method = "POST";
     req.host = host;
@@ -122,15 +113,17 @@ sign(const struct mg_client_req *rq, const struct mg_backend *b, struct mg_upreq
     req.body_len = up->body_len;
     req.region = bc->region;
     req.service = "bedrock";
-    if (mg_sigv4_sign(&req, &creds, (int64_t)time(NULL), key_cache(b), &res) != MG_OK) {
-        return MG_ERR;
+    rc = mg_sigv4_sign(&req, &creds, (int64_t)time(NULL),
+                       key_cache(creds.access_key_id, bc->region), &res);
+    if (rc == MG_OK) {
+        mg_schema_headers(up, rq, b, skip, MG_SCHEMA_OWN_CTYPE);
+        mg_schema_add_header(up, "Host", host);
+        for (i = 0; i < res.nheaders; i++) {   /* copied: the credential may go after this */
+            mg_schema_add_header(up, res.headers[i].name, res.headers[i].value);
+        }
     }
-    mg_schema_headers(up, rq, b, skip, MG_SCHEMA_OWN_CTYPE);
-    mg_schema_add_header(up, "Host", host);
-    for (i = 0; i < res.nheaders; i++) {
-        mg_schema_add_header(up, res.headers[i].name, res.headers[i].value);
-    }
-    return MG_OK;
+    mg_cred_unref(c);
+    return rc == MG_OK ? MG_OK : MG_ERR;
 }
 
 static int
@@ -150,7 +143,7 @@ bedrock_build(const struct mg_client_req *rq, const struct mg_backend *b,
         return mg_schema_refuse(up, rc == MG_CHATREQ_EINVAL ? MG_SCHEMA_EINVAL : MG_SCHEMA_ESKIP,
                                 err.param, "%s", err.message);
     }
-    if (rc != MG_OK || split_url(b->url, host, sizeof(host), &prefix) != MG_OK) {
+    if (rc != MG_OK || mg_aws_split_url(b->url, host, sizeof(host), &prefix) != MG_OK) {
         return MG_ERR;
     }
     up->body = up->edited.data;
@@ -360,6 +353,7 @@ static const struct mg_yaml_key bedrock_keys[] = {
     {"aws_access_key_id", mg_yaml_set_nonempty_line, BC(aws_access_key_id)},
     {"aws_secret_access_key", mg_yaml_set_nonempty_line, BC(aws_secret_access_key)},
     {"aws_session_token", mg_yaml_set_line, BC(aws_session_token)},
+    {"aws_role_arn", mg_yaml_set_nonempty_line, BC(aws_role_arn)},
     {"max_tokens", mg_schema_set_max_tokens, BC(max_tokens)},
     MG_SCHEMA_PREFILL_KEY(struct bedrock_conf, prefill),
 };
@@ -389,9 +383,13 @@ bedrock_conf_check(struct mg_yaml *y, const yaml_node_t *node, struct mg_backend
         b->url = mg_malloc(n);
         snprintf(b->url, n, "https://bedrock-runtime.%s.amazonaws.com", bc->region);
     }
-    if (bc->aws_access_key_id == NULL || bc->aws_secret_access_key == NULL) {
-        mg_yaml_error(y, node, "backend \"%s\" (schema: bedrock) needs "
-                      "\"aws_access_key_id\" and \"aws_secret_access_key\"", name);
+    if ((bc->aws_access_key_id == NULL) != (bc->aws_secret_access_key == NULL)) {
+        mg_yaml_error(y, node, "backend \"%s\" (schema: bedrock) needs both "
+                      "\"aws_access_key_id\" and \"aws_secret_access_key\", or neither (AWS's "
+                      "default credential chain)", name);
+    } else if (bc->aws_access_key_id == NULL && bc->aws_session_token != NULL) {
+        mg_yaml_error(y, node, "backend \"%s\": aws_session_token goes with "
+                      "aws_access_key_id and aws_secret_access_key", name);
     }
     if (b->api_key != NULL) {
         mg_yaml_error(y, node, "backend \"%s\": schema bedrock signs its requests with the "
@@ -409,8 +407,34 @@ bedrock_conf_free(void *conf)
         free(bc->aws_access_key_id);
         free(bc->aws_secret_access_key);
         free(bc->aws_session_token);
+        free(bc->aws_role_arn);
         free(bc);
     }
+}
+
+/*
+ * Static keys without a role sign directly (no source, nothing to refresh); otherwise the
+ * source is the chain, or STS AssumeRole over the chain or the static keys. The key names the
+ * role and the static key id with a digest of the secret, never the secret.
+ */
+static const struct mg_cred_source_ops *
+bedrock_cred(const struct mg_backend *b, struct mg_buf *key, void **arg)
+{
+    const struct bedrock_conf *bc = b->schema_conf;
+
+    if (bc->aws_access_key_id != NULL && bc->aws_role_arn == NULL) {
+        return NULL;
+    }
+    mg_buf_printf(key, "aws\nregion=%s\nrole=%s\n", bc->region,
+                  bc->aws_role_arn ? bc->aws_role_arn : "");
+    if (bc->aws_access_key_id != NULL) {
+        mg_cred_key_secret(key, bc->aws_access_key_id);
+        mg_cred_key_secret(key, bc->aws_secret_access_key);
+        mg_cred_key_secret(key, bc->aws_session_token ? bc->aws_session_token : "");
+    }
+    *arg = mg_aws_cred_conf_create(bc->region, bc->aws_role_arn, bc->aws_access_key_id,
+                                   bc->aws_secret_access_key, bc->aws_session_token);
+    return &mg_aws_cred_ops;
 }
 
 const struct mg_schema mg_schema_bedrock = {
@@ -427,4 +451,5 @@ const struct mg_schema mg_schema_bedrock = {
     .conf_create = bedrock_conf_create,
     .conf_check = bedrock_conf_check,
     .conf_free = bedrock_conf_free,
+    .cred = bedrock_cred,
 };

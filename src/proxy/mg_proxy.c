@@ -184,10 +184,12 @@ note_failure(struct preq *p, struct mg_attempt *a, enum mg_outcome o)
         l->schema = a->schema;
         l->via_hub = p->via_hub;
         l->timeout = 0;
+        l->nocred = 0;
         return;
     }
     /* A backend answer seen earlier (l->have) stays: it says more than a bare 502. */
     l->timeout = o == MG_OUTCOME_FAIL_TIMEOUT;
+    l->nocred = 0;
     snprintf(l->error, sizeof(l->error), "%s: %s", a->backend->name, mg_attempt_reason(a));
 }
 
@@ -269,7 +271,7 @@ on_end(void *owner, struct mg_attempt *a, enum mg_outcome o)
         return;
     case MG_OUTCOME_FINAL: {
         struct last_answer l = {1, a->head.status, a->head, a->held, a->backend, a->schema, 0,
-                                p->via_hub, 0, ""};
+                                p->via_hub, 0, 0, ""};
         mg_proxy_attempt_done(p, a, "ok", 0);
         /* frees the attempt (and so the buffers l shares with it) last */
         mg_proxy_reply_held(p, &l);
@@ -351,8 +353,17 @@ start_attempt(struct preq *p)
         p->overhead += now - (p->plan.ntried == 1 ? p->t0 : t_start);
         return;
     }
-    mg_log_error("request %s: cannot start a transfer to backend %s", p->request_id, b->name);
-    snprintf(p->last.error, sizeof(p->last.error), "%s: cannot start a transfer", b->name);
+    p->last.nocred = rc == MG_SCHEMA_ENOCRED;
+    if (p->last.nocred) {   /* its credential source has none valid now: it logs why */
+        mg_log_warn("request %s: backend %s has no usable credentials", p->request_id, b->name);
+        snprintf(p->last.error, sizeof(p->last.error), "%s: no usable credentials", b->name);
+        /* a failure of the backend, as a refused connection would be: it counts for health */
+        mg_plan_report(&p->plan, b, MG_OUTCOME_FAIL_ERROR, 0, -1, mg_now_ms());
+    } else {
+        mg_log_error("request %s: cannot start a transfer to backend %s", p->request_id,
+                     b->name);
+        snprintf(p->last.error, sizeof(p->last.error), "%s: cannot start a transfer", b->name);
+    }
     p->last.timeout = 0;
     p->plan.retried = 1;   /* nothing to retry on this entry */
     if (p->tr != NULL) {

@@ -39,6 +39,8 @@ struct last_answer {
     int                      cut;          /* its body did not arrive whole */
     int                      via_hub;      /* it answered a chat request the hub made */
     int                      timeout;      /* the last failure was a timeout */
+    int                      nocred;       /* the last attempt's backend had no usable
+                                            * cloud credentials (502 credentials_unavailable) */
     char                     error[256];   /* "backend: short reason", fit for a client */
 };
 

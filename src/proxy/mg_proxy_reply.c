@@ -389,14 +389,21 @@ mg_proxy_reply_held(struct preq *p, const struct last_answer *l)
     mg_proxy_release(p);
 }
 
-/* Every attempt failed: the last backend answer received, if any; else 502/504. */
+/*
+ * Every attempt failed: 502 credentials_unavailable when the last had no credentials; else the
+ * last backend answer received, if any; else 502/504.
+ */
 void
 mg_proxy_reply_all_failed(struct preq *p)
 {
     struct last_answer *l = &p->last;
     char msg[512];
 
-    if (l->have) {
+    if (l->nocred) {   /* the last attempt could not even be signed or authorized */
+        snprintf(msg, sizeof(msg), "No backend could serve model '%s' (%zu attempts; last: %s)",
+                 p->model, p->plan.ntried, l->error);
+        mg_proxy_reply_error(p, 502, "credentials_unavailable", NULL, msg);
+    } else if (l->have) {
         mg_proxy_reply_held(p, l);
     } else if (l->timeout) {
         snprintf(msg, sizeof(msg), "No backend answered in time for model '%s' (%zu attempt%s; "

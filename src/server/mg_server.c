@@ -546,16 +546,17 @@ mg_server_run(struct mg_conf *conf)
         s.nworkers = 1;
     }
     mg_log_set_level((enum mg_log_level)conf->log_level);
-    mg_runtime_bind(s.rt, conf, mg_now_ms());
-    mg_front_raise_nofile();
-    mg_upstream_proxy_log(conf);
     signal(SIGPIPE, SIG_IGN);
+    /* before the bind: credential sources start their transfers there */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         mg_log_error("curl_global_init failed");
         mg_conf_unref(s.conf);
         mg_runtime_destroy(s.rt);
         return 1;
     }
+    mg_runtime_bind(s.rt, conf, mg_now_ms());
+    mg_front_raise_nofile();
+    mg_upstream_proxy_log(conf);
     s.workers = mg_calloc((size_t)s.nworkers, sizeof(struct mg_worker));
     s.wakes = mg_calloc((size_t)s.nworkers, sizeof(struct wake));
     for (i = 0; i < s.nworkers; i++) {

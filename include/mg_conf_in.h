@@ -75,8 +75,13 @@ void mg_conf_health_init(struct mg_conf_health_in *h);
 int mg_conf_set_health(struct mg_yaml *y, yaml_node_t *node, void *dst);
 int mg_conf_set_timeouts(struct mg_yaml *y, yaml_node_t *node, void *dst);
 
-/* headers: dst points at a `struct mg_header *headers` immediately followed by `size_t n`. */
+/*
+ * headers: dst points at a `struct mg_header *headers` immediately followed by `size_t n`.
+ * _set_headers is for headers the gateway sends (a backend's, the tracing exporter's): the
+ * framing and hop-by-hop ones are refused there; _set_match_headers for a rule's, only compared.
+ */
 int mg_conf_set_headers(struct mg_yaml *y, yaml_node_t *node, void *dst);
+int mg_conf_set_match_headers(struct mg_yaml *y, yaml_node_t *node, void *dst);
 void mg_conf_headers_free(struct mg_header *h, size_t n);
 
 /* The backends block (struct mg_conf_backends_in): list, phase three, free. */

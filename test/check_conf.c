@@ -155,6 +155,16 @@ START_TEST(health_keys)
                "rules: [{models: [m], backends: [{backend: a}]}]\n",
                "t.yaml:1:9: health: cooldown (60000 ms) is longer than max_cooldown (30000 ms); "
                "set max_cooldown");
+    /* ... said once, at the top level, not once for every backend that inherits it */
+    ck_refused("health: {cooldown: 1m}\nbackends: [{name: a, url: 'http://x'}, "
+               "{name: b, url: 'http://y'}, {name: d, url: 'http://z', health: {failures: 1}}]\n"
+               "rules: [{models: [m], backends: [{backend: a}]}]\n", "is longer than max_cooldown");
+    {
+        const char *first = strstr(errs.data, "is longer than max_cooldown");
+        ck_assert_msg(strstr(first + 1, "is longer than max_cooldown") == NULL,
+                      "the top level's cooldown error is repeated:\n%s", errs.data);
+        ck_assert_ptr_nonnull(strstr(errs.data, "t.yaml:1:9: health: cooldown (60000 ms)"));
+    }
     ck_refused("backends: [{name: a, url: 'http://x', health: {cooldown: 10s, max_cooldown: 5s}}]\n"
                "rules: [{models: [m], backends: [{backend: a}]}]\n",
                "set max_cooldown to at least the cooldown");
@@ -249,6 +259,23 @@ START_TEST(errors_with_positions)
                "t.yaml:2:41: value holds a control character");
     ck_refused("backends:\n  - {name: a, url: 'http://x', headers: {h: \"a\\u001b[31m\"}}\n",
                "header value holds a control character");
+    /* a backend's headers never frame the request (it would reach the backend malformed),
+     * and their names are tokens; a rule may still match on any header, Host included */
+    ck_refused("backends:\n  - {name: a, url: 'http://x', headers: {Content-Length: '5'}}\n",
+               "t.yaml:2:42: header \"Content-Length\" cannot be set");
+    ck_refused("backends:\n  - {name: a, url: 'http://x', headers: {transfer-encoding: x}}\n",
+               "header \"transfer-encoding\" cannot be set");
+    ck_refused("tracing: {otlp: 'http://c/v1/traces', headers: {Connection: close}}\n",
+               "header \"Connection\" cannot be set");
+    ck_refused("backends:\n  - {name: a, url: 'http://x', headers: {'a(b': x}}\n",
+               "bad header name \"a(b\"");
+    {
+        struct mg_conf *c = parse("backends: [{name: a, url: 'http://x', headers: {Host: h}}]\n"
+                                  "rules: [{models: [m], headers: {host: a.example, "
+                                  "content-length: '2'}, backends: [{backend: a}]}]\n");
+        ck_assert_msg(c != NULL, "%s", errs.data);
+        mg_conf_unref(c);
+    }
     ck_refused("backends:\n  - {name: a, url: 'http://x', proxy: 'ftp://p:1'}\n",
                "has an unsupported scheme");
     ck_refused("backends:\n  - {name: a}\n", "t.yaml:2:5: backend \"a\" needs \"url\"");
@@ -261,6 +288,11 @@ START_TEST(errors_with_positions)
     ck_refused("backends: [{name: a, url: 'http://x'}]\n"
                "rules:\n  - models: []\n    backends: [{backend: a}]\n",
                "t.yaml:3:13: models must not be empty");
+    ck_assert_msg(strstr(errs.data, "a rule needs") == NULL,   /* one cause, one error */
+                  "an empty models list is also said to be missing:\n%s", errs.data);
+    ck_refused("backends: [{name: a, url: 'http://x'}]\n"
+               "rules:\n  - models: m\n    backends: [{backend: a}]\n", "t.yaml:3:13:");
+    ck_assert_msg(strstr(errs.data, "a rule needs") == NULL, "%s", errs.data);
     ck_refused("backends: [{name: a, url: 'http://x'}]\nrules:\n  - models: [m]\n",
                "t.yaml:3:5: a rule needs at least one entry in \"backends\"");
     ck_refused("backends: [{name: a, url: 'http://x'}]\nrules:\n  - backends: [{backend: a}]\n",

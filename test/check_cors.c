@@ -101,6 +101,9 @@ START_TEST(answers_to_a_listed_origin)
     ck_assert_ptr_nonnull(strstr(expose, "x-request-id"));
     ck_assert_ptr_nonnull(strstr(expose, "x-ratelimit-remaining-requests"));
     ck_assert_ptr_nonnull(strstr(expose, "x-modelgate-backend"));
+    /* every x-modelgate-* header the gateway sends, the budget's included */
+    ck_assert_ptr_nonnull(strstr(expose, "x-modelgate-dropped-tools"));
+    ck_assert_ptr_nonnull(strstr(expose, "x-modelgate-budget-remaining-usd"));
     ck_assert_ptr_null(mg_test_hdr(&r, "access-control-allow-credentials"));
     mg_test_resp_free(&r);
     /* the gateway's own answers too: a 401 a browser's script must be able to read */
@@ -120,10 +123,14 @@ START_TEST(no_cors_where_it_does_not_belong)
     const char *admin[] = {"Origin: " APP, NULL};
     struct mg_test_resp r;
 
-    /* an unlisted origin: no CORS header, and OPTIONS is no method of the API */
+    /* an unlisted origin's preflight is still answered (204) by the gateway, with no CORS
+     * header: the browser refuses the call */
     mg_test_http("OPTIONS", mg_harness_url(&ch, "/v1/chat/completions"), NULL, 0, evil, &r);
-    ck_assert_int_eq(r.status, 405);
+    ck_assert_int_eq(r.status, 204);
     ck_assert_ptr_null(mg_test_hdr(&r, "access-control-allow-origin"));
+    ck_assert_ptr_null(mg_test_hdr(&r, "access-control-allow-methods"));
+    ck_assert_ptr_null(mg_test_hdr(&r, "access-control-max-age"));
+    ck_assert_uint_eq(r.body.len, 0);
     mg_test_resp_free(&r);
     /* OPTIONS without an Origin is no preflight */
     mg_test_http("OPTIONS", mg_harness_url(&ch, "/v1/chat/completions"), NULL, 0, plain, &r);

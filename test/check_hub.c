@@ -972,6 +972,17 @@ START_TEST(store_get_delete)
                 json_decref(j);
                 mg_test_resp_free(&r);
             }
+            /* its input_items are no endpoint the hub serves (400), and unknown to another key */
+            {
+                char items[200];
+                snprintf(items, sizeof(items), "%s/input_items", path);
+                req_as("GET", items, NULL, K_ONE, NULL, &r);
+                mg_test_assert_error(&r, 400, "unsupported_endpoint");
+                mg_test_resp_free(&r);
+                req_as("GET", items, NULL, K_TWO, NULL, &r);
+                mg_test_assert_error(&r, 404, "response_not_found");
+                mg_test_resp_free(&r);
+            }
             /* another key: not found, GET and DELETE, and not continued */
             req_as("GET", path, NULL, K_TWO, NULL, &r);
             mg_test_assert_error(&r, 404, "response_not_found");
@@ -1248,6 +1259,19 @@ START_TEST(native_get_delete)
         req_as("GET", path, NULL, K_TWO, NULL, &r);
         mg_test_assert_error(&r, 404, "response_not_found");
         mg_test_resp_free(&r);
+        {   /* its input items: passed to the backend too (its list), for the key that made it */
+            char items[200];
+            snprintf(items, sizeof(items), "%s/input_items", path);
+            req_as("GET", items, NULL, K_ONE, NULL, &r);
+            ck_assert_msg(r.status == 200, "GET %s: %ld %s", items, r.status, r.body.data);
+            j = mg_test_body_json(&r);
+            ck_assert_str_eq(jstr(j, "object"), "list");
+            json_decref(j);
+            mg_test_resp_free(&r);
+            req_as("GET", items, NULL, K_TWO, NULL, &r);
+            mg_test_assert_error(&r, 404, "response_not_found");
+            mg_test_resp_free(&r);
+        }
         req_as("DELETE", path, NULL, K_TWO, NULL, &r);
         mg_test_assert_error(&r, 404, "response_not_found");
         mg_test_resp_free(&r);

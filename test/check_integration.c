@@ -434,6 +434,9 @@ START_TEST(all_dead_502)
     post("/v1/chat/completions", "{\"model\":\"m-all-dead\"}", NULL, &r);
     assert_error(&r, 502, "upstream_unavailable");
     ck_assert_ptr_nonnull(mg_test_hdr(&r, "x-request-id"));
+    /* the message names the backend and a short reason (and counts in English) */
+    ck_assert_msg(strstr(r.body.data, "(1 attempt; last: dead: connection failed)") != NULL,
+                  "%s", r.body.data);
     mg_test_resp_free(&r);
     /* a backend answered 500 before the last attempt failed without an answer: the 500 it is */
     post("/v1/chat/completions", "{\"model\":\"m-fail-then-dead\"}", NULL, &r);
@@ -550,7 +553,12 @@ START_TEST(request_errors)
     mg_test_resp_free(&r);
     mg_test_http("GET", gw("/v1/chat/completions"), NULL, 0, NULL, &r);
     assert_error(&r, 405, "method_not_allowed");
-    ck_assert_ptr_nonnull(mg_test_hdr(&r, "allow"));
+    ck_assert_str_eq(mg_test_hdr(&r, "allow"), "POST");
+    mg_test_resp_free(&r);
+    /* a stored Response's path: Allow names every method it takes */
+    mg_test_http("PUT", gw("/v1/responses/resp_x"), "{}", 2, NULL, &r);
+    assert_error(&r, 405, "method_not_allowed");
+    ck_assert_str_eq(mg_test_hdr(&r, "allow"), "GET, HEAD, POST, DELETE");
     mg_test_resp_free(&r);
     mg_test_http("DELETE", gw("/healthz"), NULL, 0, NULL, &r);
     assert_error(&r, 405, "method_not_allowed");

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "mg_conf_in.h"
+#include "mg_hdr.h"
 #include "mg_health.h"
 #include "mg_log.h"
 #include "mg_price.h"
@@ -29,8 +30,39 @@ struct mg_conf_backend_in {
     uint32_t                 seen[MG_SCHEMA_MAX];   /* the rows of each schema's table given */
 };
 
+/* 1 for the headers that frame a request or name its hop: the gateway's, never the config's. */
+static int
+framing(const char *name)
+{
+    static const char *const names[] = {"content-length", "transfer-encoding",
+                                        "connection", "keep-alive", "te", "trailer", "upgrade",
+                                        "proxy-connection", "expect"};
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(name, names[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int set_headers(struct mg_yaml *y, yaml_node_t *node, void *dst, int sent);
+
 int
 mg_conf_set_headers(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    return set_headers(y, node, dst, 1);
+}
+
+int
+mg_conf_set_match_headers(struct mg_yaml *y, yaml_node_t *node, void *dst)
+{
+    return set_headers(y, node, dst, 0);
+}
+
+static int
+set_headers(struct mg_yaml *y, yaml_node_t *node, void *dst, int sent)
 {
     struct mg_header **out = dst;
     size_t *count = (size_t *)((char *)dst + sizeof(struct mg_header *));
@@ -51,8 +83,16 @@ mg_conf_set_headers(struct mg_yaml *y, yaml_node_t *node, void *dst)
             rc = MG_ERR;
             continue;
         }
-        if (name[0] == '\0' || strpbrk(name, " :\t\r\n") != NULL) {
-            mg_yaml_error(y, k, "bad header name \"%s\"", name);
+        if (!mg_hdr_name_ok(name, strlen(name))) {
+            mg_yaml_error(y, k, "bad header name \"%s\" (a header name is an RFC 9110 token)",
+                          name);
+            free(name);
+            rc = MG_ERR;
+            continue;
+        }
+        if (sent && framing(name)) {
+            mg_yaml_error(y, k, "header \"%s\" cannot be set: the gateway frames its requests "
+                          "itself (Content-Length and hop-by-hop headers are its own)", name);
             free(name);
             rc = MG_ERR;
             continue;
@@ -415,8 +455,11 @@ merge_health(struct mg_yaml *y, struct mg_health_conf *out, const struct mg_conf
                            : top->max_cooldown_ms > 0 ? top->max_cooldown_ms : 30000;
     out->check_interval_ms = over->check_interval_ms >= 0 ? over->check_interval_ms
                              : top->check_interval_ms >= 0 ? top->check_interval_ms : 0;
-    if (out->cooldown_ms > out->max_cooldown_ms) {
-        /* max_cooldown's default was 5m before: a cooldown written for it now needs it set */
+    /* the top level's own pair is checked once (over == top), so a backend that only inherits
+     * it does not repeat that error; max_cooldown's default was 5m before: a cooldown written
+     * for it now needs it set */
+    if (out->cooldown_ms > out->max_cooldown_ms &&
+        (over == top || over->cooldown_ms > 0 || over->max_cooldown_ms > 0)) {
         mg_yaml_error(y, over->node ? over->node : top->node,
                       "health: cooldown (%lld ms) is longer than max_cooldown (%lld ms); set "
                       "max_cooldown to at least the cooldown (its default is 30s)",
@@ -436,6 +479,10 @@ mg_conf_check_backends(struct mg_yaml *y, void *in_, struct mg_conf *conf)
     size_t i, j;
 
     conf->backends = mg_calloc(in->n, sizeof(struct mg_backend));
+    {
+        struct mg_health_conf top;
+        merge_health(y, &top, &all->health, &all->health);
+    }
     for (i = 0; i < in->n; i++) {
         struct mg_conf_backend_in *b = &in->bs[i];
         const struct mg_schema *sc = mg_schema_get(b->b.schema);

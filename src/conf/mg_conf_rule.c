@@ -132,6 +132,8 @@ set_models(struct mg_yaml *y, yaml_node_t *node, void *dst)
     size_t i, n;
     int rc = MG_OK;
 
+    /* allocated even when refused: the key was given, so "a rule needs models" is not said too */
+    r->models = mg_calloc(1, sizeof(char *));
     if (mg_yaml_list(y, node, "models", &n) != MG_OK) {
         return MG_ERR;
     }
@@ -139,6 +141,7 @@ set_models(struct mg_yaml *y, yaml_node_t *node, void *dst)
         mg_yaml_error(y, node, "models must not be empty");
         return MG_ERR;
     }
+    free(r->models);
     r->models = mg_calloc(n, sizeof(char *));
     for (i = 0; i < n; i++) {
         yaml_node_t *m = mg_yaml_item(y, node, i);
@@ -202,7 +205,7 @@ static const struct mg_yaml_key rule_keys[] = {
     {"models", set_models, 0},
     {"owned_by", mg_yaml_set_nonempty, offsetof(struct mg_conf_rule_in, r.owned_by)},
     {"created", set_created, offsetof(struct mg_conf_rule_in, r.created)},
-    {"headers", mg_conf_set_headers, offsetof(struct mg_conf_rule_in, r.headers)},
+    {"headers", mg_conf_set_match_headers, offsetof(struct mg_conf_rule_in, r.headers)},
     {"list", mg_yaml_set_bool, offsetof(struct mg_conf_rule_in, r.list)},
     {"retries", set_retries_in, 0},
     {"retry_same", mg_yaml_set_bool, offsetof(struct mg_conf_rule_in, r.retry_same)},

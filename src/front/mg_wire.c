@@ -194,7 +194,7 @@ put(struct mg_wire *w, const char *p, size_t n)
     "Access-Control-Expose-Headers: x-request-id, retry-after, x-ratelimit-limit-requests, "  \
     "x-ratelimit-limit-tokens, x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, " \
     "x-ratelimit-reset-requests, x-ratelimit-reset-tokens, x-modelgate-backend, "            \
-    "x-modelgate-overhead-us, x-modelgate-dropped-tools\r\n"
+    "x-modelgate-overhead-us, x-modelgate-dropped-tools, x-modelgate-budget-remaining-usd\r\n"
 
 void
 mg_wire_begin(struct mg_wire *w, struct mg_req *req, int status)

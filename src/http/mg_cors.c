@@ -64,11 +64,21 @@ mg_cors_head(const struct mg_cors_conf *c, struct mg_req *req)
     char age[24];
 
     if (c == NULL || !c->on || (origin = mg_headers_get(&req->headers, "origin")) == NULL ||
-        strncmp(req->path, "/v1/", 4) != 0 || (allow = allowed(c, origin)) == NULL) {
-        return 0;   /* an unlisted origin gets no CORS header at all */
+        strncmp(req->path, "/v1/", 4) != 0) {
+        return 0;
+    }
+    allow = allowed(c, origin);
+    method = mg_headers_get(&req->headers, "access-control-request-method");
+    if (allow == NULL) {
+        /* an unlisted origin gets no CORS header at all, but its preflight is still one:
+         * 204 without headers, so that the browser, not a 405, refuses the call */
+        if (req->method == MG_METHOD_OPTIONS && method != NULL) {
+            mg_reply_empty(req, 204);
+            return 204;
+        }
+        return 0;
     }
     snprintf(req->cors_origin, sizeof(req->cors_origin), "%s", allow);
-    method = mg_headers_get(&req->headers, "access-control-request-method");
     if (req->method != MG_METHOD_OPTIONS || method == NULL) {
         return 0;
     }

@@ -23,8 +23,9 @@
 #include "mg_models.h"
 #include "mg_proxy.h"
 #include "mg_reply.h"
-#include "mg_stored.h"
 #include "mg_req.h"
+#include "mg_resp_store.h"
+#include "mg_stored.h"
 #include "mg_worker.h"
 
 
@@ -92,6 +93,8 @@ on_head(void *owner, struct mg_req *req)
     struct mg_worker *w = owner;
     const char *path = req->path;
     struct mg_refusal ref;
+    char id[MG_RESP_STORE_NAME_MAX + 1];
+    int stored, items = 0;
 
     req->api = mg_api_route(path);   /* what the client speaks, chosen once: its errors too */
     if (!w->admin_separate && mg_admin_path(path)) {
@@ -115,9 +118,13 @@ on_head(void *owner, struct mg_req *req)
         }
         return 0;
     }
-    if (strncmp(path, "/v1/responses/", 14) == 0 && strchr(path + 14, '/') == NULL
-        && (req->method & (MG_METHOD_GET | MG_METHOD_DELETE))) {
-        req->route = ROUTE_STORED;   /* not routed: the gateway's store answers */
+    stored = strncmp(path, "/v1/responses/", 14) == 0 && strchr(path + 14, '/') == NULL;
+    items = !stored && (req->method & (MG_METHOD_GET | MG_METHOD_HEAD)) &&
+            mg_stored_id(path, id, sizeof(id), &items) && items;
+    if ((stored && (req->method & (MG_METHOD_GET | MG_METHOD_HEAD | MG_METHOD_DELETE))) ||
+        items) {
+        /* not routed: the gateway's store answers (HEAD as GET, headers only) */
+        req->route = ROUTE_STORED;
         if (mg_admit_key(w->conf, req, &ref) != 0) {
             return mg_http_refused(w, req, &ref, NULL);
         }
@@ -133,7 +140,9 @@ on_head(void *owner, struct mg_req *req)
                        "backslash or NUL, or a dot segment; such a path is never forwarded");
         return mg_http_refused(w, req, &ref, NULL);
     }
-    if (!method_ok(req, MG_METHOD_POST, "POST", &ref) || mg_admit_key(w->conf, req, &ref) != 0) {
+    /* a stored Response's path takes GET, HEAD and DELETE too (above): its Allow says so */
+    if (!method_ok(req, MG_METHOD_POST, stored ? "GET, HEAD, POST, DELETE" : "POST", &ref) ||
+        mg_admit_key(w->conf, req, &ref) != 0) {
         return mg_http_refused(w, req, &ref, NULL);
     }
     return 0;
@@ -231,14 +240,17 @@ mg_http_dispatch(struct mg_worker *w, struct mg_req *req)
         status = models(w, req);
         break;
     case ROUTE_STORED: {
-        const char *id = req->path + strlen("/v1/responses/");
+        char id[MG_RESP_STORE_NAME_MAX + 1];
         const char *key = req->key != NULL ? req->key->name : "";
         size_t b;
+        int items = 0;
+        mg_stored_id(req->path, id, sizeof(id), &items);
         if (mg_stored_native(w->responses, w->conf, key, id, &b)) {
-            pass_stored(w, req, b);   /* accounts for itself */
+            pass_stored(w, req, b);   /* accounts for itself; its path says what is read */
             return;
         }
-        status = mg_stored_handle(w->responses, key, req, id);
+        status = items ? mg_stored_items(w->responses, key, req, id)
+                       : mg_stored_handle(w->responses, key, req, id);
         break;
     }
     default:

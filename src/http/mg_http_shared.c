@@ -23,6 +23,7 @@
 #include "mg_reply.h"
 #include "mg_req.h"
 #include "mg_resp_redis.h"
+#include "mg_stored.h"
 #include "mg_shared_conf.h"
 #include "mg_runtime.h"
 #include "mg_util.h"
@@ -337,9 +338,9 @@ mg_http_shared_fetch(struct mg_worker *w, struct mg_req *req, const struct mg_ht
     int n = 0, i;
 
     if (req->route == ROUTE_STORED) {
-        const char *p = req->path + strlen("/v1/responses/");
-        if (strlen(p) <= MG_RESP_STORE_NAME_MAX) {
-            add_id(ids, &n, p);
+        int items;
+        if (mg_stored_id(req->path, id, sizeof(id), &items) && id[0] != '\0') {
+            add_id(ids, &n, id);   /* /{id} or /{id}/input_items */
         }
     } else if (req->route == ROUTE_PROXY && req->api != NULL && req->api->previous != NULL) {
         if (req->api->previous(req->body, req->body_len, id, sizeof(id)) != MG_API_PREV_NONE) {

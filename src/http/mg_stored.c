@@ -53,6 +53,43 @@ mg_stored_handle(struct mg_resp_store *store, const char *key, struct mg_req *re
 }
 
 int
+mg_stored_id(const char *path, char *id, size_t idlen, int *items)
+{
+    const char *p = path + strlen("/v1/responses/"), *slash;
+    size_t n;
+
+    if (strncmp(path, "/v1/responses/", 14) != 0) {
+        return 0;
+    }
+    slash = strchr(p, '/');
+    *items = slash != NULL;
+    if (slash != NULL && strcmp(slash, "/input_items") != 0) {
+        return 0;
+    }
+    n = slash != NULL ? (size_t)(slash - p) : strlen(p);
+    if (n >= idlen) {
+        n = 0;   /* longer than any stored id: answered as unknown */
+    }
+    memcpy(id, p, n);
+    id[n] = '\0';
+    return 1;
+}
+
+int
+mg_stored_items(struct mg_resp_store *store, const char *key, struct mg_req *req, const char *id)
+{
+    const struct mg_resp_entry *en;
+
+    if (id[0] == '\0' || (en = mg_resp_store_get(store, id, key, mg_now_ms())) == NULL) {
+        return not_found(req, id);
+    }
+    mg_resp_entry_unref(en);
+    mg_reply_error(req, 400, "unsupported_endpoint", NULL, "/v1/responses/{id}/input_items is "
+                   "not served for a Response made through chat completions (read the Response)");
+    return 400;
+}
+
+int
 mg_stored_native(struct mg_resp_store *store, const struct mg_conf *conf, const char *key,
                  const char *id, size_t *backend)
 {

@@ -406,12 +406,13 @@ mg_proxy_reply_all_failed(struct preq *p)
     } else if (l->have) {
         mg_proxy_reply_held(p, l);
     } else if (l->timeout) {
-        snprintf(msg, sizeof(msg), "No backend answered in time for model '%s' (%zu attempts; "
-                 "last: %s)", p->model, p->plan.ntried, l->error);
+        snprintf(msg, sizeof(msg), "No backend answered in time for model '%s' (%zu attempt%s; "
+                 "last: %s)", p->model, p->plan.ntried, p->plan.ntried == 1 ? "" : "s", l->error);
         mg_proxy_reply_error(p, 504, "upstream_timeout", NULL, msg);
     } else {
-        snprintf(msg, sizeof(msg), "No backend could serve model '%s' (%zu attempts; last: %s)",
-                 p->model, p->plan.ntried, l->error[0] ? l->error : "no backend could be tried");
+        snprintf(msg, sizeof(msg), "No backend could serve model '%s' (%zu attempt%s; last: %s)",
+                 p->model, p->plan.ntried, p->plan.ntried == 1 ? "" : "s",
+                 l->error[0] ? l->error : "no backend could be tried");
         mg_proxy_reply_error(p, 502, "upstream_unavailable", NULL, msg);
     }
 }

@@ -87,6 +87,13 @@ struct mg_redis *mg_redis_subscribe(struct event_base *base, const struct mg_red
 
 /* The calling thread's command connection (a worker's; NULL: none), for writers that the
  * request path reaches without a worker (the shared cooldowns). */
+/*
+ * Writes what is queued for c now instead of at the loop's next turn (plain connections; TLS
+ * ones go with the loop): a write the client is about to be told about (a stored Response, its
+ * deletion) reaches Redis before the client can ask another instance for it.
+ */
+void mg_redis_flush(struct mg_redis *c);
+
 void mg_redis_set_current(struct mg_redis *c);
 struct mg_redis *mg_redis_current(void);
 

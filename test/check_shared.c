@@ -837,6 +837,10 @@ START_TEST(budget_shared_across_instances)
         mg_test_skip("shared: no /usr/bin/redis-server");
         return;
     }
+    /* in Redis: micro-dollars of today's window, under the fleet's prefix */
+    snprintf(key, sizeof(key), "mgt:spend:spend:%lld", (long long)(time(NULL) / 86400 * 86400));
+    rc = redisConnect("127.0.0.1", redis_port);
+    ck_assert(rc != NULL && rc->err == 0);
     for (i = 0; i < 6; i++) {   /* instances 0, 0, 0, 1, 2, 0 */
         int gw = i < 3 ? 0 : i == 5 ? 0 : i - 2;
         snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/chat/completions", gw_port[gw]);
@@ -844,15 +848,27 @@ START_TEST(budget_shared_across_instances)
         if (i < 4) {
             ck_assert_msg(r.status == 200, "request %d on %d: %ld", i, gw, r.status);
             ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-budget-remaining-usd"), left[i]);
+            /* the answer's INCRBY follows its last byte: wait until Redis holds it, as a
+             * client of another instance would have to */
+            {
+                int t;
+                long long have = -1;
+                for (t = 0; t < 250 && have != 210LL * (i + 1); t++) {
+                    rep = redisCommand(rc, "GET %s", key);
+                    have = rep != NULL && rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : -1;
+                    freeReplyObject(rep);
+                    if (have != 210LL * (i + 1)) {
+                        usleep(20000);
+                    }
+                }
+                ck_assert_msg(have == 210LL * (i + 1), "spend in Redis %lld after request %d",
+                              have, i);
+            }
         } else {
             mg_test_assert_error(&r, 429, "insufficient_quota");
         }
         mg_test_resp_free(&r);
     }
-    /* in Redis: micro-dollars of today's window, under the fleet's prefix */
-    snprintf(key, sizeof(key), "mgt:spend:spend:%lld", (long long)(time(NULL) / 86400 * 86400));
-    rc = redisConnect("127.0.0.1", redis_port);
-    ck_assert(rc != NULL && rc->err == 0);
     rep = redisCommand(rc, "GET %s", key);
     ck_assert(rep != NULL && rep->type == REDIS_REPLY_STRING);
     ck_assert_str_eq(rep->str, "840");

@@ -539,6 +539,30 @@ log_count(const char *path, const char *needle, int n)
     return found;
 }
 
+/*
+ * Waits (bounded) until key name's spend in the current window is micro micro-dollars: an
+ * answer's cost is settled right after its last byte is sent, so the next request of a client
+ * that is quick enough may be admitted against the earlier one's reservation instead.
+ */
+static void
+wait_spent(struct mg_harness *h, const char *name, long long micro)
+{
+    int i;
+    double spent = -1;
+
+    for (i = 0; i < 250; i++) {
+        json_t *j = admin_json(h, "/admin/keys");
+        spent = json_real_value(json_object_get(json_object_get(key_named(j, name), "budget"),
+                                                "spent_usd"));
+        json_decref(j);
+        if ((long long)(spent * 1e6 + 0.5) == micro) {
+            return;
+        }
+        usleep(20000);
+    }
+    ck_abort_msg("key %s: spent %.6f, never %.6f", name, spent, (double)micro / 1e6);
+}
+
 START_TEST(budget_lets_the_crossing_request_finish_then_refuses)
 {
     static const char *const remaining[] = {"0.000700", "0.000490", "0.000280", "0.000070"};
@@ -555,6 +579,7 @@ START_TEST(budget_lets_the_crossing_request_finish_then_refuses)
         ck_assert_int_eq(chat_as(&bh, KEY_K, &r), 200);
         ck_assert_str_eq(mg_test_hdr(&r, "x-modelgate-budget-remaining-usd"), remaining[i]);
         mg_test_resp_free(&r);
+        wait_spent(&bh, "k", 210LL * (i + 1));
     }
     ck_assert_int_eq(chat_as(&bh, KEY_K, &r), 429);
     mg_test_assert_error(&r, 429, "insufficient_quota");

@@ -179,5 +179,6 @@ mg_budget_redis_flush(struct mg_redis *conn, const char *prefix, struct mg_budge
 
     if (conn != NULL && mg_redis_up(conn)) {
         send_writes(conn, prefix, b, now, timeout_ms, &window);
+        mg_redis_flush(conn);   /* the answer's cost reaches Redis before the next request */
     }
 }

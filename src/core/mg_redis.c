@@ -471,6 +471,17 @@ mg_redis_create(struct event_base *base, const struct mg_redis_url *u)
 }
 
 void
+mg_redis_flush(struct mg_redis *c)
+{
+    if (c != NULL && c->state == UP && c->bev != NULL && c->url.scheme != MG_REDIS_TLS) {
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        while (evbuffer_get_length(out) > 0 &&
+               evbuffer_write(out, bufferevent_getfd(c->bev)) > 0) {
+        }   /* what the kernel did not take goes with the loop, as before */
+    }
+}
+
+void
 mg_redis_set_current(struct mg_redis *c)
 {
     t_current = c;

@@ -37,6 +37,7 @@ send_only(int argc, const char **argv, const size_t *lens)
 
     if (t_conn != NULL && mg_redis_up(t_conn)) {
         mg_redis_command(t_conn, argc, argv, lens, t_timeout_ms, NULL, NULL, &err);
+        mg_redis_flush(t_conn);   /* before the client hears of it */
     }
 }
 

@@ -3,6 +3,7 @@
  * registry, the status rings (mg_status), the limit store; shaped as SPEC's "Admin endpoints"
  * says. Never a URL, a header or a credential.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,31 @@ instance(struct mg_runtime *rt, const struct mg_conf *conf)
                      !conf->shared.on ? "off" : mg_redis_all_up() ? "up" : "down");
 }
 
+/*
+ * The Unix time (ms) of a monotonic instant, through an offset kept for the process: two pages
+ * asked a millisecond apart name the same cooling_until (each reading both clocks would not). A
+ * wall clock stepped by more than a second (NTP, an operator) takes the new offset.
+ */
+static int64_t
+wall_of(int64_t mono_ms, int64_t wall_now_ms)
+{
+    static _Atomic int64_t offset;   /* wall - monotonic; 0 until the first page */
+    int64_t now_off = wall_now_ms - mg_now_ms(), off = atomic_load(&offset);
+
+    if (off == 0 || now_off - off > 1000 || off - now_off > 1000) {
+        atomic_store(&offset, now_off);
+        off = now_off;
+    }
+    return mono_ms + off;
+}
+
 json_t *
 mg_status_page_backend(struct mg_runtime *rt, const struct mg_backend *b, int64_t wall_ms)
 {
     struct mg_status_backend_view v;
     json_t *j, *att = json_object(), *rq = json_array(), *er = json_array();
-    int64_t left = b->state != NULL ? mg_health_cooldown_left(b->state, mg_now_ms()) : 0;
+    int64_t mono = mg_now_ms();
+    int64_t left = b->state != NULL ? mg_health_cooldown_left(b->state, mono) : 0;
     int up = b->state == NULL || mg_health_up(b->state);
     size_t i;
 
@@ -86,7 +106,8 @@ mg_status_page_backend(struct mg_runtime *rt, const struct mg_backend *b, int64_
     j = json_pack("{s:s,s:s,s:b,s:o,s:i,s:I,s:I,s:f,s:o,s:{s:o,s:o},s:{s:o,s:o},"
                   "s:{s:i,s:o,s:o}}",
                   "name", b->name, "schema", mg_schema_get(b->schema)->name, "up", up,
-                  "cooling_until", !up && left > 0 ? rfc3339(wall_ms + left) : json_null(),
+                  "cooling_until",
+                  !up && left > 0 ? rfc3339(wall_of(mono + left, wall_ms)) : json_null(),
                   "failures_in_a_row", b->state != NULL ? mg_health_failures(b->state) : 0,
                   "requests", (json_int_t)v.requests, "errors", (json_int_t)v.errors,
                   "error_rate", v.recent_requests ? rounded((double)v.recent_errors /

@@ -148,6 +148,12 @@ mg_models_handle_anthropic(const struct mg_conf *conf, const struct mg_key *key,
     } else {
         stop = (size_t)limit < n ? (size_t)limit : n;
     }
+    if (query_param(req->query, "after_id", v, sizeof(v)) &&
+        query_param(req->query, "before_id", v, sizeof(v))) {   /* both: what lies between */
+        for (at = 0; at < n && strcmp(vis[at]->id, v) != 0; at++) {
+        }
+        stop = at == n || at < start ? start : at < stop ? at : stop;   /* unknown: empty */
+    }
     mg_buf_adds(&out, "{\"data\":[");
     for (i = start; i < stop; i++) {
         if (i > start) {

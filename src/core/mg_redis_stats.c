@@ -90,7 +90,7 @@ mg_redis_render(struct mg_buf *out)
         return;
     }
     n = snprintf(line, sizeof(line), "# TYPE modelgate_shared_up gauge\nmodelgate_shared_up %d\n"
-                 "# TYPE modelgate_shared_errors_total counter\n", atomic_load(&g_up) > 0);
+                 "# TYPE modelgate_shared_errors_total counter\n", mg_redis_all_up());
     mg_buf_add(out, line, (size_t)n);
     for (i = 0; i < MG_REDIS_R_N; i++) {
         n = snprintf(line, sizeof(line), "modelgate_shared_errors_total{reason=\"%s\"} %llu\n",

@@ -991,6 +991,8 @@ reference(int gw, const char *item)
 START_TEST(item_reference_across_instances)
 {
     char id[128], item[160];
+    long st;
+    int tries;
 
     if (!have_redis()) {
         mg_test_skip("shared: no /usr/bin/redis-server");
@@ -999,7 +1001,16 @@ START_TEST(item_reference_across_instances)
     ck_assert_int_eq(respond(2, NULL, id, sizeof(id)), 200);
     ck_assert_msg(strncmp(id, "resp_mg", 7) == 0 && strlen(id) == 39, "id %s", id);
     snprintf(item, sizeof(item), "msg_mg%s_0", id + 7);
-    ck_assert_int_eq(reference(1, item), 200);   /* gateway 1 never saw it: read from Redis */
+    /* gateway 1 never saw it: read from Redis. The SET went to Redis before the answer did, but
+     * a Redis starved of CPU (valgrind, a loaded machine) may read gateway 1's GET in the same
+     * turn and serve it first: read-your-writes across instances is not waited for (scaling.md) */
+    for (tries = 0; (st = reference(1, item)) != 200 && tries < 20; tries++) {
+        usleep(50000);
+    }
+    ck_assert_int_eq(st, 200);
+    if (tries > 0) {
+        fprintf(stderr, "item_reference_across_instances: found after %d retries\n", tries);
+    }
     ck_assert_int_eq(reference(0, "msg_mg0123456789abcdef0123456789abcdef_0"), 400);
 }
 END_TEST

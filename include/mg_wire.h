@@ -63,6 +63,7 @@ struct mg_wire {
     size_t               len;         /* bytes in the thread's stage (see mg_wire_begin) */
     int64_t              bytes;       /* body bytes handed to mg_wire_body (framing excluded) */
     int64_t              t_first;     /* when the first body bytes were (mg_now_us), 0 before */
+    int64_t              length;      /* the body's declared length; -1 when not known */
 };
 
 /*

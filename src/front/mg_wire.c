@@ -12,6 +12,8 @@
 #include "mg_util.h"
 #include "mg_wire.h"
 
+#define WIRE_HOLD_MAX (16 * 1024)   /* the last body bytes held until the end, at most */
+
 /* ---- pure parts ---------------------------------------------------------------------------- */
 
 void
@@ -205,6 +207,7 @@ mg_wire_begin(struct mg_wire *w, struct mg_req *req, int status)
     w->have_date = 0;
     w->bytes = 0;
     w->t_first = 0;
+    w->length = -1;
     memset(&w->frame, 0, sizeof(w->frame));
     w->len = mg_wire_status_line(stage, req->minor, status);
     if (req->cors_origin[0] != '\0') {   /* a listed Origin (mg_cors): every answer says so */
@@ -252,6 +255,7 @@ mg_wire_send_head(struct mg_wire *w, int64_t content_length)
     mg_wire_framing(&w->frame, req->minor, w->status, req->method == MG_METHOD_HEAD,
                     content_length, req->conn_close || mg_conn_will_close(w->conn),
                     req->conn_keep);
+    w->length = content_length;
     if (content_length >= 0 && (w->frame.body || req->method == MG_METHOD_HEAD)) {
         d = digits(num + sizeof(num), (uint64_t)content_length, 10);
         put(w, "Content-Length: ", 16);
@@ -288,6 +292,22 @@ mg_wire_body(struct mg_wire *w, const char *data, size_t len)
     w->bytes += (int64_t)len;
     if (!w->frame.body || len == 0) {
         return;   /* no body, or an empty chunk (it would end the body) */
+    }
+    if (!w->frame.chunked && w->length >= 0 && w->bytes >= w->length) {
+        /*
+         * The bytes that complete a declared length leave at mg_wire_end(), after the owner has
+         * accounted the answer (a key's tokens, a budget's cost): a client that sends its next
+         * request the instant it has this one whole meets the settled amounts, not the
+         * reservation. Usually the same turn of the loop, and the same one write.
+         */
+        if (len > WIRE_HOLD_MAX) {
+            struct iovec most = {(void *)data, len - 1};
+            mg_conn_write(w->conn, &most, 1);
+            data += len - 1;
+            len = 1;
+        }
+        mg_conn_hold(w->conn, data, len);
+        return;
     }
     if (w->frame.chunked) {
         size[22] = '\r';

@@ -98,7 +98,8 @@ cell(struct mg_buf *out, const char *tag, json_t *data, const char *fmt, ...)
     snprintf(walk, sizeof(walk), "%s", path);
     for (seg = strtok_r(walk, ".", &save); seg != NULL && v != NULL;
          seg = strtok_r(NULL, ".", &save)) {
-        v = json_is_array(v) ? json_array_get(v, (size_t)atoi(seg)) : json_object_get(v, seg);
+        v = json_is_array(v) ? json_array_get(v, (size_t)strtoul(seg, NULL, 10))
+                             : json_object_get(v, seg);
     }
     mg_buf_printf(out, "<%s data-k=\"%s\">", tag, path);
     value(out, v);

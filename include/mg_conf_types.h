@@ -141,7 +141,7 @@ struct mg_backend {
                                             * builds (a schema's key, or "max_tokens") */
     struct mg_price_table prices; /* its own prices:, which win over the top level's */
     const char        *prefill;   /* prefill: true (a schema's key): the members a chat body
-                                   * that continues a final assistant message gets ("" when the
+                                   * that continues a final assistant message receives ("" when the
                                    * schema continues one natively); NULL: no prefill */
 };
 
